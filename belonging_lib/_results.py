@@ -1,0 +1,169 @@
+"""Result objects and the row ledger shared by every estimator.
+
+A result is a small frozen dataclass: its headline numbers are attributes,
+``to_frame()`` returns a tidy table, ``summary()`` a readable text and
+``_repr_html_`` a table for notebooks.  Numbers are never rounded inside a
+result; only the display rounds.
+
+The :class:`RowLedger` counts pupils in and out of every step with a reason,
+so any analysis can print the flow from the raw file to a model's N.
+
+Imports nothing from the rest of the package except ``_errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from ._errors import DataError
+
+__all__ = ["TIDY_COLUMNS", "Result", "RowLedger", "LedgerEntry", "format_p"]
+
+#: Column names used by every tidy table of estimates in the library.
+TIDY_COLUMNS = ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+
+
+def format_p(p: float) -> str:
+    """Format a p-value the APA way (``p < .001``, ``p = .034``)."""
+    if p != p:  # NaN
+        return "p = NA"
+    if p < 0.001:
+        return "p < .001"
+    return f"p = {p:.3f}".replace("0.", ".", 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Base class of result objects.
+
+    Subclasses are frozen dataclasses; they override :meth:`to_frame` and
+    usually :attr:`title`.  The display helpers here round for reading only.
+    """
+
+    #: heading used by :meth:`summary` and the HTML repr
+    title = "Result"
+    #: decimals shown by the display (the stored numbers are never rounded)
+    display_digits = 3
+
+    def to_frame(self) -> pd.DataFrame:  # pragma: no cover - overridden
+        """Return the result as a tidy DataFrame."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if _is_scalar(getattr(self, f.name))}
+        return pd.DataFrame([fields])
+
+    def notes(self) -> list[str]:
+        """Lines printed under the table (method, N, exclusions)."""
+        return []
+
+    def summary(self) -> str:
+        """A readable plain-text summary."""
+        table = self.to_frame()
+        text = table.to_string(float_format=lambda v: f"{v:.{self.display_digits}f}")
+        lines = [self.title, "=" * len(self.title), text]
+        lines += self.notes()
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        table = self.to_frame()
+        html = table.to_html(float_format=lambda v: f"{v:.{self.display_digits}f}",
+                             border=0, classes="bl-table", na_rep="")
+        notes = "".join(f"<p style='margin:0'><small>{n}</small></p>" for n in self.notes())
+        return f"<div class='bl-result'><strong>{self.title}</strong>{html}{notes}</div>"
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool)) or value is None
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerEntry:
+    """One step of a row ledger: how many rows went in and out, and why."""
+
+    step: str
+    n_in: int
+    n_out: int
+    reason: str
+    dropped: tuple = ()
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_in - self.n_out
+
+
+class RowLedger:
+    """Counts rows (pupils) through the steps of an analysis.
+
+    Every step that removes rows records how many and why; nothing is lost
+    without a line here.  ``str(ledger)`` prints the flow.
+
+    Examples
+    --------
+    >>> ledger = RowLedger("pupils", start=3000, source="survey.csv")
+    >>> ledger.record("complete outcome", n_out=2950, reason="ks2_score missing")
+    >>> ledger.n
+    2950
+    """
+
+    def __init__(self, unit: str = "rows", *, start: int | None = None, source: str = "data"):
+        self.unit = unit
+        self.source = source
+        self.entries: list[LedgerEntry] = []
+        self._start = start
+
+    @property
+    def start(self) -> int | None:
+        return self._start
+
+    @property
+    def n(self) -> int | None:
+        """Rows remaining after the last step."""
+        if self.entries:
+            return self.entries[-1].n_out
+        return self._start
+
+    def record(self, step: str, *, n_out: int, reason: str = "", n_in: int | None = None,
+               dropped: Iterable[Any] = ()) -> None:
+        """Record a step.  ``n_in`` defaults to the rows remaining before it."""
+        if n_in is None:
+            n_in = self.n if self.n is not None else n_out
+        if self._start is None:
+            self._start = n_in
+        if n_out > n_in and "merge" not in step.lower():
+            raise DataError(f"Ledger step {step!r} reports more {self.unit} out ({n_out}) than in ({n_in}).")
+        self.entries.append(LedgerEntry(step, int(n_in), int(n_out), reason, tuple(dropped)))
+
+    def record_drop(self, step: str, before: pd.Index, after: pd.Index, reason: str) -> None:
+        """Record a step from the row labels before and after it."""
+        dropped = before.difference(after)
+        self.record(step, n_in=len(before), n_out=len(after), reason=reason, dropped=tuple(dropped))
+
+    def extend(self, other: RowLedger) -> None:
+        """Append the steps of another ledger (for example a model's exclusions)."""
+        for e in other.entries:
+            self.entries.append(e)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The flow as a table: step, n_in, n_out, n_dropped, reason."""
+        rows = [{"step": e.step, "n_in": e.n_in, "n_out": e.n_out,
+                 "n_dropped": e.n_dropped, "reason": e.reason} for e in self.entries]
+        return pd.DataFrame(rows, columns=["step", "n_in", "n_out", "n_dropped", "reason"])
+
+    def __str__(self) -> str:
+        lines = [f"{self._start} {self.unit} in {self.source}"]
+        for e in self.entries:
+            change = f"-{e.n_dropped}" if e.n_dropped >= 0 else f"+{-e.n_dropped}"
+            why = f" ({e.reason})" if e.reason and e.n_dropped else ""
+            lines.append(f"  {e.step}: {e.n_out} {self.unit} [{change}]{why}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + str(self) + "</pre>"

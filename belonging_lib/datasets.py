@@ -1,0 +1,110 @@
+"""Access to the synthetic sample data in ``data/sample/``.
+
+All sample files are **synthetic**: they were simulated by
+:mod:`belonging_lib.simulate` from a documented model (``TRUTH.json``) and
+describe no real pupil.  ``load_sample("survey")`` works from any working
+directory.  Set the environment variable ``BELONGING_SAMPLE_DIR`` (or pass
+``data_dir=``) to read the same file names from another folder, which is how
+the notebooks are rerun on a user's own data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ._errors import DataError
+
+__all__ = ["SAMPLE_FILES", "sample_dir", "load_sample", "load_truth", "load_codebook", "sample_path"]
+
+#: Sample data sets and their files (relative to the sample folder).
+SAMPLE_FILES = {
+    "survey": "survey.csv",
+    "schools": "schools.csv",
+    "staff": "staff.csv",
+    "transition": "transition.csv",
+    "trial": "trial.csv",
+    "pisa": "pisa.csv.gz",
+    "survey_raw": "survey_raw_export.csv",
+    "survey_raw_sav": "survey_raw_export.sav",
+    "codebook": "codebook.csv",
+    "truth": "TRUTH.json",
+}
+
+_REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def sample_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Folder the sample files are read from.
+
+    Order: ``data_dir`` if given, then ``$BELONGING_SAMPLE_DIR``, then the
+    repository's ``data/sample``.
+    """
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get("BELONGING_SAMPLE_DIR")
+    if env:
+        return Path(env)
+    return _REPO_SAMPLE
+
+
+def sample_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Path of one sample file by its short name (see :data:`SAMPLE_FILES`)."""
+    if name not in SAMPLE_FILES:
+        raise DataError(
+            f"The value for `name` must be one of {list(SAMPLE_FILES)}, but {name!r} was passed."
+        )
+    path = sample_dir(data_dir) / SAMPLE_FILES[name]
+    if not path.exists():
+        raise DataError(
+            f"Sample file {path} does not exist. Regenerate the sample data with "
+            "`python -m belonging_lib.simulate` (or check `data_dir`)."
+        )
+    return path
+
+
+def load_sample(name: str, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Load one synthetic sample data set as a DataFrame.
+
+    Parameters
+    ----------
+    name : str
+        One of ``"survey"``, ``"schools"``, ``"staff"``, ``"transition"``,
+        ``"trial"``, ``"pisa"``, ``"survey_raw"``, ``"survey_raw_sav"``,
+        ``"codebook"``.
+    data_dir : path, optional
+        Folder to read from instead of the bundled sample data.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> survey = load_sample("survey")
+    >>> survey.shape[0] > 2000
+    True
+    """
+    if name == "truth":
+        raise DataError("Use load_truth() for TRUTH.json.")
+    path = sample_path(name, data_dir)
+    if path.suffix == ".sav":
+        import pyreadstat
+
+        frame, _meta = pyreadstat.read_sav(str(path))
+        return frame
+    return pd.read_csv(path, keep_default_na=True)
+
+
+def load_truth(data_dir: str | os.PathLike | None = None) -> dict:
+    """The parameters the sample data were simulated with (``TRUTH.json``)."""
+    with open(sample_path("truth", data_dir), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def load_codebook(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The codebook of the sample data: one row per variable of every file."""
+    return load_sample("codebook", data_dir)

@@ -1,0 +1,13 @@
+"""Figures for papers and notebooks, in one consistent style.
+
+Each family of figures lives in its own module (``plots.items``,
+``plots.effects``, ...); this package holds the shared style.  Figure
+functions take ``ax=None`` and return the matplotlib ``Axes`` they drew on;
+they compute nothing that a statistics module does not already give them.
+"""
+
+from __future__ import annotations
+
+from ._style import PALETTE, DIVERGING, use_style, new_axes
+
+__all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]

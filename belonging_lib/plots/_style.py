@@ -1,0 +1,40 @@
+"""The collection's figure style (colour-blind-safe palette, readable fonts)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless by default; notebooks switch to inline themselves
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
+
+#: Okabe-Ito colours: safe for the common forms of colour blindness.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+#: Diverging colours for agreement scales, from "strongly disagree" to "strongly agree".
+DIVERGING = ["#B2182B", "#EF8A62", "#D9D9D9", "#67A9CF", "#2166AC"]
+
+
+def use_style(*, dpi: int = 110) -> None:
+    """Set seaborn's whitegrid theme with the collection's palette."""
+    sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
+    plt.rcParams.update({
+        "figure.dpi": dpi,
+        "savefig.dpi": 200,
+        "figure.figsize": (7.0, 4.2),
+        "axes.titlesize": 12,
+        "axes.titleweight": "bold",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "legend.frameon": False,
+    })
+
+
+def new_axes(ax=None, *, figsize=None):
+    """Return ``ax`` or a new Axes on a new figure."""
+    if ax is not None:
+        return ax
+    _fig, ax = plt.subplots(figsize=figsize)
+    return ax
