@@ -1,0 +1,71 @@
+# belonging_lib: two commands do all set-up.
+#   make notebooks   execute every notebook on the sample data; executed notebooks and the site go to build/
+#   make test        run the whole test suite (library, R reference checks, notebooks, site in a browser)
+# Both create the virtual environment .venv on first use (needs only Python 3.11).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NB_TEST_DIR := build/test-notebooks
+export PYTHONHASHSEED := 0
+
+.PHONY: help notebooks test test-fast browser expected sample-data bench references clean
+
+help:
+	@echo "make notebooks   - execute all notebooks on the sample data and build the site in build/"
+	@echo "make test        - run the whole test suite (notebooks included)"
+	@echo "make test-fast   - tests without the notebooks and the browser"
+	@echo "make expected    - re-record the notebooks' key results (review the diff!)"
+	@echo "make sample-data - regenerate data/sample/ from the seeded simulator"
+	@echo "make bench       - run the speed benchmarks in bench/"
+	@echo "make references  - rerun the R scripts that produce tests/reference/*.json (needs R)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	@touch $(STAMP)
+
+notebooks: $(STAMP)
+	$(BIN)/python -m belonging_lib.site --src notebooks --out build
+	@echo "Open build/site/index.html in a browser."
+
+# The notebooks are stored as MyST Markdown; nbval needs .ipynb, made fresh here.
+$(NB_TEST_DIR): $(STAMP) $(wildcard notebooks/*.md)
+	@rm -rf $(NB_TEST_DIR) && mkdir -p $(NB_TEST_DIR)
+	@for f in notebooks/[0-9][0-9]_*.md; do \
+	  $(BIN)/jupytext --quiet --to ipynb --output $(NB_TEST_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; \
+	done
+
+test: $(STAMP) browser
+	@$(MAKE) --no-print-directory notebooks
+	@$(MAKE) --no-print-directory $(NB_TEST_DIR)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests -m "not browser"
+
+# The site test needs Debian's chromium; in CI (CI=true, root) it is installed here.
+browser:
+	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing chromium for the site test ..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium could not be installed; the browser test will say so"; \
+	fi
+
+expected: $(STAMP)
+	rm -f tests/notebook_expected/*.json
+	BELONGING_RECORD_DIR=$(CURDIR)/tests/notebook_expected $(BIN)/python -m belonging_lib.site --src notebooks --out build/expected-run
+
+sample-data: $(STAMP)
+	$(BIN)/python -m belonging_lib.simulate --out data/sample
+
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+references:
+	@for r in tests/reference/*.R; do echo "== $$r"; (cd tests/reference && Rscript $$(basename $$r)) || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache

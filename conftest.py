@@ -1,0 +1,20 @@
+"""Test-suite set-up shared by library tests, doctests and notebook tests.
+
+Notebook kernels started by nbval inherit this process's environment, so the
+variables set here reach them: ``BELONGING_EXPECTED`` makes every
+``record(...)`` cell compare its key result with tests/notebook_expected/.
+"""
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+ROOT = Path(__file__).resolve().parent
+
+# Library tests draw off-screen; notebook kernels keep their own inline backend
+# (MPLBACKEND is deliberately not exported to them).
+matplotlib.use("Agg")
+os.environ.setdefault("BELONGING_EXPECTED", str(ROOT / "tests" / "notebook_expected"))
+os.environ.pop("BELONGING_RECORD_DIR", None)
+os.environ.pop("BELONGING_SAMPLE_DIR", None)

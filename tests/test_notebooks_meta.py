@@ -1,0 +1,77 @@
+"""The notebooks follow the collection's structure, and their key-result checks can fail.
+
+The notebooks themselves are executed by nbval (``make test``); these tests
+read their MyST sources.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from belonging_lib.notebook import ExpectationError, record
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+REQUIRED_HEADINGS = ["learning objectives", "what this means for your classroom", "limitations",
+                     "exercises", "references"]
+
+
+def test_collection_has_a_starter_notebook():
+    assert SOURCES and SOURCES[0].name == "00_start_here.md"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    nb = jupytext.read(path)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    for heading in REQUIRED_HEADINGS:
+        assert re.search(rf"^#+ .*{heading}", markdown, flags=re.M), f"{path.name}: no '{heading}' section"
+    assert "synthetic" in markdown, f"{path.name} does not say the data are synthetic"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    assert "DATA_DIR" in params[0].source
+    tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert "solution" in tags, f"{path.name}: exercises need solutions in cells tagged 'solution'"
+    assert "!pip" not in "\n".join(c.source for c in code)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_key_results_are_recorded_and_expected(path):
+    nb = jupytext.read(path)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    keys = re.findall(r"record\(\s*[\"'](\d\d\.[\w.-]+)[\"']", source)
+    number = path.name[:2]
+    assert len(keys) >= 2, f"{path.name}: record at least two key results"
+    assert all(k.startswith(number + ".") for k in keys), f"{path.name}: keys must start with '{number}.'"
+    expected_file = ROOT / "tests" / "notebook_expected" / f"{number}.json"
+    assert expected_file.exists(), f"run `make expected` to create {expected_file.name}"
+    expected = json.loads(expected_file.read_text())
+    assert set(keys) == set(expected), (
+        f"{path.name}: recorded keys and {expected_file.name} differ: "
+        f"only in notebook {sorted(set(keys) - set(expected))}, only in json {sorted(set(expected) - set(keys))}")
+
+
+def test_record_passes_on_the_expected_value(tmp_path, monkeypatch):
+    (tmp_path / "99.json").write_text(json.dumps({"99.alpha": 0.8123456}))
+    monkeypatch.setenv("BELONGING_EXPECTED", str(tmp_path))
+    assert record("99.alpha", 0.8123456) == 0.8123456
+
+
+def test_record_fails_when_a_key_result_changes(tmp_path, monkeypatch):
+    (tmp_path / "99.json").write_text(json.dumps({"99.alpha": 0.8123456}))
+    monkeypatch.setenv("BELONGING_EXPECTED", str(tmp_path))
+    with pytest.raises(ExpectationError, match="changed"):
+        record("99.alpha", 0.8133456)
+    with pytest.raises(ExpectationError, match="no expected value"):
+        record("99.omega", 0.9)
+
+
+def test_record_writes_when_recording(tmp_path, monkeypatch):
+    monkeypatch.delenv("BELONGING_EXPECTED", raising=False)
+    monkeypatch.setenv("BELONGING_RECORD_DIR", str(tmp_path))
+    record("98.n", 42)
+    assert json.loads((tmp_path / "98.json").read_text()) == {"98.n": 42.0}
