@@ -1,0 +1,434 @@
+"""Scoring questionnaires from their instrument definitions.
+
+:func:`score` turns item responses (numeric codes or text labels) into
+scale and subscale scores, the number of items answered and published
+bands, one output row per input row.  It checks every value: a code outside
+the response range, an unknown label or an absent item column raises an
+error naming the column, the rows and the value, unless ``invalid="missing"``
+asks for such values to be set missing (and counted in the report).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from belonging_lib.scoring import score
+>>> data = pd.DataFrame({f"tr_care_{i}": [4, 5, None] for i in range(1, 5)})
+>>> score(data, "tr_care")
+   tr_care  tr_care_n
+0      4.0          4
+1      5.0          4
+2      NaN          0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._errors import ColumnError, DataError
+from ._results import Result
+from ._validation import as_frame, check_choice, describe_rows
+from .instruments import Instrument, ScoreRule, list_instruments, load_instrument
+
+__all__ = ["score", "score_available", "clean_items", "reverse_items", "ScoringReport", "Problem"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Values of one column that were not valid responses."""
+
+    column: str
+    kind: str            # "out of range", "unknown label", "missing column"
+    rows: tuple          # row labels
+    value: Any           # the first offending value
+    n: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringReport(Result):
+    """What :func:`score` did.
+
+    Attributes
+    ----------
+    instruments : tuple of str
+    n_rows_in : int
+        Rows in the data (always equal to the rows out).
+    n_rows_scored : int
+        Rows with every score computed (not missing).
+    scored : tuple of (score id, rows with the score)
+    columns : tuple of (instrument, item, column, answered, recoded, set_missing)
+        Per item column: valid answers, text labels recoded to codes, and
+        invalid values set missing.
+    problems : tuple of Problem
+        The invalid values found (set missing under ``invalid="missing"``).
+    """
+
+    instruments: tuple
+    n_rows_in: int
+    n_rows_scored: int
+    scored: tuple
+    columns: tuple
+    problems: tuple = ()
+    title = "Scoring report"
+
+    @property
+    def values_recoded(self) -> int:
+        """Text labels turned into codes, in all."""
+        return int(sum(c[4] for c in self.columns))
+
+    @property
+    def values_set_missing(self) -> int:
+        """Invalid values set missing, in all."""
+        return int(sum(c[5] for c in self.columns))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per item column: answered, recoded, set_missing."""
+        return pd.DataFrame(list(self.columns),
+                            columns=["instrument", "item", "column", "answered", "recoded",
+                                     "set_missing"])
+
+    def notes(self) -> list[str]:
+        lines = [f"{self.n_rows_in} rows in, {self.n_rows_in} rows out; "
+                 f"{self.n_rows_scored} rows with every score; "
+                 f"{self.values_recoded} text labels recoded; "
+                 f"{self.values_set_missing} invalid values set missing."]
+        for sid, n in self.scored:
+            lines.append(f"  {sid}: {n} of {self.n_rows_in} rows scored")
+        for p in self.problems:
+            lines.append(f"  {p.column}: {p.n} {p.kind} value(s) such as {p.value!r} in "
+                         f"{describe_rows(p.rows)}")
+        return lines
+
+    def summary(self) -> str:
+        return "\n".join([self.title, "=" * len(self.title)] + self.notes())
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as a plain Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _resolve_columns(inst: Instrument, columns: Mapping[str, str] | None) -> dict[str, str]:
+    columns = dict(columns or {})
+    return {item: columns.get(item, item) for item in inst.item_ids}
+
+
+def _codes(series: pd.Series, inst: Instrument, column: str, invalid: str,
+           problems: list[Problem]) -> tuple[pd.Series, int, int]:
+    """Numeric codes of one item column; returns (codes, n_recoded, n_set_missing)."""
+    n_recoded = 0
+    n_unknown = 0
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(float)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float)
+    else:
+        text = series.astype("string").str.strip()
+        blank = series.isna() | (text == "")
+        numeric = pd.to_numeric(text.where(~blank), errors="coerce")
+        labels = inst.label_map()
+        from_label = text.str.lower().map(labels)
+        is_label = numeric.isna() & ~blank & from_label.notna()
+        unknown = numeric.isna() & ~blank & from_label.isna()
+        values = numeric.astype(float).copy()
+        values[is_label.to_numpy(dtype=bool)] = from_label[is_label.to_numpy(dtype=bool)].astype(float)
+        n_recoded = int(is_label.sum())
+        if unknown.any():
+            mask = unknown.to_numpy(dtype=bool)
+            rows = tuple(series.index[mask])
+            value = _py(series[mask].iloc[0])
+            if invalid == "raise":
+                known = "; ".join(f"{c} = {lab!r}" for c, lab in inst.labels)
+                raise DataError(
+                    f"Column {column!r} ({inst.id}) holds the unknown label {value!r} in "
+                    f"{describe_rows(rows)} ({len(rows)} value{'s' if len(rows) != 1 else ''}). "
+                    f"Known labels: {known or 'none (numeric codes only)'}. Pass "
+                    "invalid='missing' to set such values missing.")
+            problems.append(Problem(column, "unknown label", rows, value, len(rows)))
+            n_unknown = len(rows)
+            values[mask] = np.nan
+    bad = values.notna() & ((values < inst.response_min) | (values > inst.response_max)
+                            | (values != np.round(values)))
+    n_bad = int(bad.sum())
+    if n_bad:
+        mask = bad.to_numpy(dtype=bool)
+        rows = tuple(series.index[mask])
+        value = _py(series[mask].iloc[0])
+        if invalid == "raise":
+            raise DataError(
+                f"Column {column!r} ({inst.id}) must hold whole numbers from "
+                f"{inst.response_min} to {inst.response_max}, but {describe_rows(rows)} "
+                f"hold{'s' if len(rows) == 1 else ''} {value!r} ({n_bad} value"
+                f"{'s' if n_bad != 1 else ''} out of range). Pass invalid='missing' to set "
+                "such values missing.")
+        problems.append(Problem(column, "out of range", rows, value, n_bad))
+        values = values.mask(bad)
+    return values, n_recoded, n_unknown + n_bad
+
+
+def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
+                columns: Mapping[str, str] | None = None, invalid: str = "raise",
+                reverse: bool = False, _state: dict | None = None) -> pd.DataFrame:
+    """Item responses as checked numeric codes, named by item id.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent.
+    instrument : str, path or Instrument
+        See :func:`belonging_lib.instruments.load_instrument`.
+    columns : mapping, optional
+        Item id -> column name in ``data`` for items whose column is named
+        differently (for example ``{"pssm_01": "Q1"}``).
+    invalid : {"raise", "missing"}
+        What to do with out-of-range codes, unknown labels and absent columns.
+    reverse : bool
+        Apply the reverse keys (``min + max - x``).
+
+    Returns
+    -------
+    DataFrame
+        Float codes (NaN = missing), same index as ``data``, columns = item ids.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"pisa_belong_%d" % i: ["Agree", 2, None] for i in range(1, 7)})
+    >>> clean_items(d, "pisa_belong", reverse=True).iloc[0].tolist()
+    [2.0, 3.0, 3.0, 2.0, 3.0, 2.0]
+    """
+    data = as_frame(data)
+    check_choice("invalid", invalid, ["raise", "missing"])
+    inst = load_instrument(instrument)
+    cols = _resolve_columns(inst, columns)
+    absent = [c for c in cols.values() if c not in data.columns]
+    state = _state if _state is not None else {"problems": [], "columns": []}
+    if absent and invalid == "raise":
+        available = ", ".join(map(str, list(data.columns)[:20]))
+        raise ColumnError(
+            f"Instrument {inst.id!r} needs the item column{'s' if len(absent) > 1 else ''} "
+            f"{', '.join(repr(c) for c in absent)}, which {'is' if len(absent) == 1 else 'are'} "
+            f"not in the data (all {len(data)} rows affected). Map your own names with "
+            f"columns={{item id: column}} or pass invalid='missing'. Available columns: "
+            f"{available}{' ...' if data.shape[1] > 20 else ''}.")
+    out = {}
+    for item, col in cols.items():
+        if col not in data.columns:
+            state["problems"].append(Problem(col, "missing column", tuple(data.index), None,
+                                             len(data)))
+            out[item] = pd.Series(np.nan, index=data.index)
+            state["columns"].append((inst.id, item, col, 0, 0, 0))
+            continue
+        values, n_rec, n_miss = _codes(data[col], inst, col, invalid, state["problems"])
+        if reverse and item in inst.reverse_items:
+            values = inst.response_min + inst.response_max - values
+        out[item] = values
+        state["columns"].append((inst.id, item, col, int(values.notna().sum()), n_rec, n_miss))
+    return pd.DataFrame(out, index=data.index)
+
+
+def reverse_items(items: pd.DataFrame, reverse: Sequence[str], scale: tuple[float, float]) -> pd.DataFrame:
+    """Reverse-key the named columns within ``scale=(min, max)``: ``min + max - x``.
+
+    Reversing twice restores the data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reverse_items(pd.DataFrame({"a": [1, 5], "b": [2, 2]}), ["a"], (1, 5))["a"].tolist()
+    [5, 1]
+    """
+    out = items.copy()
+    lo, hi = scale
+    for col in reverse:
+        if col not in out.columns:
+            raise ColumnError(f"The reverse-keyed item {col!r} is not among the items "
+                              f"({', '.join(map(str, out.columns))}).")
+        out[col] = lo + hi - out[col]
+    return out
+
+
+def _round_half_up_ratio(total: np.ndarray, k: int, n: np.ndarray) -> np.ndarray:
+    """round_half_up(total * k / n) exactly for whole-number totals."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.floor((2.0 * total * k + n) / (2.0 * n))
+
+
+def _apply_rule(rule: ScoreRule, items: pd.DataFrame, scores: dict[str, pd.Series],
+                out: dict[str, pd.Series]) -> None:
+    index = items.index
+    if rule.method in ("mean", "sum", "prorated_sum"):
+        block = items[list(rule.items)]
+        n_ans = block.notna().sum(axis=1)
+        k = len(rule.items)
+        need = rule.min_answered if rule.min_answered is not None else (k if rule.method == "sum" else 1)
+        ok = (n_ans >= need).to_numpy()
+        total = block.sum(axis=1, min_count=1).to_numpy(dtype=float)
+        n = n_ans.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if rule.method == "mean":
+                value = total / n
+            elif rule.method == "sum":
+                value = total
+            elif rule.rounding == "half_up":
+                value = _round_half_up_ratio(total, k, n)
+            else:
+                value = total * k / n
+        value = np.where(ok, value, np.nan)
+        scores[rule.id] = pd.Series(value, index=index)
+        out[rule.id] = scores[rule.id]
+        out[f"{rule.id}_n"] = n_ans.astype(int)
+    elif rule.method == "sum_of_scores":
+        block = pd.concat([scores[s] for s in rule.scores], axis=1)
+        value = block.sum(axis=1, min_count=len(rule.scores))
+        scores[rule.id] = value
+        out[rule.id] = value
+    elif rule.method == "convert":
+        src = scores[rule.source_score]
+        table = dict(rule.table)
+        value = src.map(lambda v: table.get(float(v), np.nan) if v == v else np.nan).astype(float)
+        scores[rule.id] = value
+        out[rule.id] = value
+    if rule.bands:
+        labels = [b.label for b in rule.bands]
+        value = scores[rule.id]
+        band = pd.Series(pd.NA, index=index, dtype="object")
+        for b in rule.bands:
+            band[(value >= b.low) & (value <= b.high)] = b.label
+        out[f"{rule.id}_band"] = pd.Categorical(band, categories=labels)
+
+
+def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
+          columns: Mapping[str, str] | None = None, invalid: str = "raise",
+          keep_items: bool = False, return_report: bool = False):
+    """Score one or several instruments, one output row per input row.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent, item columns named as the instrument's item
+        ids (``pssm_01`` ... ``pssm_18``) unless mapped with ``columns``.
+        Values may be numeric codes or the instrument's text labels
+        (matched ignoring case and surrounding spaces); blanks are missing.
+    instrument : str, path, Instrument or a list of them
+        Bundled ids (``"pssm"``, ``"sdq"``, ``"tr_care"``, see
+        :func:`~belonging_lib.instruments.list_instruments`), a user's YAML
+        file, or several at once: ``["pssm", "tr_care", "peer"]``.
+    columns : mapping, optional
+        Item id -> column name in ``data`` (e.g. ``{"pssm_01": "Q1"}``).
+    invalid : {"raise", "missing"}
+        ``"raise"`` (default): a code outside the response range, an unknown
+        label or an absent item column raises an error naming the column,
+        the rows and the value.  ``"missing"``: such values (or whole absent
+        columns) are set missing and listed in the report.
+    keep_items : bool
+        Also return the checked item codes (reverse keys applied), named
+        ``<item>_scored``.
+    return_report : bool
+        Return ``(scores, report)`` instead of the scores alone.  The report
+        is always available as ``scores.attrs["scoring_report"]``.
+
+    Returns
+    -------
+    DataFrame
+        Same index and row count as ``data``.  For each score of each
+        instrument: the score (NaN where the missing-data rule is not met),
+        ``<score>_n`` (items answered) for item-based scores and
+        ``<score>_band`` (categorical) where bands are defined.  E.g. PSSM:
+        ``pssm, pssm_n``; SDQ: ``sdq_emotional ... sdq_prosocial, sdq_total,
+        sdq_internalising, sdq_externalising`` with ``_n`` and ``_band``
+        columns; SWEMWBS: ``swemwbs_raw, swemwbs_n, swemwbs_metric``.
+        (With ``return_report=True``, a tuple ``(DataFrame, ScoringReport)``.)
+
+    Raises
+    ------
+    DataError
+        Out-of-range code or unknown label (under ``invalid="raise"``).
+    ColumnError
+        An item column is absent (under ``invalid="raise"``).
+
+    Notes
+    -----
+    Reverse-keyed items are recoded ``min + max - x`` before scoring.
+    Missing-data rules come from the instrument file: ``mean`` scores need
+    at least ``min_answered`` answered items; SDQ subscales are prorated
+    (mean of answered items x 5, rounded half up) when at least 3 of 5 are
+    answered, and the total difficulties score needs all four difficulty
+    subscales; the SWEMWBS raw score needs all seven items and is converted
+    to the metric score with the Rasch conversion table.  No row is dropped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"sdq_%02d" % i: [1, 2] for i in range(1, 26)})
+    >>> s = score(d, "sdq")
+    >>> s[["sdq_emotional", "sdq_conduct", "sdq_total"]].to_numpy().tolist()
+    [[5.0, 5.0, 20.0], [10.0, 8.0, 30.0]]
+    >>> s["sdq_total_band"].tolist()
+    ['very high', 'very high']
+    """
+    data = as_frame(data)
+    check_choice("invalid", invalid, ["raise", "missing"])
+    instruments = [instrument] if isinstance(instrument, (str, Instrument)) or not isinstance(
+        instrument, Sequence) else list(instrument)
+    insts = [load_instrument(i) for i in instruments]
+    state: dict = {"problems": [], "columns": []}
+    out: dict[str, pd.Series] = {}
+    scored_counts = []
+    for inst in insts:
+        items = clean_items(data, inst, columns=columns, invalid=invalid, reverse=True, _state=state)
+        scores: dict[str, pd.Series] = {}
+        block: dict[str, pd.Series] = {}
+        for rule in inst.scores:
+            _apply_rule(rule, items, scores, block)
+        clash = [c for c in block if c in out]
+        if clash:
+            raise DataError(f"Instruments produce the same score column(s) {clash}; score them "
+                            "in separate calls.")
+        out.update(block)
+        if keep_items:
+            for c in items.columns:
+                out[f"{c}_scored"] = items[c]
+        for sid, s in scores.items():
+            scored_counts.append((sid, int(s.notna().sum())))
+    result = pd.DataFrame(out, index=data.index)
+    all_scores = [sid for sid, _ in scored_counts]
+    n_scored = int(result[all_scores].notna().all(axis=1).sum()) if all_scores else 0
+    report = ScoringReport(instruments=tuple(i.id for i in insts), n_rows_in=len(data),
+                           n_rows_scored=n_scored, scored=tuple(scored_counts),
+                           columns=tuple(state["columns"]), problems=tuple(state["problems"]))
+    result.attrs["scoring_report"] = report
+    if return_report:
+        return result, report
+    return result
+
+
+def score_available(data: pd.DataFrame, *, columns: Mapping[str, str] | None = None,
+                    invalid: str = "raise", return_report: bool = False):
+    """Score every bundled instrument whose item columns are all in ``data``.
+
+    A shortcut for the sample survey:
+    ``score_available(survey)`` scores PSSM, PISA belonging, SDQ, SWEMWBS
+    and the four-item scales at once.  Arguments as in :func:`score`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({f"peer_{i}": [3, 4] for i in range(1, 5)})
+    >>> score_available(d).columns.tolist()
+    ['peer', 'peer_n']
+    """
+    data = as_frame(data)
+    columns = dict(columns or {})
+    names = []
+    for name in list_instruments():
+        inst = load_instrument(name)
+        if all(columns.get(i, i) in data.columns for i in inst.item_ids):
+            names.append(name)
+    if not names:
+        raise ColumnError("No bundled instrument has all its item columns in the data "
+                          f"(instruments: {', '.join(list_instruments())}).")
+    return score(data, names, columns=columns, invalid=invalid, return_report=return_report)
