@@ -1,0 +1,38 @@
+"""Trial evaluation to the EEF's standard: effect sizes, attrition, balance, power, CACE.
+
+- Effect sizes: :func:`cohens_d`, :func:`hedges_g` (noncentral-t or normal
+  CI), :func:`ancova` for individually randomised trials.
+- Cluster-randomised trials: :func:`crt_effect` (the EEF effect size with
+  model-based and cluster-bootstrap CIs, ICC, randomisation-inference p),
+  :func:`crt_subgroups` (for example FSM pupils).
+- :func:`months_progress` (EEF Toolkit / project-report tables).
+- :func:`attrition` (What Works Clearinghouse boundaries), :func:`balance`
+  (standardised differences), :func:`consort_counts` (figure:
+  :func:`belonging_lib.plots.trials.consort`).
+- Power: :func:`mdes`, :func:`mdes_three_level`, :func:`n_clusters_needed`
+  (PowerUp!), :func:`simulate_power`.
+- :func:`cace`: complier-average causal effect.
+"""
+
+from __future__ import annotations
+
+from .attrition import (
+    AttritionResult,
+    BalanceResult,
+    ConsortCounts,
+    attrition,
+    balance,
+    consort_counts,
+    wwc_boundary,
+)
+from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
+from .months import MONTHS_TABLES, months_progress, months_table
+from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
+
+__all__ = [
+    "AncovaResult", "AttritionResult", "BalanceResult", "ConsortCounts", "EffectSize",
+    "MONTHS_TABLES", "PowerSimulation",
+    "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",
+    "mdes_three_level", "months_progress", "months_table", "n_clusters_needed", "simulate_power",
+    "wwc_boundary",
+]

@@ -1,0 +1,247 @@
+"""Tests of belonging_lib.trials: reference values from tests/reference/trials.R (R effectsize,
+lm, lme4/lmerTest), PowerUpR's published cross-checks, the EEF months table, WWC boundaries,
+and simulated known truth."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from belonging_lib import DataError
+from belonging_lib import trials as tr
+
+REF_DIR = Path(__file__).parent / "reference"
+REF = json.loads((REF_DIR / "trials.json").read_text())
+
+
+def _read(name):
+    path = REF_DIR / "data" / name
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    assert md5 == REF["md5"][name], f"{name} changed since trials.R was run; rerun the R script"
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def ind():
+    return _read("trials_individual.csv")
+
+
+@pytest.fixture(scope="module")
+def crt_data():
+    return _read("trials_crt.csv")
+
+
+# ---------------------------------------------------------------- effect sizes vs R effectsize
+@pytest.mark.parametrize("ci", [0.95, 0.90])
+def test_hedges_g_and_d_match_effectsize(ind, ci):
+    r = REF["smd"][f"ci{round(100 * ci):02d}"]
+    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci=ci)
+    d = tr.cohens_d(ind, outcome="post", group="arm", treatment="programme", ci=ci)
+    # effectsize finds the noncentral-t limits with optim (Nelder-Mead, abstol 1e-9 on
+    # probabilities); ours are exact roots. Measured agreement 1.6e-7 relative.
+    assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-6, atol=0)
+    assert_allclose([d.estimate, d.ci_low, d.ci_high], [r["d"], r["d_low"], r["d_high"]], rtol=1e-6, atol=0)
+    assert g.n_treated + g.n_control == 60 and g.n_excluded == 4
+
+
+def test_hedges_g_second_dataset(ind):
+    r = REF["smd"]["pre_ci95"]
+    g = tr.hedges_g(ind, outcome="pre", group="arm", treatment="programme")
+    assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-6, atol=0)
+
+
+def test_hedges_correction_close_to_approximation(ind):
+    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
+    m = g.n_treated + g.n_control - 2
+    assert_allclose(g.correction, 1 - 3 / (4 * m - 1), rtol=1e-4)  # the approximation is O(m^-2) off
+
+
+def test_normal_ci_uses_var_formula(ind):
+    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci_method="normal")
+    d = g.estimate / g.correction
+    n1, n2 = g.n_treated, g.n_control
+    se_d = math.sqrt((n1 + n2) / (n1 * n2) + d**2 / (2 * (n1 + n2)))
+    assert_allclose(g.ci_high - g.ci_low, 2 * 1.959963984540054 * se_d * g.correction, rtol=1e-9)
+    t = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
+    assert_allclose(g.ci_low, t.ci_low, rtol=0.05)  # the two CI methods are close at n = 60
+
+
+def test_sign_is_treated_minus_control(ind):
+    flipped = ind.assign(arm=ind.arm.map({"programme": "control", "control": "programme"}))
+    a = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
+    b = tr.hedges_g(flipped, outcome="post", group="arm", treatment="programme")
+    assert_allclose(a.estimate, -b.estimate, rtol=1e-12)
+
+
+def test_effect_size_bad_input(ind):
+    with pytest.raises(DataError, match="treated value"):
+        tr.hedges_g(ind, outcome="post", group="arm", treatment="mentoring")
+    with pytest.raises(DataError, match="0 \\(control\\) / 1"):
+        tr.hedges_g(ind, outcome="post", group="arm")
+    with pytest.raises(DataError, match="ci_method"):
+        tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci_method="boot")
+
+
+def test_ancova_matches_lm(ind):
+    r = REF["ancova"]
+    a = tr.ancova(ind, outcome="post", treatment="arm", treated="programme", pretest="pre")
+    assert_allclose([a.effect, a.se, a.p_value, a.ci_low, a.ci_high, a.df],
+                    [r["b"], r["se"], r["p"], r["ci"][0], r["ci"][1], r["df"]], rtol=1e-6, atol=0)
+    assert a.n == r["n"] and a.n_excluded == 4
+    assert_allclose(a.estimate, a.effect / a.sd_pooled * tr.hedges_g(
+        ind, outcome="post", group="arm", treatment="programme").correction, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- months' progress
+TOOLKIT = [(0, -0.01, 0.01), (1, 0.02, 0.09), (2, 0.10, 0.18), (3, 0.19, 0.26), (4, 0.27, 0.35),
+           (5, 0.36, 0.44), (6, 0.45, 0.52), (7, 0.53, 0.61), (8, 0.62, 0.69), (9, 0.70, 0.78),
+           (10, 0.79, 0.87), (11, 0.88, 0.95), (12, 0.96, 3.0)]
+
+
+@pytest.mark.parametrize("months,lo,hi", TOOLKIT)
+def test_months_toolkit_every_boundary(months, lo, hi):
+    assert tr.months_progress(lo) == months
+    assert tr.months_progress(hi) == months
+    if months > 0:
+        assert tr.months_progress(-lo) == -months and tr.months_progress(-hi) == -months
+        assert tr.months_progress(round(lo - 0.01, 2)) == months - 1
+    # rounding to 2 dp: just under the next lower bound still rounds into this band
+    assert tr.months_progress(hi + 0.0049) == months
+
+
+def test_months_project_table():
+    assert [tr.months_progress(x, table="project") for x in (0.04, 0.045, 0.05, 0.09, 0.10, -0.05)] == \
+        [0, 1, 1, 1, 2, -1]
+    assert tr.months_progress(0.04) == 1  # the Toolkit table differs here
+    with pytest.raises(DataError, match="table"):
+        tr.months_progress(0.2, table="eef")
+    with pytest.raises(DataError):
+        tr.months_progress(float("nan"))
+
+
+def test_months_table_frame():
+    t = tr.months_table()
+    assert list(t.months) == list(range(13)) and t.es_from.iloc[1] == 0.02 and t.es_to.iloc[11] == 0.95
+
+
+# ---------------------------------------------------------------- WWC attrition and balance
+def test_wwc_boundary_table_points_and_rule():
+    assert tr.wwc_boundary(0) == 5.7 and tr.wwc_boundary(57) == 0.0
+    assert tr.wwc_boundary(30, boundary="optimistic") == 8.4
+    assert tr.wwc_boundary(7) == 6.1                       # between 5 (6.1) and 10 (6.3): smaller
+    assert tr.wwc_boundary(32) == 3.3                      # between 30 (4.1) and 35 (3.3)
+    assert tr.wwc_boundary(56, boundary="optimistic") == 2.3
+    assert tr.wwc_boundary(60, boundary="optimistic") == 0.0  # beyond the table: high
+
+
+def _attr_frame(n_t, lost_t, n_c, lost_c):
+    return pd.DataFrame({"arm": ["programme"] * n_t + ["control"] * n_c,
+                         "attrited": [1] * lost_t + [0] * (n_t - lost_t) + [1] * lost_c + [0] * (n_c - lost_c)})
+
+
+def test_attrition_counts_and_ratings():
+    # overall 20% (boundary 5.4 / 10.2); differential 6 pp -> high cautious, low optimistic
+    res = tr.attrition(_attr_frame(500, 115, 500, 85), treatment="arm", treated="programme", attrited="attrited")
+    assert_allclose([res.overall, res.differential], [0.20, 0.06], rtol=1e-12)
+    assert (res.rating_cautious, res.rating_optimistic) == ("high", "low")
+    assert_allclose([res.boundary_cautious, res.boundary_optimistic], [0.054, 0.102], rtol=1e-12)
+    # exactly on the boundary counts as low
+    res = tr.attrition(_attr_frame(2000, 161, 2000, 39), treatment="arm", treated="programme", attrited="attrited")
+    assert_allclose([res.overall, res.differential, res.boundary_cautious], [0.05, 0.061, 0.061], rtol=1e-12)
+    assert res.rating_cautious == "low"
+    res = tr.attrition(_attr_frame(2000, 162, 2000, 38), treatment="arm", treated="programme", attrited="attrited")
+    assert res.rating_cautious == "high" and res.rating_optimistic == "low"
+
+
+def test_attrition_from_outcome_and_cluster():
+    df = pd.DataFrame({"t": [1] * 6 + [0] * 6, "s": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6],
+                       "y": [1, np.nan, np.nan, np.nan, 2, 3, 1, 2, 3, 4, np.nan, 1]})
+    res = tr.attrition(df, treatment="t", outcome="y")
+    assert res.table.set_index("arm").loc["treated", "lost"] == 3
+    res = tr.attrition(df, treatment="t", outcome="y", cluster="s")
+    assert res.unit == "schools" and res.table.set_index("arm").loc["treated", "lost"] == 1
+    with pytest.raises(DataError, match="exactly one"):
+        tr.attrition(df, treatment="t")
+
+
+def test_balance_g_and_cox():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"t": np.repeat([0, 1], 200), "x": rng.normal(size=400),
+                       "b": np.r_[np.repeat([0, 1], [150, 50]), np.repeat([0, 1], [120, 80])]})
+    res = tr.balance(df, treatment="t", covariates=["x", "b"]).table.set_index("covariate")
+    g = tr.hedges_g(df, outcome="x", group="t").estimate
+    assert_allclose(res.loc["x", "difference"], g, rtol=1e-12)
+    j = g / tr.cohens_d(df, outcome="x", group="t").estimate
+    cox = j * (math.log(0.4 / 0.6) - math.log(0.25 / 0.75)) / 1.65
+    assert_allclose(res.loc["b", "difference"], cox, rtol=1e-12)
+    assert res.loc["b", "kind"] == "binary" and res.loc["b", "status"] == "fails"
+
+
+def test_balance_thresholds():
+    from belonging_lib.trials.attrition import _status
+    assert [_status(v) for v in (0.05, 0.0501, -0.25, 0.2501)] == \
+        ["satisfies", "adjustment required", "adjustment required", "fails"]
+
+
+def test_consort_counts(crt_data):
+    c = tr.consort_counts(crt_data, treatment="treat", cluster="school_id", outcome="post", complied="complied")
+    t = c.table.set_index("arm")
+    assert t.loc["programme", "schools_randomised"] + t.loc["control", "schools_randomised"] == 18
+    assert t.pupils_randomised.sum() == len(crt_data)
+    assert t.pupils_lost.sum() == crt_data.post.isna().sum()
+    assert t.loc["control", "schools_delivered"] == 0
+    assert t.loc["programme", "schools_delivered"] == crt_data.groupby("school_id").complied.max().sum()
+
+
+def test_consort_figure(crt_data):
+    import matplotlib.pyplot as plt
+
+    from belonging_lib.plots import trials as ptr
+    c = tr.consort_counts(crt_data, treatment="treat", cluster="school_id", outcome="post", complied="complied")
+    ax = ptr.consort(c)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert f"{c.count('programme', 'pupils_analysed')} pupils" in texts and "Allocated" in texts
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------- power (PowerUp!)
+def test_mdes_powerupr_cross_check():
+    # PowerUpR vignette "cross_checks": mdes.cra2r2(power=.80, rho2=.17, n=15, J=20) (no covariates);
+    # Dong & Maynard (2013) / PowerUp! publish df 18, SSE 0.212, MDES 0.629 (3 dp).
+    m = tr.mdes(n_clusters=20, cluster_size=15, icc=0.17)
+    assert round(m, 3) == 0.629
+    sse = math.sqrt(0.17 / (0.25 * 20) + 0.83 / (0.25 * 300))
+    assert round(sse, 3) == 0.212
+    assert round(tr.mdes(n_clusters=20, cluster_size=15, icc=0.18), 3) != 0.629  # the check can fail
+
+
+def test_mdes_three_level_cross_check():
+    # PowerUpR cross-check mdes.cra3r3(power=.80, rho3=.06, rho2=.17, n=15, J=3, K=60): 0.269
+    m = tr.mdes_three_level(n_clusters=60, clusters_per_unit=3, cluster_size=15, icc_level3=0.06, icc_level2=0.17)
+    assert round(m, 3) == 0.269
+
+
+def test_mdes_covariates_and_df():
+    base = tr.mdes(n_clusters=40, cluster_size=25, icc=0.2)
+    cov = tr.mdes(n_clusters=40, cluster_size=25, icc=0.2, r2_level1=0.5, r2_level2=0.5, n_covariates_level2=1)
+    from scipy import stats
+    M = stats.t.ppf(0.975, 37) + stats.t.ppf(0.8, 37)
+    sse = math.sqrt(0.2 * 0.5 / (0.25 * 40) + 0.8 * 0.5 / (0.25 * 40 * 25))
+    assert_allclose(cov, M * sse, rtol=1e-12) and cov < base
+    with pytest.raises(DataError, match="icc"):
+        tr.mdes(n_clusters=40, cluster_size=25, icc=1.2)
+
+
+def test_n_clusters_needed_round_trip():
+    m = tr.mdes(n_clusters=20, cluster_size=15, icc=0.17)
+    assert tr.n_clusters_needed(mdes=m, cluster_size=15, icc=0.17) == 20  # mrss.cra2r2 cross-check
+    J = tr.n_clusters_needed(mdes=0.2, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1)
+    assert tr.mdes(n_clusters=J, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1) <= 0.2
+    assert tr.mdes(n_clusters=J - 1, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1) > 0.2
