@@ -1,0 +1,17 @@
+"""Factor structure: exploratory and confirmatory factor analysis, measurement invariance.
+
+* :func:`cfa` fits a lavaan-style confirmatory factor model by maximum
+  likelihood (single group via semopy; several groups with cross-group
+  equality constraints via the package's own estimator), with lavaan's fit
+  statistics, standardized loadings and omega per factor;
+* :func:`invariance` tests configural, metric and scalar invariance across a
+  grouping column in one table, with rule-of-thumb verdicts;
+* :func:`efa` and :func:`parallel_analysis` explore the number and pattern of
+  factors.
+"""
+
+from __future__ import annotations
+
+from ._cfa import FIT_COLUMNS, CFAResult, cfa, invariance
+
+__all__ = ["CFAResult", "FIT_COLUMNS", "cfa", "invariance"]
