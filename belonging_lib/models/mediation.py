@@ -1,0 +1,351 @@
+"""Simple mediation with percentile and bias-corrected bootstrap intervals.
+
+Tests claims of the form "teacher relationships -> belonging -> attainment":
+the indirect effect a*b of X on Y through M, the direct effect c' and the
+total effect c, with a bootstrap that can resample whole schools.
+
+The bootstrap is vectorised: each replicate is a vector of resampling counts
+(per pupil, or per school for the cluster bootstrap); the three regressions'
+cross-product matrices of all replicates are computed at once from per-unit
+sufficient statistics and solved in batch, so 5,000 draws take about a
+second rather than 15,000 model fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._errors import BelongingWarning, DataError, ModelError
+from .._results import TIDY_COLUMNS, Result
+from .._validation import (
+    as_frame,
+    as_list,
+    check_choice,
+    check_positive_int,
+    check_probability,
+    require_columns,
+)
+from ._linear import complete_cases, fit_ols
+
+__all__ = ["mediation", "MediationResult", "bootstrap_ci"]
+
+_EFFECTS = ["indirect", "direct", "total"]
+_CHUNK_CELLS = 2_000_000  # resampling counts held in memory at once (replicates x units)
+
+
+def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci: float = 0.95,
+                 method: str = "percentile") -> tuple[float, float]:
+    """Percentile or bias-corrected (BC) bootstrap interval from replicate estimates.
+
+    Percentile: the ``(1-ci)/2`` and ``(1+ci)/2`` quantiles of the draws (linear
+    interpolation, R's ``quantile(type = 7)``).  BC (Efron, 1987): with
+    :math:`z_0 = \\Phi^{-1}(\\#\\{\\theta^* < \\hat\\theta\\} / B)` the quantiles are
+    :math:`\\Phi(2 z_0 \\pm z_{1-\\alpha/2})`.
+
+    Examples
+    --------
+    >>> draws = np.arange(1, 1000) / 1000
+    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5)]
+    [0.026, 0.974]
+    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5, method="bc")]
+    [0.026, 0.974]
+    """
+    check_choice("method", method, ["percentile", "bc"])
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    alpha = 1.0 - ci
+    if method == "percentile":
+        lo, hi = alpha / 2.0, 1.0 - alpha / 2.0
+    else:
+        prop = np.mean(draws < estimate)
+        if prop <= 0.0 or prop >= 1.0:
+            return (np.nan, np.nan)
+        z0 = stats.norm.ppf(prop)
+        z = stats.norm.ppf(1.0 - alpha / 2.0)
+        lo, hi = stats.norm.cdf(2.0 * z0 - z), stats.norm.cdf(2.0 * z0 + z)
+    q = np.quantile(draws, [lo, hi])
+    return float(q[0]), float(q[1])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MediationResult(Result):
+    """Indirect, direct and total effects of a simple mediation model.
+
+    Attributes
+    ----------
+    effects : DataFrame
+        Indexed ``indirect``, ``direct``, ``total``: ``estimate``, ``se`` (bootstrap
+        SD), ``ci_low``, ``ci_high`` (by ``method``), ``n``.
+    paths : DataFrame
+        Tidy table of the paths ``a`` (X -> M), ``b`` (M -> Y given X), ``c'`` and ``c``
+        with OLS (or cluster-robust) SEs and t tests.
+    indirect, direct, total : float
+        The point estimates (``total = direct + indirect`` exactly).
+    proportion_mediated : float
+        ``indirect / total`` (see the caution in ``notes()``).
+    draws : DataFrame
+        The bootstrap replicates (columns ``indirect``, ``direct``, ``total``).
+    """
+
+    x: str
+    m: str
+    y: str
+    covariates: tuple
+    effects: pd.DataFrame
+    paths: pd.DataFrame
+    indirect: float
+    direct: float
+    total: float
+    proportion_mediated: float
+    proportion_ci: tuple
+    ci: float
+    method: str
+    n_boot: int
+    n_boot_used: int
+    seed: int | None
+    cluster: str | None
+    n: int
+    n_excluded: int
+    n_clusters: int | None
+    draws: pd.DataFrame = dataclasses.field(repr=False)
+
+    title = "Mediation: indirect, direct and total effects"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The effects table, indexed ``indirect``, ``direct``, ``total``."""
+        return self.effects.copy()
+
+    def ci_table(self, method: str = "percentile", ci: float | None = None) -> pd.DataFrame:
+        """The effects table with intervals by another method or level (same draws)."""
+        ci = self.ci if ci is None else check_probability("ci", ci)
+        tab = self.effects.copy()
+        for eff in _EFFECTS:
+            lo, hi = bootstrap_ci(self.draws[eff].to_numpy(), getattr(self, eff), ci=ci, method=method)
+            tab.loc[eff, "ci_low"], tab.loc[eff, "ci_high"] = lo, hi
+        return tab
+
+    def notes(self) -> list[str]:
+        boot = (f"cluster bootstrap resampling {self.n_clusters} clusters ({self.cluster})"
+                if self.cluster else "bootstrap resampling pupils")
+        lines = [
+            f"{self.x} -> {self.m} -> {self.y}"
+            + (f", adjusting for {', '.join(self.covariates)}" if self.covariates else "") + ".",
+            f"{100 * self.ci:g}% {'bias-corrected' if self.method == 'bc' else 'percentile'} intervals; "
+            f"{boot}; {self.n_boot_used} of {self.n_boot} draws usable; seed {self.seed}.",
+            f"N = {self.n} ({self.n_excluded} rows excluded for missing values).",
+            f"Proportion mediated = {self.proportion_mediated:.3f} (interval {self.proportion_ci[0]:.3f} "
+            f"to {self.proportion_ci[1]:.3f}); unstable when the total effect is small or the "
+            "direct and indirect effects have opposite signs - read it with care.",
+            "An indirect effect is a pattern of associations; it is causal only if there is no "
+            "unmeasured confounding of the X-M, M-Y and X-Y relations.",
+        ]
+        return lines
+
+
+def _design(frame: pd.DataFrame, x: str, m: str, y: str, covs: list[str]) -> np.ndarray:
+    """Columns [1, x, covariates..., m, y], centred (intercept excepted) for conditioning."""
+    cols = [x] + covs + [m, y]
+    Z = frame[cols].to_numpy(dtype=float)
+    Z = Z - Z.mean(axis=0)
+    return np.column_stack([np.ones(Z.shape[0]), Z])
+
+
+def _solve_batch(S: np.ndarray, pred: list[int], target: int) -> np.ndarray:
+    """Least-squares coefficients from a batch of cross-product matrices (B x q x q)."""
+    A = S[:, pred][:, :, pred]
+    rhs = S[:, pred, target]
+    out = np.full(rhs.shape, np.nan)
+    try:
+        return np.linalg.solve(A, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        for i in range(A.shape[0]):
+            try:
+                out[i] = np.linalg.solve(A[i], rhs[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _effects_from_crossproducts(S: np.ndarray, n_cov: int) -> np.ndarray:
+    """(B x 3) indirect, direct and total effects from cross-products of [1, x, covs, m, y]."""
+    q = S.shape[1]
+    im, iy = q - 2, q - 1
+    base = list(range(0, 2 + n_cov))  # intercept, x, covariates
+    a = _solve_batch(S, base, im)[:, 1]
+    by = _solve_batch(S, base + [im], iy)
+    direct, b = by[:, 1], by[:, -1]
+    total = _solve_batch(S, base, iy)[:, 1]
+    return np.column_stack([a * b, direct, total])
+
+
+def _boot_draws(Z: np.ndarray, units: np.ndarray | None, n_boot: int, rng: np.random.Generator,
+                n_cov: int, progress: bool) -> np.ndarray:
+    """Bootstrap replicates of the three effects (B x 3), resampling rows or clusters."""
+    from tqdm.auto import tqdm
+
+    n, q = Z.shape
+    outer = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)
+    if units is not None:
+        codes, _ = pd.factorize(pd.Series(units))
+        n_units = int(codes.max() + 1)
+        stats_u = np.zeros((n_units, q * q))
+        np.add.at(stats_u, codes, outer)
+    else:
+        n_units, stats_u = n, outer
+    probs = np.full(n_units, 1.0 / n_units)
+    chunk = max(1, min(n_boot, _CHUNK_CELLS // n_units))
+    out = np.empty((n_boot, 3))
+    with tqdm(total=n_boot, desc="bootstrap", unit="draw", disable=not progress, leave=False) as bar:
+        for start in range(0, n_boot, chunk):
+            size = min(chunk, n_boot - start)
+            counts = rng.multinomial(n_units, probs, size=size).astype(float)
+            S = (counts @ stats_u).reshape(size, q, q)
+            out[start:start + size] = _effects_from_crossproducts(S, n_cov)
+            bar.update(size)
+    return out
+
+
+def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | None = None,
+              n_boot: int = 5000, seed: int | None = None, ci: float = 0.95,
+              method: str = "percentile", progress: bool | None = None) -> MediationResult:
+    """Indirect effect of ``x`` on ``y`` through ``m``, with bootstrap intervals.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    x, m, y : str
+        Numeric columns: the predictor, the mediator and the outcome.
+    covariates : list of str, optional
+        Numeric controls, entered in both the mediator and the outcome models.
+    cluster : str, optional
+        Column of clusters (schools).  When given, the bootstrap resamples whole
+        clusters and the paths' SEs are cluster-robust (CR1, clusters - 1 df).
+    n_boot : int
+        Bootstrap draws (default 5,000 as PROCESS).
+    seed : int, optional
+        Seed of the random-number generator (``numpy.random.default_rng``).
+    ci : float
+        Confidence level.
+    method : {"percentile", "bc"}
+        Interval reported in ``effects``: percentile or bias-corrected.  The other
+        is available from ``ci_table()``.
+    progress : bool, optional
+        Show a progress bar (default: when ``n_boot`` is 2,000 or more).
+
+    Returns
+    -------
+    MediationResult
+        ``to_frame()`` is the table indexed ``indirect``, ``direct``, ``total`` with
+        ``estimate, se, ci_low, ci_high, n``; ``paths`` holds a, b, c' and c.
+
+    Raises
+    ------
+    ColumnError, DataError, ModelError
+
+    Notes
+    -----
+    Three OLS models: :math:`M = i_1 + aX + \\gamma_1'C`,
+    :math:`Y = i_2 + c'X + bM + \\gamma_2'C` and :math:`Y = i_3 + cX + \\gamma_3'C`.
+    Indirect effect :math:`ab`, direct :math:`c'`, total :math:`c = c' + ab`.
+    Each bootstrap replicate reweights pupils (or whole schools) by their
+    resampling counts; the replicate's regressions are solved from the weighted
+    cross-products, which equals refitting on the resampled data.  Percentile and
+    bias-corrected intervals as in PROCESS (Hayes, 2022); the cluster bootstrap
+    keeps schools intact so the intervals respect the clustering.
+
+    Validated: point estimates of a, b, c', c and ab against R's ``lm()``
+    (tests/reference/claims.R); replicates against refits on the resampled data;
+    intervals' coverage of a known indirect effect in a simulation.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> d = pd.DataFrame({"teacher": rng.normal(size=300)})
+    >>> d["belong"] = 0.5 * d.teacher + rng.normal(size=300)
+    >>> d["attain"] = 0.4 * d.belong + 0.1 * d.teacher + rng.normal(size=300)
+    >>> res = mediation(d, x="teacher", m="belong", y="attain", n_boot=1000, seed=1)
+    >>> res.to_frame().index.tolist()
+    ['indirect', 'direct', 'total']
+    >>> bool(np.isclose(res.indirect + res.direct, res.total))
+    True
+    """
+    data = as_frame(data)
+    ci = check_probability("ci", ci)
+    check_choice("method", method, ["percentile", "bc"])
+    n_boot = check_positive_int("n_boot", n_boot, minimum=100)
+    covs = as_list(covariates)
+    for role, col in {"x": x, "m": m, "y": y}.items():
+        if not isinstance(col, str):
+            raise DataError(f"`{role}` must be one column name, but {col!r} was passed.")
+        require_columns(data, [col], role=f"`{role}` column")
+    if len({x, m, y}) < 3:
+        raise DataError("`x`, `m` and `y` must be three different columns.")
+    require_columns(data, covs, role="covariate column")
+    frame, n_excl = complete_cases(data, [x, m, y] + covs, cluster=cluster)
+    groups = None if cluster is None else frame[cluster].to_numpy()
+
+    ones = np.ones(frame.shape[0])
+    Xa = np.column_stack([ones, frame[x]] + [frame[c] for c in covs])
+    Xb = np.column_stack([ones, frame[x]] + [frame[c] for c in covs] + [frame[m]])
+    fit_a = fit_ols(frame[m].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups)
+    fit_b = fit_ols(frame[y].to_numpy(), Xb, ["(Intercept)", x] + covs + [m], groups=groups)
+    fit_c = fit_ols(frame[y].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups)
+    if fit_a.n_clusters is not None and fit_a.n_clusters < 10:
+        warnings.warn(f"Only {fit_a.n_clusters} clusters: a cluster bootstrap with so few is unreliable.",
+                      BelongingWarning, stacklevel=2)
+
+    a, b = fit_a.params[1], fit_b.params[-1]
+    direct, total = fit_b.params[1], fit_c.params[1]
+    est = np.array([a * b, direct, total])
+
+    path_rows = []
+    for term, fit, j in [("a", fit_a, 1), ("b", fit_b, len(fit_b.params) - 1),
+                         ("c_prime", fit_b, 1), ("c", fit_c, 1)]:
+        se = float(np.sqrt(fit.vcov[j, j]))
+        tcrit = stats.t.ppf(0.5 + ci / 2.0, fit.df)
+        t = fit.params[j] / se
+        path_rows.append({"term": term, "estimate": fit.params[j], "se": se,
+                          "ci_low": fit.params[j] - tcrit * se, "ci_high": fit.params[j] + tcrit * se,
+                          "statistic": t, "df": fit.df, "p_value": 2 * stats.t.sf(abs(t), fit.df),
+                          "n": fit.n})
+    paths = pd.DataFrame(path_rows)[TIDY_COLUMNS]
+
+    rng = np.random.default_rng(seed)
+    if progress is None:
+        progress = n_boot >= 2000
+    Z = _design(frame, x, m, y, covs)
+    draws = _boot_draws(Z, groups, n_boot, rng, len(covs), bool(progress))
+    ok = np.all(np.isfinite(draws), axis=1)
+    if ok.sum() < n_boot:
+        warnings.warn(f"{n_boot - ok.sum()} bootstrap draws had a singular design and were dropped.",
+                      BelongingWarning, stacklevel=2)
+    if ok.sum() < 100:
+        raise ModelError("Fewer than 100 bootstrap draws could be estimated.")
+    draws = draws[ok]
+
+    rows = []
+    for k, eff in enumerate(_EFFECTS):
+        lo, hi = bootstrap_ci(draws[:, k], est[k], ci=ci, method=method)
+        rows.append({"estimate": est[k], "se": float(np.std(draws[:, k], ddof=1)),
+                     "ci_low": lo, "ci_high": hi, "n": fit_a.n})
+    effects = pd.DataFrame(rows, index=pd.Index(_EFFECTS, name="effect"))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prop_draws = draws[:, 0] / draws[:, 2]
+        prop = float(est[0] / est[2]) if est[2] != 0 else np.nan
+    prop_ci = bootstrap_ci(prop_draws, prop, ci=ci, method=method)
+
+    return MediationResult(
+        x=x, m=m, y=y, covariates=tuple(covs), effects=effects, paths=paths,
+        indirect=float(est[0]), direct=float(est[1]), total=float(est[2]),
+        proportion_mediated=prop, proportion_ci=prop_ci, ci=ci, method=method, n_boot=n_boot,
+        n_boot_used=int(ok.sum()), seed=seed, cluster=cluster, n=fit_a.n, n_excluded=n_excl,
+        n_clusters=fit_a.n_clusters, draws=pd.DataFrame(draws, columns=_EFFECTS),
+    )

@@ -1,0 +1,134 @@
+"""Moderation: simple slopes and Johnson-Neyman bounds against R and hand-derived cases."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from belonging_lib import ColumnError, DataError, ModelError
+from belonging_lib.models.moderation import johnson_neyman, moderation, simple_slope
+
+REF_DIR = Path(__file__).parent / "reference"
+REF = json.loads((REF_DIR / "claims.json").read_text())
+FIXTURE = REF_DIR / "data" / "claims_fixture.csv"
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    md5 = hashlib.md5(FIXTURE.read_bytes()).hexdigest()
+    assert md5 == REF["inputs"]["claims_fixture.csv"], "claims_fixture.csv changed: rerun claims.R"
+    return pd.read_csv(FIXTURE)
+
+
+def _check_against_r(res, ref, *, rtol=1e-7):
+    # R orders (Intercept), X, W, C, X:W; ours (Intercept), X, W, X:W, C
+    order = [0, 1, 2, 4, 3]
+    est_r = np.array(ref["fit"]["estimate"])[order]
+    V_r = np.array(ref["fit"]["vcov"])[np.ix_(order, order)]
+    np.testing.assert_allclose(res.coefficients["estimate"], est_r, rtol=rtol, atol=0)
+    np.testing.assert_allclose(res.vcov, V_r, rtol=rtol, atol=1e-12)
+    slopes = pd.DataFrame(ref["slopes"])
+    np.testing.assert_allclose(res.simple_slopes["moderator_value"], ref["at"], rtol=1e-12, atol=0)
+    for col in ["estimate", "se", "ci_low", "ci_high", "p_value"]:
+        np.testing.assert_allclose(res.simple_slopes[col], slopes[col], rtol=rtol, atol=0, err_msg=col)
+    np.testing.assert_allclose(res.jn_interval, ref["jn"], rtol=rtol, atol=0)
+    np.testing.assert_allclose(res.t_crit_jn, ref["t_crit"], rtol=1e-10, atol=0)
+
+
+def test_continuous_moderator_matches_r_lm(fixture):
+    ref = REF["results"]["moderation_classical"]
+    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar",
+                     covariates=["teacher"])
+    assert res.vcov_type == "classical" and res.df == ref["fit"]["df_resid"]
+    _check_against_r(res, ref)
+    assert res.jn_region == "inside"  # b3^2 < t^2 v33: significant between the bounds
+
+
+def test_cluster_robust_matches_r_vcovcl(fixture):
+    ref = REF["results"]["moderation_cluster"]
+    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
+                     covariates=["covar"], cluster="school")
+    assert res.vcov_type == "CR1" and res.n_clusters == 30 and res.df == 29
+    _check_against_r(res, ref)
+
+
+def test_binary_moderator_probes_zero_and_one(fixture):
+    ref = REF["results"]["moderation_binary_moderator"]
+    res = moderation(fixture, outcome="attain", predictor="belong", moderator="fsm", covariates=["covar"])
+    assert res.moderator_binary
+    _check_against_r(res, ref)
+    # the jn bounds lie outside the observed 0..1 range of a binary moderator
+    assert res.jn_in_range == ()
+
+
+@pytest.mark.parametrize("args, bounds, region", [
+    # slope 2 - W, SE 0.5 everywhere: |2 - W| = 2 * 0.5 at W = 1 and W = 3
+    ((2.0, -1.0, 0.25, 0.0, 0.0, 2.0), (1.0, 3.0), "outside"),
+    # slope 3, SE sqrt(1 + W^2): 3 = 2 sqrt(1 + W^2) at W = +/- sqrt(5)/2
+    ((3.0, 0.0, 1.0, 1.0, 0.0, 2.0), (-np.sqrt(5) / 2, np.sqrt(5) / 2), "inside"),
+    # slope W, SE sqrt(1 + W^2): |t| < 1 < 2 always
+    ((0.0, 1.0, 1.0, 1.0, 0.0, 2.0), (), "nowhere"),
+    # slope 5 + 0 W, SE 1: always significant
+    ((5.0, 0.0, 1.0, 0.0, 0.0, 1.96), (), "everywhere"),
+    # slope W, SE 1, t = 1.5: linear in W^2 -> roots +/- 1.5
+    ((0.0, 1.0, 1.0, 0.0, 0.0, 1.5), (-1.5, 1.5), "outside"),
+    # slope 1 + 0.5 W with Var = 1 + 0.25 W^2 + 2 W 0.5 ... a = 0 case: b3^2 = t^2 v33
+    # (0.5^2 = 1^2 * 0.25): 2 (0.5 - 0.5) W -> b = 2 (b1 b3 - t^2 v13) = 2 (0.5 - 0.25) = 0.5,
+    # c = 1 - 1 = 0 ... single root W = 0, significant above it
+    ((1.0, 0.5, 1.0, 0.25, 0.25, 1.0), (0.0,), "above"),
+])
+def test_johnson_neyman_hand_derived(args, bounds, region):
+    got, where = johnson_neyman(*args)
+    assert where == region
+    np.testing.assert_allclose(got, bounds, rtol=1e-12, atol=1e-12)
+    # at each bound |slope / se| equals t exactly
+    b1, b3, v11, v33, v13, t = args
+    for w in got:
+        est, se = simple_slope(b1, b3, v11, v33, v13, [w])
+        np.testing.assert_allclose(abs(est[0]) / se[0], t, rtol=1e-10, atol=0)
+
+
+def test_slope_at_and_sd_probe(fixture):
+    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar", probe="sd")
+    w = fixture["covar"]
+    np.testing.assert_allclose(res.simple_slopes["moderator_value"],
+                               [w.mean() - w.std(), w.mean(), w.mean() + w.std()], rtol=1e-12, atol=0)
+    again = res.slope_at(res.simple_slopes["moderator_value"])
+    pd.testing.assert_frame_equal(again, res.simple_slopes)
+    # significance flips exactly at the JN bounds inside the range
+    for b in res.jn_in_range:
+        tab = res.slope_at([b])
+        np.testing.assert_allclose(tab["p_value"].iloc[0], 1 - res.ci, rtol=1e-8, atol=0)
+
+
+def test_missing_rows_are_counted_not_silently_dropped(fixture):
+    d = fixture.copy()
+    d.loc[[3, 10, 11], "belong"] = np.nan
+    d.loc[20, "attain"] = np.nan
+    res = moderation(d, outcome="attain", predictor="fsm", moderator="belong")
+    assert res.n == len(d) - 4 and res.n_excluded == 4
+    assert "4 rows excluded" in res.summary()
+
+
+def test_bad_input_raises_library_errors(fixture):
+    with pytest.raises(ColumnError, match="nope"):
+        moderation(fixture, outcome="nope", predictor="fsm", moderator="belong")
+    d = fixture.copy()
+    d["txt"] = "a"
+    with pytest.raises(DataError, match="txt"):
+        moderation(d, outcome="attain", predictor="txt", moderator="belong")
+    with pytest.raises(DataError, match="probe"):
+        moderation(fixture, outcome="attain", predictor="fsm", moderator="belong", probe="median")
+    d["const"] = 1.0
+    with pytest.raises(ModelError):
+        moderation(d, outcome="attain", predictor="fsm", moderator="const")
+
+
+def test_plot_draws_both_panels(fixture):
+    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong")
+    axes = res.plot()
+    assert len(axes) == 2 and axes[1].get_xlabel() == "belong"
+    assert "<table" in res._repr_html_()
