@@ -46,6 +46,8 @@ __all__ = [
     "simulate_trial",
     "simulate_pisa",
     "simulate_random_intercept",
+    "simulate_all",
+    "paley_hadamard",
     "make_raw_export",
     "make_codebook",
     "make_truth",
@@ -247,7 +249,10 @@ def _sdq_scores(items: pd.DataFrame) -> pd.DataFrame:
     keyed[SDQ_REVERSED] = 2.0 - keyed[SDQ_REVERSED]
     res = {}
     for sub, numbers in SDQ_SUBSCALES.items():
-        res[sub] = keyed[[f"sdq_{n:02d}" for n in numbers]].sum(axis=1, min_count=5)
+        block = keyed[[f"sdq_{n:02d}" for n in numbers]]
+        # prorated when at least 3 of 5 items answered: mean x 5, rounded half up
+        prorated = np.floor(block.mean(axis=1) * 5 + 0.5 + 1e-9)
+        res[sub] = prorated.where(block.notna().sum(axis=1) >= 3)
     res = pd.DataFrame(res)
     res["total"] = res[["emotional", "conduct", "hyperactivity", "peer_problems"]].sum(
         axis=1, min_count=4)
@@ -468,11 +473,11 @@ def simulate_survey(
                  + 0.10 * eta_s * adversity + 0.85 * rng.standard_normal(n))
     girl = 1.0 - boy
     sub_lat = {
-        "emotional": 0.62 * diff + 0.25 * girl + 0.75 * rng.standard_normal(n) - 0.18,
-        "conduct": 0.55 * diff + 0.20 * boy + 0.80 * rng.standard_normal(n) - 0.20,
-        "hyperactivity": 0.55 * diff + 0.25 * boy + 0.80 * rng.standard_normal(n) + 0.20,
+        "emotional": 0.62 * diff + 0.25 * girl + 0.75 * rng.standard_normal(n) - 0.40,
+        "conduct": 0.55 * diff + 0.20 * boy + 0.80 * rng.standard_normal(n) - 0.42,
+        "hyperactivity": 0.55 * diff + 0.25 * boy + 0.80 * rng.standard_normal(n) - 0.02,
         "peer_problems": 0.60 * diff - 0.25 * lat["peer"].to_numpy()
-        + 0.70 * rng.standard_normal(n) - 0.20,
+        + 0.70 * rng.standard_normal(n) - 0.42,
         "prosocial": 0.30 * eta_s + 0.30 * girl + 0.90 * rng.standard_normal(n),
     }
     sdq = _sdq_block(rng, sub_lat)
@@ -769,12 +774,37 @@ PISA = {
 }
 
 
+def paley_hadamard(q: int = 79) -> np.ndarray:
+    """Hadamard matrix of order q + 1 by Paley's first construction (q prime, q % 4 == 3).
+
+    Normalised so that its first column is all ones.  ``paley_hadamard(79)``
+    is the order-80 matrix used for the 80 Fay-BRR replicates.
+
+    Examples
+    --------
+    >>> H = paley_hadamard(79)
+    >>> bool((H @ H.T == 80 * np.eye(80)).all()), bool((H[:, 0] == 1).all())
+    (True, True)
+    """
+    squares = {(i * i) % q for i in range(1, q)}
+    chi = np.array([0] + [1 if k in squares else -1 for k in range(1, q)])
+    idx = np.arange(q)
+    Q = chi[(idx[None, :] - idx[:, None]) % q]
+    S = np.zeros((q + 1, q + 1), dtype=int)
+    S[0, 1:] = 1
+    S[1:, 0] = -1
+    S[1:, 1:] = Q
+    H = np.eye(q + 1, dtype=int) + S
+    H = H * H[:, [0]]  # make the first column all ones
+    return H
+
+
 def simulate_pisa(rng: np.random.Generator, *, pupils_per_country: int = 1200) -> pd.DataFrame:
     """PISA-style file: 6 fictional countries, Fay-BRR weights, 10 PVs per domain."""
-    from scipy.linalg import hadamard
-
     p = PISA
-    H = hadamard(128)[:, 1: 1 + p["n_replicates"]]
+    # rows = replicates, columns 1..20 = pseudo-strata (column 0, all ones, unused): full
+    # orthogonal balance across the 80 replicates.
+    H = paley_hadamard(79)
     frames = []
     for ci, cnt in enumerate(p["countries"]):
         ns = p["n_schools"]
@@ -829,7 +859,7 @@ def simulate_pisa(rng: np.random.Generator, *, pupils_per_country: int = 1200) -
         w = np.round(w, 4)
         stratum = sch // 2
         first = (sch % 2 == 0)
-        sign = H[stratum] * np.where(first, 1, -1)[:, None]
+        sign = H[:, 1 + stratum].T * np.where(first, 1, -1)[:, None]
         rep = np.round(w[:, None] * (1 + p["fay_k"] * sign), 4)
         d = {
             "CNT": f["cnt"],
@@ -1026,7 +1056,7 @@ def _label_of(var: str) -> str:
         "StartDate": "Date and time the questionnaire was started (export metadata)",
         "pupil_id": "Pupil identifier (synthetic)", "school_id": "School identifier",
         "class_id": "Class identifier (school-class)", "phase": "School phase",
-        "year_group": "National Curriculum year group", "gender": "Gender (self-reported)",
+        "year_group": "National Curriculum year group", "gender": "Gender (self-reported; the raw export has case/whitespace variants)",
         "fsm": "Eligible for free school meals", "send": "Special educational needs or disability",
         "eal": "English as an additional language",
         "ethnicity": "Ethnic group (broad)", "lgbt": "Identifies as LGBT+ (secondary only)",
@@ -1098,9 +1128,7 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
         else:
             typ, allowed = survey_types[var]
             vl = ""
-            if var == "gender":
-                vl = "girl=girl;boy=boy (raw export has case/whitespace variants)"
-            elif typ == "binary":
+            if typ == "binary":
                 vl = "0=No;1=Yes"
             add("survey.csv", var, _label_of(var), typ, allowed, "", 0, src, vl, "")
     for var in raw.columns:
@@ -1112,10 +1140,20 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
             add("survey_raw_export.csv", var,
                 _label_of(base) + (" (text labels)" if text else " (numeric codes)"),
                 "item", "labels" if text else f"{min(LABELS[lab])}-{max(LABELS[lab])}",
-                item_meta[base][0], 0, var, _value_label_string(lab), "9;-99")
+                item_meta[base][0],
+                int(base in PSSM_REVERSED or base in PISA_REVERSED or base in SDQ_REVERSED),
+                var, _value_label_string(lab), "9;-99")
         else:
             add("survey_raw_export.csv", var, _label_of(base or var), "id" if var in (
                 "ResponseId", "School", "Class") else "categorical", "", "", 0, var, "", "")
+    raw_rows = [dict(r, file="survey_raw_export.sav") for r in rows
+                if r["file"] == "survey_raw_export.csv"]
+    for r in raw_rows:
+        if r["allowed"] == "labels":  # the .sav holds numeric codes with value labels
+            codes = [int(x.split("=")[0]) for x in r["value_labels"].split(";")]
+            r["allowed"] = f"{min(codes)}-{max(codes)}"
+            r["label"] = r["label"].replace("(text labels)", "(numeric codes, SPSS value labels)")
+    rows.extend(raw_rows)
     sch_info = {
         "school_id": ("id", "S01-S40", "School identifier"),
         "phase": ("categorical", "primary;secondary", "School phase"),
@@ -1361,8 +1399,9 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                     ".25 peer; prosocial = .30 B + .30 girl (+ noise)",
                                     "SDQ subscale latents"),
                 "high_need_n": _p(high_need, "pupils with SDQ total difficulties >= 18 (of "
-                                  f"{sdq_n} with a complete total)"),
-                "high_need_share": _p(high_need / sdq_n, "share with total >= 18 among complete"),
+                                  f"{sdq_n} with a total; subscales prorated when >= 3 of 5 "
+                                  "items answered, as the SDQ scoring rules say)"),
+                "high_need_share": _p(high_need / sdq_n, "share with total >= 18 among pupils with a total"),
             },
             "missing": {
                 "item_nonresponse": _p("P(missing) = logistic(-3.75 + 0.55*(95 - attendance)/10 + "
@@ -1451,11 +1490,12 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                      "30 ESCS + 8 BELONG + u_school + e; PV = theta + N(0, 22^2))")
                for k, v in PISA.items()},
             "replicates": _p("Fay BRR: schools sorted by school ESCS within country and paired "
-                             "into 20 pseudo-strata; replicate r weight = W_FSTUWT * (1 + 0.5 * "
-                             "s), s = H[stratum, r] for the first school of the pair and "
-                             "-H[stratum, r] for the second; H = columns 1..80 of "
-                             "scipy.linalg.hadamard(128). Sampling variance = sum_r (t_r - t)^2 "
-                             "/ (80 * 0.5^2)", ""),
+                             "into 20 pseudo-strata (h = 0..19); replicate r weight = W_FSTUWT * "
+                             "(1 + 0.5 * s), s = H[r, h + 1] for the first school of the pair "
+                             "and -H[r, h + 1] for the second, H = the order-80 Paley Hadamard "
+                             "matrix (belonging_lib.simulate.paley_hadamard(79), first column all "
+                             "ones), so the design is fully balanced. Sampling variance = "
+                             "sum_r (t_r - t)^2 / (80 * (1 - 0.5)^2)", ""),
             "belong_index": _p("mean of the 6 items after reversing 2, 3, 5 (5 - x), "
                                "standardised to mean 0 SD 1 pooling countries with equal "
                                "weight (not an IRT WLE)", ""),
