@@ -10,7 +10,7 @@ import pytest
 
 from belonging_lib import ColumnError, DataError, ModelError
 from belonging_lib.models import importance as imp
-from belonging_lib.models.importance import dominance, subset_r2
+from belonging_lib.models.importance import dominance, dominance_from_matrix, subset_r2
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "claims.json").read_text())
@@ -119,3 +119,19 @@ def test_errors_and_exclusions():
     d["const"] = 3.0
     with pytest.raises(ModelError, match="const"):
         dominance(d, outcome="mediator", predictors=["teacher", "const"])
+
+
+def test_from_matrix_equals_data_version_and_accepts_covariances():
+    d = _read("claims_fixture.csv")
+    preds = ["teacher", "peer", "fair", "bully"]
+    direct = dominance(d, outcome="mediator", predictors=preds)
+    cols = preds + ["mediator"]
+    from_corr = dominance_from_matrix(d[cols].corr(), outcome="mediator", predictors=preds)
+    from_cov = dominance_from_matrix(d[cols].cov() * 7.0, outcome="mediator", predictors=preds)
+    for res in (from_corr, from_cov):
+        np.testing.assert_allclose(res.table["general"], direct.table["general"], rtol=1e-10, atol=0)
+        assert res.n is None and "matrix" in res.summary()
+    with pytest.raises(DataError, match="symmetric"):
+        bad = d[cols].corr()
+        bad.iloc[0, 1] = 0.9
+        dominance_from_matrix(bad, outcome="mediator", predictors=preds)

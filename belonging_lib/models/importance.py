@@ -19,7 +19,7 @@ from .._results import Result
 from .._validation import as_frame, as_list, check_positive_int, check_probability, require_columns
 from ._linear import complete_cases
 
-__all__ = ["dominance", "DominanceResult", "subset_r2"]
+__all__ = ["dominance", "dominance_from_matrix", "DominanceResult", "subset_r2"]
 
 _MAX_PREDICTORS = 15
 
@@ -114,7 +114,8 @@ class DominanceResult(Result):
     table : DataFrame
         Indexed by predictor: ``general`` (general dominance weight), ``share``
         (general / R-squared), ``rank`` (1 = largest) and, with a bootstrap,
-        ``ci_low``, ``ci_high`` of ``general`` and ``share_ci_low``, ``share_ci_high``.
+        ``ci_low``, ``ci_high`` of ``general``, ``share_ci_low``, ``share_ci_high`` and
+        ``p_top`` (the share of bootstrap draws in which the predictor ranks first).
     conditional : DataFrame
         Predictor x number of other predictors in the model: the average increase in
         R-squared (conditional dominance).
@@ -134,7 +135,7 @@ class DominanceResult(Result):
     complete: pd.DataFrame
     rsquared: float
     subsets: pd.DataFrame
-    n: int
+    n: int | None
     n_excluded: int
     n_boot: int
     ci: float
@@ -150,7 +151,8 @@ class DominanceResult(Result):
     def notes(self) -> list[str]:
         lines = [f"Outcome {self.outcome}; R-squared of the full model = {self.rsquared:.3f} "
                  "(the general weights add up to it).",
-                 f"N = {self.n} ({self.n_excluded} rows excluded for missing values)."]
+                 f"N = {self.n} ({self.n_excluded} rows excluded for missing values)." if self.n is not None
+                 else "Computed from a correlation (or covariance) matrix."]
         if self.n_boot:
             unit = f"clusters ({self.cluster})" if self.cluster else "pupils"
             lines.append(f"{100 * self.ci:g}% percentile bootstrap intervals, {self.n_boot} draws "
@@ -245,15 +247,7 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
         const = [c for c, s in zip(preds + [outcome], sd) if s == 0]
         raise ModelError(f"The column(s) {', '.join(map(repr, const))} do not vary in the complete rows.")
     C = np.corrcoef(Z, rowvar=False)
-    if np.linalg.matrix_rank(C[:p, :p]) < p:
-        raise ModelError("The predictors are perfectly collinear; dominance analysis is undefined.")
-    r2 = subset_r2(C)
-    general, cond = _dominance_from_r2(r2, p)
-    general, cond = general[0], cond[0]
-    rsq = float(r2[-1])
-    table = pd.DataFrame({"general": general, "share": general / rsq}, index=pd.Index(preds, name="predictor"))
-    table["rank"] = table["general"].rank(ascending=False, method="min").astype(int)
-
+    table, cond, complete, rsq, subsets = _core(C, preds)
     if n_boot:
         draws = _boot_general(Z, None if cluster is None else frame[cluster].to_numpy(), n_boot,
                               np.random.default_rng(seed), p,
@@ -266,16 +260,78 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
         table["share_ci_low"], table["share_ci_high"] = qs[0], qs[1]
         table["p_top"] = np.mean(np.argmax(draws, axis=1)[:, None] == np.arange(p)[None], axis=0)
 
-    subsets = pd.DataFrame({"predictors": [" + ".join(preds[i] for i in S) or "(none)" for S in _subsets(p)],
-                            "size": [len(S) for S in _subsets(p)], "rsquared": r2})
     return DominanceResult(
-        outcome=outcome, predictors=tuple(preds), table=table,
-        conditional=pd.DataFrame(cond, index=pd.Index(preds, name="predictor"),
-                                 columns=[f"k={k}" for k in range(p)]),
-        complete=pd.DataFrame(_complete_dominance(r2, p), index=preds, columns=preds),
+        outcome=outcome, predictors=tuple(preds), table=table, conditional=cond, complete=complete,
         rsquared=rsq, subsets=subsets, n=int(frame.shape[0]), n_excluded=n_excl, n_boot=int(n_boot),
         ci=ci, seed=seed, cluster=cluster,
     )
+
+
+def _core(C: np.ndarray, preds: list[str]):
+    """Dominance statistics from the correlation matrix of [predictors, outcome]."""
+    p = len(preds)
+    if np.linalg.matrix_rank(C[:p, :p]) < p:
+        raise ModelError("The predictors are perfectly collinear; dominance analysis is undefined.")
+    r2 = subset_r2(C)
+    general, cond = _dominance_from_r2(r2, p)
+    general, cond = general[0], cond[0]
+    rsq = float(r2[-1])
+    index = pd.Index(preds, name="predictor")
+    table = pd.DataFrame({"general": general, "share": general / rsq}, index=index)
+    table["rank"] = table["general"].rank(ascending=False, method="min").astype(int)
+    subsets = pd.DataFrame({"predictors": [" + ".join(preds[i] for i in S) or "(none)" for S in _subsets(p)],
+                            "size": [len(S) for S in _subsets(p)], "rsquared": r2})
+    conditional = pd.DataFrame(cond, index=index, columns=[f"k={k}" for k in range(p)])
+    complete = pd.DataFrame(_complete_dominance(r2, p), index=preds, columns=preds)
+    return table, conditional, complete, rsq, subsets
+
+
+def dominance_from_matrix(matrix, *, outcome: str, predictors) -> DominanceResult:
+    """Dominance analysis from a correlation or covariance matrix.
+
+    Use it for a published correlation table, or for the model-implied correlations
+    of latent variables (from a structural equation model or a simulation's
+    generating model), where no pupil-level data are at hand.
+
+    Parameters
+    ----------
+    matrix : DataFrame
+        Square, labelled by variable on both axes; must include ``outcome`` and
+        ``predictors``.  A covariance matrix is standardised first.
+    outcome : str
+    predictors : list of str
+
+    Returns
+    -------
+    DominanceResult
+        As :func:`dominance`, without bootstrap intervals (``n`` is None).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame([[1.0, 0.0, 0.3], [0.0, 1.0, 0.4], [0.3, 0.4, 1.0]],
+    ...                  index=["care", "peer", "belong"], columns=["care", "peer", "belong"])
+    >>> dominance_from_matrix(r, outcome="belong", predictors=["care", "peer"]).table["general"].round(2).tolist()
+    [0.09, 0.16]
+    """
+    if not isinstance(matrix, pd.DataFrame):
+        raise DataError(f"`matrix` must be a labelled pandas DataFrame, but a {type(matrix).__name__} was passed.")
+    preds = as_list(predictors)
+    names = preds + [outcome]
+    require_columns(matrix, names, role="matrix column")
+    missing_rows = [c for c in names if c not in matrix.index]
+    if missing_rows:
+        raise DataError(f"The matrix has no row for {', '.join(map(repr, missing_rows))}.")
+    if len(preds) < 2 or len(preds) > _MAX_PREDICTORS or len(set(names)) < len(names):
+        raise DataError(f"`predictors` must name 2 to {_MAX_PREDICTORS} distinct columns other than the outcome.")
+    C = matrix.loc[names, names].to_numpy(dtype=float)
+    if not np.allclose(C, C.T, rtol=1e-10, atol=1e-12) or np.any(np.diag(C) <= 0):
+        raise DataError("`matrix` must be symmetric with positive diagonal (a correlation or covariance matrix).")
+    sd = np.sqrt(np.diag(C))
+    C = C / np.outer(sd, sd)
+    table, cond, complete, rsq, subsets = _core(C, preds)
+    return DominanceResult(outcome=outcome, predictors=tuple(preds), table=table, conditional=cond,
+                           complete=complete, rsquared=rsq, subsets=subsets, n=None, n_excluded=0,
+                           n_boot=0, ci=0.95, seed=None, cluster=None)
 
 
 def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p: int,
