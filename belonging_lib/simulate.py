@@ -94,8 +94,8 @@ PARENT_ITEMS = [f"parent_engage_{i}" for i in range(1, 4)]
 
 # Loadings on the latent response scale (y* = loading * eta + error, Var(y*) ~ 1).
 _PSSM_LOADINGS = np.array(
-    [0.72, 0.66, 0.60, 0.74, 0.63, 0.62, 0.70, 0.68, 0.58, 0.66, 0.71, 0.60, 0.69, 0.64,
-     0.73, 0.57, 0.67, 0.70]
+    [0.70, 0.63, 0.57, 0.72, 0.60, 0.59, 0.67, 0.65, 0.55, 0.63, 0.68, 0.57, 0.66, 0.61,
+     0.70, 0.54, 0.64, 0.67]
 )
 _PSSM_METHOD_LOADING = 0.35  # method factor shared by the five negatively worded items
 _PSSM_POS_THRESH = np.array([-1.95, -1.15, -0.20, 0.85])  # for "agreement" with a positive item
@@ -595,6 +595,25 @@ TRANSITION = {
 }
 
 
+_TRANSITION_DESC = {
+    "drop_w2": "mean latent change in belonging from wave 1 to wave 2 (non-SEND, TR1 = 0)",
+    "recovery_w3_fraction": "fraction of each pupil's wave-2 change still present at wave 3 "
+                            "(0.5 = half recovered)",
+    "send_drop": "extra latent change for SEND pupils",
+    "tr1_on_change": "change per SD of wave-1 teacher relationship (low TR1 -> larger drop)",
+    "slope_sd": "SD of individual differences in change (random slope)",
+    "occasion_sd": "SD of wave-specific occasion noise",
+    "eta1_tr": "effect of wave-1 teacher relationship on stable belonging",
+    "eta1_peer": "effect of wave-1 peer acceptance on stable belonging",
+    "eta1_send": "SEND gap in stable belonging", "eta1_fsm": "FSM gap in stable belonging",
+    "primary_sd": "SD of primary-school effects (wave 1)",
+    "secondary_sd": "SD of secondary-school effects (waves 2-3)",
+    "wb_eta1": "effect of wave-1 belonging on wave-2/3 wellbeing (protection across transition)",
+    "wb_eta_t": "effect of current belonging on wave-2/3 wellbeing",
+    "wb_w1": "stability of wellbeing from wave 1",
+}
+
+
 def simulate_transition(rng: np.random.Generator, *, n_pupils: int = 1200, n_primary: int = 20,
                         n_secondary: int = 8) -> pd.DataFrame:
     """Three-wave transition panel (long format), with MAR attrition (rows absent)."""
@@ -717,9 +736,10 @@ def simulate_trial(rng: np.random.Generator, *, n_schools: int = 40, n_blocks: i
     n_comply = int(round(t["compliance_share"] * len(treated)))
     comply_school = np.zeros(n_schools, dtype=int)
     comply_school[rng.permutation(treated)[:n_comply]] = 1
-    u_pre = np.sqrt(var_u_pre) * rng.standard_normal(n_schools)
-    u_post = np.sqrt(var_u_post) * rng.standard_normal(n_schools)
-    u_att = 0.10 * t["attain_sd"] * rng.standard_normal(n_schools)
+    # school effects standardised to exactly their design SD over the schools drawn
+    u_pre = np.sqrt(var_u_pre) * _exact_sd(rng.standard_normal(n_schools))
+    u_post = np.sqrt(var_u_post) * _exact_sd(rng.standard_normal(n_schools))
+    u_att = 0.10 * t["attain_sd"] * _exact_sd(rng.standard_normal(n_schools))
     sizes = rng.integers(40, 61, n_schools)
     sch = np.repeat(np.arange(n_schools), sizes)
     n = len(sch)
@@ -771,6 +791,22 @@ PISA = {
     "math_escs": 30.0, "math_belong": 8.0, "read_escs": 28.0, "read_belong": 10.0,
     "school_sd": 35.0, "resid_sd": 62.0, "pv_noise_sd": 22.0, "fay_k": 0.5,
     "n_schools": 40, "n_replicates": 80,
+}
+
+
+_PISA_DESC = {
+    "countries": "fictional country codes (CNT)",
+    "math_mean": "country intercepts of the true mathematics score (ESCS = BELONG = 0)",
+    "read_mean": "country intercepts of the true reading score",
+    "escs_mean": "country means of school ESCS",
+    "math_escs": "mathematics points per unit of ESCS (within country)",
+    "math_belong": "mathematics points per SD of BELONG",
+    "read_escs": "reading points per unit of ESCS", "read_belong": "reading points per SD of "
+    "BELONG",
+    "school_sd": "SD of school effects on the true score", "resid_sd": "pupil residual SD",
+    "pv_noise_sd": "SD of the measurement noise added to the true score for each PV",
+    "fay_k": "Fay factor k: replicate factors 1 + k and 1 - k",
+    "n_schools": "schools per country", "n_replicates": "replicate weights",
 }
 
 
@@ -1255,12 +1291,80 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
 # --------------------------------------------------------------------------------------
 # TRUTH.json
 # --------------------------------------------------------------------------------------
-def _p(value, description):
+def _clean(value):
     if isinstance(value, (np.floating, np.integer)):
         value = value.item()
     if isinstance(value, float):
-        value = round(value, 6)
-    return {"value": value, "description": description}
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _p(value, description):
+    return {"value": _clean(value), "description": description}
+
+
+def _alpha(frame: pd.DataFrame) -> float:
+    """Raw Cronbach's alpha on complete rows (descriptive; documentation only)."""
+    x = frame.dropna().to_numpy(dtype=float)
+    k = x.shape[1]
+    c = np.cov(x, rowvar=False)
+    return float(k / (k - 1) * (1 - np.trace(c) / c.sum()))
+
+
+def _anova_icc(values: pd.Series, groups: pd.Series) -> float:
+    """One-way ANOVA ICC(1) with the adjusted average group size (documentation only)."""
+    ok = values.notna()
+    v, g = values[ok].astype(float), groups[ok]
+    grp = v.groupby(g.to_numpy())
+    k, n = grp.ngroups, len(v)
+    sizes = grp.size()
+    n0 = (n - (sizes**2).sum() / n) / (k - 1)
+    msb = (sizes * (grp.mean() - v.mean()) ** 2).sum() / (k - 1)
+    msw = ((v - grp.transform("mean")) ** 2).sum() / (n - k)
+    return float((msb - msw) / (msb + (n0 - 1) * msw))
+
+
+def _realised(survey: pd.DataFrame, trial: pd.DataFrame) -> dict:
+    """Descriptive statistics of the realised sample (not parameters)."""
+    keyed = survey[PSSM_ITEMS].astype(float).copy()
+    keyed[PSSM_REVERSED] = 6 - keyed[PSSM_REVERSED]
+    pisa_k = survey[PISA_ITEMS].astype(float).copy()
+    pisa_k[PISA_REVERSED] = 5 - pisa_k[PISA_REVERSED]
+    sdq_k = survey[SDQ_ITEMS].astype(float).copy()
+    sdq_k[SDQ_REVERSED] = 2 - sdq_k[SDQ_REVERSED]
+    alphas = {"pssm": _alpha(keyed), "pisa_belong": _alpha(pisa_k)}
+    for sc in SHORT_SCALES:
+        alphas[sc] = _alpha(survey[[f"{sc}_{i}" for i in range(1, 5)]])
+    alphas["parent_engage"] = _alpha(survey[PARENT_ITEMS])
+    for sub, nums in SDQ_SUBSCALES.items():
+        alphas[f"sdq_{sub}"] = _alpha(sdq_k[[f"sdq_{n:02d}" for n in nums]])
+    alphas["swemwbs"] = _alpha(survey[SWEMWBS_ITEMS])
+    pssm_mean = keyed.mean(axis=1)
+    return {
+        "alpha": _p(alphas, "raw Cronbach's alpha of each scale on complete rows, reverse-keyed "
+                    "items reversed (descriptive)"),
+        "pssm_mean_icc_school": _p(_anova_icc(pssm_mean, survey["school_id"]),
+                                   "unconditional school ICC(1) of the PSSM mean (mean of "
+                                   "answered items), one-way ANOVA estimator"),
+        "pssm_mean_icc_school_primary": _p(
+            _anova_icc(pssm_mean[survey["phase"] == "primary"],
+                       survey.loc[survey["phase"] == "primary", "school_id"]),
+            "same within primary schools only"),
+        "pssm_mean_icc_school_secondary": _p(
+            _anova_icc(pssm_mean[survey["phase"] == "secondary"],
+                       survey.loc[survey["phase"] == "secondary", "school_id"]),
+            "same within secondary schools only"),
+        "pssm_mean_mean_sd": _p([float(pssm_mean.mean()), float(pssm_mean.std())],
+                                "mean and SD of the PSSM mean"),
+        "trial_pre_icc": _p(_anova_icc(trial["pre_belonging"], trial["school_id"]),
+                            "school ICC(1) of pre_belonging in trial.csv"),
+        "trial_attrition_share": _p(trial.groupby("arm")["attrited"].mean().to_dict(),
+                                    "share attrited by arm"),
+    }
 
 
 def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) -> dict:
@@ -1342,9 +1446,11 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                       "latent; items load on (eta - (-0.15)) / this SD"),
                 "icc_school_latent": _p((_BELONG_SCHOOL_SD**2 + 0.15**2)
                                         / _BELONG_LATENT_SD**2,
-                                        "approximate school ICC of the belonging latent "
-                                        "(school intercept + staff effect; compositional "
-                                        "differences add a little)"),
+                                        "model-implied school ICC of the belonging latent "
+                                        "within phase and net of pupil composition (school "
+                                        "intercept + staff effect); the unconditional ICC of "
+                                        "the observed PSSM mean is larger (phase gap, "
+                                        "composition): see realised.pssm_mean_icc_school"),
             },
             "parts_correlation": _p(np.round(_part_corr(), 4).tolist(),
                                     f"correlation matrix of the latent parts {_PARTS} (one "
@@ -1434,11 +1540,19 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
             "item_nonresponse": _p("1.0% per item (2.5% for support staff)", "MCAR within role"),
         },
         "transition": {
-            **{k: _p(v, "transition latent model: eta1 = 0.35 TR1 + 0.20 peer1 - 0.30 send - "
-                     "0.15 fsm + u_primary + 0.85 e + occasion; slope = -0.30 - 0.20 send + "
-                     "0.10 TR1 + 0.30 e; eta2 = base + u_secondary + slope + occasion; eta3 = "
-                     "base + u_secondary + 0.5 slope + occasion; wellbeing_t (t>1) = 0.30 eta1 "
-                     "+ 0.20 eta_t + 0.35 W1 + 0.75 e") for k, v in TRANSITION.items()},
+            "model": _p("base = 0.35 TR1 + 0.20 peer1 - 0.30 send - 0.15 fsm + 0.85 e; "
+                        "slope = -0.30 - 0.20 send + 0.10 TR1 + 0.30 e; eta1 = base + u_primary "
+                        "+ occ; eta2 = base + u_secondary + slope + occ; eta3 = base + "
+                        "u_secondary + 0.5 slope + occ (occ ~ N(0, 0.3^2) each wave); W1 = 0.45 "
+                        "eta1 + 0.85 e; W_t (t = 2, 3) = 0.30 eta1 + 0.20 eta_t + 0.35 W1 + "
+                        "0.75 e; teacher relationship TR2 = 0.5 TR1 + 0.87 e (new teachers), "
+                        "TR3 = 0.7 TR2 + 0.71 e; peer2 = 0.6 peer1 + 0.8 e, peer3 = 0.7 peer2 + "
+                        "0.71 e. belonging = mean of 18 PSSM-style items from eta_t + 0.15; "
+                        "wellbeing = SWEMWBS metric from 7 items on W_t; sdq_total from 20 "
+                        "difficulty items whose subscale latents are 0.6 (-0.35 eta_t - 0.30 "
+                        "W_t) + 0.75 e + offset. School effects are centred over schools.",
+                        "latent model of the transition panel (latent units, wave-1 SD ~ 1)"),
+            **{k: _p(v, _TRANSITION_DESC[k]) for k, v in TRANSITION.items()},
             "observed_mean_change_w1_w2_in_w1_sd": _p(
                 float((b[2] - b[1]).mean() / sd1),
                 "realised mean change in observed belonging (wave 2 - wave 1) among pupils "
@@ -1477,7 +1591,14 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                              "e_post": var_e_post}, "variance components; post = 3.4 + 0.6*(pre"
                             " - 3.4) + u_post + e_post + effect"),
             "attain_effect_sd": _p(t["attain_effect_sd"], "ITT effect on post_attain in units of "
-                                   "15 points (0.75 points)"),
+                                   "its control SD, 15 points (0.75 points; 0.9375 in complier "
+                                   "schools)"),
+            "attain_model": _p("pre_attain = 100 + 15 (0.2 z_pre + 0.98 e); post_attain = 100 + "
+                               "0.7 (pre_attain - 100) + 2.0 (pre_belonging - 3.4) + u_school "
+                               "(SD 1.5) + e (variance chosen so the control SD is 15) + effect",
+                               "trial attainment model (z_pre = standardised pre_belonging)"),
+            "sizes": _p("40 schools, 40-60 pupils each; pre/post belonging clipped to 1-5 and "
+                        "rounded to 2 decimals", ""),
             "attrition": _p("logistic(-2.50 control / -2.05 programme - 0.45 z(pre) + 0.45 fsm)",
                             "MAR on pre-test and FSM"),
             "attrited_n": _p({a: int(v) for a, v in trial.groupby("arm")["attrited"].sum().items()},
@@ -1485,10 +1606,17 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
             "randomisation": _p("10 blocks of 4 schools formed by sorting on school FSM share; "
                                 "2 of 4 schools per block randomised to the programme", ""),
         },
+        "realised": _realised(survey, trial),
         "pisa": {
-            **{k: _p(v, "PISA generating parameter (true score theta_math = math_mean[c] + "
-                     "30 ESCS + 8 BELONG + u_school + e; PV = theta + N(0, 22^2))")
-               for k, v in PISA.items()},
+            "model": _p("theta_math = math_mean[country] + 30 ESCS + 8 BELONG + u_school + e; "
+                        "theta_read = read_mean[country] + 28 ESCS + 10 BELONG + e_read with "
+                        "e_read = 0.8 (u_school + e) + 0.6 * N(0, 35^2 + 62^2); PVk = theta + "
+                        "N(0, 22^2) independently for k = 1..10; ESCS = school mean (country "
+                        "mean + N(0, 0.45^2)) + N(0, 0.85^2); belonging latent = 0.10 ESCS - "
+                        "0.15 (IMMIG = 3) + u_school(0.25) + 0.95 e; W_FSTUWT = "
+                        "exp(3 - 0.35 school ESCS + N(0, 0.3^2)) * U(1, 1.15)",
+                        "PISA generating model (ESCS and BELONG as written in the file)"),
+            **{k: _p(v, _PISA_DESC[k]) for k, v in PISA.items()},
             "replicates": _p("Fay BRR: schools sorted by school ESCS within country and paired "
                              "into 20 pseudo-strata (h = 0..19); replicate r weight = W_FSTUWT * "
                              "(1 + 0.5 * s), s = H[r, h + 1] for the first school of the pair "
