@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._errors import DataError
 from ._validation import check_positive_int
 
 __all__ = [
@@ -181,6 +182,16 @@ def _items(rng, eta, loadings, thresholds, low=1, shift=None, method=None, metho
     return _Ordinal.cut(ystar, thresholds, low)
 
 
+def _as_rng(rng) -> np.random.Generator:
+    """Accept a numpy Generator or an integer seed."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise DataError(
+        f"`rng` must be a numpy.random.Generator or an integer seed, but {rng!r} was passed.")
+
+
 def _exact_sd(z):
     """Centre a draw and scale it to SD 1 (ddof=1)."""
     return (z - z.mean()) / z.std(ddof=1)
@@ -285,12 +296,32 @@ def _school_frame(rng, n_primary=16, n_secondary=24):
     })
 
 
-def simulate_staff(schools: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def simulate_staff(schools: pd.DataFrame, rng) -> pd.DataFrame:
     """Staff survey: 20-35 staff per school; belonging driven by the school climate effect.
 
-    ``schools`` needs columns ``school_id``, ``phase`` and ``climate`` (the
-    standard-normal school effect shared with pupil belonging).
+    Parameters
+    ----------
+    schools : DataFrame
+        Columns ``school_id``, ``phase`` ("primary"/"secondary") and
+        ``climate`` (the standard-normal school effect that is shared with
+        pupil belonging in :func:`simulate_survey`).
+    rng : numpy.random.Generator or int
+        Random generator or seed.
+
+    Returns
+    -------
+    DataFrame
+        One row per staff respondent (columns as ``staff.csv``).
+
+    Examples
+    --------
+    >>> schools = pd.DataFrame({"school_id": ["S01", "S02"], "phase": ["primary", "secondary"],
+    ...                         "climate": [0.5, -0.5]})
+    >>> staff = simulate_staff(schools, 1)
+    >>> staff.groupby("school_id").size().between(20, 35).all()
+    np.True_
     """
+    rng = _as_rng(rng)
     rows = []
     counter = 0
     for _, sch in schools.iterrows():
@@ -357,9 +388,38 @@ def simulate_survey(
 ):
     """Pupil survey, school and staff tables from one generating model.
 
-    Returns ``(survey, schools, staff)``; with ``return_latent=True`` a fourth
-    DataFrame of latent traits and complete-data scale scores (for tests).
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Random generator or seed.
+    n_primary, n_secondary : int
+        Number of primary (40-60 pupils) and secondary (80-120 pupils) schools.
+    return_latent : bool
+        Also return the latent traits and complete-data scale scores.
+
+    Returns
+    -------
+    tuple of DataFrame
+        ``(survey, schools, staff)`` with the columns of ``survey.csv``,
+        ``schools.csv`` and ``staff.csv``; with ``return_latent=True`` a fourth
+        DataFrame (rows aligned with ``survey``) of latent traits
+        (``eta_belong``, ``eta_belong_std``, the parts of belonging,
+        ``difficulties``, ``wellbeing``), ``pssm_mean_complete`` and
+        ``ks2_unclipped``.
+
+    Notes
+    -----
+    The generating model is documented in ``TRUTH.json`` (see
+    :func:`make_truth`): ordinal factor model for the items, latent
+    structural model for belonging, outcomes from the observed PSSM mean.
+
+    Examples
+    --------
+    >>> survey, schools, staff = simulate_survey(1, n_primary=2, n_secondary=2)
+    >>> len(schools), survey["school_id"].nunique()
+    (4, 4)
     """
+    rng = _as_rng(rng)
     check_positive_int("n_primary", n_primary)
     check_positive_int("n_secondary", n_secondary)
     sch = _school_frame(rng, n_primary, n_secondary)
@@ -614,9 +674,29 @@ _TRANSITION_DESC = {
 }
 
 
-def simulate_transition(rng: np.random.Generator, *, n_pupils: int = 1200, n_primary: int = 20,
+def simulate_transition(rng, *, n_pupils: int = 1200, n_primary: int = 20,
                         n_secondary: int = 8) -> pd.DataFrame:
-    """Three-wave transition panel (long format), with MAR attrition (rows absent)."""
+    """Three-wave transition panel (long format), with MAR attrition (rows absent).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Random generator or seed.
+    n_pupils, n_primary, n_secondary : int
+        Pupils at wave 1, feeder primaries and receiving secondaries.
+
+    Returns
+    -------
+    DataFrame
+        Columns as ``transition.csv``; one row per pupil and wave present.
+
+    Examples
+    --------
+    >>> panel = simulate_transition(1, n_pupils=100, n_primary=4, n_secondary=2)
+    >>> sorted(panel["wave"].unique().tolist())
+    [1, 2, 3]
+    """
+    rng = _as_rng(rng)
     check_positive_int("n_pupils", n_pupils)
     t = TRANSITION
     prim = rng.integers(0, n_primary, n_pupils)
@@ -714,9 +794,38 @@ def _trial_variances():
     return var_u_pre, var_e_pre, var_u_post, var_e_post
 
 
-def simulate_trial(rng: np.random.Generator, *, n_schools: int = 40, n_blocks: int = 10
-                   ) -> pd.DataFrame:
-    """Cluster-randomised trial: schools randomised 1:1 within blocks (strata) of 4."""
+def simulate_trial(rng, *, n_schools: int = 40, n_blocks: int = 10) -> pd.DataFrame:
+    """Cluster-randomised trial: schools randomised 1:1 within blocks (strata).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Random generator or seed.
+    n_schools : int
+        Schools randomised (40-60 pupils each).
+    n_blocks : int
+        Randomisation blocks, formed by sorting schools on their FSM share;
+        half of each block's schools get the programme.
+
+    Returns
+    -------
+    DataFrame
+        Columns as ``trial.csv``.
+
+    Notes
+    -----
+    True ITT effect on ``post_belonging``: 0.20 times the model-implied
+    total SD of the post-test in the control condition (0.60), i.e. 0.12
+    scale points; 80% of programme schools comply and the effect in
+    complier schools is 0.15 (CACE 0.25 SD). See ``TRUTH.json["trial"]``.
+
+    Examples
+    --------
+    >>> trial = simulate_trial(1, n_schools=8, n_blocks=2)
+    >>> trial.groupby("school_id")["treat"].first().sum()
+    np.int64(4)
+    """
+    rng = _as_rng(rng)
     check_positive_int("n_schools", n_schools)
     t = TRIAL
     var_u_pre, var_e_pre, var_u_post, var_e_post = _trial_variances()
@@ -835,8 +944,36 @@ def paley_hadamard(q: int = 79) -> np.ndarray:
     return H
 
 
-def simulate_pisa(rng: np.random.Generator, *, pupils_per_country: int = 1200) -> pd.DataFrame:
-    """PISA-style file: 6 fictional countries, Fay-BRR weights, 10 PVs per domain."""
+def simulate_pisa(rng, *, pupils_per_country: int = 1200) -> pd.DataFrame:
+    """PISA-style file: 6 fictional countries, Fay-BRR weights, 10 PVs per domain.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Random generator or seed.
+    pupils_per_country : int
+        Students per country (at least 20 per school, 40 schools).
+
+    Returns
+    -------
+    DataFrame
+        Columns as ``pisa.csv.gz``.
+
+    Notes
+    -----
+    True score in mathematics: country mean + 30 ESCS + 8 BELONG + school
+    effect (SD 35) + residual (SD 62); each PV adds independent noise (SD 22).
+    Replicate weights: Fay BRR with k = 0.5 over 20 pseudo-strata (pairs of
+    schools) per country and the order-80 Hadamard matrix of
+    :func:`paley_hadamard`; sampling variance = sum_r (t_r - t)^2 / (80 * 0.25).
+
+    Examples
+    --------
+    >>> pisa = simulate_pisa(1, pupils_per_country=1000)
+    >>> pisa.shape
+    (6000, 114)
+    """
+    rng = _as_rng(rng)
     p = PISA
     # rows = replicates, columns 1..20 = pseudo-strata (column 0, all ones, unused): full
     # orthogonal balance across the 80 replicates.
@@ -1003,7 +1140,7 @@ def _raw_name_map() -> dict[str, str]:
     return m
 
 
-def make_raw_export(survey: pd.DataFrame, rng: np.random.Generator):
+def make_raw_export(survey: pd.DataFrame, rng):
     """The survey as a survey tool exports it, for the CSV and the SPSS file.
 
     Returns ``(raw_csv, raw_sav, sav_meta)``: the CSV frame (text labels for
@@ -1012,6 +1149,7 @@ def make_raw_export(survey: pd.DataFrame, rng: np.random.Generator):
     frame written to ``.sav`` and a dict of value labels, variable labels
     and user-missing codes.
     """
+    rng = _as_rng(rng)
     names = _raw_name_map()
     n = len(survey)
     raw = pd.DataFrame(index=survey.index)

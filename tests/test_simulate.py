@@ -435,3 +435,39 @@ def test_simulate_random_intercept_shape_and_truth():
     assert abs(fit.params["x"] - 0.5) < 3 * fit.bse["x"]
     school_var = d.groupby("school")["y"].mean().var() - 0.9 / 25 - 0.25 / 25
     assert 0.06 < school_var < 0.14
+
+
+def test_engage_3_has_dif_for_send_only(survey, truth):
+    """engage_3 is answered lower by SEND pupils at the same engagement; the others are not."""
+    d = survey.dropna(subset=[f"engage_{i}" for i in range(1, 5)])
+    gaps = {}
+    for i in range(1, 5):
+        rest = d[[f"engage_{j}" for j in range(1, 5) if j != i]].mean(axis=1)
+        fit = smf.ols(f"engage_{i} ~ rest + send", d.assign(rest=rest)).fit()
+        gaps[i] = fit.params["send"]
+    assert gaps[3] < -0.25 and all(abs(gaps[i]) < 0.15 for i in (1, 2, 4)), gaps
+    assert truth["survey"]["dif_engage_3_send"]["value"] < 0
+
+
+def test_functions_simulate_other_sizes():
+    survey, schools, staff = sim.simulate_survey(5, n_primary=2, n_secondary=3)
+    assert len(schools) == 5 and survey["school_id"].nunique() == 5
+    assert set(staff["school_id"]) == set(schools["school_id"])
+    trial = sim.simulate_trial(5, n_schools=12, n_blocks=3)
+    assert trial["school_id"].nunique() == 12
+    assert trial.groupby("school_id")["treat"].first().sum() == 6
+    panel = sim.simulate_transition(5, n_pupils=200, n_primary=5, n_secondary=2)
+    assert panel.loc[panel["wave"] == 1, "pupil_id"].nunique() == 200
+    pisa = sim.simulate_pisa(5, pupils_per_country=900)
+    assert len(pisa) == 5400
+    # the same seed gives the same data
+    pd.testing.assert_frame_equal(sim.simulate_trial(7), sim.simulate_trial(7))
+
+
+def test_bad_rng_raises():
+    from belonging_lib import DataError
+
+    with pytest.raises(DataError, match="rng"):
+        sim.simulate_trial("seed")
+    with pytest.raises(DataError, match="n_schools"):
+        sim.simulate_random_intercept(0, 10)
