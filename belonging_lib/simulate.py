@@ -1855,30 +1855,65 @@ def write_sample_data(out_dir=None, *, seed: int = DEFAULT_SEED, progress: bool 
 
 
 def _readme(d) -> str:
+    t = d["truth"]
+    real = t["realised"]
+    alphas = real["alpha"]["value"]
+    alpha_lines = "\n".join(f"| {k} | {v:.2f} |" for k, v in alphas.items())
     return f"""# Sample data (SYNTHETIC)
 
-{SYNTHETIC_NOTE}
+**{SYNTHETIC_NOTE}**
 
-Regenerate byte for byte with `python -m belonging_lib.simulate` (seed {DEFAULT_SEED}).
-The generating model and every parameter are in `TRUTH.json`; every variable is described
-in `codebook.csv` (column `synthetic` = yes for every row).
+Regenerate every file byte for byte with
+
+    python -m belonging_lib.simulate            # or: --out OTHER_FOLDER
+
+(seed {DEFAULT_SEED}; a few seconds). The generating model and every parameter are in
+`TRUTH.json` (each entry has a `value` and a `description`; `by_construction` lists which
+claims hold by construction; `realised` gives descriptive statistics of this sample). Every
+variable of every file is described in `codebook.csv` (column `synthetic` = yes for every row).
+Load the files with `belonging_lib.load_sample(name)` and `belonging_lib.load_truth()`.
 
 | file | rows | what |
 |---|---|---|
-| survey.csv | {len(d['survey'])} | pupil survey: {d['survey']['school_id'].nunique()} schools, item-level PSSM, PISA belonging, teacher care/fairness/listening, peers, bullying, engagement, respect, voice, SDQ, SWEMWBS, parental engagement, KS2 and attainment |
-| schools.csv | {len(d['schools'])} | school table with staff-survey means |
+| survey.csv | {len(d['survey'])} | pupil survey in {d['survey']['school_id'].nunique()} schools ({d['survey']['class_id'].nunique()} classes): item-level PSSM (18), PISA belonging (6), teacher care / fairness / listening, peer acceptance, bullying, engagement, respect, pupil voice (4 items each), SDQ (25), SWEMWBS (7), parental engagement (3); characteristics; KS2-style score and secondary attainment |
+| schools.csv | {len(d['schools'])} | one row per survey school, with staff-survey means |
 | staff.csv | {len(d['staff'])} | staff survey (belonging, wellbeing, leader support) |
-| transition.csv | {len(d['transition'])} | 3-wave primary-secondary transition panel (long; attrited rows absent) |
-| trial.csv | {len(d['trial'])} | cluster-randomised trial of a belonging programme (40 schools) |
-| pisa.csv.gz | {len(d['pisa'])} | PISA-style file: 6 fictional countries, 80 Fay-BRR replicate weights, 10 PVs |
-| survey_raw_export.csv / .sav | {len(d['raw'])} | the survey as a survey tool exports it (renamed columns, text labels, codes 9/-99, blanks) |
-| codebook.csv | {len(d['codebook'])} | one row per variable; `source_name`, `value_labels`, `missing_codes` map the raw export to survey.csv |
-| TRUTH.json | | generating parameters, with a description of each |
+| transition.csv | {len(d['transition'])} | 3-wave primary-to-secondary transition panel, long format ({t['sizes']['transition_pupils']['value']} pupils; attrited pupil-waves are absent) |
+| trial.csv | {len(d['trial'])} | cluster-randomised trial of a belonging programme (40 schools, 1:1 within 10 blocks) |
+| pisa.csv.gz | {len(d['pisa'])} | PISA-style file: 6 fictional countries (AAA..FFF), final weight, 80 Fay-BRR replicate weights (k = 0.5), 10 PVs in mathematics and reading, BELONG, ESCS, IMMIG |
+| survey_raw_export.csv / .sav | {len(d['raw'])} | survey.csv as a survey tool exports it: columns renamed (Q1_1 ...), text labels for the PSSM, PISA and teacher blocks (with stray case/whitespace variants), 9 / -99 / blank for "not answered"; the .sav has numeric codes with SPSS value labels and 9 / -99 declared user-missing |
+| codebook.csv | {len(d['codebook'])} | one row per variable; `source_name`, `value_labels` and `missing_codes` map the raw export back to survey.csv |
+| TRUTH.json | | generating parameters with descriptions |
 
-Item coding: PSSM items 1-5 (1 = not at all true), reverse-keyed 03, 06, 09, 12, 16 (stored
-unreversed). PISA items 1-4 with 1 = strongly agree; items 1, 4, 6 are negatively worded, so
-reverse 2, 3, 5 for "higher = more belonging". SDQ items 0-2, reversed 07, 11, 14, 21, 25.
-Missing values are empty cells.
+## Coding
+
+- Missing values are empty cells.
+- PSSM items 1-5 (1 = not at all true ... 5 = completely true); reverse-keyed 03, 06, 09, 12, 16
+  are stored unreversed (reverse as 6 - x).
+- PISA belonging items 1-4 with 1 = strongly agree; items 1, 4, 6 are negatively worded, so
+  reverse 2, 3, 5 (5 - x) for "higher = more belonging". Same in pisa.csv.gz (ST034Q01TA-Q06TA).
+- Agreement scales 1-5 (1 = strongly disagree); bullying 1-5 frequency (1 = never).
+- SDQ items 0-2; reversed items 07, 11, 14, 21, 25 (reverse as 2 - x).
+- SWEMWBS items 1-5; transition.csv `wellbeing` is the metric score (Rasch conversion).
+- ks2_score is an integer 80-120; for secondary pupils it is their prior KS2 score.
+
+## Main true values (details in TRUTH.json)
+
+- Pupil belonging (latent units): teacher care 0.30, fairness 0.15, listening 0.10, peer
+  acceptance 0.20, bullying -0.15, engagement 0.10, voice 0.10, respect 0.05, parental
+  engagement 0.10, school staff belonging 0.15 per school SD; SEND -0.30, LGBT -0.30, FSM -0.15.
+- ks2_score = 100 + 3.0 pc - 3.0 fsm + 1.5 pc x fsm - 4.0 send + 1.5 (attendance - 95)/10 +
+  school + class + residual, with pc = PSSM mean - 3.5 (observed, all 18 items).
+- Trial: ITT effect 0.20 SD of the control post-test (0.12 points); CACE 0.25 SD.
+- PISA: mathematics = country mean + 30 ESCS + 8 BELONG + school + residual.
+
+## Realised reliabilities (raw alpha)
+
+| scale | alpha |
+|---|---|
+{alpha_lines}
+
+Unconditional school ICC of the PSSM mean: {real['pssm_mean_icc_school']['value']:.3f}.
 """
 
 
