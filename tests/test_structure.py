@@ -312,3 +312,63 @@ def test_result_display(hs_single):
     html = hs_single._repr_html_()
     assert "CFI" in hs_single.summary() and "<table" in html
     assert set(["term", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value"]) <= set(hs_single.to_frame().columns)
+
+
+# --------------------------------------------------------------------------- EFA and parallel analysis
+from belonging_lib.structure import efa, parallel_analysis  # noqa: E402
+
+
+def test_efa_matches_psych(hs):
+    ref = REF["hs_efa"]
+    res = efa(hs, 3, items=[f"x{i}" for i in range(1, 10)])
+    # psych stops GPArotation at eps = 1e-5; we rotate to 1e-8, so allow 1e-4
+    np.testing.assert_allclose(res.loadings.to_numpy(), np.array(ref["loadings"]), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(res.factor_correlations.to_numpy(), np.array(ref["phi"]), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(res.communalities.to_numpy(), ref["communality"], rtol=0, atol=1e-5)
+    assert res.n == 301 and res.n_excluded == 0
+
+
+def test_parallel_analysis_hs_agrees_with_psych(hs):
+    # random comparison: same suggested numbers as psych::fa.parallel on these data
+    pa = parallel_analysis(hs, items=[f"x{i}" for i in range(1, 10)], n_iter=50)
+    assert pa.n_factors == REF["hs_efa"]["parallel_nfact"]
+    assert pa.n_components == REF["hs_efa"]["parallel_ncomp"]
+
+
+def test_parallel_analysis_invariants_and_known_truth():
+    rng = np.random.default_rng(11)
+    lam = np.kron(np.eye(3), np.full((1, 5), 0.65))
+    phi = np.full((3, 3), 0.3) + 0.7 * np.eye(3)
+    x = _simulate(800, rng, lam.T, phi, psi_sd=0.75)
+    data = pd.DataFrame(x, columns=[f"i{k}" for k in range(15)])
+    pa = parallel_analysis(data, n_iter=40, seed=5)
+    assert pa.n_factors == 3 and pa.n_components == 3
+    t = pa.table
+    # random eigenvalues: PC ones average ~1 with sum = p; sorted descending; observed PC sum = p
+    np.testing.assert_allclose(t["random_pc"].sum(), 15, rtol=1e-10)
+    np.testing.assert_allclose(t["observed_pc"].sum(), 15, rtol=1e-10)
+    assert (np.diff(t["random_pc"]) <= 0).all() and (np.diff(t["observed_fa"]) <= 1e-12).all()
+    # reproducible with a seed; the quantile criterion is stricter than the mean
+    again = parallel_analysis(data, n_iter=40, seed=5)
+    pd.testing.assert_frame_equal(pa.table, again.table)
+    q = parallel_analysis(data, n_iter=40, seed=5, quantile=0.95)
+    assert (q.table["random_pc"] >= pa.table["random_pc"] - 1e-12).iloc[:3].all()
+    # pure noise: no factor beyond the 95% quantile of random eigenvalues (the mean criterion is
+    # known to over-extract on noise: each leading eigenvalue beats the mean about half the time)
+    noise = pd.DataFrame(rng.normal(size=(800, 10)))
+    assert parallel_analysis(noise, n_iter=40, quantile=0.95).n_factors == 0
+    # efa without n_factors uses parallel analysis and recovers the simple structure
+    res = efa(data)
+    assert res.n_factors == 3 and res.parallel is not None
+    main = res.loadings.abs().idxmax(axis=1)
+    assert all(main.iloc[5 * k:5 * k + 5].nunique() == 1 for k in range(3))
+    np.testing.assert_allclose(res.loadings.abs().max(axis=1), 0.65 / np.sqrt(0.65**2 + 0.75**2), atol=0.08)
+
+
+def test_efa_bad_input(hs):
+    with pytest.raises(DataError, match="n_factors"):
+        efa(hs, 9, items=[f"x{i}" for i in range(1, 10)])
+    with pytest.raises(DataError, match="rotation"):
+        efa(hs, 2, items=[f"x{i}" for i in range(1, 10)], rotation="varimax")
+    with pytest.raises(DataError, match="do not vary"):
+        efa(hs.assign(k=1.0), 2, items=["x1", "x2", "x3", "k"])

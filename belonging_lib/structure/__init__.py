@@ -7,11 +7,13 @@
 * :func:`invariance` tests configural, metric and scalar invariance across a
   grouping column in one table, with rule-of-thumb verdicts;
 * :func:`efa` and :func:`parallel_analysis` explore the number and pattern of
-  factors.
+  factors (minres extraction and oblimin rotation, as ``psych::fa``).
 """
 
 from __future__ import annotations
 
 from ._cfa import FIT_COLUMNS, CFAResult, cfa, invariance
+from ._efa import EFAResult, ParallelResult, efa, parallel_analysis
 
-__all__ = ["CFAResult", "FIT_COLUMNS", "cfa", "invariance"]
+__all__ = ["CFAResult", "EFAResult", "FIT_COLUMNS", "ParallelResult", "cfa", "efa", "invariance",
+           "parallel_analysis"]

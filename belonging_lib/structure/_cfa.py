@@ -431,6 +431,11 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
     >>> bool(res.loadings["std_estimate"].between(0.5, 0.95).all())
     True
     """
+    with M._single_thread():
+        return _cfa(model, data, group=group, equal=equal, partial=partial, estimator=estimator)
+
+
+def _cfa(model, data, *, group, equal, partial, estimator, start=None) -> CFAResult:
     check_choice("estimator", estimator, ["ML"])
     mm = M.parse_model(model)
     equal = tuple(equal)
@@ -449,13 +454,27 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
     else:
         spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=equal,
                             partial=_parse_partial(partial, mm))
-        fit = M.fit_spec(spec, gdata, start=_multigroup_start(mm, spec, gdata))
+        if start is None:
+            start = _multigroup_start(mm, spec, gdata)
+        else:
+            start = _start_from(start, spec)
+        fit = M.fit_spec(spec, gdata, start=start)
     if not fit.converged:
         warnings.warn(f"The CFA did not converge ({fit.message}); estimates are unreliable.",
-                      BelongingWarning, stacklevel=2)
-    if n_excluded:
-        pass  # counted in the result and printed by its summary
+                      BelongingWarning, stacklevel=3)
     return _build_result(model, mm, fit, blocks, n_excluded, n_rows, group, equal)
+
+
+def _start_from(previous: M.Fit, spec: M.Spec) -> np.ndarray:
+    """Start values from a less constrained fit of the same groups (averaged where now shared)."""
+    sums = np.zeros(spec.n_par)
+    counts = np.zeros(spec.n_par)
+    for g in range(spec.n_groups):
+        vals = {(mat, r, c): previous.theta[k] for mat, r, c, k in previous.spec.entries[g]}
+        for mat, r, c, k in spec.entries[g]:
+            sums[k] += vals.get((mat, r, c), 0.0)
+            counts[k] += 1
+    return sums / np.maximum(counts, 1)
 
 
 def _multigroup_start(mm, spec, gdata):
@@ -552,8 +571,12 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
     fits = {}
     rows = []
     prev = None
+    start = None
     for lv in levels:
-        res = cfa(model, data, group=group, equal=_LEVELS[lv], partial=partial if lv != "configural" else None)
+        with M._single_thread():
+            res = _cfa(model, data, group=group, equal=_LEVELS[lv], estimator="ML",
+                       partial=partial if lv != "configural" else None, start=start)
+        start = res._fit
         fits[lv] = res
         f = res.fit
         row = {k: f[k] for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",

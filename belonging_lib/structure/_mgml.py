@@ -289,55 +289,48 @@ def objective(spec: Spec, theta: np.ndarray, data: list, *, gradient: bool = Tru
     return (f, grad) if gradient else f
 
 
-def jacobian(spec: Spec, theta: np.ndarray, g: int):
-    """Derivatives of (vech Sigma_g, mu_g) with respect to the free parameters."""
+def derivatives(spec: Spec, theta: np.ndarray, g: int):
+    """Derivatives of Sigma_g (K x p x p) and mu_g (K x p) with respect to the free parameters."""
     lam, the, psi, nu, alpha = matrices(spec, theta, g)
     p = lam.shape[0]
-    rows, cols = np.tril_indices(p)
-    nmom = len(rows) + (p if spec.meanstructure else 0)
-    jac = np.zeros((nmom, spec.n_par))
+    K = spec.n_par
+    ds = np.zeros((K, p, p))
+    dmu = np.zeros((K, p))
     lp = lam @ psi
     for mat, r, c, k in spec.entries[g]:
-        ds = np.zeros((p, p))
-        dmu = np.zeros(p)
         if mat == LAMBDA:
-            ds[r, :] += lp[:, c]
-            ds[:, r] += lp[:, c]
-            dmu[r] = alpha[c, 0]
+            ds[k, r, :] += lp[:, c]
+            ds[k, :, r] += lp[:, c]
+            dmu[k, r] += alpha[c, 0]
         elif mat == THETA:
-            ds[r, c] = ds[c, r] = 1.0
-        elif mat == PSI:
-            ds = np.outer(lam[:, r], lam[:, c])
+            ds[k, r, c] += 1.0
             if r != c:
-                ds = ds + ds.T
+                ds[k, c, r] += 1.0
+        elif mat == PSI:
+            o = np.outer(lam[:, r], lam[:, c])
+            ds[k] += o if r == c else o + o.T
         elif mat == NU:
-            dmu[r] = 1.0
+            dmu[k, r] += 1.0
         else:
-            dmu = lam[:, r].copy()
-        jac[: len(rows), k] += ds[rows, cols]
-        if spec.meanstructure:
-            jac[len(rows):, k] += dmu
-    return jac
+            dmu[k] += lam[:, r]
+    return ds, dmu
 
 
 def information(spec: Spec, theta: np.ndarray, data: list) -> np.ndarray:
-    """Expected information per observation (lavaan's ``information = "expected"``)."""
+    """Expected information per observation (lavaan's ``information = "expected"``):
+    :math:`\\sum_g \\frac{N_g}{N}\\big[\\tfrac12\\operatorname{tr}(\\Sigma^{-1}\\partial_k\\Sigma\\,\\Sigma^{-1}\\partial_l\\Sigma)
+    + \\partial_k\\mu^\\top\\Sigma^{-1}\\partial_l\\mu\\big]`."""
     ntot = sum(d.n for d in data)
     info = np.zeros((spec.n_par, spec.n_par))
     for g, d in enumerate(data):
         sigma, _ = implied(spec, theta, g)
         inv = np.linalg.inv(sigma)
-        p = sigma.shape[0]
-        rows, cols = np.tril_indices(p)
-        # 0.5 * D'(inv kron inv)D on vech elements
-        a = inv[rows][:, rows] * inv[cols][:, cols] + inv[rows][:, cols] * inv[cols][:, rows]
-        dup = np.where(rows == cols, 1.0, 2.0)
-        wcov = 0.5 * a * np.outer(dup, dup) / 2.0
-        jac = jacobian(spec, theta, g)
-        nv = len(rows)
-        ig = jac[:nv].T @ wcov @ jac[:nv]
+        ds, dmu = derivatives(spec, theta, g)
+        b = inv @ ds                                   # K x p x p: Sigma^-1 dSigma_k
+        K, p = b.shape[0], b.shape[1]
+        ig = 0.5 * b.reshape(K, p * p) @ b.transpose(0, 2, 1).reshape(K, p * p).T
         if spec.meanstructure:
-            ig += jac[nv:].T @ inv @ jac[nv:]
+            ig += dmu @ inv @ dmu.T
         info += d.n / ntot * ig
     return info
 
@@ -426,10 +419,25 @@ def start_values(spec: Spec, data: list) -> np.ndarray:
     return sums / np.maximum(counts, 1)
 
 
+def _single_thread():
+    """Limit BLAS to one thread: the matrices are small, and threads only contend."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional speed-up
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def fit_spec(spec: Spec, data: list, *, start: np.ndarray | None = None, tol: float = 1e-10,
              max_iter: int = 500) -> Fit:
     """Minimise the ML discrepancy (trust-region Newton-CG, analytic gradient,
     twice the expected information as the Hessian)."""
+    with _single_thread():
+        return _fit_spec(spec, data, start=start, tol=tol, max_iter=max_iter)
+
+
+def _fit_spec(spec, data, *, start, tol, max_iter):
     x0 = start_values(spec, data) if start is None else np.asarray(start, dtype=float)
     fun = lambda th: objective(spec, th, data)  # noqa: E731
     hess = lambda th: 2.0 * information(spec, th, data)  # noqa: E731

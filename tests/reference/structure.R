@@ -1,7 +1,7 @@
 # Reference values for belonging_lib.structure (CFA and measurement invariance).
 # Run from the repository root:  Rscript tests/reference/structure.R
 # Writes tests/reference/structure.json (and the data fixtures it reads, under tests/reference/data/).
-suppressPackageStartupMessages({library(lavaan); library(semTools); library(jsonlite); library(tools)})
+suppressPackageStartupMessages({library(psych); library(GPArotation); library(lavaan); library(semTools); library(jsonlite); library(tools)})
 
 dir <- "tests/reference/data"
 hs_file <- file.path(dir, "holzinger_swineford_1939.csv")
@@ -85,12 +85,23 @@ invar <- function(model, data, group, partial = "") {
   out
 }
 
+efa_ref <- function(data) {
+  f <- psych::fa(data, nfactors = 3, fm = "minres", rotate = "oblimin")
+  set.seed(2026)
+  pa <- psych::fa.parallel(data, fm = "minres", n.iter = 20, plot = FALSE)
+  list(call = "psych::fa(hs[, x1..x9], nfactors = 3, fm = 'minres', rotate = 'oblimin'); fa.parallel(n.iter = 20)",
+       loadings = unclass(f$loadings), phi = f$Phi, communality = unname(f$communality),
+       parallel_nfact = pa$nfact, parallel_ncomp = pa$ncomp)
+}
+
 ref <- list(
   generated_by = "tests/reference/structure.R",
   r_version = R.version.string,
   packages = list(lavaan = as.character(packageVersion("lavaan")),
                   semTools = as.character(packageVersion("semTools")),
                   MASS = as.character(packageVersion("MASS")),
+                  psych = as.character(packageVersion("psych")),
+                  GPArotation = as.character(packageVersion("GPArotation")),
                   jsonlite = as.character(packageVersion("jsonlite"))),
   options = "lavaan defaults for cfa(): estimator ML, likelihood normal, information expected, missing listwise, marker-variable identification; semTools::compRelSEM defaults",
   inputs = list(holzinger_swineford_1939.csv = unname(md5sum(hs_file)),
@@ -100,7 +111,8 @@ ref <- list(
   hs_invariance = invar(hs_model, hs, "school"),
   sim_single = single(sim_model, sim),
   sim_invariance = invar(sim_model, sim, "grp"),
-  sim_partial = invar(sim_model, sim, "grp", partial = "y3 ~ 1")
+  sim_partial = invar(sim_model, sim, "grp", partial = "y3 ~ 1"),
+  hs_efa = efa_ref(hs[, paste0("x", 1:9)])
 )
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"), "tests/reference/structure.json")
 cat("wrote tests/reference/structure.json\n")
