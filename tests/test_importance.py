@@ -135,3 +135,10 @@ def test_from_matrix_equals_data_version_and_accepts_covariances():
         bad = d[cols].corr()
         bad.iloc[0, 1] = 0.9
         dominance_from_matrix(bad, outcome="mediator", predictors=preds)
+
+
+def test_plot_shows_every_predictor():
+    d = _read("claims_fixture.csv")
+    res = dominance(d, outcome="mediator", predictors=["teacher", "peer", "fair"], n_boot=200, seed=1)
+    ax = res.plot(labels={"teacher": "teacher care"})
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"teacher care", "peer", "fair"}

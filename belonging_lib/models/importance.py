@@ -144,6 +144,9 @@ class DominanceResult(Result):
 
     title = "Dominance analysis (relative importance)"
 
+    def __repr__(self) -> str:
+        return self.summary()
+
     def to_frame(self) -> pd.DataFrame:
         """The general dominance table indexed by predictor."""
         return self.table.copy()
@@ -160,6 +163,12 @@ class DominanceResult(Result):
         lines.append("Importance describes shares of explained variance among these predictors, "
                      "not causal effects.")
         return lines
+
+    def plot(self, *, ax=None, labels=None):
+        """Bar chart of each predictor's share of R-squared (with intervals after a bootstrap)."""
+        from ..plots.effects import dominance_plot
+
+        return dominance_plot(self, ax=ax, labels=labels)
 
 
 def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | None = None,
@@ -337,7 +346,7 @@ def dominance_from_matrix(matrix, *, outcome: str, predictors) -> DominanceResul
 def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p: int,
                   progress: bool) -> np.ndarray:
     """General dominance weights of bootstrap replicates (B x p), vectorised over replicates."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     n, q = Z.shape
     Zc = Z - Z.mean(axis=0)

@@ -116,6 +116,9 @@ class MediationResult(Result):
 
     title = "Mediation: indirect, direct and total effects"
 
+    def __repr__(self) -> str:
+        return self.summary()
+
     def to_frame(self) -> pd.DataFrame:
         """The effects table, indexed ``indirect``, ``direct``, ``total``."""
         return self.effects.copy()
@@ -186,7 +189,7 @@ def _effects_from_crossproducts(S: np.ndarray, n_cov: int) -> np.ndarray:
 def _boot_draws(Z: np.ndarray, units: np.ndarray | None, n_boot: int, rng: np.random.Generator,
                 n_cov: int, progress: bool) -> np.ndarray:
     """Bootstrap replicates of the three effects (B x 3), resampling rows or clusters."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     n, q = Z.shape
     outer = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)

@@ -129,6 +129,9 @@ class ModerationResult(Result):
 
     title = "Moderation (interaction) model"
 
+    def __repr__(self) -> str:
+        return self.summary()
+
     def to_frame(self) -> pd.DataFrame:
         """The interaction model's coefficients as a tidy table."""
         return self.coefficients.copy()

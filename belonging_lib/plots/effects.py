@@ -1,4 +1,4 @@
-"""Figures of effects: simple slopes and Johnson-Neyman plots of an interaction.
+"""Figures of effects: simple slopes and Johnson-Neyman plots, relative importance.
 
 They draw a :class:`belonging_lib.models.moderation.ModerationResult`; every
 number comes from the result (its coefficients and covariance), nothing is
@@ -12,7 +12,7 @@ from scipy import stats
 
 from ._style import PALETTE, new_axes
 
-__all__ = ["simple_slopes_plot", "johnson_neyman_plot"]
+__all__ = ["simple_slopes_plot", "johnson_neyman_plot", "dominance_plot"]
 
 
 def simple_slopes_plot(result, *, ax=None, n_points: int = 50):
@@ -71,4 +71,22 @@ def johnson_neyman_plot(result, *, ax=None, n_points: int = 200):
     ax.set_ylabel(f"slope of {result.predictor} on {result.outcome}")
     ax.set_title("Johnson-Neyman plot")
     ax.legend(loc="best", fontsize=9)
+    return ax
+
+
+def dominance_plot(result, *, ax=None, labels=None):
+    """Horizontal bars of each predictor's share of R-squared (general dominance).
+
+    With a bootstrap, the bars carry the share's interval.  ``labels`` maps
+    column names to readable names.  Returns the Axes.
+    """
+    ax = new_axes(ax)
+    tab = result.table.sort_values("share")
+    names = [(labels or {}).get(i, i) for i in tab.index]
+    err = None
+    if "share_ci_low" in tab:
+        err = np.vstack([tab["share"] - tab["share_ci_low"], tab["share_ci_high"] - tab["share"]])
+    ax.barh(names, tab["share"], xerr=err, color=PALETTE[0], capsize=3)
+    ax.set_xlabel(f"share of explained variance in {result.outcome} (R-squared = {result.rsquared:.2f})")
+    ax.set_title("Relative importance (general dominance)")
     return ax
