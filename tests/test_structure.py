@@ -372,3 +372,15 @@ def test_efa_bad_input(hs):
         efa(hs, 2, items=[f"x{i}" for i in range(1, 10)], rotation="varimax")
     with pytest.raises(DataError, match="do not vary"):
         efa(hs.assign(k=1.0), 2, items=["x1", "x2", "x3", "k"])
+
+
+def test_release_tests_find_dif_item_and_match_lavaan(sim):
+    from belonging_lib.structure import release_tests
+    table = release_tests(REF["models"]["sim"], sim, "grp", level="scalar")
+    assert table.iloc[0]["term"] == "y3 ~ 1"
+    want = REF["sim_invariance"]["scalar"]["fit"]["chisq"] - REF["sim_partial"]["scalar"]["fit"]["chisq"]
+    np.testing.assert_allclose(table.iloc[0]["chisq_diff"], want, rtol=1e-6, atol=0)
+    assert table.iloc[0]["p_holm"] < 1e-6
+    assert (table["p_holm"] >= table["p_value"] - 1e-15).all() and (table["df_diff"] == 1).all()
+    metric = release_tests(REF["models"]["sim"], sim, "grp", level="metric")
+    assert len(metric) == 9 and (metric["p_holm"] > 0.01).all()   # loadings invariant by construction

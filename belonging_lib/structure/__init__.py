@@ -5,15 +5,16 @@
   equality constraints via the package's own estimator), with lavaan's fit
   statistics, standardized loadings and omega per factor;
 * :func:`invariance` tests configural, metric and scalar invariance across a
-  grouping column in one table, with rule-of-thumb verdicts;
+  grouping column in one table, with rule-of-thumb verdicts, and
+  :func:`release_tests` finds the items that break it;
 * :func:`efa` and :func:`parallel_analysis` explore the number and pattern of
   factors (minres extraction and oblimin rotation, as ``psych::fa``).
 """
 
 from __future__ import annotations
 
-from ._cfa import FIT_COLUMNS, CFAResult, cfa, invariance
+from ._cfa import FIT_COLUMNS, CFAResult, cfa, invariance, release_tests
 from ._efa import EFAResult, ParallelResult, efa, parallel_analysis
 
 __all__ = ["CFAResult", "EFAResult", "FIT_COLUMNS", "ParallelResult", "cfa", "efa", "invariance",
-           "parallel_analysis"]
+           "parallel_analysis", "release_tests"]
