@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -154,14 +153,9 @@ _PSSM_CENTRE = 3.5
 _KS2_CENTRE = 100.0
 
 
-@dataclass(frozen=True)
-class _Ordinal:
-    """Helper turning latent response scores into ordered categories."""
-
-    @staticmethod
-    def cut(ystar: np.ndarray, thresholds: np.ndarray, low: int) -> np.ndarray:
-        return (np.searchsorted(thresholds, ystar.ravel(), side="right").reshape(ystar.shape)
-                + low)
+def _cut(ystar: np.ndarray, thresholds: np.ndarray, low: int) -> np.ndarray:
+    """Ordered categories low, low + 1, ... from latent responses and thresholds."""
+    return np.searchsorted(thresholds, ystar.ravel(), side="right").reshape(ystar.shape) + low
 
 
 def _items(rng, eta, loadings, thresholds, low=1, shift=None, method=None, method_loading=0.0):
@@ -179,7 +173,7 @@ def _items(rng, eta, loadings, thresholds, low=1, shift=None, method=None, metho
         ystar = ystar + method_loading * method[:, None]
     if shift is not None:
         ystar = ystar + shift
-    return _Ordinal.cut(ystar, thresholds, low)
+    return _cut(ystar, thresholds, low)
 
 
 def _as_rng(rng) -> np.random.Generator:
@@ -226,6 +220,26 @@ def _pssm_block(rng, eta):
         else:
             out[name] = _items(rng, eta, [lam], _PSSM_POS_THRESH + offset)[:, 0]
     return pd.DataFrame(out)
+
+
+_PISA_POS_THRESH = np.array([-1.75, -0.55, 0.95])
+_PISA_NEG_THRESH = np.array([-1.95, -0.95, 0.35])
+
+
+def _pisa_items(rng, eta, loadings) -> np.ndarray:
+    """Six PISA-style belonging items, raw codes 1 = strongly agree ... 4 = strongly disagree.
+
+    ``level`` (1-4) rises with belonging: for the positive items 2, 3, 5 it is the
+    agreement (raw = 5 - level); for the negative items 1, 4, 6 it is the disagreement
+    (raw = level), so raw codes of negative items rise with belonging.
+    """
+    out = np.empty((len(eta), 6), dtype=int)
+    for j in range(6):
+        negative = (j + 1) in (1, 4, 6)
+        level = _items(rng, eta, [loadings[j]],
+                       _PISA_NEG_THRESH if negative else _PISA_POS_THRESH)[:, 0]
+        out[:, j] = level if negative else 5 - level
+    return out
 
 
 def _pssm_mean(items: pd.DataFrame) -> pd.Series:
@@ -502,16 +516,8 @@ def simulate_survey(
 
     # Items.
     pssm = _pssm_block(rng, eta_s)
-    agree = 4 - _items(rng, eta_s, [0.74, 0.70, 0.72, 0.66, 0.68, 0.62],
-                       np.array([-1.75, -0.55, 0.95]), low=0)
-    # agree: 4 = strongly agree ... 1 = strongly disagree, for positive items increasing in eta
-    pisa = pd.DataFrame(index=range(n))
-    for j, name in enumerate(PISA_ITEMS):
-        a = agree[:, j]
-        if name in PISA_NEGATIVE:
-            # agreement with a negative statement falls with belonging
-            a = 5 - a
-        pisa[name] = 5 - a  # raw code: 1 = strongly agree
+    pisa = pd.DataFrame(_pisa_items(rng, eta_s, [0.74, 0.70, 0.72, 0.66, 0.68, 0.62]),
+                        columns=PISA_ITEMS)
     blocks = {}
     for sc in SHORT_SCALES:
         thresh = _BULLY_THRESH if sc == "bully" else _AGREE_THRESH - _SCALE_LEVEL[sc]
@@ -993,12 +999,7 @@ def simulate_pisa(rng, *, pupils_per_country: int = 1200) -> pd.DataFrame:
         immig = np.minimum(immig, 3)
         u_b = 0.25 * rng.standard_normal(ns)
         lat = (0.10 * escs - 0.15 * (immig == 3) + u_b[sch] + 0.95 * rng.standard_normal(n))
-        agree = 4 - _items(rng, lat, [0.72, 0.68, 0.70, 0.64, 0.66, 0.62],
-                           np.array([-1.75, -0.55, 0.95]), low=0)
-        items = np.empty_like(agree)
-        for j in range(6):
-            a = agree[:, j] if j + 1 in (2, 3, 5) else 5 - agree[:, j]
-            items[:, j] = 5 - a
+        items = _pisa_items(rng, lat, [0.72, 0.68, 0.70, 0.64, 0.66, 0.62])
         keyed = items.astype(float)
         keyed[:, [1, 2, 4]] = 5 - keyed[:, [1, 2, 4]]
         raw_belong = keyed.mean(axis=1)
@@ -1230,7 +1231,8 @@ def _label_of(var: str) -> str:
         "StartDate": "Date and time the questionnaire was started (export metadata)",
         "pupil_id": "Pupil identifier (synthetic)", "school_id": "School identifier",
         "class_id": "Class identifier (school-class)", "phase": "School phase",
-        "year_group": "National Curriculum year group", "gender": "Gender (self-reported; the raw export has case/whitespace variants)",
+        "year_group": "National Curriculum year group",
+        "gender": "Gender (self-reported; the raw export has case/whitespace variants)",
         "fsm": "Eligible for free school meals", "send": "Special educational needs or disability",
         "eal": "English as an additional language",
         "ethnicity": "Ethnic group (broad)", "lgbt": "Identifies as LGBT+ (secondary only)",
@@ -1406,7 +1408,8 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
             add("pisa.csv.gz", var, f"Plausible value {var[2:-4]} in {dom}", "pv", "")
         elif var.startswith("ST034"):
             j = int(var[6])
-            add("pisa.csv.gz", var, f"Belonging item {j} ({'negative' if j in (1, 4, 6) else 'positive'} wording)",
+            wording = "negative" if j in (1, 4, 6) else "positive"
+            add("pisa.csv.gz", var, f"Belonging item {j} ({wording} wording)",
                 "item", "1-4", "pisa_belong", int(j in (2, 3, 5)), "", _value_label_string("pisa"),
                 "")
         else:
@@ -1645,7 +1648,8 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                 "high_need_n": _p(high_need, "pupils with SDQ total difficulties >= 18 (of "
                                   f"{sdq_n} with a total; subscales prorated when >= 3 of 5 "
                                   "items answered, as the SDQ scoring rules say)"),
-                "high_need_share": _p(high_need / sdq_n, "share with total >= 18 among pupils with a total"),
+                "high_need_share": _p(high_need / sdq_n,
+                                      "share with total >= 18 among pupils with a total"),
             },
             "missing": {
                 "item_nonresponse": _p("P(missing) = logistic(-3.75 + 0.55*(95 - attendance)/10 + "

@@ -61,7 +61,8 @@ def test_regeneration_is_byte_identical(tmp_path):
     for name in sim.SAMPLE_NAMES:
         new = (tmp_path / name).read_bytes()
         old = (SAMPLE / name).read_bytes()
-        assert new == old, f"{name} differs from data/sample/{name}: rerun python -m belonging_lib.simulate"
+        assert new == old, (f"{name} differs from data/sample/{name}: "
+                            "rerun python -m belonging_lib.simulate")
 
 
 def test_sav_header_date_is_fixed():
@@ -471,3 +472,23 @@ def test_bad_rng_raises():
         sim.simulate_trial("seed")
     with pytest.raises(DataError, match="n_schools"):
         sim.simulate_random_intercept(0, 10)
+
+
+def test_item_semantics_match_the_instruments(survey):
+    """Coding direction as instruments.md says, checked against the PSSM mean."""
+    pssm = _keyed(survey, sim.PSSM_ITEMS, sim.PSSM_REVERSED, 6).mean(axis=1)
+    # PISA: 1 = strongly agree; negative items 1, 4, 6 -> high raw code = more belonging
+    for it in sim.PISA_ITEMS:
+        r = survey[it].corr(pssm)
+        assert (r > 0.3) if it in sim.PISA_NEGATIVE else (r < -0.3), (it, r)
+    # bullying: higher = more bullied = less belonging
+    assert survey[[f"bully_{i}" for i in range(1, 5)]].mean(axis=1).corr(pssm) < -0.1
+    # SDQ difficulties and wellbeing
+    sdq = _keyed(survey, sim.SDQ_ITEMS, sim.SDQ_REVERSED, 2)
+    diff_items = [f"sdq_{n:02d}" for sub, nums in sim.SDQ_SUBSCALES.items()
+                  if sub != "prosocial" for n in nums]
+    assert sdq[diff_items].mean(axis=1).corr(pssm) < -0.1
+    assert survey[sim.SWEMWBS_ITEMS].mean(axis=1).corr(pssm) > 0.2
+    pisa = pd.read_csv(SAMPLE / "pisa.csv.gz")
+    assert pisa["ST034Q01TA"].corr(pisa["BELONG"]) > 0.4
+    assert pisa["ST034Q02TA"].corr(pisa["BELONG"]) < -0.4
