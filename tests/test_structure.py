@@ -384,3 +384,16 @@ def test_release_tests_find_dif_item_and_match_lavaan(sim):
     assert (table["p_holm"] >= table["p_value"] - 1e-15).all() and (table["df_diff"] == 1).all()
     metric = release_tests(REF["models"]["sim"], sim, "grp", level="metric")
     assert len(metric) == 9 and (metric["p_holm"] > 0.01).all()   # loadings invariant by construction
+
+
+def test_latent_means_table(hs_inv, hs_single):
+    scalar = hs_inv.attrs["fits"]["scalar"]
+    lm = scalar.latent_means()
+    ref = pd.DataFrame(REF["hs_invariance"]["scalar"]["latent_means"])
+    ref = ref[ref["group"] == 2]
+    np.testing.assert_allclose(lm["estimate"], ref["est"], rtol=0, atol=1e-4)
+    assert (lm["group"] == "Grant-White").all()
+    var = scalar.parameters.query("group == 'Pasteur' and kind == 'factor variance'")["estimate"].to_numpy()
+    np.testing.assert_allclose(lm["std_difference"], lm["estimate"] / np.sqrt(var), rtol=1e-12)
+    with pytest.raises(ModelError, match="Latent means"):
+        hs_single.latent_means()

@@ -171,6 +171,34 @@ class CFAResult(Result):
         """The parameter table (tidy columns plus ``std_estimate``)."""
         return self.parameters
 
+    def latent_means(self) -> pd.DataFrame:
+        """Latent mean differences from the first (reference) group.
+
+        Only meaningful in a model with equal loadings and intercepts (scalar,
+        or partial scalar), where the latent means are free in every group
+        but the first.  ``std_difference`` divides by the reference group's
+        factor standard deviation (a Cohen's-d-like scale for the latent
+        variable); ``ci_low``/``ci_high`` are 95% Wald limits of ``estimate``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            group, factor, estimate, se, ci_low, ci_high, statistic, p_value,
+            std_difference.
+        """
+        if self.group is None or "intercepts" not in self.equal:
+            raise ModelError("Latent means are compared only in a multi-group model with equal loadings "
+                             "and intercepts (equal=('loadings', 'intercepts')).")
+        par = self.parameters
+        ref_var = (par[(par["group"] == self.groups[0]) & (par["kind"] == "factor variance")]
+                   .assign(factor=lambda t: t["term"].str.split(" ~~ ").str[0])
+                   .set_index("factor")["estimate"])
+        means = par[(par["kind"] == "latent mean") & (par["group"] != self.groups[0])].copy()
+        means["factor"] = means["term"].str.replace(" ~ 1", "", regex=False)
+        means["std_difference"] = means["estimate"] / np.sqrt(means["factor"].map(ref_var))
+        cols = ["group", "factor", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value", "std_difference"]
+        return means[cols].reset_index(drop=True)
+
     def notes(self) -> list[str]:
         f = self.fit
         lines = [f"chi-square({f['df']:.0f}) = {f['chisq']:.2f}, {format_p(f['pvalue'])}; "
