@@ -1320,8 +1320,14 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
                 int(base in PSSM_REVERSED or base in PISA_REVERSED or base in SDQ_REVERSED),
                 var, _value_label_string(lab), "9;-99")
         else:
-            add("survey_raw_export.csv", var, _label_of(base or var), "id" if var in (
-                "ResponseId", "School", "Class") else "categorical", "", "", 0, var, "", "")
+            if base in survey_types:
+                typ, allowed = survey_types[base]
+                if base == "gender":
+                    allowed = "girl;boy (any case, stray spaces)"
+            else:  # StartDate
+                typ, allowed = "categorical", "dd/mm/yyyy hh:mm"
+            add("survey_raw_export.csv", var, _label_of(base or var), typ, allowed, "", 0, var,
+                "0=No;1=Yes" if typ == "binary" else "", "")
     raw_rows = [dict(r, file="survey_raw_export.sav") for r in rows
                 if r["file"] == "survey_raw_export.csv"]
     for r in raw_rows:
