@@ -25,6 +25,7 @@ def _read(name):
 @pytest.mark.parametrize("case, file, outcome", [
     ("dominance_fixture", "claims_fixture.csv", "mediator"),
     ("dominance_swiss", "swiss.csv", "Fertility"),
+    ("dominance_mtcars", "mtcars.csv", "mpg"),
 ])
 def test_matches_r_all_subsets_lm(case, file, outcome):
     ref = REF["results"][case]
@@ -39,6 +40,27 @@ def test_matches_r_all_subsets_lm(case, file, outcome):
     np.testing.assert_allclose(res.table["share"].sum(), 1.0, rtol=1e-12, atol=0)
     # general weights are the averages of the conditional ones
     np.testing.assert_allclose(res.conditional.mean(axis=1), res.table["general"], rtol=1e-12, atol=0)
+
+
+# relaimpo::calc.relimp(..., type = "lmg") output (LMG = general dominance weights), as printed to
+# 13 digits; relaimpo itself is not installed here.  Source: the values recorded from relaimpo 2.2-7
+# in another project's test suite; they also agree with our R all-subsets script to 1e-13.
+RELAIMPO_LMG = {
+    "swiss": ("swiss.csv", "Fertility", ["Agriculture", "Examination", "Education", "Catholic", "Infant.Mortality"],
+              [0.0570912207681, 0.1711730289002, 0.2601346786244, 0.1055701503735, 0.1127659229265],
+              0.706735001593),
+    "mtcars": ("mtcars.csv", "mpg", ["cyl", "disp", "hp", "gear"],
+               [0.2470520332352, 0.2434995947956, 0.2109128995443, 0.0777251114079], 0.779189638983),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELAIMPO_LMG))
+def test_matches_relaimpo_lmg(name):
+    file, outcome, preds, lmg, r2 = RELAIMPO_LMG[name]
+    res = dominance(_read(file), outcome=outcome, predictors=preds)
+    # the published values carry 13 decimals: agreement to rounding
+    np.testing.assert_allclose(res.table["general"], lmg, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.rsquared, r2, rtol=0, atol=1e-12)
 
 
 def test_orthogonal_predictors_have_known_weights():

@@ -8,6 +8,7 @@ suppressPackageStartupMessages({library(jsonlite); library(sandwich)})
 dir.create("tests/reference/data", showWarnings = FALSE, recursive = TRUE)
 fixture <- "tests/reference/data/claims_fixture.csv"
 swiss_file <- "tests/reference/data/swiss.csv"
+mtcars_file <- "tests/reference/data/mtcars.csv"
 
 # ---- fixture: 600 pupils in 30 schools --------------------------------------
 set.seed(20261123)
@@ -29,6 +30,8 @@ write.csv(d, fixture, row.names = FALSE)
 d <- read.csv(fixture)
 write.csv(datasets::swiss, swiss_file, row.names = FALSE)
 sw <- read.csv(swiss_file)
+write.csv(datasets::mtcars[, c("mpg", "cyl", "disp", "hp", "gear")], mtcars_file, row.names = FALSE)
+mt <- read.csv(mtcars_file)
 
 coefs <- function(fit, V) {
   list(names = names(coef(fit)), estimate = unname(coef(fit)), vcov = unname(V),
@@ -129,13 +132,16 @@ res$dominance_fixture <- c(list(call = "summary(lm(outcome ~ S))$r.squared for e
   dominance_lm(d, "mediator", c("teacher", "peer", "fair", "bully", "covar")))
 res$dominance_swiss <- c(list(call = "summary(lm(Fertility ~ S, swiss))$r.squared for every subset S"),
   dominance_lm(sw, "Fertility", c("Agriculture", "Examination", "Education", "Catholic", "Infant.Mortality")))
+res$dominance_mtcars <- c(list(call = "summary(lm(mpg ~ S, mtcars))$r.squared for every subset S of cyl, disp, hp, gear"),
+  dominance_lm(mt, "mpg", c("cyl", "disp", "hp", "gear")))
 
 pkgs <- c("jsonlite", "sandwich", "stats")
 out <- list(
   r_version = R.version.string,
   packages = setNames(lapply(pkgs, function(p) as.character(packageVersion(p))), pkgs),
   inputs = list(claims_fixture.csv = unname(tools::md5sum(fixture)),
-                swiss.csv = unname(tools::md5sum(swiss_file))),
+                swiss.csv = unname(tools::md5sum(swiss_file)),
+                mtcars.csv = unname(tools::md5sum(mtcars_file))),
   results = res)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "tests/reference/claims.json")
 cat("wrote tests/reference/claims.json\n")
