@@ -96,7 +96,8 @@ def load_sample(name: str, data_dir: str | os.PathLike | None = None) -> pd.Data
 
         frame, _meta = pyreadstat.read_sav(str(path))
         return frame
-    return pd.read_csv(path, keep_default_na=True)
+    # .copy() consolidates pandas' column blocks, so adding columns later warns of nothing.
+    return pd.read_csv(path, keep_default_na=True).copy()
 
 
 def load_truth(data_dir: str | os.PathLike | None = None) -> dict:
