@@ -122,8 +122,15 @@ class SurveyDesign:
     >>> des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
     >>> des
     SurveyDesign(200 rows, weight 'W', 4 replicates (fay, rho 0.5), plausible values: SCORE (5))
-    >>> round(des.mean("SCORE").loc[0, "estimate"], 2)
-    np.float64(508.25)
+    >>> des.mean("SCORE", by="g")[["g", "estimate", "se", "n"]].round(2)
+       g  estimate     se    n
+    0  0    508.45  11.88  102
+    1  1    511.88  14.12   98
+    >>> des.regress("SCORE ~ g")[["term", "estimate", "se"]].round(3)
+            term  estimate      se
+    0  Intercept   508.451  11.878
+    1          g     3.428  20.831
+    2  R-squared     0.005   0.012
     """
 
     def __init__(self, data: pd.DataFrame, *, weight: str = "W_FSTUWT",
