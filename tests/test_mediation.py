@@ -40,13 +40,13 @@ def _simulate(rng, n, a=0.4, b=0.4, cprime=0.2, n_schools=None, school_sd=0.0):
     return d
 
 
-@pytest.mark.parametrize("cluster", [None, "school"])
-def test_paths_match_r_lm(fixture, cluster):
+@pytest.mark.parametrize("cluster, vcov", [(None, "CR2"), ("school", "CR1"), ("school", "CR2")])
+def test_paths_match_r_lm(fixture, cluster, vcov):
     ref = REF["results"]["mediation"]
     res = mediation(fixture, x="teacher", m="mediator", y="outcome", covariates=["covar"],
-                    cluster=cluster, n_boot=200, seed=1)
+                    cluster=cluster, n_boot=200, seed=1, vcov=vcov)
     paths = res.paths.set_index("term")
-    se_ref = ref if cluster is None else ref["cluster_se"]
+    se_ref = ref if cluster is None else ref["cluster_se" if vcov == "CR1" else "cluster_se_cr2"]
     for term in ["a", "b", "c_prime", "c"]:
         np.testing.assert_allclose(paths.loc[term, "estimate"], ref[term]["estimate"], rtol=1e-8, atol=0)
         np.testing.assert_allclose(paths.loc[term, "se"], se_ref[term]["se"], rtol=1e-8, atol=0)

@@ -47,12 +47,19 @@ def test_continuous_moderator_matches_r_lm(fixture):
     assert res.jn_region == "inside"  # b3^2 < t^2 v33: significant between the bounds
 
 
-def test_cluster_robust_matches_r_vcovcl(fixture):
-    ref = REF["results"]["moderation_cluster"]
+@pytest.mark.parametrize("vcov, key", [("CR1", "moderation_cluster"), ("CR2", "moderation_cluster_cr2")])
+def test_cluster_robust_matches_r_vcovcl_and_clubsandwich(fixture, vcov, key):
+    ref = REF["results"][key]
+    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
+                     covariates=["covar"], cluster="school", vcov=vcov)
+    assert res.vcov_type == vcov and res.n_clusters == 30 and res.df == 29
+    _check_against_r(res, ref)
+
+
+def test_cr2_is_the_default_for_clusters(fixture):
     res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
                      covariates=["covar"], cluster="school")
-    assert res.vcov_type == "CR1" and res.n_clusters == 30 and res.df == 29
-    _check_against_r(res, ref)
+    assert res.vcov_type == "CR2" and "CR2 SEs" in res.summary()
 
 
 def test_binary_moderator_probes_zero_and_one(fixture):

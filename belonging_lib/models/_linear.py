@@ -59,14 +59,40 @@ class OLSFit:
         return self.names.index(name)
 
 
-def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None) -> OLSFit:
+def _cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Bell-McCaffrey CR2 covariance: ``B (sum_g X_g' A_g e_g e_g' A_g X_g) B``.
+
+    ``B = (X'X)^-1`` and ``A_g = (I - H_gg)^(-1/2)`` with ``H_gg = X_g B X_g'``
+    (R's ``clubSandwich::vcovCR(type = "CR2")`` for an unweighted ``lm``).
+    """
+    bread = np.linalg.inv(X.T @ X)
+    meat = np.zeros_like(bread)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_clusters + 1))
+    for g in range(n_clusters):
+        idx = order[bounds[g]:bounds[g + 1]]
+        Xg = X[idx]
+        IH = np.eye(len(idx)) - Xg @ bread @ Xg.T
+        vals, vecs = np.linalg.eigh(IH)
+        if np.any(vals <= 1e-12):
+            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly "
+                             "(for example a cluster-level predictor with one pupil per cluster); "
+                             "use vcov='CR1'.")
+        A = (vecs / np.sqrt(vals)) @ vecs.T
+        u = Xg.T @ (A @ resid[idx])
+        meat += np.outer(u, u)
+    return bread @ meat @ bread
+
+
+def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR2") -> OLSFit:
     """OLS of ``y`` on ``X`` (which holds the intercept column).
 
     Without ``groups`` the covariance is the classical one and t tests use the
-    residual df (R's ``lm``).  With ``groups`` it is the cluster-robust CR1
-    covariance with the small-sample factor G/(G-1) (N-1)/(N-K) (R's
-    ``sandwich::vcovCL(type = "HC1")``, Stata's ``vce(cluster)``) and t tests
-    use G - 1 df.
+    residual df (R's ``lm``).  With ``groups`` it is cluster-robust and t tests
+    use G - 1 df: ``vcov="CR2"`` (default) is the Bell-McCaffrey estimator
+    (R's ``clubSandwich::vcovCR(type = "CR2")``); ``vcov="CR1"`` has the
+    small-sample factor G/(G-1) (N-1)/(N-K) (R's ``sandwich::vcovCL(type =
+    "HC1")``, Stata's ``vce(cluster)``).
     """
     names = tuple(names)
     n, k = X.shape
@@ -86,9 +112,15 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None) -> OLSFit:
         n_clusters = int(codes.max() + 1)
         if n_clusters < 2:
             raise ModelError("Cluster-robust standard errors need at least two clusters.")
-        res = model.fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
-                                                      "df_correction": True})
         df = float(n_clusters - 1)
-        vtype = "CR1"
+        vtype = vcov
+        if vcov == "CR1":
+            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
+                                                          "df_correction": True})
+        else:
+            res = model.fit()
+            V = _cr2(X, np.asarray(res.resid, dtype=float), codes, n_clusters)
+            return OLSFit(names, np.asarray(res.params, dtype=float), V, df, int(n), n_clusters, vtype,
+                          float(res.rsquared))
     return OLSFit(names, np.asarray(res.params, dtype=float), np.asarray(res.cov_params(), dtype=float),
                   df, int(n), n_clusters, vtype, float(res.rsquared))

@@ -151,8 +151,8 @@ class ModerationResult(Result):
                  f"(SE {self.interaction_se:.3f}, {format_p(self.interaction_p)})."]
         lines.append(f"Johnson-Neyman (alpha = {self.alpha_jn:g}, t = {self.t_crit_jn:.3f} on "
                      f"{self.df:g} df): {_describe_jn(self)}")
-        se = ("cluster-robust CR1 SEs, " + f"{self.n_clusters} clusters" if self.vcov_type == "CR1"
-              else "classical OLS SEs")
+        se = (f"cluster-robust {self.vcov_type} SEs, {self.n_clusters} clusters, t on clusters - 1 df"
+              if self.n_clusters else "classical OLS SEs")
         lines.append(f"N = {self.n} ({self.n_excluded} rows excluded for missing values); {se}; "
                      f"R-squared = {self.rsquared:.3f}.")
         return lines
@@ -239,7 +239,7 @@ def _int_name(predictor: str, moderator: str) -> str:
 
 def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates=None,
                cluster: str | None = None, at=None, probe: str = "percentiles",
-               ci: float = 0.95, alpha_jn: float | None = None) -> ModerationResult:
+               ci: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2") -> ModerationResult:
     """Fit ``outcome ~ predictor * moderator + covariates`` and probe the interaction.
 
     Parameters
@@ -252,7 +252,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         Numeric control variables (entered as main effects).
     cluster : str, optional
         Column identifying clusters (schools).  When given, coefficients keep their
-        OLS values but SEs are cluster-robust (CR1) and t tests use clusters - 1 df.
+        OLS values but SEs are cluster-robust (see ``vcov``) and t tests use
+        clusters - 1 df.
     at : sequence of float, optional
         Moderator values at which to report simple slopes.  Default: 0 and 1 for a
         binary moderator; otherwise set by ``probe``.
@@ -264,6 +265,10 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         Confidence level of the simple slopes' intervals.
     alpha_jn : float, optional
         Significance level of the Johnson-Neyman interval (default ``1 - ci``).
+    vcov : {"CR2", "CR1"}
+        Cluster-robust covariance when ``cluster`` is given: Bell-McCaffrey CR2
+        (default; R's ``clubSandwich::vcovCR(type = "CR2")``) or CR1 (R's
+        ``sandwich::vcovCL(type = "HC1")``, Stata's ``vce(cluster)``).
 
     Returns
     -------
@@ -287,12 +292,14 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     The Johnson-Neyman bounds are the roots of
     :math:`(b_3^2 - t^2 v_{33}) W^2 + 2 (b_1 b_3 - t^2 v_{13}) W + (b_1^2 - t^2 v_{11}) = 0`,
     with :math:`t` the two-sided critical value on the residual df (or clusters - 1
-    for cluster-robust SEs).  All real roots are reported; ``jn_in_range`` keeps
+    for cluster-robust SEs, a conservative choice close to clubSandwich's
+    Satterthwaite df for school-level samples).  All real roots are reported; ``jn_in_range`` keeps
     those inside the observed moderator range.
 
     Validated against R: ``lm(y ~ x * w + c)`` with the moderator recentred at each
     probe value (simple slopes, exact), the Johnson-Neyman quadratic solved from
-    ``vcov(lm)`` and from ``sandwich::vcovCL(type = "HC1")`` (tests/reference/claims.R),
+    ``vcov(lm)``, ``sandwich::vcovCL(type = "HC1")`` and ``clubSandwich::vcovCR(type = "CR2")``
+    (tests/reference/claims.R),
     and a hand-derived case with a closed-form root.
 
     A significant interaction shows that the association differs across the
@@ -315,6 +322,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     ci = check_probability("ci", ci)
     alpha = 1.0 - ci if alpha_jn is None else check_probability("alpha_jn", alpha_jn)
     check_choice("probe", probe, ["percentiles", "sd"])
+    check_choice("vcov", vcov, ["CR2", "CR1"])
     covs = as_list(covariates)
     roles = {"outcome": outcome, "predictor": predictor, "moderator": moderator}
     for role, col in roles.items():
@@ -332,7 +340,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     iname = _int_name(predictor, moderator)
     names = ["(Intercept)", predictor, moderator, iname] + covs
     X = np.column_stack([np.ones_like(x), x, w, x * w] + [frame[c].to_numpy() for c in covs])
-    fit = fit_ols(y, X, names, groups=None if cluster is None else frame[cluster].to_numpy())
+    fit = fit_ols(y, X, names, groups=None if cluster is None else frame[cluster].to_numpy(), vcov=vcov)
 
     se = np.sqrt(np.diag(fit.vcov))
     tcrit = stats.t.ppf(0.5 + ci / 2.0, fit.df)

@@ -3,7 +3,7 @@
 # Writes tests/reference/data/claims_fixture.csv (simulated here, seeded) and
 # tests/reference/data/swiss.csv (R's built-in swiss data), then
 # tests/reference/claims.json with R's results, versions, calls and input MD5s.
-suppressPackageStartupMessages({library(jsonlite); library(sandwich)})
+suppressPackageStartupMessages({library(jsonlite); library(sandwich); library(clubSandwich)})
 
 dir.create("tests/reference/data", showWarnings = FALSE, recursive = TRUE)
 fixture <- "tests/reference/data/claims_fixture.csv"
@@ -83,6 +83,16 @@ res$moderation_cluster <- list(
   jn = jn(coef(fit2)["X"], coef(fit2)["X:W"], V2["X", "X"], V2["X:W", "X:W"], V2["X", "X:W"], tc2),
   t_crit = tc2)
 
+# ---- moderation 2b: the same with Bell-McCaffrey CR2 (clubSandwich) -----
+Vcr2 <- function(f) { V <- as.matrix(vcovCR(f, cluster = db$school, type = "CR2")); V }
+V2b <- Vcr2(fit2)
+res$moderation_cluster_cr2 <- list(
+  call = "lm(attain ~ fsm * belong + covar); clubSandwich::vcovCR(cluster = school, type = 'CR2'); t on G - 1 df",
+  fit = coefs(fit2, V2b), at = at2,
+  slopes = slope_by_recentring("Y ~ X * wc + C", at2, Vcr2, function(f) G - 1, db),
+  jn = jn(coef(fit2)["X"], coef(fit2)["X:W"], V2b["X", "X"], V2b["X:W", "X:W"], V2b["X", "X:W"], tc2),
+  t_crit = tc2)
+
 # ---- moderation 3: continuous predictor x binary moderator (classical) -----
 dc <- data.frame(Y = d$attain, X = d$belong, W = d$fsm, C = d$covar)
 fit3 <- lm(Y ~ X * W + C, data = dc); V3 <- vcov(fit3); tc3 <- qt(0.975, fit3$df.residual)
@@ -107,7 +117,12 @@ res$mediation <- list(
     a = path(fa, "teacher", vcovCL(fa, cluster = ~school, type = "HC1")),
     b = path(fb, "mediator", vcovCL(fb, cluster = ~school, type = "HC1")),
     c_prime = path(fb, "teacher", vcovCL(fb, cluster = ~school, type = "HC1")),
-    c = path(fc, "teacher", vcovCL(fc, cluster = ~school, type = "HC1"))))
+    c = path(fc, "teacher", vcovCL(fc, cluster = ~school, type = "HC1"))),
+  cluster_se_cr2 = list(
+    a = path(fa, "teacher", as.matrix(vcovCR(fa, cluster = d$school, type = "CR2"))),
+    b = path(fb, "mediator", as.matrix(vcovCR(fb, cluster = d$school, type = "CR2"))),
+    c_prime = path(fb, "teacher", as.matrix(vcovCR(fb, cluster = d$school, type = "CR2"))),
+    c = path(fc, "teacher", as.matrix(vcovCR(fc, cluster = d$school, type = "CR2")))))
 
 # ---- dominance: all-subsets R^2 with lm() -----
 dominance_lm <- function(data, outcome, preds) {
@@ -135,7 +150,7 @@ res$dominance_swiss <- c(list(call = "summary(lm(Fertility ~ S, swiss))$r.square
 res$dominance_mtcars <- c(list(call = "summary(lm(mpg ~ S, mtcars))$r.squared for every subset S of cyl, disp, hp, gear"),
   dominance_lm(mt, "mpg", c("cyl", "disp", "hp", "gear")))
 
-pkgs <- c("jsonlite", "sandwich", "stats")
+pkgs <- c("jsonlite", "sandwich", "clubSandwich", "stats")
 out <- list(
   r_version = R.version.string,
   packages = setNames(lapply(pkgs, function(p) as.character(packageVersion(p))), pkgs),
