@@ -124,7 +124,7 @@ def fit_measures(fit: M.Fit) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- result
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class CFAResult(Result):
     """A fitted confirmatory factor model (ML, lavaan's conventions).
 
@@ -178,13 +178,15 @@ class CFAResult(Result):
         or partial scalar), where the latent means are free in every group
         but the first.  ``std_difference`` divides by the reference group's
         factor standard deviation (a Cohen's-d-like scale for the latent
-        variable); ``ci_low``/``ci_high`` are 95% Wald limits of ``estimate``.
+        variable); ``ci_low``/``ci_high`` are 95% Wald limits of ``estimate``
+        and ``std_ci_low``/``std_ci_high`` the same limits divided by that
+        standard deviation (treated as known, so slightly too narrow).
 
         Returns
         -------
         pandas.DataFrame
             group, factor, estimate, se, ci_low, ci_high, statistic, p_value,
-            std_difference.
+            std_difference, std_ci_low, std_ci_high.
         """
         if self.group is None or "intercepts" not in self.equal:
             raise ModelError("Latent means are compared only in a multi-group model with equal loadings "
@@ -195,8 +197,12 @@ class CFAResult(Result):
                    .set_index("factor")["estimate"])
         means = par[(par["kind"] == "latent mean") & (par["group"] != self.groups[0])].copy()
         means["factor"] = means["term"].str.replace(" ~ 1", "", regex=False)
-        means["std_difference"] = means["estimate"] / np.sqrt(means["factor"].map(ref_var))
-        cols = ["group", "factor", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value", "std_difference"]
+        scale = np.sqrt(means["factor"].map(ref_var))
+        means["std_difference"] = means["estimate"] / scale
+        means["std_ci_low"] = means["ci_low"] / scale
+        means["std_ci_high"] = means["ci_high"] / scale
+        cols = ["group", "factor", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value", "std_difference",
+                "std_ci_low", "std_ci_high"]
         return means[cols].reset_index(drop=True)
 
     def notes(self) -> list[str]:
@@ -527,6 +533,16 @@ def _multigroup_start(mm, spec, gdata):
     return start
 
 
+class _Fits(dict):
+    """The fitted models behind an invariance table (kept in ``DataFrame.attrs``).
+
+    Results are immutable, so pandas' deep copies of ``attrs`` share them.
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 _LEVELS = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
            "strict": ("loadings", "intercepts", "residuals")}
 
@@ -596,7 +612,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
         raise DataError("`levels` must name at least one model.")
     for lv in levels:
         check_choice("levels", lv, list(_LEVELS))
-    fits = {}
+    fits = _Fits()
     rows = []
     prev = None
     start = None
@@ -688,14 +704,19 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
             terms = [f"{f} =~ {item}" for f in mm.factors for item in mm.indicators[f][1:]]
         else:
             terms = [f"{item} ~ 1" for item in mm.items]
+        gdata = base._fit.data
         rows = []
         for term in terms:
             if _parse_partial([term], mm)[0] in already:
                 continue
-            res = _cfa(model, data, group=group, equal=_LEVELS[level], partial=base_partial + [term],
-                       estimator="ML", start=base._fit)
-            d = base.fit["chisq"] - res.fit["chisq"]
-            ddf = base.fit["df"] - res.fit["df"]
+            spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=_LEVELS[level],
+                                partial=_parse_partial(base_partial + [term], mm))
+            fit = M.fit_spec(spec, gdata, start=_start_from(base._fit, spec))
+            if not fit.converged:
+                warnings.warn(f"The model freeing {term!r} did not converge; its test is unreliable.",
+                              BelongingWarning, stacklevel=2)
+            d = base.fit["chisq"] - fit.chisq
+            ddf = base.fit["df"] - fit.df
             rows.append({"term": term, "chisq_diff": d, "df_diff": ddf, "p_value": float(stats.chi2.sf(max(d, 0.0), ddf))})
     table = pd.DataFrame(rows).sort_values("chisq_diff", ascending=False, kind="stable").reset_index(drop=True)
     m = len(table)

@@ -11,8 +11,9 @@ module holds a small estimator:
   intercepts and latent means), with cross-group equality constraints
   expressed by *sharing* one free parameter between groups;
 * :func:`fit_spec` minimises the multi-group ML discrepancy with mean
-  structure with :func:`scipy.optimize.minimize` (trust-region Newton-CG)
-  using the analytic gradient and the expected information as Hessian.
+  structure by Fisher scoring with the analytic gradient (twice the
+  expected information as the Hessian), falling back to
+  :func:`scipy.optimize.minimize` (trust-region Newton-CG) if it stalls.
 
 The discrepancy is lavaan's (``likelihood = "normal"``: sample moments
 with divisor :math:`N_g`)
@@ -431,36 +432,55 @@ def _single_thread():
 
 def fit_spec(spec: Spec, data: list, *, start: np.ndarray | None = None, tol: float = 1e-10,
              max_iter: int = 500) -> Fit:
-    """Minimise the ML discrepancy (trust-region Newton-CG, analytic gradient,
-    twice the expected information as the Hessian)."""
+    """Minimise the ML discrepancy with the analytic gradient: Fisher scoring
+    (twice the expected information as the Hessian), falling back to scipy's
+    trust-region Newton-CG (``scipy.optimize.minimize(method="trust-ncg")``)."""
     with _single_thread():
         return _fit_spec(spec, data, start=start, tol=tol, max_iter=max_iter)
 
 
-def _fit_spec(spec, data, *, start, tol, max_iter):
-    x0 = start_values(spec, data) if start is None else np.asarray(start, dtype=float)
-    fun = lambda th: objective(spec, th, data)  # noqa: E731
-    hess = lambda th: 2.0 * information(spec, th, data)  # noqa: E731
-    if not np.isfinite(fun(x0)[0]):
-        raise ModelError("The starting values give a covariance matrix that is not positive definite.")
-    res = optimize.minimize(fun, x0, jac=True, hess=hess, method="trust-ncg",
-                            options={"gtol": tol, "maxiter": max_iter})
-    theta = res.x
-    # a final Fisher-scoring polish (quadratic convergence at the optimum)
-    for _ in range(5):
-        f0, g0 = objective(spec, theta, data)
+def _fisher_scoring(spec, data, theta, tol, max_iter):
+    """Fisher scoring with step halving; returns (theta, iterations, converged)."""
+    f0, g0 = objective(spec, theta, data)
+    for it in range(max_iter):
         if np.max(np.abs(g0)) < tol:
-            break
-        step = np.linalg.solve(2.0 * information(spec, theta, data), g0)
+            return theta, it, True
+        try:
+            step = np.linalg.solve(2.0 * information(spec, theta, data), g0)
+        except np.linalg.LinAlgError:
+            return theta, it, False
         t = 1.0
-        while t > 1e-4:
-            f1 = objective(spec, theta - t * step, data, gradient=False)
-            if f1 <= f0:
-                theta = theta - t * step
+        while t > 1e-6:
+            cand = theta - t * step
+            f1, g1 = objective(spec, cand, data)
+            if np.isfinite(f1) and f1 <= f0 + 1e-15:
+                theta, f0, g0 = cand, f1, g1
                 break
             t /= 2
         else:
-            break
+            return theta, it, bool(np.max(np.abs(g0)) < 1e-6)
+    return theta, max_iter, bool(np.max(np.abs(g0)) < tol)
+
+
+def _fit_spec(spec, data, *, start, tol, max_iter):
+    x0 = start_values(spec, data) if start is None else np.asarray(start, dtype=float)
+    if not np.isfinite(objective(spec, x0, data, gradient=False)):
+        if start is not None:
+            x0 = start_values(spec, data)
+        if not np.isfinite(objective(spec, x0, data, gradient=False)):
+            raise ModelError("The starting values give a covariance matrix that is not positive definite.")
+    # Fisher scoring (the classic SEM algorithm) converges in a few steps from good starts;
+    # if it stalls, scipy's trust-region Newton-CG takes over from where it stopped.
+    theta, nit, ok = _fisher_scoring(spec, data, x0, tol, 30)
+    message = "Fisher scoring converged"
+    if not ok:
+        fun = lambda th: objective(spec, th, data)  # noqa: E731
+        hess = lambda th: 2.0 * information(spec, th, data)  # noqa: E731
+        res = optimize.minimize(fun, theta, jac=True, hess=hess, method="trust-ncg",
+                                options={"gtol": tol, "maxiter": max_iter})
+        theta, nit, message = res.x, nit + int(res.nit), str(res.message)
+        theta, extra, ok = _fisher_scoring(spec, data, theta, tol, 5)
+        nit += extra
     f, g = objective(spec, theta, data)
     converged = bool(np.max(np.abs(g)) < 1e-6)
-    return Fit(spec, theta, float(f), data, converged, int(res.nit), str(res.message))
+    return Fit(spec, theta, float(f), data, converged, int(nit), message)
