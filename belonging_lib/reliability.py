@@ -1,0 +1,857 @@
+"""Reliability of scales and of aggregated scores.
+
+- :func:`reliability` — Cronbach's alpha (raw and standardised), Guttman's
+  lambda 6, average inter-item correlation, Feldt and bootstrap intervals,
+  one-factor McDonald's omega (and omega hierarchical for multi-factor item
+  sets) and an item table; reproduces ``psych::alpha`` to 1e-6.
+- :func:`omega` — McDonald's omega hierarchical and total from a
+  Schmid-Leiman solution, as ``psych::omega``.
+- :func:`polychoric` and ``reliability(..., ordinal=True)`` — polychoric
+  correlations and ordinal alpha for Likert items.
+- :func:`icc` — ICC(1) and ICC(2) of a pupil measure within classes or
+  schools: is a school's mean reliable enough to use?
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(1)
+>>> f = rng.normal(size=300)
+>>> items = pd.DataFrame({f"i{j}": np.clip(np.round(3 + f + rng.normal(size=300)), 1, 5)
+...                       for j in range(1, 6)})
+>>> rel = reliability(items)
+>>> round(rel.alpha, 2)
+0.76
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from . import _factor
+from ._errors import BelongingWarning, ColumnError, DataError, ModelError
+from ._results import TIDY_COLUMNS, Result
+from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
+                          describe_rows, require_columns, require_numeric)
+
+__all__ = ["reliability", "ReliabilityResult", "omega", "OmegaResult", "icc", "IccResult",
+           "polychoric", "feldt_ci"]
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _prepare_items(items, *, reverse, scale, columns=None) -> tuple[pd.DataFrame, tuple]:
+    items = as_frame(items, name="items")
+    cols = require_columns(items, columns, role="item column") if columns is not None else list(items.columns)
+    if len(cols) < 2:
+        raise DataError(f"Reliability needs at least 2 items, but {len(cols)} "
+                        f"({', '.join(map(str, cols)) or 'none'}) {'was' if len(cols) == 1 else 'were'} passed.")
+    x = items[cols]
+    require_numeric(x, cols)
+    x = x.apply(pd.to_numeric, errors="coerce").astype(float)
+    rev = tuple(as_list(reverse))
+    unknown = [r for r in rev if r not in cols]
+    if unknown:
+        raise ColumnError(f"The reverse-keyed item(s) {', '.join(map(repr, unknown))} are not among "
+                          f"the items ({', '.join(map(str, cols))}).")
+    if scale is not None:
+        lo, hi = scale
+        if not lo < hi:
+            raise DataError(f"`scale` must be (min, max) with min < max, but {scale!r} was passed.")
+        bad = x.notna() & ((x < lo) | (x > hi))
+        if bad.to_numpy().any():
+            col = bad.any().idxmax()
+            rows = x.index[bad[col].to_numpy()]
+            raise DataError(f"Column {col!r} must hold values from {lo:g} to {hi:g} (`scale`), but "
+                            f"{describe_rows(rows)} hold{'s' if len(rows) == 1 else ''} "
+                            f"{x.loc[rows[0], col]:g} ({int(bad.to_numpy().sum())} values out of range).")
+    elif rev:
+        # as psych::alpha does: reverse within the smallest and largest value of all items
+        lo, hi = float(np.nanmin(x.to_numpy())), float(np.nanmax(x.to_numpy()))
+    for r in rev:
+        x[r] = lo + hi - x[r]
+    return x, rev
+
+
+def _check_variation(x: pd.DataFrame) -> None:
+    for col in x.columns:
+        values = x[col].dropna()
+        if len(values) < 2:
+            raise DataError(f"Item {col!r} has fewer than 2 answers ({len(values)}); reliability "
+                            "cannot be estimated with it. Drop the item.")
+        if values.nunique() == 1:
+            raise DataError(f"Item {col!r} has the same answer ({values.iloc[0]:g}) for every pupil "
+                            f"({len(values)} answers), so it has no variance and correlates with "
+                            "nothing. Drop the item.")
+
+
+def _pairwise_cov(x: np.ndarray) -> np.ndarray:
+    """Pairwise-complete covariance matrix (R: cov(x, use = "pairwise"))."""
+    return pd.DataFrame(x).cov().to_numpy()
+
+
+def _cov2cor(c: np.ndarray) -> np.ndarray:
+    d = 1.0 / np.sqrt(np.diag(c))
+    return c * np.outer(d, d)
+
+
+def _alpha_parts(c: np.ndarray, r: np.ndarray) -> dict:
+    """Alpha-type statistics from a covariance and a correlation matrix (psych::alpha's set)."""
+    k = c.shape[0]
+    sum_c = c.sum()
+    tr_c = np.trace(c)
+    raw = (1.0 - tr_c / sum_c) * k / (k - 1)
+    sum_r = r.sum()
+    std = (1.0 - k / sum_r) * k / (k - 1)
+    g6 = 1.0 - (k - _factor.smc(r).sum()) / sum_r if k > 1 else np.nan
+    av_r = (sum_r - k) / (k * (k - 1))
+    off = r[~np.eye(k, dtype=bool)]
+    # Duhachek & Iacobucci (2004) asymptotic variance of alpha (times n)
+    q = (2 * k ** 2 / ((k - 1) ** 2 * sum_c ** 3)) * (
+        sum_c * (np.trace(c @ c) + tr_c ** 2) - 2 * tr_c * (c @ c).sum())
+    return {"raw": raw, "std": std, "g6": g6, "average_r": av_r, "median_r": float(np.median(off)),
+            "signal_noise": k * av_r / (1 - av_r), "q": q}
+
+
+def feldt_ci(alpha: float, n: int, k: int, *, ci: float = 0.95) -> tuple[float, float]:
+    """Feldt (1965) confidence interval of Cronbach's alpha.
+
+    ``1 - (1 - alpha) F`` with F quantiles of ``F(n - 1, (n - 1)(k - 1))``
+    (``psych::alpha.ci``).
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in feldt_ci(0.8, 100, 10)]
+    [0.736, 0.8537]
+    """
+    level = check_probability("ci", ci)
+    df1, df2 = n - 1, (n - 1) * (k - 1)
+    lo = 1 - (1 - alpha) * stats.f.ppf(1 - (1 - level) / 2, df1, df2)
+    hi = 1 - (1 - alpha) * stats.f.ppf((1 - level) / 2, df1, df2)
+    return float(lo), float(hi)
+
+
+def _omega_from_corr(r: np.ndarray, n_factors: int) -> dict:
+    """psych::omega on a correlation matrix: one factor (omega_total) or Schmid-Leiman."""
+    k = r.shape[0]
+    if n_factors == 1:
+        lam, u2 = _factor.minres(r, 1)
+        g = lam[:, 0]
+        group = np.zeros((k, 0))
+        h2 = 1.0 - u2
+    else:
+        lam, _u = _factor.minres(r, n_factors)
+        pattern, phi = _factor.oblimin(lam)
+        sl = _factor.schmid_leiman(pattern, phi)
+        g, group, h2, u2 = sl.general, sl.group, sl.communalities, sl.uniquenesses
+    key = np.where(g < 0, -1.0, 1.0)
+    rf = r * np.outer(key, key)
+    vt = rf.sum()
+    omega_h = (np.abs(g).sum()) ** 2 / vt
+    omega_t = (vt - u2.sum()) / vt
+    # omega of each group factor's items alone is not needed here; keep the parts.
+    return {"omega_h": float(omega_h), "omega_total": float(omega_t), "g": g * key,
+            "group": group * key[:, None], "h2": h2, "u2": u2, "key": key,
+            "alpha": float((1 - np.trace(rf) / vt) * k / (k - 1))}
+
+
+# ----------------------------------------------------------------------------------------------
+# bootstrap (vectorised over draws)
+
+
+def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 200) -> np.ndarray:
+    """Raw alpha of ``n_boot`` row resamples, with pairwise-complete covariances.
+
+    Each draw is a vector of multinomial row counts; the pairwise sums of a
+    whole chunk of draws are matrix products, so no model is refitted in a
+    Python loop over draws.
+    """
+    from tqdm.auto import tqdm
+
+    n, k = x.shape
+    m = (~np.isnan(x)).astype(float)
+    xz = np.where(np.isnan(x), 0.0, x)
+    # per row: m_j m_k, x_j m_k, x_j x_k  (n, k*k)
+    mm = np.einsum("nj,nk->njk", m, m).reshape(n, k * k)
+    xm = np.einsum("nj,nk->njk", xz, m).reshape(n, k * k)
+    xx = np.einsum("nj,nk->njk", xz, xz).reshape(n, k * k)
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    done = 0
+    with tqdm(total=n_boot, desc="bootstrap alpha", disable=not progress, leave=False) as bar:
+        while done < n_boot:
+            b = min(chunk, n_boot - done)
+            w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+            n_jk = (w @ mm).reshape(b, k, k)
+            s_jk = (w @ xm).reshape(b, k, k)        # sum of x_j over rows with j and k
+            p_jk = (w @ xx).reshape(b, k, k)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
+            tr = np.trace(cov, axis1=1, axis2=2)
+            tot = cov.sum(axis=(1, 2))
+            out[done:done + b] = (1 - tr / tot) * k / (k - 1)
+            done += b
+            bar.update(b)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# result objects
+
+
+@dataclasses.dataclass(frozen=True)
+class ReliabilityResult(Result):
+    """Reliability of one scale (see :func:`reliability`).
+
+    Attributes
+    ----------
+    alpha, std_alpha, g6, average_r, median_r, signal_noise : float
+        Raw and standardised Cronbach's alpha, Guttman's lambda 6 (smc),
+        mean and median inter-item correlation, signal/noise ratio.
+    alpha_se : float
+        Asymptotic standard error of alpha (Duhachek & Iacobucci, 2004).
+    ci : (float, float)
+        Feldt confidence interval of alpha at ``ci_level``.
+    boot_ci : (float, float) or None
+        Percentile bootstrap interval (``n_boot`` draws) when requested.
+    omega_total : float
+        One-factor McDonald's omega (NaN with fewer than 3 items).
+    omega_h, omega_total_sl : float or None
+        Omega hierarchical and omega total of an ``n_factors`` Schmid-Leiman
+        solution (only when ``n_factors >= 2``).
+    n : int
+        Rows used (pupils with at least one answer; complete cases under
+        ``missing="listwise"``).
+    n_excluded : int
+        Rows left out (no item answered; or incomplete under listwise).
+    items : DataFrame
+        Per item: n, share_missing, mean, sd, raw_r, std_r, r_cor, r_drop,
+        alpha_if_dropped, std_alpha_if_dropped, g6_if_dropped,
+        average_r_if_dropped and freq_<value> (share of answers).
+    scale_mean, scale_sd : float
+        Mean and SD of pupils' mean item score.
+    """
+
+    alpha: float
+    std_alpha: float
+    g6: float
+    average_r: float
+    median_r: float
+    signal_noise: float
+    alpha_se: float
+    ci: tuple
+    ci_level: float
+    omega_total: float
+    n: int
+    n_items: int
+    n_excluded: int
+    missing: str
+    items: pd.DataFrame
+    scale_mean: float
+    scale_sd: float
+    reverse: tuple = ()
+    boot_ci: tuple | None = None
+    n_boot: int = 0
+    omega_h: float | None = None
+    omega_total_sl: float | None = None
+    n_factors: int = 1
+    ordinal: bool = False
+    label: str = ""
+    title = "Scale reliability"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: alpha (Feldt CI), std_alpha, g6, omega_total, omega_h, average_r."""
+        rows = [{"term": "alpha", "estimate": self.alpha, "se": self.alpha_se,
+                 "ci_low": self.ci[0], "ci_high": self.ci[1]}]
+        if self.boot_ci is not None:
+            rows.append({"term": "alpha (bootstrap CI)", "estimate": self.alpha,
+                         "ci_low": self.boot_ci[0], "ci_high": self.boot_ci[1]})
+        rows += [{"term": "std_alpha", "estimate": self.std_alpha},
+                 {"term": "g6", "estimate": self.g6},
+                 {"term": "omega_total", "estimate": self.omega_total}]
+        if self.omega_h is not None:
+            rows += [{"term": f"omega_h ({self.n_factors} factors)", "estimate": self.omega_h},
+                     {"term": f"omega_total ({self.n_factors} factors)", "estimate": self.omega_total_sl}]
+        rows.append({"term": "average_r", "estimate": self.average_r})
+        frame = pd.DataFrame(rows, columns=TIDY_COLUMNS)
+        frame["n"] = self.n
+        return frame
+
+    def notes(self) -> list[str]:
+        lines = [f"{self.n_items} items, N = {self.n} pupils ({self.missing} missing-data handling"
+                 + (", polychoric correlations" if self.ordinal else "") + ")."]
+        if self.n_excluded:
+            why = "no item answered" if self.missing == "pairwise" else "an item unanswered"
+            lines.append(f"{self.n_excluded} rows excluded ({why}).")
+        if self.reverse:
+            lines.append(f"Reverse-keyed: {', '.join(map(str, self.reverse))}.")
+        lines.append(f"CI: Feldt, {self.ci_level:.0%}" + (f"; bootstrap percentile, {self.n_boot} draws."
+                                                           if self.boot_ci is not None else "."))
+        return lines
+
+    def summary(self) -> str:
+        base = super().summary()
+        cols = ["n", "mean", "sd", "r_drop", "alpha_if_dropped", "share_missing"]
+        table = self.items[cols].to_string(float_format=lambda v: f"{v:.3f}")
+        return f"{base}\n\nItems\n{table}\n\n{self.apa()}"
+
+    def _repr_html_(self) -> str:
+        cols = ["n", "mean", "sd", "r_drop", "alpha_if_dropped", "share_missing"]
+        items = self.items[cols].to_html(float_format=lambda v: f"{v:.3f}", border=0,
+                                         classes="bl-table")
+        return super()._repr_html_() + f"<details><summary>Items</summary>{items}</details>" \
+            f"<p><em>{self.apa()}</em></p>"
+
+    def apa(self) -> str:
+        """One APA-style sentence reporting alpha (and omega)."""
+        def f2(v):
+            return f"{v:.2f}".replace("0.", ".", 1) if v >= 0 else f"{v:.2f}".replace("-0.", "-.", 1)
+        name = f"the {self.label} scale" if self.label else f"the {self.n_items}-item scale"
+        kind = "Ordinal alpha" if self.ordinal else "Cronbach's alpha"
+        text = (f"{kind} for {name} was {f2(self.alpha)}, {self.ci_level:.0%} CI "
+                f"[{f2(self.ci[0])}, {f2(self.ci[1])}], N = {self.n:,}")
+        if not math.isnan(self.omega_total):
+            text += f"; McDonald's omega total was {f2(self.omega_total)}"
+        if self.omega_h is not None:
+            text += f" and omega hierarchical {f2(self.omega_h)}"
+        return text + "."
+
+
+@dataclasses.dataclass(frozen=True)
+class OmegaResult(Result):
+    """McDonald's omega from a Schmid-Leiman solution (see :func:`omega`).
+
+    Attributes
+    ----------
+    omega_h : float
+        Omega hierarchical: share of total-score variance due to the general factor.
+    omega_total : float
+        Share of total-score variance due to all common factors.
+    alpha : float
+        Standardised alpha of the same (sign-corrected) correlation matrix.
+    loadings : DataFrame
+        Per item: g, the group factors F1*..Fm*, h2, u2, p2 (= g^2 / h2).
+    n_factors, n : int
+    """
+
+    omega_h: float
+    omega_total: float
+    alpha: float
+    loadings: pd.DataFrame
+    n_factors: int
+    n: int
+    title = "McDonald's omega"
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"term": ["omega_h", "omega_total", "alpha (standardised)"],
+                              "estimate": [self.omega_h, self.omega_total, self.alpha]},
+                             columns=TIDY_COLUMNS)
+        frame["n"] = self.n
+        return frame
+
+    def notes(self) -> list[str]:
+        return [f"{self.n_factors} group factors (minres, oblimin, Schmid-Leiman); N = {self.n}."]
+
+
+@dataclasses.dataclass(frozen=True)
+class IccResult(Result):
+    """ICC(1) and ICC(2) of a pupil measure within groups (see :func:`icc`).
+
+    Attributes
+    ----------
+    icc1, icc2 : float
+        Variance-component forms: ``tau00 / (tau00 + sigma2)`` and
+        ``tau00 / (tau00 + sigma2 / n_bar)`` (REML estimates).
+    icc1_anova, icc2_anova : float
+        ANOVA forms ``(MSB - MSW) / (MSB + (n_bar - 1) MSW)`` and ``(MSB - MSW) / MSB``.
+    tau00, sigma2 : float
+        Between-group and within-group variance (REML).
+    msb, msw : float
+        Between- and within-group mean squares.
+    mean_size : float
+        Mean group size ``n_bar = N / J``.
+    n, n_groups, n_excluded : int
+    """
+
+    icc1: float
+    icc2: float
+    icc1_anova: float
+    icc2_anova: float
+    tau00: float
+    sigma2: float
+    msb: float
+    msw: float
+    mean_size: float
+    n: int
+    n_groups: int
+    n_excluded: int
+    reml_loglik: float
+    outcome: str = ""
+    group: str = ""
+    title = "Intraclass correlations"
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"term": ["icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2"],
+                              "estimate": [self.icc1, self.icc2, self.icc1_anova, self.icc2_anova,
+                                           self.tau00, self.sigma2]}, columns=TIDY_COLUMNS)
+        frame["n"] = self.n
+        return frame
+
+    def notes(self) -> list[str]:
+        lines = [f"{self.outcome} within {self.group}: {self.n} pupils in {self.n_groups} groups "
+                 f"(mean size {self.mean_size:.1f})."]
+        if self.n_excluded:
+            lines.append(f"{self.n_excluded} rows excluded (outcome or group missing).")
+        verdict = "reliable enough" if self.icc2 >= 0.7 else "below the usual .70 threshold"
+        lines.append(f"ICC(2) = {self.icc2:.2f}: group means are {verdict} to use as a group-level measure.")
+        return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# public functions
+
+
+def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
+                scale: tuple[float, float] | None = None, missing: str = "pairwise",
+                ci: float = 0.95, n_boot: int = 0, seed=None, n_factors: int = 1,
+                ordinal: bool = False, label: str = "", progress: bool = True) -> ReliabilityResult:
+    """Reliability of a scale: alpha, omega and an item analysis.
+
+    Parameters
+    ----------
+    items : DataFrame
+        One column per item, one row per pupil; numeric codes (use
+        :func:`belonging_lib.scoring.clean_items` first for text labels).
+    reverse : list of str, optional
+        Reverse-keyed items, recoded ``min + max - x``.
+    scale : (min, max), optional
+        Response range used for reversing (and checked).  Without it the
+        smallest and largest value in the data are used, as ``psych::alpha``.
+    missing : {"pairwise", "listwise"}
+        ``"pairwise"`` (default, ``psych::alpha``'s ``use = "pairwise"``):
+        covariances from all pupils answering each pair of items.
+        ``"listwise"``: complete cases only (the rows left out are counted).
+    ci : float
+        Level of the Feldt (and bootstrap) interval.
+    n_boot : int
+        Bootstrap draws for a percentile interval (0 = none; 2000 is a good choice).
+    seed : int, optional
+        Seed of the bootstrap.
+    n_factors : int
+        With 2 or more, also omega hierarchical from an ``n_factors``
+        Schmid-Leiman solution (``psych::omega``'s default is 3).
+    ordinal : bool
+        Ordinal alpha: alpha and omega from polychoric correlations
+        (needs complete, integer-coded items; see :func:`polychoric`).
+    label : str
+        Scale name used in the summary sentence.
+    progress : bool
+        Show a progress bar during the bootstrap.
+
+    Returns
+    -------
+    ReliabilityResult
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 items, non-numeric values, values outside ``scale``,
+        an item answered by fewer than 2 pupils or with no variance.
+    ColumnError
+        A reverse-keyed item is not among the items.
+
+    Notes
+    -----
+    With ``C`` the pairwise covariance matrix of the k items and
+    ``R = cov2cor(C)`` (as ``psych::alpha``):
+
+    .. math::
+
+        \\alpha = \\frac{k}{k-1}\\left(1 - \\frac{\\mathrm{tr}\\,C}{\\mathbf 1'C\\mathbf 1}\\right),\\quad
+        \\alpha_{std} = \\frac{k}{k-1}\\left(1 - \\frac{k}{\\mathbf 1'R\\mathbf 1}\\right),\\quad
+        \\lambda_6 = 1 - \\frac{k - \\sum_i smc_i}{\\mathbf 1'R\\mathbf 1}
+
+    ``r_drop`` is the correlation of an item with the sum of the other
+    items, computed from ``C``; ``raw_r`` correlates the item with the
+    pupil's mean of answered items.  Feldt's interval uses
+    ``F(n - 1, (n - 1)(k - 1))``.  Omega total (one factor) is
+    ``1 - sum(u2) / 1'R1`` from a minres factor of the pairwise
+    *correlation* matrix, as ``psych::omega(nfactors = 1)``; omega
+    hierarchical is ``(sum g)^2 / 1'R1`` from a minres + oblimin +
+    Schmid-Leiman solution.
+
+    Unlike ``psych::alpha``, rows with no item answered are excluded (and
+    counted in ``n_excluded``) rather than counted in n.
+
+    Alpha is a lower bound to reliability only when items measure one
+    thing; it rises with the number of items, and a high alpha does not
+    show that a scale is unidimensional or valid.
+
+    Validated against ``psych::alpha`` (alpha, std.alpha, G6, average_r,
+    item statistics, alpha if dropped, response frequencies) and
+    ``psych::omega`` in tests/reference/reliability.R.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"a": [1, 2, 3, 4, 5, 3], "b": [2, 2, 3, 5, 4, 3],
+    ...                   "c": [5, 4, 3, 2, 2, 3]})
+    >>> rel = reliability(d, reverse=["c"], scale=(1, 5))
+    >>> round(rel.alpha, 3), round(rel.std_alpha, 3)
+    (0.962, 0.966)
+    """
+    check_choice("missing", missing, ["pairwise", "listwise"])
+    level = check_probability("ci", ci)
+    n_boot = check_positive_int("n_boot", n_boot, minimum=0)
+    n_factors = check_positive_int("n_factors", n_factors)
+    x, rev = _prepare_items(items, reverse=reverse, scale=scale)
+    raw = items[list(x.columns)].apply(pd.to_numeric, errors="coerce")   # as answered (not reversed)
+    n_in = len(x)
+    if missing == "listwise":
+        keep = x.notna().all(axis=1)
+    else:
+        keep = x.notna().any(axis=1)
+    x = x[keep]
+    n_excluded = n_in - len(x)
+    if len(x) < 3:
+        raise DataError(f"Only {len(x)} pupils have usable answers ({n_excluded} rows excluded); "
+                        "reliability needs at least 3.")
+    _check_variation(x)
+    arr = x.to_numpy()
+    k = arr.shape[1]
+    c = _pairwise_cov(arr)
+    if not np.all(np.isfinite(c)):
+        i, j = np.argwhere(~np.isfinite(c))[0]
+        raise DataError(f"Items {x.columns[i]!r} and {x.columns[j]!r} are never (or only once) "
+                        "answered by the same pupil, so their covariance cannot be estimated.")
+    if ordinal:
+        pc = polychoric(x)
+        r = pc.to_numpy()
+        c = r.copy()
+    else:
+        r = _cov2cor(c)
+    parts = _alpha_parts(c, r)
+    n = len(x)
+
+    # item statistics (psych::alpha's item.stats and alpha.drop)
+    total = np.nanmean(arr, axis=1)
+    raw_r = np.empty(k)
+    for j in range(k):          # correlation of the item with the mean score, pairwise complete
+        ok = ~np.isnan(arr[:, j])
+        raw_r[j] = np.corrcoef(arr[ok, j], total[ok])[0, 1]
+    sum_r = r.sum()
+    std_r = r.sum(axis=0) / np.sqrt(sum_r)
+    rc = r.copy()
+    np.fill_diagonal(rc, _factor.smc(r))
+    r_cor = rc.sum(axis=0) / np.sqrt(rc.sum())
+    r_drop = np.empty(k)
+    drop = {"raw": [], "std": [], "g6": [], "average_r": []}
+    for j in range(k):
+        others = [i for i in range(k) if i != j]
+        v_drop = c[np.ix_(others, others)].sum()
+        c_drop = c[:, j].sum() - c[j, j]
+        r_drop[j] = c_drop / np.sqrt(c[j, j] * v_drop)
+        if k > 2:
+            p = _alpha_parts(c[np.ix_(others, others)], r[np.ix_(others, others)])
+        else:
+            p = {"raw": np.nan, "std": np.nan, "g6": np.nan, "average_r": np.nan}
+        for key in drop:
+            drop[key].append(p[key])
+    table = pd.DataFrame({
+        "n": x.notna().sum().to_numpy(),
+        "share_missing": x.isna().mean().to_numpy(),
+        "mean": np.nanmean(arr, axis=0),
+        "sd": x.std().to_numpy(),
+        "raw_r": raw_r, "std_r": std_r, "r_cor": r_cor, "r_drop": r_drop,
+        "alpha_if_dropped": drop["raw"], "std_alpha_if_dropped": drop["std"],
+        "g6_if_dropped": drop["g6"], "average_r_if_dropped": drop["average_r"],
+    }, index=pd.Index(x.columns, name="item"))
+    raw = raw.loc[x.index]
+    values = np.unique(raw.to_numpy()[raw.notna().to_numpy()])
+    if len(values) <= 10:      # response frequencies of the answers as given (before reversing)
+        for v in values:
+            name = f"freq_{int(v)}" if float(v).is_integer() else f"freq_{v:g}"
+            table[name] = (raw == v).sum().to_numpy() / table["n"].to_numpy()
+
+    # omega (from the pairwise correlation matrix, as psych::omega)
+    r_omega = r if ordinal else x.corr().to_numpy()
+    omega_t = np.nan
+    omega_h = omega_t_sl = None
+    if k >= 3:
+        omega_t = _omega_from_corr(r_omega, 1)["omega_total"]
+    if n_factors >= 2:
+        if k < 2 * n_factors + 1:
+            raise DataError(f"omega hierarchical with {n_factors} factors needs more items "
+                            f"than {k}; use fewer factors.")
+        om = _omega_from_corr(r_omega, n_factors)
+        omega_h, omega_t_sl = om["omega_h"], om["omega_total"]
+
+    boot_ci = None
+    if n_boot:
+        if ordinal:
+            raise DataError("The bootstrap interval is available for raw alpha only (ordinal=False).")
+        draws = _boot_alpha(arr, n_boot, seed, progress)
+        draws = draws[np.isfinite(draws)]
+        boot_ci = (float(np.quantile(draws, (1 - level) / 2)), float(np.quantile(draws, 1 - (1 - level) / 2)))
+
+    return ReliabilityResult(
+        alpha=float(parts["raw"]), std_alpha=float(parts["std"]), g6=float(parts["g6"]),
+        average_r=float(parts["average_r"]), median_r=parts["median_r"],
+        signal_noise=float(parts["signal_noise"]), alpha_se=float(np.sqrt(parts["q"] / n)),
+        ci=feldt_ci(float(parts["raw"]), n, k, ci=level), ci_level=level,
+        omega_total=float(omega_t), n=n, n_items=k, n_excluded=n_excluded, missing=missing,
+        items=table, scale_mean=float(np.nanmean(total)), scale_sd=float(np.std(total, ddof=1)),
+        reverse=rev, boot_ci=boot_ci, n_boot=n_boot, omega_h=omega_h, omega_total_sl=omega_t_sl,
+        n_factors=n_factors, ordinal=ordinal, label=label)
+
+
+def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise") -> OmegaResult:
+    """McDonald's omega hierarchical and total (as ``psych::omega``).
+
+    Parameters
+    ----------
+    items : DataFrame
+        Item columns (numeric).  Items loading negatively on the general
+        factor are reversed automatically, as psych does.
+    n_factors : int
+        Number of group factors (psych's default 3; 1 gives omega total of a
+        one-factor model).
+    missing : {"pairwise", "listwise"}
+        Correlations from pairwise-complete pairs (psych) or complete cases.
+
+    Returns
+    -------
+    OmegaResult
+
+    Notes
+    -----
+    The correlation matrix ``R`` is factored by minres with ``n_factors``
+    factors, rotated by oblimin (GPA, eps 1e-5 as GPArotation) and
+    transformed by Schmid-Leiman (for 2 factors, both load ``sqrt(phi_12)``
+    on g).  With ``g`` the general loadings and ``u2`` the uniquenesses,
+    ``omega_h = (sum g)^2 / 1'R1`` and ``omega_total = 1 - sum(u2) / 1'R1``.
+    Validated against ``psych::omega`` (agreement about 1e-6; psych's own
+    minres optimiser stops at that precision).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> g, s = rng.normal(size=(2, 500)), rng.normal(size=(3, 500))
+    >>> d = pd.DataFrame({f"x{f}{j}": .6 * g[0] + .5 * s[f] + rng.normal(size=500) * .6
+    ...                   for f in range(3) for j in range(3)})
+    >>> om = omega(d, n_factors=3)
+    >>> om.omega_h < om.omega_total
+    True
+    """
+    check_choice("missing", missing, ["pairwise", "listwise"])
+    n_factors = check_positive_int("n_factors", n_factors)
+    x, _ = _prepare_items(items, reverse=None, scale=None)
+    if missing == "listwise":
+        x = x.dropna()
+    _check_variation(x)
+    k = x.shape[1]
+    if k < 3 or (n_factors >= 2 and k < 2 * n_factors + 1):
+        raise DataError(f"omega with {n_factors} factor(s) needs more than {k} items.")
+    res = _omega_from_corr(x.corr().to_numpy(), n_factors)
+    cols = {"g": res["g"]}
+    for j in range(res["group"].shape[1]):
+        cols[f"F{j + 1}*"] = res["group"][:, j]
+    cols.update(h2=res["h2"], u2=res["u2"], p2=res["g"] ** 2 / res["h2"])
+    return OmegaResult(omega_h=res["omega_h"], omega_total=res["omega_total"], alpha=res["alpha"],
+                       loadings=pd.DataFrame(cols, index=pd.Index(x.columns, name="item")),
+                       n_factors=n_factors, n=int(x.notna().any(axis=1).sum()))
+
+
+# ----------------------------------------------------------------------------------------------
+# polychoric correlations
+
+
+def _thresholds(col: np.ndarray, cats: np.ndarray) -> np.ndarray:
+    counts = np.array([(col == c).sum() for c in cats], dtype=float)
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    return stats.norm.ppf(cum)
+
+
+def _polychoric_pair(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarray,
+                     ca: np.ndarray, cb: np.ndarray) -> float:
+    table = np.array([[np.sum((a == i) & (b == j)) for j in cb] for i in ca], dtype=float)
+    ea = np.concatenate([[-np.inf], ta, [np.inf]])
+    eb = np.concatenate([[-np.inf], tb, [np.inf]])
+    big = 10.0
+    ea_c, eb_c = np.clip(ea, -big, big), np.clip(eb, -big, big)
+
+    def negll(rho):
+        cov = [[1.0, rho], [rho, 1.0]]
+        grid = np.array([[stats.multivariate_normal.cdf([x, y], mean=[0, 0], cov=cov)
+                          if abs(x) < big and abs(y) < big else
+                          (0.0 if x <= -big or y <= -big else
+                           (stats.norm.cdf(y) if x >= big else stats.norm.cdf(x)))
+                          for y in eb_c] for x in ea_c])
+        p = grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
+        p = np.clip(p, 1e-300, None)
+        return -np.sum(table * np.log(p))
+
+    res = optimize.minimize_scalar(negll, bounds=(-0.9999, 0.9999), method="bounded",
+                                   options={"xatol": 1e-10})
+    return float(res.x)
+
+
+def polychoric(items: pd.DataFrame) -> pd.DataFrame:
+    """Polychoric correlation matrix of integer-coded ordinal items.
+
+    Thresholds come from each item's marginal proportions and each
+    correlation maximises the bivariate-normal likelihood of the two-way
+    table (the two-step estimator of Olsson, 1979, as ``psych::polychoric``
+    with its default ``correct = 0.5`` not applied: tables with empty cells
+    are used as they are).  Complete cases only.
+
+    Returns
+    -------
+    DataFrame
+        The correlation matrix (items x items).
+    """
+    x = as_frame(items, name="items")
+    require_numeric(x, list(x.columns))
+    x = x.dropna()
+    arr = x.to_numpy(dtype=float)
+    if np.any(arr != np.round(arr)):
+        raise DataError("polychoric correlations need whole-number response codes.")
+    k = arr.shape[1]
+    cats = [np.unique(arr[:, j]) for j in range(k)]
+    for j in range(k):
+        if len(cats[j]) < 2:
+            raise DataError(f"Item {x.columns[j]!r} has a single response category.")
+        if len(cats[j]) > 10:
+            raise DataError(f"Item {x.columns[j]!r} has {len(cats[j])} categories; polychoric "
+                            "correlations are for ordinal items with at most 10.")
+    taus = [_thresholds(arr[:, j], cats[j]) for j in range(k)]
+    r = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            r[i, j] = r[j, i] = _polychoric_pair(arr[:, i], arr[:, j], taus[i], taus[j], cats[i], cats[j])
+    return pd.DataFrame(r, index=x.columns, columns=x.columns)
+
+
+# ----------------------------------------------------------------------------------------------
+# ICC(1), ICC(2)
+
+
+def _reml_one_way(y: np.ndarray, g: np.ndarray) -> tuple[float, float, float]:
+    """REML variance components of y = mu + u_g + e (closed-form profile over lambda = tau/sigma2)."""
+    codes, inv = np.unique(g, return_inverse=True)
+    nj = np.bincount(inv).astype(float)
+    sums = np.bincount(inv, weights=y)
+    means = sums / nj
+    ssw = float(np.sum((y - means[inv]) ** 2))
+    n = len(y)
+
+    def parts(lam):
+        w = 1.0 / (1.0 + nj * lam)
+        beta = np.sum(nj * w * means) / np.sum(nj * w)
+        q = ssw + np.sum(nj * w * (means - beta) ** 2)
+        s2 = q / (n - 1)
+        m2 = (n - 1) * (1 + np.log(2 * np.pi * s2)) + np.sum(np.log1p(nj * lam)) + np.log(np.sum(nj * w))
+        return m2, s2
+
+    def score(lam):
+        # derivative of -2 x REML log-likelihood in lambda (beta profiled out: envelope theorem)
+        w = 1.0 / (1.0 + nj * lam)
+        beta = np.sum(nj * w * means) / np.sum(nj * w)
+        q = ssw + np.sum(nj * w * (means - beta) ** 2)
+        dq = -np.sum(nj ** 2 * w ** 2 * (means - beta) ** 2)
+        return (n - 1) * dq / q + np.sum(nj * w) - np.sum(nj ** 2 * w ** 2) / np.sum(nj * w)
+
+    if score(0.0) >= 0:          # the likelihood falls from lambda = 0: boundary estimate
+        lam = 0.0
+    else:
+        hi = 1.0
+        while score(hi) < 0 and hi < 1e12:
+            hi *= 10.0
+        lam = optimize.brentq(score, 0.0, hi, xtol=1e-15, rtol=1e-15, maxiter=500)
+    m2, s2 = parts(lam)
+    return lam * s2, s2, -0.5 * m2
+
+
+def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
+    """ICC(1) and ICC(2) of a pupil measure within classes or schools.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    outcome : str
+        The pupil measure (e.g. a PSSM scale score).
+    group : str
+        The grouping column (``class_id`` or ``school_id``).
+
+    Returns
+    -------
+    IccResult
+        Variance-component (REML) forms ``icc1``, ``icc2`` and ANOVA forms
+        ``icc1_anova``, ``icc2_anova``.
+
+    Notes
+    -----
+    ICC(1) = tau00 / (tau00 + sigma2) is the share of variance between
+    groups (the reliability of one pupil's score as a measure of the group);
+    ICC(2) = tau00 / (tau00 + sigma2 / n_bar) is the reliability of a
+    group's mean (Spearman-Brown of ICC(1) with the mean group size n_bar).
+    tau00 and sigma2 are REML estimates of the random-intercept model
+    ``y ~ 1 + (1 | group)`` (profiled likelihood, exact optimum).  The
+    ANOVA forms (Bliese, 2000) use the one-way ANOVA mean squares:
+    ICC(1) = (MSB - MSW) / (MSB + (n_bar - 1) MSW), ICC(2) = (MSB - MSW) / MSB.
+    ICC(2) of .70 or more is a common rule of thumb for using group means.
+    Rows with a missing outcome or group are excluded and counted.
+    Validated against ``aov`` and ``lme4::lmer(REML = TRUE)``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(40), 25)
+    >>> y = rng.normal(size=40)[g] * 0.5 + rng.normal(size=1000)
+    >>> res = icc(pd.DataFrame({"y": y, "school": g}), outcome="y", group="school")
+    >>> bool(0.1 < res.icc1 < 0.3), bool(res.icc2 > 0.7)
+    (True, True)
+    """
+    data = as_frame(data)
+    require_columns(data, [outcome, group])
+    require_numeric(data, outcome)
+    y_all = pd.to_numeric(data[outcome], errors="coerce")
+    keep = y_all.notna() & data[group].notna()
+    y = y_all[keep].to_numpy(dtype=float)
+    g = data.loc[keep, group].to_numpy()
+    n_excluded = int((~keep).sum())
+    codes, inv = np.unique(g.astype(str), return_inverse=True)
+    j = len(codes)
+    n = len(y)
+    if j < 2:
+        raise DataError(f"ICC needs at least 2 groups in {group!r}, but {j} {'was' if j == 1 else 'were'} found.")
+    if n <= j:
+        raise DataError(f"ICC needs more pupils ({n}) than groups ({j}).")
+    nj = np.bincount(inv).astype(float)
+    means = np.bincount(inv, weights=y) / nj
+    grand = y.mean()
+    ssb = float(np.sum(nj * (means - grand) ** 2))
+    ssw = float(np.sum((y - means[inv]) ** 2))
+    if ssw == 0:
+        raise DataError(f"{outcome!r} does not vary within any group of {group!r}.")
+    msb, msw = ssb / (j - 1), ssw / (n - j)
+    nbar = n / j
+    tau, s2, ll = _reml_one_way(y, inv)
+    if tau == 0:
+        warnings.warn(f"The between-group variance of {outcome!r} is estimated at 0 (boundary).",
+                      BelongingWarning, stacklevel=2)
+    return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
+                     icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw), icc2_anova=(msb - msw) / msb,
+                     tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_groups=j,
+                     n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, group=group)
