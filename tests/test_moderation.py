@@ -139,3 +139,14 @@ def test_plot_draws_both_panels(fixture):
     axes = res.plot()
     assert len(axes) == 2 and axes[1].get_xlabel() == "belong"
     assert "<table" in res._repr_html_()
+
+
+def test_plots_for_a_continuous_predictor_mark_the_bounds(fixture):
+    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar", covariates=["teacher"])
+    ax = res.plot("slopes")
+    assert len(ax.get_lines()) == 3 and ax.get_xlabel() == "belong"
+    ax = res.plot("jn")
+    # one dashed line per Johnson-Neyman bound inside the observed range
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == len(res.jn_in_range) == 1
+    np.testing.assert_allclose(dashed[0].get_xdata()[0], res.jn_in_range[0], rtol=1e-12)
