@@ -385,7 +385,8 @@ def schmid_leiman(pattern, phi, *, communalities=None) -> SchmidLeiman:
     else:
         gf = np.asarray(minres(ph, 1).loadings, dtype=float)[:, 0]
     if np.any(np.abs(gf) >= 1):
-        raise ModelError("A first-order factor loads 1 or more on the general factor (Heywood case).")
+        raise ModelError(f"With {m} group factors a first-order factor loads 1 or more on the general "
+                         "factor (Heywood case in the factor correlations); try fewer factors.")
     g = p_mat @ gf
     group = p_mat * np.sqrt(1.0 - gf ** 2)
     if communalities is None:

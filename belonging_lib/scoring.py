@@ -72,6 +72,7 @@ class ScoringReport(Result):
     scored: tuple
     columns: tuple
     problems: tuple = ()
+    declared_missing: int = 0
     title = "Scoring report"
 
     @property
@@ -94,7 +95,8 @@ class ScoringReport(Result):
         lines = [f"{self.n_rows_in} rows in, {self.n_rows_in} rows out; "
                  f"{self.n_rows_scored} rows with every score; "
                  f"{self.values_recoded} text labels recoded; "
-                 f"{self.values_set_missing} invalid values set missing."]
+                 f"{self.values_set_missing} invalid values set missing; "
+                 f"{self.declared_missing} 'not answered' codes set missing."]
         for sid, n in self.scored:
             lines.append(f"  {sid}: {n} of {self.n_rows_in} rows scored")
         for p in self.problems:
@@ -117,10 +119,18 @@ def _resolve_columns(inst: Instrument, columns: Mapping[str, str] | None) -> dic
 
 
 def _codes(series: pd.Series, inst: Instrument, column: str, invalid: str,
-           problems: list[Problem]) -> tuple[pd.Series, int, int]:
-    """Numeric codes of one item column; returns (codes, n_recoded, n_set_missing)."""
+           problems: list[Problem], missing_codes: Sequence = ()) -> tuple[pd.Series, int, int, int]:
+    """Numeric codes of one item column; returns (codes, n_recoded, n_set_missing, n_declared)."""
     n_recoded = 0
     n_unknown = 0
+    n_declared = 0
+    if len(missing_codes):
+        as_text = series.astype("string").str.strip()
+        declared = series.isin(list(missing_codes)) | as_text.isin([str(c) for c in missing_codes])
+        declared = declared.fillna(False).to_numpy(dtype=bool)
+        n_declared = int(declared.sum())
+        if n_declared:
+            series = series.astype(object).mask(declared)
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(float)
     if pd.api.types.is_numeric_dtype(series):
@@ -166,12 +176,13 @@ def _codes(series: pd.Series, inst: Instrument, column: str, invalid: str,
                 "such values missing.")
         problems.append(Problem(column, "out of range", rows, value, n_bad))
         values = values.mask(bad)
-    return values, n_recoded, n_unknown + n_bad
+    return values, n_recoded, n_unknown + n_bad, n_declared
 
 
 def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
                 columns: Mapping[str, str] | None = None, invalid: str = "raise",
-                reverse: bool = False, _state: dict | None = None) -> pd.DataFrame:
+                missing_codes: Sequence = (), reverse: bool = False,
+                _state: dict | None = None) -> pd.DataFrame:
     """Item responses as checked numeric codes, named by item id.
 
     Parameters
@@ -185,6 +196,9 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
         differently (for example ``{"pssm_01": "Q1"}``).
     invalid : {"raise", "missing"}
         What to do with out-of-range codes, unknown labels and absent columns.
+    missing_codes : sequence, optional
+        Codes that mean "not answered" (e.g. ``(9, -99)``): set missing
+        without counting as invalid (counted in the report as declared missing).
     reverse : bool
         Apply the reverse keys (``min + max - x``).
 
@@ -205,7 +219,7 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
     inst = load_instrument(instrument)
     cols = _resolve_columns(inst, columns)
     absent = [c for c in cols.values() if c not in data.columns]
-    state = _state if _state is not None else {"problems": [], "columns": []}
+    state = _state if _state is not None else {"problems": [], "columns": [], "declared": 0}
     if absent and invalid == "raise":
         available = ", ".join(map(str, list(data.columns)[:20]))
         raise ColumnError(
@@ -222,7 +236,9 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
             out[item] = pd.Series(np.nan, index=data.index)
             state["columns"].append((inst.id, item, col, 0, 0, 0))
             continue
-        values, n_rec, n_miss = _codes(data[col], inst, col, invalid, state["problems"])
+        values, n_rec, n_miss, n_decl = _codes(data[col], inst, col, invalid, state["problems"],
+                                               missing_codes)
+        state["declared"] = state.get("declared", 0) + n_decl
         if reverse and item in inst.reverse_items:
             values = inst.response_min + inst.response_max - values
         out[item] = values
@@ -303,7 +319,7 @@ def _apply_rule(rule: ScoreRule, items: pd.DataFrame, scores: dict[str, pd.Serie
 
 def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
           columns: Mapping[str, str] | None = None, invalid: str = "raise",
-          keep_items: bool = False, return_report: bool = False):
+          missing_codes: Sequence = (), keep_items: bool = False, return_report: bool = False):
     """Score one or several instruments, one output row per input row.
 
     Parameters
@@ -324,6 +340,10 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
         label or an absent item column raises an error naming the column,
         the rows and the value.  ``"missing"``: such values (or whole absent
         columns) are set missing and listed in the report.
+    missing_codes : sequence, optional
+        Codes meaning "not answered" in the data (e.g. ``(9, -99)`` in a
+        survey tool's export): set missing and counted as declared missing,
+        not as invalid.
     keep_items : bool
         Also return the checked item codes (reverse keys applied), named
         ``<item>_scored``.
@@ -375,11 +395,12 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     instruments = [instrument] if isinstance(instrument, (str, Instrument)) or not isinstance(
         instrument, Sequence) else list(instrument)
     insts = [load_instrument(i) for i in instruments]
-    state: dict = {"problems": [], "columns": []}
+    state: dict = {"problems": [], "columns": [], "declared": 0}
     out: dict[str, pd.Series] = {}
     scored_counts = []
     for inst in insts:
-        items = clean_items(data, inst, columns=columns, invalid=invalid, reverse=True, _state=state)
+        items = clean_items(data, inst, columns=columns, invalid=invalid, missing_codes=missing_codes,
+                            reverse=True, _state=state)
         scores: dict[str, pd.Series] = {}
         block: dict[str, pd.Series] = {}
         for rule in inst.scores:
@@ -399,7 +420,8 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     n_scored = int(result[all_scores].notna().all(axis=1).sum()) if all_scores else 0
     report = ScoringReport(instruments=tuple(i.id for i in insts), n_rows_in=len(data),
                            n_rows_scored=n_scored, scored=tuple(scored_counts),
-                           columns=tuple(state["columns"]), problems=tuple(state["problems"]))
+                           columns=tuple(state["columns"]), problems=tuple(state["problems"]),
+                           declared_missing=int(state["declared"]))
     result.attrs["scoring_report"] = report
     if return_report:
         return result, report
@@ -407,7 +429,8 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
 
 
 def score_available(data: pd.DataFrame, *, columns: Mapping[str, str] | None = None,
-                    invalid: str = "raise", return_report: bool = False):
+                    invalid: str = "raise", missing_codes: Sequence = (),
+                    return_report: bool = False):
     """Score every bundled instrument whose item columns are all in ``data``.
 
     A shortcut for the sample survey:
@@ -431,4 +454,5 @@ def score_available(data: pd.DataFrame, *, columns: Mapping[str, str] | None = N
     if not names:
         raise ColumnError("No bundled instrument has all its item columns in the data "
                           f"(instruments: {', '.join(list_instruments())}).")
-    return score(data, names, columns=columns, invalid=invalid, return_report=return_report)
+    return score(data, names, columns=columns, invalid=invalid, missing_codes=missing_codes,
+                 return_report=return_report)

@@ -167,3 +167,12 @@ def test_double_reversal_restores(values):
     pd.testing.assert_frame_equal(twice, d)
     once = reverse_items(d, ["a"], (1, 5))
     assert (once["a"] + d["a"] == 6).all()
+
+
+def test_declared_missing_codes():
+    d = pd.DataFrame({f"peer_{i}": ["Agree", "9", -99, 4] for i in range(1, 5)}, dtype=object)
+    out, rep = score(d, "peer", missing_codes=(9, -99), return_report=True)
+    assert out["peer_n"].tolist() == [4, 0, 0, 4]
+    assert rep.declared_missing == 8 and rep.values_set_missing == 0
+    with pytest.raises(DataError, match="rows 1, 2 hold '9'"):
+        score(d, "peer")
