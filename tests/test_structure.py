@@ -397,3 +397,20 @@ def test_latent_means_table(hs_inv, hs_single):
     np.testing.assert_allclose(lm["std_difference"], lm["estimate"] / np.sqrt(var), rtol=1e-12)
     with pytest.raises(ModelError, match="Latent means"):
         hs_single.latent_means()
+
+
+def test_plots_draw_the_results(hs_single, hs_inv):
+    import matplotlib.pyplot as plt
+
+    from belonging_lib.plots.structure import latent_means_plot, loadings_plot
+    ax = loadings_plot(hs_single)
+    widths = sorted(round(p.get_width(), 12) for p in ax.patches)
+    np.testing.assert_allclose(widths, sorted(hs_single.loadings["std_estimate"].round(12)), rtol=1e-12)
+    ax2 = loadings_plot(hs_inv.attrs["fits"]["metric"], group="Grant-White")
+    assert "Grant-White" in ax2.get_title()
+    with pytest.raises(DataError, match="group"):
+        loadings_plot(hs_inv.attrs["fits"]["metric"], group="Nowhere")
+    lm = hs_inv.attrs["fits"]["scalar"].latent_means()
+    ax3 = latent_means_plot(lm)
+    np.testing.assert_allclose(ax3.lines[0].get_xdata(), lm["std_difference"], rtol=1e-12)
+    plt.close("all")
