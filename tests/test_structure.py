@@ -414,3 +414,42 @@ def test_plots_draw_the_results(hs_single, hs_inv):
     ax3 = latent_means_plot(lm)
     np.testing.assert_allclose(ax3.lines[0].get_xdata(), lm["std_difference"], rtol=1e-12)
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- the sample survey (notebook 03's model)
+SURVEY_FILE = Path(__file__).resolve().parents[1] / "data" / "sample" / "survey.csv"
+
+
+@pytest.fixture(scope="module")
+def survey():
+    if not SURVEY_FILE.exists():
+        pytest.fail(f"{SURVEY_FILE} is missing: run `python -m belonging_lib.simulate`.")
+    if _md5(SURVEY_FILE) != REF["inputs"]["survey.csv"]:
+        pytest.fail("data/sample/survey.csv changed since tests/reference/structure.json was made: "
+                    "rerun `Rscript tests/reference/structure.R` (and review the diff).")
+    return pd.read_csv(SURVEY_FILE)
+
+
+def test_sample_survey_five_part_model_matches_lavaan(survey):
+    res = cfa(REF["models"]["five"], survey)
+    _check_fit(res.fit, REF["survey_single"]["fit"])
+    ref = pd.DataFrame(REF["survey_single"]["loadings"])
+    np.testing.assert_allclose(res.loadings["std_estimate"], ref["std_estimate"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(res.loadings["se"].fillna(0), ref["se"].fillna(0), rtol=0, atol=1e-5)
+    for f, v in REF["survey_single"]["omega"].items():
+        np.testing.assert_allclose(res.omega.set_index("factor").loc[f, "omega"], v, rtol=0, atol=1e-5)
+    assert res.n == REF["survey_single"]["nobs"] and res.n_excluded == len(survey) - res.n
+
+
+@pytest.mark.parametrize("which,partial", [("survey_send", None), ("survey_send_partial", "engage_3 ~ 1")])
+def test_sample_survey_send_invariance_matches_lavaan(survey, which, partial):
+    table = invariance(REF["models"]["five"], survey, "send", levels=LEVELS, partial=partial)
+    ref = REF[which]
+    for level in LEVELS:
+        res = table.attrs["fits"][level]
+        _check_fit(res.fit, ref[level]["fit"])
+        assert [str(g) for g in res.groups] == ref[level]["group_labels"]
+        rl = pd.DataFrame(ref[level]["loadings"])
+        np.testing.assert_allclose(res.loadings["std_estimate"], rl["std_estimate"], rtol=0, atol=1e-4)
+    lrt = pd.DataFrame(ref["lrt"]).set_index("model")
+    np.testing.assert_allclose(table.loc[LEVELS[1:], "chisq_diff"], lrt.loc[LEVELS[1:], "chisq_diff"], rtol=1e-6)

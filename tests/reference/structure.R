@@ -94,6 +94,17 @@ efa_ref <- function(data) {
        parallel_nfact = pa$nfact, parallel_ncomp = pa$ncomp)
 }
 
+# 3. The project's synthetic sample survey (data/sample/survey.csv): the five-part model of notebook 03.
+#    Python's test checks this file's MD5 and fails, asking for this script to be rerun, if it changed.
+survey_file <- "data/sample/survey.csv"
+survey <- read.csv(survey_file)
+five_model <- paste(
+  "staff =~ tr_care_1 + tr_care_2 + tr_care_3 + tr_care_4",
+  "peers =~ peer_1 + peer_2 + peer_3 + peer_4",
+  "engagement =~ engage_1 + engage_2 + engage_3 + engage_4",
+  "respect =~ respect_1 + respect_2 + respect_3 + respect_4",
+  "voice =~ voice_1 + voice_2 + voice_3 + voice_4", sep = "\n")
+
 ref <- list(
   generated_by = "tests/reference/structure.R",
   r_version = R.version.string,
@@ -105,14 +116,18 @@ ref <- list(
                   jsonlite = as.character(packageVersion("jsonlite"))),
   options = "lavaan defaults for cfa(): estimator ML, likelihood normal, information expected, missing listwise, marker-variable identification; semTools::compRelSEM defaults",
   inputs = list(holzinger_swineford_1939.csv = unname(md5sum(hs_file)),
-                structure_two_groups.csv = unname(md5sum(sim_file))),
-  models = list(hs = hs_model, sim = sim_model),
+                structure_two_groups.csv = unname(md5sum(sim_file)),
+                survey.csv = unname(md5sum(survey_file))),
+  models = list(hs = hs_model, sim = sim_model, five = five_model),
   hs_single = single(hs_model, hs),
   hs_invariance = invar(hs_model, hs, "school"),
   sim_single = single(sim_model, sim),
   sim_invariance = invar(sim_model, sim, "grp"),
   sim_partial = invar(sim_model, sim, "grp", partial = "y3 ~ 1"),
-  hs_efa = efa_ref(hs[, paste0("x", 1:9)])
+  hs_efa = efa_ref(hs[, paste0("x", 1:9)]),
+  survey_single = single(five_model, survey),
+  survey_send = invar(five_model, survey, "send"),
+  survey_send_partial = invar(five_model, survey, "send", partial = "engage_3 ~ 1")
 )
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"), "tests/reference/structure.json")
 cat("wrote tests/reference/structure.json\n")
