@@ -616,21 +616,23 @@ def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> 
     iu = np.triu_indices(p)
     nq = len(iu[0])
     shared = len(Xs) == 1
-    blocks, shifts = [], []
-    for X in Xs:
-        shift = np.where(ones, 0.0, X.mean(axis=0)) if has_icept else np.zeros(p)
-        Xc = X - shift
-        shifts.append(shift)
-        blocks.append(Xc[:, iu[0]] * Xc[:, iu[1]])  # (n, q)
-    if shared:
-        Xc = Xs[0] - shifts[0]
-        blocks.append((Xc[:, :, None] * Yc[:, None, :]).reshape(n, p * M))
-    else:
-        blocks += [(X - sh) * Yc[:, [j]] for j, (X, sh) in enumerate(zip(Xs, shifts))]
-    blocks += [Yc, Yc * Yc, np.ones((n, 1))]
-    C = np.concatenate(blocks, axis=1)
-    S = W.T @ C  # (R+1, columns): every weighted sum at once
     nX = len(Xs)
+    shifts = [np.where(ones, 0.0, X.mean(axis=0)) if has_icept else np.zeros(p) for X in Xs]
+    # C holds, side by side: x_j x_k (per design matrix), x_j y_m, y_m, y_m^2, 1; filled in place
+    C = np.empty((n, nX * nq + p * M + 2 * M + 1))
+    for j, (X, shift) in enumerate(zip(Xs, shifts)):
+        Xc = X - shift
+        np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq:(j + 1) * nq])
+        if shared:
+            np.multiply(Xc[:, :, None], Yc[:, None, :],
+                        out=C[:, nX * nq:nX * nq + p * M].reshape(n, p, M))
+        else:
+            np.multiply(Xc, Yc[:, [j]], out=C[:, nX * nq + j * p:nX * nq + (j + 1) * p])
+    pos = nX * nq + p * M
+    C[:, pos:pos + M] = Yc
+    np.multiply(Yc, Yc, out=C[:, pos + M:pos + 2 * M])
+    C[:, -1] = 1.0
+    S = W.T @ C  # (R+1, columns): every weighted sum at once
     pos = nX * nq
     if shared:
         XtWY = S[:, pos:pos + p * M].reshape(-1, p, M)
