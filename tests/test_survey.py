@@ -253,3 +253,12 @@ def test_read_pisa_from_spss(tmp_path):
     assert "WEALTH" in str(err.value)
     with pytest.raises(DataError, match="ZZZ"):
         read_pisa(path, columns=["ESCS"], countries=["ZZZ"])
+
+
+def test_read_pisa_csv_reads_only_requested_columns():
+    path = ROOT / "tests/reference/data/survey_pisa_fixture.csv"
+    got = read_pisa(path, columns=["BELONG"])
+    assert list(got.columns) == ["CNT", "W_FSTUWT"] + [f"W_FSTURWT{r}" for r in range(1, 81)] + ["BELONG"]
+    assert len(got) == 600
+    with pytest.raises(ColumnError, match="PV1READ|READ"):
+        read_pisa(path, columns=["READ"])
