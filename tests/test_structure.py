@@ -453,3 +453,21 @@ def test_sample_survey_send_invariance_matches_lavaan(survey, which, partial):
         np.testing.assert_allclose(res.loadings["std_estimate"], rl["std_estimate"], rtol=0, atol=1e-4)
     lrt = pd.DataFrame(ref["lrt"]).set_index("model")
     np.testing.assert_allclose(table.loc[LEVELS[1:], "chisq_diff"], lrt.loc[LEVELS[1:], "chisq_diff"], rtol=1e-6)
+
+
+def test_known_truth_latent_means_in_fixture(sim_partial):
+    # structure.R simulates group B with latent means (-0.3, 0.2, 0) and unit factor variances
+    lm = sim_partial.attrs["fits"]["scalar"].latent_means().set_index("factor")
+    np.testing.assert_allclose(lm["std_difference"], [-0.3, 0.2, 0.0], atol=0.2)   # SE about 0.07
+    assert (lm["std_ci_low"] < [-0.3, 0.2, 0.0]).all() and (lm["std_ci_high"] > [-0.3, 0.2, 0.0]).all()
+
+
+def test_heywood_case_warns():
+    from belonging_lib import BelongingWarning
+    # one factor, three items with r(a,b) = r(a,c) = .8 and r(b,c) = .5: the implied loading of a is
+    # sqrt(.8 * .8 / .5) > 1, so a's residual variance is negative
+    corr = np.array([[1, .8, .8], [.8, 1, .5], [.8, .5, 1]])
+    x = np.random.default_rng(8).multivariate_normal(np.zeros(3), corr, size=2000)
+    with pytest.warns(BelongingWarning, match="Heywood.*\\ba\\b"):
+        res = cfa("f =~ b + a + c", pd.DataFrame(x, columns=list("abc")))
+    assert res.parameters.set_index("term").loc["a ~~ a", "estimate"] < 0

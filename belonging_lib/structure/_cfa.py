@@ -496,6 +496,15 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None) -> CFARes
     if not fit.converged:
         warnings.warn(f"The CFA did not converge ({fit.message}); estimates are unreliable.",
                       BelongingWarning, stacklevel=3)
+    bad = []
+    for g in range(spec.n_groups):
+        _lam, the, psi, _nu, _alpha = M.matrices(spec, fit.theta, g)
+        bad += [mm.items[i] for i in np.flatnonzero(np.diag(the) < 0)]
+        bad += [mm.factors[j] for j in np.flatnonzero(np.diag(psi) <= 0)]
+    if bad:
+        warnings.warn("Negative variance estimates (a Heywood case) for " + ", ".join(dict.fromkeys(bad))
+                      + ": the model may be misspecified or a factor has too few good items; "
+                      "interpret with care (lavaan gives the same warning).", BelongingWarning, stacklevel=3)
     return _build_result(model, mm, fit, blocks, n_excluded, n_rows, group, equal)
 
 
