@@ -174,7 +174,7 @@ def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 2
     whole chunk of draws are matrix products, so no model is refitted in a
     Python loop over draws.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     n, k = x.shape
     m = (~np.isnan(x)).astype(float)
