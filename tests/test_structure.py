@@ -156,9 +156,16 @@ def sim_partial(sim):
     return invariance(REF["models"]["sim"], sim, "grp", levels=LEVELS, partial="y3 ~ 1")
 
 
-@pytest.mark.parametrize("which", ["hs_invariance", "sim_invariance", "sim_partial"])
-def test_invariance_fit_matches_lavaan(which, hs_inv, sim_inv, sim_partial):
-    table = {"hs_invariance": hs_inv, "sim_invariance": sim_inv, "sim_partial": sim_partial}[which]
+@pytest.fixture(scope="module")
+def sim_partial_mixed(sim):
+    # a loading, an intercept and a residual variance freed (lavaan's group.partial)
+    return invariance(REF["models"]["sim"], sim, "grp", levels=LEVELS, partial=["f1 =~ y2", "y3 ~ 1", "y7 ~~ y7"])
+
+
+@pytest.mark.parametrize("which", ["hs_invariance", "sim_invariance", "sim_partial", "sim_partial_mixed"])
+def test_invariance_fit_matches_lavaan(which, hs_inv, sim_inv, sim_partial, sim_partial_mixed):
+    table = {"hs_invariance": hs_inv, "sim_invariance": sim_inv, "sim_partial": sim_partial,
+             "sim_partial_mixed": sim_partial_mixed}[which]
     ref = REF[which]
     for level in LEVELS:
         _check_fit(table.attrs["fits"][level].fit, ref[level]["fit"])
@@ -171,9 +178,9 @@ def test_invariance_fit_matches_lavaan(which, hs_inv, sim_inv, sim_partial):
         np.testing.assert_allclose(table.loc[level, "p_diff"], lrt.loc[level, "p_diff"], rtol=1e-5, atol=1e-12)
 
 
-@pytest.mark.parametrize("which", ["hs_invariance", "sim_partial"])
-def test_invariance_loadings_and_latent_means_match(which, hs_inv, sim_partial):
-    table = {"hs_invariance": hs_inv, "sim_partial": sim_partial}[which]
+@pytest.mark.parametrize("which", ["hs_invariance", "sim_partial", "sim_partial_mixed"])
+def test_invariance_loadings_and_latent_means_match(which, hs_inv, sim_partial, sim_partial_mixed):
+    table = {"hs_invariance": hs_inv, "sim_partial": sim_partial, "sim_partial_mixed": sim_partial_mixed}[which]
     ref = REF[which]
     for level in LEVELS:
         res = table.attrs["fits"][level]

@@ -124,6 +124,7 @@ ref <- list(
   sim_single = single(sim_model, sim),
   sim_invariance = invar(sim_model, sim, "grp"),
   sim_partial = invar(sim_model, sim, "grp", partial = "y3 ~ 1"),
+  sim_partial_mixed = invar(sim_model, sim, "grp", partial = c("f1 =~ y2", "y3 ~ 1", "y7 ~~ y7")),
   hs_efa = efa_ref(hs[, paste0("x", 1:9)]),
   survey_single = single(five_model, survey),
   survey_send = invar(five_model, survey, "send"),
