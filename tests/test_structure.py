@@ -478,3 +478,12 @@ def test_heywood_case_warns():
     with pytest.warns(BelongingWarning, match="Heywood.*\\ba\\b"):
         res = cfa("f =~ b + a + c", pd.DataFrame(x, columns=list("abc")))
     assert res.parameters.set_index("term").loc["a ~~ a", "estimate"] < 0
+
+
+def test_multigroup_summary_and_missing_option(hs_inv, hs):
+    text = hs_inv.attrs["fits"]["scalar"].summary()
+    assert "Groups by 'school' (Pasteur: 156, Grant-White: 145)" in text
+    assert "equal across groups: loadings, intercepts" in text
+    assert "<table" in hs_inv.attrs["fits"]["metric"]._repr_html_()
+    with pytest.raises(DataError, match="missing"):
+        cfa(REF["models"]["hs"], hs, missing="ml")

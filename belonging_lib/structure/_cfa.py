@@ -388,7 +388,8 @@ def _parse_partial(partial, mm: M.MeasurementModel) -> tuple:
 
 
 def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequence[str] = (),
-        partial: Sequence[str] | str | None = None, estimator: str = "ML") -> CFAResult:
+        partial: Sequence[str] | str | None = None, estimator: str = "ML",
+        missing: str = "listwise") -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as lavaan's ``cfa()``.
 
     Parameters
@@ -412,6 +413,10 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
         its intercept).
     estimator : {"ML"}
         Only normal-theory maximum likelihood is available.
+    missing : {"listwise"}
+        Rows with a missing item (or group) value are excluded and counted
+        (``n_excluded``), lavaan's default.  Full-information ML
+        (lavaan's ``missing = "ml"``) is not available yet.
 
     Returns
     -------
@@ -465,6 +470,7 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
     >>> bool(res.loadings["std_estimate"].between(0.5, 0.95).all())
     True
     """
+    check_choice("missing", missing, ["listwise"])
     with M._single_thread():
         return _cfa(model, data, group=group, equal=equal, partial=partial, estimator=estimator)
 
