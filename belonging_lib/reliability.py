@@ -35,13 +35,13 @@ import pandas as pd
 from scipy import optimize, stats
 
 from . import _factor
-from ._errors import BelongingWarning, ColumnError, DataError, ModelError
+from ._errors import BelongingWarning, ColumnError, DataError
 from ._results import TIDY_COLUMNS, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
                           describe_rows, require_columns, require_numeric)
 
-__all__ = ["reliability", "ReliabilityResult", "omega", "OmegaResult", "icc", "IccResult",
-           "polychoric", "feldt_ci"]
+__all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "OmegaResult", "icc",
+           "IccResult", "polychoric", "feldt_ci"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 2
 # result objects
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class ReliabilityResult(Result):
     """Reliability of one scale (see :func:`reliability`).
 
@@ -309,6 +309,11 @@ class ReliabilityResult(Result):
                                          classes="bl-table")
         return super()._repr_html_() + f"<details><summary>Items</summary>{items}</details>" \
             f"<p><em>{self.apa()}</em></p>"
+
+    def __repr__(self) -> str:
+        extra = f", omega_h={self.omega_h:.4f}" if self.omega_h is not None else ""
+        return (f"ReliabilityResult(alpha={self.alpha:.4f}, ci=({self.ci[0]:.4f}, {self.ci[1]:.4f}), "
+                f"omega_total={self.omega_total:.4f}{extra}, n_items={self.n_items}, n={self.n})")
 
     def apa(self) -> str:
         """One APA-style sentence reporting alpha (and omega)."""
@@ -611,6 +616,45 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         items=table, scale_mean=float(np.nanmean(total)), scale_sd=float(np.std(total, ddof=1)),
         reverse=rev, boot_ci=boot_ci, n_boot=n_boot, omega_h=omega_h, omega_total_sl=omega_t_sl,
         n_factors=n_factors, ordinal=ordinal, label=label)
+
+
+def scale_reliability(data: pd.DataFrame, instrument, *, subscale: str | None = None,
+                      columns=None, invalid: str = "raise", missing_codes=(),
+                      **kwargs) -> ReliabilityResult:
+    """Reliability of an instrument's scale (or subscale), keys taken from its definition.
+
+    Items are checked and recoded as by :func:`belonging_lib.scoring.clean_items`
+    (text labels, ``columns`` mapping, ``missing_codes``), then passed to
+    :func:`reliability` with the instrument's reverse keys and response range.
+
+    Parameters
+    ----------
+    data : DataFrame
+    instrument : str, path or Instrument
+    subscale : str, optional
+        E.g. ``"emotional"`` for the SDQ; all items by default.
+    columns, invalid, missing_codes
+        As in :func:`belonging_lib.scoring.score`.
+    **kwargs
+        Passed to :func:`reliability` (``missing``, ``ci``, ``n_boot``, ``n_factors`` ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"peer_1": [1, 2, 4, 5, 3], "peer_2": [2, 2, 4, 4, 3],
+    ...                   "peer_3": [1, 3, 5, 4, 3], "peer_4": [2, 1, 4, 5, 2]})
+    >>> round(scale_reliability(d, "peer").alpha, 3)
+    0.94
+    """
+    from .instruments import load_instrument
+    from .scoring import clean_items
+
+    inst = load_instrument(instrument)
+    ids = list(inst.items_of(subscale))
+    items = clean_items(data, inst, columns=columns, invalid=invalid, missing_codes=missing_codes)[ids]
+    kwargs.setdefault("label", f"{inst.id} {subscale}" if subscale else inst.id)
+    return reliability(items, reverse=[i for i in ids if i in inst.reverse_items], scale=inst.scale,
+                       **kwargs)
 
 
 def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise") -> OmegaResult:

@@ -244,3 +244,15 @@ def test_ordinal_alpha_matches_psych():
     # R's optimize() in psych::polychoric stops at tol ~1.2e-4 in rho; measured 3.4e-6 in alpha
     np.testing.assert_allclose(res.alpha, REF["polychoric"]["ordinal_alpha"], rtol=0, atol=1e-4)
     assert res.ordinal and res.apa().startswith("Ordinal alpha")
+
+
+def test_scale_reliability_uses_the_instrument_keys():
+    from belonging_lib.reliability import scale_reliability
+    rng = np.random.default_rng(4)
+    d = pd.DataFrame({f"sdq_{i:02d}": rng.integers(0, 3, 60) for i in range(1, 26)})
+    a = scale_reliability(d, "sdq", subscale="conduct", missing="listwise")
+    b = reliability(d[["sdq_05", "sdq_07", "sdq_12", "sdq_18", "sdq_22"]], reverse=["sdq_07"],
+                    scale=(0, 2), missing="listwise")
+    assert a.alpha == b.alpha and a.reverse == ("sdq_07",)
+    assert "sdq_self_11_17 conduct" in a.apa()
+    assert repr(a).startswith("ReliabilityResult(alpha=")
