@@ -41,7 +41,7 @@ from ._validation import (as_frame, as_list, check_choice, check_positive_int, c
                           describe_rows, require_columns, require_numeric)
 
 __all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "OmegaResult", "icc",
-           "IccResult", "polychoric", "feldt_ci"]
+           "IccResult", "aggregation_reliability", "polychoric", "feldt_ci"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -899,3 +899,19 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
                      icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw), icc2_anova=(msb - msw) / msb,
                      tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_groups=j,
                      n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, group=group)
+
+
+def aggregation_reliability(data: pd.DataFrame, *, score: str, cluster: str) -> IccResult:
+    """ICC(1) and ICC(2) of ``score`` within ``cluster``: :func:`icc` under another name.
+
+    ``aggregation_reliability(staff, score="staff_belong", cluster="school_id")``
+    is ``icc(staff, outcome="staff_belong", group="school_id")``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [1, 2, 2, 3, 4, 5, 4, 5], "school": list("aaaabbbb")})
+    >>> round(aggregation_reliability(d, score="y", cluster="school").icc2_anova, 3)
+    0.96
+    """
+    return icc(data, outcome=score, group=cluster)

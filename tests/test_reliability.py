@@ -256,3 +256,26 @@ def test_scale_reliability_uses_the_instrument_keys():
     assert a.alpha == b.alpha and a.reverse == ("sdq_07",)
     assert "sdq_self_11_17 conduct" in a.apa()
     assert repr(a).startswith("ReliabilityResult(alpha=")
+
+
+def test_icc_anova_by_hand_and_alias():
+    from belonging_lib.reliability import aggregation_reliability
+    d = pd.DataFrame({"y": [1, 2, 2, 3, 4, 5, 4, 5], "school": list("aaaabbbb")})
+    # by hand: group means 2 and 4.5, MSB = 12.5, MSW = 3 / 6 = 0.5, n_bar = 4
+    res = aggregation_reliability(d, score="y", cluster="school")
+    assert res.msb == pytest.approx(12.5, rel=1e-12, abs=0) and res.msw == pytest.approx(0.5, rel=1e-12, abs=0)
+    assert res.icc1_anova == pytest.approx(12.0 / 14.0, rel=1e-12, abs=0)
+    assert res.icc2_anova == pytest.approx(0.96, rel=1e-12, abs=0)
+
+
+def test_icc_boundary_warns():
+    from belonging_lib import BelongingWarning
+    d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0], "g": list("aaabbb")})
+    with pytest.warns(BelongingWarning, match="estimated at 0"):
+        res = icc(d, outcome="y", group="g")
+    assert res.icc1 == 0 and res.tau00 == 0
+
+
+def test_omega_bad_input():
+    with pytest.raises(DataError, match="omega with 3 factor"):
+        omega(BFI[[f"A{i}" for i in range(1, 6)]], n_factors=3)
