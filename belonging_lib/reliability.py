@@ -896,7 +896,8 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
         warnings.warn(f"The between-group variance of {outcome!r} is estimated at 0 (boundary).",
                       BelongingWarning, stacklevel=2)
     return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
-                     icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw), icc2_anova=(msb - msw) / msb,
+                     icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw),
+                     icc2_anova=(msb - msw) / msb if msb > 0 else float("-inf"),
                      tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_groups=j,
                      n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, group=group)
 

@@ -270,10 +270,10 @@ def test_icc_anova_by_hand_and_alias():
 
 def test_icc_boundary_warns():
     from belonging_lib import BelongingWarning
-    d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0], "g": list("aaabbb")})
+    d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 1.0, 2.0, 3.3], "g": list("aaabbb")})
     with pytest.warns(BelongingWarning, match="estimated at 0"):
         res = icc(d, outcome="y", group="g")
-    assert res.icc1 == 0 and res.tau00 == 0
+    assert res.icc1 == 0 and res.tau00 == 0 and res.icc2_anova < 0
 
 
 def test_omega_bad_input():
