@@ -245,3 +245,165 @@ def test_n_clusters_needed_round_trip():
     J = tr.n_clusters_needed(mdes=0.2, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1)
     assert tr.mdes(n_clusters=J, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1) <= 0.2
     assert tr.mdes(n_clusters=J - 1, cluster_size=25, icc=0.15, r2_level2=0.6, n_covariates_level2=1) > 0.2
+
+
+# ---------------------------------------------------------------- cluster-randomised trials vs lme4
+@pytest.fixture(scope="module")
+def crt_fit(crt_data):
+    return tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat")
+
+
+def test_crt_matches_lme4(crt_fit):
+    r = REF["crt"]
+    f = crt_fit
+    # lme4 with bobyqa rhoend 1e-12 against belonging_lib.models (REML, (X'V^-1X)^-1, Satterthwaite)
+    assert_allclose([f.effect, f.se], [r["b"], r["se"]], rtol=1e-6, atol=0)
+    assert_allclose(f.df, r["df"], rtol=1e-6, atol=0)  # Satterthwaite (measured 6e-8)
+    assert_allclose([f.var_cluster, f.var_pupil],
+                    [r["denominator"]["var"]["school"], r["denominator"]["var"]["pupil"]], rtol=1e-6, atol=0)
+    assert_allclose(f.estimate, r["es_eef"], rtol=1e-6, atol=0)
+    assert_allclose([f.ci_low, f.ci_high], r["ci_eef"], rtol=1e-6, atol=0)
+    assert_allclose(f.icc, r["icc_denominator"], rtol=1e-6)
+    assert (f.n, f.n_clusters, f.n_excluded) == (r["n"], r["n_clusters"], 15)
+    assert f.denominator == "eef" and "treat" in f.denominator_formula
+
+
+def test_crt_intercept_only_denominator(crt_data):
+    r = REF["crt"]
+    f = tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat",
+                      denominator="intercept_only")
+    assert_allclose(f.estimate, r["es_intercept_only"], rtol=1e-6, atol=0)
+    assert_allclose([f.var_cluster, f.var_pupil], [r["empty"]["var"]["school"], r["empty"]["var"]["pupil"]],
+                    rtol=1e-6, atol=0)
+    assert f.denominator == "intercept_only" and f.denominator_formula == "post ~ 1"
+
+
+def test_crt_errors(crt_data):
+    with pytest.raises(DataError, match="must appear"):
+        tr.crt_effect("post ~ pre", crt_data, cluster="school_id", treatment="treat")
+    with pytest.raises(DataError, match="varies within cluster"):
+        tr.crt_effect("post ~ fsm + pre", crt_data, cluster="school_id", treatment="fsm")
+    with pytest.raises(DataError, match="denominator"):
+        tr.crt_effect("post ~ treat", crt_data, cluster="school_id", treatment="treat", denominator="total")
+
+
+@pytest.mark.slow
+def test_crt_bootstrap_and_permutation_stable_across_seeds(crt_data):
+    runs = [tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat",
+                          block="block", n_boot=150, n_perm=150, seed=s, progress=False) for s in (11, 12)]
+    a, b = runs
+    assert a.estimate == b.estimate and a.n_boot == 150
+    # Monte Carlo SE of a 2.5% / 97.5% percentile limit with 150 draws is about 0.3 sd(boot);
+    # two runs differ by at most ~3.3 such SEs (0.3 * sqrt(2) * 2.4 = 1.0 sd(boot))
+    sd_boot = np.std(a.boot_estimates)
+    assert abs(a.boot_ci_low - b.boot_ci_low) < sd_boot and abs(a.boot_ci_high - b.boot_ci_high) < sd_boot
+    # the bootstrap SD agrees with the model SE of the effect size to within 35% (9 schools per arm)
+    assert_allclose(sd_boot, a.se / a.sd, rtol=0.35)
+    # permutation p: binomial MC error sqrt(p(1-p)/150) per run
+    mc = math.sqrt(a.p_permutation * (1 - a.p_permutation) / 150)
+    assert abs(a.p_permutation - b.p_permutation) < 4 * math.sqrt(2) * mc
+    # randomisation inference and the model-based test tell the same story here
+    assert abs(a.p_permutation - a.p_value) < 0.1
+    # re-randomisation kept blocks balanced: every permuted coefficient came from a valid allocation
+    assert np.isfinite(a.perm_estimates).all() and np.std(a.perm_estimates) > 0
+
+
+def _sim_crt(rng, J=30, n=25, effect=0.3, icc=0.2, comply=None):
+    school = np.repeat(np.arange(J), n)
+    treat_s = rng.permutation(np.r_[np.ones(J // 2), np.zeros(J - J // 2)])
+    treat = treat_s[school]
+    complied_s = treat_s * (rng.random(J) < comply) if comply is not None else treat_s
+    pre = rng.normal(size=J * n)
+    u = rng.normal(0, math.sqrt(icc), J)[school]
+    e = rng.normal(0, math.sqrt(1 - icc), J * n)
+    post = effect * complied_s[school] + 0.5 * pre + u + e
+    return pd.DataFrame({"school": school, "treat": treat, "pre": pre, "post": post,
+                         "complied": complied_s[school]})
+
+
+@pytest.mark.slow
+def test_crt_known_truth_coverage():
+    # 40 simulated trials: the effect in SD units of the y ~ treat model's total SD.
+    rng = np.random.default_rng(2026)
+    hits, ests = 0, []
+    for _ in range(40):
+        d = _sim_crt(rng, effect=0.3)
+        f = tr.crt_effect("post ~ treat + pre", d, cluster="school", treatment="treat")
+        true_es = 0.3 / math.sqrt(1 + 0.25)  # total variance of post given treat: 0.5^2 var(pre) + 1
+        hits += f.ci_low <= true_es <= f.ci_high
+        ests.append(f.estimate)
+    assert hits >= 34  # 95% coverage: P(hits < 34 | n=40, p=.95) < 0.005
+    assert abs(np.mean(ests) - 0.3 / math.sqrt(1.25)) < 0.05
+
+
+def test_cace_known_truth():
+    # programme delivered by ~60% of programme schools; effect 0.4 only where delivered
+    rng = np.random.default_rng(7)
+    d = _sim_crt(rng, J=80, n=20, effect=0.4, icc=0.1, comply=0.6)
+    c = tr.cace(d, outcome="post", treatment="treat", complied="complied", cluster="school",
+                covariates=["pre"], ci_method="delta")
+    assert c.ci_low * c.sd <= 0.4 <= c.ci_high * c.sd
+    assert_allclose(c.effect, c.itt_effect / c.compliance_difference, rtol=1e-12)
+    assert c.compliance_control == 0 and 0.4 < c.compliance_treated < 0.8
+    assert abs(c.effect) > abs(c.itt_effect)
+
+
+@pytest.mark.slow
+def test_cace_bootstrap(crt_data):
+    a = tr.cace(crt_data, outcome="post", treatment="treat", complied="complied", cluster="school_id",
+                covariates=["pre", "fsm"], n_boot=100, seed=1, progress=False)
+    b = tr.cace(crt_data, outcome="post", treatment="treat", complied="complied", cluster="school_id",
+                covariates=["pre", "fsm"], n_boot=100, seed=2, progress=False)
+    assert a.estimate == b.estimate and a.ci_low < a.estimate < a.ci_high
+    assert abs(a.ci_low - b.ci_low) < 0.5 * (a.ci_high - a.ci_low)
+
+
+def test_crt_subgroups(crt_data):
+    s = tr.crt_subgroups("post ~ treat + pre", crt_data, cluster="school_id", treatment="treat", subgroup="fsm")
+    t = s.table
+    assert list(t.term) == ["fsm = 0", "fsm = 1"] and t.n.sum() == crt_data.post.notna().sum()
+    # each subgroup's effect equals a direct fit on that subgroup, scaled by the whole-sample SD
+    part = crt_data[crt_data.fsm == 1]
+    direct = tr.crt_effect("post ~ treat + pre", part, cluster="school_id", treatment="treat")
+    assert_allclose(t.effect.iloc[1], direct.effect, rtol=1e-10)
+    assert_allclose(t.estimate.iloc[1], direct.effect / s.sd, rtol=1e-10)
+    assert 0 <= s.interaction_p <= 1
+
+
+@pytest.mark.slow
+def test_simulate_power_matches_powerup():
+    m = tr.mdes(n_clusters=20, cluster_size=10, icc=0.15)
+    sim = tr.simulate_power(effect_size=m, n_clusters=20, cluster_size=10, icc=0.15, n_sims=250, seed=5,
+                            progress=False)
+    assert_allclose(sim.analytic_power, 0.80, atol=0.01)  # noncentral-t power at the MDES is ~0.80
+    assert abs(sim.power - sim.analytic_power) < 4 * sim.mc_se
+
+
+# ---------------------------------------------------------------- known truth on the sample trial
+SAMPLE_TRIAL_MD5 = "fe9c837fa3fe4a68213094c214d3bd04"  # data/sample/trial.csv this test was written for
+
+
+@pytest.fixture(scope="module")
+def sample_trial():
+    import belonging_lib as bl
+    from belonging_lib.datasets import sample_path
+
+    md5 = hashlib.md5(sample_path("trial").read_bytes()).hexdigest()
+    if md5 != SAMPLE_TRIAL_MD5:
+        pytest.fail(f"data/sample/trial.csv changed (MD5 {md5}, expected {SAMPLE_TRIAL_MD5}): "
+                    "re-check the known-truth test and update SAMPLE_TRIAL_MD5")
+    return bl.load_sample("trial"), bl.load_truth()["trial"]
+
+
+def test_sample_trial_truth_inside_ci(sample_trial):
+    d, truth = sample_trial
+    f = tr.crt_effect("post_belonging ~ treat + pre_belonging + C(block)", d, cluster="school_id",
+                      treatment="treat")
+    assert f.ci_low <= truth["effect_sd"]["value"] <= f.ci_high
+    c = tr.cace(d, outcome="post_belonging", treatment="treat", complied="complied", cluster="school_id",
+                covariates=["pre_belonging", "C(block)"], ci_method="delta")
+    assert c.ci_low <= truth["cace_sd"]["value"] <= c.ci_high
+    assert_allclose(c.compliance_difference, truth["compliance_share"]["value"], atol=0.05)
+    att = tr.attrition(d, treatment="treat", attrited="attrited").table.set_index("arm")
+    assert att.loc["treated", "lost"] == truth["attrited_n"]["value"]["programme"]
+    assert att.loc["control", "lost"] == truth["attrited_n"]["value"]["control"]

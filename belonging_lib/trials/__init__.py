@@ -25,11 +25,13 @@ from .attrition import (
     consort_counts,
     wwc_boundary,
 )
+from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_subgroups, eef_table
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
 
 __all__ = [
+    "CACEResult", "CRTResult", "SubgroupResult", "cace", "crt_effect", "crt_subgroups", "eef_table",
     "AncovaResult", "AttritionResult", "BalanceResult", "ConsortCounts", "EffectSize",
     "MONTHS_TABLES", "PowerSimulation",
     "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",

@@ -265,9 +265,8 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     sig = np.empty(n_sims, dtype=bool)
     for i in tqdm(range(n_sims), desc="simulated trials", disable=not progress, leave=False):
         fit = fit_random_intercept(Y[i], X, groups, reml=True)
-        b, se = _coef_se(fit, 1)
-        est[i] = b
-        sig[i] = abs(b / se) > tcrit
+        est[i] = fit.beta[1]
+        sig[i] = abs(fit.beta[1] / math.sqrt(fit.vcov[1, 1])) > tcrit
     pw = float(sig.mean())
     return PowerSimulation(
         power=pw, mc_se=math.sqrt(pw * (1 - pw) / n_sims), n_sims=n_sims,
@@ -277,14 +276,3 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
         estimates=est,
     )
 
-
-def _coef_se(fit, k):
-    """Coefficient k and its SE from a fast random-intercept fit (duck-typed)."""
-    beta = np.asarray(getattr(fit, "beta", getattr(fit, "params", None)), dtype=float)
-    if hasattr(fit, "se"):
-        se = np.asarray(fit.se, dtype=float)
-    elif hasattr(fit, "bse"):
-        se = np.asarray(fit.bse, dtype=float)
-    else:
-        se = np.sqrt(np.diag(np.asarray(fit.cov_beta, dtype=float)))
-    return float(beta[k]), float(se[k])

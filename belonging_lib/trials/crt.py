@@ -1,0 +1,656 @@
+"""Cluster-randomised trials: the EEF effect size, bootstrap and permutation inference,
+subgroup effects and the complier-average causal effect.
+
+The two-level models are fitted by :mod:`belonging_lib.models` (REML, Var(beta) =
+(X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest); the resampling loops use its
+fast :func:`~belonging_lib.models.fit_random_intercept`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._errors import DataError, ModelError
+from .._results import Result
+from .._validation import (
+    as_frame,
+    check_choice,
+    check_positive_int,
+    check_probability,
+    require_columns,
+)
+from ._common import treatment_indicator
+
+__all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
+
+DENOMINATORS = {
+    "eef": "outcome ~ treatment + (1 | cluster): total variance of the model with the treatment "
+           "and no covariates (EEF statistical analysis guidance)",
+    "intercept_only": "outcome ~ 1 + (1 | cluster): total variance of the empty model (eefAnalytics)",
+}
+
+
+# ------------------------------------------------------------------ model adapters
+def _multilevel(formula, data, cluster):
+    from ..models import multilevel
+
+    return multilevel(formula, data, groups=cluster, reml=True)
+
+
+def _fixed_row(model, term):
+    fixed = model.fixed
+    if term not in fixed.index:
+        raise ModelError(f"Term {term!r} is not in the model (terms: {list(fixed.index)}).")
+    return fixed.loc[term]
+
+
+def _components(model) -> tuple[float, float]:
+    """(cluster variance, residual variance) of a random-intercept model."""
+    v = model.variance
+    resid = v["group"].astype(str).str.lower().eq("residual")
+    return float(v.loc[~resid, "variance"].iloc[0]), float(v.loc[resid, "variance"].iloc[0])
+
+
+def _fast(y, X, groups):
+    """Fast exact REML random-intercept fit: (beta, se, cluster var, residual var)."""
+    from ..models import fit_random_intercept, tau2
+
+    fit = fit_random_intercept(y, X, groups, reml=True)
+    return fit.beta, np.sqrt(np.diag(fit.vcov)), tau2(fit), float(fit.sigma2)
+
+
+# ------------------------------------------------------------------ helpers
+def _prepare(formula, data, cluster, treatment, block):
+    import patsy
+
+    data = as_frame(data)
+    if "~" not in formula:
+        raise DataError(f"`formula` must look like 'outcome ~ treatment + covariates', but {formula!r} was passed.")
+    outcome = formula.split("~")[0].strip()
+    require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
+    arm = treatment_indicator(data, treatment, None)
+    frame = data.copy()
+    frame[treatment] = arm
+    extra = [cluster, treatment] + ([block] if block else [])
+    y, X = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
+    keep = y.index.intersection(frame.index[frame[extra].notna().all(axis=1)])
+    excluded = frame.index.difference(keep)
+    if treatment not in X.columns:
+        raise DataError(f"The treatment {treatment!r} must appear as a term of the formula {formula!r}.")
+    frame = frame.loc[keep]
+    per = frame.groupby(cluster)[treatment].nunique()
+    if (per > 1).any():
+        bad = list(per.index[per > 1])
+        raise DataError(f"Treatment {treatment!r} varies within cluster(s) {bad[:5]}: a cluster-randomised "
+                        "trial needs one arm per cluster.")
+    if block:
+        per_b = frame.groupby(block)[treatment].nunique()
+        if (per_b < 2).any():
+            raise DataError(f"Block(s) {list(per_b.index[per_b < 2])[:5]} hold only one arm; "
+                            "re-randomisation within blocks is impossible.")
+    return outcome, frame, y.loc[keep], X.loc[keep], list(excluded)
+
+
+@dataclasses.dataclass(frozen=True)
+class CRTResult(Result):
+    """The EEF effect size of a cluster-randomised trial.
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high : float
+        Effect size (adjusted coefficient / SD) and the model-based CI (the
+        coefficient's CI divided by the same SD).
+    effect, se, df, p_value, effect_ci_low, effect_ci_high : float
+        The adjusted treatment coefficient in outcome units (Satterthwaite df).
+    sd, var_cluster, var_pupil : float
+        The denominator SD and the variance components it is built from.
+    icc : float
+        Intra-cluster correlation of the denominator model.
+    denominator : str
+        ``"eef"`` or ``"intercept_only"``.
+    boot_ci_low, boot_ci_high, n_boot : cluster-bootstrap percentile CI (NaN if not run).
+    p_permutation, n_perm : randomisation-inference p (NaN if not run).
+    n, n_clusters, n_excluded : int
+    numerator_model, denominator_model : the fitted models.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    effect: float
+    se: float
+    df: float
+    p_value: float
+    effect_ci_low: float
+    effect_ci_high: float
+    sd: float
+    var_cluster: float
+    var_pupil: float
+    icc: float
+    denominator: str
+    numerator_formula: str
+    denominator_formula: str
+    n: int
+    n_clusters: int
+    n_excluded: int
+    ci: float = 0.95
+    boot_ci_low: float = math.nan
+    boot_ci_high: float = math.nan
+    n_boot: int = 0
+    p_permutation: float = math.nan
+    n_perm: int = 0
+    block: str | None = None
+    numerator_model: object = dataclasses.field(default=None, repr=False, compare=False)
+    denominator_model: object = dataclasses.field(default=None, repr=False, compare=False)
+    boot_estimates: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
+    perm_estimates: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
+    title = "Cluster-randomised trial: EEF effect size"
+
+    @property
+    def model(self):
+        """The numerator (analysis) model."""
+        return self.numerator_model
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {"term": "treatment (outcome units)", "estimate": self.effect, "se": self.se,
+             "ci_low": self.effect_ci_low, "ci_high": self.effect_ci_high,
+             "statistic": self.effect / self.se, "df": self.df, "p_value": self.p_value, "n": self.n},
+            {"term": "effect size (model CI)", "estimate": self.estimate, "se": self.se / self.sd,
+             "ci_low": self.ci_low, "ci_high": self.ci_high, "statistic": np.nan, "df": self.df,
+             "p_value": self.p_value, "n": self.n},
+        ]
+        if self.n_boot:
+            rows.append({"term": "effect size (cluster bootstrap CI)", "estimate": self.estimate,
+                         "se": np.nan, "ci_low": self.boot_ci_low, "ci_high": self.boot_ci_high,
+                         "statistic": np.nan, "df": np.nan, "p_value": np.nan, "n": self.n})
+        if self.n_perm:
+            rows.append({"term": "randomisation inference", "estimate": self.effect, "se": np.nan,
+                         "ci_low": np.nan, "ci_high": np.nan, "statistic": np.nan, "df": np.nan,
+                         "p_value": self.p_permutation, "n": self.n})
+        return pd.DataFrame(rows)
+
+    def notes(self) -> list[str]:
+        out = [
+            f"Numerator model: {self.numerator_formula} + (1 | cluster), REML.",
+            f"Denominator ({self.denominator}): {self.denominator_formula} + (1 | cluster); "
+            f"SD = sqrt({self.var_cluster:.4g} + {self.var_pupil:.4g}) = {self.sd:.4g}; ICC = {self.icc:.3f}.",
+            f"{self.n} pupils in {self.n_clusters} clusters; model CI uses Satterthwaite df ({self.df:.1f}).",
+        ]
+        if self.n_boot:
+            out.append(f"Cluster bootstrap: {self.n_boot} resamples of clusters within arms, percentile CI.")
+        if self.n_perm:
+            out.append(f"Permutation p: {self.n_perm} re-randomisations of clusters"
+                       f"{' within blocks' if self.block else ''}.")
+        if self.n_excluded:
+            out.append(f"{self.n_excluded} pupils excluded for missing values.")
+        return out
+
+
+def _rerandomise(cl_arm, cl_block, rng):
+    """Permute cluster arms (within blocks if given)."""
+    new = cl_arm.copy()
+    if cl_block is None:
+        return rng.permutation(cl_arm)
+    for b in np.unique(cl_block):
+        idx = np.flatnonzero(cl_block == b)
+        new[idx] = rng.permutation(cl_arm[idx])
+    return new
+
+
+def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str,
+               denominator: str = "eef", block: str | None = None, ci: float = 0.95,
+               n_boot: int = 0, n_perm: int = 0, seed=None, progress: bool = True) -> CRTResult:
+    """Effect size of a cluster-randomised trial as the EEF computes it.
+
+    Parameters
+    ----------
+    formula : str
+        The numerator (analysis) model's fixed part, for example
+        ``"post_attain ~ treat + pre_attain + fsm"``; the random intercept for
+        ``cluster`` is added.  The treatment must enter as a main effect.
+    data : DataFrame
+        One row per pupil.
+    cluster : str
+        The randomised unit (school) column.
+    treatment : str
+        0/1 column, constant within clusters.
+    denominator : {"eef", "intercept_only"}
+        ``"eef"`` (default): SD from ``outcome ~ treatment + (1|cluster)``;
+        ``"intercept_only"``: SD from the empty model, as the R package
+        eefAnalytics does.  The result states which was used.
+    block : str, optional
+        Randomisation stratum: permutations re-randomise within blocks.  (The
+        bootstrap resamples within arms only; see Notes.)
+    ci : float
+    n_boot : int
+        Cluster-bootstrap resamples (0 = none).
+    n_perm : int
+        Re-randomisations for the permutation p (0 = none).
+    seed : int, optional
+    progress : bool
+        tqdm progress bars for the resampling.
+
+    Returns
+    -------
+    CRTResult
+
+    Notes
+    -----
+    Effect size ``ES = b_T / sqrt(sigma^2_school + sigma^2_pupil)``, where
+    ``b_T`` is the adjusted treatment coefficient of the numerator model and
+    the variances come from the denominator model, both REML two-level
+    random-intercept models fitted on the same pupils (complete cases on the
+    numerator's variables).  Model-based CI: ``(b_T +/- t_{df} se) / SD``
+    with lmerTest's Satterthwaite df.  Cluster bootstrap: clusters are
+    resampled with replacement within each arm (not within blocks, which hold
+    too few schools to resample), both models are
+    refitted and the percentile interval of ES is reported (the SD is
+    re-estimated in each resample).  Permutation p: clusters' arms are
+    re-randomised (within blocks), the numerator model is refitted, and
+    ``p = (1 + #{|b*| >= |b|}) / (1 + n_perm)``.  ICC = school variance over
+    total variance of the denominator model.
+
+    Validated against lme4/lmerTest (tests/reference/trials.R): coefficient,
+    SE, df, variance components, ES and its CI.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(4)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> treat = (school % 2).astype(float)
+    >>> pre = rng.normal(size=600)
+    >>> post = 0.3 * treat + 0.5 * pre + rng.normal(0, 0.4, 20)[school] + rng.normal(0, 0.8, 600)
+    >>> df = pd.DataFrame({"school": school, "treat": treat, "pre": pre, "post": post})
+    >>> res = crt_effect("post ~ treat + pre", df, cluster="school", treatment="treat")
+    >>> res.denominator, res.n_clusters
+    ('eef', 20)
+    """
+    import patsy
+    from tqdm.auto import tqdm
+
+    check_choice("denominator", denominator, list(DENOMINATORS))
+    ci = check_probability("ci", ci)
+    outcome, frame, Y, X, excluded = _prepare(formula, data, cluster, treatment, block)
+    num = _multilevel(formula, frame, cluster)
+    row = _fixed_row(num, treatment)
+    b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
+    tq = stats.t.ppf(0.5 + ci / 2, df)
+    lo, hi = b - tq * se, b + tq * se
+    den_formula = f"{outcome} ~ {treatment}" if denominator == "eef" else f"{outcome} ~ 1"
+    den = _multilevel(den_formula, frame, cluster)
+    tau2, sig2 = _components(den)
+    sd = math.sqrt(tau2 + sig2)
+    clusters = frame[cluster].to_numpy()
+    codes, uniq = pd.factorize(clusters)
+    res = dict(
+        estimate=b / sd, ci_low=lo / sd, ci_high=hi / sd, effect=b, se=se, df=df,
+        p_value=float(row["p_value"]), effect_ci_low=lo, effect_ci_high=hi, sd=sd,
+        var_cluster=tau2, var_pupil=sig2, icc=tau2 / (tau2 + sig2), denominator=denominator,
+        numerator_formula=formula, denominator_formula=den_formula, n=len(frame),
+        n_clusters=len(uniq), n_excluded=len(excluded), ci=ci, block=block,
+        numerator_model=num, denominator_model=den,
+    )
+    rng = np.random.default_rng(seed)
+    y = Y.iloc[:, 0].to_numpy(float)
+    Xn = X.to_numpy(float)
+    k = list(X.columns).index(treatment)
+    Xd = (np.column_stack([np.ones(len(y)), frame[treatment].to_numpy(float)]) if denominator == "eef"
+          else np.ones((len(y), 1)))
+    cl_arm = frame.groupby(codes)[treatment].first().to_numpy(float)
+    cl_block = frame.groupby(codes)[block].first().to_numpy() if block else None
+    rows_of = [np.flatnonzero(codes == c) for c in range(len(uniq))]
+    if n_boot:
+        n_boot = check_positive_int("n_boot", n_boot, minimum=20)
+        # resample within arms only: blocks hold few schools per arm, and resampling 3 schools
+        # within a block shrinks the variance by a factor (k - 1) / k = 2/3 (ignoring the
+        # blocking instead is slightly conservative)
+        strata = cl_arm.astype(str)
+        # draw every resample's clusters at once (vectorised), then fit each
+        draws = np.empty((n_boot, len(uniq)), dtype=int)
+        pos = 0
+        order = []
+        for s in np.unique(strata):
+            members = np.flatnonzero(strata == s)
+            draws[:, pos:pos + len(members)] = rng.choice(members, size=(n_boot, len(members)), replace=True)
+            order.append(members)
+            pos += len(members)
+        est = np.empty(n_boot)
+        for r in tqdm(range(n_boot), desc="cluster bootstrap", disable=not progress, leave=False):
+            idx = np.concatenate([rows_of[c] for c in draws[r]])
+            g = np.repeat(np.arange(len(uniq)), [len(rows_of[c]) for c in draws[r]])
+            Xr, kr = _drop_empty_columns(Xn[idx], k)
+            beta, _, _, _ = _fast(y[idx], Xr, g)
+            _, _, t2, s2 = _fast(y[idx], Xd[idx], g)
+            est[r] = beta[kr] / math.sqrt(t2 + s2)
+        a = (1 - ci) / 2
+        res.update(boot_ci_low=float(np.quantile(est, a)), boot_ci_high=float(np.quantile(est, 1 - a)),
+                   n_boot=n_boot, boot_estimates=est)
+    if n_perm:
+        n_perm = check_positive_int("n_perm", n_perm, minimum=20)
+        design = X.design_info if hasattr(X, "design_info") else None
+        perm = np.empty(n_perm)
+        pframe = frame.copy()
+        for r in tqdm(range(n_perm), desc="re-randomisations", disable=not progress, leave=False):
+            new_arm = _rerandomise(cl_arm, cl_block, rng)
+            pframe[treatment] = new_arm[codes]
+            if design is not None:
+                Xp = np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
+            else:  # pragma: no cover
+                Xp = Xn.copy()
+                Xp[:, k] = new_arm[codes]
+            beta, _, _, _ = _fast(y, Xp, codes)
+            perm[r] = beta[k]
+        p = (1 + np.sum(np.abs(perm) >= abs(b) - 1e-12 * abs(b))) / (1 + n_perm)
+        res.update(p_permutation=float(p), n_perm=n_perm, perm_estimates=perm)
+    return CRTResult(**res)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubgroupResult(Result):
+    """Treatment effects within subgroups and the test of their difference.
+
+    ``table``: term (subgroup), estimate (effect size on the whole-sample SD),
+    ci_low, ci_high, effect, se, p_value, n, n_clusters.  ``interaction``:
+    coefficient, se, df, p_value of treatment x subgroup in the whole sample.
+    """
+
+    table: pd.DataFrame = dataclasses.field(repr=False)
+    interaction_effect: float
+    interaction_se: float
+    interaction_p: float
+    interaction_estimate: float
+    sd: float
+    subgroup: str
+    title = "Subgroup effects"
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def notes(self) -> list[str]:
+        return [f"Effect sizes use the whole-sample SD ({self.sd:.4g}) so subgroups are on one scale.",
+                f"Difference between subgroups (treatment x {self.subgroup}): {self.interaction_effect:.3f} "
+                f"outcome units (effect size {self.interaction_estimate:.3f}), p = {self.interaction_p:.3f}.",
+                "Subgroup analyses have less power than the main analysis; read them as exploratory "
+                "unless pre-specified, and judge a difference by the interaction test, not by one "
+                "subgroup being significant and the other not."]
+
+
+def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str, subgroup: str,
+                  denominator: str = "eef", ci: float = 0.95) -> SubgroupResult:
+    """Effect of the programme within each level of a pupil subgroup (for example FSM).
+
+    Parameters
+    ----------
+    formula, cluster, treatment, denominator, ci
+        As :func:`crt_effect` (``formula`` should not already contain ``subgroup``
+        interactions; a main effect of ``subgroup`` is fine).
+    subgroup : str
+        0/1 (or two-valued) pupil column.
+
+    Returns
+    -------
+    SubgroupResult
+
+    Notes
+    -----
+    Each subgroup's effect is the treatment coefficient of the numerator
+    model fitted to that subgroup's pupils, divided by the whole-sample
+    denominator SD (so the effect sizes are comparable).  The difference is
+    tested by the ``treatment:subgroup`` coefficient of the whole-sample model
+    with the subgroup main effect added (Satterthwaite df).
+    """
+    data = as_frame(data)
+    require_columns(data, subgroup, role="subgroup column")
+    whole = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
+                       ci=ci, progress=False)
+    levels = sorted(data[subgroup].dropna().unique())
+    if len(levels) != 2:
+        raise DataError(f"Subgroup column {subgroup!r} must hold two values; found {len(levels)}.")
+    rows = []
+    for lev in levels:
+        _, part, _, _, _ = _prepare(formula, data[data[subgroup] == lev], cluster, treatment, None)
+        m = _multilevel(formula, part, cluster)
+        r = _fixed_row(m, treatment)
+        tq = stats.t.ppf(0.5 + ci / 2, float(r["df"]))
+        b, se = float(r["estimate"]), float(r["se"])
+        n_used = len(part)
+        rows.append({"term": f"{subgroup} = {lev}", "estimate": b / whole.sd,
+                     "ci_low": (b - tq * se) / whole.sd, "ci_high": (b + tq * se) / whole.sd,
+                     "effect": b, "se": se, "p_value": float(r["p_value"]), "n": n_used,
+                     "n_clusters": int(part[cluster].nunique())})
+    rhs = formula.split("~", 1)[1]
+    inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
+    _, frame, _, _, _ = _prepare(inter_formula, data, cluster, treatment, None)
+    mi = _multilevel(inter_formula, frame, cluster)
+    ri = _fixed_row(mi, f"{treatment}:{subgroup}")
+    return SubgroupResult(table=pd.DataFrame(rows), interaction_effect=float(ri["estimate"]),
+                          interaction_se=float(ri["se"]), interaction_p=float(ri["p_value"]),
+                          interaction_estimate=float(ri["estimate"]) / whole.sd, sd=whole.sd,
+                          subgroup=subgroup)
+
+
+@dataclasses.dataclass(frozen=True)
+class CACEResult(Result):
+    """Complier-average causal effect (instrumental-variable / Wald estimator).
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high : float
+        CACE as an effect size (ITT effect size / compliance difference) and its CI.
+    effect, effect_ci_low, effect_ci_high : float
+        CACE in outcome units.
+    itt_effect, itt_estimate : float
+        Intention-to-treat coefficient and effect size.
+    compliance_treated, compliance_control, compliance_difference : float
+    ci_method : str
+        ``"bootstrap"`` (cluster bootstrap, percentile) or ``"delta"``.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    effect: float
+    effect_ci_low: float
+    effect_ci_high: float
+    itt_effect: float
+    itt_estimate: float
+    compliance_treated: float
+    compliance_control: float
+    compliance_difference: float
+    sd: float
+    ci_method: str
+    n_boot: int
+    n: int
+    n_clusters: int
+    ci: float = 0.95
+    n_boot_undefined: int = 0
+    title = "Complier-average causal effect (CACE)"
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"term": "ITT effect size", "estimate": self.itt_estimate, "ci_low": np.nan, "ci_high": np.nan, "n": self.n},
+            {"term": "compliance difference", "estimate": self.compliance_difference, "ci_low": np.nan,
+             "ci_high": np.nan, "n": self.n},
+            {"term": "CACE effect size", "estimate": self.estimate, "ci_low": self.ci_low,
+             "ci_high": self.ci_high, "n": self.n},
+            {"term": "CACE (outcome units)", "estimate": self.effect, "ci_low": self.effect_ci_low,
+             "ci_high": self.effect_ci_high, "n": self.n},
+        ])
+
+    def notes(self) -> list[str]:
+        return [f"Compliance: {self.compliance_treated:.1%} of programme pupils and "
+                f"{self.compliance_control:.1%} of control pupils were in schools that delivered it.",
+                f"CI: {self.ci_method}" + (f" ({self.n_boot} cluster resamples, {self.n_boot_undefined} "
+                                          "without a compliance difference left out)" if self.n_boot else "") + ".",
+                "Assumes random allocation, no effect of allocation except through delivery "
+                "(exclusion restriction), no defiers (monotonicity) and no interference between schools."]
+
+
+def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, cluster: str,
+         covariates=None, denominator: str = "eef", ci: float = 0.95, ci_method: str = "bootstrap",
+         n_boot: int = 499, seed=None, progress: bool = True) -> CACEResult:
+    """Complier-average causal effect of a cluster-randomised trial.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    outcome, treatment, cluster : str
+    complied : str
+        0/1: the pupil's school delivered the programme as intended (0 in control
+        schools unless they obtained it).
+    covariates : list of str, optional
+        Terms added to the ITT model (as in the primary analysis; formula terms
+        such as ``"C(block)"`` are allowed).
+    denominator : {"eef", "intercept_only"}
+        For the effect-size scale (as :func:`crt_effect`).
+    ci_method : {"bootstrap", "delta"}
+        ``"bootstrap"``: resample clusters within arms, recompute ITT (fast
+        random-intercept fit) and compliance difference, percentile CI.
+        ``"delta"``: ``se = sqrt(se_ITT^2 / c^2 + ITT^2 se_c^2 / c^4)`` with
+        ``se_c`` the cluster-level SE of the compliance difference (ignores
+        their covariance).
+    n_boot, seed, progress
+
+    Returns
+    -------
+    CACEResult
+
+    Notes
+    -----
+    Wald / instrumental-variable estimator with random allocation as the
+    instrument: ``CACE = ITT / (c_T - c_C)``, where ``ITT`` is the adjusted
+    treatment coefficient of the two-level model and ``c_T``, ``c_C`` the
+    shares of analysed pupils in each arm whose school complied.  Valid under
+    the exclusion restriction (allocation affects outcomes only through
+    delivery), monotonicity (no school delivers it *because* it was
+    allocated to control), and no interference.  The CACE is larger than the
+    ITT and less precise; report it beside, never instead of, the ITT.
+    """
+    from tqdm.auto import tqdm
+
+    from .._validation import as_list
+
+    covs = as_list(covariates)
+    check_choice("ci_method", ci_method, ["bootstrap", "delta"])
+    require_columns(data, [complied], role="compliance column")
+    formula = f"{outcome} ~ {' + '.join([treatment] + covs)}"
+    itt = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
+                     ci=ci, progress=False)
+    _, frame, _, _, _ = _prepare(formula, data, cluster, treatment, None)
+    used = data.loc[frame.index]
+    if used[complied].isna().any():
+        raise DataError(f"Column {complied!r} is missing for {int(used[complied].isna().sum())} analysed pupils.")
+    comp = pd.to_numeric(used[complied], errors="coerce").to_numpy(float)
+    arm = used[treatment].to_numpy(float)
+    cT, cC = comp[arm == 1].mean(), comp[arm == 0].mean()
+    cdiff = cT - cC
+    if abs(cdiff) < 1e-8:
+        raise ModelError("Compliance is the same in both arms: the CACE is not identified.")
+    est = itt.effect / cdiff
+    a = (1 - ci) / 2
+    if ci_method == "delta":
+        codes = pd.factorize(used[cluster])[0]
+        cl = pd.DataFrame({"c": comp, "a": arm, "g": codes}).groupby("g").agg(c=("c", "mean"), a=("a", "first"),
+                                                                               n=("c", "size"))
+        def _var_share(part):
+            w = part.n / part.n.sum()
+            m = np.sum(w * part.c)
+            k = len(part)
+            return k / (k - 1) * np.sum(w**2 * (part.c - m) ** 2) if k > 1 else 0.0
+        se_c = math.sqrt(_var_share(cl[cl.a == 1]) + _var_share(cl[cl.a == 0]))
+        se = math.sqrt(itt.se**2 / cdiff**2 + itt.effect**2 * se_c**2 / cdiff**4)
+        z = stats.norm.ppf(1 - a)
+        lo, hi = est - z * se, est + z * se
+        nb = n_undefined = 0
+    else:
+        nb = check_positive_int("n_boot", n_boot, minimum=20)
+        import patsy
+
+        rng = np.random.default_rng(seed)
+        y, X = patsy.dmatrices(formula, used.assign(**{treatment: arm}), return_type="dataframe")
+        yv, Xv = y.iloc[:, 0].to_numpy(float), X.to_numpy(float)
+        k = list(X.columns).index(treatment)
+        codes = pd.factorize(used[cluster])[0]
+        rows_of = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+        cl_arm = np.array([arm[r[0]] for r in rows_of])
+        draws = np.concatenate([rng.choice(np.flatnonzero(cl_arm == v), size=(nb, int((cl_arm == v).sum())))
+                                for v in (1.0, 0.0)], axis=1)
+        boots = np.empty(nb)
+        for r in tqdm(range(nb), desc="CACE bootstrap", disable=not progress, leave=False):
+            idx = np.concatenate([rows_of[c] for c in draws[r]])
+            g = np.repeat(np.arange(draws.shape[1]), [len(rows_of[c]) for c in draws[r]])
+            Xr, kr = _drop_empty_columns(Xv[idx], k)
+            beta, _, _, _ = _fast(yv[idx], Xr, g)
+            beta = {k: beta[kr]}
+            a_r, c_r = arm[idx], comp[idx]
+            cd_r = c_r[a_r == 1].mean() - c_r[a_r == 0].mean()
+            # a resample in which no programme school complied has no CACE: left out and counted
+            boots[r] = beta[k] / cd_r if abs(cd_r) > 1e-12 else np.nan
+        n_undefined = int(np.isnan(boots).sum())
+        if n_undefined > 0.05 * nb:
+            raise ModelError(f"{n_undefined} of {nb} bootstrap resamples had no compliance difference; "
+                             "use ci_method='delta'.")
+        lo, hi = (float(v) for v in np.nanquantile(boots, [a, 1 - a]))
+    return CACEResult(estimate=est / itt.sd, ci_low=lo / itt.sd, ci_high=hi / itt.sd, effect=est,
+                      effect_ci_low=lo, effect_ci_high=hi, itt_effect=itt.effect, itt_estimate=itt.estimate,
+                      compliance_treated=float(cT), compliance_control=float(cC), compliance_difference=float(cdiff),
+                      sd=itt.sd, ci_method=ci_method, n_boot=nb, n=itt.n, n_clusters=itt.n_clusters, ci=ci,
+                      n_boot_undefined=n_undefined)
+
+
+def _drop_empty_columns(X, k):
+    """Drop all-zero columns of a resampled design (a block dummy whose schools were not drawn).
+
+    Returns the reduced matrix and the new position of column ``k``.
+    """
+    keep = np.any(X != 0, axis=0)
+    if keep.all():
+        return X, k
+    return X[:, keep], int(np.sum(keep[:k]))
+
+
+
+def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -> pd.DataFrame:
+    """Results table in the form of an EEF evaluation report.
+
+    Parameters
+    ----------
+    rows : dict
+        Label -> a :class:`CRTResult`, or a mapping / Series with ``estimate``,
+        ``ci_low``, ``ci_high``, ``n`` (and optionally ``p_value``,
+        ``n_clusters``), for example a row of :class:`SubgroupResult`'s table.
+    table : {"toolkit", "project"}
+        Months' progress table (:func:`~belonging_lib.trials.months_progress`).
+    ci_column : {"model", "bootstrap"}
+        Which CI of a :class:`CRTResult` to show.
+
+    Returns
+    -------
+    DataFrame
+        Columns: outcome, effect_size, ci_low, ci_high, months_progress,
+        n_schools, n_pupils, p_value (numbers unrounded; round when displaying).
+    """
+    from .months import months_progress
+
+    check_choice("ci_column", ci_column, ["model", "bootstrap"])
+    out = []
+    for label, r in rows.items():
+        if isinstance(r, CRTResult):
+            lo, hi = (r.ci_low, r.ci_high) if ci_column == "model" else (r.boot_ci_low, r.boot_ci_high)
+            rec = {"estimate": r.estimate, "ci_low": lo, "ci_high": hi, "n": r.n,
+                   "n_clusters": r.n_clusters, "p_value": r.p_value}
+        else:
+            rec = dict(r)
+        out.append({"outcome": label, "effect_size": rec["estimate"], "ci_low": rec["ci_low"],
+                    "ci_high": rec["ci_high"], "months_progress": months_progress(rec["estimate"], table=table),
+                    "n_schools": rec.get("n_clusters", np.nan), "n_pupils": rec["n"],
+                    "p_value": rec.get("p_value", np.nan)})
+    return pd.DataFrame(out)
