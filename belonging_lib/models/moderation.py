@@ -292,8 +292,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     The Johnson-Neyman bounds are the roots of
     :math:`(b_3^2 - t^2 v_{33}) W^2 + 2 (b_1 b_3 - t^2 v_{13}) W + (b_1^2 - t^2 v_{11}) = 0`,
     with :math:`t` the two-sided critical value on the residual df (or clusters - 1
-    for cluster-robust SEs, a conservative choice close to clubSandwich's
-    Satterthwaite df for school-level samples).  All real roots are reported; ``jn_in_range`` keeps
+    for cluster-robust SEs; clubSandwich's ``coef_test`` uses Satterthwaite df
+    instead, which are often a few smaller, so its p-values can be slightly larger).  All real roots are reported; ``jn_in_range`` keeps
     those inside the observed moderator range.
 
     Validated against R: ``lm(y ~ x * w + c)`` with the moderator recentred at each
