@@ -176,3 +176,27 @@ def test_declared_missing_codes():
     assert rep.declared_missing == 8 and rep.values_set_missing == 0
     with pytest.raises(DataError, match="rows 1, 2 hold '9'"):
         score(d, "peer")
+
+
+def test_mean_scores_match_psych_scoreitems(tmp_path):
+    import json
+    from pathlib import Path
+    ref_dir = Path(__file__).parent / "reference"
+    ref = json.loads((ref_dir / "reliability.json").read_text())["scores"]
+    bfi = pd.read_csv(ref_dir / "data" / "bfi25.csv").iloc[:ref["rows"]]
+    assert bfi.isna().any(axis=1).sum() > 0          # the reference includes partly missing rows
+    f = tmp_path / "bfi.yaml"
+    f.write_text(
+        "instruments:\n"
+        "  - id: agree\n    response: {min: 1, max: 6}\n"
+        "    items: [{id: A1, reverse: true}, A2, A3, A4, A5]\n"
+        "    scores: [{id: agree, method: mean}]\n")
+    g = tmp_path / "consc.yaml"
+    g.write_text("id: consc\nresponse: {min: 1, max: 6}\n"
+                 "items: [C1, C2, C3, {id: C4, reverse: true}, {id: C5, reverse: true}]\n"
+                 "scores: [{id: consc, method: mean}]\n")
+    from belonging_lib.instruments import _read_file
+    agree = _read_file(f)[0]
+    out = score(bfi, [agree, str(g)])
+    np.testing.assert_allclose(out["agree"], ref["agree"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(out["consc"], ref["consc"], rtol=1e-12, atol=0)

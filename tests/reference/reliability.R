@@ -159,13 +159,20 @@ poly_ref <- list(call = 'psych::polychoric(na.omit(bfi[1:500, paste0("A", 1:5)])
                  rho = unname(pc$rho), tau = unname(pc$tau),
                  ordinal_alpha = psych::alpha(pc$rho, keys = "A1", warnings = FALSE)$total$raw_alpha)
 
+# ---- scale scores: mean of answered items with reverse keys (psych::scoreItems) ------------------
+keys <- list(agree = c("-A1", "A2", "A3", "A4", "A5"), consc = c("C1", "C2", "C3", "-C4", "-C5"))
+sc <- psych::scoreItems(keys, cmiss_all <- bfi25[1:300, c(paste0("A", 1:5), paste0("C", 1:5))],
+                        impute = "none", totals = FALSE, min = 1, max = 6)
+score_ref <- list(call = 'psych::scoreItems(list(agree = c("-A1","A2","A3","A4","A5"), consc = c("C1","C2","C3","-C4","-C5")), bfi[1:300, c(A1:A5, C1:C5)], impute = "none", totals = FALSE, min = 1, max = 6)',
+                  rows = 300, agree = unname(sc$scores[, "agree"]), consc = unname(sc$scores[, "consc"]))
+
 pkgs <- c("psych", "GPArotation", "lme4", "lavaan", "jsonlite")
 res <- list(
   generated_by = "tests/reference/reliability.R",
   r_version = R.version.string,
   packages = setNames(lapply(pkgs, function(p) as.character(packageVersion(p))), pkgs),
   input_md5 = md5,
-  alpha = alpha_cases, fa = fa_cases, uls = uls_cases, fa_oblimin = fa_oblimin_ref, oblimin = rot_cases, omega = omega_cases, sl_exact = sl_exact_cases, icc = icc_ref,
+  alpha = alpha_cases, fa = fa_cases, uls = uls_cases, fa_oblimin = fa_oblimin_ref, oblimin = rot_cases, omega = omega_cases, sl_exact = sl_exact_cases, scores = score_ref, icc = icc_ref,
   polychoric = poly_ref)
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE, matrix = "rowmajor"),
            file.path(out_dir, "reliability.json"))
