@@ -4,6 +4,8 @@
 # tests/reference/data/swiss.csv (R's built-in swiss data), then
 # tests/reference/claims.json with R's results, versions, calls and input MD5s.
 suppressPackageStartupMessages({library(jsonlite); library(sandwich); library(clubSandwich)})
+# work from the repository root whether started there or in tests/reference (make references)
+if (!dir.exists("tests/reference") && file.exists("claims.R")) setwd("../..")
 
 dir.create("tests/reference/data", showWarnings = FALSE, recursive = TRUE)
 fixture <- "tests/reference/data/claims_fixture.csv"
