@@ -43,8 +43,8 @@ from scipy import optimize
 
 from ._errors import DataError, ModelError
 
-__all__ = ["smc", "minres", "oblimin", "schmid_leiman", "sort_and_reflect", "MinresSolution",
-           "RotatedSolution", "SchmidLeiman"]
+__all__ = ["smc", "minres", "oblimin", "schmid_leiman", "sort_and_reflect", "efa", "MinresSolution",
+           "RotatedSolution", "SchmidLeiman", "EfaSolution"]
 
 
 class MinresSolution(NamedTuple):
@@ -74,6 +74,15 @@ class SchmidLeiman(NamedTuple):
     communalities: np.ndarray
     uniquenesses: np.ndarray
     general_of_factors: np.ndarray
+
+
+class EfaSolution(NamedTuple):
+    """Result of :func:`efa`: rotated loadings, factor correlations, communalities, uniquenesses."""
+
+    loadings: np.ndarray | pd.DataFrame
+    phi: np.ndarray | pd.DataFrame
+    communalities: np.ndarray | pd.Series
+    uniquenesses: np.ndarray | pd.Series
 
 
 def _as_corr(corr) -> tuple[np.ndarray, list | None]:
@@ -395,3 +404,54 @@ def schmid_leiman(pattern, phi, *, communalities=None) -> SchmidLeiman:
         h2 = np.asarray(communalities, dtype=float)
     return SchmidLeiman(general=g, group=group, communalities=h2, uniquenesses=1.0 - h2,
                         general_of_factors=gf)
+
+
+def efa(corr, n_factors: int, *, rotate: str = "oblimin", gamma: float = 0.0, eps: float = 1e-5,
+        max_iter: int = 1000) -> EfaSolution:
+    """Exploratory factor analysis as ``psych::fa(r, n_factors, fm="minres", rotate=...)``.
+
+    Minres extraction (:func:`minres`), then oblimin rotation (``rotate="oblimin"``)
+    or none (``rotate="none"``), factors ordered by variance accounted for
+    and reflected to positive column sums (:func:`sort_and_reflect`).
+
+    Returns
+    -------
+    EfaSolution
+        ``(loadings, phi, communalities, uniquenesses)``; ``phi`` is the
+        identity for one factor or no rotation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lam = np.array([[.8, 0], [.7, 0], [.6, 0], [0, .7], [0, .6], [0, .5]])
+    >>> r = lam @ np.array([[1, .3], [.3, 1]]) @ lam.T
+    >>> np.fill_diagonal(r, 1)
+    >>> sol = efa(r, 2, eps=1e-8, max_iter=10000)
+    >>> float(np.round(sol.phi[0, 1], 3))
+    0.3
+    """
+    if rotate not in ("oblimin", "none"):
+        raise DataError(f"The value for `rotate` must be one of ['oblimin', 'none'], but {rotate!r} was passed.")
+    lam, uniq = minres(corr, n_factors)
+    k = int(n_factors)
+    if k == 1 or rotate == "none":
+        lam_arr = np.asarray(lam, dtype=float)
+        phi = np.eye(k)
+        if isinstance(lam, pd.DataFrame):
+            phi = pd.DataFrame(phi, index=lam.columns, columns=lam.columns)
+        comm = np.sum(lam_arr ** 2, axis=1)
+        if isinstance(lam, pd.DataFrame):
+            comm = pd.Series(comm, index=lam.index, name="communality")
+        return EfaSolution(lam, phi, comm, uniq)
+    rot, phi = oblimin(lam, gamma, eps=eps, max_iter=max_iter)
+    rot, phi = sort_and_reflect(rot, phi)
+    if isinstance(rot, pd.DataFrame):
+        names = [f"F{i + 1}" for i in range(k)]
+        rot.columns = names
+        phi.index = names
+        phi.columns = names
+    r_arr, p_arr = np.asarray(rot, dtype=float), np.asarray(phi, dtype=float)
+    comm = np.diag(r_arr @ p_arr @ r_arr.T)
+    if isinstance(rot, pd.DataFrame):
+        comm = pd.Series(comm, index=rot.index, name="communality")
+    return EfaSolution(rot, phi, comm, uniq)

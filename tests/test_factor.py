@@ -106,3 +106,16 @@ def test_bad_input():
         F.minres(np.array([[1, np.nan], [np.nan, 1]]), 1)
     with pytest.raises(ModelError, match="did not converge"):
         F.oblimin(np.array(REF["fa"]["bfi25_5"]["loadings"]), max_iter=3)
+
+
+def test_efa_matches_psych_fa_oblimin():
+    sol = F.efa(DATA["bfi25"].corr(), 5)
+    # loadings differ from psych only through psych's looser minres (see test_minres_matches_psych_fa)
+    np.testing.assert_allclose(sol.loadings.to_numpy(), np.array(REF["fa_oblimin"]["loadings"]), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(sol.phi.to_numpy(), np.array(REF["fa_oblimin"]["phi"]), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(sol.communalities + sol.uniquenesses, 1.0, rtol=0, atol=1e-10)
+    assert list(sol.loadings.columns) == ["F1", "F2", "F3", "F4", "F5"]
+    one = F.efa(DATA["hs9"].corr().to_numpy(), 1)
+    assert one.phi.shape == (1, 1)
+    with pytest.raises(DataError, match="`rotate`"):
+        F.efa(np.eye(4), 2, rotate="varimax")
