@@ -27,7 +27,7 @@ _EQUAL = ("loadings", "intercepts", "residuals", "residual.covariances")
 
 
 # --------------------------------------------------------------------------- data
-def _prepare(data, mm: M.MeasurementModel, group):
+def _prepare(data, mm: M.MeasurementModel, group, missing="listwise"):
     data = as_frame(data)
     items = list(mm.items)
     require_columns(data, items, role="item column")
@@ -37,7 +37,7 @@ def _prepare(data, mm: M.MeasurementModel, group):
         require_columns(data, group, role="group column")
     frame = data[cols]
     x = frame[items].apply(pd.to_numeric, errors="coerce")
-    keep = x.notna().all(axis=1)
+    keep = x.notna().all(axis=1) if missing == "listwise" else x.notna().any(axis=1)
     if group is not None:
         keep &= frame[group].notna()
     n_excluded = int((~keep).sum())
@@ -102,7 +102,10 @@ def _srmr(fit: M.Fit) -> float:
 
 def _baseline(fit: M.Fit):
     """Independence model per group (free variances, and free means under a mean structure)."""
-    chisq = sum(d.n * (np.sum(np.log(np.diag(d.cov))) - d.logdet) for d in fit.data)
+    if getattr(fit.data[0], "patterns", None) is not None:
+        chisq = sum(d.n * (d.baseline_value - d.h1_value) for d in fit.data)
+    else:
+        chisq = sum(d.n * (np.sum(np.log(np.diag(d.cov))) - d.logdet) for d in fit.data)
     p = len(fit.spec.mm.items)
     df = fit.spec.n_groups * p * (p - 1) // 2
     return float(chisq), int(df)
@@ -163,6 +166,7 @@ class CFAResult(Result):
     group_sizes: tuple
     equal: tuple
     converged: bool
+    missing: str = "listwise"
     _fit: object = dataclasses.field(repr=False, compare=False, default=None)
 
     title = "Confirmatory factor analysis (ML)"
@@ -210,7 +214,9 @@ class CFAResult(Result):
         lines = [f"chi-square({f['df']:.0f}) = {f['chisq']:.2f}, {format_p(f['pvalue'])}; "
                  f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
                  f"[90% CI {f['rmsea_ci_low']:.3f}, {f['rmsea_ci_high']:.3f}], SRMR = {f['srmr']:.3f}",
-                 f"N = {self.n} ({self.n_excluded} of {self.n_rows} rows excluded listwise for missing values)."]
+                 f"N = {self.n} ({self.n_excluded} of {self.n_rows} rows excluded "
+                 + ("listwise for missing values)." if self.missing == "listwise" else
+                    "with no answered item; full-information ML for the rest).")]
         if self.group is not None:
             sizes = ", ".join(f"{g}: {n}" for g, n in zip(self.groups, self.group_sizes))
             eq = ", ".join(self.equal) if self.equal else "none (configural)"
@@ -242,7 +248,8 @@ class CFAResult(Result):
                 + notes + "</div>")
 
 
-def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equal) -> CFAResult:
+def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equal,
+                  missing="listwise") -> CFAResult:
     spec, theta = fit.spec, fit.theta
     vc = fit.vcov()
     se_all = np.sqrt(np.clip(np.diag(vc), 0, None))
@@ -315,7 +322,7 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
                      factor_correlations=corr, omega=omega, n=fit.n, n_excluded=n_excluded,
                      n_rows=n_rows, group=group, groups=tuple(levels),
                      group_sizes=tuple(int(b.shape[0]) for b in blocks.values()), equal=tuple(equal),
-                     converged=fit.converged, _fit=fit)
+                     converged=fit.converged, missing=missing, _fit=fit)
 
 
 # --------------------------------------------------------------------------- single group via semopy
@@ -413,10 +420,16 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
         its intercept).
     estimator : {"ML"}
         Only normal-theory maximum likelihood is available.
-    missing : {"listwise"}
-        Rows with a missing item (or group) value are excluded and counted
-        (``n_excluded``), lavaan's default.  Full-information ML
-        (lavaan's ``missing = "ml"``) is not available yet.
+    missing : {"listwise", "ml"}
+        ``"listwise"`` (lavaan's default): rows with a missing item (or
+        group) value are excluded and counted (``n_excluded``).  ``"ml"``:
+        full-information ML (lavaan's ``missing = "ml"``), which uses every
+        row with at least one answered item, valid when values are missing
+        at random given the items; the model then has a mean structure, the
+        test statistic is :math:`2(\\log L_{H1} - \\log L_{H0})` with the
+        saturated H1 model fitted by EM, SRMR uses the EM moments, and
+        standard errors come from the observed information (lavaan's
+        defaults for ``missing = "ml"``).
 
     Returns
     -------
@@ -470,12 +483,13 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
     >>> bool(res.loadings["std_estimate"].between(0.5, 0.95).all())
     True
     """
-    check_choice("missing", missing, ["listwise"])
+    check_choice("missing", missing, ["listwise", "ml"])
     with M._single_thread():
-        return _cfa(model, data, group=group, equal=equal, partial=partial, estimator=estimator)
+        return _cfa(model, data, group=group, equal=equal, partial=partial, estimator=estimator,
+                    missing=missing)
 
 
-def _cfa(model, data, *, group, equal, partial, estimator, start=None) -> CFAResult:
+def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="listwise") -> CFAResult:
     check_choice("estimator", estimator, ["ML"])
     mm = M.parse_model(model)
     equal = tuple(equal)
@@ -483,9 +497,16 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None) -> CFARes
         check_choice("equal", e, list(_EQUAL))
     if group is None and (equal or partial):
         raise ModelError("`equal` and `partial` need a `group` column.")
-    blocks, n_excluded, n_rows = _prepare(data, mm, group)
-    gdata = [M.GroupData.from_array(b) for b in blocks.values()]
-    if group is None:
+    blocks, n_excluded, n_rows = _prepare(data, mm, group, missing)
+    if missing == "ml":
+        from ._fiml import MissingGroupData
+        gdata = [MissingGroupData.from_array(b) for b in blocks.values()]
+    else:
+        gdata = [M.GroupData.from_array(b) for b in blocks.values()]
+    if group is None and missing == "ml":
+        spec = M.build_spec(mm, 1, meanstructure=True)
+        fit = M.fit_spec(spec, gdata)
+    elif group is None:
         spec = M.build_spec(mm, 1, meanstructure=False)
         start = _semopy_start(model, mm, spec, blocks[None], gdata[0].cov)
         if start is not None and not np.isfinite(M.objective(spec, start, gdata, gradient=False)):
@@ -511,7 +532,7 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None) -> CFARes
         warnings.warn("Negative variance estimates (a Heywood case) for " + ", ".join(dict.fromkeys(bad))
                       + ": the model may be misspecified or a factor has too few good items; "
                       "interpret with care (lavaan gives the same warning).", BelongingWarning, stacklevel=3)
-    return _build_result(model, mm, fit, blocks, n_excluded, n_rows, group, equal)
+    return _build_result(model, mm, fit, blocks, n_excluded, n_rows, group, equal, missing)
 
 
 def _start_from(previous: M.Fit, spec: M.Spec) -> np.ndarray:
@@ -564,7 +585,7 @@ _LEVELS = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "in
 
 def invariance(model: str, data: pd.DataFrame, group: str, *,
                levels: Sequence[str] = ("configural", "metric", "scalar"),
-               partial: Sequence[str] | str | None = None,
+               partial: Sequence[str] | str | None = None, missing: str = "listwise",
                max_delta_cfi: float = 0.01, max_delta_rmsea: float = 0.015) -> pd.DataFrame:
     """Test measurement invariance across groups: configural, metric, scalar (and strict).
 
@@ -583,6 +604,8 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
     partial : str or sequence of str, optional
         Parameters freed in every constrained model (partial invariance), in
         lavaan's ``group.partial`` syntax, e.g. ``"engage_3 ~ 1"``.
+    missing : {"listwise", "ml"}
+        As in :func:`cfa`.
     max_delta_cfi, max_delta_rmsea : float
         Rule-of-thumb cut-offs for the verdict.
 
@@ -622,6 +645,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
     >>> [int(v) for v in table["df"]]
     [4, 7, 10]
     """
+    check_choice("missing", missing, ["listwise", "ml"])
     levels = list(levels)
     if not levels:
         raise DataError("`levels` must name at least one model.")
@@ -634,7 +658,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
     for lv in levels:
         with M._single_thread():
             res = _cfa(model, data, group=group, equal=_LEVELS[lv], estimator="ML",
-                       partial=partial if lv != "configural" else None, start=start)
+                       partial=partial if lv != "configural" else None, start=start, missing=missing)
         start = res._fit
         fits[lv] = res
         f = res.fit
@@ -661,7 +685,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
 
 
 def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "scalar",
-                  partial: Sequence[str] | str | None = None) -> pd.DataFrame:
+                  partial: Sequence[str] | str | None = None, missing: str = "listwise") -> pd.DataFrame:
     """Which item breaks invariance?  Free each equality constraint of one step in turn.
 
     Parameters
@@ -676,6 +700,8 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
         loadings kept equal).
     partial : str or sequence of str, optional
         Parameters already freed (they are not tested again).
+    missing : {"listwise", "ml"}
+        As in :func:`cfa`.
 
     Returns
     -------
@@ -710,10 +736,12 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
     'c ~ 1'
     """
     check_choice("level", level, ["metric", "scalar"])
+    check_choice("missing", missing, ["listwise", "ml"])
     mm = M.parse_model(model)
     base_partial = list([partial] if isinstance(partial, str) else (partial or []))
     with M._single_thread():
-        base = _cfa(model, data, group=group, equal=_LEVELS[level], partial=base_partial, estimator="ML")
+        base = _cfa(model, data, group=group, equal=_LEVELS[level], partial=base_partial, estimator="ML",
+                    missing=missing)
         already = set(_parse_partial(base_partial, mm))
         if level == "metric":
             terms = [f"{f} =~ {item}" for f in mm.factors for item in mm.indicators[f][1:]]

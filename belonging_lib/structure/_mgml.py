@@ -252,23 +252,47 @@ def objective(spec: Spec, theta: np.ndarray, data: list, *, gradient: bool = Tru
             chol = np.linalg.cholesky(sigma)
         except np.linalg.LinAlgError:
             return (np.inf, grad) if gradient else np.inf
-        inv = np.linalg.inv(sigma)
-        logdet = 2 * np.log(np.diag(chol)).sum()
         w = d.n / ntot
-        s = d.cov
-        if spec.meanstructure:
-            r = d.mean - (nu + lam @ alpha).ravel()
-            s = s + np.outer(r, r)
-        fg = logdet + np.trace(s @ inv) - d.logdet - p
-        f += w * fg
-        if not gradient:
-            continue
-        wmat = inv - inv @ s @ inv                     # dF/dSigma (as if elements free)
+        if getattr(d, "patterns", None) is not None:
+            # full-information ML: sum over patterns of observed items
+            mu = (nu + lam @ alpha).ravel()
+            fg = -d.h1_value
+            wmat = np.zeros((p, p))
+            gmu = np.zeros(p)
+            for pt in d.patterns:
+                o = pt.obs
+                try:
+                    c_oo = np.linalg.cholesky(sigma[np.ix_(o, o)])
+                except np.linalg.LinAlgError:
+                    return (np.inf, grad) if gradient else np.inf
+                inv_oo = np.linalg.inv(sigma[np.ix_(o, o)])
+                r_o = pt.mean - mu[o]
+                s_p = pt.cov + np.outer(r_o, r_o)
+                wp = pt.n / d.n
+                fg += wp * (2 * np.log(np.diag(c_oo)).sum() + np.sum(inv_oo * s_p))
+                if gradient:
+                    wmat[np.ix_(o, o)] += wp * (inv_oo - inv_oo @ s_p @ inv_oo)
+                    gmu[o] += wp * (-2 * inv_oo @ r_o)
+            f += w * fg
+            if not gradient:
+                continue
+        else:
+            inv = np.linalg.inv(sigma)
+            logdet = 2 * np.log(np.diag(chol)).sum()
+            s = d.cov
+            if spec.meanstructure:
+                r = d.mean - (nu + lam @ alpha).ravel()
+                s = s + np.outer(r, r)
+            fg = logdet + np.trace(s @ inv) - d.logdet - p
+            f += w * fg
+            if not gradient:
+                continue
+            wmat = inv - inv @ s @ inv                     # dF/dSigma (as if elements free)
+            gmu = -2 * inv @ r if spec.meanstructure else None
         gl = 2 * wmat @ lam @ psi
         gpsi = lam.T @ wmat @ lam
         gthe = wmat
         if spec.meanstructure:
-            gmu = -2 * inv @ r
             gl = gl + np.outer(gmu, alpha.ravel())
             gnu = gmu[:, None]
             galpha = (lam.T @ gmu)[:, None]
@@ -361,6 +385,22 @@ class Fit:
         return self.spec.n_groups * per - self.spec.n_par
 
     def vcov(self) -> np.ndarray:
+        if any(getattr(d, "patterns", None) is not None for d in self.data):
+            # lavaan's default for missing = "ml": observed information, here by central
+            # differences of the analytic gradient
+            k = self.spec.n_par
+            h = 1e-5 * np.maximum(np.abs(self.theta), 1.0)
+            hess = np.empty((k, k))
+            for j in range(k):
+                e = np.zeros(k)
+                e[j] = h[j]
+                hess[:, j] = (objective(self.spec, self.theta + e, self.data)[1]
+                              - objective(self.spec, self.theta - e, self.data)[1]) / (2 * h[j])
+            hess = (hess + hess.T) / 2
+            try:
+                return np.linalg.inv(hess * self.n / 2)
+            except np.linalg.LinAlgError:
+                return np.full_like(hess, np.nan)
         info = information(self.spec, self.theta, self.data)
         try:
             return np.linalg.inv(info * self.n)

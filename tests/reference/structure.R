@@ -43,8 +43,8 @@ measures <- c("chisq", "df", "pvalue", "baseline.chisq", "baseline.df", "cfi", "
               "rmsea.ci.lower", "rmsea.ci.upper", "srmr", "npar", "ntotal")
 fm <- function(fit) as.list(fitMeasures(fit, measures))
 
-single <- function(model, data) {
-  fit <- cfa(model, data = data)
+single <- function(model, data, missing = "listwise") {
+  fit <- cfa(model, data = data, missing = missing)
   pe <- parameterEstimates(fit)
   st <- standardizedSolution(fit)
   ld <- pe$op == "=~"
@@ -58,11 +58,12 @@ single <- function(model, data) {
                                std_all = st$est.std))
 }
 
-invar <- function(model, data, group, partial = "") {
+invar <- function(model, data, group, partial = "", missing = "listwise") {
   eqs <- list(configural = "", metric = "loadings", scalar = c("loadings", "intercepts"),
               strict = c("loadings", "intercepts", "residuals"))
   fits <- lapply(eqs, function(e) cfa(model, data = data, group = group, group.equal = e,
-                                      group.partial = if (nzchar(partial[1])) partial else ""))
+                                      group.partial = if (nzchar(partial[1])) partial else "",
+                                      missing = missing))
   out <- lapply(names(fits), function(nm) {
     f <- fits[[nm]]
     pe <- parameterEstimates(f); st <- standardizedSolution(f)
@@ -126,6 +127,8 @@ ref <- list(
   sim_partial = invar(sim_model, sim, "grp", partial = "y3 ~ 1"),
   sim_partial_mixed = invar(sim_model, sim, "grp", partial = c("f1 =~ y2", "y3 ~ 1", "y7 ~~ y7")),
   hs_efa = efa_ref(hs[, paste0("x", 1:9)]),
+  sim_single_fiml = single(sim_model, sim, missing = "ml"),
+  sim_partial_fiml = invar(sim_model, sim, "grp", partial = "y3 ~ 1", missing = "ml"),
   survey_single = single(five_model, survey),
   survey_send = invar(five_model, survey, "send"),
   survey_send_partial = invar(five_model, survey, "send", partial = "engage_3 ~ 1")
