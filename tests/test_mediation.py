@@ -53,6 +53,9 @@ def test_paths_match_r_lm(fixture, cluster, vcov):
     for term in ["a", "b", "c_prime", "c"]:
         np.testing.assert_allclose(paths.loc[term, "estimate"], ref[term]["estimate"], rtol=1e-8, atol=0)
         np.testing.assert_allclose(paths.loc[term, "se"], se_ref[term]["se"], rtol=1e-8, atol=0)
+    if cluster is not None and vcov == "CR2":
+        for term in ["a", "b", "c_prime", "c"]:
+            np.testing.assert_allclose(paths.loc[term, "df"], ref["cluster_df_cr2"][term], rtol=1e-8, atol=0)
     np.testing.assert_allclose(res.indirect, ref["indirect"], rtol=1e-8, atol=0)
     np.testing.assert_allclose(res.direct, ref["c_prime"]["estimate"], rtol=1e-8, atol=0)
     np.testing.assert_allclose(res.total, ref["c"]["estimate"], rtol=1e-8, atol=0)

@@ -49,17 +49,33 @@ def test_continuous_moderator_matches_r_lm(fixture):
 
 @pytest.mark.parametrize("vcov, key", [("CR1", "moderation_cluster"), ("CR2", "moderation_cluster_cr2")])
 def test_cluster_robust_matches_r_vcovcl_and_clubsandwich(fixture, vcov, key):
+    # t on clusters - 1 df, as the R script computes them
     ref = REF["results"][key]
     res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
-                     covariates=["covar"], cluster="school", vcov=vcov)
+                     covariates=["covar"], cluster="school", vcov=vcov, df_method="clusters")
     assert res.vcov_type == vcov and res.n_clusters == 30 and res.df == 29
     _check_against_r(res, ref)
 
 
-def test_cr2_is_the_default_for_clusters(fixture):
+def test_cr2_satterthwaite_matches_clubsandwich_coef_test(fixture):
+    ref = REF["results"]["moderation_cluster_cr2_satterthwaite"]
     res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
                      covariates=["covar"], cluster="school")
-    assert res.vcov_type == "CR2" and "CR2 SEs" in res.summary()
+    assert res.vcov_type == "CR2" and res.df_method == "satterthwaite"
+    assert "Satterthwaite" in res.summary()
+    order = [0, 1, 2, 4, 3]  # R: (Intercept), X, W, C, X:W
+    want = pd.DataFrame(ref["coefficients"]).iloc[order].reset_index(drop=True)
+    got = pd.DataFrame(ref["slopes"])
+    for col in ["estimate", "se", "df", "p_value", "ci_low", "ci_high"]:
+        np.testing.assert_allclose(res.coefficients[col], want[col], rtol=1e-7, atol=0, err_msg=col)
+        np.testing.assert_allclose(res.simple_slopes[col], got[col], rtol=1e-7, atol=0, err_msg=col)
+    # Johnson-Neyman with df that vary with the moderator: at each bound |t| equals the critical
+    # t on that bound's own Satterthwaite df
+    assert res.jn_interval
+    for b in res.jn_interval:
+        tab = res.slope_at([b])
+        np.testing.assert_allclose(tab["p_value"].iloc[0], 0.05, rtol=1e-8, atol=0)
+        assert tab["df"].iloc[0] < 29
 
 
 def test_binary_moderator_probes_zero_and_one(fixture):

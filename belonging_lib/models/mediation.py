@@ -229,7 +229,8 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
         Numeric controls, entered in both the mediator and the outcome models.
     cluster : str, optional
         Column of clusters (schools).  When given, the bootstrap resamples whole
-        clusters and the paths' SEs are cluster-robust (``vcov``, clusters - 1 df).
+        clusters and the paths' SEs are cluster-robust (``vcov``; t tests on
+        Satterthwaite df with CR2, on clusters - 1 df with CR1).
     n_boot : int
         Bootstrap draws (default 5,000 as PROCESS).
     seed : int, optional
@@ -317,11 +318,13 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     for term, fit, j in [("a", fit_a, 1), ("b", fit_b, len(fit_b.params) - 1),
                          ("c_prime", fit_b, 1), ("c", fit_c, 1)]:
         se = float(np.sqrt(fit.vcov[j, j]))
-        tcrit = stats.t.ppf(0.5 + ci / 2.0, fit.df)
+        # CR2: Satterthwaite df as clubSandwich::coef_test; CR1: clusters - 1; else residual df
+        df = fit.satterthwaite_df(np.eye(len(fit.params))[j]) if fit.vcov_type == "CR2" else fit.df
+        tcrit = stats.t.ppf(0.5 + ci / 2.0, df)
         t = fit.params[j] / se
         path_rows.append({"term": term, "estimate": fit.params[j], "se": se,
                           "ci_low": fit.params[j] - tcrit * se, "ci_high": fit.params[j] + tcrit * se,
-                          "statistic": t, "df": fit.df, "p_value": 2 * stats.t.sf(abs(t), fit.df),
+                          "statistic": t, "df": df, "p_value": 2 * stats.t.sf(abs(t), df),
                           "n": fit.n})
     paths = pd.DataFrame(path_rows)[TIDY_COLUMNS]
 

@@ -126,6 +126,8 @@ class ModerationResult(Result):
     params: tuple
     vcov: np.ndarray = dataclasses.field(repr=False)
     covariate_means: tuple = ()
+    df_method: str = "residual"
+    fit: object = dataclasses.field(default=None, repr=False)
 
     title = "Moderation (interaction) model"
 
@@ -142,6 +144,19 @@ class ModerationResult(Result):
         lo, hi = self.moderator_range
         return tuple(b for b in self.jn_interval if lo <= b <= hi)
 
+    def df_at(self, at) -> np.ndarray:
+        """Degrees of freedom of the simple slope's t test at moderator values ``at``."""
+        w = np.atleast_1d(np.asarray(at, dtype=float))
+        if self.df_method != "satterthwaite":
+            return np.full(w.shape, self.df)
+        k = len(self.params)
+        out = np.empty(w.shape)
+        for i, wi in enumerate(w):
+            L = np.zeros(k)
+            L[1], L[3] = 1.0, wi
+            out[i] = self.fit.satterthwaite_df(L)
+        return out
+
     def slope_at(self, at) -> pd.DataFrame:
         """Simple slopes at any moderator values (same columns as ``simple_slopes``)."""
         return _slopes_table(self, at)
@@ -149,9 +164,14 @@ class ModerationResult(Result):
     def notes(self) -> list[str]:
         lines = [f"Slope of {self.predictor} by {self.moderator}: interaction = {self.interaction:.3f} "
                  f"(SE {self.interaction_se:.3f}, {format_p(self.interaction_p)})."]
-        lines.append(f"Johnson-Neyman (alpha = {self.alpha_jn:g}, t = {self.t_crit_jn:.3f} on "
-                     f"{self.df:g} df): {_describe_jn(self)}")
-        se = (f"cluster-robust {self.vcov_type} SEs, {self.n_clusters} clusters, t on clusters - 1 df"
+        if self.df_method == "satterthwaite":
+            lines.append(f"Johnson-Neyman (alpha = {self.alpha_jn:g}, t on Satterthwaite df at each "
+                         f"value): {_describe_jn(self)}")
+        else:
+            lines.append(f"Johnson-Neyman (alpha = {self.alpha_jn:g}, t = {self.t_crit_jn:.3f} on "
+                         f"{self.df:g} df): {_describe_jn(self)}")
+        dfs = {"satterthwaite": "t on Satterthwaite df", "clusters": "t on clusters - 1 df"}
+        se = (f"cluster-robust {self.vcov_type} SEs, {self.n_clusters} clusters, {dfs[self.df_method]}"
               if self.n_clusters else "classical OLS SEs")
         lines.append(f"N = {self.n} ({self.n_excluded} rows excluded for missing values); {se}; "
                      f"R-squared = {self.rsquared:.3f}.")
@@ -222,15 +242,41 @@ def _slopes_table(res: ModerationResult, at) -> pd.DataFrame:
     ii = res.coefficients["term"].tolist().index(_int_name(res.predictor, res.moderator))
     V = res.vcov
     est, se = simple_slope(res.params[ip], res.params[ii], V[ip, ip], V[ii, ii], V[ip, ii], at)
-    tcrit = stats.t.ppf(0.5 + res.ci / 2.0, res.df)
+    df = res.df_at(at)
+    tcrit = stats.t.ppf(0.5 + res.ci / 2.0, df)
     tstat = est / se
     return pd.DataFrame({
         "moderator_value": np.asarray(at, dtype=float),
         "estimate": est, "se": se,
         "ci_low": est - tcrit * se, "ci_high": est + tcrit * se,
-        "statistic": tstat, "df": res.df,
-        "p_value": 2.0 * stats.t.sf(np.abs(tstat), res.df),
+        "statistic": tstat, "df": df,
+        "p_value": 2.0 * stats.t.sf(np.abs(tstat), df),
     })
+
+
+def _jn_satterthwaite(jn_args, bounds, region, alpha, fit, *, max_iter: int = 100):
+    """Johnson-Neyman bounds where |t| equals the critical t on the bound's own Satterthwaite df."""
+    k = len(fit.params)
+
+    def t_at(w):
+        L = np.zeros(k)
+        L[1], L[3] = 1.0, w
+        return stats.t.ppf(1.0 - alpha / 2.0, fit.satterthwaite_df(L))
+
+    out = []
+    for b in bounds:
+        cur = b
+        for _ in range(max_iter):
+            roots, reg = johnson_neyman(*jn_args, t_at(cur))
+            if not roots:
+                return (), reg
+            new = min(roots, key=lambda r: abs(r - cur))
+            if abs(new - cur) <= 1e-12 * max(1.0, abs(cur)):
+                cur = new
+                break
+            cur = new
+        out.append(float(cur))
+    return tuple(sorted(out)), reg
 
 
 def _int_name(predictor: str, moderator: str) -> str:
@@ -239,7 +285,8 @@ def _int_name(predictor: str, moderator: str) -> str:
 
 def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates=None,
                cluster: str | None = None, at=None, probe: str = "percentiles",
-               ci: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2") -> ModerationResult:
+               ci: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2",
+               df_method: str | None = None) -> ModerationResult:
     """Fit ``outcome ~ predictor * moderator + covariates`` and probe the interaction.
 
     Parameters
@@ -269,6 +316,10 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         Cluster-robust covariance when ``cluster`` is given: Bell-McCaffrey CR2
         (default; R's ``clubSandwich::vcovCR(type = "CR2")``) or CR1 (R's
         ``sandwich::vcovCL(type = "HC1")``, Stata's ``vce(cluster)``).
+    df_method : {"satterthwaite", "clusters"}, optional
+        Degrees of freedom of the t tests with a cluster: Satterthwaite's for each
+        coefficient and simple slope (default with CR2, as ``clubSandwich::coef_test``)
+        or clusters - 1 (default with CR1).
 
     Returns
     -------
@@ -291,9 +342,10 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     :math:`b_1 + b_3 W` with variance :math:`v_{11} + 2 W v_{13} + W^2 v_{33}`.
     The Johnson-Neyman bounds are the roots of
     :math:`(b_3^2 - t^2 v_{33}) W^2 + 2 (b_1 b_3 - t^2 v_{13}) W + (b_1^2 - t^2 v_{11}) = 0`,
-    with :math:`t` the two-sided critical value on the residual df (or clusters - 1
-    for cluster-robust SEs; clubSandwich's ``coef_test`` uses Satterthwaite df
-    instead, which are often a few smaller, so its p-values can be slightly larger).  All real roots are reported; ``jn_in_range`` keeps
+    with :math:`t` the two-sided critical value on the residual df.  With CR2 and
+    Satterthwaite df, the df depend on W; the bounds are then found by fixed-point
+    iteration (solve the quadratic with the t of the current bound's df, repeat), so
+    that at each bound :math:`|b_1 + b_3 W| / SE(W) = t_{\nu(W)}` exactly.  All real roots are reported; ``jn_in_range`` keeps
     those inside the observed moderator range.
 
     Validated against R: ``lm(y ~ x * w + c)`` with the moderator recentred at each
@@ -323,6 +375,13 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     alpha = 1.0 - ci if alpha_jn is None else check_probability("alpha_jn", alpha_jn)
     check_choice("probe", probe, ["percentiles", "sd"])
     check_choice("vcov", vcov, ["CR2", "CR1"])
+    if cluster is None:
+        df_method = "residual"
+    else:
+        df_method = df_method or ("satterthwaite" if vcov == "CR2" else "clusters")
+        check_choice("df_method", df_method, ["satterthwaite", "clusters"])
+        if df_method == "satterthwaite" and vcov != "CR2":
+            raise DataError("df_method='satterthwaite' needs vcov='CR2'.")
     covs = as_list(covariates)
     roles = {"outcome": outcome, "predictor": predictor, "moderator": moderator}
     for role, col in roles.items():
@@ -343,12 +402,16 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     fit = fit_ols(y, X, names, groups=None if cluster is None else frame[cluster].to_numpy(), vcov=vcov)
 
     se = np.sqrt(np.diag(fit.vcov))
-    tcrit = stats.t.ppf(0.5 + ci / 2.0, fit.df)
+    if df_method == "satterthwaite":
+        coef_df = np.array([fit.satterthwaite_df(e) for e in np.eye(len(names))])
+    else:
+        coef_df = np.full(len(names), fit.df)
+    tcrit = stats.t.ppf(0.5 + ci / 2.0, coef_df)
     tstat = fit.params / se
     coefs = pd.DataFrame({
         "term": names, "estimate": fit.params, "se": se,
         "ci_low": fit.params - tcrit * se, "ci_high": fit.params + tcrit * se,
-        "statistic": tstat, "df": fit.df, "p_value": 2.0 * stats.t.sf(np.abs(tstat), fit.df),
+        "statistic": tstat, "df": coef_df, "p_value": 2.0 * stats.t.sf(np.abs(tstat), coef_df),
         "n": fit.n,
     })[TIDY_COLUMNS]
 
@@ -367,8 +430,10 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
 
     ip, ii = 1, 3
     t_jn = stats.t.ppf(1.0 - alpha / 2.0, fit.df)
-    bounds, region = johnson_neyman(fit.params[ip], fit.params[ii], fit.vcov[ip, ip],
-                                    fit.vcov[ii, ii], fit.vcov[ip, ii], t_jn)
+    jn_args = (fit.params[ip], fit.params[ii], fit.vcov[ip, ip], fit.vcov[ii, ii], fit.vcov[ip, ii])
+    bounds, region = johnson_neyman(*jn_args, t_jn)
+    if df_method == "satterthwaite" and bounds:
+        bounds, region = _jn_satterthwaite(jn_args, bounds, region, alpha, fit)
     res = ModerationResult(
         outcome=outcome, predictor=predictor, moderator=moderator, covariates=tuple(covs),
         coefficients=coefs, simple_slopes=pd.DataFrame(), jn_interval=bounds, jn_region=region,
@@ -379,7 +444,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         moderator_range=(float(w.min()), float(w.max())),
         predictor_range=(float(x.min()), float(x.max())), moderator_binary=binary,
         params=tuple(float(v) for v in fit.params), vcov=fit.vcov,
-        covariate_means=tuple(float(frame[c].mean()) for c in covs),
+        covariate_means=tuple(float(frame[c].mean()) for c in covs), df_method=df_method, fit=fit,
     )
     object.__setattr__(res, "simple_slopes", _slopes_table(res, at))
     return res

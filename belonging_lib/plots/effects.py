@@ -54,7 +54,7 @@ def johnson_neyman_plot(result, *, ax=None, n_points: int = 200):
     ws = np.linspace(lo - pad, hi + pad, n_points)
     V = result.vcov
     est, se = simple_slope(result.params[1], result.params[3], V[1, 1], V[3, 3], V[1, 3], ws)
-    t = stats.t.ppf(1.0 - result.alpha_jn / 2.0, result.df)
+    t = stats.t.ppf(1.0 - result.alpha_jn / 2.0, result.df_at(ws))
     low, high = est - t * se, est + t * se
     sig = (low > 0) | (high < 0)
     ax.plot(ws, est, color=PALETTE[0], label=f"slope of {result.predictor}")

@@ -95,6 +95,20 @@ res$moderation_cluster_cr2 <- list(
   jn = jn(coef(fit2)["X"], coef(fit2)["X:W"], V2b["X", "X"], V2b["X:W", "X:W"], V2b["X", "X:W"], tc2),
   t_crit = tc2)
 
+# ---- moderation 2c: CR2 with Satterthwaite df (clubSandwich::coef_test) -----
+satt <- function(f, term) {
+  ct <- coef_test(f, vcov = "CR2", cluster = db$school, test = "Satterthwaite")
+  row <- ct[ct$Coef == term, ]
+  tc <- qt(0.975, row$df_Satt)
+  list(estimate = row$beta, se = row$SE, df = row$df_Satt, p_value = row$p_Satt,
+       ci_low = row$beta - tc * row$SE, ci_high = row$beta + tc * row$SE)
+}
+res$moderation_cluster_cr2_satterthwaite <- list(
+  call = "clubSandwich::coef_test(lm(attain ~ fsm * I(belong - w0) + covar), vcov = 'CR2', test = 'Satterthwaite')",
+  coefficients = lapply(c("(Intercept)", "X", "W", "C", "X:W"), function(term) satt(fit2, term)),
+  at = at2,
+  slopes = lapply(at2, function(w0) { dd <- db; dd$wc <- dd$W - w0; satt(lm(Y ~ X * wc + C, data = dd), "X") }))
+
 # ---- moderation 3: continuous predictor x binary moderator (classical) -----
 dc <- data.frame(Y = d$attain, X = d$belong, W = d$fsm, C = d$covar)
 fit3 <- lm(Y ~ X * W + C, data = dc); V3 <- vcov(fit3); tc3 <- qt(0.975, fit3$df.residual)
@@ -120,6 +134,11 @@ res$mediation <- list(
     b = path(fb, "mediator", vcovCL(fb, cluster = ~school, type = "HC1")),
     c_prime = path(fb, "teacher", vcovCL(fb, cluster = ~school, type = "HC1")),
     c = path(fc, "teacher", vcovCL(fc, cluster = ~school, type = "HC1"))),
+  cluster_df_cr2 = list(
+    a = coef_test(fa, vcov = "CR2", cluster = d$school, test = "Satterthwaite")["teacher", "df_Satt"],
+    b = coef_test(fb, vcov = "CR2", cluster = d$school, test = "Satterthwaite")["mediator", "df_Satt"],
+    c_prime = coef_test(fb, vcov = "CR2", cluster = d$school, test = "Satterthwaite")["teacher", "df_Satt"],
+    c = coef_test(fc, vcov = "CR2", cluster = d$school, test = "Satterthwaite")["teacher", "df_Satt"]),
   cluster_se_cr2 = list(
     a = path(fa, "teacher", as.matrix(vcovCR(fa, cluster = d$school, type = "CR2"))),
     b = path(fb, "mediator", as.matrix(vcovCR(fb, cluster = d$school, type = "CR2"))),
