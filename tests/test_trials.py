@@ -407,3 +407,9 @@ def test_sample_trial_truth_inside_ci(sample_trial):
     att = tr.attrition(d, treatment="treat", attrited="attrited").table.set_index("arm")
     assert att.loc["treated", "lost"] == truth["attrited_n"]["value"]["programme"]
     assert att.loc["control", "lost"] == truth["attrited_n"]["value"]["control"]
+
+
+def test_progress_bar_path_runs(capsys):
+    sim = tr.simulate_power(effect_size=0.3, n_clusters=10, cluster_size=5, icc=0.1, n_sims=10, seed=1,
+                            progress=True)
+    assert 0 <= sim.power <= 1 and sim.n_sims == 10 and len(sim.estimates) == 10

@@ -9,7 +9,7 @@ from scipy import special
 from .._errors import DataError
 from .._validation import describe_rows, require_columns
 
-__all__ = ["hedges_j", "treatment_indicator", "complete_rows"]
+__all__ = ["hedges_j", "treatment_indicator", "complete_rows", "progress_bar"]
 
 
 def hedges_j(df: float) -> float:
@@ -59,3 +59,19 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, li
     """Boolean mask of rows complete on ``columns`` and the labels of the others."""
     mask = data[columns].notna().all(axis=1)
     return mask, list(data.index[~mask])
+
+
+def progress_bar(iterable, *, desc: str, enabled: bool):
+    """Wrap ``iterable`` in a tqdm bar when ``enabled`` (silently falls back to text bars
+    in a notebook without ipywidgets instead of printing a warning)."""
+    if not enabled:
+        return iterable
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, leave=False)

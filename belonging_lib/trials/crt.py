@@ -24,7 +24,7 @@ from .._validation import (
     check_probability,
     require_columns,
 )
-from ._common import treatment_indicator
+from ._common import progress_bar, treatment_indicator
 
 __all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
 
@@ -273,8 +273,6 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     ('eef', 20)
     """
     import patsy
-    from tqdm.auto import tqdm
-
     check_choice("denominator", denominator, list(DENOMINATORS))
     ci = check_probability("ci", ci)
     outcome, frame, Y, X, excluded = _prepare(formula, data, cluster, treatment, block)
@@ -282,7 +280,7 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     row = _fixed_row(num, treatment)
     b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
     tq = stats.t.ppf(0.5 + ci / 2, df)
-    lo, hi = b - tq * se, b + tq * se
+    lo, hi = float(b - tq * se), float(b + tq * se)
     den_formula = f"{outcome} ~ {treatment}" if denominator == "eef" else f"{outcome} ~ 1"
     den = _multilevel(den_formula, frame, cluster)
     tau2, sig2 = _components(den)
@@ -322,7 +320,7 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
             order.append(members)
             pos += len(members)
         est = np.empty(n_boot)
-        for r in tqdm(range(n_boot), desc="cluster bootstrap", disable=not progress, leave=False):
+        for r in progress_bar(range(n_boot), desc="cluster bootstrap", enabled=progress):
             idx = np.concatenate([rows_of[c] for c in draws[r]])
             g = np.repeat(np.arange(len(uniq)), [len(rows_of[c]) for c in draws[r]])
             Xr, kr = _drop_empty_columns(Xn[idx], k)
@@ -335,14 +333,18 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     if n_perm:
         n_perm = check_positive_int("n_perm", n_perm, minimum=20)
         design = X.design_info if hasattr(X, "design_info") else None
+        # when the treatment enters only as a main effect, swap its column instead of
+        # rebuilding the design matrix for every re-randomisation
+        if sum(treatment in str(c) for c in X.columns) == 1:
+            design = None
         perm = np.empty(n_perm)
         pframe = frame.copy()
-        for r in tqdm(range(n_perm), desc="re-randomisations", disable=not progress, leave=False):
+        for r in progress_bar(range(n_perm), desc="re-randomisations", enabled=progress):
             new_arm = _rerandomise(cl_arm, cl_block, rng)
             pframe[treatment] = new_arm[codes]
             if design is not None:
                 Xp = np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
-            else:  # pragma: no cover
+            else:
                 Xp = Xn.copy()
                 Xp[:, k] = new_arm[codes]
             beta, _, _, _ = _fast(y, Xp, codes)
@@ -534,8 +536,6 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     allocated to control), and no interference.  The CACE is larger than the
     ITT and less precise; report it beside, never instead of, the ITT.
     """
-    from tqdm.auto import tqdm
-
     from .._validation import as_list
 
     covs = as_list(covariates)
@@ -554,7 +554,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     cdiff = cT - cC
     if abs(cdiff) < 1e-8:
         raise ModelError("Compliance is the same in both arms: the CACE is not identified.")
-    est = itt.effect / cdiff
+    est = float(itt.effect / cdiff)
     a = (1 - ci) / 2
     if ci_method == "delta":
         codes = pd.factorize(used[cluster])[0]
@@ -568,7 +568,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
         se_c = math.sqrt(_var_share(cl[cl.a == 1]) + _var_share(cl[cl.a == 0]))
         se = math.sqrt(itt.se**2 / cdiff**2 + itt.effect**2 * se_c**2 / cdiff**4)
         z = stats.norm.ppf(1 - a)
-        lo, hi = est - z * se, est + z * se
+        lo, hi = float(est - z * se), float(est + z * se)
         nb = n_undefined = 0
     else:
         nb = check_positive_int("n_boot", n_boot, minimum=20)
@@ -584,7 +584,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
         draws = np.concatenate([rng.choice(np.flatnonzero(cl_arm == v), size=(nb, int((cl_arm == v).sum())))
                                 for v in (1.0, 0.0)], axis=1)
         boots = np.empty(nb)
-        for r in tqdm(range(nb), desc="CACE bootstrap", disable=not progress, leave=False):
+        for r in progress_bar(range(nb), desc="CACE bootstrap", enabled=progress):
             idx = np.concatenate([rows_of[c] for c in draws[r]])
             g = np.repeat(np.arange(draws.shape[1]), [len(rows_of[c]) for c in draws[r]])
             Xr, kr = _drop_empty_columns(Xv[idx], k)

@@ -12,6 +12,7 @@ from scipy import stats
 from .._errors import DataError
 from .._results import Result
 from .._validation import check_positive_int, check_probability
+from ._common import progress_bar
 
 __all__ = ["mdes", "mdes_three_level", "n_clusters_needed", "PowerSimulation", "simulate_power"]
 
@@ -239,8 +240,6 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
         With the analytic (PowerUp!) power at the same design for comparison;
         at ``effect_size = mdes(...)`` both should be close to 0.80.
     """
-    from tqdm.auto import tqdm
-
     from ..models import fit_random_intercept
 
     J = check_positive_int("n_clusters", n_clusters, minimum=4)
@@ -263,7 +262,7 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     Y = effect_size * X[:, 1][None, :] + u[:, groups] + e
     est = np.empty(n_sims)
     sig = np.empty(n_sims, dtype=bool)
-    for i in tqdm(range(n_sims), desc="simulated trials", disable=not progress, leave=False):
+    for i in progress_bar(range(n_sims), desc="simulated trials", enabled=progress):
         fit = fit_random_intercept(Y[i], X, groups, reml=True)
         est[i] = fit.beta[1]
         sig[i] = abs(fit.beta[1] / math.sqrt(fit.vcov[1, 1])) > tcrit
