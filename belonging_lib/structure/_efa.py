@@ -235,8 +235,9 @@ def efa(data: pd.DataFrame, n_factors: int | None = None, *, items: Sequence[str
     factors ordered by variance accounted for and reflected so that each
     column's loadings sum to a positive number: the defaults of
     ``psych::fa(r, nfactors, fm = "minres", rotate = "oblimin")``.  The
-    extraction and rotation come from :mod:`belonging_lib._factor`, which is
-    validated against psych and GPArotation.
+    extraction and rotation come from :func:`belonging_lib._factor.efa`
+    (rotated to a gradient norm of 1e-8), which is validated against psych
+    and GPArotation.
 
     Examples
     --------
@@ -263,13 +264,8 @@ def efa(data: pd.DataFrame, n_factors: int | None = None, *, items: Sequence[str
     p = len(items)
     if isinstance(n_factors, bool) or not isinstance(n_factors, (int, np.integer)) or not 1 <= n_factors < p:
         raise DataError(f"`n_factors` must be a whole number from 1 to {p - 1}, but {n_factors!r} was passed.")
-    lam, uniq = _factor.minres(corr, int(n_factors))
-    lam = np.asarray(lam)
-    phi = np.eye(int(n_factors))
-    if rotation == "oblimin" and n_factors > 1:
-        lam, phi = _factor.oblimin(lam, eps=1e-8, max_iter=20000)
-        lam, phi = np.asarray(lam), np.asarray(phi)
-    lam, phi = _factor.sort_and_reflect(lam, phi)
+    sol = _factor.efa(corr, int(n_factors), rotate=rotation, eps=1e-8, max_iter=20000)
+    lam, phi = np.asarray(sol.loadings, dtype=float), np.asarray(sol.phi, dtype=float)
     cols = [f"F{i + 1}" for i in range(int(n_factors))]
     h2 = np.diag(lam @ phi @ lam.T)
     return EFAResult(loadings=pd.DataFrame(lam, index=items, columns=cols),
