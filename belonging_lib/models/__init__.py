@@ -1,0 +1,27 @@
+"""Regression models for pupils in classes in schools.
+
+- :func:`multilevel`, :func:`null_model`, :func:`compare`, :func:`fit_random_intercept`:
+  linear mixed models matching lme4/lmerTest, with an exact fast path for
+  random-intercept models;
+- :func:`ols`, :func:`logit`: single-level regression with robust and
+  cluster-robust (CR1, CR2) standard errors matching sandwich and clubSandwich;
+- :func:`center`: grand- and group-mean centring;
+- :func:`moderation`, :func:`mediation`, :func:`dominance`: the claims'
+  analyses (simple slopes and Johnson-Neyman, bootstrap indirect effects,
+  relative importance).
+"""
+
+from .centering import center
+from .multilevel import MultilevelResult, compare, fit_random_intercept, multilevel, null_model, tau2
+from .regression import RegressionResult, cr2_vcov, logit, ols
+
+__all__ = [
+    "MultilevelResult", "RegressionResult", "center", "compare", "cr2_vcov", "fit_random_intercept",
+    "logit", "multilevel", "null_model", "ols", "tau2",
+]
+from .importance import DominanceResult, dominance, dominance_from_matrix  # noqa: E402
+from .mediation import MediationResult, mediation  # noqa: E402
+from .moderation import ModerationResult, moderation  # noqa: E402
+
+__all__ += ["DominanceResult", "MediationResult", "ModerationResult", "dominance", "dominance_from_matrix",
+            "mediation", "moderation"]
