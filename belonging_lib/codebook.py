@@ -1,0 +1,478 @@
+"""Codebooks: map a survey tool's raw export onto the standard schema.
+
+A codebook is a CSV file with one row per variable.  Columns used here:
+
+``file``
+    the target file in the sample layout (``survey.csv``); optional when the
+    codebook describes one file.
+``variable``
+    the standard column name (``pssm_01``).
+``source_name``
+    the column's name in the raw export (``Q1_1``); empty = same as ``variable``.
+``type``
+    ``id``, ``categorical``, ``binary``, ``integer``, ``continuous``, ``item``,
+    ``weight`` or ``pv``.
+``allowed``
+    ``"1-5"`` (a range), ``"girl;boy"`` or ``"0;1"`` (a list); other text
+    (``"S01-C1 style"``) is documentation only.
+``value_labels``
+    ``"1=Not at all true;2=Not very true;..."``: text answers mapped to codes
+    (case and spacing ignored).
+``missing_codes``
+    ``"9;-99"``: codes meaning "not answered", set to missing.
+``label``, ``instrument``, ``reverse``, ``synthetic``: documentation.
+
+:func:`apply_codebook` renames, recodes and checks every column and counts
+every change; :func:`validate` lists the problems of a raw export without
+changing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._errors import ColumnError, DataError
+from ._results import Result, RowLedger
+from ._validation import as_frame, check_choice, describe_rows
+
+__all__ = ["read_codebook", "apply_codebook", "validate", "CodebookResult", "CODEBOOK_COLUMNS"]
+
+#: Columns of a codebook file (only ``variable`` is required).
+CODEBOOK_COLUMNS = ["file", "variable", "label", "type", "allowed", "instrument", "reverse",
+                    "missing_codes", "value_labels", "source_name", "synthetic"]
+_TYPES = {"id", "categorical", "binary", "integer", "continuous", "item", "weight", "pv", ""}
+
+
+def _norm(text) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().casefold()
+
+
+def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read and check a codebook (CSV, or a DataFrame already read).
+
+    Parameters
+    ----------
+    path : path or DataFrame
+
+    Returns
+    -------
+    DataFrame
+        One row per variable, every cell text (empty string when blank),
+        with every column of :data:`CODEBOOK_COLUMNS` present.
+
+    Raises
+    ------
+    ColumnError
+        No ``variable`` column.
+    DataError
+        A duplicated variable within a file, an unknown ``type``, or a
+        malformed ``value_labels`` / ``missing_codes`` cell.
+
+    Examples
+    --------
+    >>> cb = read_codebook(pd.DataFrame({"variable": ["q1"], "allowed": ["1-5"]}))
+    >>> cb.loc[0, "source_name"]
+    'q1'
+    """
+    if isinstance(path, pd.DataFrame):
+        frame = path.astype(object).where(path.notna(), "").astype(str)
+        name = "codebook"
+    else:
+        from .io import read_data
+
+        p = Path(path)
+        frame = read_data(p)
+        frame = frame.astype(object).where(frame.notna(), "")
+        frame = frame.map(lambda v: str(int(v)) if isinstance(v, float) and v == int(v) else str(v))
+        name = p.name
+    frame = frame.copy()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "variable" not in frame.columns:
+        raise ColumnError(f"The codebook {name!r} needs a 'variable' column; it has {list(frame.columns)}.")
+    for col in CODEBOOK_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = ""
+    frame = frame.map(lambda v: v.strip())
+    frame["source_name"] = frame["source_name"].where(frame["source_name"] != "", frame["variable"])
+    blank = frame["variable"] == ""
+    if blank.any():
+        raise DataError(f"Codebook {name!r}: 'variable' is empty in {describe_rows(frame.index[blank])}.")
+    dup = frame.duplicated(["file", "variable"], keep=False)
+    if dup.any():
+        raise DataError(f"Codebook {name!r}: variable {frame.loc[dup, 'variable'].iloc[0]!r} is listed "
+                        f"twice for the same file ({describe_rows(frame.index[dup])}).")
+    bad_type = ~frame["type"].str.lower().isin(_TYPES)
+    if bad_type.any():
+        raise DataError(f"Codebook {name!r}: unknown type {frame.loc[bad_type, 'type'].iloc[0]!r} in "
+                        f"{describe_rows(frame.index[bad_type])}; use one of {sorted(t for t in _TYPES if t)}.")
+    for i, row in frame.iterrows():
+        _parse_labels(row["value_labels"], row["variable"])
+        _parse_codes(row["missing_codes"], row["variable"])
+    return frame.reset_index(drop=True)
+
+
+def _number(text: str, variable: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"Codebook: {what} {text!r} of variable {variable!r} is not a number.") from None
+
+
+def _parse_labels(cell: str, variable: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if not cell:
+        return out
+    for part in cell.split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise DataError(f"Codebook: value_labels of {variable!r} must look like '1=Label;2=Label', "
+                            f"but {part!r} has no '='.")
+        code, label = part.split("=", 1)
+        try:
+            out[_norm(label)] = float(code.strip())
+        except ValueError:  # text code of a categorical variable: "girl=F"
+            out[_norm(label)] = code.strip()
+    return out
+
+
+def _parse_codes(cell: str, variable: str) -> list[float]:
+    return [_number(p.strip(), variable, "missing code") for p in cell.split(";") if p.strip()] if cell else []
+
+
+def _parse_allowed(cell: str, kind: str):
+    """Return ("range", lo, hi), ("set", values) or None."""
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*", cell or "")
+    if m and kind not in ("id",):
+        return ("range", float(m.group(1)), float(m.group(2)))
+    if cell and ";" in cell and kind in ("categorical", "binary", "integer", "item", ""):
+        return ("set", [v.strip() for v in cell.split(";") if v.strip()])
+    return None
+
+
+@dataclasses.dataclass
+class _Column:
+    mapped: pd.Series
+    recoded: pd.Series      # text label turned into a code / category re-spelled
+    coded_missing: pd.Series  # a declared missing code turned into missing
+    invalid: pd.Series      # a value the codebook does not allow
+
+
+def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Column:
+    """Map one raw column; each distinct raw value is classified once (fast on big files)."""
+    kind = spec["type"].lower()
+    allowed = _parse_allowed(spec["allowed"], kind)
+    labels = _parse_labels(spec["value_labels"], spec["variable"])
+    codes = set(_parse_codes(spec["missing_codes"], spec["variable"]) + [c for c in declared_missing
+                                                                        if not isinstance(c, tuple)])
+    numeric_kind = kind in ("binary", "integer", "continuous", "item", "weight", "pv") or (
+        allowed is not None and allowed[0] == "range")
+    allowed_set = None
+    if allowed is not None and allowed[0] == "set":
+        try:
+            allowed_set = {float(v) for v in allowed[1]}
+        except ValueError:
+            numeric_kind = False
+    lookup = {_norm(a): a for a in allowed[1]} if (allowed is not None and allowed[0] == "set") else None
+
+    def classify(v):
+        """Return (status, value): status in blank/same/recoded/missing/invalid."""
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "blank", np.nan
+        text = str(v).strip() if not isinstance(v, (int, float, np.number)) else None
+        if text == "":
+            return "blank", np.nan
+        if kind == "id":
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                return "same", str(int(v))
+            return "same", (text if text is not None else str(v))
+        if isinstance(v, (bool, np.bool_)):
+            v = int(v)
+        try:
+            number = float(v if text is None else text)
+        except ValueError:
+            number = None
+        if number is not None and number in codes:
+            return "missing", np.nan
+        if not numeric_kind:
+            if lookup is None and not labels:
+                return "same", (text if text is not None else v)
+            if lookup is None:
+                hit = labels.get(_norm(v))
+                return ("recoded", hit) if hit is not None else ("same", text if text is not None else v)
+            hit = lookup.get(_norm(v))
+            if hit is None and _norm(v) in labels:
+                hit = labels[_norm(v)]
+                hit = lookup.get(_norm(hit), hit) if isinstance(hit, str) else hit
+                return "recoded", hit
+            if hit is None:
+                return "invalid", np.nan
+            return ("same" if hit == text else "recoded"), hit
+        status = "same"
+        if number is None:
+            number = labels.get(_norm(text))
+            if number is None or isinstance(number, str):
+                return "invalid", np.nan
+            status = "recoded"
+        if not np.isfinite(number):
+            return "invalid", np.nan
+        if allowed is not None and allowed[0] == "range" and not (allowed[1] <= number <= allowed[2]):
+            return "invalid", np.nan
+        if allowed_set is not None and number not in allowed_set:
+            return "invalid", np.nan
+        return status, number
+
+    uniques = pd.unique(series.to_numpy(dtype=object))
+    table = {}
+    nan_key = None
+    for u in uniques:
+        if u is None or (isinstance(u, float) and np.isnan(u)):
+            nan_key = classify(u)
+            continue
+        table[u] = classify(u)
+    raw_obj = series.astype(object)
+    status = raw_obj.map(lambda v: table[v][0] if v in table else "blank") if len(table) else \
+        pd.Series("blank", index=series.index, dtype=object)
+    mapped = raw_obj.map(lambda v: table[v][1] if v in table else np.nan) if len(table) else \
+        pd.Series(np.nan, index=series.index, dtype=object)
+    _ = nan_key
+    if numeric_kind or kind == "":
+        if numeric_kind:
+            mapped = pd.to_numeric(mapped, errors="coerce").astype(float)
+    return _Column(mapped, (status == "recoded"), (status == "missing"), (status == "invalid"))
+
+
+def _show(value) -> str:
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
+def _is_missing_code(value, codes) -> bool:
+    try:
+        return float(value) in codes
+    except (TypeError, ValueError):
+        return False
+
+
+def _select(codebook: pd.DataFrame, file: str | None) -> pd.DataFrame:
+    files = [f for f in codebook["file"].unique() if f]
+    if file is None:
+        if len(files) > 1:
+            raise DataError(f"The codebook describes several files {files}; pass `file=` (for example "
+                            f"file={files[0]!r}) to say which one the raw export maps to.")
+        return codebook
+    rows = codebook[codebook["file"] == file]
+    if rows.empty:
+        raise DataError(f"The codebook has no rows for file {file!r}; it describes {files}.")
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class CodebookResult(Result):
+    """A raw export mapped through a codebook.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The mapped data in the standard schema (codebook order).
+    changes : DataFrame
+        Per variable: ``variable, source_name, n_present, n_recoded,
+        n_set_missing, n_invalid_set_missing, n_missing``.
+    ledger : RowLedger
+        Rows in and out (the codebook drops no row).
+    unused_columns : tuple
+        Raw columns the codebook does not map (left out of ``data``).
+    """
+
+    data: pd.DataFrame
+    changes: pd.DataFrame
+    ledger: RowLedger
+    unused_columns: tuple = ()
+    title = "Codebook applied"
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.changes.copy()
+
+    def notes(self) -> list[str]:
+        c = self.changes
+        lines = [f"{len(self.data)} rows, {len(c)} variables; {int(c['n_recoded'].sum())} text answers recoded, "
+                 f"{int(c['n_set_missing'].sum())} 'not answered' codes set missing, "
+                 f"{int(c['n_invalid_set_missing'].sum())} invalid values set missing."]
+        if self.unused_columns:
+            lines.append(f"Raw columns not in the codebook (left out): {', '.join(self.unused_columns)}.")
+        return lines
+
+
+def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+                   file: str | None = None, invalid: str = "raise", id_col: str | None = None,
+                   ledger: RowLedger | None = None) -> CodebookResult:
+    """Map a survey tool's raw export onto the standard schema.
+
+    Renames ``source_name`` to ``variable``, turns text answers into codes
+    (case and spacing ignored), sets "not answered" codes (``missing_codes``
+    and, for SPSS files read with ``user_missing="keep"``, the declared
+    user-missing codes) to missing, re-spells categories to the codebook's
+    form (``" Girl"`` -> ``"girl"``), checks allowed values and checks that
+    the identifier is unique.  Every change is counted.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The raw export (for example from :func:`belonging_lib.io.read_data`).
+    codebook : DataFrame or path
+        See the module notes; read with :func:`read_codebook` if a path.
+    file : str, optional
+        Which target file of the codebook to produce (``"survey.csv"``);
+        required when the codebook describes several files.
+    invalid : {"raise", "missing"}
+        An unknown label or out-of-range value raises a
+        :class:`~belonging_lib.DataError` naming the column, rows and value
+        (default), or is set to missing and counted.
+    id_col : str, optional
+        Identifier that must be unique (default: the first ``type == "id"``
+        variable).
+    ledger : RowLedger, optional
+        Ledger to continue (a new one is started otherwise).
+
+    Returns
+    -------
+    CodebookResult
+
+    Raises
+    ------
+    ColumnError
+        A ``source_name`` is not in the raw export.
+    DataError
+        Invalid values (with ``invalid="raise"``) or duplicated identifiers.
+
+    Examples
+    --------
+    >>> cb = read_codebook(pd.DataFrame({
+    ...     "variable": ["pupil_id", "q1"], "source_name": ["ID", "Question 1"],
+    ...     "type": ["id", "item"], "allowed": ["", "1-3"],
+    ...     "value_labels": ["", "1=No;2=Sometimes;3=Yes"], "missing_codes": ["", "9"]}))
+    >>> raw = pd.DataFrame({"ID": ["A", "B", "C"], "Question 1": ["yes ", 9, "2"]})
+    >>> apply_codebook(raw, cb).data["q1"].tolist()
+    [3.0, nan, 2.0]
+    """
+    raw = as_frame(raw, name="raw")
+    check_choice("invalid", invalid, ["raise", "missing"])
+    cb = _select(read_codebook(codebook), file)
+    missing_cols = [s for s in cb["source_name"] if s not in raw.columns]
+    if missing_cols:
+        raise ColumnError(
+            f"The raw export lacks {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''} named in "
+            f"the codebook's source_name: {', '.join(map(repr, missing_cols[:10]))}"
+            f"{' ...' if len(missing_cols) > 10 else ''}. Check the codebook or the export."
+        )
+    declared = raw.attrs.get("missing_codes", {}) if hasattr(raw, "attrs") else {}
+    ledger = ledger or RowLedger("pupils", source=str(raw.attrs.get("source", "raw export")))
+    n = len(raw)
+    out = {}
+    rows = []
+    for _, spec in cb.iterrows():
+        src = spec["source_name"]
+        col = _map_column(raw[src], spec, declared.get(src, ()))
+        if col.invalid.any() and invalid == "raise":
+            bad_rows = raw.index[col.invalid]
+            value = raw.loc[bad_rows[0], src]
+            allowed = spec["allowed"] or "(see value_labels)"
+            raise DataError(
+                f"Column {src!r} (-> {spec['variable']!r}): {describe_rows(bad_rows)} "
+                f"hold{'s' if len(bad_rows) == 1 else ''} {value!r}, which is not an allowed value "
+                f"({allowed}{'; labels ' + spec['value_labels'] if spec['value_labels'] else ''}); "
+                f"{int(col.invalid.sum())} such value{'s' if col.invalid.sum() != 1 else ''}. "
+                "Fix the export or codebook, or pass invalid='missing' to set them missing."
+            )
+        out[spec["variable"]] = col.mapped
+        rows.append({"variable": spec["variable"], "source_name": src,
+                     "n_present": int((raw[src].notna() & (raw[src].astype(str).str.strip() != "")).sum()),
+                     "n_recoded": int(col.recoded.sum()), "n_set_missing": int(col.coded_missing.sum()),
+                     "n_invalid_set_missing": int(col.invalid.sum()),
+                     "n_missing": int(col.mapped.isna().sum())})
+    data = pd.DataFrame(out, index=raw.index)
+    for c in data.columns:
+        s = data[c]
+        if pd.api.types.is_float_dtype(s) and s.notna().all() and np.all(s == np.round(s)):
+            data[c] = s.astype("int64")
+    ids = cb.loc[cb["type"].str.lower() == "id", "variable"].tolist()
+    id_col = id_col or (ids[0] if ids else None)
+    if ledger.start is None:
+        ledger.record("read raw export", n_in=n, n_out=n, reason="")
+    if id_col is not None:
+        from .io import check_ids
+
+        check_ids(data, id_col)
+    changes = pd.DataFrame(rows)
+    ledger.record("apply codebook", n_in=n, n_out=len(data),
+                  reason=f"{int(changes['n_recoded'].sum())} recoded, "
+                         f"{int(changes['n_set_missing'].sum())} coded missing, "
+                         f"{int(changes['n_invalid_set_missing'].sum())} invalid set missing; no rows dropped")
+    unused = tuple(c for c in raw.columns if c not in set(cb["source_name"]))
+    return CodebookResult(data=data.reset_index(drop=True), changes=changes, ledger=ledger,
+                          unused_columns=unused)
+
+
+def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+             file: str | None = None) -> pd.DataFrame:
+    """List the problems of a raw export against a codebook, changing nothing.
+
+    Parameters
+    ----------
+    raw : DataFrame
+    codebook : DataFrame or path
+    file : str, optional
+        Target file of the codebook (see :func:`apply_codebook`).
+
+    Returns
+    -------
+    DataFrame
+        One row per problem: ``variable, source_name, problem, n, rows,
+        example``.  Problems: ``"column missing"``, ``"invalid value"``
+        (unknown label or out of range), ``"not-answered code"`` (will be set
+        missing), ``"text label"`` (will be recoded), ``"duplicated id"``.
+        An empty table means the export maps cleanly.
+
+    Examples
+    --------
+    >>> cb = read_codebook(pd.DataFrame({"variable": ["q1"], "allowed": ["1-5"]}))
+    >>> validate(pd.DataFrame({"q1": [1, 7, 9]}), cb)[["variable", "problem", "n"]]
+      variable        problem  n
+    0       q1  invalid value  2
+    """
+    raw = as_frame(raw, name="raw")
+    cb = _select(read_codebook(codebook), file)
+    declared = raw.attrs.get("missing_codes", {})
+    problems = []
+
+    def add(spec, problem, mask, values):
+        rows = raw.index[mask]
+        problems.append({"variable": spec["variable"], "source_name": spec["source_name"], "problem": problem,
+                         "n": int(mask.sum()), "rows": describe_rows(rows),
+                         "example": _show(values[mask].iloc[0]) if mask.any() else ""})
+
+    for _, spec in cb.iterrows():
+        src = spec["source_name"]
+        if src not in raw.columns:
+            problems.append({"variable": spec["variable"], "source_name": src, "problem": "column missing",
+                             "n": len(raw), "rows": "all rows", "example": ""})
+            continue
+        col = _map_column(raw[src], spec, declared.get(src, ()))
+        for problem, mask in (("invalid value", col.invalid), ("not-answered code", col.coded_missing),
+                              ("text label", col.recoded)):
+            if mask.any():
+                add(spec, problem, mask, raw[src])
+        if spec["type"].lower() == "id" and spec is cb[cb["type"].str.lower() == "id"].iloc[0]:
+            pass
+    ids = cb.loc[cb["type"].str.lower() == "id"]
+    if len(ids) and ids.iloc[0]["source_name"] in raw.columns:
+        spec = ids.iloc[0]
+        dup = raw[spec["source_name"]].duplicated(keep=False) & raw[spec["source_name"]].notna()
+        if dup.any():
+            add(spec, "duplicated id", dup, raw[spec["source_name"]])
+    return pd.DataFrame(problems, columns=["variable", "source_name", "problem", "n", "rows", "example"])
