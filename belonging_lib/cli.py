@@ -1,0 +1,197 @@
+"""The ``belonging`` command line.
+
+::
+
+    belonging validate --data my_survey.sav --codebook my_codebook.csv
+    belonging run      --data my_survey.sav --codebook my_codebook.csv --out results/ [--notebooks 02,05]
+    belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
+    belonging simulate --out sample_data/
+
+``run`` maps the raw file through the codebook, writes the mapped file into
+``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
+need only the files present there (papermill parameter ``DATA_DIR``), and
+builds the site from the executed notebooks into ``OUT/site``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ._errors import BelongingError
+
+__all__ = ["main", "map_to_layout", "runnable_notebooks"]
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv", invalid: str = "raise",
+                  encoding: str | None = None):
+    """Read a raw file, apply the codebook and write ``out_dir/<file>``.
+
+    Returns the :class:`~belonging_lib.codebook.CodebookResult`.
+    """
+    from .codebook import apply_codebook, read_codebook
+    from .io import read_data
+
+    raw = read_data(data_path, encoding=encoding, user_missing="keep")
+    cb = read_codebook(codebook_path)
+    result = apply_codebook(raw, cb, file=file if (cb["file"] != "").any() else None, invalid=invalid)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = result.data.copy()
+    for col in frame.columns:  # whole numbers with gaps are written as 3, not 3.0
+        s = frame[col]
+        if s.dtype.kind == "f" and s.dropna().eq(s.dropna().round()).all():
+            frame[col] = s.astype("Int64")
+    frame.to_csv(out / file, index=False)
+    rows = cb[cb["file"] == file] if (cb["file"] != "").any() else cb.assign(file=file)
+    rows.to_csv(out / "codebook.csv", index=False)
+    return result
+
+
+def runnable_notebooks(src, data_dir) -> list[str]:
+    """Notebooks whose ``load_sample`` / ``load_truth`` files all exist in ``data_dir``."""
+    from .datasets import SAMPLE_FILES
+
+    ok = []
+    present = {p.name for p in Path(data_dir).iterdir()}
+    for nb in sorted(Path(src).glob("[0-9][0-9]_*.md")):
+        text = nb.read_text(encoding="utf-8")
+        names = set(re.findall(r"load_sample\(\s*[\"'](\w+)[\"']", text))
+        if "load_truth(" in text:
+            names.add("truth")
+        need = {SAMPLE_FILES.get(n, n) for n in names}
+        if need and need <= present:
+            ok.append(nb.stem[:2])
+    return ok
+
+
+def _cmd_validate(args) -> int:
+    from .codebook import read_codebook, validate
+    from .io import read_data
+
+    raw = read_data(args.data, encoding=args.encoding, user_missing="keep")
+    cb = read_codebook(args.codebook)
+    problems = validate(raw, cb, file=args.file if (cb["file"] != "").any() else None)
+    if problems.empty:
+        print("No problems: the export maps cleanly through the codebook.")
+        return 0
+    print(problems.to_string(index=False))
+    bad = problems["problem"].isin(["column missing", "invalid value", "duplicated id"])
+    return 1 if bad.any() else 0
+
+
+def _cmd_run(args) -> int:
+    from .site import build_site, execute_notebooks
+
+    out = Path(args.out)
+    data_dir = out / "data"
+    result = map_to_layout(args.data, args.codebook, data_dir, file=args.file, invalid=args.invalid,
+                           encoding=args.encoding)
+    print(result.summary().splitlines()[-1])
+    print(result.ledger)
+    src = Path(args.notebook_dir)
+    wanted = args.notebooks.split(",") if args.notebooks else runnable_notebooks(src, data_dir)
+    if not wanted:
+        print("No notebook can run on these files alone.", file=sys.stderr)
+        return 1
+    print(f"Running notebooks {', '.join(wanted)} on {data_dir} ...", flush=True)
+    runs = execute_notebooks(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
+                             only=wanted, workers=args.workers, cwd=str(_REPO))
+    index = build_site(out / "notebooks", out / "site", title=args.title, runs=runs)
+    print(f"Site: {index}")
+    failed = [r for r in runs if r.error]
+    for r in failed:
+        print(f"FAILED: {r.name}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_report(args) -> int:
+    from .datasets import load_sample
+    from .io import read_data
+    from .report import school_report
+
+    if args.data is None:
+        data, synthetic = load_sample("survey"), True
+    elif args.codebook:
+        from .codebook import apply_codebook, read_codebook
+
+        cb = read_codebook(args.codebook)
+        raw = read_data(args.data, encoding=args.encoding, user_missing="keep")
+        data = apply_codebook(raw, cb, file=args.file if (cb["file"] != "").any() else None).data
+        synthetic = False
+    else:
+        data, synthetic = read_data(args.data, encoding=args.encoding), False
+    groups = [g for g in args.groups.split(",") if g]
+    school_report(data, school=args.school, groups=groups, out=args.out, synthetic=synthetic,
+                  school_col=args.school_col)
+    print(f"Report: {args.out}")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    from .simulate import write_sample_data
+
+    kwargs = {} if args.seed is None else {"seed": args.seed}
+    write_sample_data(args.out, **kwargs)
+    print(f"Synthetic sample data written to {args.out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="belonging", description="School belonging toolkit: rerun the analyses "
+                                "on your own survey, make school reports, simulate sample data.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(sp, required=True):
+        sp.add_argument("--data", required=required, help="raw survey file (.csv, .xlsx, .sav, .dta)")
+        sp.add_argument("--codebook", required=required, help="codebook CSV mapping the file to the schema")
+        sp.add_argument("--file", default="survey.csv", help="target file of the codebook (default survey.csv)")
+        sp.add_argument("--encoding", default=None, help="text encoding of a CSV file (default UTF-8)")
+
+    v = sub.add_parser("validate", help="list problems of a raw export against a codebook")
+    data_args(v)
+    v.set_defaults(func=_cmd_validate)
+
+    r = sub.add_parser("run", help="map a raw file, run the notebooks on it and build the site")
+    data_args(r)
+    r.add_argument("--out", required=True, help="output folder (data/, notebooks/, site/)")
+    r.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 02,05 "
+                   "(default: every notebook whose data files exist)")
+    r.add_argument("--notebook-dir", default=str(_REPO / "notebooks"), help="folder of NN_name.md notebooks")
+    r.add_argument("--invalid", default="raise", choices=["raise", "missing"],
+                   help="invalid values: stop with an error (default) or set missing")
+    r.add_argument("--workers", type=int, default=None)
+    r.add_argument("--title", default="Belonging in school: analyses of your survey")
+    r.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="one school's belonging report (HTML)")
+    data_args(rep, required=False)
+    rep.add_argument("--school", required=True)
+    rep.add_argument("--school-col", default="school_id")
+    rep.add_argument("--groups", default="fsm,send,gender")
+    rep.add_argument("--out", default="report.html")
+    rep.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("simulate", help="write the synthetic sample data")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=None)
+    s.set_defaults(func=_cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``belonging`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BelongingError as exc:
+        print(f"belonging {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Tests of the `belonging` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from belonging_lib.cli import main, map_to_layout, runnable_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_validate_command(capsys, tmp_path):
+    assert main(["validate", "--data", str(FIX / "own_survey.csv"), "--codebook", str(FIX / "own_codebook.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "not-answered code" in out and "text label" in out
+    bad = tmp_path / "bad.csv"
+    frame = pd.read_csv(FIX / "own_survey.csv", dtype=str, keep_default_na=False)
+    frame.loc[3, "Belong 01"] = "Perhaps"
+    frame.to_csv(bad, index=False)
+    assert main(["validate", "--data", str(bad), "--codebook", str(FIX / "own_codebook.csv")]) == 1
+    assert "invalid value" in capsys.readouterr().out
+
+
+def test_errors_are_reported_not_raised(capsys, tmp_path):
+    code = main(["validate", "--data", str(tmp_path / "missing.csv"), "--codebook", str(FIX / "own_codebook.csv")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_map_to_layout_writes_sample_layout(tmp_path):
+    r = map_to_layout(FIX / "own_survey.csv", FIX / "own_codebook.csv", tmp_path)
+    written = pd.read_csv(tmp_path / "survey.csv")
+    expected = pd.read_csv(FIX / "own_survey_expected.csv")
+    pd.testing.assert_frame_equal(written, expected)
+    assert (tmp_path / "codebook.csv").exists() and r.ledger.n == len(expected)
+    # whole numbers with gaps are written as "3", not "3.0"
+    assert ",3.0," not in (tmp_path / "survey.csv").read_text()
+
+
+def test_runnable_notebooks_only_those_with_data(tmp_path):
+    map_to_layout(FIX / "own_survey.csv", FIX / "own_codebook.csv", tmp_path)
+    nbs = runnable_notebooks(ROOT / "notebooks", tmp_path)
+    for nb in nbs:
+        text = next((ROOT / "notebooks").glob(f"{nb}_*.md")).read_text()
+        assert "load_sample(\"trial\"" not in text and "load_truth(" not in text
+
+
+def test_report_command(tmp_path, capsys):
+    out = tmp_path / "rep.html"
+    assert main(["report", "--school", "S01", "--out", str(out)]) == 0
+    assert "[c]" in out.read_text() or "fewer than 10" in out.read_text()
+    out2 = tmp_path / "own.html"
+    assert main(["report", "--school", "S05", "--data", str(FIX / "own_survey.csv"), "--codebook",
+                 str(FIX / "own_codebook.csv"), "--out", str(out2)]) == 0
+    assert "Synthetic sample data" not in out2.read_text()
+
+
+def test_simulate_command_is_wired(monkeypatch, tmp_path):
+    calls = {}
+    import belonging_lib.simulate as sim
+
+    monkeypatch.setattr(sim, "write_sample_data", lambda out, **kw: calls.setdefault("out", (out, kw)))
+    assert main(["simulate", "--out", str(tmp_path), "--seed", "5"]) == 0
+    assert calls["out"] == (str(tmp_path), {"seed": 5})
+
+
+@pytest.mark.slow
+def test_run_on_own_fixture_executes_a_notebook_and_builds_site(tmp_path):
+    """Acceptance (issue 9): a differently named, differently coded file reruns a notebook unedited."""
+    code = main(["run", "--data", str(FIX / "own_survey.csv"), "--codebook", str(FIX / "own_codebook.csv"),
+                 "--out", str(tmp_path), "--notebooks", "02", "--workers", "1"])
+    assert code == 0
+    executed = list((tmp_path / "notebooks").glob("02_*.ipynb"))
+    assert executed and (tmp_path / "site" / "index.html").exists()
+    assert str((tmp_path / "data").resolve()) in executed[0].read_text()

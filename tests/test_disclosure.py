@@ -1,0 +1,194 @@
+"""Tests of belonging_lib.disclosure (suppression rules) and the identifier scan of notebooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from belonging_lib import DataError, DisclosureError
+from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, drop_identifiers, get_default_policy,
+                                      set_default_policy, summarise_by, suppress)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _reset_policy(monkeypatch):
+    monkeypatch.delenv("BELONGING_DISCLOSURE_THRESHOLD", raising=False)
+    monkeypatch.delenv("BELONGING_DISCLOSURE_CONFIG", raising=False)
+    set_default_policy(None)
+    yield
+    set_default_policy(None)
+
+
+def test_default_policy_is_on_with_threshold_10():
+    p = get_default_policy()
+    assert (p.threshold, p.enabled, p.secondary, p.symbol) == (10, True, True, "[c]")
+
+
+def test_policy_from_env_file_and_setter(monkeypatch, tmp_path):
+    monkeypatch.setenv("BELONGING_DISCLOSURE_THRESHOLD", "5")
+    assert get_default_policy().threshold == 5
+    conf = tmp_path / "policy.json"
+    conf.write_text(json.dumps({"threshold": 20, "symbol": "*"}))
+    monkeypatch.setenv("BELONGING_DISCLOSURE_CONFIG", str(conf))
+    assert get_default_policy() == DisclosurePolicy(threshold=20, symbol="*")
+    set_default_policy(DisclosurePolicy(threshold=7))
+    assert get_default_policy().threshold == 7
+    yml = tmp_path / "p.yaml"
+    yml.write_text("threshold: 11\nsecondary: false\n")
+    assert DisclosurePolicy.from_file(yml) == DisclosurePolicy(threshold=11, secondary=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"treshold": 3}))
+    with pytest.raises(DataError, match="unknown keys"):
+        DisclosurePolicy.from_file(bad)
+    with pytest.raises(DataError, match="at least 1"):
+        DisclosurePolicy(threshold=0)
+    monkeypatch.delenv("BELONGING_DISCLOSURE_CONFIG")
+    set_default_policy(None)
+    monkeypatch.setenv("BELONGING_DISCLOSURE_THRESHOLD", "ten")
+    with pytest.raises(DataError, match="whole number"):
+        get_default_policy()
+
+
+def test_group_summary_primary_and_secondary():
+    t = pd.DataFrame({"group": ["a", "b", "c", "d"], "n": [40, 9, 10, 25], "mean": [3.1, 2.0, 3.4, 3.0]})
+    s = suppress(t, count_col="n")
+    # b (9) is below 10; c (10) is the smallest remaining group and protects it from the total
+    assert s.mask["n"].tolist() == [False, True, True, False]
+    assert s.mask["mean"].tolist() == [False, True, True, False]
+    assert not s.mask["group"].any()
+    assert (s.n_primary, s.n_secondary) == (1, 1)
+    assert s.data["n"].isna().tolist() == [False, True, True, False]
+    assert s.display()["mean"].tolist() == ["3.10", "[c]", "[c]", "3.00"]
+    assert "fewer than 10 pupils" in s.footnote and "[c]" in s._repr_html_()
+    # exactly at the threshold is allowed
+    ok = suppress(t.assign(n=[40, 10, 10, 25]), count_col="n")
+    assert not ok.mask.to_numpy().any() and ok.footnote == ""
+
+
+def test_two_suppressed_need_no_secondary_and_blocks():
+    t = pd.DataFrame({"g": ["a", "b", "c"], "n": [3, 4, 50], "mean": [1.0, 2.0, 3.0]})
+    s = suppress(t, count_col="n")
+    assert s.mask["n"].tolist() == [True, True, False] and s.n_secondary == 0
+    stacked = pd.DataFrame({"var": ["fsm", "fsm", "send", "send", "send"], "level": [0, 1, 0, 1, 2],
+                            "n": [30, 5, 20, 12, 15], "mean": [1.0, 2, 3, 4, 5]})
+    s2 = suppress(stacked, count_col="n", within="var")
+    assert s2.mask["n"].tolist() == [True, True, False, False, False]
+
+
+def test_policy_off_and_threshold_change():
+    t = pd.DataFrame({"g": ["a", "b"], "n": [3, 50], "mean": [1.0, 2.0]})
+    assert not suppress(t, count_col="n", policy=DisclosurePolicy(enabled=False)).mask.to_numpy().any()
+    assert suppress(t, count_col="n", policy=DisclosurePolicy(threshold=2)).mask.to_numpy().sum() == 0
+    no_sec = suppress(t, count_col="n", policy=DisclosurePolicy(secondary=False))
+    assert no_sec.mask["n"].tolist() == [True, False]
+
+
+def test_crosstab_secondary_protects_rows_and_columns():
+    counts = pd.DataFrame([[50, 3, 40], [30, 25, 20], [12, 60, 45]], index=["r1", "r2", "r3"],
+                          columns=["c1", "c2", "c3"])
+    s = suppress(counts, counts=counts)
+    m = s.mask.to_numpy()
+    assert m[0, 1]                                  # primary
+    assert (m.sum(axis=1)[m.any(axis=1)] >= 2).all()  # no row with a single suppressed cell
+    assert (m.sum(axis=0)[m.any(axis=0)] >= 2).all()  # no column either
+    assert m[1, 1] and m[0, 2] and m[1, 2]           # smallest companions chosen: 25 (col), 40 (row), then 20
+    assert s.n_primary == 1 and s.n_secondary == 3
+    # margins: a Total row/column is never picked as a companion
+    tot = counts.copy()
+    tot["Total"] = tot.sum(axis=1)
+    tot.loc["Total"] = tot.sum(axis=0)
+    st = suppress(tot, counts=tot, totals=["Total"])
+    assert not st.mask.loc["Total"].any() and not st.mask["Total"].any()
+    assert st.mask.loc[["r1", "r2", "r3"], ["c1", "c2", "c3"]].equals(s.mask)
+
+
+def test_crosstab_values_with_counts():
+    means = pd.DataFrame({"girl": [3.2, 3.5], "boy": [3.1, 2.2]}, index=["fsm0", "fsm1"])
+    counts = pd.DataFrame({"girl": [100, 40], "boy": [90, 6]}, index=["fsm0", "fsm1"])
+    s = suppress(means, counts=counts)
+    assert s.mask.to_numpy().all()  # 2x2 with one small cell: all four must go
+    with pytest.raises(DataError, match="same rows and columns"):
+        suppress(means, counts=counts.iloc[:1])
+    with pytest.raises(DataError, match="exactly one"):
+        suppress(means)
+
+
+def test_summarise_by_values_and_suppression():
+    d = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 3 + ["c"] * 20, "y": np.arange(35.0)})
+    d.loc[0, "y"] = np.nan
+    s = summarise_by(d, "y", "g")
+    a = s.data.iloc[0]
+    assert np.isnan(a["n"])  # a (11 with a value) protects b
+    s2 = summarise_by(d, "y", "g", policy=DisclosurePolicy(threshold=2))
+    row = s2.data.set_index("g").loc["a"]
+    assert row["n"] == 11 and row["n_missing"] == 1
+    assert row["mean"] == pytest.approx(np.arange(1.0, 12.0).mean(), rel=1e-12)
+    assert row["sd"] == pytest.approx(np.arange(1.0, 12.0).std(ddof=1), rel=1e-12)
+    with pytest.raises(DataError, match="must be numeric"):
+        summarise_by(d.assign(y="x"), "y", "g")
+
+
+def test_check_model_df():
+    assert check_model_df(10) == 10.0
+    with pytest.raises(DisclosureError, match="9 residual degrees of freedom"):
+        check_model_df(9)
+    with pytest.raises(DataError, match="NaN"):
+        check_model_df(float("nan"))
+
+
+def test_drop_identifiers():
+    d = pd.DataFrame({"pupil_id": ["P1"], "UPN": ["A123456789012"], "ResponseId": ["R"], "school_id": ["S1"],
+                      "y": [1]})
+    assert drop_identifiers(d).columns.tolist() == ["school_id", "y"]
+    out = drop_identifiers(d, key="0123456789abcdef-key")
+    assert out["pupil_id"][0] != "P1" and out["UPN"][0] != "A123456789012"
+
+
+# ----------------------------------------------------------------------------- notebook scan
+
+def _notebook_texts():
+    """Text of committed notebooks (sources) and executed notebooks under build/ (outputs, no images)."""
+    texts = []
+    for md in sorted((ROOT / "notebooks").glob("*.md")):
+        texts.append((str(md.relative_to(ROOT)), md.read_text(encoding="utf-8")))
+    for nb in sorted((ROOT / "build").rglob("*.ipynb")) if (ROOT / "build").exists() else []:
+        if ".ipynb_checkpoints" in nb.parts:
+            continue
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        parts = []
+        for cell in data.get("cells", []):
+            parts.append("".join(cell.get("source", [])))
+            for out in cell.get("outputs", []):
+                parts.append("".join(out.get("text", [])))
+                for mime, value in out.get("data", {}).items():
+                    if mime.startswith("text/"):
+                        parts.append("".join(value) if isinstance(value, list) else str(value))
+        texts.append((str(nb.relative_to(ROOT)), "\n".join(parts)))
+    return texts
+
+
+def test_committed_and_built_notebooks_hold_no_real_identifiers():
+    """Scans notebook sources and the text outputs of executed notebooks (images are skipped) for
+    UPNs, UK postcodes, email addresses and dates of birth (see belonging_lib.privacy)."""
+    from belonging_lib.privacy import find_identifiers
+
+    texts = _notebook_texts()
+    assert texts, "no notebooks found"
+    problems = {name: hits[:3] for name, text in texts if (hits := find_identifiers(text))}
+    assert problems == {}, f"identifier-like text in notebooks: {problems}"
+
+
+def test_scan_would_catch_identifiers():
+    from belonging_lib.privacy import check_no_identifiers
+
+    with pytest.raises(DisclosureError, match="UPN"):
+        check_no_identifiers("pupil A123456789012 scored 4")
+    with pytest.raises(DisclosureError, match="postcode"):
+        check_no_identifiers(pd.DataFrame({"where": ["SW1A 1AA"]}))
+    check_no_identifiers("StartDate 02/03/2026 20:27, P0001, S01-C1")
