@@ -268,6 +268,13 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
         G = np.array([[fit.sigma2 * fit.theta[0] ** 2]])
         nested_var = None
         n_theta = 1
+    elif random is None:
+        s3 = _lmm.ri3_suffstats(y, X, top, nested)
+        fit = _lmm.fit_ri3_suffstats(s3, reml=reml, satterthwaite=True)
+        method = "exact three-level random-intercept path (class-level sufficient statistics)"
+        G = np.array([[fit.sigma2 * fit.theta[0] ** 2]])
+        nested_var = fit.sigma2 * fit.theta[1] ** 2
+        n_theta = 2
     else:
         engine = _lmm.DenseLMM(y, X, Z, top, nested)
         start = None
