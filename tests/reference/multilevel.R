@@ -1,0 +1,82 @@
+# Reference values for belonging_lib.models.multilevel (issue 5).
+# Run from the repository root:  Rscript tests/reference/multilevel.R
+# Writes tests/reference/multilevel.json: R's and each package's version, the exact calls,
+# an MD5 of every input file, and for each model the fixed effects (estimate, SE,
+# Satterthwaite df from lmerTest), variance components and log-likelihood.
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
+dir <- "tests/reference/data"
+f_sleep <- file.path(dir, "sleepstudy.csv")
+f_three <- file.path(dir, "multilevel_three_level.csv")
+f_school <- file.path(dir, "multilevel_school_predictor.csv")
+# ---- fixtures: lme4::sleepstudy; simulated pupils in classes in schools ----
+write.csv(lme4::sleepstudy, f_sleep, row.names = FALSE)
+if (!file.exists(f_three)) {
+  set.seed(20261123)
+  J <- 30; rows <- list()
+  for (s in 1:J) {
+    u_s <- rnorm(1, 0, 0.5); k <- sample(2:4, 1)
+    for (c in 1:k) {
+      u_c <- rnorm(1, 0, 0.3); m <- sample(6:15, 1)
+      ses <- rnorm(m)
+      y <- 1 + 0.4 * ses + u_s + u_c + rnorm(m)
+      rows[[length(rows) + 1]] <- data.frame(school = sprintf("S%02d", s), class = sprintf("C%d", c),
+                                             ses = round(ses, 4), y = round(y, 4))
+    }
+  }
+  write.csv(do.call(rbind, rows), f_three, row.names = FALSE)
+}
+if (!file.exists(f_school)) {
+  set.seed(11)
+  J <- 40; nj <- sample(5:40, J, replace = TRUE)
+  school <- rep(sprintf("K%02d", 1:J), nj)
+  urban <- rep(rbinom(J, 1, 0.5), nj)
+  climate <- rep(round(rnorm(J), 4), nj)
+  belong <- round(rnorm(sum(nj), 3.5, 0.6), 4)
+  y <- 50 + 3 * belong + 2 * urban + 1.5 * climate + rep(rnorm(J, 0, 2), nj) + rnorm(sum(nj), 0, 8)
+  d <- data.frame(school = school, urban = urban, climate = climate, belong = belong, y = round(y, 4))
+  d$belong[c(3, 50)] <- NA   # two incomplete rows, excluded by both
+  write.csv(d, f_school, row.names = FALSE)
+}
+sleep <- read.csv(f_sleep); three <- read.csv(f_three); sch <- read.csv(f_school)
+ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5),
+                    check.conv.singular = "ignore")
+grab <- function(m) {
+  co <- summary(m, ddf = "Satterthwaite")$coefficients
+  vc <- as.data.frame(VarCorr(m))
+  list(terms = rownames(co), estimate = unname(co[, "Estimate"]), se = unname(co[, "Std. Error"]),
+       df = unname(co[, "df"]), p = unname(co[, "Pr(>|t|)"]),
+       varcomp = list(grp = vc$grp, var1 = ifelse(is.na(vc$var1), "", vc$var1),
+                      var2 = ifelse(is.na(vc$var2), "", vc$var2), vcov = vc$vcov),
+       loglik = as.numeric(logLik(m)), aic = AIC(m), bic = BIC(m), nobs = nobs(m),
+       theta = unname(getME(m, "theta")))
+}
+calls <- list(
+  sleep_ri = "lmer(Reaction ~ Days + (1 | Subject), sleepstudy)",
+  sleep_rs = "lmer(Reaction ~ Days + (Days | Subject), sleepstudy)",
+  three = "lmer(y ~ ses + (1 | school/class), three)",
+  school = "lmer(y ~ belong + urban + climate + (1 | school), school)"
+)
+models <- list()
+for (reml in c(TRUE, FALSE)) {
+  tag <- if (reml) "reml" else "ml"
+  models[[paste0("sleep_ri_", tag)]] <- grab(lmer(Reaction ~ Days + (1 | Subject), sleep, REML = reml, control = ctrl))
+  models[[paste0("sleep_rs_", tag)]] <- grab(lmer(Reaction ~ Days + (Days | Subject), sleep, REML = reml, control = ctrl))
+  models[[paste0("three_", tag)]] <- grab(lmer(y ~ ses + (1 | school/class), three, REML = reml, control = ctrl))
+  models[[paste0("school_", tag)]] <- grab(lmer(y ~ belong + urban + climate + (1 | school), sch, REML = reml, control = ctrl))
+}
+# likelihood-ratio test with the ML refit (anova refits REML fits by ML)
+m0 <- lmer(y ~ belong + (1 | school), sch, control = ctrl)
+m1 <- lmer(y ~ belong + urban + climate + (1 | school), sch, control = ctrl)
+a <- anova(m0, m1)
+lrt <- list(chisq = a$Chisq[2], df = a$Df[2], p = a$`Pr(>Chisq)`[2], loglik = a$logLik)
+files <- c(f_sleep, f_three, f_school)
+out <- list(
+  r_version = R.version.string,
+  packages = list(lme4 = as.character(packageVersion("lme4")), lmerTest = as.character(packageVersion("lmerTest")),
+                  jsonlite = as.character(packageVersion("jsonlite"))),
+  md5 = as.list(setNames(unname(tools::md5sum(files)), basename(files))),
+  calls = c(calls, list(control = "lmerControl(optimizer='bobyqa', optCtrl=list(rhoend=1e-12, maxfun=1e5)); REML = TRUE and FALSE; summary(m, ddf='Satterthwaite')",
+                        lrt = "anova(lmer(y ~ belong + (1|school)), lmer(y ~ belong + urban + climate + (1|school)))")),
+  models = models, lrt = lrt
+)
+write_json(out, "tests/reference/multilevel.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
