@@ -234,3 +234,102 @@ def test_apa_table_formats_any_numbers(values, p):
     assert len(t.cells) == k
     assert all(isinstance(v, str) for v in t.cells.to_numpy().ravel())
     assert "nan" not in t.markdown.lower()
+
+
+# ----------------------------------------------------------------------------- other modules' contracts
+# Only the contract is tested here (own error types, no silent NaN); numbers are tested in each
+# module's own test file.
+
+def _result_numbers(result) -> np.ndarray:
+    frame = result.to_frame()
+    return frame.select_dtypes("number").to_numpy(dtype=float).ravel()
+
+
+@SLOWER
+@given(n=st.integers(1, 30), constant=st.booleans(), all_missing=st.booleans(), huge=st.booleans())
+def test_contract_scoring_score(n, constant, all_missing, huge):
+    from belonging_lib.scoring import score
+
+    rng = np.random.default_rng(n)
+    items = {f"tr_care_{i}": (np.full(n, 3.0) if constant else rng.integers(1, 6, n).astype(float))
+             for i in range(1, 5)}
+    d = pd.DataFrame(items)
+    if all_missing:
+        d["tr_care_1"] = np.nan
+    if huge:
+        d.loc[0, "tr_care_2"] = 1e12
+    try:
+        out = score(d, "tr_care")
+    except BelongingError as exc:
+        assert str(exc)
+        assert huge  # only the out-of-range value may be refused
+    else:
+        assert not huge
+        s = out["tr_care"]
+        # a missing score only where the pupil lacks enough answers (reported in tr_care_n)
+        assert (s.isna() == (out["tr_care_n"] < 4)).all() or s.notna().all() or all_missing
+
+
+@SLOWER
+@given(n=st.integers(2, 40), constant=st.booleans(), k=st.integers(2, 5))
+def test_contract_reliability(n, constant, k):
+    from belonging_lib.reliability import reliability
+
+    rng = np.random.default_rng(n * 10 + k)
+    d = pd.DataFrame({f"i{j}": (np.full(n, 2.0) if constant else rng.integers(1, 6, n).astype(float))
+                      for j in range(k)})
+    try:
+        r = reliability(d, progress=False)
+    except BelongingError as exc:
+        assert str(exc)
+    else:
+        assert np.isfinite(r.alpha), "reliability returned a missing alpha without an error"
+
+
+@SLOWER
+@given(n_schools=st.integers(1, 4), per=st.integers(1, 12), constant=st.booleans())
+def test_contract_models(n_schools, per, constant):
+    import warnings
+
+    from belonging_lib.models import multilevel, ols
+
+    rng = np.random.default_rng(n_schools * 100 + per)
+    n = n_schools * per
+    d = pd.DataFrame({"school_id": np.repeat([f"S{i}" for i in range(n_schools)], per),
+                      "x": rng.normal(size=n), "y": np.ones(n) if constant else rng.normal(size=n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fit in (lambda: ols("y ~ x", d), lambda: multilevel("y ~ x", d, groups="school_id")):
+            try:
+                r = fit()
+            except BelongingError as exc:
+                assert str(exc)
+            else:
+                est = r.to_frame()["estimate"].to_numpy(dtype=float)
+                assert np.isfinite(est).all(), "a fitted model returned a missing estimate"
+
+
+@SLOWER
+@given(n=st.integers(1, 20), treat_share=st.floats(0, 1), constant=st.booleans())
+def test_contract_hedges_g(n, treat_share, constant):
+    from belonging_lib.trials import hedges_g
+
+    rng = np.random.default_rng(n)
+    treat = (np.arange(n) < round(n * treat_share)).astype(int)
+    d = pd.DataFrame({"arm": treat, "post": np.full(n, 3.0) if constant else rng.normal(size=n)})
+    try:
+        g = hedges_g(d, outcome="post", group="arm")
+    except BelongingError as exc:
+        assert str(exc)
+    else:
+        assert np.isfinite(g.estimate)
+
+
+def test_contract_survey_design():
+    from belonging_lib.survey import SurveyDesign
+
+    d = pd.DataFrame({"W_FSTUWT": [1.0, 2.0], "W_FSTURWT1": [1.0, 2.0], "y": [1.0, 2.0]})
+    with pytest.raises(BelongingError):
+        SurveyDesign(d.assign(W_FSTUWT=[-1.0, 2.0]))
+    with pytest.raises(BelongingError):
+        SurveyDesign(d.drop(columns="W_FSTURWT1"))
