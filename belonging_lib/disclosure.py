@@ -154,7 +154,9 @@ class SuppressedTable:
         return self.data.copy()
 
     def to_markdown(self, *, digits: int = 2) -> str:
-        shown = self.display(digits=digits).reset_index()
+        shown = self.display(digits=digits)
+        if not isinstance(shown.index, pd.RangeIndex):
+            shown = shown.reset_index()
         head = "| " + " | ".join(map(str, shown.columns)) + " |"
         rule = "|" + "---|" * shown.shape[1]
         body = ["| " + " | ".join(map(str, r)) + " |" for r in shown.itertuples(index=False)]

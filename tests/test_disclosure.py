@@ -192,3 +192,43 @@ def test_scan_would_catch_identifiers():
     with pytest.raises(DisclosureError, match="postcode"):
         check_no_identifiers(pd.DataFrame({"where": ["SW1A 1AA"]}))
     check_no_identifiers("StartDate 02/03/2026 20:27, P0001, S01-C1")
+
+
+def test_display_markdown_and_text_forms():
+    t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 30], "mean": [3.14159, 2.0, 3.4]})
+    s = suppress(t, count_col="n")
+    md = s.to_markdown(digits=1)
+    assert md.splitlines()[0] == "| group | n | mean |"
+    assert "| a | 40 | 3.1 |" in md and "| b | [c] | [c] |" in md
+    crosstab = pd.DataFrame({"x": [50, 3]}, index=["r1", "r2"])
+    assert suppress(crosstab, counts=crosstab).to_markdown().splitlines()[2] == "| r1 | [c] |"
+    assert md.endswith(s.footnote)
+    text = str(s)
+    assert "[c]" in text and text.endswith(s.footnote)
+    assert s.to_frame()["mean"].iloc[0] == 3.14159          # numbers are never rounded
+    assert s.display(digits=3)["mean"].iloc[0] == "3.142"
+    plain = suppress(t.assign(n=[40, 40, 30]), count_col="n")
+    assert plain.to_markdown().count("[c]") == 0 and not plain.to_markdown().endswith(".")
+
+
+def test_suppress_input_errors():
+    t = pd.DataFrame({"group": ["a", "b"], "n": [40, None], "mean": [1.0, 2.0]})
+    with pytest.raises(DataError, match="missing values"):
+        suppress(t, count_col="n")
+    with pytest.raises(DataError, match="non-numeric"):
+        suppress(pd.DataFrame({"a": [1.0]}), counts=pd.DataFrame({"a": ["x"]}))
+    with pytest.raises(DataError, match="DisclosurePolicy"):
+        set_default_policy("ten")
+    with pytest.raises(DataError, match="must be a number"):
+        check_model_df("many")
+    assert check_model_df(3, policy=DisclosurePolicy(enabled=False)) == 3.0
+
+
+def test_crosstab_zero_cells_are_not_suppressed_and_policy_off():
+    counts = pd.DataFrame({"x": [0, 50], "y": [30, 40]})
+    s = suppress(counts, counts=counts)
+    assert not s.mask.to_numpy().any()     # structural zeros reveal nothing about a person
+    off = suppress(counts.replace(0, 3), counts=counts.replace(0, 3), policy=DisclosurePolicy(enabled=False))
+    assert not off.mask.to_numpy().any() and off.n_primary == 0
+    s2 = suppress(counts.replace(0, 3), counts=counts.replace(0, 3), policy=DisclosurePolicy(secondary=False))
+    assert s2.mask.to_numpy().sum() == 1 and s2.n_secondary == 0
