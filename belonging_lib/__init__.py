@@ -24,6 +24,28 @@ from .datasets import load_codebook, load_sample, load_truth
 
 __version__ = "0.1.0"
 
+#: Submodules, loaded on first use (``bl.models.multilevel(...)``) so that
+#: ``import belonging_lib`` stays quick.
+_SUBMODULES = {
+    "datasets", "disclosure", "imputation", "instruments", "io", "codebook", "models", "notebook",
+    "plots", "privacy", "reliability", "report", "scoring", "simulate", "structure", "survey",
+    "tables", "transitions", "trials",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'belonging_lib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))
+
 __all__ = [
     "BelongingError",
     "BelongingWarning",
