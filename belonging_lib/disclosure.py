@@ -172,26 +172,21 @@ class SuppressedTable:
         return self.display().to_string() + (f"\n{self.footnote}" if self.footnote else "")
 
 
-def _secondary(counts: np.ndarray, primary: np.ndarray, by_rows: bool, by_cols: bool,
-               protect: np.ndarray) -> np.ndarray:
+def _secondary(counts: np.ndarray, primary: np.ndarray) -> np.ndarray:
     """Add cells until every row/column has zero or at least two suppressed cells.
 
     The extra cell is the smallest unsuppressed one in the line (least
-    information lost); ``protect`` marks cells that cannot be chosen.
+    information lost).  Margins (totals) are excluded by the caller.
     """
     sup = primary.copy()
     changed = True
     while changed:
         changed = False
-        lines = []
-        if by_rows:
-            lines += [(i, None) for i in range(sup.shape[0])]
-        if by_cols:
-            lines += [(None, j) for j in range(sup.shape[1])]
+        lines = [(i, None) for i in range(sup.shape[0])] + [(None, j) for j in range(sup.shape[1])]
         for i, j in lines:
             line = sup[i, :] if j is None else sup[:, j]
             if line.sum() == 1:
-                cand = (~line) & ~(protect[i, :] if j is None else protect[:, j])
+                cand = ~line
                 if not cand.any():
                     continue
                 vals = np.where(cand, counts[i, :] if j is None else counts[:, j], np.inf)
@@ -285,24 +280,13 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
     c = counts.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     if np.isnan(c).any():
         raise DataError("suppress: `counts` has missing or non-numeric cells.")
-    primary = (c < policy.threshold) & (c > 0) | ((c == 0) & False)
-    protect = np.zeros_like(primary)
+    primary = (c < policy.threshold) & (c > 0)
     tot = set(totals)
-    for i, r in enumerate(table.index):
-        if r in tot:
-            protect[i, :] = True
-    for j, col in enumerate(table.columns):
-        if col in tot:
-            protect[:, j] = True
-    interior = ~protect
     sup = primary.copy()
     if policy.secondary:
         rows_int = np.array([r not in tot for r in table.index])
         cols_int = np.array([col not in tot for col in table.columns])
-        sub = _secondary(c[np.ix_(rows_int, cols_int)], primary[np.ix_(rows_int, cols_int)], True, True,
-                         np.zeros((rows_int.sum(), cols_int.sum()), bool))
-        sup[np.ix_(rows_int, cols_int)] = sub
-    _ = interior
+        sup[np.ix_(rows_int, cols_int)] = _secondary(c[np.ix_(rows_int, cols_int)], primary[np.ix_(rows_int, cols_int)])
     mask = pd.DataFrame(sup, index=table.index, columns=table.columns)
     data = table.astype(float).where(~sup)
     return SuppressedTable(data, mask, policy, int(primary.sum()), int(sup.sum() - primary.sum()))

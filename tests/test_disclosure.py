@@ -232,3 +232,26 @@ def test_crosstab_zero_cells_are_not_suppressed_and_policy_off():
     assert not off.mask.to_numpy().any() and off.n_primary == 0
     s2 = suppress(counts.replace(0, 3), counts=counts.replace(0, 3), policy=DisclosurePolicy(secondary=False))
     assert s2.mask.to_numpy().sum() == 1 and s2.n_secondary == 0
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (4, 2)])
+def test_crosstab_non_square(shape):
+    counts = pd.DataFrame(np.full(shape, 50))
+    counts.iloc[0, 0] = 4
+    s = suppress(counts, counts=counts.copy())
+    m = s.mask.to_numpy()
+    assert m.sum() == 4 and m[0, 0] and m[0, 1] and m[1, 0] and m[1, 1]
+
+
+def test_group_summary_blocks_with_numeric_and_missing_keys():
+    t = pd.DataFrame({"year": [7, 7, 8, 8, np.nan, np.nan], "level": ["a", "b", "a", "b", "a", "b"],
+                      "n": [30, 5, 20, 12, 3, 40], "mean": [1.0, 2, 3, 4, 5, 6]})
+    s = suppress(t, count_col="n", within="year")
+    assert not s.mask["year"].any()                      # the block column is a label, never suppressed
+    assert s.mask["n"].tolist() == [True, True, False, False, True, True]
+    with pytest.raises(Exception, match="count column 'm'"):
+        suppress(t, count_col="m")
+    with pytest.raises(Exception, match="block column 'grade'"):
+        suppress(t, count_col="n", within="grade")
+    with pytest.raises(DataError, match="count column 'n' has missing"):
+        suppress(t.assign(n=[1, None, 3, 4, 5, 6]), count_col="n")
