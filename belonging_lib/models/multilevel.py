@@ -145,7 +145,7 @@ def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool
     >>> y = 1 + 0.5 * x + rng.normal(0, 0.5, 50)[g] + rng.normal(size=1000)
     >>> fit = fit_random_intercept(y, np.column_stack([np.ones(1000), x]), g)
     >>> round(float(fit.beta[1]), 2)
-    0.49
+    0.5
     """
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
@@ -224,13 +224,12 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
 
     Examples
     --------
-    >>> from belonging_lib.simulate import simulate_random_intercept  # doctest: +SKIP
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"school": np.repeat(np.arange(30), 25), "x": rng.normal(size=750)})
     >>> d["y"] = 2 + 0.4 * d["x"] + rng.normal(0, 0.6, 30)[d["school"]] + rng.normal(size=750)
     >>> m = multilevel("y ~ x", d, groups="school")
-    >>> m.fixed.loc["x", "estimate"].round(2), round(m.icc, 2)
-    (np.float64(0.39), 0.29)
+    >>> round(float(m.fixed.loc["x", "estimate"]), 2), round(m.icc, 2)
+    (0.4, 0.24)
     """
     data = as_frame(data)
     level = check_probability("ci", ci)
@@ -346,7 +345,7 @@ def null_model(data: pd.DataFrame, *, outcome: str, groups: str | Sequence[str],
     >>> d = pd.DataFrame({"school": np.repeat(np.arange(40), 30)})
     >>> d["y"] = rng.normal(0, 0.5, 40)[d["school"]] + rng.normal(size=1200)
     >>> round(null_model(d, outcome="y", groups="school").icc, 2)
-    0.14
+    0.16
     """
     return multilevel(f"{outcome} ~ 1", data, groups=groups, reml=reml)
 

@@ -209,7 +209,7 @@ def ols(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov: s
     >>> d["y"] = 1 + 0.5 * d["x"] + rng.normal(size=200)
     >>> fit = ols("y ~ x", d, cluster="school")
     >>> fit.vcov_type, round(float(fit.fixed.loc["x", "estimate"]), 2)
-    ('CR2', 0.55)
+    ('CR2', 0.53)
     """
     level = check_probability("ci", ci)
     vcov = vcov or ("CR2" if cluster is not None else "classical")
