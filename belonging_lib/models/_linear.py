@@ -15,6 +15,7 @@ import statsmodels.api as sm
 
 from .._errors import DataError, ModelError
 from .._validation import as_frame, as_list, require_columns, require_numeric
+from .regression import _cr2_df, _cr2_parts
 
 __all__ = ["complete_cases", "fit_ols", "OLSFit"]
 
@@ -60,49 +61,13 @@ class OLSFit:
         return self.names.index(name)
 
     def satterthwaite_df(self, L) -> float:
-        r"""Satterthwaite df of the contrast ``L'beta`` under CR2 (clubSandwich's ``coef_test``).
-
-        With :math:`a_g = A_g X_g M L`, :math:`T = [X_g' a_g]_g` and
-        :math:`Q'Q = \mathrm{diag}(a_g'a_g) - T'MT`:
-        :math:`\nu = \mathrm{tr}(Q'Q)^2 / \mathrm{tr}((Q'Q)^2)` (Bell & McCaffrey, 2002;
-        Pustejovsky & Tipton, 2018), under a working model of independent errors.
-        """
-        X, M, blocks, adj = self.cr2_parts
-        c = M @ np.asarray(L, dtype=float)
-        a_list = [A @ (X[idx] @ c) for A, idx in zip(adj, blocks)]
-        T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])
-        QQ = -T.T @ M @ T
-        QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
-        return float(np.trace(QQ) ** 2 / np.sum(QQ * QQ))
+        """Satterthwaite df of the contrast ``L'beta`` under CR2 (clubSandwich's ``coef_test``)."""
+        return _cr2_df(self.cr2_parts, L)
 
 
 def _cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_clusters: int):
-    """Bell-McCaffrey CR2 covariance: ``B (sum_g X_g' A_g e_g e_g' A_g X_g) B``.
-
-    ``B = (X'X)^-1`` and ``A_g = (I - H_gg)^(-1/2)`` with ``H_gg = X_g B X_g'``
-    (R's ``clubSandwich::vcovCR(type = "CR2")`` for an unweighted ``lm``).
-    Returns the covariance and the pieces Satterthwaite's df need.
-    """
-    bread = np.linalg.inv(X.T @ X)
-    meat = np.zeros_like(bread)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(n_clusters + 1))
-    blocks, adj = [], []
-    for g in range(n_clusters):
-        idx = order[bounds[g]:bounds[g + 1]]
-        Xg = X[idx]
-        IH = np.eye(len(idx)) - Xg @ bread @ Xg.T
-        vals, vecs = np.linalg.eigh(IH)
-        if np.any(vals <= 1e-12):
-            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly "
-                             "(for example a cluster-level predictor with one pupil per cluster); "
-                             "use vcov='CR1'.")
-        A = (vecs / np.sqrt(vals)) @ vecs.T
-        u = Xg.T @ (A @ resid[idx])
-        meat += np.outer(u, u)
-        blocks.append(idx)
-        adj.append(A)
-    return bread @ meat @ bread, (X, bread, tuple(blocks), tuple(adj))
+    """CR2 covariance and its Satterthwaite pieces (one implementation: models.regression)."""
+    return _cr2_parts(X, resid, codes)
 
 
 def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR2") -> OLSFit:

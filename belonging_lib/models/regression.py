@@ -76,6 +76,39 @@ def _cluster_blocks(codes: np.ndarray, n_clusters: int) -> list[np.ndarray]:
     return [order[bounds[g]:bounds[g + 1]] for g in range(n_clusters)]
 
 
+def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
+    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1)."""
+    p = X.shape[1]
+    n_clusters = int(codes.max()) + 1
+    M = np.linalg.inv(X.T @ X)
+    blocks = _cluster_blocks(codes, n_clusters)
+    adj = []
+    meat = np.zeros((p, p))
+    for idx in blocks:
+        Xg = X[idx]
+        IH = np.eye(len(idx)) - Xg @ M @ Xg.T
+        vals, vecs = np.linalg.eigh(IH)
+        if np.any(vals <= 1e-12):
+            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly (for example "
+                             "a cluster-level predictor with one pupil per cluster); use vcov='CR1'.")
+        Ag = (vecs / np.sqrt(vals)) @ vecs.T
+        adj.append(Ag)
+        u = Xg.T @ (Ag @ resid[idx])
+        meat += np.outer(u, u)
+    return M @ meat @ M, (X, M, tuple(blocks), tuple(adj))
+
+
+def _cr2_df(parts, L) -> float:
+    """Satterthwaite df of the contrast ``L'beta`` under CR2 (see :func:`cr2_vcov`)."""
+    X, M, blocks, adj = parts
+    c = M @ np.asarray(L, dtype=float)
+    a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
+    T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
+    QQ = -T.T @ M @ T
+    QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
+    return float(np.trace(QQ) ** 2 / np.sum(QQ * QQ))
+
+
 def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
     """Bell-McCaffrey CR2 covariance and Satterthwaite df for every coefficient.
@@ -95,8 +128,8 @@ def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np
     Notes
     -----
     :math:`V = M \\sum_g X_g' A_g e_g e_g' A_g X_g M` with :math:`M = (X'X)^{-1}` and
-    :math:`A_g = (I - X_g M X_g')^{-1/2}` (symmetric square root).  For
-    coefficient k, with :math:`a_g = A_g X_g M c_k` and :math:`t_g = X_g' a_g`,
+    :math:`A_g = (I - X_g M X_g')^{-1/2}` (symmetric square root).  For a
+    contrast c, with :math:`a_g = A_g X_g M c` and :math:`t_g = X_g' a_g`,
     the matrix :math:`Q'Q = \\mathrm{diag}(a_g'a_g) - T'MT` gives Satterthwaite's
     :math:`\\nu = \\mathrm{tr}(Q'Q)^2 / \\mathrm{tr}((Q'Q)^2)` under a working model of
     independent, equal-variance errors (Bell & McCaffrey 2002; Pustejovsky &
@@ -105,32 +138,9 @@ def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np
     """
     if weights is not None:
         raise ModelError("Weighted CR2 is not implemented.")
-    n, p = X.shape
-    n_clusters = int(codes.max()) + 1
-    M = np.linalg.inv(X.T @ X)
-    blocks = _cluster_blocks(codes, n_clusters)
-    adj = []
-    meat = np.zeros((p, p))
-    for idx in blocks:
-        Xg = X[idx]
-        IH = np.eye(len(idx)) - Xg @ M @ Xg.T
-        vals, vecs = np.linalg.eigh(IH)
-        if np.any(vals <= 1e-12):
-            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly (for example "
-                             "a cluster-level predictor with one pupil per cluster); use vcov='CR1'.")
-        Ag = (vecs / np.sqrt(vals)) @ vecs.T
-        adj.append(Ag)
-        u = Xg.T @ (Ag @ resid[idx])
-        meat += np.outer(u, u)
-    V = M @ meat @ M
-    df = np.empty(p)
-    for k in range(p):
-        c = M[:, k]
-        a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
-        T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
-        QQ = -T.T @ M @ T
-        QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
-        df[k] = np.trace(QQ) ** 2 / np.sum(QQ * QQ)
+    V, parts = _cr2_parts(X, resid, codes)
+    eye = np.eye(X.shape[1])
+    df = np.array([_cr2_df(parts, eye[k]) for k in range(X.shape[1])])
     return V, df
 
 
