@@ -66,3 +66,19 @@ def test_fast_path_known_truth():
     se = np.sqrt(np.diag(fast.vcov))
     assert np.all(np.abs(fast.beta - [1, 0.4, -0.2]) < 4 * se)
     assert abs(fast.sigma2 - 1) < 0.05 and abs(tau2(fast) - 0.25) < 0.08
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_batch_equals_single_fits(reml):
+    from belonging_lib.models._fast import fit_random_intercept_batch
+    y, X, g = _data(5)
+    rng = np.random.default_rng(9)
+    Y = np.column_stack([y] + [rng.permutation(y) for _ in range(5)]
+                        + [X[:, 1] * 0.1 + rng.normal(size=len(y))])     # last: no school variance
+    out = fit_random_intercept_batch(Y, X, g, reml=reml)
+    for b in range(Y.shape[1]):
+        one = fit_random_intercept(Y[:, b], X, g, reml=reml)
+        np.testing.assert_allclose(out["beta"][b], one.beta, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(out["se"][b], np.sqrt(np.diag(one.vcov)), rtol=1e-6, atol=0)
+        np.testing.assert_allclose(out["loglik"][b], one.loglik, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(out["tau2"][b], tau2(one), rtol=1e-5, atol=1e-10)

@@ -55,7 +55,7 @@ def _r_varcomp(ref: dict, m: MultilevelResult) -> list[tuple[float, float]]:
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["reml", "ml"])
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "three" else c for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in ("three", "sleep_rs") else c for c in CASES])
 def test_matches_lme4_lmertest(case, reml):
     ref = R["models"][f"{case}_{'reml' if reml else 'ml'}"]
     with warnings.catch_warnings():
