@@ -255,3 +255,30 @@ def test_group_summary_blocks_with_numeric_and_missing_keys():
         suppress(t, count_col="n", within="grade")
     with pytest.raises(DataError, match="count column 'n' has missing"):
         suppress(t.assign(n=[1, None, 3, 4, 5, 6]), count_col="n")
+
+
+def test_html_form():
+    t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 30], "mean": [3.1, np.nan, 3.4]})
+    html = suppress(t, count_col="n")._repr_html_()
+    assert html.startswith("<div class='bl-suppressed'><table class=\"dataframe bl-table\">")
+    assert html.endswith("<p style='margin:0'><small>" + DisclosurePolicy().footnote + "</small></p></div>")
+    assert "<td>[c]</td>" in html and "nan" not in html.lower()
+    clean = suppress(t.assign(n=[40, 40, 30]), count_col="n")._repr_html_()
+    assert clean.endswith("</table></div>") and "<small>" not in clean
+    assert "<td></td>" in clean      # a missing mean shows as an empty cell
+
+
+def test_summarise_by_columns_and_counts():
+    d = pd.DataFrame({"g": ["a"] * 15 + ["b"] * 12, "h": ["x", "y"] * 13 + ["x"],
+                      "y": list(np.arange(14.0)) + [np.nan] + list(np.arange(12.0))})
+    s = summarise_by(d, "y", "g", policy=DisclosurePolicy(threshold=1))
+    assert s.data.columns.tolist() == ["g", "n", "n_missing", "mean", "sd"]
+    assert s.data["n"].tolist() == [14, 12] and s.data["n_missing"].tolist() == [1, 0]
+    assert s.data["mean"].tolist() == pytest.approx([6.5, 5.5], rel=1e-12)
+    two = summarise_by(d, "y", ["g", "h"], policy=DisclosurePolicy(threshold=1))
+    assert two.data.columns.tolist()[:2] == ["g", "h"] and len(two.data) == 4
+    assert two.data["n"].sum() == 26
+    with pytest.raises(Exception, match="grouping column 'k'"):
+        summarise_by(d, "y", "k")
+    with pytest.raises(Exception, match="value column 'z'"):
+        summarise_by(d, "z", "g")
