@@ -67,7 +67,8 @@ def test_matches_lme4_lmertest(case, reml):
     np.testing.assert_allclose(m.fixed["estimate"], ref["estimate"], rtol=1e-6, atol=0)
     np.testing.assert_allclose(m.fixed["se"], ref["se"], rtol=1e-5, atol=0)
     np.testing.assert_allclose(m.fixed["df"], ref["df"], rtol=1e-2, atol=0)
-    np.testing.assert_allclose(m.fixed["p_value"], ref["p"], rtol=1e-2, atol=1e-12)
+    # p in the far tail (~1e-6) moves ~1% for a 1e-3 relative change in df: looser than df itself
+    np.testing.assert_allclose(m.fixed["p_value"], ref["p"], rtol=5e-2, atol=1e-12)
     for py, r in _r_varcomp(ref, m):
         np.testing.assert_allclose(py, r, rtol=1e-3, atol=1e-8)
     np.testing.assert_allclose(m.loglik, ref["loglik"], rtol=1e-6, atol=0)
