@@ -236,6 +236,16 @@ class DenseLMM:
                 batch["CC"] = (codes[:, :, None] == codes[:, None, :]).astype(float)
             self.batches.append(batch)
         self.nested = nested is not None
+        if not self.nested:
+            # Woodbury form (as lme4): per-cluster cross-products Z'Z, Z'X, Z'y are all that is needed.
+            bounds0 = np.concatenate([[0], bounds])
+            Zs, Xs, ys = self.Z[order], self.X[order], self.y[order]
+            self.ztz = np.add.reduceat(np.einsum("iq,ir->iqr", Zs, Zs), bounds0, axis=0)
+            self.ztx = np.add.reduceat(np.einsum("iq,ip->iqp", Zs, Xs), bounds0, axis=0)
+            self.zty = np.add.reduceat(Zs * ys[:, None], bounds0, axis=0)
+            self.xtx = self.X.T @ self.X
+            self.xty = self.X.T @ self.y
+            self.yty = float(self.y @ self.y)
         self.tril = np.tril_indices(self.q)
         self.n_theta = len(self.tril[0]) + (1 if self.nested else 0)
 
@@ -257,6 +267,27 @@ class DenseLMM:
         return L
 
     def parts(self, theta):
+        if not self.nested:
+            return self._parts_woodbury(theta)
+        return self._parts_dense(theta)
+
+    def _parts_woodbury(self, theta):
+        """V*_j^-1 = I - Z_j L W_j^-1 L'Z_j', W_j = I + L'Z_j'Z_j L; |V*_j| = |W_j|."""
+        L = self._lam(theta)
+        W = np.einsum("qa,gqr,rb->gab", L, self.ztz, L)
+        W[:, np.arange(self.q), np.arange(self.q)] += 1.0
+        chol = np.linalg.cholesky(W)
+        LZX = np.einsum("qa,gqp->gap", L, self.ztx)
+        LZy = np.einsum("qa,gq->ga", L, self.zty)
+        rhs = np.concatenate([LZX, LZy[:, :, None]], axis=2)
+        sol = np.linalg.solve(W, rhs)
+        A = self.xtx - np.einsum("gap,gar->pr", LZX, sol[:, :, :-1])
+        b = self.xty - np.einsum("gap,ga->p", LZX, sol[:, :, -1])
+        yVy = self.yty - float(np.einsum("ga,ga->", LZy, sol[:, :, -1]))
+        ldv = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
+        return A, b, yVy, ldv
+
+    def _parts_dense(self, theta):
         L = self._lam(theta)
         G = L @ L.T
         tc2 = theta[-1] ** 2 if self.nested else 0.0
@@ -290,9 +321,13 @@ class DenseLMM:
         f = lambda t: self.profiled(t, reml)  # noqa: E731
         res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
                                 options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000})
-        # polish: derivative-free, tight (as bobyqa with a small rhoend in lme4)
-        res2 = optimize.minimize(f, res.x, method="Nelder-Mead",
-                                 options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        # polish: derivative-free and tight (as bobyqa with a small rhoend in lme4), from a small simplex
+        # around the quasi-Newton solution so that boundary fits do not re-explore the whole space
+        x1 = np.asarray(res.x, dtype=float)
+        simplex = [x1] + [x1 + np.eye(len(x1))[i] * max(1e-3, 1e-3 * abs(x1[i])) for i in range(len(x1))]
+        res2 = optimize.minimize(f, x1, method="Nelder-Mead",
+                                 options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 1500,
+                                          "initial_simplex": np.array(simplex)})
         theta = res2.x if res2.fun <= res.fun else res.x
         theta = np.where(lb == 0.0, np.abs(theta), theta)
         A, b, yVy, ldv = self.parts(theta)
