@@ -556,7 +556,9 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
     std_r = r.sum(axis=0) / np.sqrt(sum_r)
     rc = r.copy()
     np.fill_diagonal(rc, _factor.smc(r))
-    r_cor = rc.sum(axis=0) / np.sqrt(rc.sum())
+    total_rc = rc.sum()
+    # psych's r.cor; undefined (NaN, reported as such) when the smc-corrected matrix sums to <= 0
+    r_cor = rc.sum(axis=0) / np.sqrt(total_rc) if total_rc > 0 else np.full(k, np.nan)
     r_drop = np.empty(k)
     drop = {"raw": [], "std": [], "g6": [], "average_r": []}
     for j in range(k):
