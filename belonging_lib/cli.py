@@ -54,7 +54,11 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
 
 
 def runnable_notebooks(src, data_dir) -> list[str]:
-    """Notebooks whose ``load_sample`` / ``load_truth`` files all exist in ``data_dir``."""
+    """Notebooks whose ``load_sample`` files all exist in ``data_dir``.
+
+    Every notebook reads ``TRUTH.json`` only when it runs on the synthetic
+    sample (``DATA_DIR is None``), so the truth file is not needed here.
+    """
     from .datasets import SAMPLE_FILES
 
     ok = []
@@ -62,8 +66,6 @@ def runnable_notebooks(src, data_dir) -> list[str]:
     for nb in sorted(Path(src).glob("[0-9][0-9]_*.md")):
         text = nb.read_text(encoding="utf-8")
         names = set(re.findall(r"(?:load_sample|sample_path)\(\s*[\"'](\w+)[\"']", text))
-        if "load_truth(" in text:
-            names.add("truth")
         need = {SAMPLE_FILES.get(n, n) for n in names}
         if need and need <= present:
             ok.append(nb.stem[:2])
