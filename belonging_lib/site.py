@@ -178,17 +178,37 @@ your classroom, and ends with exercises and worked solutions.</p>
 
 
 def _title_and_blurb(nb) -> tuple[str, str]:
+    """The notebook's ``# title`` and its first plain paragraph (the index's description)."""
     title, blurb = "", ""
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
-        for line in cell.source.splitlines():
+        paragraph: list[str] = []
+        skipping = False            # inside a list, quote, table or heading block
+        for line in cell.source.splitlines() + [""]:
             s = line.strip()
             if not title and s.startswith("# "):
                 title = s[2:].strip()
                 continue
-            if title and not blurb and s and not s.startswith(("#", ">", "|", "-", "*", "<", "!", "`", ":")):
-                blurb = s
+            if not title:
+                continue
+            if not s:
+                skipping = False
+            elif skipping:
+                continue
+            elif not paragraph and (s.startswith(("#", ">", "|", "-", "*", "<", "!", "`", ":", "$"))
+                                    or re.match(r"\d+\.", s)):
+                skipping = not s.startswith("#")
+                continue
+            if s:
+                paragraph.append(s)
+                continue
+            if paragraph:
+                text = " ".join(paragraph)
+                paragraph = []
+                if not text.endswith(":"):
+                    blurb = text
+                    break
         if title and blurb:
             break
     return title, blurb
