@@ -105,6 +105,11 @@ def _cmd_run(args) -> int:
     saved = {var: os.environ.pop(var) for var in ("BELONGING_EXPECTED", "BELONGING_RECORD_DIR")
              if var in os.environ}
     print(f"Running notebooks {', '.join(wanted)} on {data_dir} ...", flush=True)
+    if not args.notebooks:
+        skipped = [p.stem for p in sorted(Path(src).glob("[0-9][0-9]_*.md")) if p.stem[:2] not in wanted]
+        if skipped:
+            print("Skipped (they need files your data do not provide, such as a staff survey, a panel, "
+                  f"a trial or a PISA file): {', '.join(skipped)}", flush=True)
     try:
         runs = execute_notebooks(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
                                  only=wanted, workers=args.workers, cwd=str(_REPO))
