@@ -65,7 +65,7 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 references:
-	@for r in tests/reference/*.R; do echo "== $$r"; (cd tests/reference && Rscript $$(basename $$r)) || exit 1; done
+	@for r in tests/reference/*.R; do echo "== $$r"; Rscript $$r || exit 1; done
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,6 +1,8 @@
 # Reference values for belonging_lib.imputation.pool (Rubin's rules).
 # Run from tests/reference/:  Rscript imputation.R   -> imputation.json
 # Inputs are fixed numbers written below (no data file), so the reference is exact.
+# Runs from the repository root (make references) or from tests/reference.
+if (dir.exists("tests/reference")) setwd("tests/reference")
 suppressPackageStartupMessages({
   library(mitools); library(mice); library(jsonlite)
 })

@@ -11,6 +11,8 @@
 # Design: survey::svrepdesign(type = "Fay", rho = 0.5, combined.weights = TRUE, mse = TRUE)
 # (mse = TRUE: replicate deviations from the full-sample estimate, as PISA does), one design per
 # plausible value through mitools::imputationList, pooled by mitools::MIcombine (Rubin's rules).
+# Runs from the repository root (make references) or from tests/reference.
+if (dir.exists("tests/reference")) setwd("tests/reference")
 suppressPackageStartupMessages({
   library(survey); library(mitools); library(jsonlite)
 })
