@@ -71,7 +71,8 @@ def test_every_notebook_page_renders_without_errors(tmp_path):
         dom = _dom(tmp_path, page)
         if "bl-nav" not in dom:
             problems.append(f"{page.name}: navigation missing")
-        if "application/vnd.jupyter.stderr" in dom or "Traceback" in dom:
+        # an output element (the stylesheet also names the MIME type, in a selector with single quotes)
+        if 'data-mime-type="application/vnd.jupyter.stderr"' in dom or "Traceback" in dom:
             problems.append(f"{page.name}: shows error or warning output")
         for link in re.findall(r'href="(\d\d_[a-z0-9_]+\.html)"', dom):
             if not (SITE / link).exists():
