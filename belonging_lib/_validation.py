@@ -19,6 +19,7 @@ __all__ = [
     "as_frame",
     "describe_rows",
     "require_columns",
+    "require_roles",
     "require_numeric",
     "check_range",
     "check_choice",
@@ -77,6 +78,23 @@ def require_columns(data: pd.DataFrame, columns: str | Sequence[str] | None, *,
             f"{'is' if len(missing) == 1 else 'are'} not in the data. "
             f"Available columns: {available}{more}."
         )
+    return cols
+
+
+def require_roles(data: pd.DataFrame, roles: dict[str, Any], *, distinct: bool = True) -> list[str]:
+    """Check column roles such as ``{"outcome": "ks2", "predictor": "belonging"}``.
+
+    Each role must be one column name present in ``data``, and (with
+    ``distinct``) no column may fill two roles.  Returns the columns in order.
+    """
+    for role, col in roles.items():
+        if not isinstance(col, str):
+            raise DataError(f"`{role}` must be one column name, but {col!r} was passed.")
+        require_columns(data, [col], role=f"`{role}` column")
+    cols = list(roles.values())
+    if distinct and len(set(cols)) < len(cols):
+        names = ", ".join(f"`{r}`" for r in roles)
+        raise DataError(f"{names} must be {len(cols)} different columns, but {cols} were passed.")
     return cols
 
 

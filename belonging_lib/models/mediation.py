@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._errors import BelongingWarning, DataError, ModelError
+from .._errors import BelongingWarning, ModelError
 from .._results import TIDY_COLUMNS, Result
 from .._validation import (
     as_frame,
@@ -29,6 +29,7 @@ from .._validation import (
     check_positive_int,
     check_probability,
     require_columns,
+    require_roles,
 )
 from ._linear import complete_cases, fit_ols
 
@@ -290,12 +291,7 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     check_choice("vcov", vcov, ["CR2", "CR1"])
     n_boot = check_positive_int("n_boot", n_boot, minimum=100)
     covs = as_list(covariates)
-    for role, col in {"x": x, "m": m, "y": y}.items():
-        if not isinstance(col, str):
-            raise DataError(f"`{role}` must be one column name, but {col!r} was passed.")
-        require_columns(data, [col], role=f"`{role}` column")
-    if len({x, m, y}) < 3:
-        raise DataError("`x`, `m` and `y` must be three different columns.")
+    require_roles(data, {"x": x, "m": m, "y": y})
     require_columns(data, covs, role="covariate column")
     frame, n_excl = complete_cases(data, [x, m, y] + covs, cluster=cluster)
     groups = None if cluster is None else frame[cluster].to_numpy()

@@ -15,7 +15,7 @@ from scipy import stats
 
 from .._errors import DataError
 from .._results import TIDY_COLUMNS, Result, format_p
-from .._validation import as_frame, as_list, check_choice, check_probability, require_columns
+from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_roles
 from ._linear import complete_cases, fit_ols
 
 __all__ = ["moderation", "ModerationResult", "johnson_neyman", "simple_slope"]
@@ -383,13 +383,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         if df_method == "satterthwaite" and vcov != "CR2":
             raise DataError("df_method='satterthwaite' needs vcov='CR2'.")
     covs = as_list(covariates)
-    roles = {"outcome": outcome, "predictor": predictor, "moderator": moderator}
-    for role, col in roles.items():
-        if not isinstance(col, str):
-            raise DataError(f"`{role}` must be one column name, but {col!r} was passed.")
-        require_columns(data, [col], role=f"{role} column")
-    if len({outcome, predictor, moderator}) < 3:
-        raise DataError("`outcome`, `predictor` and `moderator` must be three different columns.")
+    require_roles(data, {"outcome": outcome, "predictor": predictor, "moderator": moderator})
     require_columns(data, covs, role="covariate column")
     frame, n_excl = complete_cases(data, [outcome, predictor, moderator] + covs, cluster=cluster)
 
