@@ -1,6 +1,5 @@
 """Mediation: paths against R's lm(), bootstrap replicates against refits, interval coverage."""
 
-import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -18,14 +17,8 @@ med_mod = importlib.import_module("belonging_lib.models.mediation")
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "claims.json").read_text())
-FIXTURE = REF_DIR / "data" / "claims_fixture.csv"
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    md5 = hashlib.md5(FIXTURE.read_bytes()).hexdigest()
-    assert md5 == REF["inputs"]["claims_fixture.csv"], "claims_fixture.csv changed: rerun claims.R"
-    return pd.read_csv(FIXTURE)
 
 
 def _simulate(rng, n, a=0.4, b=0.4, cprime=0.2, n_schools=None, school_sd=0.0):
@@ -44,9 +37,9 @@ def _simulate(rng, n, a=0.4, b=0.4, cprime=0.2, n_schools=None, school_sd=0.0):
 
 
 @pytest.mark.parametrize("cluster, vcov", [(None, "CR2"), ("school", "CR1"), ("school", "CR2")])
-def test_paths_match_r_lm(fixture, cluster, vcov):
+def test_paths_match_r_lm(claims_fixture, cluster, vcov):
     ref = REF["results"]["mediation"]
-    res = mediation(fixture, x="teacher", m="mediator", y="outcome", covariates=["covar"],
+    res = mediation(claims_fixture, x="teacher", m="mediator", y="outcome", covariates=["covar"],
                     cluster=cluster, n_boot=200, seed=1, vcov=vcov)
     paths = res.paths.set_index("term")
     se_ref = ref if cluster is None else ref["cluster_se" if vcov == "CR1" else "cluster_se_cr2"]
@@ -66,8 +59,8 @@ def test_paths_match_r_lm(fixture, cluster, vcov):
 
 
 @pytest.mark.parametrize("cluster", [None, "school"])
-def test_vectorised_replicates_equal_refits_on_resampled_data(fixture, cluster):
-    d = fixture
+def test_vectorised_replicates_equal_refits_on_resampled_data(claims_fixture, cluster):
+    d = claims_fixture
     covs = ["covar"]
     Z = med_mod._design(d, "teacher", "mediator", "outcome", covs)
     groups = None if cluster is None else d[cluster].to_numpy()
@@ -91,11 +84,11 @@ def test_vectorised_replicates_equal_refits_on_resampled_data(fixture, cluster):
         np.testing.assert_allclose(draws[r], want, rtol=1e-9, atol=0)
 
 
-def test_seed_reproducible_and_stable_across_seeds(fixture):
+def test_seed_reproducible_and_stable_across_seeds(claims_fixture):
     kw = dict(x="teacher", m="mediator", y="outcome", covariates=["covar"], n_boot=5000, progress=False)
-    r1 = mediation(fixture, seed=1, **kw)
-    r1b = mediation(fixture, seed=1, **kw)
-    r2 = mediation(fixture, seed=2, **kw)
+    r1 = mediation(claims_fixture, seed=1, **kw)
+    r1b = mediation(claims_fixture, seed=1, **kw)
+    r2 = mediation(claims_fixture, seed=2, **kw)
     pd.testing.assert_frame_equal(r1.effects, r1b.effects)
     # Monte Carlo SE of a 2.5% / 97.5% quantile of B = 5000 draws is about 0.04 bootstrap SDs;
     # two seeds differ by sqrt(2) of that: allow four times it (0.22 SD).
@@ -151,8 +144,8 @@ def test_cluster_bootstrap_is_wider_when_schools_differ():
     assert (w_s > w_p).all()
 
 
-def test_missing_values_counted_and_errors(fixture):
-    d = fixture.copy()
+def test_missing_values_counted_and_errors(claims_fixture):
+    d = claims_fixture.copy()
     d.loc[[1, 2], "mediator"] = np.nan
     res = mediation(d, x="teacher", m="mediator", y="outcome", n_boot=200, seed=1)
     assert res.n == len(d) - 2 and res.n_excluded == 2

@@ -1,6 +1,5 @@
 """Moderation: simple slopes and Johnson-Neyman bounds against R and hand-derived cases."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,14 +12,8 @@ from belonging_lib.models.moderation import johnson_neyman, moderation, simple_s
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "claims.json").read_text())
-FIXTURE = REF_DIR / "data" / "claims_fixture.csv"
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    md5 = hashlib.md5(FIXTURE.read_bytes()).hexdigest()
-    assert md5 == REF["inputs"]["claims_fixture.csv"], "claims_fixture.csv changed: rerun claims.R"
-    return pd.read_csv(FIXTURE)
 
 
 def _check_against_r(res, ref, *, rtol=1e-7):
@@ -38,9 +31,9 @@ def _check_against_r(res, ref, *, rtol=1e-7):
     np.testing.assert_allclose(res.t_crit_jn, ref["t_crit"], rtol=1e-10, atol=0)
 
 
-def test_continuous_moderator_matches_r_lm(fixture):
+def test_continuous_moderator_matches_r_lm(claims_fixture):
     ref = REF["results"]["moderation_classical"]
-    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar",
+    res = moderation(claims_fixture, outcome="attain", predictor="belong", moderator="covar",
                      covariates=["teacher"])
     assert res.vcov_type == "classical" and res.df == ref["fit"]["df_resid"]
     _check_against_r(res, ref)
@@ -48,18 +41,18 @@ def test_continuous_moderator_matches_r_lm(fixture):
 
 
 @pytest.mark.parametrize("vcov, key", [("CR1", "moderation_cluster"), ("CR2", "moderation_cluster_cr2")])
-def test_cluster_robust_matches_r_vcovcl_and_clubsandwich(fixture, vcov, key):
+def test_cluster_robust_matches_r_vcovcl_and_clubsandwich(claims_fixture, vcov, key):
     # t on clusters - 1 df, as the R script computes them
     ref = REF["results"][key]
-    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
+    res = moderation(claims_fixture, outcome="attain", predictor="fsm", moderator="belong",
                      covariates=["covar"], cluster="school", vcov=vcov, df_method="clusters")
     assert res.vcov_type == vcov and res.n_clusters == 30 and res.df == 29
     _check_against_r(res, ref)
 
 
-def test_cr2_satterthwaite_matches_clubsandwich_coef_test(fixture):
+def test_cr2_satterthwaite_matches_clubsandwich_coef_test(claims_fixture):
     ref = REF["results"]["moderation_cluster_cr2_satterthwaite"]
-    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong",
+    res = moderation(claims_fixture, outcome="attain", predictor="fsm", moderator="belong",
                      covariates=["covar"], cluster="school")
     assert res.vcov_type == "CR2" and res.df_method == "satterthwaite"
     assert "Satterthwaite" in res.summary()
@@ -78,9 +71,9 @@ def test_cr2_satterthwaite_matches_clubsandwich_coef_test(fixture):
         assert tab["df"].iloc[0] < 29
 
 
-def test_binary_moderator_probes_zero_and_one(fixture):
+def test_binary_moderator_probes_zero_and_one(claims_fixture):
     ref = REF["results"]["moderation_binary_moderator"]
-    res = moderation(fixture, outcome="attain", predictor="belong", moderator="fsm", covariates=["covar"])
+    res = moderation(claims_fixture, outcome="attain", predictor="belong", moderator="fsm", covariates=["covar"])
     assert res.moderator_binary
     _check_against_r(res, ref)
     # the jn bounds lie outside the observed 0..1 range of a binary moderator
@@ -114,9 +107,9 @@ def test_johnson_neyman_hand_derived(args, bounds, region):
         np.testing.assert_allclose(abs(est[0]) / se[0], t, rtol=1e-10, atol=0)
 
 
-def test_slope_at_and_sd_probe(fixture):
-    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar", probe="sd")
-    w = fixture["covar"]
+def test_slope_at_and_sd_probe(claims_fixture):
+    res = moderation(claims_fixture, outcome="attain", predictor="belong", moderator="covar", probe="sd")
+    w = claims_fixture["covar"]
     np.testing.assert_allclose(res.simple_slopes["moderator_value"],
                                [w.mean() - w.std(), w.mean(), w.mean() + w.std()], rtol=1e-12, atol=0)
     again = res.slope_at(res.simple_slopes["moderator_value"])
@@ -127,8 +120,8 @@ def test_slope_at_and_sd_probe(fixture):
         np.testing.assert_allclose(tab["p_value"].iloc[0], 1 - res.ci, rtol=1e-8, atol=0)
 
 
-def test_missing_rows_are_counted_not_silently_dropped(fixture):
-    d = fixture.copy()
+def test_missing_rows_are_counted_not_silently_dropped(claims_fixture):
+    d = claims_fixture.copy()
     d.loc[[3, 10, 11], "belong"] = np.nan
     d.loc[20, "attain"] = np.nan
     res = moderation(d, outcome="attain", predictor="fsm", moderator="belong")
@@ -136,29 +129,29 @@ def test_missing_rows_are_counted_not_silently_dropped(fixture):
     assert "4 rows excluded" in res.summary()
 
 
-def test_bad_input_raises_library_errors(fixture):
+def test_bad_input_raises_library_errors(claims_fixture):
     with pytest.raises(ColumnError, match="nope"):
-        moderation(fixture, outcome="nope", predictor="fsm", moderator="belong")
-    d = fixture.copy()
+        moderation(claims_fixture, outcome="nope", predictor="fsm", moderator="belong")
+    d = claims_fixture.copy()
     d["txt"] = "a"
     with pytest.raises(DataError, match="txt"):
         moderation(d, outcome="attain", predictor="txt", moderator="belong")
     with pytest.raises(DataError, match="probe"):
-        moderation(fixture, outcome="attain", predictor="fsm", moderator="belong", probe="median")
+        moderation(claims_fixture, outcome="attain", predictor="fsm", moderator="belong", probe="median")
     d["const"] = 1.0
     with pytest.raises(ModelError):
         moderation(d, outcome="attain", predictor="fsm", moderator="const")
 
 
-def test_plot_draws_both_panels(fixture):
-    res = moderation(fixture, outcome="attain", predictor="fsm", moderator="belong")
+def test_plot_draws_both_panels(claims_fixture):
+    res = moderation(claims_fixture, outcome="attain", predictor="fsm", moderator="belong")
     axes = res.plot()
     assert len(axes) == 2 and axes[1].get_xlabel() == "belong"
     assert "<table" in res._repr_html_()
 
 
-def test_plots_for_a_continuous_predictor_mark_the_bounds(fixture):
-    res = moderation(fixture, outcome="attain", predictor="belong", moderator="covar", covariates=["teacher"])
+def test_plots_for_a_continuous_predictor_mark_the_bounds(claims_fixture):
+    res = moderation(claims_fixture, outcome="attain", predictor="belong", moderator="covar", covariates=["teacher"])
     ax = res.plot("slopes")
     assert len(ax.get_lines()) == 3 and ax.get_xlabel() == "belong"
     ax = res.plot("jn")
