@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,17 @@ def test_hedges_g_second_dataset(ind):
     r = REF["smd"]["pre_ci95"]
     g = tr.hedges_g(ind, outcome="pre", group="arm", treatment="programme")
     assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-6, atol=0)
+
+
+def test_hedges_g_tiny_arms_far_in_the_tails():
+    # df = 2 and g = 5.6: SciPy's noncentral t returns NaN over part of the search range,
+    # which used to stop the root finder.  effectsize gives the limits below.
+    r = REF["smd"]["tiny_ci95"]
+    d = pd.DataFrame({"y": r["x"] + r["y"], "arm": [1] * len(r["x"]) + [0] * len(r["y"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        g = tr.hedges_g(d, outcome="y", group="arm", treatment=1)
+    assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-5, atol=0)
 
 
 def test_hedges_correction_close_to_approximation(ind):

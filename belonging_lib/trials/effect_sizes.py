@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -93,11 +94,28 @@ def ncp_t_interval(t: float, df: float, ci: float = 0.95) -> tuple[float, float]
     """
     alpha = 1 - ci
 
+    def cdf(ncp):
+        # SciPy's noncentral t returns NaN (with a RuntimeWarning) far in a tail
+        # for small df; use the reflected form there, and the limit (1 below t,
+        # 0 above) if both fail.  Only the sign matters to the root finder.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            v = stats.nct.cdf(t, df, ncp)
+            if np.isnan(v):
+                v = 1.0 - stats.nct.cdf(-t, df, -ncp)
+        if np.isnan(v):
+            v = 1.0 if ncp < t else 0.0
+        return float(v)
+
     def root(p):
-        f = lambda ncp: stats.nct.cdf(t, df, ncp) - p  # noqa: E731
         width = 10 + abs(t)
         lo, hi = t - width, t + width
-        return optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=500)
+        for _ in range(20):          # widen until the root is bracketed (heavy tails at small df)
+            if cdf(lo) - p > 0 > cdf(hi) - p:
+                break
+            width *= 2
+            lo, hi = t - width, t + width
+        return optimize.brentq(lambda ncp: cdf(ncp) - p, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=500)
 
     return root(1 - alpha / 2), root(alpha / 2)
 

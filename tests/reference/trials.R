@@ -36,9 +36,14 @@ for (ci in c(0.95, 0.90)) {
 xp <- ind$pre[ind$arm == "programme"]; yp <- ind$pre[ind$arm == "control"]
 gp <- hedges_g(xp, yp, ci = 0.95)
 smd$pre_ci95 <- list(g = gp$Hedges_g, g_low = gp$CI_low, g_high = gp$CI_high)
+# tiny arms with a huge difference: the noncentral t is evaluated far in its tails (df = 2)
+xt <- c(8, 9); yt <- c(1, 2)
+gt <- hedges_g(xt, yt, ci = 0.95)
+smd$tiny_ci95 <- list(x = xt, y = yt, g = gt$Hedges_g, g_low = gt$CI_low, g_high = gt$CI_high)
 out$smd <- smd
 out$calls$smd <- c("hedges_g(x = post[programme], y = post[control], ci = ci)  # ci in 0.95, 0.90",
-                   "cohens_d(x, y, ci = ci)", "hedges_g(pre[programme], pre[control], ci = 0.95)")
+                   "cohens_d(x, y, ci = ci)", "hedges_g(pre[programme], pre[control], ci = 0.95)",
+                   "hedges_g(c(8, 9), c(1, 2), ci = 0.95)")
 
 # ---- ANCOVA (individually randomised) ----
 ind$treat <- as.integer(ind$arm == "programme")
