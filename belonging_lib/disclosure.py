@@ -29,7 +29,8 @@ from ._errors import DataError, DisclosureError
 from ._validation import as_frame, as_list, require_columns, require_numeric
 
 __all__ = ["DisclosurePolicy", "get_default_policy", "set_default_policy", "suppress",
-           "SuppressedTable", "summarise_by", "check_model_df", "drop_identifiers", "ID_PATTERNS"]
+           "SuppressedTable", "summarise_by", "count_by", "check_model_df", "drop_identifiers",
+           "ID_PATTERNS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,18 +135,30 @@ class SuppressedTable:
     policy: DisclosurePolicy
     n_primary: int = 0
     n_secondary: int = 0
+    digits: int = 2
+    int_columns: tuple = ()
 
     @property
     def footnote(self) -> str:
         return self.policy.footnote if (self.n_primary or self.n_secondary) else ""
 
-    def display(self, *, digits: int = 2) -> pd.DataFrame:
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The rows with nothing suppressed (for example, the groups a figure may draw)."""
+        return self.data[~self.mask.any(axis=1).to_numpy()].copy()
+
+    def round(self, digits: int) -> SuppressedTable:
+        """The same table, displayed with ``digits`` decimals."""
+        return dataclasses.replace(self, digits=int(digits))
+
+    def display(self, *, digits: int | None = None) -> pd.DataFrame:
         """Strings for showing: numbers rounded, suppressed cells as the symbol."""
+        digits = self.digits if digits is None else digits
         out = self.data.copy().astype(object)
         for col in out.columns:
             values = self.data[col]
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-                is_int = col in ("n", "count") or str(col).startswith("n_")
+                is_int = col in self.int_columns or col in ("n", "count") or str(col).startswith("n_")
                 out[col] = [("" if pd.isna(v) else (f"{int(v)}" if is_int else f"{v:.{digits}f}")) for v in values]
             out[col] = out[col].where(~self.mask[col], self.policy.symbol)
         return out
@@ -153,7 +166,7 @@ class SuppressedTable:
     def to_frame(self) -> pd.DataFrame:
         return self.data.copy()
 
-    def to_markdown(self, *, digits: int = 2) -> str:
+    def to_markdown(self, *, digits: int | None = None) -> str:
         shown = self.display(digits=digits)
         if not isinstance(shown.index, pd.RangeIndex):
             shown = shown.reset_index()
@@ -199,7 +212,8 @@ def _secondary(counts: np.ndarray, primary: np.ndarray) -> np.ndarray:
     return sup
 
 
-def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.DataFrame | None = None,
+def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = None,
+             counts: pd.DataFrame | None = None,
              within: str | Sequence[str] | None = None, policy: DisclosurePolicy | None = None,
              totals: Sequence[str] = ()) -> SuppressedTable:
     """Suppress cells that describe fewer pupils than the policy's threshold.
@@ -208,7 +222,9 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
 
     * **a group summary** (one row per group) with a count column
       ``count_col``: a row whose count is below the threshold has every cell
-      suppressed (its count, mean, SD, percentage ...).  Secondary: if only
+      suppressed (its count, mean, SD, percentage ...).  A row that compares
+      groups (a difference, an effect size) names each group's count column
+      (``count_col=["n_treated", "n_control"]``): the smallest decides.  Secondary: if only
       one row (within each ``within`` block) is suppressed, the next-smallest
       row is suppressed too, so the block's total cannot reveal it.
     * **a cross-table** (cells are groups) with ``counts`` (same shape, the
@@ -221,7 +237,7 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
     Parameters
     ----------
     table : DataFrame
-    count_col : str, optional
+    count_col : str or list of str, optional
     counts : DataFrame, optional
     within : str or list of str, optional
         Columns defining blocks for secondary suppression of a group summary
@@ -247,14 +263,21 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
     if (count_col is None) == (counts is None):
         raise DataError("suppress: pass exactly one of `count_col` (group summary) or `counts` (cross-table).")
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
+    ints = tuple(c for c in table.columns if pd.api.types.is_integer_dtype(table[c])
+                 and not pd.api.types.is_bool_dtype(table[c]))
     if not policy.enabled:
-        return SuppressedTable(table.copy(), mask, policy)
+        return SuppressedTable(table.copy(), mask, policy, int_columns=ints)
     if count_col is not None:
-        require_columns(table, count_col, role="count column")
-        require_numeric(table, count_col)
-        n = pd.to_numeric(table[count_col], errors="coerce").to_numpy(dtype=float)
-        if np.isnan(n).any():
-            raise DataError(f"suppress: the count column {count_col!r} has missing values.")
+        count_cols = require_columns(table, count_col, role="count column")
+        if not count_cols:
+            raise DataError("suppress: `count_col` names no column.")
+        for col in count_cols:
+            require_numeric(table, col)
+            bad = table.index[pd.to_numeric(table[col], errors="coerce").isna().to_numpy()]
+            if len(bad):
+                raise DataError(f"suppress: the count column {col!r} has missing values "
+                                f"(rows {', '.join(map(str, bad[:5]))}).")
+        n = np.min(np.column_stack([pd.to_numeric(table[c]).to_numpy(dtype=float) for c in count_cols]), axis=1)
         primary = n < policy.threshold
         rows = primary.copy()
         if policy.secondary:
@@ -273,7 +296,8 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
         data = table.copy()
         for c in value_cols:
             data[c] = data[c].astype(float).where(~mask[c].to_numpy())
-        return SuppressedTable(data, mask, policy, int(primary.sum()), int(rows.sum() - primary.sum()))
+        return SuppressedTable(data, mask, policy, int(primary.sum()), int(rows.sum() - primary.sum()),
+                               int_columns=ints)
     counts = as_frame(counts, name="counts")
     if counts.shape != table.shape or not counts.index.equals(table.index) or not counts.columns.equals(table.columns):
         raise DataError("suppress: `counts` must have the same rows and columns as `table`.")
@@ -289,7 +313,9 @@ def suppress(table: pd.DataFrame, *, count_col: str | None = None, counts: pd.Da
         sup[np.ix_(rows_int, cols_int)] = _secondary(c[np.ix_(rows_int, cols_int)], primary[np.ix_(rows_int, cols_int)])
     mask = pd.DataFrame(sup, index=table.index, columns=table.columns)
     data = table.astype(float).where(~sup)
-    return SuppressedTable(data, mask, policy, int(primary.sum()), int(sup.sum() - primary.sum()))
+    ints = tuple(c for c in ints if counts[c].equals(table[c]))    # a table of counts stays whole numbers
+    return SuppressedTable(data, mask, policy, int(primary.sum()), int(sup.sum() - primary.sum()),
+                           int_columns=ints)
 
 
 def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
@@ -331,6 +357,41 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     g = y.groupby([data[k] for k in keys], dropna=False, sort=True)
     out = pd.DataFrame({"n": g.count(), "n_missing": g.size() - g.count(), "mean": g.mean(), "sd": g.std()})
     out = out.reset_index()
+    return suppress(out, count_col="n", policy=policy)
+
+
+def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
+             policy: DisclosurePolicy | None = None) -> SuppressedTable:
+    """Number and percentage of pupils in each group, with disclosure control applied.
+
+    Every row of ``data`` is counted once; a missing group value is a group
+    of its own (shown as missing), so the counts always add up to the rows
+    passed in.
+
+    Parameters
+    ----------
+    data : DataFrame
+    by : str or list of str
+        Grouping column(s).
+    policy : DisclosurePolicy, optional
+
+    Returns
+    -------
+    SuppressedTable
+        Columns ``by..., n, percent`` (percent of all rows).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"band": ["low"] * 4 + ["mid"] * 30 + ["high"] * 50})
+    >>> count_by(d, "band").display()["n"].tolist()
+    ['50', '[c]', '[c]']
+    """
+    data = as_frame(data)
+    keys = require_columns(data, by, role="grouping column")
+    sizes = data.groupby(keys, dropna=False, sort=True, observed=True).size()
+    out = sizes.rename("n").reset_index()
+    total = int(out["n"].sum())
+    out["percent"] = out["n"] / total * 100 if total else np.nan
     return suppress(out, count_col="n", policy=policy)
 
 

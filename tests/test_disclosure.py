@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from belonging_lib import DataError, DisclosureError
-from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, drop_identifiers, get_default_policy,
-                                      set_default_policy, summarise_by, suppress)
+from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, count_by, drop_identifiers,
+                                      get_default_policy, set_default_policy, summarise_by, suppress)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,48 @@ def test_group_summary_primary_and_secondary():
     # exactly at the threshold is allowed
     ok = suppress(t.assign(n=[40, 10, 10, 25]), count_col="n")
     assert not ok.mask.to_numpy().any() and ok.footnote == ""
+
+
+def test_comparison_rows_use_the_smallest_group():
+    # a difference between two groups describes both: 60 treated but 8 controls is too few
+    t = pd.DataFrame({"term": ["all", "fsm = 1", "fsm = 0"], "n_treated": [200, 60, 140],
+                      "n_control": [190, 8, 182], "estimate": [0.2, 0.3, 0.15]})
+    s = suppress(t, count_col=["n_treated", "n_control"], within="term")
+    assert s.mask["estimate"].tolist() == [False, True, False]
+    assert s.mask["n_treated"].tolist() == [False, True, False] and s.n_primary == 1
+    whole = suppress(t, count_col=["n_treated", "n_control"])
+    # one block: the smallest other row (fsm = 0, min 140) protects the suppressed one
+    assert whole.mask["estimate"].tolist() == [False, True, True] and whole.n_secondary == 1
+    with pytest.raises(DataError, match="'n_control'.*rows 1"):
+        suppress(t.assign(n_control=[190, np.nan, 182]), count_col=["n_treated", "n_control"])
+    with pytest.raises(DataError, match="names no column"):
+        suppress(t, count_col=[])
+
+
+def test_count_by_counts_every_row_and_suppresses():
+    d = pd.DataFrame({"band": ["low"] * 4 + ["mid"] * 30 + ["high"] * 50 + [None] * 12})
+    s = count_by(d, "band")
+    assert s.data["band"].tolist()[:3] == ["high", "low", "mid"] and pd.isna(s.data["band"].iloc[3])
+    # low (4) is below 10; the missing group (12) is the smallest other and protects it
+    assert s.mask["n"].tolist() == [False, True, False, True]
+    shown = s.display()
+    assert shown["n"].tolist() == ["50", "[c]", "30", "[c]"]
+    assert shown["percent"].tolist() == [f"{50 / 96 * 100:.2f}", "[c]", f"{30 / 96 * 100:.2f}", "[c]"]
+    # nothing suppressed at a lower threshold: counts add up to every row passed in
+    loose = count_by(d, "band", policy=DisclosurePolicy(threshold=3))
+    assert loose.data["n"].sum() == len(d) and np.isclose(loose.data["percent"].sum(), 100)
+    assert s.shown["band"].tolist() == ["high", "mid"]
+    two = count_by(pd.DataFrame({"a": [1, 1, 2, 2] * 10, "b": ["x", "y"] * 20}), ["a", "b"])
+    assert two.data[["a", "b", "n"]].values.tolist() == [[1, "x", 10], [1, "y", 10], [2, "x", 10], [2, "y", 10]]
+
+
+def test_digits_and_integer_columns_in_display():
+    t = pd.DataFrame({"g": ["a", "b"], "pupils": [40, 30], "mean": [3.14159, 2.5]})
+    s = suppress(t, count_col="pupils")
+    assert s.display()["pupils"].tolist() == ["40", "30"]          # an integer column stays whole
+    assert s.round(3).display()["mean"].tolist() == ["3.142", "2.500"]
+    assert s.display(digits=1)["mean"].tolist() == ["3.1", "2.5"] and s.digits == 2
+    assert "3.142" in s.round(3)._repr_html_()
 
 
 def test_two_suppressed_need_no_secondary_and_blocks():
