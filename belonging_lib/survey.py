@@ -326,6 +326,14 @@ class SurveyDesign:
         category : optional
             The category for ``stat="percent"`` (default 1 for a 0/1 column).
 
+        Returns
+        -------
+        pandas.DataFrame
+            One row (per ``within`` group) with ``estimate, se, statistic,
+            df, p_value, ci_low, ci_high``, the pupils used ``n`` and, of
+            them, ``n_1`` in ``levels[0]`` and ``n_2`` in ``levels[1]`` (for
+            disclosure checks: the smaller group decides).
+
         Notes
         -----
         The difference is computed for every weight column and plausible
@@ -371,7 +379,9 @@ class SurveyDesign:
 
         labels = pd.DataFrame({"variable": [var], "group": [by], "level_1": [levels[0]],
                                "level_2": [levels[1]]})
-        out = self._run([var, ("__group__", gcodes)], fn, within, ci, labels=labels)
+        out = self._run([var, ("__group__", gcodes)], fn, within, ci, labels=labels,
+                        counts=lambda rows: {"n_1": int((gcodes[rows] == 0).sum()),
+                                             "n_2": int((gcodes[rows] == 1).sum())})
         return _add_test(out)
 
     def regress(self, formula: str, *, by: str | Sequence[str] | None = None,
@@ -496,7 +506,7 @@ class SurveyDesign:
         return counts.pop() if counts else 1
 
     def _run(self, variables, fn, by, ci, *, labels, pass_rows=False,
-             regression=None) -> pd.DataFrame:
+             regression=None, counts=None) -> pd.DataFrame:
         """Missing-value handling, grouping, the statistic for all weights and PVs, pooling."""
         level = self.ci if ci is None else check_probability("ci", ci)
         by_cols = require_columns(self.data, as_list(by), role="group column")
@@ -555,6 +565,9 @@ class SurveyDesign:
                    if regression is not None else labels)
             block = pd.concat([lab.reset_index(drop=True), pooled], axis=1)
             block["n"] = len(rows)
+            if counts is not None:          # pupils behind each part of the statistic (e.g. each group)
+                for name, value in counts(rows).items():
+                    block[name] = value
             block["n_excluded"] = n_excl
             for c, val in reversed(list(zip(by_cols, key))):
                 block.insert(0, c, val)

@@ -114,6 +114,13 @@ def test_group_difference(case):
     ours = des.diff("MATH", "ST004D01T", levels=(1, 2), within="CNT")
     _close(ours, _frame(ref["diff_math_gender_by_cnt"]))
     assert (ours["n_excluded"] == 0).all()
+    # each group's pupils, counted directly from the file (for disclosure checks)
+    data = des.data
+    girls = data[data["ST004D01T"] == 1].groupby("CNT").size()
+    boys = data[data["ST004D01T"] == 2].groupby("CNT").size()
+    assert ours["n_1"].tolist() == girls.loc[ours["CNT"]].tolist()
+    assert ours["n_2"].tolist() == boys.loc[ours["CNT"]].tolist()
+    assert (ours["n_1"] + ours["n_2"] == ours["n"]).all()
 
 
 def test_regression_coefficients_and_r2(case):
