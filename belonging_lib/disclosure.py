@@ -147,6 +147,23 @@ class SuppressedTable:
         """The rows with nothing suppressed (for example, the groups a figure may draw)."""
         return self.data[~self.mask.any(axis=1).to_numpy()].copy()
 
+    def pivot(self, *, index: str, columns: str, values: str) -> SuppressedTable:
+        """Reshape a long table to wide, keeping which cells are suppressed.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"country": ["A", "A", "B", "B"], "q": [25, 75, 25, 75],
+        ...                   "value": [1.0, 2.0, 3.0, 4.0], "n": [40, 40, 6, 6]})
+        >>> suppress(t, count_col="n", labels="q").pivot(index="country", columns="q",
+        ...                                                    values="value").display()[25].tolist()
+        ['1.00', '[c]']
+        """
+        require_columns(self.data, [index, columns, values], role="pivot column")
+        data = self.data.pivot(index=index, columns=columns, values=values)
+        mask = self.mask.assign(**{index: self.data[index], columns: self.data[columns]}) \
+            .pivot(index=index, columns=columns, values=values).fillna(False).astype(bool)
+        return dataclasses.replace(self, data=data, mask=mask.loc[data.index, data.columns], int_columns=())
+
     def round(self, digits: int) -> SuppressedTable:
         """The same table, displayed with ``digits`` decimals."""
         return dataclasses.replace(self, digits=int(digits))
@@ -214,8 +231,8 @@ def _secondary(counts: np.ndarray, primary: np.ndarray) -> np.ndarray:
 
 def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = None,
              counts: pd.DataFrame | None = None,
-             within: str | Sequence[str] | None = None, policy: DisclosurePolicy | None = None,
-             totals: Sequence[str] = ()) -> SuppressedTable:
+             within: str | Sequence[str] | None = None, labels: str | Sequence[str] | None = None,
+             policy: DisclosurePolicy | None = None, totals: Sequence[str] = ()) -> SuppressedTable:
     """Suppress cells that describe fewer pupils than the policy's threshold.
 
     Two shapes of table are handled:
@@ -242,6 +259,11 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
     within : str or list of str, optional
         Columns defining blocks for secondary suppression of a group summary
         (for example the grouping variable when several are stacked).
+        They are never suppressed.
+    labels : str or list of str, optional
+        Numeric columns that name a row rather than describe pupils (a group
+        code, a percentile, a category): shown even in a suppressed row.
+        Text columns are always shown.
     policy : DisclosurePolicy, optional
         Default: :func:`get_default_policy`.
     totals : list of str
@@ -289,7 +311,8 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
                 if rows[ix].sum() == 1 and len(ix) > 1:
                     cand = np.where(rows[ix], np.inf, n[ix])
                     rows[ix[int(np.argmin(cand))]] = True
-        value_cols = [c for c in table.columns if c not in as_list(within)
+        require_columns(table, labels, role="label column")
+        value_cols = [c for c in table.columns if c not in as_list(within) + as_list(labels)
                       and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
         for c in value_cols:
             mask.loc[rows, c] = True
@@ -357,7 +380,7 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     g = y.groupby([data[k] for k in keys], dropna=False, sort=True)
     out = pd.DataFrame({"n": g.count(), "n_missing": g.size() - g.count(), "mean": g.mean(), "sd": g.std()})
     out = out.reset_index()
-    return suppress(out, count_col="n", policy=policy)
+    return suppress(out, count_col="n", labels=keys, policy=policy)
 
 
 def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
@@ -392,7 +415,7 @@ def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
     out = sizes.rename("n").reset_index()
     total = int(out["n"].sum())
     out["percent"] = out["n"] / total * 100 if total else np.nan
-    return suppress(out, count_col="n", policy=policy)
+    return suppress(out, count_col="n", labels=keys, policy=policy)
 
 
 def check_model_df(residual_df: float, *, minimum: int = 10, policy: DisclosurePolicy | None = None) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belonging_lib import DataError, DisclosureError
+from belonging_lib import ColumnError, DataError, DisclosureError
 from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, count_by, drop_identifiers,
                                       get_default_policy, set_default_policy, summarise_by, suppress)
 
@@ -324,3 +324,26 @@ def test_summarise_by_columns_and_counts():
         summarise_by(d, "y", "k")
     with pytest.raises(Exception, match="value column 'z'"):
         summarise_by(d, "z", "g")
+
+
+def test_numeric_labels_stay_visible_in_suppressed_rows():
+    d = pd.DataFrame({"wave": [1] * 30 + [2] * 4 + [3] * 20, "y": np.arange(54.0)})
+    s = summarise_by(d, "y", "wave")
+    # the wave number names the row: shown even where the row's numbers are hidden
+    assert s.data["wave"].tolist() == [1, 2, 3] and not s.mask["wave"].any()
+    assert s.mask["mean"].tolist() == [False, True, True]
+    assert s.display()["wave"].tolist() == ["1", "2", "3"]
+    t = pd.DataFrame({"code": [1, 2], "n": [3, 40], "est": [0.5, 0.7]})
+    assert suppress(t, count_col="n").mask["code"].tolist() == [True, True]     # a number unless named
+    assert suppress(t, count_col="n", labels="code").mask["code"].tolist() == [False, False]
+    with pytest.raises(ColumnError, match="'nope'"):
+        suppress(t, count_col="n", labels="nope")
+
+
+def test_pivot_keeps_the_mask():
+    t = pd.DataFrame({"country": ["A", "A", "B", "B", "C", "C"], "q": [25, 75] * 3,
+                      "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "n": [40, 40, 6, 6, 50, 50]})
+    wide = suppress(t, count_col="n", labels="q").pivot(index="country", columns="q", values="value")
+    assert wide.data.shape == (3, 2) and wide.mask.loc["B"].all() and not wide.mask.loc[["A", "C"]].any().any()
+    assert wide.display().loc["C", 75] == "6.00" and wide.display().loc["B", 25] == "[c]"
+    assert wide.n_primary == 2
