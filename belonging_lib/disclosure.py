@@ -137,6 +137,7 @@ class SuppressedTable:
     n_secondary: int = 0
     digits: int = 2
     int_columns: tuple = ()
+    label_columns: tuple = ()
 
     @property
     def footnote(self) -> str:
@@ -162,7 +163,10 @@ class SuppressedTable:
         data = self.data.pivot(index=index, columns=columns, values=values)
         mask = self.mask.assign(**{index: self.data[index], columns: self.data[columns]}) \
             .pivot(index=index, columns=columns, values=values).fillna(False).astype(bool)
-        return dataclasses.replace(self, data=data, mask=mask.loc[data.index, data.columns], int_columns=())
+        mask = mask.loc[data.index, data.columns]
+        whole = [int(c) if isinstance(c, float) and c.is_integer() else c for c in data.columns]
+        data.columns = mask.columns = pd.Index(whole, name=columns)       # 25.0 -> 25 in the header
+        return dataclasses.replace(self, data=data, mask=mask, int_columns=(), label_columns=())
 
     def round(self, digits: int) -> SuppressedTable:
         """The same table, displayed with ``digits`` decimals."""
@@ -174,7 +178,9 @@ class SuppressedTable:
         out = self.data.copy().astype(object)
         for col in out.columns:
             values = self.data[col]
-            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            if col in self.label_columns and pd.api.types.is_float_dtype(values):
+                out[col] = ["" if pd.isna(v) else f"{v:g}" for v in values]   # a code: 3, not 3.00
+            elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
                 is_int = col in self.int_columns or col in ("n", "count") or str(col).startswith("n_")
                 out[col] = [("" if pd.isna(v) else (f"{int(v)}" if is_int else f"{v:.{digits}f}")) for v in values]
             out[col] = out[col].where(~self.mask[col], self.policy.symbol)
@@ -320,7 +326,7 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
         for c in value_cols:
             data[c] = data[c].astype(float).where(~mask[c].to_numpy())
         return SuppressedTable(data, mask, policy, int(primary.sum()), int(rows.sum() - primary.sum()),
-                               int_columns=ints)
+                               int_columns=ints, label_columns=tuple(as_list(within) + as_list(labels)))
     counts = as_frame(counts, name="counts")
     if counts.shape != table.shape or not counts.index.equals(table.index) or not counts.columns.equals(table.columns):
         raise DataError("suppress: `counts` must have the same rows and columns as `table`.")

@@ -347,3 +347,12 @@ def test_pivot_keeps_the_mask():
     assert wide.data.shape == (3, 2) and wide.mask.loc["B"].all() and not wide.mask.loc[["A", "C"]].any().any()
     assert wide.display().loc["C", 75] == "6.00" and wide.display().loc["B", 25] == "[c]"
     assert wide.n_primary == 2
+
+
+def test_label_codes_display_as_codes():
+    t = pd.DataFrame({"IMMIG": [1.0, 2.0, 3.0], "q": [25.0, 25.0, 25.0], "n": [500, 120, 61],
+                      "estimate": [71.2, 72.8, 61.8]})
+    s = suppress(t, count_col="n", labels=["IMMIG", "q"])
+    assert s.display()["IMMIG"].tolist() == ["1", "2", "3"] and s.display()["estimate"].tolist()[0] == "71.20"
+    wide = s.pivot(index="IMMIG", columns="q", values="estimate")
+    assert wide.data.columns.tolist() == [25] and wide.display()[25].tolist() == ["71.20", "72.80", "61.80"]
