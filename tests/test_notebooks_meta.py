@@ -55,6 +55,38 @@ def test_key_results_are_recorded_and_expected(path):
         f"only in notebook {sorted(set(keys) - set(expected))}, only in json {sorted(set(expected) - set(keys))}")
 
 
+# Code that builds a table or figure of groups of pupils, and the calls that apply the disclosure policy.
+GROUPING = re.compile(r"\.groupby\(|value_counts\(|crosstab\(|pivot_table\(|\.pivot\(|\bby=|"
+                      r"\.by_group\b|design\.diff\(|\.diff\(\s*[\"']|crt_subgroups\(|trials\.attrition\(|trials\.balance\(")
+DISCLOSED = re.compile(r"\bsuppress\(|\bsummarise_by\(|\bcount_by\(|# disclosure:")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_group_tables_go_through_the_disclosure_policy(path):
+    """Every shown cell that groups pupils calls the disclosure policy, or says why it need not.
+
+    Hidden check cells (``remove-cell``) only record numbers and are exempt.  A cell may
+    opt out with a ``# disclosure: <reason>`` comment (for example, groups used to
+    compute something that is not shown).
+    """
+    nb = jupytext.read(path)
+    offenders = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "remove-cell" in cell.metadata.get("tags", []):
+            continue
+        if GROUPING.search(cell.source) and not DISCLOSED.search(cell.source):
+            offenders.append(f"cell {i}: {cell.source.strip().splitlines()[0][:70]}")
+    assert not offenders, (f"{path.name}: cells that show groups of pupils without bl.disclosure "
+                           f"(suppress / summarise_by / count_by): {offenders}")
+
+
+def test_disclosure_check_would_catch_a_bare_groupby():
+    bare = 'pupils.groupby("class_id")["pssm"].mean()'
+    assert GROUPING.search(bare) and not DISCLOSED.search(bare)
+    assert DISCLOSED.search('summarise_by(pupils, "pssm", "class_id")')
+    assert GROUPING.search('design.percent("belongs", by="CNT")')
+
+
 def test_record_passes_on_the_expected_value(tmp_path, monkeypatch):
     (tmp_path / "99.json").write_text(json.dumps({"99.alpha": 0.8123456}))
     monkeypatch.setenv("BELONGING_EXPECTED", str(tmp_path))
