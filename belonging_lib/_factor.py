@@ -113,7 +113,9 @@ def smc(corr) -> np.ndarray:
     r, _ = _as_corr(corr)
     try:
         inv = np.linalg.inv(r)
-        if not np.all(np.isfinite(inv)):
+        # (R^-1)_ii >= 1 for any correlation matrix: a smaller (or zero) value means R is
+        # numerically singular and inv() returned rounding noise instead of raising
+        if not np.all(np.isfinite(inv)) or np.any(np.diag(inv) < 1 - 1e-8):
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
         inv = np.linalg.pinv(r)

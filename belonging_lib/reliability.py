@@ -133,6 +133,12 @@ def feldt_ci(alpha: float, n: int, k: int, *, ci: float = 0.95) -> tuple[float, 
     [0.736, 0.8537]
     """
     level = check_probability("ci", ci)
+    for name, value in (("n", n), ("k", k)):
+        if not (np.isfinite(value) and value >= 2 and float(value).is_integer()):
+            raise DataError(f"Feldt's interval needs `{name}` to be a whole number of at least 2 "
+                            f"(pupils and items), but {value!r} was passed.")
+    if not (np.isfinite(alpha) and alpha <= 1):
+        raise DataError(f"`alpha` must be a finite value of at most 1, but {alpha!r} was passed.")
     df1, df2 = n - 1, (n - 1) * (k - 1)
     lo = 1 - (1 - alpha) * stats.f.ppf(1 - (1 - level) / 2, df1, df2)
     hi = 1 - (1 - alpha) * stats.f.ppf((1 - level) / 2, df1, df2)
@@ -703,6 +709,10 @@ def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise")
     x, _ = _prepare_items(items, reverse=None, scale=None)
     if missing == "listwise":
         x = x.dropna()
+    n_used = int(x.notna().any(axis=1).sum())
+    if n_used < 3:
+        raise DataError(f"Only {n_used} pupils have usable answers ({len(items) - n_used} rows excluded); "
+                        "omega needs at least 3.")
     _check_variation(x)
     k = x.shape[1]
     if k < 3 or (n_factors >= 2 and k < 2 * n_factors + 1):
@@ -714,7 +724,7 @@ def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise")
     cols.update(h2=res["h2"], u2=res["u2"], p2=res["g"] ** 2 / res["h2"])
     return OmegaResult(omega_h=res["omega_h"], omega_total=res["omega_total"], alpha=res["alpha"],
                        loadings=pd.DataFrame(cols, index=pd.Index(x.columns, name="item")),
-                       n_factors=n_factors, n=int(x.notna().any(axis=1).sum()))
+                       n_factors=n_factors, n=n_used)
 
 
 # ----------------------------------------------------------------------------------------------
