@@ -242,6 +242,18 @@ def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
     u = np.column_stack([r["se"].to_numpy(float) ** 2 for r in results])
     if not (np.isfinite(q).all() and np.isfinite(u).all()):
         raise DataError("Some estimates or standard errors are not finite; check each imputed fit.")
+    se_all = np.column_stack([r["se"].to_numpy(float) for r in results])
+    if (se_all < 0).any():
+        i, j = np.argwhere(se_all < 0)[0]
+        raise DataError(f"The standard error of term {terms[i]!r} in result {j} is negative "
+                        f"({se_all[i, j]!r}); standard errors cannot be below 0.")
+    if (u.max(axis=1) == 0).any():
+        i = int(np.argmax(u.max(axis=1) == 0))
+        raise DataError(f"The standard error of term {terms[i]!r} is 0 in every imputed fit; Rubin's "
+                        "rules need a positive within-imputation variance (check those fits).")
+    if df_complete is not None and not (np.isfinite(df_complete) and df_complete >= 1):
+        raise DataError(f"`df_complete` must be a finite number of degrees of freedom of at least 1, "
+                        f"but {df_complete!r} was passed.")
     m = q.shape[1]
     qbar = q.mean(axis=1)
     ubar = u.mean(axis=1)
