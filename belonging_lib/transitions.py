@@ -140,10 +140,17 @@ def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[s
     return PairedWaves(complete, ledger, before, after)
 
 
+def _wave_columns(paired: PairedWaves, value: str) -> tuple[str, str]:
+    """The earlier and later columns of ``value`` in ``paired.data``, checked to exist."""
+    before, after = f"{value}_{paired.before}", f"{value}_{paired.after}"
+    require_columns(paired.data, [before, after], role=f"paired column of {value!r}")
+    return before, after
+
+
 def change_scores(paired: PairedWaves, value: str) -> pd.Series:
     """Later minus earlier score for each paired pupil (``after - before``)."""
-    return (paired.data[f"{value}_{paired.after}"] - paired.data[f"{value}_{paired.before}"]).rename(
-        f"{value}_change")
+    before, after = _wave_columns(paired, value)
+    return (paired.data[after] - paired.data[before]).rename(f"{value}_change")
 
 
 def residualised_change(paired: PairedWaves, value: str, *, predictors: str | Sequence[str] | None = None,
@@ -179,7 +186,7 @@ def residualised_change(paired: PairedWaves, value: str, *, predictors: str | Se
     """
     from .models import ols
 
-    before, after = f"{value}_{paired.before}", f"{value}_{paired.after}"
+    before, after = _wave_columns(paired, value)
     terms = [before, *as_list(predictors)]
     formula = f"Q('{after}') ~ " + " + ".join(f"Q('{t}')" if not t.isidentifier() else t for t in terms)
     kwargs = {}
