@@ -1,0 +1,342 @@
+"""Contract tests (hypothesis) for the public functions test_fuzz.py does not cover.
+
+The contract: on odd but legal data (all-missing columns, one school, constant items, huge and
+tiny values, unicode labels, a group of one) a public function either returns finite, sensible
+numbers, or raises a BelongingError subclass with a message.  Any other exception, a NaN
+returned without an error, or a numpy/scipy RuntimeWarning ("invalid value", "divide by zero")
+fails.  Only the contract is checked here; the numbers themselves are compared with R in each
+module's own test file.  Kept small (max_examples) so the file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
+from belonging_lib import BelongingError
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOWER = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+labels = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
+scales = st.sampled_from([1e-9, 1e-3, 1.0, 1e3, 1e9])   # multiplies the data: tiny to huge values
+
+
+def attempt(fn, *args, **kwargs):
+    """Call ``fn``; return its result, or None after checking a library error's message."""
+    try:
+        return fn(*args, **kwargs)
+    except BelongingError as exc:
+        assert str(exc).strip(), f"{type(exc).__name__} raised without a message"
+        event(f"{getattr(fn, '__name__', 'call')} raised {type(exc).__name__}")
+        return None
+
+
+def finite(*values) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
+
+
+def school_frame(draw_groups, n_rows, seed, *, constant=False, scale=1.0, missing_share=0.0):
+    """Pupils in schools named by (possibly unicode) labels, an outcome and a predictor."""
+    rng = np.random.default_rng(seed)
+    g = [draw_groups[i % len(draw_groups)] for i in range(n_rows)]
+    y = np.full(n_rows, 2.0) if constant else rng.normal(size=n_rows)
+    x = rng.normal(size=n_rows)
+    d = pd.DataFrame({"school": g, "y": y * scale, "x": x})
+    if missing_share:
+        d.loc[rng.random(n_rows) < missing_share, "y"] = np.nan
+    return d
+
+
+school_names = st.lists(labels, min_size=1, max_size=5, unique=True)
+
+
+# ----------------------------------------------------------------------------- reliability
+
+@FAST
+@given(names=school_names, n=st.integers(1, 40), seed=st.integers(0, 2**16), constant=st.booleans(),
+       scale=scales, missing=st.sampled_from([0.0, 0.3, 1.0]))
+def test_icc_contract(names, n, seed, constant, scale, missing):
+    from belonging_lib.reliability import aggregation_reliability, icc
+
+    d = school_frame(names, n, seed, constant=constant, scale=scale, missing_share=missing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # the boundary warning is documented
+        r = attempt(icc, d, outcome="y", group="school")
+        if r is None:
+            return
+        again = aggregation_reliability(d.sample(frac=1.0, random_state=1), score="y", cluster="school")
+    assert r.n + r.n_excluded == len(d)
+    assert 0 <= r.icc1 <= 1 and 0 <= r.icc2 <= 1
+    assert r.tau00 >= 0 and r.sigma2 > 0
+    assert finite(r.icc1, r.icc2, r.icc1_anova, r.tau00, r.sigma2, r.msb, r.msw, r.reml_loglik)
+    # ICC(2) by ANOVA is -inf only when every group has exactly the same mean (MSB = 0)
+    assert np.isfinite(r.icc2_anova) or r.msb == 0
+    assert again.icc1 == pytest.approx(r.icc1, abs=1e-8)
+    assert again.n_groups == r.n_groups
+
+
+@FAST
+@given(alpha=st.floats(-5, 0.999), n=st.integers(0, 500), k=st.integers(0, 40), ci=st.floats(0.5, 0.999))
+def test_feldt_ci_contract(alpha, n, k, ci):
+    from belonging_lib.reliability import feldt_ci
+
+    out = attempt(feldt_ci, alpha, n, k, ci=ci)
+    if out is None:
+        assert n < 2 or k < 2
+        return
+    lo, hi = out
+    assert finite(lo, hi)
+    assert lo <= alpha <= hi
+
+
+def _items(n, k, seed, *, constant_item=False, missing_item=False, categories=5, scale=1.0):
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=n)
+    cols = {}
+    for j in range(k):
+        raw = common + rng.normal(size=n)
+        cols[f"é{j}"] = np.clip(np.round(raw + (categories + 1) / 2), 1, categories) * scale
+    d = pd.DataFrame(cols)
+    if constant_item:
+        d.iloc[:, 0] = 1.0 * scale
+    if missing_item:
+        d.iloc[:, -1] = np.nan
+    return d
+
+
+@SLOWER
+@given(n=st.integers(1, 40), k=st.integers(1, 7), seed=st.integers(0, 2**16), n_factors=st.integers(1, 3),
+       constant_item=st.booleans(), missing_item=st.booleans(), scale=scales,
+       missing=st.sampled_from(["pairwise", "listwise"]))
+def test_omega_contract(n, k, seed, n_factors, constant_item, missing_item, scale, missing):
+    from belonging_lib.reliability import omega
+
+    d = _items(n, k, seed, constant_item=constant_item, missing_item=missing_item, scale=scale)
+    r = attempt(omega, d, n_factors=n_factors, missing=missing)
+    if r is None:
+        return
+    assert not constant_item and not missing_item
+    assert finite(r.omega_h, r.omega_total, r.alpha)
+    assert r.omega_h >= 0 and r.omega_total <= 1 + 1e-8
+    assert 3 <= r.n <= n
+
+
+@SLOW
+@given(n=st.integers(1, 30), k=st.integers(1, 3), seed=st.integers(0, 2**16), categories=st.integers(1, 4),
+       constant_item=st.booleans())
+def test_polychoric_contract(n, k, seed, categories, constant_item):
+    from belonging_lib.reliability import polychoric
+
+    d = _items(n, k, seed, constant_item=constant_item, categories=categories)
+    r = attempt(polychoric, d)
+    if r is None:
+        return
+    m = r.to_numpy()
+    assert finite(m)
+    assert np.allclose(m, m.T) and np.allclose(np.diag(m), 1.0)
+    assert (np.abs(m) <= 1).all()
+
+
+@SLOWER
+@given(n=st.integers(1, 30), k=st.integers(2, 4), seed=st.integers(0, 2**16), ordinal=st.booleans(),
+       n_boot=st.sampled_from([0, 20]), constant_item=st.booleans())
+def test_reliability_ordinal_and_bootstrap_contract(n, k, seed, ordinal, n_boot, constant_item):
+    from belonging_lib.reliability import reliability
+
+    d = _items(n, k, seed, constant_item=constant_item, categories=4)
+    r = attempt(reliability, d, ordinal=ordinal, n_boot=n_boot, seed=1, progress=False)
+    if r is None:
+        return
+    assert finite(r.alpha, r.std_alpha, *r.ci)
+    assert r.ci[0] <= r.alpha <= r.ci[1]
+    assert r.n + r.n_excluded == n
+    if r.boot_ci is not None:
+        assert finite(*r.boot_ci) and r.boot_ci[0] <= r.boot_ci[1]
+
+
+# ----------------------------------------------------------------------------- scoring
+
+@SLOWER
+@given(n=st.integers(1, 20), seed=st.integers(0, 2**16), constant=st.booleans(), all_missing=st.booleans(),
+       with_other=st.booleans(), code=st.sampled_from([None, -99, 1e12, 1e-9]))
+def test_score_available_contract(n, seed, constant, all_missing, with_other, code):
+    from belonging_lib.scoring import score_available
+
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({f"peer_{i}": np.full(n, 3.0) if constant else rng.integers(1, 6, n).astype(float)
+                      for i in range(1, 5)})
+    if all_missing:
+        d["peer_2"] = np.nan
+    if code is not None:
+        d.loc[0, "peer_3"] = code
+    if with_other:
+        d["nom ünïcode"] = "x"
+    out = attempt(score_available, d, missing_codes=[-99])
+    if out is None:
+        assert code in (1e12, 1e-9)      # only an answer out of the 1-5 range may be refused
+        return
+    assert code not in (1e12, 1e-9)
+    assert len(out) == n and list(out.index) == list(d.index)
+    s, counted = out["peer"], out["peer_n"]
+    assert s.dropna().between(1, 5).all()
+    assert (counted >= 0).all() and (counted <= 4).all()
+    assert (s.notna() <= (counted > 0)).all()      # never a score from no answers
+
+
+# ----------------------------------------------------------------------------- transitions
+
+def _panel(ids, waves, seed, *, scale=1.0, missing_share=0.0):
+    rng = np.random.default_rng(seed)
+    rows = [(i, w) for i in ids for w in waves]
+    d = pd.DataFrame(rows, columns=["pupil", "wave"])
+    d["score"] = rng.normal(size=len(d)) * scale + d["wave"].astype(float)
+    d["grp"] = [hash(str(i)) % 2 for i in d["pupil"]]
+    if missing_share:
+        d.loc[rng.random(len(d)) < missing_share, "score"] = np.nan
+    return d
+
+
+@FAST
+@given(ids=st.lists(st.one_of(labels, st.integers(-5, 5)), min_size=1, max_size=12, unique=True),
+       seed=st.integers(0, 2**16), drop=st.floats(0, 1), missing=st.sampled_from([0.0, 0.3, 1.0]),
+       scale=scales)
+def test_to_wide_and_change_contract(ids, seed, drop, missing, scale):
+    from belonging_lib.transitions import change_scores, reliable_change, to_wide
+
+    panel = _panel(ids, [1, 2], seed, scale=scale, missing_share=missing)
+    rng = np.random.default_rng(seed)
+    panel = panel[~((panel["wave"] == 2) & (rng.random(len(panel)) < drop))]
+    w = attempt(to_wide, panel, id="pupil", time="wave", values="score", before=1, after=2, keep="grp")
+    if w is None:
+        assert (panel["wave"] == 2).sum() == 0
+        return
+    # every pupil is either paired or counted out in the ledger
+    table = w.ledger.to_frame()
+    assert table["n_in"].iloc[0] == len(set(ids))
+    assert len(w.data) == w.ledger.n == len(set(ids)) - table["n_dropped"].sum()
+    change = change_scores(w, "score")
+    assert np.isfinite(change).all() and len(change) == len(w.data)
+    with pytest.raises(BelongingError):
+        change_scores(w, "not a measure")
+    if len(w.data) == 0:
+        return
+    rc = attempt(reliable_change, w.data["score_1"], w.data["score_2"], reliability=0.8)
+    if rc is None:
+        return
+    assert np.isfinite(rc["rci"]).all()
+    assert rc["category"].notna().all()
+    assert (np.sign(rc["rci"]) == np.sign(rc["change"])).all()
+
+
+@FAST
+@given(before=st.lists(st.one_of(st.none(), st.floats(-1e9, 1e9)), min_size=1, max_size=10),
+       shift=st.floats(-10, 10), reliability=st.floats(0, 1), sd=st.one_of(st.none(), st.floats(-1, 5)))
+def test_reliable_change_contract(before, shift, reliability, sd):
+    from belonging_lib.transitions import reliable_change
+
+    b = pd.Series(before, dtype=float)
+    a = b + shift
+    rc = attempt(reliable_change, b, a, reliability=reliability, sd=sd)
+    if rc is None:
+        return
+    ok = b.notna()
+    assert np.isfinite(rc.loc[ok, "rci"]).all()
+    assert rc.loc[ok, "category"].notna().all() and rc.loc[~ok, "category"].isna().all()
+
+
+@SLOWER
+@given(n_pupils=st.integers(1, 8), seed=st.integers(0, 2**16), constant=st.booleans(),
+       predictors=st.booleans())
+def test_residualised_change_contract(n_pupils, seed, constant, predictors):
+    from belonging_lib.transitions import residualised_change, to_wide
+
+    panel = _panel([f"p{i}" for i in range(n_pupils)], [1, 2], seed)
+    if constant:
+        panel["score"] = 3.0
+    w = to_wide(panel, id="pupil", time="wave", values="score", before=1, after=2, keep="grp")
+    r = attempt(residualised_change, w, "score", predictors="grp" if predictors else None)
+    if r is None:
+        return
+    est = r.to_frame()["estimate"].to_numpy(dtype=float)
+    assert np.isfinite(est).all()
+    assert (r.to_frame()["se"].dropna() >= 0).all()
+
+
+@SLOW
+@given(n_pupils=st.integers(1, 10), n_waves=st.integers(1, 3), seed=st.integers(0, 2**16),
+       random_slope=st.booleans(), constant=st.booleans())
+def test_growth_model_contract(n_pupils, n_waves, seed, random_slope, constant):
+    from belonging_lib.transitions import growth_model
+
+    panel = _panel([f"ü{i}" for i in range(n_pupils)], list(range(n_waves)), seed)
+    if constant:
+        panel["score"] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = attempt(growth_model, panel, outcome="score", time="wave", id="pupil", predictors="grp",
+                    random_slope=random_slope)
+    if r is None:
+        return
+    est = r.to_frame()["estimate"].to_numpy(dtype=float)
+    assert np.isfinite(est).all()
+
+
+# ----------------------------------------------------------------------------- imputation
+
+@FAST
+@given(m=st.integers(1, 6), terms=st.lists(labels, min_size=1, max_size=3, unique=True),
+       seed=st.integers(0, 2**16), same_estimates=st.booleans(), zero_se=st.booleans(), scale=scales,
+       df_complete=st.one_of(st.none(), st.floats(-5, 1e6)))
+def test_pool_contract(m, terms, seed, same_estimates, zero_se, scale, df_complete):
+    from belonging_lib.imputation import pool
+
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=len(terms))
+    tables = []
+    for _ in range(m):
+        est = base if same_estimates else base + rng.normal(size=len(terms)) * 0.1
+        se = np.zeros(len(terms)) if zero_se else rng.uniform(0.05, 0.2, len(terms))
+        tables.append(pd.DataFrame({"estimate": est * scale, "se": se * scale}, index=terms))
+    out = attempt(pool, tables, df_complete=df_complete)
+    if out is None:
+        return
+    assert m >= 2
+    assert list(out.index) == terms
+    cols = ["estimate", "se", "df", "ci_low", "ci_high", "within_var", "between_var", "riv", "fmi"]
+    assert not out[cols].isna().any().any(), "pooling returned a missing value"
+    assert (out["se"] >= 0).all() and (out["df"] > 0).all()
+    assert ((out["fmi"] >= 0) & (out["fmi"] <= 1)).all()
+    assert (out["ci_low"] <= out["estimate"]).all() and (out["estimate"] <= out["ci_high"]).all()
+    # pooling does not depend on the order of the imputations
+    again = pool(tables[::-1], df_complete=df_complete)
+    assert np.allclose(again["estimate"], out["estimate"], rtol=1e-9, atol=1e-12 * scale)
+
+
+@SLOW
+@given(n=st.integers(1, 25), seed=st.integers(0, 2**16), all_missing=st.booleans(), constant=st.booleans())
+def test_impute_contract(n, seed, all_missing, constant):
+    from belonging_lib.imputation import impute
+
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"a": rng.normal(size=n), "b": np.full(n, 2.0) if constant else rng.normal(size=n),
+                      "c": rng.normal(size=n)})
+    d.loc[rng.random(n) < 0.3, "a"] = np.nan
+    if all_missing:
+        d["c"] = np.nan
+    r = attempt(impute, d, m=2, burn_in=2, between=1, seed=seed, k_pmm=3)
+    if r is None:
+        return
+    for completed in r.datasets:
+        assert completed.index.equals(d.index)
+        assert completed[list(r.columns)].notna().all().all()
+        # observed values are never changed
+        assert (completed["a"][d["a"].notna()] == d["a"].dropna()).all()
