@@ -70,7 +70,8 @@ def _cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_clusters: int):
     return _cr2_parts(X, resid, codes)
 
 
-def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR2") -> OLSFit:
+def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR2",
+            outcome: str = "outcome") -> OLSFit:
     """OLS of ``y`` on ``X`` (which holds the intercept column).
 
     Without ``groups`` the covariance is the classical one and t tests use the
@@ -78,12 +79,15 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR
     use G - 1 df: ``vcov="CR2"`` (default) is the Bell-McCaffrey estimator
     (R's ``clubSandwich::vcovCR(type = "CR2")``); ``vcov="CR1"`` has the
     small-sample factor G/(G-1) (N-1)/(N-K) (R's ``sandwich::vcovCL(type =
-    "HC1")``, Stata's ``vce(cluster)``).
+    "HC1")``, Stata's ``vce(cluster)``).  ``outcome`` names ``y`` in error messages.
     """
     names = tuple(names)
     n, k = X.shape
     if n <= k:
         raise ModelError(f"The model has {k} coefficients but only {n} complete rows.")
+    if np.ptp(y) == 0:
+        raise ModelError(f"The outcome {outcome!r} has the same value ({y[0]:g}) in all {n} complete rows; "
+                         "there is nothing to model.")
     if np.linalg.matrix_rank(X) < k:
         raise ModelError("The predictors are perfectly collinear (or one does not vary); "
                          f"the model's coefficients {', '.join(names)} cannot all be estimated.")

@@ -299,9 +299,10 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     ones = np.ones(frame.shape[0])
     Xa = np.column_stack([ones, frame[x]] + [frame[c] for c in covs])
     Xb = np.column_stack([ones, frame[x]] + [frame[c] for c in covs] + [frame[m]])
-    fit_a = fit_ols(frame[m].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups, vcov=vcov)
-    fit_b = fit_ols(frame[y].to_numpy(), Xb, ["(Intercept)", x] + covs + [m], groups=groups, vcov=vcov)
-    fit_c = fit_ols(frame[y].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups, vcov=vcov)
+    fit_a = fit_ols(frame[m].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups, vcov=vcov, outcome=m)
+    fit_b = fit_ols(frame[y].to_numpy(), Xb, ["(Intercept)", x] + covs + [m], groups=groups, vcov=vcov,
+                    outcome=y)
+    fit_c = fit_ols(frame[y].to_numpy(), Xa, ["(Intercept)", x] + covs, groups=groups, vcov=vcov, outcome=y)
     if fit_a.n_clusters is not None and fit_a.n_clusters < 10:
         warnings.warn(f"Only {fit_a.n_clusters} clusters: a cluster bootstrap with so few is unreliable.",
                       BelongingWarning, stacklevel=2)

@@ -393,7 +393,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     iname = _int_name(predictor, moderator)
     names = ["(Intercept)", predictor, moderator, iname] + covs
     X = np.column_stack([np.ones_like(x), x, w, x * w] + [frame[c].to_numpy() for c in covs])
-    fit = fit_ols(y, X, names, groups=None if cluster is None else frame[cluster].to_numpy(), vcov=vcov)
+    fit = fit_ols(y, X, names, groups=None if cluster is None else frame[cluster].to_numpy(), vcov=vcov,
+                  outcome=outcome)
 
     se = np.sqrt(np.diag(fit.vcov))
     if df_method == "satterthwaite":

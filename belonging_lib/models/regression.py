@@ -176,10 +176,11 @@ def _table(names, params, V, df, level, *, normal=False, odds=False):
     idx = pd.Index(["(Intercept)" if c == "Intercept" else c for c in names], name="term")
     out = pd.DataFrame({"estimate": params, "se": se, "df": df, "statistic": stat, "p_value": p, "p": p,
                         "ci_low": params - crit * se, "ci_high": params + crit * se}, index=idx)
-    if odds:
-        out["odds_ratio"] = np.exp(params)
-        out["or_ci_low"] = np.exp(out["ci_low"])
-        out["or_ci_high"] = np.exp(out["ci_high"])
+    if odds:  # a log-odds limit above about 709 has an odds ratio beyond the float range: inf
+        with np.errstate(over="ignore"):
+            out["odds_ratio"] = np.exp(params)
+            out["or_ci_low"] = np.exp(out["ci_low"])
+            out["or_ci_high"] = np.exp(out["ci_high"])
     return out, idx
 
 
@@ -228,6 +229,9 @@ def ols(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov: s
         raise DataError(f"vcov={vcov!r} needs a `cluster` column.")
     design, codes, n_clusters = _prepare(formula, data, cluster)
     y, X = design.y, design.X
+    if np.ptp(y) == 0:
+        raise ModelError(f"The outcome {design.outcome!r} has the same value ({y[0]:g}) in all {len(y)} "
+                         "complete rows; there is nothing to model.")
     res = sm.OLS(y, X).fit()
     params = np.asarray(res.params)
     n, p = X.shape
@@ -263,7 +267,8 @@ def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov:
     -------
     RegressionResult
         ``fixed`` is on the log-odds scale with z tests, plus ``odds_ratio``
-        and its interval.
+        and its interval (``inf`` where a log-odds value exceeds about 709,
+        e.g. for a predictor on a very small scale).
 
     Raises
     ------
@@ -288,10 +293,13 @@ def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov:
         raise ModelError(f"The outcome {design.outcome!r} takes only one value; nothing to model.")
     import warnings
 
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-    with warnings.catch_warnings():
+    # exp() may overflow harmlessly while Newton steps are large; a fit that has not converged
+    # (often a near-separation the separation check misses, e.g. a tiny-scaled predictor) is an error
+    with warnings.catch_warnings(), np.errstate(over="ignore"):
         warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
         try:
             if vcov == "CR1":
                 res = sm.Logit(y, X).fit(disp=0, cov_type="cluster",
@@ -301,7 +309,7 @@ def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov:
                 res = sm.Logit(y, X).fit(disp=0, cov_type="HC0")
             else:
                 res = sm.Logit(y, X).fit(disp=0)
-        except (PerfectSeparationWarning, np.linalg.LinAlgError) as exc:
+        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             raise ModelError(f"The logistic model cannot be estimated: {exc}. A predictor may perfectly "
                              "separate the outcome groups.") from None
     V = np.asarray(res.cov_params())
