@@ -26,7 +26,7 @@ from scipy import stats
 
 from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, RowLedger
-from .._validation import as_frame, as_list, check_probability, require_columns
+from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
 from ._design import build_design, check_rank
 
@@ -149,9 +149,28 @@ def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool
     """
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
+    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != len(y) or len(groups) != len(y):
+        raise DataError(f"`y` (shape {y.shape}), `X` (shape {X.shape}) and `groups` ({len(groups)} labels) "
+                        "must have one entry or row per observation.")
+    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1) | pd.isna(pd.Series(groups)).to_numpy()
+    if bad.any():
+        rows = np.nonzero(bad)[0]
+        raise DataError(f"`y`, `X` and `groups` must be complete and finite, but {describe_rows(rows)} "
+                        f"hold missing or infinite values ({len(rows)} in all).")
+    n, p = X.shape
+    if n <= p:
+        raise ModelError(f"A random-intercept model with {p} fixed effects needs more than {p} observations, "
+                         f"but {n} were passed.")
+    if np.ptp(y) == 0:
+        raise ModelError(f"`y` has the same value ({y[0]:g}) in all {n} observations; there is no variance "
+                         "to model.")
     codes, n_groups = _codes(groups)
     s = _lmm.ri_suffstats(y, X, codes, n_groups)
-    return _lmm.fit_ri_suffstats(s, reml=reml, satterthwaite=satterthwaite)
+    try:
+        return _lmm.fit_ri_suffstats(s, reml=reml, satterthwaite=satterthwaite)
+    except np.linalg.LinAlgError:
+        raise ModelError(f"The {p} columns of `X` are linearly dependent (a constant or duplicated "
+                         "predictor?); the fixed effects cannot be estimated.") from None
 
 
 def tau2(fit: _lmm.LMMFit) -> float:
@@ -250,6 +269,9 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     if n_top < 2:
         raise ModelError(f"The grouping column {group_cols[0]!r} has only one group in the complete rows; "
                          "a multilevel model needs at least two (and preferably 20 or more) groups.")
+    if np.ptp(design.y) == 0:
+        raise ModelError(f"The outcome {design.outcome!r} has the same value ({design.y[0]:g}) in all "
+                         f"{len(design.y)} complete rows; there is no variance to model.")
     nested = None
     n_groups = {group_cols[0]: n_top}
     if len(group_cols) == 2:
