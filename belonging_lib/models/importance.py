@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from .._errors import DataError, ModelError
+from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result
 from .._validation import as_frame, as_list, check_positive_int, check_probability, require_columns
 from ._linear import complete_cases
@@ -261,6 +262,15 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
         draws = _boot_general(Z, None if cluster is None else frame[cluster].to_numpy(), n_boot,
                               np.random.default_rng(seed), p,
                               progress=(n_boot >= 2000) if progress is None else progress)
+        ok = np.all(np.isfinite(draws), axis=1)
+        if ok.sum() < n_boot:
+            warnings.warn(f"{n_boot - ok.sum()} of {n_boot} bootstrap draws had a predictor or the outcome "
+                          f"without variation (or a singular design) and were dropped.",
+                          BelongingWarning, stacklevel=2)
+        if ok.sum() < 100:
+            raise ModelError(f"Only {ok.sum()} of {n_boot} bootstrap draws could be estimated from "
+                             f"{frame.shape[0]} complete rows; the interval needs at least 100.")
+        draws = draws[ok]
         alpha = 1.0 - ci
         q = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         share = draws / draws.sum(axis=1, keepdims=True)
@@ -350,6 +360,7 @@ def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p
 
     n, q = Z.shape
     Zc = Z - Z.mean(axis=0)
+    full_var = Zc.var(axis=0)
     aug = np.column_stack([np.ones(n), Zc])
     outer = (aug[:, :, None] * aug[:, None, :]).reshape(n, (q + 1) ** 2)
     if units is not None:
@@ -370,10 +381,18 @@ def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p
             w = M[:, 0, 0]
             mean = M[:, 0, 1:] / w[:, None]
             cov = M[:, 1:, 1:] / w[:, None, None] - mean[:, :, None] * mean[:, None, :]
+            # a resample in which a column does not vary (possible with few pupils) has no
+            # correlation matrix: NaN, left out and counted by the caller
+            ok = np.all(np.einsum("bii->bi", cov) > 1e-10 * full_var, axis=1)
+            gen = np.full((size, p), np.nan)
             try:
-                gen, _ = _dominance_from_r2(subset_r2(cov), p)
-            except np.linalg.LinAlgError:
-                gen = np.full((size, p), np.nan)
+                gen[ok] = _dominance_from_r2(subset_r2(cov[ok]), p)[0]
+            except np.linalg.LinAlgError:   # a singular resample among them: one draw at a time
+                for b in np.nonzero(ok)[0]:
+                    try:
+                        gen[b] = _dominance_from_r2(subset_r2(cov[b]), p)[0][0]
+                    except np.linalg.LinAlgError:
+                        pass
             out[start:start + size] = gen
             bar.update(size)
     return out
