@@ -159,6 +159,9 @@ class SurveyDesign:
         self.rho = float(rho)
         if method == "fay" and not 0 <= self.rho < 1:
             raise DataError(f"`rho` must be in [0, 1), but {rho!r} was passed.")
+        if method in ("jk1", "bootstrap") and n_rep < 2:
+            raise DataError(f"method={method!r} needs at least 2 replicate weight columns, but only "
+                            f"{self.replicates[0]!r} was found; its variance scale is undefined for one.")
         default_scale = {
             "fay": 1.0 / (n_rep * (1.0 - self.rho) ** 2),
             "brr": 1.0 / n_rep,
@@ -167,11 +170,17 @@ class SurveyDesign:
             "bootstrap": 1.0 / (n_rep - 1.0) if n_rep > 1 else np.nan,
         }[method]
         self.scale = float(default_scale if scale is None else scale)
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise DataError(f"`scale` must be a positive number, but {scale!r} was passed.")
         self.rscales = (np.ones(n_rep) if rscales is None
                         else np.asarray(rscales, dtype=float).reshape(-1))
         if self.rscales.shape != (n_rep,):
             raise DataError(f"`rscales` must have one value per replicate ({n_rep}), "
                             f"but {self.rscales.size} were passed.")
+        if not np.all(np.isfinite(self.rscales) & (self.rscales >= 0)):
+            bad = int(np.nonzero(~(np.isfinite(self.rscales) & (self.rscales >= 0)))[0][0])
+            raise DataError(f"`rscales` must be finite and non-negative, but the value for replicate "
+                            f"{self.replicates[bad]!r} is {self.rscales[bad]!r}.")
         self.mse = bool(mse)
         self.ci = check_probability("ci", ci)
         self.pv = _pv_groups(data, pv)
@@ -555,11 +564,25 @@ class SurveyDesign:
             vals = [np.broadcast_to(v, (len(rows), n_pv)) if v.shape[1] == 1 and n_pv > 1 and not
                     isinstance(variables[i], tuple) and regression is None else v
                     for i, v in enumerate(vals)]
+            where = f"group {key!r}" if by_cols else "the data"
+            weight_cols = [self.weight] + self.replicates
+            zero = np.nonzero(W.sum(axis=0) <= 0)[0]
+            if len(zero):
+                raise DataError(f"The {len(rows)} pupils of {where} have a total weight of 0 in column "
+                                f"{weight_cols[zero[0]]!r} ({len(zero)} weight column(s) in all), so no "
+                                "estimate or replicate variance exists there. Merge it with another group.")
             try:
-                theta = fn(W, vals, rows) if pass_rows else fn(W, vals)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    theta = fn(W, vals, rows) if pass_rows else fn(W, vals)
             except np.linalg.LinAlgError as exc:
-                raise ModelError(f"The regression cannot be estimated in group {key!r}: "
+                raise ModelError(f"The regression cannot be estimated in {where}: "
                                  f"{exc}. Check for predictors with no variation.") from None
+            if not np.all(np.isfinite(theta)):
+                r = int(np.nonzero(~np.isfinite(theta).reshape(theta.shape[0], -1).all(axis=1))[0][0])
+                names = [v for v in variables if isinstance(v, str)]
+                raise DataError(f"The statistic of {names} is undefined in {where} ({len(rows)} pupils) "
+                                f"with weight column {weight_cols[r]!r}: a variable does not vary there "
+                                "(or only one pupil carries weight).")
             pooled = self._pool(theta, level)
             lab = (pd.DataFrame({"term": regression["terms"] + ["R-squared"]})
                    if regression is not None else labels)
