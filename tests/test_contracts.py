@@ -507,3 +507,79 @@ def test_fit_random_intercept_contract(names, n, seed, constant, scale, with_x):
     assert finite(fit.beta, fit.vcov, fit.sigma2, fit.loglik, tau2(fit))
     assert fit.sigma2 > 0 and tau2(fit) >= 0
     assert (np.diag(fit.vcov) >= 0).all()
+
+
+# ----------------------------------------------------------------------------- survey
+
+def _survey_frame(countries, n, seed, *, constant=False, scale=1.0, n_rep=4, zero_weights=False, pv=False):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"CNT": [countries[i % len(countries)] for i in range(n)],
+                      "girl": rng.integers(0, 2, n), "W": rng.uniform(0.5, 3, n)})
+    if zero_weights:
+        d.loc[d["CNT"] == countries[0], "W"] = 0.0
+    sign = np.where(rng.random((n, n_rep)) < 0.5, 1, -1)
+    for r in range(n_rep):
+        d[f"RW{r + 1}"] = d["W"] * (1 + 0.5 * sign[:, r])
+    d["y"] = (np.full(n, 3.0) if constant else rng.normal(size=n)) * scale
+    d["x"] = rng.normal(size=n)
+    if pv:
+        for m in range(1, 4):
+            d[f"PV{m}READ"] = d["y"] + (0 if constant else rng.normal(size=n))
+    return d
+
+
+def _check_survey(out: pd.DataFrame, n_rows: int):
+    assert np.isfinite(out["estimate"]).all(), "a survey statistic came back missing"
+    assert (out["se"] >= 0).all() and out["se"].notna().all()
+    assert (out["ci_low"] <= out["estimate"] + 1e-9 * out["estimate"].abs()).all()
+    assert (out["estimate"] <= out["ci_high"] + 1e-9 * out["estimate"].abs()).all()
+    assert (out["n"] + out["n_excluded"] <= n_rows).all()
+
+
+@SLOWER
+@given(countries=st.lists(labels, min_size=1, max_size=3, unique=True), n=st.integers(1, 30),
+       seed=st.integers(0, 2**16), constant=odd, scale=scales, zero_weights=odd, pv=st.booleans(),
+       missing=st.sampled_from([0.0, 0.3, 1.0]))
+def test_survey_design_statistics_contract(countries, n, seed, constant, scale, zero_weights, pv, missing):
+    from belonging_lib.survey import SurveyDesign
+
+    d = _survey_frame(countries, n, seed, constant=constant, scale=scale, zero_weights=zero_weights, pv=pv)
+    rng = np.random.default_rng(seed)
+    d.loc[rng.random(n) < missing, "y"] = np.nan
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto" if pv else None)
+    var = "READ" if pv else "y"
+    for call in (lambda: des.mean(var, by="CNT"),
+                 lambda: des.percentile(var, [10, 50, 90], by="CNT"),
+                 lambda: des.corr(var, "x", by="CNT"),
+                 lambda: des.regress(f"{var} ~ x", by="CNT"),
+                 lambda: des.diff(var, "girl", within="CNT")):
+        out = attempt(call)
+        if out is not None:
+            _check_survey(out, n)
+    out = attempt(des.percent, "girl", by="CNT")
+    if out is not None:
+        _check_survey(out, n)
+        assert ((out["estimate"] >= 0) & (out["estimate"] <= 100)).all()
+        sums = out.groupby("CNT")["estimate"].sum()
+        assert np.allclose(sums, 100.0)
+
+
+@SLOWER
+@given(seed=st.integers(0, 2**16), method=st.sampled_from(["fay", "brr", "jk1", "jk2", "bootstrap"]),
+       n_rep=st.integers(1, 4), zeroed=st.booleans())
+def test_survey_one_pupil_groups_contract(seed, method, n_rep, zeroed):
+    from belonging_lib.survey import SurveyDesign
+
+    # a country of one pupil, and jackknife-like replicates that zero a pupil's weight
+    d = _survey_frame(["ÅLA", "日本"], 9, seed, n_rep=n_rep)
+    d.loc[0, "CNT"] = "Ωmega"
+    if zeroed:
+        d.loc[0, [f"RW{r + 1}" for r in range(n_rep)]] = 0.0
+    des = attempt(SurveyDesign, d, weight="W", replicates="RW", method=method)
+    if des is None:
+        return
+    for call in (lambda: des.mean("y", by="CNT"), lambda: des.percentile("y", 50, by="CNT"),
+                 lambda: des.regress("y ~ x", by="CNT"), lambda: des.corr("y", "x", by="CNT")):
+        out = attempt(call)
+        if out is not None:
+            _check_survey(out, len(d))
