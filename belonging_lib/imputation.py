@@ -158,6 +158,13 @@ def impute(data: pd.DataFrame, *, columns: Sequence[str] | None = None, m: int =
     n_missing = block.isna().sum()
     if int(n_missing.sum()) == 0:
         raise DataError(f"No missing values in {columns}: there is nothing to impute.")
+    n_coef = len(columns)          # intercept and the other columns of each imputation model
+    for col in columns:
+        n_obs = int(len(block) - n_missing[col])
+        if n_missing[col] and n_obs <= n_coef:
+            raise DataError(f"Column {col!r} has only {n_obs} observed values, but its imputation model "
+                            f"has {n_coef} coefficients (an intercept and {n_coef - 1} other columns); "
+                            f"it needs at least {n_coef + 1} observed values.")
 
     # statsmodels needs formula-safe names and a default RangeIndex.
     safe = {c: f"v{i}" for i, c in enumerate(columns)}
