@@ -242,7 +242,14 @@ def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, 
         raise DataError(f"The standard deviation of the earlier scores must be positive, but it is {s!r}.")
     se_diff = s * np.sqrt(2.0) * np.sqrt(1.0 - rxx)
     change = a - b
-    rci = change / se_diff
+    with np.errstate(divide="ignore", over="ignore"):
+        rci = change / se_diff
+    bad = change.notna() & ~np.isfinite(rci)
+    if bad.any():
+        rows = rci.index[bad]
+        raise DataError(f"The reliable change index is infinite for {describe_rows(rows)} (change "
+                        f"{change[bad].iloc[0]!r} over a standard error of the difference of {se_diff!r}): "
+                        f"the standard deviation ({s!r}) is too small for these scores.")
     crit = stats.norm.ppf(0.5 + level / 2)
     category = pd.Series(pd.NA, index=rci.index, dtype="object")
     category[rci < -crit] = "reliable decline"
