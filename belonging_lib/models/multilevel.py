@@ -327,7 +327,8 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
             cov = G[i, j]
-            corr = cov / np.sqrt(G[i, i] * G[j, j]) if G[i, i] > 0 and G[j, j] > 0 else np.nan
+            sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])    # separately: the product may underflow
+            corr = cov / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
             rows.append({"group": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})",
                          "variance": cov, "sd": np.nan, "corr": corr})
     if nested_var is not None:
