@@ -334,14 +334,24 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
     frame = frame[ok]
     if len(frame) < len(cols) + 3:
         raise ModelError(f"Too few complete rows ({len(frame)}) for the ANCOVA.")
+    t = frame["_treat"].to_numpy(float)
+    for label, n_arm in (("treated", int((t == 1).sum())), ("control", int((t == 0).sum()))):
+        if n_arm < 2:
+            raise DataError(f"The {label} arm of {treatment!r} has {n_arm} complete row(s); the pooled SD "
+                            "of the ANCOVA effect size needs at least 2 in each arm.")
     X = sm.add_constant(frame[["_treat", pretest] + covs].to_numpy(float), has_constant="add")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ModelError(f"The ANCOVA terms (arm, {', '.join([pretest] + covs)}) are collinear or one of "
+                         "them does not vary in the complete rows; the arm effect cannot be estimated.")
     fit = sm.OLS(frame[outcome].to_numpy(float), X).fit()
     b, se = float(fit.params[1]), float(fit.bse[1])
     lo, hi = (float(v) for v in fit.conf_int(alpha=1 - ci)[1])
     y = frame[outcome].to_numpy(float)
-    t = frame["_treat"].to_numpy(float)
     n1, n2 = int((t == 1).sum()), int((t == 0).sum())
     sp = math.sqrt(((n1 - 1) * y[t == 1].var(ddof=1) + (n2 - 1) * y[t == 0].var(ddof=1)) / (n1 + n2 - 2))
+    if sp == 0:
+        raise ModelError(f"The outcome {outcome!r} does not vary within either arm (value {y[0]:g}); the "
+                         "effect size has no standard deviation to divide by.")
     j = hedges_j(n1 + n2 - 2)
     return AncovaResult(
         effect=b, se=se, ci_low=lo, ci_high=hi, p_value=float(fit.pvalues[1]), df=float(fit.df_resid),
