@@ -193,7 +193,9 @@ class BalanceResult(Result):
     ``table`` columns: covariate, kind ("continuous"/"binary"), mean_treated,
     mean_control, n_treated, n_control, difference (Hedges' g or Cox index),
     status ("satisfies" <= 0.05, "adjustment required" 0.05-0.25,
-    "fails" > 0.25).
+    "fails" > 0.25; "undefined", with a missing difference, when a binary
+    covariate is 0 or 1 for a whole arm or a continuous one does not vary
+    within the arms).
     """
 
     table: pd.DataFrame = dataclasses.field(repr=False)
@@ -276,7 +278,7 @@ def balance(data: pd.DataFrame, *, treatment: str, covariates, treated=None) -> 
                 d = j * (math.log(pt / (1 - pt)) - math.log(pc / (1 - pc))) / 1.65
         else:
             sp = math.sqrt(((n1 - 1) * xt.var(ddof=1) + (n2 - 1) * xc.var(ddof=1)) / (n1 + n2 - 2))
-            d = j * (xt.mean() - xc.mean()) / sp
+            d = j * (xt.mean() - xc.mean()) / sp if sp > 0 else math.nan   # constant within arms
         rows.append({"covariate": c, "kind": "binary" if binary else "continuous",
                      "mean_treated": xt.mean(), "mean_control": xc.mean(), "n_treated": n1,
                      "n_control": n2, "difference": d,
