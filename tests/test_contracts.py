@@ -583,3 +583,196 @@ def test_survey_one_pupil_groups_contract(seed, method, n_rep, zeroed):
         out = attempt(call)
         if out is not None:
             _check_survey(out, len(d))
+
+
+# ----------------------------------------------------------------------------- trials
+
+def _trial_frame(n_schools, per, seed, *, constant=False, scale=1.0, arm_labels=(1, 0), effect=0.3):
+    rng = np.random.default_rng(seed)
+    school = np.repeat([f"Š{i}" for i in range(n_schools)], per)
+    arm_of_school = {s: arm_labels[i % 2] for i, s in enumerate(dict.fromkeys(school))}
+    arm = np.array([arm_of_school[s] for s in school], dtype=object)
+    treated = np.array([a == arm_labels[0] for a in arm], dtype=float)
+    pre = rng.normal(size=len(school))
+    post = (np.full(len(school), 2.0) if constant
+            else 0.6 * pre + effect * treated + rng.normal(0, 0.3, n_schools)[np.arange(len(school)) // per]
+            + rng.normal(size=len(school)))
+    d = pd.DataFrame({"school": school, "arm": arm, "pre": pre * scale, "post": post * scale,
+                      "fsm": rng.integers(0, 2, len(school)),
+                      "complied": (treated * (rng.random(len(school)) < 0.8)).astype(int)})
+    if isinstance(arm_labels[0], int | np.integer):
+        d["arm"] = d["arm"].astype(int)
+    return d
+
+
+trial_arms = st.sampled_from([(1, 0), ("programme ✓", "contrôle")])
+
+
+@SLOWER
+@given(n=st.integers(1, 30), seed=st.integers(0, 2**16), constant=odd, scale=scales, arms=trial_arms,
+       ci_method=st.sampled_from(["noncentral_t", "normal"]), share=st.floats(0, 1))
+def test_cohens_d_contract(n, seed, constant, scale, arms, ci_method, share):
+    from belonging_lib.trials import cohens_d
+
+    d = _trial_frame(n, 1, seed, constant=constant, scale=scale, arm_labels=arms)
+    d["arm"] = [arms[0] if i < round(n * share) else arms[1] for i in range(n)]
+    r = attempt(cohens_d, d, outcome="post", group="arm", treatment=arms[0], ci_method=ci_method)
+    if r is None:
+        return
+    assert finite(r.estimate, r.ci_low, r.ci_high, r.se)
+    assert r.ci_low <= r.estimate <= r.ci_high and r.se >= 0
+    assert r.n_treated + r.n_control == n
+    # relabelling the arms with other (unicode) strings changes nothing
+    d2 = d.assign(arm=d["arm"].map({arms[0]: "ü-T", arms[1]: "ü-C"}))
+    r2 = cohens_d(d2, outcome="post", group="arm", treatment="ü-T", ci_method=ci_method)
+    assert r2.estimate == pytest.approx(r.estimate, rel=1e-9, abs=1e-12)
+
+
+@SLOWER
+@given(n=st.integers(1, 30), seed=st.integers(0, 2**16), constant=odd, scale=scales, arms=trial_arms,
+       constant_pre=odd, fsm=st.booleans())
+def test_ancova_contract(n, seed, constant, scale, arms, constant_pre, fsm):
+    from belonging_lib.trials import ancova
+
+    d = _trial_frame(n, 1, seed, constant=constant, scale=scale, arm_labels=arms)
+    if constant_pre:
+        d["pre"] = 1.0
+    r = attempt(ancova, d, outcome="post", treatment="arm", pretest="pre", covariates="fsm" if fsm else None,
+                treated=arms[0])
+    if r is None:
+        return
+    assert finite(r.effect, r.se, r.ci_low, r.ci_high, r.estimate, r.g_ci_low, r.g_ci_high, r.sd_pooled)
+    assert r.ci_low <= r.effect <= r.ci_high and r.g_ci_low <= r.estimate <= r.g_ci_high
+    assert r.n + r.n_excluded == n
+
+
+@SLOW
+@given(n_schools=st.integers(1, 8), per=st.integers(1, 6), seed=st.integers(0, 2**16), constant=odd,
+       arms=trial_arms, n_boot=st.sampled_from([0, 50]), n_perm=st.sampled_from([0, 20]),
+       denominator=st.sampled_from(["eef", "intercept_only"]))
+def test_crt_effect_contract(n_schools, per, seed, constant, arms, n_boot, n_perm, denominator):
+    from belonging_lib.trials import crt_effect
+
+    d = _trial_frame(n_schools, per, seed, constant=constant, arm_labels=arms)
+    if arms[0] != 1:
+        d["arm"] = (d["arm"] == arms[0]).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = attempt(crt_effect, "post ~ arm + pre", d, cluster="school", treatment="arm", denominator=denominator,
+                    n_boot=n_boot, n_perm=n_perm, seed=1, progress=False)
+    if r is None:
+        return
+    assert finite(r.estimate, r.ci_low, r.ci_high, r.effect, r.se, r.sd, r.var_cluster, r.var_pupil, r.icc)
+    assert r.ci_low <= r.estimate <= r.ci_high and 0 <= r.icc <= 1 and r.se >= 0
+    assert r.n + r.n_excluded == len(d)
+    if n_boot:
+        assert finite(r.boot_ci_low, r.boot_ci_high) and r.boot_ci_low <= r.boot_ci_high
+    if n_perm:
+        assert 0 < r.p_permutation <= 1
+
+
+@FAST
+@given(n=st.integers(1, 40), seed=st.integers(0, 2**16), arms=trial_arms, lost_share=st.floats(0, 1),
+       by=st.sampled_from(["attrited", "outcome"]), cluster=st.booleans())
+def test_attrition_contract(n, seed, arms, lost_share, by, cluster):
+    from belonging_lib.trials import attrition
+
+    d = _trial_frame(max(n // 3, 1), 3, seed, arm_labels=arms).iloc[:n]
+    rng = np.random.default_rng(seed)
+    lost = rng.random(len(d)) < lost_share
+    d = d.assign(lost=lost.astype(int), post=d["post"].where(~lost))
+    kwargs = {"attrited": "lost"} if by == "attrited" else {"outcome": "post"}
+    r = attempt(attrition, d, treatment="arm", treated=arms[0], cluster="school" if cluster else None, **kwargs)
+    if r is None:
+        return
+    assert finite(r.overall, r.differential, r.boundary_cautious, r.boundary_optimistic)
+    assert 0 <= r.overall <= 1 and 0 <= r.differential <= 1
+    assert r.rating_cautious in ("low", "high") and r.rating_optimistic in ("low", "high")
+
+
+@FAST
+@given(n=st.integers(1, 30), seed=st.integers(0, 2**16), arms=trial_arms, constant=odd, all_missing=odd,
+       scale=scales)
+def test_balance_contract(n, seed, arms, constant, all_missing, scale):
+    from belonging_lib.trials import balance
+
+    d = _trial_frame(n, 1, seed, arm_labels=arms, scale=scale)
+    if constant:
+        d["pre"] = 5.0
+    if all_missing:
+        d["fsm"] = np.nan
+    r = attempt(balance, d, treatment="arm", covariates=["pre", "fsm"], treated=arms[0])
+    if r is None:
+        return
+    t = r.table
+    defined = t["status"] != "undefined"      # the documented reason for a missing difference
+    assert np.isfinite(t.loc[defined, "difference"]).all(), "a balance difference came back missing"
+    assert t.loc[~defined, "difference"].isna().all()
+    assert set(t["status"]) <= {"satisfies", "adjustment required", "fails", "undefined"}
+    if constant:
+        assert t.set_index("covariate").loc["pre", "status"] == "undefined"
+
+
+@FAST
+@given(es=st.one_of(st.floats(-5, 5), st.sampled_from([0.0, 0.015, -0.015, 0.045, 0.96, 1e-300, -1e-300])),
+       table=st.sampled_from(["toolkit", "project"]))
+def test_months_progress_contract(es, table):
+    from belonging_lib.trials import months_progress
+
+    m = months_progress(es, table=table)
+    assert isinstance(m, int | np.integer)
+    assert abs(m) <= 12
+    assert months_progress(-es, table=table) == -m          # symmetric around zero
+    if es >= 0:
+        assert m >= 0
+
+
+@FAST
+@given(n_clusters=st.integers(0, 200), cluster_size=st.floats(0.5, 500), icc=st.floats(0, 0.999),
+       r2_1=st.floats(0, 0.99), r2_2=st.floats(0, 0.99), p=st.floats(0.01, 0.99), k2=st.integers(0, 5))
+def test_mdes_and_clusters_needed_contract(n_clusters, cluster_size, icc, r2_1, r2_2, p, k2):
+    from belonging_lib.trials import mdes, n_clusters_needed
+
+    m = attempt(mdes, n_clusters=n_clusters, cluster_size=cluster_size, icc=icc, r2_level1=r2_1, r2_level2=r2_2,
+                p_treated=p, n_covariates_level2=k2)
+    if m is None:
+        return
+    assert finite(m) and m > 0
+    j = attempt(n_clusters_needed, mdes=m, cluster_size=cluster_size, icc=icc, r2_level1=r2_1, r2_level2=r2_2,
+                p_treated=p, n_covariates_level2=k2)
+    if j is None:
+        return
+    # the design that gives this MDES needs at most the clusters it has
+    assert 0 < j <= n_clusters
+
+
+@FAST
+@given(n_clusters=st.integers(0, 100), per_unit=st.floats(0.5, 10), size=st.floats(0.5, 50),
+       icc3=st.floats(0, 0.5), icc2=st.floats(0, 0.5))
+def test_mdes_three_level_contract(n_clusters, per_unit, size, icc3, icc2):
+    from belonging_lib.trials import mdes_three_level
+
+    m = attempt(mdes_three_level, n_clusters=n_clusters, clusters_per_unit=per_unit, cluster_size=size,
+                icc_level3=icc3, icc_level2=icc2)
+    if m is not None:
+        assert finite(m) and m > 0
+
+
+@SLOW
+@given(n_schools=st.integers(1, 10), per=st.integers(1, 5), seed=st.integers(0, 2**16),
+       ci_method=st.sampled_from(["delta", "bootstrap"]), nobody_complied=odd)
+def test_cace_contract(n_schools, per, seed, ci_method, nobody_complied):
+    from belonging_lib.trials import cace
+
+    d = _trial_frame(n_schools, per, seed)
+    if nobody_complied:
+        d["complied"] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = attempt(cace, d, outcome="post", treatment="arm", complied="complied", cluster="school",
+                    covariates="pre", ci_method=ci_method, n_boot=100, seed=1, progress=False)
+    if r is None:
+        return
+    assert finite(r.estimate, r.ci_low, r.ci_high, r.effect, r.compliance_difference)
+    assert r.ci_low <= r.estimate <= r.ci_high
+    assert 0 < abs(r.compliance_difference) <= 1
