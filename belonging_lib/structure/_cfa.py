@@ -489,6 +489,16 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
                     missing=missing)
 
 
+def _require_identified(spec: M.Spec) -> None:
+    """Raise ModelError when the model has more free parameters than sample moments (df < 0)."""
+    p = len(spec.mm.items)
+    moments = spec.n_groups * (p * (p + 1) // 2 + (p if spec.meanstructure else 0))
+    if spec.n_par > moments:
+        raise ModelError(f"The model is not identified: it has {spec.n_par} free parameters but the {p} items "
+                         f"give only {moments} sample moments (df = {moments - spec.n_par}). A factor needs "
+                         "at least three items (two only when it correlates with another factor).")
+
+
 def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="listwise") -> CFAResult:
     check_choice("estimator", estimator, ["ML"])
     mm = M.parse_model(model)
@@ -505,9 +515,11 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="
         gdata = [M.GroupData.from_array(b) for b in blocks.values()]
     if group is None and missing == "ml":
         spec = M.build_spec(mm, 1, meanstructure=True)
+        _require_identified(spec)
         fit = M.fit_spec(spec, gdata)
     elif group is None:
         spec = M.build_spec(mm, 1, meanstructure=False)
+        _require_identified(spec)
         start = _semopy_start(model, mm, spec, blocks[None], gdata[0].cov)
         if start is not None and not np.isfinite(M.objective(spec, start, gdata, gradient=False)):
             start = None
@@ -515,6 +527,7 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="
     else:
         spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=equal,
                             partial=_parse_partial(partial, mm))
+        _require_identified(spec)
         if start is None:
             start = _multigroup_start(mm, spec, gdata)
         else:
