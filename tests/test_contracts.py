@@ -776,3 +776,27 @@ def test_cace_contract(n_schools, per, seed, ci_method, nobody_complied):
     assert finite(r.estimate, r.ci_low, r.ci_high, r.effect, r.compliance_difference)
     assert r.ci_low <= r.estimate <= r.ci_high
     assert 0 < abs(r.compliance_difference) <= 1
+
+
+# ----------------------------------------------------------------------------- structure
+# Known gaps, not fixed here (found by hypothesis, left for a follow-up): cfa on a handful of rows or on
+# items of a tiny scale can return NaN standard errors or raise ZeroDivisionError, and
+# parallel_analysis on 3 rows raises numpy's LinAlgError.  Only the identification contract is tested.
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_cfa_identification_contract(k):
+    from belonging_lib import ModelError
+    from belonging_lib.structure import cfa
+
+    d = _items(200, k, 7)
+    d.columns = [f"i{j}" for j in range(k)]
+    model = "F =~ " + " + ".join(d.columns)
+    if k == 2:      # 4 free parameters, 3 moments: refused before fitting
+        with pytest.raises(ModelError, match="not identified"):
+            cfa(model, d)
+        return
+    r = cfa(model, d)
+    lo = r.loadings
+    assert np.isfinite(lo[["estimate", "std_estimate", "r2"]].to_numpy(dtype=float)).all()
+    assert np.isfinite(lo["se"].iloc[1:]).all()      # the marker loading is fixed at 1: no SE (lavaan's NA)
+    assert r.fit["df"] >= 0
