@@ -24,6 +24,9 @@ from belonging_lib.io import check_ids, missingness, read_data, safe_merge
 from belonging_lib.privacy import find_identifiers, pseudonymise
 from belonging_lib.tables import apa_table
 
+# a numpy/scipy "invalid value" or "divide by zero" warning means a NaN slipped through: fail
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOWER = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
