@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from belonging_lib import ColumnError, DataError
-from belonging_lib.reliability import feldt_ci, icc, omega, polychoric, reliability
+from belonging_lib.reliability import feldt_ci, icc, omega, polychoric, reliability, scale_reliability
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "reliability.json").read_text())
@@ -279,3 +279,250 @@ def test_icc_boundary_warns():
 def test_omega_bad_input():
     with pytest.raises(DataError, match="omega with 3 factor"):
         omega(BFI[[f"A{i}" for i in range(1, 6)]], n_factors=3)
+
+
+# ---- result tables and texts carry the reference numbers ------------------------------------------
+
+def test_tidy_table_and_texts_carry_the_psych_values():
+    c = REF["alpha"]["bfi_A"]
+    res = reliability(BFI[c["items"]], reverse=c["reverse"], n_boot=60, seed=3, progress=False)
+    f = res.to_frame()
+    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df",
+                               "p_value", "n"]
+    f = f.set_index("term")
+    assert list(f.index) == ["alpha", "alpha (bootstrap CI)", "std_alpha", "g6", "omega_total", "average_r"]
+    np.testing.assert_allclose(f.loc["alpha", ["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
+                               [c["raw_alpha"], c["ase"], *c["feldt"]], **EXACT)
+    np.testing.assert_allclose(f.loc[["std_alpha", "g6", "average_r"], "estimate"].to_numpy(float),
+                               [c["std_alpha"], c["g6"], c["average_r"]], **EXACT)
+    np.testing.assert_allclose(f.loc["omega_total", "estimate"], REF["omega"]["bfi_A_1"]["omega_total"],
+                               rtol=0, atol=1e-6)
+    boot = f.loc["alpha (bootstrap CI)"]
+    assert boot["estimate"] == f.loc["alpha", "estimate"] and boot["ci_low"] < c["raw_alpha"] < boot["ci_high"]
+    assert (f["n"] == c["n"]).all()
+    # the texts: counts, reverse keys, interval methods, two-decimal APA numbers without the leading 0
+    assert res.notes() == [f"5 items, N = {c['n']} pupils (pairwise missing-data handling).",
+                           "Reverse-keyed: A1.", "CI: Feldt, 95%; bootstrap percentile, 60 draws."]
+    two = [f"{v:.2f}"[1:] for v in (c["raw_alpha"], *c["feldt"], REF["omega"]["bfi_A_1"]["omega_total"])]
+    assert res.apa() == (f"Cronbach's alpha for the 5-item scale was {two[0]}, 95% CI [{two[1]}, {two[2]}], "
+                         f"N = {c['n']:,}; McDonald's omega total was {two[3]}.")
+    assert repr(res) == (f"ReliabilityResult(alpha={c['raw_alpha']:.4f}, ci=({c['feldt'][0]:.4f}, "
+                         f"{c['feldt'][1]:.4f}), omega_total={res.omega_total:.4f}, n_items=5, n={c['n']})")
+    # the displays round to 3 decimals (the stored numbers are not rounded)
+    import re
+    items_text = res.summary().split("\nItems\n")[1].split("\n\n")[0]
+    assert {len(m) for m in re.findall(r"\d\.(\d+)", items_text)} == {3}
+    html = res._repr_html_()
+    details = html.split("<details><summary>Items</summary>")[1]
+    assert details.startswith('<table class="dataframe bl-table"') and 'border="0"' not in details.split(">")[0]
+    assert {len(m) for m in re.findall(r"<td>\d+\.(\d+)</td>", details)} == {3}
+    assert f"<em>{res.apa()}</em>" in html
+
+
+def test_texts_for_listwise_and_no_bootstrap():
+    res = reliability(BFI[[f"A{i}" for i in range(1, 6)]], missing="listwise", label="agreeableness")
+    n = REF["alpha"]["bfi_A_listwise"]["n"]
+    assert res.notes() == [f"5 items, N = {n} pupils (listwise missing-data handling).",
+                           f"{2800 - n} rows excluded (an item unanswered).", "CI: Feldt, 95%."]
+    assert res.apa().startswith("Cronbach's alpha for the agreeableness scale was ")
+
+
+def test_negative_alpha_is_printed_apa_style():
+    # b runs against a and c, so alpha is negative; textbook form k/(k-1) (1 - sum var_i / var(total))
+    x = np.array([[1.0, 2, 3, 4, 5, 1, 2, 3, 4, 5], [5, 3, 4, 1, 2, 4, 5, 2, 1, 3], [3, 1, 2, 5, 4, 1, 2, 4, 3, 5]]).T
+    res = reliability(pd.DataFrame(x, columns=["a", "b", "c"]))
+    expected = 1.5 * (1 - x.var(axis=0, ddof=1).sum() / x.sum(axis=1).var(ddof=1))
+    np.testing.assert_allclose(res.alpha, expected, rtol=1e-12)
+    assert -1 < res.alpha < 0 and res.ci[0] < -1 < 0 < res.ci[1] < 1
+    lo = f"{res.ci[0]:.2f}"                       # below -1: nothing to shorten
+    assert res.apa().startswith(f"Cronbach's alpha for the 3-item scale was -.{f'{res.alpha:.2f}'[3:]}, "
+                                f"95% CI [{lo}, .{f'{res.ci[1]:.2f}'[2:]}], N = 10;")
+
+
+def test_omega_h_rows_and_sentence():
+    res = reliability(BFI, n_factors=5)
+    ref = REF["omega"]["bfi25_5"]
+    f = res.to_frame().set_index("term")
+    assert list(f.index) == ["alpha", "std_alpha", "g6", "omega_total", "omega_h (5 factors)",
+                             "omega_total (5 factors)", "average_r"]
+    np.testing.assert_allclose(f.loc["omega_h (5 factors)", "estimate"], ref["omega_h"], rtol=0, atol=5e-6)
+    np.testing.assert_allclose(f.loc["omega_total (5 factors)", "estimate"], ref["omega_total"], rtol=0, atol=1e-6)
+    assert res.apa().endswith(f" and omega hierarchical {ref['omega_h']:.2f}.".replace("0.", ".", 1))
+    assert f", omega_h={ref['omega_h']:.4f}, n_items=25" in repr(res)
+
+
+def test_bootstrap_interval_is_the_percentiles_of_the_draws():
+    from belonging_lib.reliability import _boot_alpha
+    x = CMISS.to_numpy(dtype=float)
+    res = reliability(CMISS, ci=0.90, n_boot=80, seed=11, progress=False)
+    draws = _boot_alpha(x, 80, 11, False)   # checked against direct covariances above
+    np.testing.assert_allclose(res.boot_ci, np.quantile(draws, [0.05, 0.95]), rtol=1e-12)
+    # Feldt at 90%: 1 - (1 - alpha) F quantiles of F(n - 1, (n - 1)(k - 1)) (Feldt, 1965)
+    from scipy import stats
+    n, k = res.n, 5
+    np.testing.assert_allclose(res.ci, [1 - (1 - res.alpha) * stats.f.ppf(q, n - 1, (n - 1) * (k - 1))
+                                        for q in (0.95, 0.05)], rtol=1e-12)
+    assert res.ci_level == 0.90 and "CI: Feldt, 90%; bootstrap percentile, 80 draws." in res.notes()
+    assert feldt_ci(0.8, 100, 10) == feldt_ci(0.8, 100, 10, ci=0.95)
+
+
+# ---- small cases worked by hand -------------------------------------------------------------------
+
+def test_three_items_omega_and_alpha_if_dropped_by_hand():
+    items = HS[["x4", "x5", "x6"]]
+    res = reliability(items)
+    r = items.corr().to_numpy()
+    # one factor, three items: just identified, lambda_1^2 = r12 r13 / r23 (and so on)
+    lam2 = np.array([r[0, 1] * r[0, 2] / r[1, 2], r[0, 1] * r[1, 2] / r[0, 2], r[0, 2] * r[1, 2] / r[0, 1]])
+    np.testing.assert_allclose(res.omega_total, (r.sum() - np.sum(1 - lam2)) / r.sum(), rtol=1e-6)
+    om = omega(items, n_factors=1)
+    np.testing.assert_allclose(om.loadings["h2"], lam2, rtol=1e-6)
+    np.testing.assert_allclose(om.loadings["u2"], 1 - lam2, rtol=1e-6)
+    np.testing.assert_allclose(om.loadings["p2"], 1.0, rtol=1e-9)   # g is the only factor
+    # alpha without item j is the two-item alpha 2 (1 - (v_a + v_b) / (v_a + v_b + 2 c_ab))
+    c = items.cov().to_numpy()
+    for j in range(3):
+        a_, b_ = [i for i in range(3) if i != j]
+        two = 2 * (1 - (c[a_, a_] + c[b_, b_]) / (c[a_, a_] + c[b_, b_] + 2 * c[a_, b_]))
+        np.testing.assert_allclose(res.items["alpha_if_dropped"].iloc[j], two, rtol=1e-12)
+    assert res.items.index.name == "item"
+
+
+def test_two_items_have_no_omega_and_no_alpha_if_dropped():
+    res = reliability(HS[["x1", "x2"]])
+    c = HS[["x1", "x2"]].cov().to_numpy()
+    np.testing.assert_allclose(res.alpha, 2 * (1 - np.trace(c) / c.sum()), rtol=1e-12)
+    assert np.isnan(res.omega_total) and "omega" not in res.apa()
+    assert res.items[["alpha_if_dropped", "std_alpha_if_dropped", "g6_if_dropped",
+                      "average_r_if_dropped"]].isna().all().all()
+
+
+def test_response_frequency_columns():
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=400)
+    ten = pd.DataFrame({f"i{j}": np.clip(np.round(5.5 + 2 * f + rng.normal(size=400)), 1, 10)
+                        for j in range(3)})
+    res = reliability(ten)
+    assert [c for c in res.items if c.startswith("freq_")] == [f"freq_{v}" for v in range(1, 11)]
+    np.testing.assert_allclose(res.items.filter(like="freq_").sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(res.items["freq_10"], (ten == 10).mean().to_numpy(), rtol=1e-12)
+    halves = reliability(ten / 2)            # half-point codes keep their value in the name
+    assert "freq_0.5" in halves.items and "freq_5" in halves.items
+    eleven = ten.copy()
+    eleven.iloc[0, 0] = 11
+    assert not any(c.startswith("freq_") for c in reliability(eleven).items)
+
+
+def test_omega_h_needs_enough_items_per_factor():
+    five = HS[[f"x{i}" for i in range(1, 6)]]
+    assert reliability(five, n_factors=2).omega_h is not None      # 2 factors need 2 * 2 + 1 = 5 items
+    with pytest.raises(DataError, match="omega hierarchical with 2 factors needs more items than 4"):
+        reliability(five.iloc[:, :4], n_factors=2)
+    assert omega(five, n_factors=2).n_factors == 2
+    with pytest.raises(DataError, match=r"omega with 2 factor\(s\) needs more than 4 items"):
+        omega(five.iloc[:, :4], n_factors=2)
+    assert omega(five.iloc[:, :3], n_factors=1).n == len(HS)
+    with pytest.raises(DataError, match=r"omega with 1 factor\(s\) needs more than 2 items"):
+        omega(five.iloc[:, :2], n_factors=1)
+
+
+def test_omega_matches_psych_schmid_leiman_table():
+    c = REF["omega"]["hs9_3"]
+    om = omega(HS)                                # psych's default: 3 group factors
+    sl = np.array(c["sl"])                        # g, F1*, F2*, F3*, h2, u2, p2
+    np.testing.assert_allclose(om.omega_h, c["omega_h"], rtol=0, atol=5e-6)
+    np.testing.assert_allclose(om.loadings[["h2", "u2", "p2"]].to_numpy(), sl[:, 4:7], rtol=0, atol=1e-5)
+    ours = om.loadings[["F1*", "F2*", "F3*"]].to_numpy()
+    for j in range(3):                            # group factors may come in another order
+        match = np.argmax([abs(np.corrcoef(ours[:, j], sl[:, 1 + m])[0, 1]) for m in range(3)])
+        np.testing.assert_allclose(np.abs(ours[:, j]), np.abs(sl[:, 1 + match]), rtol=0, atol=1e-5)
+    f = om.to_frame().set_index("term")
+    np.testing.assert_allclose(f["estimate"].to_numpy(float), [c["omega_h"], c["omega_total"], c["alpha"]],
+                               rtol=0, atol=5e-6)
+    assert list(f.index) == ["omega_h", "omega_total", "alpha (standardised)"] and (f["n"] == len(HS)).all()
+    assert om.notes() == [f"3 group factors (minres, oblimin, Schmid-Leiman); N = {len(HS)}."]
+
+
+def test_omega_listwise_uses_complete_rows_only():
+    lw = omega(CMISS, n_factors=1, missing="listwise")
+    complete = omega(CMISS.dropna(), n_factors=1)
+    assert lw.omega_total == complete.omega_total and lw.n == len(CMISS.dropna()) < len(CMISS)
+    with pytest.raises(DataError, match="`missing`"):
+        omega(CMISS, missing="complete")
+    with pytest.raises(DataError, match="n_factors"):
+        omega(CMISS, n_factors=0)
+
+
+def test_icc_table_and_notes_match_r():
+    c = REF["icc"]
+    d = pd.read_csv(REF_DIR / "data" / "icc_classes.csv")
+    d.loc[len(d)] = {"class_id": "C01", "belonging": np.nan}      # one pupil without a score
+    res = icc(d, outcome="belonging", group="class_id")
+    f = res.to_frame().set_index("term")
+    np.testing.assert_allclose(f["estimate"].to_numpy(float),
+                               [c["vc_icc1"], c["vc_icc2"], c["anova_icc1"], c["anova_icc2"], c["tau00"],
+                                c["sigma2"]], **EXACT)
+    assert (f["n"] == c["n"]).all() and res.n_excluded == 1
+    assert res.notes() == [
+        f"belonging within class_id: {c['n']} pupils in {c['n_groups']} groups (mean size {c['mean_size']:.1f}).",
+        "1 rows excluded (outcome or group missing).",
+        f"ICC(2) = {c['vc_icc2']:.2f}: group means are reliable enough to use as a group-level measure."]
+    import dataclasses
+    assert "are reliable enough" in dataclasses.replace(res, icc2=0.7).notes()[-1]     # .70 counts
+    assert "below the usual .70 threshold" in dataclasses.replace(res, icc2=0.69).notes()[-1]
+
+
+# ---- more bad input ---------------------------------------------------------------------------------
+
+def test_item_count_and_answer_count_messages():
+    with pytest.raises(DataError, match=r"at least 2 items, but 0 \(none\) were passed"):
+        reliability(pd.DataFrame(index=range(3)))
+    d = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [2.0, 1, 4, 3, 6, 5],
+                      "c": [1.0, 3, np.nan, np.nan, np.nan, np.nan]})
+    assert reliability(d).items.loc["c", "n"] == 2                    # two answers are enough
+    d.loc[1, "c"] = np.nan
+    with pytest.raises(DataError, match=r"Item 'c' has fewer than 2 answers \(1\)"):
+        reliability(d)
+    three = pd.DataFrame({"a": [1.0, 2, 3], "b": [1.0, 3, 2]})
+    assert reliability(three).n == 3
+    with pytest.raises(DataError, match=r"Only 2 pupils have usable answers \(0 rows excluded\)"):
+        reliability(three.iloc[:2])
+
+
+def test_items_never_answered_together():
+    d = pd.DataFrame({"a": [1.0, 2, 3, np.nan, np.nan, np.nan], "b": [np.nan, np.nan, np.nan, 1, 3, 2],
+                      "c": [1.0, 2, 3, 2, 1, 3]})
+    with pytest.raises(DataError, match=r"Items 'a' and 'b' are never \(or only once\) answered"):
+        reliability(d)
+
+
+def test_scale_and_reverse_messages():
+    d = pd.DataFrame({"a": [1, 9, 9, 4], "b": [1, 2, 3, 4], "c": [2, 3, 4, 4]})
+    with pytest.raises(DataError, match=r"rows 1, 2 hold 9 \(2 values out of range\)"):
+        reliability(d, scale=(1, 5))
+    with pytest.raises(DataError, match=r"`scale` must be \(min, max\) with min < max, but \(5, 5\)"):
+        reliability(d, scale=(5, 5))
+    with pytest.raises(ColumnError, match=r"item\(s\) 'y', 'z' are not among the items \(a, b, c\)"):
+        reliability(d, reverse=["y", "z"])
+    with pytest.raises(DataError, match="`ci`"):
+        reliability(d, ci=95)
+    with pytest.raises(DataError, match="`n_factors`"):
+        reliability(d, n_factors=0)
+
+
+def test_bootstrap_refused_for_ordinal_alpha():
+    d = pd.DataFrame({"a": [1, 2, 3, 1, 2, 3, 1, 2], "b": [1, 2, 3, 2, 2, 3, 1, 1], "c": [2, 2, 3, 1, 2, 3, 1, 2]})
+    with pytest.raises(DataError, match=r"raw alpha only \(ordinal=False\)"):
+        reliability(d, ordinal=True, n_boot=10)
+
+
+def test_scale_reliability_reverses_within_the_instrument_range():
+    # every answer is 0 or 1, but the SDQ range is 0-2: the reverse-keyed item is 2 - x
+    rng = np.random.default_rng(8)
+    d = pd.DataFrame({f"sdq_{i:02d}": rng.integers(0, 2, 80) for i in range(1, 26)})
+    d.loc[3, "sdq_05"] = 9
+    a = scale_reliability(d, "sdq", subscale="conduct", missing_codes=[9])
+    np.testing.assert_allclose(a.items.loc["sdq_07", "mean"], 2 - d["sdq_07"].mean(), rtol=1e-12)
+    assert a.items.loc["sdq_05", "n"] == 79             # the missing code is not an answer
+    assert a.label == "sdq_self_11_17 conduct"
+    assert scale_reliability(d, "sdq", missing_codes=[9]).label == "sdq_self_11_17"
