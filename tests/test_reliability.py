@@ -458,7 +458,10 @@ def test_icc_table_and_notes_match_r():
     d = pd.read_csv(REF_DIR / "data" / "icc_classes.csv")
     d.loc[len(d)] = {"class_id": "C01", "belonging": np.nan}      # one pupil without a score
     res = icc(d, outcome="belonging", group="class_id")
-    f = res.to_frame().set_index("term")
+    f = res.to_frame()
+    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+    f = f.set_index("term")
+    assert list(f.index) == ["icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2"]
     np.testing.assert_allclose(f["estimate"].to_numpy(float),
                                [c["vc_icc1"], c["vc_icc2"], c["anova_icc1"], c["anova_icc2"], c["tau00"],
                                 c["sigma2"]], **EXACT)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from belonging_lib import DataError
+from belonging_lib import DataError, ModelError
 from belonging_lib import trials as tr
 
 REF_DIR = Path(__file__).parent / "reference"
@@ -425,3 +425,209 @@ def test_progress_bar_path_runs(capsys):
     sim = tr.simulate_power(effect_size=0.3, n_clusters=10, cluster_size=5, icc=0.1, n_sims=10, seed=1,
                             progress=True)
     assert 0 <= sim.power <= 1 and sim.n_sims == 10 and len(sim.estimates) == 10
+
+
+# ---------------------------------------------------------------- more checks (mutation testing)
+def test_months_tables_as_published():
+    t = tr.months_table()
+    assert list(t.columns) == ["months", "es_from", "es_to"]
+    assert [tuple(r) for r in t.itertuples(index=False)][:-1] == [(m, lo, hi) for m, lo, hi in TOOLKIT[:-1]]
+    assert t.es_from.iloc[12] == 0.96 and t.es_to.iloc[12] == float("inf")
+    p = tr.months_table("project")
+    assert (p.es_from.iloc[0], p.es_to.iloc[0], p.es_from.iloc[1], p.es_to.iloc[1]) == (-0.04, 0.04, 0.05, 0.09)
+    with pytest.raises(DataError, match="`table`"):
+        tr.months_table("eef")
+    with pytest.raises(DataError, match="`effect_size` must be a number, but 'big'"):
+        tr.months_progress("big")
+    with pytest.raises(DataError, match="`effect_size` must be a finite number, but inf"):
+        tr.months_progress(float("inf"))
+    assert tr.months_progress(-0.004) == 0 and tr.months_progress(-20) == -12
+
+
+def test_cohens_d_by_hand():
+    # treated 3..6 (mean 4.5), control 1..4 (mean 2.5), both variances 5/3: d = 2 / sqrt(5/3)
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4, 3, 4, 5, 6, np.nan], "arm": [0, 0, 0, 0, 1, 1, 1, 1, 1]})
+    d = tr.cohens_d(df, outcome="y", group="arm")
+    dd = 2 / math.sqrt(5 / 3)
+    se = math.sqrt(8 / 16 + dd ** 2 / 16)
+    assert_allclose([d.estimate, d.se, d.sd_pooled, d.mean_treated, d.mean_control],
+                    [dd, se, math.sqrt(5 / 3), 4.5, 2.5], rtol=1e-12)
+    assert (d.kind, d.ci_method, d.ci, d.correction, d.n_excluded) == ("cohens_d", "noncentral_t", 0.95, 1.0, 1)
+    f = d.to_frame()
+    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "n_treated", "n_control"]
+    assert f.iloc[0].tolist() == ["cohens_d", d.estimate, d.se, d.ci_low, d.ci_high, 4, 4]
+    assert d.notes() == ["95% CI by noncentral t; treated mean 4.500, control mean 2.500, pooled SD 1.291.",
+                         "1 rows excluded (missing outcome or group)."]
+    assert d.title == "Cohen's d"
+    g = tr.hedges_g(df, outcome="y", group="arm", ci=0.9, ci_method="normal")
+    assert (g.kind, g.title) == ("hedges_g", "Hedges' g") and "90% CI by normal" in g.notes()[0]
+    assert_allclose(g.se, g.correction * se, rtol=1e-12)
+    with pytest.raises(DataError, match=r"at least 2 pupils with 'y'; found 1 treated and 4 control"):
+        tr.cohens_d(df.iloc[[0, 1, 2, 3, 4]], outcome="y", group="arm")
+    with pytest.raises(DataError, match=r"found 4 treated and 1 control"):
+        tr.cohens_d(df.iloc[[0, 4, 5, 6, 7]], outcome="y", group="arm")
+    with pytest.raises(DataError, match="'y' does not vary within the arms"):
+        tr.cohens_d(df.assign(y=df.arm * 1.0), outcome="y", group="arm")
+    with pytest.raises(DataError, match="`ci`"):
+        tr.cohens_d(df, outcome="y", group="arm", ci=95)
+
+
+@pytest.mark.parametrize("t,df", [(2.0, 30), (0.5, 5), (25.0, 3), (-25.0, 3), (60.0, 2)])
+def test_ncp_interval_limits_solve_the_noncentral_t(t, df):
+    from scipy import stats
+
+    from belonging_lib.trials.effect_sizes import ncp_t_interval
+    lo, hi = ncp_t_interval(t, df)
+    assert (lo, hi) == ncp_t_interval(t, df, 0.95) and lo < t < hi
+    # at the limits the observed t sits at the 97.5th and 2.5th percentile (SciPy's noncentral t)
+    assert_allclose([stats.nct.cdf(t, df, lo), stats.nct.cdf(t, df, hi)], [0.975, 0.025], rtol=0, atol=1e-8)
+    lo90, hi90 = ncp_t_interval(t, df, 0.90)
+    assert lo < lo90 < hi90 < hi
+
+
+def test_ancova_table_matches_lm(ind):
+    r = REF["ancova"]
+    a = tr.ancova(ind, outcome="post", treatment="arm", treated="programme", pretest="pre")
+    f = a.to_frame().set_index("term")
+    assert list(f.index) == ["treatment (outcome units)", "effect size (g)"]
+    assert list(f.columns) == ["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+    row = f.loc["treatment (outcome units)"]
+    assert_allclose(row[["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value"]].to_numpy(float),
+                    [r["b"], r["se"], *r["ci"], r["b"] / r["se"], r["df"], r["p"]], rtol=1e-6)
+    # pooled within-arm SD of the analysed pupils' outcome, and J with m = n - 2
+    ok = ind[["post", "pre"]].notna().all(axis=1)
+    yt, yc = ind.post[ok & (ind.arm == "programme")], ind.post[ok & (ind.arm == "control")]
+    sp = math.sqrt(((len(yt) - 1) * yt.var() + (len(yc) - 1) * yc.var()) / (len(yt) + len(yc) - 2))
+    j = 1 - 3 / (4 * (r["n"] - 2) - 1)
+    g = f.loc["effect size (g)"]
+    assert_allclose(g[["estimate", "ci_low", "ci_high"]].to_numpy(float),
+                    np.array([r["b"], *r["ci"]]) * j / sp, rtol=1e-3)   # J approximation is O(m^-2)
+    assert g[["se", "statistic", "df", "p_value"]].isna().all() and (f["n"] == r["n"]).all()
+    assert a.sd_pooled == pytest.approx(sp, rel=1e-12) and a.model.nobs == r["n"]
+    assert a.notes() == [f"Effect size = J x coefficient / pooled SD of the outcome ({sp:.3f}).",
+                         "4 pupils excluded for missing values."]
+    # outcome and pre-test: at least 2 + 3 complete rows
+    small = ind.dropna(subset=["post", "pre"]).groupby("arm").head(3).sort_values("arm")
+    with pytest.raises(ModelError, match=r"Too few complete rows \(4\) for the ANCOVA"):
+        tr.ancova(small.iloc[1:5], outcome="post", treatment="arm", treated="programme", pretest="pre")
+    assert tr.ancova(small.iloc[1:], outcome="post", treatment="arm", treated="programme", pretest="pre").n == 5
+
+
+def test_power_inputs_are_checked_by_name():
+    base = dict(n_clusters=20, cluster_size=15, icc=0.17)
+    for name, value, pattern in [("cluster_size", 0, "`cluster_size` must be positive, but 0"),
+                                 ("icc", 1.0, "`icc` must be from 0 up to 1, but 1.0"),
+                                 ("r2_level1", -0.1, "`r2_level1`"), ("r2_level2", 1, "`r2_level2`"),
+                                 ("p_treated", 1, "`p_treated`"), ("alpha", 0, "`alpha`"),
+                                 ("power", 1.5, "`power`"), ("n_clusters", 2, "n_clusters")]:
+        with pytest.raises(DataError, match=pattern):
+            tr.mdes(**{**base, name: value})
+    assert tr.mdes(n_clusters=20, cluster_size=0.5, icc=0.17) > tr.mdes(**base)
+    with pytest.raises(DataError, match=r"Too few clusters \(5\) for 3 school-level covariates: df = 0"):
+        tr.mdes(n_clusters=5, cluster_size=15, icc=0.17, n_covariates_level2=3)
+    assert tr.mdes(n_clusters=6, cluster_size=15, icc=0.17, n_covariates_level2=3) > 0   # df = 1
+
+
+def test_three_level_mdes_with_covariates_by_hand():
+    from scipy import stats
+    kw = dict(n_clusters=30, clusters_per_unit=4, cluster_size=20, icc_level3=0.05, icc_level2=0.15,
+              r2_level1=0.3, r2_level2=0.4, r2_level3=0.5, p_treated=0.4, alpha=0.1, power=0.9,
+              n_covariates_level3=2)
+    q = 0.4 * 0.6
+    se = math.sqrt(0.05 * 0.5 / (q * 30) + 0.15 * 0.6 / (q * 120) + 0.8 * 0.7 / (q * 2400))
+    m = stats.t.ppf(0.95, 26) + stats.t.ppf(0.9, 26)      # df = K - g3 - 2
+    assert_allclose(tr.mdes_three_level(**kw), m * se, rtol=1e-12)
+    one = stats.t.ppf(0.9, 26) + stats.t.ppf(0.9, 26)
+    assert_allclose(tr.mdes_three_level(**kw, two_tailed=False), one * se, rtol=1e-12)
+    with pytest.raises(DataError, match=r"`icc_level3 \+ icc_level2` must be below 1"):
+        tr.mdes_three_level(**{**kw, "icc_level3": 0.5, "icc_level2": 0.5})
+    for name in ("icc_level3", "icc_level2", "r2_level1", "r2_level2", "r2_level3", "alpha", "power"):
+        with pytest.raises(DataError, match=f"`{name}`"):
+            tr.mdes_three_level(**{**kw, name: 1.5})
+    with pytest.raises(DataError, match=r"Too few top-level units \(4\) for the covariates: df = 0"):
+        tr.mdes_three_level(**{**kw, "n_clusters": 4})
+    assert tr.mdes_three_level(**{**kw, "n_clusters": 5}) > 0
+    with pytest.raises(DataError, match="n_clusters"):
+        tr.mdes_three_level(**{**kw, "n_clusters": 2, "n_covariates_level3": 0})
+
+
+def test_n_clusters_needed_passes_every_design_setting():
+    kw = dict(cluster_size=20, icc=0.1, r2_level1=0.4, r2_level2=0.3, p_treated=0.3, alpha=0.1, power=0.9,
+              n_covariates_level2=2, two_tailed=False)
+    J = tr.n_clusters_needed(mdes=0.3, **kw)
+    assert tr.mdes(n_clusters=J, **kw) <= 0.3 < tr.mdes(n_clusters=J - 1, **kw)
+    assert tr.n_clusters_needed(mdes=50, **kw) == 5                 # the smallest design, g2 + 3
+    with pytest.raises(DataError, match="`mdes` must be positive, but 0"):
+        tr.n_clusters_needed(mdes=0, cluster_size=20, icc=0.1)
+    with pytest.raises(DataError, match="More than 50 schools would be needed for an MDES of 0.05"):
+        tr.n_clusters_needed(mdes=0.05, cluster_size=20, icc=0.1, max_clusters=50)
+
+
+def test_simulated_power_under_the_null_and_its_spread():
+    sim = tr.simulate_power(effect_size=0.0, n_clusters=10, cluster_size=5, icc=0.2, n_sims=400, seed=3,
+                            progress=False)
+    # no effect: the test rejects at its level (binomial MC error 0.011), and the estimates spread
+    # with the PowerUp! standard error sqrt(rho / (P(1-P) J) + (1 - rho) / (P(1-P) J n))
+    assert abs(sim.power - 0.05) < 4 * math.sqrt(0.05 * 0.95 / 400)
+    assert_allclose(sim.mc_se, math.sqrt(sim.power * (1 - sim.power) / 400), rtol=1e-12)
+    assert_allclose(np.std(sim.estimates), math.sqrt(0.2 / 2.5 + 0.8 / 12.5), rtol=0.15)
+    assert abs(np.mean(sim.estimates)) < 4 * math.sqrt(0.2 / 2.5 + 0.8 / 12.5) / 20
+    assert_allclose(sim.analytic_power, 0.05, rtol=1e-9)           # power at effect 0 is alpha
+    assert sim.settings == {"effect_size": 0.0, "n_clusters": 10, "cluster_size": 5, "icc": 0.2,
+                            "p_treated": 0.5, "alpha": 0.05, "seed": 3}
+    f = sim.to_frame()
+    assert f.loc[0, "power"] == sim.power and f.loc[0, "n_clusters"] == 10
+    for name, value in [("n_clusters", 3), ("cluster_size", 0), ("n_sims", 9), ("icc", 1.0)]:
+        with pytest.raises(DataError, match=name):
+            tr.simulate_power(**{**dict(effect_size=0.2, n_clusters=10, cluster_size=5, icc=0.2, n_sims=20,
+                                        progress=False), name: value})
+
+
+def test_attrition_inputs_and_texts():
+    df = _attr_frame(10, 5, 10, 5)
+    res = tr.attrition(df, treatment="arm", treated="programme", attrited="attrited")
+    # 50% overall: the cautious table gives 1.0 pp, the optimistic 3.9 pp
+    assert res.notes() == ["Overall attrition 50.0%, differential 0.0% (percentage points 0.0).",
+                           "WWC cautious boundary 1.0 pp: low attrition; optimistic boundary 3.9 pp: low attrition."]
+    assert list(res.to_frame().columns) == ["arm", "randomised", "analysed", "lost", "attrition"]
+    with pytest.raises(DataError, match=r"Column 'attrited' must be 0/1 for every pupil; 2 values"):
+        tr.attrition(df.assign(attrited=[2, np.nan] + [0] * 18), treatment="arm", treated="programme",
+                     attrited="attrited")
+    with pytest.raises(DataError, match=r"Column 'arm' is missing for 1 randomised pupils"):
+        tr.attrition(df.assign(arm=[None] + ["programme"] * 9 + ["control"] * 10), treatment="arm",
+                     treated="programme", attrited="attrited")
+    with pytest.raises(DataError, match="exactly one"):
+        tr.attrition(df.assign(y=1.0), treatment="arm", treated="programme", attrited="attrited", outcome="y")
+    with pytest.raises(DataError, match="percentage from 0 to 100, but 101"):
+        tr.wwc_boundary(101)
+    with pytest.raises(DataError, match="`boundary`"):
+        tr.wwc_boundary(10, boundary="liberal")
+    assert tr.wwc_boundary(57.5) == 0.0 and tr.wwc_boundary(100) == 0.0 and tr.wwc_boundary(2.5) == 5.7
+
+
+def test_balance_edge_cases():
+    df = pd.DataFrame({"t": [0] * 6 + [1] * 6, "b": [0, 0, 0, 1, 1, 1] + [1] * 6,
+                       "x": [1.0, 2, 3, 4, np.nan, 6, 2, 3, 4, 5, 6, 7]})
+    res = tr.balance(df, treatment="t", covariates=["b", "x"])
+    t = res.table.set_index("covariate")
+    assert np.isnan(t.loc["b", "difference"]) and t.loc["b", "status"] == "undefined"  # p_T = 1: no logit
+    assert (t.loc["x", "n_treated"], t.loc["x", "n_control"]) == (6, 5) and t.loc["x", "kind"] == "continuous"
+    assert_allclose(t.loc["x", "difference"], tr.hedges_g(df, outcome="x", group="t").estimate, rtol=1e-12)
+    assert t.loc["x", "mean_control"] == 3.2 and t.loc["x", "mean_treated"] == 4.5
+    assert res.n_excluded == {"b": 0, "x": 1}
+    assert res.notes()[1] == "Missing values excluded per covariate: x 1."
+    with pytest.raises(DataError, match="Covariate 'x' has fewer than 2 non-missing values in an arm"):
+        tr.balance(df.assign(x=[1.0] + [np.nan] * 5 + [1.0] * 6), treatment="t", covariates=["x"])
+
+
+def test_consort_counts_with_enrolment_and_delivery():
+    df = pd.DataFrame({"s": [1, 1, 2, 2, 3, 3, 4, 4], "t": [1, 1, 1, 1, 0, 0, 0, 0],
+                       "y": [1.0, np.nan, np.nan, np.nan, 2, 3, 1, np.nan], "c": [1, 1, 0, 0, 0, 0, 0, 0]})
+    c = tr.consort_counts(df, treatment="t", cluster="s", outcome="y", complied="c", arm_labels=("mentoring", "usual"),
+                          assessed=10, excluded_before_randomisation=2)
+    t = c.table.set_index("arm")
+    assert t.loc["mentoring"].to_dict() == {"schools_randomised": 2, "pupils_randomised": 4, "schools_delivered": 1,
+                                            "pupils_in_delivering_schools": 2, "pupils_lost": 3, "schools_lost": 1,
+                                            "pupils_analysed": 1, "schools_analysed": 1}
+    assert c.count("usual", "pupils_lost") == 1 and c.count("usual", "schools_lost") == 0
+    assert (c.arm_labels, c.assessed, c.excluded_before_randomisation) == (("mentoring", "usual"), 10, 2)
