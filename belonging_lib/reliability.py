@@ -118,7 +118,8 @@ def _alpha_parts(c: np.ndarray, r: np.ndarray) -> dict:
     q = (2 * k ** 2 / ((k - 1) ** 2 * sum_c ** 3)) * (
         sum_c * (np.trace(c @ c) + tr_c ** 2) - 2 * tr_c * (c @ c).sum())
     return {"raw": raw, "std": std, "g6": g6, "average_r": av_r, "median_r": float(np.median(off)),
-            "signal_noise": k * av_r / (1 - av_r), "q": q}
+            # perfectly correlated items: no noise, an infinite signal/noise ratio
+            "signal_noise": k * av_r / (1 - av_r) if av_r < 1 else np.inf, "q": q}
 
 
 def feldt_ci(alpha: float, n: int, k: int, *, ci: float = 0.95) -> tuple[float, float]:
@@ -203,7 +204,8 @@ def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 2
                 cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
             tr = np.trace(cov, axis1=1, axis2=2)
             tot = cov.sum(axis=(1, 2))
-            out[done:done + b] = (1 - tr / tot) * k / (k - 1)
+            with np.errstate(invalid="ignore", divide="ignore"):   # undefined draws: NaN, counted by the caller
+                out[done:done + b] = np.where(tot > 0, (1 - tr / np.where(tot > 0, tot, 1.0)) * k / (k - 1), np.nan)
             done += b
             bar.update(b)
     return out
@@ -549,11 +551,19 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         c = r.copy()
     else:
         r = _cov2cor(c)
+    if c.sum() <= 0 or r.sum() <= 0:
+        raise DataError(f"The {k} items are negatively related on balance (their covariances sum to "
+                        f"{c.sum():.3g}), so alpha is undefined. Check the reverse-keyed items; with "
+                        f"{len(x)} pupils the estimate is also very unstable.")
     parts = _alpha_parts(c, r)
     n = len(x)
 
     # item statistics (psych::alpha's item.stats and alpha.drop)
     total = np.nanmean(arr, axis=1)
+    if np.ptp(total) <= 1e-12 * max(1.0, np.abs(total).max()):
+        raise DataError(f"Every one of the {n} pupils has the same mean score ({total[0]:g}) on these "
+                        f"{k} items, so the scale score has no variance and reliability is undefined. "
+                        "More pupils (or items that vary together) are needed.")
     raw_r = np.empty(k)
     for j in range(k):          # correlation of the item with the mean score, pairwise complete
         ok = ~np.isnan(arr[:, j])
@@ -567,13 +577,16 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
     r_cor = rc.sum(axis=0) / np.sqrt(total_rc) if total_rc > 0 else np.full(k, np.nan)
     r_drop = np.empty(k)
     drop = {"raw": [], "std": [], "g6": [], "average_r": []}
+    # with an item left out, the rest may sum to zero covariance (alpha undefined: NaN), and a
+    # non-positive variance of the rest leaves r_drop undefined (NaN); no division warnings
     for j in range(k):
         others = [i for i in range(k) if i != j]
         v_drop = c[np.ix_(others, others)].sum()
         c_drop = c[:, j].sum() - c[j, j]
-        r_drop[j] = c_drop / np.sqrt(c[j, j] * v_drop)
-        if k > 2:
-            p = _alpha_parts(c[np.ix_(others, others)], r[np.ix_(others, others)])
+        r_drop[j] = c_drop / np.sqrt(c[j, j] * v_drop) if v_drop > 0 else np.nan
+        sub_c, sub_r = c[np.ix_(others, others)], r[np.ix_(others, others)]
+        if k > 2 and sub_c.sum() != 0 and sub_r.sum() != 0:
+            p = _alpha_parts(sub_c, sub_r)
         else:
             p = {"raw": np.nan, "std": np.nan, "g6": np.nan, "average_r": np.nan}
         for key in drop:
@@ -612,13 +625,19 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         if ordinal:
             raise DataError("The bootstrap interval is available for raw alpha only (ordinal=False).")
         draws = _boot_alpha(arr, n_boot, seed, progress)
-        draws = draws[np.isfinite(draws)]
+        defined = np.isfinite(draws)
+        if defined.mean() < 0.9:
+            raise DataError(f"Only {int(defined.sum())} of {n_boot} bootstrap resamples of the {n} pupils "
+                            "give a defined alpha (the others have items that do not vary or do not "
+                            "covary positively); the sample is too small for a bootstrap interval.")
+        draws = draws[defined]
         boot_ci = (float(np.quantile(draws, (1 - level) / 2)), float(np.quantile(draws, 1 - (1 - level) / 2)))
 
     return ReliabilityResult(
         alpha=float(parts["raw"]), std_alpha=float(parts["std"]), g6=float(parts["g6"]),
         average_r=float(parts["average_r"]), median_r=parts["median_r"],
-        signal_noise=float(parts["signal_noise"]), alpha_se=float(np.sqrt(parts["q"] / n)),
+        signal_noise=float(parts["signal_noise"]),
+        alpha_se=float(np.sqrt(parts["q"] / n)) if parts["q"] >= 0 else np.nan,   # < 0 only if c is not PSD
         ci=feldt_ci(float(parts["raw"]), n, k, ci=level), ci_level=level,
         omega_total=float(omega_t), n=n, n_items=k, n_excluded=n_excluded, missing=missing,
         items=table, scale_mean=float(np.nanmean(total)), scale_sd=float(np.std(total, ddof=1)),

@@ -774,7 +774,8 @@ def test_cace_contract(n_schools, per, seed, ci_method, nobody_complied):
     if r is None:
         return
     assert finite(r.estimate, r.ci_low, r.ci_high, r.effect, r.compliance_difference)
-    assert r.ci_low <= r.estimate <= r.ci_high
+    slack = 1e-9 * max(1.0, abs(r.estimate))      # a bootstrap whose draws all agree: rounding only
+    assert r.ci_low - slack <= r.estimate <= r.ci_high + slack
     assert 0 < abs(r.compliance_difference) <= 1
 
 

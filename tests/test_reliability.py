@@ -1,6 +1,7 @@
 """Tests of belonging_lib.reliability against R (psych::alpha, psych::omega, aov, lme4)."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -529,3 +530,13 @@ def test_scale_reliability_reverses_within_the_instrument_range():
     assert a.items.loc["sdq_05", "n"] == 79             # the missing code is not an answer
     assert a.label == "sdq_self_11_17 conduct"
     assert scale_reliability(d, "sdq", missing_codes=[9]).label == "sdq_self_11_17"
+
+
+def test_scale_score_without_variance_is_a_clear_error():
+    # each item varies, but every pupil's mean over the three items is 10/3: the item-total
+    # correlations divide by zero and alpha is undefined
+    d = pd.DataFrame({"i0": [5.0, 3.0, 2.0], "i1": [3.0, 5.0, 5.0], "i2": [2.0, 2.0, 3.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(DataError, match="same mean score"):
+            reliability(d)
