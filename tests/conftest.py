@@ -2,10 +2,18 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# In CI the property tests draw the same examples every run, so a red build always points at a
+# reproducible case; locally they explore new examples each time (and keep failures in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REFERENCE = Path(__file__).parent / "reference"
 
