@@ -38,7 +38,8 @@ __all__ = ["Item", "ScoreRule", "Band", "Instrument", "load_instrument", "list_i
 _HERE = Path(__file__).resolve().parent
 
 #: Short names accepted by :func:`load_instrument` besides the ids.
-ALIASES = {"sdq": "sdq_self_11_17", "wemwbs_short": "swemwbs", "pisa": "pisa_belong"}
+ALIASES = {"sdq": "sdq_self_11_17", "wemwbs_short": "swemwbs", "pisa": "pisa_belong",
+           "class_primary": "ocb_primary", "class_secondary": "ocb_secondary"}
 
 _METHODS = ("mean", "sum", "prorated_sum", "sum_of_scores", "convert")
 

@@ -1,0 +1,284 @@
+"""A class feedback report for the class teacher: distributions, part scores with intervals, disclosure.
+
+:func:`class_report` checks and scores a filled data-entry sheet of the Our Class Belonging
+questionnaire (:mod:`belonging_lib.schools.questionnaire`) and writes one HTML page that prints well:
+
+* a short reading of the results, and the note that the page is for reflection and planning, not for
+  judging teachers;
+* each part's class mean with a 95% interval, beside the school's when the school's sheet is given;
+* each item's response distribution (percent of answers in each category, not only the mean);
+* the total score by pupil group (gender, FSM, SEND when recorded), through
+  :func:`belonging_lib.disclosure.summarise_by`: a group under the disclosure threshold is hidden,
+  and so is the next smallest, so that the class total cannot reveal it.
+
+A class with fewer pupils than the threshold gets a page that says so and shows no numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html as _html
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._errors import DataError
+from ..disclosure import DisclosurePolicy, SuppressedTable, get_default_policy, summarise_by
+from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
+
+__all__ = ["ClassReport", "class_report", "part_summary", "item_distribution"]
+
+_GROUP_NAMES = {"gender": "Gender", "fsm": "Free school meals (1 = eligible)",
+                "send": "SEND (1 = special educational needs or disability)", "eal": "EAL (1 = English as an additional language)"}
+
+
+def part_summary(scores: pd.DataFrame, *, ci: float = 0.95) -> pd.DataFrame:
+    """Per part: ``n, estimate`` (mean), ``sd, se, ci_low, ci_high, ci_level``.
+
+    The interval is the t interval for a mean, :math:`\\bar x \\pm t_{n-1} s/\\sqrt n`.
+    """
+    rows = []
+    for part in scores.columns:
+        y = scores[part].dropna().astype(float)
+        n = int(y.size)
+        m = float(y.mean()) if n else np.nan
+        sd = float(y.std(ddof=1)) if n > 1 else np.nan
+        se = sd / np.sqrt(n) if n > 1 else np.nan
+        t = stats.t.ppf(0.5 + ci / 2, n - 1) if n > 1 else np.nan
+        rows.append({"part": part, "n": n, "estimate": m, "sd": sd, "se": se, "ci_low": m - t * se,
+                     "ci_high": m + t * se, "ci_level": ci})
+    return pd.DataFrame(rows)
+
+
+def item_distribution(data: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Percent of answers in each response category, one row per item (codes as given, not reversed).
+
+    Columns: ``item, text, part, n`` and one column per response label.
+    """
+    from ..scoring import clean_items
+
+    inst = instrument_for(version)
+    codes = clean_items(data, inst)
+    items = questionnaire_items(version).set_index("id")
+    rows = []
+    for item in inst.item_ids:
+        col = codes[item].dropna()
+        row = {"item": item, "text": items.loc[item, "text"], "part": items.loc[item, "part"], "n": int(col.size)}
+        for code, label in inst.labels:
+            row[label] = float((col == code).mean() * 100) if col.size else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassReport:
+    """What :func:`class_report` produced.
+
+    Attributes
+    ----------
+    html : str
+        The page.
+    version : str
+    n, n_school : int
+        Pupils in the class file (and the school file, 0 when none).
+    parts : DataFrame
+        :func:`part_summary` of the class (with ``school_estimate, school_ci_low, school_ci_high,
+        school_n`` when a school file is given).  Empty when the class is under the threshold.
+    items : DataFrame
+        :func:`item_distribution` of the class.
+    groups : dict of str -> SuppressedTable
+        Total score by each recorded group, after disclosure control.
+    shown : bool
+        False when the class is under the disclosure threshold and no number is shown.
+    """
+
+    html: str
+    version: str
+    n: int
+    n_school: int
+    parts: pd.DataFrame
+    items: pd.DataFrame
+    groups: dict
+    shown: bool
+
+
+def _bar(dist: pd.Series, colours: Sequence[str]) -> str:
+    spans = []
+    for (label, pct), colour in zip(dist.items(), colours):
+        if pd.notna(pct) and pct > 0:
+            spans.append(f"<span class='bar' title='{_html.escape(str(label))}: {pct:.0f}%' "
+                         f"style='width:{pct * 0.14:.2f}em;background:{colour}'></span>")
+    return "".join(spans)
+
+
+def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
+                 groups: Sequence[str] = ("gender", "fsm", "send", "eal"), title: str | None = None,
+                 policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
+                 synthetic: bool = False, ci: float = 0.95) -> ClassReport:
+    """Write the class feedback report.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The class's filled data-entry sheet (one row per pupil, items ``ocbs_01`` ... or ``ocbp_01`` ...).
+        Row labels are used in error messages: read files with
+        :func:`belonging_lib.schools._common.read_table` so that rows count from 1.
+    school : DataFrame, optional
+        The whole school's sheet of the same version, shown beside the class.
+    version : {"primary", "secondary"}, optional
+        Checked against the columns (default: taken from the columns).
+    groups : list of str
+        Pupil characteristics to break the total down by, where the sheet has them.
+    title : str, optional
+    policy : DisclosurePolicy, optional
+        Default: the project's policy (threshold 10).
+    out : path, optional
+        Write the page to ``out`` (a file name ending in .html).
+    synthetic : bool
+        Say on the page that the data are synthetic.
+    ci : float
+        Level of the intervals.
+
+    Returns
+    -------
+    ClassReport
+
+    Raises
+    ------
+    DataError, ColumnError
+        Empty file, the other version, missing item columns, a code out of range, a row without
+        answers, a repeated pupil reference: the message names the column and the rows (from 1).
+    """
+
+    from ._common import figure_to_data_uri, render
+    from .plots import part_profile
+
+    policy = policy or get_default_policy()
+    version = check_responses(data, version=version, what="class")
+    inst = instrument_for(version)
+    scores = score_responses(data, version=version, what="class")
+    labels = parts(version)
+    n = len(data)
+    school_scores = None
+    if school is not None:
+        school_scores = score_responses(school, version=version, what="school")
+    too_few = n < policy.threshold
+    scale_text = ", ".join(f"{c} = {lab}" for c, lab in inst.labels)
+    ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
+               synthetic=synthetic, version_name=inst.name, n=n,
+               n_school=0 if school is None else len(school), scale_text=scale_text, threshold=policy.threshold,
+               too_few=too_few)
+    if too_few:
+        page = render("schools_class_report.html.j2", **ctx)
+        if out is not None:
+            _write(out, page)
+        return ClassReport(page, version, n, ctx["n_school"], pd.DataFrame(), pd.DataFrame(), {}, False)
+
+    summary = part_summary(scores[list(labels)], ci=ci)
+    summary.insert(1, "label", [labels[p] for p in summary["part"]])
+    if school_scores is not None and len(school) >= policy.threshold:
+        ss = part_summary(school_scores[list(labels)], ci=ci).set_index("part")
+        summary["school_n"] = summary["part"].map(ss["n"])
+        for c in ("estimate", "ci_low", "ci_high"):
+            summary[f"school_{c}"] = summary["part"].map(ss[c])
+    dist = item_distribution(data, version)
+
+    # ---- reading: every sentence computed from the tables above
+    reading = []
+    best = summary.loc[summary["estimate"].idxmax()]
+    worst = summary.loc[summary["estimate"].idxmin()]
+    reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, 95% interval "
+                   f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
+                   f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
+    if worst["ci_high"] >= best["ci_low"]:
+        reading.append("These two intervals overlap, so the difference between the highest and the lowest part "
+                       "may be chance: treat it as a question to explore with the pupils, not a finding.")
+    # the least positive answer of each item: the lowest code, or the highest for reverse-keyed items
+    items_meta = questionnaire_items(version).set_index("id")
+    low_share = []
+    for row in dist.itertuples(index=False):
+        label = inst.labels[-1][1] if items_meta.loc[row.item, "reverse"] else inst.labels[0][1]
+        low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label))
+    pct, text, label = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
+    reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text}\u201d: "
+                   f"{pct:.0f}% answered \u201c{label}\u201d. Ask the class what lies behind it.")
+    if "school_estimate" in summary:
+        above = summary[summary["school_estimate"] > summary["ci_high"]]
+        below = summary[summary["school_estimate"] < summary["ci_low"]]
+        inside = len(summary) - len(above) - len(below)
+        reading.append(f"For {inside} of the {len(summary)} parts the school's mean lies inside the class's "
+                       "interval: there the class cannot be told apart from the school.")
+        for r in above.itertuples():
+            reading.append(f"For \u201c{r.label}\u201d the class's interval lies below the school's mean "
+                           f"({r.estimate:.2f} against {r.school_estimate:.2f}).")
+        for r in below.itertuples():
+            reading.append(f"For \u201c{r.label}\u201d the class's interval lies above the school's mean "
+                           f"({r.estimate:.2f} against {r.school_estimate:.2f}).")
+
+    # ---- tables
+    show = pd.DataFrame({"Part": summary["label"], "Pupils": summary["n"],
+                         "Class mean": summary["estimate"].map("{:.2f}".format),
+                         f"{ci:.0%} interval": [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["ci_low"],
+                                                                                       summary["ci_high"])]})
+    if "school_estimate" in summary:
+        show["School mean"] = summary["school_estimate"].map("{:.2f}".format)
+        show[f"School {ci:.0%} interval"] = [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["school_ci_low"],
+                                                                                  summary["school_ci_high"])]
+    parts_html = show.to_html(index=False, border=0, classes="parts")
+    colours = ["#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac"] if len(inst.labels) == 5 else \
+        ["#b2182b", "#d9d9d9", "#2166ac"]
+    lab_names = [lab for _, lab in inst.labels]
+    rows = []
+    for r in dist.itertuples(index=False):
+        d = dist.loc[dist["item"] == r.item, lab_names].iloc[0]
+        if items_meta.loc[r.item, "reverse"]:
+            d = d[::-1]
+        rows.append("<tr class='keep'><td>" + _html.escape(r.text) + ("<br><span class='small'>(a higher code is "
+                    "the less positive answer)</span>" if items_meta.loc[r.item, "reverse"] else "") +
+                    f"</td><td class='num'>{r.n}</td>" +
+                    "".join(f"<td class='num'>{v:.0f}</td>" for v in dist.loc[dist['item'] == r.item, lab_names].iloc[0])
+                    + f"<td class='dist'>{_bar(d, colours)}</td></tr>")
+    items_html = ("<table><thead><tr><th>Question</th><th class='num'>Answered</th>" +
+                  "".join(f"<th class='num'>{_html.escape(l)} %</th>" for l in lab_names) +
+                  "<th>Least to most positive</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    legend = "The bar runs from the least positive answer (red) to the most positive (blue)."
+
+    # ---- groups through the disclosure policy
+    group_tables: dict[str, SuppressedTable] = {}
+    group_blocks = []
+    frame = data.assign(total=scores["total"])
+    for g in groups:
+        if g not in data.columns or data[g].isna().all():
+            continue
+        st = summarise_by(frame, "total", g, policy=policy)
+        group_tables[g] = st
+        disp = st.display().rename(columns={g: "Group", "n": "Pupils", "n_missing": "No total score",
+                                            "mean": "Mean total", "sd": "SD"})
+        hidden = int(st.mask.any(axis=1).sum())
+        note = (f"{hidden} of {len(st.data)} groups hidden ({policy.symbol}). " + st.footnote) if hidden else ""
+        group_blocks.append({"name": _GROUP_NAMES.get(g, g), "html": disp.to_html(index=False, border=0),
+                             "note": note})
+    n_hidden = sum(int(t.mask.any(axis=1).sum()) for t in group_tables.values())
+    groups_intro = (f"No group of fewer than {policy.threshold} pupils is shown: in a class of {n} most splits "
+                    "by FSM or SEND describe only a handful of pupils, whose answers a reader could work out. "
+                    "When one group is hidden, the next smallest is hidden too, because the class total would "
+                    f"otherwise give it away. In this class {n_hidden} group(s) are hidden."
+                    if group_tables else "The sheet records no pupil groups, so no split is shown.")
+    fig = part_profile(summary, school="school_estimate" in summary, scale=inst.scale)
+    ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
+               groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
+    page = render("schools_class_report.html.j2", **ctx)
+    if out is not None:
+        _write(out, page)
+    return ClassReport(page, version, n, ctx["n_school"], summary, dist, group_tables, True)
+
+
+def _write(out, page: str) -> None:
+    from pathlib import Path
+
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(page, encoding="utf-8")

@@ -1,0 +1,85 @@
+"""Figures of the tools for schools (the chapters call these; a plotting cell stays a few lines).
+
+Each function takes a table computed elsewhere, draws it in the collection's style and returns the
+matplotlib Figure; nothing is computed here that a statistics function does not already give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["part_profile", "audit_profile", "flag_scores"]
+
+
+def part_profile(summary: pd.DataFrame, *, school: bool = False, scale: tuple[int, int] = (1, 5)):
+    """Class mean of each part with its interval (and the school's mean as a marker).
+
+    ``summary`` is :func:`belonging_lib.schools.class_report.part_summary` output with ``label``
+    (and ``school_estimate`` when ``school``).
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE
+
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(summary) + 1.0))
+    y = np.arange(len(summary))[::-1]
+    ax.errorbar(summary["estimate"], y, xerr=[summary["estimate"] - summary["ci_low"],
+                                              summary["ci_high"] - summary["estimate"]],
+                fmt="o", color=PALETTE[0], capsize=3, label="Class (95% interval)")
+    if school and "school_estimate" in summary:
+        ax.plot(summary["school_estimate"], y, "D", color=PALETTE[1], label="School mean")
+    ax.set_yticks(y, summary["label"])
+    ax.set_xlim(scale[0], scale[1])
+    ax.set_xlabel(f"Mean score ({scale[0]}-{scale[1]}; higher is better)")
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def audit_profile(profile: pd.DataFrame):
+    """Mean staff rating of each audit area (1 = not yet ... 4 = embedded) with the raters' range.
+
+    ``profile`` is :attr:`belonging_lib.schools.audit.AuditResult.areas`.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE
+    from .audit import LEVELS
+
+    fig, ax = plt.subplots(figsize=(6.8, 0.42 * len(profile) + 1.2))
+    y = np.arange(len(profile))[::-1]
+    ax.hlines(y, profile["rater_min"], profile["rater_max"], color="#999999", lw=3,
+              label="Range of raters' area means")
+    ax.plot(profile["mean_rating"], y, "o", color=PALETTE[0], label="Mean of all raters")
+    ax.set_yticks(y, profile["area_label"])
+    ax.set_xlim(0.8, 4.2)
+    ax.set_xticks(range(1, 5), [lab for _, lab in LEVELS], fontsize=8)
+    ax.axvline(2.5, color="#bbbbbb", ls=":", lw=1)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def flag_scores(flags: pd.DataFrame, *, cutoff: float, score: str = "total", scale=(1, 5)):
+    """Each pupil's score with its measurement-error interval against the cut-off (no pupil labels)."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE
+
+    d = flags.sort_values(score).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    x = np.arange(len(d))
+    sem = d[f"{score}_sem"].to_numpy() * 1.96
+    below = d[score] < cutoff
+    ax.errorbar(x[~below], d[score][~below], yerr=sem[~below], fmt=".", color="#888888", alpha=.6, lw=.8)
+    ax.errorbar(x[below], d[score][below], yerr=sem[below], fmt="o", color=PALETTE[1], ms=4, lw=.8,
+                label="Below the cut-off")
+    ax.axhline(cutoff, color="black", ls="--", lw=1, label=f"Cut-off {cutoff:g}")
+    ax.set_ylim(scale[0] - 0.3, scale[1] + 0.3)
+    ax.set_xticks([])
+    ax.set_xlabel("Pupils, ordered by score (no names)")
+    ax.set_ylabel("Score with 95% band of measurement error")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,276 @@
+"""The Our Class Belonging questionnaire: printable forms, data-entry sheets and staff notes.
+
+Two versions, both written for belonging_lib in the project's own words (CC BY 4.0) and **not yet
+validated**:
+
+* ``primary`` (about ages 7-11): 16 short sentences, answered No / Sometimes / Yes (codes 1-3),
+  read aloud by an adult;
+* ``secondary`` (about ages 11-16): the same five parts in 16 statements, answered on a five-point
+  agreement scale (codes 1-5).
+
+The five parts are relationships with staff (care, fairness, individual attention, presence beyond
+the classroom), peer acceptance and bullying, engagement, a respectful and safe environment, and
+being listened to.  The scoring keys are in the instrument registry (``ocb_primary``,
+``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are used through
+:func:`belonging_lib.scoring.score`.
+
+Examples
+--------
+>>> items = questionnaire_items("secondary")
+>>> len(items), items["part"].nunique(), int(items["reverse"].sum())
+(16, 5, 2)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .._errors import ColumnError, DataError
+from .._validation import check_choice, describe_rows
+from ..instruments import Instrument, load_instrument
+from ._common import out_dir, render
+
+__all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
+           "write_questionnaire", "simulate_responses", "detect_version", "check_responses",
+           "score_responses"]
+
+#: Version name -> instrument id in the registry.
+VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
+
+#: Columns of the data-entry sheet besides the items (all optional when reading back).
+ENTRY_COLUMNS = ["pupil_ref", "class", "gender", "fsm", "send", "adjustment"]
+
+
+def instrument_for(version: str) -> Instrument:
+    """The registry's scoring key for ``version`` ("primary" or "secondary")."""
+    check_choice("version", version, list(VERSIONS))
+    return load_instrument(VERSIONS[version])
+
+
+def _definition(version: str) -> dict:
+    inst = instrument_for(version)
+    return yaml.safe_load(Path(inst.source).read_text(encoding="utf-8"))
+
+
+def parts(version: str) -> dict[str, str]:
+    """Part id -> plain-language label, in questionnaire order."""
+    return dict(_definition(version)["parts"])
+
+
+def questionnaire_items(version: str) -> pd.DataFrame:
+    """The items of one version: ``id, part, part_label, text, reverse``."""
+    d = _definition(version)
+    labels = d["parts"]
+    rows = [{"id": it["id"], "part": it["subscale"], "part_label": labels[it["subscale"]],
+             "text": it["text"], "reverse": bool(it.get("reverse", False))} for it in d["items"]]
+    return pd.DataFrame(rows)
+
+
+def data_entry_sheet(version: str, *, n_rows: int = 0) -> pd.DataFrame:
+    """A blank data-entry sheet: one row per pupil, one column per item (plus pupil details)."""
+    cols = ENTRY_COLUMNS + list(questionnaire_items(version)["id"])
+    return pd.DataFrame({c: pd.Series([""] * n_rows, dtype=object) for c in cols})
+
+
+def _codes_table(version: str) -> pd.DataFrame:
+    inst = instrument_for(version)
+    items = questionnaire_items(version)
+    rows = [{"column": "pupil_ref", "meaning": "Pupil code (text, e.g. P01). No names in an anonymous survey.",
+             "codes": ""},
+            {"column": "class", "meaning": "Class or form name (text)", "codes": ""},
+            {"column": "gender", "meaning": "Optional", "codes": "as recorded by the school"},
+            {"column": "fsm", "meaning": "Optional: eligible for free school meals", "codes": "1 = yes, 0 = no"},
+            {"column": "send", "meaning": "Optional: special educational needs or disability",
+             "codes": "1 = yes, 0 = no"},
+            {"column": "adjustment", "meaning": "Optional: read aloud, scribe, extra time ...", "codes": "text"}]
+    code_text = "; ".join(f"{c} = {lab}" for c, lab in inst.labels) + "; empty = not answered"
+    for it in items.itertuples():
+        rows.append({"column": it.id, "meaning": f"{it.part_label}: {it.text}"
+                     + (" (reverse-keyed when scored)" if it.reverse else ""), "codes": code_text})
+    return pd.DataFrame(rows)
+
+
+def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> list[Path]:
+    """Write the printable questionnaire, data-entry sheets and notes for staff into ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Folder for the files (created if needed).
+    version : {"both", "primary", "secondary"}
+
+    Returns
+    -------
+    list of Path
+        ``questionnaire_<version>.html``, ``data_entry_<version>.csv`` and ``.xlsx``,
+        ``codes_<version>.csv`` for each version, and ``administration_notes.html``.
+    """
+    from ..disclosure import get_default_policy
+
+    check_choice("version", version, ["both", *VERSIONS])
+    folder = out_dir(out)
+    versions = list(VERSIONS) if version == "both" else [version]
+    written = []
+    notes_versions = []
+    for v in versions:
+        inst = instrument_for(v)
+        d = _definition(v)
+        items = questionnaire_items(v)
+        primary = v == "primary"
+        page = render("schools_questionnaire.html.j2", title=inst.name, name="How I feel about my school"
+                      if primary else "My class and my school", primary=primary, ages=f"{v.title()} version, ages "
+                      f"{d['ages']}", n_items=len(items), labels=inst.labels,
+                      items=items.to_dict("records"),
+                      intro=("This is about how you feel at school. It is not a test. There are no right or "
+                             "wrong answers. You can skip a question." if primary else
+                             "These questions ask how you feel about your class and your school. It is not a "
+                             "test and there are no right or wrong answers. Answer for yourself; you may skip "
+                             "any question."),
+                      instruction=("Tick one box for each sentence." if primary else
+                                   "Tick one box in each row: how much do you agree?"),
+                      closing=("Thank you! Put your sheet in the envelope." if primary else
+                               "Thank you. Fold your sheet and put it in the envelope."))
+        paths = {"html": folder / f"questionnaire_{v}.html", "csv": folder / f"data_entry_{v}.csv",
+                 "xlsx": folder / f"data_entry_{v}.xlsx", "codes": folder / f"codes_{v}.csv"}
+        paths["html"].write_text(page, encoding="utf-8")
+        sheet = data_entry_sheet(v)
+        sheet.to_csv(paths["csv"], index=False)
+        codes = _codes_table(v)
+        codes.to_csv(paths["codes"], index=False)
+        with pd.ExcelWriter(paths["xlsx"], engine="openpyxl") as xl:
+            data_entry_sheet(v, n_rows=35).to_excel(xl, sheet_name="answers", index=False)
+            codes.to_excel(xl, sheet_name="codes", index=False)
+        written += list(paths.values())
+        notes_versions.append({"name": inst.name, "labels": inst.labels, "reverse": list(inst.reverse_items)})
+    notes = folder / "administration_notes.html"
+    notes.write_text(render("schools_admin_notes.html.j2", title="Notes for staff", versions=notes_versions,
+                            threshold=get_default_policy().threshold,
+                            codes_file=", ".join(f"codes_{v}.csv" for v in versions)), encoding="utf-8")
+    written.append(notes)
+    return written
+
+
+def detect_version(data: pd.DataFrame) -> str:
+    """Which version's item columns the data hold (an error if neither or both)."""
+    found = [v for v in VERSIONS if any(c in data.columns for c in instrument_for(v).item_ids)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ColumnError("The file holds no questionnaire item columns: expected ocbp_01 ... ocbp_16 "
+                          "(primary version) or ocbs_01 ... ocbs_16 (secondary version), as on the blank "
+                          "data-entry sheet.")
+    raise ColumnError("The file holds item columns of both versions (ocbp_... and ocbs_...); put each "
+                      "version in its own file.")
+
+
+def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str = "data") -> str:
+    """Check a filled data-entry sheet; return its version.
+
+    Raises a :class:`~belonging_lib.DataError` or :class:`~belonging_lib.ColumnError` that names the
+    column, the rows (counted from 1, after the header) and the value when: the file is empty; the
+    item columns belong to the other version than ``version``; an item column is missing; a code is
+    outside the version's range; a pupil reference is repeated; a row has no answer at all.
+    """
+    if not isinstance(data, pd.DataFrame) or data.shape[0] == 0:
+        raise DataError(f"The {what} file has no pupils: it holds a header but no data rows. Enter one "
+                        "row per pupil.")
+    found = detect_version(data)
+    if version is not None:
+        check_choice("version", version, list(VERSIONS))
+        if found != version:
+            other = instrument_for(found).item_ids[0]
+            raise ColumnError(f"The {what} file holds the {found} version (column {other!r} ...), but "
+                              f"--version {version} was given. Use the {found} version's report, or the "
+                              f"right file.")
+    inst = instrument_for(found)
+    missing = [c for c in inst.item_ids if c not in data.columns]
+    if missing:
+        raise ColumnError(f"The {what} file ({found} version) lacks the item column(s) "
+                          f"{', '.join(map(repr, missing))}: all {len(data)} rows affected. Start from the "
+                          "blank data-entry sheet.")
+    from ..scoring import clean_items
+
+    try:
+        items = clean_items(data, inst)
+    except DataError as exc:
+        raise type(exc)(f"In the {what} file: {exc} Rows are counted from 1, after the header.") from None
+    empty = items.isna().all(axis=1)
+    if empty.any():
+        raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} (counted from 1, after the "
+                        f"header) answer no question (columns {inst.item_ids[0]} ... {inst.item_ids[-1]} are "
+                        "all empty). Delete such rows, or enter the answers.")
+    if "pupil_ref" in data.columns:
+        refs = data["pupil_ref"].astype("string").str.strip()
+        dup = refs.notna() & (refs != "") & refs.duplicated(keep=False)
+        if dup.any():
+            raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference in "
+                            f"{describe_rows(data.index[dup])} (counted from 1, after the header).")
+    return found
+
+
+def score_responses(data: pd.DataFrame, *, version: str | None = None, what: str = "data") -> pd.DataFrame:
+    """Check and score a filled sheet; returns the part and total scores (``staff ... voice, total``).
+
+    Columns are renamed from the registry's score ids (``ocbs_staff`` ...) to the part names so that
+    both versions read alike; each score is on its version's response scale.
+    """
+    from ..scoring import score
+
+    v = check_responses(data, version=version, what=what)
+    inst = instrument_for(v)
+    scored = score(data, inst)
+    prefix = inst.item_ids[0].split("_")[0] + "_"
+    keep = [s for s in inst.score_ids]
+    out = scored[keep].rename(columns=lambda c: c[len(prefix):])
+    out.attrs["version"] = v
+    return out
+
+
+def simulate_responses(*, version: str = "secondary", n_classes: int = 8, class_size: int = 28,
+                       seed: int = 2026, part_corr: float = 0.55, loading: float = 0.7,
+                       class_sd: float = 0.25) -> pd.DataFrame:
+    """**Synthetic** pilot responses to one version, for teaching and for testing the validation steps.
+
+    Each pupil has five correlated part levels (correlation ``part_corr``), plus a class effect with
+    SD ``class_sd``; each item is ``loading`` x its part level plus noise, cut into the version's
+    response codes at fixed thresholds.  Reverse-keyed items are stored reversed, as pupils would
+    answer them.  About one answer in a hundred is left empty.  Columns are those of the data-entry
+    sheet (``pupil_ref``, ``class``, ``gender``, ``fsm``, ``send``, items) and ``synthetic`` = True.
+
+    The generating model is the one the chapter's validation section checks: five factors, the
+    items of each loading on their own part only, and the same loadings and thresholds for every
+    group (so invariance holds by construction).
+    """
+    check_choice("version", version, list(VERSIONS))
+    rng = np.random.default_rng(seed)
+    inst = instrument_for(version)
+    items = questionnaire_items(version)
+    part_ids = list(parts(version))
+    n = n_classes * class_size
+    cov = np.full((5, 5), part_corr) + (1 - part_corr) * np.eye(5)
+    cls = np.repeat(np.arange(n_classes), class_size)
+    level = rng.multivariate_normal(np.zeros(5), cov, size=n) + rng.normal(0, class_sd, (n_classes, 1))[cls]
+    k = inst.response_max - inst.response_min + 1
+    cuts = {3: [-0.9, 0.35], 5: [-1.6, -0.85, -0.2, 0.75]}[k]
+    out = {"pupil_ref": [f"P{i + 1:03d}" for i in range(n)],
+           "class": [f"C{c + 1}" for c in cls],
+           "gender": rng.choice(["girl", "boy"], size=n),
+           "fsm": (rng.random(n) < 0.22).astype(int),
+           "send": (rng.random(n) < 0.14).astype(int)}
+    for it in items.itertuples():
+        latent = loading * level[:, part_ids.index(it.part)] + np.sqrt(1 - loading ** 2) * rng.normal(size=n)
+        latent += 0.3 * loading          # most pupils are on the positive side
+        code = inst.response_min + np.searchsorted(cuts, latent)
+        if it.reverse:
+            code = inst.response_min + inst.response_max - code
+        code = code.astype(float)
+        code[rng.random(n) < 0.01] = np.nan
+        out[it.id] = pd.array(code, dtype="Int64")
+    frame = pd.DataFrame(out)
+    frame["synthetic"] = True
+    return frame
