@@ -7,6 +7,9 @@
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
     belonging simulate --out sample_data/
 
+Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
+``support-plan``; see ``belonging <command> --help``.
+
 ``run`` maps the raw file through the codebook, writes the mapped file into
 ``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
 need only the files present there (papermill parameter ``DATA_DIR``), and
@@ -194,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(func=_cmd_simulate)
+
+    from .schools.cli import register as register_schools   # questionnaire, class-report, audit, support-plan
+
+    register_schools(sub)
     return p
 
 

@@ -37,7 +37,7 @@ from ._common import out_dir, render
 
 __all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
            "write_questionnaire", "simulate_responses", "detect_version", "check_responses",
-           "score_responses"]
+           "score_responses", "simulate_follow_up"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
@@ -274,3 +274,29 @@ def simulate_responses(*, version: str = "secondary", n_classes: int = 8, class_
     frame = pd.DataFrame(out)
     frame["synthetic"] = True
     return frame
+
+
+def simulate_follow_up(first: pd.DataFrame, *, seed: int = 2027, noise: float = 0.25,
+                       share_dropping: float = 0.06) -> pd.DataFrame:
+    """**Synthetic** second wave of the same pupils: answers drift a little; a few pupils' answers fall.
+
+    Each answer moves one code up or down with probability ``noise``; for a share ``share_dropping``
+    of pupils every answer moves two codes towards the less positive end (reverse-keyed items up).
+    Codes stay in range.  Same columns and pupil references as ``first``; ``synthetic`` = True.
+    """
+    rng = np.random.default_rng(seed)
+    version = detect_version(first)
+    inst = instrument_for(version)
+    lo, hi = inst.scale
+    out = first.copy()
+    n = len(out)
+    dropping = rng.random(n) < share_dropping
+    rev = set(inst.reverse_items)
+    for item in inst.item_ids:
+        x = pd.to_numeric(out[item], errors="coerce").to_numpy(dtype=float)
+        step = rng.choice([-1, 0, 1], size=n, p=[noise / 2, 1 - noise, noise / 2])
+        worse = np.where(dropping, 2, 0) * (1 if item in rev else -1)
+        x = np.clip(x + step + worse, lo, hi)
+        out[item] = pd.array(x, dtype="Int64") if np.isnan(x).any() else pd.array(x.astype(int), dtype="Int64")
+    out["synthetic"] = True
+    return out

@@ -1,0 +1,167 @@
+"""The ``belonging`` subcommands of the tools for schools.
+
+::
+
+    belonging questionnaire --out forms/ [--version primary|secondary|both]
+    belonging class-report  --data class.csv [--school school.csv] --out report/
+    belonging audit         --template --out audit/
+    belonging audit         --data ratings.csv [--survey pupils.csv] --out audit/
+    belonging support-plan  --data pupils.csv [--previous earlier.csv] --out plans/
+
+:func:`register` adds them to the main parser in :mod:`belonging_lib.cli`.  Pupil-level outputs go only
+into the ``--out`` folder; nothing identifying is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import DATA_PROTECTION_REMINDER, NOT_A_SCREEN
+
+__all__ = ["register"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _cmd_questionnaire(args) -> int:
+    from .questionnaire import write_questionnaire
+
+    paths = write_questionnaire(args.out, version=args.version)
+    print(f"Wrote {len(paths)} files to {args.out}: printable questionnaires (HTML; print from a browser), "
+          "blank data-entry sheets (CSV and Excel) with their codes, and notes for staff.")
+    print("The questions are not yet validated: see chapter 12 of the course before relying on the scores.")
+    return 0
+
+
+def _cmd_class_report(args) -> int:
+    from pathlib import Path
+
+    from ._common import out_dir, read_table
+    from .class_report import class_report
+
+    data = read_table(args.data, what="class")
+    school = read_table(args.school, what="school") if args.school else None
+    folder = out_dir(args.out)
+    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    rep = class_report(data, school=school, version=args.version, title=args.title, out=folder / "class_report.html",
+                       synthetic=synthetic)
+    print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
+    if not rep.shown:
+        print("Fewer pupils than the disclosure threshold answered: the report shows no results.")
+    return 0
+
+
+def _cmd_audit(args) -> int:
+    from ._common import out_dir, read_table
+    from .audit import analyse_audit, write_audit_report, write_audit_template
+
+    if args.template:
+        paths = write_audit_template(args.out)
+        print(f"Wrote the blank audit to {args.out}: {', '.join(p.name for p in paths)}.")
+        return 0
+    if not args.data:
+        raise _usage("audit needs --data FILE (the stacked rating forms) or --template.")
+    data = read_table(args.data, what="audit")
+    survey = read_table(args.survey, what="survey") if args.survey else None
+    out_dir(args.out)
+    result = analyse_audit(data, survey=survey)
+    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    paths = write_audit_report(result, args.out, synthetic=synthetic)
+    print(f"Audit of {result.n_raters} raters: {', '.join(p.name for p in paths)} in {args.out}.")
+    if result.caveat:
+        print(result.caveat)
+    return 0
+
+
+def _cmd_support_plan(args) -> int:
+    from ._common import out_dir, read_table
+    from .support_plan import support_flags, write_support_plans
+
+    print(DATA_PROTECTION_REMINDER)
+    data = read_table(args.data, what="support-plan")
+    previous = read_table(args.previous, what="previous") if args.previous else None
+    out_dir(args.out)
+    result = support_flags(data, previous=previous, staff_cutoff=args.staff_cutoff,
+                           belonging_cutoff=args.belonging_cutoff)
+    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic)
+    # Counts only: no pupil reference or name is printed or logged.
+    print(f"{result.n_pupils} pupils read; {result.n_flagged} flagged for a conversation (not a diagnosis; some "
+          f"flags are false alarms). One support-plan document per flagged pupil, flags.csv and "
+          f"support_summary.html are in the folder you named.")
+    for c in result.counts.itertuples():
+        print(f"  {c.flag}: {c.n_flagged} of {c.n_assessed} pupils")
+    print(NOT_A_SCREEN)
+    return 0
+
+
+def _usage(msg: str):
+    from .._errors import DataError
+
+    return DataError(msg)
+
+
+def register(sub) -> None:
+    """Add the four subcommands to the ``belonging`` parser's subparsers."""
+    q = sub.add_parser("questionnaire", help="printable classroom belonging questionnaire, data-entry sheet, notes",
+                       formatter_class=_RAW, description=(
+                           "Write the Our Class Belonging questionnaire (primary: ages 7-11, read aloud, No/Sometimes/"
+                           "Yes; secondary: five-point agreement) as printable HTML, a blank data-entry sheet (CSV and "
+                           "Excel, one row per pupil, codes explained) and administration notes (consent, anonymity, "
+                           "reading aloud, what to do if a pupil discloses harm). The items are the project's own "
+                           "(CC BY 4.0) and not yet validated."),
+                       epilog="example:\n  belonging questionnaire --out forms/ --version primary")
+    q.add_argument("--out", required=True, help="folder for the files")
+    q.add_argument("--version", default="both", choices=["both", "primary", "secondary"])
+    q.set_defaults(func=_cmd_questionnaire)
+
+    c = sub.add_parser("class-report", help="class feedback report (HTML) from a filled data-entry sheet",
+                       formatter_class=_RAW, description=(
+                           "Score a class's filled data-entry sheet and write class_report.html: each question's answer "
+                           "distribution, each part's mean with a 95% interval, the school beside the class (with "
+                           "--school), and group splits only where the disclosure policy allows. For reflection and "
+                           "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
+                           "class) stops with an error naming the row (from 1) and column, exit status 2."),
+                       epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out reports/7B")
+    c.add_argument("--data", required=True, help="the class's filled sheet (.csv or .xlsx)")
+    c.add_argument("--school", default=None, help="the whole school's sheet, same version (optional)")
+    c.add_argument("--version", default=None, choices=["primary", "secondary"],
+                   help="check the sheet is this version (default: from the columns)")
+    c.add_argument("--title", default=None)
+    c.add_argument("--out", required=True, help="folder for class_report.html")
+    c.set_defaults(func=_cmd_class_report)
+
+    a = sub.add_parser("audit", help="school culture audit: blank forms, or the staff ratings' report",
+                       formatter_class=_RAW, description=(
+                           "--template writes the blank staff self-review (ten areas, three indicators each, rated "
+                           "not yet / emerging / established / embedded, with evidence notes) and a blank action plan. "
+                           "--data reads the stacked forms of several raters and writes audit_report.html (area profile "
+                           "chart, rater agreement ICC with a caveat when raters are few, priorities), area_profile.png "
+                           "and the action plan (action_plan.xlsx, action_plan.docx); --survey adds the pupils' view "
+                           "of each area from a filled questionnaire sheet."),
+                       epilog="examples:\n  belonging audit --template --out audit/\n"
+                              "  belonging audit --data audit/ratings.csv --survey pupils.csv --out audit/report")
+    a.add_argument("--template", action="store_true", help="write the blank forms")
+    a.add_argument("--data", default=None, help="stacked rating forms: rater, indicator, rating, evidence")
+    a.add_argument("--survey", default=None, help="filled questionnaire sheet for the pupils' view (optional)")
+    a.add_argument("--out", required=True)
+    a.set_defaults(func=_cmd_audit)
+
+    s = sub.add_parser("support-plan", help="flag pupils for a conversation; one editable support plan each",
+                       formatter_class=_RAW, description=(
+                           "Flag pupils for a conversation, never a diagnosis: a low relationships-with-staff score, "
+                           "low belonging, a reliable drop since --previous (reliable change index), a high SDQ band "
+                           "where collected. Each flag states its reason and measurement error; the summary says how "
+                           "many pupils each cut-off flags and that some flags are false alarms. Writes one editable "
+                           "Word support plan per flagged pupil, flags.csv and support_summary.html into --out only. "
+                           "Pupil-level personal data: names appear only if your file has them; nothing identifying "
+                           "is printed. " + NOT_A_SCREEN),
+                       epilog="example:\n  belonging support-plan --data autumn.csv --previous summer.csv --out "
+                              "/secure/pastoral/plans")
+    s.add_argument("--data", required=True, help="filled sheet with pupil_ref (optional name and SDQ columns)")
+    s.add_argument("--previous", default=None, help="the earlier wave's sheet, matched on pupil_ref")
+    s.add_argument("--staff-cutoff", type=float, default=None, help="default: the middle of the answer scale")
+    s.add_argument("--belonging-cutoff", type=float, default=None, help="default: the middle of the answer scale")
+    s.add_argument("--review-weeks", type=int, default=6, help="suggested review date, weeks from today")
+    s.add_argument("--out", required=True, help="a secure folder for the plans")
+    s.set_defaults(func=_cmd_support_plan)
