@@ -32,7 +32,7 @@ def part_profile(summary: pd.DataFrame, *, school: bool = False, scale: tuple[in
     ax.set_yticks(y, summary["label"])
     ax.set_xlim(scale[0], scale[1])
     ax.set_xlabel(f"Mean score ({scale[0]}-{scale[1]}; higher is better)")
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -47,7 +47,7 @@ def audit_profile(profile: pd.DataFrame):
     from ..plots import PALETTE
     from .audit import LEVELS
 
-    fig, ax = plt.subplots(figsize=(6.8, 0.42 * len(profile) + 1.2))
+    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(profile) + 1.4))
     y = np.arange(len(profile))[::-1]
     ax.hlines(y, profile["rater_min"], profile["rater_max"], color="#999999", lw=3,
               label="Range of raters' area means")
@@ -56,7 +56,7 @@ def audit_profile(profile: pd.DataFrame):
     ax.set_xlim(0.8, 4.2)
     ax.set_xticks(range(1, 5), [lab for _, lab in LEVELS], fontsize=8)
     ax.axvline(2.5, color="#bbbbbb", ls=":", lw=1)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

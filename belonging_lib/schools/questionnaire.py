@@ -37,7 +37,7 @@ from ._common import out_dir, render
 
 __all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
            "write_questionnaire", "simulate_responses", "detect_version", "check_responses",
-           "score_responses", "simulate_follow_up"]
+           "score_responses", "simulate_follow_up", "cfa_model"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
@@ -300,3 +300,15 @@ def simulate_follow_up(first: pd.DataFrame, *, seed: int = 2027, noise: float = 
         out[item] = pd.array(x, dtype="Int64") if np.isnan(x).any() else pd.array(x.astype(int), dtype="Int64")
     out["synthetic"] = True
     return out
+
+
+def cfa_model(version: str) -> str:
+    """The five-part measurement model in lavaan syntax, for :func:`belonging_lib.structure.cfa`.
+
+    Examples
+    --------
+    >>> print(cfa_model("primary").splitlines()[0])
+    staff =~ ocbp_01 + ocbp_02 + ocbp_03 + ocbp_04
+    """
+    inst = instrument_for(version)
+    return "\n".join(f"{part} =~ " + " + ".join(ids) for part, ids in inst.subscales.items())
