@@ -110,3 +110,12 @@ def test_command_end_to_end_and_errors(school, tmp_path, capsys):
     c.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
     assert main(["class-report", "--data", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "o4")]) == 2
     assert "no pupils" in capsys.readouterr().err
+
+
+def test_empty_rows_at_the_end_of_a_sheet_are_counted_and_skipped(school, tmp_path, capsys):
+    c = _class(school).astype(object)
+    blank = pd.DataFrame([[None] * c.shape[1]] * 3, columns=c.columns, dtype=object)
+    pd.concat([c, blank], ignore_index=True).to_csv(tmp_path / "c.csv", index=False)
+    assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "3 completely empty row(s) skipped" in captured.err and "28 pupils" in captured.out

@@ -65,6 +65,8 @@ def read_table(path: str | os.PathLike, *, what: str = "data") -> pd.DataFrame:
 
     The index is the data row number counted from 1 (the row after the header is row 1), so every
     error message names the row a user sees in their spreadsheet program minus the header line.
+    Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
+    printed to standard error; the other rows keep their numbers.
     """
     from ..io import read_data
 
@@ -77,4 +79,11 @@ def read_table(path: str | os.PathLike, *, what: str = "data") -> pd.DataFrame:
         frame = read_data(p)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1)
+    blank = frame.apply(lambda c: c.isna() | c.astype("string").str.strip().eq("").fillna(True)
+                        .astype(bool)).all(axis=1)
+    if blank.any():     # e.g. the unused rows at the end of a data-entry sheet: counted, then skipped
+        import sys
+
+        print(f"The {what} file: {int(blank.sum())} completely empty row(s) skipped.", file=sys.stderr)
+        frame = frame[~blank]
     return frame
