@@ -150,6 +150,12 @@ def test_command_prints_no_pupil_reference(tmp_path, capsys, monkeypatch):
     assert not any(r in out.out + out.err for r in refs)
     assert set(os.listdir(tmp_path)) - before_files == {"o"}       # nothing written outside --out
     assert list((tmp_path / "o").glob("support_plan_ZQ*.docx"))
+    # a given reliability is used for the measurement error
+    assert main(["support-plan", "--data", str(d_path), "--reliability", "0.5", "--out", str(tmp_path / "o3")]) == 0
+    flags = pd.read_csv(tmp_path / "o3" / "flags.csv")
+    total = flags["total"]
+    assert flags["total_sem"].iloc[0] == pytest.approx(total.std(ddof=1) * np.sqrt(0.5), rel=1e-9)
+    capsys.readouterr()
     # a sheet without pupil references cannot be used for support planning
     after.drop(columns="pupil_ref").to_csv(tmp_path / "norefs.csv", index=False)
     assert main(["support-plan", "--data", str(tmp_path / "norefs.csv"), "--out", str(tmp_path / "o2")]) == 2

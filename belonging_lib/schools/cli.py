@@ -81,8 +81,11 @@ def _cmd_support_plan(args) -> int:
     data = read_table(args.data, what="support-plan")
     previous = read_table(args.previous, what="previous") if args.previous else None
     out_dir(args.out)
+    rel = None
+    if args.reliability is not None:
+        rel = {"staff": args.reliability, "total": args.reliability, "total_previous": args.reliability}
     result = support_flags(data, previous=previous, staff_cutoff=args.staff_cutoff,
-                           belonging_cutoff=args.belonging_cutoff)
+                           belonging_cutoff=args.belonging_cutoff, reliability=rel)
     synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
     write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic)
     # Counts only: no pupil reference or name is printed or logged.
@@ -162,6 +165,9 @@ def register(sub) -> None:
     s.add_argument("--previous", default=None, help="the earlier wave's sheet, matched on pupil_ref")
     s.add_argument("--staff-cutoff", type=float, default=None, help="default: the middle of the answer scale")
     s.add_argument("--belonging-cutoff", type=float, default=None, help="default: the middle of the answer scale")
+    s.add_argument("--reliability", type=float, default=None,
+                   help="alpha to use for the measurement error and reliable change (default: estimated from "
+                        "your files; give the whole school's alpha when the file is a single small class)")
     s.add_argument("--review-weeks", type=int, default=6, help="suggested review date, weeks from today")
     s.add_argument("--out", required=True, help="a secure folder for the plans")
     s.set_defaults(func=_cmd_support_plan)
