@@ -113,6 +113,9 @@ def test_audit_commands_end_to_end(tmp_path, capsys):
     assert main(["audit", "--template", "--out", str(tmp_path / "blank")]) == 0
     form = pd.read_csv(tmp_path / "blank" / "audit_form.csv")
     assert len(form) == 30 and {"rater", "indicator", "rating", "evidence"} <= set(form.columns)
+    guidance = (tmp_path / "blank" / "audit_guidance.html").read_text()
+    assert guidance.count("<li><code>") == 30 and "without discussing it first" in guidance
+    assert all(level in guidance for level in ("not yet", "emerging", "established", "embedded"))
     blank_plan = docx.Document(str(tmp_path / "blank" / "action_plan.docx"))
     assert [c.text for c in blank_plan.tables[0].rows[0].cells] == ACTION_PLAN_COLUMNS
     ratings = simulate_audit(n_raters=3, seed=9)
