@@ -142,17 +142,33 @@ def test_single_group_is_a_clear_error():
         multilevel("y ~ x", d, groups="g")
 
 
-def test_groups_of_size_one_is_documented_boundary_or_fit():
-    # every group has one pupil: tau2 and sigma2 are not separately identified; lme4 refuses
-    # (number of levels of each grouping factor must be < number of observations); we fit and
-    # the likelihood is flat along tau2 + sigma2, so we check only the identified total.
+def test_groups_of_size_one_are_not_identified():
+    # issue 20: every group has one pupil, so tau2 and sigma2 are not separately identified (lme4
+    # refuses too: the number of levels of each grouping factor must be < number of observations)
     d = _toy(J=60, m=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BelongingWarning)
-        m = multilevel("y ~ x", d, groups="g")
-    total = m.variance["variance"].sum()
-    ols_var = np.var(d["y"] - np.polyval(np.polyfit(d["x"], d["y"], 1), d["x"]), ddof=2)
-    assert total == pytest.approx(ols_var, rel=1e-6)
+    with pytest.raises(ModelError, match="single row.*not identified"):
+        multilevel("y ~ x", d, groups="g")
+    with pytest.raises(ModelError, match="single row"):
+        null_model(d, outcome="y", groups="g")
+    d1 = _toy(J=1, m=30)
+    with pytest.raises(ModelError, match="only one group"):
+        null_model(d1, outcome="y", groups="g")
+    from belonging_lib.models import fit_random_intercept
+    with pytest.raises(ModelError, match="single row"):
+        fit_random_intercept(d["y"].to_numpy(), np.column_stack([np.ones(60), d["x"]]), d["g"].to_numpy())
+
+
+def test_three_level_not_identified():
+    rng = np.random.default_rng(5)
+    # one class per school: school and class variances cannot be told apart
+    d = pd.DataFrame({"s": np.repeat(np.arange(20), 8), "c": np.repeat(np.arange(20), 8),
+                      "y": rng.normal(size=160)})
+    with pytest.raises(ModelError, match="single 'c' group"):
+        multilevel("y ~ 1", d, groups=["s", "c"])
+    # one pupil per class
+    d2 = pd.DataFrame({"s": np.repeat(np.arange(20), 8), "c": np.arange(160), "y": rng.normal(size=160)})
+    with pytest.raises(ModelError, match="single row"):
+        multilevel("y ~ 1", d2, groups=["s", "c"])
 
 
 def test_zero_variance_component_is_a_reported_boundary_fit():
