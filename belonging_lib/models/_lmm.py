@@ -449,6 +449,24 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
     for t in _boundary_candidates(model, runs[0][0]):
         runs.append(_newton(model, t, reml))
     theta, pt, g, converged, iters = min(runs, key=lambda r: (r[1].f, -r[3]))
+    # The criterion is even in each diagonal element of Lambda, so its score vanishes at zero whether
+    # zero is a minimum or a maximum there: a diagonal element that ended at zero is moved off it and
+    # the iteration restarted whenever that lowers the criterion (an escape from the false boundary).
+    for _ in range(2 * model.n_theta):
+        best = None
+        for i in np.flatnonzero((model.lower == 0.0) & (np.abs(theta) < 1e-6)):
+            for delta in (0.3, 0.1, 0.03, 0.01, 1e-3):
+                t = theta.copy()
+                t[i] = delta * max(1.0, float(np.max(np.abs(theta))))
+                f_t = _profiled(model, t, reml)
+                if f_t < pt.f - 1e-12 * max(1.0, abs(pt.f)) and (best is None or f_t < best[0]):
+                    best = (f_t, t)
+        if best is None:
+            break
+        run = _newton(model, best[1], reml)
+        if run[1].f >= pt.f:
+            break
+        theta, pt, g, converged, iters = run
     diag = model.lower == 0.0
     # a variance whose optimum is at zero within rounding is put exactly at zero (explicit boundary)
     for i in np.flatnonzero(diag & (np.abs(theta) < 1e-7) & (theta != 0)):
