@@ -97,6 +97,42 @@ def _sym_inverse(A: np.ndarray) -> np.ndarray:
     return _cho_solve(L, np.broadcast_to(np.eye(A.shape[-1]), A.shape))
 
 
+def _chol_last(A: np.ndarray) -> list:
+    """Cholesky factors of J small matrices stored cluster-axis-last, A (k, k, J); returns L[i][j] (J,)."""
+    k = A.shape[0]
+    L = [[None] * k for _ in range(k)]
+    for j in range(k):
+        s = A[j, j].copy()
+        for m in range(j):
+            s -= L[j][m] * L[j][m]
+        if np.any(~(s > 0)):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        L[j][j] = np.sqrt(s)
+        for i in range(j + 1, k):
+            t = A[i, j].copy()
+            for m in range(j):
+                t -= L[i][m] * L[j][m]
+            L[i][j] = t / L[j][j]
+    return L
+
+
+def _cho_solve_last(L: list, B: np.ndarray) -> np.ndarray:
+    """Solve (L L') X = B for J systems at once; B (k, m, J)."""
+    k = len(L)
+    Y = [None] * k
+    for i in range(k):
+        t = B[i].copy()
+        for m in range(i):
+            t -= L[i][m] * Y[m]
+        Y[i] = t / L[i][i]
+    for i in range(k - 1, -1, -1):
+        t = Y[i]
+        for m in range(i + 1, k):
+            t = t - L[m][i] * Y[m]
+        Y[i] = t / L[i][i]
+    return np.stack(Y)
+
+
 def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums over consecutive row segments (rows sorted by cluster), in a fixed order."""
     return np.add.reduceat(values, starts, axis=0)
@@ -144,28 +180,35 @@ class TwoLevel:
         self.n_theta = len(self.tril[0])
         self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
         self.sum_ztz = np.sum(ztz, axis=0)
+        # cluster axis last: the per-cluster algebra runs on long contiguous vectors
+        self.S = np.ascontiguousarray(np.moveaxis(ztz, 0, -1))          # (q, q, J)
+        self.ZW = np.ascontiguousarray(np.moveaxis(ztw, 0, -1))         # (q, p + 1, J)
 
     @classmethod
     def from_data(cls, y, X, Z, codes, n_groups) -> "TwoLevel":
-        y = np.asarray(y, float)
-        X = np.asarray(X, float)
+        """Per-cluster cross-products in one pass (bincount sums each cluster in row order)."""
+        W = np.ascontiguousarray(np.column_stack([np.asarray(X, float), np.asarray(y, float)]).T)   # (p+1, n)
         Z = np.asarray(Z, float)
-        order = np.argsort(codes, kind="stable")
-        c = codes[order]
-        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-        if len(starts) != n_groups:
-            raise ValueError("every group code must occur")
-        W = np.column_stack([X, y])[order]
-        Zs = Z[order]
-        q = Z.shape[1]
+        codes = np.asarray(codes, dtype=np.int64)
+        q, r = Z.shape[1], W.shape[0]
+
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
         if q == 1 and np.all(Z == 1.0):
-            ztz = np.diff(np.r_[starts, len(c)]).astype(float)[:, None, None]
-            ztw = _segment_sum(W, starts)[:, None, :]
+            ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
+            ztw = np.stack([csum(W[k]) for k in range(r)], axis=1)[:, None, :]
         else:
-            ztz = _segment_sum(np.einsum("iq,ir->iqr", Zs, Zs), starts)
-            ztw = _segment_sum(np.einsum("iq,ir->iqr", Zs, W), starts)
-        wtw = np.einsum("ir,is->rs", W, W)
-        return cls(ztz, ztw, wtw, len(y))
+            Zt = np.ascontiguousarray(Z.T)
+            ztz = np.empty((n_groups, q, q))
+            for a in range(q):
+                for b in range(a + 1):
+                    ztz[:, a, b] = ztz[:, b, a] = csum(Zt[a] * Zt[b])
+            ztw = np.empty((n_groups, q, r))
+            for a in range(q):
+                for k in range(r):
+                    ztw[:, a, k] = csum(Zt[a] * W[k])
+        wtw = np.einsum("ri,si->rs", W, W)
+        return cls(ztz, ztw, wtw, W.shape[1])
 
     def lam(self, theta) -> np.ndarray:
         L = np.zeros((self.q, self.q))
@@ -199,24 +242,25 @@ class TwoLevel:
             dM = -dG * np.einsum("jr,js->rs", U, U)
             dldv = dG * float(np.sum(s * f))
             return M, ldv, [(dldv, dM)]
-        LtS = np.einsum("ab,jac->jbc", L, self.ztz)           # Lambda' S_j
-        W = np.einsum("jbc,cd->jbd", LtS, L)
-        W[:, np.arange(q), np.arange(q)] += 1.0
-        C = _chol(W)
-        R = np.einsum("ab,jar->jbr", L, self.ztw)            # Lambda' Z_j'[X y]
-        sol = _cho_solve(C, R)
-        M = self.wtw - np.einsum("jbr,jbs->rs", R, sol)
-        ldv = float(np.sum(_logdet_chol(C)))
+        LtS = np.einsum("ab,acj->bcj", L, self.S)              # Lambda' S_j
+        W = np.einsum("bcj,cd->bdj", LtS, L)
+        for a in range(q):
+            W[a, a] += 1.0
+        C = _chol_last(W)
+        R = np.einsum("ab,arj->brj", L, self.ZW)               # Lambda' Z_j'[X y]
+        sol = _cho_solve_last(C, R)
+        M = self.wtw - np.einsum("brj,bsj->rs", R, sol)
+        ldv = 2.0 * float(sum(np.sum(np.log(C[a][a])) for a in range(q)))
         if not derivs:
             return M, ldv, None
         # Z_j'V*^-1 [X y] = Z_j'W_j - S_j Lambda W_j^-1 Lambda' Z_j'W_j
-        SL = np.einsum("jac,cb->jab", self.ztz, L)
-        U = self.ztw - np.einsum("jab,jbr->jar", SL, sol)
-        Q = _cho_solve(C, LtS)                                # W^-1 Lambda' S
-        P = self.sum_ztz - np.einsum("jab,jbc->ac", SL, Q)   # sum_j Z_j'V*^-1 Z_j
-        T = np.einsum("jar,jbs->abrs", U, U)
+        SL = np.einsum("acj,cb->abj", self.S, L)
+        U = self.ZW - np.einsum("abj,brj->arj", SL, sol)
+        Q = _cho_solve_last(C, LtS)                              # W^-1 Lambda' S
+        P = self.sum_ztz - np.einsum("abj,bcj->ac", SL, Q)      # sum_j Z_j'V*^-1 Z_j
+        T = np.einsum("arj,bsj->abrs", U, U)
         out = []
-        for k, (i, jcol) in enumerate(zip(*self.tril)):
+        for i, jcol in zip(*self.tril):
             E = np.zeros((q, q))
             E[i, jcol] = 1.0
             dG = np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E)     # d(Lambda Lambda')
@@ -313,6 +357,27 @@ class _Point:
             self.dr2 = np.array([float(np.einsum("r,rs,s->", v, d[1], v)) for d in self.d])
             self.dlda = np.array([float(np.sum(self.Ainv * dA)) for dA in self.dA])
 
+    def pieces(self) -> np.ndarray:
+        """Derivatives of log|V*| (+ log|A| under REML) and of the profiled r2, stacked."""
+        return np.r_[self.dldv + (self.dlda if self.reml else 0.0), self.dr2]
+
+    def hess(self, J: np.ndarray) -> np.ndarray:
+        """Hessian of the profiled criterion from the Jacobian ``J`` of :meth:`pieces` (rows: theta_i)."""
+        k = len(self.theta)
+        H = J[:, :k] + self.m * (J[:, k:] / self.r2 - np.outer(self.dr2, self.dr2) / self.r2 ** 2)
+        return 0.5 * (H + H.T)
+
+    def hess_varpar(self, J: np.ndarray, sigma: float) -> np.ndarray:
+        """Hessian of the deviance in lmerTest's varpar = (theta, sigma) from the same Jacobian."""
+        k = len(self.theta)
+        s2 = sigma * sigma
+        H = np.empty((k + 1, k + 1))
+        Htt = J[:, :k] + J[:, k:] / s2
+        H[:k, :k] = 0.5 * (Htt + Htt.T)
+        H[:k, k] = H[k, :k] = -2.0 * self.dr2 / (s2 * sigma)
+        H[k, k] = -2.0 * self.m / s2 + 6.0 * self.r2 / (s2 * s2)
+        return H
+
     def grad(self) -> np.ndarray:
         """Score of the profiled criterion (deviance or REML criterion) in theta."""
         return self.dldv + (self.dlda if self.reml else 0.0) + self.m * self.dr2 / self.r2
@@ -331,21 +396,34 @@ def _profiled(model, theta, reml):
         return np.inf
 
 
-def _hess_fd(fun, x: np.ndarray, levels: int = 1, rel: float = 1e-4) -> np.ndarray:
-    """Jacobian of a gradient by central differences, Richardson-extrapolated over ``levels`` halvings."""
+def _pieces_jacobian(model, pt: _Point, reml: bool, *, levels: int = 1, rel: float = 1e-6) -> np.ndarray:
+    """Jacobian in theta of the analytic scores' pieces (:meth:`_Point.pieces`).
+
+    ``levels = 1``: forward differences (for the Newton iterations); ``levels >= 2``: central
+    differences Richardson-extrapolated over ``levels`` halvings of the step (for the Satterthwaite df,
+    as lmerTest's numDeriv does on the deviance itself).
+    """
+    x = pt.theta
     k = len(x)
-    H = np.empty((k, len(fun(x))))
+    base = pt.pieces()
+    J = np.empty((k, len(base)))
     for i in range(k):
         h = rel * max(abs(x[i]), 1e-2)
+        if levels == 1:
+            e = np.zeros(k)
+            e[i] = h
+            J[i] = (_Point(model, x + e, reml, derivs=True).pieces() - base) / h
+            continue
         table = []
         for lev in range(levels):
             e = np.zeros(k)
             e[i] = h / 2 ** lev
-            table.append((fun(x + e) - fun(x - e)) / (2 * e[i]))
-        for m in range(1, levels):                               # Richardson: error O(h^2) per level
+            table.append((_Point(model, x + e, reml, derivs=True).pieces()
+                          - _Point(model, x - e, reml, derivs=True).pieces()) / (2 * e[i]))
+        for m in range(1, levels):                               # Richardson: O(h^2) error per level
             table = [(4 ** m * table[t + 1] - table[t]) / (4 ** m - 1) for t in range(len(table) - 1)]
-        H[i] = table[0]
-    return 0.5 * (H + H.T) if H.shape[0] == H.shape[1] else H
+        J[i] = table[0]
+    return J
 
 
 def _newton(model, theta0, reml, max_iter: int = 100, xtol: float = 1e-11):
@@ -363,7 +441,7 @@ def _newton(model, theta0, reml, max_iter: int = 100, xtol: float = 1e-11):
         if not free.any():
             converged = True
             break
-        H = _hess_fd(lambda t: _Point(model, t, reml, derivs=True).grad(), theta)[np.ix_(free, free)]
+        H = pt.hess(_pieces_jacobian(model, pt, reml))[np.ix_(free, free)]
         gf = g[free]
         lam = 0.0
         scale = max(float(np.max(np.abs(np.diag(H)))), 1e-8)
@@ -407,14 +485,6 @@ def _boundary_candidates(model, theta):
     return []
 
 
-def _varpar_hessian(model, theta, sigma, reml) -> np.ndarray:
-    vp = np.r_[theta, sigma]
-
-    def gfun(v):
-        return _Point(model, v[:-1], reml, derivs=True).grad_varpar(v[-1])
-    return _hess_fd(gfun, vp, levels=3, rel=1e-3)
-
-
 def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
     """Satterthwaite df of each fixed effect, as lmerTest defines them.
 
@@ -423,7 +493,7 @@ def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
     (analytic) of C_kk = Var(beta_k) in varpar.
     """
     sigma = float(np.sqrt(sigma2))
-    H = _varpar_hessian(model, pt.theta, sigma, pt.reml)
+    H = pt.hess_varpar(_pieces_jacobian(model, pt, pt.reml, levels=2, rel=1e-3), sigma)
     try:
         Acov = 2.0 * _sym_inverse(H)
     except np.linalg.LinAlgError:
