@@ -187,28 +187,32 @@ class TwoLevel:
     @classmethod
     def from_data(cls, y, X, Z, codes, n_groups) -> "TwoLevel":
         """Per-cluster cross-products in one pass (bincount sums each cluster in row order)."""
-        W = np.ascontiguousarray(np.column_stack([np.asarray(X, float), np.asarray(y, float)]).T)   # (p+1, n)
+        X = np.asarray(X, float)
+        cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float)]
         Z = np.asarray(Z, float)
         codes = np.asarray(codes, dtype=np.int64)
-        q, r = Z.shape[1], W.shape[0]
+        q, r = Z.shape[1], len(cols)
 
         def csum(v):
             return np.bincount(codes, weights=v, minlength=n_groups)
         if q == 1 and np.all(Z == 1.0):
             ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
-            ztw = np.stack([csum(W[k]) for k in range(r)], axis=1)[:, None, :]
+            ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
         else:
-            Zt = np.ascontiguousarray(Z.T)
+            zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
             ztz = np.empty((n_groups, q, q))
             for a in range(q):
                 for b in range(a + 1):
-                    ztz[:, a, b] = ztz[:, b, a] = csum(Zt[a] * Zt[b])
+                    ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
             ztw = np.empty((n_groups, q, r))
             for a in range(q):
                 for k in range(r):
-                    ztw[:, a, k] = csum(Zt[a] * W[k])
-        wtw = np.einsum("ri,si->rs", W, W)
-        return cls(ztz, ztw, wtw, W.shape[1])
+                    ztw[:, a, k] = csum(zc[a] * cols[k])
+        wtw = np.empty((r, r))
+        for a in range(r):
+            for b in range(a + 1):
+                wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
+        return cls(ztz, ztw, wtw, len(cols[-1]))
 
     def lam(self, theta) -> np.ndarray:
         L = np.zeros((self.q, self.q))
@@ -229,17 +233,17 @@ class TwoLevel:
         q = self.q
         if q == 1:
             lam2 = L[0, 0] ** 2
-            s = self.ztz[:, 0, 0]
+            s = self.S[0, 0]
             wj = lam2 / (1.0 + lam2 * s)                   # V*_j^-1 = I - w_j 11'
-            u = self.ztw[:, 0, :]
-            M = self.wtw - np.einsum("j,jr,js->rs", wj, u, u)
+            u = self.ZW[0]                                  # (p + 1, J)
+            M = self.wtw - np.einsum("rj,sj->rs", u * wj, u)
             ldv = float(np.sum(np.log1p(lam2 * s)))
             if not derivs:
                 return M, ldv, None
             f = 1.0 / (1.0 + lam2 * s)                     # Z_j'V*^-1 = f_j 1'
-            U = u * f[:, None]                              # Z_j'V*^-1 [X y]
+            U = u * f                                       # Z_j'V*^-1 [X y]
             dG = 2.0 * L[0, 0]
-            dM = -dG * np.einsum("jr,js->rs", U, U)
+            dM = -dG * np.einsum("rj,sj->rs", U, U)
             dldv = dG * float(np.sum(s * f))
             return M, ldv, [(dldv, dM)]
         LtS = np.einsum("ab,acj->bcj", L, self.S)              # Lambda' S_j

@@ -5,12 +5,15 @@ with a random intercept and optional random slopes, and three-level models
 (pupils in classes in schools) with random intercepts, by REML or ML.
 
 Estimates are lme4's: the deviance is profiled over the fixed effects and
-the residual variance exactly as lme4 does and optimised tightly; fixed-effect
-standard errors are :math:`(X'V^{-1}X)^{-1}` at the estimates; degrees of freedom and
-p-values are Satterthwaite's, as lmerTest reports them.  Random-intercept
-models use an exact fast path from cluster-level sufficient statistics (one
-pass over the data and a one-dimensional optimisation), so they are fast
-enough for bootstraps, permutation tests, power simulations and PISA-size data.
+the residual variance exactly as lme4 does, and the score equations are solved
+(Newton on the analytic scores, to machine precision) by the library's one
+mixed-model engine, :mod:`belonging_lib.models._lmm`, from per-cluster
+sufficient statistics; the same digits come out whatever BLAS kernel the
+machine uses.  Fixed-effect standard errors are :math:`(X'V^{-1}X)^{-1}` at the
+estimates; degrees of freedom and p-values are Satterthwaite's, as lmerTest
+reports them.  An evaluation costs the same however many pupils a school has,
+so the models are fast enough for bootstraps, permutation tests, power
+simulations and PISA-size data.
 """
 
 from __future__ import annotations
@@ -247,16 +250,19 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     DataError
         Non-numeric outcome, no complete rows.
     ModelError
-        Fewer than two groups, perfectly collinear predictors.
+        Fewer than two groups, perfectly collinear predictors, or variance
+        components that the data cannot identify (every group a single row;
+        in three-level models every class a single row or every school a
+        single class).
 
     Notes
     -----
     Model: :math:`y = X\\beta + Zu + e`, :math:`u \\sim N(0, \\sigma^2 \\Lambda\\Lambda')`,
     :math:`e \\sim N(0, \\sigma^2 I)`.  The REML criterion profiled over
-    :math:`\\beta` and :math:`\\sigma^2` is minimised over lme4's :math:`\\theta`
-    (bounded quasi-Newton then a tight simplex polish; a one-dimensional
-    bounded search for random-intercept models, with the zero boundary
-    checked).  :math:`\\mathrm{Var}(\\hat\\beta) = \\hat\\sigma^2 (X'V_*^{-1}X)^{-1}`.
+    :math:`\\beta` and :math:`\\sigma^2` is minimised over lme4's :math:`\\theta` by
+    solving its score equations (analytic scores, projected Newton from a grid
+    start, zero variances handled explicitly; a fit with a zero variance or a
+    correlation of +1 or -1 is reported as singular, as lme4's ``isSingular``).  :math:`\\mathrm{Var}(\\hat\\beta) = \\hat\\sigma^2 (X'V_*^{-1}X)^{-1}`.
     Satterthwaite's df for coefficient k are :math:`2 C_{kk}^2 / (g' A g)` with
     :math:`A = 2H^{-1}`, H the Hessian of the deviance in
     :math:`(\\theta, \\sigma)` and g the gradient of :math:`C_{kk}` (lmerTest).
