@@ -246,23 +246,53 @@ class TwoLevel:
             dM = -dG * np.einsum("rj,sj->rs", U, U)
             dldv = dG * float(np.sum(s * f))
             return M, ldv, [(dldv, dM)]
-        LtS = np.einsum("ab,acj->bcj", L, self.S)              # Lambda' S_j
-        W = np.einsum("bcj,cd->bdj", LtS, L)
-        for a in range(q):
-            W[a, a] += 1.0
+        # Small-matrix algebra written out over the (q, q) indices, each step one operation on
+        # J-long contiguous vectors (Lambda is lower triangular: L[a, b] = 0 for a < b).
+        S, ZW = self.S, self.ZW
+        LtS = np.zeros_like(S)                                   # Lambda' S_j
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)                                     # I + Lambda' S_j Lambda
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
         C = _chol_last(W)
-        R = np.einsum("ab,arj->brj", L, self.ZW)               # Lambda' Z_j'[X y]
-        sol = _cho_solve_last(C, R)
-        M = self.wtw - np.einsum("brj,bsj->rs", R, sol)
+        R = np.zeros_like(ZW)                                    # Lambda' Z_j'[X y]
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    R[bb] += L[a, bb] * ZW[a]
+        sol = _cho_solve_last(C, R)                              # W_j^-1 Lambda' Z_j'[X y]
+        M = self.wtw.copy()
+        for bb in range(q):
+            M -= np.einsum("rj,sj->rs", R[bb], sol[bb])
         ldv = 2.0 * float(sum(np.sum(np.log(C[a][a])) for a in range(q)))
         if not derivs:
             return M, ldv, None
-        # Z_j'V*^-1 [X y] = Z_j'W_j - S_j Lambda W_j^-1 Lambda' Z_j'W_j
-        SL = np.einsum("acj,cb->abj", self.S, L)
-        U = self.ZW - np.einsum("abj,brj->arj", SL, sol)
-        Q = _cho_solve_last(C, LtS)                              # W^-1 Lambda' S
-        P = self.sum_ztz - np.einsum("abj,bcj->ac", SL, Q)      # sum_j Z_j'V*^-1 Z_j
-        T = np.einsum("arj,bsj->abrs", U, U)
+        # Z_j'V*^-1 [X y] = Z_j'W_j - S_j Lambda W_j^-1 Lambda' Z_j'W_j; S_j Lambda = (Lambda' S_j)'
+        U = ZW.copy()
+        for a in range(q):
+            for bb in range(q):
+                U[a] -= LtS[bb, a] * sol[bb]
+        Q = _cho_solve_last(C, LtS)                              # W_j^-1 Lambda' S_j
+        P = self.sum_ztz.copy()                                  # sum_j Z_j'V*^-1 Z_j
+        for a in range(q):
+            for c in range(q):
+                for bb in range(q):
+                    P[a, c] -= np.einsum("j,j->", LtS[bb, a], Q[bb, c])
+        T = np.empty((q, q) + self.wtw.shape)
+        for a in range(q):
+            for bb in range(a + 1):
+                T[a, bb] = np.einsum("rj,sj->rs", U[a], U[bb])
+                T[bb, a] = T[a, bb].T
         out = []
         for i, jcol in zip(*self.tril):
             E = np.zeros((q, q))
