@@ -222,3 +222,39 @@ def test_centring():
     assert np.isnan(out["x_cwc"].iloc[4])
     g = center(d, "x")
     np.testing.assert_allclose(g["x_cgm"][:4], [-3, -1, 1, 3], rtol=0, atol=1e-15)
+
+
+def test_random_slope_without_slope_variance_is_singular_not_nan():
+    # issue 14: a random slope whose variance is zero is reported as singular (lme4's isSingular),
+    # with what that means; estimates, SEs and df stay finite.  lme4 on these data: isSingular TRUE,
+    # variances 0.3589181, 5.65e-06, covariance -1.42426e-03 (correlation -1), residual 1.039975
+    rng = np.random.default_rng(10)
+    d = pd.DataFrame({"g": np.repeat(np.arange(40), 15), "x": rng.normal(size=600)})
+    d["y"] = 1 + 0.5 * d["x"] + rng.normal(0, 0.7, 40)[d["g"]] + rng.normal(size=600)
+    with pytest.warns(BelongingWarning, match="correlation of \\+1 or -1"):
+        m = multilevel("y ~ x", d, groups="g", random="~x")
+    assert m.boundary and m.converged
+    assert np.all(np.isfinite(m.fixed[["estimate", "se", "df", "p_value"]].to_numpy()))
+    assert any("isSingular" in line for line in m.notes())
+    v = m.variance["variance"].to_numpy()
+    np.testing.assert_allclose(v[[0, 3]], [0.3589181372, 1.039974812], rtol=1e-4)
+    assert abs(m.variance["corr"].iloc[2]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_engine_solves_score_equations_to_machine_precision():
+    from belonging_lib.models import _lmm
+    from belonging_lib.models.multilevel import _codes
+    top, n_top = _codes(HSB["School"])
+    X = np.column_stack([np.ones(len(HSB)), HSB["SES_gc"], HSB["MEANSES"], HSB["catholic"],
+                         HSB["SES_gc"] * HSB["MEANSES"], HSB["SES_gc"] * HSB["catholic"]])
+    Z = X[:, :2]
+    fit, model = _lmm.fit_two_level(HSB["MathAch"].to_numpy(), X, Z, top, n_top, reml=True)
+    assert fit.converged and not fit.boundary
+    assert fit.gradient < 1e-9                       # |score| / |criterion| at the solution
+    # a perturbation of theta raises the criterion on both sides (a minimum, not a saddle)
+    f0 = _lmm._profiled(model, fit.theta, True)
+    for i in range(len(fit.theta)):
+        for sgn in (-1, 1):
+            t = fit.theta.copy()
+            t[i] += sgn * 1e-4
+            assert _lmm._profiled(model, t, True) > f0
