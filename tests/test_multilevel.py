@@ -29,6 +29,7 @@ SLEEP = _load("sleepstudy.csv")
 THREE = _load("multilevel_three_level.csv")
 SCHOOL = _load("multilevel_school_predictor.csv")
 HSB = _load("hsb.csv", dtype={"School": str})          # nlme::MathAchieve, SES centred within school
+THREE2 = _load("multilevel_three_level_predictors.csv")   # synthetic: predictors at all three levels
 
 CASES = {
     "sleep_ri": (lambda reml: multilevel("Reaction ~ Days", SLEEP, groups="Subject", reml=reml)),
@@ -38,6 +39,8 @@ CASES = {
     # issue 14: a small slope variance next to the intercept variance (df need an accurate Hessian)
     "hsb": (lambda reml: multilevel("MathAch ~ SES_gc * MEANSES + SES_gc * catholic", HSB, groups="School",
                                     random="~SES_gc", reml=reml)),
+    "three2": (lambda reml: multilevel("y ~ ses + class_size + urban", THREE2, groups=["school", "class"],
+                                       reml=reml)),
 }
 
 
@@ -59,7 +62,7 @@ def _r_varcomp(ref: dict, m: MultilevelResult) -> list[tuple[float, float]]:
 
 
 @pytest.mark.parametrize("reml", [True, False], ids=["reml", "ml"])
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in ("three", "sleep_rs", "hsb") else c for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in ("three", "sleep_rs", "hsb", "three2") else c for c in CASES])
 def test_matches_lme4_lmertest(case, reml):
     ref = R["models"][f"{case}_{'reml' if reml else 'ml'}"]
     with warnings.catch_warnings():
