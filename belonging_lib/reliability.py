@@ -821,39 +821,17 @@ def polychoric(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reml_one_way(y: np.ndarray, g: np.ndarray) -> tuple[float, float, float]:
-    """REML variance components of y = mu + u_g + e (closed-form profile over lambda = tau/sigma2)."""
-    codes, inv = np.unique(g, return_inverse=True)
-    nj = np.bincount(inv).astype(float)
-    sums = np.bincount(inv, weights=y)
-    means = sums / nj
-    ssw = float(np.sum((y - means[inv]) ** 2))
-    n = len(y)
+    """REML variance components (tau00, sigma2) and REML log-likelihood of y = mu + u_g + e.
 
-    def parts(lam):
-        w = 1.0 / (1.0 + nj * lam)
-        beta = np.sum(nj * w * means) / np.sum(nj * w)
-        q = ssw + np.sum(nj * w * (means - beta) ** 2)
-        s2 = q / (n - 1)
-        m2 = (n - 1) * (1 + np.log(2 * np.pi * s2)) + np.sum(np.log1p(nj * lam)) + np.log(np.sum(nj * w))
-        return m2, s2
+    Fitted by the library's one mixed-model engine (:mod:`belonging_lib.models._lmm`), as
+    ``lme4::lmer(y ~ 1 + (1 | g), REML = TRUE)``; ``g`` holds integer codes 0..J-1.
+    """
+    from .models import _lmm
 
-    def score(lam):
-        # derivative of -2 x REML log-likelihood in lambda (beta profiled out: envelope theorem)
-        w = 1.0 / (1.0 + nj * lam)
-        beta = np.sum(nj * w * means) / np.sum(nj * w)
-        q = ssw + np.sum(nj * w * (means - beta) ** 2)
-        dq = -np.sum(nj ** 2 * w ** 2 * (means - beta) ** 2)
-        return (n - 1) * dq / q + np.sum(nj * w) - np.sum(nj ** 2 * w ** 2) / np.sum(nj * w)
-
-    if score(0.0) >= 0:          # the likelihood falls from lambda = 0: boundary estimate
-        lam = 0.0
-    else:
-        hi = 1.0
-        while score(hi) < 0 and hi < 1e12:
-            hi *= 10.0
-        lam = optimize.brentq(score, 0.0, hi, xtol=1e-15, rtol=1e-15, maxiter=500)
-    m2, s2 = parts(lam)
-    return lam * s2, s2, -0.5 * m2
+    g = np.asarray(g, dtype=np.int64)
+    fit = _lmm.fit_random_intercept(np.asarray(y, float), np.ones((len(y), 1)), g, int(g.max()) + 1,
+                                    reml=True, satterthwaite_df=False)
+    return float(fit.theta[0] ** 2 * fit.sigma2), float(fit.sigma2), float(fit.loglik)
 
 
 def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:

@@ -1,18 +1,38 @@
-"""Linear mixed models by profiled (RE)ML, in lme4's formulation.
+"""The library's one engine for linear mixed models: profiled (RE)ML in lme4's formulation.
 
-Private engine behind :func:`belonging_lib.models.multilevel`.  Random effects
-are grouped by the top-level cluster; within a cluster the relative covariance
-of the observations is ``V* = I + Z L L' Z' (+ theta_c^2 C C')`` and the
-deviance is profiled over the fixed effects and the residual variance exactly
-as lme4 does, so the optimum is lme4's optimum.
+Every mixed model of belonging_lib is fitted here: :func:`~belonging_lib.models.multilevel`,
+:func:`~belonging_lib.models.null_model`, :func:`~belonging_lib.models.fit_random_intercept` and its
+batch form, :func:`~belonging_lib.reliability.icc`, the cluster-randomised trial analyses and the
+growth models.
 
-Two engines share the formulas:
+Model and criterion
+-------------------
+Within a top-level cluster j the relative covariance of the observations is
+``V*_j = I + Z_j G Z_j'`` with ``G = Lambda Lambda'`` (lme4's ``theta`` holds the lower triangle of
+``Lambda``, column by column), or, for pupils in classes in schools, ``V*_s = I + ts2 11' +
+tc2 blockdiag(11')`` with ``theta = (ts, tc)``.  The deviance is profiled over the fixed effects and
+the residual variance exactly as lme4 does, so the optimum is lme4's optimum.
 
-- :func:`_ri_suffstats` / :func:`fit_random_intercept`: random intercept only,
-  from per-cluster sufficient statistics (n_j, sum x, sum y and the pooled
-  cross-products): one pass over the data and a one-dimensional optimisation.
-- :class:`_DenseLMM`: random slopes and a nested second level, with a dense
-  Cholesky factor per top-level cluster.
+Everything is computed from per-cluster sufficient statistics (``Z'Z``, ``Z'X``, ``Z'y`` per cluster
+and the pooled ``X'X``, ``X'y``, ``y'y``; class sums for the nested case): one pass over the data,
+and an evaluation costs the same however many pupils a cluster has.
+
+Solving, not merely minimising
+------------------------------
+The fit solves the score equations: the gradient of the profiled criterion is analytic, the Hessian is
+the central difference of the analytic gradient (Richardson-extrapolated where it enters the
+Satterthwaite df), and a projected Newton iteration with a Levenberg safeguard and a backtracking line
+search runs from a grid start until the Newton step is below ``1e-11`` relative to theta.  A variance
+parameter whose score points out of the parameter space at zero is held at exactly zero (an explicit
+boundary, reported as singular as lme4's ``isSingular``).
+
+Same digits on every machine
+----------------------------
+No result depends on the BLAS library or its kernel: the cross-products are formed with
+``numpy.einsum`` (numpy's own loops, not BLAS), the sums are taken in a fixed order and the small
+``p x p`` and ``q x q`` algebra (Cholesky factors, triangular solves) is written out here in
+elementwise numpy instead of calling LAPACK, whose results change with the OpenBLAS kernel
+(``OPENBLAS_CORETYPE``).  ``tests/test_cross_kernel.py`` checks the digits across kernels.
 """
 
 from __future__ import annotations
@@ -20,12 +40,105 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import linalg, optimize
 
-LOG2PI = np.log(2 * np.pi)
+LOG2PI = float(np.log(2 * np.pi))
+SINGULAR_TOL = 1e-4          # lme4's isSingular tolerance on the diagonal of Lambda
+SINGULAR_MESSAGE = ("Boundary fit, singular as lme4's isSingular says: a variance component is estimated as zero, or two "
+                    "random effects are perfectly correlated (correlation of +1 or -1). The fixed effects and "
+                    "their tests are still valid, but the random-effect structure is more complex than the data "
+                    "support; consider dropping the random slope or the level whose variance is zero.")
 
 
-# ----------------------------------------------------------------------------- common
+# ----------------------------------------------------------------------------- deterministic small algebra
+
+def _chol(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a (batch of) symmetric positive-definite matrices, without LAPACK.
+
+    Vectorised over the leading dimensions; the loop runs over the (small) matrix order.
+    Raises ``numpy.linalg.LinAlgError`` when a matrix is not positive definite.
+    """
+    A = np.asarray(A, dtype=float)
+    k = A.shape[-1]
+    L = np.zeros_like(A)
+    for j in range(k):
+        s = A[..., j, j] - np.sum(L[..., j, :j] * L[..., j, :j], axis=-1)
+        if np.any(~(s > 0)):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        d = np.sqrt(s)
+        L[..., j, j] = d
+        if j + 1 < k:
+            off = A[..., j + 1:, j] - np.sum(L[..., j + 1:, :j] * L[..., None, j, :j], axis=-1)
+            L[..., j + 1:, j] = off / d[..., None]
+    return L
+
+
+def _cho_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve (L L') X = B for X; B (..., k) or (..., k, m); vectorised, no LAPACK."""
+    vec = B.ndim == L.ndim - 1
+    Y = np.array(B[..., None] if vec else B, dtype=float)
+    k = L.shape[-1]
+    for i in range(k):                                           # L Y = B
+        if i:
+            Y[..., i, :] -= np.sum(L[..., i, :i, None] * Y[..., :i, :], axis=-2)
+        Y[..., i, :] /= L[..., i, i, None]
+    for i in range(k - 1, -1, -1):                               # L' X = Y
+        if i + 1 < k:
+            Y[..., i, :] -= np.sum(L[..., i + 1:, i, None] * Y[..., i + 1:, :], axis=-2)
+        Y[..., i, :] /= L[..., i, i, None]
+    return Y[..., 0] if vec else Y
+
+
+def _logdet_chol(L: np.ndarray) -> np.ndarray:
+    return 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+
+
+def _sym_inverse(A: np.ndarray) -> np.ndarray:
+    L = _chol(A)
+    return _cho_solve(L, np.broadcast_to(np.eye(A.shape[-1]), A.shape))
+
+
+def _chol_last(A: np.ndarray) -> list:
+    """Cholesky factors of J small matrices stored cluster-axis-last, A (k, k, J); returns L[i][j] (J,)."""
+    k = A.shape[0]
+    L = [[None] * k for _ in range(k)]
+    for j in range(k):
+        s = A[j, j].copy()
+        for m in range(j):
+            s -= L[j][m] * L[j][m]
+        if np.any(~(s > 0)):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        L[j][j] = np.sqrt(s)
+        for i in range(j + 1, k):
+            t = A[i, j].copy()
+            for m in range(j):
+                t -= L[i][m] * L[j][m]
+            L[i][j] = t / L[j][j]
+    return L
+
+
+def _cho_solve_last(L: list, B: np.ndarray) -> np.ndarray:
+    """Solve (L L') X = B for J systems at once; B (k, m, J)."""
+    k = len(L)
+    Y = [None] * k
+    for i in range(k):
+        t = B[i].copy()
+        for m in range(i):
+            t -= L[i][m] * Y[m]
+        Y[i] = t / L[i][i]
+    for i in range(k - 1, -1, -1):
+        t = Y[i]
+        for m in range(i + 1, k):
+            t = t - L[m][i] * Y[m]
+        Y[i] = t / L[i][i]
+    return np.stack(Y)
+
+
+def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums over consecutive row segments (rows sorted by cluster), in a fixed order."""
+    return np.add.reduceat(values, starts, axis=0)
+
+
+# ----------------------------------------------------------------------------- results
 
 @dataclasses.dataclass(frozen=True)
 class LMMFit:
@@ -41,406 +154,459 @@ class LMMFit:
     p: int
     df_satterthwaite: np.ndarray | None = None
     converged: bool = True
-    boundary: bool = False
+    boundary: bool = False      # singular fit (lme4's isSingular)
+    gradient: float = 0.0       # largest |score| of the free parameters at the solution, relative
+    iterations: int = 0
 
 
-def _criterion(logdet_v: float, logdet_a: float, r2: float, n: int, p: int, reml: bool) -> float:
-    """lme4's profiled deviance (REML criterion when ``reml``)."""
-    if reml:
-        m = n - p
-        return logdet_v + logdet_a + m * (1 + LOG2PI + np.log(r2 / m))
-    return logdet_v + n * (1 + LOG2PI + np.log(r2 / n))
+# ----------------------------------------------------------------------------- model structures
 
+class TwoLevel:
+    """Random intercept and slopes at one grouping level, from per-cluster cross-products.
 
-def _deviance_varpar(logdet_v: float, logdet_a: float, r2: float, sigma2: float, n: int, p: int,
-                     reml: bool) -> float:
-    """-2 log-likelihood at a given residual variance (fixed effects profiled)."""
-    if reml:
-        return (n - p) * (LOG2PI + np.log(sigma2)) + logdet_v + logdet_a + r2 / sigma2
-    return n * (LOG2PI + np.log(sigma2)) + logdet_v + r2 / sigma2
-
-
-def _solve_beta(A: np.ndarray, b: np.ndarray, yVy: float):
-    """GLS solution from X'V*^-1X, X'V*^-1y, y'V*^-1y: beta, log|A|, r2, chol."""
-    c, lower = linalg.cho_factor(A, lower=True, check_finite=False)
-    beta = linalg.cho_solve((c, lower), b, check_finite=False)
-    r2 = float(yVy - b @ beta)
-    logdet_a = 2.0 * float(np.sum(np.log(np.diag(c))))
-    return beta, logdet_a, max(r2, 1e-300), (c, lower)
-
-
-# ----------------------------------------------------------------------------- random intercept
-
-@dataclasses.dataclass(frozen=True)
-class RISuffStats:
-    """Sufficient statistics of a random-intercept model."""
-
-    nj: np.ndarray      # (J,) cluster sizes
-    sx: np.ndarray      # (J, p) per-cluster column sums of X
-    sy: np.ndarray      # (J,) per-cluster sums of y
-    xtx: np.ndarray     # (p, p)
-    xty: np.ndarray     # (p,)
-    yty: float
-    n: int
-    p: int
-
-
-def ri_suffstats(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_groups: int) -> RISuffStats:
-    """One pass over the data: per-cluster sums and pooled cross-products."""
-    n, p = X.shape
-    nj = np.bincount(codes, minlength=n_groups).astype(float)
-    sx = np.empty((n_groups, p))
-    for k in range(p):
-        sx[:, k] = np.bincount(codes, weights=X[:, k], minlength=n_groups)
-    sy = np.bincount(codes, weights=y, minlength=n_groups)
-    return RISuffStats(nj, sx, sy, X.T @ X, X.T @ y, float(y @ y), n, p)
-
-
-def _ri_parts(s: RISuffStats, lam: float):
-    w = lam / (1.0 + lam * s.nj)                      # V*_j^-1 = I - w_j 11'
-    A = s.xtx - (s.sx * w[:, None]).T @ s.sx
-    b = s.xty - s.sx.T @ (w * s.sy)
-    yVy = s.yty - float(np.sum(w * s.sy ** 2))
-    logdet_v = float(np.sum(np.log1p(lam * s.nj)))
-    return A, b, yVy, logdet_v
-
-
-def _ri_profiled(s: RISuffStats, theta: float, reml: bool) -> float:
-    A, b, yVy, logdet_v = _ri_parts(s, theta * theta)
-    _beta, logdet_a, r2, _ = _solve_beta(A, b, yVy)
-    return _criterion(logdet_v, logdet_a, r2, s.n, s.p, reml)
-
-
-def fit_ri_suffstats(s: RISuffStats, *, reml: bool = True, satterthwaite: bool = True) -> LMMFit:
-    """Fit a random-intercept model from sufficient statistics.
-
-    The profiled deviance is minimised over theta = tau / sigma (lme4's
-    parameter) by a bounded Brent search on a bracket found by a coarse grid,
-    and the boundary theta = 0 is checked explicitly.
-    """
-    f = lambda t: _ri_profiled(s, t, reml)  # noqa: E731
-    grid = np.concatenate([[0.0], np.exp(np.linspace(np.log(1e-3), np.log(1e2), 41))])
-    vals = np.array([f(t) for t in grid])
-    k = int(np.argmin(vals))
-    lo = grid[max(k - 1, 0)]
-    hi = grid[min(k + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(f, bounds=(lo, hi), method="bounded",
-                                   options={"xatol": 1e-12, "maxiter": 500})
-    theta = float(res.x)
-    # boundary: lme4 calls a fit singular when theta < 1e-4; we move such a fit to theta = 0
-    # exactly when that costs no more than 1e-8 in deviance (floating-point noise)
-    if f(0.0) <= res.fun + (1e-8 if theta < 1e-4 else 0.0):
-        theta = 0.0
-    boundary = theta == 0.0
-    A, b, yVy, logdet_v = _ri_parts(s, theta * theta)
-    beta, logdet_a, r2, chol = _solve_beta(A, b, yVy)
-    sigma2 = r2 / (s.n - s.p if reml else s.n)
-    ainv = linalg.cho_solve(chol, np.eye(s.p), check_finite=False)
-    vcov = sigma2 * ainv
-    loglik = -0.5 * _criterion(logdet_v, logdet_a, r2, s.n, s.p, reml)
-    df = None
-    if satterthwaite:
-        def parts(varpar):
-            th, sig = varpar
-            A_, b_, yVy_, ldv = _ri_parts(s, th * th)
-            return A_, b_, yVy_, ldv, sig * sig
-        df = _satterthwaite(parts, np.array([theta, np.sqrt(sigma2)]), s.n, s.p, reml)
-    return LMMFit(beta, vcov, float(sigma2), np.array([theta]), float(loglik), reml, s.n, s.p, df,
-                  bool(res.success) if hasattr(res, "success") else True, boundary)
-
-
-# ----------------------------------------------------------------------------- Satterthwaite
-
-def _num_hessian(f, x: np.ndarray, rel: float = 1e-4) -> np.ndarray:
-    k = len(x)
-    h = rel * np.maximum(np.abs(x), 1e-2)
-    H = np.empty((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k); ei[i] = h[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i + 1, k):
-            ej = np.zeros(k); ej[j] = h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
-                4 * h[i] * h[j])
-    return H
-
-
-def _satterthwaite(parts, varpar: np.ndarray, n: int, p: int, reml: bool) -> np.ndarray:
-    """Satterthwaite df for each fixed effect, as lmerTest computes them.
-
-    ``parts(varpar)`` returns (A, b, yVy, logdet_v, sigma2) where varpar is
-    lme4's theta followed by sigma.  A = 2 H^-1 with H the Hessian of the
-    deviance in varpar; df_k = 2 C_kk^2 / (g_k' A g_k), g_k the gradient of
-    C_kk = Var(beta_k) in varpar.
-    """
-    def deviance(vp):
-        A, b, yVy, ldv, s2 = parts(vp)
-        _beta, lda, r2, _ = _solve_beta(A, b, yVy)
-        return _deviance_varpar(ldv, lda, r2, s2, n, p, reml)
-
-    def cdiag(vp):
-        A, _b, _y, _l, s2 = parts(vp)
-        return s2 * np.diag(np.linalg.inv(A))
-
-    H = _num_hessian(deviance, varpar)
-    try:
-        Acov = 2.0 * np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        return np.full(p, np.nan)
-    k = len(varpar)
-    grads = np.empty((k, p))
-    for i in range(k):
-        h = 1e-5 * max(abs(varpar[i]), 1e-2)
-        e = np.zeros(k); e[i] = h
-        grads[i] = (cdiag(varpar + e) - cdiag(varpar - e)) / (2 * h)
-    c = cdiag(varpar)
-    denom = np.einsum("ik,ij,jk->k", grads, Acov, grads)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df = 2.0 * c ** 2 / denom
-    return df
-
-
-# ----------------------------------------------------------------------------- dense engine
-
-class DenseLMM:
-    """Random intercept and slopes at the top level, optional nested intercept.
-
-    Parameters
-    ----------
-    y, X : arrays
-    Z : array (n, q)
-        Random-effect design of the top level (first column ones for the intercept).
-    top : array of int codes (top-level clusters, 0..J-1)
-    nested : array of int codes or None (second-level clusters, globally unique)
+    ``ztz`` (J, q, q), ``ztw`` (J, q, p + 1) holding ``[Z_j'X_j, Z_j'y_j]``, ``wtw`` (p + 1, p + 1)
+    holding ``[X y]'[X y]``.
     """
 
-    def __init__(self, y, X, Z, top, nested=None):
-        self.y, self.X, self.Z = np.asarray(y, float), np.asarray(X, float), np.asarray(Z, float)
-        self.n, self.p = self.X.shape
-        self.q = self.Z.shape[1]
-        order = np.argsort(top, kind="stable")
-        top_sorted = top[order]
-        bounds = np.flatnonzero(np.diff(top_sorted)) + 1
-        # Blocks of equal size are stacked so that one batched Cholesky handles them all
-        # (growth models have thousands of pupils with one to three waves each).
-        by_size: dict[int, list[np.ndarray]] = {}
-        for idx in np.split(order, bounds):
-            by_size.setdefault(len(idx), []).append(idx)
-        self.batches = []
-        for size, groups in sorted(by_size.items()):
-            rows = np.stack(groups)                     # (G, s)
-            batch = {"X": self.X[rows], "y": self.y[rows], "Z": self.Z[rows]}
-            if nested is not None:
-                codes = nested[rows]                    # (G, s)
-                batch["CC"] = (codes[:, :, None] == codes[:, None, :]).astype(float)
-            self.batches.append(batch)
-        self.nested = nested is not None
-        if not self.nested:
-            # Woodbury form (as lme4): per-cluster cross-products Z'Z, Z'X, Z'y are all that is needed.
-            bounds0 = np.concatenate([[0], bounds])
-            Zs, Xs, ys = self.Z[order], self.X[order], self.y[order]
-            self.ztz = np.add.reduceat(np.einsum("iq,ir->iqr", Zs, Zs), bounds0, axis=0)
-            self.ztx = np.add.reduceat(np.einsum("iq,ip->iqp", Zs, Xs), bounds0, axis=0)
-            self.zty = np.add.reduceat(Zs * ys[:, None], bounds0, axis=0)
-            self.xtx = self.X.T @ self.X
-            self.xty = self.X.T @ self.y
-            self.yty = float(self.y @ self.y)
+    def __init__(self, ztz, ztw, wtw, n: int):
+        self.ztz, self.ztw, self.wtw = ztz, ztw, wtw
+        self.J, self.q = ztz.shape[0], ztz.shape[1]
+        self.p = wtw.shape[0] - 1
+        self.n = int(n)
         self.tril = np.tril_indices(self.q)
-        self.n_theta = len(self.tril[0]) + (1 if self.nested else 0)
+        # lme4's order of theta: the lower triangle column by column
+        order = np.lexsort((self.tril[0], self.tril[1]))
+        self.tril = (self.tril[0][order], self.tril[1][order])
+        self.n_theta = len(self.tril[0])
+        self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
+        self.sum_ztz = np.sum(ztz, axis=0)
+        # cluster axis last: the per-cluster algebra runs on long contiguous vectors
+        self.S = np.ascontiguousarray(np.moveaxis(ztz, 0, -1))          # (q, q, J)
+        self.ZW = np.ascontiguousarray(np.moveaxis(ztw, 0, -1))         # (q, p + 1, J)
 
-    def lower_bounds(self):
-        lb = [0.0 if i == j else -np.inf for i, j in zip(*self.tril)]
-        if self.nested:
-            lb.append(0.0)
-        return np.array(lb)
+    @classmethod
+    def from_data(cls, y, X, Z, codes, n_groups) -> "TwoLevel":
+        """Per-cluster cross-products in one pass (bincount sums each cluster in row order)."""
+        X = np.asarray(X, float)
+        cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float)]
+        Z = np.asarray(Z, float)
+        codes = np.asarray(codes, dtype=np.int64)
+        q, r = Z.shape[1], len(cols)
 
-    def theta_start(self):
-        t = [1.0 if i == j else 0.0 for i, j in zip(*self.tril)]
-        if self.nested:
-            t.append(1.0)
-        return np.array(t)
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
+        if q == 1 and np.all(Z == 1.0):
+            ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
+            ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
+        else:
+            zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
+            ztz = np.empty((n_groups, q, q))
+            for a in range(q):
+                for b in range(a + 1):
+                    ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
+            ztw = np.empty((n_groups, q, r))
+            for a in range(q):
+                for k in range(r):
+                    ztw[:, a, k] = csum(zc[a] * cols[k])
+        wtw = np.empty((r, r))
+        for a in range(r):
+            for b in range(a + 1):
+                wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
+        return cls(ztz, ztw, wtw, len(cols[-1]))
 
-    def _lam(self, theta):
+    def lam(self, theta) -> np.ndarray:
         L = np.zeros((self.q, self.q))
-        L[self.tril] = theta[: len(self.tril[0])]
+        L[self.tril] = theta
         return L
 
-    def parts(self, theta):
-        if not self.nested:
-            return self._parts_woodbury(theta)
-        return self._parts_dense(theta)
+    def start_points(self):
+        if self.q == 1:
+            return [np.array([t]) for t in np.r_[0.0, np.exp(np.linspace(np.log(1e-3), np.log(1e2), 21))]]
+        pts = []
+        for c in (0.1, 0.3, 1.0, 3.0):
+            pts.append(np.array([c if i == j else 0.0 for i, j in zip(*self.tril)]))
+        return pts
 
-    def _parts_woodbury(self, theta):
-        """V*_j^-1 = I - Z_j L W_j^-1 L'Z_j', W_j = I + L'Z_j'Z_j L; |V*_j| = |W_j|."""
-        L = self._lam(theta)
-        W = np.einsum("qa,gqr,rb->gab", L, self.ztz, L)
-        W[:, np.arange(self.q), np.arange(self.q)] += 1.0
-        chol = np.linalg.cholesky(W)
-        LZX = np.einsum("qa,gqp->gap", L, self.ztx)
-        LZy = np.einsum("qa,gq->ga", L, self.zty)
-        rhs = np.concatenate([LZX, LZy[:, :, None]], axis=2)
-        sol = np.linalg.solve(W, rhs)
-        A = self.xtx - np.einsum("gap,gar->pr", LZX, sol[:, :, :-1])
-        b = self.xty - np.einsum("gap,ga->p", LZX, sol[:, :, -1])
-        yVy = self.yty - float(np.einsum("ga,ga->", LZy, sol[:, :, -1]))
-        ldv = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
-        return A, b, yVy, ldv
-
-    def _parts_dense(self, theta):
-        L = self._lam(theta)
-        G = L @ L.T
-        tc2 = theta[-1] ** 2 if self.nested else 0.0
-        A = np.zeros((self.p, self.p)); b = np.zeros(self.p); yVy = 0.0; ldv = 0.0
-        for bt in self.batches:
-            Zb = bt["Z"]
-            V = np.einsum("gsq,qr,gtr->gst", Zb, G, Zb)
-            if self.nested:
-                V = V + tc2 * bt["CC"]
-            s = V.shape[1]
-            V[:, np.arange(s), np.arange(s)] += 1.0
-            chol = np.linalg.cholesky(V)
-            rhs = np.concatenate([bt["X"], bt["y"][:, :, None]], axis=2)
-            sol = np.linalg.solve(V, rhs)
-            Xs, ys = sol[:, :, :-1], sol[:, :, -1]
-            A += np.einsum("gsp,gsq->pq", bt["X"], Xs)
-            b += np.einsum("gsp,gs->p", bt["X"], ys)
-            yVy += float(np.einsum("gs,gs->", bt["y"], ys))
-            ldv += 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
-        return A, b, yVy, ldv
-
-    def profiled(self, theta, reml):
-        A, b, yVy, ldv = self.parts(theta)
-        _beta, lda, r2, _ = _solve_beta(A, b, yVy)
-        return _criterion(ldv, lda, r2, self.n, self.p, reml)
-
-    def fit(self, *, reml=True, satterthwaite=True, start=None) -> LMMFit:
-        lb = self.lower_bounds()
-        bounds = [(None if np.isinf(l) else l, None) for l in lb]
-        x0 = self.theta_start() if start is None else np.asarray(start, float)
-        f = lambda t: self.profiled(t, reml)  # noqa: E731
-        res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000})
-        # polish: derivative-free and tight (as bobyqa with a small rhoend in lme4), from a small simplex
-        # around the quasi-Newton solution so that boundary fits do not re-explore the whole space
-        x1 = np.asarray(res.x, dtype=float)
-        simplex = [x1] + [x1 + np.eye(len(x1))[i] * max(1e-3, 1e-3 * abs(x1[i])) for i in range(len(x1))]
-        res2 = optimize.minimize(f, x1, method="Nelder-Mead",
-                                 options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 1500,
-                                          "initial_simplex": np.array(simplex)})
-        theta = res2.x if res2.fun <= res.fun else res.x
-        theta = np.where(lb == 0.0, np.abs(theta), theta)
-        A, b, yVy, ldv = self.parts(theta)
-        beta, lda, r2, chol = _solve_beta(A, b, yVy)
-        sigma2 = r2 / (self.n - self.p if reml else self.n)
-        vcov = sigma2 * linalg.cho_solve(chol, np.eye(self.p), check_finite=False)
-        loglik = -0.5 * _criterion(ldv, lda, r2, self.n, self.p, reml)
-        diag_idx = [k for k, (i, j) in enumerate(zip(*self.tril)) if i == j]
-        boundary = bool(np.any(np.abs(theta[diag_idx]) < 1e-6)) or (self.nested and abs(theta[-1]) < 1e-6)
-        df = None
-        if satterthwaite:
-            def parts(vp):
-                A_, b_, y_, l_ = self.parts(vp[:-1])
-                return A_, b_, y_, l_, vp[-1] ** 2
-            df = _satterthwaite(parts, np.append(theta, np.sqrt(sigma2)), self.n, self.p, reml)
-        return LMMFit(beta, vcov, float(sigma2), theta, float(loglik), reml, self.n, self.p, df,
-                      bool(res.success or res2.success), boundary)
+    def evaluate(self, theta, derivs: bool = False):
+        """M = [X y]'V*^-1[X y] and log|V*|; with ``derivs`` their derivatives in theta."""
+        L = self.lam(theta)
+        q = self.q
+        if q == 1:
+            lam2 = L[0, 0] ** 2
+            s = self.S[0, 0]
+            wj = lam2 / (1.0 + lam2 * s)                   # V*_j^-1 = I - w_j 11'
+            u = self.ZW[0]                                  # (p + 1, J)
+            M = self.wtw - np.einsum("rj,sj->rs", u * wj, u)
+            ldv = float(np.sum(np.log1p(lam2 * s)))
+            if not derivs:
+                return M, ldv, None
+            f = 1.0 / (1.0 + lam2 * s)                     # Z_j'V*^-1 = f_j 1'
+            U = u * f                                       # Z_j'V*^-1 [X y]
+            dG = 2.0 * L[0, 0]
+            dM = -dG * np.einsum("rj,sj->rs", U, U)
+            dldv = dG * float(np.sum(s * f))
+            return M, ldv, [(dldv, dM)]
+        # Small-matrix algebra written out over the (q, q) indices, each step one operation on
+        # J-long contiguous vectors (Lambda is lower triangular: L[a, b] = 0 for a < b).
+        S, ZW = self.S, self.ZW
+        LtS = np.zeros_like(S)                                   # Lambda' S_j
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)                                     # I + Lambda' S_j Lambda
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
+        C = _chol_last(W)
+        R = np.zeros_like(ZW)                                    # Lambda' Z_j'[X y]
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    R[bb] += L[a, bb] * ZW[a]
+        sol = _cho_solve_last(C, R)                              # W_j^-1 Lambda' Z_j'[X y]
+        M = self.wtw.copy()
+        for bb in range(q):
+            M -= np.einsum("rj,sj->rs", R[bb], sol[bb])
+        ldv = 2.0 * float(sum(np.sum(np.log(C[a][a])) for a in range(q)))
+        if not derivs:
+            return M, ldv, None
+        # Z_j'V*^-1 [X y] = Z_j'W_j - S_j Lambda W_j^-1 Lambda' Z_j'W_j; S_j Lambda = (Lambda' S_j)'
+        U = ZW.copy()
+        for a in range(q):
+            for bb in range(q):
+                U[a] -= LtS[bb, a] * sol[bb]
+        Q = _cho_solve_last(C, LtS)                              # W_j^-1 Lambda' S_j
+        P = self.sum_ztz.copy()                                  # sum_j Z_j'V*^-1 Z_j
+        for a in range(q):
+            for c in range(q):
+                for bb in range(q):
+                    P[a, c] -= np.einsum("j,j->", LtS[bb, a], Q[bb, c])
+        T = np.empty((q, q) + self.wtw.shape)
+        for a in range(q):
+            for bb in range(a + 1):
+                T[a, bb] = np.einsum("rj,sj->rs", U[a], U[bb])
+                T[bb, a] = T[a, bb].T
+        out = []
+        for i, jcol in zip(*self.tril):
+            E = np.zeros((q, q))
+            E[i, jcol] = 1.0
+            dG = np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E)     # d(Lambda Lambda')
+            out.append((float(np.sum(dG * P)), -np.einsum("ab,abrs->rs", dG, T)))
+        return M, ldv, out
 
     def random_covariance(self, theta, sigma2):
-        """Top-level random-effect covariance (q x q) and nested variance."""
-        L = self._lam(theta)
-        G = sigma2 * (L @ L.T)
-        nested_var = sigma2 * theta[-1] ** 2 if self.nested else None
-        return G, nested_var
+        L = self.lam(theta)
+        return sigma2 * np.einsum("ab,cb->ac", L, L), None
 
 
-# ----------------------------------------------------------------------------- three-level random intercepts
+class Nested(TwoLevel):
+    """Random intercepts for pupils in classes in schools, from class-level sums."""
 
-@dataclasses.dataclass(frozen=True)
-class RI3SuffStats:
-    """Sufficient statistics of a three-level random-intercept model."""
+    def __init__(self, nc, sw, school, n_schools, wtw, n: int):
+        self.nc, self.sw, self.school, self.n_schools = nc, sw, school, n_schools
+        self.wtw = wtw
+        self.p = wtw.shape[0] - 1
+        self.n = int(n)
+        self.q = 1
+        self.n_theta = 2
+        self.lower = np.array([0.0, 0.0])
 
-    nc: np.ndarray      # (C,) class sizes
-    sx: np.ndarray      # (C, p) per-class column sums of X
-    sy: np.ndarray      # (C,) per-class sums of y
-    school: np.ndarray  # (C,) school code of each class
-    n_schools: int
-    xtx: np.ndarray
-    xty: np.ndarray
-    yty: float
-    n: int
-    p: int
+    @classmethod
+    def from_data(cls, y, X, top, nested) -> "Nested":
+        W = np.column_stack([np.asarray(X, float), np.asarray(y, float)])
+        n_classes = int(nested.max()) + 1
+        order = np.argsort(nested, kind="stable")
+        c = nested[order]
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+        nc = np.diff(np.r_[starts, len(c)]).astype(float)
+        sw = _segment_sum(W[order], starts)
+        school = np.zeros(n_classes, dtype=np.int64)
+        school[nested] = top
+        return cls(nc, sw, school, int(top.max()) + 1, np.einsum("ir,is->rs", W, W), len(W))
+
+    def start_points(self):
+        return [np.array([a, b]) for a in (0.1, 0.3, 1.0) for b in (0.1, 0.3, 1.0)]
+
+    def _school_sum(self, v):
+        v = np.asarray(v, float)
+        if v.ndim == 1:
+            return np.bincount(self.school, weights=v, minlength=self.n_schools)
+        return np.stack([np.bincount(self.school, weights=v[:, r], minlength=self.n_schools)
+                         for r in range(v.shape[1])], axis=1)
+
+    def evaluate(self, theta, derivs: bool = False):
+        ts, tc = float(theta[0]), float(theta[1])
+        ts2, tc2 = ts * ts, tc * tc
+        w = tc2 / (1.0 + tc2 * self.nc)                      # class blocks: (I + tc2 11')^-1 = I - w 11'
+        f = 1.0 / (1.0 + tc2 * self.nc)                      # 1 - w n_c
+        M = self.wtw - np.einsum("c,cr,cs->rs", w, self.sw, self.sw)
+        u = self._school_sum(self.sw * f[:, None])            # 1_s'W [X y]
+        m = self._school_sum(self.nc * f)                     # 1_s'W 1_s
+        cs = ts2 / (1.0 + ts2 * m)
+        M = M - np.einsum("s,sr,sq->rq", cs, u, u)          # school term: Sherman-Morrison
+        ldv = float(np.sum(np.log1p(tc2 * self.nc)) + np.sum(np.log1p(ts2 * m)))
+        if not derivs:
+            return M, ldv, None
+        g = 1.0 / (1.0 + ts2 * m)
+        vs = u * g[:, None]                                    # 1_s'V*^-1 [X y]
+        d_ts2 = (float(np.sum(m * g)), -np.einsum("sr,sq->rq", vs, vs))
+        fn = f * self.nc
+        vc = self.sw * f[:, None] - (cs[self.school] * fn)[:, None] * u[self.school]   # 1_c'V*^-1 [X y]
+        d_tc2 = (float(np.sum(fn - cs[self.school] * fn * fn)), -np.einsum("cr,cq->rq", vc, vc))
+        return M, ldv, [(2 * ts * d_ts2[0], 2 * ts * d_ts2[1]), (2 * tc * d_tc2[0], 2 * tc * d_tc2[1])]
+
+    def random_covariance(self, theta, sigma2):
+        return np.array([[sigma2 * theta[0] ** 2]]), sigma2 * theta[1] ** 2
 
 
-def ri3_suffstats(y: np.ndarray, X: np.ndarray, top: np.ndarray, nested: np.ndarray) -> RI3SuffStats:
-    """Per-class sums (classes nested in schools) and pooled cross-products."""
-    n, p = X.shape
-    n_classes = int(nested.max()) + 1
-    nc = np.bincount(nested, minlength=n_classes).astype(float)
-    sx = np.empty((n_classes, p))
-    for k in range(p):
-        sx[:, k] = np.bincount(nested, weights=X[:, k], minlength=n_classes)
-    sy = np.bincount(nested, weights=y, minlength=n_classes)
-    school = np.zeros(n_classes, dtype=np.int64)
-    school[nested] = top
-    return RI3SuffStats(nc, sx, sy, school, int(top.max()) + 1, X.T @ X, X.T @ y, float(y @ y), n, p)
+# ----------------------------------------------------------------------------- criterion and scores
+
+class _Point:
+    """Everything at one theta: the GLS solution, the criterion and (optionally) its scores."""
+
+    def __init__(self, model, theta, reml: bool, derivs: bool = False):
+        p, n = model.p, model.n
+        self.theta = np.asarray(theta, float)
+        M, self.ldv, self.d = model.evaluate(self.theta, derivs)
+        A, b, yvy = M[:p, :p], M[:p, p], M[p, p]
+        self.LA = _chol(A)
+        self.beta = _cho_solve(self.LA, b)
+        self.r2 = max(float(yvy - np.sum(b * self.beta)), 1e-300)
+        self.lda = float(_logdet_chol(self.LA))
+        self.m = n - p if reml else n
+        self.reml = reml
+        self.f = self.ldv + (self.lda if reml else 0.0) + self.m * (1 + LOG2PI + np.log(self.r2 / self.m))
+        if derivs:
+            self.Ainv = _cho_solve(self.LA, np.eye(p))
+            v = np.r_[-self.beta, 1.0]
+            self.dldv = np.array([d[0] for d in self.d])
+            self.dA = [d[1][:p, :p] for d in self.d]
+            self.dr2 = np.array([float(np.einsum("r,rs,s->", v, d[1], v)) for d in self.d])
+            self.dlda = np.array([float(np.sum(self.Ainv * dA)) for dA in self.dA])
+
+    def pieces(self) -> np.ndarray:
+        """Derivatives of log|V*| (+ log|A| under REML) and of the profiled r2, stacked."""
+        return np.r_[self.dldv + (self.dlda if self.reml else 0.0), self.dr2]
+
+    def hess(self, J: np.ndarray) -> np.ndarray:
+        """Hessian of the profiled criterion from the Jacobian ``J`` of :meth:`pieces` (rows: theta_i)."""
+        k = len(self.theta)
+        H = J[:, :k] + self.m * (J[:, k:] / self.r2 - np.outer(self.dr2, self.dr2) / self.r2 ** 2)
+        return 0.5 * (H + H.T)
+
+    def hess_varpar(self, J: np.ndarray, sigma: float) -> np.ndarray:
+        """Hessian of the deviance in lmerTest's varpar = (theta, sigma) from the same Jacobian."""
+        k = len(self.theta)
+        s2 = sigma * sigma
+        H = np.empty((k + 1, k + 1))
+        Htt = J[:, :k] + J[:, k:] / s2
+        H[:k, :k] = 0.5 * (Htt + Htt.T)
+        H[:k, k] = H[k, :k] = -2.0 * self.dr2 / (s2 * sigma)
+        H[k, k] = -2.0 * self.m / s2 + 6.0 * self.r2 / (s2 * s2)
+        return H
+
+    def grad(self) -> np.ndarray:
+        """Score of the profiled criterion (deviance or REML criterion) in theta."""
+        return self.dldv + (self.dlda if self.reml else 0.0) + self.m * self.dr2 / self.r2
+
+    def grad_varpar(self, sigma: float) -> np.ndarray:
+        """Score of the deviance in lmerTest's varpar = (theta, sigma)."""
+        s2 = sigma * sigma
+        g = self.dldv + (self.dlda if self.reml else 0.0) + self.dr2 / s2
+        return np.r_[g, 2 * self.m / sigma - 2 * self.r2 / (s2 * sigma)]
 
 
-def ri3_parts(s: RI3SuffStats, theta: np.ndarray):
-    """X'V*^-1X, X'V*^-1y, y'V*^-1y and log|V*| in closed form.
+def _profiled(model, theta, reml):
+    try:
+        return _Point(model, theta, reml).f
+    except np.linalg.LinAlgError:
+        return np.inf
 
-    Within a school, V* = W^-1 + ts2 11' with W^-1 = blockdiag(I + tc2 11') over
-    classes; W = blockdiag(I - w_c 11'), w_c = tc2 / (1 + tc2 n_c), and the
-    school term is a rank-one (Sherman-Morrison) update.
+
+def _pieces_jacobian(model, pt: _Point, reml: bool, *, levels: int = 1, rel: float = 1e-6) -> np.ndarray:
+    """Jacobian in theta of the analytic scores' pieces (:meth:`_Point.pieces`).
+
+    ``levels = 1``: forward differences (for the Newton iterations); ``levels >= 2``: central
+    differences Richardson-extrapolated over ``levels`` halvings of the step (for the Satterthwaite df,
+    as lmerTest's numDeriv does on the deviance itself).
     """
-    ts2, tc2 = theta[0] ** 2, theta[1] ** 2
-    w = tc2 / (1.0 + tc2 * s.nc)
-    # X'WX, X'Wy, y'Wy pooled over classes
-    A = s.xtx - (s.sx * w[:, None]).T @ s.sx
-    b = s.xty - s.sx.T @ (w * s.sy)
-    yVy = s.yty - float(np.sum(w * s.sy ** 2))
-    # per school: u = X'W1, v = y'W1, m = 1'W1
-    f = 1.0 - w * s.nc
-    u = np.zeros((s.n_schools, s.p))
-    for k in range(s.p):
-        u[:, k] = np.bincount(s.school, weights=s.sx[:, k] * f, minlength=s.n_schools)
-    v = np.bincount(s.school, weights=s.sy * f, minlength=s.n_schools)
-    m = np.bincount(s.school, weights=s.nc * f, minlength=s.n_schools)
-    c = ts2 / (1.0 + ts2 * m)
-    A = A - (u * c[:, None]).T @ u
-    b = b - u.T @ (c * v)
-    yVy = yVy - float(np.sum(c * v ** 2))
-    ldv = float(np.sum(np.log1p(tc2 * s.nc)) + np.sum(np.log1p(ts2 * m)))
-    return A, b, yVy, ldv
+    x = pt.theta
+    k = len(x)
+    base = pt.pieces()
+    J = np.empty((k, len(base)))
+    for i in range(k):
+        h = rel * max(abs(x[i]), 1e-2)
+        if levels == 1:
+            e = np.zeros(k)
+            e[i] = h
+            J[i] = (_Point(model, x + e, reml, derivs=True).pieces() - base) / h
+            continue
+        table = []
+        for lev in range(levels):
+            e = np.zeros(k)
+            e[i] = h / 2 ** lev
+            table.append((_Point(model, x + e, reml, derivs=True).pieces()
+                          - _Point(model, x - e, reml, derivs=True).pieces()) / (2 * e[i]))
+        for m in range(1, levels):                               # Richardson: O(h^2) error per level
+            table = [(4 ** m * table[t + 1] - table[t]) / (4 ** m - 1) for t in range(len(table) - 1)]
+        J[i] = table[0]
+    return J
 
 
-def fit_ri3_suffstats(s: RI3SuffStats, *, reml: bool = True, satterthwaite: bool = True) -> LMMFit:
-    """Fit pupils-in-classes-in-schools random intercepts from class-level sums."""
-    def f(theta):
-        A, b, yVy, ldv = ri3_parts(s, np.abs(theta))
-        _beta, lda, r2, _ = _solve_beta(A, b, yVy)
-        return _criterion(ldv, lda, r2, s.n, s.p, reml)
+def _newton(model, theta0, reml, max_iter: int = 100, xtol: float = 1e-11):
+    """Projected Newton with a Levenberg safeguard and backtracking, from theta0."""
+    lb = model.lower
+    theta = np.maximum(np.asarray(theta0, float), lb)
+    pt = _Point(model, theta, reml, derivs=True)
+    g = pt.grad()
+    it = 0
+    converged = False
+    for it in range(1, max_iter + 1):
+        at_bound = (theta <= lb) & (g > 0)
+        free = ~at_bound
+        theta = np.where(at_bound, lb, theta)
+        if not free.any():
+            converged = True
+            break
+        H = pt.hess(_pieces_jacobian(model, pt, reml))[np.ix_(free, free)]
+        gf = g[free]
+        lam = 0.0
+        scale = max(float(np.max(np.abs(np.diag(H)))), 1e-8)
+        while True:
+            try:
+                step = -_cho_solve(_chol(H + lam * np.eye(len(gf))), gf)
+                break
+            except np.linalg.LinAlgError:
+                lam = max(lam * 10.0, 1e-8 * scale)
+        full = np.zeros_like(theta)
+        full[free] = step
+        alpha, accepted = 1.0, None
+        for _ in range(60):
+            cand = np.maximum(theta + alpha * full, lb)
+            try:
+                cp = _Point(model, cand, reml, derivs=True)
+            except np.linalg.LinAlgError:
+                alpha /= 2
+                continue
+            cg = cp.grad()
+            if cp.f < pt.f or (cp.f <= pt.f + 1e-13 * max(1.0, abs(pt.f))
+                               and np.max(np.abs(cg[free])) <= np.max(np.abs(gf))):
+                accepted = (cand, cp, cg)
+                break
+            alpha /= 2
+        if accepted is None:
+            converged = bool(np.max(np.abs(gf)) <= 1e-6 * max(1.0, abs(pt.f)))
+            break
+        moved = np.max(np.abs(accepted[0] - theta))
+        theta, pt, g = accepted
+        if moved <= xtol * max(1.0, float(np.max(np.abs(theta)))):
+            converged = True
+            break
+    return theta, pt, g, converged, it
 
-    best = None
-    for start in ([1.0, 1.0], [0.3, 0.3], [0.05, 0.5], [0.5, 0.05]):
-        res = optimize.minimize(f, np.array(start), method="L-BFGS-B", bounds=[(0, None), (0, None)],
-                                options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 2000})
-        if best is None or res.fun < best.fun:
-            best = res
-    res2 = optimize.minimize(f, best.x, method="Nelder-Mead",
-                             options={"xatol": 1e-11, "fatol": 1e-14, "maxiter": 4000})
-    theta = np.abs(res2.x if res2.fun <= best.fun else best.x)
-    A, b, yVy, ldv = ri3_parts(s, theta)
-    beta, lda, r2, chol = _solve_beta(A, b, yVy)
-    sigma2 = r2 / (s.n - s.p if reml else s.n)
-    vcov = sigma2 * linalg.cho_solve(chol, np.eye(s.p), check_finite=False)
-    loglik = -0.5 * _criterion(ldv, lda, r2, s.n, s.p, reml)
-    df = None
-    if satterthwaite:
-        def parts(vp):
-            A_, b_, y_, l_ = ri3_parts(s, vp[:2])
-            return A_, b_, y_, l_, vp[2] ** 2
-        df = _satterthwaite(parts, np.array([theta[0], theta[1], np.sqrt(sigma2)]), s.n, s.p, reml)
-    boundary = bool(np.any(theta < 1e-6))
-    return LMMFit(beta, vcov, float(sigma2), theta, float(loglik), reml, s.n, s.p, df,
-                  bool(best.success or res2.success), boundary)
+
+def _boundary_candidates(model, theta):
+    """Boundary points worth comparing with an interior solution (q = 1: theta = 0)."""
+    if model.n_theta == 1:
+        return [np.zeros(1)]
+    return []
+
+
+def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
+    """Satterthwaite df of each fixed effect, as lmerTest defines them.
+
+    ``A = 2 H^-1`` with H the Hessian of the deviance in varpar = (theta, sigma) (Richardson-
+    extrapolated differences of the analytic score); df_k = 2 C_kk^2 / (g_k' A g_k), g_k the gradient
+    (analytic) of C_kk = Var(beta_k) in varpar.
+    """
+    sigma = float(np.sqrt(sigma2))
+    H = pt.hess_varpar(_pieces_jacobian(model, pt, pt.reml, levels=2, rel=1e-3), sigma)
+    try:
+        Acov = 2.0 * _sym_inverse(H)
+    except np.linalg.LinAlgError:
+        Acov = 2.0 * np.linalg.pinv(H)
+    Ainv = pt.Ainv
+    diag_c = sigma2 * np.diag(Ainv)
+    grads = []
+    for dA in pt.dA:
+        grads.append(-sigma2 * np.einsum("ir,rs,si->i", Ainv, dA, Ainv))
+    grads.append(2 * sigma * np.diag(Ainv))
+    G = np.array(grads)                                         # (n_varpar, p)
+    denom = np.einsum("ik,ij,jk->k", G, Acov, G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 * diag_c ** 2 / denom
+
+
+def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
+    """Fit a :class:`TwoLevel` or :class:`Nested` model by REML or ML."""
+    starts = model.start_points()
+    vals = [_profiled(model, t, reml) for t in starts]
+    best = int(np.argmin(vals))
+    runs = [_newton(model, starts[best], reml)]
+    for t in _boundary_candidates(model, runs[0][0]):
+        runs.append(_newton(model, t, reml))
+    theta, pt, g, converged, iters = min(runs, key=lambda r: (r[1].f, -r[3]))
+    # The criterion is even in each diagonal element of Lambda, so its score vanishes at zero whether
+    # zero is a minimum or a maximum there: a diagonal element that ended at zero is moved off it and
+    # the iteration restarted whenever that lowers the criterion (an escape from the false boundary).
+    for _ in range(2 * model.n_theta):
+        best = None
+        for i in np.flatnonzero((model.lower == 0.0) & (np.abs(theta) < 1e-6)):
+            for delta in (0.3, 0.1, 0.03, 0.01, 1e-3):
+                t = theta.copy()
+                t[i] = delta * max(1.0, float(np.max(np.abs(theta))))
+                f_t = _profiled(model, t, reml)
+                if f_t < pt.f - 1e-12 * max(1.0, abs(pt.f)) and (best is None or f_t < best[0]):
+                    best = (f_t, t)
+        if best is None:
+            break
+        run = _newton(model, best[1], reml)
+        if run[1].f >= pt.f:
+            break
+        theta, pt, g, converged, iters = run
+    diag = model.lower == 0.0
+    # a variance whose optimum is at zero within rounding is put exactly at zero (explicit boundary)
+    for i in np.flatnonzero(diag & (np.abs(theta) < 1e-7) & (theta != 0)):
+        t0 = theta.copy()
+        t0[i] = 0.0
+        p0 = _Point(model, t0, reml, derivs=True)
+        if p0.f <= pt.f + 1e-10 * max(1.0, abs(pt.f)):
+            theta, pt = t0, p0
+    pt = _Point(model, theta, reml, derivs=True)
+    g = pt.grad()
+    free = ~((theta <= model.lower) & (g > 0))
+    grad_rel = float(np.max(np.abs(g[free]))) / max(1.0, abs(pt.f)) if free.any() else 0.0
+    p, n = model.p, model.n
+    sigma2 = pt.r2 / pt.m
+    vcov = sigma2 * pt.Ainv
+    loglik = -0.5 * pt.f
+    boundary = bool(np.any(np.abs(theta[diag]) < SINGULAR_TOL))
+    df = satterthwaite(model, pt, sigma2) if satterthwaite_df else None
+    return LMMFit(pt.beta, vcov, float(sigma2), theta, float(loglik), reml, n, p, df,
+                  bool(converged), boundary, grad_rel, iters)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def fit_two_level(y, X, Z, codes, n_groups, *, reml=True, satterthwaite_df=True):
+    """Random intercept (Z = ones) or intercept and slopes at one grouping level."""
+    model = TwoLevel.from_data(y, X, Z, codes, n_groups)
+    return fit(model, reml=reml, satterthwaite_df=satterthwaite_df), model
+
+
+def fit_nested(y, X, top, nested, *, reml=True, satterthwaite_df=True):
+    """Random intercepts for schools and for classes within schools."""
+    model = Nested.from_data(y, X, top, nested)
+    return fit(model, reml=reml, satterthwaite_df=satterthwaite_df), model
+
+
+def fit_random_intercept(y, X, codes, n_groups, *, reml=True, satterthwaite_df=False) -> LMMFit:
+    return fit_two_level(y, X, np.ones((len(y), 1)), codes, n_groups, reml=reml,
+                         satterthwaite_df=satterthwaite_df)[0]

@@ -5,12 +5,15 @@ with a random intercept and optional random slopes, and three-level models
 (pupils in classes in schools) with random intercepts, by REML or ML.
 
 Estimates are lme4's: the deviance is profiled over the fixed effects and
-the residual variance exactly as lme4 does and optimised tightly; fixed-effect
-standard errors are :math:`(X'V^{-1}X)^{-1}` at the estimates; degrees of freedom and
-p-values are Satterthwaite's, as lmerTest reports them.  Random-intercept
-models use an exact fast path from cluster-level sufficient statistics (one
-pass over the data and a one-dimensional optimisation), so they are fast
-enough for bootstraps, permutation tests, power simulations and PISA-size data.
+the residual variance exactly as lme4 does, and the score equations are solved
+(Newton on the analytic scores, to machine precision) by the library's one
+mixed-model engine, :mod:`belonging_lib.models._lmm`, from per-cluster
+sufficient statistics; the same digits come out whatever BLAS kernel the
+machine uses.  Fixed-effect standard errors are :math:`(X'V^{-1}X)^{-1}` at the
+estimates; degrees of freedom and p-values are Satterthwaite's, as lmerTest
+reports them.  An evaluation costs the same however many pupils a school has,
+so the models are fast enough for bootstraps, permutation tests, power
+simulations and PISA-size data.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ class MultilevelResult(Result):
                  f"R2 marginal = {self.r2['marginal']:.3f}, conditional = {self.r2['conditional']:.3f}.",
                  "df and p-values: Satterthwaite (as lmerTest)."]
         if self.boundary:
-            lines.append("Boundary fit: a variance component is estimated as zero.")
+            lines.append(_lmm.SINGULAR_MESSAGE)
         return lines
 
 
@@ -165,12 +168,38 @@ def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool
         raise ModelError(f"`y` has the same value ({y[0]:g}) in all {n} observations; there is no variance "
                          "to model.")
     codes, n_groups = _codes(groups)
-    s = _lmm.ri_suffstats(y, X, codes, n_groups)
+    _check_identified(codes, n_groups, None, ["groups"])
     try:
-        return _lmm.fit_ri_suffstats(s, reml=reml, satterthwaite=satterthwaite)
+        return _lmm.fit_random_intercept(y, X, codes, n_groups, reml=reml, satterthwaite_df=satterthwaite)
     except np.linalg.LinAlgError:
         raise ModelError(f"The {p} columns of `X` are linearly dependent (a constant or duplicated "
                          "predictor?); the fixed effects cannot be estimated.") from None
+
+
+def _check_identified(top: np.ndarray, n_top: int, nested: np.ndarray | None, group_cols) -> None:
+    """Variance components need clusters with more than one row (issue 20)."""
+    if n_top < 2:
+        raise ModelError(f"The grouping column {group_cols[0]!r} has only one group; the between-group variance "
+                         "cannot be estimated (a multilevel model needs at least two, preferably 20 or more, "
+                         "groups).")
+    sizes = np.bincount(top, minlength=n_top)
+    if nested is None:
+        if sizes.max() < 2:
+            raise ModelError(f"Every group of {group_cols[0]!r} has a single row ({n_top} groups, {len(top)} rows), "
+                             "so the between-group and within-group variances cannot be told apart; the model is "
+                             "not identified. Fit a single-level regression, or use a grouping with several rows "
+                             "per group.")
+        return
+    class_sizes = np.bincount(nested)
+    if class_sizes.max() < 2:
+        raise ModelError(f"Every group of {group_cols[1]!r} has a single row, so the {group_cols[1]!r} variance "
+                         "cannot be told apart from the residual variance; the three-level model is not "
+                         f"identified. Drop {group_cols[1]!r} from `groups`.")
+    classes_per_top = np.bincount(top[np.unique(nested, return_index=True)[1]], minlength=n_top)
+    if classes_per_top.max() < 2:
+        raise ModelError(f"Every group of {group_cols[0]!r} holds a single {group_cols[1]!r} group, so the two "
+                         "levels' variances cannot be told apart; the three-level model is not identified. Drop "
+                         "one level from `groups`.")
 
 
 def tau2(fit: _lmm.LMMFit) -> float:
@@ -221,16 +250,19 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     DataError
         Non-numeric outcome, no complete rows.
     ModelError
-        Fewer than two groups, perfectly collinear predictors.
+        Fewer than two groups, perfectly collinear predictors, or variance
+        components that the data cannot identify (every group a single row;
+        in three-level models every class a single row or every school a
+        single class).
 
     Notes
     -----
     Model: :math:`y = X\\beta + Zu + e`, :math:`u \\sim N(0, \\sigma^2 \\Lambda\\Lambda')`,
     :math:`e \\sim N(0, \\sigma^2 I)`.  The REML criterion profiled over
-    :math:`\\beta` and :math:`\\sigma^2` is minimised over lme4's :math:`\\theta`
-    (bounded quasi-Newton then a tight simplex polish; a one-dimensional
-    bounded search for random-intercept models, with the zero boundary
-    checked).  :math:`\\mathrm{Var}(\\hat\\beta) = \\hat\\sigma^2 (X'V_*^{-1}X)^{-1}`.
+    :math:`\\beta` and :math:`\\sigma^2` is minimised over lme4's :math:`\\theta` by
+    solving its score equations (analytic scores, projected Newton from a grid
+    start, zero variances handled explicitly; a fit with a zero variance or a
+    correlation of +1 or -1 is reported as singular, as lme4's ``isSingular``).  :math:`\\mathrm{Var}(\\hat\\beta) = \\hat\\sigma^2 (X'V_*^{-1}X)^{-1}`.
     Satterthwaite's df for coefficient k are :math:`2 C_{kk}^2 / (g' A g)` with
     :math:`A = 2H^{-1}`, H the Hessian of the deviance in
     :math:`(\\theta, \\sigma)` and g the gradient of :math:`C_{kk}` (lmerTest).
@@ -282,34 +314,23 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     Z, znames = _random_design(random, frame)
     y, X, n, p = design.y, design.X, len(design.y), design.X.shape[1]
 
-    if random is None and nested is None:
-        s = _lmm.ri_suffstats(y, X, top, n_top)
-        fit = _lmm.fit_ri_suffstats(s, reml=reml, satterthwaite=True)
-        method = "exact random-intercept path (sufficient statistics)"
-        G = np.array([[fit.sigma2 * fit.theta[0] ** 2]])
-        nested_var = None
-        n_theta = 1
-    elif random is None:
-        s3 = _lmm.ri3_suffstats(y, X, top, nested)
-        fit = _lmm.fit_ri3_suffstats(s3, reml=reml, satterthwaite=True)
-        method = "exact three-level random-intercept path (class-level sufficient statistics)"
-        G = np.array([[fit.sigma2 * fit.theta[0] ** 2]])
-        nested_var = fit.sigma2 * fit.theta[1] ** 2
-        n_theta = 2
+    _check_identified(top, n_top, nested, group_cols)
+    if nested is None:
+        fit, engine = _lmm.fit_two_level(y, X, Z, top, n_top, reml=reml, satterthwaite_df=True)
+        method = ("profiled REML/ML by Newton on the score equations, from per-cluster sufficient statistics"
+                  if reml else "profiled ML by Newton on the score equations, from per-cluster sufficient statistics")
     else:
-        engine = _lmm.DenseLMM(y, X, Z, top, nested)
-        start = None
-        if nested is None and Z.shape[1] == 1:
-            start = None
-        fit = engine.fit(reml=reml, satterthwaite=True, start=start)
-        method = "profiled deviance, dense per top-level group"
-        G, nested_var = engine.random_covariance(fit.theta, fit.sigma2)
-        n_theta = engine.n_theta
+        fit, engine = _lmm.fit_nested(y, X, top, nested, reml=reml, satterthwaite_df=True)
+        method = "profiled REML/ML by Newton on the score equations, from class-level sufficient statistics"
+    G, nested_var = engine.random_covariance(fit.theta, fit.sigma2)
+    n_theta = engine.n_theta
 
     if fit.boundary:
-        warnings.warn("Boundary fit: a variance component is estimated as zero (singular fit, as lme4 "
-                      "says). The model is still valid; the random effect adds nothing.",
-                      BelongingWarning, stacklevel=2)
+        warnings.warn(_lmm.SINGULAR_MESSAGE, BelongingWarning, stacklevel=2)
+    if not fit.converged:
+        warnings.warn(f"The REML/ML iterations stopped before the score equations were solved (largest relative "
+                      f"score {fit.gradient:.2g}); treat the estimates with caution.", BelongingWarning,
+                      stacklevel=2)
 
     se = np.sqrt(np.diag(fit.vcov))
     df = np.asarray(fit.df_satterthwaite, dtype=float)

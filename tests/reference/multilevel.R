@@ -8,6 +8,8 @@ dir <- "tests/reference/data"
 f_sleep <- file.path(dir, "sleepstudy.csv")
 f_three <- file.path(dir, "multilevel_three_level.csv")
 f_school <- file.path(dir, "multilevel_school_predictor.csv")
+f_hsb <- file.path(dir, "hsb.csv")
+f_three2 <- file.path(dir, "multilevel_three_level_predictors.csv")
 # ---- fixtures: lme4::sleepstudy; simulated pupils in classes in schools ----
 write.csv(lme4::sleepstudy, f_sleep, row.names = FALSE)
 if (!file.exists(f_three)) {
@@ -37,7 +39,38 @@ if (!file.exists(f_school)) {
   d$belong[c(3, 50)] <- NA   # two incomplete rows, excluded by both
   write.csv(d, f_school, row.names = FALSE)
 }
+# ---- High School and Beyond (nlme::MathAchieve with nlme::MathAchSchool), issue 14: SES centred
+# within school; catholic = 1 for Catholic schools.  A random slope whose variance is small next to
+# the intercept variance, where the df depend on an accurate Hessian.
+if (!file.exists(f_hsb)) {
+  ma <- as.data.frame(nlme::MathAchieve); ms <- as.data.frame(nlme::MathAchSchool)
+  hsb <- data.frame(School = as.character(ma$School), SES = ma$SES, MEANSES = ma$MEANSES,
+                    MathAch = ma$MathAch)
+  hsb$catholic <- as.integer(ms$Sector[match(hsb$School, as.character(ms$School))] == "Catholic")
+  hsb$SES_gc <- hsb$SES - ave(hsb$SES, hsb$School)
+  write.csv(hsb, f_hsb, row.names = FALSE)
+}
+# ---- simulated (synthetic) pupils in classes in schools with predictors at all three levels,
+# unbalanced, a small class variance next to the school variance (issue 14)
+if (!file.exists(f_three2)) {
+  set.seed(20261128)
+  rows <- list()
+  for (s in 1:50) {
+    u_s <- rnorm(1, 0, 0.6); urban <- rbinom(1, 1, 0.4); k <- sample(2:5, 1)
+    for (c in 1:k) {
+      u_c <- rnorm(1, 0, 0.2); m <- sample(3:25, 1); class_size <- m + sample(0:6, 1)
+      ses <- rnorm(m)
+      y <- 2 + 0.3 * ses - 0.02 * class_size + 0.4 * urban + u_s + u_c + rnorm(m)
+      rows[[length(rows) + 1]] <- data.frame(school = sprintf("T%02d", s), class = sprintf("K%d", c),
+                                             urban = urban, class_size = class_size,
+                                             ses = round(ses, 4), y = round(y, 4))
+    }
+  }
+  write.csv(do.call(rbind, rows), f_three2, row.names = FALSE)
+}
 sleep <- read.csv(f_sleep); three <- read.csv(f_three); sch <- read.csv(f_school)
+three2 <- read.csv(f_three2)
+hsb <- read.csv(f_hsb, colClasses = c(School = "character"))
 ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5),
                     check.conv.singular = "ignore")
 grab <- function(m) {
@@ -54,7 +87,9 @@ calls <- list(
   sleep_ri = "lmer(Reaction ~ Days + (1 | Subject), sleepstudy)",
   sleep_rs = "lmer(Reaction ~ Days + (Days | Subject), sleepstudy)",
   three = "lmer(y ~ ses + (1 | school/class), three)",
-  school = "lmer(y ~ belong + urban + climate + (1 | school), school)"
+  school = "lmer(y ~ belong + urban + climate + (1 | school), school)",
+  hsb = "lmer(MathAch ~ SES_gc * MEANSES + SES_gc * catholic + (SES_gc | School), hsb)",
+  three2 = "lmer(y ~ ses + class_size + urban + (1 | school/class), three2)"
 )
 models <- list()
 for (reml in c(TRUE, FALSE)) {
@@ -63,13 +98,17 @@ for (reml in c(TRUE, FALSE)) {
   models[[paste0("sleep_rs_", tag)]] <- grab(lmer(Reaction ~ Days + (Days | Subject), sleep, REML = reml, control = ctrl))
   models[[paste0("three_", tag)]] <- grab(lmer(y ~ ses + (1 | school/class), three, REML = reml, control = ctrl))
   models[[paste0("school_", tag)]] <- grab(lmer(y ~ belong + urban + climate + (1 | school), sch, REML = reml, control = ctrl))
+  models[[paste0("hsb_", tag)]] <- grab(lmer(MathAch ~ SES_gc * MEANSES + SES_gc * catholic + (SES_gc | School), hsb,
+                                             REML = reml, control = ctrl))
+  models[[paste0("three2_", tag)]] <- grab(lmer(y ~ ses + class_size + urban + (1 | school/class), three2,
+                                                REML = reml, control = ctrl))
 }
 # likelihood-ratio test with the ML refit (anova refits REML fits by ML)
 m0 <- lmer(y ~ belong + (1 | school), sch, control = ctrl)
 m1 <- lmer(y ~ belong + urban + climate + (1 | school), sch, control = ctrl)
 a <- anova(m0, m1)
 lrt <- list(chisq = a$Chisq[2], df = a$Df[2], p = a$`Pr(>Chisq)`[2], loglik = a$logLik)
-files <- c(f_sleep, f_three, f_school)
+files <- c(f_sleep, f_three, f_school, f_hsb, f_three2)
 out <- list(
   r_version = R.version.string,
   packages = list(lme4 = as.character(packageVersion("lme4")), lmerTest = as.character(packageVersion("lmerTest")),
