@@ -66,13 +66,13 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
     ],
     "03": [
         ("above about .95 is usually called good", "the conventional cut-off for CFI (Hu & Bentler)"),
-        ("below about\n  .06 is usually called good", "the conventional cut-off for RMSEA"),
-        ("its 90% interval", "the conventional level of RMSEA's interval"),
+        (".06 is usually called good, and its 90% interval", "the conventional cut-off for RMSEA, and the level of its interval"),
         ("below about .08 is usually called good", "the conventional cut-off for SRMR"),
+        ("(1 = no measurement error)", "the upper end of omega's range, a definition"),
+        ("Values around .7 to .8 are adequate", "the conventional reading of omega"),
         ("CFI drops by no more than .01", "the invariance rule of thumb (Cheung & Rensvold; Chen)"),
         ("RMSEA rises by no more than .015", "the invariance rule of thumb (Chen)"),
         ("The .01 CFI rule", "the same rule of thumb"),
-        ("(1 = no measurement error)", "the upper end of omega's range, a definition"),
     ],
 }
 
