@@ -74,6 +74,13 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("RMSEA rises by no more than .015", "the invariance rule of thumb (Chen)"),
         ("The .01 CFI rule", "the same rule of thumb"),
     ],
+    "04": [
+        ("(in studies from more than 75 countries)", "a fact about the research literature, not these data"),
+        ("(1 to 5;", "the response scale of the questionnaires (instrument registry)"),
+        ("use 5,000 in a report", "advice on the number of bootstrap draws, not a result"),
+        ("A 1 means the row scale completely dominates the column scale, a\n0 that it is dominated",
+         "how to read the codes of the complete-dominance table"),
+    ],
 }
 
 ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
