@@ -81,6 +81,10 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("A 1 means the row scale completely dominates the column scale, a\n0 that it is dominated",
          "how to read the codes of the complete-dominance table"),
     ],
+    "05": [
+        ("(80-120;", "the range of the KS2 scaled-score scale"),
+        ("clipped to 80-120", "the same range, where the simulator clips scores"),
+    ],
 }
 
 ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
