@@ -605,6 +605,14 @@ def _is_code(series: pd.Series, codes: Sequence) -> pd.Series:
 
 # --------------------------------------------------------------------------- identifiers and merges
 
+def _user_rows(index) -> str:
+    """Rows for a message, counted from 1 when the frame has the default 0, 1, 2 ... index."""
+    index = pd.Index(index)
+    if pd.api.types.is_integer_dtype(index):
+        return describe_rows([int(i) + 1 for i in index])
+    return describe_rows(index)
+
+
 def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> None:
     """Raise if an identifier is missing or appears more than once.
 
@@ -618,7 +626,8 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
     Raises
     ------
     DataError
-        Naming the duplicated identifier values and their rows.
+        Naming the duplicated identifier values and their rows (counted from
+        1 when the frame has the default 0, 1, 2 ... index).
 
     Examples
     --------
@@ -626,15 +635,17 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
     >>> check_ids(pd.DataFrame({"pupil_id": ["P1", "P1"]}))
     Traceback (most recent call last):
     ...
-    belonging_lib._errors.DataError: Identifier 'pupil_id' is duplicated: value 'P1' appears 2 times (rows 0, 1); 1 identifier value duplicated in all.
+    belonging_lib._errors.DataError: Identifier 'pupil_id' is duplicated: value 'P1' appears 2 times (rows 1, 2); 1 identifier value duplicated in all.
     """
     data = as_frame(data)
     cols = require_columns(data, id_col, role="identifier column")
     keys = data[cols]
-    missing = keys.isna().any(axis=1)
+    missing = keys.isna().any(axis=1) | keys.apply(
+        lambda s: s.astype(str).str.strip().eq("") if s.dtype == object else pd.Series(False, index=s.index)
+    ).any(axis=1)
     name = cols[0] if len(cols) == 1 else "+".join(cols)
     if missing.any():
-        raise DataError(f"Identifier {name!r} is missing in {describe_rows(data.index[missing])} "
+        raise DataError(f"Identifier {name!r} is missing in {_user_rows(data.index[missing])} "
                         f"({int(missing.sum())} in all).")
     dup = keys.duplicated(keep=False)
     if dup.any():
@@ -644,7 +655,7 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
         n_values = int(keys[dup].drop_duplicates().shape[0])
         raise DataError(
             f"Identifier {name!r} is duplicated: value {value!r} appears {len(rows)} times "
-            f"({describe_rows(rows)}); {n_values} identifier value{'s' if n_values != 1 else ''} "
+            f"({_user_rows(rows)}); {n_values} identifier value{'s' if n_values != 1 else ''} "
             "duplicated in all."
         )
 

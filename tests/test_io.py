@@ -147,10 +147,10 @@ def test_read_stata_labels(tmp_path):
 def test_check_ids(small):
     check_ids(small)
     dup = pd.concat([small, small.iloc[[1]]], ignore_index=True)
-    with pytest.raises(DataError, match=r"value 'P2' appears 2 times \(rows 1, 4\)"):
+    with pytest.raises(DataError, match=r"value 'P2' appears 2 times \(rows 2, 5\)"):
         check_ids(dup)
     gap = small.assign(pupil_id=["P1", None, "P3", "P4"])
-    with pytest.raises(DataError, match="missing in row 1"):
+    with pytest.raises(DataError, match="missing in row 2"):
         check_ids(gap)
     check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), ["pupil_id", "wave"])
 
@@ -235,7 +235,7 @@ def test_apply_codebook_counts_every_change():
 def test_apply_codebook_invalid_raise_or_missing():
     raw = pd.DataFrame({"ID": ["A", "B", "C"], "Sex": ["girl", "boy", "girl"],
                         "Q 1": ["yes", "maybe", 7], "FSM": [0, 1, 0]})
-    with pytest.raises(DataError, match=r"Column 'Q 1' \(-> 'q1'\): rows 1, 2 hold 'maybe'.*2 such values"):
+    with pytest.raises(DataError, match=r"Column 'Q 1' \(-> 'q1'\): rows 2, 3 hold 'maybe'.*2 such values"):
         apply_codebook(raw, _tiny_codebook())
     r = apply_codebook(raw, _tiny_codebook(), invalid="missing")
     assert r.data["q1"].isna().tolist() == [False, True, True]
