@@ -239,6 +239,7 @@ class _Column:
     recoded: pd.Series      # text label turned into a code / category re-spelled
     coded_missing: pd.Series  # a declared missing code turned into missing
     invalid: pd.Series      # a value the codebook does not allow
+    n_present: int = 0      # cells that are not blank
 
 
 def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Column:
@@ -318,24 +319,23 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
             return "invalid", np.nan
         return status, number
 
-    uniques = pd.unique(series.to_numpy(dtype=object))
-    table = {}
-    nan_key = None
-    for u in uniques:
-        if u is None or (isinstance(u, float) and np.isnan(u)):
-            nan_key = classify(u)
-            continue
-        table[u] = classify(u)
-    raw_obj = series.astype(object)
-    status = raw_obj.map(lambda v: table[v][0] if v in table else "blank") if len(table) else \
-        pd.Series("blank", index=series.index, dtype=object)
-    mapped = raw_obj.map(lambda v: table[v][1] if v in table else np.nan) if len(table) else \
-        pd.Series(np.nan, index=series.index, dtype=object)
-    _ = nan_key
-    if numeric_kind or kind == "":
-        if numeric_kind:
-            mapped = pd.to_numeric(mapped, errors="coerce").astype(float)
-    return _Column(mapped, (status == "recoded"), (status == "missing"), (status == "invalid"))
+    # factorize: each distinct raw value is classified once, then spread to the rows by its code
+    codes_, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    n_u = len(uniques)
+    status_u = np.empty(n_u + 1, dtype=object)
+    mapped_u = np.empty(n_u + 1, dtype=object)
+    for i, u in enumerate(uniques):
+        status_u[i], mapped_u[i] = classify(u)
+    status_u[n_u], mapped_u[n_u] = "blank", np.nan   # missing values (code -1) point here
+    idx = np.where(codes_ < 0, n_u, codes_)
+    status_arr = status_u[idx]
+    mapped = pd.Series(mapped_u[idx], index=series.index, dtype=object)
+    if numeric_kind:
+        mapped = pd.to_numeric(mapped, errors="coerce").astype(float)
+    return _Column(mapped, pd.Series(status_arr == "recoded", index=series.index),
+                   pd.Series(status_arr == "missing", index=series.index),
+                   pd.Series(status_arr == "invalid", index=series.index),
+                   int((status_arr != "blank").sum()))
 
 
 def _show(value) -> str:
@@ -495,7 +495,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
             )
         out[spec["variable"]] = col.mapped
         rows.append({"variable": spec["variable"], "source_name": src,
-                     "n_present": int((raw[src].notna() & (raw[src].astype(str).str.strip() != "")).sum()),
+                     "n_present": col.n_present,
                      "n_recoded": int(col.recoded.sum()), "n_set_missing": int(col.coded_missing.sum()),
                      "n_invalid_set_missing": int(col.invalid.sum()),
                      "n_missing": int(col.mapped.isna().sum())})

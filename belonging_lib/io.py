@@ -318,13 +318,14 @@ def _read_csv(path: Path, encoding: str | None, delimiter: str | None,
         rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=delim))
     except csv.Error as exc:
         raise DataError(f"The file {path.name!r} is not readable CSV ({exc}).") from None
+    n_all = len(rows)   # records including blank lines, to compare with the file's lines
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()  # trailing blank lines
     if not rows:
         raise DataError(f"The file {path.name!r} has no header row.")
     header, body = rows[0], rows[1:]
     width = len(header)
-    multiline = _check_records(path.name, text, delim, len(rows), width)
+    multiline = _check_records(path.name, text, delim, n_all, width)
     line_of = _line_numbers(text, delim, len(rows)) if multiline else None
     bad = [i for i, r in enumerate(body) if len(r) != width]
     if bad:
@@ -369,18 +370,19 @@ def _line_numbers(text: str, delim: str, n_records: int) -> list[int]:
     return starts
 
 
-def _check_records(source: str, text: str, delim: str, n_records: int, width: int) -> list[tuple[int, int]]:
+def _check_records(source: str, text: str, delim: str, n_all: int, width: int) -> list[tuple[int, int]]:
     """Check the parsed records against the file's lines.
 
     Returns the (first, last) line of each record that legitimately spans
     lines (quoted text holding a line break); raises when a double quote
     swallows lines that are records of their own.
     """
+    n_lines = text.count("\n") + text.count("\r") - text.count("\r\n") + (not text.endswith(("\n", "\r")))
+    if n_lines == n_all:   # one record per line: nothing spans lines (the usual case, counted in C)
+        return []
     lines = _physical_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
-    if len(lines) == n_records:
-        return []
     reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delim)
     spans = []
     prev = 0
@@ -457,24 +459,28 @@ def _convert_column(series: pd.Series, *, is_id: bool = False, decimal_comma: bo
                     width: int | None = None) -> pd.Series:
     """Convert one column of read cells: identifiers to text, lossless numbers to numbers.
 
-    Each distinct value is classified once, so a column of 200,000 answers
-    with five distinct values costs five conversions.
+    Each distinct value is classified once (``pd.factorize``), so a column of
+    200,000 answers with five distinct values costs five conversions.
     """
     values = series.to_numpy(dtype=object)
-    uniq = pd.unique(values)
-    if is_id:
-        table = {u: _id_text(u, width) for u in uniq if not _blank(u)}
-        return pd.Series(values, index=series.index, dtype=object).map(table).astype(object)
-    numbers: dict = {}
+    if is_id:   # nearly every value distinct: one pass, no hashing
+        out = np.array([v.strip() if type(v) is str else _id_text(v, width) for v in values] or [], dtype=object)
+        if len(out):
+            out[out == ""] = np.nan
+        return pd.Series(out, index=series.index, dtype=object)
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    n_u = len(uniq)
+    idx = np.where(codes < 0, n_u, codes)   # missing cells point at the extra last slot
+    numbers = np.full(n_u + 1, np.nan)
     text_column = False
-    for u in uniq:
+    for i, u in enumerate(uniq):
         if _blank(u):
             continue
         if isinstance(u, (bool, np.bool_)):
             text_column = True
             break
         if isinstance(u, (int, float, np.integer, np.floating)):
-            numbers[u] = float(u)
+            numbers[i] = float(u)
             continue
         if not isinstance(u, str):
             text_column = True
@@ -486,21 +492,23 @@ def _convert_column(series: pd.Series, *, is_id: bool = False, decimal_comma: bo
         if decimal_comma and _DECIMAL_COMMA.match(s):
             s = s.replace(",", ".")
         try:
-            numbers[u] = float(s)
+            numbers[i] = float(s)
         except ValueError:
             text_column = True
             break
-    if text_column or (not numbers and any(not _blank(u) for u in uniq)):
-        out = pd.Series(values, index=series.index, dtype=object)
-        return out.where(~out.map(lambda v: v is None or v == "" or (isinstance(v, float) and v != v)), np.nan)
-    if not numbers:
-        return pd.Series(np.nan, index=series.index, dtype="float64")
-    out = pd.Series(values, index=series.index, dtype=object).map(numbers).astype("float64")
-    arr = out.to_numpy()
-    if not np.isnan(arr).any() and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+    if text_column:
+        out_u = np.empty(n_u + 1, dtype=object)
+        out_u[:n_u] = uniq
+        for i, u in enumerate(uniq):
+            if isinstance(u, str) and u == "":
+                out_u[i] = np.nan
+        out_u[n_u] = np.nan
+        return pd.Series(out_u[idx], index=series.index, dtype=object)
+    arr = numbers[idx]
+    if len(arr) and not np.isnan(arr).any() and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
             and np.all(np.abs(arr) < 2**53):
-        return out.astype("int64")
-    return out
+        return pd.Series(arr.astype("int64"), index=series.index)
+    return pd.Series(arr, index=series.index, dtype="float64")
 
 
 def _read_excel(path: Path, sheet: int | str, id_names=frozenset()) -> pd.DataFrame:
