@@ -10,7 +10,15 @@
 ``run`` maps the raw file through the codebook, writes the mapped file into
 ``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
 need only the files present there (papermill parameter ``DATA_DIR``), and
-builds the site from the executed notebooks into ``OUT/site``.
+builds the site from the executed notebooks into ``OUT/site``; it says how many
+values each missing-value rule (declared missing codes, ``--invalid missing``)
+set missing, variable by variable.  Identifier columns (``type == "id"`` in the
+codebook) are read as text, so leading zeros survive into the mapped file.
+
+Exit status: 0 done; 1 ``validate`` found errors, or a notebook failed; 2 a
+user error (a file that cannot be read, a bad option, ``--out`` naming a
+file), reported in one line without a traceback; 3 an unexpected internal
+error, also one line (set ``BELONGING_DEBUG=1`` to see its traceback).
 """
 
 from __future__ import annotations
