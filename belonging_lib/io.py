@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as _dt
 import io as _io
 import os
 import re
@@ -471,6 +472,10 @@ def _convert_column(series: pd.Series, *, is_id: bool = False, decimal_comma: bo
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
     n_u = len(uniq)
     idx = np.where(codes < 0, n_u, codes)   # missing cells point at the extra last slot
+    present = [u for u in uniq if not _blank(u)]
+    if present and all(isinstance(u, (_dt.datetime, _dt.date, pd.Timestamp)) for u in present):
+        # Excel dates stay dates (blank cells NaT)
+        return pd.to_datetime(pd.Series([None if _blank(v) else v for v in values], index=series.index))
     numbers = np.full(n_u + 1, np.nan)
     text_column = False
     for i, u in enumerate(uniq):
