@@ -337,7 +337,8 @@ def _read_csv(path: Path, encoding: str | None, delimiter: str | None,
                else "a delimiter or quote is out of place, or the file is truncated")
         hint = ""
         if width == 1 and delimiter is None:
-            hint = " If the file is not comma-separated, pass delimiter=';' (or the one it uses)."
+            hint = (" If the file is not comma-separated, save it again as comma-separated CSV, or in Python "
+                    "pass delimiter=';' (or the one it uses) to read_data.")
         raise DataError(
             f"The file {path.name!r} has {width} columns in its header but line{'s' if len(bad) > 1 else ''} "
             f"{', '.join(map(str, lines[:5]))}{' ...' if len(bad) > 5 else ''} "
