@@ -96,12 +96,16 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         :func:`~belonging_lib.codebook.apply_codebook` can count them.  The
         declared codes are listed in ``frame.attrs["missing_codes"]`` either way.
     ids : list of str, optional
-        Identifier columns, read as text whatever they look like.  Columns
-        whose names look like identifiers (``pupil_id``, ``ResponseId``,
-        ``Pupil ID``, ``UPN``, ``Pupil Ref`` ...) are read as text anyway.
+        Identifier columns, read as text whatever they look like (surrounding
+        spaces removed; names not in the file are ignored, so a codebook's
+        identifiers can be passed whole).  Columns whose names look like
+        identifiers (``pupil_id``, ``ResponseId``, ``Pupil ID``, ``UPN``,
+        ``Pupil Ref`` ...) are read as text anyway.
     delimiter : str, optional
         Field delimiter of a CSV file; by default a comma, or a semicolon,
-        tab or bar when the header holds one of those and no comma.
+        tab or bar when the header holds one of those and no comma.  In a
+        semicolon-separated file a decimal comma (``94,5``) is read as a
+        decimal point.
 
     Returns
     -------
