@@ -350,12 +350,19 @@ def _read_csv(path: Path, encoding: str | None, delimiter: str | None,
             f"(line {lines[0]} has {len(first)}): {why}.{hint}"
         )
     names, renamed = _check_header(path.name, header)
-    frame = pd.DataFrame(body, columns=names, dtype=object)
-    if len(frame) != len(body):  # cannot happen; a guard that no record is lost on the way
-        raise DataError(f"Reading {path.name!r} kept {len(frame)} of its {len(body)} records.")
+    n_body = len(body)
+    cells = list(zip(*body)) if body else [()] * width   # one tuple of cells per column
+    del rows, body
     decimal_comma = delim == ";"
-    for col in frame.columns:
-        frame[col] = _convert_column(frame[col], is_id=_is_id(col, id_names), decimal_comma=decimal_comma)
+    index = pd.RangeIndex(n_body)
+    converted = {}
+    for name, col in zip(names, cells):
+        converted[name] = _convert_column(pd.Series(np.array(col, dtype=object), index=index, dtype=object),
+                                          is_id=_is_id(name, id_names), decimal_comma=decimal_comma)
+    del cells
+    frame = pd.DataFrame(converted, index=index, columns=names)
+    if len(frame) != n_body:  # cannot happen; a guard that no record is lost on the way
+        raise DataError(f"Reading {path.name!r} kept {len(frame)} of its {n_body} records.")
     extra: dict = {"renamed": renamed}
     if delim != ",":
         extra["delimiter"] = delim
