@@ -205,6 +205,13 @@ def _match_columns(raw: pd.DataFrame, cb: pd.DataFrame) -> tuple[dict[str, str],
     ``renamed[raw name as written] = name matched`` where normalising changed it
     (here, or already when the file was read).
     """
+    names = [_norm_name(c) for c in raw.columns]
+    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
+    if dup:
+        positions = [i + 1 for i, n in enumerate(names) if n == dup[0]]
+        raise ColumnError(f"The raw export has the column {dup[0]!r} more than once (columns "
+                          f"{', '.join(map(str, positions))}, after trimming spaces and Unicode NFC); "
+                          "rename or remove the copies so that each column has its own name.")
     by_norm: dict[str, str] = {}
     for c in raw.columns:
         by_norm.setdefault(_norm_name(c), c)

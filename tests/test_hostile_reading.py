@@ -355,3 +355,11 @@ def test_library_errors_are_raised_as_belonging_errors(tmp_path):
     with pytest.raises(BelongingError):
         read_data(p)
     assert np.isnan(read_data(_write(tmp_path, "ok.csv", "a,b\n1,\n"))["b"][0])
+
+
+def test_a_frame_with_a_repeated_column_is_refused_by_name():
+    raw = pd.DataFrame([["P1", 1, 2]], columns=["ID", "Q1", "Q1 "])
+    with pytest.raises(ColumnError, match=r"'Q1' more than once \(columns 2, 3"):
+        validate(raw, _codebook())
+    with pytest.raises(ColumnError, match="'Q1' more than once"):
+        apply_codebook(raw, _codebook())
