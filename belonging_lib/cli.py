@@ -13,12 +13,21 @@ Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report
 ``run`` maps the raw file through the codebook, writes the mapped file into
 ``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
 need only the files present there (papermill parameter ``DATA_DIR``), and
-builds the site from the executed notebooks into ``OUT/site``.
+builds the site from the executed notebooks into ``OUT/site``; it says how many
+values each missing-value rule (declared missing codes, ``--invalid missing``)
+set missing, variable by variable.  Identifier columns (``type == "id"`` in the
+codebook) are read as text, so leading zeros survive into the mapped file.
+
+Exit status: 0 done; 1 ``validate`` found errors, or a notebook failed; 2 a
+user error (a file that cannot be read, a bad option, ``--out`` naming a
+file), reported in one line without a traceback; 3 an unexpected internal
+error, also one line (set ``BELONGING_DEBUG=1`` to see its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import re
 import sys
@@ -26,7 +35,7 @@ from pathlib import Path
 
 from ._errors import BelongingError
 
-__all__ = ["main", "map_to_layout", "runnable_notebooks"]
+__all__ = ["main", "map_to_layout", "runnable_notebooks", "missing_report"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -40,11 +49,10 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
     from .codebook import apply_codebook, read_codebook
     from .io import read_data
 
-    raw = read_data(data_path, encoding=encoding, user_missing="keep")
     cb = read_codebook(codebook_path)
+    raw = read_data(data_path, encoding=encoding, user_missing="keep", ids=_id_sources(cb))
     result = apply_codebook(raw, cb, file=file if (cb["file"] != "").any() else None, invalid=invalid)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(out_dir)
     frame = result.data.copy()
     for col in frame.columns:  # whole numbers with gaps are written as 3, not 3.0
         s = frame[col]
@@ -54,6 +62,46 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
     rows = cb[cb["file"] == file] if (cb["file"] != "").any() else cb.assign(file=file)
     rows.to_csv(out / "codebook.csv", index=False)
     return result
+
+
+def _id_sources(cb) -> list[str]:
+    """Raw columns the codebook declares as identifiers: read as text, leading zeros kept."""
+    return cb.loc[cb["type"].str.lower() == "id", "source_name"].tolist()
+
+
+def _out_folder(path) -> Path:
+    """Create an output folder, or raise a library error when the path is a file."""
+    from ._errors import DataError
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {str(out)!r} is an existing file, not a folder: name a new or existing folder.")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"--out {str(out)!r} cannot be created: {str(parent)!r} is a file, not a folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def missing_report(result) -> list[str]:
+    """Lines saying how many values each missing-value rule set missing, variable by variable.
+
+    ``result`` is a :class:`~belonging_lib.codebook.CodebookResult`.
+    """
+    ch = result.changes
+    lines = []
+    for column, what in (("n_set_missing", "declared missing codes (codebook missing_codes, SPSS user-missing)"),
+                         ("n_invalid_set_missing", "--invalid missing (values the codebook does not allow)")):
+        hit = ch[ch[column] > 0]
+        total = int(ch[column].sum())
+        if total == 0:
+            lines.append(f"{what}: no values set missing.")
+            continue
+        shown = ", ".join(f"{r.variable} {int(getattr(r, column))}" for r in hit.head(12).itertuples())
+        more = f", ... ({len(hit) - 12} more variables)" if len(hit) > 12 else ""
+        lines.append(f"{what}: {total} value{'s' if total != 1 else ''} set missing in {len(hit)} "
+                     f"variable{'s' if len(hit) != 1 else ''} ({shown}{more}).")
+    return lines
 
 
 def runnable_notebooks(src, data_dir) -> list[str]:
@@ -79,25 +127,29 @@ def _cmd_validate(args) -> int:
     from .codebook import read_codebook, validate
     from .io import read_data
 
-    raw = read_data(args.data, encoding=args.encoding, user_missing="keep")
     cb = read_codebook(args.codebook)
+    raw = read_data(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
     problems = validate(raw, cb, file=args.file if (cb["file"] != "").any() else None)
     if problems.empty:
         print("No problems: the export maps cleanly through the codebook.")
         return 0
     print(problems.to_string(index=False))
-    bad = problems["problem"].isin(["column missing", "invalid value", "duplicated id"])
-    return 1 if bad.any() else 0
+    n_err = int((problems["severity"] == "error").sum())
+    print(f"{n_err} error{'s' if n_err != 1 else ''} (mapping would stop), {len(problems) - n_err} "
+          f"note{'s' if len(problems) - n_err != 1 else ''}; rows are counted from 1 (the first pupil is row 1).")
+    return 1 if n_err else 0
 
 
 def _cmd_run(args) -> int:
     from .site import build_site, execute_notebooks
 
-    out = Path(args.out)
+    out = _out_folder(args.out)
     data_dir = out / "data"
     result = map_to_layout(args.data, args.codebook, data_dir, file=args.file, invalid=args.invalid,
                            encoding=args.encoding)
     print(result.summary().splitlines()[-1])
+    for line in missing_report(result):
+        print(line)
     print(result.ledger)
     src = Path(args.notebook_dir)
     wanted = args.notebooks.split(",") if args.notebooks else runnable_notebooks(src, data_dir)
@@ -137,11 +189,15 @@ def _cmd_report(args) -> int:
         from .codebook import apply_codebook, read_codebook
 
         cb = read_codebook(args.codebook)
-        raw = read_data(args.data, encoding=args.encoding, user_missing="keep")
+        raw = read_data(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
         data = apply_codebook(raw, cb, file=args.file if (cb["file"] != "").any() else None).data
         synthetic = False
     else:
         data, synthetic = read_data(args.data, encoding=args.encoding), False
+    if Path(args.out).is_dir():
+        from ._errors import DataError
+
+        raise DataError(f"--out {args.out!r} is a folder; name the report file, such as {args.out}/report.html.")
     groups = [g for g in args.groups.split(",") if g]
     school_report(data, school=args.school, groups=groups, out=args.out, synthetic=synthetic,
                   school_col=args.school_col)
@@ -152,6 +208,7 @@ def _cmd_report(args) -> int:
 def _cmd_simulate(args) -> int:
     from .simulate import write_sample_data
 
+    _out_folder(args.out)
     kwargs = {} if args.seed is None else {"seed": args.seed}
     write_sample_data(args.out, **kwargs)
     print(f"Synthetic sample data written to {args.out}")
@@ -209,9 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except BelongingError as exc:
-        print(f"belonging {args.command}: error: {exc}", file=sys.stderr)
+    except (BelongingError, OSError, UnicodeError, csv.Error) as exc:
+        # a user error (bad file, bad option, a folder that is a file): one line, exit status 2
+        what = "" if isinstance(exc, BelongingError) else f"{type(exc).__name__}: "
+        print(f"belonging {args.command}: error: {what}{_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line; BELONGING_DEBUG=1 shows the traceback
+        if os.environ.get("BELONGING_DEBUG"):
+            raise
+        print(f"belonging {args.command}: unexpected error ({type(exc).__name__}: {_one_line(exc)}); "
+              "this is a bug in belonging_lib, please report it (set BELONGING_DEBUG=1 to see the traceback).",
+              file=sys.stderr)
+        return 3
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

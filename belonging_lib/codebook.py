@@ -19,12 +19,20 @@ A codebook is a CSV file with one row per variable.  Columns used here:
     ``"1=Not at all true;2=Not very true;..."``: text answers mapped to codes
     (case and spacing ignored).
 ``missing_codes``
-    ``"9;-99"``: codes meaning "not answered", set to missing.
+    ``"9;-99"``: codes meaning "not answered", set to missing; text answers
+    can be declared missing too (``"9;Prefer not to say"``, case and spacing
+    ignored).  Declared missing codes apply before the allowed values are
+    checked.
 ``label``, ``instrument``, ``reverse``, ``synthetic``: documentation.
 
 :func:`apply_codebook` renames, recodes and checks every column and counts
 every change; :func:`validate` lists the problems of a raw export without
 changing it.
+
+Raw columns are matched to ``source_name`` after both names are put in
+Unicode NFC form and trimmed; where that changed anything, :func:`validate`
+and :func:`apply_codebook` say so.  Rows in messages are counted from 1 (the
+first pupil is row 1).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +59,20 @@ _TYPES = {"id", "categorical", "binary", "integer", "continuous", "item", "weigh
 
 
 def _norm(text) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip().casefold()
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", str(text))).strip().casefold()
+
+
+def _norm_name(name) -> str:
+    """A column name as matched: Unicode NFC and trimmed."""
+    return unicodedata.normalize("NFC", str(name)).strip()
+
+
+def _rows(index) -> str:
+    """Rows for a message, counted from 1 when the frame has the default 0, 1, 2 ... index."""
+    index = pd.Index(index)
+    if pd.api.types.is_integer_dtype(index):
+        return describe_rows([int(i) + 1 for i in index])
+    return describe_rows(index)
 
 
 def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +109,7 @@ def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         from .io import read_data
 
         p = Path(path)
-        frame = read_data(p)
+        frame = read_data(p, ids=["allowed", "missing_codes", "value_labels", "source_name", "variable"])
         frame = frame.astype(object).where(frame.notna(), "")
         frame = frame.map(lambda v: str(int(v)) if isinstance(v, float) and v == int(v) else str(v))
         name = p.name
@@ -98,7 +120,7 @@ def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     for col in CODEBOOK_COLUMNS:
         if col not in frame.columns:
             frame[col] = ""
-    frame = frame.map(lambda v: v.strip())
+    frame = frame.map(lambda v: unicodedata.normalize("NFC", v).strip())
     frame["source_name"] = frame["source_name"].where(frame["source_name"] != "", frame["variable"])
     blank = frame["variable"] == ""
     if blank.any():
@@ -142,8 +164,70 @@ def _parse_labels(cell: str, variable: str) -> dict[str, float]:
     return out
 
 
-def _parse_codes(cell: str, variable: str) -> list[float]:
-    return [_number(p.strip(), variable, "missing code") for p in cell.split(";") if p.strip()] if cell else []
+def _parse_codes(cell: str, variable: str) -> list:
+    """Missing codes: numbers as floats, text answers ("Prefer not to say") normalised."""
+    out: list = []
+    for part in (cell.split(";") if cell else []):
+        if not part.strip():
+            continue
+        try:
+            out.append(float(part.strip()))
+        except ValueError:
+            out.append(_norm(part))
+    return out
+
+
+def _codebook_problems(cb: pd.DataFrame) -> list[dict]:
+    """Problems of the codebook itself: reversed ranges, one source column mapped twice."""
+    out = []
+    for _, spec in cb.iterrows():
+        m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*", spec["allowed"] or "")
+        if m and spec["type"].lower() != "id" and float(m.group(1)) > float(m.group(2)):
+            out.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                        "problem": "reversed range", "n": 0, "rows": "",
+                        "example": f"allowed={spec['allowed']!r}; write it low-high, "
+                                   f"'{m.group(2)}-{m.group(1)}'"})
+    files = cb["file"] if "file" in cb.columns else pd.Series("", index=cb.index)
+    key = files.astype(str) + "\x00" + cb["source_name"].map(_norm_name)
+    for _, group in cb[key.duplicated(keep=False)].groupby(key[key.duplicated(keep=False)], sort=False):
+        names = group["variable"].tolist()
+        for _, spec in group.iterrows():
+            out.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                        "problem": "source used twice", "n": 0, "rows": "",
+                        "example": f"{spec['source_name']!r} is the source of {', '.join(map(repr, names))}"})
+    return out
+
+
+def _match_columns(raw: pd.DataFrame, cb: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Raw column for each source_name, matching names in NFC form and trimmed.
+
+    Returns ``(found, renamed)``: ``found[source_name] = raw column`` and
+    ``renamed[raw name as written] = name matched`` where normalising changed it
+    (here, or already when the file was read).
+    """
+    names = [_norm_name(c) for c in raw.columns]
+    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
+    if dup:
+        positions = [i + 1 for i, n in enumerate(names) if n == dup[0]]
+        raise ColumnError(f"The raw export has the column {dup[0]!r} more than once (columns "
+                          f"{', '.join(map(str, positions))}, after trimming spaces and Unicode NFC); "
+                          "rename or remove the copies so that each column has its own name.")
+    by_norm: dict[str, str] = {}
+    for c in raw.columns:
+        by_norm.setdefault(_norm_name(c), c)
+    found: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    earlier = raw.attrs.get("renamed_columns", {}) if hasattr(raw, "attrs") else {}
+    back = {v: k for k, v in earlier.items()}
+    for src in cb["source_name"]:
+        if src in raw.columns:
+            found[src] = src
+            if src in back:
+                renamed[back[src]] = src
+        elif _norm_name(src) in by_norm:
+            found[src] = by_norm[_norm_name(src)]
+            renamed[found[src]] = src
+    return found, renamed
 
 
 def _parse_allowed(cell: str, kind: str):
@@ -162,6 +246,7 @@ class _Column:
     recoded: pd.Series      # text label turned into a code / category re-spelled
     coded_missing: pd.Series  # a declared missing code turned into missing
     invalid: pd.Series      # a value the codebook does not allow
+    n_present: int = 0      # cells that are not blank
 
 
 def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Column:
@@ -169,8 +254,11 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
     kind = spec["type"].lower()
     allowed = _parse_allowed(spec["allowed"], kind)
     labels = _parse_labels(spec["value_labels"], spec["variable"])
-    codes = set(_parse_codes(spec["missing_codes"], spec["variable"]) + [c for c in declared_missing
-                                                                        if not isinstance(c, tuple)])
+    parsed = _parse_codes(spec["missing_codes"], spec["variable"]) + [c for c in declared_missing
+                                                                      if not isinstance(c, tuple)]
+    codes = {c for c in parsed if not isinstance(c, str)}
+    text_codes = {c for c in parsed if isinstance(c, str)}
+    whole = kind in ("item", "integer", "binary")
     numeric_kind = kind in ("binary", "integer", "continuous", "item", "weight", "pv") or (
         allowed is not None and allowed[0] == "range")
     allowed_set = None
@@ -200,15 +288,21 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
             number = None
         if number is not None and number in codes:
             return "missing", np.nan
+        if text_codes and _norm(v) in text_codes:
+            return "missing", np.nan
         if not numeric_kind:
             if lookup is None and not labels:
                 return "same", (text if text is not None else v)
             if lookup is None:
                 hit = labels.get(_norm(v))
+                if hit is not None and not isinstance(hit, str) and hit in codes:
+                    return "missing", np.nan
                 return ("recoded", hit) if hit is not None else ("same", text if text is not None else v)
             hit = lookup.get(_norm(v))
             if hit is None and _norm(v) in labels:
                 hit = labels[_norm(v)]
+                if not isinstance(hit, str) and hit in codes:
+                    return "missing", np.nan
                 hit = lookup.get(_norm(hit), hit) if isinstance(hit, str) else hit
                 return "recoded", hit
             if hit is None:
@@ -219,8 +313,12 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
             number = labels.get(_norm(text))
             if number is None or isinstance(number, str):
                 return "invalid", np.nan
+            if number in codes:
+                return "missing", np.nan
             status = "recoded"
         if not np.isfinite(number):
+            return "invalid", np.nan
+        if whole and number != round(number):   # 4.5 on a 1-5 item: scoring would reject it later
             return "invalid", np.nan
         if allowed is not None and allowed[0] == "range" and not (allowed[1] <= number <= allowed[2]):
             return "invalid", np.nan
@@ -228,24 +326,23 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
             return "invalid", np.nan
         return status, number
 
-    uniques = pd.unique(series.to_numpy(dtype=object))
-    table = {}
-    nan_key = None
-    for u in uniques:
-        if u is None or (isinstance(u, float) and np.isnan(u)):
-            nan_key = classify(u)
-            continue
-        table[u] = classify(u)
-    raw_obj = series.astype(object)
-    status = raw_obj.map(lambda v: table[v][0] if v in table else "blank") if len(table) else \
-        pd.Series("blank", index=series.index, dtype=object)
-    mapped = raw_obj.map(lambda v: table[v][1] if v in table else np.nan) if len(table) else \
-        pd.Series(np.nan, index=series.index, dtype=object)
-    _ = nan_key
-    if numeric_kind or kind == "":
-        if numeric_kind:
-            mapped = pd.to_numeric(mapped, errors="coerce").astype(float)
-    return _Column(mapped, (status == "recoded"), (status == "missing"), (status == "invalid"))
+    # factorize: each distinct raw value is classified once, then spread to the rows by its code
+    codes_, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    n_u = len(uniques)
+    status_u = np.empty(n_u + 1, dtype=object)
+    mapped_u = np.empty(n_u + 1, dtype=object)
+    for i, u in enumerate(uniques):
+        status_u[i], mapped_u[i] = classify(u)
+    status_u[n_u], mapped_u[n_u] = "blank", np.nan   # missing values (code -1) point here
+    idx = np.where(codes_ < 0, n_u, codes_)
+    status_arr = status_u[idx]
+    mapped = pd.Series(mapped_u[idx], index=series.index, dtype=object)
+    if numeric_kind:
+        mapped = pd.to_numeric(mapped, errors="coerce").astype(float)
+    return _Column(mapped, pd.Series(status_arr == "recoded", index=series.index),
+                   pd.Series(status_arr == "missing", index=series.index),
+                   pd.Series(status_arr == "invalid", index=series.index),
+                   int((status_arr != "blank").sum()))
 
 
 def _show(value) -> str:
@@ -287,12 +384,16 @@ class CodebookResult(Result):
         Rows in and out (the codebook drops no row).
     unused_columns : tuple
         Raw columns the codebook does not map (left out of ``data``).
+    renamed_columns : tuple
+        ``(name in the file, name matched)`` pairs for raw columns matched
+        only after their names were put in NFC form and trimmed.
     """
 
     data: pd.DataFrame
     changes: pd.DataFrame
     ledger: RowLedger
     unused_columns: tuple = ()
+    renamed_columns: tuple = ()
     title = "Codebook applied"
 
     def to_frame(self) -> pd.DataFrame:
@@ -305,6 +406,9 @@ class CodebookResult(Result):
                  f"{int(c['n_invalid_set_missing'].sum())} invalid values set missing."]
         if self.unused_columns:
             lines.append(f"Raw columns not in the codebook (left out): {', '.join(self.unused_columns)}.")
+        if self.renamed_columns:
+            lines.append("Matched after trimming spaces or putting the name in Unicode NFC form: "
+                         + ", ".join(f"{a!r} -> {b!r}" for a, b in self.renamed_columns) + ".")
         return lines
 
 
@@ -363,7 +467,13 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     raw = as_frame(raw, name="raw")
     check_choice("invalid", invalid, ["raise", "missing"])
     cb = _select(read_codebook(codebook), file)
-    missing_cols = [s for s in cb["source_name"] if s not in raw.columns]
+    bad_cb = _codebook_problems(cb)
+    if bad_cb:
+        p = bad_cb[0]
+        raise DataError(f"Codebook: variable {p['variable']!r} ({p['source_name']!r}): {p['problem']}: "
+                        f"{p['example']}. Fix the codebook; `validate` lists every such problem.")
+    found, renamed = _match_columns(raw, cb)
+    missing_cols = [s for s in cb["source_name"] if s not in found]
     if missing_cols:
         raise ColumnError(
             f"The raw export lacks {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''} named in "
@@ -376,22 +486,23 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     out = {}
     rows = []
     for _, spec in cb.iterrows():
-        src = spec["source_name"]
+        src = found[spec["source_name"]]
         col = _map_column(raw[src], spec, declared.get(src, ()))
         if col.invalid.any() and invalid == "raise":
             bad_rows = raw.index[col.invalid]
             value = raw.loc[bad_rows[0], src]
             allowed = spec["allowed"] or "(see value_labels)"
+            whole = " whole numbers only;" if spec["type"].lower() in ("item", "integer", "binary") else ""
             raise DataError(
-                f"Column {src!r} (-> {spec['variable']!r}): {describe_rows(bad_rows)} "
+                f"Column {src!r} (-> {spec['variable']!r}): {_rows(bad_rows)} "
                 f"hold{'s' if len(bad_rows) == 1 else ''} {value!r}, which is not an allowed value "
-                f"({allowed}{'; labels ' + spec['value_labels'] if spec['value_labels'] else ''}); "
+                f"({allowed};{whole}{' labels ' + spec['value_labels'] if spec['value_labels'] else ''}); "
                 f"{int(col.invalid.sum())} such value{'s' if col.invalid.sum() != 1 else ''}. "
                 "Fix the export or codebook, or pass invalid='missing' to set them missing."
             )
         out[spec["variable"]] = col.mapped
         rows.append({"variable": spec["variable"], "source_name": src,
-                     "n_present": int((raw[src].notna() & (raw[src].astype(str).str.strip() != "")).sum()),
+                     "n_present": col.n_present,
                      "n_recoded": int(col.recoded.sum()), "n_set_missing": int(col.coded_missing.sum()),
                      "n_invalid_set_missing": int(col.invalid.sum()),
                      "n_missing": int(col.mapped.isna().sum())})
@@ -413,14 +524,17 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
                   reason=f"{int(changes['n_recoded'].sum())} recoded, "
                          f"{int(changes['n_set_missing'].sum())} coded missing, "
                          f"{int(changes['n_invalid_set_missing'].sum())} invalid set missing; no rows dropped")
-    unused = tuple(c for c in raw.columns if c not in set(cb["source_name"]))
+    unused = tuple(c for c in raw.columns if c not in set(found.values()))
     return CodebookResult(data=data.reset_index(drop=True), changes=changes, ledger=ledger,
-                          unused_columns=unused)
+                          unused_columns=unused, renamed_columns=tuple(renamed.items()))
 
 
 def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
              file: str | None = None) -> pd.DataFrame:
     """List the problems of a raw export against a codebook, changing nothing.
+
+    Everything :func:`apply_codebook` (or a later step such as scoring) would
+    reject is listed, so a clean result means the export maps.
 
     Parameters
     ----------
@@ -433,46 +547,78 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
     -------
     DataFrame
         One row per problem: ``variable, source_name, problem, n, rows,
-        example``.  Problems: ``"column missing"``, ``"invalid value"``
-        (unknown label or out of range), ``"not-answered code"`` (will be set
-        missing), ``"text label"`` (will be recoded), ``"duplicated id"``.
+        example, severity``.  Rows are counted from 1.  Errors (``severity ==
+        "error"``) stop :func:`apply_codebook`: ``"column missing"``,
+        ``"invalid value"`` (unknown label, out of range, or not a whole number
+        on an item, integer or binary variable), ``"duplicated id"``, ``"blank
+        id"`` (of the identifier), ``"reversed range"`` (``allowed="5-1"``),
+        ``"source used twice"`` (two variables drawn from one raw column).
+        Notes: ``"not-answered code"`` (will be set missing), ``"text label"``
+        (will be recoded), ``"column name normalised"`` (matched after trimming
+        or Unicode NFC), ``"blank id"`` of another identifier column, and
+        ``"id stored as number"`` (leading zeros may already be lost: read the
+        file with :func:`belonging_lib.io.read_data`, which keeps IDs as text).
         An empty table means the export maps cleanly.
 
     Examples
     --------
     >>> cb = read_codebook(pd.DataFrame({"variable": ["q1"], "allowed": ["1-5"]}))
-    >>> validate(pd.DataFrame({"q1": [1, 7, 9]}), cb)[["variable", "problem", "n"]]
-      variable        problem  n
-    0       q1  invalid value  2
+    >>> validate(pd.DataFrame({"q1": [1, 7, 9]}), cb)[["variable", "problem", "n", "rows"]]
+      variable        problem  n       rows
+    0       q1  invalid value  2  rows 2, 3
     """
     raw = as_frame(raw, name="raw")
     cb = _select(read_codebook(codebook), file)
     declared = raw.attrs.get("missing_codes", {})
     problems = []
+    errors = {"column missing", "invalid value", "duplicated id", "reversed range", "source used twice"}
 
-    def add(spec, problem, mask, values):
+    def add(spec, problem, mask, values, severity=None):
         rows = raw.index[mask]
         problems.append({"variable": spec["variable"], "source_name": spec["source_name"], "problem": problem,
-                         "n": int(mask.sum()), "rows": describe_rows(rows),
-                         "example": _show(values[mask].iloc[0]) if mask.any() else ""})
+                         "n": int(mask.sum()), "rows": _rows(rows),
+                         "example": _show(values[mask].iloc[0]) if mask.any() else "",
+                         "severity": severity or ("error" if problem in errors else "note")})
 
+    for p in _codebook_problems(cb):
+        problems.append({**p, "severity": "error"})
+    found, renamed = _match_columns(raw, cb)
+    for before, after in renamed.items():
+        spec = cb[cb["source_name"] == after].iloc[0] if (cb["source_name"] == after).any() else None
+        problems.append({"variable": spec["variable"] if spec is not None else after, "source_name": after,
+                         "problem": "column name normalised", "n": 0, "rows": "",
+                         "example": f"{before!r} -> {after!r}", "severity": "note"})
+    ids = cb.loc[cb["type"].str.lower() == "id"]
+    first_id = ids.iloc[0]["variable"] if len(ids) else None
     for _, spec in cb.iterrows():
-        src = spec["source_name"]
-        if src not in raw.columns:
-            problems.append({"variable": spec["variable"], "source_name": src, "problem": "column missing",
-                             "n": len(raw), "rows": "all rows", "example": ""})
+        if spec["source_name"] not in found:
+            problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                             "problem": "column missing", "n": len(raw), "rows": "all rows", "example": "",
+                             "severity": "error"})
             continue
-        col = _map_column(raw[src], spec, declared.get(src, ()))
+        src = found[spec["source_name"]]
+        values = raw[src]
+        col = _map_column(values, spec, declared.get(src, ()))
         for problem, mask in (("invalid value", col.invalid), ("not-answered code", col.coded_missing),
                               ("text label", col.recoded)):
             if mask.any():
-                add(spec, problem, mask, raw[src])
-        if spec["type"].lower() == "id" and spec is cb[cb["type"].str.lower() == "id"].iloc[0]:
-            pass
-    ids = cb.loc[cb["type"].str.lower() == "id"]
-    if len(ids) and ids.iloc[0]["source_name"] in raw.columns:
+                add(spec, problem, mask, values)
+        if spec["type"].lower() == "id":
+            blank = values.isna() | (values.astype(str).str.strip() == "")
+            if blank.any():
+                add(spec, "blank id", blank, values.astype(object).where(~values.isna(), ""),
+                    severity="error" if spec["variable"] == first_id else "note")
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                                 "problem": "id stored as number", "n": int(values.notna().sum()), "rows": "",
+                                 "example": _show(values.dropna().iloc[0]) if values.notna().any() else "",
+                                 "severity": "note"})
+    if first_id is not None:
         spec = ids.iloc[0]
-        dup = raw[spec["source_name"]].duplicated(keep=False) & raw[spec["source_name"]].notna()
-        if dup.any():
-            add(spec, "duplicated id", dup, raw[spec["source_name"]])
-    return pd.DataFrame(problems, columns=["variable", "source_name", "problem", "n", "rows", "example"])
+        if spec["source_name"] in found:
+            values = raw[found[spec["source_name"]]]
+            dup = values.duplicated(keep=False) & values.notna()
+            if dup.any():
+                add(spec, "duplicated id", dup, values)
+    return pd.DataFrame(problems, columns=["variable", "source_name", "problem", "n", "rows", "example",
+                                           "severity"])

@@ -96,8 +96,35 @@ def load_sample(name: str, data_dir: str | os.PathLike | None = None) -> pd.Data
 
         frame, _meta = pyreadstat.read_sav(str(path))
         return frame
-    # .copy() consolidates pandas' column blocks, so adding columns later warns of nothing.
-    return pd.read_csv(path, keep_default_na=True).copy()
+    # Identifiers the folder's codebook declares (type "id") are read as text, so leading zeros
+    # survive (a school "0031" stays "0031").  .copy() consolidates pandas' column blocks, so adding
+    # columns later warns of nothing.
+    ids = _id_columns(path)
+    return pd.read_csv(path, keep_default_na=True, dtype={c: str for c in ids} or None).copy()
+
+
+def _id_columns(path: Path) -> list[str]:
+    """Identifier columns of ``path`` according to the codebook in the same folder (if any)."""
+    cb_path = path.parent / SAMPLE_FILES["codebook"]
+    if path.name == cb_path.name or not cb_path.exists():
+        return []
+    try:
+        cb = pd.read_csv(cb_path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeError):
+        return []
+    if not {"variable", "type"} <= set(cb.columns):
+        return []
+    rows = cb[cb["type"].str.strip().str.lower() == "id"]
+    if "file" in cb.columns:
+        rows = rows[rows["file"].str.strip().isin([path.name, ""])]
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        header = [h.strip() for h in fh.readline().rstrip("\r\n").split(",")] if path.suffix != ".gz" else []
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+            header = [h.strip() for h in fh.readline().rstrip("\r\n").split(",")]
+    return [v for v in rows["variable"].str.strip() if v in header]
 
 
 def load_truth(data_dir: str | os.PathLike | None = None) -> dict:

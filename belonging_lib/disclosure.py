@@ -476,7 +476,10 @@ def drop_identifiers(data: pd.DataFrame, *, columns: Sequence[str] | None = None
     import re
 
     data = as_frame(data)
-    cols = as_list(columns) if columns is not None else [c for c in data.columns if re.match(ID_PATTERNS, str(c))]
+    from .privacy import normalise_column_name  # "Pupil ID", "UPN " (spaces, hyphens, NFC) match too
+
+    cols = as_list(columns) if columns is not None else [
+        c for c in data.columns if re.match(ID_PATTERNS, normalise_column_name(c))]
     require_columns(data, cols, role="identifier column")
     if key is not None:
         from .privacy import pseudonymise

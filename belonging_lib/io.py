@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as _dt
 import io as _io
 import os
+import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,8 +71,9 @@ def _kind(path: Path) -> str:
 
 def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
               encoding: str | None = None, sheet: int | str = 0,
-              user_missing: str = "missing") -> pd.DataFrame:
-    """Read a survey file (CSV, Excel, SPSS or Stata) with its labels.
+              user_missing: str = "missing", ids: Sequence[str] | None = None,
+              delimiter: str | None = None) -> pd.DataFrame:
+    """Read a survey file (CSV, Excel, SPSS or Stata) with its labels, keeping every row and ID.
 
     Parameters
     ----------
@@ -79,9 +83,11 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         Columns to keep (all by default); a name not in the file raises
         :class:`~belonging_lib.ColumnError`.
     encoding : str, optional
-        Text encoding of a CSV file.  By default UTF-8 (with or without a
-        byte-order mark) is tried and a file in another encoding raises a
-        :class:`~belonging_lib.DataError` suggesting ``encoding="cp1252"``.
+        Text encoding of a CSV file.  By default a byte-order mark decides
+        (UTF-8, UTF-16 or UTF-32); without one the file is read as UTF-8
+        (UTF-16 without a mark is recognised and named in the error), and a
+        file in another encoding raises a :class:`~belonging_lib.DataError`
+        suggesting ``encoding="cp1252"``.
     sheet : int or str
         Excel sheet (first by default).
     user_missing : {"missing", "keep"}
@@ -89,6 +95,17 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         missing (default) or keep the codes so that
         :func:`~belonging_lib.codebook.apply_codebook` can count them.  The
         declared codes are listed in ``frame.attrs["missing_codes"]`` either way.
+    ids : list of str, optional
+        Identifier columns, read as text whatever they look like (surrounding
+        spaces removed; names not in the file are ignored, so a codebook's
+        identifiers can be passed whole).  Columns whose names look like
+        identifiers (``pupil_id``, ``ResponseId``, ``Pupil ID``, ``UPN``,
+        ``Pupil Ref`` ...) are read as text anyway.
+    delimiter : str, optional
+        Field delimiter of a CSV file; by default a comma, or a semicolon,
+        tab or bar when the header holds one of those and no comma.  In a
+        semicolon-separated file a decimal comma (``94,5``) is read as a
+        decimal point.
 
     Returns
     -------
@@ -98,28 +115,40 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     Raises
     ------
     DataError
-        The file is missing, empty, truncated, corrupt or not UTF-8 text.
+        The file is missing, empty, truncated, corrupt or not readable text;
+        a row has too few or too many fields; a double quote opens a field
+        that swallows the lines of other pupils.
     ColumnError
-        A requested column is absent.
+        A requested column is absent, or the header names a column twice.
 
     Notes
     -----
-    CSV cells are read as text and converted column by column to numbers
-    where every non-empty cell is a number, so codes such as ``"007"`` in an
-    identifier column survive as text only when mixed with letters; read an
-    identifier that is all digits as a number and format it yourself.  A CSV
-    row with fewer or more fields than the header (a file cut short while
+    Identifiers stay text in every format: ``"007"`` stays ``"007"``,
+    ``"1E5"`` stays ``"1E5"`` and a 17-digit number keeps every digit.  A
+    numeric identifier in an SPSS or Stata file becomes the text of the whole
+    number (``7``), zero-padded to the width of an SPSS ``N`` format or a
+    Stata ``%0w`` format (``007``), so the same pupil has the same ID text
+    whichever file it came from.
+
+    Other CSV and Excel cells are read as text and converted column by column
+    to numbers where every non-empty cell is a number and the conversion
+    loses nothing: a column in which any value has a leading zero (``"01"``)
+    or more than 15 digits stays text.  Only empty cells are missing: words
+    such as ``"None"`` or ``"NA"`` stay as written (declare them missing in
+    the codebook).  Header names are put in Unicode NFC form and trimmed; the
+    names this changed are listed in ``frame.attrs["renamed_columns"]``.  A
+    CSV row with fewer or more fields than the header (a file cut short while
     copying, a stray delimiter) raises rather than being padded with missing
-    values.
+    values, and the rows read are checked against the file's lines.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\nP1,4\\nP2,\\n", encoding="utf-8")
+    >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\n007,4\\n010,\\n", encoding="utf-8")
     >>> frame = read_data(folder / "mini.csv")
-    >>> frame["q1"].tolist()
-    [4.0, nan]
+    >>> frame["pupil_id"].tolist(), frame["q1"].tolist()
+    (['007', '010'], [4.0, nan])
     """
     path = Path(path)
     check_choice("user_missing", user_missing, ["missing", "keep"])
@@ -129,21 +158,28 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         raise DataError(f"{str(path)!r} is a folder, not a data file.")
     if path.stat().st_size == 0:
         raise DataError(f"The file {path.name!r} is empty (0 bytes).")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise DataError(f"`delimiter` must be one character, such as ';', but {delimiter!r} was passed.")
+    id_names = {_norm_header(c) for c in as_list(ids)}
     kind = _kind(path)
+    extra: dict = {}
     if kind == "csv":
-        frame, meta = _read_csv(path, encoding), {}
+        frame, extra = _read_csv(path, encoding, delimiter, id_names)
+        meta: dict = {}
     elif kind == "excel":
-        frame, meta = _read_excel(path, sheet), {}
+        frame, meta = _read_excel(path, sheet, id_names), {}
     else:
-        frame, meta = _read_labelled(path, kind, user_missing)
+        frame, meta = _read_labelled(path, kind, user_missing, id_names)
     if frame.shape[1] == 0:
         raise DataError(f"The file {path.name!r} has no columns.")
-    frame.columns = [str(c) for c in frame.columns]
-    dupes = pd.Index(frame.columns)[pd.Index(frame.columns).duplicated()].unique().tolist()
-    if dupes:
-        raise ColumnError(f"The file {path.name!r} has duplicated column names: {dupes}.")
+    if kind != "csv":  # CSV headers are checked before the cells are converted
+        names, renamed = _check_header(path.name, [str(c) for c in frame.columns])
+        frame.columns = names
+        meta = _rename_meta(meta, renamed)
+    else:
+        renamed = extra.get("renamed", {})
     if columns is not None:
-        cols = require_columns(frame, columns, role="column")
+        cols = require_columns(frame, [_norm_header(c) for c in as_list(columns)], role="column")
         frame = frame[cols].copy()
     frame.attrs["source"] = path.name
     frame.attrs["variable_labels"] = {k: v for k, v in meta.get("variable_labels", {}).items()
@@ -152,7 +188,75 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
                                    if k in frame.columns}
     frame.attrs["missing_codes"] = {k: v for k, v in meta.get("missing_codes", {}).items()
                                     if k in frame.columns}
+    frame.attrs["renamed_columns"] = dict(renamed)
+    frame.attrs["id_columns"] = [c for c in frame.columns if _is_id(c, id_names)]
+    if "delimiter" in extra:
+        frame.attrs["delimiter"] = extra["delimiter"]
+    if extra.get("multiline"):
+        frame.attrs["multiline_rows"] = extra["multiline"]
     return frame
+
+
+# --------------------------------------------------------------------------- reading helpers
+
+def _norm_header(name) -> str:
+    """A header name as matched: Unicode NFC, surrounding whitespace removed."""
+    return unicodedata.normalize("NFC", str(name)).strip()
+
+
+def _is_id(name: str, id_names=frozenset()) -> bool:
+    from .privacy import looks_like_id_column
+
+    return _norm_header(name) in id_names or looks_like_id_column(name)
+
+
+def _check_header(source: str, header: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Normalise header names; raise naming a column that appears twice."""
+    names = [_norm_header(h) for h in header]
+    renamed = {h: n for h, n in zip(header, names) if h != n}
+    seen: dict[str, int] = {}
+    for pos, n in enumerate(names):
+        if n in seen:
+            first = seen[n]
+            same = header[first] == header[pos]
+            how = "" if same else (f" ({header[first]!r} and {header[pos]!r} are the same name once "
+                                   "trimmed and put in Unicode NFC form)")
+            raise ColumnError(
+                f"The file {source!r} has the column {n!r} twice in its header (columns {first + 1} and "
+                f"{pos + 1}){how}. Rename or remove one of them so that each column has its own name."
+            )
+        seen[n] = pos
+    blank = [i + 1 for i, n in enumerate(names) if n == ""]
+    if blank and len(names) > 1:
+        names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
+        renamed.update({header[i - 1]: f"column_{i}" for i in blank})
+    return names, renamed
+
+
+def _rename_meta(meta: dict, renamed: dict) -> dict:
+    if not renamed:
+        return meta
+    return {k: ({renamed.get(c, c): v for c, v in d.items()} if isinstance(d, dict) else d)
+            for k, d in meta.items()}
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _guess_encoding(raw: bytes) -> str | None:
+    """The encoding a byte-order mark names, or UTF-16 recognised by its zero bytes."""
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            return enc
+    head = raw[:400]
+    if len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) >= 0.4 * len(odd) and even.count(0) == 0:
+            return "utf-16-le"
+        if even.count(0) >= 0.4 * len(even) and odd.count(0) == 0:
+            return "utf-16-be"
+    return None
 
 
 def _decode(path: Path, encoding: str | None) -> str:
@@ -164,80 +268,313 @@ def _decode(path: Path, encoding: str | None) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DataError(f"The file {path.name!r} is not a complete gzip file ({exc}).") from None
-    enc = encoding or "utf-8-sig"
+    guessed = _guess_encoding(raw)
+    enc = encoding or guessed or "utf-8-sig"
     try:
-        return raw.decode(enc)
+        text = raw.decode(enc)
     except LookupError:
         raise DataError(f"Unknown text encoding {encoding!r} for {path.name!r}.") from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        hint = ("Save it as 'CSV UTF-8' or pass encoding='cp1252' (Windows/Excel) or "
-                "encoding='latin-1'." if encoding is None else "Check the `encoding` argument.")
+        if encoding is None:
+            hint = ("Save it as 'CSV UTF-8' or pass encoding='cp1252' (Windows/Excel) or encoding='latin-1'."
+                    if guessed is None else f"It starts like {guessed} text but is not valid {guessed}; "
+                    "it may be cut short or corrupt.")
+        else:
+            hint = "Check the `encoding` argument."
+            if guessed and guessed.split("-")[0] != enc.lower().replace("_", "-").split("-")[0]:
+                hint += f" The file looks like {guessed} text."
         raise DataError(
             f"The file {path.name!r} is not valid {enc} text: byte {raw[exc.start:exc.start + 1]!r} "
             f"on line {line} cannot be decoded. {hint}"
         ) from None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
-def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+def _physical_lines(text: str) -> list[str]:
+    """The file's lines as the csv module counts them (\\n, \\r\\n or \\r ends a line)."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def _shape(text: str) -> str:
+    """The look of a cell: digits as 9, letters as a (``"P0012"`` -> ``"a9999"``)."""
+    return re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text.strip()))
+
+
+def _sniff_delimiter(text: str) -> str:
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if len(next(csv.reader([first]), [""])) > 1:
+        return ","
+    best, width = ",", 1
+    for d in (";", "\t", "|"):
+        n = len(next(csv.reader([first], delimiter=d), [""]))
+        if n > width:
+            best, width = d, n
+    return best
+
+
+def _read_csv(path: Path, encoding: str | None, delimiter: str | None,
+              id_names=frozenset()) -> tuple[pd.DataFrame, dict]:
     text = _decode(path, encoding)
     if "\x00" in text:
         raise DataError(f"The file {path.name!r} holds NUL bytes: it is binary or corrupt, not CSV text.")
+    delim = delimiter or _sniff_delimiter(text)
     try:
-        rows = list(csv.reader(_io.StringIO(text, newline="")))
+        rows = list(csv.reader(_io.StringIO(text, newline=""), delimiter=delim))
     except csv.Error as exc:
         raise DataError(f"The file {path.name!r} is not readable CSV ({exc}).") from None
+    n_all = len(rows)   # records including blank lines, to compare with the file's lines
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()  # trailing blank lines
     if not rows:
         raise DataError(f"The file {path.name!r} has no header row.")
     header, body = rows[0], rows[1:]
     width = len(header)
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != width]  # file line numbers (1 = header)
+    multiline = _check_records(path.name, text, delim, n_all, width)
+    line_of = _line_numbers(text, delim, len(rows)) if multiline else None
+    bad = [i for i, r in enumerate(body) if len(r) != width]
     if bad:
-        first = body[bad[0] - 2]
-        truncated = bad == [len(body) + 1] and not text.endswith(("\n", "\r"))
+        lines = [(line_of[i + 1] if line_of else i + 2) for i in bad]  # file line numbers (1 = header)
+        first = body[bad[0]]
+        truncated = bad == [len(body) - 1] and not text.endswith(("\n", "\r"))
         why = ("the file looks truncated (its last line is cut short)" if truncated
                else "a delimiter or quote is out of place, or the file is truncated")
+        hint = ""
+        if width == 1 and delimiter is None:
+            hint = (" If the file is not comma-separated, save it again as comma-separated CSV, or in Python "
+                    "pass delimiter=';' (or the one it uses) to read_data.")
         raise DataError(
             f"The file {path.name!r} has {width} columns in its header but line{'s' if len(bad) > 1 else ''} "
-            f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} "
+            f"{', '.join(map(str, lines[:5]))}{' ...' if len(bad) > 5 else ''} "
             f"ha{'ve' if len(bad) > 1 else 's'} a different number of fields "
-            f"(line {bad[0]} has {len(first)}): {why}."
+            f"(line {lines[0]} has {len(first)}): {why}.{hint}"
         )
-    frame = pd.DataFrame(body, columns=header, dtype=object)
-    frame = frame.replace({"": np.nan})
-    for col in frame.columns:
-        frame[col] = _maybe_numeric(frame[col])
-    return frame
+    names, renamed = _check_header(path.name, header)
+    n_body = len(body)
+    cells = list(zip(*body)) if body else [()] * width   # one tuple of cells per column
+    del rows, body
+    decimal_comma = delim == ";"
+    index = pd.RangeIndex(n_body)
+    converted = {}
+    for name, col in zip(names, cells):
+        converted[name] = _convert_column(pd.Series(np.array(col, dtype=object), index=index, dtype=object),
+                                          is_id=_is_id(name, id_names), decimal_comma=decimal_comma)
+    del cells
+    frame = pd.DataFrame(converted, index=index, columns=names)
+    if len(frame) != n_body:  # cannot happen; a guard that no record is lost on the way
+        raise DataError(f"Reading {path.name!r} kept {len(frame)} of its {n_body} records.")
+    extra: dict = {"renamed": renamed}
+    if delim != ",":
+        extra["delimiter"] = delim
+    if multiline:
+        extra["multiline"] = multiline
+    return frame, extra
 
 
-def _maybe_numeric(series: pd.Series) -> pd.Series:
-    present = series.dropna()
-    if present.empty:
-        return pd.to_numeric(series, errors="coerce").astype("float64")
-    converted = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
-    if converted.isna().any():
-        return series.astype(object)
-    out = pd.to_numeric(series.astype(object).where(series.notna(), np.nan).map(
-        lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
-    if out.notna().all() and np.all(np.isfinite(out)) and np.all(out == np.round(out)) \
-            and np.all(np.abs(out) < 2**53):
-        return out.astype("int64")
-    return out.astype("float64")
+def _line_numbers(text: str, delim: str, n_records: int) -> list[int]:
+    """The file line on which each record starts (1 = first line)."""
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delim)
+    starts, prev = [], 0
+    for _ in reader:
+        starts.append(prev + 1)
+        prev = reader.line_num
+        if len(starts) >= n_records:
+            break
+    return starts
 
 
-def _read_excel(path: Path, sheet: int | str) -> pd.DataFrame:
+def _check_records(source: str, text: str, delim: str, n_all: int, width: int) -> list[tuple[int, int]]:
+    """Check the parsed records against the file's lines.
+
+    Returns the (first, last) line of each record that legitimately spans
+    lines (quoted text holding a line break); raises when a double quote
+    swallows lines that are records of their own.
+    """
+    n_lines = text.count("\n") + text.count("\r") - text.count("\r\n") + (not text.endswith(("\n", "\r")))
+    if n_lines == n_all:   # one record per line: nothing spans lines (the usual case, counted in C)
+        return []
+    lines = _physical_lines(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delim)
+    spans = []
+    prev = 0
+    for _ in reader:
+        start, end = prev + 1, reader.line_num
+        prev = end
+        if end > start:
+            spans.append((start, end))
+    # a line inside a quoted cell "looks like a record" when, read alone, it has the header's number of
+    # fields and its first field looks like the first field of the records (an ID such as P0012)
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delim)
+    next(reader, None)
+    shapes = {_shape(r[0]) for r in reader if r and "\n" not in r[0] and "\r" not in r[0]}
+    suspicious = []
+    for start, end in spans:
+        looks = []
+        for ln in range(start + 1, end + 1):
+            if width < 2 or ln - 1 >= len(lines):
+                continue
+            alone = next(csv.reader([lines[ln - 1].replace('"', "")], delimiter=delim), [])
+            if len(alone) == width and alone[0].strip() and _shape(alone[0]) in shapes:
+                looks.append(ln)
+        if looks:
+            suspicious.append((start, end, looks))
+    unclosed = spans and spans[-1][1] >= len(lines) and text.rstrip("\r\n").count('"') % 2 == 1
+    if unclosed and not suspicious:
+        start = spans[-1][0]
+        raise DataError(
+            f"The file {source!r} has a double quote on line {start} that is never closed: every line from "
+            f"{start} to the end ({len(lines)}) would be read as one cell. Remove the stray quote, or write a "
+            "quote inside a text answer twice (\"\")."
+        )
+    if suspicious:
+        start, end, looks = suspicious[0]
+        n_lost = len(looks)
+        more = f" ({len(suspicious)} such quotes in all)" if len(suspicious) > 1 else ""
+        raise DataError(
+            f"The file {source!r} has a double quote on line {start} that opens a text cell running on to "
+            f"line {end}: {'line ' + str(looks[0]) if n_lost == 1 else f'lines {looks[0]}-{looks[-1]}'} "
+            f"look{'s' if n_lost == 1 else ''} like {n_lost} separate row{'s' if n_lost != 1 else ''} "
+            f"that would be swallowed into that cell{more}. Remove the stray quote on line {start}, or write "
+            "a quote inside a text answer twice (\"\"), and read the file again."
+        )
+    return spans
+
+
+_LOSSY = re.compile(r"^[+-]?0\d|^[+-]?\d{16,}$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()) \
+        or v is pd.NaT or (isinstance(v, np.floating) and np.isnan(v))
+
+
+def _id_text(v, width: int | None = None):
+    """The text of one identifier (missing when blank)."""
+    if _blank(v):
+        return np.nan
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        text = str(int(v))
+    elif isinstance(v, (float, np.floating)):
+        text = str(int(v)) if float(v).is_integer() else repr(float(v))
+    else:
+        return str(v).strip()
+    if width and text.isdigit() and len(text) < width:
+        text = text.zfill(width)
+    return text
+
+
+def _convert_column(series: pd.Series, *, is_id: bool = False, decimal_comma: bool = False,
+                    width: int | None = None) -> pd.Series:
+    """Convert one column of read cells: identifiers to text, lossless numbers to numbers.
+
+    Each distinct value is classified once (``pd.factorize``), so a column of
+    200,000 answers with five distinct values costs five conversions.
+    """
+    values = series.to_numpy(dtype=object)
+    if is_id:   # nearly every value distinct: one pass, no hashing
+        out = np.array([v.strip() if type(v) is str else _id_text(v, width) for v in values] or [], dtype=object)
+        if len(out):
+            out[out == ""] = np.nan
+        return pd.Series(out, index=series.index, dtype=object)
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    n_u = len(uniq)
+    idx = np.where(codes < 0, n_u, codes)   # missing cells point at the extra last slot
+    present = [u for u in uniq if not _blank(u)]
+    if present and all(isinstance(u, (_dt.datetime, _dt.date, pd.Timestamp)) for u in present):
+        # Excel dates stay dates (blank cells NaT)
+        return pd.to_datetime(pd.Series([None if _blank(v) else v for v in values], index=series.index))
+    numbers = np.full(n_u + 1, np.nan)
+    text_column = False
+    for i, u in enumerate(uniq):
+        if _blank(u):
+            continue
+        if isinstance(u, (bool, np.bool_)):
+            text_column = True
+            break
+        if isinstance(u, (int, float, np.integer, np.floating)):
+            numbers[i] = float(u)
+            continue
+        if not isinstance(u, str):
+            text_column = True
+            break
+        s = u.strip()
+        if _LOSSY.match(s):
+            text_column = True
+            break
+        if decimal_comma and _DECIMAL_COMMA.match(s):
+            s = s.replace(",", ".")
+        try:
+            numbers[i] = float(s)
+        except ValueError:
+            text_column = True
+            break
+    if text_column:
+        out_u = np.empty(n_u + 1, dtype=object)
+        out_u[:n_u] = uniq
+        for i, u in enumerate(uniq):
+            if isinstance(u, str) and u == "":
+                out_u[i] = np.nan
+        out_u[n_u] = np.nan
+        return pd.Series(out_u[idx], index=series.index, dtype=object)
+    arr = numbers[idx]
+    if len(arr) and not np.isnan(arr).any() and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+            and np.all(np.abs(arr) < 2**53):
+        return pd.Series(arr.astype("int64"), index=series.index)
+    return pd.Series(arr, index=series.index, dtype="float64")
+
+
+def _read_excel(path: Path, sheet: int | str, id_names=frozenset()) -> pd.DataFrame:
     try:
-        frame = pd.read_excel(path, sheet_name=sheet, engine="openpyxl" if path.suffix.lower() == ".xlsx" else None)
+        grid = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object, keep_default_na=False,
+                             na_filter=False,
+                             engine="openpyxl" if path.suffix.lower() == ".xlsx" else None)
     except (ValueError, KeyError) as exc:
         raise DataError(f"Cannot read sheet {sheet!r} of {path.name!r}: {exc}") from None
     except Exception as exc:  # zipfile.BadZipFile, OSError: a truncated or corrupt workbook
         raise DataError(f"The Excel file {path.name!r} is corrupt or truncated ({type(exc).__name__}: {exc}).") from None
+    if grid.empty:
+        raise DataError(f"The sheet {sheet!r} of {path.name!r} is empty.")
+    header = ["" if _blank(h) else _id_text(h) if isinstance(h, (int, float)) else str(h)
+              for h in grid.iloc[0].tolist()]
+    names, _ = _check_header(path.name, header)
+    body = grid.iloc[1:].reset_index(drop=True)
+    body.columns = names
+    widths = _excel_id_widths(path, sheet, names, id_names) if path.suffix.lower() == ".xlsx" else {}
+    frame = pd.DataFrame({c: _convert_column(body[c], is_id=_is_id(c, id_names), width=widths.get(c))
+                          for c in names}, index=body.index)
+    frame.columns = header  # read_data normalises and reports the names
     return frame
 
 
-def _read_labelled(path: Path, kind: str, user_missing: str) -> tuple[pd.DataFrame, dict]:
+def _excel_id_widths(path: Path, sheet, names: list[str], id_names) -> dict[str, int]:
+    """Zero-padding widths of identifier columns formatted like ``000000`` in Excel."""
+    wanted = [i for i, n in enumerate(names) if _is_id(n, id_names)]
+    if not wanted:
+        return {}
+    try:
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
+        ws = wb.worksheets[sheet] if isinstance(sheet, int) else wb[sheet]
+        out = {}
+        for row in ws.iter_rows(min_row=2, max_row=50):
+            for i in wanted:
+                if i < len(row) and isinstance(row[i].value, (int, float)):
+                    fmt = getattr(row[i], "number_format", "") or ""
+                    if re.fullmatch(r"0+", fmt):
+                        out[names[i]] = max(out.get(names[i], 0), len(fmt))
+        wb.close()
+        return out
+    except Exception:  # formats are a nicety; the values were read already
+        return {}
+
+
+def _read_labelled(path: Path, kind: str, user_missing: str, id_names=frozenset()) -> tuple[pd.DataFrame, dict]:
     import pyreadstat
 
     reader = pyreadstat.read_sav if kind == "spss" else pyreadstat.read_dta
@@ -266,6 +603,12 @@ def _read_labelled(path: Path, kind: str, user_missing: str) -> tuple[pd.DataFra
     if user_missing == "missing":
         for col, codes in missing_codes.items():
             frame[col] = frame[col].mask(_is_code(frame[col], codes))
+    formats = getattr(meta, "original_variable_types", None) or {}
+    for col in frame.columns:
+        if _is_id(col, id_names):
+            fmt = str(formats.get(col, ""))
+            m = re.fullmatch(r"N(\d+)", fmt) or re.fullmatch(r"%0(\d+)\.0[fg]", fmt)
+            frame[col] = _convert_column(frame[col], is_id=True, width=int(m.group(1)) if m else None)
     meta_out = {
         "variable_labels": {k: v for k, v in dict(zip(meta.column_names, meta.column_labels)).items() if v},
         "value_labels": value_labels,
@@ -287,6 +630,14 @@ def _is_code(series: pd.Series, codes: Sequence) -> pd.Series:
 
 # --------------------------------------------------------------------------- identifiers and merges
 
+def _user_rows(index) -> str:
+    """Rows for a message, counted from 1 when the frame has the default 0, 1, 2 ... index."""
+    index = pd.Index(index)
+    if pd.api.types.is_integer_dtype(index):
+        return describe_rows([int(i) + 1 for i in index])
+    return describe_rows(index)
+
+
 def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> None:
     """Raise if an identifier is missing or appears more than once.
 
@@ -300,7 +651,8 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
     Raises
     ------
     DataError
-        Naming the duplicated identifier values and their rows.
+        Naming the duplicated identifier values and their rows (counted from
+        1 when the frame has the default 0, 1, 2 ... index).
 
     Examples
     --------
@@ -308,15 +660,17 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
     >>> check_ids(pd.DataFrame({"pupil_id": ["P1", "P1"]}))
     Traceback (most recent call last):
     ...
-    belonging_lib._errors.DataError: Identifier 'pupil_id' is duplicated: value 'P1' appears 2 times (rows 0, 1); 1 identifier value duplicated in all.
+    belonging_lib._errors.DataError: Identifier 'pupil_id' is duplicated: value 'P1' appears 2 times (rows 1, 2); 1 identifier value duplicated in all.
     """
     data = as_frame(data)
     cols = require_columns(data, id_col, role="identifier column")
     keys = data[cols]
-    missing = keys.isna().any(axis=1)
+    missing = keys.isna().any(axis=1) | keys.apply(
+        lambda s: s.astype(str).str.strip().eq("") if s.dtype == object else pd.Series(False, index=s.index)
+    ).any(axis=1)
     name = cols[0] if len(cols) == 1 else "+".join(cols)
     if missing.any():
-        raise DataError(f"Identifier {name!r} is missing in {describe_rows(data.index[missing])} "
+        raise DataError(f"Identifier {name!r} is missing in {_user_rows(data.index[missing])} "
                         f"({int(missing.sum())} in all).")
     dup = keys.duplicated(keep=False)
     if dup.any():
@@ -326,7 +680,7 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
         n_values = int(keys[dup].drop_duplicates().shape[0])
         raise DataError(
             f"Identifier {name!r} is duplicated: value {value!r} appears {len(rows)} times "
-            f"({describe_rows(rows)}); {n_values} identifier value{'s' if n_values != 1 else ''} "
+            f"({_user_rows(rows)}); {n_values} identifier value{'s' if n_values != 1 else ''} "
             "duplicated in all."
         )
 

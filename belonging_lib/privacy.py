@@ -9,7 +9,8 @@ pseudonym, so files pseudonymised separately still link.
 :func:`find_identifiers` scans text (notebook outputs, reports) for things
 that look like real identifiers.  What is scanned for, and its limits:
 
-* **UPN** (unique pupil number): a capital letter followed by 12 digits.
+* **UPN** (unique pupil number): a letter followed by 12 digits, in capitals
+  or not (``upn a123456789012``).
 * **UK postcodes**: outward code, a space, inward code (``SW1A 1AA``);
   postcodes written without the space are not detected.
 * **Email addresses**.
@@ -26,14 +27,17 @@ import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ._errors import DataError, DisclosureError
 from ._validation import as_frame, as_list, require_columns
 
-__all__ = ["pseudonymise", "find_identifiers", "check_no_identifiers", "IDENTIFIER_PATTERNS", "KEY_ENV"]
+__all__ = ["pseudonymise", "find_identifiers", "check_no_identifiers", "looks_like_id_column",
+           "normalise_column_name", "IDENTIFIER_PATTERNS", "KEY_ENV"]
 
 #: Environment variable read for the key when ``key=None``.
 KEY_ENV = "BELONGING_PSEUDONYM_KEY"
@@ -41,12 +45,57 @@ _MIN_KEY_BYTES = 16
 
 #: Regular expressions used by :func:`find_identifiers`.
 IDENTIFIER_PATTERNS = {
-    "UPN": r"(?<![A-Za-z0-9])[A-Z]\d{12}(?![0-9])",
+    "UPN": r"(?<![A-Za-z0-9])[A-Za-z]\d{12}(?![0-9])",
     "postcode": r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d[A-Z\d]?|[A-Z]{1,2}\d{1,2}) \d[ABD-HJLNP-UW-Z]{2}(?![A-Za-z0-9])",
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "date of birth": r"(?<!\d)(?:(?:0?[1-9]|[12]\d|3[01])[/-](?:0?[1-9]|1[0-2])[/-](?:199[5-9]|20[01]\d|202[0-2])"
                      r"|(?:199[5-9]|20[01]\d|202[0-2])-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)",
 }
+
+
+#: Last words of a column name that make it an identifier (``Pupil ID``, ``ResponseId``, ``UPN``).
+_ID_WORDS = {"id", "ids", "uid", "uuid", "upn", "ref", "urn", "identifier", "laestab"}
+#: Whole names that are identifiers without a separate word (PISA, common exports).
+_ID_NAMES = {"cntschid", "cntstuid", "cntryid", "responseid", "pupilid", "studentid", "schoolid", "classid",
+             "staffid", "respondentid", "participantid"}
+
+
+def normalise_column_name(name) -> str:
+    """A column name as matched: Unicode NFC, trimmed, runs of spaces, hyphens or dots as one ``_``.
+
+    Examples
+    --------
+    >>> normalise_column_name(" Pupil ID ")
+    'Pupil_ID'
+    """
+    text = unicodedata.normalize("NFC", str(name)).strip()
+    return re.sub(r"[\s.\-]+", "_", text)
+
+
+def _name_words(name) -> list[str]:
+    text = unicodedata.normalize("NFC", str(name)).strip()
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)   # ResponseId -> Response Id
+    return [w for w in re.split(r"[^0-9a-z]+", text.lower()) if w]
+
+
+def looks_like_id_column(name) -> bool:
+    """Whether a column name says the column holds identifiers.
+
+    True for names such as ``pupil_id``, ``Pupil ID``, ``ResponseId``,
+    ``UPN``, ``Pupil Ref``, ``CNTSTUID`` (case, spacing and a trailing space
+    ignored); such columns are read as text by
+    :func:`belonging_lib.io.read_data`.
+
+    Examples
+    --------
+    >>> [looks_like_id_column(n) for n in ["Pupil ID", "UPN ", "ResponseId", "paid", "Q1"]]
+    [True, True, True, False, False]
+    """
+    words = _name_words(name)
+    if not words:
+        return False
+    return (words[-1] in _ID_WORDS or "".join(words) in _ID_NAMES
+            or (len(words) >= 2 and words[-2] in ("id", "upn") and words[-1] in ("number", "no", "code")))
 
 
 def _key_bytes(key: str | bytes | None) -> bytes:
@@ -85,13 +134,20 @@ def pseudonymise(data: pd.DataFrame, columns: str | Sequence[str], *, key: str |
     Returns
     -------
     DataFrame
-        A copy; missing identifiers stay missing.
+        A copy; missing identifiers stay missing.  An index level that is
+        named as one of ``columns``, or that holds the same identifiers, is
+        pseudonymised too, so no raw identifier survives in the index that
+        ``to_csv()`` writes.  ``columns`` may also name an index level.
 
     Notes
     -----
-    pseudonym = prefix + hex(HMAC-SHA256(key, str(value)))[:length].  With
-    16 hex characters (64 bits) a collision among a million pupils has a
-    probability of about 3e-8; collisions are checked and raise.
+    pseudonym = prefix + hex(HMAC-SHA256(key, text))[:length], where text is
+    the identifier as written: ``"007"`` and ``"7"`` are different pupils.
+    A whole number stored as a number (``7`` or ``7.0``) has the text ``"7"``;
+    :func:`belonging_lib.io.read_data` reads identifiers as text in every
+    format, so the same ID read from CSV, Excel, SPSS or Stata gets the same
+    pseudonym.  With 16 hex characters (64 bits) a collision among a million
+    pupils has a probability of about 3e-8; collisions are checked and raise.
 
     Examples
     --------
@@ -101,29 +157,63 @@ def pseudonymise(data: pd.DataFrame, columns: str | Sequence[str], *, key: str |
     [17, 17]
     """
     data = as_frame(data)
-    cols = require_columns(data, columns, role="identifier column")
+    names = as_list(columns)
+    level_names = [n for n in data.index.names if n is not None]
+    missing = [c for c in names if c not in data.columns and c not in level_names]
+    if missing or not names:
+        require_columns(data, missing or names, role="identifier column")
+        if not names:
+            raise DataError("pseudonymise: name at least one identifier column.")
+    cols = [c for c in names if c in data.columns]
     if isinstance(length, bool) or not isinstance(length, int) or not 8 <= length <= 64:
         raise DataError(f"`length` must be a whole number from 8 to 64, but {length!r} was passed.")
     k = _key_bytes(key)
-    out = data.copy()
-    for col in cols:
-        values = data[col]
-        cache: dict = {}
+    cache: dict = {}
 
-        def one(v):
-            if pd.isna(v):
-                return v
-            text = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-            if text not in cache:
-                cache[text] = prefix + hmac.new(k, text.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
-            return cache[text]
+    def one(v):
+        if pd.isna(v):
+            return v
+        text = _id_text(v)
+        if text not in cache:
+            cache[text] = prefix + hmac.new(k, text.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+        return cache[text]
 
+    def convert(values: pd.Series, what: str) -> pd.Series:
         new = values.astype(object).map(one)
-        pairs = pd.DataFrame({"old": values.astype(str), "new": new}).dropna().drop_duplicates()
+        pairs = pd.DataFrame({"old": values.astype(object).map(lambda v: v if pd.isna(v) else _id_text(v)),
+                              "new": new}).dropna().drop_duplicates()
         if pairs["new"].duplicated().any():
-            raise DataError(f"Two identifiers in {col!r} received the same pseudonym; increase `length`.")
-        out[col] = new
+            raise DataError(f"Two identifiers in {what} received the same pseudonym; increase `length`.")
+        return new
+
+    out = data.copy()
+    raw_ids: set = set()
+    for col in cols:
+        raw_ids |= {_id_text(v) for v in data[col].dropna().unique()}
+        out[col] = convert(data[col], repr(col)).to_numpy()
+    # the index: a level named as an identifier, or holding the raw identifiers, is pseudonymised too
+    if not isinstance(out.index, pd.RangeIndex):
+        levels = []
+        for i, name in enumerate(out.index.names):
+            level = pd.Series(out.index.get_level_values(i), dtype=object)
+            named = name is not None and name in names
+            holds = bool(raw_ids) and level.dropna().map(_id_text).isin(raw_ids).any()
+            levels.append(convert(level, f"the index level {name!r}").to_numpy() if (named or holds)
+                          else out.index.get_level_values(i))
+        if isinstance(out.index, pd.MultiIndex):
+            out.index = pd.MultiIndex.from_arrays(levels, names=out.index.names)
+        else:
+            out.index = pd.Index(levels[0], name=out.index.name)
     return out
+
+
+def _id_text(v) -> str:
+    """The text an identifier is hashed from: as written, or a whole number without ``.0``."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    return str(v)
 
 
 def find_identifiers(text: str) -> list[tuple[str, str]]:

@@ -81,3 +81,35 @@ def test_run_on_own_fixture_executes_a_notebook_and_builds_site(tmp_path):
     assert len(executed) >= 4 and (tmp_path / "site" / "index.html").exists()
     for nb in executed:
         assert str((tmp_path / "data").resolve()) in nb.read_text(), nb.name
+
+
+def test_validate_command_ends_with_a_summary_counted_from_1(capsys, tmp_path):
+    raw = tmp_path / "raw.csv"
+    raw.write_text("ID,Q1\nP1,4.5\n,3\n", encoding="utf-8")
+    cb = tmp_path / "cb.csv"
+    pd.DataFrame({"variable": ["pupil_id", "q1"], "source_name": ["ID", "Q1"], "type": ["id", "item"],
+                  "allowed": ["", "1-5"]}).to_csv(cb, index=False)
+    assert main(["validate", "--data", str(raw), "--codebook", str(cb)]) == 1
+    out = capsys.readouterr().out
+    assert "blank id" in out and "invalid value" in out and "row 1" in out and "row 2" in out
+    assert out.strip().splitlines()[-1].startswith("2 errors (mapping would stop), 0 notes")
+
+
+def test_unexpected_errors_are_one_line_with_exit_3(capsys, monkeypatch):
+    import belonging_lib.cli as cli
+
+    def boom(args):
+        raise TypeError("something\nbroke")
+
+    monkeypatch.setattr(cli, "_cmd_validate", boom)
+    monkeypatch.delenv("BELONGING_DEBUG", raising=False)
+    assert cli.main(["validate", "--data", "a.csv", "--codebook", "b.csv"]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "something broke" in err
+
+
+def test_simulate_out_pointing_at_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "f.txt"
+    target.write_text("x")
+    assert main(["simulate", "--out", str(target)]) == 2
+    assert "is an existing file" in capsys.readouterr().err

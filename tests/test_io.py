@@ -147,10 +147,10 @@ def test_read_stata_labels(tmp_path):
 def test_check_ids(small):
     check_ids(small)
     dup = pd.concat([small, small.iloc[[1]]], ignore_index=True)
-    with pytest.raises(DataError, match=r"value 'P2' appears 2 times \(rows 1, 4\)"):
+    with pytest.raises(DataError, match=r"value 'P2' appears 2 times \(rows 2, 5\)"):
         check_ids(dup)
     gap = small.assign(pupil_id=["P1", None, "P3", "P4"])
-    with pytest.raises(DataError, match="missing in row 1"):
+    with pytest.raises(DataError, match="missing in row 2"):
         check_ids(gap)
     check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), ["pupil_id", "wave"])
 
@@ -235,7 +235,7 @@ def test_apply_codebook_counts_every_change():
 def test_apply_codebook_invalid_raise_or_missing():
     raw = pd.DataFrame({"ID": ["A", "B", "C"], "Sex": ["girl", "boy", "girl"],
                         "Q 1": ["yes", "maybe", 7], "FSM": [0, 1, 0]})
-    with pytest.raises(DataError, match=r"Column 'Q 1' \(-> 'q1'\): rows 1, 2 hold 'maybe'.*2 such values"):
+    with pytest.raises(DataError, match=r"Column 'Q 1' \(-> 'q1'\): rows 2, 3 hold 'maybe'.*2 such values"):
         apply_codebook(raw, _tiny_codebook())
     r = apply_codebook(raw, _tiny_codebook(), invalid="missing")
     assert r.data["q1"].isna().tolist() == [False, True, True]
@@ -304,3 +304,32 @@ def test_sample_raw_export_sav_reproduces_survey():
     r = apply_codebook(raw, SAMPLE / "codebook.csv", file="survey.csv")
     pd.testing.assert_frame_equal(r.data, pd.read_csv(SAMPLE / "survey.csv"), check_dtype=False)
     assert r.changes["n_set_missing"].sum() > 0
+
+
+def test_excel_numeric_ids_keep_their_zero_padding_format(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["pupil_id", "school_id", "q1"])
+    for pupil, school, q in [(123, 31, 1), (124, 31, 2)]:
+        ws.append([pupil, school, q])
+    for row in ws.iter_rows(min_row=2):
+        row[0].number_format = "000000"
+        row[1].number_format = "0000"
+    wb.save(tmp_path / "ids.xlsx")
+    frame = read_data(tmp_path / "ids.xlsx")
+    assert frame["pupil_id"].tolist() == ["000123", "000124"]
+    assert frame["school_id"].tolist() == ["0031", "0031"]
+    assert frame["q1"].tolist() == [1, 2]
+
+
+def test_semicolon_file_with_one_column_header_gets_a_hint(tmp_path):
+    p = tmp_path / "odd.csv"
+    p.write_text("a\n1;2\n3\n", encoding="utf-8")
+    frame = read_data(p)   # one column: "1;2" is text, nothing is split silently
+    assert frame["a"].tolist() == ["1;2", "3"]
+    q = tmp_path / "odd2.csv"
+    q.write_text("a\n1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="delimiter"):
+        read_data(q)

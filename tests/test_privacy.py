@@ -68,3 +68,25 @@ def test_check_no_identifiers_and_bad_input():
     with pytest.raises(DataError):
         find_identifiers(123)
     check_no_identifiers(pd.DataFrame({"x": np.arange(3)}))
+
+
+@pytest.mark.parametrize("name,is_id", [
+    ("pupil_id", True), ("Pupil ID", True), ("UPN ", True), ("ResponseId", True), ("PupilID", True),
+    ("Pupil Ref", True), ("CNTSTUID", True), ("ID number", True), ("paid", False), ("Q1_1", False),
+    ("Idea", False), ("school", False),
+])
+def test_looks_like_id_column(name, is_id):
+    from belonging_lib.privacy import looks_like_id_column
+
+    assert looks_like_id_column(name) is is_id
+
+
+def test_pseudonymise_multiindex_level_holding_ids_and_text_ids():
+    d = pd.DataFrame({"pupil_id": ["007", "7"], "wave": [1, 1], "y": [1, 2]}).set_index(["pupil_id", "wave"],
+                                                                                          drop=False)
+    out = pseudonymise(d, "pupil_id", key=KEY)
+    assert "007" not in out.to_csv() and out.index.get_level_values("wave").tolist() == [1, 1]
+    assert out["pupil_id"].iloc[0] != out["pupil_id"].iloc[1]    # "007" and "7" are different texts
+    assert out.index.get_level_values("pupil_id").tolist() == out["pupil_id"].tolist()
+    with pytest.raises(Exception, match="'nope'"):
+        pseudonymise(d, "nope", key=KEY)
