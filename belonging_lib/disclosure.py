@@ -648,6 +648,16 @@ class DisclosureContext:
         return pd.DataFrame({"label": [f[2] for f in self._facts],
                              "n": [f[1] for f in self._facts]})
 
+    def assume_published(self, ids: np.ndarray, label: str) -> None:
+        """Record a count as public although this output does not show it (a sample's size).
+
+        Counts below the threshold are not recorded: they would never be
+        published.
+        """
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        if len(ids) >= self.policy.threshold:
+            self._facts.append((ids, float(len(ids)), label))
+
     # -- ids
     def ids_of(self, labels) -> np.ndarray:
         """Context-wide integer ids of row labels (the same label -> the same pupil)."""
