@@ -559,6 +559,7 @@ def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int,
                 sup[k] = True
                 added = True
                 break
+        sup = _line_rule(c, sup)       # no line left with a single suppressed cell
         if not added:          # every inner cell is suppressed: only the margins are left
             return sup
 
