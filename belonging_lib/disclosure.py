@@ -495,73 +495,83 @@ def _line_rule(counts: np.ndarray, primary: np.ndarray) -> np.ndarray:
     return sup
 
 
-def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int,
-                   row_margin: np.ndarray, col_margin: np.ndarray) -> np.ndarray:
-    """Secondary suppression of an inner table of counts ``c`` (rows x columns).
+def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int, tot_rows: np.ndarray,
+                   tot_cols: np.ndarray) -> np.ndarray:
+    """Secondary suppression of a cross-table of counts ``c`` (totals rows/columns included).
 
-    The row and column sums (and the grand total) count as known whenever
-    they describe at least ``threshold`` pupils, published or not.  Cells are
-    added, the smallest positive one in the line of an unprotected cell
-    first, until every primary cell passes :func:`_protected`.
+    The unknowns are the inner cells; a total cell is the sum of its line.
+    A reader knows every shown cell.  When the table shows no totals, its
+    row and column sums (and the grand total) count as known whenever they
+    describe at least ``threshold`` pupils, because they are usually
+    published elsewhere.  Cells are added until every small cell (inner or
+    total) passes :func:`_protected`: first the smallest inner cell in the
+    line of an unprotected cell, then a total in its line, then the
+    smallest inner cell anywhere.
     """
-    nr, nc = c.shape
-    sup = _line_rule(c, primary)
+    R, K = c.shape
+    in_r = np.nonzero(~tot_rows)[0]
+    in_c = np.nonzero(~tot_cols)[0]
+    nr, nc = len(in_r), len(in_c)
+    pos_r = {int(i): k for k, i in enumerate(in_r)}
+    pos_c = {int(j): k for k, j in enumerate(in_c)}
+    inner = np.ix_(in_r, in_c)
+
+    def vec(i, j):
+        v = np.zeros((nr, nc))
+        rs = slice(None) if tot_rows[i] else pos_r[int(i)]
+        cs = slice(None) if tot_cols[j] else pos_c[int(j)]
+        v[rs, cs] = 1
+        return v.ravel()
+
+    assumed = []
+    if not tot_rows.any() and not tot_cols.any():
+        ci = c[inner]
+        for k in range(nr):
+            if ci[k].sum() >= threshold:
+                v = np.zeros((nr, nc))
+                v[k] = 1
+                assumed.append((v.ravel(), ci[k].sum()))
+        for k in range(nc):
+            if ci[:, k].sum() >= threshold:
+                v = np.zeros((nr, nc))
+                v[:, k] = 1
+                assumed.append((v.ravel(), ci[:, k].sum()))
+        if ci.sum() >= threshold:
+            assumed.append((np.ones(nr * nc), ci.sum()))
+    sup = primary.copy()
+    sup[inner] = _line_rule(c[inner], primary[inner])
     sensitive = np.argwhere(primary)
+    vecs = {(int(i), int(j)): vec(i, j) for i in range(R) for j in range(K)}
 
-    def audit():
-        facts_A, facts_b = [], []
-        idx = np.arange(nr * nc).reshape(nr, nc)
-        for i in range(nr):
-            for j in range(nc):
-                if not sup[i, j]:
-                    a = np.zeros(nr * nc)
-                    a[idx[i, j]] = 1
-                    facts_A.append(a)
-                    facts_b.append(c[i, j])
-        for i in range(nr):
-            if row_margin[i] >= threshold:
-                a = np.zeros(nr * nc)
-                a[idx[i]] = 1
-                facts_A.append(a)
-                facts_b.append(row_margin[i])
-        for j in range(nc):
-            if col_margin[j] >= threshold:
-                a = np.zeros(nr * nc)
-                a[idx[:, j]] = 1
-                facts_A.append(a)
-                facts_b.append(col_margin[j])
-        if c.sum() >= threshold:
-            facts_A.append(np.ones(nr * nc))
-            facts_b.append(c.sum())
-        A = np.array(facts_A).reshape(-1, nr * nc)
-        bad = []
+    def first_bad():
+        facts = assumed + [(vecs[(i, j)], c[i, j]) for i in range(R) for j in range(K) if not sup[i, j]]
+        A = np.array([f[0] for f in facts]).reshape(-1, nr * nc)
+        b = [f[1] for f in facts]
         for i, j in sensitive:
-            t = np.zeros(nr * nc)
-            t[idx[i, j]] = 1
-            lo, hi = feasible_interval(A, facts_b, t)
+            lo, hi = feasible_interval(A, b, vecs[(int(i), int(j))])
             if not _protected(lo, hi, threshold):
-                bad.append((i, j))
-        return bad
+                return int(i), int(j)
+        return None
 
+    is_inner = np.zeros((R, K), dtype=bool)
+    is_inner[inner] = True
     while True:
-        bad = audit()
-        if not bad:
+        bad = first_bad()
+        if bad is None:
             return sup
-        i, j = bad[0]
-        line = np.zeros_like(sup)
+        i, j = bad
+        line = np.zeros((R, K), dtype=bool)
         line[i, :] = True
         line[:, j] = True
-        added = False
-        for pool in (line & ~sup & (c > 0), ~sup & (c > 0), ~sup):
+        open_ = ~sup & (c > 0)
+        for pool in (line & open_ & is_inner, line & open_ & ~is_inner, open_ & is_inner, open_):
             if pool.any():
-                vals = np.where(pool, c, np.inf)
-                k = np.unravel_index(int(np.argmin(vals)), c.shape)
+                k = np.unravel_index(int(np.argmin(np.where(pool, c, np.inf))), c.shape)
                 sup[k] = True
-                added = True
                 break
-        sup = _line_rule(c, sup)       # no line left with a single suppressed cell
-        if not added:          # every inner cell is suppressed: only the margins are left
-            return sup
+        else:
+            return sup              # everything that could be suppressed is
+        sup[inner] = _line_rule(c[inner], sup[inner])      # no inner line left with one suppressed cell
 
 
 # ----------------------------------------------------------------------------- disclosure context
@@ -894,15 +904,15 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
     tot = set(totals)
     sup = primary.copy()
     if policy.secondary:
-        rows_int = np.array([r not in tot for r in table.index])
-        cols_int = np.array([col not in tot for col in table.columns])
-        inner = c[np.ix_(rows_int, cols_int)]
-        sup[np.ix_(rows_int, cols_int)] = _protect_cross(
-            inner, primary[np.ix_(rows_int, cols_int)], policy.threshold,
-            inner.sum(axis=1), inner.sum(axis=0))
+        tot_rows = np.array([r in tot for r in table.index])
+        tot_cols = np.array([col in tot for col in table.columns])
+        if tot_rows.all() or tot_cols.all():
+            raise DataError("suppress: `totals` names every row or every column; name only the margins.")
+        sup = _protect_cross(c, primary, policy.threshold, tot_rows, tot_cols)
     mask = pd.DataFrame(sup, index=table.index, columns=table.columns)
     data = table.astype(float).where(~sup)
-    ints = tuple(col for col in ints if counts[col].equals(table[col]))    # a table of counts stays whole
+    numeric_counts = counts.apply(pd.to_numeric, errors="coerce")
+    ints = tuple(col for col in ints if numeric_counts[col].equals(table[col]))   # counts stay whole numbers
     return SuppressedTable(data, mask, policy, int(primary.sum()), int(sup.sum() - primary.sum()),
                            int_columns=ints)
 

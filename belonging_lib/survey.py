@@ -697,13 +697,14 @@ class SurveyDesign:
                                for k, b in enumerate(records)], dtype=float)
         described = np.where(real, n_used, n_excl)            # pupils a row describes
         primary = has_group & (described < policy.threshold)
-        if regression is not None and regression.get("terms"):
-            p = len(regression["terms"])
-            primary |= real & (n_used - p < policy.min_residual_df)
         rows = primary.copy()
         if policy.secondary and by_cols:
             ix = np.nonzero(has_group)[0]
             _protect_block((n_used + n_excl)[ix], rows, ix, policy.threshold)
+        if regression is not None and regression.get("terms"):
+            # too few residual df: the model is withheld, but its group is not small, so no
+            # secondary suppression follows from it
+            rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
         ctx = _resolve_context(None)
         if ctx is not None and by_cols:
             ids = _row_ids(ctx, self.data)
