@@ -682,14 +682,19 @@ class DisclosureContext:
         return self.ids_of([(token, i) for i in range(n)])
 
     def protect(self, cells: list[_Cell], *, universe: np.ndarray | None = None,
-                threshold: int | None = None) -> set[int]:
+                threshold: int | None = None, expand=None) -> set[int]:
         """Suppress more units of a new table until every small group is protected; record it.
 
-        Returns the units suppressed in the end (those already suppressed
-        included).
+        ``universe``: the pupils of the whole table, when the table publishes
+        their number (a percentage of all rows does).  ``expand``: the table's
+        own secondary rule, applied to the set of suppressed units after each
+        addition.  Returns the units suppressed in the end (those already
+        suppressed included).
         """
         thr = int(threshold or self.policy.threshold)
         suppressed = {c.unit for c in cells if c.suppressed}
+        if expand is not None:
+            suppressed = set(expand(suppressed))
         extra_facts = []
         if universe is not None and len(universe) >= thr:
             extra_facts.append((universe, float(len(universe)), "all pupils of a table"))
@@ -720,6 +725,8 @@ class DisclosureContext:
                     f"between {lo:g} and {hi:g} pupils, and suppressing more of the new table cannot "
                     "protect it. Leave this table out, or publish the earlier tables at a coarser level.")
             suppressed.add(unit)
+            if expand is not None:
+                suppressed = set(expand(suppressed))
         for c in cells:
             if c.unit not in suppressed:
                 self._facts.append((c.ids, float(c.count), c.label))
@@ -949,14 +956,31 @@ def _mask_rows(table: pd.DataFrame, rows: np.ndarray, value_cols: list, policy: 
 
 
 def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: list[_Cell],
-                     universe: np.ndarray | None, value_cols: list) -> SuppressedTable:
-    """Check a group table (one unit per row) against the output's published counts."""
+                     universe: np.ndarray | None, value_cols: list, *, counts: np.ndarray | None = None,
+                     blocks: list | None = None) -> SuppressedTable:
+    """Check a group table (one unit per row) against the output's published counts.
+
+    ``counts`` (one per row) and ``blocks`` (lists of rows) re-apply the
+    table's own secondary rule whenever the context suppresses a row.
+    """
     if ctx is None or not st.policy.enabled:
         return st
     rows = st.mask[value_cols].any(axis=1).to_numpy() if value_cols else np.zeros(len(st.data), bool)
     for c in cells:
         c.suppressed = bool(rows[c.unit])
-    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold)
+    expand = None
+    if counts is not None and st.policy.secondary:
+        blocks = blocks if blocks is not None else [np.arange(len(rows))]
+        n = np.asarray(counts, dtype=float)
+
+        def expand(units):
+            r = np.zeros(len(rows), dtype=bool)
+            r[list(units)] = True
+            for ix in blocks:
+                ix = np.asarray(ix)
+                _protect_block(n[ix], r, ix, st.policy.threshold)
+            return set(np.nonzero(r)[0].tolist())
+    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold, expand=expand)
     extra = np.array([i in units for i in range(len(rows))], dtype=bool) & ~rows
     if not extra.any():
         return st
@@ -1045,7 +1069,8 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"with a value": has, "missing": ~has},
                               policy.threshold)
     value_cols = ["n", "n_missing", "mean", "sd"]
-    return _through_context(st, ctx, cells, ids, value_cols)
+    # the table does not publish its total: the context links it only through its shown cells
+    return _through_context(st, ctx, cells, None, value_cols, counts=out["n"].to_numpy())
 
 
 def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
@@ -1090,7 +1115,8 @@ def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
         return st
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"pupils": np.ones(len(data), bool)},
                               policy.threshold)
-    return _through_context(st, ctx, cells, ids, ["n", "percent"])
+    # percentages of all rows publish the table's total
+    return _through_context(st, ctx, cells, ids, ["n", "percent"], counts=out["n"].to_numpy())
 
 
 def nk_rule(values, *, n: int | None = None, k: float | None = None,
@@ -1238,7 +1264,7 @@ def magnitude_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
         return st
     has = y.notna().to_numpy()
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"contributors": has}, policy.threshold)
-    st = _through_context(st, ctx, cells, ids, ["n", "total", "mean"])
+    st = _through_context(st, ctx, cells, None, ["n", "total", "mean"], counts=out["n"].to_numpy())
     rule = st.data["rule"].where(~(st.mask["n"] & (st.data["rule"] == "")), "secondary")
     return dataclasses.replace(st, data=st.data.assign(rule=rule))
 

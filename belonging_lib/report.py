@@ -180,7 +180,9 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
         for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
             gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}"))
-        st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"])
+        st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
+                              counts=long["n"].to_numpy(),
+                              blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
         levels = sorted(set(long["level"]), key=str)
         table = pd.DataFrame({"group": levels})
         tmask = pd.DataFrame({"group": [False] * len(levels)})
