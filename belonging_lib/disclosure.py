@@ -633,7 +633,7 @@ class DisclosureContext:
         self.name = name or "this output"
         self._ids: dict = {}
         self._facts: list[tuple[np.ndarray, float, str]] = []
-        self._sensitive: list[tuple[np.ndarray, str]] = []
+        self._sensitive: list[tuple[np.ndarray, str, int]] = []
         self._previous: list[DisclosureContext | None] = []
 
     @property
@@ -703,20 +703,31 @@ class DisclosureContext:
         n_ids = len(self._ids)
         touched = np.zeros(n_ids, dtype=bool)
         touched[new_ids] = True
-        old_sens = [(s, lab) for s, lab in self._sensitive if touched[s].any()]
+        old_sens = [(s, lab, t) for s, lab, t in self._sensitive if touched[s].any()]
         old_facts = [(f, v) for f, v, _ in self._facts]
+        # A small group that the output had already given away before this table (a count shown
+        # earlier, such as a small number of missing values) cannot be protected by it: it is not
+        # held against this table.
+        fresh = [k for k, c in enumerate(cells) if c.sensitive]
+        if fresh:
+            before = _audit(old_facts + [(f, v) for f, v, _ in extra_facts], [cells[k].ids for k in fresh],
+                            n_ids, thr)
+            out_already = {k for k, (lo, hi) in zip(fresh, before) if not _protected(lo, hi, thr)}
+        else:
+            out_already = set()
+        watch = [k for k in fresh if k not in out_already]
         while True:
             facts = old_facts + [(f, v) for f, v, _ in extra_facts] + \
                 [(c.ids, float(c.count)) for c in cells if c.unit not in suppressed]
-            sens = old_sens + [(c.ids, c.label) for c in cells
-                               if c.unit in suppressed and c.sensitive]
+            sens = old_sens + [(cells[k].ids, cells[k].label, thr) for k in watch
+                               if cells[k].unit in suppressed]
             if not sens:
                 break
-            intervals = _audit(facts, [s for s, _ in sens], n_ids, thr)
-            bad = [k for k, (lo, hi) in enumerate(intervals) if not _protected(lo, hi, thr)]
+            intervals = _audit(facts, [s for s, _, _ in sens], n_ids, thr)
+            bad = [k for k, ((lo, hi), (_, _, t)) in enumerate(zip(intervals, sens)) if not _protected(lo, hi, t)]
             if not bad:
                 break
-            target, label = sens[bad[0]]
+            target, label, _ = sens[bad[0]]
             unit = self._choose(cells, suppressed, target, facts)
             if unit is None:
                 lo, hi = intervals[bad[0]]
@@ -727,11 +738,11 @@ class DisclosureContext:
             suppressed.add(unit)
             if expand is not None:
                 suppressed = set(expand(suppressed))
-        for c in cells:
+        for k, c in enumerate(cells):
             if c.unit not in suppressed:
                 self._facts.append((c.ids, float(c.count), c.label))
-            elif c.sensitive:
-                self._sensitive.append((c.ids, c.label))
+            elif c.sensitive and k not in out_already:
+                self._sensitive.append((c.ids, c.label, thr))
         self._facts.extend(extra_facts)
         return suppressed
 
@@ -993,12 +1004,14 @@ def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: 
 
 
 def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_keys: pd.DataFrame,
-                 parts: dict, threshold: int) -> tuple[list[_Cell], np.ndarray]:
+                 parts: dict, threshold: int, shown_small: tuple = ()) -> tuple[list[_Cell], np.ndarray]:
     """Cells (sets of pupil ids) of a group table: ``parts`` maps a name to a row mask of ``data``.
 
     Every output row is one unit; ``parts`` splits each group into the
     published counts of that row (for example pupils with and without a
-    value).  Returns the cells and the ids of every row of ``data``.
+    value).  Parts named in ``shown_small`` are counts the table shows
+    even when small (missing values): published, never protected.  Returns
+    the cells and the ids of every row of ``data``.
     """
     ids = _row_ids(ctx, data)
     codes = data.groupby(keys, dropna=False, sort=True, observed=True).ngroup().to_numpy()
@@ -1010,7 +1023,8 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
         whole = ids[member]
         for name, part in parts.items():
             sel = ids[member & part]
-            cells.append(_Cell(sel, len(sel), unit, False, 0 < len(sel) < threshold, f"{label} ({name})"))
+            cells.append(_Cell(sel, len(sel), unit, False,
+                               name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})"))
         if 0 < len(whole) < threshold and len(parts) > 1:
             cells.append(_Cell(whole, len(whole), unit, False, True, label))
     return cells, ids
@@ -1067,7 +1081,7 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
         return st
     has = y.notna().to_numpy()
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"with a value": has, "missing": ~has},
-                              policy.threshold)
+                              policy.threshold, shown_small=("missing",))
     value_cols = ["n", "n_missing", "mean", "sd"]
     # the table does not publish its total: the context links it only through its shown cells
     return _through_context(st, ctx, cells, None, value_cols, counts=out["n"].to_numpy())

@@ -107,7 +107,21 @@ class SurveyDesign:
     Rows with a missing value in an analysis's variables are left out of that
     analysis only; each result counts them (``n_excluded``).  Domains (``by=``)
     are estimated by keeping the group's rows, which for replicate designs is
-    the same as giving other rows zero weight.
+    the same as giving other rows zero weight.  Every pupil is counted once in
+    ``n`` or ``n_excluded``: a group whose pupils all miss a variable is a row
+    with ``n`` 0 and no estimate, and pupils with a missing ``by`` value are a
+    last row whose ``by`` columns are missing.
+
+    Results go through the project's disclosure policy
+    (:mod:`belonging_lib.disclosure`), as every group table does: the
+    numbers of a group (or of a category of :meth:`percent`) that rests on
+    fewer pupils than the threshold, and those of another group that would let
+    it be worked out from the total, are missing, with ``suppressed`` True; a
+    regression with fewer residual degrees of freedom than the policy's
+    ``min_residual_df`` is withheld the same way.  Under an active disclosure
+    context the group counts are also checked against the output's other
+    tables.  ``DisclosurePolicy(enabled=False)`` (secure, unpublished work)
+    gives every number.
 
     Examples
     --------
@@ -203,8 +217,9 @@ class SurveyDesign:
         """Weighted mean of a column or plausible-value group, with its SE.
 
         Returns a DataFrame with the ``by`` columns, ``variable``, ``estimate``,
-        ``se``, ``df``, ``ci_low``, ``ci_high``, ``n`` (pupils used) and
-        ``n_excluded`` (pupils of the group left out for missing values).
+        ``se``, ``df``, ``ci_low``, ``ci_high``, ``n`` (pupils used),
+        ``n_excluded`` (pupils of the group left out for missing values) and
+        ``suppressed`` (numbers withheld by the disclosure policy).
 
         Notes
         -----
