@@ -571,7 +571,9 @@ def test_acro_agrees_on_frequency_tables(acro, case):
 MAG_CASES = {
     # name: {group: contributions}; the grouping is a one-column cross-table for ACRO
     "nk_dominated": {"A": [500] + [1] * 11, "B": [10] * 12, "C": [8] * 15},
-    "p_ratio_only": {"A": [100, 95] + [0.5] * 10, "B": [10] * 12, "C": [9] * 14},
+    # with the defaults (n=2, k=0.9, p=0.1) a p% failure implies an (n, k) failure:
+    # total - x1 - x2 < 0.1 x1 would need total < x1 for the two largest to stay under 90%
+    "both_rules": {"A": [100, 95] + [0.5] * 10, "B": [10] * 12, "C": [9] * 14},
     "too_few": {"A": [5] * 6, "B": [10] * 12, "C": [8] * 15},
     "boundary_nk": {"A": [45, 45] + [1] * 10, "B": [10] * 12, "C": [8] * 15},
     "all_zero": {"A": [0] * 12, "B": [10] * 12, "C": [8] * 15},
