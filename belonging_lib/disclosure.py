@@ -543,14 +543,20 @@ def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int, tot_rows:
     sensitive = np.argwhere(primary)
     vecs = {(int(i), int(j)): vec(i, j) for i in range(R) for j in range(K)}
 
+    verified: set = set()       # suppressing more only widens intervals: a protected cell stays so
+
     def first_bad():
         facts = assumed + [(vecs[(i, j)], c[i, j]) for i in range(R) for j in range(K) if not sup[i, j]]
         A = np.array([f[0] for f in facts]).reshape(-1, nr * nc)
         b = [f[1] for f in facts]
         for i, j in sensitive:
-            lo, hi = feasible_interval(A, b, vecs[(int(i), int(j))])
+            key = (int(i), int(j))
+            if key in verified:
+                continue
+            lo, hi = feasible_interval(A, b, vecs[key])
             if not _protected(lo, hi, threshold):
-                return int(i), int(j)
+                return key
+            verified.add(key)
         return None
 
     is_inner = np.zeros((R, K), dtype=bool)
@@ -716,18 +722,25 @@ class DisclosureContext:
         else:
             out_already = set()
         watch = [k for k in fresh if k not in out_already]
+        verified: set = set()     # suppressing more only widens intervals: a protected group stays so
         while True:
             facts = old_facts + [(f, v) for f, v, _ in extra_facts] + \
                 [(c.ids, float(c.count)) for c in cells if c.unit not in suppressed]
-            sens = old_sens + [(cells[k].ids, cells[k].label, thr) for k in watch
-                               if cells[k].unit in suppressed]
+            sens = [(("old", i),) + item for i, item in enumerate(old_sens)] + \
+                [(("new", k), cells[k].ids, cells[k].label, thr) for k in watch if cells[k].unit in suppressed]
+            sens = [item for item in sens if item[0] not in verified]
             if not sens:
                 break
-            intervals = _audit(facts, [s for s, _, _ in sens], n_ids, thr)
-            bad = [k for k, ((lo, hi), (_, _, t)) in enumerate(zip(intervals, sens)) if not _protected(lo, hi, t)]
+            intervals = _audit(facts, [item[1] for item in sens], n_ids, thr)
+            bad = []
+            for pos, ((key, _, _, t), (lo, hi)) in enumerate(zip(sens, intervals)):
+                if _protected(lo, hi, t):
+                    verified.add(key)
+                else:
+                    bad.append(pos)
             if not bad:
                 break
-            target, label, _ = sens[bad[0]]
+            _, target, label, _ = sens[bad[0]]
             unit = self._choose(cells, suppressed, target, facts)
             if unit is None:
                 lo, hi = intervals[bad[0]]
@@ -1021,11 +1034,13 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
         member = codes == unit
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, out_keys.iloc[unit].tolist()))
         whole = ids[member]
+        sizes = []
         for name, part in parts.items():
             sel = ids[member & part]
+            sizes.append(len(sel))
             cells.append(_Cell(sel, len(sel), unit, False,
                                name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})"))
-        if 0 < len(whole) < threshold and len(parts) > 1:
+        if 0 < len(whole) < threshold and len(whole) not in sizes:      # not already one of the parts
             cells.append(_Cell(whole, len(whole), unit, False, True, label))
     return cells, ids
 
