@@ -577,6 +577,9 @@ MAG_CASES = {
     "too_few": {"A": [5] * 6, "B": [10] * 12, "C": [8] * 15},
     "boundary_nk": {"A": [45, 45] + [1] * 10, "B": [10] * 12, "C": [8] * 15},
     "all_zero": {"A": [0] * 12, "B": [10] * 12, "C": [8] * 15},
+    # passes both rules, but only just: the two largest make 85.7% of the total (k = 0.9) and the
+    # rest is 20% of the largest (p = 0.1); a stricter k or p in either tool would split them
+    "near_both": {"A": [100, 20] + [2] * 10, "B": [10] * 12, "C": [8] * 15},
 }
 
 
