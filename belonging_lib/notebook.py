@@ -92,14 +92,22 @@ def recorded() -> dict[str, float]:
     return dict(_RECORDED)
 
 
-def setup(*, dpi: int = 110) -> None:
+def setup(*, dpi: int = 110, disclosure: bool = True) -> None:
     """Apply the collection's figure style and pandas display options.
 
-    Call once at the top of a notebook.
+    Call once at the top of a notebook.  It also opens the chapter's
+    disclosure context (:func:`belonging_lib.disclosure.context`), so that
+    every table of groups in the chapter is checked against the counts the
+    chapter has already shown (``disclosure=False`` leaves the active context
+    as it is).
     """
     import pandas as pd
 
+    from .disclosure import DisclosureContext, set_context
     from .plots import use_style
+
+    if disclosure:
+        set_context(DisclosureContext(name="this chapter"))
 
     use_style(dpi=dpi)
     pd.set_option("display.precision", 3)

@@ -27,7 +27,8 @@ import pandas as pd
 
 from ._errors import DataError
 from ._validation import as_frame, require_columns
-from .disclosure import DisclosurePolicy, get_default_policy, suppress
+from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _resolve_context,
+                         _row_ids, _through_context, get_default_policy, suppress)
 from .tables import apa_table
 
 __all__ = ["school_report", "DEFAULT_SCORES", "report_tables"]
@@ -67,53 +68,104 @@ def _scores(data: pd.DataFrame, scores: Mapping[str, str]) -> pd.DataFrame:
 
 def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
                   scores: Mapping[str, str] | None = None, groups: Sequence[str] = ("fsm", "send", "gender"),
-                  policy: DisclosurePolicy | None = None) -> dict:
+                  policy: DisclosurePolicy | None = None, context: DisclosureContext | None = None) -> dict:
     """The report's tables as :class:`~belonging_lib.disclosure.SuppressedTable` objects.
+
+    The whole report is one output with one disclosure context: the sample's
+    own size, each score's number of pupils and each group's size over the
+    whole sample count as public (a reader of the project's other outputs
+    knows them), and every count the report shows is checked against them and
+    against each other.  So a school of 8 pupils is not given away by the
+    other schools' 3,066 beside a published 3,074.
+
+    Parameters
+    ----------
+    context : DisclosureContext or False, optional
+        The output the report belongs to (default: the active context, else a
+        new one for this report).
 
     Returns
     -------
     dict
         ``{"overall": SuppressedTable, "groups": {group: SuppressedTable},
-        "n_school": int, "n_rest": int}``.  In the overall table the school's
-        columns are suppressed if the school has fewer pupils than the threshold.
+        "n_school": int, "n_rest": int, "n_school_shown": bool,
+        "n_rest_shown": bool, "main_score": str}``.  The header may state
+        ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
     """
     data = as_frame(data)
     require_columns(data, school_col, role="school column")
     groups = list(groups)
     require_columns(data, groups, role="group column")
     policy = policy or get_default_policy()
-    in_school = data[school_col].astype(str) == str(school)
+    in_school = (data[school_col].astype(str) == str(school)).to_numpy()
     if not in_school.any():
         known = sorted(data[school_col].astype(str).unique())[:10]
         raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known}).")
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc = _scores(data, scores or DEFAULT_SCORES)
-    rows = []
+    ctx = _resolve_context(context)
+    if ctx is None:
+        ctx = DisclosureContext(policy, name=f"the report on school {school}")
+    thr = policy.threshold
+    on = policy.enabled
+    ids = _row_ids(ctx, data)
+    ctx.assume_published(ids, "pupils in the sample")
     for label in sc.columns:
+        ctx.assume_published(ids[sc[label].notna().to_numpy()], f"pupils with a {label} score")
+    levels_of = {}
+    for g in groups:
+        level = data[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
+        levels_of[g] = level
+        for lv in pd.unique(level.dropna()):
+            ctx.assume_published(ids[(level == lv).to_numpy()], f"{g} = {lv} in the sample")
+
+    def cell(sel, unit, label):
+        part = ids[sel]
+        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label)
+
+    # The header: the school's and the other schools' numbers of pupils.
+    head = [cell(in_school, 0, f"pupils of school {school}"), cell(~in_school, 1, "pupils of the other schools")]
+    head_sup = ctx.protect(head, threshold=thr) if on else set()
+
+    # Table 1: each score, the school (its N, mean, difference) and the rest (its N, mean).
+    rows = []
+    cells = []
+    for r, label in enumerate(sc.columns):
+        has = sc[label].notna().to_numpy()
         a, b = sc.loc[in_school, label], sc.loc[~in_school, label]
         rows.append({"score": label, "n_school": int(a.count()), "school_mean": a.mean(),
                      "n_rest": int(b.count()), "rest_mean": b.mean(), "difference": a.mean() - b.mean()})
+        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}"),
+                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools")]
     overall = pd.DataFrame(rows)
-    # Each score row: the school's cells rest on n_school pupils.
-    small = overall["n_school"] < policy.threshold
-    counts = pd.DataFrame({c: overall["n_school"] if c in ("n_school", "school_mean", "difference")
-                           else overall["n_rest"] for c in overall.columns if c != "score"})
-    numeric = overall.drop(columns="score")
-    sup = suppress(numeric, counts=counts.astype(float), policy=DisclosurePolicy(
-        threshold=policy.threshold, symbol=policy.symbol, secondary=False, enabled=policy.enabled))
-    sup_data = sup.data.copy()
-    sup_data.insert(0, "score", overall["score"])
-    mask = sup.mask.copy()
-    mask.insert(0, "score", False)
-    from .disclosure import SuppressedTable
+    sup_units = ctx.protect(cells, threshold=thr) if on else set()
+    mask = pd.DataFrame(False, index=overall.index, columns=overall.columns)
+    for r in range(len(overall)):
+        small_school = overall.loc[r, "n_school"] < thr
+        small_rest = overall.loc[r, "n_rest"] < thr
+        if 2 * r in sup_units:
+            mask.loc[r, "n_school"] = True
+            if small_school:                  # a small school's mean describes fewer than thr pupils
+                mask.loc[r, ["school_mean", "difference"]] = True
+        if 2 * r + 1 in sup_units:
+            mask.loc[r, "n_rest"] = True
+            if small_rest:
+                mask.loc[r, ["rest_mean", "difference"]] = True
+    data_t = overall.copy()
+    for c in mask.columns[1:]:
+        data_t[c] = data_t[c].astype(float).where(~mask[c].to_numpy())
+    n_primary = int(on and (overall["n_school"] < thr).sum() + (overall["n_rest"] < thr).sum())
+    overall_t = SuppressedTable(data_t, mask, policy, n_primary,
+                                int(mask[["n_school", "n_rest"]].to_numpy().sum()) - n_primary,
+                                int_columns=("n_school", "n_rest"))
 
-    overall_t = SuppressedTable(sup_data, mask, policy, sup.n_primary, sup.n_secondary)
-    _ = small
+    # Tables 2: the main score by group, in the school and in the other schools.
     group_tables = {}
     main = sc.columns[0]
+    has_main = sc[main].notna().to_numpy()
     for g in groups:
-        level = data[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
+        level = levels_of[g]
         frame = pd.DataFrame({"level": level, "school": in_school, "y": sc[main]})
         frame = frame[frame["level"].notna()]
         parts = []
@@ -124,31 +176,39 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
             parts.append(gsum)
         long = pd.concat(parts, ignore_index=True)
         st = suppress(long, count_col="n", within="where", policy=policy)
-        wide = []
-        for where in ("school", "rest"):
-            d = st.data[st.data["where"] == where].set_index("level")[["n", "mean", "sd"]]
-            m = st.mask[st.data["where"] == where].set_index(st.data.loc[st.data["where"] == where, "level"])[["n", "mean", "sd"]]
-            wide.append((where, d, m))
+        gcells = []
+        for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
+            sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
+            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}"))
+        st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
+                              counts=long["n"].to_numpy(),
+                              blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
         levels = sorted(set(long["level"]), key=str)
         table = pd.DataFrame({"group": levels})
         tmask = pd.DataFrame({"group": [False] * len(levels)})
-        for where, d, m in wide:
+        for where in ("school", "rest"):
+            sel = (st.data["where"] == where).to_numpy()
+            d = st.data[sel].set_index("level")[["n", "mean", "sd"]]
+            m = st.mask[sel].set_index(st.data.loc[sel, "level"])[["n", "mean", "sd"]]
             for c in ("n", "mean", "sd"):
                 table[f"{c}_{where}"] = d[c].reindex(levels).to_numpy(dtype=float)
-                tmask[f"{c}_{where}"] = m[c].reindex(levels).fillna(False).to_numpy(dtype=bool) | \
+                tmask[f"{c}_{where}"] = m[c].astype(bool).reindex(levels, fill_value=False).to_numpy(dtype=bool) | \
                     ~np.isin(levels, d.index)
         table.columns = ["group"] + [f"{c}_{w}" for w in ("school", "rest") for c in ("n", "mean", "sd")]
         tmask.columns = table.columns
-        group_tables[g] = SuppressedTable(table, tmask, policy, st.n_primary, st.n_secondary)
+        group_tables[g] = SuppressedTable(table, tmask, policy, st.n_primary, st.n_secondary,
+                                          int_columns=("n_school", "n_rest"))
     return {"overall": overall_t, "groups": group_tables, "n_school": int(in_school.sum()),
-            "n_rest": int((~in_school).sum()), "main_score": main}
+            "n_rest": int((~in_school).sum()), "n_school_shown": 0 not in head_sup,
+            "n_rest_shown": 1 not in head_sup, "main_score": main}
 
 
 def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
                   scores: Mapping[str, str] | None = None,
                   groups: Sequence[str] = ("fsm", "send", "gender"),
                   policy: DisclosurePolicy | None = None, title: str | None = None,
-                  out: str | os.PathLike | None = None, synthetic: bool = False) -> str:
+                  out: str | os.PathLike | None = None, synthetic: bool = False,
+                  context: DisclosureContext | None = None) -> str:
     """A one-page HTML report on one school's belonging, with disclosure control.
 
     Parameters
@@ -172,6 +232,9 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
         Also write the page to this file.
     synthetic : bool
         Say on the page that the data are synthetic.
+    context : DisclosureContext or False, optional
+        The output the report is part of (default: the active context, else a
+        new one for the report); see :func:`report_tables`.
 
     Returns
     -------
@@ -190,7 +253,7 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
     from . import __version__
 
     tables = report_tables(data, school=school, school_col=school_col, scores=scores, groups=groups,
-                           policy=policy)
+                           policy=policy, context=context)
     policy = policy or get_default_policy()
     overall = apa_table(tables["overall"], title="Mean scores: this school and the other schools",
                         labels={"score": "Score", "n_school": "N (school)", "school_mean": "Mean (school)",
@@ -207,8 +270,10 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
     env = jinja2.Environment(loader=jinja2.PackageLoader("belonging_lib", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("school_report.html.j2").render(
-        title=title or f"Belonging in school {school}", school=school, n_school=tables["n_school"],
-        n_rest=tables["n_rest"], synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
+        title=title or f"Belonging in school {school}", school=school,
+        n_school=tables["n_school"] if tables["n_school_shown"] else None,
+        n_rest=tables["n_rest"] if tables["n_rest_shown"] else None,
+        n_school_small=policy.enabled and tables["n_school"] < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
         secondary=policy.secondary, overall_html=overall.html, group_blocks=blocks,
         version=__version__, date=_dt.date.today().isoformat(),
         reversed_note="for bullying, higher means more bullying")

@@ -107,7 +107,21 @@ class SurveyDesign:
     Rows with a missing value in an analysis's variables are left out of that
     analysis only; each result counts them (``n_excluded``).  Domains (``by=``)
     are estimated by keeping the group's rows, which for replicate designs is
-    the same as giving other rows zero weight.
+    the same as giving other rows zero weight.  Every pupil is counted once in
+    ``n`` or ``n_excluded``: a group whose pupils all miss a variable is a row
+    with ``n`` 0 and no estimate, and pupils with a missing ``by`` value are a
+    last row whose ``by`` columns are missing.
+
+    Results go through the project's disclosure policy
+    (:mod:`belonging_lib.disclosure`), as every group table does: the
+    numbers of a group (or of a category of :meth:`percent`) that rests on
+    fewer pupils than the threshold, and those of another group that would let
+    it be worked out from the total, are missing, with ``suppressed`` True; a
+    regression with fewer residual degrees of freedom than the policy's
+    ``min_residual_df`` is withheld the same way.  Under an active disclosure
+    context the group counts are also checked against the output's other
+    tables.  ``DisclosurePolicy(enabled=False)`` (secure, unpublished work)
+    gives every number.
 
     Examples
     --------
@@ -203,8 +217,9 @@ class SurveyDesign:
         """Weighted mean of a column or plausible-value group, with its SE.
 
         Returns a DataFrame with the ``by`` columns, ``variable``, ``estimate``,
-        ``se``, ``df``, ``ci_low``, ``ci_high``, ``n`` (pupils used) and
-        ``n_excluded`` (pupils of the group left out for missing values).
+        ``se``, ``df``, ``ci_low``, ``ci_high``, ``n`` (pupils used),
+        ``n_excluded`` (pupils of the group left out for missing values) and
+        ``suppressed`` (numbers withheld by the disclosure policy).
 
         Notes
         -----
@@ -243,7 +258,50 @@ class SurveyDesign:
                 out[:, :, k] = 100.0 * (W.T @ (Y == c).astype(float)) / tot[:, None]
             return out
 
-        return self._run([var], stat, by, ci, labels=pd.DataFrame({"variable": var, "category": cats}))
+        out = self._run([var], stat, by, ci, labels=pd.DataFrame({"variable": var, "category": cats}))
+        return self._suppress_categories(out, var, as_list(by))
+
+    def _suppress_categories(self, out: pd.DataFrame, var: str, by_cols: list) -> pd.DataFrame:
+        """A category that fewer pupils than the threshold give is withheld, as any small cell.
+
+        Within each group the percentages add to 100, so the categories are a
+        block with a known total: secondary suppression as for any group table
+        (:func:`belonging_lib.disclosure.suppress`).  The count is the number
+        of pupils (unweighted) in the category, the smallest over plausible
+        values.
+        """
+        from .disclosure import _protect_block, get_default_policy
+
+        policy = get_default_policy()
+        if not policy.enabled or out.empty:
+            return out
+        vals = self._values(var)
+        counts = np.zeros(len(out))
+        for i in range(len(out)):
+            row = out.iloc[i]
+            if row["suppressed"] or row["n"] == 0 or pd.isna(row["n"]):
+                counts[i] = np.inf
+                continue
+            member = np.ones(len(self.data), dtype=bool)
+            for c in by_cols:
+                member &= (self.data[c] == row[c]).to_numpy()
+            counts[i] = min(int(((vals[:, m] == row["category"]) & member).sum()) for m in range(vals.shape[1]))
+        primary = counts < policy.threshold
+        rows = primary.copy()
+        if policy.secondary:
+            keys = out[by_cols].astype(str).agg("|".join, axis=1) if by_cols else pd.Series("", index=out.index)
+            for _, ix in out.groupby(keys.to_numpy(), sort=False).indices.items():
+                ix = np.asarray(ix)
+                finite = ix[np.isfinite(counts[ix])]
+                if len(finite):
+                    _protect_block(counts[finite], rows, finite, policy.threshold)
+        if rows.any():
+            keep = set(by_cols) | {"variable", "category", "suppressed"}
+            for c in out.columns:
+                if c not in keep and pd.api.types.is_numeric_dtype(out[c]):
+                    out[c] = out[c].astype(float).where(~rows)
+            out["suppressed"] = out["suppressed"].to_numpy() | rows
+        return out
 
     def percentile(self, var: str, q: float | Sequence[float], *,
                    by: str | Sequence[str] | None = None, ci: float | None = None) -> pd.DataFrame:
@@ -549,6 +607,8 @@ class SurveyDesign:
                 member &= (self.data[c] == val).to_numpy()
             rows_all.append(member)
         records = []
+        empty = []          # groups whose pupils all miss a variable: counted, with no estimate
+        used_rows = []
         for key, member in zip(groups, rows_all):
             use = member & ~missing
             n_excl = int((member & missing).sum())
@@ -558,6 +618,10 @@ class SurveyDesign:
             else:
                 rows = np.nonzero(use)[0]
                 if len(rows) == 0:
+                    if by_cols:
+                        empty.append((len(records), key, n_excl))
+                        records.append(None)
+                        used_rows.append((np.zeros(0, dtype=np.int64), np.nonzero(member)[0]))
                     continue
                 W = self._w[rows]
                 vals = [a[rows] for a in arrays]
@@ -595,16 +659,90 @@ class SurveyDesign:
             for c, val in reversed(list(zip(by_cols, key))):
                 block.insert(0, c, val)
             records.append(block)
-        if not records:
+            used_rows.append((rows, np.nonzero(member & missing)[0]))
+        real = np.array([b is not None for b in records], dtype=bool)
+        if not real.any():
             raise DataError("No pupil has complete values for "
                             f"{[v for v in variables if isinstance(v, str)]}.")
+        template = records[int(np.argmax(real))]
+        # Every exclusion is counted: a group with no complete pupil, and pupils without a group.
+        for k, key, n_excl in empty:
+            records[k] = _empty_block(template, by_cols, key, n_excl)
+        n_gmiss = int((gmiss & subset).sum())
+        if by_cols and n_gmiss:
+            records.append(_empty_block(template, by_cols, (None,) * len(by_cols), n_gmiss))
+            real = np.append(real, False)
         out = pd.concat(records, ignore_index=True)
+        out = self._disclose(out, records, real, used_rows, by_cols, regression,
+                             np.nonzero(~gmiss & subset)[0])
         out.attrs["exclusions"] = {
             "missing analysis variable": int(missing.sum()),
             "missing group": int(gmiss.sum()),
         }
         out.attrs["method"] = (f"{self.method} replicates ({len(self.replicates)}), "
                                f"{n_pv} plausible value(s), Rubin's rules")
+        return out
+
+    def _disclose(self, out: pd.DataFrame, records: list, real: np.ndarray, used_rows: list, by_cols: list,
+                  regression: dict | None, universe_rows: np.ndarray) -> pd.DataFrame:
+        """Route the result through the disclosure policy (the same as every group table).
+
+        A group whose estimate rests on fewer pupils than the threshold (or,
+        for a regression, with fewer residual degrees of freedom than the
+        policy's minimum) has its numbers withheld (missing) and
+        ``suppressed`` True; secondary suppression protects it from the
+        total, and the active disclosure context checks the group counts
+        against the output's other tables.  The pupils of the design's rows
+        are matched by the data's row labels.
+        """
+        from .disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
+
+        policy = get_default_policy()
+        sizes = [len(b) for b in records]
+        unit_of_row = np.repeat(np.arange(len(records)), sizes)
+        out["suppressed"] = False
+        if not policy.enabled:
+            return out
+        n_groups = len(records)
+        n_used = np.array([int(b["n"].iloc[0]) for b in records], dtype=float)
+        n_excl = np.array([int(b["n_excluded"].iloc[0]) for b in records], dtype=float)
+        has_group = np.arange(n_groups) < len(used_rows)     # the no-group row is never a group
+        if "n_1" in out.columns:                              # a difference: the smaller group decides
+            n_used = np.array([min(int(b["n_1"].iloc[0]), int(b["n_2"].iloc[0])) if real[k] else 0
+                               for k, b in enumerate(records)], dtype=float)
+        described = np.where(real, n_used, n_excl)            # pupils a row describes
+        primary = has_group & (described < policy.threshold)
+        rows = primary.copy()
+        if policy.secondary and by_cols:
+            ix = np.nonzero(has_group)[0]
+            _protect_block((n_used + n_excl)[ix], rows, ix, policy.threshold)
+        if regression is not None and regression.get("terms"):
+            # too few residual df: the model is withheld, but its group is not small, so no
+            # secondary suppression follows from it
+            rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
+        ctx = _resolve_context(None)
+        if ctx is not None and by_cols:
+            ids = _row_ids(ctx, self.data)
+            cells = []
+            for u, (used, excl) in enumerate(used_rows):
+                label = f"group {records[u][by_cols].iloc[0].tolist()!r}"
+                cells.append(_Cell(ids[used], len(used), u, bool(rows[u]),
+                                   0 < len(used) < policy.threshold, f"{label} (used)"))
+                cells.append(_Cell(ids[excl], len(excl), u, bool(rows[u]), False, f"{label} (excluded)"))
+                both = np.concatenate([used, excl])
+                if 0 < len(both) < policy.threshold:
+                    cells.append(_Cell(ids[both], len(both), u, bool(rows[u]), True, label))
+            units = ctx.protect(cells, universe=ids[universe_rows], threshold=policy.threshold)
+            for u in units:
+                rows[u] = True
+        hide = rows[unit_of_row]
+        if hide.any():
+            keep = set(by_cols) | {"variable", "category", "percentile", "term", "x", "y", "group",
+                                   "level_1", "level_2", "suppressed"}
+            for c in out.columns:
+                if c not in keep and pd.api.types.is_numeric_dtype(out[c]):
+                    out[c] = out[c].astype(float).where(~hide)
+            out["suppressed"] = hide
         return out
 
     def _pool(self, theta: np.ndarray, level: float) -> pd.DataFrame:
@@ -632,6 +770,21 @@ class SurveyDesign:
                         stats.norm.ppf(0.5 + level / 2))
         return pd.DataFrame({"estimate": est, "se": se, "df": df, "ci_low": est - crit * se,
                              "ci_high": est + crit * se, "var_sampling": U, "var_imputation": B})
+
+
+def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: int) -> pd.DataFrame:
+    """Rows for a group with no estimate: its statistics missing, ``n`` 0, its pupils in ``n_excluded``."""
+    block = template.copy()
+    for c in block.columns:
+        if c in by_cols:
+            continue
+        if pd.api.types.is_numeric_dtype(block[c]) and c not in ("percentile", "category"):
+            block[c] = np.nan
+    block["n"] = 0
+    block["n_excluded"] = n_excluded
+    for c, val in zip(by_cols, key):
+        block[c] = val
+    return block
 
 
 def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> np.ndarray:

@@ -114,9 +114,13 @@ def test_digits_and_integer_columns_in_display():
 
 
 def test_two_suppressed_need_no_secondary_and_blocks():
-    t = pd.DataFrame({"g": ["a", "b", "c"], "n": [3, 4, 50], "mean": [1.0, 2.0, 3.0]})
+    t = pd.DataFrame({"g": ["a", "b", "c", "d"], "n": [3, 8, 50, 60], "mean": [1.0, 2.0, 3.0, 4.0]})
     s = suppress(t, count_col="n")
-    assert s.mask["n"].tolist() == [True, True, False] and s.n_secondary == 0
+    assert s.mask["n"].tolist() == [True, True, False, False] and s.n_secondary == 0
+    # 3 + 4 suppressed together would publish a group of 7 (the total less 50): a third row goes too
+    t = pd.DataFrame({"g": ["a", "b", "c", "d"], "n": [3, 4, 50, 60], "mean": [1.0, 2.0, 3.0, 4.0]})
+    s = suppress(t, count_col="n")
+    assert s.mask["n"].tolist() == [True, True, True, False] and s.n_secondary == 1
     stacked = pd.DataFrame({"var": ["fsm", "fsm", "send", "send", "send"], "level": [0, 1, 0, 1, 2],
                             "n": [30, 5, 20, 12, 15], "mean": [1.0, 2, 3, 4, 5]})
     s2 = suppress(stacked, count_col="n", within="var")

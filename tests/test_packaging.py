@@ -13,13 +13,24 @@ def _name(spec: str) -> str:
     return re.split(r"[<>=!~ \[]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _env_specs(env: dict) -> list[str]:
+    """Conda entries and the pip entries of environment.yml (the editable install left out)."""
+    specs = []
+    for d in env["dependencies"]:
+        if isinstance(d, str):
+            specs.append(d)
+        elif isinstance(d, dict):
+            specs += [s for s in d.get("pip", []) if not s.startswith("-")]
+    return specs
+
+
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(d) for d in project["dependencies"]}
     for extra in project["optional-dependencies"].values():
         wanted |= {_name(d) for d in extra}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    conda = {_name(d) for d in _env_specs(env)} - {"python", "pip"}
     assert conda == wanted, (
         f"only in pyproject.toml: {sorted(wanted - conda)}; only in environment.yml: {sorted(conda - wanted)}")
 
@@ -30,7 +41,7 @@ def test_version_bounds_agree():
     for extra in project["optional-dependencies"].values():
         specs += extra
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {_name(d): d.replace(" ", "") for d in env["dependencies"] if isinstance(d, str)}
+    conda = {_name(d): d.replace(" ", "") for d in _env_specs(env)}
     for spec in specs:
         assert conda[_name(spec)] == spec.replace(" ", ""), f"{spec} differs in environment.yml"
 

@@ -12,11 +12,24 @@ import pandas as pd
 import pytest
 
 from belonging_lib import ColumnError, DataError
+from belonging_lib.disclosure import DisclosurePolicy, set_default_policy
 from belonging_lib.survey import SurveyDesign, read_pisa
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = json.loads((ROOT / "tests" / "reference" / "survey.json").read_text())
 RTOL = 1e-8  # the issue's acceptance tolerance (relative)
+
+
+@pytest.fixture(autouse=True)
+def _no_disclosure_rule():
+    """The numbers are compared with R's, which applies no disclosure rule.
+
+    Under the project's default policy the same calls withhold small groups and
+    categories (tests/test_hostile_disclosure.py checks that).
+    """
+    set_default_policy(DisclosurePolicy(enabled=False))
+    yield
+    set_default_policy(None)
 
 
 def _md5(path: Path) -> str:
@@ -208,9 +221,14 @@ def test_by_several_columns_and_missing_group_counted():
     d.loc[:4, "g"] = None
     des = SurveyDesign(d, weight="W", replicates="RW")
     out = des.mean("x1", by=["g", "h"])
-    assert list(out.columns[:2]) == ["g", "h"] and len(out) == 6
+    assert list(out.columns[:2]) == ["g", "h"] and len(out) == 7
     assert out["n"].sum() == len(d) - 5
     assert out.attrs["exclusions"]["missing group"] == 5
+    # the 5 pupils without a group are a row of their own: no estimate, counted in n_excluded
+    nogroup = out[out["g"].isna()]
+    assert len(nogroup) == 1 and nogroup["n"].iloc[0] == 0 and nogroup["n_excluded"].iloc[0] == 5
+    assert nogroup["estimate"].isna().all()
+    assert out["n"].sum() + out["n_excluded"].sum() == len(d)
 
 
 def test_diff_percent_in_percentage_points():
