@@ -26,7 +26,8 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import DataError
-from ..disclosure import DisclosurePolicy, SuppressedTable, get_default_policy, summarise_by
+from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_default_policy, summarise_by
+from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
 __all__ = ["ClassReport", "class_report", "part_summary", "item_distribution"]
@@ -250,10 +251,13 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     group_tables: dict[str, SuppressedTable] = {}
     group_blocks = []
     frame = data.assign(total=scores["total"])
+    # One disclosure context for the report's group tables (or the caller's, if one is active), so a
+    # group hidden in one split cannot be worked out from another split's counts.
+    report_ctx = get_context() or disclosure_context(policy, name="class report")
     for g in groups:
         if g not in data.columns or data[g].isna().all():
             continue
-        st = summarise_by(frame, "total", g, policy=policy)
+        st = summarise_by(frame, "total", g, policy=policy, context=report_ctx)
         group_tables[g] = st
         disp = st.display().rename(columns={g: "Group", "n": "Pupils", "n_missing": "No total score",
                                             "mean": "Mean total", "sd": "SD"})
@@ -264,8 +268,9 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     n_hidden = sum(int(t.mask.any(axis=1).sum()) for t in group_tables.values())
     groups_intro = (f"No group of fewer than {policy.threshold} pupils is shown: in a class of {n} most splits "
                     "by FSM or SEND describe only a handful of pupils, whose answers a reader could work out. "
-                    "When one group is hidden, the next smallest is hidden too, because the class total would "
-                    f"otherwise give it away. In this class {n_hidden} group(s) are hidden."
+                    "When one group is hidden, at least one more is hidden with it, so that the hidden groups "
+                    "together describe enough pupils and the class total cannot give either away; every split "
+                    f"is checked against the others. In this class {n_hidden} group(s) are hidden."
                     if group_tables else "The sheet records no pupil groups, so no split is shown.")
     fig = part_profile(summary, school="school_estimate" in summary, scale=inst.scale)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
