@@ -20,6 +20,7 @@ A codebook is a CSV file with one row per variable.  Columns used here:
     (case and spacing ignored).
 ``missing_codes``
     ``"9;-99"``: codes meaning "not answered", set to missing.
+
 ``label``, ``instrument``, ``reverse``, ``synthetic``: documentation.
 
 :func:`apply_codebook` renames, recodes and checks every column and counts
