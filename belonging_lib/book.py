@@ -59,7 +59,7 @@ SAMPLE_NOTICE = ("All data in this book are synthetic: every pupil, school and c
                  "from a documented model. No real person is described.")
 OWN_DATA_NOTICE = ("These chapters were rerun on your own data. The numbers, tables and figures come "
                    "from your data, with disclosure control applied; explanations of method were "
-                   "written for the course's synthetic sample.")
+                   "written for the synthetic sample of the course.")
 
 
 class BuildError(BelongingError):
@@ -266,6 +266,26 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 # --------------------------------------------------------------------------- rendering
 
+_NUMPY_REPR = re.compile(r"^np\.(?:float|int|uint|complex)\w*\((.*)\)$|^np\.(True|False)_$", re.S)
+
+
+def _plain_glue_values(cell) -> None:
+    """Let ``{glue:text}`` format numpy scalars: their repr (``np.float64(0.91)``) becomes the
+    plain literal (``0.91``), as for a Python float."""
+    for out in cell.get("outputs", []):
+        meta = out.get("metadata", {}).get("scrapbook")
+        if not meta:
+            continue
+        key = meta.get("mime_prefix", "") + "text/plain"   # display=False glues carry a prefix
+        if key not in out.get("data", {}):
+            continue
+        text = out["data"][key]
+        text = "".join(text) if isinstance(text, list) else text
+        m = _NUMPY_REPR.match(text.strip())
+        if m:
+            out["data"][key] = m.group(1) if m.group(1) is not None else m.group(2)
+
+
 _NOTICE = re.compile(r"^> \*\*[^*]*synthetic[^*]*\*\*", re.IGNORECASE)
 
 
@@ -288,6 +308,8 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None):
     - papermill's injected-parameters cell is hidden (``remove-cell``);
     - a code cell tagged ``solution`` is folded under "Show solution";
       a markdown cell tagged ``solution`` becomes a folded "Solution" box;
+    - numpy scalars glued with ``glue`` are stored as plain numbers, so that
+      ``{glue:text}`key:.2f``` formats them;
     - with ``chapter_notice``, the chapter's boxed synthetic-data note is
       replaced by it (a book rerun on a user's own data).
     """
@@ -296,6 +318,8 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None):
         tags = list(cell.get("metadata", {}).get("tags", []))
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
+        if cell.cell_type == "code":
+            _plain_glue_values(cell)
         if "solution" in tags:
             if cell.cell_type == "code":
                 cell.metadata["tags"] = tags + ["hide-cell"]
