@@ -55,8 +55,11 @@ _REPO = _PACKAGE.parent
 DOCS = _REPO / "docs"
 _NB_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.md$")
 
+#: Notice on every page of the sample book.
 SAMPLE_NOTICE = ("All data in this book are synthetic: every pupil, school and country was simulated "
                  "from a documented model. No real person is described.")
+#: Notice on every page of a book rerun on a user's own data (``belonging run``), and in place
+#: of each chapter's boxed synthetic-data note.
 OWN_DATA_NOTICE = ("These chapters were rerun on your own data. The numbers, tables and figures come "
                    "from your data, with disclosure control applied; explanations of method were "
                    "written for the synthetic sample of the course.")

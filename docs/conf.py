@@ -84,6 +84,8 @@ napoleon_preprocess_types = False
 html_theme = "sphinx_book_theme"
 html_title = "Belonging in school"
 html_sourcelink_suffix = ""            # the download button gives the executed .ipynb itself
+html_show_search_summary = False       # summaries are fetched, which a book opened from file:// cannot
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = None
 html_theme_options = {
     "home_page_in_toc": True,
