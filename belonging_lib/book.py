@@ -99,10 +99,15 @@ def _digest_files(paths) -> str:
     return h.hexdigest()
 
 
+#: Modules that build the book or run the command line; chapters never import them.
+_NOT_USED_BY_CHAPTERS = {"book.py", "cli.py"}
+
+
 def _library_digest() -> str:
     """Hash of the library's code and data files: a change to them reruns every chapter."""
     files = [p for p in _PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-             and p.suffix in {".py", ".yaml", ".html", ".css", ".json", ".j2"}]
+             and p.suffix in {".py", ".yaml", ".html", ".css", ".json", ".j2"}
+             and p.relative_to(_PACKAGE).as_posix() not in _NOT_USED_BY_CHAPTERS]
     return _digest_files(files)
 
 
