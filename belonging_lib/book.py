@@ -254,6 +254,12 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
                 todo.append(s)
     else:
         todo = list(sources)
+    timings_file = Path(cache_dir) / "seconds.json" if cache_dir is not None else None
+    timings = {}
+    if timings_file is not None and timings_file.exists():
+        timings = json.loads(timings_file.read_text(encoding="utf-8"))
+    # longest chapters first (last build's times; unknown ones first of all), so the workers finish together
+    todo.sort(key=lambda s: -timings.get(s.stem, float("inf")))
     if todo:
         with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = [pool.submit(_execute_one, s, out / f"{s.stem}.ipynb", params, run_cwd, timeout)
@@ -269,6 +275,10 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
                         stale.unlink()
                     shutil.copy2(run.path, cache / f"{run.name}-{keys[run.name]}.ipynb")
     shutil.rmtree(out / ".unexecuted", ignore_errors=True)
+    if timings_file is not None:
+        timings.update({r.name: round(r.seconds, 1) for r in runs if not r.cached and r.error is None})
+        timings_file.parent.mkdir(parents=True, exist_ok=True)
+        timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True), encoding="utf-8")
     return sorted(runs, key=lambda r: r.name)
 
 
@@ -424,7 +434,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Folder where the Sphinx sources are assembled (default:
         ``<out_dir>.src`` beside the book).
     jobs : int, optional
-        Sphinx's parallel jobs (default: 1).
+        Sphinx's parallel jobs (default: the number of CPU cores, at most 2).
 
     Returns
     -------
@@ -462,7 +472,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     out.mkdir(parents=True, exist_ok=True)
     doctrees = stage / ".doctrees"
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
-           "-c", str(docs), "-d", str(doctrees), "-j", str(jobs or 1), str(stage), str(out)]
+           "-c", str(docs), "-d", str(doctrees), "-j", str(jobs or min(2, os.cpu_count() or 1)), str(stage), str(out)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_REPO), os.environ.get("PYTHONPATH")])))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
