@@ -1,6 +1,7 @@
 # belonging_lib: two commands do all set-up.
-#   make notebooks   execute every notebook on the sample data; executed notebooks and the site go to build/
-#   make test        run the whole test suite (library, R reference checks, notebooks, site in a browser)
+#   make notebooks   execute every chapter on the sample data and build the book (build/site/index.html)
+#   make test        run the whole test suite (library, R reference checks, notebooks, the book in a browser)
+#   make lab         open the collection in JupyterLab (MyST chapters open as notebooks)
 # Both create the virtual environment .venv on first use (needs only Python 3.11).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,10 +11,11 @@ STAMP  := $(VENV)/.installed
 NB_TEST_DIR := build/test-notebooks
 export PYTHONHASHSEED := 0
 
-.PHONY: help notebooks test test-fast browser expected sample-data bench references clean
+.PHONY: help notebooks lab test test-fast browser expected sample-data bench references clean
 
 help:
-	@echo "make notebooks   - execute all notebooks on the sample data and build the site in build/"
+	@echo "make notebooks   - execute all chapters on the sample data and build the book in build/site/"
+	@echo "make lab         - open the collection in JupyterLab (chapters open as notebooks via jupytext)"
 	@echo "make test        - run the whole test suite (notebooks included)"
 	@echo "make test-fast   - tests without the notebooks and the browser"
 	@echo "make expected    - re-record the notebooks' key results (review the diff!)"
@@ -27,9 +29,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
 	@touch $(STAMP)
 
+# Chapters are executed in parallel and cached in build/.cache (rerun when the chapter, the library
+# or the data change); Sphinx then renders the book with warnings as errors.
 notebooks: $(STAMP)
-	$(BIN)/python -m belonging_lib.site --src notebooks --out build
+	$(BIN)/python -m belonging_lib.book --src notebooks --out build
 	@echo "Open build/site/index.html in a browser."
+
+# JupyterLab with the repository's own Jupyter config (jupyter-config/): jupytext is the default
+# viewer of the MyST chapters, so they open as notebooks. Nothing in your home folder changes.
+lab: $(STAMP)
+	JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter-config $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The notebooks are stored as MyST Markdown; nbval needs .ipynb, made fresh here.
 $(NB_TEST_DIR): $(STAMP) $(wildcard notebooks/*.md)
@@ -46,17 +56,17 @@ test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests -m "not browser"
 
-# The site test needs Debian's chromium; in CI (CI=true, root) it is installed here.
+# The book's browser test needs Debian's chromium; in CI (CI=true, root) it is installed here.
 browser:
 	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	  echo "Installing chromium for the site test ..."; \
+	  echo "Installing chromium for the browser test of the book ..."; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	    || echo "chromium could not be installed; the browser test will say so"; \
 	fi
 
 expected: $(STAMP)
 	rm -f tests/notebook_expected/*.json
-	BELONGING_RECORD_DIR=$(CURDIR)/tests/notebook_expected $(BIN)/python -m belonging_lib.site --src notebooks --out build/expected-run
+	BELONGING_RECORD_DIR=$(CURDIR)/tests/notebook_expected $(BIN)/python -m belonging_lib.book --src notebooks --out build/expected-run --no-book
 
 sample-data: $(STAMP)
 	$(BIN)/python -m belonging_lib.simulate --out data/sample

@@ -13,7 +13,9 @@ Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report
 ``run`` maps the raw file through the codebook, writes the mapped file into
 ``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
 need only the files present there (papermill parameter ``DATA_DIR``), and
-builds the site from the executed notebooks into ``OUT/site``; it says how many
+builds the book from the executed notebooks into ``OUT/site`` with the same
+machinery as ``make notebooks`` (:mod:`belonging_lib.book`), saying on every
+page that the results come from the user's own data; it says how many
 values each missing-value rule (declared missing codes, ``--invalid missing``)
 set missing, variable by variable.  Identifier columns (``type == "id"`` in the
 codebook) are read as text, so leading zeros survive into the mapped file.
@@ -141,7 +143,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .site import build_site, execute_notebooks
+    from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters
 
     out = _out_folder(args.out)
     data_dir = out / "data"
@@ -166,16 +168,24 @@ def _cmd_run(args) -> int:
             print("Skipped (they need files your data do not provide, such as a staff survey, a panel, "
                   f"a trial or a PISA file): {', '.join(skipped)}", flush=True)
     try:
-        runs = execute_notebooks(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
-                                 only=wanted, workers=args.workers, cwd=str(_REPO))
+        runs = execute_chapters(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
+                                only=wanted, workers=args.workers, cwd=str(_REPO))
     finally:
         os.environ.update(saved)
-    index = build_site(out / "notebooks", out / "site", title=args.title, runs=runs)
-    print(f"Site: {index}")
     failed = [r for r in runs if r.error]
     for r in failed:
-        print(f"FAILED: {r.name}: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
+        print(f"FAILED: chapter {r.name}: {r.error}", file=sys.stderr)
+    if failed:
+        return 1
+    try:
+        # The book says the results come from the user's data, never that they are synthetic.
+        index = build_book(out / "notebooks", out / "site", title=args.title, notice=OWN_DATA_NOTICE,
+                           chapter_notice=OWN_DATA_NOTICE, glossary=src / "glossary.md")
+    except BuildError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"Site: {index}")
+    return 0
 
 
 def _cmd_report(args) -> int:

@@ -23,6 +23,7 @@ A codebook is a CSV file with one row per variable.  Columns used here:
     can be declared missing too (``"9;Prefer not to say"``, case and spacing
     ignored).  Declared missing codes apply before the allowed values are
     checked.
+
 ``label``, ``instrument``, ``reverse``, ``synthetic``: documentation.
 
 :func:`apply_codebook` renames, recodes and checks every column and counts

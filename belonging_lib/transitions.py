@@ -211,7 +211,7 @@ def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, 
     sd : float, optional
         Standard deviation of the earlier scores (default: from ``before``).
     ci : float
-        Level defining a reliable change (0.95 gives |RCI| > 1.96).
+        Level defining a reliable change (0.95 gives ``|RCI| > 1.96``).
 
     Returns
     -------

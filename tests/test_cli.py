@@ -81,6 +81,13 @@ def test_run_on_own_fixture_executes_a_notebook_and_builds_site(tmp_path):
     assert len(executed) >= 4 and (tmp_path / "site" / "index.html").exists()
     for nb in executed:
         assert str((tmp_path / "data").resolve()) in nb.read_text(), nb.name
+    # the rerun book is built by the book's machinery and never calls the user's data synthetic
+    from belonging_lib.book import OWN_DATA_NOTICE, SAMPLE_NOTICE
+
+    for nb in executed:
+        page = (tmp_path / "site" / f"{nb.stem}.html").read_text(encoding="utf-8")
+        assert OWN_DATA_NOTICE in page and SAMPLE_NOTICE not in page, nb.name
+        assert "All data in this collection are synthetic" not in page, nb.name
 
 
 def test_validate_command_ends_with_a_summary_counted_from_1(capsys, tmp_path):

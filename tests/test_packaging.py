@@ -72,8 +72,8 @@ def test_base_modules_import_nothing_from_the_rest_of_the_package():
 
 def test_estimators_never_import_the_simulator_or_presentation():
     pkg = ROOT / "belonging_lib"
-    forbidden = re.compile(r"(from \.+(simulate|cli|site|report) import|import belonging_lib\.(simulate|cli|site|report)"
-                           r"|from belonging_lib(\.\w+)*\.(simulate|cli|site|report) import)")
+    forbidden = re.compile(r"(from \.+(simulate|cli|book|report) import|import belonging_lib\.(simulate|cli|book|report)"
+                           r"|from belonging_lib(\.\w+)*\.(simulate|cli|book|report) import)")
     estimators = ["scoring.py", "reliability.py", "_factor.py", "survey.py", "trials.py", "structure.py"]
     paths = [pkg / e for e in estimators if (pkg / e).exists()]
     paths += list((pkg / "models").glob("*.py")) + list((pkg / "structure").glob("*.py")) + list((pkg / "trials").glob("*.py"))

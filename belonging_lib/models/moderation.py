@@ -287,7 +287,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
                cluster: str | None = None, at=None, probe: str = "percentiles",
                ci: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2",
                df_method: str | None = None) -> ModerationResult:
-    """Fit ``outcome ~ predictor * moderator + covariates`` and probe the interaction.
+    r"""Fit ``outcome ~ predictor * moderator + covariates`` and probe the interaction.
 
     Parameters
     ----------

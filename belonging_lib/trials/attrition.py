@@ -71,7 +71,7 @@ class AttritionResult(Result):
     table : DataFrame
         One row per arm (and "overall"): randomised, analysed, lost, attrition (proportion).
     overall, differential : float
-        Proportions (lost / randomised; |attrition_T - attrition_C|).
+        Proportions (lost / randomised; ``|attrition_T - attrition_C|``).
     boundary_cautious, boundary_optimistic : float
         Largest differential attrition (proportion) still low at this overall attrition.
     rating_cautious, rating_optimistic : str
