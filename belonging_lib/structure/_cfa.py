@@ -12,7 +12,7 @@ from scipy import optimize, stats
 
 from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, format_p
-from .._validation import as_frame, check_choice, require_columns, require_numeric
+from .._validation import as_frame, check_choice, require_columns, require_finite, require_numeric
 from . import _mgml as M
 
 __all__ = ["CFAResult", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
@@ -32,6 +32,7 @@ def _prepare(data, mm: M.MeasurementModel, group, missing="listwise"):
     items = list(mm.items)
     require_columns(data, items, role="item column")
     require_numeric(data, items)
+    require_finite(data, items, what="factor model")
     cols = items + ([group] if group is not None else [])
     if group is not None:
         require_columns(data, group, role="group column")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._errors import DataError
 from .._results import Result
-from .._validation import as_frame, check_choice, check_positive_int, require_columns, require_numeric
+from .._validation import as_frame, check_choice, check_positive_int, require_columns, require_finite, require_numeric
 
 __all__ = ["EFAResult", "ParallelResult", "efa", "parallel_analysis"]
 
@@ -20,6 +20,7 @@ def _items_frame(data, items):
     items = list(data.columns) if items is None else list(items)
     require_columns(data, items, role="item column")
     require_numeric(data, items)
+    require_finite(data, items, what="factor analysis")
     if len(items) < 3:
         raise DataError(f"At least 3 item columns are needed, but {len(items)} were given.")
     x = data[items].apply(pd.to_numeric, errors="coerce").astype(float)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._errors import DataError
 from .._results import Result
-from .._validation import as_frame, as_list, check_choice, require_columns, require_numeric
+from .._validation import as_frame, as_list, check_choice, require_columns, require_finite, require_numeric
 from ._common import hedges_j, treatment_indicator
 
 __all__ = [
@@ -258,6 +258,7 @@ def balance(data: pd.DataFrame, *, treatment: str, covariates, treated=None) -> 
     covs = as_list(covariates)
     require_columns(data, covs, role="covariate")
     require_numeric(data, covs)
+    require_finite(data, covs, what="balance check")
     arm = treatment_indicator(data, treatment, treated)
     rows, excluded = [], {}
     for c in covs:
