@@ -117,7 +117,9 @@ def screen_formula_data(formula: str, data: pd.DataFrame, extra=None) -> list[st
 def design_matrices(formula: str, frame: pd.DataFrame, **kwargs):
     """``patsy.dmatrices`` whose errors are the library's own, quoting the formula and the unknown name."""
     try:
-        return patsy.dmatrices(formula, frame, return_type="dataframe", eval_env=1, **kwargs)
+        # a transformation such as np.log(0) gives inf quietly here; the caller names the term and rows
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return patsy.dmatrices(formula, frame, return_type="dataframe", eval_env=1, **kwargs)
     except SyntaxError as exc:
         raise ColumnError(_syntax_message(formula, frame, exc)) from None
     except patsy.PatsyError as exc:

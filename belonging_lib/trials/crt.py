@@ -67,7 +67,7 @@ def _fast(y, X, groups):
 
 # ------------------------------------------------------------------ helpers
 def _prepare(formula, data, cluster, treatment, block):
-    from ..models._design import design_matrices, parse_formula, screen_formula_data
+    from ..models._design import _check_matrix_finite, design_matrices, parse_formula, screen_formula_data
 
     data = as_frame(data)
     if not isinstance(formula, str) or "~" not in formula:
@@ -81,6 +81,7 @@ def _prepare(formula, data, cluster, treatment, block):
     extra = [cluster, treatment] + ([block] if block else [])
     screen_formula_data(formula, frame, extra)
     y, X = design_matrices(formula, frame, NA_action="drop")
+    _check_matrix_finite(formula, frame.loc[y.index], frame, y, X)
     keep = y.index.intersection(frame.index[frame[extra].notna().all(axis=1)])
     excluded = frame.index.difference(keep)
     if treatment not in X.columns:
@@ -464,7 +465,7 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
         try:
             _, part, _, _, dropped = _prepare(formula, members, cluster, treatment, None)
         except ModelError as exc:
-            raise ModelError(f"Subgroup {subgroup} = {lev!r}: {exc}") from None
+            raise ModelError(f"Subgroup {subgroup} = {lev}: {exc}") from None
         m = _multilevel(formula, part, cluster)
         r = _fixed_row(m, treatment)
         tq = stats.t.ppf(0.5 + ci / 2, float(r["df"]))
