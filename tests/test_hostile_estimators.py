@@ -102,6 +102,15 @@ def test_crt_subgroup_with_one_school_in_an_arm_is_an_error_naming_the_subgroup(
             crt_subgroups("post ~ arm + pre", d, cluster="school", treatment="arm", subgroup="fsm")
 
 
+@pytest.mark.parametrize("n_clusters, p_treated", [(5, 0.2), (10, 0.9)])
+def test_simulated_power_with_one_school_in_an_arm_is_an_error(n_clusters, p_treated):
+    from belonging_lib.trials import simulate_power
+
+    with pytest.raises(DataError, match="at least 2 clusters in each arm"):
+        simulate_power(effect_size=0.3, n_clusters=n_clusters, cluster_size=3, icc=0.1, p_treated=p_treated,
+                       n_sims=20, seed=1, progress=False)
+
+
 # ----------------------------------------------------------------------------- bootstrap over one cluster
 
 def test_dominance_cluster_bootstrap_over_one_cluster_is_an_error():
