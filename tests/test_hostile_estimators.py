@@ -366,3 +366,25 @@ def test_to_wide_refuses_rows_without_a_pupil_id_instead_of_dropping_them_uncoun
                           "belonging": [3.0, 3.2, 2.0, 2.5, 2.9]})
     with pytest.raises(DataError, match=r"identifier 'id' is missing in row 3 \(counted from 1; 1 in all\)"):
         to_wide(panel, id="id", time="wave", values="belonging", before=1, after=2)
+
+
+def test_parallel_analysis_counts_rows_with_a_missing_item():
+    from belonging_lib.structure import parallel_analysis
+
+    d = items(120, 5)
+    d.loc[d.index[:6], "i0"] = np.nan
+    listwise = parallel_analysis(d, n_iter=5, missing="listwise", seed=1)
+    pairwise = parallel_analysis(d, n_iter=5, seed=1)
+    assert (listwise.n, listwise.n_excluded) == (114, 6)
+    assert (pairwise.n, pairwise.n_excluded) == (114, 6)
+    assert any("6 rows with a missing item excluded listwise" in line for line in listwise.notes())
+
+
+@pytest.mark.parametrize("column", ["arm", "school"])
+def test_consort_counts_refuses_a_randomised_pupil_without_an_arm_or_a_school(column):
+    from belonging_lib.trials import consort_counts
+
+    d = trial(4, pupils=5).astype({column: object})
+    d.loc[d.index[[2, 11]], column] = None
+    with pytest.raises(DataError, match=rf"Column '{column}' is missing for 2 randomised pupils \(rows 3, 12"):
+        consort_counts(d, treatment="arm", cluster="school", outcome="post")

@@ -262,7 +262,10 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
         lam, the, psi, nu, alpha = M.matrices(spec, theta, g)
         sigma, _ = M.implied(spec, theta, g)
         sd_obs = np.sqrt(np.diag(sigma))
-        sd_lat = np.sqrt(np.clip(np.diag(psi), 0, None))
+        # a factor whose variance is estimated as zero or negative (a Heywood case, warned about) has no
+        # standard deviation: its standardised estimates are missing, as lavaan's are
+        var_lat = np.diag(psi)
+        sd_lat = np.sqrt(np.where(var_lat > 0, var_lat, np.nan))
         free = {(mat, r, c): k for mat, r, c, k in spec.entries[g]}
 
         def row(mat, r, c, term, kind, est, std):
