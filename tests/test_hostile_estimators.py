@@ -388,3 +388,12 @@ def test_consort_counts_refuses_a_randomised_pupil_without_an_arm_or_a_school(co
     d.loc[d.index[[2, 11]], column] = None
     with pytest.raises(DataError, match=rf"Column '{column}' is missing for 2 randomised pupils \(rows 3, 12"):
         consort_counts(d, treatment="arm", cluster="school", outcome="post")
+
+
+def test_cace_refuses_an_infinite_compliance_value():
+    from belonging_lib.trials import cace
+
+    d = trial(10, pupils=10).astype({"complied": float})
+    d.loc[d.index[12], "complied"] = np.inf
+    with pytest.raises(DataError, match=r"Column 'complied' holds an infinite value \(inf\) in row 13"):
+        cace(d, outcome="post", treatment="arm", complied="complied", cluster="school", ci_method="delta")

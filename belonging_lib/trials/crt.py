@@ -24,6 +24,7 @@ from .._validation import (
     check_positive_int,
     check_probability,
     require_columns,
+    require_finite,
 )
 from ._common import progress_bar, treatment_indicator
 
@@ -276,6 +277,22 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     Returns
     -------
     CRTResult
+
+    Raises
+    ------
+    ModelError
+        Fewer than 2 analysed clusters in an arm: with one, the treatment effect
+        cannot be told apart from that cluster's own effect.
+    DataError
+        An infinite value in a modelled column (named, with its rows), or a
+        treatment that varies within a cluster.
+
+    Warns
+    -----
+    BelongingWarning
+        Fewer than 10 analysed clusters in an arm (``SMALL_ARM_CLUSTERS``): the
+        between-cluster variance rests on few clusters, so the interval leans on
+        the model's assumptions; report the permutation p beside it.
 
     Notes
     -----
@@ -593,6 +610,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     covs = as_list(covariates)
     check_choice("ci_method", ci_method, ["bootstrap", "delta"])
     require_columns(data, [complied], role="compliance column")
+    require_finite(data, complied, what="CACE")
     formula = f"{outcome} ~ {' + '.join([treatment] + covs)}"
     itt = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
                      ci=ci, progress=False)

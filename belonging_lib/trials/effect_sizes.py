@@ -185,6 +185,12 @@ def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
     -------
     EffectSize
 
+    Raises
+    ------
+    DataError
+        ``group`` holds more (or fewer) than two arms (a third arm is never pooled
+        with control), or the outcome holds an infinite value (named with its rows).
+
     Notes
     -----
     .. math:: d = (\\bar y_T - \\bar y_C) / s_p,\\quad
