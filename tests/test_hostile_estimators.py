@@ -397,3 +397,25 @@ def test_cace_refuses_an_infinite_compliance_value():
     d.loc[d.index[12], "complied"] = np.inf
     with pytest.raises(DataError, match=r"Column 'complied' holds an infinite value \(inf\) in row 13"):
         cace(d, outcome="post", treatment="arm", complied="complied", cluster="school", ci_method="delta")
+
+
+def test_a_heywood_case_in_invariance_gives_missing_standardised_values_not_a_division_by_zero():
+    from belonging_lib.structure import invariance
+
+    rng = np.random.default_rng(0)
+    n = 39
+    f = rng.normal(size=n)
+    d = pd.DataFrame({f"x{j}": 0.8 * f + rng.normal(size=n) for j in range(4)})
+    d["grp"] = ["0" if i % 2 == 0 else "00" for i in range(n)]
+    with pytest.warns(BelongingWarning, match="Heywood"):
+        table = invariance("F =~ x0 + x1 + x2 + x3", d, "grp")
+    assert np.isfinite(table[["chisq", "df"]].to_numpy(dtype=float)).all()
+
+
+def test_a_measurement_model_accepts_unicode_item_names_as_lavaan_does():
+    from belonging_lib.structure import cfa
+
+    d = items(200, 4)
+    d.columns = ["zugehörigkeit", "élève", "пример", "x_3"]
+    res = cfa("Zugehörigkeit =~ zugehörigkeit + élève + пример + x_3", d)
+    assert list(res.loadings["item"]) == list(d.columns)
