@@ -925,7 +925,8 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
     grand = y.mean()
     ssb = float(np.sum(nj * (means - grand) ** 2))
     ssw = float(np.sum((y - means[inv]) ** 2))
-    if ssw == 0:
+    # zero up to rounding: a constant such as 2e-9 leaves group means a few ulps off the values
+    if ssw <= n * (16 * np.finfo(float).eps * float(np.max(np.abs(y)))) ** 2:
         raise DataError(f"{outcome!r} does not vary within any group of {group!r}.")
     msb, msw = ssb / (j - 1), ssw / (n - j)
     nbar = n / j

@@ -419,3 +419,12 @@ def test_a_measurement_model_accepts_unicode_item_names_as_lavaan_does():
     d.columns = ["zugehörigkeit", "élève", "пример", "x_3"]
     res = cfa("Zugehörigkeit =~ zugehörigkeit + élève + пример + x_3", d)
     assert list(res.loadings["item"]) == list(d.columns)
+
+
+@pytest.mark.parametrize("value", [2.0, 2e-9, -3e12])
+def test_icc_of_a_constant_outcome_at_any_scale_is_a_data_error(value):
+    from belonging_lib.reliability import icc
+
+    d = pd.DataFrame({"school": ["0", "00"] * 10, "y": np.full(20, value)}).iloc[:19]
+    with pytest.raises(DataError, match="does not vary within any group"):
+        icc(d, outcome="y", group="school")
