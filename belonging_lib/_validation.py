@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ColumnError, DataError
+from ._errors import ColumnError, DataError, ModelError
 
 __all__ = [
     "as_frame",
@@ -26,6 +26,11 @@ __all__ = [
     "check_probability",
     "check_positive_int",
     "as_list",
+    "row_numbers",
+    "require_finite",
+    "reject_text_in_numbers",
+    "require_two_arms",
+    "require_clusters",
 ]
 
 MAX_ROWS_SHOWN = 5
@@ -161,3 +166,111 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise DataError(f"`{name}` must be a whole number of at least {minimum}, but {value!r} was passed.")
     return int(value)
+
+
+def row_numbers(data: pd.DataFrame, mask) -> list[int]:
+    """Positions (counted from 1, as a user counts the rows of a file) where ``mask`` is true."""
+    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask, dtype=bool))]
+
+
+def _infinite(series: pd.Series) -> np.ndarray:
+    """Boolean array: where ``series`` holds +inf or -inf (missing values are not infinite)."""
+    if pd.api.types.is_bool_dtype(series):
+        return np.zeros(len(series), dtype=bool)
+    if pd.api.types.is_numeric_dtype(series):
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return np.isinf(values)
+    # text or mixed columns: only real numbers stored in them count (the text 'inf' is text)
+    return np.fromiter((isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool)
+                        and np.isinf(float(v)) for v in series), dtype=bool, count=len(series))
+
+
+def require_finite(data: pd.DataFrame, columns: str | Sequence[str], *, what: str = "analysis") -> None:
+    """Raise :class:`DataError` if a column holds an infinite value (``inf`` or ``-inf``).
+
+    Missing values (NaN) pass: they are excluded and counted by the caller.  An
+    infinite value is not missing: it is a value no estimator can use, so it is
+    refused before any numerical routine sees it.  The message names the column,
+    the rows (counted from 1) and the value.
+    """
+    for col in dict.fromkeys(as_list(columns)):
+        if col not in data.columns:
+            continue
+        bad = _infinite(data[col])
+        if bad.any():
+            rows = row_numbers(data, bad)
+            value = data[col].to_numpy()[bad][0]
+            value = value.item() if hasattr(value, "item") else value
+            raise DataError(
+                f"Column {col!r} holds an infinite value ({value!r}) in {describe_rows(rows)} "
+                f"(counted from 1; {int(bad.sum())} in all). The {what} needs finite numbers: correct "
+                "the value, or set it missing (NaN) so that the row is excluded and counted."
+            )
+
+
+def reject_text_in_numbers(data: pd.DataFrame, columns: str | Sequence[str]) -> None:
+    """Raise :class:`DataError` for a column of numbers that also holds non-numeric text.
+
+    A column such as ``[3.2, 'n/a', 4.1]`` would otherwise be read as a
+    categorical variable with one level per value.  A column whose values are
+    all text (a real categorical variable) passes, as do numeric columns.
+    """
+    for col in dict.fromkeys(as_list(columns)):
+        if col not in data.columns:
+            continue
+        series = data[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            continue
+        present = series.notna()
+        if not present.any():
+            continue
+        converted = pd.to_numeric(series.where(present), errors="coerce")
+        numeric = present & converted.notna()
+        text = present & converted.isna()
+        if numeric.any() and text.any():
+            rows = row_numbers(data, text)
+            value = series[text].iloc[0]
+            raise DataError(
+                f"Column {col!r} holds numbers, but also non-numeric text such as {value!r} in "
+                f"{describe_rows(rows)} (counted from 1; {int(text.sum())} value"
+                f"{'s' if text.sum() != 1 else ''} in all), so it cannot be used as a number. Set those "
+                "values missing (for example `pd.to_numeric(data[col], errors='coerce')`), or mark the "
+                "column as categorical with C(...) in the formula."
+            )
+
+
+def require_two_arms(series: pd.Series, column: str, treated: Any) -> None:
+    """Raise :class:`DataError` unless ``series`` holds exactly two arms (missing values aside).
+
+    Used wherever a comparison of two arms is expected: a third arm would
+    otherwise be pooled silently with the control arm.
+    """
+    present = pd.unique(series.dropna())
+    if len(present) > 2:
+        counts = series.value_counts(dropna=True)
+        shown = ", ".join(f"{k!r} ({int(v)} rows)" for k, v in counts.items())
+        raise DataError(
+            f"Column {column!r} holds {len(present)} arms ({shown}), but this analysis compares two "
+            f"(treated {treated!r} against one control arm). Select the two arms to compare first, "
+            f"for example `data[data[{column!r}].isin([{treated!r}, <control>])]`."
+        )
+
+
+def require_clusters(values, cluster: str, *, what: str = "A cluster bootstrap", minimum: int = 2) -> int:
+    """Raise :class:`ModelError` unless ``values`` hold at least ``minimum`` distinct clusters.
+
+    A bootstrap that resamples one cluster draws the same data every time: its
+    interval has zero width, which reads as certainty.  Returns the number of clusters.
+    """
+    labels = pd.Series(np.asarray(values, dtype=object)).dropna()
+    n = int(labels.nunique())
+    if n < minimum:
+        shown = f" ({labels.iloc[0]!r})" if n == 1 else ""
+        raise ModelError(
+            f"{what} needs at least {minimum} clusters of {cluster!r}, but the complete rows are in {n}"
+            f"{shown}. Resampling one cluster draws the same data every time, so the interval would have "
+            "no width. Drop `cluster=` to resample pupils, or analyse more clusters."
+        )
+    return n

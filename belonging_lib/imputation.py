@@ -23,7 +23,8 @@ from scipy import stats
 
 from ._errors import DataError
 from ._results import Result
-from ._validation import as_frame, as_list, check_positive_int, check_probability, describe_rows, require_columns
+from ._validation import (as_frame, as_list, check_positive_int, check_probability, describe_rows, require_columns,
+                          require_finite)
 
 __all__ = ["impute", "pool", "ImputedData"]
 
@@ -154,6 +155,7 @@ def impute(data: pd.DataFrame, *, columns: Sequence[str] | None = None, m: int =
                 "code categories as 0/1 indicators before imputing.")
         if data[col].isna().all():
             raise DataError(f"Column {col!r} is missing in every row; it cannot be imputed.")
+    require_finite(data, columns, what="imputation")
     block = data[columns].astype(float)
     n_missing = block.isna().sum()
     if int(n_missing.sum()) == 0:

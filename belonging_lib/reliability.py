@@ -38,7 +38,7 @@ from . import _factor
 from ._errors import BelongingWarning, ColumnError, DataError
 from ._results import TIDY_COLUMNS, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
-                          describe_rows, require_columns, require_numeric)
+                          describe_rows, require_columns, require_finite, require_numeric)
 
 __all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "OmegaResult", "icc",
            "IccResult", "aggregation_reliability", "polychoric", "feldt_ci"]
@@ -56,6 +56,7 @@ def _prepare_items(items, *, reverse, scale, columns=None) -> tuple[pd.DataFrame
                         f"({', '.join(map(str, cols)) or 'none'}) {'was' if len(cols) == 1 else 'were'} passed.")
     x = items[cols]
     require_numeric(x, cols)
+    require_finite(x, cols, what="reliability analysis")
     x = x.apply(pd.to_numeric, errors="coerce").astype(float)
     rev = tuple(as_list(reverse))
     unknown = [r for r in rev if r not in cols]
@@ -353,6 +354,8 @@ class OmegaResult(Result):
     loadings : DataFrame
         Per item: g, the group factors F1*..Fm*, h2, u2, p2 (= g^2 / h2).
     n_factors, n : int
+    n_excluded : int
+        Rows left out: no answer at all, or (``missing="listwise"``) any item missing.
     """
 
     omega_h: float
@@ -361,6 +364,7 @@ class OmegaResult(Result):
     loadings: pd.DataFrame
     n_factors: int
     n: int
+    n_excluded: int = 0
     title = "McDonald's omega"
 
     def to_frame(self) -> pd.DataFrame:
@@ -371,7 +375,8 @@ class OmegaResult(Result):
         return frame
 
     def notes(self) -> list[str]:
-        return [f"{self.n_factors} group factors (minres, oblimin, Schmid-Leiman); N = {self.n}."]
+        return [f"{self.n_factors} group factors (minres, oblimin, Schmid-Leiman); N = {self.n}"
+                + (f" ({self.n_excluded} rows excluded)." if self.n_excluded else ".")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -743,7 +748,7 @@ def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise")
     cols.update(h2=res["h2"], u2=res["u2"], p2=res["g"] ** 2 / res["h2"])
     return OmegaResult(omega_h=res["omega_h"], omega_total=res["omega_total"], alpha=res["alpha"],
                        loadings=pd.DataFrame(cols, index=pd.Index(x.columns, name="item")),
-                       n_factors=n_factors, n=n_used)
+                       n_factors=n_factors, n=n_used, n_excluded=int(len(items) - n_used))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -796,6 +801,7 @@ def polychoric(items: pd.DataFrame) -> pd.DataFrame:
     """
     x = as_frame(items, name="items")
     require_numeric(x, list(x.columns))
+    require_finite(x, list(x.columns), what="polychoric correlation")
     x = x.dropna()
     arr = x.to_numpy(dtype=float)
     if np.any(arr != np.round(arr)):
@@ -879,6 +885,7 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
     data = as_frame(data)
     require_columns(data, [outcome, group])
     require_numeric(data, outcome)
+    require_finite(data, outcome, what="ICC")
     y_all = pd.to_numeric(data[outcome], errors="coerce")
     keep = y_all.notna() & data[group].notna()
     y = y_all[keep].to_numpy(dtype=float)
@@ -896,7 +903,8 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str) -> IccResult:
     grand = y.mean()
     ssb = float(np.sum(nj * (means - grand) ** 2))
     ssw = float(np.sum((y - means[inv]) ** 2))
-    if ssw == 0:
+    # zero up to rounding: a constant such as 2e-9 leaves group means a few ulps off the values
+    if ssw <= n * (16 * np.finfo(float).eps * float(np.max(np.abs(y)))) ** 2:
         raise DataError(f"{outcome!r} does not vary within any group of {group!r}.")
     msb, msw = ssb / (j - 1), ssw / (n - j)
     nbar = n / j

@@ -32,7 +32,9 @@ from ._validation import (
     check_probability,
     describe_rows,
     require_columns,
+    require_finite,
     require_numeric,
+    row_numbers,
 )
 
 __all__ = ["PairedWaves", "to_wide", "change_scores", "residualised_change", "reliable_change", "growth_model"]
@@ -112,6 +114,13 @@ def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[s
     keep = as_list(keep)
     require_columns(panel, [id, time, *values, *keep])
     require_numeric(panel, values)
+    require_finite(panel, values, what="pairing of waves")
+    no_id = panel[id].isna()
+    if no_id.any():
+        rows = row_numbers(panel, no_id)
+        raise DataError(f"The pupil identifier {id!r} is missing in {describe_rows(rows)} (counted from 1; "
+                        f"{int(no_id.sum())} in all): those rows cannot be paired with another wave. Fill "
+                        "the identifier, or drop those rows first (and report how many).")
     dup = panel.duplicated([id, time], keep=False)
     if dup.any():
         rows = panel.index[dup]

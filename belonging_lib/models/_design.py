@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,9 +12,16 @@ import patsy
 
 from .._errors import ColumnError, DataError, ModelError
 from .._results import RowLedger
-from .._validation import as_frame, as_list, describe_rows, require_columns
+from .._validation import (
+    as_frame,
+    as_list,
+    describe_rows,
+    reject_text_in_numbers,
+    require_columns,
+    require_finite,
+)
 
-__all__ = ["Design", "build_design", "check_rank"]
+__all__ = ["Design", "build_design", "check_rank", "parse_formula", "screen_formula_data", "design_matrices"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,25 +41,126 @@ class Design:
         return self.ledger.start - len(self.rows)
 
 
-def _variables(formula: str, data: pd.DataFrame) -> list[str]:
-    """Column names of ``data`` that the formula uses."""
-    desc = patsy.ModelDesc.from_formula(formula)
-    names = []
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            code = factor.code
-            for col in data.columns:
-                if isinstance(col, str) and col in _identifiers(code):
-                    names.append(col)
-    return list(dict.fromkeys(names))
+_IDENT = re.compile(r"(?<![\w.])[^\W\d]\w*")          # Python names, unicode included; not attributes
+_QUOTED = re.compile(r"Q\(\s*(['\"])(.+?)\1\s*\)")
+
+
+def parse_formula(formula) -> patsy.ModelDesc:
+    """Parse a formula; a malformed one is a :class:`ModelError` quoting it (never a raw patsy error)."""
+    if not isinstance(formula, str):
+        raise DataError(f"The formula must be text such as 'y ~ x', but a {type(formula).__name__} was passed.")
+    if "~" not in formula:
+        raise DataError(f"The formula {formula!r} needs an outcome, '~' and predictors, e.g. 'y ~ x'.")
+    try:
+        return patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError as exc:
+        raise ModelError(_formula_message(formula, exc, "cannot be read")) from None
+
+
+def _formula_message(formula: str, exc: Exception, verb: str) -> str:
+    first = str(exc).splitlines()[0].strip()
+    origin = getattr(exc, "origin", None)
+    where = ""
+    if origin is not None and getattr(origin, "code", None) == formula:
+        piece = formula[origin.start:origin.end]
+        where = (f" (at character {origin.start + 1}" + (f", {piece!r}" if piece.strip() else ", the end")
+                 + ")")
+    return f"The formula {formula!r} {verb}: {first}{where}."
 
 
 def _identifiers(code: str) -> set[str]:
-    import re
-
-    found = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
-    found |= set(re.findall(r"Q\(['\"]([^'\"]+)['\"]\)", code))
+    found = set(_IDENT.findall(_QUOTED.sub(" ", code)))
+    found |= {m.group(2) for m in _QUOTED.finditer(code)}
     return found
+
+
+def _variables(formula: str, data: pd.DataFrame) -> list[str]:
+    """Column names of ``data`` that the formula uses."""
+    desc = parse_formula(formula)
+    names = []
+    for term in desc.lhs_termlist + desc.rhs_termlist:
+        for factor in term.factors:
+            ids = _identifiers(factor.code)
+            names.extend(col for col in data.columns if isinstance(col, str) and col in ids)
+    return list(dict.fromkeys(names))
+
+
+def _bare_columns(formula: str, data: pd.DataFrame) -> list[str]:
+    """Columns that enter the formula as they are (``x`` or ``Q('x')``), not through C() or a function."""
+    out = []
+    for term in parse_formula(formula).rhs_termlist:
+        for factor in term.factors:
+            code = factor.code.strip()
+            m = _QUOTED.fullmatch(code)
+            name = m.group(2) if m else code
+            if name in data.columns:
+                out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def screen_formula_data(formula: str, data: pd.DataFrame, extra=None) -> list[str]:
+    """Check a formula and the columns it uses before any design matrix is built.
+
+    Raises the library's errors for a malformed formula, for a column of numbers
+    holding non-numeric text (it would become one dummy per value), and for
+    infinite values in any used column or in ``extra``.  Returns the used columns.
+    """
+    used = _variables(formula, data)
+    outcome_code = formula.split("~", 1)[0].strip()
+    if outcome_code in data.columns and outcome_code not in used:
+        used.insert(0, outcome_code)
+    reject_text_in_numbers(data, _bare_columns(formula, data))
+    require_finite(data, list(dict.fromkeys(used + as_list(extra))), what="model")
+    return used
+
+
+def design_matrices(formula: str, frame: pd.DataFrame, **kwargs):
+    """``patsy.dmatrices`` whose errors are the library's own, quoting the formula and the unknown name."""
+    try:
+        # a transformation such as np.log(0) gives inf quietly here; the caller names the term and rows
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return patsy.dmatrices(formula, frame, return_type="dataframe", eval_env=1, **kwargs)
+    except SyntaxError as exc:
+        raise ColumnError(_syntax_message(formula, frame, exc)) from None
+    except patsy.PatsyError as exc:
+        text = str(exc)
+        unknown = re.search(r"NameError: name '([^']+)' is not defined", text)
+        if unknown:
+            name = unknown.group(1)
+            close = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            cols = ", ".join(map(repr, list(frame.columns)[:12])) + (" ..." if frame.shape[1] > 12 else "")
+            raise ColumnError(f"The formula {formula!r} uses {name!r}, which is not a column of the data "
+                              f"(columns: {cols}).{hint}") from None
+        if "SyntaxError" in text:
+            raise ColumnError(_syntax_message(formula, frame, exc)) from None
+        raise ColumnError(_formula_message(formula, exc, "cannot be built from the data")) from None
+
+
+def _syntax_message(formula: str, frame: pd.DataFrame, exc: Exception) -> str:
+    unquoted = [c for c in frame.columns if isinstance(c, str) and not c.isidentifier()
+                and c in _QUOTED.sub(" ", formula)]
+    if unquoted:
+        fix = ", ".join(f"Q({c!r})" for c in unquoted)
+        return (f"The formula {formula!r} names the column{'s' if len(unquoted) > 1 else ''} "
+                f"{', '.join(map(repr, unquoted))}, which {'are' if len(unquoted) > 1 else 'is'} not a plain "
+                f"name (spaces, symbols); write {fix} in the formula.")
+    first = str(exc).splitlines()[0].strip()
+    return f"The formula {formula!r} cannot be read: {first}."
+
+
+def _check_matrix_finite(formula: str, frame: pd.DataFrame, data: pd.DataFrame, y, X) -> None:
+    """A transformation in the formula (``np.log(x)`` with x = 0) can still make values infinite."""
+    for mat in (y, X):
+        values = np.asarray(mat, dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            j = int(np.flatnonzero(bad.any(axis=0))[0])
+            rows_bad = bad[:, j]
+            positions = [int(data.index.get_loc(r)) + 1 for r in frame.index[rows_bad]]
+            raise DataError(f"The term {str(mat.columns[j])!r} of the formula {formula!r} is not a finite "
+                            f"number in {describe_rows(positions)} (counted from 1; {int(rows_bad.sum())} in "
+                            "all), for example a log of zero; correct or exclude those rows.")
 
 
 def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = None,
@@ -61,12 +171,11 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
     random-effect variables).
     """
     data = as_frame(data)
-    if "~" not in formula:
-        raise DataError(f"The formula {formula!r} needs an outcome, '~' and predictors, e.g. 'y ~ x'.")
+    parse_formula(formula)
     outcome_code = formula.split("~", 1)[0].strip()
-    used = _variables(formula, data)
     extra = as_list(extra)
     require_columns(data, extra)
+    used = _variables(formula, data)
     if outcome_code in data.columns and outcome_code not in used:
         used.insert(0, outcome_code)
     if outcome_code in data.columns:
@@ -78,6 +187,7 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
                 rows = bad.index[conv.isna()]
                 raise DataError(f"The outcome {outcome_code!r} must be numeric, but {describe_rows(rows)} "
                                 f"hold{'s' if len(rows) == 1 else ''} {bad[conv.isna()].iloc[0]!r}.")
+    screen_formula_data(formula, data, extra)
     check = list(dict.fromkeys(used + extra))
     ledger = RowLedger("rows", start=len(data), source="the data")
     keep = pd.Series(True, index=data.index)
@@ -92,11 +202,8 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
     frame = data.loc[keep]
     if frame.shape[0] == 0:
         raise DataError(f"No row is complete on the {what}'s variables ({', '.join(check)}).")
-    try:
-        y, X = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as exc:
-        msg = str(exc).splitlines()[0]
-        raise ColumnError(f"The formula {formula!r} cannot be built from the data: {msg}") from None
+    y, X = design_matrices(formula, frame, NA_action="raise")
+    _check_matrix_finite(formula, frame, data, y, X)
     if y.shape[1] != 1:
         raise DataError(f"The outcome {outcome_code!r} must be a single numeric column.")
     names = tuple(str(c) for c in X.columns)

@@ -14,7 +14,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from .._errors import DataError, ModelError
-from .._validation import as_frame, as_list, require_columns, require_numeric
+from .._validation import as_frame, as_list, require_columns, require_finite, require_numeric
 from .regression import _cr2_df, _cr2_parts
 
 __all__ = ["complete_cases", "fit_ols", "OLSFit"]
@@ -32,6 +32,7 @@ def complete_cases(data, columns, *, cluster=None, numeric=None):
         require_columns(data, [cluster], role="cluster column")
     numeric = cols if numeric is None else as_list(numeric)
     require_numeric(data, numeric)
+    require_finite(data, numeric, what="model")
     use = cols + ([cluster] if cluster is not None and cluster not in cols else [])
     frame = data[use].copy()
     for c in numeric:

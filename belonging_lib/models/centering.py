@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .._validation import as_frame, as_list, require_columns, require_numeric
+from .._validation import as_frame, as_list, require_columns, require_finite, require_numeric
 
 __all__ = ["center"]
 
@@ -48,6 +48,7 @@ def center(data: pd.DataFrame, columns: str | Sequence[str], *, group: str | Non
     cols = as_list(columns)
     require_columns(data, cols + as_list(group))
     require_numeric(data, cols)
+    require_finite(data, cols, what="centring")
     out = data.copy()
     for col in cols:
         x = pd.to_numeric(out[col], errors="coerce")

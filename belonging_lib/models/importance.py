@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result
-from .._validation import as_frame, as_list, check_positive_int, check_probability, require_columns
+from .._validation import as_frame, as_list, check_positive_int, check_probability, require_clusters, require_columns
 from ._linear import complete_cases
 
 __all__ = ["dominance", "dominance_from_matrix", "DominanceResult", "subset_r2"]
@@ -256,6 +256,11 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     if np.any(sd == 0):
         const = [c for c, s in zip(preds + [outcome], sd) if s == 0]
         raise ModelError(f"The column(s) {', '.join(map(repr, const))} do not vary in the complete rows.")
+    if n_boot and cluster is not None:
+        n_clusters = require_clusters(frame[cluster], cluster, what="The cluster bootstrap of the dominance weights")
+        if n_clusters < 10:
+            warnings.warn(f"Only {n_clusters} clusters of {cluster!r}: a cluster bootstrap with so few clusters "
+                          "under-covers; read the intervals with caution.", BelongingWarning, stacklevel=2)
     C = np.corrcoef(Z, rowvar=False)
     table, cond, complete, rsq, subsets = _core(C, preds)
     if n_boot:

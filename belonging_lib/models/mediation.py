@@ -28,6 +28,7 @@ from .._validation import (
     check_choice,
     check_positive_int,
     check_probability,
+    require_clusters,
     require_columns,
     require_roles,
 )
@@ -295,6 +296,8 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     require_columns(data, covs, role="covariate column")
     frame, n_excl = complete_cases(data, [x, m, y] + covs, cluster=cluster)
     groups = None if cluster is None else frame[cluster].to_numpy()
+    if groups is not None:
+        require_clusters(groups, cluster, what="The cluster bootstrap of the indirect effect")
 
     ones = np.ones(frame.shape[0])
     Xa = np.column_stack([ones, frame[x]] + [frame[c] for c in covs])

@@ -138,6 +138,25 @@ def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np
     """
     if weights is not None:
         raise ModelError("Weighted CR2 is not implemented.")
+    X = np.asarray(X, dtype=float)
+    resid = np.asarray(resid, dtype=float)
+    codes = np.asarray(codes)
+    if X.ndim != 2 or resid.shape != (X.shape[0],) or codes.shape != (X.shape[0],):
+        raise DataError(f"`X` must be an (n, p) matrix with `resid` and `codes` of length n, but shapes "
+                        f"{X.shape}, {resid.shape} and {codes.shape} were passed.")
+    for name, arr in (("X", X), ("resid", resid)):
+        if not np.isfinite(arr).all():
+            raise DataError(f"`{name}` holds values that are not finite (NaN or inf); drop those rows first.")
+    n, p = X.shape
+    if n <= p or np.linalg.matrix_rank(X) < p:
+        why = f"only {n} rows for {p} columns" if n <= p else "columns that are linearly dependent"
+        raise ModelError(f"The design has {why}; its coefficients, and so their CR2 covariance, cannot all "
+                         "be estimated.")
+    codes = pd.factorize(pd.Series(codes))[0]
+    if codes.min() < 0:
+        raise DataError("`codes` holds missing cluster codes; drop those rows first.")
+    if codes.max() < 1:
+        raise ModelError("Cluster-robust standard errors need at least two clusters.")
     V, parts = _cr2_parts(X, resid, codes)
     eye = np.eye(X.shape[1])
     df = np.array([_cr2_df(parts, eye[k]) for k in range(X.shape[1])])

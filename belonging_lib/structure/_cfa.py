@@ -12,7 +12,7 @@ from scipy import optimize, stats
 
 from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, format_p
-from .._validation import as_frame, check_choice, require_columns, require_numeric
+from .._validation import as_frame, check_choice, require_columns, require_finite, require_numeric
 from . import _mgml as M
 
 __all__ = ["CFAResult", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
@@ -32,6 +32,7 @@ def _prepare(data, mm: M.MeasurementModel, group, missing="listwise"):
     items = list(mm.items)
     require_columns(data, items, role="item column")
     require_numeric(data, items)
+    require_finite(data, items, what="factor model")
     cols = items + ([group] if group is not None else [])
     if group is not None:
         require_columns(data, group, role="group column")
@@ -261,7 +262,10 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
         lam, the, psi, nu, alpha = M.matrices(spec, theta, g)
         sigma, _ = M.implied(spec, theta, g)
         sd_obs = np.sqrt(np.diag(sigma))
-        sd_lat = np.sqrt(np.clip(np.diag(psi), 0, None))
+        # a factor whose variance is estimated as zero or negative (a Heywood case, warned about) has no
+        # standard deviation: its standardised estimates are missing, as lavaan's are
+        var_lat = np.diag(psi)
+        sd_lat = np.sqrt(np.where(var_lat > 0, var_lat, np.nan))
         free = {(mat, r, c): k for mat, r, c, k in spec.entries[g]}
 
         def row(mat, r, c, term, kind, est, std):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._errors import DataError
 from .._results import Result
-from .._validation import as_frame, check_choice, check_positive_int, require_columns, require_numeric
+from .._validation import as_frame, check_choice, check_positive_int, require_columns, require_finite, require_numeric
 
 __all__ = ["EFAResult", "ParallelResult", "efa", "parallel_analysis"]
 
@@ -20,6 +20,7 @@ def _items_frame(data, items):
     items = list(data.columns) if items is None else list(items)
     require_columns(data, items, role="item column")
     require_numeric(data, items)
+    require_finite(data, items, what="factor analysis")
     if len(items) < 3:
         raise DataError(f"At least 3 item columns are needed, but {len(items)} were given.")
     x = data[items].apply(pd.to_numeric, errors="coerce").astype(float)
@@ -54,6 +55,10 @@ class ParallelResult(Result):
         chosen quantile).
     n_factors, n_components : int
         Suggested numbers of factors and components.
+    n, n_excluded : int
+        Rows behind the correlations (pairwise: the smallest pairwise N), and rows
+        excluded listwise (``missing="listwise"``) or with at least one missing item
+        (``missing="pairwise"``), as :class:`EFAResult` counts them.
     """
 
     table: pd.DataFrame
@@ -62,6 +67,8 @@ class ParallelResult(Result):
     n: int
     n_iter: int
     quantile: float | None
+    n_excluded: int = 0
+    missing: str = "pairwise"
 
     title = "Parallel analysis"
 
@@ -71,7 +78,10 @@ class ParallelResult(Result):
     def notes(self) -> list[str]:
         which = "mean" if self.quantile is None else f"{self.quantile:.0%} quantile"
         return [f"Random data: {self.n_iter} normal data sets of {self.n} rows ({which} of their eigenvalues).",
-                f"Suggested: {self.n_factors} factor(s), {self.n_components} component(s)."]
+                f"Suggested: {self.n_factors} factor(s), {self.n_components} component(s)."] \
+            + ([f"{self.n_excluded} rows with a missing item "
+                    + ("excluded listwise." if self.missing == "listwise" else "(pairwise correlations).")]
+                   if self.n_excluded else [])
 
 
 def _first_failure(observed: np.ndarray, random: np.ndarray) -> int:
@@ -142,7 +152,7 @@ def parallel_analysis(data: pd.DataFrame, *, items: Sequence[str] | None = None,
     x, items = _items_frame(data, items)
     check_choice("missing", missing, ["pairwise", "listwise"])
     n_iter = check_positive_int("n_iter", n_iter)
-    corr, n_rows, _ = _correlation(x, missing)      # pairwise: the smallest pairwise N
+    corr, n_rows, n_excl = _correlation(x, missing)      # pairwise: the smallest pairwise N
     p = corr.shape[0]
     obs_fa, obs_pc = _batched_eigen(corr)
     rng = np.random.default_rng(seed)
@@ -160,7 +170,7 @@ def parallel_analysis(data: pd.DataFrame, *, items: Sequence[str] | None = None,
                           "observed_pc": obs_pc, "random_pc": ref_pc})
     return ParallelResult(table=table, n_factors=_first_failure(obs_fa, ref_fa),
                           n_components=_first_failure(obs_pc, ref_pc), n=n_rows, n_iter=n_iter,
-                          quantile=quantile)
+                          quantile=quantile, n_excluded=n_excl, missing=missing)
 
 
 # --------------------------------------------------------------------------- EFA

@@ -51,7 +51,7 @@ class MeasurementModel:
     residual_covs: tuple    # pairs of items with a free residual covariance
 
 
-_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
+_NAME = r"(?:[^\W\d]|\.)[\w.]*"        # R-style names, unicode letters included (as lavaan in a UTF-8 locale)
 
 
 def parse_model(model: str) -> MeasurementModel:

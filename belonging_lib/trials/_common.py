@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import special
 
 from .._errors import DataError
-from .._validation import describe_rows, require_columns
+from .._validation import describe_rows, require_columns, require_two_arms
 
 __all__ = ["hedges_j", "treatment_indicator", "complete_rows", "progress_bar"]
 
@@ -27,7 +27,7 @@ def treatment_indicator(data: pd.DataFrame, column: str, treated) -> pd.Series:
 
     ``treated=None`` means the column is already coded 0/1 (1 = treated).
     Missing values stay missing.  Raises :class:`DataError` unless exactly two
-    groups are present.
+    groups are present: a third arm is an error, never pooled with the control arm.
     """
     require_columns(data, column, role="treatment column")
     col = data[column]
@@ -43,6 +43,7 @@ def treatment_indicator(data: pd.DataFrame, column: str, treated) -> pd.Series:
             )
         out = values.astype(float)
     else:
+        require_two_arms(col, column, treated)
         if treated not in set(present):
             raise DataError(
                 f"The treated value {treated!r} does not occur in column {column!r} "

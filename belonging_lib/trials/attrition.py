@@ -10,7 +10,8 @@ import pandas as pd
 
 from .._errors import DataError
 from .._results import Result
-from .._validation import as_frame, as_list, check_choice, require_columns, require_numeric
+from .._validation import (as_frame, as_list, check_choice, describe_rows, require_columns, require_finite,
+                           require_numeric, row_numbers)
 from ._common import hedges_j, treatment_indicator
 
 __all__ = [
@@ -258,6 +259,7 @@ def balance(data: pd.DataFrame, *, treatment: str, covariates, treated=None) -> 
     covs = as_list(covariates)
     require_columns(data, covs, role="covariate")
     require_numeric(data, covs)
+    require_finite(data, covs, what="balance check")
     arm = treatment_indicator(data, treatment, treated)
     rows, excluded = [], {}
     for c in covs:
@@ -349,6 +351,13 @@ def consort_counts(data: pd.DataFrame, *, treatment: str, cluster: str, treated=
     data = as_frame(data)
     require_columns(data, cluster, role="cluster column")
     arm = treatment_indicator(data, treatment, treated)
+    # every randomised pupil belongs in the diagram: one without an arm or a school cannot be placed
+    for col, missing in ((treatment, arm.isna()), (cluster, data[cluster].isna())):
+        if missing.any():
+            rows = row_numbers(data, missing)
+            raise DataError(f"Column {col!r} is missing for {int(missing.sum())} randomised pupil"
+                            f"{'s' if missing.sum() != 1 else ''} ({describe_rows(rows)}, counted from 1); "
+                            "each randomised pupil needs an arm and a school in the flow diagram.")
     lost = _lost_indicator(data, attrited, outcome)
     frame = pd.DataFrame({"arm": arm, "lost": lost, "c": data[cluster]})
     if complied is not None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._errors import DataError, ModelError
+from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result
 from .._validation import (
     as_frame,
@@ -23,6 +24,7 @@ from .._validation import (
     check_positive_int,
     check_probability,
     require_columns,
+    require_finite,
 )
 from ._common import progress_bar, treatment_indicator
 
@@ -66,18 +68,21 @@ def _fast(y, X, groups):
 
 # ------------------------------------------------------------------ helpers
 def _prepare(formula, data, cluster, treatment, block):
-    import patsy
+    from ..models._design import _check_matrix_finite, design_matrices, parse_formula, screen_formula_data
 
     data = as_frame(data)
-    if "~" not in formula:
+    if not isinstance(formula, str) or "~" not in formula:
         raise DataError(f"`formula` must look like 'outcome ~ treatment + covariates', but {formula!r} was passed.")
+    parse_formula(formula)
     outcome = formula.split("~")[0].strip()
     require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
     arm = treatment_indicator(data, treatment, None)
     frame = data.copy()
     frame[treatment] = arm
     extra = [cluster, treatment] + ([block] if block else [])
-    y, X = patsy.dmatrices(formula, frame, return_type="dataframe", NA_action="drop")
+    screen_formula_data(formula, frame, extra)
+    y, X = design_matrices(formula, frame, NA_action="drop")
+    _check_matrix_finite(formula, frame.loc[y.index], frame, y, X)
     keep = y.index.intersection(frame.index[frame[extra].notna().all(axis=1)])
     excluded = frame.index.difference(keep)
     if treatment not in X.columns:
@@ -88,12 +93,45 @@ def _prepare(formula, data, cluster, treatment, block):
         bad = list(per.index[per > 1])
         raise DataError(f"Treatment {treatment!r} varies within cluster(s) {bad[:5]}: a cluster-randomised "
                         "trial needs one arm per cluster.")
+    _require_clusters_per_arm(frame, cluster, treatment)
     if block:
         per_b = frame.groupby(block)[treatment].nunique()
         if (per_b < 2).any():
             raise DataError(f"Block(s) {list(per_b.index[per_b < 2])[:5]} hold only one arm; "
                             "re-randomisation within blocks is impossible.")
     return outcome, frame, y.loc[keep], X.loc[keep], list(excluded)
+
+
+#: Fewer analysed clusters than this in an arm: a small-sample warning (2 or more are needed at all).
+SMALL_ARM_CLUSTERS = 10
+
+
+def _clusters_per_arm(frame, cluster, treatment) -> dict:
+    arms = frame.groupby(cluster)[treatment].first()
+    return {"treated": int((arms == 1).sum()), "control": int((arms == 0).sum())}
+
+
+def _require_clusters_per_arm(frame, cluster, treatment) -> None:
+    """A trial needs at least 2 analysed clusters in each arm to be estimated at all."""
+    counts = _clusters_per_arm(frame, cluster, treatment)
+    if min(counts.values()) < 2:
+        raise ModelError(
+            f"The analysed pupils are in {counts['treated']} treated and {counts['control']} control "
+            f"cluster(s) of {cluster!r}. A cluster-randomised trial needs at least 2 clusters in each arm: "
+            "with one cluster in an arm, the treatment effect cannot be told apart from that cluster's own "
+            "effect, so the between-cluster variance, the standard error and the confidence interval are "
+            "not estimable.")
+
+
+def _warn_few_clusters(frame, cluster, treatment) -> None:
+    counts = _clusters_per_arm(frame, cluster, treatment)
+    if min(counts.values()) < SMALL_ARM_CLUSTERS:
+        warnings.warn(
+            f"Only {counts['treated']} treated and {counts['control']} control clusters of {cluster!r} are "
+            f"analysed (fewer than {SMALL_ARM_CLUSTERS} in an arm). With so few clusters the between-cluster "
+            "variance is poorly estimated, the Satterthwaite df are small and the model's interval leans on "
+            "normal cluster effects, and a cluster bootstrap under-covers. Read the interval with caution and "
+            "report the permutation p (`n_perm=`) beside it.", BelongingWarning, stacklevel=3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +278,22 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     -------
     CRTResult
 
+    Raises
+    ------
+    ModelError
+        Fewer than 2 analysed clusters in an arm: with one, the treatment effect
+        cannot be told apart from that cluster's own effect.
+    DataError
+        An infinite value in a modelled column (named, with its rows), or a
+        treatment that varies within a cluster.
+
+    Warns
+    -----
+    BelongingWarning
+        Fewer than 10 analysed clusters in an arm (``SMALL_ARM_CLUSTERS``): the
+        between-cluster variance rests on few clusters, so the interval leans on
+        the model's assumptions; report the permutation p beside it.
+
     Notes
     -----
     Effect size ``ES = b_T / sqrt(sigma^2_school + sigma^2_pupil)``, where
@@ -276,6 +330,7 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     check_choice("denominator", denominator, list(DENOMINATORS))
     ci = check_probability("ci", ci)
     outcome, frame, Y, X, excluded = _prepare(formula, data, cluster, treatment, block)
+    _warn_few_clusters(frame, cluster, treatment)
     num = _multilevel(formula, frame, cluster)
     row = _fixed_row(num, treatment)
     b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
@@ -359,8 +414,11 @@ class SubgroupResult(Result):
     """Treatment effects within subgroups and the test of their difference.
 
     ``table``: term (subgroup), estimate (effect size on the whole-sample SD),
-    ci_low, ci_high, effect, se, p_value, n, n_clusters.  ``interaction``:
-    coefficient, se, df, p_value of treatment x subgroup in the whole sample.
+    ci_low, ci_high, effect, se, p_value, n, n_clusters, n_excluded (pupils of
+    that subgroup left out for missing values).  ``interaction``: coefficient,
+    se, df, p_value of treatment x subgroup in the whole sample.  ``n_excluded``:
+    every pupil of ``data`` in no subgroup's analysis (subgroup missing, or a
+    modelled value missing).
     """
 
     table: pd.DataFrame = dataclasses.field(repr=False)
@@ -370,6 +428,7 @@ class SubgroupResult(Result):
     interaction_estimate: float
     sd: float
     subgroup: str
+    n_excluded: int = 0
     title = "Subgroup effects"
 
     def to_frame(self) -> pd.DataFrame:
@@ -377,6 +436,8 @@ class SubgroupResult(Result):
 
     def notes(self) -> list[str]:
         return [f"Effect sizes use the whole-sample SD ({self.sd:.4g}) so subgroups are on one scale.",
+                *([f"{self.n_excluded} pupils are in no subgroup's analysis (subgroup or a modelled value "
+                   "missing)."] if self.n_excluded else []),
                 f"Difference between subgroups (treatment x {self.subgroup}): {self.interaction_effect:.3f} "
                 f"outcome units (effect size {self.interaction_estimate:.3f}), p = {self.interaction_p:.3f}.",
                 "Subgroup analyses have less power than the main analysis; read them as exploratory "
@@ -417,7 +478,11 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
         raise DataError(f"Subgroup column {subgroup!r} must hold two values; found {len(levels)}.")
     rows = []
     for lev in levels:
-        _, part, _, _, _ = _prepare(formula, data[data[subgroup] == lev], cluster, treatment, None)
+        members = data[data[subgroup] == lev]
+        try:
+            _, part, _, _, dropped = _prepare(formula, members, cluster, treatment, None)
+        except ModelError as exc:
+            raise ModelError(f"Subgroup {subgroup} = {lev}: {exc}") from None
         m = _multilevel(formula, part, cluster)
         r = _fixed_row(m, treatment)
         tq = stats.t.ppf(0.5 + ci / 2, float(r["df"]))
@@ -426,7 +491,7 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
         rows.append({"term": f"{subgroup} = {lev}", "estimate": b / whole.sd,
                      "ci_low": (b - tq * se) / whole.sd, "ci_high": (b + tq * se) / whole.sd,
                      "effect": b, "se": se, "p_value": float(r["p_value"]), "n": n_used,
-                     "n_clusters": int(part[cluster].nunique())})
+                     "n_clusters": int(part[cluster].nunique()), "n_excluded": len(dropped)})
     rhs = formula.split("~", 1)[1]
     inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
     _, frame, _, _, _ = _prepare(inter_formula, data, cluster, treatment, None)
@@ -435,7 +500,7 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
     return SubgroupResult(table=pd.DataFrame(rows), interaction_effect=float(ri["estimate"]),
                           interaction_se=float(ri["se"]), interaction_p=float(ri["p_value"]),
                           interaction_estimate=float(ri["estimate"]) / whole.sd, sd=whole.sd,
-                          subgroup=subgroup)
+                          subgroup=subgroup, n_excluded=int(len(data) - sum(row["n"] for row in rows)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,6 +518,8 @@ class CACEResult(Result):
     compliance_treated, compliance_control, compliance_difference : float
     ci_method : str
         ``"bootstrap"`` (cluster bootstrap, percentile) or ``"delta"``.
+    n, n_clusters, n_excluded : int
+        Pupils analysed, their clusters, and pupils left out for missing values.
     """
 
     estimate: float
@@ -473,6 +540,7 @@ class CACEResult(Result):
     n_clusters: int
     ci: float = 0.95
     n_boot_undefined: int = 0
+    n_excluded: int = 0
     title = "Complier-average causal effect (CACE)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -491,6 +559,7 @@ class CACEResult(Result):
                 f"{self.compliance_control:.1%} of control pupils were in schools that delivered it.",
                 f"CI: {self.ci_method}" + (f" ({self.n_boot} cluster resamples, {self.n_boot_undefined} "
                                           "without a compliance difference left out)" if self.n_boot else "") + ".",
+                *([f"{self.n_excluded} pupils excluded for missing values."] if self.n_excluded else []),
                 "Assumes random allocation, no effect of allocation except through delivery "
                 "(exclusion restriction), no defiers (monotonicity) and no interference between schools."]
 
@@ -541,6 +610,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     covs = as_list(covariates)
     check_choice("ci_method", ci_method, ["bootstrap", "delta"])
     require_columns(data, [complied], role="compliance column")
+    require_finite(data, complied, what="CACE")
     formula = f"{outcome} ~ {' + '.join([treatment] + covs)}"
     itt = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
                      ci=ci, progress=False)
@@ -603,7 +673,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
                       effect_ci_low=lo, effect_ci_high=hi, itt_effect=itt.effect, itt_estimate=itt.estimate,
                       compliance_treated=float(cT), compliance_control=float(cC), compliance_difference=float(cdiff),
                       sd=itt.sd, ci_method=ci_method, n_boot=nb, n=itt.n, n_clusters=itt.n_clusters, ci=ci,
-                      n_boot_undefined=n_undefined)
+                      n_boot_undefined=n_undefined, n_excluded=itt.n_excluded)
 
 
 def _drop_empty_columns(X, k):

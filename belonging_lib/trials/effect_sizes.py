@@ -22,6 +22,7 @@ from .._validation import (
     check_choice,
     check_probability,
     require_columns,
+    require_finite,
     require_numeric,
 )
 from ._common import hedges_j, treatment_indicator
@@ -124,6 +125,7 @@ def _smd(data, outcome, group, treatment, ci, ci_method, correct):
     data = as_frame(data)
     require_columns(data, [outcome], role="outcome column")
     require_numeric(data, outcome)
+    require_finite(data, outcome, what="effect size")
     ci = check_probability("ci", ci)
     check_choice("ci_method", ci_method, ["noncentral_t", "normal"])
     arm = treatment_indicator(data, group, treatment)
@@ -182,6 +184,12 @@ def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
     Returns
     -------
     EffectSize
+
+    Raises
+    ------
+    DataError
+        ``group`` holds more (or fewer) than two arms (a third arm is never pooled
+        with control), or the outcome holds an infinite value (named with its rows).
 
     Notes
     -----
@@ -327,6 +335,7 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
     cols = [outcome, pretest] + covs
     require_columns(data, cols)
     require_numeric(data, cols)
+    require_finite(data, cols, what="ANCOVA")
     ci = check_probability("ci", ci)
     arm = treatment_indicator(data, treatment, treated)
     frame = data[cols].apply(pd.to_numeric, errors="coerce").assign(_treat=arm)

@@ -250,6 +250,10 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     alpha = check_probability("alpha", alpha)
     rng = np.random.default_rng(seed)
     n_t = int(round(p * J))
+    if min(n_t, J - n_t) < 2:
+        raise DataError(f"With n_clusters={J} and p_treated={p:g}, {n_t} cluster(s) are treated and {J - n_t} "
+                        "are control. A cluster-randomised trial needs at least 2 clusters in each arm; "
+                        "with one, the treatment effect cannot be told apart from that cluster's own effect.")
     groups = np.repeat(np.arange(J), n)
     treat_c = np.zeros(J)
     treat_c[:n_t] = 1
