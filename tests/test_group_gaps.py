@@ -1,0 +1,98 @@
+"""bl.models.group_gaps against R (lme4 + lmerTest; lm + clubSandwich CR2).
+
+Reference: tests/reference/group_gaps.R -> group_gaps.json, on the fixture
+tests/reference/data/group_gaps.csv (groups a-d unevenly spread over 30 schools).
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from belonging_lib._errors import ColumnError, DataError, ModelError
+from belonging_lib.models import group_gaps
+
+REF = Path(__file__).parent / "reference"
+DATA = REF / "data" / "group_gaps.csv"
+R = json.loads((REF / "group_gaps.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def data():
+    return pd.read_csv(DATA, dtype={"school": str, "group": str}, keep_default_na=False, na_values=[""])
+
+
+def test_fixture_is_the_one_r_read():
+    assert hashlib.md5(DATA.read_bytes()).hexdigest() == R["md5"]
+
+
+@pytest.mark.parametrize("case", ["unadjusted", "adjusted"])
+@pytest.mark.parametrize("method,key", [("multilevel", "multilevel"), ("cr2", "cr2")])
+def test_gaps_match_r(data, case, method, key):
+    ref = R[case][key]
+    covs = R[case]["covariates"] or None
+    res = group_gaps(data, outcome="y", by="group", cluster="school", reference="a", covariates=covs, method=method)
+    out = res.to_frame()
+    assert out["term"].tolist() == [f"group[{g}]" for g in "bcd"]
+    assert [t.replace("group", "") for t in ref["terms"]] == out["group"].tolist()
+    np.testing.assert_allclose(out["estimate"], ref["estimate"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(out["se"], ref["se"], rtol=1e-5)
+    np.testing.assert_allclose(out["df"], ref["df"], rtol=1e-4)
+    np.testing.assert_allclose(out["p"], ref["p"], rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(out["ci_low"], ref["ci_low"], rtol=1e-5)
+    np.testing.assert_allclose(out["ci_high"], ref["ci_high"], rtol=1e-5)
+    assert res.n == R[case]["n"] and res.n_excluded == R[case]["n_excluded"]
+    assert (out["n_excluded"] == R[case]["n_excluded"]).all()
+    assert (out["ci_level"] == 0.95).all()
+    assert out["n"].sum() + out["n_reference"].iloc[0] == res.n
+
+
+def test_tidy_columns_and_group_sizes(data):
+    res = group_gaps(data, outcome="y", by="group", cluster="school", reference="a")
+    assert list(res.to_frame().columns) == ["term", "group", "reference", "estimate", "se", "ci_low", "ci_high",
+                                            "ci_level", "p", "df", "n", "n_reference", "n_excluded"]
+    complete = data.dropna(subset=["y", "group"])
+    assert res.group_sizes.to_dict() == complete["group"].value_counts().sort_index().to_dict()
+    assert "each group minus 'a'" in str(res)
+
+
+def test_default_reference_is_the_largest_group_or_first_category(data):
+    assert group_gaps(data, outcome="y", by="group", cluster="school").reference == "a"
+    cat = data.assign(group=pd.Categorical(data["group"], ["c", "a", "b", "d"]))
+    res = group_gaps(cat, outcome="y", by="group", cluster="school")
+    assert res.reference == "c" and res.to_frame()["group"].tolist() == ["a", "b", "d"]
+
+
+def test_reference_changes_only_the_sign_and_baseline(data):
+    ab = group_gaps(data, outcome="y", by="group", cluster="school", reference="a").to_frame().set_index("group")
+    ba = group_gaps(data, outcome="y", by="group", cluster="school", reference="b").to_frame().set_index("group")
+    assert ba.loc["a", "estimate"] == pytest.approx(-ab.loc["b", "estimate"], rel=1e-8)
+    assert ba.loc["a", "se"] == pytest.approx(ab.loc["b", "se"], rel=1e-6)
+
+
+def test_numeric_groups_and_confidence_level(data):
+    d = data.assign(code=data["group"].map({"a": 0, "b": 1, "c": 2, "d": 3}))
+    res = group_gaps(d, outcome="y", by="code", cluster="school", reference=0, ci=0.9)
+    out = res.to_frame()
+    assert out["group"].tolist() == ["1", "2", "3"] and (out["ci_level"] == 0.9).all()
+    wide = group_gaps(d, outcome="y", by="code", cluster="school", reference="0").to_frame()
+    assert (out["ci_high"] - out["ci_low"] < wide["ci_high"] - wide["ci_low"]).all()
+
+
+def test_errors_name_the_problem(data):
+    with pytest.raises(ColumnError, match="nope"):
+        group_gaps(data, outcome="y", by="nope", cluster="school")
+    with pytest.raises(DataError, match="'z'"):
+        group_gaps(data, outcome="y", by="group", cluster="school", reference="z")
+    with pytest.raises(DataError, match="at least two"):
+        group_gaps(data[data["group"] == "a"], outcome="y", by="group", cluster="school")
+    with pytest.raises(DataError, match="must be numeric"):
+        group_gaps(data.assign(y=data["y"].astype(str).replace("nan", "x")), outcome="y", by="group",
+                   cluster="school")
+    with pytest.raises(ModelError, match="at least two"):
+        group_gaps(data[data["school"] == "S01"], outcome="y", by="group", cluster="school")
+    with pytest.raises(DataError, match="method"):
+        group_gaps(data, outcome="y", by="group", cluster="school", method="ols")
