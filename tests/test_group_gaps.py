@@ -96,3 +96,24 @@ def test_errors_name_the_problem(data):
         group_gaps(data[data["school"] == "S01"], outcome="y", by="group", cluster="school")
     with pytest.raises(DataError, match="method"):
         group_gaps(data, outcome="y", by="group", cluster="school", method="ols")
+
+
+def test_gaps_plot_draws_the_estimates_and_skips_suppressed_rows(data):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from belonging_lib.disclosure import DisclosurePolicy, suppress
+    from belonging_lib.plots.gaps import gaps_plot
+
+    table = group_gaps(data, outcome="y", by="group", cluster="school", reference="a").to_frame()
+    small = int(table["n"].min())
+    policy = DisclosurePolicy(threshold=small + 1)
+    shown = suppress(table, count_col=["n", "n_reference"], policy=policy, labels=["term", "group", "reference"])
+    ax = gaps_plot(shown, label="group", truth={"b": -0.3})
+    drawn = [t.get_text() for t in ax.get_yticklabels()]
+    assert table.loc[table["n"] == small, "group"].iloc[0] not in drawn
+    assert set(drawn) == set(shown.shown["group"])
+    xs = np.concatenate([np.asarray(line.get_xdata(), float) for line in ax.lines if len(line.get_xdata()) == len(drawn)])
+    assert set(np.round(shown.shown["estimate"].to_numpy(float), 10)) <= set(np.round(xs, 10))
+    plt.close("all")
