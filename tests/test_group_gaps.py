@@ -117,3 +117,38 @@ def test_gaps_plot_draws_the_estimates_and_skips_suppressed_rows(data):
     xs = np.concatenate([np.asarray(line.get_xdata(), float) for line in ax.lines if len(line.get_xdata()) == len(drawn)])
     assert set(np.round(shown.shown["estimate"].to_numpy(float), 10)) <= set(np.round(xs, 10))
     plt.close("all")
+
+
+# scale_fairness on the synthetic sample: engage_3 is biased against SEND pupils by construction
+# (TRUTH.json survey.dif_engage_3_send) and every item is invariant across gender.
+FIVE = "\n".join(f"{p} =~ " + " + ".join(f"{s}_{i}" for i in range(1, 5))
+                 for p, s in [("staff", "tr_care"), ("peers", "peer"), ("engagement", "engage"),
+                              ("respect", "respect"), ("voice", "voice")])
+
+
+@pytest.fixture(scope="module")
+def survey():
+    import belonging_lib as bl
+    return bl.load_sample("survey")
+
+
+def test_scale_fairness_frees_the_item_biased_by_construction(survey):
+    from belonging_lib.models import scale_fairness
+    res = scale_fairness(survey.assign(g=survey["send"].map({0: "no", 1: "yes"})), model=FIVE, by="g")
+    assert res.verdict == "partial scalar" and res.freed == ("engage_3 ~ 1",)
+    assert res.to_frame().loc["g", "items freed"] == "engage_3"
+    gender = scale_fairness(survey, model=FIVE, by="gender")
+    assert gender.verdict == "scalar" and gender.freed == () and gender.too_small == ()
+
+
+def test_scale_fairness_leaves_out_small_groups_and_says_so(survey):
+    from belonging_lib.models import scale_fairness
+    complete = survey[[f"{s}_{i}" for s in ("tr_care", "peer", "engage", "respect", "voice")
+                       for i in range(1, 5)]].notna().all(axis=1)
+    counts = survey.loc[complete, "ethnicity"].value_counts()
+    cut = int(counts.sort_values().iloc[-2])           # only the two largest groups reach it
+    res = scale_fairness(survey, model=FIVE, by="ethnicity", min_n=cut)
+    assert set(res.groups_checked) == set(counts.index[counts >= cut])
+    assert set(res.too_small) == set(counts.index[counts < cut])
+    with pytest.raises(DataError, match="at least"):
+        scale_fairness(survey, model=FIVE, by="ethnicity", min_n=int(counts.max()) + 1)

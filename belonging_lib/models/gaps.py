@@ -32,7 +32,7 @@ from .._validation import as_frame, as_list, check_probability, describe_rows, r
 from .multilevel import multilevel
 from .regression import ols
 
-__all__ = ["GroupGapsResult", "group_gaps"]
+__all__ = ["FairnessResult", "GroupGapsResult", "group_gaps", "scale_fairness"]
 
 METHODS = ("multilevel", "cr2")
 COLUMNS = ["term", "group", "reference", "estimate", "se", "ci_low", "ci_high", "ci_level", "p", "df",
@@ -241,3 +241,110 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
     group_sizes.index.name = by
     return GroupGapsResult(table, group_sizes, _label(reference), outcome, by, cluster, method, tuple(covariates),
                            int(len(work)), n_excluded, n_clusters, level, fit)
+
+
+@dataclasses.dataclass(frozen=True)
+class FairnessResult(Result):
+    """Whether a scale can be compared across the groups of one column (measurement invariance).
+
+    Attributes
+    ----------
+    verdict : str
+        ``"scalar"`` (every step passes), ``"partial scalar"`` (passes once the
+        intercepts in ``freed`` are freed), ``"not established"``.
+    freed : tuple of str
+        Intercepts freed for partial invariance (lavaan syntax, ``"item ~ 1"``).
+    groups_checked, too_small : tuple of str
+        Groups in the check; groups left out because fewer than ``min_n``
+        pupils answered every item.
+    table : pandas.DataFrame
+        The :func:`~belonging_lib.structure.invariance` table of the final model.
+    min_n : int
+    """
+
+    by: str
+    verdict: str
+    freed: tuple
+    groups_checked: tuple
+    too_small: tuple
+    table: pd.DataFrame
+    min_n: int
+
+    title = "Scale fairness across groups"
+
+    @property
+    def summary_row(self) -> dict:
+        """One row for a table of several comparisons."""
+        t = self.table
+        return {"groups checked": ", ".join(self.groups_checked),
+                "too small to check": ", ".join(self.too_small) or "none",
+                "metric delta CFI": float(t.loc["metric", "delta_cfi"]),
+                "scalar delta CFI": float(t.loc["scalar", "delta_cfi"]),
+                "scalar chi-square p": float(t.loc["scalar", "p_diff"]),
+                "items freed": ", ".join(f.split(" ~")[0] for f in self.freed) or "none",
+                "verdict": self.verdict}
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary_row], index=pd.Index([self.by], name="by"))
+
+
+def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100, alpha: float = 0.05,
+                   max_delta_cfi: float = 0.01, max_delta_rmsea: float = 0.015) -> FairnessResult:
+    """Check that a scale measures the same thing in every group before comparing group means.
+
+    Fits configural, metric and scalar multi-group factor models
+    (:func:`belonging_lib.structure.invariance`) on the groups of ``by`` with
+    at least ``min_n`` complete answers.  A step passes when it meets the
+    CFI/RMSEA rules of thumb *and* its chi-square difference has p >= ``alpha``
+    (the rules of thumb alone miss a single biased item).  If the scalar step
+    fails, the intercept with the largest Holm-significant release test
+    (:func:`belonging_lib.structure.release_tests`) is freed and the models are
+    refitted, one item at a time, at most until a third of the items are freed.
+
+    Raises
+    ------
+    DataError
+        Fewer than two groups have ``min_n`` complete answers.
+    """
+    from ..structure import invariance, release_tests
+
+    data = as_frame(data)
+    require_columns(data, by, role="grouping column (`by`)")
+    items = sorted({tok.strip() for line in model.splitlines() if "=~" in line
+                    for tok in line.split("=~")[1].split("+")})
+    require_columns(data, items, role="item column")
+    complete = data[items].notna().all(axis=1) & data[by].notna()
+    counts = data.loc[complete, by].value_counts()
+    keep = [g for g in _levels(data.loc[complete, by]) if counts.get(g, 0) >= min_n]
+    small = [g for g in _levels(data[by]) if g not in keep]
+    if len(keep) < 2:
+        raise DataError(f"scale_fairness: only {len(keep)} group(s) of {by!r} have at least {min_n} pupils "
+                        f"with every item answered ({ {_label(g): int(counts.get(g, 0)) for g in _levels(data[by])} }).")
+    sub = data.loc[data[by].isin(keep)].copy()
+    sub[by] = pd.Categorical(sub[by], keep)
+
+    def passes(table, step):
+        return (str(table.loc[step, "verdict"]).startswith("supported")
+                and float(table.loc[step, "p_diff"]) >= alpha)
+
+    kw = dict(max_delta_cfi=max_delta_cfi, max_delta_rmsea=max_delta_rmsea)
+    table = invariance(model, sub, by, **kw)
+    freed: list[str] = []
+    if not passes(table, "metric"):
+        verdict = "not established"
+    elif passes(table, "scalar"):
+        verdict = "scalar"
+    else:
+        verdict = "not established"
+        while len(freed) < max(1, len(items) // 3):
+            tests = release_tests(model, sub, by, level="scalar", partial=freed or None)
+            tests = tests[~tests["term"].isin(freed)]
+            if tests.empty or float(tests.iloc[0]["p_holm"]) >= alpha:
+                break
+            freed.append(str(tests.iloc[0]["term"]))
+            table = invariance(model, sub, by, partial=freed, **kw)
+            if passes(table, "scalar"):
+                verdict = "partial scalar"
+                break
+    return FairnessResult(by, verdict, tuple(freed), tuple(_label(g) for g in keep), tuple(_label(g) for g in small),
+                          table, int(min_n))
