@@ -16,6 +16,9 @@ from ._style import PALETTE, new_axes
 
 __all__ = ["gaps_plot"]
 
+#: the palette without its yellow, which is hard to see as a thin line on white
+COLOURS = [c for c in PALETTE if c != "#F0E442"]
+
 
 def _as_table(gaps) -> pd.DataFrame:
     if hasattr(gaps, "shown"):                       # SuppressedTable: draw only what may be shown
@@ -60,7 +63,7 @@ def gaps_plot(gaps, *, ax=None, label: str = "group", by: str | None = None, tru
     blocks = list(dict.fromkeys(table[by])) if by else [None]
     for k, block in enumerate(blocks):
         rows = table.index if block is None else table.index[table[by] == block]
-        colour = PALETTE[k % len(PALETTE)]
+        colour = COLOURS[k % len(COLOURS)]
         est, lo, hi = (table.loc[rows, c].to_numpy(float) for c in ("estimate", "ci_low", "ci_high"))
         ax.errorbar(est, ypos[rows], xerr=[est - lo, hi - est], fmt="o", color=colour, capsize=3,
                     label=None if block is None else str(block))
@@ -73,8 +76,11 @@ def gaps_plot(gaps, *, ax=None, label: str = "group", by: str | None = None, tru
                        edgecolors="black", zorder=3, label="true value (simulation)")
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_yticks(ypos)
-    ax.set_yticklabels(table[label].astype(str))
+    names = table[label].astype(str)
+    if "reference" in table.columns:                 # say what each group is compared with
+        names = names + " vs " + table["reference"].astype(str)
+    ax.set_yticklabels(names)
     ax.set_xlabel(xlabel)
     if by or truth is not None:
-        ax.legend(loc="best", fontsize=9)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     return ax
