@@ -11,3 +11,4 @@ from __future__ import annotations
 from ._style import PALETTE, DIVERGING, use_style, new_axes
 
 __all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
+from .gaps import gaps_plot  # noqa: E402,F401
