@@ -63,7 +63,9 @@ def _crs_fit(y, X, groups, family=None):
         model = sm.OLS(y, X)
     else:
         model = sm.GLM(y, X, family=family)
-    fit = model.fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True, "df_correction": True})
+    extra = {} if family is None else {"tol": 1e-12, "maxiter": 200}   # IRLS to full precision
+    fit = model.fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True, "df_correction": True},
+                    **extra)
     return fit, n_groups
 
 

@@ -26,7 +26,7 @@ for (v in c("pre_belonging", "pre_attain")) {
   out[[paste0("balance_", v)]] <- lapply(r, function(z) z * j / sp)
 }
 for (v in c("fsm", "send")) {
-  r <- crs(glm(a[[v]] ~ treat, family = binomial, data = a), a$school_id, "treat")
+  r <- crs(glm(a[[v]] ~ treat, family = binomial, data = a, control = glm.control(epsilon = 1e-14, maxit = 100)), a$school_id, "treat")
   out[[paste0("balance_", v)]] <- lapply(r, function(z) z * j / 1.65)
 }
 write_json(out, "tests/reference/trial_intervals.json", digits = 12, auto_unbox = TRUE, pretty = TRUE)
