@@ -30,3 +30,14 @@ def test_missing_columns_and_empty_tables_are_errors():
         estimates_with_intervals(pd.DataFrame({"g": ["a"], "estimate": [1.0], "ci_low": [0.0]}), label="g")
     with pytest.raises(ColumnError, match="no rows"):
         estimates_with_intervals(pd.DataFrame(columns=["g", "estimate", "ci_low", "ci_high"]), label="g")
+
+
+def test_histogram_counts_every_non_missing_value():
+    from belonging_lib.plots.survey_figures import score_histogram
+
+    ax = score_histogram(pd.Series([1.0, 2.0, 2.0, np.nan, 5.0]), bins=4, xlabel="X", title="H")
+    heights = [p.get_height() for p in ax.patches]
+    assert sum(heights) == 4 and len(heights) == 4
+    assert ax.get_xlabel() == "X" and ax.get_title() == "H"
+    with pytest.raises(ColumnError, match="no values"):
+        score_histogram(pd.Series([np.nan, "a"]))

@@ -8,7 +8,7 @@ import pandas as pd
 from .._errors import ColumnError
 from ._style import PALETTE, new_axes
 
-__all__ = ["estimates_with_intervals"]
+__all__ = ["estimates_with_intervals", "score_histogram"]
 
 
 def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel: str = "Estimate (95% CI)",
@@ -47,6 +47,28 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def score_histogram(scores, *, ax=None, bins: int = 20, xlabel: str = "Score", ylabel: str = "Pupils",
+                    title: str | None = None):
+    """Histogram of one score (a Series; missing values are left out).
+
+    Use it for a whole sample, never for a small group: the bars count pupils.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    values = pd.to_numeric(pd.Series(scores), errors="coerce").dropna()
+    if values.empty:
+        raise ColumnError("The score to plot has no values (all missing or not numeric).")
+    ax = new_axes(ax, figsize=(6.5, 3.4))
+    ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return ax
