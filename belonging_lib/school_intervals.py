@@ -22,7 +22,7 @@ from scipy import stats
 from ._errors import DataError
 from ._validation import as_frame, require_columns
 
-__all__ = ["school_differences"]
+__all__ = ["cluster_mean", "school_differences"]
 
 
 def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
@@ -86,3 +86,27 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
         rows.append({"score": label, "estimate": est, "se": se, "ci_low": est - tq * se, "ci_high": est + tq * se,
                      "ci_level": ci, "df": float(df), "n_school": len(a), "n_rest": len(b), "n_clusters_rest": g})
     return pd.DataFrame(rows)
+
+
+def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci: float = 0.95) -> dict:
+    """Mean of ``outcome`` with a cluster-robust (CR1S) interval, t with ``G - 1`` df.
+
+    For pupils grouped in classes or schools, or ratings grouped by rater. Rows with a missing
+    ``outcome`` are left out and counted (``n_excluded``). Returns a dict with ``estimate, se,
+    ci_low, ci_high, ci_level, df, n, n_clusters, n_excluded``.
+    """
+    if not 0 < ci < 1:
+        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
+    data = as_frame(data)
+    require_columns(data, [outcome, cluster])
+    y = pd.to_numeric(data[outcome], errors="coerce")
+    bad = y.isna() & data[outcome].notna()
+    if bad.any():
+        rows = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
+        raise DataError(f"Column {outcome!r} must be numeric; rows {rows} (counted from 1) hold "
+                        f"{data.loc[bad, outcome].iloc[0]!r}.")
+    ok = y.notna() & data[cluster].notna()
+    m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
+    tq = stats.t.ppf(0.5 + ci / 2, g - 1)
+    return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci,
+            "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}

@@ -50,3 +50,22 @@ def test_unknown_school_is_an_error():
 
     with pytest.raises(DataError, match="S999"):
         school_differences(bl.load_sample("survey"), school="S999")
+
+
+def test_cluster_mean_matches_r_and_counts_exclusions():
+    from belonging_lib.school_intervals import cluster_mean
+
+    with_gap = pd.concat([PSSM, pd.DataFrame({"school_id": ["S01"], "pssm": [float("nan")]})], ignore_index=True)
+    out = cluster_mean(with_gap, outcome="pssm", cluster="school_id")
+    for f in ["estimate", "se", "ci_low", "ci_high"]:
+        assert out[f] == pytest.approx(REF["all"][f], rel=1e-9), f
+    assert out["n_excluded"] == 1 and out["n"] == len(PSSM)
+
+
+def test_cluster_mean_names_a_non_numeric_value():
+    from belonging_lib.school_intervals import cluster_mean
+
+    bad = PSSM.head(5).astype({"pssm": object})
+    bad.loc[2, "pssm"] = "high"
+    with pytest.raises(DataError, match=r"'pssm'.*rows \[3\].*'high'"):
+        cluster_mean(bad, outcome="pssm", cluster="school_id")

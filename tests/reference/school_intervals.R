@@ -15,4 +15,7 @@ for (s in c("S01", "S07")) {
   est <- mean(a) - ct$beta[1]; se <- sqrt(va + vb); q <- qt(0.975, df)
   out[[s]] <- list(estimate = est, se = se, df = df, ci_low = est - q * se, ci_high = est + q * se)
 }
+ct <- coef_test(lm(pssm ~ 1, d), vcov = "CR1S", cluster = d$school_id, test = "naive-t")
+G <- length(unique(d$school_id)); q <- qt(0.975, G - 1)
+out$all <- list(estimate = ct$beta[1], se = ct$SE[1], ci_low = ct$beta[1] - q * ct$SE[1], ci_high = ct$beta[1] + q * ct$SE[1])
 write_json(out, "tests/reference/school_intervals.json", digits = 12, auto_unbox = TRUE, pretty = TRUE)
