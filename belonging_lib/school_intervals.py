@@ -22,7 +22,7 @@ from scipy import stats
 from ._errors import DataError
 from ._validation import as_frame, require_columns
 
-__all__ = ["cluster_mean", "school_differences"]
+__all__ = ["cluster_mean", "school_differences", "share_intervals"]
 
 
 def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
@@ -110,3 +110,31 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci: float = 
     tq = stats.t.ppf(0.5 + ci / 2, g - 1)
     return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci,
             "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}
+
+
+def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci: float = 0.95) -> pd.DataFrame:
+    """Percentage of pupils with each 0/1 (or True/False) flag, with a cluster-robust interval.
+
+    Each share is :func:`cluster_mean` of the indicator, times 100; the interval is clipped to
+    0-100. Returns one row per column with ``flag, count, n, estimate, se, ci_low, ci_high,
+    ci_level, df, n_clusters, n_excluded``; show it through
+    :func:`belonging_lib.disclosure.suppress` with ``count_col=["count", "n"]``.
+    """
+    from ._validation import as_list
+
+    data = as_frame(data)
+    rows = []
+    for c in as_list(columns):
+        require_columns(data, [c, cluster])
+        x = data[c].map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v)
+        x = pd.to_numeric(x, errors="coerce")
+        bad = x.notna() & ~x.isin([0.0, 1.0])
+        if bad.any():
+            at = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
+            raise DataError(f"Column {c!r} must be 0/1; rows {at} (counted from 1) hold {data.loc[bad, c].iloc[0]!r}.")
+        r = cluster_mean(pd.DataFrame({"y": x, "g": data[cluster]}), outcome="y", cluster="g", ci=ci)
+        rows.append({"flag": c, "count": int(x.sum()), "n": r["n"], "estimate": 100 * r["estimate"],
+                     "se": 100 * r["se"], "ci_low": max(0.0, 100 * r["ci_low"]),
+                     "ci_high": min(100.0, 100 * r["ci_high"]), "ci_level": ci, "df": r["df"],
+                     "n_clusters": r["n_clusters"], "n_excluded": r["n_excluded"]})
+    return pd.DataFrame(rows)

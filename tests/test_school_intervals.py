@@ -69,3 +69,18 @@ def test_cluster_mean_names_a_non_numeric_value():
     bad.loc[2, "pssm"] = "high"
     with pytest.raises(DataError, match=r"'pssm'.*rows \[3\].*'high'"):
         cluster_mean(bad, outcome="pssm", cluster="school_id")
+
+
+def test_share_intervals_are_cluster_means_of_the_flag_in_percent_and_clipped():
+    from belonging_lib.school_intervals import cluster_mean, share_intervals
+
+    d = PSSM.assign(low=PSSM["pssm"] < 3, rare=False)
+    d.loc[d.index[0], "rare"] = True
+    out = share_intervals(d, columns=["low", "rare"], cluster="school_id").set_index("flag")
+    ref = cluster_mean(d.assign(y=d["low"].astype(float)), outcome="y", cluster="school_id")
+    assert out.loc["low", "estimate"] == pytest.approx(100 * ref["estimate"])
+    assert out.loc["low", "ci_high"] == pytest.approx(100 * ref["ci_high"])
+    assert out.loc["low", "count"] == int((PSSM["pssm"] < 3).sum())
+    assert out.loc["rare", "ci_low"] == 0.0            # a Wald interval below zero is clipped
+    with pytest.raises(DataError, match="'pssm'"):
+        share_intervals(d, columns=["pssm"], cluster="school_id")
