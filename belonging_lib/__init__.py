@@ -31,6 +31,7 @@ _SUBMODULES = {
     "plots", "privacy", "reliability", "report", "scoring", "simulate", "structure", "survey",
     "tables", "transitions", "trials",
 }
+_SUBMODULES.add("school_intervals")   # school_differences: a school against the rest, with intervals
 
 
 def __getattr__(name: str):

@@ -92,6 +92,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
     ],
     "09": [
         ("Figure 1", "the number of a figure"),
+        ("Figure 2", "the number of a figure"),
     ],
     "10": [
         ("PISA 2015", "the name of a survey cycle"),

@@ -9,6 +9,7 @@ they compute nothing that a statistics module does not already give them.
 from __future__ import annotations
 
 from ._style import PALETTE, DIVERGING, use_style, new_axes
+from . import survey_figures  # noqa: F401  (estimates_with_intervals)
 
 __all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
 from .gaps import gaps_plot  # noqa: E402,F401

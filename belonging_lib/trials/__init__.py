@@ -29,6 +29,7 @@ from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_su
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
+from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
 
 __all__ = [
     "CACEResult", "CRTResult", "SubgroupResult", "cace", "crt_effect", "crt_subgroups", "eef_table",

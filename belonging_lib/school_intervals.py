@@ -1,0 +1,140 @@
+"""Intervals for a one-school report: the school's mean against the rest of the sample.
+
+:func:`school_differences` gives, for each score of :func:`belonging_lib.report.report_tables`,
+the school's mean minus the mean of the pupils in all other schools, with a confidence interval.
+
+- The school's mean describes its own pupils: its standard error is ``sd / sqrt(n)``.
+- The other schools' pupils are clustered in schools: the standard error of their mean is
+  cluster-robust (CR1S, as ``clubSandwich::vcovCR(type = "CR1S")`` in R on an intercept-only
+  ``lm``), with ``G - 1`` degrees of freedom for ``G`` other schools.
+- The difference's standard error adds the two variances; its t reference uses the
+  Welch-Satterthwaite degrees of freedom of the two parts.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._errors import DataError
+from ._validation import as_frame, require_columns
+
+__all__ = ["cluster_mean", "school_differences", "share_intervals"]
+
+
+def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
+    """Mean, CR1S standard error and number of clusters of an intercept-only model."""
+    codes = pd.factorize(groups)[0]
+    g = int(codes.max()) + 1 if len(codes) else 0
+    n = len(y)
+    if g < 2:
+        raise DataError(f"The rest of the sample has {g} school(s); a cluster-robust interval needs at least 2.")
+    m = float(y.mean())
+    sums = np.bincount(codes, weights=y - m)
+    meat = float((sums ** 2).sum())
+    var = meat / n ** 2 * g / (g - 1)   # CR1S: G/(G-1) * (N-1)/(N-p), and (N-1)/(N-p) = 1 for p = 1
+    return m, float(np.sqrt(var)), g
+
+
+def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
+                       scores: Mapping[str, str] | None = None, ci: float = 0.95) -> pd.DataFrame:
+    """The school's mean minus the other schools' mean, per score, with a confidence interval.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Pupils of every school, in the collection's layout (item columns).
+    school : str
+        The school the report is about (a value of ``cluster``).
+    scores : mapping, optional
+        Row label -> score name, as for :func:`belonging_lib.report.report_tables` (default: its scores).
+
+    Returns
+    -------
+    DataFrame with ``score, estimate, se, ci_low, ci_high, ci_level, df, n_school, n_rest,
+    n_clusters_rest``; show it through :func:`belonging_lib.disclosure.suppress` with
+    ``count_col=["n_school", "n_rest"]``.
+    """
+    from .report import DEFAULT_SCORES, _scores
+
+    if not 0 < ci < 1:
+        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
+    data = as_frame(data)
+    require_columns(data, cluster, role="school column")
+    where = data[cluster].astype(str)
+    in_school = where == str(school)
+    if not in_school.any():
+        raise DataError(f"School {school!r} is not in column {cluster!r}.")
+    sc = _scores(data, scores or DEFAULT_SCORES)
+    rows = []
+    for label in sc.columns:
+        a = sc.loc[in_school, label].dropna().to_numpy(float)
+        rest = sc.loc[~in_school, label].notna()
+        b = sc.loc[~in_school, label][rest].to_numpy(float)
+        if len(a) < 2:
+            raise DataError(f"Score {label!r} has fewer than 2 pupils with a value in school {school!r}.")
+        se_a = float(a.std(ddof=1) / np.sqrt(len(a)))
+        mb, se_b, g = _cr1s_mean(b, where[~in_school][rest].to_numpy())
+        va, vb = se_a ** 2, se_b ** 2
+        se = float(np.sqrt(va + vb))
+        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (g - 1)) if se > 0 else float("nan")
+        tq = stats.t.ppf(0.5 + ci / 2, df)
+        est = float(a.mean() - mb)
+        rows.append({"score": label, "estimate": est, "se": se, "ci_low": est - tq * se, "ci_high": est + tq * se,
+                     "ci_level": ci, "df": float(df), "n_school": len(a), "n_rest": len(b), "n_clusters_rest": g})
+    return pd.DataFrame(rows)
+
+
+def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci: float = 0.95) -> dict:
+    """Mean of ``outcome`` with a cluster-robust (CR1S) interval, t with ``G - 1`` df.
+
+    For pupils grouped in classes or schools, or ratings grouped by rater. Rows with a missing
+    ``outcome`` are left out and counted (``n_excluded``). Returns a dict with ``estimate, se,
+    ci_low, ci_high, ci_level, df, n, n_clusters, n_excluded``.
+    """
+    if not 0 < ci < 1:
+        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
+    data = as_frame(data)
+    require_columns(data, [outcome, cluster])
+    y = pd.to_numeric(data[outcome], errors="coerce")
+    bad = y.isna() & data[outcome].notna()
+    if bad.any():
+        rows = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
+        raise DataError(f"Column {outcome!r} must be numeric; rows {rows} (counted from 1) hold "
+                        f"{data.loc[bad, outcome].iloc[0]!r}.")
+    ok = y.notna() & data[cluster].notna()
+    m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
+    tq = stats.t.ppf(0.5 + ci / 2, g - 1)
+    return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci,
+            "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}
+
+
+def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci: float = 0.95) -> pd.DataFrame:
+    """Percentage of pupils with each 0/1 (or True/False) flag, with a cluster-robust interval.
+
+    Each share is :func:`cluster_mean` of the indicator, times 100; the interval is clipped to
+    0-100. Returns one row per column with ``flag, count, n, estimate, se, ci_low, ci_high,
+    ci_level, df, n_clusters, n_excluded``; show it through
+    :func:`belonging_lib.disclosure.suppress` with ``count_col=["count", "n"]``.
+    """
+    from ._validation import as_list
+
+    data = as_frame(data)
+    rows = []
+    for c in as_list(columns):
+        require_columns(data, [c, cluster])
+        x = data[c].map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v)
+        x = pd.to_numeric(x, errors="coerce")
+        bad = x.notna() & ~x.isin([0.0, 1.0])
+        if bad.any():
+            at = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
+            raise DataError(f"Column {c!r} must be 0/1; rows {at} (counted from 1) hold {data.loc[bad, c].iloc[0]!r}.")
+        r = cluster_mean(pd.DataFrame({"y": x, "g": data[cluster]}), outcome="y", cluster="g", ci=ci)
+        rows.append({"flag": c, "count": int(x.sum()), "n": r["n"], "estimate": 100 * r["estimate"],
+                     "se": 100 * r["se"], "ci_low": max(0.0, 100 * r["ci_low"]),
+                     "ci_high": min(100.0, 100 * r["ci_high"]), "ci_level": ci, "df": r["df"],
+                     "n_clusters": r["n_clusters"], "n_excluded": r["n_excluded"]})
+    return pd.DataFrame(rows)
