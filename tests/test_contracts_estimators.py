@@ -234,13 +234,8 @@ def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale):
     assert (out["tau2"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
 
 
-# Known gaps of the mixed-model engine (models/_fast.py, _lmm.py), found by the contract above when it also drew
-# these designs; they belong to the engine's part of issue 20 and are kept here, not strict, so that they run
-# and show as XPASS once fixed (then drop the mark).  At the time of writing: one cluster of 5 pupils gives
-# tau2 in the thousands, 5 clusters of 1 pupil give sigma2 ~ 1e-16, one cluster of 2 pupils a ZeroDivisionError,
-# one pupil numpy's LinAlgError, and a constant outcome a RuntimeWarning or a ZeroDivisionError.
-@pytest.mark.xfail(strict=False, reason="mixed-model engine's part of issue 20 (unidentified variance components, "
-                                        "constant outcome)")
+# Designs whose variance components cannot be estimated (one cluster, one pupil per cluster) and constant
+# outcomes are refused with the library's own error.
 @pytest.mark.parametrize("n_groups, per, constant", [(1, 1, False), (1, 2, False), (1, 5, False), (5, 1, False),
                                                      (2, 2, True), (3, 4, True)])
 def test_fit_random_intercept_batch_refuses_what_it_cannot_estimate(n_groups, per, constant):
@@ -250,8 +245,9 @@ def test_fit_random_intercept_batch_refuses_what_it_cannot_estimate(n_groups, pe
     n = n_groups * per
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     Y = np.full((n, 2), 2.0) if constant else rng.normal(size=(n, 2))
-    out = attempt(fit_random_intercept_batch, Y, X, np.repeat(np.arange(n_groups), per))
-    assert out is None, f"tau2 {out['tau2']}, sigma2 {out['sigma2']} returned for {n_groups} x {per} pupils"
+    with pytest.raises(BelongingError) as err:
+        fit_random_intercept_batch(Y, X, np.repeat(np.arange(n_groups), per))
+    assert str(err.value)
 
 
 @FAST

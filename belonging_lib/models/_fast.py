@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._errors import DataError
+from .._errors import DataError, ModelError
 from . import _lmm
 
 __all__ = ["fit_random_intercept_batch"]
@@ -52,9 +52,26 @@ def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | 
     if X.ndim != 2 or X.shape[0] != Y.shape[0] or len(groups) != Y.shape[0]:
         raise DataError(f"`Y` ({Y.shape[0]} rows), `X` ({X.shape[0]} rows) and `groups` ({len(groups)} labels) "
                         "must have one row per observation.")
+    if not (np.isfinite(Y).all() and np.isfinite(X).all()):
+        bad = np.flatnonzero(~(np.isfinite(Y).all(axis=1) & np.isfinite(X).all(axis=1)))
+        raise DataError(f"`Y` and `X` must be complete and finite, but rows {', '.join(str(r + 1) for r in bad[:5])}"
+                        f"{' ...' if len(bad) > 5 else ''} (counted from 1) hold missing or infinite values "
+                        f"({len(bad)} in all).")
     codes, uniq = pd.factorize(pd.Series(groups), sort=True)
+    if (codes < 0).any():
+        raise DataError(f"`groups` is missing for {int((codes < 0).sum())} rows; every row needs a cluster.")
     J = len(uniq)
     n, p = X.shape
+    if n <= p:
+        raise ModelError(f"A random-intercept model with {p} fixed effects needs more than {p} observations, "
+                         f"but {n} were passed.")
+    from .multilevel import _check_identified     # the same identification rule as multilevel()
+
+    _check_identified(codes, J, None, ["groups"])
+    constant = np.flatnonzero(np.ptp(Y, axis=0) == 0)
+    if len(constant):
+        raise ModelError(f"Column(s) {', '.join(str(int(c) + 1) for c in constant[:5])} of `Y` (counted from 1) have "
+                         "the same value in every row; there is no variance to model.")
     order = np.argsort(codes, kind="stable")
     c = codes[order]
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
