@@ -27,7 +27,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ._errors import DataError
 from ._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 
-__all__ = ["proportion_ci"]
+__all__ = ["proportion_ci", "missing_share_ci"]
 
 
 def _as_indicator(values: pd.Series, name: str) -> pd.Series:
@@ -139,3 +139,25 @@ def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] |
     if cluster is not None:
         order += ["df", "n_clusters"]
     return out[order]
+
+
+def missing_share_ci(data: pd.DataFrame, *, items: Sequence[str], cluster: str | None = None,
+                     ci_level: float = 0.95) -> pd.DataFrame:
+    """Share of rows with no answer for each column in ``items``, with its interval (one row per item).
+
+    The same intervals as :func:`proportion_ci` (Wilson, or cluster-robust with ``cluster``); columns
+    ``item, estimate, se, ci_low, ci_high, ci_level, n, n_events, ...`` where ``n_events`` counts the
+    rows with no answer.
+    """
+    data = as_frame(data)
+    items = as_list(items)
+    require_columns(data, [*items, *as_list(cluster)])
+    rows = []
+    for item in items:
+        flags = pd.DataFrame({"_missing": data[item].isna().astype(float)}, index=data.index)
+        if cluster is not None:
+            flags[cluster] = data[cluster]
+        rows.append(proportion_ci(flags, outcome="_missing", cluster=cluster, ci_level=ci_level)
+                    .assign(item=item))
+    out = pd.concat(rows, ignore_index=True)
+    return out[["item", *[c for c in out.columns if c != "item"]]]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from belonging_lib import DataError
-from belonging_lib.proportions import proportion_ci
+from belonging_lib.proportions import missing_share_ci, proportion_ci
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REF_DIR / "proportions.json").read_text())
@@ -78,3 +78,12 @@ def test_missing_cluster_is_an_error():
     d = pd.DataFrame({"x": [0, 1, 1], "s": ["a", None, "b"]})
     with pytest.raises(DataError, match="row 2"):
         proportion_ci(d, outcome="x", cluster="s")
+
+
+def test_missing_share_ci_is_proportion_ci_of_the_missing_flag():
+    d = DATA.assign(other=np.where(np.arange(len(DATA)) % 7 == 0, np.nan, 1.0))
+    out = missing_share_ci(d, items=["flag", "other"], cluster="school").set_index("item")
+    assert out.loc["flag", "n_events"] == REF["n_excluded"]
+    direct = proportion_ci(d.assign(m=d["other"].isna()), outcome="m", cluster="school").iloc[0]
+    assert out.loc["other", "ci_low"] == pytest.approx(direct["ci_low"], abs=1e-12)
+    assert out.loc["other", "estimate"] == pytest.approx(d["other"].isna().mean(), abs=1e-12)
