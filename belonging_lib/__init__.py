@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 #: ``import belonging_lib`` stays quick.
 _SUBMODULES = {
     "datasets", "disclosure", "imputation", "instruments", "io", "codebook", "models", "notebook",
-    "plots", "privacy", "reliability", "report", "scoring", "simulate", "structure", "survey",
+    "plots", "privacy", "proportions", "reliability", "report", "scoring", "simulate", "structure", "survey",
     "tables", "transitions", "trials",
 }
 _SUBMODULES.add("school_intervals")   # school_differences: a school against the rest, with intervals

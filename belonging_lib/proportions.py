@@ -1,0 +1,163 @@
+"""Shares of pupils with an interval: Wilson for independent pupils, a cluster-robust interval for pupils in schools.
+
+``proportion_ci`` answers "what share of pupils ...?" with a confidence interval:
+
+- without ``cluster``: the Wilson score interval (as R's ``prop.test(x, n, correct = FALSE)``), which
+  treats every pupil as an independent observation;
+- with ``cluster``: the design-based interval of R's ``survey::svyciprop(method = "logit")`` for a
+  one-stage cluster sample (pupils in schools): the share's standard error allows for pupils in the same
+  school being alike, the interval is built on the logit scale and uses a t quantile with (number of
+  clusters - 1) degrees of freedom.  With ``by``, each group is a domain (R's ``svyby``): the standard
+  error uses every cluster, and the degrees of freedom count the clusters that hold the group.
+
+Results are one row per group with ``estimate, se, ci_low, ci_high, ci_level, n, n_events, n_excluded``
+(and ``df``, ``n_clusters`` when clustered); pass them through ``disclosure.suppress`` before showing
+groups of pupils (``count_col=["n", "n_events"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from ._errors import DataError
+from ._validation import as_frame, as_list, check_probability, describe_rows, require_columns
+
+__all__ = ["proportion_ci", "missing_share_ci"]
+
+
+def _as_indicator(values: pd.Series, name: str) -> pd.Series:
+    """0/1 (or True/False) as float with NaN kept; anything else is an error naming rows and value."""
+    if values.dtype == bool:
+        return values.astype(float)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & ~numeric.isin([0, 1])
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy()) + 1
+        raise DataError(f"column {name!r} must hold 0/1 or True/False; {describe_rows(rows)} "
+                        f"hold other values, first {values[bad].tolist()[0]!r}")
+    return numeric.astype(float)
+
+
+def _wilson(events: int, n: int, level: float) -> tuple[float, float]:
+    low, high = proportion_confint(events, n, alpha=1 - level, method="wilson")
+    return float(low), float(high)
+
+
+def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] | None = None,
+                  cluster: str | None = None, ci_level: float = 0.95) -> pd.DataFrame:
+    """Share of rows where ``outcome`` is 1 (or True), with a confidence interval, overall or by group.
+
+    Parameters
+    ----------
+    data : DataFrame
+    outcome : str
+        A 0/1 or True/False column; missing values are excluded and counted in ``n_excluded``.
+    by : str or list of str, optional
+        Groups to give a share for (missing group values are excluded and counted).
+    cluster : str, optional
+        Cluster column (school).  Without it the Wilson interval is used; with it, a cluster-robust
+        interval on the logit scale (R: ``survey::svyciprop(method = "logit")``).
+    ci_level : float
+        Confidence level, 0.95 by default.
+
+    Returns
+    -------
+    DataFrame
+        One row per group (or one row): ``by..., estimate, se, ci_low, ci_high, ci_level, n, n_events,
+        n_excluded, method`` and, with ``cluster``, ``df`` and ``n_clusters``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"dropped": [1] * 20 + [0] * 80})
+    >>> proportion_ci(d, outcome="dropped")[["estimate", "ci_low", "ci_high"]].round(3).values.tolist()
+    [[0.2, 0.133, 0.289]]
+    """
+    data = as_frame(data)
+    keys = as_list(by)
+    require_columns(data, [outcome, *keys, *as_list(cluster)])
+    check_probability("ci_level", ci_level)
+    y = _as_indicator(data[outcome], outcome)
+    frame = data[keys].copy() if keys else pd.DataFrame(index=data.index)
+    frame["_y"] = y
+    if cluster is not None:
+        if data[cluster].isna().any():
+            rows = np.flatnonzero(data[cluster].isna().to_numpy()) + 1
+            raise DataError(f"column {cluster!r} (cluster) is missing in {describe_rows(rows)}")
+        frame["_c"] = data[cluster].astype(str)
+    usable = frame["_y"].notna()
+    if keys:
+        usable &= frame[keys].notna().all(axis=1)
+    n_excluded_all = int((~usable).sum())
+    frame = frame[usable]
+    if frame.empty:
+        raise DataError(f"column {outcome!r} has no usable values")
+    groups = frame.groupby(keys, sort=True, observed=True) if keys else [((), frame)]
+    all_clusters = pd.Index(frame["_c"].unique()) if cluster is not None else None
+    rows = []
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        n = len(part)
+        events = int(part["_y"].sum())
+        p = events / n
+        row = dict(zip(keys, key))
+        if cluster is None:
+            low, high = _wilson(events, n, ci_level)
+            se = float(np.sqrt(p * (1 - p) / n))
+            row.update(estimate=p, se=se, ci_low=low, ci_high=high, method="wilson")
+        else:
+            # domain estimation: residuals of the group's pupils, summed per cluster over all clusters
+            totals = ((part["_y"] - p) / n).groupby(part["_c"]).sum().reindex(all_clusters, fill_value=0.0)
+            n_c = len(all_clusters)
+            if n_c < 2:
+                raise DataError(f"a cluster-robust interval needs at least 2 clusters in {cluster!r}; found {n_c}")
+            se = float(np.sqrt(n_c / (n_c - 1) * np.sum(totals.to_numpy() ** 2)))
+            df = part["_c"].nunique() - 1
+            if df < 1:
+                raise DataError(f"group {key!r} lies in a single cluster of {cluster!r}: no cluster-robust "
+                                "interval can be estimated")
+            if 0 < p < 1:
+                t = stats.t.ppf(0.5 + ci_level / 2, df)
+                half = t * se / (p * (1 - p))
+                logit = np.log(p / (1 - p))
+                low, high = (float(1 / (1 + np.exp(-(logit + s * half)))) for s in (-1, 1))
+            else:
+                # no variation: the logit interval is undefined; fall back to Wilson with the
+                # number of clusters as a cautious effective sample size
+                low, high = _wilson(int(round(p * part["_c"].nunique())), part["_c"].nunique(), ci_level)
+            row.update(estimate=p, se=se, ci_low=low, ci_high=high, method="cluster logit",
+                       df=float(df), n_clusters=int(part["_c"].nunique()))
+        row.update(ci_level=ci_level, n=n, n_events=events)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["n_excluded"] = n_excluded_all
+    order = keys + ["estimate", "se", "ci_low", "ci_high", "ci_level", "n", "n_events", "n_excluded", "method"]
+    if cluster is not None:
+        order += ["df", "n_clusters"]
+    return out[order]
+
+
+def missing_share_ci(data: pd.DataFrame, *, items: Sequence[str], cluster: str | None = None,
+                     ci_level: float = 0.95) -> pd.DataFrame:
+    """Share of rows with no answer for each column in ``items``, with its interval (one row per item).
+
+    The same intervals as :func:`proportion_ci` (Wilson, or cluster-robust with ``cluster``); columns
+    ``item, estimate, se, ci_low, ci_high, ci_level, n, n_events, ...`` where ``n_events`` counts the
+    rows with no answer.
+    """
+    data = as_frame(data)
+    items = as_list(items)
+    require_columns(data, [*items, *as_list(cluster)])
+    rows = []
+    for item in items:
+        flags = pd.DataFrame({"_missing": data[item].isna().astype(float)}, index=data.index)
+        if cluster is not None:
+            flags[cluster] = data[cluster]
+        rows.append(proportion_ci(flags, outcome="_missing", cluster=cluster, ci_level=ci_level)
+                    .assign(item=item))
+    out = pd.concat(rows, ignore_index=True)
+    return out[["item", *[c for c in out.columns if c != "item"]]]
