@@ -11,3 +11,4 @@ from __future__ import annotations
 from ._style import PALETTE, DIVERGING, use_style, new_axes
 
 __all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
+from .timeline import measurement_timeline, school_means_plot  # noqa: F401  (chapter 05)
