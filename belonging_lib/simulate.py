@@ -170,7 +170,7 @@ TIMING = {
               "questionnaire scales; characteristics (FSM, SEND, EAL, attendance in the "
               "previous year) are taken from school records at the same time",
     "attainment": "end of the same school year (June): a standardised end-of-year test for "
-                  "every pupil, primary and secondary (mean about 50, SD about 10)",
+                  "every pupil, primary and secondary (mean about 50, SD about 9)",
 }
 CAUSAL_ORDER = [
     "characteristics (gender, FSM, SEND, EAL, ethnicity, attendance) and school",
@@ -1683,7 +1683,7 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                     "for SEND pupils (same latent engagement -> lower answers): "
                                     "non-invariant threshold/intercept; every other item is "
                                     "invariant across gender, FSM and SEND"),
-            "timing": {k: _p(v, "when the measure is taken (autumn-term survey)")
+            "timing": {k: _p(v, "when this measure is taken, relative to the autumn-term survey")
                        for k, v in TIMING.items()},
             "causal_order": _p(CAUSAL_ORDER, "order in which the simulator generates the "
                                "survey measures; each step depends only on earlier ones"),
