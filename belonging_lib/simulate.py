@@ -8,8 +8,10 @@ documented generating model whose parameters are written to
     python -m belonging_lib.simulate --out DIR  # writes DIR/
 
 The generating model encodes the claims the notebooks study: teacher
-relationships are the strongest predictor of belonging; belonging predicts
-attainment (more strongly for pupils eligible for free school meals) and
+relationships are the strongest predictor of belonging; belonging, measured in
+the autumn term, predicts the end-of-year attainment test over and above prior
+attainment measured before the survey (more strongly for pupils eligible for
+free school meals) and
 mental health (more protective under community adversity); staff belonging
 feeds pupil belonging; belonging dips across the primary-secondary
 transition; and a school programme raises belonging by 0.20 SD.
@@ -134,23 +136,51 @@ BELONG_COEF = {
     "staff_belonging_z": 0.15,
     "send": -0.30, "lgbt": -0.30, "fsm": -0.15,
     "eth_Asian": -0.10, "eth_Black": -0.20, "eth_Mixed": -0.15, "eth_Other": -0.10,
-    "attendance_per10": 0.10, "secondary": -0.20,
+    "attendance_per10": 0.10, "secondary": -0.20, "prior_attainment_z": 0.10,
 }
 _BELONG_SCHOOL_SD = 0.15
 _BELONG_CLASS_SD = 0.10
 
-# Observed-score outcome models.
-KS2_COEF = {
-    "intercept": 100.0, "pssm_c": 3.0, "fsm": -3.0, "pssm_c:fsm": 1.5, "send": -4.0,
-    "attendance_per10": 1.5,
+# Order of measurement (autumn survey): prior attainment (KS2 for secondary pupils, an
+# earlier school assessment for primary pupils) comes first and may shape belonging;
+# belonging (autumn) then feeds the end-of-year attainment test, adjusted for prior
+# attainment.
+PRIOR_COEF = {
+    "intercept": 100.0, "fsm": -3.0, "send": -4.0, "eal": -1.0, "attendance_per10": 1.5,
 }
-_KS2_SCHOOL_SD, _KS2_CLASS_SD, _KS2_RESID_SD = 2.0, 1.0, 5.0
+_PRIOR_SCHOOL_SD, _PRIOR_RESID_SD = 2.0, 5.5
+_PRIOR_SD = 6.5  # fixed scale used to standardise prior attainment for its effect on belonging
 ATTAIN_COEF = {
-    "intercept": 50.0, "ks2_c": 0.8, "pssm_c": 2.5, "fsm": -1.5, "send": -2.0,
+    "intercept": 50.0, "prior_c": 0.8, "pssm_c": 2.5, "pssm_c:fsm": 1.5, "fsm": -2.0,
+    "send": -2.0, "attendance_per10": 1.0,
 }
-_ATTAIN_SCHOOL_SD, _ATTAIN_RESID_SD = 1.5, 7.0
+_ATTAIN_SCHOOL_SD, _ATTAIN_CLASS_SD = 2.0, 1.0
+_ATTAIN_PUPIL_SD, _ATTAIN_OCCASION_SD = 5.5, 2.4  # pupil residual and test-day noise
 _PSSM_CENTRE = 3.5
-_KS2_CENTRE = 100.0
+_PRIOR_CENTRE = 100.0
+TIMING = {
+    "prior_attainment": "before the survey: for secondary pupils (Years 7-10) the KS2 "
+                        "scaled score from the May tests at the end of Year 6; for primary "
+                        "pupils (Years 5-6) the school's own standardised assessment at the end "
+                        "of the previous school year (Year 4 or Year 5), reported on the same "
+                        "80-120 scaled-score metric",
+    "ks2_score": "secondary pupils only, taken in May of Year 6, before the survey; empty for "
+                 "primary pupils, who have not yet taken KS2 in the autumn term",
+    "survey": "autumn term (October): belonging, relationships, mental health and all other "
+              "questionnaire scales; characteristics (FSM, SEND, EAL, attendance in the "
+              "previous year) are taken from school records at the same time",
+    "attainment": "end of the same school year (June): a standardised end-of-year test for "
+                  "every pupil, primary and secondary (mean about 50, SD about 9)",
+}
+CAUSAL_ORDER = [
+    "characteristics (gender, FSM, SEND, EAL, ethnicity, attendance) and school",
+    "prior attainment (before the survey) <- characteristics + school",
+    "belonging latent (autumn) <- relationships, peers, characteristics, school, "
+    "staff belonging and prior attainment (0.10 per SD of prior attainment)",
+    "questionnaire items (autumn) <- latents",
+    "end-of-year attainment (June) <- prior attainment + observed belonging (complete PSSM "
+    "mean) x FSM + characteristics + school + class",
+]
 
 
 def _cut(ystar: np.ndarray, thresholds: np.ndarray, low: int) -> np.ndarray:
@@ -419,7 +449,7 @@ def simulate_survey(
         DataFrame (rows aligned with ``survey``) of latent traits
         (``eta_belong``, ``eta_belong_std``, the parts of belonging,
         ``difficulties``, ``wellbeing``), ``pssm_mean_complete`` and
-        ``ks2_unclipped``.
+        ``prior_unclipped``.
 
     Notes
     -----
@@ -449,7 +479,7 @@ def simulate_survey(
     z = pd.Series(rng.standard_normal(len(sch)))
     z = (z - z.groupby(sch["phase"].to_numpy()).transform("mean")).to_numpy()
     sch["u_belong"] = _BELONG_SCHOOL_SD * _exact_sd(z)
-    sch["u_ks2"] = _KS2_SCHOOL_SD * _exact_sd(rng.standard_normal(len(sch)))
+    sch["u_prior"] = _PRIOR_SCHOOL_SD * _exact_sd(rng.standard_normal(len(sch)))
     sch["u_attain"] = _ATTAIN_SCHOOL_SD * _exact_sd(rng.standard_normal(len(sch)))
 
     # Pupils nested in classes.
@@ -498,6 +528,18 @@ def simulate_survey(
     lat["peer"] += -0.20 * send
     lat["parent_engage"] = -0.15 * fsm + np.sqrt(1 - 0.15**2 * 0.2) * rng.standard_normal(n)
 
+    # Prior attainment, measured before the survey.  It is drawn from its own child
+    # generator so that every other draw of the survey stays where it was.
+    prior_rng = rng.spawn(1)[0]
+    pk = PRIOR_COEF
+    eal_f = eal.astype(float)
+    prior_lin = (pk["intercept"] + pk["fsm"] * fsm + pk["send"] * send + pk["eal"] * eal_f
+                 + pk["attendance_per10"] * att10 + sch["u_prior"].to_numpy()[sidx]
+                 + _PRIOR_RESID_SD * prior_rng.standard_normal(n))
+    prior_unclipped = np.round(prior_lin)
+    prior = np.clip(prior_unclipped, 80, 120)
+    prior_z = (prior - _PRIOR_CENTRE) / _PRIOR_SD
+
     lgbt0 = np.nan_to_num(lgbt)
     cidx = pup["class_id"].astype("category").cat.codes.to_numpy()
     v_class = _BELONG_CLASS_SD * rng.standard_normal(cidx.max() + 1)[cidx]
@@ -507,7 +549,8 @@ def simulate_survey(
            + b["staff_belonging_z"] * sch["staff_belonging_z"].to_numpy()[sidx]
            + b["send"] * send + b["lgbt"] * lgbt0 + b["fsm"] * fsm
            + sum(b[f"eth_{e}"] * eth_d[e] for e in eth_names[1:])
-           + b["attendance_per10"] * att10 + b["secondary"] * secondary)
+           + b["attendance_per10"] * att10 + b["secondary"] * secondary
+           + b["prior_attainment_z"] * prior_z)
     resid_sd = _BELONG_RESID_SD
     eta = (lin + sch["u_belong"].to_numpy()[sidx] + v_class
            + resid_sd * rng.standard_normal(n))
@@ -552,18 +595,16 @@ def simulate_survey(
     # Complete-data scale scores and outcomes (from observed scale scores).
     pssm_mean = _pssm_mean(pssm).to_numpy()
     pc = pssm_mean - _PSSM_CENTRE
-    k = KS2_COEF
-    cls_ks2 = _KS2_CLASS_SD * rng.standard_normal(cidx.max() + 1)[cidx]
-    ks2_lin = (k["intercept"] + k["pssm_c"] * pc + k["fsm"] * fsm + k["pssm_c:fsm"] * pc * fsm
-               + k["send"] * send + k["attendance_per10"] * att10
-               + sch["u_ks2"].to_numpy()[sidx] + cls_ks2 + _KS2_RESID_SD * rng.standard_normal(n))
-    ks2_unclipped = np.round(ks2_lin)
-    ks2 = np.clip(ks2_unclipped, 80, 120)
+    # End-of-year attainment (June), after the autumn survey, for every pupil.
     a = ATTAIN_COEF
-    att_lin = (a["intercept"] + a["ks2_c"] * (ks2 - _KS2_CENTRE) + a["pssm_c"] * pc
-               + a["fsm"] * fsm + a["send"] * send + sch["u_attain"].to_numpy()[sidx]
-               + _ATTAIN_RESID_SD * rng.standard_normal(n))
-    attainment = np.where(secondary == 1, np.round(att_lin, 1), np.nan)
+    cls_att = _ATTAIN_CLASS_SD * rng.standard_normal(cidx.max() + 1)[cidx]
+    pupil_e = _ATTAIN_PUPIL_SD * rng.standard_normal(n)
+    occasion_e = _ATTAIN_OCCASION_SD * rng.standard_normal(n)
+    att_lin = (a["intercept"] + a["prior_c"] * (prior - _PRIOR_CENTRE) + a["pssm_c"] * pc
+               + a["pssm_c:fsm"] * pc * fsm + a["fsm"] * fsm + a["send"] * send
+               + a["attendance_per10"] * att10 + sch["u_attain"].to_numpy()[sidx] + cls_att
+               + pupil_e + occasion_e)
+    attainment = np.round(att_lin, 1)
 
     survey = pup.copy()
     survey["gender"] = gender
@@ -576,16 +617,17 @@ def simulate_survey(
     survey["adversity"] = adversity
     survey = pd.concat([survey, parent, pssm, pisa] + [blocks[s] for s in SHORT_SCALES]
                        + [sdq, swem], axis=1)
-    survey["ks2_score"] = ks2
+    survey["ks2_score"] = np.where(secondary == 1, prior, np.nan)
+    survey["prior_attainment"] = prior
     survey["attainment"] = attainment
     item_cols = PARENT_ITEMS + PSSM_ITEMS + PISA_ITEMS + [
         f"{s}_{i}" for s in SHORT_SCALES for i in range(1, 5)] + SDQ_ITEMS + SWEMWBS_ITEMS
-    survey = _as_int(survey, item_cols + ["lgbt", "ks2_score"])
+    survey = _as_int(survey, item_cols + ["lgbt", "ks2_score", "prior_attainment"])
 
     latent = pd.DataFrame({
         "eta_belong": eta, "eta_belong_std": eta_s, "difficulties": diff,
         "wellbeing": wellbeing, "pssm_mean_complete": pssm_mean,
-        "ks2_unclipped": ks2_unclipped,
+        "prior_unclipped": prior_unclipped,
     })
     latent = pd.concat([latent, lat], axis=1)
 
@@ -617,6 +659,7 @@ def _belong_latent_moments():
     v += BELONG_COEF["send"] ** 2 * 0.15 * 0.85 + BELONG_COEF["fsm"] ** 2 * 0.25 * 0.75
     v += BELONG_COEF["lgbt"] ** 2 * 0.05 + BELONG_COEF["secondary"] ** 2 * 0.24
     v += BELONG_COEF["attendance_per10"] ** 2 * 0.25
+    v += BELONG_COEF["prior_attainment_z"] ** 2 * 0.9  # prior attainment, SD about 0.95
     return v
 
 
@@ -640,12 +683,15 @@ def _survey_missingness(survey, rng, item_cols):
         skip = rng.random(n) < np.minimum(p_skip * mult, 0.5)
         for c in block:
             survey[c] = survey[c].mask(skip)
-    # KS2 missing (e.g. arrived from abroad): more for EAL pupils.
-    p_ks2 = _logistic(-3.8 + 1.3 * survey["eal"].to_numpy())
-    survey["ks2_score"] = survey["ks2_score"].mask(rng.random(n) < p_ks2)
+    # Prior attainment missing (e.g. arrived from abroad after the assessment): more for EAL
+    # pupils; ks2_score (the same value for secondary pupils) is missing with it.
+    p_prior = _logistic(-3.8 + 1.3 * survey["eal"].to_numpy())
+    no_prior = rng.random(n) < p_prior
+    survey["prior_attainment"] = survey["prior_attainment"].mask(no_prior)
+    survey["ks2_score"] = survey["ks2_score"].mask(no_prior)
+    # End-of-year test missed (absent, left the school): more with low attendance.
     p_att = _logistic(-3.3 + 0.6 * low_att)
-    sec = survey["phase"].to_numpy() == "secondary"
-    survey["attainment"] = survey["attainment"].mask((rng.random(n) < p_att) & sec)
+    survey["attainment"] = survey["attainment"].mask(rng.random(n) < p_att)
     return survey
 
 
@@ -1129,7 +1175,8 @@ _RAW_IDS = {
     "pupil_id": "ResponseId", "school_id": "School", "class_id": "Class", "phase": "Phase",
     "year_group": "YearGroup", "gender": "Gender", "fsm": "FSM", "send": "SEND", "eal": "EAL",
     "ethnicity": "Ethnicity", "lgbt": "LGBT", "attendance": "AttendancePct",
-    "adversity": "AdversityFlag", "ks2_score": "KS2Score", "attainment": "Attainment",
+    "adversity": "AdversityFlag", "ks2_score": "KS2Score", "prior_attainment": "PriorAttainment",
+    "attainment": "Attainment",
 }
 
 
@@ -1154,11 +1201,11 @@ def make_raw_export(survey: pd.DataFrame, rng):
     names = _raw_name_map()
     n = len(survey)
     raw = pd.DataFrame(index=survey.index)
-    start = pd.Timestamp("2026-03-02 09:00") + pd.to_timedelta(
+    start = pd.Timestamp("2026-10-05 09:00") + pd.to_timedelta(  # autumn-term survey
         rng.integers(0, 60 * 24 * 25, n), unit="min")
     raw["StartDate"] = start.strftime("%d/%m/%Y %H:%M")
     for c, rc in _RAW_IDS.items():
-        if c in ("ks2_score", "attainment"):
+        if c in ("ks2_score", "prior_attainment", "attainment"):
             continue
         raw[rc] = survey[c]
     # Gender with stray case/whitespace variants.
@@ -1169,7 +1216,7 @@ def make_raw_export(survey: pd.DataFrame, rng):
     sav = pd.DataFrame(index=survey.index)
     sav["StartDate"] = raw["StartDate"]
     for c, rc in _RAW_IDS.items():
-        if c in ("ks2_score", "attainment"):
+        if c in ("ks2_score", "prior_attainment", "attainment"):
             continue
         sav[rc] = survey[c]
     sav["Gender"] = raw["Gender"]
@@ -1208,8 +1255,11 @@ def make_raw_export(survey: pd.DataFrame, rng):
             value_labels[rc].update({9.0: "Not answered", -99.0: "Not answered (skipped)"})
             missing_ranges[rc] = [9, -99]
     raw["KS2Score"] = survey["ks2_score"]
+    raw["PriorAttainment"] = survey["prior_attainment"]
     raw["Attainment"] = survey["attainment"]
     sav["KS2Score"] = survey["ks2_score"].astype("Float64").to_numpy(
+        dtype=float, na_value=np.nan)
+    sav["PriorAttainment"] = survey["prior_attainment"].astype("Float64").to_numpy(
         dtype=float, na_value=np.nan)
     sav["Attainment"] = survey["attainment"]
     sav["YearGroup"] = sav["YearGroup"].astype(float)
@@ -1238,8 +1288,13 @@ def _label_of(var: str) -> str:
         "ethnicity": "Ethnic group (broad)", "lgbt": "Identifies as LGBT+ (secondary only)",
         "attendance": "Attendance (percent of sessions attended)",
         "adversity": "Community adversity flag (area-level)",
-        "ks2_score": "KS2-style scaled score (prior attainment for secondary pupils)",
-        "attainment": "Secondary attainment score (mean ~50, SD ~10)",
+        "ks2_score": "KS2-style scaled score, end of Year 6, before the survey (secondary "
+                     "pupils only; primary pupils have not yet taken KS2)",
+        "prior_attainment": "Prior attainment before the autumn survey, 80-120 scaled-score "
+                            "metric: KS2 for secondary pupils, the school's end-of-previous-"
+                            "year assessment (Year 4 or 5) for primary pupils",
+        "attainment": "End-of-year attainment test in June, after the autumn survey, every "
+                      "pupil (mean ~50, SD ~10)",
     }
     if var in fixed:
         return fixed[var]
@@ -1286,7 +1341,7 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
         "ethnicity": ("categorical", "White;Asian;Black;Mixed;Other"),
         "lgbt": ("binary", "0;1"), "attendance": ("continuous", "60-100"),
         "adversity": ("binary", "0;1"), "ks2_score": ("integer", "80-120"),
-        "attainment": ("continuous", "0-100"),
+        "prior_attainment": ("integer", "80-120"), "attainment": ("continuous", "0-100"),
     }
     for var in survey.columns:
         src = names.get(var, "")
@@ -1539,6 +1594,8 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
         "eth_Mixed": "Mixed vs White", "eth_Other": "Other vs White",
         "attendance_per10": "per 10 percentage points of attendance, centred at 95",
         "secondary": "secondary vs primary phase",
+        "prior_attainment_z": "prior attainment measured before the survey, (prior_attainment "
+                              "- 100) / 6.5 (about one SD)",
     }
     high_need = int((_sdq_scores(survey)["total"] >= 18).sum())
     sdq_n = int(_sdq_scores(survey)["total"].notna().sum())
@@ -1552,11 +1609,17 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                      "seed).spawn(5) gives one numpy Generator each for survey+staff, "
                      "transition, trial, pisa and the raw export",
         "by_construction": [
-            "ks2_score and attainment are generated from the OBSERVED complete-data PSSM mean "
-            "(all 18 items, negatively worded items reversed, before item non-response) with "
-            "the formulas in survey.ks2_model / survey.attainment_model: an OLS or mixed model "
-            "of ks2_score on (pssm_mean - 3.5) * fsm + send + attendance/10 recovers them in "
-            "expectation among pupils who answered all 18 PSSM items (few clipped values).",
+            "Time order (survey.timing, survey.causal_order): prior attainment (KS2 for "
+            "secondary pupils, an earlier school assessment for primary pupils) is measured "
+            "before the autumn survey and does NOT depend on belonging; it raises the "
+            "belonging latent by 0.10 per SD. The end-of-year attainment test (June) is "
+            "generated from prior attainment and the OBSERVED complete-data PSSM mean (all 18 "
+            "items, negatively worded items reversed, before item non-response) with the "
+            "formula in survey.attainment_model: an OLS or mixed model of attainment on "
+            "(prior_attainment - 100) + (pssm_mean - 3.5) * fsm + send + attendance/10 "
+            "recovers it in expectation among pupils who answered all 18 PSSM items. "
+            "survey.belonging_effect_on_attainment gives the true effect of belonging on later "
+            "attainment adjusted for prior attainment.",
             "Pupil belonging is generated in LATENT units (survey.belonging_structural): "
             "regressions of observed scale means are attenuated by measurement error; an SEM "
             "with latent variables recovers them approximately.",
@@ -1620,25 +1683,46 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                     "for SEND pupils (same latent engagement -> lower answers): "
                                     "non-invariant threshold/intercept; every other item is "
                                     "invariant across gender, FSM and SEND"),
-            "ks2_model": {
-                **{k: _p(v, "coefficient in ks2_score = round(100 + 3.0*pc - 3.0*fsm + "
-                         "1.5*pc*fsm - 4.0*send + 1.5*(attendance-95)/10 + u_school + "
-                         "v_class + e), clipped to 80-120, where pc = complete PSSM mean - 3.5")
-                   for k, v in KS2_COEF.items()},
-                "school_sd": _p(_KS2_SCHOOL_SD, "SD of the school intercept"),
-                "class_sd": _p(_KS2_CLASS_SD, "SD of the class intercept"),
-                "residual_sd": _p(_KS2_RESID_SD, "pupil residual SD"),
-                "n_clipped": _p(int(((latent["ks2_unclipped"] < 80)
-                                     | (latent["ks2_unclipped"] > 120)).sum()),
-                                "pupils whose ks2 value was clipped to 80 or 120"),
+            "timing": {k: _p(v, "when this measure is taken, relative to the autumn-term survey")
+                       for k, v in TIMING.items()},
+            "causal_order": _p(CAUSAL_ORDER, "order in which the simulator generates the "
+                               "survey measures; each step depends only on earlier ones"),
+            "prior_attainment_model": {
+                **{k: _p(v, "coefficient in prior_attainment = round(100 - 3.0*fsm - 4.0*send "
+                         "- 1.0*eal + 1.5*(attendance-95)/10 + u_school + e), clipped to "
+                         "80-120; no belonging term (measured before the survey)")
+                   for k, v in PRIOR_COEF.items()},
+                "school_sd": _p(_PRIOR_SCHOOL_SD, "SD of the school intercept"),
+                "residual_sd": _p(_PRIOR_RESID_SD, "pupil residual SD"),
+                "sd_for_belonging": _p(_PRIOR_SD, "prior attainment enters the belonging "
+                                       "latent as (prior_attainment - 100) / this value "
+                                       "(survey.belonging_structural.prior_attainment_z)"),
+                "n_clipped": _p(int(((latent["prior_unclipped"] < 80)
+                                     | (latent["prior_unclipped"] > 120)).sum()),
+                                "pupils whose prior attainment was clipped to 80 or 120"),
             },
             "attainment_model": {
-                **{k: _p(v, "coefficient in attainment = round(50 + 0.8*(ks2_score-100) + "
-                         "2.5*pc - 1.5*fsm - 2.0*send + u_school + e, 1) for secondary pupils "
-                         "(ks2_score after clipping, before it was set missing)")
+                **{k: _p(v, "coefficient in attainment = round(50 + 0.8*(prior_attainment-100) "
+                         "+ 2.5*pc + 1.5*pc*fsm - 2.0*fsm - 2.0*send + 1.0*(attendance-95)/10 "
+                         "+ u_school + v_class + e_pupil + e_test, 1) for every pupil, where pc "
+                         "= complete PSSM mean - 3.5 (prior_attainment after clipping, before "
+                         "it was set missing)")
                    for k, v in ATTAIN_COEF.items()},
                 "school_sd": _p(_ATTAIN_SCHOOL_SD, "SD of the school intercept"),
-                "residual_sd": _p(_ATTAIN_RESID_SD, "residual SD"),
+                "class_sd": _p(_ATTAIN_CLASS_SD, "SD of the class intercept"),
+                "residual_sd": _p(float(np.hypot(_ATTAIN_PUPIL_SD, _ATTAIN_OCCASION_SD)),
+                                  "total residual SD (pupil 5.5 and test-day noise 2.4)"),
+            },
+            "belonging_effect_on_attainment": {
+                "non_fsm": _p(ATTAIN_COEF["pssm_c"], "true effect of one point of the PSSM "
+                              "mean (autumn) on end-of-year attainment, adjusted for prior "
+                              "attainment, for pupils not eligible for FSM"),
+                "fsm": _p(ATTAIN_COEF["pssm_c"] + ATTAIN_COEF["pssm_c:fsm"],
+                          "the same for pupils eligible for FSM"),
+                "average": _p(ATTAIN_COEF["pssm_c"] + ATTAIN_COEF["pssm_c:fsm"]
+                              * float(survey["fsm"].mean()),
+                              "the same averaged over the FSM share of this sample (the "
+                              "coefficient a model without the FSM interaction estimates)"),
             },
             "mental_health": {
                 "difficulties": _p("D = -0.30*B + 0.25*bully + 0.30*adversity + 0.15*fsm + "
@@ -1669,12 +1753,15 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                           "scale missing (skip probability logistic(-5 + "
                                           "0.8*(95-att)/10 + 0.4*boy) x 1.6 SDQ, 1.2 SWEMWBS, "
                                           "0.6 PSSM)"),
+                "prior_missing": _p(int(survey["prior_attainment"].isna().sum()),
+                                    "prior_attainment missing: logistic(-3.8 + 1.3*eal)"),
                 "ks2_missing": _p(int(survey["ks2_score"].isna().sum()),
-                                  "ks2_score missing: logistic(-3.8 + 1.3*eal)"),
-                "attainment_missing_secondary": _p(
-                    int((survey["attainment"].isna() & (survey["phase"] == "secondary")).sum()),
-                    "secondary pupils with attainment missing: logistic(-3.3 + "
-                    "0.6*(95-att)/10)"),
+                                  "ks2_score missing: every primary pupil (not yet taken) "
+                                  "plus secondary pupils without prior attainment"),
+                "attainment_missing": _p(
+                    int(survey["attainment"].isna().sum()),
+                    "pupils (primary and secondary) with the end-of-year test missing: "
+                    "logistic(-3.3 + 0.6*(95-att)/10)"),
                 "lgbt_missing_primary": _p(int((survey["phase"] == "primary").sum()),
                                            "lgbt is empty for every primary pupil (not asked)"),
             },
@@ -1885,7 +1972,7 @@ Load the files with `belonging_lib.load_sample(name)` and `belonging_lib.load_tr
 
 | file | rows | what |
 |---|---|---|
-| survey.csv | {len(d['survey'])} | pupil survey in {d['survey']['school_id'].nunique()} schools ({d['survey']['class_id'].nunique()} classes): item-level PSSM (18), PISA belonging (6), teacher care / fairness / listening, peer acceptance, bullying, engagement, respect, pupil voice (4 items each), SDQ (25), SWEMWBS (7), parental engagement (3); characteristics; KS2-style score and secondary attainment |
+| survey.csv | {len(d['survey'])} | pupil survey in {d['survey']['school_id'].nunique()} schools ({d['survey']['class_id'].nunique()} classes): item-level PSSM (18), PISA belonging (6), teacher care / fairness / listening, peer acceptance, bullying, engagement, respect, pupil voice (4 items each), SDQ (25), SWEMWBS (7), parental engagement (3); characteristics; prior attainment (before the autumn survey; `ks2_score` for secondary pupils only) and the end-of-year attainment test (June, every pupil) |
 | schools.csv | {len(d['schools'])} | one row per survey school, with staff-survey means |
 | staff.csv | {len(d['staff'])} | staff survey (belonging, wellbeing, leader support) |
 | transition.csv | {len(d['transition'])} | 3-wave primary-to-secondary transition panel, long format ({t['sizes']['transition_pupils']['value']} pupils; attrited pupil-waves are absent) |
@@ -1905,15 +1992,23 @@ Load the files with `belonging_lib.load_sample(name)` and `belonging_lib.load_tr
 - Agreement scales 1-5 (1 = strongly disagree); bullying 1-5 frequency (1 = never).
 - SDQ items 0-2; reversed items 07, 11, 14, 21, 25 (reverse as 2 - x).
 - SWEMWBS items 1-5; transition.csv `wellbeing` is the metric score (Rasch conversion).
-- ks2_score is an integer 80-120; for secondary pupils it is their prior KS2 score.
+- Timing: the survey is taken in the autumn term. `prior_attainment` (integer 80-120) is measured
+  before it: the KS2 scaled score (end of Year 6) for secondary pupils, the school's own
+  assessment at the end of the previous year (Year 4 or 5) on the same metric for primary pupils.
+  `ks2_score` is the same value for secondary pupils and empty for primary pupils, who have not
+  yet taken KS2. `attainment` is the end-of-year test in June, after the survey, for every pupil.
 
 ## Main true values (details in TRUTH.json)
 
 - Pupil belonging (latent units): teacher care 0.30, fairness 0.15, listening 0.10, peer
   acceptance 0.20, bullying -0.15, engagement 0.10, voice 0.10, respect 0.05, parental
   engagement 0.10, school staff belonging 0.15 per school SD; SEND -0.30, LGBT -0.30, FSM -0.15.
-- ks2_score = 100 + 3.0 pc - 3.0 fsm + 1.5 pc x fsm - 4.0 send + 1.5 (attendance - 95)/10 +
-  school + class + residual, with pc = PSSM mean - 3.5 (observed, all 18 items).
+- Causal order: characteristics -> prior attainment -> belonging (autumn; +0.10 per SD of prior
+  attainment) -> end-of-year attainment.
+- attainment = 50 + 0.8 (prior_attainment - 100) + 2.5 pc + 1.5 pc x fsm - 2.0 fsm - 2.0 send +
+  1.0 (attendance - 95)/10 + school + class + residual, with pc = PSSM mean - 3.5 (observed, all
+  18 items): the effect of belonging on later attainment, adjusted for prior attainment, is 2.5
+  points per scale point (4.0 for FSM pupils).
 - Trial: ITT effect 0.20 SD of the control post-test (0.12 points); CACE 0.25 SD.
 - PISA: mathematics = country mean + 30 ESCS + 8 BELONG + school + residual.
 

@@ -50,7 +50,7 @@ def _worker() -> dict:
 
     survey = bl.load_sample("survey")
     # the three notebook key results of the issue
-    model("05.icc_school", null_model(survey, outcome="ks2_score", groups="school_id"))
+    model("05.icc_school", null_model(survey, outcome="attainment", groups="school_id"))
     pupils = survey[["school_id", "class_id"]].join(score(survey, ["pssm"]))
     model("08.null_icc", multilevel("pssm ~ 1", pupils, groups="school_id"))
     trial = bl.load_sample("trial")

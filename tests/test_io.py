@@ -19,10 +19,10 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 
 # The sample files the raw-export test relies on (regenerating the sample changes these: re-check and update).
 SAMPLE_MD5 = {
-    "survey.csv": "31e0ee4d5478aa7cc74ac9fca8c68f82",
-    "survey_raw_export.csv": "9eee926187a87a9d72adef35e02ab304",
-    "survey_raw_export.sav": "e6088522b0363c8c66392d84c2979a5b",
-    "codebook.csv": "c6b127dc726373c480ca587a77ee63b6",
+    "survey.csv": "aa927fdcbbdda4345a1996354098d7c5",
+    "survey_raw_export.csv": "e49aa663fcb6920a551499e696550821",
+    "survey_raw_export.sav": "f42cc94d6576623d5e0079b81c9d7f6b",
+    "codebook.csv": "c4230f9efce41e8d55aa86192d775c34",
 }
 
 

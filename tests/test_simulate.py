@@ -74,57 +74,84 @@ def test_sav_header_date_is_fixed():
 # ----------------------------------------------------------------------------------------
 # (2) Parameter recovery
 # ----------------------------------------------------------------------------------------
-def test_ks2_model_recovers_truth(survey, truth):
-    """OLS of ks2 on the observed PSSM mean (complete PSSM answers), cluster-robust by school."""
+def _attainment_frame(survey):
     d = survey.copy()
     keyed = _keyed(d, sim.PSSM_ITEMS, sim.PSSM_REVERSED, 6)
     d["pc"] = keyed.mean(axis=1) - 3.5
     d["att10"] = (d["attendance"] - 95) / 10
-    d = d[keyed.notna().all(axis=1) & d["ks2_score"].notna()]
-    fit = smf.ols("ks2_score ~ pc * fsm + send + att10", d).fit(
+    d["prior_c"] = d["prior_attainment"] - 100
+    keep = keyed.notna().all(axis=1) & d["prior_attainment"].notna() & d["attainment"].notna()
+    return d[keep].reset_index(drop=True)
+
+
+def test_attainment_model_recovers_truth(survey, truth):
+    """OLS of the end-of-year test on prior attainment and the autumn PSSM mean (complete PSSM
+    answers), cluster-robust by school: every true coefficient inside its 95% CI."""
+    d = _attainment_frame(survey)
+    fit = smf.ols("attainment ~ prior_c + pc * fsm + send + att10", d).fit(
         cov_type="cluster", cov_kwds={"groups": d["school_id"].astype("category").cat.codes})
-    t = truth["survey"]["ks2_model"]
-    for term, key in [("pc", "pssm_c"), ("fsm", "fsm"), ("pc:fsm", "pssm_c:fsm"),
-                      ("send", "send"), ("att10", "attendance_per10"), ("Intercept", "intercept")]:
+    t = truth["survey"]["attainment_model"]
+    for term, key in [("prior_c", "prior_c"), ("pc", "pssm_c"), ("fsm", "fsm"),
+                      ("pc:fsm", "pssm_c:fsm"), ("send", "send"),
+                      ("att10", "attendance_per10"), ("Intercept", "intercept")]:
         ok, ci = _in_ci(fit, term, t[key]["value"])
         assert ok, f"{term}: true {t[key]['value']} outside 95% CI {ci}"
-    # the buffering interaction is positive and clearly estimated
+    # belonging matters more for FSM pupils (the buffering interaction is positive)
     assert fit.params["pc:fsm"] > 0
+    effect = truth["survey"]["belonging_effect_on_attainment"]
+    assert effect["non_fsm"]["value"] == t["pssm_c"]["value"]
+    assert effect["fsm"]["value"] == t["pssm_c"]["value"] + t["pssm_c:fsm"]["value"]
 
 
-def test_ks2_mixed_model_recovers_truth(survey, truth):
-    d = survey.copy()
-    keyed = _keyed(d, sim.PSSM_ITEMS, sim.PSSM_REVERSED, 6)
-    d["pc"] = keyed.mean(axis=1) - 3.5
-    d["att10"] = (d["attendance"] - 95) / 10
-    d = d[keyed.notna().all(axis=1) & d["ks2_score"].notna()].reset_index(drop=True)
-    # statsmodels' default optimiser (bfgs) fails to converge on these data; Powell converges
-    # (the same estimates as Nelder-Mead to 3 decimals)
-    fit = smf.mixedlm("ks2_score ~ pc * fsm + send + att10", d, groups=d["school_id"]).fit(
-        reml=True, method="powell")
+def test_attainment_mixed_model_recovers_truth(survey, truth):
+    d = _attainment_frame(survey)
+    fit = smf.mixedlm("attainment ~ prior_c + pc * fsm + send + att10", d,
+                      groups=d["school_id"]).fit(reml=True, method="powell")
     assert fit.converged
-    t = truth["survey"]["ks2_model"]
-    for term, key in [("pc", "pssm_c"), ("pc:fsm", "pssm_c:fsm"), ("send", "send")]:
+    t = truth["survey"]["attainment_model"]
+    for term, key in [("prior_c", "prior_c"), ("pc", "pssm_c"), ("pc:fsm", "pssm_c:fsm"),
+                      ("send", "send")]:
         ok, ci = _in_ci(fit, term, t[key]["value"])
         assert ok, f"{term}: true {t[key]['value']} outside 95% CI {ci}"
-    # residual SD (class + pupil variance, class not modelled) close to the truth
+    # residual SD (class + pupil + test-day variance, class not modelled) close to the truth
     sd = np.sqrt(fit.scale)
     true_sd = np.hypot(t["residual_sd"]["value"], t["class_sd"]["value"])
     assert abs(sd - true_sd) < 0.3, (sd, true_sd)
 
 
-def test_attainment_model_recovers_truth(survey, truth):
-    d = survey[survey["phase"] == "secondary"].copy()
-    keyed = _keyed(d, sim.PSSM_ITEMS, sim.PSSM_REVERSED, 6)
-    d["pc"] = keyed.mean(axis=1) - 3.5
-    d["ks2_c"] = d["ks2_score"] - 100
-    d = d[keyed.notna().all(axis=1) & d["ks2_score"].notna() & d["attainment"].notna()]
-    fit = smf.ols("attainment ~ ks2_c + pc + fsm + send", d).fit(
-        cov_type="cluster", cov_kwds={"groups": d["school_id"].astype("category").cat.codes})
-    t = truth["survey"]["attainment_model"]
-    for term, key in [("ks2_c", "ks2_c"), ("pc", "pssm_c"), ("fsm", "fsm"), ("send", "send")]:
+def test_prior_attainment_does_not_depend_on_belonging(survey, truth):
+    """Prior attainment is measured before the survey: its generating model has no belonging
+    term and its coefficients are recovered; the path prior -> belonging shows as a small
+    positive association."""
+    d = _attainment_frame(survey)
+    t = truth["survey"]["prior_attainment_model"]
+    assert not any(k.startswith("pssm") for k in t)
+    fit = smf.ols("prior_attainment ~ fsm + send + eal + att10", d).fit()
+    for term, key in [("fsm", "fsm"), ("send", "send"), ("att10", "attendance_per10")]:
         ok, ci = _in_ci(fit, term, t[key]["value"])
         assert ok, f"{term}: true {t[key]['value']} outside 95% CI {ci}"
+    # prior attainment raises belonging (0.10 latent units per SD): a small positive correlation
+    assert truth["survey"]["belonging_structural"]["prior_attainment_z"]["value"] == 0.10
+    r = np.corrcoef(d["prior_c"], d["pc"])[0, 1]
+    assert 0.0 < r < 0.3, r
+
+
+def test_timing_and_ks2_only_for_pupils_who_have_taken_it(survey, truth):
+    timing = truth["survey"]["timing"]
+    assert {"prior_attainment", "ks2_score", "survey", "attainment"} <= set(timing)
+    order = truth["survey"]["causal_order"]["value"]
+    assert order[1].startswith("prior attainment") and order[-1].startswith("end-of-year")
+    primary = survey["phase"] == "primary"
+    # Year 5 and Year 6 pupils surveyed in the autumn have not taken KS2
+    assert survey.loc[primary, "ks2_score"].isna().all()
+    assert set(survey.loc[primary, "year_group"]) == {5, 6}
+    sec = survey[~primary]
+    same = sec["ks2_score"].notna()
+    assert (sec.loc[same, "ks2_score"] == sec.loc[same, "prior_attainment"]).all()
+    assert (sec["ks2_score"].isna() == sec["prior_attainment"].isna()).all()
+    # the end-of-year test exists for primary and secondary pupils
+    assert survey.loc[primary, "attainment"].notna().mean() > 0.9
+    assert survey.loc[~primary, "attainment"].notna().mean() > 0.9
 
 
 def test_trial_effect_recovered(truth):
@@ -247,7 +274,8 @@ def test_item_ranges_match_codebook(survey, codebook):
         assert vals.between(lo, hi).all() and (vals == vals.round()).all(), row["variable"]
     assert survey["ks2_score"].dropna().between(80, 120).all()
     assert survey["attendance"].between(60, 100).all()
-    assert survey["attainment"][survey["phase"] == "primary"].isna().all()
+    assert survey["prior_attainment"].dropna().between(80, 120).all()
+    assert survey["ks2_score"][survey["phase"] == "primary"].isna().all()
     assert survey["lgbt"][survey["phase"] == "primary"].isna().all()
     assert set(survey["gender"]) == {"girl", "boy"}
 
@@ -304,6 +332,8 @@ def test_missingness_as_documented(survey, truth):
     share = survey[item_cols].isna().mean().mean()
     assert 0.02 <= share <= 0.06, share
     assert int(survey["ks2_score"].isna().sum()) == m["ks2_missing"]["value"]
+    assert int(survey["prior_attainment"].isna().sum()) == m["prior_missing"]["value"]
+    assert int(survey["attainment"].isna().sum()) == m["attainment_missing"]["value"]
     assert int(survey[sim.SDQ_ITEMS].isna().all(axis=1).sum()) == \
         m["whole_scale_missing"]["value"]["sdq"]
     # MAR, not MCAR: more missing for lower attendance and for boys

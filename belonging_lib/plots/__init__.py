@@ -13,3 +13,4 @@ from . import survey_figures  # noqa: F401  (estimates_with_intervals)
 
 __all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
 from .gaps import gaps_plot  # noqa: E402,F401
+from .timeline import measurement_timeline, school_means_plot  # noqa: F401  (chapter 05)
