@@ -1034,13 +1034,16 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
         member = codes == unit
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, out_keys.iloc[unit].tolist()))
         whole = ids[member]
-        sizes = []
+        protected_sizes = []
         for name, part in parts.items():
             sel = ids[member & part]
-            sizes.append(len(sel))
+            if name not in shown_small:
+                protected_sizes.append(len(sel))
             cells.append(_Cell(sel, len(sel), unit, False,
                                name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})"))
-        if 0 < len(whole) < threshold and len(whole) not in sizes:      # not already one of the parts
+        # the whole group is protected too, unless a protected part already is the whole group (a part
+        # shown even when small, such as the missing values, does not protect a group made only of it)
+        if 0 < len(whole) < threshold and len(whole) not in protected_sizes:
             cells.append(_Cell(whole, len(whole), unit, False, True, label))
     return cells, ids
 

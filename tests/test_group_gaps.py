@@ -150,5 +150,7 @@ def test_scale_fairness_leaves_out_small_groups_and_says_so(survey):
     res = scale_fairness(survey, model=FIVE, by="ethnicity", min_n=cut)
     assert set(res.groups_checked) == set(counts.index[counts >= cut])
     assert set(res.too_small) == set(counts.index[counts < cut])
-    with pytest.raises(DataError, match="at least"):
-        scale_fairness(survey, model=FIVE, by="ethnicity", min_n=int(counts.max()) + 1)
+    none = scale_fairness(survey, model=FIVE, by="ethnicity", min_n=int(counts.max()) + 1)
+    assert none.verdict == "not checked" and none.groups_checked == ()
+    assert set(none.too_small) == set(counts.index)
+    assert np.isnan(none.to_frame().loc["ethnicity", "scalar delta CFI"])

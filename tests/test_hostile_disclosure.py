@@ -26,7 +26,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
@@ -237,6 +237,9 @@ def test_issue_margin_example_girls_not_recoverable(order):
 @PROPERTY
 @given(sizes=st.tuples(st.integers(1, 60), st.integers(1, 60), st.integers(1, 60), st.integers(1, 60)),
        missing=st.integers(0, 3), count_first=st.booleans())
+# found by this test: a group whose only pupil lacks the value was left unprotected, and the year total
+# then gave that pupil away
+@example(sizes=(10, 1, 1, 9), missing=1, count_first=False)
 def test_random_margins_across_two_tables_leave_no_group_recoverable(sizes, missing, count_first):
     d = year_gender(*sizes, missing_boys5=min(missing, sizes[1]))
     with D.context():
@@ -644,5 +647,6 @@ def test_acro_is_a_test_extra():
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert any(x.startswith("acro") for x in extras)
     env = yaml.safe_load((root / "environment.yml").read_text())
-    assert any(isinstance(x, str) and x.startswith("acro") for x in env["dependencies"])
+    pip = [p for d in env["dependencies"] if isinstance(d, dict) for p in d.get("pip", [])]
+    assert any(isinstance(x, str) and x.startswith("acro") for x in env["dependencies"] + pip)
     assert os.environ.get("BELONGING_DISCLOSURE_THRESHOLD") is None

@@ -319,11 +319,11 @@ def test_os_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
 
 
 def test_run_reports_how_many_values_each_option_set_missing(tmp_path, capsys, monkeypatch):
-    import belonging_lib.site as site
+    import belonging_lib.book as book
     from belonging_lib.cli import main
 
-    monkeypatch.setattr(site, "execute_notebooks", lambda *a, **k: [])
-    monkeypatch.setattr(site, "build_site", lambda *a, **k: tmp_path / "site" / "index.html")
+    monkeypatch.setattr(book, "execute_chapters", lambda *a, **k: [])
+    monkeypatch.setattr(book, "build_book", lambda *a, **k: tmp_path / "site" / "index.html")
     data = _write(tmp_path, "raw.csv", "ID,Q1,Q2\nP1,1,9\nP2,7,2\nP3,8,9\n")
     cb = tmp_path / "cb.csv"
     pd.DataFrame({"variable": ["pupil_id", "q1", "q2"], "source_name": ["ID", "Q1", "Q2"],

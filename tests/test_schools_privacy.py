@@ -67,13 +67,14 @@ def _flagged_refs_of_chapter_12() -> list[str]:
 
 @pytest.mark.slow
 def test_chapter_12_puts_no_plan_into_the_build(tmp_path):
-    from belonging_lib.site import build_site, execute_notebooks
+    from belonging_lib.book import build_book, execute_chapters
 
     refs = _flagged_refs_of_chapter_12()
     assert len(refs) > 10
-    runs = execute_notebooks(ROOT / "notebooks", tmp_path / "build" / "notebooks", only=["12"], workers=1,
-                             cwd=str(ROOT))
+    runs = execute_chapters(ROOT / "notebooks", tmp_path / "build" / "notebooks", only=["12"], workers=1,
+                            cwd=str(ROOT), cache_dir=tmp_path / "cache")
     assert runs and runs[0].error is None, runs
-    build_site(tmp_path / "build" / "notebooks", tmp_path / "build" / "site", runs=runs)
+    build_book(tmp_path / "build" / "notebooks", tmp_path / "build" / "site",
+               glossary=ROOT / "notebooks" / "glossary.md", stage_dir=tmp_path / "build" / "site.src")
     assert list((tmp_path / "build" / "site").rglob("*.html"))
     assert not _offences(tmp_path / "build", refs=refs)

@@ -251,7 +251,8 @@ class FairnessResult(Result):
     ----------
     verdict : str
         ``"scalar"`` (every step passes), ``"partial scalar"`` (passes once the
-        intercepts in ``freed`` are freed), ``"not established"``.
+        intercepts in ``freed`` are freed), ``"not established"``, or ``"not
+        checked"`` (fewer than two groups large enough).
     freed : tuple of str
         Intercepts freed for partial invariance (lavaan syntax, ``"item ~ 1"``).
     groups_checked, too_small : tuple of str
@@ -301,10 +302,9 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
     (:func:`belonging_lib.structure.release_tests`) is freed and the models are
     refitted, one item at a time, at most until a third of the items are freed.
 
-    Raises
-    ------
-    DataError
-        Fewer than two groups have ``min_n`` complete answers.
+    When fewer than two groups have ``min_n`` complete answers there is
+    nothing to compare: the verdict is ``"not checked"``, the groups are
+    listed in ``too_small`` and the table's statistics are missing.
     """
     from ..structure import invariance, release_tests
 
@@ -318,8 +318,12 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
     keep = [g for g in _levels(data.loc[complete, by]) if counts.get(g, 0) >= min_n]
     small = [g for g in _levels(data[by]) if g not in keep]
     if len(keep) < 2:
-        raise DataError(f"scale_fairness: only {len(keep)} group(s) of {by!r} have at least {min_n} pupils "
-                        f"with every item answered ({ {_label(g): int(counts.get(g, 0)) for g in _levels(data[by])} }).")
+        # Nothing to compare: say so in the result (verdict "not checked", every group too small) rather
+        # than stop a report or a chapter that checks several groupings in turn.
+        empty = pd.DataFrame(np.nan, index=pd.Index(["configural", "metric", "scalar"], name="level"),
+                             columns=["delta_cfi", "delta_rmsea", "p_diff"])
+        empty["verdict"] = f"not checked: fewer than two groups with {min_n} complete answers"
+        return FairnessResult(by, "not checked", (), (), tuple(_label(g) for g in small), empty, int(min_n))
     sub = data.loc[data[by].isin(keep)].copy()
     sub[by] = pd.Categorical(sub[by], keep)
 
