@@ -685,6 +685,9 @@ def _reverse_problems(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
     return out
 
 
+#: A column is called constant when at least this many pupils answered it, all alike.
+CONSTANT_MIN_VALUES = 10
+
 #: Scales with at least this many items are checked for straight-lining.
 STRAIGHT_LINE_MIN_ITEMS = 6
 
@@ -714,17 +717,20 @@ def summary_line(problems: pd.DataFrame) -> str:
     n_note = int((sev == "note").sum())
     def n_(k, word):
         return f"{k} {word}{'s' if k != 1 else ''}"
-    parts = [n_(n_err, "error") + " (mapping would stop)", n_(n_warn, "warning") + " (look before analysing)",
-             n_(n_note, "note")]
+    parts = [n_(n_err, "error") + " (mapping would stop)", n_(n_note, "note"),
+             n_(n_warn, "warning") + " (look before analysing)"]
     extra = []
-    for problem, word in (("straight-lining", "straight-lining pupil"), ("empty throughout", "empty variable"),
-                          ("constant column", "constant column"),
-                          ("reverse key differs from instrument", "reverse key unlike the instrument"),
-                          ("negative item-rest correlation", "item against its scale")):
+    for problem, one, many in (
+            ("straight-lining", "straight-lining pupil", "straight-lining pupils"),
+            ("empty throughout", "variable empty throughout", "variables empty throughout"),
+            ("constant column", "constant column", "constant columns"),
+            ("reverse key differs from instrument", "reverse key unlike the instrument's",
+             "reverse keys unlike the instrument's"),
+            ("negative item-rest correlation", "item against its scale", "items against their scale")):
         hit = problems[problems["problem"] == problem] if len(problems) else problems
         if len(hit):
             k = int(hit["n"].sum()) if problem == "straight-lining" else len(hit)
-            extra.append(n_(k, word))
+            extra.append(f"{k} {one if k == 1 else many}")
     return (", ".join(parts) + (f" ({'; '.join(extra)})" if extra else "")
             + "; rows are counted from 1 (the first pupil is row 1).")
 
@@ -819,7 +825,7 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
                              "severity": "warning"})
         elif spec["type"].lower() != "id" and len(raw) > 1:
             kept = col.mapped.dropna()
-            if len(kept) > 1 and kept.astype(str).nunique() == 1:
+            if len(kept) >= CONSTANT_MIN_VALUES and kept.astype(str).nunique() == 1:
                 problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
                                  "problem": "constant column", "n": int(len(kept)), "rows": "",
                                  "example": _show(kept.iloc[0]), "severity": "note"})
