@@ -195,8 +195,10 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
     policy = policy or get_default_policy()
     in_school = (data[school_col].astype(str) == str(school)).to_numpy()
     if not in_school.any():
-        known = sorted(data[school_col].astype(str).unique())[:10]
-        raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known}).")
+        known = sorted(data[school_col].dropna().astype(str).unique())
+        near = [k for k in known if k.lstrip("0") == str(school).strip().lstrip("0")]
+        hint = f" Did you mean {near[0]!r}? Identifiers are text: give it as written, leading zeros too." if near else ""
+        raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known[:10]}).{hint}")
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc, shown, left_out = _scores(data, scores)
