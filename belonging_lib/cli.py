@@ -5,6 +5,7 @@
     belonging validate --data my_survey.sav --codebook my_codebook.csv
     belonging run      --data my_survey.sav --codebook my_codebook.csv --out results/ [--notebooks 02,05]
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
+                       [--scores pssm,tr_care] [--invalid missing]
     belonging simulate --out sample_data/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and

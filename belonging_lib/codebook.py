@@ -460,7 +460,12 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     and, for SPSS files read with ``user_missing="keep"``, the declared
     user-missing codes) to missing, re-spells categories to the codebook's
     form (``" Girl"`` -> ``"girl"``), checks allowed values and checks that
-    the identifier is unique.  Every change is counted.
+    the identifier is unique.  Every change is counted.  A numeric code of a
+    categorical variable becomes its label (from ``value_labels``, else the
+    SPSS file's own labels), so a declared missing answer never stays as a
+    category such as ``9.0``.  When ``class_id`` names repeat across schools
+    (``7A`` in every school), ``class_id`` becomes ``"<school_id>-<class>"``
+    and :meth:`CodebookResult.notes` says so.
 
     Parameters
     ----------
@@ -764,6 +769,21 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         or Unicode NFC), ``"blank id"`` of another identifier column, and
         ``"id stored as number"`` (leading zeros may already be lost: read the
         file with :func:`belonging_lib.io.read_data`, which keeps IDs as text).
+        A ``"not-answered code"`` row is given for each declared code met
+        (9 and -99 counted apart, with the code's label where known).
+        ``"constant column"`` (one value for every pupil who answered, when
+        at least 10 did) and ``"class name in several schools"`` (``class_id``
+        will be school-qualified) are notes too.  Warnings (``severity ==
+        "warning"``) do not stop the mapping but need a look before any
+        analysis: ``"empty throughout"`` (no pupil has a value),
+        ``"straight-lining"`` (pupils giving the same answer to every item of
+        a bundled scale of 6 or more items, all answered; listed by row),
+        ``"reverse key differs from instrument"`` (the codebook's
+        ``reverse`` column against the bundled instrument's key: scoring
+        uses the instrument's) and ``"negative item-rest correlation"``
+        (with the instrument's keys applied, the item correlates negatively
+        with the mean of the rest of its scale; the correlation is given).
+        :func:`summary_line` sums the table up in one line.
         An empty table means the export maps cleanly.
 
     Examples

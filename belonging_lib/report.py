@@ -3,10 +3,14 @@
 :func:`school_report` writes an HTML page (no PDF: a PDF needs a browser or
 LaTeX engine, so print the HTML page to PDF from a browser instead) with
 
-1. belonging and its parts (teacher care, fairness, listening, peers,
-   bullying, engagement, respect, voice): the school's mean and N beside the
-   other schools' mean and N, and the difference;
-2. the same scores by group of pupils (FSM, SEND, gender, ...) in the
+1. each scale the survey measured (belonging first, then teacher care,
+   fairness, listening, peers, bullying, engagement, respect, voice,
+   wellbeing, as the data hold them; or the scales asked for, in the order
+   asked), each named with its own possible range: the school's mean and N
+   beside the other schools' mean and N, and the difference.  Scales whose
+   items hold no answer are left out and named; scales not measured are not
+   mentioned;
+2. the first score by group of pupils (FSM, SEND, gender, ...) in the
    school and in the other schools.
 
 Every cell describing fewer pupils than the disclosure threshold (10 by
@@ -49,6 +53,10 @@ DEFAULT_SCORES = {
 _GROUP_LABELS = {"fsm": {0: "Not FSM", 1: "FSM"}, "send": {0: "No SEND", 1: "SEND"},
                  "eal": {0: "Not EAL", 1: "EAL"}, "lgbt": {0: "Not LGBT+", 1: "LGBT+"}}
 
+
+#: Names of scales on the page (others: the instrument's name).
+_SHORT_NAMES = {**{v: k for k, v in DEFAULT_SCORES.items()}, "pisa_belong": "Belonging (PISA-style)",
+                "swemwbs": "Wellbeing (SWEMWBS)"}
 
 #: Scales looked for when no scores are named: the default ones, then wellbeing and PISA belonging.
 _DEFAULT_ORDER = ("pssm", "pisa_belong", "tr_care", "tr_fair", "tr_listen", "peer", "bully", "engage",
@@ -137,7 +145,8 @@ def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[st
             values = score(data, inst)[rule.id]
             low, high = _rule_range(inst, rule)
             what = "mean" if rule.method == "mean" else "sum" if rule.method in ("sum", "prorated_sum") else "score"
-            entry = {"label": label or f"{inst.name} ({what}, {_fmt(low)}-{_fmt(high)})", "name": name,
+            short = _SHORT_NAMES.get(inst.id, inst.name)
+            entry = {"label": label or f"{short} ({what}, {_fmt(low)}-{_fmt(high)})", "name": name,
                      "values": values, "low": low, "high": high}
         else:
             raise DataError(f"Unknown scale {name!r}: it is neither a bundled instrument "

@@ -242,7 +242,7 @@ def test_report_on_spss_with_leading_zero_school(tmp_path, capsys, spss):
     raw, _ = spss
     assert not any(pid in text for pid in raw["PupilID"])             # no pupil ID on the page
     # belonging first: the group tables break down belonging
-    assert re.search(r"Psychological Sense of School Membership \(PSSM\) \(mean, 1-5\) by fsm", text)
+    assert re.search(r"Belonging \(PSSM\) \(mean, 1-5\) by fsm", text)
 
 
 def test_report_scores_keep_order_and_unknown_scales_are_one_line_errors(tmp_path, capsys):
@@ -251,7 +251,7 @@ def test_report_scores_keep_order_and_unknown_scales_are_one_line_errors(tmp_pat
                "--scores", "swemwbs,pssm"])
     assert rc == 0
     text = _text(out)
-    assert text.index("Short Warwick") < text.index("Psychological Sense")
+    assert text.index("Wellbeing (SWEMWBS)") < text.index("Belonging (PSSM)")
     assert "Teacher care" not in text
     assert re.search(r"SWEMWBS\) \(sum, 7-35\) by fsm", text)
     capsys.readouterr()
@@ -276,7 +276,7 @@ def test_report_on_excel_form_with_invalid_option(tmp_path, capsys, form):
                "--out", str(out), "--invalid", "missing", "--scores", "pisa_belong,peer"])
     assert rc == 0, capsys.readouterr().err
     text = _text(out)
-    assert "(mean, 1-4)" in text and text.index("PISA") < text.index("Peer acceptance")
+    assert "Belonging (PISA-style) (mean, 1-4)" in text and text.index("PISA") < text.index("Peer acceptance")
     assert "Bullying" not in text and "bullying" not in text
 
 
@@ -312,3 +312,20 @@ def test_missing_file_on_own_data_does_not_point_to_the_simulator(tmp_path):
     assert "schools.csv" in msg and "Your data" in msg
     assert not re.search(r"simulat|regenerat|sample-data", msg, flags=re.I)
     assert "--notebooks" in msg
+
+
+def test_report_scores_a_multi_score_scale_without_keyerror_and_keeps_order(spss):
+    from belonging_lib.report import report_tables
+
+    raw, cb = spss
+    data = apply_codebook(raw, cb).data
+    data["wellbeing_total"] = data[[f"swemwbs_{k}" for k in range(1, 8)]].sum(axis=1, min_count=7)
+    # before: KeyError 'swemwbs' (its scores are swemwbs_raw and swemwbs_metric), and a column
+    # already in the data was put first, so the group tables broke down wellbeing
+    t = report_tables(data, school="0031", groups=["fsm"],
+                      scores={"Belonging": "pssm", "Wellbeing (own total)": "wellbeing_total", "SWEMWBS": "swemwbs"})
+    assert t["main_score"] == "Belonging"
+    assert t["overall"].data["score"].tolist() == ["Belonging", "Wellbeing (own total)", "SWEMWBS"]
+    o = t["overall"].data.set_index("score")
+    assert o.loc["SWEMWBS", "school_mean"] == pytest.approx(o.loc["Wellbeing (own total)", "school_mean"], rel=1e-12)
+    assert [e["low"] for e in t["scales"]][2] == 7 and [e["high"] for e in t["scales"]][2] == 35
