@@ -769,8 +769,9 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         or Unicode NFC), ``"blank id"`` of another identifier column, and
         ``"id stored as number"`` (leading zeros may already be lost: read the
         file with :func:`belonging_lib.io.read_data`, which keeps IDs as text).
-        A ``"not-answered code"`` row is given for each declared code met
-        (9 and -99 counted apart, with the code's label where known).
+        A ``"not-answered code"`` row counts each kind of declared missing
+        apart in its ``example`` (``"9.0 (Prefer not to say): 31; -99.0 (Not
+        asked): 136"``, with the code's label where known).
         ``"constant column"`` (one value for every pupil who answered, when
         at least 10 did) and ``"class name in several schools"`` (``class_id``
         will be school-qualified) are notes too.  Warnings (``severity ==
@@ -830,13 +831,16 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         mapped[spec["variable"]] = col.mapped
         if col.invalid.any():
             add(spec, "invalid value", col.invalid, values)
-        for kind, mask in _missing_kinds(values, col.coded_missing):   # each kind of missing, counted
-            add(spec, "not-answered code", mask, values)
-            labels = {**{float(k): v for k, v in _numeric_keys(file_labels.get(src, {})).items()},
-                      **_code_labels(spec["value_labels"])}
-            label = labels.get(kind) if not isinstance(kind, str) else None
-            if label:
-                problems[-1]["example"] += f" ({label})"
+        kinds = _missing_kinds(values, col.coded_missing)
+        if kinds:   # one row per variable; each kind of missing counted in the example
+            add(spec, "not-answered code", col.coded_missing, values)
+            labels = {**_numeric_keys(file_labels.get(src, {})), **_code_labels(spec["value_labels"])}
+            parts = []
+            for kind, mask in kinds:
+                label = labels.get(kind) if not isinstance(kind, str) else None
+                shown = _show(values[mask].iloc[0])
+                parts.append(f"{shown}{' (' + label + ')' if label else ''}: {int(mask.sum())}")
+            problems[-1]["example"] = "; ".join(parts)
         if col.recoded.any():
             add(spec, "text label", col.recoded, values)
         if col.n_present == 0 and len(raw):
