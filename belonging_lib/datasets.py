@@ -60,6 +60,11 @@ def sample_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     folder = sample_dir(data_dir)
     path = folder / SAMPLE_FILES[name]
     if not path.exists():
+        if folder.resolve() != _REPO_SAMPLE.resolve() and name == "truth":
+            raise DataError(
+                f"Your data folder {str(folder)!r} has no 'TRUTH.json': that file describes how the synthetic "
+                "sample was made, and real data have none. Comparisons with it apply to the sample only."
+            )
         if folder.resolve() != _REPO_SAMPLE.resolve():   # the user's own data: no advice to simulate
             raise DataError(
                 f"Your data folder {str(folder)!r} has no {SAMPLE_FILES[name]!r}, which this analysis reads. "

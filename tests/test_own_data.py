@@ -329,3 +329,12 @@ def test_report_scores_a_multi_score_scale_without_keyerror_and_keeps_order(spss
     o = t["overall"].data.set_index("score")
     assert o.loc["SWEMWBS", "school_mean"] == pytest.approx(o.loc["Wellbeing (own total)", "school_mean"], rel=1e-12)
     assert [e["low"] for e in t["scales"]][2] == 7 and [e["high"] for e in t["scales"]][2] == 35
+
+
+def test_missing_truth_on_own_data_says_real_data_have_none(tmp_path):
+    from belonging_lib.datasets import load_truth
+
+    with pytest.raises(DataError) as err:
+        load_truth(tmp_path)
+    msg = str(err.value)
+    assert "real data have none" in msg and not re.search(r"simulat|regenerat", msg, flags=re.I)
