@@ -698,9 +698,19 @@ STRAIGHT_LINE_MIN_ITEMS = 6
 
 
 def _straight_liners(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
-    """Pupils who give the same answer to every item of a scale of 6 or more items (all answered)."""
+    """Pupils who give the same answer to every item of a scale of 6 or more items (all answered).
+
+    Scales are the bundled instruments whose items the data hold, and the
+    codebook's own ``instrument`` groups of ``item`` variables.
+    """
     out = []
-    for inst_id, items in _scales(cb, frame).items():
+    scales = _scales(cb, frame)
+    listed = {c for items in scales.values() for c in items}
+    own = cb[(cb["type"].str.lower() == "item") & (cb["instrument"] != "") & ~cb["variable"].isin(listed)
+             & cb["variable"].isin(frame.columns)]
+    for name, group in own.groupby("instrument", sort=False):   # the codebook's own scales
+        scales.setdefault(name, group["variable"].tolist())
+    for inst_id, items in scales.items():
         if len(items) < STRAIGHT_LINE_MIN_ITEMS:
             continue
         x = frame[items].apply(pd.to_numeric, errors="coerce")
@@ -778,7 +788,8 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         "warning"``) do not stop the mapping but need a look before any
         analysis: ``"empty throughout"`` (no pupil has a value),
         ``"straight-lining"`` (pupils giving the same answer to every item of
-        a bundled scale of 6 or more items, all answered; listed by row),
+        a scale of 6 or more items, all answered; listed by row; scales are
+        the bundled instruments and the codebook's ``instrument`` groups),
         ``"reverse key differs from instrument"`` (the codebook's
         ``reverse`` column against the bundled instrument's key: scoring
         uses the instrument's) and ``"negative item-rest correlation"``

@@ -404,3 +404,15 @@ def test_categorical_numeric_codes_take_their_labels():
     raw = pd.DataFrame({"id": ["01", "02", "03"], "g": [1.0, 9.0, 2.0]})
     assert validate(raw, cb)["problem"].tolist() == ["not-answered code", "text label"]
     assert apply_codebook(raw, cb).data["gender"].tolist() == ["girl", np.nan, "boy"]
+
+
+def test_straight_lining_on_the_codebooks_own_scale():
+    rng = np.random.default_rng(4)
+    raw = pd.DataFrame({f"m{k}": rng.integers(1, 6, 30).astype(float) for k in range(1, 7)})
+    raw.loc[[0, 29], [f"m{k}" for k in range(1, 7)]] = 4.0
+    cb = read_codebook(pd.DataFrame({"variable": [f"mood_{k}" for k in range(1, 7)],
+                                     "source_name": [f"m{k}" for k in range(1, 7)], "type": "item",
+                                     "allowed": "1-5", "instrument": "my_mood_scale"}))
+    v = validate(raw, cb)
+    s = v[v["problem"] == "straight-lining"]
+    assert s["variable"].tolist() == ["my_mood_scale"] and s["rows"].tolist() == ["rows 1, 30"]

@@ -196,8 +196,8 @@ def test_straight_liners_listed_by_row_from_1(spss):
     assert int(s["n"].iloc[0]) == same.sum() == 16
     first = int(np.flatnonzero(same.to_numpy())[0]) + 1
     assert s["rows"].iloc[0].startswith(f"rows {first},")
-    # the 8-item teacher scale is checked too (at least 6 items); the fixture plants none there
-    assert _problem(v, "tr_care", "straight-lining").empty                # 4 items: not checked
+    # the teacher items are two 4-item scales (care, fairness): too short to call straight-lining
+    assert _problem(v, "tr_care", "straight-lining").empty
 
 
 def test_empty_and_constant_columns_flagged(spss, form):
