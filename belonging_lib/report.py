@@ -161,11 +161,16 @@ def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[st
     return shown, left_out
 
 
-def _scores(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
-    """Score columns in the order asked (see :func:`resolve_scores`)."""
+def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """Score columns in the order asked, the scales shown, the scales left out (see :func:`resolve_scores`)."""
     shown, left_out = resolve_scores(data, scores)
     out = pd.DataFrame({e["label"]: e["values"].to_numpy() for e in shown}, index=data.index)
     return out, shown, left_out
+
+
+def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
+    """Score columns in the order asked, one per scale with answers."""
+    return _score_table(data, scores)[0]
 
 
 def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
@@ -210,7 +215,7 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
         raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known[:10]}).{hint}")
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
-    sc, shown, left_out = _scores(data, scores)
+    sc, shown, left_out = _score_table(data, scores)
     ctx = _resolve_context(context)
     if ctx is None:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
