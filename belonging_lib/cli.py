@@ -5,6 +5,7 @@
     belonging validate --data my_survey.sav --codebook my_codebook.csv
     belonging run      --data my_survey.sav --codebook my_codebook.csv --out results/ [--notebooks 02,05]
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
+                       [--scores pssm,tr_care] [--invalid missing]
     belonging simulate --out sample_data/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
@@ -135,10 +136,11 @@ def _cmd_validate(args) -> int:
     if problems.empty:
         print("No problems: the export maps cleanly through the codebook.")
         return 0
+    from .codebook import summary_line
+
     print(problems.to_string(index=False))
     n_err = int((problems["severity"] == "error").sum())
-    print(f"{n_err} error{'s' if n_err != 1 else ''} (mapping would stop), {len(problems) - n_err} "
-          f"note{'s' if len(problems) - n_err != 1 else ''}; rows are counted from 1 (the first pupil is row 1).")
+    print(summary_line(problems))
     return 1 if n_err else 0
 
 
@@ -189,6 +191,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from ._errors import DataError
     from .datasets import load_sample
     from .io import read_data
     from .report import school_report
@@ -200,19 +203,36 @@ def _cmd_report(args) -> int:
 
         cb = read_codebook(args.codebook)
         raw = read_data(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
-        data = apply_codebook(raw, cb, file=args.file if (cb["file"] != "").any() else None).data
+        result = apply_codebook(raw, cb, file=args.file if (cb["file"] != "").any() else None,
+                                invalid=args.invalid)
+        data = result.data
+        for line in missing_report(result):
+            print(line)
         synthetic = False
     else:
-        data, synthetic = read_data(args.data, encoding=args.encoding), False
+        data = read_data(args.data, encoding=args.encoding, ids=[args.school_col, "pupil_id", "class_id"])
+        synthetic = False
     if Path(args.out).is_dir():
-        from ._errors import DataError
-
         raise DataError(f"--out {args.out!r} is a folder; name the report file, such as {args.out}/report.html.")
-    groups = [g for g in args.groups.split(",") if g]
+    if args.school_col not in data.columns:
+        raise DataError(f"--school-col {args.school_col!r} is not a column of the data; its columns include "
+                        f"{', '.join(map(str, list(data.columns)[:8]))}.")
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+    lacking = [g for g in groups if g not in data.columns]
+    if lacking and args.groups == _DEFAULT_GROUPS:   # default groups the survey lacks: left out, said
+        print(f"Groups not in the data, left out: {', '.join(lacking)}.")
+        groups = [g for g in groups if g in data.columns]
+    elif lacking:
+        raise DataError(f"--groups: {', '.join(map(repr, lacking))} {'is' if len(lacking) == 1 else 'are'} not "
+                        f"a column of the data; give columns such as fsm,send,gender.")
+    scores = [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None
     school_report(data, school=args.school, groups=groups, out=args.out, synthetic=synthetic,
-                  school_col=args.school_col)
+                  school_col=args.school_col, scores=scores)
     print(f"Report: {args.out}")
     return 0
+
+
+_DEFAULT_GROUPS = "fsm,send,gender"
 
 
 def _cmd_simulate(args) -> int:
@@ -256,7 +276,11 @@ def _parser() -> argparse.ArgumentParser:
     data_args(rep, required=False)
     rep.add_argument("--school", required=True)
     rep.add_argument("--school-col", default="school_id")
-    rep.add_argument("--groups", default="fsm,send,gender")
+    rep.add_argument("--groups", default=_DEFAULT_GROUPS, help="pupil groups to break the first score down by")
+    rep.add_argument("--scores", default=None, help="scales in the order wanted, e.g. pssm,tr_care "
+                     "(default: every scale the data hold, belonging first)")
+    rep.add_argument("--invalid", default="raise", choices=["raise", "missing"],
+                     help="invalid values: stop with an error (default) or set missing, as in run")
     rep.add_argument("--out", default="report.html")
     rep.set_defaults(func=_cmd_report)
 

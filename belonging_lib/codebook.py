@@ -51,7 +51,7 @@ from ._errors import ColumnError, DataError
 from ._results import Result, RowLedger
 from ._validation import as_frame, check_choice, describe_rows
 
-__all__ = ["read_codebook", "apply_codebook", "validate", "CodebookResult", "CODEBOOK_COLUMNS"]
+__all__ = ["read_codebook", "apply_codebook", "validate", "summary_line", "CodebookResult", "CODEBOOK_COLUMNS"]
 
 #: Columns of a codebook file (only ``variable`` is required).
 CODEBOOK_COLUMNS = ["file", "variable", "label", "type", "allowed", "instrument", "reverse",
@@ -250,11 +250,36 @@ class _Column:
     n_present: int = 0      # cells that are not blank
 
 
-def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Column:
-    """Map one raw column; each distinct raw value is classified once (fast on big files)."""
+def _code_labels(cell: str) -> dict[float, str]:
+    """Numeric code -> label text as written (``"1=Girl;2=Boy"`` -> ``{1.0: "Girl", 2.0: "Boy"}``)."""
+    out: dict[float, str] = {}
+    for part in (cell.split(";") if cell else []):
+        if "=" in part:
+            code, label = part.split("=", 1)
+            try:
+                out[float(code.strip())] = label.strip()
+            except ValueError:
+                pass
+    return out
+
+
+def _map_column(series: pd.Series, spec: pd.Series, declared_missing=(), file_labels=None) -> _Column:
+    """Map one raw column; each distinct raw value is classified once (fast on big files).
+
+    ``file_labels`` are the file's own value labels (SPSS, Stata): a numeric
+    code of a categorical variable becomes its label, as it does with the
+    codebook's ``value_labels``, so that no category is left as ``9.0``.
+    """
     kind = spec["type"].lower()
     allowed = _parse_allowed(spec["allowed"], kind)
     labels = _parse_labels(spec["value_labels"], spec["variable"])
+    code_labels = {}
+    for code, label in (file_labels or {}).items():
+        try:
+            code_labels[float(code)] = str(label)
+        except (TypeError, ValueError):
+            pass
+    code_labels.update(_code_labels(spec["value_labels"]))
     parsed = _parse_codes(spec["missing_codes"], spec["variable"]) + [c for c in declared_missing
                                                                       if not isinstance(c, tuple)]
     codes = {c for c in parsed if not isinstance(c, str)}
@@ -292,6 +317,14 @@ def _map_column(series: pd.Series, spec: pd.Series, declared_missing=()) -> _Col
         if text_codes and _norm(v) in text_codes:
             return "missing", np.nan
         if not numeric_kind:
+            if number is not None and number in code_labels:   # a numeric code of a category
+                label = code_labels[number]
+                if _norm(label) in text_codes:
+                    return "missing", np.nan
+                if lookup is None:
+                    return "recoded", label
+                hit = lookup.get(_norm(label))
+                return ("recoded", hit) if hit is not None else ("invalid", np.nan)
             if lookup is None and not labels:
                 return "same", (text if text is not None else v)
             if lookup is None:
@@ -388,6 +421,9 @@ class CodebookResult(Result):
     renamed_columns : tuple
         ``(name in the file, name matched)`` pairs for raw columns matched
         only after their names were put in NFC form and trimmed.
+    extra_notes : tuple
+        Other changes said in :meth:`notes`, such as class names made
+        school-qualified because they repeat across schools.
     """
 
     data: pd.DataFrame
@@ -395,6 +431,7 @@ class CodebookResult(Result):
     ledger: RowLedger
     unused_columns: tuple = ()
     renamed_columns: tuple = ()
+    extra_notes: tuple = ()
     title = "Codebook applied"
 
     def to_frame(self) -> pd.DataFrame:
@@ -410,6 +447,7 @@ class CodebookResult(Result):
         if self.renamed_columns:
             lines.append("Matched after trimming spaces or putting the name in Unicode NFC form: "
                          + ", ".join(f"{a!r} -> {b!r}" for a, b in self.renamed_columns) + ".")
+        lines.extend(self.extra_notes)
         return lines
 
 
@@ -423,7 +461,12 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     and, for SPSS files read with ``user_missing="keep"``, the declared
     user-missing codes) to missing, re-spells categories to the codebook's
     form (``" Girl"`` -> ``"girl"``), checks allowed values and checks that
-    the identifier is unique.  Every change is counted.
+    the identifier is unique.  Every change is counted.  A numeric code of a
+    categorical variable becomes its label (from ``value_labels``, else the
+    SPSS file's own labels), so a declared missing answer never stays as a
+    category such as ``9.0``.  When ``class_id`` names repeat across schools
+    (``7A`` in every school), ``class_id`` becomes ``"<school_id>-<class>"``
+    and :meth:`CodebookResult.notes` says so.
 
     Parameters
     ----------
@@ -482,13 +525,14 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
             f"{' ...' if len(missing_cols) > 10 else ''}. Check the codebook or the export."
         )
     declared = raw.attrs.get("missing_codes", {}) if hasattr(raw, "attrs") else {}
+    file_labels = raw.attrs.get("value_labels", {}) if hasattr(raw, "attrs") else {}
     ledger = ledger or RowLedger("pupils", source=str(raw.attrs.get("source", "raw export")))
     n = len(raw)
     out = {}
     rows = []
     for _, spec in cb.iterrows():
         src = found[spec["source_name"]]
-        col = _map_column(raw[src], spec, declared.get(src, ()))
+        col = _map_column(raw[src], spec, declared.get(src, ()), file_labels.get(src))
         if col.invalid.any() and invalid == "raise":
             bad_rows = raw.index[col.invalid]
             value = raw.loc[bad_rows[0], src]
@@ -512,6 +556,17 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
         s = data[c]
         if pd.api.types.is_float_dtype(s) and s.notna().all() and np.all(s == np.round(s)):
             data[c] = s.astype("int64")
+    class_note = ""
+    shared = _shared_classes(data)
+    if shared:
+        qualified = data["school_id"].astype(str) + "-" + data["class_id"].astype(str)
+        qualified = qualified.where(data["class_id"].notna() & data["school_id"].notna())
+        n_before = data["class_id"].nunique()
+        data["class_id"] = qualified
+        class_note = (f"Class names repeat across schools ({', '.join(map(repr, shared[:5]))}"
+                      f"{' ...' if len(shared) > 5 else ''}): class_id is now school-qualified "
+                      f"('{qualified.dropna().iloc[0]}'), so {n_before} class names are "
+                      f"{data['class_id'].nunique()} classes.")
     ids = cb.loc[cb["type"].str.lower() == "id", "variable"].tolist()
     id_col = id_col or (ids[0] if ids else None)
     if ledger.start is None:
@@ -527,7 +582,173 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
                          f"{int(changes['n_invalid_set_missing'].sum())} invalid set missing; no rows dropped")
     unused = tuple(c for c in raw.columns if c not in set(found.values()))
     return CodebookResult(data=data.reset_index(drop=True), changes=changes, ledger=ledger,
-                          unused_columns=unused, renamed_columns=tuple(renamed.items()))
+                          unused_columns=unused, renamed_columns=tuple(renamed.items()),
+                          extra_notes=(class_note,) if class_note else ())
+
+
+def _shared_classes(data: pd.DataFrame) -> list[str]:
+    """Class names (``class_id``) used in more than one school (``school_id``), sorted."""
+    if not {"class_id", "school_id"} <= set(data.columns):
+        return []
+    pairs = data[["school_id", "class_id"]].dropna().astype(str).drop_duplicates()
+    counts = pairs.groupby("class_id")["school_id"].nunique()
+    return sorted(counts.index[counts > 1])
+
+
+def _numeric_keys(labels) -> dict:
+    out = {}
+    for k, v in (labels or {}).items():
+        try:
+            out[float(k)] = v
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _missing_kinds(values: pd.Series, mask: pd.Series):
+    """``(kind, mask)`` for each declared missing code met: 9, -99, "prefer not to say" ..."""
+    if not mask.any():
+        return []
+    def key(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return _norm(v)
+    keys = values[mask].map(key)
+    return [(k, mask & values.index.isin(keys.index[keys == k])) for k in pd.unique(keys)]
+
+
+def _registry_items() -> dict[str, tuple[str, bool, int]]:
+    """Item id -> (instrument id, reverse key, number of items) over the bundled instruments."""
+    from .instruments import list_instruments, load_instrument
+
+    out = {}
+    for name in list_instruments():
+        inst = load_instrument(name)
+        for item in inst.items:
+            out.setdefault(item.id, (inst.id, bool(item.reverse), inst.n_items))
+    return out
+
+
+def _scales(cb: pd.DataFrame, frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Instrument id -> its item columns present in the mapped data (bundled instruments only)."""
+    reg = _registry_items()
+    out: dict[str, list[str]] = {}
+    for var in cb["variable"]:
+        if var in reg and var in frame.columns:
+            out.setdefault(reg[var][0], []).append(var)
+    return out
+
+
+def _reverse_problems(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
+    """The codebook's ``reverse`` column against the instrument, and the keys against the data.
+
+    Scoring applies the instrument's reverse keys, not the codebook's; a
+    variable the codebook marks otherwise is listed.  With the instrument's
+    keys applied, an item whose correlation with the rest of its scale is
+    negative is listed with the correlation (an item reversed twice or not at
+    all, or a wrong mapping).
+    """
+    from .instruments import load_instrument
+
+    reg = _registry_items()
+    out = []
+    for _, spec in cb.iterrows():
+        var, cell = spec["variable"], str(spec["reverse"]).strip().lower()
+        if var not in reg or cell in ("", "nan"):
+            continue
+        marked = cell in ("1", "1.0", "true", "yes", "y")
+        inst_id, keyed, _ = reg[var]
+        if marked != keyed:
+            out.append({"variable": var, "source_name": spec["source_name"],
+                        "problem": "reverse key differs from instrument", "n": 0, "rows": "",
+                        "example": f"codebook reverse={int(marked)}, instrument {inst_id!r} "
+                                   f"{'reverses' if keyed else 'does not reverse'} {var}; scoring uses the "
+                                   "instrument's keys: map each source column to the instrument item with "
+                                   "the same key", "severity": "warning"})
+    for inst_id, items in _scales(cb, frame).items():
+        if len(items) < 3:
+            continue
+        inst = load_instrument(inst_id)
+        lo, hi = inst.scale
+        x = frame[items].apply(pd.to_numeric, errors="coerce").astype(float)
+        x = x.where((x >= lo) & (x <= hi))
+        for c in items:
+            if c in inst.reverse_items:
+                x[c] = lo + hi - x[c]
+        for c in items:
+            rest = x.drop(columns=c).mean(axis=1)
+            ok = x[c].notna() & rest.notna()
+            if ok.sum() < 10 or x.loc[ok, c].std() == 0 or rest[ok].std() == 0:
+                continue
+            r = float(np.corrcoef(x.loc[ok, c], rest[ok])[0, 1])
+            if r < 0:
+                spec = cb[cb["variable"] == c].iloc[0]
+                out.append({"variable": c, "source_name": spec["source_name"],
+                            "problem": "negative item-rest correlation", "n": int(ok.sum()), "rows": "",
+                            "example": f"r = {r:.2f} with the rest of {inst_id!r} (instrument keys applied): "
+                                       "is the item reversed twice, or not at all?", "severity": "warning"})
+    return out
+
+
+#: A column is called constant when at least this many pupils answered it, all alike.
+CONSTANT_MIN_VALUES = 10
+
+#: Scales with at least this many items are checked for straight-lining.
+STRAIGHT_LINE_MIN_ITEMS = 6
+
+
+def _straight_liners(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
+    """Pupils who give the same answer to every item of a scale of 6 or more items (all answered).
+
+    Scales are the bundled instruments whose items the data hold, and the
+    codebook's own ``instrument`` groups of ``item`` variables.
+    """
+    out = []
+    scales = _scales(cb, frame)
+    listed = {c for items in scales.values() for c in items}
+    own = cb[(cb["type"].str.lower() == "item") & (cb["instrument"] != "") & ~cb["variable"].isin(listed)
+             & cb["variable"].isin(frame.columns)]
+    for name, group in own.groupby("instrument", sort=False):   # the codebook's own scales
+        scales.setdefault(name, group["variable"].tolist())
+    for inst_id, items in scales.items():
+        if len(items) < STRAIGHT_LINE_MIN_ITEMS:
+            continue
+        x = frame[items].apply(pd.to_numeric, errors="coerce")
+        same = x.notna().all(axis=1) & (x.nunique(axis=1) == 1)
+        if same.any():
+            first = x.loc[same].iloc[0, 0]
+            out.append({"variable": inst_id, "source_name": ", ".join(
+                            cb.set_index("variable").loc[items[:2], "source_name"]) + " ...",
+                        "problem": "straight-lining", "n": int(same.sum()), "rows": _rows(frame.index[same]),
+                        "example": f"the same answer to all {len(items)} items (first: {_show(first)})",
+                        "severity": "warning"})
+    return out
+
+
+def summary_line(problems: pd.DataFrame) -> str:
+    """One line summing up :func:`validate`'s table: errors, warnings, notes, straight-liners."""
+    sev = problems["severity"] if len(problems) else pd.Series([], dtype=object)
+    n_err, n_warn = int((sev == "error").sum()), int((sev == "warning").sum())
+    n_note = int((sev == "note").sum())
+    def n_(k, word):
+        return f"{k} {word}{'s' if k != 1 else ''}"
+    parts = [n_(n_err, "error") + " (mapping would stop)", n_(n_note, "note"),
+             n_(n_warn, "warning") + " (look before analysing)"]
+    extra = []
+    for problem, one, many in (
+            ("straight-lining", "straight-lining pupil", "straight-lining pupils"),
+            ("empty throughout", "variable empty throughout", "variables empty throughout"),
+            ("constant column", "constant column", "constant columns"),
+            ("reverse key differs from instrument", "reverse key unlike the instrument's",
+             "reverse keys unlike the instrument's"),
+            ("negative item-rest correlation", "item against its scale", "items against their scale")):
+        hit = problems[problems["problem"] == problem] if len(problems) else problems
+        if len(hit):
+            k = int(hit["n"].sum()) if problem == "straight-lining" else len(hit)
+            extra.append(f"{k} {one if k == 1 else many}")
+    return (", ".join(parts) + (f" ({'; '.join(extra)})" if extra else "")
+            + "; rows are counted from 1 (the first pupil is row 1).")
 
 
 def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
@@ -559,6 +780,23 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         or Unicode NFC), ``"blank id"`` of another identifier column, and
         ``"id stored as number"`` (leading zeros may already be lost: read the
         file with :func:`belonging_lib.io.read_data`, which keeps IDs as text).
+        A ``"not-answered code"`` row counts each kind of declared missing
+        apart in its ``example`` (``"9.0 (Prefer not to say): 31; -99.0 (Not
+        asked): 136"``, with the code's label where known).
+        ``"constant column"`` (one value for every pupil who answered, when
+        at least 10 did) and ``"class name in several schools"`` (``class_id``
+        will be school-qualified) are notes too.  Warnings (``severity ==
+        "warning"``) do not stop the mapping but need a look before any
+        analysis: ``"empty throughout"`` (no pupil has a value),
+        ``"straight-lining"`` (pupils giving the same answer to every item of
+        a scale of 6 or more items, all answered; listed by row; scales are
+        the bundled instruments and the codebook's ``instrument`` groups),
+        ``"reverse key differs from instrument"`` (the codebook's
+        ``reverse`` column against the bundled instrument's key: scoring
+        uses the instrument's) and ``"negative item-rest correlation"``
+        (with the instrument's keys applied, the item correlates negatively
+        with the mean of the rest of its scale; the correlation is given).
+        :func:`summary_line` sums the table up in one line.
         An empty table means the export maps cleanly.
 
     Examples
@@ -571,6 +809,7 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
     raw = as_frame(raw, name="raw")
     cb = _select(read_codebook(codebook), file)
     declared = raw.attrs.get("missing_codes", {})
+    file_labels = raw.attrs.get("value_labels", {})
     problems = []
     errors = {"column missing", "invalid value", "duplicated id", "reversed range", "source used twice"}
 
@@ -591,6 +830,7 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
                          "example": f"{before!r} -> {after!r}", "severity": "note"})
     ids = cb.loc[cb["type"].str.lower() == "id"]
     first_id = ids.iloc[0]["variable"] if len(ids) else None
+    mapped: dict[str, pd.Series] = {}
     for _, spec in cb.iterrows():
         if spec["source_name"] not in found:
             problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
@@ -599,11 +839,32 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
             continue
         src = found[spec["source_name"]]
         values = raw[src]
-        col = _map_column(values, spec, declared.get(src, ()))
-        for problem, mask in (("invalid value", col.invalid), ("not-answered code", col.coded_missing),
-                              ("text label", col.recoded)):
-            if mask.any():
-                add(spec, problem, mask, values)
+        col = _map_column(values, spec, declared.get(src, ()), file_labels.get(src))
+        mapped[spec["variable"]] = col.mapped
+        if col.invalid.any():
+            add(spec, "invalid value", col.invalid, values)
+        kinds = _missing_kinds(values, col.coded_missing)
+        if kinds:   # one row per variable; each kind of missing counted in the example
+            add(spec, "not-answered code", col.coded_missing, values)
+            labels = {**_numeric_keys(file_labels.get(src, {})), **_code_labels(spec["value_labels"])}
+            parts = []
+            for kind, mask in kinds:
+                label = labels.get(kind) if not isinstance(kind, str) else None
+                shown = _show(values[mask].iloc[0])
+                parts.append(f"{shown}{' (' + label + ')' if label else ''}: {int(mask.sum())}")
+            problems[-1]["example"] = "; ".join(parts)
+        if col.recoded.any():
+            add(spec, "text label", col.recoded, values)
+        if col.n_present == 0 and len(raw):
+            problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                             "problem": "empty throughout", "n": len(raw), "rows": "all rows", "example": "",
+                             "severity": "warning"})
+        elif spec["type"].lower() != "id" and len(raw) > 1:
+            kept = col.mapped.dropna()
+            if len(kept) >= CONSTANT_MIN_VALUES and kept.astype(str).nunique() == 1:
+                problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                                 "problem": "constant column", "n": int(len(kept)), "rows": "",
+                                 "example": _show(kept.iloc[0]), "severity": "note"})
         if spec["type"].lower() == "id":
             blank = values.isna() | (values.astype(str).str.strip() == "")
             if blank.any():
@@ -621,5 +882,17 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
             dup = values.duplicated(keep=False) & values.notna()
             if dup.any():
                 add(spec, "duplicated id", dup, values)
+    frame = pd.DataFrame(mapped, index=raw.index)
+    problems += _reverse_problems(cb, frame)
+    problems += _straight_liners(cb, frame)
+    shared = _shared_classes(frame)
+    if shared:
+        spec = cb[cb["variable"] == "class_id"].iloc[0]
+        n_names = frame["class_id"].nunique()
+        n_classes = frame[["school_id", "class_id"]].dropna().drop_duplicates().shape[0]
+        problems.append({"variable": "class_id", "source_name": spec["source_name"],
+                         "problem": "class name in several schools", "n": len(shared), "rows": "",
+                         "example": f"{shared[0]!r}; {n_names} class names are {n_classes} classes: class_id "
+                                    f"will be school-qualified ('school-class')", "severity": "note"})
     return pd.DataFrame(problems, columns=["variable", "source_name", "problem", "n", "rows", "example",
                                            "severity"])

@@ -57,11 +57,24 @@ def sample_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
         raise DataError(
             f"The value for `name` must be one of {list(SAMPLE_FILES)}, but {name!r} was passed."
         )
-    path = sample_dir(data_dir) / SAMPLE_FILES[name]
+    folder = sample_dir(data_dir)
+    path = folder / SAMPLE_FILES[name]
     if not path.exists():
+        if folder.resolve() != _REPO_SAMPLE.resolve() and name == "truth":
+            raise DataError(
+                f"Your data folder {str(folder)!r} has no 'TRUTH.json': that file describes how the synthetic "
+                "sample was made, and real data have none. Comparisons with it apply to the sample only."
+            )
+        if folder.resolve() != _REPO_SAMPLE.resolve():   # the user's own data: no advice to simulate
+            raise DataError(
+                f"Your data folder {str(folder)!r} has no {SAMPLE_FILES[name]!r}, which this analysis reads. "
+                f"Your data do not provide it: add a {SAMPLE_FILES[name]!r} with the columns of the sample "
+                "layout (listed in data/sample/codebook.csv), or leave out the analyses that need it "
+                "(`belonging run --notebooks` with the others)."
+            )
         raise DataError(
-            f"Sample file {path} does not exist. Regenerate the sample data with "
-            "`python -m belonging_lib.simulate` (or check `data_dir`)."
+            f"Sample file {path} does not exist. Write the synthetic sample data again with "
+            "`belonging simulate --out data/sample`."
         )
     return path
 

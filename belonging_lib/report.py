@@ -3,10 +3,14 @@
 :func:`school_report` writes an HTML page (no PDF: a PDF needs a browser or
 LaTeX engine, so print the HTML page to PDF from a browser instead) with
 
-1. belonging and its parts (teacher care, fairness, listening, peers,
-   bullying, engagement, respect, voice): the school's mean and N beside the
-   other schools' mean and N, and the difference;
-2. the same scores by group of pupils (FSM, SEND, gender, ...) in the
+1. each scale the survey measured (belonging first, then teacher care,
+   fairness, listening, peers, bullying, engagement, respect, voice,
+   wellbeing, as the data hold them; or the scales asked for, in the order
+   asked), each named with its own possible range: the school's mean and N
+   beside the other schools' mean and N, and the difference.  Scales whose
+   items hold no answer are left out and named; scales not measured are not
+   mentioned;
+2. the first score by group of pupils (FSM, SEND, gender, ...) in the
    school and in the other schools.
 
 Every cell describing fewer pupils than the disclosure threshold (10 by
@@ -31,7 +35,7 @@ from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _
                          _row_ids, _through_context, get_default_policy, suppress)
 from .tables import apa_table
 
-__all__ = ["school_report", "DEFAULT_SCORES", "report_tables"]
+__all__ = ["school_report", "DEFAULT_SCORES", "report_tables", "resolve_scores"]
 
 #: Score label -> instrument name (scored with :func:`belonging_lib.scoring.score`).
 DEFAULT_SCORES = {
@@ -50,20 +54,123 @@ _GROUP_LABELS = {"fsm": {0: "Not FSM", 1: "FSM"}, "send": {0: "No SEND", 1: "SEN
                  "eal": {0: "Not EAL", 1: "EAL"}, "lgbt": {0: "Not LGBT+", 1: "LGBT+"}}
 
 
-def _scores(data: pd.DataFrame, scores: Mapping[str, str]) -> pd.DataFrame:
-    """Columns already in the data are used as they are; other names are instruments to score."""
-    out = pd.DataFrame(index=data.index)
-    to_score = {label: name for label, name in scores.items() if name not in data.columns}
-    for label, name in scores.items():
-        if name in data.columns:
-            out[label] = pd.to_numeric(data[name], errors="coerce")
-    if to_score:
-        from .scoring import score
+#: Names of scales on the page (others: the instrument's name).
+_SHORT_NAMES = {**{v: k for k, v in DEFAULT_SCORES.items()}, "pisa_belong": "Belonging (PISA-style)",
+                "swemwbs": "Wellbeing (SWEMWBS)"}
 
-        scored = score(data, list(dict.fromkeys(to_score.values())))
-        for label, name in to_score.items():
-            out[label] = scored[name]
-    return out
+#: Scales looked for when no scores are named: the default ones, then wellbeing and PISA belonging.
+_DEFAULT_ORDER = ("pssm", "pisa_belong", "tr_care", "tr_fair", "tr_listen", "peer", "bully", "engage",
+                  "respect", "voice", "swemwbs")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _main_rule(inst):
+    """The score an instrument is reported by: the one named like the instrument, else its first."""
+    for rule in inst.scores:
+        if rule.id == inst.id:
+            return rule
+    return inst.scores[0]
+
+
+def _rule_range(inst, rule) -> tuple[float, float]:
+    """Lowest and highest possible value of one score."""
+    lo, hi = inst.scale
+    k = len(rule.items) or inst.n_items
+    if rule.method == "mean":
+        return float(lo), float(hi)
+    if rule.method in ("sum", "prorated_sum"):
+        return float(k * lo), float(k * hi)
+    if rule.method == "convert" and rule.table:
+        values = [v for _, v in rule.table]
+        return float(min(values)), float(max(values))
+    return float("nan"), float("nan")
+
+
+def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[str]]:
+    """The scales a report shows, in the order asked, and the ones left out for lack of answers.
+
+    ``scores`` is ``None`` (every scale whose item columns are all in the
+    data; scales not measured are not mentioned), a list of names (an
+    instrument id such as ``"tr_care"``, or a score column already in the
+    data) or a mapping ``{label: name}``.
+
+    Returns ``(shown, left_out)``: ``shown`` is a list of
+    ``{"label", "name", "values", "low", "high"}`` dicts in the order asked;
+    ``left_out`` names the scales whose items or column hold no answer.
+
+    Raises
+    ------
+    DataError
+        A name that is neither an instrument nor a column, or an instrument
+        whose item columns are not in the data (the columns are named).
+    """
+    from .instruments import ALIASES, list_instruments, load_instrument
+    from .scoring import score
+
+    known = set(list_instruments()) | set(ALIASES)
+    if scores is None:
+        names = [(None, n) for n in _DEFAULT_ORDER
+                 if all(i in data.columns for i in load_instrument(n).item_ids)]
+        if not names:
+            raise DataError("No scale can be scored from these data: no bundled instrument has all its item "
+                            f"columns here (instruments: {', '.join(sorted(list_instruments()))}). "
+                            "Map your items to the instrument's names in the codebook (pssm_01 ...).")
+    elif isinstance(scores, Mapping):
+        names = [(label, name) for label, name in scores.items()]
+    else:
+        names = [(None, n) for n in ([scores] if isinstance(scores, str) else scores)]
+    shown, left_out = [], []
+    for label, name in names:
+        name = str(name).strip()
+        if name in data.columns and name not in known:
+            values = pd.to_numeric(data[name], errors="coerce")
+            low, high = (float(values.min()), float(values.max())) if values.notna().any() else (np.nan, np.nan)
+            entry = {"label": label or name, "name": name, "values": values, "low": np.nan, "high": np.nan}
+        elif name in known:
+            inst = load_instrument(name)
+            lacking = [i for i in inst.item_ids if i not in data.columns]
+            if lacking:
+                raise DataError(f"The scale {name!r} cannot be scored: the data lack its item column"
+                                f"{'s' if len(lacking) != 1 else ''} {', '.join(lacking[:6])}"
+                                f"{' ...' if len(lacking) > 6 else ''}. Leave it out of --scores, or map "
+                                "those items in the codebook.")
+            rule = _main_rule(inst)
+            items = data[list(inst.item_ids)]
+            if items.apply(pd.to_numeric, errors="coerce").notna().to_numpy().sum() == 0:
+                left_out.append(label or inst.name)
+                continue
+            values = score(data, inst)[rule.id]
+            low, high = _rule_range(inst, rule)
+            what = "mean" if rule.method == "mean" else "sum" if rule.method in ("sum", "prorated_sum") else "score"
+            short = _SHORT_NAMES.get(inst.id, inst.name)
+            entry = {"label": label or f"{short} ({what}, {_fmt(low)}-{_fmt(high)})", "name": name,
+                     "values": values, "low": low, "high": high}
+        else:
+            raise DataError(f"Unknown scale {name!r}: it is neither a bundled instrument "
+                            f"({', '.join(sorted(list_instruments()))}) nor a column of the data.")
+        if entry["values"].notna().sum() == 0:
+            left_out.append(entry["label"])
+            continue
+        shown.append(entry)
+    if not shown:
+        raise DataError("None of the scales asked for has any answer in these data"
+                        f"{' (' + ', '.join(left_out) + ')' if left_out else ''}.")
+    return shown, left_out
+
+
+def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """Score columns in the order asked, the scales shown, the scales left out (see :func:`resolve_scores`)."""
+    shown, left_out = resolve_scores(data, scores)
+    out = pd.DataFrame({e["label"]: e["values"].to_numpy() for e in shown}, index=data.index)
+    return out, shown, left_out
+
+
+def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
+    """Score columns in the order asked, one per scale with answers."""
+    return _score_table(data, scores)[0]
 
 
 def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
@@ -89,7 +196,10 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
     dict
         ``{"overall": SuppressedTable, "groups": {group: SuppressedTable},
         "n_school": int, "n_rest": int, "n_school_shown": bool,
-        "n_rest_shown": bool, "main_score": str}``.  The header may state
+        "n_rest_shown": bool, "main_score": str, "scales": list,
+        "left_out": list}``.  ``scales`` are the scales shown, as
+        :func:`resolve_scores` returns them, in the order asked;
+        ``left_out`` the scales left out for want of answers.  The header may state
         ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
     """
     data = as_frame(data)
@@ -99,11 +209,13 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
     policy = policy or get_default_policy()
     in_school = (data[school_col].astype(str) == str(school)).to_numpy()
     if not in_school.any():
-        known = sorted(data[school_col].astype(str).unique())[:10]
-        raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known}).")
+        known = sorted(data[school_col].dropna().astype(str).unique())
+        near = [k for k in known if k.lstrip("0") == str(school).strip().lstrip("0")]
+        hint = f" Did you mean {near[0]!r}? Identifiers are text: give it as written, leading zeros too." if near else ""
+        raise DataError(f"School {school!r} is not in column {school_col!r} (schools include {known[:10]}).{hint}")
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
-    sc = _scores(data, scores or DEFAULT_SCORES)
+    sc, shown, left_out = _score_table(data, scores)
     ctx = _resolve_context(context)
     if ctx is None:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
@@ -200,7 +312,7 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
                                           int_columns=("n_school", "n_rest"))
     return {"overall": overall_t, "groups": group_tables, "n_school": int(in_school.sum()),
             "n_rest": int((~in_school).sum()), "n_school_shown": 0 not in head_sup,
-            "n_rest_shown": 1 not in head_sup, "main_score": main}
+            "n_rest_shown": 1 not in head_sup, "main_score": main, "scales": shown, "left_out": left_out}
 
 
 def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
@@ -219,10 +331,13 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
         The school's identifier (``"S01"``).
     school_col : str
         Column holding school identifiers.
-    scores : mapping, optional
-        ``{label: column or instrument}``; default :data:`DEFAULT_SCORES`
-        (scored from the items with :func:`belonging_lib.scoring.score`).
-        The first is the one broken down by group.
+    scores : list or mapping, optional
+        Scales in the order wanted: instrument ids or score columns
+        (``["pssm", "tr_care"]``), or ``{label: column or instrument}``.
+        Default: every bundled scale whose item columns are all in the data
+        (belonging first; scales not measured are not mentioned).  Scales
+        whose items hold no answer are left out, and the page says so.  The
+        first is the one broken down by group.
     groups : list of str
         Pupil characteristics to break the first score down by.
     policy : DisclosurePolicy, optional
@@ -259,7 +374,8 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
                         labels={"score": "Score", "n_school": "N (school)", "school_mean": "Mean (school)",
                                 "n_rest": "N (others)", "rest_mean": "Mean (others)",
                                 "difference": "Difference"},
-                        note="Difference = school mean minus the other schools' mean, on the 1-5 scale.")
+                        note="Difference = school mean minus the other schools' mean, in the units of each "
+                             "score (its possible range is given beside its name).")
     blocks = []
     for g, t in tables["groups"].items():
         tab = apa_table(t, labels={"group": "Group", "n_school": "N (school)", "mean_school": "Mean (school)",
@@ -276,7 +392,9 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
         n_school_small=policy.enabled and tables["n_school"] < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
         secondary=policy.secondary, overall_html=overall.html, group_blocks=blocks,
         version=__version__, date=_dt.date.today().isoformat(),
-        reversed_note="for bullying, higher means more bullying")
+        reversed_note="for bullying, higher means more bullying" if any(
+            e["name"] == "bully" for e in tables["scales"]) else "",
+        left_out=tables["left_out"])
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(page, encoding="utf-8")

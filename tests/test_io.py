@@ -333,3 +333,86 @@ def test_semicolon_file_with_one_column_header_gets_a_hint(tmp_path):
     q.write_text("a\n1,2\n", encoding="utf-8")
     with pytest.raises(DataError, match="delimiter"):
         read_data(q)
+
+
+# --------------------------------------------------------------------------- validate: checks for own data
+def _toy_pisa(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 1, n)
+    out = {"pupil_id": [f"{i:04d}" for i in range(n)]}
+    for k in range(1, 7):
+        sign = 1 if k in (2, 3, 5) else -1          # the instrument reverses items 2, 3, 5
+        out[f"b{k}"] = np.clip(np.rint(2.5 - sign * theta + rng.normal(0, 0.5, n)), 1, 4)
+    return pd.DataFrame(out)
+
+
+def _toy_codebook(reverse=(2, 3, 5)):
+    rows = [{"variable": "pupil_id", "type": "id", "source_name": "pupil_id"}]
+    rows += [{"variable": f"pisa_belong_{k}", "type": "item", "allowed": "1-4", "source_name": f"b{k}",
+              "reverse": str(int(k in reverse))} for k in range(1, 7)]
+    return read_codebook(pd.DataFrame(rows))
+
+
+def test_validate_reverse_key_against_instrument():
+    raw = _toy_pisa()
+    assert validate(raw, _toy_codebook()).empty
+    v = validate(raw, _toy_codebook(reverse=(1, 2, 3, 5)))
+    hit = v[v["problem"] == "reverse key differs from instrument"]
+    assert hit["variable"].tolist() == ["pisa_belong_1"] and hit["severity"].tolist() == ["warning"]
+
+
+def test_validate_negative_item_rest_correlation_names_item_and_value():
+    raw = _toy_pisa()
+    raw["b4"] = 5 - raw["b4"]                       # the export already reversed item 4
+    v = validate(raw, _toy_codebook())
+    hit = v[v["problem"] == "negative item-rest correlation"]
+    assert hit["variable"].tolist() == ["pisa_belong_4"]
+    x = raw[[f"b{k}" for k in range(1, 7)]].astype(float)
+    for k in (2, 3, 5):
+        x[f"b{k}"] = 5 - x[f"b{k}"]
+    r = np.corrcoef(x["b4"], x.drop(columns="b4").mean(axis=1))[0, 1]
+    assert r < 0 and hit["example"].iloc[0].startswith(f"r = {r:.2f}")
+
+
+def test_validate_straight_liners_empty_and_constant():
+    from belonging_lib.codebook import summary_line
+
+    raw = _toy_pisa()
+    raw.loc[[2, 7], [f"b{k}" for k in range(1, 7)]] = 2.0
+    raw["note"] = np.nan
+    raw["phase"] = "secondary"
+    cb = _toy_codebook()
+    cb = read_codebook(pd.concat([cb, pd.DataFrame([
+        {"variable": "note", "type": "categorical", "source_name": "note"},
+        {"variable": "phase", "type": "categorical", "source_name": "phase"}])], ignore_index=True).fillna(""))
+    v = validate(raw, cb)
+    s = v[v["problem"] == "straight-lining"]
+    assert s["n"].tolist() == [2] and s["rows"].tolist() == ["rows 3, 8"]
+    assert v.loc[v["problem"] == "empty throughout", "variable"].tolist() == ["note"]
+    assert v.loc[v["problem"] == "constant column", "variable"].tolist() == ["phase"]
+    assert summary_line(v).startswith("0 errors (mapping would stop), 1 note, 2 warnings (look before analysing) "
+                                      "(2 straight-lining pupils; 1 variable empty throughout; 1 constant column)")
+    # nine answers alike are too few to call a column constant
+    assert "constant column" not in set(validate(raw.head(9), cb)["problem"])
+
+
+def test_categorical_numeric_codes_take_their_labels():
+    cb = read_codebook(pd.DataFrame({"variable": ["pupil_id", "gender"], "source_name": ["id", "g"],
+                                     "type": ["id", "categorical"], "allowed": ["", "girl;boy"],
+                                     "value_labels": ["", "1=Girl;2=Boy;9=Prefer not to say"],
+                                     "missing_codes": ["", "Prefer not to say"]}))
+    raw = pd.DataFrame({"id": ["01", "02", "03"], "g": [1.0, 9.0, 2.0]})
+    assert validate(raw, cb)["problem"].tolist() == ["not-answered code", "text label"]
+    assert apply_codebook(raw, cb).data["gender"].tolist() == ["girl", np.nan, "boy"]
+
+
+def test_straight_lining_on_the_codebooks_own_scale():
+    rng = np.random.default_rng(4)
+    raw = pd.DataFrame({f"m{k}": rng.integers(1, 6, 30).astype(float) for k in range(1, 7)})
+    raw.loc[[0, 29], [f"m{k}" for k in range(1, 7)]] = 4.0
+    cb = read_codebook(pd.DataFrame({"variable": [f"mood_{k}" for k in range(1, 7)],
+                                     "source_name": [f"m{k}" for k in range(1, 7)], "type": "item",
+                                     "allowed": "1-5", "instrument": "my_mood_scale"}))
+    v = validate(raw, cb)
+    s = v[v["problem"] == "straight-lining"]
+    assert s["variable"].tolist() == ["my_mood_scale"] and s["rows"].tolist() == ["rows 1, 30"]
