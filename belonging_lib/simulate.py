@@ -146,8 +146,8 @@ _BELONG_CLASS_SD = 0.10
 
 #: Levels of special educational needs provision in survey.csv ``send_level``.
 SEND_LEVELS = ("none", "SEN support", "EHCP")
-#: Share of SEND pupils given an EHCP in the synthetic sample: a simulation choice (about 1 in 5),
-#: not a cited national figure. The level is drawn at random within SEND pupils from its own
+#: Share of SEND pupils given an EHCP in the synthetic sample, a simulation choice (about 1 in 5)
+#: and not a cited national figure. The level is drawn at random within SEND pupils from its own
 #: random stream, so it carries no belonging gap of its own.
 EHCP_SHARE_OF_SEND = 0.20
 
