@@ -53,6 +53,9 @@ __all__ = [
     "make_raw_export",
     "make_codebook",
     "make_truth",
+    "assign_send_level",
+    "SEND_LEVELS",
+    "EHCP_SHARE_OF_SEND",
     "SWEMWBS_METRIC",
 ]
 
@@ -140,6 +143,13 @@ BELONG_COEF = {
 }
 _BELONG_SCHOOL_SD = 0.15
 _BELONG_CLASS_SD = 0.10
+
+#: Levels of special educational needs provision in survey.csv ``send_level``.
+SEND_LEVELS = ("none", "SEN support", "EHCP")
+#: Share of SEND pupils given an EHCP in the synthetic sample, a simulation choice (about 1 in 5)
+#: and not a cited national figure. The level is drawn at random within SEND pupils from its own
+#: random stream, so it carries no belonging gap of its own.
+EHCP_SHARE_OF_SEND = 0.20
 
 # Order of measurement (autumn survey): prior attainment (KS2 for secondary pupils, an
 # earlier school assessment for primary pupils) comes first and may shape belonging;
@@ -1173,11 +1183,41 @@ _RAW_BLOCKS = [
 ]
 _RAW_IDS = {
     "pupil_id": "ResponseId", "school_id": "School", "class_id": "Class", "phase": "Phase",
-    "year_group": "YearGroup", "gender": "Gender", "fsm": "FSM", "send": "SEND", "eal": "EAL",
-    "ethnicity": "Ethnicity", "lgbt": "LGBT", "attendance": "AttendancePct",
+    "year_group": "YearGroup", "gender": "Gender", "fsm": "FSM", "send": "SEND",
+    "send_level": "SENDLevel", "eal": "EAL", "ethnicity": "Ethnicity", "lgbt": "LGBT",
+    "attendance": "AttendancePct",
     "adversity": "AdversityFlag", "ks2_score": "KS2Score", "prior_attainment": "PriorAttainment",
     "attainment": "Attainment",
 }
+
+
+def assign_send_level(survey: pd.DataFrame, rng, *, ehcp_share: float = EHCP_SHARE_OF_SEND
+                      ) -> pd.DataFrame:
+    """Add ``send_level`` ("none", "SEN support", "EHCP") after ``send``, drawn from ``rng``.
+
+    ``send == 0`` gives "none"; each SEND pupil independently has an EHCP with
+    probability ``ehcp_share``, otherwise "SEN support".  The level is assigned
+    at random within SEND pupils, so the belonging gap built in for SEND is the
+    same for both levels.  Only ``rng`` is used, so every other column is left
+    unchanged; a survey without ``send`` is an error.
+
+    Examples
+    --------
+    >>> s = assign_send_level(pd.DataFrame({"send": [0, 1, 1, 0]}), 3)
+    >>> sorted(set(s["send_level"]) - {"SEN support", "EHCP"})
+    ['none']
+    """
+    rng = _as_rng(rng)
+    if "send" not in survey.columns:
+        raise DataError("`survey` has no column 'send', from which `send_level` is derived.")
+    if not 0.0 <= float(ehcp_share) <= 1.0:
+        raise DataError(f"`ehcp_share` must lie between 0 and 1, but {ehcp_share!r} was passed.")
+    send = survey["send"].to_numpy()
+    ehcp = rng.random(len(survey)) < ehcp_share
+    level = np.where(send == 1, np.where(ehcp, SEND_LEVELS[2], SEND_LEVELS[1]), SEND_LEVELS[0])
+    out = survey.copy()
+    out.insert(out.columns.get_loc("send") + 1, "send_level", level.astype(object))
+    return out
 
 
 def _raw_name_map() -> dict[str, str]:
@@ -1205,7 +1245,7 @@ def make_raw_export(survey: pd.DataFrame, rng):
         rng.integers(0, 60 * 24 * 25, n), unit="min")
     raw["StartDate"] = start.strftime("%d/%m/%Y %H:%M")
     for c, rc in _RAW_IDS.items():
-        if c in ("ks2_score", "prior_attainment", "attainment"):
+        if c in ("ks2_score", "prior_attainment", "attainment") or c not in survey.columns:
             continue
         raw[rc] = survey[c]
     # Gender with stray case/whitespace variants.
@@ -1216,7 +1256,7 @@ def make_raw_export(survey: pd.DataFrame, rng):
     sav = pd.DataFrame(index=survey.index)
     sav["StartDate"] = raw["StartDate"]
     for c, rc in _RAW_IDS.items():
-        if c in ("ks2_score", "prior_attainment", "attainment"):
+        if c in ("ks2_score", "prior_attainment", "attainment") or c not in survey.columns:
             continue
         sav[rc] = survey[c]
     sav["Gender"] = raw["Gender"]
@@ -1284,6 +1324,8 @@ def _label_of(var: str) -> str:
         "year_group": "National Curriculum year group",
         "gender": "Gender (self-reported; the raw export has case/whitespace variants)",
         "fsm": "Eligible for free school meals", "send": "Special educational needs or disability",
+        "send_level": "SEND provision: none, SEN support or EHCP (education, health and care "
+                      "plan); synthetic, assigned at random within SEND pupils",
         "eal": "English as an additional language",
         "ethnicity": "Ethnic group (broad)", "lgbt": "Identifies as LGBT+ (secondary only)",
         "attendance": "Attendance (percent of sessions attended)",
@@ -1337,7 +1379,8 @@ def make_codebook(survey, schools, staff, transition, trial, pisa, raw) -> pd.Da
         "pupil_id": ("id", "P0001-P9999"), "school_id": ("id", "S01-S40"),
         "class_id": ("id", "S01-C1 style"), "phase": ("categorical", "primary;secondary"),
         "year_group": ("integer", "5;6;7;8;9;10"), "gender": ("categorical", "girl;boy"),
-        "fsm": ("binary", "0;1"), "send": ("binary", "0;1"), "eal": ("binary", "0;1"),
+        "fsm": ("binary", "0;1"), "send": ("binary", "0;1"),
+        "send_level": ("categorical", ";".join(SEND_LEVELS)), "eal": ("binary", "0;1"),
         "ethnicity": ("categorical", "White;Asian;Black;Mixed;Other"),
         "lgbt": ("binary", "0;1"), "attendance": ("continuous", "60-100"),
         "adversity": ("binary", "0;1"), "ks2_score": ("integer", "80-120"),
@@ -1683,6 +1726,23 @@ def make_truth(seed, survey, schools, staff, transition, trial, pisa, latent) ->
                                     "for SEND pupils (same latent engagement -> lower answers): "
                                     "non-invariant threshold/intercept; every other item is "
                                     "invariant across gender, FSM and SEND"),
+            "send_level": {
+                "ehcp_share_within_send": _p(
+                    EHCP_SHARE_OF_SEND, "probability that a SEND pupil (send = 1) has send_level "
+                    "'EHCP' (education, health and care plan) rather than 'SEN support'; pupils "
+                    "with send = 0 have 'none'. A simulation choice (about 1 in 5), not a cited "
+                    "national share. Drawn independently per pupil from its own random stream "
+                    "(the sixth child of the seed), after every other survey column"),
+                "extra_gap_ehcp_vs_sen_support": _p(
+                    0.0, "extra effect of an EHCP over SEN support on belonging, on every other "
+                    "latent and on attainment: none. The level is assigned at random within SEND "
+                    "pupils, so the true belonging gap (send coefficient and its paths through "
+                    "peers and bullying) is the same for both levels; any difference between "
+                    "the levels in the sample is chance"),
+                "counts": _p({k: int(v) for k, v in
+                              survey["send_level"].value_counts().reindex(SEND_LEVELS).items()},
+                             "pupils at each level in survey.csv"),
+            },
             "timing": {k: _p(v, "when this measure is taken, relative to the autumn-term survey")
                        for k, v in TIMING.items()},
             "causal_order": _p(CAUSAL_ORDER, "order in which the simulator generates the "
@@ -1902,8 +1962,11 @@ def _write_sav(frame: pd.DataFrame, meta: dict, path: Path) -> None:
 def simulate_all(seed: int = DEFAULT_SEED) -> dict:
     """Every sample data set as DataFrames (and the TRUTH dict), from one seed."""
     # One independent child stream per data set, so changing one leaves the others intact.
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    # Child i of a SeedSequence does not depend on how many children are spawned, so the sixth
+    # stream (SEND level) leaves the first five, and every other column, as they were.
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     survey, schools, staff, latent = simulate_survey(streams[0], return_latent=True)
+    survey = assign_send_level(survey, streams[5])
     transition = simulate_transition(streams[1])
     trial = simulate_trial(streams[2])
     pisa = simulate_pisa(streams[3])
@@ -1992,6 +2055,7 @@ Load the files with `belonging_lib.load_sample(name)` and `belonging_lib.load_tr
 - Agreement scales 1-5 (1 = strongly disagree); bullying 1-5 frequency (1 = never).
 - SDQ items 0-2; reversed items 07, 11, 14, 21, 25 (reverse as 2 - x).
 - SWEMWBS items 1-5; transition.csv `wellbeing` is the metric score (Rasch conversion).
+- `send` is 0/1; `send_level` is text: none (send = 0), SEN support or EHCP (send = 1).
 - Timing: the survey is taken in the autumn term. `prior_attainment` (integer 80-120) is measured
   before it: the KS2 scaled score (end of Year 6) for secondary pupils, the school's own
   assessment at the end of the previous year (Year 4 or 5) on the same metric for primary pupils.
@@ -2003,6 +2067,9 @@ Load the files with `belonging_lib.load_sample(name)` and `belonging_lib.load_tr
 - Pupil belonging (latent units): teacher care 0.30, fairness 0.15, listening 0.10, peer
   acceptance 0.20, bullying -0.15, engagement 0.10, voice 0.10, respect 0.05, parental
   engagement 0.10, school staff belonging 0.15 per school SD; SEND -0.30, LGBT -0.30, FSM -0.15.
+- `send_level` (none, SEN support, EHCP): each SEND pupil has an EHCP with probability
+  {t['survey']['send_level']['ehcp_share_within_send']['value']:.2f} (a simulation choice), at random,
+  so both levels carry the same built-in SEND gap; a difference between them is chance.
 - Causal order: characteristics -> prior attainment -> belonging (autumn; +0.10 per SD of prior
   attainment) -> end-of-year attainment.
 - attainment = 50 + 0.8 (prior_attainment - 100) + 2.5 pc + 1.5 pc x fsm - 2.0 fsm - 2.0 send +

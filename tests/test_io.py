@@ -19,10 +19,10 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 
 # The sample files the raw-export test relies on (regenerating the sample changes these: re-check and update).
 SAMPLE_MD5 = {
-    "survey.csv": "aa927fdcbbdda4345a1996354098d7c5",
-    "survey_raw_export.csv": "e49aa663fcb6920a551499e696550821",
-    "survey_raw_export.sav": "f42cc94d6576623d5e0079b81c9d7f6b",
-    "codebook.csv": "c4230f9efce41e8d55aa86192d775c34",
+    "survey.csv": "87e953c36a4d2e54de14f9bbe26e6acc",
+    "survey_raw_export.csv": "0aec2c8eb52c5cf4505f18e6a86c82a3",
+    "survey_raw_export.sav": "1c876e3fb8d6e631ef5faa621c5b7da0",
+    "codebook.csv": "5f5e9c08f5932bbf2f88ab535ae884d6",
 }
 
 

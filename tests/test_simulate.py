@@ -522,3 +522,57 @@ def test_item_semantics_match_the_instruments(survey):
     pisa = pd.read_csv(SAMPLE / "pisa.csv.gz")
     assert pisa["ST034Q01TA"].corr(pisa["BELONG"]) > 0.4
     assert pisa["ST034Q02TA"].corr(pisa["BELONG"]) < -0.4
+
+
+# ----------------------------------------------------------------------------------------
+# (3) SEND level: drawn at random within SEND pupils from its own stream
+# ----------------------------------------------------------------------------------------
+def test_send_level_follows_send_and_is_drawn_from_its_own_stream(survey, truth):
+    """none <-> send 0; among SEND pupils EHCP exactly where the sixth stream's draw says so."""
+    assert list(survey.columns).index("send_level") == list(survey.columns).index("send") + 1
+    assert set(survey.loc[survey["send"] == 0, "send_level"]) == {"none"}
+    assert set(survey.loc[survey["send"] == 1, "send_level"]) == {"SEN support", "EHCP"}
+    share = truth["survey"]["send_level"]["ehcp_share_within_send"]["value"]
+    assert share == sim.EHCP_SHARE_OF_SEND
+    rng = np.random.default_rng(np.random.SeedSequence(sim.DEFAULT_SEED).spawn(6)[5])
+    ehcp = rng.random(len(survey)) < share
+    expected = np.where(survey["send"] == 1, np.where(ehcp, "EHCP", "SEN support"), "none")
+    assert (survey["send_level"].to_numpy() == expected).all()
+    counts = survey["send_level"].value_counts().to_dict()
+    assert truth["survey"]["send_level"]["counts"]["value"] == counts
+    # the realised share lies in its 95% interval around the simulated share
+    n_send = int((survey["send"] == 1).sum())
+    assert abs(counts["EHCP"] / n_send - share) < 1.96 * np.sqrt(share * (1 - share) / n_send)
+
+
+def test_send_level_carries_no_gap_of_its_own(survey, truth):
+    """Among SEND pupils, the EHCP - SEN support gap in the PSSM mean covers the true value 0."""
+    assert truth["survey"]["send_level"]["extra_gap_ehcp_vs_sen_support"]["value"] == 0.0
+    d = survey[survey["send"] == 1].copy()
+    d["pssm"] = _keyed(d, sim.PSSM_ITEMS, sim.PSSM_REVERSED, 6).mean(axis=1)
+    d = d.dropna(subset=["pssm"])
+    fit = smf.ols("pssm ~ C(send_level, Treatment('SEN support'))", d).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["school_id"])[0]})
+    ok, ci = _in_ci(fit, "C(send_level, Treatment('SEN support'))[T.EHCP]", 0.0)
+    assert ok, ci
+
+
+def test_send_level_leaves_every_other_survey_column_unchanged():
+    """The survey of the first stream alone (the layout before send_level) is survey.csv minus it."""
+    stream = np.random.default_rng(np.random.SeedSequence(sim.DEFAULT_SEED).spawn(5)[0])
+    alone = sim.simulate_survey(stream)[0]
+    assert "send_level" not in alone.columns
+    text = alone.to_csv(index=False, lineterminator="\n")
+    shipped = pd.read_csv(SAMPLE / "survey.csv", dtype=str, keep_default_na=False)
+    assert text == shipped.drop(columns="send_level").to_csv(index=False, lineterminator="\n")
+    with_level = sim.assign_send_level(alone, 1)
+    pd.testing.assert_frame_equal(with_level.drop(columns="send_level"), alone)
+
+
+def test_send_level_bad_input():
+    from belonging_lib import DataError
+
+    with pytest.raises(DataError, match="'send'"):
+        sim.assign_send_level(pd.DataFrame({"x": [0, 1]}), 1)
+    with pytest.raises(DataError, match="ehcp_share"):
+        sim.assign_send_level(pd.DataFrame({"send": [0, 1]}), 1, ehcp_share=1.5)
