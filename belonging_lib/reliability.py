@@ -1021,10 +1021,14 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
     equal group sizes and normal errors, it needs neither, it belongs to the
     REML estimate that is reported, and it stays inside [0, 1].  Each
     replicate is fitted by the same engine as the estimate, from the groups'
-    sufficient statistics.  With few groups (under about 20) any interval of
-    a between-group variance is rough.  Checked against ``lme4::lmer`` refits
-    of the very same replicates (``tests/reference/icc_intervals.R``) and for
-    coverage by simulation.
+    sufficient statistics.  Percentile intervals of a cluster bootstrap are
+    somewhat too narrow when groups are few: in a simulation with 40 groups of
+    10 to 30 pupils and a true ICC(1) of .15, the 95% intervals covered the
+    truth in about 90% of samples (``tests/test_icc_intervals.py``, marked
+    slow), so read them as a lower bound on the uncertainty; with under about
+    20 groups any interval of a between-group variance is rough.  Checked
+    against ``lme4::lmer`` refits of the very same replicates
+    (``tests/reference/icc_intervals.R``, agreement near 1e-7).
 
     Examples
     --------

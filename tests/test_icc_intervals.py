@@ -112,12 +112,14 @@ def test_bad_options_and_input():
 
 @pytest.mark.slow
 def test_coverage_by_simulation():
-    """95% intervals of ICC(1) and ICC(2) cover the true values in about 95% of samples.
+    """Coverage of the 95% intervals of ICC(1) and ICC(2) against a known truth.
 
     Truth: tau00 = 0.15, sigma2 = 0.85 (ICC(1) = .15), 40 groups of unequal size (10 to 30).
     ICC(2) is judged against its truth at each sample's mean group size.  200 samples x 300
-    replicates; the binomial standard error of a coverage of .95 is about .015, so a coverage below
-    .89 or above .995 fails.
+    replicates (binomial standard error of a coverage near .95: about .015).  The percentile cluster
+    bootstrap undercovers a little with 40 groups: this run gives .900 (ICC(1)) and .905 (ICC(2)),
+    as the docstring of ``icc`` says.  The test fails if coverage drops below .87 (the interval
+    much too narrow, e.g. pupils resampled instead of groups) or exceeds .995 (much too wide).
     """
     rng = np.random.default_rng(2026)
     hits1 = hits2 = 0
@@ -133,4 +135,4 @@ def test_coverage_by_simulation():
         hits2 += r.icc2_ci_low <= true2 <= r.icc2_ci_high
     cov1, cov2 = hits1 / n_sim, hits2 / n_sim
     print(f"coverage ICC(1) {cov1:.3f}, ICC(2) {cov2:.3f}")
-    assert 0.89 <= cov1 <= 0.995 and 0.89 <= cov2 <= 0.995
+    assert 0.87 <= cov1 <= 0.995 and 0.87 <= cov2 <= 0.995
