@@ -967,7 +967,7 @@ def _percentile(draws: np.ndarray, ci: float) -> tuple[float, float]:
 
 
 def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boot: int = 1000,
-        seed=None, progress: bool = True) -> IccResult:
+        seed=None, progress: bool | None = None) -> IccResult:
     """ICC(1) and ICC(2) of a pupil measure within classes or schools.
 
     Parameters
@@ -986,8 +986,9 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
     seed : int, optional
         Seed of the bootstrap draws (the same seed gives the same interval on
         every machine).
-    progress : bool
-        Show a progress bar while the replicates are fitted.
+    progress : bool, optional
+        Show a progress bar while the replicates are fitted; by default only for
+        long runs (``n_boot`` times the number of groups above 200,000).
 
     Returns
     -------
@@ -1075,7 +1076,9 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
     extra = {}
     if n_boot:
         idx = cluster_bootstrap_indices(j, n_boot, seed)
-        extra = _icc_boot_ci(y, inv, j, idx, ci, progress=progress)
+        if progress is None:
+            progress = n_boot * j > 200_000
+        extra = _icc_boot_ci(y, inv, j, idx, ci, progress=bool(progress))
     return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
                      icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw),
                      icc2_anova=(msb - msw) / msb if msb > 0 else float("-inf"),
@@ -1167,7 +1170,7 @@ class VarianceExplainedResult(Result):
 
 def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: Sequence[str], cluster: str,
                                ci: float = 0.95, n_boot: int = 1000, seed=None,
-                               progress: bool = True) -> VarianceExplainedResult:
+                               progress: bool | None = None) -> VarianceExplainedResult:
     """Share of the between-group variance of ``outcome`` that ``covariates`` explain, with an interval.
 
     ``1 - tau00_model / tau00_null``, where ``tau00_null`` is the REML
@@ -1184,6 +1187,25 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
     mixed-model engine from the groups' sufficient statistics.  Covariates
     are used as given (a standardised school measure stays standardised on
     the full sample).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    outcome : str
+        The pupil measure.
+    covariates : list of str
+        Numeric predictors of the second model (pupil- or group-level).
+    cluster : str
+        The grouping column.
+    ci : float
+        Confidence level.
+    n_boot : int
+        Cluster-bootstrap replicates (default 1000).
+    seed : int, optional
+        Seed of the draws.
+    progress : bool, optional
+        Show a progress bar; by default only for long runs.
 
     Examples
     --------
@@ -1228,6 +1250,8 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
         raise DataError(f"The between-group variance of {outcome!r} is estimated at 0, so no share of it "
                         "can be explained.")
     idx = cluster_bootstrap_indices(j, n_boot, seed)
+    if progress is None:                 # a bar only for long runs, as in :func:`icc`
+        progress = n_boot * j > 100_000
     t0, _, _ = _cluster_boot_reml(y, Xc[:, :1], inv, j, idx, progress=progress, desc="bootstrap null model")
     t1, _, _ = _cluster_boot_reml(y, Xc, inv, j, idx, progress=progress, desc="bootstrap covariate model")
     with np.errstate(divide="ignore", invalid="ignore"):
