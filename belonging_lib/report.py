@@ -125,7 +125,9 @@ def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[st
     shown, left_out = [], []
     for label, name in names:
         name = str(name).strip()
-        if name in data.columns and name not in known:
+        prescored = name in data.columns and (
+            name not in known or not all(i in data.columns for i in load_instrument(name).item_ids))
+        if prescored:                   # a score column already in the data (its items are not)
             values = pd.to_numeric(data[name], errors="coerce")
             low, high = (float(values.min()), float(values.max())) if values.notna().any() else (np.nan, np.nan)
             entry = {"label": label or name, "name": name, "values": values, "low": np.nan, "high": np.nan}

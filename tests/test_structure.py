@@ -225,7 +225,7 @@ def test_dif_intercept_detected(sim_inv, sim_partial):
 # --------------------------------------------------------------------------- known truth
 def _simulate(n, rng, lam, phi, psi_sd=0.6):
     p, m = lam.shape
-    eta = rng.multivariate_normal(np.zeros(m), phi, size=n)
+    eta = rng.multivariate_normal(np.zeros(m), phi, size=n, method="cholesky")
     return eta @ lam.T + rng.normal(scale=psi_sd, size=(n, p))
 
 
@@ -346,7 +346,7 @@ def test_parallel_analysis_invariants_and_known_truth():
     rng = np.random.default_rng(11)
     lam = np.kron(np.eye(3), np.full((1, 5), 0.65))
     phi = np.full((3, 3), 0.3) + 0.7 * np.eye(3)
-    x = _simulate(800, rng, lam.T, phi, psi_sd=0.75)
+    x = _simulate(3000, rng, lam.T, phi, psi_sd=0.75)   # standardised loadings known to about 0.015 (1 SE)
     data = pd.DataFrame(x, columns=[f"i{k}" for k in range(15)])
     pa = parallel_analysis(data, n_iter=40, seed=5)
     assert pa.n_factors == 3 and pa.n_components == 3
@@ -474,7 +474,7 @@ def test_heywood_case_warns():
     # one factor, three items with r(a,b) = r(a,c) = .8 and r(b,c) = .5: the implied loading of a is
     # sqrt(.8 * .8 / .5) > 1, so a's residual variance is negative
     corr = np.array([[1, .8, .8], [.8, 1, .5], [.8, .5, 1]])
-    x = np.random.default_rng(8).multivariate_normal(np.zeros(3), corr, size=2000)
+    x = np.random.default_rng(8).multivariate_normal(np.zeros(3), corr, size=2000, method="cholesky")
     with pytest.warns(BelongingWarning, match="Heywood.*\\ba\\b"):
         res = cfa("f =~ b + a + c", pd.DataFrame(x, columns=list("abc")))
     assert res.parameters.set_index("term").loc["a ~~ a", "estimate"] < 0

@@ -254,7 +254,10 @@ def simulate_responses(*, version: str = "secondary", n_classes: int = 8, class_
     n = n_classes * class_size
     cov = np.full((5, 5), part_corr) + (1 - part_corr) * np.eye(5)
     cls = np.repeat(np.arange(n_classes), class_size)
-    level = rng.multivariate_normal(np.zeros(5), cov, size=n) + rng.normal(0, class_sd, (n_classes, 1))[cls]
+    # Cholesky, not numpy's default SVD: an SVD's signs depend on the LAPACK kernel the CPU selects, so the
+    # synthetic answers (and every number the chapter reports on them) would differ between machines.
+    level = (rng.multivariate_normal(np.zeros(5), cov, size=n, method="cholesky")
+             + rng.normal(0, class_sd, (n_classes, 1))[cls])
     k = inst.response_max - inst.response_min + 1
     cuts = {3: [-0.9, 0.35], 5: [-1.6, -0.85, -0.2, 0.75]}[k]
     out = {"pupil_ref": [f"P{i + 1:03d}" for i in range(n)],
