@@ -115,24 +115,24 @@ def test_coverage_by_simulation():
     """Coverage of the 95% intervals of ICC(1) and ICC(2) against a known truth.
 
     Truth: tau00 = 0.15, sigma2 = 0.85 (ICC(1) = .15), 40 groups of unequal size (10 to 30).
-    ICC(2) is judged against its truth at each sample's mean group size.  200 samples x 300
-    replicates (binomial standard error of a coverage near .95: about .015).  The percentile cluster
-    bootstrap undercovers a little with 40 groups: this run gives .900 (ICC(1)) and .905 (ICC(2)),
-    as the docstring of ``icc`` says.  The test fails if coverage drops below .87 (the interval
-    much too narrow, e.g. pupils resampled instead of groups) or exceeds .995 (much too wide).
+    ICC(2) is judged against its truth at each sample's mean group size.  A study of 200 samples x 300
+    replicates gave .900 (ICC(1)) and .905 (ICC(2)): the percentile cluster bootstrap undercovers a
+    little with 40 groups, as the docstring of ``icc`` says.  To keep the suite short this test runs 60
+    samples x 200 replicates (binomial standard error about .04) and fails if coverage drops below .75
+    (the interval much too narrow, e.g. pupils resampled instead of groups) or reaches 1 (much too wide).
     """
     rng = np.random.default_rng(2026)
     hits1 = hits2 = 0
-    n_sim = 200
+    n_sim = 60
     for s in range(n_sim):
         sizes = rng.integers(10, 31, size=40)
         g = np.repeat(np.arange(40), sizes)
         y = rng.normal(0, np.sqrt(0.15), 40)[g] + rng.normal(0, np.sqrt(0.85), len(g))
-        r = icc(pd.DataFrame({"y": y, "g": g}), outcome="y", group="g", n_boot=300, seed=s, progress=False)
+        r = icc(pd.DataFrame({"y": y, "g": g}), outcome="y", group="g", n_boot=200, seed=s, progress=False)
         nbar = len(g) / 40
         hits1 += r.icc1_ci_low <= 0.15 <= r.icc1_ci_high
         true2 = 0.15 / (0.15 + 0.85 / nbar)
         hits2 += r.icc2_ci_low <= true2 <= r.icc2_ci_high
     cov1, cov2 = hits1 / n_sim, hits2 / n_sim
     print(f"coverage ICC(1) {cov1:.3f}, ICC(2) {cov2:.3f}")
-    assert 0.87 <= cov1 <= 0.995 and 0.87 <= cov2 <= 0.995
+    assert 0.75 <= cov1 < 1 and 0.75 <= cov2 < 1
