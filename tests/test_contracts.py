@@ -71,16 +71,20 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
     d = school_frame(names, n, seed, constant=constant, scale=scale, missing_share=missing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # the boundary warning is documented
-        r = attempt(icc, d, outcome="y", group="school")
+        # a short bootstrap (its interval is checked against lme4 in test_icc_intervals.py)
+        r = attempt(icc, d, outcome="y", group="school", n_boot=40, seed=1, progress=False)
         if r is None:
             return
-        again = aggregation_reliability(d.sample(frac=1.0, random_state=1), score="y", cluster="school")
+        again = aggregation_reliability(d.sample(frac=1.0, random_state=1), score="y", cluster="school",
+                                        n_boot=0)
     assert r.n + r.n_excluded == len(d)
     assert 0 <= r.icc1 <= 1 and 0 <= r.icc2 <= 1
     assert r.tau00 >= 0 and r.sigma2 > 0
     assert finite(r.icc1, r.icc2, r.icc1_anova, r.tau00, r.sigma2, r.msb, r.msw, r.reml_loglik)
     # ICC(2) by ANOVA is -inf only when every group has exactly the same mean (MSB = 0)
     assert np.isfinite(r.icc2_anova) or r.msb == 0
+    if np.isfinite(r.icc1_ci_low):
+        assert 0 <= r.icc1_ci_low <= r.icc1_ci_high <= 1 and 0 <= r.icc2_ci_low <= r.icc2_ci_high <= 1
     assert again.icc1 == pytest.approx(r.icc1, abs=1e-8)
     assert again.n_groups == r.n_groups
 
