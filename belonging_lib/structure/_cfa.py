@@ -210,6 +210,58 @@ class CFAResult(Result):
                 "std_ci_low", "std_ci_high"]
         return means[cols].reset_index(drop=True)
 
+    def standardized(self, level: float = 0.95) -> pd.DataFrame:
+        """Standardised loadings, variances and covariances with delta-method intervals.
+
+        The standardised solution is lavaan's ``std.all`` (``std_estimate`` in
+        :attr:`parameters`): loadings scaled by the factor and item standard
+        deviations, factor covariances turned into factor correlations,
+        residual variances into the share of item variance the factor leaves
+        unexplained.  Standard errors come from the delta method: the
+        derivative of each standardised value with respect to the free
+        parameters (central differences) sandwiched around the parameters'
+        covariance matrix, as ``lavaan::standardizedSolution()``.  Limits are
+        Wald limits, estimate +/- z * se, also as lavaan's.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level of the limits (default 0.95).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per loading, residual variance or covariance and factor
+            variance or covariance (per group in a multi-group model): term,
+            (group,) kind, lhs, rhs, estimate (standardised), se, ci_low,
+            ci_high, ci_level, statistic, p_value.  A factor correlation is the
+            row of kind ``"factor covariance"``.
+        """
+        if not 0 < level < 1:
+            raise ModelError(f"`level` must be between 0 and 1, not {level!r}.")
+        fit = self._fit
+        if fit is None:
+            raise ModelError("This result has no fitted model to standardise (it was not made by cfa()).")
+        rows, values = _std_rows(fit.spec, fit.theta, list(self.groups))
+        jac = _std_jacobian(fit.spec, fit.theta, len(self.groups), values)
+        vc = fit.vcov()
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, vc, jac), 0, None))
+        se = np.where(np.isfinite(values), se, np.nan)
+        z = stats.norm.ppf(0.5 + level / 2)
+        out = pd.DataFrame(rows)
+        out["estimate"] = values
+        out["se"] = se
+        out["ci_low"] = values - z * se
+        out["ci_high"] = values + z * se
+        out["ci_level"] = level
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = np.where(se > 0, values / se, np.nan)
+        out["statistic"] = stat
+        out["p_value"] = 2 * stats.norm.sf(np.abs(stat))
+        if self.group is None:
+            out = out.drop(columns="group")
+        return out
+
     def notes(self) -> list[str]:
         f = self.fit
         lines = [f"chi-square({f['df']:.0f}) = {f['chisq']:.2f}, {format_p(f['pvalue'])}; "
@@ -327,6 +379,67 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
                      n_rows=n_rows, group=group, groups=tuple(levels),
                      group_sizes=tuple(int(b.shape[0]) for b in blocks.values()), equal=tuple(equal),
                      converged=fit.converged, missing=missing, _fit=fit)
+
+
+# --------------------------------------------------------------------------- standardised solution
+def _std_values(spec: M.Spec, theta: np.ndarray, n_groups: int) -> np.ndarray:
+    """lavaan's std.all of every loading and (co)variance, in the order of :func:`_std_rows`."""
+    mm = spec.mm
+    items, factors = list(mm.items), list(mm.factors)
+    out = []
+    for g in range(n_groups):
+        lam, the, psi, _nu, _alpha = M.matrices(spec, theta, g)
+        sigma, _ = M.implied(spec, theta, g)
+        sd_obs = np.sqrt(np.diag(sigma))
+        var_lat = np.diag(psi)
+        sd_lat = np.sqrt(np.where(var_lat > 0, var_lat, np.nan))
+        for j, f in enumerate(factors):
+            for item in mm.indicators[f]:
+                i = items.index(item)
+                out.append(lam[i, j] * sd_lat[j] / sd_obs[i])
+        for i in range(len(items)):
+            out.append(the[i, i] / sigma[i, i])
+        for a, b in mm.residual_covs:
+            i, k = sorted((items.index(a), items.index(b)), reverse=True)
+            # lavaan standardises a residual covariance by the residual standard deviations
+            out.append(the[i, k] / np.sqrt(the[i, i] * the[k, k]) if the[i, i] > 0 and the[k, k] > 0 else np.nan)
+        for j in range(len(factors)):
+            for k in range(j + 1):
+                out.append(psi[j, k] / (sd_lat[j] * sd_lat[k]))
+    return np.asarray(out, dtype=float)
+
+
+def _std_rows(spec: M.Spec, theta: np.ndarray, levels: list) -> tuple[list, np.ndarray]:
+    """Labels of the standardised values (term, group, kind, lhs, rhs) and the values at ``theta``."""
+    mm = spec.mm
+    items, factors = list(mm.items), list(mm.factors)
+    rows = []
+    for lv in levels:
+        for f in factors:
+            rows += [{"term": f"{f} =~ {item}", "group": lv, "kind": "loading", "lhs": f, "rhs": item}
+                     for item in mm.indicators[f]]
+        rows += [{"term": f"{item} ~~ {item}", "group": lv, "kind": "residual variance", "lhs": item,
+                  "rhs": item} for item in items]
+        rows += [{"term": f"{a} ~~ {b}", "group": lv, "kind": "residual covariance", "lhs": a, "rhs": b}
+                 for a, b in mm.residual_covs]
+        for j, f in enumerate(factors):
+            for k in range(j + 1):
+                rows.append({"term": f"{factors[k]} ~~ {f}", "group": lv,
+                             "kind": "factor variance" if j == k else "factor covariance",
+                             "lhs": factors[k], "rhs": f})
+    return rows, _std_values(spec, theta, len(levels))
+
+
+def _std_jacobian(spec: M.Spec, theta: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    """Derivatives of the standardised values with respect to the free parameters (central differences)."""
+    theta = np.asarray(theta, dtype=float)
+    jac = np.empty((values.size, theta.size))
+    h = 1e-6 * np.maximum(np.abs(theta), 1.0)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h[j]
+        jac[:, j] = (_std_values(spec, theta + e, n_groups) - _std_values(spec, theta - e, n_groups)) / (2 * h[j])
+    return np.where(np.isfinite(jac), jac, 0.0)
 
 
 # --------------------------------------------------------------------------- single group via semopy
