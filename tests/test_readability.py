@@ -11,8 +11,8 @@ Run ``python tests/test_readability.py`` to print the grade of every chapter.
 import re
 from pathlib import Path
 
-import jupytext
 import pytest
+from test_prose_numbers import prose
 
 textstat = pytest.importorskip("textstat")
 
@@ -32,16 +32,7 @@ TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.M)
 
 def prose_of(path: Path) -> str:
     """The chapter's reader-facing prose, prepared for a readability formula."""
-    parts = []
-    for cell in jupytext.read(path).cells:
-        if cell.cell_type != "markdown":
-            continue
-        text = cell.source
-        ref = re.search(r"^#+ References\s*$", text, flags=re.M)
-        if ref:
-            parts.append(text[: ref.start()])
-            break
-        parts.append(text)
+    parts = prose(path)             # the markdown cells up to References, as the prose-number check reads them
     text = "\n\n".join(parts)
     text = FOR_RESEARCHERS.sub(" ", text)
     text = TERM.sub(lambda m: m.group(1), text)     # a glossary link reads as its words
