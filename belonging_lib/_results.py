@@ -17,14 +17,59 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._errors import DataError
 
-__all__ = ["TIDY_COLUMNS", "Result", "RowLedger", "LedgerEntry", "format_p"]
+__all__ = ["TIDY_COLUMNS", "Result", "RowLedger", "LedgerEntry", "coef_table", "format_p", "tidy"]
 
-#: Column names used by every tidy table of estimates in the library.
-TIDY_COLUMNS = ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+#: Column names that start every tidy table of estimates in the library (those that apply, in this
+#: order; docs/api/conventions.md).
+TIDY_COLUMNS = ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
+
+
+def coef_table(terms, estimate, se, df=np.inf, *, ci_level: float = 0.95) -> pd.DataFrame:
+    """The library's one coefficient table: estimates, SEs, Wald statistics, p-values and intervals.
+
+    ``df`` is one number or one per term; ``np.inf`` (the default) gives normal-theory p-values and
+    intervals.  A term named ``Intercept`` is shown as ``(Intercept)``, as R shows it.  The table is
+    indexed by ``term`` and its columns are the tidy ones: ``estimate, se, ci_low, ci_high,
+    statistic, df, p``.
+
+    >>> t = coef_table(["Intercept", "x"], [1.0, 0.5], [0.5, 0.25], df=10)
+    >>> list(t.index), list(t.columns)
+    (['(Intercept)', 'x'], ['estimate', 'se', 'ci_low', 'ci_high', 'statistic', 'df', 'p'])
+    >>> round(float(t.loc["x", "p"]), 4)
+    0.0734
+    """
+    from scipy import stats
+
+    estimate = np.asarray(estimate, dtype=float).reshape(-1)
+    se = np.asarray(se, dtype=float).reshape(-1)
+    df = np.broadcast_to(np.asarray(df, dtype=float), estimate.shape).copy()
+    if not 0 < ci_level < 1:
+        raise ValueError(f"ci_level must be between 0 and 1; got {ci_level!r}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = estimate / se
+    normal = ~np.isfinite(df)
+    safe_df = np.where(normal, 1.0, df)
+    p = np.where(normal, 2 * stats.norm.sf(np.abs(stat)), 2 * stats.t.sf(np.abs(stat), safe_df))
+    crit = np.where(normal, stats.norm.ppf(0.5 + ci_level / 2), stats.t.ppf(0.5 + ci_level / 2, safe_df))
+    index = pd.Index(["(Intercept)" if str(t) == "Intercept" else str(t) for t in terms], name="term")
+    return pd.DataFrame({"estimate": estimate, "se": se, "ci_low": estimate - crit * se,
+                         "ci_high": estimate + crit * se, "statistic": stat, "df": df, "p": p}, index=index)
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Order a table's columns so that the tidy columns that are present come first.
+
+    A table indexed by ``term`` gets the index back as its first column.
+    """
+    if frame.index.name == "term":
+        frame = frame.reset_index()
+    first = [c for c in TIDY_COLUMNS if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
 
 
 def format_p(p: float) -> str:

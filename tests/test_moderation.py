@@ -25,7 +25,7 @@ def _check_against_r(res, ref, *, rtol=1e-7):
     np.testing.assert_allclose(res.vcov, V_r, rtol=rtol, atol=1e-12)
     slopes = pd.DataFrame(ref["slopes"])
     np.testing.assert_allclose(res.simple_slopes["moderator_value"], ref["at"], rtol=1e-12, atol=0)
-    for col in ["estimate", "se", "ci_low", "ci_high", "p_value"]:
+    for col in ["estimate", "se", "ci_low", "ci_high", "p"]:
         np.testing.assert_allclose(res.simple_slopes[col], slopes[col], rtol=rtol, atol=0, err_msg=col)
     np.testing.assert_allclose(res.jn_interval, ref["jn"], rtol=rtol, atol=0)
     np.testing.assert_allclose(res.t_crit_jn, ref["t_crit"], rtol=1e-10, atol=0)
@@ -59,7 +59,7 @@ def test_cr2_satterthwaite_matches_clubsandwich_coef_test(claims_fixture):
     order = [0, 1, 2, 4, 3]  # R: (Intercept), X, W, C, X:W
     want = pd.DataFrame(ref["coefficients"]).iloc[order].reset_index(drop=True)
     got = pd.DataFrame(ref["slopes"])
-    for col in ["estimate", "se", "df", "p_value", "ci_low", "ci_high"]:
+    for col in ["estimate", "se", "df", "p", "ci_low", "ci_high"]:
         np.testing.assert_allclose(res.coefficients[col], want[col], rtol=1e-7, atol=0, err_msg=col)
         np.testing.assert_allclose(res.simple_slopes[col], got[col], rtol=1e-7, atol=0, err_msg=col)
     # Johnson-Neyman with df that vary with the moderator: at each bound |t| equals the critical
@@ -67,7 +67,7 @@ def test_cr2_satterthwaite_matches_clubsandwich_coef_test(claims_fixture):
     assert res.jn_interval
     for b in res.jn_interval:
         tab = res.slope_at([b])
-        np.testing.assert_allclose(tab["p_value"].iloc[0], 0.05, rtol=1e-8, atol=0)
+        np.testing.assert_allclose(tab["p"].iloc[0], 0.05, rtol=1e-8, atol=0)
         assert tab["df"].iloc[0] < 29
 
 
@@ -117,7 +117,7 @@ def test_slope_at_and_sd_probe(claims_fixture):
     # significance flips exactly at the JN bounds inside the range
     for b in res.jn_in_range:
         tab = res.slope_at([b])
-        np.testing.assert_allclose(tab["p_value"].iloc[0], 1 - res.ci, rtol=1e-8, atol=0)
+        np.testing.assert_allclose(tab["p"].iloc[0], 1 - res.ci, rtol=1e-8, atol=0)
 
 
 def test_missing_rows_are_counted_not_silently_dropped(claims_fixture):

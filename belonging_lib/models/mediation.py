@@ -324,7 +324,7 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
         t = fit.params[j] / se
         path_rows.append({"term": term, "estimate": fit.params[j], "se": se,
                           "ci_low": fit.params[j] - tcrit * se, "ci_high": fit.params[j] + tcrit * se,
-                          "statistic": t, "df": df, "p_value": 2 * stats.t.sf(abs(t), df),
+                          "statistic": t, "df": df, "p": 2 * stats.t.sf(abs(t), df),
                           "n": fit.n})
     paths = pd.DataFrame(path_rows)[TIDY_COLUMNS]
 

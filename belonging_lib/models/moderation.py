@@ -88,9 +88,9 @@ class ModerationResult(Result):
     ----------
     coefficients : DataFrame
         Tidy table of the interaction model (``term, estimate, se, ci_low, ci_high,
-        statistic, df, p_value, n``).
+        statistic, df, p, n``).
     simple_slopes : DataFrame
-        ``moderator_value, estimate, se, ci_low, ci_high, statistic, df, p_value``:
+        ``moderator_value, estimate, se, ci_low, ci_high, statistic, df, p``:
         the predictor's slope at each probed moderator value.
     jn_interval : tuple of float
         Moderator values where the slope's significance changes (empty when it never does).
@@ -250,7 +250,7 @@ def _slopes_table(res: ModerationResult, at) -> pd.DataFrame:
         "estimate": est, "se": se,
         "ci_low": est - tcrit * se, "ci_high": est + tcrit * se,
         "statistic": tstat, "df": df,
-        "p_value": 2.0 * stats.t.sf(np.abs(tstat), df),
+        "p": 2.0 * stats.t.sf(np.abs(tstat), df),
     })
 
 
@@ -406,7 +406,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     coefs = pd.DataFrame({
         "term": names, "estimate": fit.params, "se": se,
         "ci_low": fit.params - tcrit * se, "ci_high": fit.params + tcrit * se,
-        "statistic": tstat, "df": coef_df, "p_value": 2.0 * stats.t.sf(np.abs(tstat), coef_df),
+        "statistic": tstat, "df": coef_df, "p": 2.0 * stats.t.sf(np.abs(tstat), coef_df),
         "n": fit.n,
     })[TIDY_COLUMNS]
 
@@ -433,7 +433,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         outcome=outcome, predictor=predictor, moderator=moderator, covariates=tuple(covs),
         coefficients=coefs, simple_slopes=pd.DataFrame(), jn_interval=bounds, jn_region=region,
         interaction=float(fit.params[ii]), interaction_se=float(se[ii]),
-        interaction_p=float(coefs["p_value"].iloc[ii]), ci=ci, alpha_jn=alpha, df=fit.df,
+        interaction_p=float(coefs["p"].iloc[ii]), ci=ci, alpha_jn=alpha, df=fit.df,
         t_crit_jn=float(t_jn), n=fit.n, n_excluded=n_excl, n_clusters=fit.n_clusters,
         vcov_type=fit.vcov_type, rsquared=fit.rsquared,
         moderator_range=(float(w.min()), float(w.max())),

@@ -1,0 +1,396 @@
+"""The library speaks one vocabulary (docs/api/conventions.md).
+
+Three checks:
+
+1. every public function, class and public method takes only names from the vocabulary or from the
+   commented allow-lists below, with ``data`` first and positional and every role keyword-only;
+2. every field of every result class is a vocabulary field or on the allow-list;
+3. the ``to_frame()`` of each estimator's result starts with the tidy columns that apply, in order,
+   and has no column named in a way the vocabulary forbids.
+
+A stray name fails with the function and the name (``test_a_stray_name_fails`` shows it). To add a
+real exception, put it in the right allow-list below with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import belonging_lib as bl
+from belonging_lib._results import TIDY_COLUMNS, Result
+
+# --------------------------------------------------------------------------------------------------
+# The vocabulary (docs/api/conventions.md)
+# --------------------------------------------------------------------------------------------------
+
+#: Roles: which column plays which part.
+ROLES = {
+    "data", "formula", "outcome", "predictor", "predictors", "covariates", "moderator", "mediator",
+    "cluster", "by", "group", "treatment", "treated", "items", "weight", "id", "wave",
+}
+
+#: Options shared across the library.
+COMMON_OPTIONS = {
+    "ci_level", "ci_method", "n_boot", "seed", "progress", "policy", "out", "method", "reml", "vcov",
+    "missing", "reverse", "instrument", "title", "ax", "label", "labels", "digits", "reference",
+    "covariates", "context", "invalid", "missing_codes", "columns", "n_iter", "n_perm", "n",
+}
+
+#: Names a role must never have: the synonyms the vocabulary replaced (the reason is the advice).
+FORBIDDEN = {
+    "groups": "use `cluster` for clustering, `by` for breakdowns",
+    "school_col": "use `cluster`",
+    "id_col": "use `id`",
+    "time": "use `wave`",
+    "y": "use `outcome`",
+    "x": "use `predictor`",
+    "m": "use `mediator`",
+    "value": "use `outcome`",
+    "var": "use `outcome`",
+    "score": "use `outcome` (or `scores` for a list of score columns)",
+    "ci": "use `ci_level` for the level, `ci_low`/`ci_high` for the bounds",
+    "level": "use `ci_level`",
+    "panel": "use `data`",
+    "raw": "use `data`",
+    "frame": "use `data` (or `table` for a table of results)",
+    "p_value": "use `p`",
+    "pvalue": "use `p`",
+    "rsquared": "use `r2`",
+    "n_groups": "use `n_clusters`",
+    "return_report": "a flag must not change the return type",
+    "return_latent": "a flag must not change the return type",
+}
+
+#: Options that belong to one family of functions, with the reason.
+OPTIONS = {
+    # display and files
+    "xlabel", "ylabel", "figsize", "dpi", "colour", "hue", "bins", "sort", "note", "number", "index",
+    "statistic", "p_digits", "leading_zero", "item_labels", "group_labels", "wave_labels", "null",
+    "n_points", "threshold", "symbol", "file", "encoding", "sheet", "delimiter", "path", "version",
+    "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "n_rows", "what",
+    "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
+    "length", "user_missing", "ids", "keep", "ledger", "data_dir", "codebook", "summary", "profile",
+    "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
+    "counts", "count_col", "within", "totals", "arm_labels", "assessed",
+    "excluded_before_randomisation", "complied", "attrited", "ratings", "low", "high", "spread",
+    "previous", "staff_cutoff", "belonging_cutoff", "reliability", "sdq_bands", "ordinal",
+    "n_factors", "rotation", "quantile", "estimator", "equal", "partial", "levels", "max_delta_cfi",
+    "max_delta_rmsea", "min_n", "model", "at", "probe", "alpha_jn", "df_method", "denominator",
+    "block", "subgroup", "pretest", "kind", "keep_items", "smaller", "larger", "random",
+    "random_slope", "interact_time", "satterthwaite", "tol", "before", "after", "values", "sd",
+    "df_complete", "burn_in", "between", "k_pmm", "rtol", "atol", "disclosure", "minimum",
+    "residual_df", "nk_n", "nk_k", "p", "k", "universe", "rows", "category", "paired", "matrix",
+    "corr", "coef", "names", "outcome_variance", "draws", "estimate", "countries", "replicates",
+    "rho", "mse", "rscales", "pv", "alpha", "power", "two_tailed", "max_clusters", "mdes",
+    "effect_size", "icc", "cluster_size", "n_clusters", "clusters_per_unit", "icc_level2",
+    "icc_level3", "r2_level1", "r2_level2", "r2_level3", "p_treated", "n_covariates_level2",
+    "n_covariates_level3", "n_sims", "overall_pct", "boundary", "t", "df", "target", "A", "b",
+    "kwargs", "q", "rng", "seed", "n_primary", "n_secondary", "n_pupils", "n_schools", "n_blocks",
+    "pupils_per_country", "pupils_per_school", "survey", "schools", "staff", "transition", "trial",
+    "pisa", "latent", "ehcp_share", "n_raters", "rater_sd", "noise_sd", "noise", "share_dropping",
+    "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
+    "resid", "weights", "X", "Y", "b_pred", "b_int", "v_pred", "v_int", "cov_pi", "t_crit",
+    "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
+}
+
+#: Functions allowed a name that is forbidden elsewhere, with the reason.
+EXCEPTIONS = {
+    # lavaan's word for the grouping of a multi-group measurement model
+    ("group", r"belonging_lib\.structure\..*|belonging_lib\.plots\.structure\..*"),
+    # R survey's name for the replicate variance factor (svrepdesign(scale=))
+    ("scale", r"belonging_lib\.survey\..*SurveyDesign.*"),
+    # mice's name for the number of imputed data sets
+    ("m", r"belonging_lib\.imputation\.impute"),
+    # a scatter plot's two axes
+    ("x", r"belonging_lib\.plots\..*"),
+    ("y", r"belonging_lib\.plots\..*"),
+    # a value to record or format, not a column
+    ("value", r"belonging_lib\.notebook\.record|belonging_lib\.tables\.format_number"),
+}
+
+#: Modules that are build machinery, not the analysis API (the chapters' build and the command line,
+#: whose words are the command line's own flags).
+MACHINERY = ("belonging_lib.book", "belonging_lib.cli", "belonging_lib.schools.cli")
+
+#: Result fields: the vocabulary, then fields that name a statistic of one method.
+RESULT_FIELDS = {
+    "estimate", "se", "ci_low", "ci_high", "ci_level", "ci_method", "p", "df", "n", "n_excluded",
+    "n_clusters", "effect", "effect_ci_low", "effect_ci_high", "r2", "r2_marginal", "r2_conditional",
+    "statistic", "outcome", "predictor", "predictors", "covariates", "moderator", "mediator",
+    "cluster", "by", "group", "treatment", "treated", "items", "weight", "id", "wave", "method",
+    "n_boot", "n_boot_failed", "seed", "n_perm", "n_iter", "ledger", "formula", "model", "table",
+    "data", "policy",
+}
+RESULT_OPTIONS = {
+    # reliability (psych's names)
+    "alpha", "std_alpha", "g6", "average_r", "median_r", "signal_noise", "alpha_se", "omega_total",
+    "omega_h", "omega_total_sl", "n_items", "scale_mean", "scale_sd", "reverse", "n_factors",
+    "ordinal", "label", "loadings", "missing",
+    # intraclass correlations and variance components
+    "icc", "icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2", "msb", "msw", "mean_size",
+    "reml_loglik", "icc1_ci_low", "icc1_ci_high", "icc2_ci_low", "icc2_ci_high", "icc_levels",
+    "tau00_null", "tau00_null_ci_low", "tau00_null_ci_high", "tau00_model", "tau00_model_ci_low",
+    "tau00_model_ci_high", "var_cluster", "var_pupil", "variance",
+    # model fits
+    "fixed", "loglik", "aic", "bic", "reml", "random", "boundary", "converged", "vcov", "vcov_type",
+    "params", "coefficients", "fit", "parameters", "factor_correlations", "omega", "n_rows",
+    "group_sizes", "groups", "equal", "communalities", "uniquenesses", "rotation", "parallel",
+    "n_components", "quantile",
+    # moderation, mediation, importance
+    "simple_slopes", "jn_interval", "jn_region", "interaction", "interaction_se", "p_interaction",
+    "alpha_jn", "t_crit_jn", "moderator_range", "predictor_range", "moderator_binary",
+    "covariate_means", "df_method", "effects", "paths", "indirect", "direct", "total",
+    "proportion_mediated", "proportion_ci_low", "proportion_ci_high", "n_boot_used", "draws",
+    "conditional", "complete", "subsets",
+    # trials
+    "itt_effect", "itt_estimate", "compliance_treated", "compliance_control", "compliance_difference",
+    "sd", "n_boot_undefined", "denominator", "numerator_formula", "denominator_formula",
+    "boot_ci_low", "boot_ci_high", "p_permutation", "block", "numerator_model", "denominator_model",
+    "boot_estimates", "perm_estimates", "interaction_effect", "interaction_estimate", "subgroup",
+    "overall", "differential", "boundary_cautious", "boundary_optimistic", "rating_cautious",
+    "rating_optimistic", "unit", "arm_labels", "assessed", "excluded_before_randomisation",
+    "n_treated", "n_control", "kind", "correction", "mean_treated", "mean_control", "sd_pooled",
+    "power", "mc_se", "n_sims", "analytic_power", "settings", "estimates",
+    # group gaps and fairness
+    "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
+    # data layer, codebooks, scoring, instruments
+    "changes", "unused_columns", "renamed_columns", "extra_notes", "by_variable", "by_group",
+    "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",
+    "columns", "problems", "declared_missing", "column", "rows", "value", "name", "path", "seconds",
+    "cached", "error", "subscale", "min_answered", "rounding", "scores", "source_score", "bands",
+    "note", "low", "high", "response_min", "response_max", "labels", "citation", "licence",
+    "construct", "bands_note", "source", "datasets", "m", "before", "after", "mask",
+    "n_primary", "n_secondary", "digits", "int_columns", "label_columns", "threshold", "symbol",
+    "secondary", "enabled", "nk_n", "nk_k", "p_ratio", "min_residual_df", "cells", "title", "number",
+    # schools' tools
+    "action_plan", "areas", "indicators", "n_raters", "n_indicators_left_out", "priorities", "caveat",
+    "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
+    "reliability", "n_pupils", "n_previous_matched", "n_previous_unmatched", "has_names",
+}
+#: Field names forbidden in results (the synonyms the vocabulary replaced).
+FORBIDDEN_FIELDS = {
+    "p_value": "use `p`", "pvalue": "use `p`", "rsquared": "use `r2`", "ci": "use `ci_level` or "
+    "`ci_low`/`ci_high`", "n_groups": "use `n_clusters`", "x": "use `predictor`", "y": "use `outcome`",
+    "m": "use `mediator`", "g_ci_low": "use `ci_low`", "g_ci_high": "use `ci_high`",
+    "boot_ci": "use `ci_low`/`ci_high`", "interaction_p": "use `p_interaction`", "p_top": "not a p-value",
+    "p_diff": "use `p`",
+}
+#: Result fields allowed a forbidden name, with the reason.
+FIELD_EXCEPTIONS = {
+    # imputation.ImputedData.m: mice's number of imputed data sets
+    ("m", "belonging_lib.imputation.ImputedData"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Walking the public surface
+# --------------------------------------------------------------------------------------------------
+
+def _public_modules():
+    for info in pkgutil.walk_packages(bl.__path__, "belonging_lib."):
+        parts = info.name.split(".")[1:]
+        if any(p.startswith("_") for p in parts) or info.name.startswith(MACHINERY):
+            continue
+        yield importlib.import_module(info.name)
+
+
+def _public_objects():
+    seen = set()
+    for module in _public_modules():
+        names = getattr(module, "__all__", None)
+        if names is None:
+            names = [n for n, o in vars(module).items()
+                     if not n.startswith("_") and getattr(o, "__module__", None) == module.__name__]
+        for name in names:
+            obj = getattr(module, name, None)
+            owner = getattr(obj, "__module__", "") or ""
+            if not owner.startswith("belonging_lib") or owner.startswith(MACHINERY) or id(obj) in seen:
+                continue
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            seen.add(id(obj))
+            yield f"{owner}.{obj.__qualname__}", obj
+
+
+def _callables():
+    for qual, obj in _public_objects():
+        if inspect.isfunction(obj):
+            yield qual, obj, False
+        elif inspect.isclass(obj):
+            if issubclass(obj, BaseException):
+                continue
+            if not dataclasses.is_dataclass(obj):
+                yield qual, obj, True
+            for name, member in vars(obj).items():
+                if not name.startswith("_") and inspect.isfunction(member):
+                    yield f"{qual}.{name}", member, True
+
+
+def _result_classes():
+    for qual, obj in _public_objects():
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj):
+            yield qual, obj
+
+
+def _excepted(name: str, qual: str) -> bool:
+    return any(name == n and re.fullmatch(pattern, qual) for n, pattern in EXCEPTIONS)
+
+
+def signature_problems(qual: str, fn, *, method: bool = False) -> list[str]:
+    """What is wrong with one callable's parameters (empty when it speaks the vocabulary)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if method and params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    problems = []
+    allowed = ROLES | COMMON_OPTIONS | OPTIONS
+    for p in params:
+        if p.name.startswith("_") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        if p.name in FORBIDDEN and not _excepted(p.name, qual):
+            problems.append(f"{qual}: argument {p.name!r}: {FORBIDDEN[p.name]}")
+        elif p.name not in allowed and not _excepted(p.name, qual):
+            problems.append(f"{qual}: argument {p.name!r} is not in the vocabulary or the allow-list")
+        elif p.name == "group" and not _excepted("group", qual):
+            problems.append(f"{qual}: argument 'group' is for multi-group measurement models only; "
+                            "use `cluster` or `by`")
+    names = [p.name for p in params]
+    if "data" in names:
+        if names[0] != "data" or params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                                        params[0].POSITIONAL_OR_KEYWORD):
+            problems.append(f"{qual}: `data` must be the first argument, positional")
+        for i, p in enumerate(params[1:], start=1):
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL, p.KEYWORD_ONLY):
+                continue
+            if i == 1 and p.name in ("formula", "model", "instrument"):
+                continue
+            problems.append(f"{qual}: {p.name!r} must be keyword-only (put it after `*`)")
+    return problems
+
+
+def field_problems(qual: str, cls) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(cls):
+        name = f.name
+        if name.startswith("_") or (name, qual) in FIELD_EXCEPTIONS:
+            continue
+        if name in FORBIDDEN_FIELDS or name.endswith("_p") or "p_value" in name or "pvalue" in name:
+            problems.append(f"{qual}.{name}: {FORBIDDEN_FIELDS.get(name, 'a p-value is `p` or `p_<what>`')}")
+        elif name not in RESULT_FIELDS | RESULT_OPTIONS:
+            problems.append(f"{qual}.{name} is not in the vocabulary or the allow-list")
+    return problems
+
+
+CALLABLES = sorted(_callables(), key=lambda t: t[0])
+RESULTS = sorted(_result_classes(), key=lambda t: t[0])
+
+
+@pytest.mark.parametrize("qual,fn,method", CALLABLES, ids=[c[0] for c in CALLABLES])
+def test_signature_speaks_the_vocabulary(qual, fn, method):
+    problems = signature_problems(qual, fn, method=method)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("qual,cls", RESULTS, ids=[r[0] for r in RESULTS])
+def test_result_fields_speak_the_vocabulary(qual, cls):
+    problems = field_problems(qual, cls)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_walk_sees_the_whole_surface():
+    """The walk finds the estimators (a walk that found nothing would pass everything)."""
+    quals = {q for q, _, _ in CALLABLES}
+    for expected in ["belonging_lib.models.multilevel.multilevel", "belonging_lib.reliability.icc",
+                     "belonging_lib.trials.crt.crt_effect", "belonging_lib.structure._cfa.cfa"]:
+        assert any(q.endswith(expected.rsplit(".", 1)[1]) for q in quals), expected
+    assert len(CALLABLES) > 150 and len(RESULTS) > 30
+
+
+def test_a_stray_name_fails():
+    """A new function with a stray role name, or a role that is not keyword-only, is caught."""
+    def group_means(data, groups, *, ci=0.95):
+        return data
+
+    def tidy_fn(data, outcome, *, cluster=None):
+        return data
+
+    problems = signature_problems("belonging_lib.models.group_means", group_means)
+    assert any("'groups'" in p for p in problems) and any("'ci'" in p for p in problems)
+    assert any("keyword-only" in p for p in signature_problems("belonging_lib.x.tidy_fn", tidy_fn))
+
+    @dataclasses.dataclass(frozen=True)
+    class StrayResult(Result):
+        estimate: float
+        p_value: float
+        rsquared: float
+
+    bad = field_problems("belonging_lib.x.StrayResult", StrayResult)
+    assert len(bad) == 2, bad
+
+
+# --------------------------------------------------------------------------------------------------
+# to_frame(): tidy columns first, no forbidden column names
+# --------------------------------------------------------------------------------------------------
+
+FORBIDDEN_COLUMNS = {"p_value", "pvalue", "rsquared", "Intercept", "n_groups", "interaction_p", "p_top"}
+
+
+def frame_problems(where: str, frame: pd.DataFrame) -> list[str]:
+    problems = []
+    cols = [str(c) for c in frame.columns]
+    bad = [c for c in cols if c in FORBIDDEN_COLUMNS or c.endswith("_p")]
+    if bad:
+        problems.append(f"{where}: columns {bad} are not in the vocabulary")
+    if "term" in cols and "Intercept" in set(frame["term"].astype(str)):
+        problems.append(f"{where}: the intercept must be named '(Intercept)'")
+    tidy = [c for c in cols if c in TIDY_COLUMNS]
+    if tidy and cols[:len(tidy)] != [c for c in TIDY_COLUMNS if c in tidy]:
+        problems.append(f"{where}: the tidy columns {tidy} must come first, in the order {TIDY_COLUMNS}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return bl.load_sample("survey")
+
+
+def _examples(survey):
+    """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
+    small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
+    from belonging_lib.models import ols
+
+    return {
+        # models, regression, multilevel, transitions
+        "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
+        # moderation, mediation, importance, gaps, ratios, proportions, school intervals
+        # measurement: reliability, scoring, structure
+        # trials
+        # survey and imputation
+        # data layer, disclosure, reports, schools' tools
+    }
+
+
+def test_to_frame_starts_with_the_tidy_columns(survey):
+    problems = []
+    for where, make in _examples(survey).items():
+        result = make()
+        problems += frame_problems(where, result.to_frame())
+    assert not problems, "\n".join(problems)
+
+
+def test_frame_check_catches_a_stray_column():
+    frame = pd.DataFrame({"term": ["Intercept"], "estimate": [1.0], "p_value": [0.5], "se": [0.1]})
+    problems = frame_problems("example", frame)
+    assert len(problems) == 3, problems
+    assert not frame_problems("ok", pd.DataFrame({"term": ["(Intercept)"], "estimate": [1.0], "se": [.1],
+                                                  "p": [.5], "extra": [np.nan]}))
