@@ -440,23 +440,108 @@ def test_truth_entries_are_documented(truth):
 # (4) The simulator does not depend on estimator modules
 # ----------------------------------------------------------------------------------------
 def test_simulate_imports_no_estimator_modules():
-    tree = ast.parse(Path(sim.__file__).read_text(encoding="utf-8"))
-    allowed = {"_validation", "_errors"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level > 0:
-            assert (node.module or "") in allowed, node.module
-        if isinstance(node, ast.ImportFrom) and node.level == 0:
-            assert not (node.module or "").startswith("belonging_lib"), node.module
-        if isinstance(node, ast.Import):
-            assert not any(a.name.startswith("belonging_lib") for a in node.names)
+    package = Path(sim.__file__).parent
+    modules = sorted(package.glob("*.py"))
+    assert len(modules) >= 10  # one module per data set
+    siblings = {p.stem for p in modules}
+    for path in modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:   # the package's own modules
+                assert (node.module or "") in siblings, (path.name, node.module)
+            if isinstance(node, ast.ImportFrom) and node.level == 2:   # the library's base only
+                assert (node.module or "") in {"_validation", "_errors"}, (path.name, node.module)
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 2, (path.name, node.module)
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("belonging_lib"), (path.name, node.module)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("belonging_lib") for a in node.names), path.name
     code = ("import sys, belonging_lib.simulate; "
             "print(sorted(m for m in sys.modules if m.startswith('belonging_lib')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
-    loaded = set(eval(out))  # noqa: S307 - our own printed list
+    loaded = {m for m in eval(out) if not m.startswith("belonging_lib.simulate.")}  # noqa: S307
     base = {"belonging_lib", "belonging_lib._errors", "belonging_lib._validation",
             "belonging_lib._results", "belonging_lib.datasets", "belonging_lib.simulate"}
     assert loaded <= base, loaded - base
+
+
+def test_the_simulator_is_one_module_per_data_set_with_its_truth_as_data():
+    """simulate/ is a package; TRUTH.json's descriptions live in truth.yaml, shipped as package data."""
+    import tomllib
+
+    import belonging_lib.simulate.truth as truth_module
+
+    package = Path(sim.__file__).parent
+    for name in ["survey", "staff", "transition", "trial", "pisa", "export", "truth", "random_intercept",
+                 "sample", "__main__"]:
+        assert (package / f"{name}.py").exists(), name
+    assert truth_module.DESCRIPTIONS_FILE.parent == package and truth_module.DESCRIPTIONS_FILE.exists()
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(package.joinpath(truth_module.DESCRIPTIONS_FILE.name).match(f"*/belonging_lib/{g}")
+               for g in globs["belonging_lib"]), "truth.yaml is not in pyproject's package-data"
+    # no description is typed into the code that computes the values: no prose outside error messages
+    tree = ast.parse((package / "truth.py").read_text(encoding="utf-8"))
+    make = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "make_truth")
+    in_raise = {id(c) for r in ast.walk(make) if isinstance(r, ast.Raise) for c in ast.walk(r)}
+    prose = [n.value for n in ast.walk(make) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+             and " " in n.value and id(n) not in in_raise and n.value != ast.get_docstring(make, clean=False)]
+    assert not prose, prose
+
+
+def _small_sample():
+    survey, schools, staff, latent = sim.simulate_survey_with_latent(11, n_primary=2, n_secondary=2)
+    survey = sim.assign_send_level(survey, 12)
+    return dict(seed=11, survey=survey, schools=schools, staff=staff,
+                transition=sim.simulate_transition(13, n_pupils=120, n_primary=4, n_secondary=2),
+                trial=sim.simulate_trial(14, n_schools=8, n_blocks=2),
+                pisa=sim.simulate_pisa(15, pupils_per_country=900), latent=latent)
+
+
+def test_truth_fills_every_description_and_describes_every_value(monkeypatch):
+    """make_truth stops when truth.yaml and the computed values disagree (either way)."""
+    import belonging_lib.simulate.truth as truth_module
+
+    kw = _small_sample()
+    truth = sim.make_truth(**kw)
+    assert truth["seed"] == 11 and truth["sizes"]["trial_pupils"]["value"] == len(kw["trial"])
+    n_sdq = truth["survey"]["mental_health"]["high_need_n"]["description"]
+    assert "{" not in n_sdq and "with a total" in n_sdq
+    text = truth_module.DESCRIPTIONS_FILE.read_text(encoding="utf-8")
+    # a description without a value
+    extra = text.replace("  survey_pupils:\n", "  not_computed:\n    description: nothing computes this\n"
+                         "  survey_pupils:\n", 1)
+    monkeypatch.setattr(truth_module, "_template_text", lambda: extra)
+    with pytest.raises(RuntimeError, match="sizes.not_computed"):
+        sim.make_truth(**kw)
+    # a computed value without a description
+    missing = text.replace("  survey_pupils:\n    description: rows of survey.csv\n", "", 1)
+    assert missing != text
+    monkeypatch.setattr(truth_module, "_template_text", lambda: missing)
+    with pytest.raises(RuntimeError, match="sizes.survey_pupils"):
+        sim.make_truth(**kw)
+
+
+def test_survey_with_latent_gives_the_same_tables():
+    survey, schools, staff = sim.simulate_survey(9, n_primary=2, n_secondary=2)
+    s2, sc2, st2, latent = sim.simulate_survey_with_latent(9, n_primary=2, n_secondary=2)
+    pd.testing.assert_frame_equal(survey, s2)
+    pd.testing.assert_frame_equal(schools, sc2)
+    pd.testing.assert_frame_equal(staff, st2)
+    assert len(latent) == len(survey) and {"eta_belong", "pssm_mean_complete"} <= set(latent)
+
+
+def test_codebook_covers_the_export_of_a_small_sample():
+    kw = _small_sample()
+    export_csv, export_sav, meta = sim.simulate_export(kw["survey"], 16)
+    assert list(export_sav.columns) == list(export_csv.columns)
+    assert set(meta["missing_ranges"]) <= set(export_sav.columns)
+    codebook = sim.make_codebook(**{k: kw[k] for k in ["survey", "schools", "staff", "transition", "trial",
+                                                       "pisa"]}, export=export_csv)
+    shown = codebook.loc[codebook["file"] == "survey_raw_export.csv", "variable"].tolist()
+    assert shown == list(export_csv.columns)
+    assert (codebook["synthetic"] == "yes").all()
 
 
 def test_simulate_random_intercept_shape_and_truth():
