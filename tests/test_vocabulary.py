@@ -94,6 +94,8 @@ OPTIONS = {
     "icc_level3", "r2_level1", "r2_level2", "r2_level3", "p_treated", "n_covariates_level2",
     "n_covariates_level3", "n_sims", "overall_pct", "boundary", "t", "df", "target", "A", "b",
     "kwargs", "q", "rng", "seed", "n_primary", "n_secondary", "n_pupils", "n_schools", "n_blocks",
+    # simulate: the simulated raw export is one of the sample data sets, named like the others
+    "export",
     "pupils_per_country", "pupils_per_school", "survey", "schools", "staff", "transition", "trial",
     "pisa", "latent", "ehcp_share", "n_raters", "rater_sd", "noise_sd", "noise", "share_dropping",
     "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
