@@ -84,7 +84,8 @@ def simulate_export(survey: pd.DataFrame, rng):
     rng = _as_rng(rng)
     names = _raw_name_map()
     n = len(survey)
-    raw = pd.DataFrame(index=survey.index)
+    # columns are collected in dicts and made into frames once (no column-by-column inserts)
+    raw = {}
     start = pd.Timestamp("2026-10-05 09:00") + pd.to_timedelta(  # autumn-term survey
         rng.integers(0, 60 * 24 * 25, n), unit="min")
     raw["StartDate"] = start.strftime("%d/%m/%Y %H:%M")
@@ -97,7 +98,7 @@ def simulate_export(survey: pd.DataFrame, rng):
     variants = {"girl": ["Girl", "girl", " Girl", "GIRL"], "boy": ["Boy", "boy", "Boy ", "BOY"]}
     pick = rng.choice(4, size=n, p=[0.85, 0.08, 0.04, 0.03])
     raw["Gender"] = [variants[v][k] for v, k in zip(g, pick)]
-    sav = pd.DataFrame(index=survey.index)
+    sav = {}
     sav["StartDate"] = raw["StartDate"]
     for c, rc in _RAW_IDS.items():
         if c in ("ks2_score", "prior_attainment", "attainment") or c not in survey.columns:
@@ -146,6 +147,8 @@ def simulate_export(survey: pd.DataFrame, rng):
     sav["PriorAttainment"] = survey["prior_attainment"].astype("Float64").to_numpy(
         dtype=float, na_value=np.nan)
     sav["Attainment"] = survey["attainment"]
+    raw = pd.DataFrame(raw, index=survey.index)
+    sav = pd.DataFrame(sav, index=survey.index)
     sav["YearGroup"] = sav["YearGroup"].astype(float)
     for c in ["FSM", "SEND", "EAL", "AdversityFlag"]:
         sav[c] = sav[c].astype(float)
