@@ -26,7 +26,8 @@ and notebooks can simulate other sizes: :func:`simulate_survey` (and
 ``truth.yaml`` beside it) and :func:`simulate_random_intercept` (a plain
 two-level data set for benchmarks, ``random_intercept``).
 :func:`simulate_all` and :func:`write_sample_data` (``sample``) put them
-together from one seed.
+together from one seed. The questionnaires' item lists and the ordinal item
+model they share are in ``items``.
 
 This package deliberately imports no estimator module of the library: the
 data must not depend on the code that analyses them.
@@ -34,15 +35,17 @@ data must not depend on the code that analyses them.
 
 from __future__ import annotations
 
-from ._common import DEFAULT_SEED, SYNTHETIC_NOTE
-from ._instruments import (
+# The item lists, labels and generating parameters are module attributes too (tests and chapters
+# read them as ``simulate.PSSM_ITEMS``, ``simulate.TRIAL``), though not in ``__all__``.
+from ._common import SYNTHETIC_NOTE
+from .items import (
     PARENT_ITEMS, PISA_ITEMS, PISA_NEGATIVE, PISA_REVERSED, PSSM_ITEMS, PSSM_REVERSED, SDQ_ITEMS,
     SDQ_REVERSED, SDQ_SUBSCALES, SHORT_SCALES, SWEMWBS_ITEMS, SWEMWBS_METRIC,
 )
 from .export import LABELS, MISSING_CODES, make_codebook, simulate_export
 from .pisa import PISA, paley_hadamard, simulate_pisa
 from .random_intercept import simulate_random_intercept
-from .sample import SAMPLE_NAMES, simulate_all, write_sample_data
+from .sample import DEFAULT_SEED, SAMPLE_NAMES, simulate_all, write_sample_data
 from .staff import simulate_staff
 from .survey import (
     ATTAIN_COEF, BELONG_COEF, EHCP_SHARE_OF_SEND, PRIOR_COEF, SEND_LEVELS, assign_send_level,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import DEFAULT_SEED
-from .sample import write_sample_data
+from .sample import DEFAULT_SEED, write_sample_data
 
 
 def main(argv=None) -> int:

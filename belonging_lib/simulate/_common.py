@@ -7,9 +7,6 @@ import pandas as pd
 
 from .._errors import DataError
 
-#: Seed of the shipped sample data.
-DEFAULT_SEED = 20261123
-
 SYNTHETIC_NOTE = (
     "SYNTHETIC DATA. Every value in data/sample/ was simulated by belonging_lib.simulate "
     "from the model documented in TRUTH.json. No real pupil, member of staff, school or "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import _as_rng
-from ._instruments import (
+from .items import (
     PARENT_ITEMS, PISA_ITEMS, PISA_REVERSED, PSSM_ITEMS, PSSM_REVERSED, SDQ_ITEMS, SDQ_REVERSED,
     SWEMWBS_ITEMS,
 )

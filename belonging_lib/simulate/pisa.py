@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import _as_int, _as_rng, _logistic
-from ._instruments import _pisa_items
+from .items import _pisa_items
 
 __all__ = ["simulate_pisa", "paley_hadamard", "PISA"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_positive_int
-from ._common import DEFAULT_SEED
+from .sample import DEFAULT_SEED
 
 __all__ = ["simulate_random_intercept"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import DEFAULT_SEED, SYNTHETIC_NOTE
+from ._common import SYNTHETIC_NOTE
 from .export import make_codebook, simulate_export
 from .pisa import simulate_pisa
 from .survey import assign_send_level, simulate_survey_with_latent
@@ -17,7 +17,10 @@ from .transition import simulate_transition
 from .trial import simulate_trial
 from .truth import make_truth
 
-__all__ = ["simulate_all", "write_sample_data", "SAMPLE_NAMES"]
+__all__ = ["simulate_all", "write_sample_data", "DEFAULT_SEED", "SAMPLE_NAMES"]
+
+#: Seed of the shipped sample data.
+DEFAULT_SEED = 20261123
 
 #: The files of the shipped sample, in the order they are written.
 SAMPLE_NAMES = ["survey.csv", "schools.csv", "staff.csv", "transition.csv", "trial.csv",

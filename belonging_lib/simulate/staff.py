@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import _as_rng, _items
-from ._instruments import _AGREE_THRESH, _SWEMWBS_LOADINGS, _SWEMWBS_THRESH
+from .items import _AGREE_THRESH, _SWEMWBS_LOADINGS, _SWEMWBS_THRESH
 
 __all__ = ["simulate_staff"]
 

@@ -12,7 +12,7 @@ import pandas as pd
 from .._errors import DataError
 from .._validation import check_positive_int
 from ._common import _as_int, _as_rng, _exact_sd, _items, _logistic
-from ._instruments import (
+from .items import (
     _AGREE_THRESH, _SCALE_LOADINGS, PARENT_ITEMS, PISA_ITEMS, PSSM_ITEMS, SDQ_ITEMS, SHORT_SCALES,
     SWEMWBS_ITEMS, _pisa_items, _pssm_block, _pssm_mean, _sdq_block, _swemwbs_block,
 )
@@ -84,7 +84,7 @@ _PRIOR_CENTRE = 100.0
 
 
 # --------------------------------------------------------------------------------------
-# Staff survey (generated first: its school means feed pupil belonging)
+# Schools (the staff survey is drawn for them first: its school means feed pupil belonging)
 # --------------------------------------------------------------------------------------
 def _school_frame(rng, n_primary=16, n_secondary=24):
     n = n_primary + n_secondary

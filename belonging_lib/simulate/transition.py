@@ -7,7 +7,7 @@ import pandas as pd
 
 from .._validation import check_positive_int
 from ._common import _as_rng, _items, _logistic
-from ._instruments import (
+from .items import (
     _AGREE_THRESH, _SCALE_LOADINGS, _pssm_block, _pssm_mean, _sdq_block, _sdq_scores,
     _swemwbs_block, _swemwbs_metric,
 )

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from ._common import SYNTHETIC_NOTE
-from ._instruments import (
+from .items import (
     _PSSM_LOADINGS, _PSSM_METHOD_LOADING, _SCALE_LOADINGS, _SDQ_LOADING, _SWEMWBS_LOADINGS,
     PARENT_ITEMS, PISA_ITEMS, PISA_REVERSED, PSSM_ITEMS, PSSM_REVERSED, SDQ_ITEMS, SDQ_REVERSED,
     SDQ_SUBSCALES, SHORT_SCALES, SWEMWBS_ITEMS, _sdq_scores,

@@ -11,6 +11,9 @@ import pandas as pd
 
 from ._common import _items
 
+__all__ = ["PSSM_ITEMS", "PSSM_REVERSED", "PISA_ITEMS", "PISA_NEGATIVE", "PISA_REVERSED", "SHORT_SCALES",
+           "SDQ_ITEMS", "SDQ_REVERSED", "SDQ_SUBSCALES", "SWEMWBS_ITEMS", "PARENT_ITEMS", "SWEMWBS_METRIC"]
+
 #: SWEMWBS raw total (7-35) -> metric score (instruments.md; [verify] against the official table).
 SWEMWBS_METRIC = {
     7: 7.00, 8: 9.51, 9: 11.25, 10: 12.40, 11: 13.33, 12: 14.08, 13: 14.75, 14: 15.32,
