@@ -196,7 +196,6 @@ class ModerationResult(Result):
         """
         names = self.coefficients["term"].tolist()
         b = dict(zip(names, self.params))
-        ip, ii = _positions(self)
         x_lo, x_hi = self.predictor_range
         xs = np.array([0.0, 1.0]) if (x_lo, x_hi) == (0.0, 1.0) else np.linspace(x_lo, x_hi, int(n_points))
         cov_part = sum(b[c] * m for c, m in zip(self.covariates, self.covariate_means))
