@@ -3,7 +3,8 @@
 ``proportion_ci`` answers "what share of pupils ...?" with a confidence interval:
 
 - without ``cluster``: the Wilson score interval (as R's ``prop.test(x, n, correct = FALSE)``), which
-  treats every pupil as an independent observation;
+  treats every pupil as an independent observation (:func:`wilson_ci` gives it from counts: the one
+  implementation of the Wilson interval in the library);
 - with ``cluster``: the design-based interval of R's ``survey::svyciprop(method = "logit")`` for a
   one-stage cluster sample (pupils in schools): the share's standard error allows for pupils in the same
   school being alike, the interval is built on the logit scale and uses a t quantile with (number of
@@ -22,12 +23,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 from ._errors import DataError
 from ._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 
-__all__ = ["proportion_ci", "missing_share_ci"]
+__all__ = ["proportion_ci", "missing_share_ci", "wilson_ci"]
 
 
 def _as_indicator(values: pd.Series, name: str) -> pd.Series:
@@ -43,9 +43,54 @@ def _as_indicator(values: pd.Series, name: str) -> pd.Series:
     return numeric.astype(float)
 
 
+def wilson_ci(count, n, *, ci_level: float = 0.95) -> pd.DataFrame:
+    """Share ``count / n`` with its Wilson score interval, from counts.
+
+    The Wilson interval (Wilson, 1927) stays inside 0-1 and behaves well for small counts and shares
+    near 0 or 1, unlike "estimate +/- 1.96 SE".  It equals R's ``prop.test(x, n, correct = FALSE)``
+    (``tests/reference/proportion_ci.R``).  It treats pupils as independent; for pupils clustered in
+    schools it is too narrow when the share differs between schools (use :func:`proportion_ci` with
+    ``cluster``).
+
+    Parameters
+    ----------
+    count, n : int or array-like of int
+        Number with the characteristic and number of pupils (``0 <= count <= n``, ``n >= 1``).
+    ci_level : float
+        Confidence level.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``estimate, ci_low, ci_high, n, count, ci_level`` (one row per pair).
+
+    Examples
+    --------
+    >>> wilson_ci(12, 80).round(4).iloc[0].tolist()
+    [0.15, 0.0879, 0.2441, 80.0, 12.0, 0.95]
+    """
+    k = np.atleast_1d(np.asarray(count, dtype=float))
+    m = np.atleast_1d(np.asarray(n, dtype=float))
+    if k.shape != m.shape:
+        raise DataError(f"count and n must have the same length; got {k.shape} and {m.shape}.")
+    check_probability("ci_level", ci_level)
+    bad = np.flatnonzero((m < 1) | (k < 0) | (k > m) | (k != np.round(k)) | (m != np.round(m)))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"count and n must be whole numbers with 0 <= count <= n and n >= 1; "
+                        f"row {i + 1} has count {k[i]:g}, n {m[i]:g}.")
+    z = stats.norm.ppf(0.5 + ci_level / 2)
+    p = k / m
+    denom = 1 + z**2 / m
+    centre = (p + z**2 / (2 * m)) / denom
+    half = z * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2)) / denom
+    return pd.DataFrame({"estimate": p, "ci_low": np.clip(centre - half, 0, 1),
+                         "ci_high": np.clip(centre + half, 0, 1), "n": m, "count": k, "ci_level": ci_level})
+
+
 def _wilson(events: int, n: int, level: float) -> tuple[float, float]:
-    low, high = proportion_confint(events, n, alpha=1 - level, method="wilson")
-    return float(low), float(high)
+    row = wilson_ci(events, n, ci_level=level).iloc[0]
+    return float(row["ci_low"]), float(row["ci_high"])
 
 
 def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] | None = None,

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from ._errors import DataError
-from ._validation import as_frame, require_columns
+from ._validation import as_frame, check_probability, require_columns
 
 __all__ = ["cluster_mean", "school_differences", "share_intervals"]
 
@@ -40,7 +40,7 @@ def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
 
 
 def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
-                       scores: Mapping[str, str] | None = None, ci: float = 0.95) -> pd.DataFrame:
+                       scores: Mapping[str, str] | None = None, ci_level: float = 0.95) -> pd.DataFrame:
     """The school's mean minus the other schools' mean, per score, with a confidence interval.
 
     Parameters
@@ -51,6 +51,8 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
         The school the report is about (a value of ``cluster``).
     scores : mapping, optional
         Row label -> score name, as for :func:`belonging_lib.report.report_tables` (default: its scores).
+    ci_level : float
+        Confidence level (default 0.95).
 
     Returns
     -------
@@ -60,8 +62,7 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
     """
     from .report import DEFAULT_SCORES, _scores
 
-    if not 0 < ci < 1:
-        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
+    ci_level = check_probability("ci_level", ci_level)
     data = as_frame(data)
     require_columns(data, cluster, role="school column")
     where = data[cluster].astype(str)
@@ -81,22 +82,21 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
         va, vb = se_a ** 2, se_b ** 2
         se = float(np.sqrt(va + vb))
         df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (g - 1)) if se > 0 else float("nan")
-        tq = stats.t.ppf(0.5 + ci / 2, df)
+        tq = stats.t.ppf(0.5 + ci_level / 2, df)
         est = float(a.mean() - mb)
         rows.append({"score": label, "estimate": est, "se": se, "ci_low": est - tq * se, "ci_high": est + tq * se,
-                     "ci_level": ci, "df": float(df), "n_school": len(a), "n_rest": len(b), "n_clusters_rest": g})
+                     "ci_level": ci_level, "df": float(df), "n_school": len(a), "n_rest": len(b), "n_clusters_rest": g})
     return pd.DataFrame(rows)
 
 
-def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci: float = 0.95) -> dict:
+def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95) -> dict:
     """Mean of ``outcome`` with a cluster-robust (CR1S) interval, t with ``G - 1`` df.
 
     For pupils grouped in classes or schools, or ratings grouped by rater. Rows with a missing
     ``outcome`` are left out and counted (``n_excluded``). Returns a dict with ``estimate, se,
     ci_low, ci_high, ci_level, df, n, n_clusters, n_excluded``.
     """
-    if not 0 < ci < 1:
-        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
+    ci_level = check_probability("ci_level", ci_level)
     data = as_frame(data)
     require_columns(data, [outcome, cluster])
     y = pd.to_numeric(data[outcome], errors="coerce")
@@ -107,12 +107,12 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci: float = 
                         f"{data.loc[bad, outcome].iloc[0]!r}.")
     ok = y.notna() & data[cluster].notna()
     m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
-    tq = stats.t.ppf(0.5 + ci / 2, g - 1)
-    return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci,
+    tq = stats.t.ppf(0.5 + ci_level / 2, g - 1)
+    return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci_level,
             "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}
 
 
-def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci: float = 0.95) -> pd.DataFrame:
+def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: float = 0.95) -> pd.DataFrame:
     """Percentage of pupils with each 0/1 (or True/False) flag, with a cluster-robust interval.
 
     Each share is :func:`cluster_mean` of the indicator, times 100; the interval is clipped to
@@ -132,9 +132,9 @@ def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci: float = 0.
         if bad.any():
             at = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
             raise DataError(f"Column {c!r} must be 0/1; rows {at} (counted from 1) hold {data.loc[bad, c].iloc[0]!r}.")
-        r = cluster_mean(pd.DataFrame({"y": x, "g": data[cluster]}), outcome="y", cluster="g", ci=ci)
+        r = cluster_mean(pd.DataFrame({"y": x, "g": data[cluster]}), outcome="y", cluster="g", ci_level=ci_level)
         rows.append({"flag": c, "count": int(x.sum()), "n": r["n"], "estimate": 100 * r["estimate"],
                      "se": 100 * r["se"], "ci_low": max(0.0, 100 * r["ci_low"]),
-                     "ci_high": min(100.0, 100 * r["ci_high"]), "ci_level": ci, "df": r["df"],
+                     "ci_high": min(100.0, 100 * r["ci_high"]), "ci_level": ci_level, "df": r["df"],
                      "n_clusters": r["n_clusters"], "n_excluded": r["n_excluded"]})
     return pd.DataFrame(rows)

@@ -435,8 +435,8 @@ def test_mediation_contract(names, n, seed, constant_m, cluster, method):
     d = _regression_frame(names, n, seed)
     if constant_m:
         d["m"] = 4.0
-    r = attempt(mediation, d, x="x", m="m", y="y", cluster="school" if cluster else None, n_boot=100,
-                seed=1, method=method, progress=False)
+    r = attempt(mediation, d, predictor="x", mediator="m", outcome="y", cluster="school" if cluster else None,
+                n_boot=100, seed=1, ci_method=method, progress=False)
     if r is None:
         return
     _check_table(r.effects)
@@ -462,13 +462,13 @@ def test_dominance_contract(n, p, seed, constant, duplicate, n_boot):
     if r is None:
         return
     t = r.table
-    assert np.isfinite(t["general"]).all() and np.isfinite(r.rsquared)
-    assert 0 <= r.rsquared <= 1 + 1e-9
-    assert t["general"].sum() == pytest.approx(r.rsquared, abs=1e-9)
+    assert np.isfinite(t["estimate"]).all() and np.isfinite(r.r2)
+    assert 0 <= r.r2 <= 1 + 1e-9
+    assert t["estimate"].sum() == pytest.approx(r.r2, abs=1e-9)
     assert ((t["share"] >= -1e-9) & (t["share"] <= 1 + 1e-9)).all()
     if n_boot:
-        assert finite(t["ci_low"], t["ci_high"], t["p_top"])
-        assert (t["ci_low"] <= t["ci_high"]).all() and t["p_top"].between(0, 1).all()
+        assert finite(t["ci_low"], t["ci_high"], t["prop_top"])
+        assert (t["ci_low"] <= t["ci_high"]).all() and t["prop_top"].between(0, 1).all()
 
 
 @SLOWER

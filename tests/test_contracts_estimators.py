@@ -264,10 +264,10 @@ def test_dominance_from_matrix_contract(n, p, seed, duplicate, scale, as_cov):
     r = attempt(dominance_from_matrix, m, outcome="y", predictors=[f"ü{j}" for j in range(p)])
     if r is None:
         return
-    g = r.table["general"]
-    assert finite(g, r.rsquared)
-    assert 0 <= r.rsquared <= 1 + 1e-9 and (g >= -1e-12).all()
-    assert g.sum() == pytest.approx(r.rsquared, rel=1e-9, abs=1e-12)
+    g = r.table["estimate"]
+    assert finite(g, r.r2)
+    assert 0 <= r.r2 <= 1 + 1e-9 and (g >= -1e-12).all()
+    assert g.sum() == pytest.approx(r.r2, rel=1e-9, abs=1e-12)
 
 
 # ----------------------------------------------------------------------------- structure

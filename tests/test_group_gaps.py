@@ -52,8 +52,10 @@ def test_gaps_match_r(data, case, method, key):
 
 def test_tidy_columns_and_group_sizes(data):
     res = group_gaps(data, outcome="y", by="group", cluster="school", reference="a")
-    assert list(res.to_frame().columns) == ["term", "group", "reference", "estimate", "se", "ci_low", "ci_high",
-                                            "ci_level", "p", "df", "n", "n_reference", "n_excluded"]
+    assert list(res.to_frame().columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p",
+                                            "n", "group", "reference", "ci_level", "n_reference", "n_excluded"]
+    out = res.to_frame()
+    np.testing.assert_allclose(out["statistic"], out["estimate"] / out["se"], rtol=1e-12)
     complete = data.dropna(subset=["y", "group"])
     assert res.group_sizes.to_dict() == complete["group"].value_counts().sort_index().to_dict()
     assert "each group minus 'a'" in str(res)
@@ -75,7 +77,7 @@ def test_reference_changes_only_the_sign_and_baseline(data):
 
 def test_numeric_groups_and_confidence_level(data):
     d = data.assign(code=data["group"].map({"a": 0, "b": 1, "c": 2, "d": 3}))
-    res = group_gaps(d, outcome="y", by="code", cluster="school", reference=0, ci=0.9)
+    res = group_gaps(d, outcome="y", by="code", cluster="school", reference=0, ci_level=0.9)
     out = res.to_frame()
     assert out["group"].tolist() == ["1", "2", "3"] and (out["ci_level"] == 0.9).all()
     wide = group_gaps(d, outcome="y", by="code", cluster="school", reference="0").to_frame()

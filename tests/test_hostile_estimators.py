@@ -126,7 +126,8 @@ def test_mediation_cluster_bootstrap_over_one_cluster_says_so():
 
     d = pupils().assign(school="only school")
     with pytest.raises(ModelError, match=r"cluster bootstrap of the indirect effect needs at least 2 clusters"):
-        mediation(d, x="a", m="b", y="y", cluster="school", n_boot=200, seed=1, progress=False)
+        mediation(d, predictor="a", mediator="b", outcome="y", cluster="school", n_boot=200, seed=1,
+                  progress=False)
 
 
 # ----------------------------------------------------------------------------- a third arm
@@ -183,7 +184,7 @@ INF_CALLS = {
     "moderation": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).moderation(
         d, outcome="y", predictor="a", moderator="b"), "b", 2),
     "mediation": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).mediation(
-        d, x="a", m="b", y="y", n_boot=100, seed=1, progress=False), "y", 4),
+        d, predictor="a", mediator="b", outcome="y", n_boot=100, seed=1, progress=False), "y", 4),
     "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(d, "a", group="school"), "a", 6),
     "icc": (lambda d: __import__("belonging_lib.reliability", fromlist=["x"]).icc(
         d, outcome="y", group="school"), "y", 8),

@@ -36,13 +36,13 @@ def test_matches_r_all_subsets_lm(case, file, outcome):
     preds = ref["predictors"]
     res = dominance(d, outcome=outcome, predictors=preds)
     # subset order: bit i of the subset number <-> predictors[i], in both implementations
-    np.testing.assert_allclose(res.subsets["rsquared"], ref["subset_r2"], rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(res.table["general"], ref["general"], rtol=1e-9, atol=0)
-    np.testing.assert_allclose(res.rsquared, ref["rsquared"], rtol=1e-10, atol=0)
-    np.testing.assert_allclose(res.table["general"].sum(), res.rsquared, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.subsets["r2"], ref["subset_r2"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(res.table["estimate"], ref["general"], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(res.r2, ref["r2"], rtol=1e-10, atol=0)
+    np.testing.assert_allclose(res.table["estimate"].sum(), res.r2, rtol=1e-12, atol=0)
     np.testing.assert_allclose(res.table["share"].sum(), 1.0, rtol=1e-12, atol=0)
     # general weights are the averages of the conditional ones
-    np.testing.assert_allclose(res.conditional.mean(axis=1), res.table["general"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.conditional.mean(axis=1), res.table["estimate"], rtol=1e-12, atol=0)
 
 
 # relaimpo::calc.relimp(..., type = "lmg") output (LMG = general dominance weights), as printed to
@@ -62,8 +62,8 @@ def test_matches_relaimpo_lmg(name):
     file, outcome, preds, lmg, r2 = RELAIMPO_LMG[name]
     res = dominance(_read(file), outcome=outcome, predictors=preds)
     # the published values carry 13 decimals: agreement to rounding
-    np.testing.assert_allclose(res.table["general"], lmg, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(res.rsquared, r2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.table["estimate"], lmg, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.r2, r2, rtol=0, atol=1e-12)
 
 
 def test_orthogonal_predictors_have_known_weights():
@@ -76,7 +76,7 @@ def test_orthogonal_predictors_have_known_weights():
     d["belong"] = 0.6 * d.care + 0.3 * d.fair + 0.1 * d.peer + rng.normal(size=400)
     r = d.corr()["belong"][["care", "fair", "peer"]].to_numpy()
     res = dominance(d, outcome="belong", predictors=["care", "fair", "peer"])
-    np.testing.assert_allclose(res.table["general"], r ** 2, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(res.table["estimate"], r ** 2, rtol=1e-10, atol=0)
     np.testing.assert_allclose(res.conditional.to_numpy(), np.repeat(r[:, None] ** 2, 3, axis=1),
                                rtol=1e-9, atol=1e-15)
     assert res.complete.loc["care", "fair"] == 1 and res.complete.loc["fair", "care"] == 0
@@ -109,7 +109,7 @@ def test_bootstrap_replicates_equal_refits(cluster):
         row_counts = rng.multinomial(g, np.full(g, 1 / g), size=2)[:, codes]
     for r in range(2):
         rs = d.loc[np.repeat(d.index.to_numpy(), row_counts[r])]
-        want = dominance(rs, outcome="mediator", predictors=preds).table["general"].to_numpy()
+        want = dominance(rs, outcome="mediator", predictors=preds).table["estimate"].to_numpy()
         np.testing.assert_allclose(draws[r], want, rtol=1e-9, atol=0)
 
 
@@ -120,10 +120,10 @@ def test_bootstrap_intervals_and_reproducibility():
     b = dominance(d, seed=1, **kw)
     pd.testing.assert_frame_equal(a.table, b.table)
     t = a.table
-    assert ((t["ci_low"] <= t["general"]) & (t["general"] <= t["ci_high"])).all()
-    assert np.isclose(t["p_top"].sum(), 1.0)
+    assert ((t["ci_low"] <= t["estimate"]) & (t["estimate"] <= t["ci_high"])).all()
+    assert np.isclose(t["prop_top"].sum(), 1.0)
     c = dominance(d, seed=1, cluster="school", **kw)
-    np.testing.assert_allclose(c.table["general"], t["general"], rtol=1e-12)
+    np.testing.assert_allclose(c.table["estimate"], t["estimate"], rtol=1e-12)
     assert "clusters (school)" in c.summary()
 
 
@@ -154,7 +154,7 @@ def test_from_matrix_equals_data_version_and_accepts_covariances():
     from_corr = dominance_from_matrix(d[cols].corr(), outcome="mediator", predictors=preds)
     from_cov = dominance_from_matrix(d[cols].cov() * 7.0, outcome="mediator", predictors=preds)
     for res in (from_corr, from_cov):
-        np.testing.assert_allclose(res.table["general"], direct.table["general"], rtol=1e-10, atol=0)
+        np.testing.assert_allclose(res.table["estimate"], direct.table["estimate"], rtol=1e-10, atol=0)
         assert res.n is None and "matrix" in res.summary()
     with pytest.raises(DataError, match="symmetric"):
         bad = d[cols].corr()

@@ -39,7 +39,7 @@ def _simulate(rng, n, a=0.4, b=0.4, cprime=0.2, n_schools=None, school_sd=0.0):
 @pytest.mark.parametrize("cluster, vcov", [(None, "CR2"), ("school", "CR1"), ("school", "CR2")])
 def test_paths_match_r_lm(claims_fixture, cluster, vcov):
     ref = REF["results"]["mediation"]
-    res = mediation(claims_fixture, x="teacher", m="mediator", y="outcome", covariates=["covar"],
+    res = mediation(claims_fixture, predictor="teacher", mediator="mediator", outcome="outcome", covariates=["covar"],
                     cluster=cluster, n_boot=200, seed=1, vcov=vcov)
     paths = res.paths.set_index("term")
     se_ref = ref if cluster is None else ref["cluster_se" if vcov == "CR1" else "cluster_se_cr2"]
@@ -54,7 +54,7 @@ def test_paths_match_r_lm(claims_fixture, cluster, vcov):
     np.testing.assert_allclose(res.total, ref["c"]["estimate"], rtol=1e-8, atol=0)
     # with OLS the decomposition is exact: c = c' + ab
     np.testing.assert_allclose(res.direct + res.indirect, res.total, rtol=1e-10, atol=0)
-    assert list(res.to_frame().index) == ["indirect", "direct", "total"]
+    assert res.to_frame()["term"].tolist() == ["indirect", "direct", "total"]
     assert {"estimate", "ci_low", "ci_high", "se"} <= set(res.to_frame().columns)
 
 
@@ -85,7 +85,7 @@ def test_vectorised_replicates_equal_refits_on_resampled_data(claims_fixture, cl
 
 
 def test_seed_reproducible_and_stable_across_seeds(claims_fixture):
-    kw = dict(x="teacher", m="mediator", y="outcome", covariates=["covar"], n_boot=5000, progress=False)
+    kw = dict(predictor="teacher", mediator="mediator", outcome="outcome", covariates=["covar"], n_boot=5000, progress=False)
     r1 = mediation(claims_fixture, seed=1, **kw)
     r1b = mediation(claims_fixture, seed=1, **kw)
     r2 = mediation(claims_fixture, seed=2, **kw)
@@ -108,10 +108,10 @@ def test_bootstrap_ci_percentile_and_bc_by_hand():
     from scipy.stats import norm
     z0 = norm.ppf(299 / 999)
     lo, hi = norm.cdf(2 * z0 - norm.ppf(0.975)), norm.cdf(2 * z0 + norm.ppf(0.975))
-    np.testing.assert_allclose(bootstrap_ci(draws, 0.2995, method="bc"),
+    np.testing.assert_allclose(bootstrap_ci(draws, 0.2995, ci_method="bc"),
                                np.quantile(draws, [lo, hi]), rtol=1e-12, atol=0)
     # every draw below the estimate: z0 is infinite and BC is undefined
-    assert np.isnan(bootstrap_ci(draws, 2.0, method="bc")).all()
+    assert np.isnan(bootstrap_ci(draws, 2.0, ci_method="bc")).all()
 
 
 @pytest.mark.slow
@@ -124,9 +124,9 @@ def test_intervals_cover_known_indirect_effect():
     reps = 200
     for i in range(reps):
         d = _simulate(rng, 150)
-        res = mediation(d, x="x", m="m", y="y", n_boot=500, seed=i, progress=False)
+        res = mediation(d, predictor="x", mediator="m", outcome="y", n_boot=500, seed=i, progress=False)
         for method in hits:
-            tab = res.ci_table(method)
+            tab = res.ci_table(ci_method=method)
             hits[method] += tab.loc["indirect", "ci_low"] <= 0.16 <= tab.loc["indirect", "ci_high"]
     for method, h in hits.items():
         assert 0.90 <= h / reps <= 0.99, (method, h / reps)
@@ -134,7 +134,7 @@ def test_intervals_cover_known_indirect_effect():
 
 def test_cluster_bootstrap_is_wider_when_schools_differ():
     d = _simulate(np.random.default_rng(5), 1200, n_schools=30, school_sd=1.0)
-    kw = dict(x="x", m="m", y="y", n_boot=1000, seed=3, progress=False)
+    kw = dict(predictor="x", mediator="m", outcome="y", n_boot=1000, seed=3, progress=False)
     pupils = mediation(d, **kw)
     schools = mediation(d, cluster="school", **kw)
     assert schools.n_clusters == 30
@@ -147,16 +147,16 @@ def test_cluster_bootstrap_is_wider_when_schools_differ():
 def test_missing_values_counted_and_errors(claims_fixture):
     d = claims_fixture.copy()
     d.loc[[1, 2], "mediator"] = np.nan
-    res = mediation(d, x="teacher", m="mediator", y="outcome", n_boot=200, seed=1)
+    res = mediation(d, predictor="teacher", mediator="mediator", outcome="outcome", n_boot=200, seed=1)
     assert res.n == len(d) - 2 and res.n_excluded == 2
     assert "2 rows excluded" in res.summary()
     with pytest.raises(ColumnError, match="nothere"):
-        mediation(d, x="teacher", m="nothere", y="outcome")
+        mediation(d, predictor="teacher", mediator="nothere", outcome="outcome")
     with pytest.raises(DataError, match="n_boot"):
-        mediation(d, x="teacher", m="mediator", y="outcome", n_boot=10)
+        mediation(d, predictor="teacher", mediator="mediator", outcome="outcome", n_boot=10)
     with pytest.raises(DataError, match="method"):
-        mediation(d, x="teacher", m="mediator", y="outcome", method="bca")
+        mediation(d, predictor="teacher", mediator="mediator", outcome="outcome", ci_method="bca")
     with pytest.raises(DataError, match="different"):
-        mediation(d, x="teacher", m="teacher", y="outcome")
-    tab = res.ci_table("bc")
+        mediation(d, predictor="teacher", mediator="teacher", outcome="outcome")
+    tab = res.ci_table(ci_method="bc")
     assert tab.loc["indirect", "ci_low"] < res.indirect < tab.loc["indirect", "ci_high"]

@@ -117,7 +117,7 @@ def test_slope_at_and_sd_probe(claims_fixture):
     # significance flips exactly at the JN bounds inside the range
     for b in res.jn_in_range:
         tab = res.slope_at([b])
-        np.testing.assert_allclose(tab["p"].iloc[0], 1 - res.ci, rtol=1e-8, atol=0)
+        np.testing.assert_allclose(tab["p"].iloc[0], 1 - res.ci_level, rtol=1e-8, atol=0)
 
 
 def test_missing_rows_are_counted_not_silently_dropped(claims_fixture):
@@ -159,3 +159,46 @@ def test_plots_for_a_continuous_predictor_mark_the_bounds(claims_fixture):
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert len(dashed) == len(res.jn_in_range) == 1
     np.testing.assert_allclose(dashed[0].get_xdata()[0], res.jn_in_range[0], rtol=1e-12)
+
+
+def test_jn_curve_and_predicted_lines_are_the_figures_numbers(claims_fixture):
+    """The plots draw these methods; check them against the model's own coefficients."""
+    res = moderation(claims_fixture, outcome="attain", predictor="belong", moderator="covar",
+                     covariates=["teacher"], cluster="school", alpha_jn=0.1)
+    curve = res.jn_curve(n_points=101)
+    lo, hi = res.moderator_range
+    pad = 0.05 * (hi - lo)
+    np.testing.assert_allclose(curve["moderator_value"].iloc[[0, -1]], [lo - pad, hi + pad], rtol=1e-12)
+    # the curve is the simple slope at each grid value, at the Johnson-Neyman level (1 - alpha_jn)
+    again = res.slope_at(curve["moderator_value"], ci_level=0.9)
+    pd.testing.assert_frame_equal(curve.drop(columns="significant"), again)
+    assert (curve["significant"] == (curve["p"] < 0.1)).all()
+    b = res.coefficients.set_index("term")["estimate"]
+    np.testing.assert_allclose(curve["estimate"], b["belong"] + b["belong:covar"] * curve["moderator_value"],
+                               rtol=1e-12, atol=1e-12)
+    # the significant region changes exactly at the bounds inside the range
+    for bound in res.jn_in_range:
+        np.testing.assert_allclose(res.slope_at([bound], ci_level=0.9)["p"].iloc[0], 0.1, rtol=1e-6)
+
+    lines = res.predicted_lines(n_points=7)
+    assert len(lines) == 7 * len(res.simple_slopes)
+    t_mean = claims_fixture.dropna(subset=["attain", "belong", "covar", "teacher"])["teacher"].mean()
+    want = (b["(Intercept)"] + b["belong"] * lines["predictor_value"] + b["covar"] * lines["moderator_value"]
+            + b["belong:covar"] * lines["predictor_value"] * lines["moderator_value"] + b["teacher"] * t_mean)
+    np.testing.assert_allclose(lines["predicted"], want, rtol=1e-12)
+
+
+def test_plots_draw_the_results_methods(claims_fixture):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = moderation(claims_fixture, outcome="attain", predictor="fsm", moderator="belong")
+    axes = res.plot()
+    slope_line = axes[1].get_lines()[0]
+    curve = res.jn_curve()
+    np.testing.assert_allclose(slope_line.get_ydata(), curve["estimate"], rtol=1e-12)
+    lines = res.predicted_lines()
+    first = axes[0].get_lines()[0]
+    np.testing.assert_allclose(first.get_ydata(), lines["predicted"].iloc[:2], rtol=1e-12)
+    plt.close("all")

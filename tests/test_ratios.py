@@ -30,7 +30,7 @@ def data():
 @pytest.mark.parametrize("method", ["katz", "cluster"])
 def test_matches_r(data, case, method):
     ref = REF[case]
-    got = risk_ratio(data, outcome="high", by="fsm", groups=(ref["numerator"], ref["denominator"]),
+    got = risk_ratio(data, outcome="high", by="fsm", levels=(ref["numerator"], ref["denominator"]),
                      cluster="school" if method == "cluster" else None).iloc[0]
     for k in ("count_numerator", "n_numerator", "count_denominator", "n_denominator"):
         assert got[k] == ref[k]
@@ -51,8 +51,8 @@ def test_matches_r(data, case, method):
 
 
 def test_reversed_groups_invert_the_ratio(data):
-    a = risk_ratio(data, outcome="high", by="fsm", groups=(0, 1), cluster="school").iloc[0]
-    b = risk_ratio(data, outcome="high", by="fsm", groups=(1, 0), cluster="school").iloc[0]
+    a = risk_ratio(data, outcome="high", by="fsm", levels=(0, 1), cluster="school").iloc[0]
+    b = risk_ratio(data, outcome="high", by="fsm", levels=(1, 0), cluster="school").iloc[0]
     assert a["estimate"] * b["estimate"] == pytest.approx(1)
     assert a["ci_low"] * b["ci_high"] == pytest.approx(1)
     assert a["se"] == pytest.approx(b["se"])
@@ -62,26 +62,26 @@ def test_missing_rows_are_excluded_and_counted(data):
     d = data.copy().astype({"high": float, "school": object})
     d.loc[[0, 5], "high"] = np.nan
     d.loc[[9], "school"] = None
-    full = risk_ratio(d, outcome="high", by="fsm", groups=(0, 1)).iloc[0]
-    clus = risk_ratio(d, outcome="high", by="fsm", groups=(0, 1), cluster="school").iloc[0]
+    full = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1)).iloc[0]
+    clus = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1), cluster="school").iloc[0]
     assert (full["n"], full["n_excluded"]) == (len(d) - 2, 2)
     assert (clus["n"], clus["n_excluded"]) == (len(d) - 3, 3)
 
 
 def test_bad_input_errors(data):
     with pytest.raises(ColumnError, match="nope"):
-        risk_ratio(data, outcome="nope", by="fsm", groups=(0, 1))
+        risk_ratio(data, outcome="nope", by="fsm", levels=(0, 1))
     with pytest.raises(DataError, match="does not occur"):
-        risk_ratio(data, outcome="high", by="fsm", groups=(0, 7))
+        risk_ratio(data, outcome="high", by="fsm", levels=(0, 7))
     with pytest.raises(DataError, match="two different values"):
-        risk_ratio(data, outcome="high", by="fsm", groups=(0, 0))
+        risk_ratio(data, outcome="high", by="fsm", levels=(0, 0))
     bad = data.assign(high=data["high"].astype(object))
     bad.loc[3, "high"] = "yes"
     with pytest.raises(DataError, match=r"row 4 .*'yes'"):
-        risk_ratio(bad, outcome="high", by="fsm", groups=(0, 1))
+        risk_ratio(bad, outcome="high", by="fsm", levels=(0, 1))
     none = data.assign(high=np.where(data["fsm"] == 1, 0, data["high"]))
     with pytest.raises(ModelError, match="undefined"):
-        risk_ratio(none, outcome="high", by="fsm", groups=(0, 1))
+        risk_ratio(none, outcome="high", by="fsm", levels=(0, 1))
     one_school = data.assign(school="S01")
     with pytest.raises(ModelError, match="two clusters"):
-        risk_ratio(one_school, outcome="high", by="fsm", groups=(0, 1), cluster="school")
+        risk_ratio(one_school, outcome="high", by="fsm", levels=(0, 1), cluster="school")

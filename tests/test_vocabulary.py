@@ -369,12 +369,19 @@ def survey():
 def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
-    from belonging_lib.models import ols
+    from belonging_lib.models import dominance, group_gaps, mediation, moderation, ols
 
     return {
         # models, regression, multilevel, transitions
         "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
         # moderation, mediation, importance, gaps, ratios, proportions, school intervals
+        "models.moderation": lambda: moderation(small, outcome="pssm_01", predictor="tr_care_1",
+                                                moderator="fsm", cluster="school_id"),
+        "models.mediation": lambda: mediation(small, predictor="tr_care_1", mediator="pssm_01",
+                                              outcome="attainment", n_boot=200, progress=False),
+        "models.dominance": lambda: dominance(small, outcome="pssm_01", predictors=["tr_care_1", "fsm"],
+                                              n_boot=200, progress=False),
+        "models.group_gaps": lambda: group_gaps(small, outcome="pssm_01", by="fsm", cluster="school_id"),
         # measurement: reliability, scoring, structure
         # trials
         # survey and imputation

@@ -35,8 +35,8 @@ from .regression import ols
 __all__ = ["FairnessResult", "GroupGapsResult", "group_gaps", "scale_fairness"]
 
 METHODS = ("multilevel", "cr2")
-COLUMNS = ["term", "group", "reference", "estimate", "se", "ci_low", "ci_high", "ci_level", "p", "df",
-           "n", "n_reference", "n_excluded"]
+COLUMNS = ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n", "group", "reference",
+           "ci_level", "n_reference", "n_excluded"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _levels(values: pd.Series) -> list:
 
 def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, reference=None,
                covariates: str | Sequence[str] | None = None, method: str = "multilevel",
-               ci: float = 0.95) -> GroupGapsResult:
+               ci_level: float = 0.95) -> GroupGapsResult:
     """Compare an outcome across groups, each group against a reference group.
 
     Parameters
@@ -130,7 +130,7 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
     method : {"multilevel", "cr2"}
         Random-intercept mixed model (lmerTest) or OLS with CR2 cluster-robust
         errors (clubSandwich).
-    ci : float
+    ci_level : float
         Confidence level (t on the Satterthwaite degrees of freedom).
 
     Returns
@@ -170,7 +170,7 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
     if by in covariates or outcome in covariates or by == outcome:
         raise DataError(f"group_gaps: `by` ({by!r}), `outcome` ({outcome!r}) and `covariates` must be "
                         "different columns.")
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
 
     y = data[outcome]
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):
@@ -232,9 +232,10 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         rows.append({"term": f"{by}[{_label(value)}]", "group": _label(value), "reference": _label(reference),
                      "estimate": float(r["estimate"]), "se": float(r["se"]),
                      "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "ci_level": level,
-                     "p": float(r["p_value"]), "df": float(r["df"]), "n": int(sizes[value]),
+                     "p": float(r["p"]), "df": float(r["df"]), "n": int(sizes[value]),
                      "n_reference": int(sizes[reference]), "n_excluded": n_excluded})
     table = pd.DataFrame(rows, columns=COLUMNS)
+    table["statistic"] = table["estimate"] / table["se"]
     if not np.isfinite(table[["estimate", "se"]].to_numpy()).all():
         raise ModelError(f"group_gaps: the model of {outcome!r} gave no finite gap for some group of {by!r}.")
     group_sizes = pd.Series({_label(v): int(sizes[v]) for v in levels}, name="n")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import BelongingWarning, DataError, ModelError
-from .._results import Result
+from .._results import Result, tidy
 from .._validation import as_frame, as_list, check_positive_int, check_probability, require_clusters, require_columns
 from ._linear import complete_cases
 
@@ -113,20 +113,21 @@ class DominanceResult(Result):
     Attributes
     ----------
     table : DataFrame
-        Indexed by predictor: ``general`` (general dominance weight), ``share``
-        (general / R-squared), ``rank`` (1 = largest) and, with a bootstrap,
-        ``ci_low``, ``ci_high`` of ``general``, ``share_ci_low``, ``share_ci_high`` and
-        ``p_top`` (the share of bootstrap draws in which the predictor ranks first).
+        Indexed by predictor (``term``): ``estimate`` (the general dominance weight) and, with a
+        bootstrap, its ``ci_low``, ``ci_high``; ``share`` (estimate / R-squared) and, with a
+        bootstrap, ``share_ci_low``, ``share_ci_high``; ``rank`` (1 = largest) and, with a
+        bootstrap, ``prop_top`` (the proportion of bootstrap draws in which the predictor ranks
+        first; not a p-value).
     conditional : DataFrame
         Predictor x number of other predictors in the model: the average increase in
         R-squared (conditional dominance).
     complete : DataFrame
         1 where the row predictor completely dominates the column one, 0 where it is
         dominated, NaN where neither.
-    rsquared : float
+    r2 : float
         R-squared of the full model (the sum of the general weights).
     subsets : DataFrame
-        R-squared of every subset model.
+        R-squared (``r2``) of every subset model.
     """
 
     outcome: str
@@ -134,12 +135,12 @@ class DominanceResult(Result):
     table: pd.DataFrame
     conditional: pd.DataFrame
     complete: pd.DataFrame
-    rsquared: float
+    r2: float
     subsets: pd.DataFrame
     n: int | None
     n_excluded: int
     n_boot: int
-    ci: float
+    ci_level: float
     seed: int | None
     cluster: str | None
 
@@ -149,17 +150,17 @@ class DominanceResult(Result):
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """The general dominance table indexed by predictor."""
-        return self.table.copy()
+        """The general dominance weights as a tidy table: one row per predictor (``term``)."""
+        return tidy(self.table.copy())
 
     def notes(self) -> list[str]:
-        lines = [f"Outcome {self.outcome}; R-squared of the full model = {self.rsquared:.3f} "
+        lines = [f"Outcome {self.outcome}; R-squared of the full model = {self.r2:.3f} "
                  "(the general weights add up to it).",
                  f"N = {self.n} ({self.n_excluded} rows excluded for missing values)." if self.n is not None
                  else "Computed from a correlation (or covariance) matrix."]
         if self.n_boot:
             unit = f"clusters ({self.cluster})" if self.cluster else "pupils"
-            lines.append(f"{100 * self.ci:g}% percentile bootstrap intervals, {self.n_boot} draws "
+            lines.append(f"{100 * self.ci_level:g}% percentile bootstrap intervals, {self.n_boot} draws "
                          f"resampling {unit}, seed {self.seed}.")
         lines.append("Importance describes shares of explained variance among these predictors, "
                      "not causal effects.")
@@ -172,8 +173,8 @@ class DominanceResult(Result):
         return dominance_plot(self, ax=ax, labels=labels)
 
 
-def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | None = None,
-              ci: float = 0.95, cluster: str | None = None, progress: bool | None = None
+def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | None = 0,
+              ci_level: float = 0.95, cluster: str | None = None, progress: bool | None = None
               ) -> DominanceResult:
     """General, conditional and complete dominance of predictors of ``outcome``.
 
@@ -186,10 +187,11 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     predictors : list of str
         Two to 15 numeric predictor columns.
     n_boot : int
-        Bootstrap draws for intervals of the general weights (0 = none).
-    seed : int, optional
-        Seed of the bootstrap.
-    ci : float
+        Bootstrap draws for intervals of the general weights (0 = none, the default: the
+        intervals are an optional extra).
+    seed : int or None
+        Seed of the bootstrap (default 0; ``None`` for fresh entropy).
+    ci_level : float
         Confidence level of the bootstrap intervals.
     cluster : str, optional
         Resample whole clusters (schools) in the bootstrap.
@@ -199,7 +201,8 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     Returns
     -------
     DominanceResult
-        ``to_frame()``: indexed by predictor with ``general``, ``share``, ``rank``.
+        ``to_frame()``: one row per predictor (``term``) with ``estimate`` (the general weight),
+        ``share`` and ``rank``, and the bootstrap intervals when ``n_boot`` is set.
 
     Raises
     ------
@@ -231,14 +234,14 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     >>> d = pd.DataFrame(rng.normal(size=(500, 3)), columns=["care", "fair", "peer"])
     >>> d["belong"] = 0.5 * d.care + 0.3 * d.fair + 0.1 * d.peer + rng.normal(size=500)
     >>> res = dominance(d, outcome="belong", predictors=["care", "fair", "peer"])
-    >>> bool(np.isclose(res.table["general"].sum(), res.rsquared))
+    >>> bool(np.isclose(res.table["estimate"].sum(), res.r2))
     True
     >>> res.table["rank"].tolist()
     [1, 2, 3]
     """
     data = as_frame(data)
     preds = as_list(predictors)
-    ci = check_probability("ci", ci)
+    ci_level = check_probability("ci_level", ci_level)
     if not isinstance(outcome, str):
         raise DataError(f"`outcome` must be one column name, but {outcome!r} was passed.")
     require_columns(data, [outcome], role="outcome column")
@@ -276,18 +279,20 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
             raise ModelError(f"Only {ok.sum()} of {n_boot} bootstrap draws could be estimated from "
                              f"{frame.shape[0]} complete rows; the interval needs at least 100.")
         draws = draws[ok]
-        alpha = 1.0 - ci
+        alpha = 1.0 - ci_level
         q = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         share = draws / draws.sum(axis=1, keepdims=True)
         qs = np.nanquantile(share, [alpha / 2, 1 - alpha / 2], axis=0)
-        table["ci_low"], table["ci_high"] = q[0], q[1]
-        table["share_ci_low"], table["share_ci_high"] = qs[0], qs[1]
-        table["p_top"] = np.mean(np.argmax(draws, axis=1)[:, None] == np.arange(p)[None], axis=0)
+        table.insert(1, "ci_low", q[0])
+        table.insert(2, "ci_high", q[1])
+        table.insert(4, "share_ci_low", qs[0])
+        table.insert(5, "share_ci_high", qs[1])
+        table["prop_top"] = np.mean(np.argmax(draws, axis=1)[:, None] == np.arange(p)[None], axis=0)
 
     return DominanceResult(
         outcome=outcome, predictors=tuple(preds), table=table, conditional=cond, complete=complete,
-        rsquared=rsq, subsets=subsets, n=int(frame.shape[0]), n_excluded=n_excl, n_boot=int(n_boot),
-        ci=ci, seed=seed, cluster=cluster,
+        r2=rsq, subsets=subsets, n=int(frame.shape[0]), n_excluded=n_excl, n_boot=int(n_boot),
+        ci_level=ci_level, seed=seed, cluster=cluster,
     )
 
 
@@ -300,11 +305,11 @@ def _core(C: np.ndarray, preds: list[str]):
     general, cond = _dominance_from_r2(r2, p)
     general, cond = general[0], cond[0]
     rsq = float(r2[-1])
-    index = pd.Index(preds, name="predictor")
-    table = pd.DataFrame({"general": general, "share": general / rsq}, index=index)
-    table["rank"] = table["general"].rank(ascending=False, method="min").astype(int)
+    index = pd.Index(preds, name="term")
+    table = pd.DataFrame({"estimate": general, "share": general / rsq}, index=index)
+    table["rank"] = table["estimate"].rank(ascending=False, method="min").astype(int)
     subsets = pd.DataFrame({"predictors": [" + ".join(preds[i] for i in S) or "(none)" for S in _subsets(p)],
-                            "size": [len(S) for S in _subsets(p)], "rsquared": r2})
+                            "size": [len(S) for S in _subsets(p)], "r2": r2})
     conditional = pd.DataFrame(cond, index=index, columns=[f"k={k}" for k in range(p)])
     complete = pd.DataFrame(_complete_dominance(r2, p), index=preds, columns=preds)
     return table, conditional, complete, rsq, subsets
@@ -334,7 +339,7 @@ def dominance_from_matrix(matrix, *, outcome: str, predictors) -> DominanceResul
     --------
     >>> r = pd.DataFrame([[1.0, 0.0, 0.3], [0.0, 1.0, 0.4], [0.3, 0.4, 1.0]],
     ...                  index=["care", "peer", "belong"], columns=["care", "peer", "belong"])
-    >>> dominance_from_matrix(r, outcome="belong", predictors=["care", "peer"]).table["general"].round(2).tolist()
+    >>> dominance_from_matrix(r, outcome="belong", predictors=["care", "peer"]).table["estimate"].round(2).tolist()
     [0.09, 0.16]
     """
     if not isinstance(matrix, pd.DataFrame):
@@ -354,8 +359,8 @@ def dominance_from_matrix(matrix, *, outcome: str, predictors) -> DominanceResul
     C = C / np.outer(sd, sd)
     table, cond, complete, rsq, subsets = _core(C, preds)
     return DominanceResult(outcome=outcome, predictors=tuple(preds), table=table, conditional=cond,
-                           complete=complete, rsquared=rsq, subsets=subsets, n=None, n_excluded=0,
-                           n_boot=0, ci=0.95, seed=None, cluster=None)
+                           complete=complete, r2=rsq, subsets=subsets, n=None, n_excluded=0,
+                           n_boot=0, ci_level=0.95, seed=None, cluster=None)
 
 
 def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p: int,

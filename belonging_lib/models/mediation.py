@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, ModelError
-from .._results import TIDY_COLUMNS, Result
+from .._results import Result, coef_table, tidy
 from .._validation import (
     as_frame,
     as_list,
@@ -40,11 +40,11 @@ _EFFECTS = ["indirect", "direct", "total"]
 _CHUNK_CELLS = 2_000_000  # resampling counts held in memory at once (replicates x units)
 
 
-def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci: float = 0.95,
-                 method: str = "percentile") -> tuple[float, float]:
+def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci_level: float = 0.95,
+                 ci_method: str = "percentile") -> tuple[float, float]:
     """Percentile or bias-corrected (BC) bootstrap interval from replicate estimates.
 
-    Percentile: the ``(1-ci)/2`` and ``(1+ci)/2`` quantiles of the draws (linear
+    Percentile: the ``(1-ci_level)/2`` and ``(1+ci_level)/2`` quantiles of the draws (linear
     interpolation, R's ``quantile(type = 7)``).  BC (Efron, 1987): with
     :math:`z_0 = \\Phi^{-1}(\\#\\{\\theta^* < \\hat\\theta\\} / B)` the quantiles are
     :math:`\\Phi(2 z_0 \\pm z_{1-\\alpha/2})`.
@@ -54,14 +54,14 @@ def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci: float = 0.95,
     >>> draws = np.arange(1, 1000) / 1000
     >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5)]
     [0.026, 0.974]
-    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5, method="bc")]
+    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5, ci_method="bc")]
     [0.026, 0.974]
     """
-    check_choice("method", method, ["percentile", "bc"])
+    check_choice("ci_method", ci_method, ["percentile", "bc"])
     draws = np.asarray(draws, dtype=float)
     draws = draws[np.isfinite(draws)]
-    alpha = 1.0 - ci
-    if method == "percentile":
+    alpha = 1.0 - ci_level
+    if ci_method == "percentile":
         lo, hi = alpha / 2.0, 1.0 - alpha / 2.0
     else:
         prop = np.mean(draws < estimate)
@@ -80,23 +80,26 @@ class MediationResult(Result):
 
     Attributes
     ----------
+    predictor, mediator, outcome : str
+        The columns of X, M and Y.
     effects : DataFrame
-        Indexed ``indirect``, ``direct``, ``total``: ``estimate``, ``se`` (bootstrap
-        SD), ``ci_low``, ``ci_high`` (by ``method``), ``n``.
+        Indexed by ``term`` (``indirect``, ``direct``, ``total``): ``estimate``, ``se``
+        (bootstrap SD), ``ci_low``, ``ci_high`` (by ``ci_method``), ``n``.
     paths : DataFrame
-        Tidy table of the paths ``a`` (X -> M), ``b`` (M -> Y given X), ``c'`` and ``c``
+        Tidy table of the paths ``a`` (X -> M), ``b`` (M -> Y given X), ``c_prime`` and ``c``
         with OLS (or cluster-robust) SEs and t tests.
     indirect, direct, total : float
         The point estimates (``total = direct + indirect`` exactly).
     proportion_mediated : float
-        ``indirect / total`` (see the caution in ``notes()``).
+        ``indirect / total`` (see the caution in ``notes()``), with its bootstrap interval
+        ``proportion_ci_low``, ``proportion_ci_high``.
     draws : DataFrame
         The bootstrap replicates (columns ``indirect``, ``direct``, ``total``).
     """
 
-    x: str
-    m: str
-    y: str
+    predictor: str
+    mediator: str
+    outcome: str
     covariates: tuple
     effects: pd.DataFrame
     paths: pd.DataFrame
@@ -104,9 +107,10 @@ class MediationResult(Result):
     direct: float
     total: float
     proportion_mediated: float
-    proportion_ci: tuple
-    ci: float
-    method: str
+    proportion_ci_low: float
+    proportion_ci_high: float
+    ci_level: float
+    ci_method: str
     n_boot: int
     n_boot_used: int
     seed: int | None
@@ -122,15 +126,16 @@ class MediationResult(Result):
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """The effects table, indexed ``indirect``, ``direct``, ``total``."""
-        return self.effects.copy()
+        """The effects as a tidy table: one row per ``term`` (``indirect``, ``direct``, ``total``)."""
+        return tidy(self.effects.copy())
 
-    def ci_table(self, method: str = "percentile", ci: float | None = None) -> pd.DataFrame:
+    def ci_table(self, *, ci_method: str = "percentile", ci_level: float | None = None) -> pd.DataFrame:
         """The effects table with intervals by another method or level (same draws)."""
-        ci = self.ci if ci is None else check_probability("ci", ci)
+        ci_level = self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
         tab = self.effects.copy()
         for eff in _EFFECTS:
-            lo, hi = bootstrap_ci(self.draws[eff].to_numpy(), getattr(self, eff), ci=ci, method=method)
+            lo, hi = bootstrap_ci(self.draws[eff].to_numpy(), getattr(self, eff), ci_level=ci_level,
+                                  ci_method=ci_method)
             tab.loc[eff, "ci_low"], tab.loc[eff, "ci_high"] = lo, hi
         return tab
 
@@ -138,13 +143,13 @@ class MediationResult(Result):
         boot = (f"cluster bootstrap resampling {self.n_clusters} clusters ({self.cluster})"
                 if self.cluster else "bootstrap resampling pupils")
         lines = [
-            f"{self.x} -> {self.m} -> {self.y}"
+            f"{self.predictor} -> {self.mediator} -> {self.outcome}"
             + (f", adjusting for {', '.join(self.covariates)}" if self.covariates else "") + ".",
-            f"{100 * self.ci:g}% {'bias-corrected' if self.method == 'bc' else 'percentile'} intervals; "
+            f"{100 * self.ci_level:g}% {'bias-corrected' if self.ci_method == 'bc' else 'percentile'} intervals; "
             f"{boot}; {self.n_boot_used} of {self.n_boot} draws usable; seed {self.seed}.",
             f"N = {self.n} ({self.n_excluded} rows excluded for missing values).",
-            f"Proportion mediated = {self.proportion_mediated:.3f} (interval {self.proportion_ci[0]:.3f} "
-            f"to {self.proportion_ci[1]:.3f}); unstable when the total effect is small or the "
+            f"Proportion mediated = {self.proportion_mediated:.3f} (interval {self.proportion_ci_low:.3f} "
+            f"to {self.proportion_ci_high:.3f}); unstable when the total effect is small or the "
             "direct and indirect effects have opposite signs - read it with care.",
             "An indirect effect is a pattern of associations; it is causal only if there is no "
             "unmeasured confounding of the X-M, M-Y and X-Y relations.",
@@ -215,18 +220,18 @@ def _boot_draws(Z: np.ndarray, units: np.ndarray | None, n_boot: int, rng: np.ra
     return out
 
 
-def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | None = None,
-              n_boot: int = 5000, seed: int | None = None, ci: float = 0.95,
-              method: str = "percentile", progress: bool | None = None, vcov: str = "CR2"
-              ) -> MediationResult:
-    """Indirect effect of ``x`` on ``y`` through ``m``, with bootstrap intervals.
+def mediation(data, *, predictor: str, mediator: str, outcome: str, covariates=None,
+              cluster: str | None = None, n_boot: int = 1000, seed: int | None = 0,
+              ci_level: float = 0.95, ci_method: str = "percentile", progress: bool | None = None,
+              vcov: str = "CR2") -> MediationResult:
+    """Indirect effect of ``predictor`` on ``outcome`` through ``mediator``, with bootstrap intervals.
 
     Parameters
     ----------
     data : DataFrame
         One row per pupil.
-    x, m, y : str
-        Numeric columns: the predictor, the mediator and the outcome.
+    predictor, mediator, outcome : str
+        Numeric columns: X, M and Y.
     covariates : list of str, optional
         Numeric controls, entered in both the mediator and the outcome models.
     cluster : str, optional
@@ -234,12 +239,14 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
         clusters and the paths' SEs are cluster-robust (``vcov``; t tests on
         Satterthwaite df with CR2, on clusters - 1 df with CR1).
     n_boot : int
-        Bootstrap draws (default 5,000 as PROCESS).
-    seed : int, optional
-        Seed of the random-number generator (``numpy.random.default_rng``).
-    ci : float
+        Bootstrap draws (default 1,000, the library's default where the bootstrap gives the
+        interval; PROCESS uses 5,000, which steadies the interval's third digit in a report).
+    seed : int or None
+        Seed of the random-number generator (``numpy.random.default_rng``; default 0, so the
+        same call gives the same interval; ``None`` for fresh entropy).
+    ci_level : float
         Confidence level.
-    method : {"percentile", "bc"}
+    ci_method : {"percentile", "bc"}
         Interval reported in ``effects``: percentile or bias-corrected.  The other
         is available from ``ci_table()``.
     progress : bool, optional
@@ -251,7 +258,7 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     -------
     MediationResult
         ``to_frame()`` is the table indexed ``indirect``, ``direct``, ``total`` with
-        ``estimate, se, ci_low, ci_high, n``; ``paths`` holds a, b, c' and c.
+        ``term, estimate, se, ci_low, ci_high, n``; ``paths`` holds a, b, c' and c.
 
     Raises
     ------
@@ -280,19 +287,20 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     >>> d = pd.DataFrame({"teacher": rng.normal(size=300)})
     >>> d["belong"] = 0.5 * d.teacher + rng.normal(size=300)
     >>> d["attain"] = 0.4 * d.belong + 0.1 * d.teacher + rng.normal(size=300)
-    >>> res = mediation(d, x="teacher", m="belong", y="attain", n_boot=1000, seed=1)
-    >>> res.to_frame().index.tolist()
+    >>> res = mediation(d, predictor="teacher", mediator="belong", outcome="attain", seed=1)
+    >>> res.to_frame()["term"].tolist()
     ['indirect', 'direct', 'total']
     >>> bool(np.isclose(res.indirect + res.direct, res.total))
     True
     """
     data = as_frame(data)
-    ci = check_probability("ci", ci)
-    check_choice("method", method, ["percentile", "bc"])
+    ci_level = check_probability("ci_level", ci_level)
+    check_choice("ci_method", ci_method, ["percentile", "bc"])
     check_choice("vcov", vcov, ["CR2", "CR1"])
     n_boot = check_positive_int("n_boot", n_boot, minimum=100)
     covs = as_list(covariates)
-    require_roles(data, {"x": x, "m": m, "y": y})
+    require_roles(data, {"predictor": predictor, "mediator": mediator, "outcome": outcome})
+    x, m, y = predictor, mediator, outcome
     require_columns(data, covs, role="covariate column")
     frame, n_excl = complete_cases(data, [x, m, y] + covs, cluster=cluster)
     groups = None if cluster is None else frame[cluster].to_numpy()
@@ -314,19 +322,15 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
     direct, total = fit_b.params[1], fit_c.params[1]
     est = np.array([a * b, direct, total])
 
-    path_rows = []
+    path_terms, path_est, path_se, path_df = [], [], [], []
     for term, fit, j in [("a", fit_a, 1), ("b", fit_b, len(fit_b.params) - 1),
                          ("c_prime", fit_b, 1), ("c", fit_c, 1)]:
-        se = float(np.sqrt(fit.vcov[j, j]))
+        path_terms.append(term)
+        path_est.append(fit.params[j])
+        path_se.append(np.sqrt(fit.vcov[j, j]))
         # CR2: Satterthwaite df as clubSandwich::coef_test; CR1: clusters - 1; else residual df
-        df = fit.satterthwaite_df(np.eye(len(fit.params))[j]) if fit.vcov_type == "CR2" else fit.df
-        tcrit = stats.t.ppf(0.5 + ci / 2.0, df)
-        t = fit.params[j] / se
-        path_rows.append({"term": term, "estimate": fit.params[j], "se": se,
-                          "ci_low": fit.params[j] - tcrit * se, "ci_high": fit.params[j] + tcrit * se,
-                          "statistic": t, "df": df, "p": 2 * stats.t.sf(abs(t), df),
-                          "n": fit.n})
-    paths = pd.DataFrame(path_rows)[TIDY_COLUMNS]
+        path_df.append(fit.satterthwaite_df(np.eye(len(fit.params))[j]) if fit.vcov_type == "CR2" else fit.df)
+    paths = tidy(coef_table(path_terms, path_est, path_se, path_df, ci_level=ci_level).assign(n=fit_a.n))
 
     rng = np.random.default_rng(seed)
     if progress is None:
@@ -343,20 +347,21 @@ def mediation(data, *, x: str, m: str, y: str, covariates=None, cluster: str | N
 
     rows = []
     for k, eff in enumerate(_EFFECTS):
-        lo, hi = bootstrap_ci(draws[:, k], est[k], ci=ci, method=method)
+        lo, hi = bootstrap_ci(draws[:, k], est[k], ci_level=ci_level, ci_method=ci_method)
         rows.append({"estimate": est[k], "se": float(np.std(draws[:, k], ddof=1)),
                      "ci_low": lo, "ci_high": hi, "n": fit_a.n})
-    effects = pd.DataFrame(rows, index=pd.Index(_EFFECTS, name="effect"))
+    effects = pd.DataFrame(rows, index=pd.Index(_EFFECTS, name="term"))
 
     with np.errstate(divide="ignore", invalid="ignore"):
         prop_draws = draws[:, 0] / draws[:, 2]
         prop = float(est[0] / est[2]) if est[2] != 0 else np.nan
-    prop_ci = bootstrap_ci(prop_draws, prop, ci=ci, method=method)
+    prop_ci = bootstrap_ci(prop_draws, prop, ci_level=ci_level, ci_method=ci_method)
 
     return MediationResult(
-        x=x, m=m, y=y, covariates=tuple(covs), effects=effects, paths=paths,
+        predictor=x, mediator=m, outcome=y, covariates=tuple(covs), effects=effects, paths=paths,
         indirect=float(est[0]), direct=float(est[1]), total=float(est[2]),
-        proportion_mediated=prop, proportion_ci=prop_ci, ci=ci, method=method, n_boot=n_boot,
+        proportion_mediated=prop, proportion_ci_low=prop_ci[0], proportion_ci_high=prop_ci[1],
+        ci_level=ci_level, ci_method=ci_method, n_boot=n_boot,
         n_boot_used=int(ok.sum()), seed=seed, cluster=cluster, n=fit_a.n, n_excluded=n_excl,
         n_clusters=fit_a.n_clusters, draws=pd.DataFrame(draws, columns=_EFFECTS),
     )

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import DataError
-from .._results import TIDY_COLUMNS, Result, format_p
+from .._results import Result, coef_table, format_p, tidy
 from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_roles
 from ._linear import complete_cases, fit_ols
 
@@ -96,8 +96,15 @@ class ModerationResult(Result):
         Moderator values where the slope's significance changes (empty when it never does).
     jn_region : str
         Where the slope is significant relative to ``jn_interval``.
-    interaction, interaction_se, interaction_p : float
+    interaction, interaction_se, p_interaction : float
         The interaction coefficient, its SE and p-value.
+    r2 : float
+        R-squared of the interaction model.
+
+    Methods :meth:`slope_at` (the simple slopes at any moderator values), :meth:`jn_curve` (the
+    slope and its band over a grid of the moderator: the Johnson-Neyman plot's data) and
+    :meth:`predicted_lines` (the predicted outcome along the predictor at each probed moderator
+    value: the simple-slopes plot's data) give every number the figures draw.
     """
 
     outcome: str
@@ -110,8 +117,8 @@ class ModerationResult(Result):
     jn_region: str
     interaction: float
     interaction_se: float
-    interaction_p: float
-    ci: float
+    p_interaction: float
+    ci_level: float
     alpha_jn: float
     df: float
     t_crit_jn: float
@@ -119,7 +126,7 @@ class ModerationResult(Result):
     n_excluded: int
     n_clusters: int | None
     vcov_type: str
-    rsquared: float
+    r2: float
     moderator_range: tuple
     predictor_range: tuple
     moderator_binary: bool
@@ -149,21 +156,59 @@ class ModerationResult(Result):
         w = np.atleast_1d(np.asarray(at, dtype=float))
         if self.df_method != "satterthwaite":
             return np.full(w.shape, self.df)
-        k = len(self.params)
+        ip, ii = _positions(self)
         out = np.empty(w.shape)
         for i, wi in enumerate(w):
-            L = np.zeros(k)
-            L[1], L[3] = 1.0, wi
+            L = np.zeros(len(self.params))
+            L[ip], L[ii] = 1.0, wi
             out[i] = self.fit.satterthwaite_df(L)
         return out
 
-    def slope_at(self, at) -> pd.DataFrame:
-        """Simple slopes at any moderator values (same columns as ``simple_slopes``)."""
-        return _slopes_table(self, at)
+    def slope_at(self, at, *, ci_level: float | None = None) -> pd.DataFrame:
+        """Simple slopes at any moderator values (same columns as ``simple_slopes``).
+
+        ``ci_level`` defaults to the result's own.
+        """
+        level = self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
+        return _slopes_table(self, at, level)
+
+    def jn_curve(self, *, n_points: int = 200, ci_level: float | None = None) -> pd.DataFrame:
+        """The predictor's slope over a grid of the moderator, with its interval: the Johnson-Neyman plot.
+
+        The grid runs over the observed moderator range, padded by 5% of it on each side, with
+        ``n_points`` values.  ``ci_level`` defaults to ``1 - alpha_jn``, so the band crosses zero
+        exactly at the Johnson-Neyman bounds.  Columns as :meth:`slope_at`, plus ``significant``
+        (the interval excludes zero).
+        """
+        level = 1.0 - self.alpha_jn if ci_level is None else check_probability("ci_level", ci_level)
+        lo, hi = self.moderator_range
+        pad = 0.05 * (hi - lo if hi > lo else 1.0)
+        table = _slopes_table(self, np.linspace(lo - pad, hi + pad, int(n_points)), level)
+        table["significant"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+        return table
+
+    def predicted_lines(self, *, n_points: int = 50) -> pd.DataFrame:
+        """Predicted outcome along the predictor at each probed moderator value: the simple-slopes plot.
+
+        Covariates are held at their means.  A 0/1 predictor gives the two points 0 and 1; otherwise
+        ``n_points`` values span its observed range.  Columns ``moderator_value``, ``predictor_value``
+        and ``predicted``.
+        """
+        names = self.coefficients["term"].tolist()
+        b = dict(zip(names, self.params))
+        x_lo, x_hi = self.predictor_range
+        xs = np.array([0.0, 1.0]) if (x_lo, x_hi) == (0.0, 1.0) else np.linspace(x_lo, x_hi, int(n_points))
+        cov_part = sum(b[c] * m for c, m in zip(self.covariates, self.covariate_means))
+        rows = []
+        for w in self.simple_slopes["moderator_value"]:
+            yhat = (b["(Intercept)"] + b[self.predictor] * xs + b[self.moderator] * w
+                    + b[_int_name(self.predictor, self.moderator)] * xs * w + cov_part)
+            rows.append(pd.DataFrame({"moderator_value": w, "predictor_value": xs, "predicted": yhat}))
+        return pd.concat(rows, ignore_index=True)
 
     def notes(self) -> list[str]:
         lines = [f"Slope of {self.predictor} by {self.moderator}: interaction = {self.interaction:.3f} "
-                 f"(SE {self.interaction_se:.3f}, {format_p(self.interaction_p)})."]
+                 f"(SE {self.interaction_se:.3f}, {format_p(self.p_interaction)})."]
         if self.df_method == "satterthwaite":
             lines.append(f"Johnson-Neyman (alpha = {self.alpha_jn:g}, t on Satterthwaite df at each "
                          f"value): {_describe_jn(self)}")
@@ -174,7 +219,7 @@ class ModerationResult(Result):
         se = (f"cluster-robust {self.vcov_type} SEs, {self.n_clusters} clusters, {dfs[self.df_method]}"
               if self.n_clusters else "classical OLS SEs")
         lines.append(f"N = {self.n} ({self.n_excluded} rows excluded for missing values); {se}; "
-                     f"R-squared = {self.rsquared:.3f}.")
+                     f"R-squared = {self.r2:.3f}.")
         return lines
 
     def summary(self) -> str:
@@ -237,21 +282,20 @@ def _describe_jn(res: ModerationResult) -> str:
     return text
 
 
-def _slopes_table(res: ModerationResult, at) -> pd.DataFrame:
-    ip = res.coefficients["term"].tolist().index(res.predictor)
-    ii = res.coefficients["term"].tolist().index(_int_name(res.predictor, res.moderator))
+def _positions(res: ModerationResult) -> tuple[int, int]:
+    """Positions of the predictor's and the interaction's coefficients, found by name."""
+    names = res.coefficients["term"].tolist()
+    return names.index(res.predictor), names.index(_int_name(res.predictor, res.moderator))
+
+
+def _slopes_table(res: ModerationResult, at, ci_level: float) -> pd.DataFrame:
+    ip, ii = _positions(res)
     V = res.vcov
+    at = np.atleast_1d(np.asarray(at, dtype=float))
     est, se = simple_slope(res.params[ip], res.params[ii], V[ip, ip], V[ii, ii], V[ip, ii], at)
-    df = res.df_at(at)
-    tcrit = stats.t.ppf(0.5 + res.ci / 2.0, df)
-    tstat = est / se
-    return pd.DataFrame({
-        "moderator_value": np.asarray(at, dtype=float),
-        "estimate": est, "se": se,
-        "ci_low": est - tcrit * se, "ci_high": est + tcrit * se,
-        "statistic": tstat, "df": df,
-        "p": 2.0 * stats.t.sf(np.abs(tstat), df),
-    })
+    table = coef_table(np.arange(len(at)), est, se, res.df_at(at), ci_level=ci_level).reset_index(drop=True)
+    table.insert(0, "moderator_value", at)
+    return table
 
 
 def _jn_satterthwaite(jn_args, bounds, region, alpha, fit, *, max_iter: int = 100):
@@ -285,7 +329,7 @@ def _int_name(predictor: str, moderator: str) -> str:
 
 def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates=None,
                cluster: str | None = None, at=None, probe: str = "percentiles",
-               ci: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2",
+               ci_level: float = 0.95, alpha_jn: float | None = None, vcov: str = "CR2",
                df_method: str | None = None) -> ModerationResult:
     r"""Fit ``outcome ~ predictor * moderator + covariates`` and probe the interaction.
 
@@ -308,10 +352,10 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         ``"percentiles"``: the 16th, 50th and 84th percentiles of the moderator
         (PROCESS's default; numpy's linear interpolation, R's type 7);
         ``"sd"``: mean - 1 SD, mean, mean + 1 SD.
-    ci : float
-        Confidence level of the simple slopes' intervals.
+    ci_level : float
+        Confidence level of the coefficients' and simple slopes' intervals.
     alpha_jn : float, optional
-        Significance level of the Johnson-Neyman interval (default ``1 - ci``).
+        Significance level of the Johnson-Neyman interval (default ``1 - ci_level``).
     vcov : {"CR2", "CR1"}
         Cluster-robust covariance when ``cluster`` is given: Bell-McCaffrey CR2
         (default; R's ``clubSandwich::vcovCR(type = "CR2")``) or CR1 (R's
@@ -324,7 +368,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     Returns
     -------
     ModerationResult
-        ``coefficients``, ``simple_slopes``, ``jn_interval``, ``jn_region``, ``plot()``.
+        ``coefficients``, ``simple_slopes``, ``jn_interval``, ``jn_region``; ``slope_at()``,
+        ``jn_curve()`` and ``predicted_lines()`` for any moderator values; ``plot()``.
 
     Raises
     ------
@@ -371,8 +416,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     1.03
     """
     data = as_frame(data)
-    ci = check_probability("ci", ci)
-    alpha = 1.0 - ci if alpha_jn is None else check_probability("alpha_jn", alpha_jn)
+    ci_level = check_probability("ci_level", ci_level)
+    alpha = 1.0 - ci_level if alpha_jn is None else check_probability("alpha_jn", alpha_jn)
     check_choice("probe", probe, ["percentiles", "sd"])
     check_choice("vcov", vcov, ["CR2", "CR1"])
     if cluster is None:
@@ -401,14 +446,7 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         coef_df = np.array([fit.satterthwaite_df(e) for e in np.eye(len(names))])
     else:
         coef_df = np.full(len(names), fit.df)
-    tcrit = stats.t.ppf(0.5 + ci / 2.0, coef_df)
-    tstat = fit.params / se
-    coefs = pd.DataFrame({
-        "term": names, "estimate": fit.params, "se": se,
-        "ci_low": fit.params - tcrit * se, "ci_high": fit.params + tcrit * se,
-        "statistic": tstat, "df": coef_df, "p": 2.0 * stats.t.sf(np.abs(tstat), coef_df),
-        "n": fit.n,
-    })[TIDY_COLUMNS]
+    coefs = tidy(coef_table(names, fit.params, se, coef_df, ci_level=ci_level).assign(n=fit.n))
 
     binary = bool(set(np.unique(w)) <= {0.0, 1.0})
     if at is None:
@@ -433,13 +471,13 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
         outcome=outcome, predictor=predictor, moderator=moderator, covariates=tuple(covs),
         coefficients=coefs, simple_slopes=pd.DataFrame(), jn_interval=bounds, jn_region=region,
         interaction=float(fit.params[ii]), interaction_se=float(se[ii]),
-        interaction_p=float(coefs["p"].iloc[ii]), ci=ci, alpha_jn=alpha, df=fit.df,
+        p_interaction=float(coefs["p"].iloc[ii]), ci_level=ci_level, alpha_jn=alpha, df=fit.df,
         t_crit_jn=float(t_jn), n=fit.n, n_excluded=n_excl, n_clusters=fit.n_clusters,
-        vcov_type=fit.vcov_type, rsquared=fit.rsquared,
+        vcov_type=fit.vcov_type, r2=fit.rsquared,
         moderator_range=(float(w.min()), float(w.max())),
         predictor_range=(float(x.min()), float(x.max())), moderator_binary=binary,
         params=tuple(float(v) for v in fit.params), vcov=fit.vcov,
         covariate_means=tuple(float(frame[c].mean()) for c in covs), df_method=df_method, fit=fit,
     )
-    object.__setattr__(res, "simple_slopes", _slopes_table(res, at))
+    object.__setattr__(res, "simple_slopes", _slopes_table(res, at, ci_level))
     return res

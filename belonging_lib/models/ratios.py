@@ -33,11 +33,11 @@ __all__ = ["risk_ratio"]
 
 _COLUMNS = ["numerator", "denominator", "count_numerator", "n_numerator", "share_numerator",
             "count_denominator", "n_denominator", "share_denominator", "estimate", "log_estimate", "se",
-            "ci_low", "ci_high", "ci_level", "statistic", "p", "df", "method", "n", "n_excluded", "n_clusters"]
+            "ci_low", "ci_high", "ci_level", "statistic", "df", "p", "method", "n", "n_excluded", "n_clusters"]
 
 
-def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, groups: tuple, cluster: str | None = None,
-               level: float = 0.95) -> pd.DataFrame:
+def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, cluster: str | None = None,
+               ci_level: float = 0.95) -> pd.DataFrame:
     """Ratio of the share with a 0/1 ``outcome`` in one group to the share in another.
 
     Parameters
@@ -48,13 +48,13 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, groups: tuple, clus
         Column coded 0/1 (or True/False); missing values are excluded and counted.
     by : str
         Column naming each pupil's group.
-    groups : (numerator, denominator)
-        The two values of ``by`` to compare: the share in ``numerator`` is divided by the share
+    levels : (numerator, denominator)
+        The two values (levels) of the breakdown ``by`` to compare: the share in ``numerator`` is divided by the share
         in ``denominator``.  Rows in other groups are not used (and not counted as excluded).
     cluster : str, optional
         Cluster column (for example ``"school_id"``): cluster-robust (CR1) interval from a Poisson
         model.  Without it, Katz's interval, which treats pupils as independent.
-    level : float
+    ci_level : float
         Confidence level (default 0.95).
 
     Returns
@@ -79,7 +79,7 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, groups: tuple, clus
     Examples
     --------
     >>> d = pd.DataFrame({"y": [1] * 20 + [0] * 80 + [1] * 10 + [0] * 90, "g": ["a"] * 100 + ["b"] * 100})
-    >>> r = risk_ratio(d, outcome="y", by="g", groups=("a", "b")).iloc[0]
+    >>> r = risk_ratio(d, outcome="y", by="g", levels=("a", "b")).iloc[0]
     >>> [round(float(r[k]), 3) for k in ("estimate", "ci_low", "ci_high")]
     [2.0, 0.987, 4.054]
     """
@@ -88,11 +88,11 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, groups: tuple, clus
     if cluster is not None:
         roles["cluster"] = cluster
     require_roles(data, roles)
-    level = check_probability("level", level)
-    if not isinstance(groups, (tuple, list)) or len(groups) != 2 or groups[0] == groups[1]:
-        raise DataError(f"`groups` must be two different values of {by!r}: (numerator, denominator); "
-                        f"{groups!r} was passed.")
-    num, den = groups
+    level = check_probability("ci_level", ci_level)
+    if not isinstance(levels, (tuple, list)) or len(levels) != 2 or levels[0] == levels[1]:
+        raise DataError(f"`levels` must be two different values of {by!r}: (numerator, denominator); "
+                        f"{levels!r} was passed.")
+    num, den = levels
     present = set(data[by].dropna().unique())
     for g in (num, den):
         if g not in present:

@@ -53,7 +53,7 @@ slope_by_recentring <- function(formula_text, at, V_fun, df_fun, data) {
     V <- V_fun(f); se <- sqrt(V["X", "X"]); df <- df_fun(f); est <- unname(coef(f)["X"])
     tc <- qt(0.975, df)
     list(at = w0, estimate = est, se = se, ci_low = est - tc * se, ci_high = est + tc * se,
-         p_value = 2 * pt(-abs(est / se), df))
+         p = 2 * pt(-abs(est / se), df))
   })
   out
 }
@@ -100,7 +100,7 @@ satt <- function(f, term) {
   ct <- coef_test(f, vcov = "CR2", cluster = db$school, test = "Satterthwaite")
   row <- ct[ct$Coef == term, ]
   tc <- qt(0.975, row$df_Satt)
-  list(estimate = row$beta, se = row$SE, df = row$df_Satt, p_value = row$p_Satt,
+  list(estimate = row$beta, se = row$SE, df = row$df_Satt, p = row$p_Satt,
        ci_low = row$beta - tc * row$SE, ci_high = row$beta + tc * row$SE)
 }
 res$moderation_cluster_cr2_satterthwaite <- list(
@@ -162,7 +162,7 @@ dominance_lm <- function(data, outcome, preds) {
     k <- size[without + 1]
     mean(tapply(inc, k, mean))
   })
-  list(predictors = preds, subset_r2 = r2, general = general, rsquared = r2[2^p])
+  list(predictors = preds, subset_r2 = r2, general = general, r2 = r2[2^p])
 }
 res$dominance_fixture <- c(list(call = "summary(lm(outcome ~ S))$r.squared for every subset S"),
   dominance_lm(d, "mediator", c("teacher", "peer", "fair", "bully", "covar")))

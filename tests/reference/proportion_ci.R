@@ -1,4 +1,4 @@
-# Wilson score intervals (prop.test without continuity correction) for belonging_lib.models.proportion.
+# Wilson score intervals (prop.test without continuity correction) for belonging_lib.proportions.wilson_ci.
 library(jsonlite)
 cases <- list(c(12, 80), c(0, 25), c(25, 25), c(171, 2950), c(40, 210))
 out <- lapply(cases, function(k) {
