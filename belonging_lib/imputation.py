@@ -270,7 +270,7 @@ def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
 
     Notes
     -----
-    Rubin's rules as :func:`belonging_lib._pooling.rubin` (the library's one pooling): with
+    Rubin's rules as ``belonging_lib._pooling.rubin`` (the library's one pooling): with
     estimates :math:`Q_i` and variances :math:`U_i` from :math:`m` data sets,
 
     .. math::

@@ -2,13 +2,13 @@
 
 The package keeps three things apart:
 
-- :mod:`belonging_lib.survey.design`: :class:`SurveyDesign`, a general replicate-weight design
+- ``belonging_lib.survey.design``: :class:`SurveyDesign`, a general replicate-weight design
   with plausible values, and its estimators (means, percentages, percentiles, correlations,
   group differences, linear regressions), which return :class:`SurveyEstimate` and
   :class:`ComparisonResult`;
 - Rubin's rules for plausible values, shared with :mod:`belonging_lib.imputation`
   (``belonging_lib._pooling``);
-- :mod:`belonging_lib.survey.pisa`: PISA's names and conventions, :func:`read_pisa` and
+- ``belonging_lib.survey.pisa``: PISA's names and conventions, :func:`read_pisa` and
   :func:`pisa_design`.
 
 Validated against R ``survey::svrepdesign`` with ``mitools::MIcombine``

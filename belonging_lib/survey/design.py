@@ -7,15 +7,16 @@ the sampling variance, estimated from the replicate weights, with the
 imputation variance between plausible values (Rubin's rules, from
 ``belonging_lib._pooling``, the one pooling the library has).
 
-:class:`SurveyDesign` holds the weights and the plausible-value groups and
-computes means, percentages, percentiles, correlations, group differences
-and linear regressions, each with that combined standard error, by group in
-one call.  They return a :class:`SurveyEstimate` (a :class:`ComparisonResult`
-for a difference between two groups): the table, and what was done with
-which rows.  Every computation is vectorised: one matrix product gives the
+:class:`~belonging_lib.survey.SurveyDesign` holds the weights and the
+plausible-value groups and computes means, percentages, percentiles,
+correlations, group differences and linear regressions, each with that
+combined standard error, by group in one call.  They return a
+:class:`~belonging_lib.survey.SurveyEstimate` (a
+:class:`~belonging_lib.survey.ComparisonResult` for a difference between two
+groups): the table, and what was done with which rows.  Every computation is vectorised: one matrix product gives the
 statistic for the full weight, all replicate weights and all plausible values
 at once (no loop of 810 model fits).  The design knows no survey's column
-names: PISA's are in :mod:`belonging_lib.survey.pisa`.
+names: PISA's are in ``belonging_lib.survey.pisa``.
 
 Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 ``mse = TRUE``) with ``mitools::MIcombine`` (``tests/reference/survey.R``).
@@ -51,37 +52,16 @@ REPLICATE_METHODS = {
 _PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 
 
-@dataclasses.dataclass(frozen=True)
-class _SurveyResult(Result):
-    """What every survey estimate carries besides its table."""
-
-    table: pd.DataFrame
-    kind: str
-    outcome: str
-    by: tuple
-    weight: str
-    method: str
-    ci_level: float
-    n: int
-    n_excluded: int
-    ledger: RowLedger
-
-    display_digits = 2
-
-    def to_frame(self) -> pd.DataFrame:
-        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
-        return tidy(self.table.copy())
-
-    def notes(self) -> list[str]:
-        lines = [f"{self.method}; {100 * self.ci_level:g}% intervals.",
-                 f"{self.n} pupils used, {self.n_excluded} left out for a missing value."]
-        if "suppressed" in self.table and self.table["suppressed"].any():
-            lines.append(f"{int(self.table['suppressed'].sum())} row(s) withheld by the disclosure policy.")
-        return lines
+def _survey_notes(result) -> list[str]:
+    lines = [f"{result.method}; {100 * result.ci_level:g}% intervals.",
+             f"{result.n} pupils used, {result.n_excluded} left out for a missing value."]
+    if "suppressed" in result.table and result.table["suppressed"].any():
+        lines.append(f"{int(result.table['suppressed'].sum())} row(s) withheld by the disclosure policy.")
+    return lines
 
 
 @dataclasses.dataclass(frozen=True)
-class SurveyEstimate(_SurveyResult):
+class SurveyEstimate(Result):
     """A survey statistic for the whole sample or by group (:class:`SurveyDesign`'s methods).
 
     Attributes
@@ -118,14 +98,33 @@ class SurveyEstimate(_SurveyResult):
         The pupils in each step, from the design's rows to those used.
     """
 
+    table: pd.DataFrame
+    kind: str
+    outcome: str
+    by: tuple
+    weight: str
+    method: str
+    ci_level: float
+    n: int
+    n_excluded: int
+    ledger: RowLedger
     predictor: str | None = None
     formula: str | None = None
 
     title = "Survey estimate"
 
+    display_digits = 2
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
+        return tidy(self.table.copy())
+
+    def notes(self) -> list[str]:
+        return _survey_notes(self)
+
 
 @dataclasses.dataclass(frozen=True)
-class ComparisonResult(_SurveyResult):
+class ComparisonResult(Result):
     """A difference between two groups of a survey (:meth:`SurveyDesign.diff`).
 
     Attributes
@@ -146,9 +145,28 @@ class ComparisonResult(_SurveyResult):
     Other fields as :class:`SurveyEstimate`.
     """
 
+    table: pd.DataFrame
+    kind: str
+    outcome: str
+    by: tuple
+    weight: str
+    method: str
+    ci_level: float
+    n: int
+    n_excluded: int
+    ledger: RowLedger
     within: tuple = ()
 
     title = "Survey comparison of two groups"
+
+    display_digits = 2
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
+        return tidy(self.table.copy())
+
+    def notes(self) -> list[str]:
+        return _survey_notes(self)
 
 
 class SurveyDesign:

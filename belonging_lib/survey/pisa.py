@@ -1,8 +1,8 @@
 """PISA specifics: the OECD student file's names, its reader and its design.
 
-:func:`read_pisa` reads the OECD PISA student file (SPSS, SAS or CSV), only the columns needed;
-:func:`pisa_design` is a :class:`~belonging_lib.survey.SurveyDesign` with PISA's names and
-conventions: final weight ``W_FSTUWT``, 80 Fay replicate weights ``W_FSTURWT1-80`` with
+:func:`~belonging_lib.survey.read_pisa` reads the OECD PISA student file (SPSS, SAS or CSV), only
+the columns needed; :func:`~belonging_lib.survey.pisa_design` is a
+:class:`~belonging_lib.survey.SurveyDesign` with PISA's names and conventions: final weight ``W_FSTUWT``, 80 Fay replicate weights ``W_FSTURWT1-80`` with
 :math:`k = 0.5`, and plausible values ``PV<m><DOMAIN>``.  The general design class knows none of
 these names.
 """
@@ -28,7 +28,7 @@ PISA_REPLICATES = "W_FSTURWT"
 #: The six PISA sense-of-belonging items (1 = strongly agree ... 4 = strongly disagree).
 PISA_ITEMS = [f"ST034Q0{i}TA" for i in range(1, 7)]
 
-#: Columns :func:`read_pisa` reads by default (PV names are expanded to PV1..PVM).
+#: Columns :func:`~belonging_lib.survey.read_pisa` reads by default (PV names are expanded to PV1..PVM).
 PISA_COLUMNS = (["CNT", "CNTSCHID", "CNTSTUID", "ST004D01T", "ESCS", "IMMIG", "BELONG"] + PISA_ITEMS
                 + ["W_FSTUWT", "W_FSTURWT", "MATH", "READ"])
 
@@ -79,7 +79,7 @@ def read_pisa(path, *, columns: Sequence[str] | None = None,
         The student questionnaire file as distributed by the OECD: SPSS
         (``.sav``/``.zsav``), SAS (``.sas7bdat``) or CSV (``.csv``, ``.csv.gz``).
     columns : list of str, optional
-        Columns to read (default :data:`PISA_COLUMNS`).  A plausible-value
+        Columns to read (default :data:`~belonging_lib.survey.pisa.PISA_COLUMNS`).  A plausible-value
         name (``"MATH"``) reads every ``PV<k>MATH``; ``"W_FSTURWT"`` reads all
         replicate weights.  ``CNT``, ``W_FSTUWT`` and the replicate weights are
         always read.
