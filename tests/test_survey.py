@@ -241,7 +241,13 @@ def test_diff_percent_in_percentage_points():
     d = _toy()
     d["hi"] = (d["x1"] > 0).astype(int)
     des = SurveyDesign(d, weight="W", replicates="RW")
-    out = des.diff("hi", by="g", levels=("a", "b"), stat="percent").to_frame()
+    res = des.diff("hi", by="g", levels=("a", "b"), stat="percent")
+    out = res.to_frame()
+    # pupils of group c are outside the comparison: in the ledger, not counted as excluded
+    assert res.ledger.entries[0].step == "in the groups compared"
+    assert res.ledger.entries[0].n_dropped == int((d["g"] == "c").sum())
+    assert res.n_excluded == 0 and res.n == int(d["g"].isin(["a", "b"]).sum()) == out["n"].iloc[0]
+    assert res.kind == "percent" and res.by == ("g",) and "groups compared" in str(res.ledger)
     pa = des.percent("hi", by="g").to_frame().query("g == 'a' and category == 1")["estimate"].iloc[0]
     pb = des.percent("hi", by="g").to_frame().query("g == 'b' and category == 1")["estimate"].iloc[0]
     np.testing.assert_allclose(out["estimate"].iloc[0], pa - pb, rtol=1e-12, atol=0)

@@ -880,8 +880,9 @@ class SurveyDesign:
         ledger = RowLedger("pupils", start=len(self.data), source="the survey design")
         if outside is not None:
             ledger.record("in the groups compared", n_out=int(subset.sum()), reason=outside)
-        ledger.record("by value present", n_out=int((subset & ~gmiss).sum()),
-                      reason=f"missing {', '.join(map(str, by_cols))}" if by_cols else "")
+        if by_cols:
+            ledger.record("breakdown value present", n_out=int((subset & ~gmiss).sum()),
+                          reason=f"missing {', '.join(map(str, by_cols))}")
         names = [v for v in variables if isinstance(v, str)]
         ledger.record("analysis values present", n_out=int((subset & ~gmiss & ~missing).sum()),
                       reason=f"missing {', '.join(names)}")
