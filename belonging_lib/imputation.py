@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._errors import DataError
-from ._results import Result
+from ._pooling import rubin
+from ._results import Result, coef_table, tidy
 from ._validation import (as_frame, as_list, check_positive_int, check_probability, describe_rows, require_columns,
                           require_finite)
 
-__all__ = ["impute", "pool", "ImputedData"]
+__all__ = ["impute", "pool", "ImputedData", "PooledResult"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,30 +61,44 @@ class ImputedData(Result):
         rows = len(self.datasets[0]) if self.datasets else 0
         return [f"{self.m} imputations of {rows} rows; predictive mean matching (statsmodels MICE)."]
 
-    def fit(self, fit_one: Callable[[pd.DataFrame], pd.DataFrame], *, df_complete: float | None = None,
-            ci: float = 0.95) -> pd.DataFrame:
-        """Fit a model to every completed data set and pool with Rubin's rules.
+    def fit(self, model: Callable[[pd.DataFrame], Any], *, df_complete: float | None = None,
+            ci_level: float = 0.95) -> PooledResult:
+        """Fit the analysis model to every completed data set and pool with Rubin's rules.
 
         Parameters
         ----------
-        fit_one : callable
-            Takes one completed DataFrame and returns a table indexed by term
-            with columns ``estimate`` and ``se`` (for example
-            ``lambda d: bl.models.ols("y ~ x", d).fixed``).
+        model : callable
+            The analysis model: takes one completed DataFrame and returns its estimates, either a
+            table indexed by term with columns ``estimate`` and ``se`` (for example
+            ``lambda d: bl.models.ols(d, "y ~ x").fixed``) or a result whose ``to_frame()`` has
+            ``term``, ``estimate`` and ``se`` columns.
         df_complete : float, optional
             Complete-data degrees of freedom, for the Barnard-Rubin correction.
+        ci_level : float
+            Confidence level.
 
         Returns
         -------
-        pandas.DataFrame
+        PooledResult
             See :func:`pool`.
         """
-        tables = [fit_one(d) for d in self.datasets]
-        return pool(tables, df_complete=df_complete, ci=ci)
+        tables = [_estimates_of(model(d)) for d in self.datasets]
+        return pool(tables, df_complete=df_complete, ci_level=ci_level)
+
+
+def _estimates_of(fitted) -> pd.DataFrame:
+    """The term-indexed table of one fit: a DataFrame as it is, a result through its to_frame()."""
+    if isinstance(fitted, pd.DataFrame):
+        return fitted
+    if hasattr(fitted, "to_frame"):
+        frame = fitted.to_frame()
+        return frame.set_index("term") if "term" in frame.columns else frame
+    raise DataError(f"The model function returned a {type(fitted).__name__}; it must return a table "
+                    "indexed by term with columns 'estimate' and 'se', or a result with to_frame().")
 
 
 def impute(data: pd.DataFrame, *, columns: Sequence[str] | None = None, m: int = 20,
-           burn_in: int = 10, between: int = 5, seed: int | None = None, k_pmm: int = 20) -> ImputedData:
+           burn_in: int = 10, between: int = 5, seed: int | None = 0, k_pmm: int = 20) -> ImputedData:
     """Impute missing values ``m`` times by chained equations.
 
     Parameters
@@ -102,8 +117,9 @@ def impute(data: pd.DataFrame, *, columns: Sequence[str] | None = None, m: int =
         Chained-equation cycles before the first data set is kept.
     between : int
         Cycles between kept data sets.
-    seed : int, optional
-        Random seed.
+    seed : int or None, default 0
+        Random seed: the same call gives the same data sets on every machine; ``None`` draws
+        fresh entropy.
     k_pmm : int
         Donor pool size for predictive mean matching.
 
@@ -190,8 +206,45 @@ def impute(data: pd.DataFrame, *, columns: Sequence[str] | None = None, m: int =
     return ImputedData(tuple(completed), missing, m, tuple(columns), seed)
 
 
+@dataclasses.dataclass(frozen=True)
+class PooledResult(Result):
+    """Estimates pooled over imputed data sets by Rubin's rules (:func:`pool`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Indexed by term: ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``statistic``, ``df``,
+        ``p``, then ``var_within`` (mean within-imputation variance), ``var_between``
+        (between-imputation variance), ``var_total``, ``riv`` (relative increase in variance)
+        and ``fmi`` (fraction of missing information).
+    m : int
+        Number of imputed data sets pooled.
+    df_complete : float or None
+        Complete-data degrees of freedom (Barnard-Rubin), or None (Rubin's large-sample df).
+    ci_level : float
+        Confidence level of the intervals.
+    """
+
+    table: pd.DataFrame
+    m: int
+    df_complete: float | None = None
+    ci_level: float = 0.95
+
+    title = "Estimates pooled by Rubin's rules"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per term, the tidy columns first."""
+        return tidy(self.table.copy())
+
+    def notes(self) -> list[str]:
+        how = (f"Barnard-Rubin df (complete-data df {self.df_complete:g})" if self.df_complete is not None
+               else "Rubin's df")
+        return [f"{self.m} imputed data sets pooled by Rubin's rules; {how}; "
+                f"{100 * self.ci_level:g}% intervals."]
+
+
 def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
-         ci: float = 0.95) -> pd.DataFrame:
+         ci_level: float = 0.95) -> PooledResult:
     """Combine estimates from multiply imputed data sets (Rubin's rules).
 
     Parameters
@@ -203,20 +256,22 @@ def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
         Degrees of freedom of the analysis had the data been complete; when
         given, the Barnard-Rubin (1999) small-sample degrees of freedom are
         used, otherwise Rubin's (1987) large-sample ones.
-    ci : float
+    ci_level : float
         Confidence level.
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed by term: ``estimate``, ``se``, ``df``, ``ci_low``, ``ci_high``,
-        ``statistic``, ``p_value``, ``within_var``, ``between_var``, ``riv``
-        (relative increase in variance) and ``fmi`` (fraction of missing
-        information), plus ``m``.
+    PooledResult
+        Its ``table`` (and ``to_frame()``) has one row per term (an intercept named ``Intercept``
+        is shown as ``(Intercept)``): ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``statistic``, ``df``, ``p``, ``var_within``,
+        ``var_between``, ``var_total``, ``riv`` (relative increase in variance) and ``fmi``
+        (fraction of missing information).
 
     Notes
     -----
-    With estimates :math:`Q_i` and variances :math:`U_i` from :math:`m` data sets,
+    Rubin's rules as ``belonging_lib._pooling.rubin`` (the library's one pooling): with
+    estimates :math:`Q_i` and variances :math:`U_i` from :math:`m` data sets,
 
     .. math::
 
@@ -227,17 +282,18 @@ def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
     :math:`\\nu = (m-1)(1 + 1/r)^2`; with complete-data df :math:`\\nu_c`,
     :math:`\\gamma = (1+1/m)B/T`, :math:`\\nu_{obs} = \\frac{\\nu_c+1}{\\nu_c+3}\\nu_c(1-\\gamma)`
     and :math:`\\nu_{BR} = (1/\\nu + 1/\\nu_{obs})^{-1}`.  The fraction of missing
-    information is :math:`(r + 2/(\\nu+3)) / (r + 1)`.  Validated against
-    ``mitools::MIcombine`` (Rubin's df, and ``df.complete`` for Barnard-Rubin).
+    information is :math:`(r + 2/(\\nu+3)) / (r + 1)`.  Intervals and p-values use the t
+    distribution with these df.  Validated against ``mitools::MIcombine`` (Rubin's df) and
+    ``mice::pool.scalar`` (Barnard-Rubin).
 
     Examples
     --------
     >>> a = pd.DataFrame({"estimate": [1.0], "se": [0.1]}, index=["x"])
     >>> b = pd.DataFrame({"estimate": [1.2], "se": [0.1]}, index=["x"])
-    >>> round(float(pool([a, b]).loc["x", "estimate"]), 3)
+    >>> round(float(pool([a, b]).table.loc["x", "estimate"]), 3)
     1.1
     """
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     if len(results) < 2:
         raise DataError("Pooling needs estimates from at least two imputed data sets.")
     terms = list(results[0].index)
@@ -247,43 +303,27 @@ def pool(results: Sequence[pd.DataFrame], *, df_complete: float | None = None,
                 raise DataError(f"Result {i} has no column {col!r}; each table needs 'estimate' and 'se'.")
         if list(r.index) != terms:
             raise DataError(f"Result {i} has terms {list(r.index)}, but result 0 has {terms}.")
-    q = np.column_stack([r["estimate"].to_numpy(float) for r in results])
-    u = np.column_stack([r["se"].to_numpy(float) ** 2 for r in results])
+    q = np.vstack([r["estimate"].to_numpy(float) for r in results])          # (m, terms)
+    se_all = np.vstack([r["se"].to_numpy(float) for r in results])
+    u = se_all ** 2
     if not (np.isfinite(q).all() and np.isfinite(u).all()):
         raise DataError("Some estimates or standard errors are not finite; check each imputed fit.")
-    se_all = np.column_stack([r["se"].to_numpy(float) for r in results])
     if (se_all < 0).any():
-        i, j = np.argwhere(se_all < 0)[0]
+        j, i = np.argwhere(se_all < 0)[0]
         raise DataError(f"The standard error of term {terms[i]!r} in result {j} is negative "
-                        f"({se_all[i, j]!r}); standard errors cannot be below 0.")
-    if (u.max(axis=1) == 0).any():
-        i = int(np.argmax(u.max(axis=1) == 0))
+                        f"({se_all[j, i]!r}); standard errors cannot be below 0.")
+    if (u.max(axis=0) == 0).any():
+        i = int(np.argmax(u.max(axis=0) == 0))
         raise DataError(f"The standard error of term {terms[i]!r} is 0 in every imputed fit; Rubin's "
                         "rules need a positive within-imputation variance (check those fits).")
     if df_complete is not None and not (np.isfinite(df_complete) and df_complete >= 1):
         raise DataError(f"`df_complete` must be a finite number of degrees of freedom of at least 1, "
                         f"but {df_complete!r} was passed.")
-    m = q.shape[1]
-    qbar = q.mean(axis=1)
-    ubar = u.mean(axis=1)
-    b = q.var(axis=1, ddof=1)
-    t = ubar + (1 + 1 / m) * b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = (1 + 1 / m) * b / ubar
-        df = np.where(b > 0, (m - 1) * (1 + 1 / r) ** 2, np.inf)
-        if df_complete is not None:
-            gamma = (1 + 1 / m) * b / t
-            df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - gamma)
-            df = 1 / (1 / df + 1 / df_obs)
-        fmi = (r + 2 / (df + 3)) / (r + 1)
-    se = np.sqrt(t)
-    tcrit = stats.t.ppf(0.5 + level / 2, df)
-    stat = qbar / se
-    out = pd.DataFrame({
-        "estimate": qbar, "se": se, "df": df,
-        "ci_low": qbar - tcrit * se, "ci_high": qbar + tcrit * se,
-        "statistic": stat, "p_value": 2 * stats.t.sf(np.abs(stat), df),
-        "within_var": ubar, "between_var": b, "riv": r, "fmi": fmi,
-    }, index=pd.Index(terms, name="term"))
-    out["m"] = m
-    return out
+    pooled = rubin(q, u, df_complete=df_complete)
+    table = coef_table(terms, pooled.estimate, pooled.se, pooled.df, ci_level=level)
+    table["var_within"] = pooled.var_within
+    table["var_between"] = pooled.var_between
+    table["var_total"] = pooled.var_total
+    table["riv"] = pooled.riv
+    table["fmi"] = pooled.fmi
+    return PooledResult(table, pooled.m, None if df_complete is None else float(df_complete), level)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from belonging_lib.survey import SurveyDesign  # noqa: E402
+from belonging_lib.survey import pisa_design  # noqa: E402
 
 N_REP, N_PV, RHO = 80, 10, 0.5
 
@@ -71,7 +71,7 @@ def loop_fits(data: pd.DataFrame) -> pd.DataFrame:
     v = 1 / (N_REP * (1 - RHO) ** 2) * ((theta[1:] - theta[0]) ** 2).sum(axis=0)
     est = theta[0].mean(axis=0)
     total = v.mean(axis=0) + (1 + 1 / N_PV) * theta[0].var(axis=0, ddof=1)
-    return pd.DataFrame({"term": ["Intercept", "ESCS", "BELONG", "FEMALE"], "estimate": est,
+    return pd.DataFrame({"term": ["(Intercept)", "ESCS", "BELONG", "FEMALE"], "estimate": est,
                          "se": np.sqrt(total)})
 
 
@@ -140,12 +140,12 @@ def main(argv=None) -> None:
     formula = "MATH ~ ESCS + BELONG + FEMALE"
 
     t = time.perf_counter()
-    des = SurveyDesign(data, pv={"MATH": [f"PV{m}MATH" for m in range(1, N_PV + 1)]})
+    des = pisa_design(data, pv={"MATH": [f"PV{m}MATH" for m in range(1, N_PV + 1)]})
     t_design = time.perf_counter() - t
     times = []
     for _ in range(a.repeat):
         t = time.perf_counter()
-        res = des.regress(formula)
+        res = des.regress(formula).to_frame()
         times.append(time.perf_counter() - t)
     t_vec = min(times)
     res = res[res["term"] != "R-squared"].reset_index(drop=True)

@@ -333,6 +333,6 @@ def test_contract_survey_design():
 
     d = pd.DataFrame({"W_FSTUWT": [1.0, 2.0], "W_FSTURWT1": [1.0, 2.0], "y": [1.0, 2.0]})
     with pytest.raises(BelongingError):
-        SurveyDesign(d.assign(W_FSTUWT=[-1.0, 2.0]))
+        SurveyDesign(d.assign(W_FSTUWT=[-1.0, 2.0]), weight="W_FSTUWT", replicates="W_FSTURWT")
     with pytest.raises(BelongingError):
-        SurveyDesign(d.drop(columns="W_FSTURWT1"))
+        SurveyDesign(d.drop(columns="W_FSTURWT1"), weight="W_FSTUWT", replicates="W_FSTURWT")

@@ -380,7 +380,7 @@ def _design(groups: dict[str, int], *, seed=1, missing_group=0, all_missing=()):
 
 def test_survey_mean_withholds_a_group_of_three():
     _, des = _design({"a": 40, "b": 35, "c": 3})
-    out = des.mean("y", by="g").set_index("g")
+    out = des.mean("y", by="g").to_frame().set_index("g")
     assert out.loc["c", "suppressed"] and np.isnan(out.loc["c", "estimate"]) and np.isnan(out.loc["c", "n"])
     assert out.loc["b", "suppressed"]                   # secondary: the total would give c away
     assert not out.loc["a", "suppressed"] and out.loc["a", "n"] == 40
@@ -388,27 +388,27 @@ def test_survey_mean_withholds_a_group_of_three():
         call = {"percentile": lambda: des.percentile("y", [50], by="g"),
                 "corr": lambda: des.corr("y", "x", by="g"),
                 "regress": lambda: des.regress("y ~ x", by="g")}[method]
-        res = call()
+        res = call().to_frame()
         assert res.loc[res.g == "c", "estimate"].isna().all(), method
 
 
 def test_survey_percent_withholds_small_categories():
     _, des = _design({"a": 40, "b": 35, "c": 3})
-    out = des.percent("g").set_index("category")
+    out = des.percent("g").to_frame().set_index("category")
     assert out.loc["c", "suppressed"] and np.isnan(out.loc["c", "estimate"])
 
 
 def test_survey_regression_needs_residual_df():
     _, des = _design({"a": 40, "b": 12, "c": 45})
     set_default_policy(DisclosurePolicy(min_residual_df=15))
-    out = des.regress("y ~ x", by="g")
+    out = des.regress("y ~ x", by="g").to_frame()
     assert out.loc[out.g == "b", "suppressed"].all()    # 12 pupils - 2 coefficients = 10 df < 15
     assert not out.loc[out.g == "a", "suppressed"].any()
 
 
 def test_survey_by_counts_every_exclusion():
     d, des = _design({"a": 40, "b": 35, "c": 30}, missing_group=4, all_missing=("b",))
-    out = des.mean("y", by="g")
+    out = des.mean("y", by="g").to_frame()
     assert int(out["n"].sum() + out["n_excluded"].sum()) == len(d)
     b = out[out.g == "b"].iloc[0]
     assert b["n"] == 0 and b["n_excluded"] == 35 and np.isnan(b["estimate"])
@@ -420,7 +420,7 @@ def test_survey_breakdown_checked_against_the_output():
     d, des = _design({"a": 9, "b": 50, "c": 60})
     with D.context():
         count_by(d.assign(ab=np.where(d.g == "c", "c", "ab")), "ab")       # publishes a + b = 59
-        out = des.mean("y", by="g").set_index("g")
+        out = des.mean("y", by="g").to_frame().set_index("g")
     assert out.loc["a", "suppressed"] and out.loc["b", "suppressed"]
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from belonging_lib import DataError
-from belonging_lib.imputation import impute, pool
+from belonging_lib.imputation import PooledResult, impute, pool
 
 REF = json.loads((Path(__file__).parent / "reference" / "imputation.json").read_text())
 
@@ -26,7 +26,9 @@ def _tables(ref=REF):
 
 
 def test_pool_matches_mitools_micombine():
-    out = pool(_tables())
+    res = pool(_tables())
+    assert isinstance(res, PooledResult) and res.m == len(_tables()) and res.df_complete is None
+    out = res.table
     r = REF["rubin"]
     np.testing.assert_allclose(out["estimate"], r["estimate"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(out["se"] ** 2, r["variance"], rtol=1e-12, atol=0)
@@ -35,7 +37,7 @@ def test_pool_matches_mitools_micombine():
 
 
 def test_pool_barnard_rubin_matches_mice():
-    out = pool(_tables(), df_complete=REF["input"]["df_complete"])
+    out = pool(_tables(), df_complete=REF["input"]["df_complete"]).table
     r = REF["barnard_rubin"]
     np.testing.assert_allclose(out["df"], r["df"], rtol=1e-10, atol=0)
     np.testing.assert_allclose(out["fmi"], r["fmi"], rtol=1e-10, atol=0)
@@ -46,13 +48,13 @@ def test_pool_detects_a_perturbed_reference():
     """The comparison is sharp: a 0.1% change in one input moves the pooled df."""
     tables = _tables()
     tables[0].iloc[0, 0] *= 1.001
-    out = pool(tables)
+    out = pool(tables).table
     assert not np.allclose(out["df"], REF["rubin"]["df"], rtol=1e-6, atol=0)
 
 
 def test_pool_identical_imputations_give_no_between_variance():
     t = pd.DataFrame({"estimate": [1.0, 2.0], "se": [0.5, 0.2]}, index=["a", "b"])
-    out = pool([t, t, t])
+    out = pool([t, t, t]).table
     np.testing.assert_allclose(out["se"], t["se"], rtol=1e-12, atol=0)
     assert np.isinf(out["df"]).all()
     np.testing.assert_allclose(out["fmi"], 0.0, atol=1e-12)
@@ -91,7 +93,7 @@ def _ols(d):
 def test_imputation_recovers_truth_where_complete_cases_are_biased():
     d = _mar_data(11)
     imp = impute(d, m=10, seed=3)
-    pooled = imp.fit(_ols, df_complete=len(d) - 3)
+    pooled = imp.fit(_ols, df_complete=len(d) - 3).table
     cc = _ols(d.dropna())
     # truth: the coefficient of x is 0.5
     assert pooled.loc["x", "ci_low"] < 0.5 < pooled.loc["x", "ci_high"]
@@ -122,3 +124,46 @@ def test_impute_bad_input():
         impute(d3, columns=["x", "y", "empty"], m=2)
     with pytest.raises(DataError, match="`m`"):
         impute(d, m=1)
+
+
+def test_pool_table_is_tidy_and_names_rubins_variances():
+    res = pool(_tables(), ci_level=0.9)
+    frame = res.to_frame()
+    assert list(frame.columns[:8]) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p"]
+    np.testing.assert_allclose(frame["var_total"], frame["var_within"] + (1 + 1 / res.m) * frame["var_between"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(frame["se"] ** 2, frame["var_total"], rtol=1e-12)
+    assert res.ci_level == 0.9 and not frame.attrs
+    wide = pool(_tables()).table
+    assert ((frame["ci_high"] - frame["ci_low"]).to_numpy() < (wide["ci_high"] - wide["ci_low"]).to_numpy()).all()
+
+
+def test_survey_and_imputation_share_one_pooling():
+    """The plausible-value combination of a survey design is the same Rubin's rules as pool()."""
+    from belonging_lib.survey import SurveyDesign
+
+    rng = np.random.default_rng(4)
+    n = 300
+    d = pd.DataFrame({"W": rng.uniform(1, 3, n)})
+    for r in range(6):
+        d[f"RW{r + 1}"] = d["W"] * (1 + 0.5 * rng.choice([-1, 1], n))
+    for m in range(5):
+        d[f"PV{m + 1}Y"] = rng.normal(500, 100, n)
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    survey = des.mean("Y").to_frame().iloc[0]
+    tables = [des.mean(f"PV{m + 1}Y").to_frame().assign(term="mean").set_index("term")[["estimate", "se"]]
+              for m in range(5)]
+    pooled = pool(tables).table.iloc[0]
+    for c in ("estimate", "se", "df", "var_within", "var_between"):
+        np.testing.assert_allclose(survey[c], pooled[c], rtol=1e-12, err_msg=c)
+
+
+def test_fit_accepts_a_result_with_to_frame():
+    from belonging_lib.models import ols
+
+    d = _mar_data(5, n=200)
+    imp = impute(d, m=3, burn_in=2, between=1)
+    res = imp.fit(lambda x: ols(data=x, formula="y ~ x + z"), df_complete=len(d) - 3)
+    assert res.table.index.tolist() == ["(Intercept)", "x", "z"] and res.m == 3
+    again = impute(d, m=3, burn_in=2, between=1)          # seed=0 by default: the same data sets
+    pd.testing.assert_frame_equal(imp.datasets[2], again.datasets[2])

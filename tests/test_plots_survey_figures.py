@@ -41,3 +41,24 @@ def test_histogram_counts_every_non_missing_value():
     assert ax.get_xlabel() == "X" and ax.get_title() == "H"
     with pytest.raises(ColumnError, match="no values"):
         score_histogram(pd.Series([np.nan, "a"]))
+
+
+def test_draws_a_survey_estimate_without_its_withheld_rows():
+    from belonging_lib.disclosure import DisclosurePolicy, set_default_policy
+    from belonging_lib.survey import SurveyDesign
+
+    rng = np.random.default_rng(2)
+    g = ["a"] * 40 + ["b"] * 45 + ["c"] * 50 + ["d"] * 3
+    d = pd.DataFrame({"g": g, "W": rng.uniform(1, 2, len(g)), "y": rng.normal(size=len(g))})
+    for r in range(4):
+        d[f"RW{r + 1}"] = d["W"] * rng.choice([0.5, 1.5], len(g))
+    set_default_policy(DisclosurePolicy(threshold=10, secondary=True))
+    try:
+        res = SurveyDesign(d, weight="W", replicates="RW").mean("y", by="g")
+    finally:
+        set_default_policy(None)
+    shown = res.to_frame()[~res.to_frame()["suppressed"]]
+    ax = estimates_with_intervals(res, label="g")
+    assert [tl.get_text() for tl in ax.get_yticklabels()] == shown["g"].tolist()
+    assert "d" not in shown["g"].tolist()
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), shown["estimate"])

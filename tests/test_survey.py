@@ -13,7 +13,7 @@ import pytest
 
 from belonging_lib import ColumnError, DataError
 from belonging_lib.disclosure import DisclosurePolicy, set_default_policy
-from belonging_lib.survey import SurveyDesign, read_pisa
+from belonging_lib.survey import ComparisonResult, SurveyDesign, SurveyEstimate, pisa_design, read_pisa
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = json.loads((ROOT / "tests" / "reference" / "survey.json").read_text())
@@ -75,7 +75,7 @@ def _close(ours, theirs, cols=("estimate", "se", "df")):
 
 def test_mean_plausible_values_by_country(case):
     _, des, ref = case
-    ours = des.mean("MATH", by="CNT")
+    ours = des.mean("MATH", by="CNT").to_frame()
     theirs = _frame(ref["mean_math_by_cnt"])
     assert list(ours["CNT"]) == list(theirs["CNT"])
     _close(ours, theirs)
@@ -83,25 +83,28 @@ def test_mean_plausible_values_by_country(case):
 
 def test_mean_overall_with_t_interval(case):
     _, des, ref = case
-    ours = des.mean("MATH")
+    ours = des.mean("MATH").to_frame()
     _close(ours, _frame(ref["mean_math"]), cols=("estimate", "se", "df", "ci_low", "ci_high"))
 
 
 def test_mean_with_missing_values_counts_exclusions(case):
     data, des, ref = case
-    ours = des.mean("BELONG", by="CNT")
+    res = des.mean("BELONG", by="CNT")
+    ours = res.to_frame()
     theirs = _frame(ref["mean_belong_by_cnt"])
     _close(ours, theirs)
     assert np.isinf(ours["df"]).all()
     assert list(ours["n"]) == list(theirs["n"])
     n_missing = data.groupby("CNT")["BELONG"].apply(lambda s: int(s.isna().sum()))
     assert list(ours["n_excluded"]) == list(n_missing)
-    assert ours.attrs["exclusions"]["missing analysis variable"] == int(data["BELONG"].isna().sum())
+    assert res.n_excluded == int(data["BELONG"].isna().sum()) == res.ledger.entries[-1].n_dropped
+    assert res.n == len(data) - res.n_excluded and res.outcome == "BELONG" and res.by == ("CNT",)
+    assert not ours.attrs
 
 
 def test_percent_of_categories(case):
     _, des, ref = case
-    ours = des.percent("ST034Q01TA", by="CNT")
+    ours = des.percent("ST034Q01TA", by="CNT").to_frame()
     theirs = _frame(ref["percent_item1_by_cnt"]).sort_values(["CNT", "category"]).reset_index(drop=True)
     assert list(ours["category"].astype(float)) == list(theirs["category"].astype(float))
     _close(ours, theirs, cols=("estimate", "se"))
@@ -110,7 +113,7 @@ def test_percent_of_categories(case):
 
 def test_percentiles(case):
     _, des, ref = case
-    ours = des.percentile("MATH", [10, 50, 90], by="CNT")
+    ours = des.percentile("MATH", [10, 50, 90], by="CNT").to_frame()
     theirs = _frame(ref["percentile_math_by_cnt"])
     assert list(ours["percentile"]) == list(theirs["percentile"].astype(float))
     # R's SE is read back from its interval (upper - lower) / (2 z): exact to about 1e-15.
@@ -119,12 +122,14 @@ def test_percentiles(case):
 
 def test_correlation(case):
     _, des, ref = case
-    _close(des.corr("MATH", "BELONG", by="CNT"), _frame(ref["corr_math_belong_by_cnt"]))
+    _close(des.corr("MATH", "BELONG", by="CNT").to_frame(), _frame(ref["corr_math_belong_by_cnt"]))
 
 
 def test_group_difference(case):
     _, des, ref = case
-    ours = des.diff("MATH", "ST004D01T", levels=(1, 2), within="CNT")
+    res = des.diff("MATH", by="ST004D01T", levels=(1, 2), within="CNT")
+    assert isinstance(res, ComparisonResult) and res.by == ("ST004D01T",) and res.within == ("CNT",)
+    ours = res.to_frame()
     _close(ours, _frame(ref["diff_math_gender_by_cnt"]))
     assert (ours["n_excluded"] == 0).all()
     # each group's pupils, counted directly from the file (for disclosure checks)
@@ -138,10 +143,10 @@ def test_group_difference(case):
 
 def test_regression_coefficients_and_r2(case):
     _, des, ref = case
-    ours = des.regress("MATH ~ ESCS + BELONG + C(ST004D01T)", by="CNT")
+    ours = des.regress("MATH ~ ESCS + BELONG + C(ST004D01T)", by="CNT").to_frame()
     theirs = _frame(ref["regress_math_by_cnt"])
     # patsy orders the factor before the numeric terms; R keeps formula order: match by name
-    name = {"(Intercept)": "Intercept", "factor(ST004D01T)2": "C(ST004D01T)[T.2]"}
+    name = {"factor(ST004D01T)2": "C(ST004D01T)[T.2]"}
     theirs["term"] = theirs["term"].map(lambda t: name.get(t, t))
     merged = ours.merge(theirs, on=["CNT", "term"], suffixes=("", "_r"), validate="1:1")
     assert len(merged) == len(theirs) == len(ours)
@@ -151,7 +156,7 @@ def test_regression_coefficients_and_r2(case):
 
 def test_plausible_value_as_predictor(case):
     _, des, ref = case
-    ours = des.regress("BELONG ~ MATH + ESCS")
+    ours = des.regress("BELONG ~ MATH + ESCS").to_frame()
     ours = ours[ours["term"] != "R-squared"]
     theirs = _frame(ref["regress_belong_on_math"])
     _close(ours, theirs)
@@ -166,9 +171,9 @@ def test_replicate_conventions_match_svrepdesign(case, method, mse, rtype):
     row = conv[(conv["type"] == rtype) & (conv["mse"] == mse)].iloc[0]
     first = sorted(data["CNT"].unique())[0]
     d1 = data[(data["CNT"] == first) & data["BELONG"].notna()]
-    des = SurveyDesign(d1, method=method, mse=mse)
+    des = SurveyDesign(d1, weight="W_FSTUWT", replicates="W_FSTURWT", method=method, mse=mse)
     assert des.scale == pytest.approx(row["scale"], rel=1e-15)
-    ours = des.mean("BELONG")
+    ours = des.mean("BELONG").to_frame()
     np.testing.assert_allclose(ours["estimate"], row["estimate"], rtol=RTOL, atol=0)
     np.testing.assert_allclose(ours["se"], row["se"], rtol=RTOL, atol=0)
 
@@ -189,7 +194,7 @@ def _toy(n=400, n_rep=8, n_pv=5, seed=3):
 def test_regression_equals_loop_of_weighted_fits():
     d = _toy()
     des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
-    ours = des.regress("Y ~ x1 + x2")
+    ours = des.regress("Y ~ x1 + x2").to_frame()
     X = np.column_stack([np.ones(len(d)), d["x1"], d["x2"]])
     W = d[["W"] + des.replicates].to_numpy()
     thetas = np.empty((W.shape[1], 5, 3))
@@ -212,7 +217,7 @@ def test_pisa_variance_formula_is_005_times_sum_of_squares():
     w = d[["W"] + des.replicates].to_numpy()
     means = (w * d["x1"].to_numpy()[:, None]).sum(0) / w.sum(0)
     se = np.sqrt(0.05 * ((means[1:] - means[0]) ** 2).sum())
-    np.testing.assert_allclose(des.mean("x1")["se"], se, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(des.mean("x1").to_frame()["se"], se, rtol=1e-12, atol=0)
 
 
 def test_by_several_columns_and_missing_group_counted():
@@ -220,10 +225,11 @@ def test_by_several_columns_and_missing_group_counted():
     d["h"] = np.where(np.arange(len(d)) % 2 == 0, "even", "odd")
     d.loc[:4, "g"] = None
     des = SurveyDesign(d, weight="W", replicates="RW")
-    out = des.mean("x1", by=["g", "h"])
-    assert list(out.columns[:2]) == ["g", "h"] and len(out) == 7
-    assert out["n"].sum() == len(d) - 5
-    assert out.attrs["exclusions"]["missing group"] == 5
+    res = des.mean("x1", by=["g", "h"])
+    out = res.to_frame()
+    assert list(res.table.columns[:2]) == ["g", "h"] and len(out) == 7
+    assert out["n"].sum() == len(d) - 5 == res.n
+    assert res.n_excluded == 5 and res.ledger.entries[0].n_dropped == 5     # the pupils without a group
     # the 5 pupils without a group are a row of their own: no estimate, counted in n_excluded
     nogroup = out[out["g"].isna()]
     assert len(nogroup) == 1 and nogroup["n"].iloc[0] == 0 and nogroup["n_excluded"].iloc[0] == 5
@@ -235,9 +241,15 @@ def test_diff_percent_in_percentage_points():
     d = _toy()
     d["hi"] = (d["x1"] > 0).astype(int)
     des = SurveyDesign(d, weight="W", replicates="RW")
-    out = des.diff("hi", "g", levels=("a", "b"), stat="percent")
-    pa = des.percent("hi", by="g").query("g == 'a' and category == 1")["estimate"].iloc[0]
-    pb = des.percent("hi", by="g").query("g == 'b' and category == 1")["estimate"].iloc[0]
+    res = des.diff("hi", by="g", levels=("a", "b"), stat="percent")
+    out = res.to_frame()
+    # pupils of group c are outside the comparison: in the ledger, not counted as excluded
+    assert res.ledger.entries[0].step == "in the groups compared"
+    assert res.ledger.entries[0].n_dropped == int((d["g"] == "c").sum())
+    assert res.n_excluded == 0 and res.n == int(d["g"].isin(["a", "b"]).sum()) == out["n"].iloc[0]
+    assert res.kind == "percent" and res.by == ("g",) and "groups compared" in str(res.ledger)
+    pa = des.percent("hi", by="g").to_frame().query("g == 'a' and category == 1")["estimate"].iloc[0]
+    pb = des.percent("hi", by="g").to_frame().query("g == 'b' and category == 1")["estimate"].iloc[0]
     np.testing.assert_allclose(out["estimate"].iloc[0], pa - pb, rtol=1e-12, atol=0)
 
 
@@ -256,7 +268,7 @@ def test_pv_auto_and_errors():
     with pytest.raises(ColumnError, match="zzz"):
         des.mean("zzz")
     with pytest.raises(DataError, match="groups"):
-        des.diff("Y", "g")
+        des.diff("Y", by="g")
     with pytest.raises(DataError, match="between 0 and 100"):
         des.percentile("Y", 0)
 
@@ -287,3 +299,66 @@ def test_read_pisa_csv_reads_only_requested_columns():
     assert len(got) == 600
     with pytest.raises(ColumnError, match="PV1READ|READ"):
         read_pisa(path, columns=["READ"])
+
+
+# ---------------------------------------------------------------------- results, formulas, PISA
+def test_results_carry_their_metadata_not_attrs():
+    d = _toy()
+    d.loc[:9, "x1"] = np.nan
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto", ci_level=0.9)
+    res = des.mean("x1", by="g")
+    assert isinstance(res, SurveyEstimate) and res.kind == "mean" and res.ci_level == 0.9
+    assert res.weight == "W" and "fay" in res.method and res.n == len(d) - 10 and res.n_excluded == 10
+    frame = res.to_frame()
+    assert list(frame.columns[:6]) == ["estimate", "se", "ci_low", "ci_high", "df", "n"]
+    assert "statistic" not in frame and "p" not in frame       # no test of a zero mean
+    assert not frame.attrs and "var_within" in frame and "var_between" in frame
+    assert des.mean("x1", ci_level=0.5).ci_level == 0.5
+    corr = des.corr("Y", "x1").to_frame()
+    assert corr[["outcome", "predictor"]].iloc[0].tolist() == ["Y", "x1"]
+    assert list(corr.columns[:8]) == ["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
+
+
+def test_regression_intercept_and_r2_without_a_test():
+    d = _toy()
+    out = SurveyDesign(d, weight="W", replicates="RW", pv="auto").regress("Y ~ x1 + x2").to_frame()
+    assert out["term"].tolist() == ["(Intercept)", "x1", "x2", "R-squared"]
+    r2 = out.set_index("term").loc["R-squared"]
+    assert np.isnan(r2["p"]) and np.isnan(r2["statistic"]) and 0 < r2["estimate"] < 1
+    assert out.set_index("term").loc[["x1", "x2"], "p"].notna().all()
+
+
+def test_formula_terms_come_from_patsy():
+    """Transformations, factors and interactions are read as patsy reads them (no regex)."""
+    d = _toy()
+    d["z"] = np.random.default_rng(9).normal(size=len(d))
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    out = des.regress("Y ~ I(x1**2) + C(g) + x1:z").to_frame()
+    assert out["term"].tolist() == ["(Intercept)", "C(g)[T.b]", "C(g)[T.c]", "I(x1 ** 2)", "x1:z", "R-squared"]
+    # the same numbers as a design with those columns made by hand
+    d2 = d.assign(x1sq=d["x1"] ** 2, gb=(d["g"] == "b").astype(float), gc=(d["g"] == "c").astype(float),
+                  x1z=d["x1"] * d["z"])
+    hand = SurveyDesign(d2, weight="W", replicates="RW", pv="auto").regress("Y ~ gb + gc + x1sq + x1z").to_frame()
+    np.testing.assert_allclose(out["estimate"], hand["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(out["se"], hand["se"], rtol=1e-9)
+    # a transformed outcome, and a plausible value as a predictor, take the per-value path
+    logged = des.regress("np.exp(x2) ~ Y").to_frame()
+    assert logged["term"].tolist() == ["(Intercept)", "Y", "R-squared"]
+    with pytest.raises(ColumnError, match="nope"):
+        des.regress("Y ~ x1 + nope")
+    with pytest.raises(ColumnError, match="nope"):
+        des.regress("nope ~ x1")
+    with pytest.raises(DataError, match="outcome ~ predictors"):
+        des.regress("x1 + x2")
+
+
+def test_pisa_names_are_not_the_design_defaults():
+    d = _toy(n_rep=80)
+    with pytest.raises(TypeError, match="weight"):
+        SurveyDesign(d)
+    pisa = d.rename(columns={"W": "W_FSTUWT", **{f"RW{r}": f"W_FSTURWT{r}" for r in range(1, 81)}})
+    des = pisa_design(pisa)
+    assert des.weight == "W_FSTUWT" and len(des.replicates) == 80 and des.method == "fay"
+    assert des.rho == 0.5 and des.scale == pytest.approx(0.05) and des.pv == {"Y": [f"PV{m}Y" for m in range(1, 6)]}
+    general = SurveyDesign(pisa, weight="W_FSTUWT", replicates="W_FSTURWT", pv="auto")
+    pd.testing.assert_frame_equal(des.mean("Y").to_frame(), general.mean("Y").to_frame())

@@ -172,6 +172,9 @@ RESULT_OPTIONS = {
     "construct", "bands_note", "source", "datasets", "m", "before", "after", "mask",
     "n_primary", "n_secondary", "digits", "int_columns", "label_columns", "threshold", "symbol",
     "secondary", "enabled", "nk_n", "nk_k", "p_ratio", "min_residual_df", "cells", "title", "number",
+    # multiple imputation and surveys: mice's complete-data df (df.com) for Barnard-Rubin, and the
+    # columns within whose groups a survey difference is computed (SurveyDesign.diff(within=))
+    "df_complete", "within",
     # schools' tools
     "action_plan", "areas", "indicators", "n_raters", "n_indicators_left_out", "priorities", "caveat",
     "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
@@ -189,6 +192,8 @@ FORBIDDEN_FIELDS = {
 FIELD_EXCEPTIONS = {
     # imputation.ImputedData.m: mice's number of imputed data sets
     ("m", "belonging_lib.imputation.ImputedData"),
+    # imputation.PooledResult.m: the same number, of the data sets pooled
+    ("m", "belonging_lib.imputation.PooledResult"),
 }
 
 
@@ -385,8 +390,27 @@ def _examples(survey):
         # measurement: reliability, scoring, structure
         # trials
         # survey and imputation
+        "survey.mean": lambda: _pisa_design().mean("MATH", by="CNT"),
+        "survey.diff": lambda: _pisa_design().diff("BELONG", by="ST004D01T", levels=(1, 2)),
+        "survey.regress": lambda: _pisa_design().regress("MATH ~ BELONG + ESCS"),
+        "imputation.pool": lambda: _pooled(),
         # data layer, disclosure, reports, schools' tools
     }
+
+
+def _pisa_design():
+    from belonging_lib.survey import pisa_design
+
+    return pisa_design(bl.load_sample("pisa").head(1500))
+
+
+def _pooled():
+    from belonging_lib.imputation import pool
+
+    rng = np.random.default_rng(0)
+    tables = [pd.DataFrame({"estimate": [2.0, 0.5] + rng.normal(0, 0.05, 2), "se": [0.3, 0.1]},
+                           index=["Intercept", "x"]) for _ in range(5)]
+    return pool(tables)
 
 
 def test_to_frame_starts_with_the_tidy_columns(survey):

@@ -17,9 +17,11 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
 
     Parameters
     ----------
-    table : DataFrame
+    table : DataFrame or result
         Columns ``estimate``, ``ci_low``, ``ci_high`` and ``label``; pass the rows that
-        passed disclosure control (``suppress(...).shown``).  Rows are drawn top to bottom
+        passed disclosure control (``suppress(...).shown``).  A result with ``to_frame()``
+        (a :class:`~belonging_lib.survey.SurveyEstimate`) is drawn from its tidy table, without
+        the rows its disclosure policy withheld (``suppressed``).  Rows are drawn top to bottom
         in table order.
     reference : float, optional
         Draws a dashed vertical line there (for example the overall estimate).
@@ -28,6 +30,10 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
     -------
     matplotlib.axes.Axes
     """
+    if hasattr(table, "to_frame"):
+        table = table.to_frame()
+        if "suppressed" in table.columns:
+            table = table[~table["suppressed"].astype(bool)]
     missing = [c for c in (label, "estimate", "ci_low", "ci_high") if c not in table.columns]
     if missing:
         raise ColumnError(f"The table to plot lacks the column(s) {missing}; it needs "

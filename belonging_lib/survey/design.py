@@ -1,18 +1,22 @@
-"""Large-scale surveys: final weights, replicate weights and plausible values.
+"""A survey design with final weights, replicate weights and plausible values.
 
 International surveys such as PISA give every pupil a final weight, a set of
 replicate weights (80 Fay-BRR weights in PISA) and, for achievement, several
 *plausible values* (10 in PISA since 2015).  A correct standard error combines
 the sampling variance, estimated from the replicate weights, with the
-imputation variance between plausible values (Rubin's rules).
+imputation variance between plausible values (Rubin's rules, from
+``belonging_lib._pooling``, the one pooling the library has).
 
-:class:`SurveyDesign` holds the weights and the plausible-value groups and
-computes means, percentages, percentiles, correlations, group differences
-and linear regressions, each with that combined standard error, by group in
-one call.  Every computation is vectorised: one matrix product gives the
+:class:`~belonging_lib.survey.SurveyDesign` holds the weights and the
+plausible-value groups and computes means, percentages, percentiles,
+correlations, group differences and linear regressions, each with that
+combined standard error, by group in one call.  They return a
+:class:`~belonging_lib.survey.SurveyEstimate` (a
+:class:`~belonging_lib.survey.ComparisonResult` for a difference between two
+groups): the table, and what was done with which rows.  Every computation is vectorised: one matrix product gives the
 statistic for the full weight, all replicate weights and all plausible values
-at once (no loop of 810 model fits).  :func:`read_pisa` reads the OECD PISA
-student file (SPSS, SAS or CSV), only the columns needed.
+at once (no loop of 810 model fits).  The design knows no survey's column
+names: PISA's are in ``belonging_lib.survey.pisa``.
 
 Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 ``mse = TRUE``) with ``mitools::MIcombine`` (``tests/reference/survey.R``).
@@ -20,25 +24,21 @@ Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ._errors import ColumnError, DataError, ModelError
-from ._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
+from .._errors import ColumnError, DataError, ModelError
+from .._pooling import rubin
+from .._results import Result, RowLedger, coef_table, tidy
+from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
 
-__all__ = ["SurveyDesign", "read_pisa", "PISA_ITEMS", "PISA_COLUMNS", "REPLICATE_METHODS"]
-
-#: The six PISA sense-of-belonging items (1 = strongly agree ... 4 = strongly disagree).
-PISA_ITEMS = [f"ST034Q0{i}TA" for i in range(1, 7)]
-
-#: Columns :func:`read_pisa` reads by default (PV names are expanded to PV1..PVM).
-PISA_COLUMNS = (["CNT", "CNTSCHID", "CNTSTUID", "ST004D01T", "ESCS", "IMMIG", "BELONG"] + PISA_ITEMS
-                + ["W_FSTUWT", "W_FSTURWT", "MATH", "READ"])
+__all__ = ["SurveyDesign", "SurveyEstimate", "ComparisonResult", "REPLICATE_METHODS"]
 
 #: Replicate methods and the variance scale factor each uses (R = number of replicates).
 REPLICATE_METHODS = {
@@ -50,7 +50,123 @@ REPLICATE_METHODS = {
 }
 
 _PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _survey_notes(result) -> list[str]:
+    lines = [f"{result.method}; {100 * result.ci_level:g}% intervals.",
+             f"{result.n} pupils used, {result.n_excluded} left out for a missing value."]
+    if "suppressed" in result.table and result.table["suppressed"].any():
+        lines.append(f"{int(result.table['suppressed'].sum())} row(s) withheld by the disclosure policy.")
+    return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class SurveyEstimate(Result):
+    """A survey statistic for the whole sample or by group (:class:`SurveyDesign`'s methods).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per group (and category, percentile or term): the ``by`` columns, labels,
+        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``df``, the Rubin variances
+        ``var_within`` (mean replicate sampling variance over the plausible values) and
+        ``var_between`` (variance between plausible values), ``n`` (pupils used),
+        ``n_excluded`` (pupils of the group left out for a missing value) and ``suppressed``
+        (numbers withheld by the disclosure policy).  Correlations and regressions add the
+        ``statistic`` and ``p`` of a test of zero (none for R-squared).  ``to_frame()`` puts the
+        tidy columns first.
+    kind : str
+        ``"mean"``, ``"percent"``, ``"percentile"``, ``"corr"`` or ``"regress"``.
+    outcome : str
+        The variable described (a column or a plausible-value group; a regression's outcome).
+    predictor : str or None
+        The second variable of a correlation.
+    formula : str or None
+        A regression's formula.
+    by : tuple of str
+        The breakdown columns.
+    weight : str
+        The final weight.
+    method : str
+        How the standard errors were found (replicates, plausible values, Rubin's rules).
+    ci_level : float
+        Confidence level of the intervals.
+    n, n_excluded : int
+        Pupils used, and pupils left out for a missing value of an analysis variable or of a
+        ``by`` column (``ledger`` gives the reasons).
+    ledger : RowLedger
+        The pupils in each step, from the design's rows to those used.
+    """
+
+    table: pd.DataFrame
+    kind: str
+    outcome: str
+    by: tuple
+    weight: str
+    method: str
+    ci_level: float
+    n: int
+    n_excluded: int
+    ledger: RowLedger
+    predictor: str | None = None
+    formula: str | None = None
+
+    title = "Survey estimate"
+
+    display_digits = 2
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
+        return tidy(self.table.copy())
+
+    def notes(self) -> list[str]:
+        return _survey_notes(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonResult(Result):
+    """A difference between two groups of a survey (:meth:`SurveyDesign.diff`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row (per ``within`` group): ``level_1``, ``level_2`` (the groups compared,
+        ``estimate = level_1 - level_2``), ``estimate``, ``se``, ``ci_low``, ``ci_high``,
+        ``statistic``, ``df``, ``p``, ``var_within``, ``var_between``, ``n`` (pupils used),
+        ``n_1`` and ``n_2`` (of them, in each group), ``n_excluded`` and ``suppressed``.
+    kind : str
+        ``"mean"`` (a difference of means) or ``"percent"`` (of percentages, in points).
+    outcome : str
+        The variable compared.
+    by : tuple of str
+        The column whose two groups are compared.
+    within : tuple of str
+        Columns within whose groups the difference is computed separately.
+    Other fields as :class:`SurveyEstimate`.
+    """
+
+    table: pd.DataFrame
+    kind: str
+    outcome: str
+    by: tuple
+    weight: str
+    method: str
+    ci_level: float
+    n: int
+    n_excluded: int
+    ledger: RowLedger
+    within: tuple = ()
+
+    title = "Survey comparison of two groups"
+
+    display_digits = 2
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
+        return tidy(self.table.copy())
+
+    def notes(self) -> list[str]:
+        return _survey_notes(self)
 
 
 class SurveyDesign:
@@ -60,11 +176,12 @@ class SurveyDesign:
     ----------
     data : pandas.DataFrame
         One row per pupil.
-    weight : str, default "W_FSTUWT"
+    weight : str
         Column of final (full-sample) weights.
-    replicates : str or list of str, default "W_FSTURWT"
+    replicates : str or list of str
         Replicate weight columns: a list, or a prefix (every column named
-        prefix + number, in numeric order: ``W_FSTURWT1`` ... ``W_FSTURWT80``).
+        prefix + number, in numeric order: ``RW1`` ... ``RW80``).  For PISA's
+        names and conventions use :func:`belonging_lib.survey.pisa_design`.
         The replicate weights are *full* weights (R's ``combined.weights = TRUE``).
     method : {"fay", "brr", "jk1", "jk2", "bootstrap"}, default "fay"
         How the replicates were made; sets the variance scale (Notes).
@@ -79,7 +196,7 @@ class SurveyDesign:
     mse : bool, default True
         Replicate deviations are taken from the full-sample estimate (PISA's
         rule, R's ``mse = TRUE``); ``False`` uses the mean of the replicates.
-    ci : float, default 0.95
+    ci_level : float, default 0.95
         Default confidence level of the methods.
 
     Notes
@@ -97,15 +214,15 @@ class SurveyDesign:
 
     With :math:`M` plausible values the statistic is computed for each
     (:math:`\\hat\\theta_m`, sampling variance :math:`V_m`); the estimate is
-    their mean, :math:`U = \\bar V_m`, :math:`B = \\sum_m (\\hat\\theta_m -
-    \\bar\\theta)^2/(M-1)` and the total variance :math:`U + (1 + 1/M) B`
+    their mean, :math:`U = \\bar V_m` (``var_within``), :math:`B = \\sum_m (\\hat\\theta_m -
+    \\bar\\theta)^2/(M-1)` (``var_between``) and the total variance :math:`U + (1 + 1/M) B`
     (Rubin's rules, as ``mitools::MIcombine``), with Rubin's degrees of freedom
     :math:`(M-1)(1 + 1/r)^2`, :math:`r = (1 + 1/M) B / U`, and a t interval.
     Without plausible values ``df`` is infinite and the interval normal (as
     ``confint`` on a ``svrepstat``).
 
     Rows with a missing value in an analysis's variables are left out of that
-    analysis only; each result counts them (``n_excluded``).  Domains (``by=``)
+    analysis only; each result counts them (``n_excluded``, and its ``ledger``).  Domains (``by=``)
     are estimated by keeping the group's rows, which for replicate designs is
     the same as giving other rows zero weight.  Every pupil is counted once in
     ``n`` or ``n_excluded``: a group whose pupils all miss a variable is a row
@@ -136,22 +253,21 @@ class SurveyDesign:
     >>> des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
     >>> des
     SurveyDesign(200 rows, weight 'W', 4 replicates (fay, rho 0.5), plausible values: SCORE (5))
-    >>> des.mean("SCORE", by="g")[["g", "estimate", "se", "n"]].round(2)
+    >>> des.mean("SCORE", by="g").to_frame()[["g", "estimate", "se", "n"]].round(2)
        g  estimate     se    n
     0  0    508.45  11.88  102
     1  1    511.88  14.12   98
-    >>> des.regress("SCORE ~ g")[["term", "estimate", "se"]].round(3)
-            term  estimate      se
-    0  Intercept   508.451  11.878
-    1          g     3.428  20.831
-    2  R-squared     0.005   0.012
+    >>> des.regress("SCORE ~ g").to_frame()[["term", "estimate", "se", "p"]].round(3)
+              term  estimate      se      p
+    0  (Intercept)   508.451  11.878  0.000
+    1            g     3.428  20.831  0.872
+    2    R-squared     0.005   0.012    NaN
     """
 
-    def __init__(self, data: pd.DataFrame, *, weight: str = "W_FSTUWT",
-                 replicates: str | Sequence[str] = "W_FSTURWT", method: str = "fay",
-                 rho: float = 0.5, pv: dict[str, Sequence[str]] | str | None = None,
+    def __init__(self, data: pd.DataFrame, *, weight: str, replicates: str | Sequence[str],
+                 method: str = "fay", rho: float = 0.5, pv: dict[str, Sequence[str]] | str | None = None,
                  scale: float | None = None, rscales: Sequence[float] | None = None,
-                 mse: bool = True, ci: float = 0.95):
+                 mse: bool = True, ci_level: float = 0.95):
         data = as_frame(data)
         self.data = data
         method = check_choice("method", str(method).lower(), list(REPLICATE_METHODS))
@@ -196,7 +312,7 @@ class SurveyDesign:
             raise DataError(f"`rscales` must be finite and non-negative, but the value for replicate "
                             f"{self.replicates[bad]!r} is {self.rscales[bad]!r}.")
         self.mse = bool(mse)
-        self.ci = check_probability("ci", ci)
+        self.ci_level = check_probability("ci_level", ci_level)
         self.pv = _pv_groups(data, pv)
 
     # ------------------------------------------------------------------ display
@@ -212,14 +328,15 @@ class SurveyDesign:
         return max([len(v) for v in self.pv.values()], default=1)
 
     # ------------------------------------------------------------------ statistics
-    def mean(self, var: str, *, by: str | Sequence[str] | None = None,
-             ci: float | None = None) -> pd.DataFrame:
+    def mean(self, outcome: str, *, by: str | Sequence[str] | None = None,
+             ci_level: float | None = None) -> SurveyEstimate:
         """Weighted mean of a column or plausible-value group, with its SE.
 
-        Returns a DataFrame with the ``by`` columns, ``variable``, ``estimate``,
-        ``se``, ``df``, ``ci_low``, ``ci_high``, ``n`` (pupils used),
-        ``n_excluded`` (pupils of the group left out for missing values) and
-        ``suppressed`` (numbers withheld by the disclosure policy).
+        Returns a :class:`SurveyEstimate` whose table has the ``by`` columns,
+        ``variable``, ``estimate``, ``se``, ``df``, ``ci_low``, ``ci_high``,
+        ``var_within``, ``var_between``, ``n`` (pupils used), ``n_excluded``
+        (pupils of the group left out for missing values) and ``suppressed``
+        (numbers withheld by the disclosure policy).
 
         Notes
         -----
@@ -227,22 +344,24 @@ class SurveyDesign:
         replicate weight; SE as in :class:`SurveyDesign`.  R: ``svymean``
         (``svyby`` for groups) on a ``svrepdesign``, pooled by ``MIcombine``.
         """
-        self._numeric(var)
+        self._numeric(outcome)
 
         def stat(W, vals):
             (Y,) = vals
             return (W.T @ Y / W.sum(axis=0)[:, None])[:, :, None]  # (R+1, M, 1)
 
-        return self._run([var], stat, by, ci, labels=pd.DataFrame({"variable": [var]}))
+        out, ledger, n_pv = self._run([outcome], stat, by, ci_level, labels=pd.DataFrame({"variable": [outcome]}))
+        return self._estimate(out, ledger, n_pv, "mean", outcome, by, ci_level)
 
-    def percent(self, var: str, *, by: str | Sequence[str] | None = None,
-                ci: float | None = None) -> pd.DataFrame:
-        """Weighted percentage of pupils in each category of ``var``.
+    def percent(self, outcome: str, *, by: str | Sequence[str] | None = None,
+                ci_level: float | None = None) -> SurveyEstimate:
+        """Weighted percentage of pupils in each category of ``outcome``.
 
         One row per category (column ``category``); percentages of a group add
         to 100.  Notes: :math:`100 \\sum_i w_i [y_i = c] / \\sum_i w_i`; R:
-        ``svymean(~factor(var))`` times 100.
+        ``svymean(~factor(outcome))`` times 100.
         """
+        var = outcome
         vals = self._values(var)
         flat = pd.unique(pd.Series(vals.reshape(-1)).dropna())
         if len(flat) > 100:
@@ -258,8 +377,10 @@ class SurveyDesign:
                 out[:, :, k] = 100.0 * (W.T @ (Y == c).astype(float)) / tot[:, None]
             return out
 
-        out = self._run([var], stat, by, ci, labels=pd.DataFrame({"variable": var, "category": cats}))
-        return self._suppress_categories(out, var, as_list(by))
+        out, ledger, n_pv = self._run([var], stat, by, ci_level,
+                                labels=pd.DataFrame({"variable": var, "category": cats}))
+        out = self._suppress_categories(out, var, as_list(by))
+        return self._estimate(out, ledger, n_pv, "percent", var, by, ci_level)
 
     def _suppress_categories(self, out: pd.DataFrame, var: str, by_cols: list) -> pd.DataFrame:
         """A category that fewer pupils than the threshold give is withheld, as any small cell.
@@ -270,7 +391,7 @@ class SurveyDesign:
         of pupils (unweighted) in the category, the smallest over plausible
         values.
         """
-        from .disclosure import _protect_block, get_default_policy
+        from ..disclosure import _protect_block, get_default_policy
 
         policy = get_default_policy()
         if not policy.enabled or out.empty:
@@ -303,8 +424,8 @@ class SurveyDesign:
             out["suppressed"] = out["suppressed"].to_numpy() | rows
         return out
 
-    def percentile(self, var: str, q: float | Sequence[float], *,
-                   by: str | Sequence[str] | None = None, ci: float | None = None) -> pd.DataFrame:
+    def percentile(self, outcome: str, q: float | Sequence[float], *,
+                   by: str | Sequence[str] | None = None, ci_level: float | None = None) -> SurveyEstimate:
         """Weighted percentiles (``q`` from 0 to 100) with replicate SEs.
 
         Notes
@@ -320,6 +441,7 @@ class SurveyDesign:
         (R's default ``interval.type = "mean"`` inverts a Woodruff interval
         instead.)
         """
+        var = outcome
         self._numeric(var)
         qs = np.atleast_1d(np.asarray(q, dtype=float))
         if np.any((qs <= 0) | (qs >= 100)):
@@ -339,18 +461,24 @@ class SurveyDesign:
                     out[:, m, k] = ys[np.minimum(idx, len(ys) - 1)]
             return out
 
-        return self._run([var], stat, by, ci, labels=pd.DataFrame({"variable": var, "percentile": qs}))
+        out, ledger, n_pv = self._run([var], stat, by, ci_level,
+                                labels=pd.DataFrame({"variable": var, "percentile": qs}))
+        return self._estimate(out, ledger, n_pv, "percentile", var, by, ci_level)
 
-    def corr(self, x: str, y: str, *, by: str | Sequence[str] | None = None,
-             ci: float | None = None) -> pd.DataFrame:
+    def corr(self, outcome: str, predictor: str, *, by: str | Sequence[str] | None = None,
+             ci_level: float | None = None) -> SurveyEstimate:
         """Weighted Pearson correlation of two columns or PV groups.
+
+        The correlation is symmetric: ``outcome`` and ``predictor`` only name
+        the two variables (the table's ``outcome`` and ``predictor`` columns).
 
         Notes: the weighted covariance over the weighted SDs, for every weight
         column and plausible value; R: ``withReplicates(design,
         function(w, d) cov.wt(cbind(x, y), w, cor = TRUE)$cor[1, 2])``.
-        The ``statistic`` and ``p_value`` test a zero correlation with the
+        The ``statistic`` and ``p`` test a zero correlation with the
         combined SE.
         """
+        x, y = outcome, predictor
         self._numeric(x)
         self._numeric(y)
 
@@ -368,17 +496,18 @@ class SurveyDesign:
             syy = W.T @ (Y * Y) / sw - my ** 2
             return (sxy / np.sqrt(sxx * syy))[:, :, None]
 
-        out = self._run([x, y], stat, by, ci, labels=pd.DataFrame({"x": [x], "y": [y]}))
-        return _add_test(out)
+        out, ledger, n_pv = self._run([x, y], stat, by, ci_level,
+                                labels=pd.DataFrame({"outcome": [x], "predictor": [y]}), test=True)
+        return self._estimate(out, ledger, n_pv, "corr", x, by, ci_level, predictor=y)
 
-    def diff(self, var: str, by: str, *, levels: Sequence[Any] | None = None,
+    def diff(self, outcome: str, *, by: str, levels: Sequence[Any] | None = None,
              within: str | Sequence[str] | None = None, stat: str = "mean",
-             category: Any = None, ci: float | None = None) -> pd.DataFrame:
+             category: Any = None, ci_level: float | None = None) -> ComparisonResult:
         """Difference between two groups: ``stat(levels[0]) - stat(levels[1])``.
 
         Parameters
         ----------
-        var : str
+        outcome : str
             Column or plausible-value group.
         by : str
             Column whose groups are compared (for example gender).
@@ -395,9 +524,9 @@ class SurveyDesign:
 
         Returns
         -------
-        pandas.DataFrame
-            One row (per ``within`` group) with ``estimate, se, statistic,
-            df, p_value, ci_low, ci_high``, the pupils used ``n`` and, of
+        ComparisonResult
+            Its table has one row (per ``within`` group) with ``estimate, se,
+            ci_low, ci_high, statistic, df, p``, the pupils used ``n`` and, of
             them, ``n_1`` in ``levels[0]`` and ``n_2`` in ``levels[1]`` (for
             disclosure checks: the smaller group decides).
 
@@ -407,6 +536,7 @@ class SurveyDesign:
         value, so its SE accounts for the covariance of the two group
         estimates.  R: ``svyby(..., covmat = TRUE)`` then ``svycontrast``.
         """
+        var = outcome
         check_choice("stat", stat, ["mean", "percent"])
         require_columns(self.data, by, role="group column")
         if stat == "mean":
@@ -444,15 +574,19 @@ class SurveyDesign:
             out[:, :, 0] = res[0] - res[1]
             return out
 
-        labels = pd.DataFrame({"variable": [var], "group": [by], "level_1": [levels[0]],
-                               "level_2": [levels[1]]})
-        out = self._run([var, ("__group__", gcodes)], fn, within, ci, labels=labels,
-                        counts=lambda rows: {"n_1": int((gcodes[rows] == 0).sum()),
-                                             "n_2": int((gcodes[rows] == 1).sum())})
-        return _add_test(out)
+        labels = pd.DataFrame({"variable": [var], "level_1": [levels[0]], "level_2": [levels[1]]})
+        out, ledger, n_pv = self._run([var, ("__group__", gcodes)], fn, within, ci_level, labels=labels, test=True,
+                                counts=lambda rows: {"n_1": int((gcodes[rows] == 0).sum()),
+                                                     "n_2": int((gcodes[rows] == 1).sum())},
+                                outside=f"not in group {levels[0]!r} or {levels[1]!r} of {by!r}")
+        level = self.ci_level if ci_level is None else ci_level
+        n, n_excl = _totals(ledger)
+        return ComparisonResult(out, stat, var, (by,), self.weight, self._method_text(n_pv), level, n,
+                                n_excl,
+                                ledger, tuple(as_list(within)))
 
     def regress(self, formula: str, *, by: str | Sequence[str] | None = None,
-                ci: float | None = None) -> pd.DataFrame:
+                ci_level: float | None = None) -> SurveyEstimate:
         """Weighted linear regression with replicate and plausible-value SEs.
 
         Parameters
@@ -463,10 +597,12 @@ class SurveyDesign:
 
         Returns
         -------
-        pandas.DataFrame
-            One row per coefficient (``term``) and a last row
-            ``term = "R-squared"``, with ``estimate, se, statistic, df,
-            p_value, ci_low, ci_high, n, n_excluded`` (and the ``by`` columns).
+        SurveyEstimate
+            Its table has one row per coefficient (``term``; the intercept is
+            ``(Intercept)``) and a last row ``term = "R-squared"``, with
+            ``estimate, se, ci_low, ci_high, statistic, df, p, n,
+            n_excluded`` (and the ``by`` columns).  R-squared has an interval
+            but no test: its ``statistic`` and ``p`` are missing.
 
         Notes
         -----
@@ -475,25 +611,16 @@ class SurveyDesign:
         cross-products come from one matrix product per block (weights x
         products of columns), so 81 weights x 10 PVs cost little more than
         one fit.  :math:`R^2 = 1 - \\sum w e^2 / \\sum w (y - \\bar y_w)^2`.
+        The formula's variables are read from patsy's ``ModelDesc`` (the
+        code of every factor), and the design matrix is patsy's.
         R: ``svyglm(formula, design)`` coefficients (and ``withReplicates``
         for :math:`R^2`), pooled by ``MIcombine``.
         """
         import patsy
 
-        if "~" not in formula:
-            raise DataError(f"`formula` must look like 'outcome ~ predictors', but {formula!r} was passed.")
-        lhs, rhs = formula.split("~", 1)
-        names = set(_IDENT.findall(formula))
-        used = [v for v in dict.fromkeys(_IDENT.findall(formula))
-                if v in self.pv or v in self.data.columns]
-        if not any(v in names for v in used):
-            raise ColumnError(f"No column of the formula {formula!r} is in the data.")
-        lhs_names = [v for v in _IDENT.findall(lhs) if v in self.pv or v in self.data.columns]
-        rhs_pv = [v for v in _IDENT.findall(rhs) if v in self.pv]
-        simple_lhs = lhs.strip() in self.pv or lhs.strip() in self.data.columns
-        if not lhs_names:
-            raise ColumnError(f"The outcome of {formula!r} is not a column or plausible-value group.")
+        desc, used, lhs_names, outcome, rhs_pv = self._read_formula(formula)
         n_pv = self._n_pv_of(used)
+        rhs_desc = patsy.ModelDesc([], desc.rhs_termlist)
         info: dict[str, Any] = {}
 
         def frame_for(rows: np.ndarray, m: int) -> pd.DataFrame:
@@ -508,43 +635,98 @@ class SurveyDesign:
 
         def fn(W, vals, rows):
             n = W.shape[0]
-            if simple_lhs and not rhs_pv:
-                Xs = [self._dmatrix(rhs, frame_for(rows, 0), info)]
-                Y = vals[used.index(lhs.strip())]
+            if outcome is not None and not rhs_pv:
+                # one design matrix for every plausible value of the outcome
+                X = patsy.dmatrix(rhs_desc, frame_for(rows, 0), NA_action="raise")
+                info["terms"] = list(X.design_info.column_names)
+                Xs = [np.asarray(X, dtype=float)]
+                Y = vals[used.index(outcome)]
                 Y = np.broadcast_to(Y, (n, n_pv)) if Y.shape[1] == 1 else Y
             else:
-                Xs, ys = [], []
+                Xs, ys, infos = [], [], None
                 for m in range(n_pv):
-                    yd, xd = patsy.dmatrices(formula, frame_for(rows, m), NA_action="raise",
-                                             return_type="dataframe")
-                    info["terms"] = list(xd.columns)
+                    frame = frame_for(rows, m)
+                    if infos is None:
+                        yd, xd = patsy.dmatrices(desc, frame, NA_action="raise")
+                        infos = [yd.design_info, xd.design_info]
+                    else:   # the same terms and levels for every plausible value of this group
+                        yd, xd = patsy.build_design_matrices(infos, frame, NA_action="raise")
+                    if yd.shape[1] != 1:
+                        raise DataError(f"The outcome of {formula!r} must be one numeric column, but it "
+                                        f"gives {yd.shape[1]} ({', '.join(yd.design_info.column_names)}).")
+                    info["terms"] = list(xd.design_info.column_names)
                     Xs.append(np.asarray(xd, dtype=float))
                     ys.append(np.asarray(yd, dtype=float)[:, 0])
                 Y = np.column_stack(ys)
             return _wls_all(W, Xs, np.asarray(Y, dtype=float), info)
 
-        out = self._run(used, fn, by, ci, labels=None, pass_rows=True, regression=info)
-        return _add_test(out)
+        out, ledger, n_pv = self._run(used, fn, by, ci_level, labels=None, pass_rows=True, regression=info, test=True)
+        return self._estimate(out, ledger, n_pv, "regress", outcome or ", ".join(lhs_names), by, ci_level,
+                              formula=formula)
 
     # ------------------------------------------------------------------ internals
-    def _dmatrix(self, rhs: str, frame: pd.DataFrame, info: dict) -> np.ndarray:
+    def _read_formula(self, formula: str):
+        """The formula's terms from patsy's ModelDesc, and the data's variables in each factor.
+
+        Returns the ModelDesc, the variables used (columns or plausible-value groups, in formula
+        order), those of the outcome, the outcome's name when it is one variable as it stands (else
+        None), and whether a plausible-value group is among the predictors.
+        """
         import patsy
 
-        terms = [t.strip() for t in rhs.split("+")]
-        plain = [t for t in terms if t not in ("1", "")]
-        if (all(t in frame.columns and pd.api.types.is_numeric_dtype(frame[t])
-                and not pd.api.types.is_bool_dtype(frame[t]) for t in plain)
-                and len(set(plain)) == len(plain) and plain):
-            # plain numeric columns with an intercept: the same matrix patsy builds, faster
-            info["terms"] = ["Intercept"] + plain
-            X = np.empty((len(frame), len(plain) + 1))
-            X[:, 0] = 1.0
-            for j, t in enumerate(plain):
-                X[:, j + 1] = frame[t].to_numpy(dtype=float)
-            return X
-        X = patsy.dmatrix(rhs, frame, NA_action="raise", return_type="dataframe")
-        info["terms"] = list(X.columns)
-        return np.asarray(X, dtype=float)
+        if not isinstance(formula, str):
+            raise DataError(f"`formula` must be a string such as 'outcome ~ predictors', but {formula!r} "
+                            "was passed.")
+        try:
+            desc = patsy.ModelDesc.from_formula(formula)
+        except patsy.PatsyError as exc:
+            raise DataError(f"The formula {formula!r} cannot be read: {exc}") from None
+        if not desc.lhs_termlist:
+            raise DataError(f"`formula` must look like 'outcome ~ predictors', but {formula!r} was passed.")
+
+        def variables(terms) -> list[str]:
+            found = []
+            for term in terms:
+                for factor in term.factors:
+                    found += self._factor_variables(factor.code)
+            return list(dict.fromkeys(found))
+
+        lhs_names = variables(desc.lhs_termlist)
+        rhs_names = variables(desc.rhs_termlist)
+        used = list(dict.fromkeys(lhs_names + rhs_names))
+        if not lhs_names:
+            raise ColumnError(f"The outcome of {formula!r} is not a column or plausible-value group.")
+        lhs = desc.lhs_termlist
+        outcome = None
+        if len(lhs) == 1 and len(lhs[0].factors) == 1 and lhs[0].factors[0].code in lhs_names:
+            outcome = lhs[0].factors[0].code
+        return desc, used, lhs_names, outcome, any(v in self.pv for v in rhs_names)
+
+    def _factor_variables(self, code: str) -> list[str]:
+        """Columns and plausible-value groups that one patsy factor reads (``C(g)``, ``I(x**2)``, ``x``).
+
+        The factor's Python code is parsed: a name is a variable when it is a column of the data or
+        a plausible-value group and is not called as a function; ``Q("a name")`` names a column.
+        A factor that reads no variable and names something unknown is an error.
+        """
+        try:
+            tree = ast.parse(code, mode="eval")
+        except SyntaxError:
+            raise DataError(f"The formula term {code!r} is not valid Python.") from None
+        called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        found = []
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                found.append(str(node.args[0].value))
+            elif isinstance(node, ast.Name) and id(node) not in called:
+                found.append(node.id)
+        known = [v for v in found if v in self.pv or v in self.data.columns]
+        unknown = [v for v in found if v not in known and v not in ("np", "Q", "C", "I")]
+        if not known and unknown:
+            raise ColumnError(f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is "
+                              "not a column of the data or a plausible-value group.")
+        return known
 
     def _numeric(self, var: str) -> None:
         if var in self.pv:
@@ -572,10 +754,27 @@ class SurveyDesign:
                             f"plausible values, but {sorted(counts)} were found.")
         return counts.pop() if counts else 1
 
-    def _run(self, variables, fn, by, ci, *, labels, pass_rows=False,
-             regression=None, counts=None) -> pd.DataFrame:
-        """Missing-value handling, grouping, the statistic for all weights and PVs, pooling."""
-        level = self.ci if ci is None else check_probability("ci", ci)
+    def _estimate(self, out: pd.DataFrame, ledger: RowLedger, n_pv: int, kind: str, outcome: str, by, ci_level,
+                  **extra) -> SurveyEstimate:
+        level = self.ci_level if ci_level is None else ci_level
+        n, n_excl = _totals(ledger)
+        return SurveyEstimate(out, kind, outcome, tuple(as_list(by)), self.weight,
+                              self._method_text(n_pv), level, n, n_excl, ledger, **extra)
+
+    def _method_text(self, n_pv: int) -> str:
+        extra = f", rho {self.rho:g}" if self.method == "fay" else ""
+        return (f"{self.method} replicate weights ({len(self.replicates)}{extra}), "
+                f"{n_pv} plausible value(s), Rubin's rules")
+
+    def _run(self, variables, fn, by, ci_level, *, labels, pass_rows=False,
+             regression=None, counts=None, test=False, outside=None) -> tuple[pd.DataFrame, RowLedger, int]:
+        """Missing-value handling, grouping, the statistic for all weights and PVs, pooling.
+
+        Returns the table, the ledger of the design's rows (those outside the comparison, with the
+        reason ``outside``; those without a ``by`` value; those with a missing analysis value) and
+        the number of plausible values.
+        """
+        level = self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
         by_cols = require_columns(self.data, as_list(by), role="group column")
         arrays = []
         subset = np.ones(len(self.data), dtype=bool)
@@ -647,10 +846,13 @@ class SurveyDesign:
                 raise DataError(f"The statistic of {names} is undefined in {where} ({len(rows)} pupils) "
                                 f"with weight column {weight_cols[r]!r}: a variable does not vary there "
                                 "(or only one pupil carries weight).")
-            pooled = self._pool(theta, level)
-            lab = (pd.DataFrame({"term": regression["terms"] + ["R-squared"]})
-                   if regression is not None else labels)
-            block = pd.concat([lab.reset_index(drop=True), pooled], axis=1)
+            if regression is not None:
+                pooled = self._pool(theta, level, regression["terms"] + ["R-squared"], test=True)
+                pooled.loc[pooled.index[-1], ["statistic", "p"]] = np.nan     # R-squared has no test
+                block = pooled.reset_index()
+            else:
+                pooled = self._pool(theta, level, list(range(theta.shape[2])), test=test)
+                block = pd.concat([labels.reset_index(drop=True), pooled.reset_index(drop=True)], axis=1)
             block["n"] = len(rows)
             if counts is not None:          # pupils behind each part of the statistic (e.g. each group)
                 for name, value in counts(rows).items():
@@ -675,13 +877,16 @@ class SurveyDesign:
         out = pd.concat(records, ignore_index=True)
         out = self._disclose(out, records, real, used_rows, by_cols, regression,
                              np.nonzero(~gmiss & subset)[0])
-        out.attrs["exclusions"] = {
-            "missing analysis variable": int(missing.sum()),
-            "missing group": int(gmiss.sum()),
-        }
-        out.attrs["method"] = (f"{self.method} replicates ({len(self.replicates)}), "
-                               f"{n_pv} plausible value(s), Rubin's rules")
-        return out
+        ledger = RowLedger("pupils", start=len(self.data), source="the survey design")
+        if outside is not None:
+            ledger.record("in the groups compared", n_out=int(subset.sum()), reason=outside)
+        if by_cols:
+            ledger.record("breakdown value present", n_out=int((subset & ~gmiss).sum()),
+                          reason=f"missing {', '.join(map(str, by_cols))}")
+        names = [v for v in variables if isinstance(v, str)]
+        ledger.record("analysis values present", n_out=int((subset & ~gmiss & ~missing).sum()),
+                      reason=f"missing {', '.join(names)}")
+        return out, ledger, n_pv
 
     def _disclose(self, out: pd.DataFrame, records: list, real: np.ndarray, used_rows: list, by_cols: list,
                   regression: dict | None, universe_rows: np.ndarray) -> pd.DataFrame:
@@ -695,7 +900,7 @@ class SurveyDesign:
         against the output's other tables.  The pupils of the design's rows
         are matched by the data's row labels.
         """
-        from .disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
+        from ..disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
 
         policy = get_default_policy()
         sizes = [len(b) for b in records]
@@ -737,7 +942,7 @@ class SurveyDesign:
                 rows[u] = True
         hide = rows[unit_of_row]
         if hide.any():
-            keep = set(by_cols) | {"variable", "category", "percentile", "term", "x", "y", "group",
+            keep = set(by_cols) | {"variable", "category", "percentile", "term", "outcome", "predictor",
                                    "level_1", "level_2", "suppressed"}
             for c in out.columns:
                 if c not in keep and pd.api.types.is_numeric_dtype(out[c]):
@@ -745,31 +950,25 @@ class SurveyDesign:
             out["suppressed"] = hide
         return out
 
-    def _pool(self, theta: np.ndarray, level: float) -> pd.DataFrame:
-        """theta (R+1, M, K) -> estimate, se, df, ci for K statistics (Rubin's rules)."""
+    def _pool(self, theta: np.ndarray, level: float, terms: list, *, test: bool) -> pd.DataFrame:
+        """theta (R+1, M, K) -> estimate, se, interval, df (and a test of zero) for K statistics.
+
+        The sampling variance of each plausible value's statistic comes from the replicates; the
+        plausible values are pooled by Rubin's rules (``belonging_lib._pooling.rubin``), and the
+        table is the library's coefficient table (``_results.coef_table``).
+        """
         full = theta[0]  # (M, K)
         reps = theta[1:]
         centre = full if self.mse else reps.mean(axis=0)
         dev = reps - centre[None]
         v_m = self.scale * np.einsum("r,rmk->mk", self.rscales, dev ** 2)
-        M = full.shape[0]
-        est = full.mean(axis=0)
-        U = v_m.mean(axis=0)
-        if M > 1:
-            B = full.var(axis=0, ddof=1)
-            total = U + (1 + 1 / M) * B
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = (1 + 1 / M) * B / U
-                df = np.where(B > 0, (M - 1) * (1 + 1 / r) ** 2, np.inf)
-        else:
-            B = np.zeros_like(U)
-            total = U
-            df = np.full_like(U, np.inf)
-        se = np.sqrt(total)
-        crit = np.where(np.isfinite(df), stats.t.ppf(0.5 + level / 2, np.where(np.isfinite(df), df, 1)),
-                        stats.norm.ppf(0.5 + level / 2))
-        return pd.DataFrame({"estimate": est, "se": se, "df": df, "ci_low": est - crit * se,
-                             "ci_high": est + crit * se, "var_sampling": U, "var_imputation": B})
+        pooled = rubin(full, v_m)
+        table = coef_table(terms, pooled.estimate, pooled.se, pooled.df, ci_level=level)
+        if not test:
+            table = table.drop(columns=["statistic", "p"])
+        table["var_within"] = pooled.var_within
+        table["var_between"] = pooled.var_between
+        return table
 
 
 def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: int) -> pd.DataFrame:
@@ -852,16 +1051,10 @@ def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> 
     return np.concatenate([coefs, r2[:, :, None]], axis=2)
 
 
-def _add_test(out: pd.DataFrame) -> pd.DataFrame:
-    """Add a z/t statistic and two-sided p-value for estimate = 0."""
-    stat = out["estimate"] / out["se"]
-    df = out["df"].to_numpy(dtype=float)
-    p = np.where(np.isfinite(df), 2 * stats.t.sf(np.abs(stat), np.where(np.isfinite(df), df, 1)),
-                 2 * stats.norm.sf(np.abs(stat)))
-    pos = list(out.columns).index("se") + 1
-    out.insert(pos, "statistic", stat)
-    out.insert(list(out.columns).index("df") + 1, "p_value", p)
-    return out
+def _totals(ledger: RowLedger) -> tuple[int, int]:
+    """Pupils used, and pupils left out for a missing ``by`` or analysis value (from the ledger)."""
+    left_out = sum(e.n_dropped for e in ledger.entries if e.step != "in the groups compared")
+    return int(ledger.n), int(left_out)
 
 
 def _sortable(values) -> bool:
@@ -912,97 +1105,3 @@ def _pv_groups(data: pd.DataFrame, pv) -> dict[str, list[str]]:
             raise ColumnError(f"Plausible-value name {name!r} is also a column of the data; rename one.")
         out[str(name)] = cols
     return out
-
-
-# ---------------------------------------------------------------------- loader
-def read_pisa(path, *, columns: Sequence[str] | None = None,
-              countries: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read the OECD PISA student file, only the columns needed.
-
-    Parameters
-    ----------
-    path : str or path
-        The student questionnaire file as distributed by the OECD: SPSS
-        (``.sav``/``.zsav``), SAS (``.sas7bdat``) or CSV (``.csv``, ``.csv.gz``).
-    columns : list of str, optional
-        Columns to read (default :data:`PISA_COLUMNS`).  A plausible-value
-        name (``"MATH"``) reads every ``PV<k>MATH``; ``"W_FSTURWT"`` reads all
-        replicate weights.  ``CNT``, ``W_FSTUWT`` and the replicate weights are
-        always read.
-    countries : list of str, optional
-        Keep only these three-letter country codes (``CNT``).
-
-    Returns
-    -------
-    pandas.DataFrame
-
-    Raises
-    ------
-    ColumnError
-        Listing every requested column that is not in the file.
-
-    Notes
-    -----
-    SPSS user-missing codes (PISA's 95-99 style codes) are read as missing
-    values by ``pyreadstat``.  Large files are read in chunks so that only the
-    chosen countries are kept in memory.
-    """
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"File {path} does not exist.")
-    wanted = list(dict.fromkeys(["CNT", "W_FSTUWT", "W_FSTURWT"] + list(columns or PISA_COLUMNS)))
-    suffix = "".join(path.suffixes).lower()
-    if suffix.endswith((".csv", ".csv.gz")):
-        available = list(pd.read_csv(path, nrows=0).columns)
-        kind = "csv"
-    else:
-        import pyreadstat
-
-        if suffix.endswith((".sav", ".zsav")):
-            reader = pyreadstat.read_sav
-        elif suffix.endswith(".sas7bdat"):
-            reader = pyreadstat.read_sas7bdat
-        else:
-            raise DataError(f"Cannot read {path.name}: use an SPSS (.sav), SAS (.sas7bdat) or CSV file.")
-        _, meta = reader(str(path), metadataonly=True)
-        available = list(meta.column_names)
-        kind = "stat"
-    lookup = {c.upper(): c for c in available}
-    usecols, missing = [], []
-    for c in wanted:
-        if c.upper() in lookup:
-            usecols.append(lookup[c.upper()])
-            continue
-        pat = re.compile(r"^(PV\d+" + re.escape(c.upper()) + r"|" + re.escape(c.upper()) + r"\d+)$")
-        hits = [a for a in available if pat.match(a.upper())]
-        if hits:
-            usecols.extend(sorted(hits, key=lambda a: int(re.findall(r"\d+", a)[0]
-                                                         if a.upper().startswith("PV")
-                                                         else re.findall(r"\d+$", a)[0])))
-        else:
-            missing.append(c)
-    if missing:
-        raise ColumnError(f"{path.name} lacks the column{'s' if len(missing) > 1 else ''} "
-                          f"{', '.join(missing)}. Check the PISA cycle's codebook for the names "
-                          "(replicate weights were W_FSTR1-80 before 2015).")
-    usecols = list(dict.fromkeys(usecols))
-    cnt_col = lookup["CNT"]
-    if kind == "csv":
-        data = pd.read_csv(path, usecols=usecols)
-        if countries is not None:
-            data = data[data[cnt_col].isin(list(countries))]
-    else:
-        if countries is None:
-            data, _ = reader(str(path), usecols=usecols)
-        else:
-            parts = [chunk[chunk[cnt_col].isin(list(countries))]
-                     for chunk, _ in pyreadstat.read_file_in_chunks(reader, str(path), chunksize=100_000,
-                                                                     usecols=usecols)]
-            data = pd.concat(parts, ignore_index=True)
-    if countries is not None:
-        absent = sorted(set(countries) - set(data[cnt_col].unique()))
-        if absent:
-            raise DataError(f"Country code(s) {', '.join(absent)} are not in {path.name} (column CNT).")
-    return data[usecols].reset_index(drop=True)
