@@ -42,6 +42,8 @@ COMMON_OPTIONS = {
     "ci_level", "ci_method", "n_boot", "seed", "progress", "policy", "out", "method", "reml", "vcov",
     "missing", "reverse", "instrument", "title", "ax", "label", "labels", "digits", "reference",
     "covariates", "context", "invalid", "missing_codes", "columns", "n_iter", "n_perm", "n",
+    # a questionnaire's (min, max) response codes (reliability, scoring, item plots)
+    "response_range",
 }
 
 #: Names a role must never have: the synonyms the vocabulary replaced (the reason is the advice).
@@ -99,6 +101,8 @@ OPTIONS = {
     "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
     "resid", "weights", "X", "Y", "b_pred", "b_int", "v_pred", "v_int", "cov_pi", "t_crit",
     "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
+    # scoring: item id -> column name, for item columns named differently from the instrument's ids
+    "item_map",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -142,7 +146,9 @@ RESULT_OPTIONS = {
     # model fits
     "fixed", "loglik", "aic", "bic", "reml", "random", "boundary", "converged", "vcov", "vcov_type",
     "params", "coefficients", "fit", "parameters", "factor_correlations", "omega", "n_rows",
-    "group_sizes", "groups", "equal", "communalities", "uniquenesses", "rotation", "parallel",
+    "group_sizes", "groups", "equal", "communalities",
+    # measurement invariance: one fitted model per level, and the rule-of-thumb cut-offs
+    "configural", "metric", "scalar", "strict", "max_delta_cfi", "max_delta_rmsea", "uniquenesses", "rotation", "parallel",
     "n_components", "quantile",
     # moderation, mediation, importance
     "simple_slopes", "jn_interval", "jn_region", "interaction", "interaction_se", "p_interaction",
@@ -165,7 +171,7 @@ RESULT_OPTIONS = {
     "changes", "unused_columns", "renamed_columns", "extra_notes", "by_variable", "by_group",
     "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",
     "columns", "problems", "declared_missing", "column", "rows", "value", "name", "path", "seconds",
-    "cached", "error", "subscale", "min_answered", "rounding", "scores", "source_score", "bands",
+    "cached", "error", "subscale", "min_answered", "report", "rounding", "scores", "source_score", "bands",
     "note", "low", "high", "response_min", "response_max", "labels", "citation", "licence",
     "construct", "bands_note", "source", "datasets", "m", "before", "after", "mask",
     "n_primary", "n_secondary", "digits", "int_columns", "label_columns", "threshold", "symbol",
