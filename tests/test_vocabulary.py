@@ -374,12 +374,24 @@ def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
     from belonging_lib.models import ols
+    from belonging_lib.reliability import icc, reliability
+    from belonging_lib.structure import cfa, invariance
+
+    care = "care =~ tr_care_1 + tr_care_2 + tr_care_3 + tr_care_4"
 
     return {
         # models, regression, multilevel, transitions
         "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
         # moderation, mediation, importance, gaps, ratios, proportions, school intervals
         # measurement: reliability, scoring, structure
+        "reliability.reliability": lambda: reliability(small, items=[f"pssm_{i:02d}" for i in range(1, 19)],
+                                                       reverse=["pssm_03", "pssm_06", "pssm_09", "pssm_12",
+                                                                "pssm_16"], response_range=(1, 5)),
+        "reliability.icc": lambda: icc(small, outcome="pssm_01", cluster="school_id", n_boot=50,
+                                       progress=False),
+        "structure.cfa": lambda: cfa(small, care),
+        "structure.invariance": lambda: invariance(small[small["gender"].isin(["girl", "boy"])], care,
+                                                   group="gender", levels=("configural", "metric")),
         # trials
         # survey and imputation
         # data layer, disclosure, reports, schools' tools
