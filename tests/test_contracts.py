@@ -94,7 +94,7 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
 def test_feldt_ci_contract(alpha, n, k, ci):
     from belonging_lib.reliability import feldt_ci
 
-    out = attempt(feldt_ci, alpha, n, k, ci=ci)
+    out = attempt(feldt_ci, alpha, n, k, ci_level=ci)
     if out is None:
         assert n < 2 or k < 2
         return

@@ -281,7 +281,7 @@ def test_efa_contract(n, k, seed, n_factors, constant_item, missing_item, rotati
     d = _items(n, k, seed, constant_item=constant_item, missing_item=missing_item)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # Heywood cases and non-convergence are warned about
-        r = attempt(efa, d, n_factors, rotation=rotation, n_iter=5)
+        r = attempt(efa, d, n_factors=n_factors, rotation=rotation, n_iter=5)
     if r is None:
         return
     assert not constant_item
