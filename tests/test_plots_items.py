@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from belonging_lib import DataError  # noqa: E402
+from belonging_lib import ColumnError, DataError  # noqa: E402
 from belonging_lib.plots.items import diverging_bars, item_total_plot, response_shares  # noqa: E402
 from belonging_lib.reliability import reliability  # noqa: E402
 
@@ -49,3 +49,11 @@ def test_item_total_plot_marks_weak_items():
     with pytest.raises(DataError, match="ReliabilityResult"):
         item_total_plot(D)
     plt.close("all")
+
+
+def test_items_name_the_columns_to_plot():
+    wide = D.assign(school_id=[f"s{i}" for i in range(len(D))])
+    pd.testing.assert_frame_equal(response_shares(wide, items=list(D.columns), response_range=(1, 5)),
+                                  response_shares(D, response_range=(1, 5)))
+    with pytest.raises(ColumnError, match="nope"):
+        response_shares(wide, items=["nope"], response_range=(1, 5))

@@ -33,7 +33,7 @@ def test_reference_inputs_unchanged():
 @pytest.mark.parametrize("key", list(REF["alpha"]))
 def test_alpha_matches_psych(key):
     c = REF["alpha"][key]
-    res = reliability(ALPHA_DATA[key][c["items"]], reverse=c["reverse"] or None,
+    res = reliability(ALPHA_DATA[key], items=c["items"], reverse=c["reverse"] or None,
                       missing="listwise" if "listwise" in key else "pairwise")
     assert res.n == c["n"]
     for ours, theirs in [(res.alpha, "raw_alpha"), (res.std_alpha, "std_alpha"), (res.g6, "g6"),
@@ -541,3 +541,17 @@ def test_scale_score_without_variance_is_a_clear_error():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(DataError, match="same mean score"):
             reliability(d)
+
+
+def test_items_name_columns_of_data():
+    """`items` picks the item columns of a wider table; None means every column."""
+    wide = BFI.assign(school_id=[f"s{i % 7}" for i in range(len(BFI))])
+    agree = [f"A{i}" for i in range(1, 6)]
+    a = reliability(wide, items=agree, reverse=["A1"], response_range=(1, 6))
+    b = reliability(BFI[agree], reverse=["A1"], response_range=(1, 6))
+    assert (a.alpha, a.ci_low, a.ci_high, a.n) == (b.alpha, b.ci_low, b.ci_high, b.n)
+    assert omega(wide, items=agree, n_factors=1).omega_total == omega(BFI[agree], n_factors=1).omega_total
+    small = wide.iloc[:200]
+    pd.testing.assert_frame_equal(polychoric(small, items=agree[:3]), polychoric(BFI[agree[:3]].iloc[:200]))
+    with pytest.raises(ColumnError, match="A9"):
+        reliability(wide, items=agree + ["A9"])
