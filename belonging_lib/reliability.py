@@ -681,8 +681,8 @@ def reliability(data: pd.DataFrame, *, items: Sequence[str] | None = None,
         ci_low=ci_low, ci_high=ci_high, ci_level=level,
         omega_total=float(omega_t), n=n, n_items=k, n_excluded=n_excluded, missing=missing,
         items=table, scale_mean=float(np.nanmean(total)), scale_sd=float(np.std(total, ddof=1)),
-        reverse=rev, boot_ci_low=boot_ci[0], boot_ci_high=boot_ci[1], n_boot=n_boot, omega_h=omega_h, omega_total_sl=omega_t_sl,
-        n_factors=n_factors, ordinal=ordinal, label=label)
+        reverse=rev, boot_ci_low=boot_ci[0], boot_ci_high=boot_ci[1], n_boot=n_boot, omega_h=omega_h,
+        omega_total_sl=omega_t_sl, n_factors=n_factors, ordinal=ordinal, label=label)
 
 
 def scale_reliability(data: pd.DataFrame, instrument, *, subscale: str | None = None,
