@@ -670,7 +670,7 @@ def _reverse_problems(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         if len(items) < 3:
             continue
         inst = load_instrument(inst_id)
-        lo, hi = inst.scale
+        lo, hi = inst.response_range
         x = frame[items].apply(pd.to_numeric, errors="coerce").astype(float)
         x = x.where((x >= lo) & (x <= hi))
         for c in items:

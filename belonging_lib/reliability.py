@@ -16,9 +16,9 @@ Examples
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(1)
 >>> f = rng.normal(size=300)
->>> items = pd.DataFrame({f"i{j}": np.clip(np.round(3 + f + rng.normal(size=300)), 1, 5)
+>>> data = pd.DataFrame({f"i{j}": np.clip(np.round(3 + f + rng.normal(size=300)), 1, 5)
 ...                       for j in range(1, 6)})
->>> rel = reliability(items)
+>>> rel = reliability(data)
 >>> round(rel.alpha, 2)
 0.76
 """
@@ -49,13 +49,13 @@ __all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "Om
 # helpers
 
 
-def _prepare_items(items, *, reverse, scale, columns=None) -> tuple[pd.DataFrame, tuple]:
-    items = as_frame(items, name="items")
-    cols = require_columns(items, columns, role="item column") if columns is not None else list(items.columns)
+def _prepare_items(data, *, items, reverse, response_range) -> tuple[pd.DataFrame, tuple]:
+    data = as_frame(data)
+    cols = require_columns(data, as_list(items), role="item column") if items is not None else list(data.columns)
     if len(cols) < 2:
         raise DataError(f"Reliability needs at least 2 items, but {len(cols)} "
                         f"({', '.join(map(str, cols)) or 'none'}) {'was' if len(cols) == 1 else 'were'} passed.")
-    x = items[cols]
+    x = data[cols]
     require_numeric(x, cols)
     require_finite(x, cols, what="reliability analysis")
     x = x.apply(pd.to_numeric, errors="coerce").astype(float)
@@ -64,15 +64,16 @@ def _prepare_items(items, *, reverse, scale, columns=None) -> tuple[pd.DataFrame
     if unknown:
         raise ColumnError(f"The reverse-keyed item(s) {', '.join(map(repr, unknown))} are not among "
                           f"the items ({', '.join(map(str, cols))}).")
-    if scale is not None:
-        lo, hi = scale
+    if response_range is not None:
+        lo, hi = response_range
         if not lo < hi:
-            raise DataError(f"`scale` must be (min, max) with min < max, but {scale!r} was passed.")
+            raise DataError(f"`response_range` must be (min, max) with min < max, but {response_range!r} "
+                            "was passed.")
         bad = x.notna() & ((x < lo) | (x > hi))
         if bad.to_numpy().any():
             col = bad.any().idxmax()
             rows = x.index[bad[col].to_numpy()]
-            raise DataError(f"Column {col!r} must hold values from {lo:g} to {hi:g} (`scale`), but "
+            raise DataError(f"Column {col!r} must hold values from {lo:g} to {hi:g} (`response_range`), but "
                             f"{describe_rows(rows)} hold{'s' if len(rows) == 1 else ''} "
                             f"{x.loc[rows[0], col]:g} ({int(bad.to_numpy().sum())} values out of range).")
     elif rev:
@@ -124,7 +125,7 @@ def _alpha_parts(c: np.ndarray, r: np.ndarray) -> dict:
             "signal_noise": k * av_r / (1 - av_r) if av_r < 1 else np.inf, "q": q}
 
 
-def feldt_ci(alpha: float, n: int, k: int, *, ci: float = 0.95) -> tuple[float, float]:
+def feldt_ci(alpha: float, n: int, k: int, *, ci_level: float = 0.95) -> tuple[float, float]:
     """Feldt (1965) confidence interval of Cronbach's alpha.
 
     ``1 - (1 - alpha) F`` with F quantiles of ``F(n - 1, (n - 1)(k - 1))``
@@ -135,7 +136,7 @@ def feldt_ci(alpha: float, n: int, k: int, *, ci: float = 0.95) -> tuple[float, 
     >>> [round(v, 4) for v in feldt_ci(0.8, 100, 10)]
     [0.736, 0.8537]
     """
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     for name, value in (("n", n), ("k", k)):
         if not (np.isfinite(value) and value >= 2 and float(value).is_integer()):
             raise DataError(f"Feldt's interval needs `{name}` to be a whole number of at least 2 "
@@ -228,9 +229,9 @@ class ReliabilityResult(Result):
         mean and median inter-item correlation, signal/noise ratio.
     alpha_se : float
         Asymptotic standard error of alpha (Duhachek & Iacobucci, 2004).
-    ci : (float, float)
+    ci_low, ci_high : float
         Feldt confidence interval of alpha at ``ci_level``.
-    boot_ci : (float, float) or None
+    boot_ci_low, boot_ci_high : float or None
         Percentile bootstrap interval (``n_boot`` draws) when requested.
     omega_total : float
         One-factor McDonald's omega (NaN with fewer than 3 items).
@@ -257,7 +258,8 @@ class ReliabilityResult(Result):
     median_r: float
     signal_noise: float
     alpha_se: float
-    ci: tuple
+    ci_low: float
+    ci_high: float
     ci_level: float
     omega_total: float
     n: int
@@ -268,7 +270,8 @@ class ReliabilityResult(Result):
     scale_mean: float
     scale_sd: float
     reverse: tuple = ()
-    boot_ci: tuple | None = None
+    boot_ci_low: float | None = None
+    boot_ci_high: float | None = None
     n_boot: int = 0
     omega_h: float | None = None
     omega_total_sl: float | None = None
@@ -280,10 +283,10 @@ class ReliabilityResult(Result):
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: alpha (Feldt CI), std_alpha, g6, omega_total, omega_h, average_r."""
         rows = [{"term": "alpha", "estimate": self.alpha, "se": self.alpha_se,
-                 "ci_low": self.ci[0], "ci_high": self.ci[1]}]
-        if self.boot_ci is not None:
+                 "ci_low": self.ci_low, "ci_high": self.ci_high}]
+        if self.boot_ci_low is not None:
             rows.append({"term": "alpha (bootstrap CI)", "estimate": self.alpha,
-                         "ci_low": self.boot_ci[0], "ci_high": self.boot_ci[1]})
+                         "ci_low": self.boot_ci_low, "ci_high": self.boot_ci_high})
         rows += [{"term": "std_alpha", "estimate": self.std_alpha},
                  {"term": "g6", "estimate": self.g6},
                  {"term": "omega_total", "estimate": self.omega_total}]
@@ -304,7 +307,7 @@ class ReliabilityResult(Result):
         if self.reverse:
             lines.append(f"Reverse-keyed: {', '.join(map(str, self.reverse))}.")
         lines.append(f"CI: Feldt, {self.ci_level:.0%}" + (f"; bootstrap percentile, {self.n_boot} draws."
-                                                           if self.boot_ci is not None else "."))
+                                                           if self.boot_ci_low is not None else "."))
         return lines
 
     def summary(self) -> str:
@@ -322,7 +325,7 @@ class ReliabilityResult(Result):
 
     def __repr__(self) -> str:
         extra = f", omega_h={self.omega_h:.4f}" if self.omega_h is not None else ""
-        return (f"ReliabilityResult(alpha={self.alpha:.4f}, ci=({self.ci[0]:.4f}, {self.ci[1]:.4f}), "
+        return (f"ReliabilityResult(alpha={self.alpha:.4f}, ci_low={self.ci_low:.4f}, ci_high={self.ci_high:.4f}, "
                 f"omega_total={self.omega_total:.4f}{extra}, n_items={self.n_items}, n={self.n})")
 
     def apa(self) -> str:
@@ -332,7 +335,7 @@ class ReliabilityResult(Result):
         name = f"the {self.label} scale" if self.label else f"the {self.n_items}-item scale"
         kind = "Ordinal alpha" if self.ordinal else "Cronbach's alpha"
         text = (f"{kind} for {name} was {f2(self.alpha)}, {self.ci_level:.0%} CI "
-                f"[{f2(self.ci[0])}, {f2(self.ci[1])}], N = {self.n:,}")
+                f"[{f2(self.ci_low)}, {f2(self.ci_high)}], N = {self.n:,}")
         if not math.isnan(self.omega_total):
             text += f"; McDonald's omega total was {f2(self.omega_total)}"
         if self.omega_h is not None:
@@ -397,7 +400,7 @@ class IccResult(Result):
         Between- and within-group mean squares.
     mean_size : float
         Mean group size ``n_bar = N / J``.
-    n, n_groups, n_excluded : int
+    n, n_clusters, n_excluded : int
     icc1_ci_low, icc1_ci_high, icc2_ci_low, icc2_ci_high : float
         Percentile interval of the REML ``icc1`` and ``icc2`` from a cluster
         (group-level) bootstrap; NaN when ``n_boot=0``.
@@ -419,11 +422,11 @@ class IccResult(Result):
     msw: float
     mean_size: float
     n: int
-    n_groups: int
+    n_clusters: int
     n_excluded: int
     reml_loglik: float
     outcome: str = ""
-    group: str = ""
+    cluster: str = ""
     icc1_ci_low: float = float("nan")
     icc1_ci_high: float = float("nan")
     icc2_ci_low: float = float("nan")
@@ -444,7 +447,7 @@ class IccResult(Result):
         return frame
 
     def notes(self) -> list[str]:
-        lines = [f"{self.outcome} within {self.group}: {self.n} pupils in {self.n_groups} groups "
+        lines = [f"{self.outcome} within {self.cluster}: {self.n} pupils in {self.n_clusters} groups "
                  f"(mean size {self.mean_size:.1f})."]
         if self.n_excluded:
             lines.append(f"{self.n_excluded} rows excluded (outcome or group missing).")
@@ -463,32 +466,35 @@ class IccResult(Result):
 # public functions
 
 
-def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
-                scale: tuple[float, float] | None = None, missing: str = "pairwise",
-                ci: float = 0.95, n_boot: int = 0, seed=None, n_factors: int = 1,
-                ordinal: bool = False, label: str = "", progress: bool = True) -> ReliabilityResult:
+def reliability(data: pd.DataFrame, *, items: Sequence[str] | None = None,
+                reverse: Sequence[str] | None = None,
+                response_range: tuple[float, float] | None = None, missing: str = "pairwise",
+                ci_level: float = 0.95, n_boot: int = 0, seed=0, n_factors: int = 1,
+                ordinal: bool = False, label: str = "", progress: bool | None = None) -> ReliabilityResult:
     """Reliability of a scale: alpha, omega and an item analysis.
 
     Parameters
     ----------
-    items : DataFrame
-        One column per item, one row per pupil; numeric codes (use
+    data : DataFrame
+        One row per pupil; item columns hold numeric codes (use
         :func:`belonging_lib.scoring.clean_items` first for text labels).
+    items : list of str, optional
+        The item columns; every column of ``data`` by default.
     reverse : list of str, optional
         Reverse-keyed items, recoded ``min + max - x``.
-    scale : (min, max), optional
+    response_range : (min, max), optional
         Response range used for reversing (and checked).  Without it the
         smallest and largest value in the data are used, as ``psych::alpha``.
     missing : {"pairwise", "listwise"}
         ``"pairwise"`` (default, ``psych::alpha``'s ``use = "pairwise"``):
         covariances from all pupils answering each pair of items.
         ``"listwise"``: complete cases only (the rows left out are counted).
-    ci : float
+    ci_level : float
         Level of the Feldt (and bootstrap) interval.
     n_boot : int
         Bootstrap draws for a percentile interval (0 = none; 2000 is a good choice).
-    seed : int, optional
-        Seed of the bootstrap.
+    seed : int or None
+        Seed of the bootstrap (0 by default: the same digits on every machine).
     n_factors : int
         With 2 or more, also omega hierarchical from an ``n_factors``
         Schmid-Leiman solution (``psych::omega``'s default is 3).
@@ -497,8 +503,8 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         (needs complete, integer-coded items; see :func:`polychoric`).
     label : str
         Scale name used in the summary sentence.
-    progress : bool
-        Show a progress bar during the bootstrap.
+    progress : bool, optional
+        Show a progress bar during the bootstrap; by default only for long runs.
 
     Returns
     -------
@@ -507,7 +513,7 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
     Raises
     ------
     DataError
-        Fewer than 2 items, non-numeric values, values outside ``scale``,
+        Fewer than 2 items, non-numeric values, values outside ``response_range``,
         an item answered by fewer than 2 pupils or with no variance.
     ColumnError
         A reverse-keyed item is not among the items.
@@ -548,16 +554,16 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
     >>> import pandas as pd
     >>> d = pd.DataFrame({"a": [1, 2, 3, 4, 5, 3], "b": [2, 2, 3, 5, 4, 3],
     ...                   "c": [5, 4, 3, 2, 2, 3]})
-    >>> rel = reliability(d, reverse=["c"], scale=(1, 5))
+    >>> rel = reliability(d, reverse=["c"], response_range=(1, 5))
     >>> round(rel.alpha, 3), round(rel.std_alpha, 3)
     (0.962, 0.966)
     """
     check_choice("missing", missing, ["pairwise", "listwise"])
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     n_boot = check_positive_int("n_boot", n_boot, minimum=0)
     n_factors = check_positive_int("n_factors", n_factors)
-    x, rev = _prepare_items(items, reverse=reverse, scale=scale)
-    raw = items[list(x.columns)].apply(pd.to_numeric, errors="coerce")   # as answered (not reversed)
+    x, rev = _prepare_items(data, items=items, reverse=reverse, response_range=response_range)
+    raw = data[list(x.columns)].apply(pd.to_numeric, errors="coerce")   # as answered (not reversed)
     n_in = len(x)
     if missing == "listwise":
         keep = x.notna().all(axis=1)
@@ -651,11 +657,13 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         om = _omega_from_corr(r_omega, n_factors)
         omega_h, omega_t_sl = om["omega_h"], om["omega_total"]
 
-    boot_ci = None
+    boot_ci = (None, None)
     if n_boot:
         if ordinal:
             raise DataError("The bootstrap interval is available for raw alpha only (ordinal=False).")
-        draws = _boot_alpha(arr, n_boot, seed, progress)
+        if progress is None:             # a bar only for long runs
+            progress = n_boot * n * k * k > 50_000_000
+        draws = _boot_alpha(arr, n_boot, seed, bool(progress))
         defined = np.isfinite(draws)
         if defined.mean() < 0.9:
             raise DataError(f"Only {int(defined.sum())} of {n_boot} bootstrap resamples of the {n} pupils "
@@ -664,25 +672,26 @@ def reliability(items: pd.DataFrame, *, reverse: Sequence[str] | None = None,
         draws = draws[defined]
         boot_ci = (float(np.quantile(draws, (1 - level) / 2)), float(np.quantile(draws, 1 - (1 - level) / 2)))
 
+    ci_low, ci_high = feldt_ci(float(parts["raw"]), n, k, ci_level=level)
     return ReliabilityResult(
         alpha=float(parts["raw"]), std_alpha=float(parts["std"]), g6=float(parts["g6"]),
         average_r=float(parts["average_r"]), median_r=parts["median_r"],
         signal_noise=float(parts["signal_noise"]),
         alpha_se=float(np.sqrt(parts["q"] / n)) if parts["q"] >= 0 else np.nan,   # < 0 only if c is not PSD
-        ci=feldt_ci(float(parts["raw"]), n, k, ci=level), ci_level=level,
+        ci_low=ci_low, ci_high=ci_high, ci_level=level,
         omega_total=float(omega_t), n=n, n_items=k, n_excluded=n_excluded, missing=missing,
         items=table, scale_mean=float(np.nanmean(total)), scale_sd=float(np.std(total, ddof=1)),
-        reverse=rev, boot_ci=boot_ci, n_boot=n_boot, omega_h=omega_h, omega_total_sl=omega_t_sl,
-        n_factors=n_factors, ordinal=ordinal, label=label)
+        reverse=rev, boot_ci_low=boot_ci[0], boot_ci_high=boot_ci[1], n_boot=n_boot, omega_h=omega_h,
+        omega_total_sl=omega_t_sl, n_factors=n_factors, ordinal=ordinal, label=label)
 
 
 def scale_reliability(data: pd.DataFrame, instrument, *, subscale: str | None = None,
-                      columns=None, invalid: str = "raise", missing_codes=(),
+                      item_map=None, invalid: str = "raise", missing_codes=(),
                       **kwargs) -> ReliabilityResult:
     """Reliability of an instrument's scale (or subscale), keys taken from its definition.
 
     Items are checked and recoded as by :func:`belonging_lib.scoring.clean_items`
-    (text labels, ``columns`` mapping, ``missing_codes``), then passed to
+    (text labels, ``item_map``, ``missing_codes``), then passed to
     :func:`reliability` with the instrument's reverse keys and response range.
 
     Parameters
@@ -691,10 +700,10 @@ def scale_reliability(data: pd.DataFrame, instrument, *, subscale: str | None = 
     instrument : str, path or Instrument
     subscale : str, optional
         E.g. ``"emotional"`` for the SDQ; all items by default.
-    columns, invalid, missing_codes
+    item_map, invalid, missing_codes
         As in :func:`belonging_lib.scoring.score`.
     **kwargs
-        Passed to :func:`reliability` (``missing``, ``ci``, ``n_boot``, ``n_factors`` ...).
+        Passed to :func:`reliability` (``missing``, ``ci_level``, ``n_boot``, ``n_factors`` ...).
 
     Examples
     --------
@@ -709,20 +718,23 @@ def scale_reliability(data: pd.DataFrame, instrument, *, subscale: str | None = 
 
     inst = load_instrument(instrument)
     ids = list(inst.items_of(subscale))
-    items = clean_items(data, inst, columns=columns, invalid=invalid, missing_codes=missing_codes)[ids]
+    codes = clean_items(data, inst, item_map=item_map, invalid=invalid, missing_codes=missing_codes)[ids]
     kwargs.setdefault("label", f"{inst.id} {subscale}" if subscale else inst.id)
-    return reliability(items, reverse=[i for i in ids if i in inst.reverse_items], scale=inst.scale,
-                       **kwargs)
+    return reliability(codes, reverse=[i for i in ids if i in inst.reverse_items],
+                       response_range=inst.response_range, **kwargs)
 
 
-def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise") -> OmegaResult:
+def omega(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_factors: int = 3,
+          missing: str = "pairwise") -> OmegaResult:
     """McDonald's omega hierarchical and total (as ``psych::omega``).
 
     Parameters
     ----------
-    items : DataFrame
-        Item columns (numeric).  Items loading negatively on the general
-        factor are reversed automatically, as psych does.
+    data : DataFrame
+        One row per pupil, item columns numeric.  Items loading negatively on
+        the general factor are reversed automatically, as psych does.
+    items : list of str, optional
+        The item columns; every column of ``data`` by default.
     n_factors : int
         Number of group factors (psych's default 3; 1 gives omega total of a
         one-factor model).
@@ -756,12 +768,13 @@ def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise")
     """
     check_choice("missing", missing, ["pairwise", "listwise"])
     n_factors = check_positive_int("n_factors", n_factors)
-    x, _ = _prepare_items(items, reverse=None, scale=None)
+    x, _ = _prepare_items(data, items=items, reverse=None, response_range=None)
+    n_rows = len(x)
     if missing == "listwise":
         x = x.dropna()
     n_used = int(x.notna().any(axis=1).sum())
     if n_used < 3:
-        raise DataError(f"Only {n_used} pupils have usable answers ({len(items) - n_used} rows excluded); "
+        raise DataError(f"Only {n_used} pupils have usable answers ({n_rows - n_used} rows excluded); "
                         "omega needs at least 3.")
     _check_variation(x)
     k = x.shape[1]
@@ -774,7 +787,7 @@ def omega(items: pd.DataFrame, *, n_factors: int = 3, missing: str = "pairwise")
     cols.update(h2=res["h2"], u2=res["u2"], p2=res["g"] ** 2 / res["h2"])
     return OmegaResult(omega_h=res["omega_h"], omega_total=res["omega_total"], alpha=res["alpha"],
                        loadings=pd.DataFrame(cols, index=pd.Index(x.columns, name="item")),
-                       n_factors=n_factors, n=n_used, n_excluded=int(len(items) - n_used))
+                       n_factors=n_factors, n=n_used, n_excluded=int(n_rows - n_used))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -811,7 +824,7 @@ def _polychoric_pair(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarra
     return float(res.x)
 
 
-def polychoric(items: pd.DataFrame) -> pd.DataFrame:
+def polychoric(data: pd.DataFrame, *, items: Sequence[str] | None = None) -> pd.DataFrame:
     """Polychoric correlation matrix of integer-coded ordinal items.
 
     Thresholds come from each item's marginal proportions and each
@@ -820,12 +833,21 @@ def polychoric(items: pd.DataFrame) -> pd.DataFrame:
     with its default ``correct = 0.5`` not applied: tables with empty cells
     are used as they are).  Complete cases only.
 
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    items : list of str, optional
+        The item columns; every column of ``data`` by default.
+
     Returns
     -------
     DataFrame
         The correlation matrix (items x items).
     """
-    x = as_frame(items, name="items")
+    x = as_frame(data)
+    if items is not None:
+        x = x[require_columns(x, as_list(items), role="item column")]
     require_numeric(x, list(x.columns))
     require_finite(x, list(x.columns), what="polychoric correlation")
     x = x.dropna()
@@ -966,8 +988,8 @@ def _percentile(draws: np.ndarray, ci: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boot: int = 1000,
-        seed=None, progress: bool | None = None) -> IccResult:
+def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95, n_boot: int = 1000,
+        seed=0, progress: bool | None = None) -> IccResult:
     """ICC(1) and ICC(2) of a pupil measure within classes or schools.
 
     Parameters
@@ -976,16 +998,16 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
         One row per pupil.
     outcome : str
         The pupil measure (e.g. a PSSM scale score).
-    group : str
+    cluster : str
         The grouping column (``class_id`` or ``school_id``).
-    ci : float
+    ci_level : float
         Confidence level of the intervals of ICC(1) and ICC(2).
     n_boot : int
         Cluster-bootstrap replicates for the intervals (default 1000);
         0 skips the intervals.
-    seed : int, optional
-        Seed of the bootstrap draws (the same seed gives the same interval on
-        every machine).
+    seed : int or None
+        Seed of the bootstrap draws (0 by default; the same seed gives the
+        same interval on every machine).
     progress : bool, optional
         Show a progress bar while the replicates are fitted; by default only for
         long runs (``n_boot`` times the number of groups above 200,000).
@@ -1037,24 +1059,24 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
     >>> rng = np.random.default_rng(0)
     >>> g = np.repeat(np.arange(40), 25)
     >>> y = rng.normal(size=40)[g] * 0.5 + rng.normal(size=1000)
-    >>> res = icc(pd.DataFrame({"y": y, "school": g}), outcome="y", group="school")
+    >>> res = icc(pd.DataFrame({"y": y, "school": g}), outcome="y", cluster="school")
     >>> bool(0.1 < res.icc1 < 0.3), bool(res.icc2 > 0.7)
     (True, True)
     """
     data = as_frame(data)
-    require_columns(data, [outcome, group])
+    require_columns(data, [outcome, cluster])
     require_numeric(data, outcome)
     require_finite(data, outcome, what="ICC")
     y_all = pd.to_numeric(data[outcome], errors="coerce")
-    keep = y_all.notna() & data[group].notna()
+    keep = y_all.notna() & data[cluster].notna()
     y = y_all[keep].to_numpy(dtype=float)
-    g = data.loc[keep, group].to_numpy()
+    g = data.loc[keep, cluster].to_numpy()
     n_excluded = int((~keep).sum())
     codes, inv = np.unique(g.astype(str), return_inverse=True)
     j = len(codes)
     n = len(y)
     if j < 2:
-        raise DataError(f"ICC needs at least 2 groups in {group!r}, but {j} {'was' if j == 1 else 'were'} found.")
+        raise DataError(f"ICC needs at least 2 groups in {cluster!r}, but {j} {'was' if j == 1 else 'were'} found.")
     if n <= j:
         raise DataError(f"ICC needs more pupils ({n}) than groups ({j}).")
     nj = np.bincount(inv).astype(float)
@@ -1064,10 +1086,10 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
     ssw = float(np.sum((y - means[inv]) ** 2))
     # zero up to rounding: a constant such as 2e-9 leaves group means a few ulps off the values
     if ssw <= n * (16 * np.finfo(float).eps * float(np.max(np.abs(y)))) ** 2:
-        raise DataError(f"{outcome!r} does not vary within any group of {group!r}.")
+        raise DataError(f"{outcome!r} does not vary within any group of {cluster!r}.")
     msb, msw = ssb / (j - 1), ssw / (n - j)
     nbar = n / j
-    ci = check_probability("ci", ci)
+    ci_level = check_probability("ci_level", ci_level)
     n_boot = check_positive_int("n_boot", n_boot, minimum=0)
     tau, s2, ll = _reml_one_way(y, inv)
     if tau == 0:
@@ -1078,12 +1100,12 @@ def icc(data: pd.DataFrame, *, outcome: str, group: str, ci: float = 0.95, n_boo
         idx = cluster_bootstrap_indices(j, n_boot, seed)
         if progress is None:
             progress = n_boot * j > 200_000
-        extra = _icc_boot_ci(y, inv, j, idx, ci, progress=bool(progress))
+        extra = _icc_boot_ci(y, inv, j, idx, ci_level, progress=bool(progress))
     return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
                      icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw),
                      icc2_anova=(msb - msw) / msb if msb > 0 else float("-inf"),
-                     tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_groups=j,
-                     n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, group=group, **extra)
+                     tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_clusters=j,
+                     n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, cluster=cluster, **extra)
 
 
 def _icc_boot_draws(y, codes, n_groups, idx, *, progress: bool = False):
@@ -1106,22 +1128,22 @@ def _icc_boot_ci(y, codes, n_groups, idx, ci, *, progress: bool = False) -> dict
                 ci_method="cluster bootstrap percentile (REML)", n_boot=len(ok), n_boot_failed=int((~ok).sum()))
 
 
-def aggregation_reliability(data: pd.DataFrame, *, score: str, cluster: str, **kwargs) -> IccResult:
-    """ICC(1) and ICC(2) of ``score`` within ``cluster``: :func:`icc` under another name.
+def aggregation_reliability(data: pd.DataFrame, *, outcome: str, cluster: str, **kwargs) -> IccResult:
+    """ICC(1) and ICC(2) of ``outcome`` within ``cluster``: :func:`icc` under another name.
 
-    Keywords (``ci``, ``n_boot``, ``seed``, ``progress``) pass to :func:`icc`.
+    Keywords (``ci_level``, ``n_boot``, ``seed``, ``progress``) pass to :func:`icc`.
 
-    ``aggregation_reliability(staff, score="staff_belong", cluster="school_id")``
-    is ``icc(staff, outcome="staff_belong", group="school_id")``.
+    ``aggregation_reliability(staff, outcome="staff_belong", cluster="school_id")``
+    is ``icc(staff, outcome="staff_belong", cluster="school_id")``.
 
     Examples
     --------
     >>> import pandas as pd
     >>> d = pd.DataFrame({"y": [1, 2, 2, 3, 4, 5, 4, 5], "school": list("aaaabbbb")})
-    >>> round(aggregation_reliability(d, score="y", cluster="school").icc2_anova, 3)
+    >>> round(aggregation_reliability(d, outcome="y", cluster="school").icc2_anova, 3)
     0.96
     """
-    return icc(data, outcome=score, group=cluster, **kwargs)
+    return icc(data, outcome=outcome, cluster=cluster, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1143,7 +1165,7 @@ class VarianceExplainedResult(Result):
     tau00_model_ci_low: float
     tau00_model_ci_high: float
     n: int
-    n_groups: int
+    n_clusters: int
     n_excluded: int
     n_boot: int
     n_boot_failed: int
@@ -1161,7 +1183,7 @@ class VarianceExplainedResult(Result):
                              "n": self.n}, columns=TIDY_COLUMNS)
 
     def notes(self) -> list[str]:
-        return [f"{self.outcome} within {self.cluster}: {self.n} rows in {self.n_groups} groups"
+        return [f"{self.outcome} within {self.cluster}: {self.n} rows in {self.n_clusters} groups"
                 + (f" ({self.n_excluded} rows excluded for missing values)." if self.n_excluded else "."),
                 f"Model covariates: {', '.join(self.covariates)}.",
                 f"{self.ci_level:.0%} CI: {self.ci_method}, {self.n_boot} replicates"
@@ -1169,7 +1191,7 @@ class VarianceExplainedResult(Result):
 
 
 def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: Sequence[str], cluster: str,
-                               ci: float = 0.95, n_boot: int = 1000, seed=None,
+                               ci_level: float = 0.95, n_boot: int = 1000, seed=0,
                                progress: bool | None = None) -> VarianceExplainedResult:
     """Share of the between-group variance of ``outcome`` that ``covariates`` explain, with an interval.
 
@@ -1198,12 +1220,12 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
         Numeric predictors of the second model (pupil- or group-level).
     cluster : str
         The grouping column.
-    ci : float
+    ci_level : float
         Confidence level.
     n_boot : int
         Cluster-bootstrap replicates (default 1000).
-    seed : int, optional
-        Seed of the draws.
+    seed : int or None
+        Seed of the draws (0 by default).
     progress : bool, optional
         Show a progress bar; by default only for long runs.
 
@@ -1229,7 +1251,7 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
     require_columns(data, [outcome, cluster, *covariates])
     for col in [outcome, *covariates]:
         require_numeric(data, col)
-    ci = check_probability("ci", ci)
+    ci_level = check_probability("ci_level", ci_level)
     n_boot = check_positive_int("n_boot", n_boot, minimum=1)
     keep = data[[outcome, *covariates]].apply(pd.to_numeric, errors="coerce").notna().all(axis=1) & data[cluster].notna()
     sub = data.loc[keep]
@@ -1260,12 +1282,12 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
     if ok.sum() < max(20, 0.9 * n_boot):
         raise DataError(f"Only {int(ok.sum())} of {n_boot} cluster-bootstrap replicates could be fitted; "
                         "the groups are too few or too alike for an interval.")
-    lo, hi = _percentile(share[ok], ci)
-    l0, h0 = _percentile(t0[ok], ci)
-    l1, h1 = _percentile(t1[ok], ci)
+    lo, hi = _percentile(share[ok], ci_level)
+    l0, h0 = _percentile(t0[ok], ci_level)
+    l1, h1 = _percentile(t1[ok], ci_level)
     return VarianceExplainedResult(
-        estimate=1 - taus[1] / taus[0], ci_low=lo, ci_high=hi, ci_level=ci,
+        estimate=1 - taus[1] / taus[0], ci_low=lo, ci_high=hi, ci_level=ci_level,
         tau00_null=taus[0], tau00_null_ci_low=l0, tau00_null_ci_high=h0,
         tau00_model=taus[1], tau00_model_ci_low=l1, tau00_model_ci_high=h1,
-        n=len(y), n_groups=j, n_excluded=int((~keep).sum()), n_boot=n_boot, n_boot_failed=int((~ok).sum()),
+        n=len(y), n_clusters=j, n_excluded=int((~keep).sum()), n_boot=n_boot, n_boot_failed=int((~ok).sum()),
         outcome=outcome, covariates=tuple(covariates), cluster=cluster)

@@ -77,7 +77,7 @@ def _main_rule(inst):
 
 def _rule_range(inst, rule) -> tuple[float, float]:
     """Lowest and highest possible value of one score."""
-    lo, hi = inst.scale
+    lo, hi = inst.response_range
     k = len(rule.items) or inst.n_items
     if rule.method == "mean":
         return float(lo), float(hi)

@@ -33,7 +33,8 @@ from ._results import Result
 from ._validation import as_frame, check_choice, describe_rows
 from .instruments import Instrument, ScoreRule, list_instruments, load_instrument
 
-__all__ = ["score", "score_available", "clean_items", "reverse_items", "ScoringReport", "Problem"]
+__all__ = ["score", "score_with_report", "score_available", "score_available_with_report", "clean_items",
+           "reverse_items", "ScoringReport", "ScoredData", "Problem"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +109,49 @@ class ScoringReport(Result):
         return "\n".join([self.title, "=" * len(self.title)] + self.notes())
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class ScoredData(Result):
+    """Scores and the report of how they were made (see :func:`score_with_report`).
+
+    Attributes
+    ----------
+    scores : DataFrame
+        What :func:`score` returns: one row per input row.
+    report : ScoringReport
+        Rows scored, labels recoded and invalid values set missing, per item column.
+    """
+
+    scores: pd.DataFrame
+    report: ScoringReport
+    title = "Scoring report"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The report's table: one row per item column (answered, recoded, set_missing)."""
+        return self.report.to_frame()
+
+    def notes(self) -> list[str]:
+        return self.report.notes()
+
+    def summary(self) -> str:
+        return self.report.summary()
+
+    def __iter__(self):
+        """Unpack as ``scores, report = score_with_report(...)``."""
+        return iter((self.scores, self.report))
+
+    def __repr__(self) -> str:
+        return (f"ScoredData(scores: {self.scores.shape[0]} rows x {self.scores.shape[1]} columns, "
+                f"report: {self.report.n_rows_scored} of {self.report.n_rows_in} rows fully scored)")
+
+
 def _py(value: Any) -> Any:
     """A numpy scalar as a plain Python value (for readable messages)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _resolve_columns(inst: Instrument, columns: Mapping[str, str] | None) -> dict[str, str]:
-    columns = dict(columns or {})
-    return {item: columns.get(item, item) for item in inst.item_ids}
+def _resolve_columns(inst: Instrument, item_map: Mapping[str, str] | None) -> dict[str, str]:
+    item_map = dict(item_map or {})
+    return {item: item_map.get(item, item) for item in inst.item_ids}
 
 
 def _codes(series: pd.Series, inst: Instrument, column: str, invalid: str,
@@ -180,7 +216,7 @@ def _codes(series: pd.Series, inst: Instrument, column: str, invalid: str,
 
 
 def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
-                columns: Mapping[str, str] | None = None, invalid: str = "raise",
+                item_map: Mapping[str, str] | None = None, invalid: str = "raise",
                 missing_codes: Sequence = (), reverse: bool = False,
                 _state: dict | None = None) -> pd.DataFrame:
     """Item responses as checked numeric codes, named by item id.
@@ -191,7 +227,7 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
         One row per respondent.
     instrument : str, path or Instrument
         See :func:`belonging_lib.instruments.load_instrument`.
-    columns : mapping, optional
+    item_map : mapping, optional
         Item id -> column name in ``data`` for items whose column is named
         differently (for example ``{"pssm_01": "Q1"}``).
     invalid : {"raise", "missing"}
@@ -217,7 +253,7 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
     data = as_frame(data)
     check_choice("invalid", invalid, ["raise", "missing"])
     inst = load_instrument(instrument)
-    cols = _resolve_columns(inst, columns)
+    cols = _resolve_columns(inst, item_map)
     absent = [c for c in cols.values() if c not in data.columns]
     state = _state if _state is not None else {"problems": [], "columns": [], "declared": 0}
     if absent and invalid == "raise":
@@ -226,7 +262,7 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
             f"Instrument {inst.id!r} needs the item column{'s' if len(absent) > 1 else ''} "
             f"{', '.join(repr(c) for c in absent)}, which {'is' if len(absent) == 1 else 'are'} "
             f"not in the data (all {len(data)} rows affected). Map your own names with "
-            f"columns={{item id: column}} or pass invalid='missing'. Available columns: "
+            f"item_map={{item id: column}} or pass invalid='missing'. Available columns: "
             f"{available}{' ...' if data.shape[1] > 20 else ''}.")
     out = {}
     for item, col in cols.items():
@@ -246,19 +282,20 @@ def clean_items(data: pd.DataFrame, instrument: str | Instrument, *,
     return pd.DataFrame(out, index=data.index)
 
 
-def reverse_items(items: pd.DataFrame, reverse: Sequence[str], scale: tuple[float, float]) -> pd.DataFrame:
-    """Reverse-key the named columns within ``scale=(min, max)``: ``min + max - x``.
+def reverse_items(data: pd.DataFrame, *, reverse: Sequence[str],
+                  response_range: tuple[float, float]) -> pd.DataFrame:
+    """Reverse-key the named columns within ``response_range=(min, max)``: ``min + max - x``.
 
     Reversing twice restores the data.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> reverse_items(pd.DataFrame({"a": [1, 5], "b": [2, 2]}), ["a"], (1, 5))["a"].tolist()
+    >>> reverse_items(pd.DataFrame({"a": [1, 5], "b": [2, 2]}), reverse=["a"], response_range=(1, 5))["a"].tolist()
     [5, 1]
     """
-    out = items.copy()
-    lo, hi = scale
+    out = as_frame(data).copy()
+    lo, hi = response_range
     for col in reverse:
         if col not in out.columns:
             raise ColumnError(f"The reverse-keyed item {col!r} is not among the items "
@@ -318,28 +355,31 @@ def _apply_rule(rule: ScoreRule, items: pd.DataFrame, scores: dict[str, pd.Serie
 
 
 def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
-          columns: Mapping[str, str] | None = None, invalid: str = "raise",
-          missing_codes: Sequence = (), keep_items: bool = False, return_report: bool = False):
+          item_map: Mapping[str, str] | None = None, invalid: str = "raise",
+          missing_codes: Sequence = (), keep_items: bool = False) -> pd.DataFrame:
     """Score one or several instruments, one output row per input row.
+
+    :func:`score_with_report` gives the same scores with a :class:`ScoringReport`
+    of what was done (rows scored, labels recoded, invalid values set missing).
 
     Parameters
     ----------
     data : DataFrame
         One row per respondent, item columns named as the instrument's item
-        ids (``pssm_01`` ... ``pssm_18``) unless mapped with ``columns``.
+        ids (``pssm_01`` ... ``pssm_18``) unless mapped with ``item_map``.
         Values may be numeric codes or the instrument's text labels
         (matched ignoring case and surrounding spaces); blanks are missing.
     instrument : str, path, Instrument or a list of them
         Bundled ids (``"pssm"``, ``"sdq"``, ``"tr_care"``, see
         :func:`~belonging_lib.instruments.list_instruments`), a user's YAML
         file, or several at once: ``["pssm", "tr_care", "peer"]``.
-    columns : mapping, optional
+    item_map : mapping, optional
         Item id -> column name in ``data`` (e.g. ``{"pssm_01": "Q1"}``).
     invalid : {"raise", "missing"}
         ``"raise"`` (default): a code outside the response range, an unknown
         label or an absent item column raises an error naming the column,
         the rows and the value.  ``"missing"``: such values (or whole absent
-        columns) are set missing and listed in the report.
+        columns) are set missing and counted in the report.
     missing_codes : sequence, optional
         Codes meaning "not answered" in the data (e.g. ``(9, -99)`` in a
         survey tool's export): set missing and counted as declared missing,
@@ -347,9 +387,6 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     keep_items : bool
         Also return the checked item codes (reverse keys applied), named
         ``<item>_scored``.
-    return_report : bool
-        Return ``(scores, report)`` instead of the scores alone.  The report
-        is always available as ``scores.attrs["scoring_report"]``.
 
     Returns
     -------
@@ -361,7 +398,6 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
         ``pssm, pssm_n``; SDQ: ``sdq_emotional ... sdq_prosocial, sdq_total,
         sdq_internalising, sdq_externalising`` with ``_n`` and ``_band``
         columns; SWEMWBS: ``swemwbs_raw, swemwbs_n, swemwbs_metric``.
-        (With ``return_report=True``, a tuple ``(DataFrame, ScoringReport)``.)
 
     Raises
     ------
@@ -390,6 +426,36 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     >>> s["sdq_total_band"].tolist()
     ['very high', 'very high']
     """
+    return _score(data, instrument, item_map=item_map, invalid=invalid, missing_codes=missing_codes,
+                  keep_items=keep_items).scores
+
+
+def score_with_report(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
+                      item_map: Mapping[str, str] | None = None, invalid: str = "raise",
+                      missing_codes: Sequence = (), keep_items: bool = False) -> ScoredData:
+    """:func:`score`, with the report of what was done.
+
+    Arguments as in :func:`score`.
+
+    Returns
+    -------
+    ScoredData
+        ``scores`` (the DataFrame :func:`score` returns) and ``report`` (a
+        :class:`ScoringReport`); it unpacks as ``scores, report``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({f"peer_{i}": [3, "Agree", 7] for i in range(1, 5)})
+    >>> scores, report = score_with_report(d, "peer", invalid="missing")
+    >>> report.values_recoded, report.values_set_missing
+    (4, 4)
+    """
+    return _score(data, instrument, item_map=item_map, invalid=invalid, missing_codes=missing_codes,
+                  keep_items=keep_items)
+
+
+def _score(data, instrument, *, item_map, invalid, missing_codes, keep_items) -> ScoredData:
     data = as_frame(data)
     check_choice("invalid", invalid, ["raise", "missing"])
     instruments = [instrument] if isinstance(instrument, (str, Instrument)) or not isinstance(
@@ -399,7 +465,7 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     out: dict[str, pd.Series] = {}
     scored_counts = []
     for inst in insts:
-        items = clean_items(data, inst, columns=columns, invalid=invalid, missing_codes=missing_codes,
+        items = clean_items(data, inst, item_map=item_map, invalid=invalid, missing_codes=missing_codes,
                             reverse=True, _state=state)
         scores: dict[str, pd.Series] = {}
         block: dict[str, pd.Series] = {}
@@ -422,20 +488,30 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
                            n_rows_scored=n_scored, scored=tuple(scored_counts),
                            columns=tuple(state["columns"]), problems=tuple(state["problems"]),
                            declared_missing=int(state["declared"]))
-    result.attrs["scoring_report"] = report
-    if return_report:
-        return result, report
-    return result
+    return ScoredData(scores=result, report=report)
 
 
-def score_available(data: pd.DataFrame, *, columns: Mapping[str, str] | None = None,
-                    invalid: str = "raise", missing_codes: Sequence = (),
-                    return_report: bool = False):
+def _available(data: pd.DataFrame, item_map) -> list[str]:
+    item_map = dict(item_map or {})
+    names = []
+    for name in list_instruments():
+        inst = load_instrument(name)
+        if all(item_map.get(i, i) in data.columns for i in inst.item_ids):
+            names.append(name)
+    if not names:
+        raise ColumnError("No bundled instrument has all its item columns in the data "
+                          f"(instruments: {', '.join(list_instruments())}).")
+    return names
+
+
+def score_available(data: pd.DataFrame, *, item_map: Mapping[str, str] | None = None,
+                    invalid: str = "raise", missing_codes: Sequence = ()) -> pd.DataFrame:
     """Score every bundled instrument whose item columns are all in ``data``.
 
     A shortcut for the sample survey:
     ``score_available(survey)`` scores PSSM, PISA belonging, SDQ, SWEMWBS
-    and the four-item scales at once.  Arguments as in :func:`score`.
+    and the four-item scales at once.  Arguments as in :func:`score`;
+    :func:`score_available_with_report` adds the report.
 
     Examples
     --------
@@ -445,14 +521,22 @@ def score_available(data: pd.DataFrame, *, columns: Mapping[str, str] | None = N
     ['peer', 'peer_n']
     """
     data = as_frame(data)
-    columns = dict(columns or {})
-    names = []
-    for name in list_instruments():
-        inst = load_instrument(name)
-        if all(columns.get(i, i) in data.columns for i in inst.item_ids):
-            names.append(name)
-    if not names:
-        raise ColumnError("No bundled instrument has all its item columns in the data "
-                          f"(instruments: {', '.join(list_instruments())}).")
-    return score(data, names, columns=columns, invalid=invalid, missing_codes=missing_codes,
-                 return_report=return_report)
+    return score(data, _available(data, item_map), item_map=item_map, invalid=invalid,
+                 missing_codes=missing_codes)
+
+
+def score_available_with_report(data: pd.DataFrame, *, item_map: Mapping[str, str] | None = None,
+                                invalid: str = "raise", missing_codes: Sequence = ()) -> ScoredData:
+    """:func:`score_available`, with the report of what was done (a :class:`ScoredData`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({f"peer_{i}": [3, 4] for i in range(1, 5)})
+    >>> scores, report = score_available_with_report(d)
+    >>> report.instruments, report.n_rows_scored
+    (('peer',), 2)
+    """
+    data = as_frame(data)
+    return score_with_report(data, _available(data, item_map), item_map=item_map, invalid=invalid,
+                             missing_codes=missing_codes)

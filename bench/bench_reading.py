@@ -107,7 +107,7 @@ def _child_library(raw: str, cb: str) -> dict:
     scores = score(mapped, "pssm")
     clock.lap("score")
     items = [f"pssm_{k + 1:02d}" for k in range(N_ITEMS)]
-    rel = reliability(mapped[items], reverse=[items[k] for k in (2, 5, 8, 11, 14, 17)], scale=(1, 5),
+    rel = reliability(mapped, items=items, reverse=[items[k] for k in (2, 5, 8, 11, 14, 17)], response_range=(1, 5),
                       progress=False)
     clock.lap("alpha")
     clock.total()

@@ -72,10 +72,10 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # the boundary warning is documented
         # a short bootstrap (its interval is checked against lme4 in test_icc_intervals.py)
-        r = attempt(icc, d, outcome="y", group="school", n_boot=40, seed=1, progress=False)
+        r = attempt(icc, d, outcome="y", cluster="school", n_boot=40, seed=1, progress=False)
         if r is None:
             return
-        again = aggregation_reliability(d.sample(frac=1.0, random_state=1), score="y", cluster="school",
+        again = aggregation_reliability(d.sample(frac=1.0, random_state=1), outcome="y", cluster="school",
                                         n_boot=0)
     assert r.n + r.n_excluded == len(d)
     assert 0 <= r.icc1 <= 1 and 0 <= r.icc2 <= 1
@@ -86,7 +86,7 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
     if np.isfinite(r.icc1_ci_low):
         assert 0 <= r.icc1_ci_low <= r.icc1_ci_high <= 1 and 0 <= r.icc2_ci_low <= r.icc2_ci_high <= 1
     assert again.icc1 == pytest.approx(r.icc1, abs=1e-8)
-    assert again.n_groups == r.n_groups
+    assert again.n_clusters == r.n_clusters
 
 
 @FAST
@@ -94,7 +94,7 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
 def test_feldt_ci_contract(alpha, n, k, ci):
     from belonging_lib.reliability import feldt_ci
 
-    out = attempt(feldt_ci, alpha, n, k, ci=ci)
+    out = attempt(feldt_ci, alpha, n, k, ci_level=ci)
     if out is None:
         assert n < 2 or k < 2
         return
@@ -161,11 +161,11 @@ def test_reliability_ordinal_and_bootstrap_contract(n, k, seed, ordinal, n_boot,
     r = attempt(reliability, d, ordinal=ordinal, n_boot=n_boot, seed=1, progress=False)
     if r is None:
         return
-    assert finite(r.alpha, r.std_alpha, *r.ci)
-    assert r.ci[0] <= r.alpha <= r.ci[1]
+    assert finite(r.alpha, r.std_alpha, r.ci_low, r.ci_high)
+    assert r.ci_low <= r.alpha <= r.ci_high
     assert r.n + r.n_excluded == n
-    if r.boot_ci is not None:
-        assert finite(*r.boot_ci) and r.boot_ci[0] <= r.boot_ci[1]
+    if r.boot_ci_low is not None:
+        assert finite(r.boot_ci_low, r.boot_ci_high) and r.boot_ci_low <= r.boot_ci_high
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -805,9 +805,9 @@ def test_cfa_identification_contract(k):
     model = "F =~ " + " + ".join(d.columns)
     if k == 2:      # 4 free parameters, 3 moments: refused before fitting
         with pytest.raises(ModelError, match="not identified"):
-            cfa(model, d)
+            cfa(d, model)
         return
-    r = cfa(model, d)
+    r = cfa(d, model)
     lo = r.loadings
     assert np.isfinite(lo[["estimate", "std_estimate", "r2"]].to_numpy(dtype=float)).all()
     assert np.isfinite(lo["se"].iloc[1:]).all()      # the marker loading is fixed at 1: no SE (lavaan's NA)

@@ -67,7 +67,7 @@ def _worker() -> dict:
     model("three_ml", multilevel("y ~ ses", three, groups=["school", "class"], reml=False))
     model("survey_three", multilevel("ks2_score ~ 1", survey, groups=["school_id", "class_id"]))
     # icc (reliability) and the batch path
-    r = icc(survey, outcome="ks2_score", group="class_id")
+    r = icc(survey, outcome="ks2_score", cluster="class_id")
     out["icc_class"] = {"icc1": r.icc1, "icc2": r.icc2, "tau00": r.tau00, "sigma2": r.sigma2,
                         "loglik": r.reml_loglik}
     rng = np.random.default_rng(1)

@@ -187,7 +187,7 @@ INF_CALLS = {
         d, predictor="a", mediator="b", outcome="y", n_boot=100, seed=1, progress=False), "y", 4),
     "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(d, "a", group="school"), "a", 6),
     "icc": (lambda d: __import__("belonging_lib.reliability", fromlist=["x"]).icc(
-        d, outcome="y", group="school"), "y", 8),
+        d, outcome="y", cluster="school"), "y", 8),
     "impute": (lambda d: __import__("belonging_lib.imputation", fromlist=["x"]).impute(
         d.assign(a=d.a.where(np.arange(len(d)) % 9 != 1)), columns=["y", "a", "b"], m=2, seed=1), "b", 10),
 }
@@ -232,7 +232,7 @@ def test_one_inf_in_factor_analysis_items_is_named(fn):
 
     d = _with_inf(items(), "i3", 0)
     call = {"efa": lambda: structure.efa(d, n_factors=1),
-            "cfa": lambda: structure.cfa("F =~ i0 + i1 + i2 + i3", d),
+            "cfa": lambda: structure.cfa(d, "F =~ i0 + i1 + i2 + i3"),
             "parallel_analysis": lambda: structure.parallel_analysis(d, n_iter=5, seed=1)}[fn]
     with pytest.raises(DataError, match=r"Column 'i3' holds an infinite value \(inf\) in row 1"):
         call()
@@ -409,7 +409,7 @@ def test_a_heywood_case_in_invariance_gives_missing_standardised_values_not_a_di
     d = pd.DataFrame({f"x{j}": 0.8 * f + rng.normal(size=n) for j in range(4)})
     d["grp"] = ["0" if i % 2 == 0 else "00" for i in range(n)]
     with pytest.warns(BelongingWarning, match="Heywood"):
-        table = invariance("F =~ x0 + x1 + x2 + x3", d, "grp")
+        table = invariance(d, "F =~ x0 + x1 + x2 + x3", group="grp").table
     assert np.isfinite(table[["chisq", "df"]].to_numpy(dtype=float)).all()
 
 
@@ -418,7 +418,7 @@ def test_a_measurement_model_accepts_unicode_item_names_as_lavaan_does():
 
     d = items(200, 4)
     d.columns = ["zugehörigkeit", "élève", "пример", "x_3"]
-    res = cfa("Zugehörigkeit =~ zugehörigkeit + élève + пример + x_3", d)
+    res = cfa(d, "Zugehörigkeit =~ zugehörigkeit + élève + пример + x_3")
     assert list(res.loadings["item"]) == list(d.columns)
 
 
@@ -428,4 +428,4 @@ def test_icc_of_a_constant_outcome_at_any_scale_is_a_data_error(value):
 
     d = pd.DataFrame({"school": ["0", "00"] * 10, "y": np.full(20, value)}).iloc[:19]
     with pytest.raises(DataError, match="does not vary within any group"):
-        icc(d, outcome="y", group="school")
+        icc(d, outcome="y", cluster="school")

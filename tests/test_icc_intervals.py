@@ -51,7 +51,7 @@ def test_each_replicate_matches_lmer():
 
 
 def test_icc_interval_matches_r():
-    r = icc(FIX, outcome="y", group="school", n_boot=REF["n_boot"], seed=17, progress=False)
+    r = icc(FIX, outcome="y", cluster="school", n_boot=REF["n_boot"], seed=17, progress=False)
     np.testing.assert_allclose([r.icc1, r.icc2], [REF["estimate"]["icc1"], REF["estimate"]["icc2"]], **TOL)
     np.testing.assert_allclose([r.icc1_ci_low, r.icc1_ci_high], REF["ci95"]["icc1"], **TOL)
     np.testing.assert_allclose([r.icc2_ci_low, r.icc2_ci_high], REF["ci95"]["icc2"], **TOL)
@@ -73,8 +73,8 @@ def test_variance_explained_matches_r():
 
 
 def test_point_estimates_unchanged_by_the_interval():
-    a = icc(FIX, outcome="y", group="school", n_boot=0)
-    b = icc(FIX, outcome="y", group="school", n_boot=50, seed=1, progress=False)
+    a = icc(FIX, outcome="y", cluster="school", n_boot=0)
+    b = icc(FIX, outcome="y", cluster="school", n_boot=50, seed=1, progress=False)
     for f in ("icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2", "msb", "msw"):
         assert getattr(a, f) == getattr(b, f)
     assert np.isnan(a.icc1_ci_low) and a.n_boot == 0
@@ -82,10 +82,10 @@ def test_point_estimates_unchanged_by_the_interval():
 
 
 def test_same_seed_same_interval_and_alias_passes_options():
-    a = icc(FIX, outcome="y", group="school", n_boot=40, seed=5, progress=False)
-    b = aggregation_reliability(FIX, score="y", cluster="school", n_boot=40, seed=5, progress=False)
+    a = icc(FIX, outcome="y", cluster="school", n_boot=40, seed=5, progress=False)
+    b = aggregation_reliability(FIX, outcome="y", cluster="school", n_boot=40, seed=5, progress=False)
     assert (a.icc2_ci_low, a.icc2_ci_high) == (b.icc2_ci_low, b.icc2_ci_high)
-    c = icc(FIX, outcome="y", group="school", n_boot=40, seed=6, progress=False)
+    c = icc(FIX, outcome="y", cluster="school", n_boot=40, seed=6, progress=False)
     assert (a.icc2_ci_low, a.icc2_ci_high) != (c.icc2_ci_low, c.icc2_ci_high)
 
 
@@ -100,9 +100,9 @@ def test_position_against_threshold():
 
 def test_bad_options_and_input():
     with pytest.raises(DataError):
-        icc(FIX, outcome="y", group="school", ci=1.5)
+        icc(FIX, outcome="y", cluster="school", ci_level=1.5)
     with pytest.raises(DataError, match="n_boot"):
-        icc(FIX, outcome="y", group="school", n_boot=-1)
+        icc(FIX, outcome="y", cluster="school", n_boot=-1)
     with pytest.raises(DataError, match="collinear"):
         between_variance_explained(FIX.assign(x2=FIX["x"] * 2), outcome="y", covariates=["x", "x2"],
                                    cluster="school", n_boot=20, progress=False)
@@ -128,7 +128,7 @@ def test_coverage_by_simulation():
         sizes = rng.integers(10, 31, size=40)
         g = np.repeat(np.arange(40), sizes)
         y = rng.normal(0, np.sqrt(0.15), 40)[g] + rng.normal(0, np.sqrt(0.85), len(g))
-        r = icc(pd.DataFrame({"y": y, "g": g}), outcome="y", group="g", n_boot=200, seed=s, progress=False)
+        r = icc(pd.DataFrame({"y": y, "g": g}), outcome="y", cluster="g", n_boot=200, seed=s, progress=False)
         nbar = len(g) / 40
         hits1 += r.icc1_ci_low <= 0.15 <= r.icc1_ci_high
         true2 = 0.15 / (0.15 + 0.85 / nbar)

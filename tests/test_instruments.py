@@ -29,7 +29,7 @@ def test_pssm_key():
     pssm = load_instrument("pssm")
     assert pssm.item_ids == tuple(f"pssm_{i:02d}" for i in range(1, 19))
     assert pssm.reverse_items == ("pssm_03", "pssm_06", "pssm_09", "pssm_12", "pssm_16")
-    assert pssm.scale == (1, 5)
+    assert pssm.response_range == (1, 5)
     assert "contact" in pssm.licence
 
 
@@ -62,7 +62,7 @@ def test_swemwbs_table_is_marked_for_verification():
 def test_sample_scales(name):
     inst = load_instrument(name)
     assert inst.item_ids[0] == f"{name}_1"
-    assert inst.scale == (1, 5)
+    assert inst.response_range == (1, 5)
 
 
 def test_user_file(tmp_path: Path):

@@ -55,7 +55,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
     ],
     "02": [
         ("(1 becomes 5,\n2 becomes 4, ...)", "how reverse keying works on a 1-5 scale"),
-        ("the codes 9 and -99 for", "the export's 'not answered' codes, passed to score() in the code below"),
+        ("the codes 9 and -99 for", "the export's 'not answered' codes, passed to score_with_report() in the code below"),
         ("\"Maybe\" or 7", "an invented example of an invalid answer"),
         ("It runs from 0 to 1; .70 is a common minimum for comparing groups and\n.80-.90 for decisions",
          "the range of alpha and its conventional thresholds"),

@@ -33,7 +33,7 @@ def test_reference_inputs_unchanged():
 @pytest.mark.parametrize("key", list(REF["alpha"]))
 def test_alpha_matches_psych(key):
     c = REF["alpha"][key]
-    res = reliability(ALPHA_DATA[key][c["items"]], reverse=c["reverse"] or None,
+    res = reliability(ALPHA_DATA[key], items=c["items"], reverse=c["reverse"] or None,
                       missing="listwise" if "listwise" in key else "pairwise")
     assert res.n == c["n"]
     for ours, theirs in [(res.alpha, "raw_alpha"), (res.std_alpha, "std_alpha"), (res.g6, "g6"),
@@ -41,7 +41,7 @@ def test_alpha_matches_psych(key):
                          (res.alpha_se, "ase"), (res.scale_mean, "mean"), (res.scale_sd, "sd"),
                          (res.median_r, "median_r")]:
         np.testing.assert_allclose(ours, c[theirs], **EXACT, err_msg=theirs)
-    np.testing.assert_allclose(res.ci, c["feldt"], **EXACT)
+    np.testing.assert_allclose([res.ci_low, res.ci_high], c["feldt"], **EXACT)
     items = res.items
     for col, theirs in [("n", "item_n"), ("raw_r", "raw_r"), ("std_r", "std_r"), ("r_cor", "r_cor"),
                         ("r_drop", "r_drop"), ("mean", "item_mean"), ("sd", "item_sd"),
@@ -82,7 +82,7 @@ def test_reliability_omega_total_and_omega_h():
 
 def test_icc_matches_r():
     c = REF["icc"]
-    res = icc(pd.read_csv(REF_DIR / "data" / "icc_classes.csv"), outcome="belonging", group="class_id")
+    res = icc(pd.read_csv(REF_DIR / "data" / "icc_classes.csv"), outcome="belonging", cluster="class_id")
     for ours, theirs in [(res.msb, "msb"), (res.msw, "msw"), (res.icc1_anova, "anova_icc1"),
                          (res.icc2_anova, "anova_icc2"), (res.mean_size, "mean_size"),
                          (res.reml_loglik, "reml_loglik")]:
@@ -92,15 +92,15 @@ def test_icc_matches_r():
     for ours, theirs in [(res.tau00, "tau00"), (res.sigma2, "sigma2"), (res.icc1, "vc_icc1"),
                          (res.icc2, "vc_icc2")]:
         np.testing.assert_allclose(ours, c[theirs], **EXACT)
-    assert res.n == c["n"] and res.n_groups == c["n_groups"]
+    assert res.n == c["n"] and res.n_clusters == c["n_groups"]
 
 
 def test_icc_bad_input():
     d = pd.DataFrame({"y": [1.0, 2.0, 3.0, np.nan], "g": ["a", "a", "a", "b"]})
     with pytest.raises(DataError, match="at least 2 groups"):
-        icc(d, outcome="y", group="g")
+        icc(d, outcome="y", cluster="g")
     with pytest.raises(ColumnError, match="'school'"):
-        icc(d, outcome="y", group="school")
+        icc(d, outcome="y", cluster="school")
 
 
 @pytest.mark.slow
@@ -112,18 +112,18 @@ def test_polychoric_matches_psych():
 
 
 def test_feldt_ci_checks_level():
-    with pytest.raises(DataError, match="`ci`"):
-        feldt_ci(0.8, 100, 5, ci=95)
+    with pytest.raises(DataError, match="`ci_level`"):
+        feldt_ci(0.8, 100, 5, ci_level=95)
 
 
 def test_bootstrap_interval_contains_alpha_and_is_reproducible():
     items = BFI[[f"C{i}" for i in range(1, 6)]]
     a = reliability(items, reverse=["C4", "C5"], n_boot=300, seed=1, progress=False)
     b = reliability(items, reverse=["C4", "C5"], n_boot=300, seed=1, progress=False)
-    assert a.boot_ci == b.boot_ci
-    assert a.boot_ci[0] < a.alpha < a.boot_ci[1]
+    assert (a.boot_ci_low, a.boot_ci_high) == (b.boot_ci_low, b.boot_ci_high)
+    assert a.boot_ci_low < a.alpha < a.boot_ci_high
     # close to Feldt's interval at this sample size
-    assert abs(a.boot_ci[0] - a.ci[0]) < 0.02 and abs(a.boot_ci[1] - a.ci[1]) < 0.02
+    assert abs(a.boot_ci_low - a.ci_low) < 0.02 and abs(a.boot_ci_high - a.ci_high) < 0.02
 
 
 def test_bootstrap_draw_equals_direct_computation():
@@ -140,14 +140,14 @@ def test_bootstrap_draw_equals_direct_computation():
 
 
 def test_summary_and_apa_sentence():
-    res = reliability(BFI[[f"A{i}" for i in range(1, 6)]], reverse=["A1"], scale=(1, 6), label="agreeableness")
+    res = reliability(BFI[[f"A{i}" for i in range(1, 6)]], reverse=["A1"], response_range=(1, 6), label="agreeableness")
     text = res.apa()
     assert text.startswith("Cronbach's alpha for the agreeableness scale was .70, 95% CI [.69, .72], N = 2,800")
     assert "omega" in text
     assert "r_drop" in res.summary() and "<table" in res._repr_html_()
     frame = res.to_frame()
     assert list(frame.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df",
-                                   "p_value", "n"]
+                                   "p", "n"]
 
 
 # ---- bad input -----------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_text_labels_are_rejected_with_advice():
 def test_out_of_range_code():
     d = pd.DataFrame({"a": [1, 2, 9, 4], "b": [1, 2, 3, 4], "c": [2, 3, 4, 4]})
     with pytest.raises(DataError, match=r"Column 'a' must hold values from 1 to 5.*row 2 holds 9"):
-        reliability(d, scale=(1, 5))
+        reliability(d, response_range=(1, 5))
 
 
 def test_missing_column_and_unknown_reverse_item():
@@ -208,13 +208,13 @@ def test_bad_options():
 # ---- properties (hypothesis) --------------------------------------------------------------------
 
 ITEMS = BFI[[f"C{i}" for i in range(1, 6)]].iloc[:300]
-BASE = reliability(ITEMS, reverse=["C4", "C5"], scale=(1, 6))
+BASE = reliability(ITEMS, reverse=["C4", "C5"], response_range=(1, 6))
 
 
 @settings(max_examples=10, deadline=None)
 @given(st.permutations(list(ITEMS.columns)))
 def test_alpha_unchanged_by_reordering(order):
-    res = reliability(ITEMS[order], reverse=["C4", "C5"], scale=(1, 6))
+    res = reliability(ITEMS[order], reverse=["C4", "C5"], response_range=(1, 6))
     np.testing.assert_allclose(res.alpha, BASE.alpha, rtol=1e-12, atol=0)
     np.testing.assert_allclose(res.items.loc[ITEMS.columns, "r_drop"], BASE.items["r_drop"], rtol=1e-12, atol=0)
 
@@ -232,9 +232,10 @@ def test_alpha_unchanged_by_shift_and_rescale(shift, factor):
 @given(st.sampled_from(list(ITEMS.columns)))
 def test_reversing_an_item_twice_restores_alpha(item):
     from belonging_lib.scoring import reverse_items
-    twice = reverse_items(reverse_items(ITEMS, [item], (1, 6)), [item], (1, 6))
+    once = reverse_items(ITEMS, reverse=[item], response_range=(1, 6))
+    twice = reverse_items(once, reverse=[item], response_range=(1, 6))
     pd.testing.assert_frame_equal(twice, ITEMS)
-    res = reliability(twice, reverse=["C4", "C5"], scale=(1, 6))
+    res = reliability(twice, reverse=["C4", "C5"], response_range=(1, 6))
     assert res.alpha == BASE.alpha
 
 
@@ -253,7 +254,7 @@ def test_scale_reliability_uses_the_instrument_keys():
     d = pd.DataFrame({f"sdq_{i:02d}": rng.integers(0, 3, 60) for i in range(1, 26)})
     a = scale_reliability(d, "sdq", subscale="conduct", missing="listwise")
     b = reliability(d[["sdq_05", "sdq_07", "sdq_12", "sdq_18", "sdq_22"]], reverse=["sdq_07"],
-                    scale=(0, 2), missing="listwise")
+                    response_range=(0, 2), missing="listwise")
     assert a.alpha == b.alpha and a.reverse == ("sdq_07",)
     assert "sdq_self_11_17 conduct" in a.apa()
     assert repr(a).startswith("ReliabilityResult(alpha=")
@@ -263,7 +264,7 @@ def test_icc_anova_by_hand_and_alias():
     from belonging_lib.reliability import aggregation_reliability
     d = pd.DataFrame({"y": [1, 2, 2, 3, 4, 5, 4, 5], "school": list("aaaabbbb")})
     # by hand: group means 2 and 4.5, MSB = 12.5, MSW = 3 / 6 = 0.5, n_bar = 4
-    res = aggregation_reliability(d, score="y", cluster="school")
+    res = aggregation_reliability(d, outcome="y", cluster="school")
     assert res.msb == pytest.approx(12.5, rel=1e-12, abs=0) and res.msw == pytest.approx(0.5, rel=1e-12, abs=0)
     assert res.icc1_anova == pytest.approx(12.0 / 14.0, rel=1e-12, abs=0)
     assert res.icc2_anova == pytest.approx(0.96, rel=1e-12, abs=0)
@@ -273,7 +274,7 @@ def test_icc_boundary_warns():
     from belonging_lib import BelongingWarning
     d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 1.0, 2.0, 3.3], "g": list("aaabbb")})
     with pytest.warns(BelongingWarning, match="estimated at 0"):
-        res = icc(d, outcome="y", group="g")
+        res = icc(d, outcome="y", cluster="g")
     assert res.icc1 == 0 and res.tau00 == 0 and res.icc2_anova < 0
 
 
@@ -289,7 +290,7 @@ def test_tidy_table_and_texts_carry_the_psych_values():
     res = reliability(BFI[c["items"]], reverse=c["reverse"], n_boot=60, seed=3, progress=False)
     f = res.to_frame()
     assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df",
-                               "p_value", "n"]
+                               "p", "n"]
     f = f.set_index("term")
     assert list(f.index) == ["alpha", "alpha (bootstrap CI)", "std_alpha", "g6", "omega_total", "average_r"]
     np.testing.assert_allclose(f.loc["alpha", ["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
@@ -307,8 +308,8 @@ def test_tidy_table_and_texts_carry_the_psych_values():
     two = [f"{v:.2f}"[1:] for v in (c["raw_alpha"], *c["feldt"], REF["omega"]["bfi_A_1"]["omega_total"])]
     assert res.apa() == (f"Cronbach's alpha for the 5-item scale was {two[0]}, 95% CI [{two[1]}, {two[2]}], "
                          f"N = {c['n']:,}; McDonald's omega total was {two[3]}.")
-    assert repr(res) == (f"ReliabilityResult(alpha={c['raw_alpha']:.4f}, ci=({c['feldt'][0]:.4f}, "
-                         f"{c['feldt'][1]:.4f}), omega_total={res.omega_total:.4f}, n_items=5, n={c['n']})")
+    assert repr(res) == (f"ReliabilityResult(alpha={c['raw_alpha']:.4f}, ci_low={c['feldt'][0]:.4f}, ci_high="
+                         f"{c['feldt'][1]:.4f}, omega_total={res.omega_total:.4f}, n_items=5, n={c['n']})")
     # the displays round to 3 decimals (the stored numbers are not rounded)
     import re
     items_text = res.summary().split("\nItems\n")[1].split("\n\n")[0]
@@ -334,10 +335,10 @@ def test_negative_alpha_is_printed_apa_style():
     res = reliability(pd.DataFrame(x, columns=["a", "b", "c"]))
     expected = 1.5 * (1 - x.var(axis=0, ddof=1).sum() / x.sum(axis=1).var(ddof=1))
     np.testing.assert_allclose(res.alpha, expected, rtol=1e-12)
-    assert -1 < res.alpha < 0 and res.ci[0] < -1 < 0 < res.ci[1] < 1
-    lo = f"{res.ci[0]:.2f}"                       # below -1: nothing to shorten
+    assert -1 < res.alpha < 0 and res.ci_low < -1 < 0 < res.ci_high < 1
+    lo = f"{res.ci_low:.2f}"                       # below -1: nothing to shorten
     assert res.apa().startswith(f"Cronbach's alpha for the 3-item scale was -.{f'{res.alpha:.2f}'[3:]}, "
-                                f"95% CI [{lo}, .{f'{res.ci[1]:.2f}'[2:]}], N = 10;")
+                                f"95% CI [{lo}, .{f'{res.ci_high:.2f}'[2:]}], N = 10;")
 
 
 def test_omega_h_rows_and_sentence():
@@ -355,16 +356,16 @@ def test_omega_h_rows_and_sentence():
 def test_bootstrap_interval_is_the_percentiles_of_the_draws():
     from belonging_lib.reliability import _boot_alpha
     x = CMISS.to_numpy(dtype=float)
-    res = reliability(CMISS, ci=0.90, n_boot=80, seed=11, progress=False)
+    res = reliability(CMISS, ci_level=0.90, n_boot=80, seed=11, progress=False)
     draws = _boot_alpha(x, 80, 11, False)   # checked against direct covariances above
-    np.testing.assert_allclose(res.boot_ci, np.quantile(draws, [0.05, 0.95]), rtol=1e-12)
+    np.testing.assert_allclose([res.boot_ci_low, res.boot_ci_high], np.quantile(draws, [0.05, 0.95]), rtol=1e-12)
     # Feldt at 90%: 1 - (1 - alpha) F quantiles of F(n - 1, (n - 1)(k - 1)) (Feldt, 1965)
     from scipy import stats
     n, k = res.n, 5
-    np.testing.assert_allclose(res.ci, [1 - (1 - res.alpha) * stats.f.ppf(q, n - 1, (n - 1) * (k - 1))
+    np.testing.assert_allclose([res.ci_low, res.ci_high], [1 - (1 - res.alpha) * stats.f.ppf(q, n - 1, (n - 1) * (k - 1))
                                         for q in (0.95, 0.05)], rtol=1e-12)
     assert res.ci_level == 0.90 and "CI: Feldt, 90%; bootstrap percentile, 80 draws." in res.notes()
-    assert feldt_ci(0.8, 100, 10) == feldt_ci(0.8, 100, 10, ci=0.95)
+    assert feldt_ci(0.8, 100, 10) == feldt_ci(0.8, 100, 10, ci_level=0.95)
 
 
 # ---- small cases worked by hand -------------------------------------------------------------------
@@ -458,9 +459,9 @@ def test_icc_table_and_notes_match_r():
     c = REF["icc"]
     d = pd.read_csv(REF_DIR / "data" / "icc_classes.csv")
     d.loc[len(d)] = {"class_id": "C01", "belonging": np.nan}      # one pupil without a score
-    res = icc(d, outcome="belonging", group="class_id", n_boot=0)       # the interval's note: test_icc_intervals.py
+    res = icc(d, outcome="belonging", cluster="class_id", n_boot=0)       # the interval's note: test_icc_intervals.py
     f = res.to_frame()
-    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
     f = f.set_index("term")
     assert list(f.index) == ["icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2"]
     np.testing.assert_allclose(f["estimate"].to_numpy(float),
@@ -503,13 +504,13 @@ def test_items_never_answered_together():
 def test_scale_and_reverse_messages():
     d = pd.DataFrame({"a": [1, 9, 9, 4], "b": [1, 2, 3, 4], "c": [2, 3, 4, 4]})
     with pytest.raises(DataError, match=r"rows 1, 2 hold 9 \(2 values out of range\)"):
-        reliability(d, scale=(1, 5))
-    with pytest.raises(DataError, match=r"`scale` must be \(min, max\) with min < max, but \(5, 5\)"):
-        reliability(d, scale=(5, 5))
+        reliability(d, response_range=(1, 5))
+    with pytest.raises(DataError, match=r"`response_range` must be \(min, max\) with min < max, but \(5, 5\)"):
+        reliability(d, response_range=(5, 5))
     with pytest.raises(ColumnError, match=r"item\(s\) 'y', 'z' are not among the items \(a, b, c\)"):
         reliability(d, reverse=["y", "z"])
-    with pytest.raises(DataError, match="`ci`"):
-        reliability(d, ci=95)
+    with pytest.raises(DataError, match="`ci_level`"):
+        reliability(d, ci_level=95)
     with pytest.raises(DataError, match="`n_factors`"):
         reliability(d, n_factors=0)
 
@@ -540,3 +541,17 @@ def test_scale_score_without_variance_is_a_clear_error():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(DataError, match="same mean score"):
             reliability(d)
+
+
+def test_items_name_columns_of_data():
+    """`items` picks the item columns of a wider table; None means every column."""
+    wide = BFI.assign(school_id=[f"s{i % 7}" for i in range(len(BFI))])
+    agree = [f"A{i}" for i in range(1, 6)]
+    a = reliability(wide, items=agree, reverse=["A1"], response_range=(1, 6))
+    b = reliability(BFI[agree], reverse=["A1"], response_range=(1, 6))
+    assert (a.alpha, a.ci_low, a.ci_high, a.n) == (b.alpha, b.ci_low, b.ci_high, b.n)
+    assert omega(wide, items=agree, n_factors=1).omega_total == omega(BFI[agree], n_factors=1).omega_total
+    small = wide.iloc[:200]
+    pd.testing.assert_frame_equal(polychoric(small, items=agree[:3]), polychoric(BFI[agree[:3]].iloc[:200]))
+    with pytest.raises(ColumnError, match="A9"):
+        reliability(wide, items=agree + ["A9"])

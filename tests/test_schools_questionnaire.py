@@ -29,7 +29,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 def test_both_versions_are_in_the_registry(name, version, k, top):
     inst = load_instrument(name)
     assert load_instrument(f"class_{version}") is inst
-    assert inst.n_items == 16 and inst.scale == (1, k) and inst.labels[-1] == (k, top)
+    assert inst.n_items == 16 and inst.response_range == (1, k) and inst.labels[-1] == (k, top)
     assert list(inst.subscales) == ["staff", "peers", "engage", "safe", "voice"]
     assert [len(v) for v in inst.subscales.values()] == [4, 3, 3, 3, 3]
     assert len(inst.reverse_items) == 2
@@ -44,7 +44,7 @@ def test_both_versions_are_in_the_registry(name, version, k, top):
 def _row(version, values):
     """One pupil's sheet row from the values *after* reverse-keying (stored reversed, as pupils answer)."""
     inst = load_instrument(f"class_{version}")
-    lo, hi = inst.scale
+    lo, hi = inst.response_range
     stored = {i: (np.nan if v is None else (lo + hi - v if i in inst.reverse_items else v))
               for i, v in zip(inst.item_ids, values)}
     return stored

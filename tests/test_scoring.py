@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from belonging_lib import ColumnError, DataError
-from belonging_lib.scoring import clean_items, reverse_items, score, score_available
+from belonging_lib.scoring import (ScoredData, clean_items, reverse_items, score, score_available,
+                                   score_available_with_report, score_with_report)
 
 
 def _sdq(rows):
@@ -77,19 +78,30 @@ def test_swemwbs_metric_conversion():
 
 def test_text_labels_are_recoded_and_reported():
     d = pd.DataFrame({f"peer_{i}": ["Strongly agree", " agree ", "3", None] for i in range(1, 5)})
-    out, report = score(d, "peer", return_report=True)
+    result = score_with_report(d, "peer")
+    out, report = result
+    assert isinstance(result, ScoredData) and out is result.scores and report is result.report
     assert out["peer"].tolist()[:3] == [5.0, 4.0, 3.0]
     assert report.values_recoded == 8 and report.values_set_missing == 0
     assert report.n_rows_in == 4 and report.n_rows_scored == 3
-    assert out.attrs["scoring_report"] is report
+    # score() returns the same scores, as a plain table: no report hidden in DataFrame.attrs
+    plain = score(d, "peer")
+    pd.testing.assert_frame_equal(plain, out)
+    assert plain.attrs == {}
+    assert result.to_frame().equals(report.to_frame())
     assert "8 text labels recoded" in report.summary()
 
 
 def test_several_instruments_and_column_mapping():
     d = pd.DataFrame({**{f"Q{i}": [4] for i in range(1, 5)}, **{f"peer_{i}": [2] for i in range(1, 5)}})
-    out = score(d, ["tr_care", "peer"], columns={f"tr_care_{i}": f"Q{i}" for i in range(1, 5)})
+    out = score(d, ["tr_care", "peer"], item_map={f"tr_care_{i}": f"Q{i}" for i in range(1, 5)})
     assert out.columns.tolist() == ["tr_care", "tr_care_n", "peer", "peer_n"]
     assert score_available(d).columns.tolist() == ["peer", "peer_n"]
+    mapping = {f"tr_care_{i}": f"Q{i}" for i in range(1, 5)}
+    both, report = score_available_with_report(d, item_map=mapping)
+    assert set(report.instruments) == {"peer", "tr_care"}
+    pd.testing.assert_frame_equal(both, score(d, list(report.instruments), item_map=mapping))
+    pd.testing.assert_frame_equal(both, score_available(d, item_map=mapping))
 
 
 def test_out_of_range_raises_naming_column_rows_value():
@@ -106,7 +118,7 @@ def test_out_of_range_raises_naming_column_rows_value():
 def test_out_of_range_set_missing_and_reported():
     d = pd.DataFrame({f"peer_{i}": [3, 4, 5] for i in range(1, 5)})
     d.loc[1, "peer_2"] = -99
-    out, rep = score(d, "peer", invalid="missing", return_report=True)
+    out, rep = score_with_report(d, "peer", invalid="missing")
     assert out["peer_n"].tolist() == [4, 3, 4]
     assert out["peer"].iloc[1] == pytest.approx(4.0, rel=1e-12, abs=0)
     assert rep.values_set_missing == 1
@@ -127,7 +139,7 @@ def test_missing_column():
     d = pd.DataFrame({f"peer_{i}": [3, 4] for i in range(1, 4)})
     with pytest.raises(ColumnError, match=r"'peer_4'.*not in the data.*all 2 rows"):
         score(d, "peer")
-    out, rep = score(d, "peer", invalid="missing", return_report=True)
+    out, rep = score_with_report(d, "peer", invalid="missing")
     assert out["peer"].tolist() == [3.0, 4.0]
     assert rep.problems[0].kind == "missing column"
 
@@ -163,15 +175,15 @@ def test_row_count_unchanged(rows):
 @given(st.lists(st.integers(1, 5), min_size=4, max_size=40))
 def test_double_reversal_restores(values):
     d = pd.DataFrame({"a": values, "b": values[::-1]})
-    twice = reverse_items(reverse_items(d, ["a"], (1, 5)), ["a"], (1, 5))
+    once = reverse_items(d, reverse=["a"], response_range=(1, 5))
+    twice = reverse_items(once, reverse=["a"], response_range=(1, 5))
     pd.testing.assert_frame_equal(twice, d)
-    once = reverse_items(d, ["a"], (1, 5))
     assert (once["a"] + d["a"] == 6).all()
 
 
 def test_declared_missing_codes():
     d = pd.DataFrame({f"peer_{i}": ["Agree", "9", -99, 4] for i in range(1, 5)}, dtype=object)
-    out, rep = score(d, "peer", missing_codes=(9, -99), return_report=True)
+    out, rep = score_with_report(d, "peer", missing_codes=(9, -99))
     assert out["peer_n"].tolist() == [4, 0, 0, 4]
     assert rep.declared_missing == 8 and rep.values_set_missing == 0
     with pytest.raises(DataError, match="rows 1, 2 hold '9'"):

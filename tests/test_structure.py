@@ -20,7 +20,7 @@ HS_FILE = REF_DIR / "data" / "holzinger_swineford_1939.csv"
 SIM_FILE = REF_DIR / "data" / "structure_two_groups.csv"
 
 # lavaan name -> ours
-FIT_NAMES = {"chisq": "chisq", "df": "df", "pvalue": "pvalue", "baseline.chisq": "baseline_chisq",
+FIT_NAMES = {"chisq": "chisq", "df": "df", "pvalue": "p", "baseline.chisq": "baseline_chisq",
              "baseline.df": "baseline_df", "cfi": "cfi", "tli": "tli", "rmsea": "rmsea",
              "rmsea.ci.lower": "rmsea_ci_low", "rmsea.ci.upper": "rmsea_ci_high", "srmr": "srmr",
              "npar": "npar", "ntotal": "n"}
@@ -57,12 +57,12 @@ def _check_fit(ours: pd.Series, ref: dict):
 # --------------------------------------------------------------------------- single group
 @pytest.fixture(scope="module")
 def hs_single(hs):
-    return cfa(REF["models"]["hs"], hs)
+    return cfa(hs, REF["models"]["hs"])
 
 
 @pytest.fixture(scope="module")
 def sim_single(sim):
-    return cfa(REF["models"]["sim"], sim)
+    return cfa(sim, REF["models"]["sim"])
 
 
 @pytest.mark.parametrize("which", ["hs", "sim"])
@@ -143,34 +143,35 @@ def test_single_group_estimates_equal_semopy(hs):
 # --------------------------------------------------------------------------- invariance
 @pytest.fixture(scope="module")
 def hs_inv(hs):
-    return invariance(REF["models"]["hs"], hs, "school", levels=LEVELS)
+    return invariance(hs, REF["models"]["hs"], group="school", levels=LEVELS)
 
 
 @pytest.fixture(scope="module")
 def sim_inv(sim):
-    return invariance(REF["models"]["sim"], sim, "grp", levels=LEVELS)
+    return invariance(sim, REF["models"]["sim"], group="grp", levels=LEVELS)
 
 
 @pytest.fixture(scope="module")
 def sim_partial(sim):
-    return invariance(REF["models"]["sim"], sim, "grp", levels=LEVELS, partial="y3 ~ 1")
+    return invariance(sim, REF["models"]["sim"], group="grp", levels=LEVELS, partial="y3 ~ 1")
 
 
 @pytest.fixture(scope="module")
 def sim_partial_mixed(sim):
     # a loading, an intercept and a residual variance freed (lavaan's group.partial)
-    return invariance(REF["models"]["sim"], sim, "grp", levels=LEVELS, partial=["f1 =~ y2", "y3 ~ 1", "y7 ~~ y7"])
+    return invariance(sim, REF["models"]["sim"], group="grp", levels=LEVELS, partial=["f1 =~ y2", "y3 ~ 1", "y7 ~~ y7"])
 
 
 @pytest.mark.parametrize("which", ["hs_invariance", "sim_invariance", "sim_partial", "sim_partial_mixed"])
 def test_invariance_fit_matches_lavaan(which, hs_inv, sim_inv, sim_partial, sim_partial_mixed):
-    table = {"hs_invariance": hs_inv, "sim_invariance": sim_inv, "sim_partial": sim_partial,
-             "sim_partial_mixed": sim_partial_mixed}[which]
+    inv = {"hs_invariance": hs_inv, "sim_invariance": sim_inv, "sim_partial": sim_partial,
+           "sim_partial_mixed": sim_partial_mixed}[which]
+    table = inv.table
     ref = REF[which]
     for level in LEVELS:
-        _check_fit(table.attrs["fits"][level].fit, ref[level]["fit"])
+        _check_fit(getattr(inv, level).fit, ref[level]["fit"])
         _check_fit(table.loc[level].rename({"df": "df"}).reindex(list(FIT_NAMES.values()))
-                   .fillna(table.attrs["fits"][level].fit), ref[level]["fit"])
+                   .fillna(getattr(inv, level).fit), ref[level]["fit"])
     lrt = pd.DataFrame(ref["lrt"]).set_index("model")
     for level in LEVELS[1:]:
         np.testing.assert_allclose(table.loc[level, "chisq_diff"], lrt.loc[level, "chisq_diff"], rtol=1e-6, atol=0)
@@ -180,10 +181,10 @@ def test_invariance_fit_matches_lavaan(which, hs_inv, sim_inv, sim_partial, sim_
 
 @pytest.mark.parametrize("which", ["hs_invariance", "sim_partial", "sim_partial_mixed"])
 def test_invariance_loadings_and_latent_means_match(which, hs_inv, sim_partial, sim_partial_mixed):
-    table = {"hs_invariance": hs_inv, "sim_partial": sim_partial, "sim_partial_mixed": sim_partial_mixed}[which]
+    inv = {"hs_invariance": hs_inv, "sim_partial": sim_partial, "sim_partial_mixed": sim_partial_mixed}[which]
     ref = REF[which]
     for level in LEVELS:
-        res = table.attrs["fits"][level]
+        res = getattr(inv, level)
         assert list(res.groups) == list(ref[level]["group_labels"])
         assert list(res.group_sizes) == list(ref[level]["nobs"])
         rl = pd.DataFrame(ref[level]["loadings"])
@@ -198,7 +199,13 @@ def test_invariance_loadings_and_latent_means_match(which, hs_inv, sim_partial, 
 
 
 def test_invariance_table_columns_and_verdicts(hs_inv, sim_partial):
-    for col in ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "delta_cfi", "delta_rmsea",
+    frame = hs_inv.to_frame()
+    assert list(frame.columns[:3]) == ["term", "df", "p"] and list(frame["term"]) == LEVELS
+    assert hs_inv.fits == {level: getattr(hs_inv, level) for level in LEVELS}
+    assert hs_inv.n_excluded == hs_inv.configural.n_excluded and hs_inv.group == "school"
+    assert "metric" in repr(hs_inv) and "rule of thumb" in hs_inv.summary()
+    sim_partial, hs_inv = sim_partial.table, hs_inv.table
+    for col in ["chisq", "df", "p", "cfi", "tli", "rmsea", "srmr", "delta_cfi", "delta_rmsea",
                 "chisq_diff", "df_diff", "p_diff", "verdict"]:
         assert col in hs_inv.columns
     assert list(hs_inv.index) == LEVELS
@@ -210,14 +217,14 @@ def test_invariance_table_columns_and_verdicts(hs_inv, sim_partial):
     # fixture: loadings and (partial) intercepts invariant by construction
     assert sim_partial.loc["metric", "verdict"].startswith("supported")
     assert sim_partial.loc["scalar", "verdict"].startswith("supported")
-    assert "rule of thumb" in sim_partial.attrs["rule"]
+    assert sim_partial.attrs == {} and hs_inv.attrs == {}
 
 
 def test_dif_intercept_detected(sim_inv, sim_partial):
     # y3's intercept differs by 0.5 in group B: full scalar invariance fits worse than partial
-    assert sim_inv.loc["scalar", "chisq_diff"] > 100
-    assert sim_partial.loc["scalar", "chisq_diff"] < 20
-    fit = sim_partial.attrs["fits"]["scalar"].parameters
+    assert sim_inv.table.loc["scalar", "chisq_diff"] > 100
+    assert sim_partial.table.loc["scalar", "chisq_diff"] < 20
+    fit = sim_partial.scalar.parameters
     y3 = fit[fit["term"] == "y3 ~ 1"].set_index("group")["estimate"]
     assert 0.3 < y3["B"] - y3["A"] < 0.7
 
@@ -237,7 +244,7 @@ def test_known_truth_loadings_recovered():
     phi = np.array([[0.8, 0.3], [0.3, 0.6]])
     x = _simulate(20000, rng, lam, phi)
     data = pd.DataFrame(x, columns=[f"v{i}" for i in range(8)])
-    res = cfa("a =~ v0 + v1 + v2 + v3\nb =~ v4 + v5 + v6 + v7", data)
+    res = cfa(data, "a =~ v0 + v1 + v2 + v3\nb =~ v4 + v5 + v6 + v7")
     np.testing.assert_allclose(res.loadings["estimate"], lam[lam != 0] if False else
                                np.r_[lam[:4, 0], lam[4:, 1]], rtol=0, atol=0.03)
     sigma = lam @ phi @ lam.T + 0.36 * np.eye(8)
@@ -269,7 +276,7 @@ def test_gradient_matches_finite_differences(sim):
 def test_saturated_model_has_zero_chisq():
     rng = np.random.default_rng(3)
     x = _simulate(500, rng, np.array([[1.0], [0.8], [0.6]]), np.eye(1))
-    res = cfa("f =~ a + b + c", pd.DataFrame(x, columns=list("abc")))
+    res = cfa(pd.DataFrame(x, columns=list("abc")), "f =~ a + b + c")
     assert res.fit["df"] == 0
     np.testing.assert_allclose(res.fit["chisq"], 0, atol=1e-8)
     assert np.isnan(res.fit["rmsea"])
@@ -277,7 +284,7 @@ def test_saturated_model_has_zero_chisq():
 
 def test_group_labels_order_and_categorical(hs):
     data = hs.assign(school=pd.Categorical(hs["school"], categories=["Grant-White", "Pasteur"]))
-    res = cfa(REF["models"]["hs"], data, group="school", equal=("loadings",))
+    res = cfa(data, REF["models"]["hs"], group="school", equal=("loadings",))
     assert res.groups == ("Grant-White", "Pasteur")
     ref = REF["hs_invariance"]["metric"]["fit"]
     np.testing.assert_allclose(res.fit["chisq"], ref["chisq"], rtol=1e-6)
@@ -299,26 +306,26 @@ def test_bad_model_strings():
 
 def test_bad_data(hs):
     with pytest.raises(ColumnError, match="x99"):
-        cfa("f =~ x1 + x2 + x99", hs)
+        cfa(hs, "f =~ x1 + x2 + x99")
     bad = hs.assign(x2=hs["x2"].astype(str))
     bad.loc[5, "x2"] = "seven"
     with pytest.raises(DataError, match="x2"):
-        cfa("f =~ x1 + x2 + x3", bad)
+        cfa(bad, "f =~ x1 + x2 + x3")
     with pytest.raises(ModelError, match="group"):
-        cfa("f =~ x1 + x2 + x3", hs, equal=("loadings",))
+        cfa(hs, "f =~ x1 + x2 + x3", equal=("loadings",))
     with pytest.raises(DataError, match="levels"):
-        invariance("f =~ x1 + x2 + x3", hs, "school", levels=("configural", "weak"))
+        invariance(hs, "f =~ x1 + x2 + x3", group="school", levels=("configural", "weak"))
     with pytest.raises(ModelError, match="partial"):
-        invariance("f =~ x1 + x2 + x3", hs, "school", partial="f =~ x9")
+        invariance(hs, "f =~ x1 + x2 + x3", group="school", partial="f =~ x9")
     small = hs.iloc[:5]
     with pytest.raises(DataError, match="more rows than items"):
-        cfa("f =~ x1 + x2 + x3 + x4 + x5 + x6", small)
+        cfa(small, "f =~ x1 + x2 + x3 + x4 + x5 + x6")
 
 
 def test_result_display(hs_single):
     html = hs_single._repr_html_()
     assert "CFI" in hs_single.summary() and "<table" in html
-    assert set(["term", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value"]) <= set(hs_single.to_frame().columns)
+    assert set(["term", "estimate", "se", "ci_low", "ci_high", "statistic", "p"]) <= set(hs_single.to_frame().columns)
 
 
 # --------------------------------------------------------------------------- EFA and parallel analysis
@@ -327,7 +334,7 @@ from belonging_lib.structure import efa, parallel_analysis  # noqa: E402
 
 def test_efa_matches_psych(hs):
     ref = REF["hs_efa"]
-    res = efa(hs, 3, items=[f"x{i}" for i in range(1, 10)])
+    res = efa(hs, n_factors=3, items=[f"x{i}" for i in range(1, 10)])
     # psych stops GPArotation at eps = 1e-5; we rotate to 1e-8, so allow 1e-4
     np.testing.assert_allclose(res.loadings.to_numpy(), np.array(ref["loadings"]), rtol=0, atol=1e-4)
     np.testing.assert_allclose(res.factor_correlations.to_numpy(), np.array(ref["phi"]), rtol=0, atol=1e-4)
@@ -374,27 +381,27 @@ def test_parallel_analysis_invariants_and_known_truth():
 
 def test_efa_bad_input(hs):
     with pytest.raises(DataError, match="n_factors"):
-        efa(hs, 9, items=[f"x{i}" for i in range(1, 10)])
+        efa(hs, n_factors=9, items=[f"x{i}" for i in range(1, 10)])
     with pytest.raises(DataError, match="rotation"):
-        efa(hs, 2, items=[f"x{i}" for i in range(1, 10)], rotation="varimax")
+        efa(hs, n_factors=2, items=[f"x{i}" for i in range(1, 10)], rotation="varimax")
     with pytest.raises(DataError, match="do not vary"):
-        efa(hs.assign(k=1.0), 2, items=["x1", "x2", "x3", "k"])
+        efa(hs.assign(k=1.0), n_factors=2, items=["x1", "x2", "x3", "k"])
 
 
 def test_release_tests_find_dif_item_and_match_lavaan(sim):
     from belonging_lib.structure import release_tests
-    table = release_tests(REF["models"]["sim"], sim, "grp", level="scalar")
+    table = release_tests(sim, REF["models"]["sim"], group="grp", step="scalar")
     assert table.iloc[0]["term"] == "y3 ~ 1"
     want = REF["sim_invariance"]["scalar"]["fit"]["chisq"] - REF["sim_partial"]["scalar"]["fit"]["chisq"]
     np.testing.assert_allclose(table.iloc[0]["chisq_diff"], want, rtol=1e-6, atol=0)
     assert table.iloc[0]["p_holm"] < 1e-6
-    assert (table["p_holm"] >= table["p_value"] - 1e-15).all() and (table["df_diff"] == 1).all()
-    metric = release_tests(REF["models"]["sim"], sim, "grp", level="metric")
+    assert (table["p_holm"] >= table["p"] - 1e-15).all() and (table["df_diff"] == 1).all()
+    metric = release_tests(sim, REF["models"]["sim"], group="grp", step="metric")
     assert len(metric) == 9 and (metric["p_holm"] > 0.01).all()   # loadings invariant by construction
 
 
 def test_latent_means_table(hs_inv, hs_single):
-    scalar = hs_inv.attrs["fits"]["scalar"]
+    scalar = hs_inv.scalar
     lm = scalar.latent_means()
     ref = pd.DataFrame(REF["hs_invariance"]["scalar"]["latent_means"])
     ref = ref[ref["group"] == 2]
@@ -413,11 +420,11 @@ def test_plots_draw_the_results(hs_single, hs_inv):
     ax = loadings_plot(hs_single)
     widths = sorted(round(p.get_width(), 12) for p in ax.patches)
     np.testing.assert_allclose(widths, sorted(hs_single.loadings["std_estimate"].round(12)), rtol=1e-12)
-    ax2 = loadings_plot(hs_inv.attrs["fits"]["metric"], group="Grant-White")
+    ax2 = loadings_plot(hs_inv.metric, group="Grant-White")
     assert "Grant-White" in ax2.get_title()
     with pytest.raises(DataError, match="group"):
-        loadings_plot(hs_inv.attrs["fits"]["metric"], group="Nowhere")
-    lm = hs_inv.attrs["fits"]["scalar"].latent_means()
+        loadings_plot(hs_inv.metric, group="Nowhere")
+    lm = hs_inv.scalar.latent_means()
     ax3 = latent_means_plot(lm)
     np.testing.assert_allclose(ax3.lines[0].get_xdata(), lm["std_difference"], rtol=1e-12)
     plt.close("all")
@@ -438,7 +445,7 @@ def survey():
 
 
 def test_sample_survey_five_part_model_matches_lavaan(survey):
-    res = cfa(REF["models"]["five"], survey)
+    res = cfa(survey, REF["models"]["five"])
     _check_fit(res.fit, REF["survey_single"]["fit"])
     ref = pd.DataFrame(REF["survey_single"]["loadings"])
     np.testing.assert_allclose(res.loadings["std_estimate"], ref["std_estimate"], rtol=0, atol=1e-5)
@@ -450,10 +457,11 @@ def test_sample_survey_five_part_model_matches_lavaan(survey):
 
 @pytest.mark.parametrize("which,partial", [("survey_send", None), ("survey_send_partial", "engage_3 ~ 1")])
 def test_sample_survey_send_invariance_matches_lavaan(survey, which, partial):
-    table = invariance(REF["models"]["five"], survey, "send", levels=LEVELS, partial=partial)
+    inv = invariance(survey, REF["models"]["five"], group="send", levels=LEVELS, partial=partial)
+    table = inv.table
     ref = REF[which]
     for level in LEVELS:
-        res = table.attrs["fits"][level]
+        res = getattr(inv, level)
         _check_fit(res.fit, ref[level]["fit"])
         assert [str(g) for g in res.groups] == ref[level]["group_labels"]
         rl = pd.DataFrame(ref[level]["loadings"])
@@ -464,7 +472,7 @@ def test_sample_survey_send_invariance_matches_lavaan(survey, which, partial):
 
 def test_known_truth_latent_means_in_fixture(sim_partial):
     # structure.R simulates group B with latent means (-0.3, 0.2, 0) and unit factor variances
-    lm = sim_partial.attrs["fits"]["scalar"].latent_means().set_index("factor")
+    lm = sim_partial.scalar.latent_means().set_index("factor")
     np.testing.assert_allclose(lm["std_difference"], [-0.3, 0.2, 0.0], atol=0.2)   # SE about 0.07
     assert (lm["std_ci_low"] < [-0.3, 0.2, 0.0]).all() and (lm["std_ci_high"] > [-0.3, 0.2, 0.0]).all()
 
@@ -476,22 +484,22 @@ def test_heywood_case_warns():
     corr = np.array([[1, .8, .8], [.8, 1, .5], [.8, .5, 1]])
     x = np.random.default_rng(8).multivariate_normal(np.zeros(3), corr, size=2000, method="cholesky")
     with pytest.warns(BelongingWarning, match="Heywood.*\\ba\\b"):
-        res = cfa("f =~ b + a + c", pd.DataFrame(x, columns=list("abc")))
+        res = cfa(pd.DataFrame(x, columns=list("abc")), "f =~ b + a + c")
     assert res.parameters.set_index("term").loc["a ~~ a", "estimate"] < 0
 
 
 def test_multigroup_summary_and_missing_option(hs_inv, hs):
-    text = hs_inv.attrs["fits"]["scalar"].summary()
+    text = hs_inv.scalar.summary()
     assert "Groups by 'school' (Pasteur: 156, Grant-White: 145)" in text
     assert "equal across groups: loadings, intercepts" in text
-    assert "<table" in hs_inv.attrs["fits"]["metric"]._repr_html_()
+    assert "<table" in hs_inv.metric._repr_html_()
     with pytest.raises(DataError, match="missing"):
-        cfa(REF["models"]["hs"], hs, missing="pairwise")
+        cfa(hs, REF["models"]["hs"], missing="pairwise")
 
 
 # --------------------------------------------------------------------------- full-information ML (missing = "ml")
 def test_fiml_single_group_matches_lavaan(sim):
-    res = cfa(REF["models"]["sim"], sim, missing="ml")
+    res = cfa(sim, REF["models"]["sim"], missing="ml")
     ref = REF["sim_single_fiml"]
     _check_fit(res.fit, ref["fit"])
     assert res.n == len(sim) and res.n_excluded == 0
@@ -506,10 +514,11 @@ def test_fiml_single_group_matches_lavaan(sim):
 @pytest.mark.slow
 def test_fiml_partial_invariance_matches_lavaan(sim):
     levels = ["configural", "scalar"]
-    table = invariance(REF["models"]["sim"], sim, "grp", levels=levels, partial="y3 ~ 1", missing="ml")
+    inv = invariance(sim, REF["models"]["sim"], group="grp", levels=levels, partial="y3 ~ 1", missing="ml")
+    table = inv.table
     ref = REF["sim_partial_fiml"]
     for level in levels:
-        res = table.attrs["fits"][level]
+        res = getattr(inv, level)
         _check_fit(res.fit, ref[level]["fit"])
         rl = pd.DataFrame(ref[level]["loadings"])
         np.testing.assert_allclose(res.loadings["std_estimate"], rl["std_estimate"], rtol=0, atol=1e-4)

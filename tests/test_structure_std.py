@@ -33,7 +33,7 @@ def fits():
         assert _md5(DATA[data]) == REF["inputs"][DATA[data].name], f"{DATA[data].name} changed: rerun structure_std.R"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out[name] = cfa(REF["models"][data], pd.read_csv(DATA[data]), **kw)
+            out[name] = cfa(pd.read_csv(DATA[data]), REF["models"][data], **kw)
     return out
 
 
@@ -75,8 +75,8 @@ def test_factor_correlations_and_loadings_agree_with_result(fits):
 
 def test_level_widens_limits_and_is_checked(fits):
     res = fits["hs_single"]
-    s95, s99 = res.standardized(), res.standardized(level=0.99)
+    s95, s99 = res.standardized(), res.standardized(ci_level=0.99)
     assert (s99["ci_high"] - s99["ci_low"] > s95["ci_high"] - s95["ci_low"] - 1e-12).all()
     assert (s99["ci_level"] == 0.99).all()
     with pytest.raises(ModelError, match="level"):
-        res.standardized(level=95)
+        res.standardized(ci_level=95)

@@ -42,6 +42,8 @@ COMMON_OPTIONS = {
     "ci_level", "ci_method", "n_boot", "seed", "progress", "policy", "out", "method", "reml", "vcov",
     "missing", "reverse", "instrument", "title", "ax", "label", "labels", "digits", "reference",
     "covariates", "context", "invalid", "missing_codes", "columns", "n_iter", "n_perm", "n",
+    # a questionnaire's (min, max) response codes (reliability, scoring, item plots)
+    "response_range",
 }
 
 #: Names a role must never have: the synonyms the vocabulary replaced (the reason is the advice).
@@ -101,6 +103,8 @@ OPTIONS = {
     "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
     "resid", "weights", "X", "Y", "b_pred", "b_int", "v_pred", "v_int", "cov_pi", "t_crit",
     "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
+    # scoring: item id -> column name, for item columns named differently from the instrument's ids
+    "item_map",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -144,7 +148,9 @@ RESULT_OPTIONS = {
     # model fits
     "fixed", "loglik", "aic", "bic", "reml", "random", "boundary", "converged", "vcov", "vcov_type",
     "params", "coefficients", "fit", "parameters", "factor_correlations", "omega", "n_rows",
-    "group_sizes", "groups", "equal", "communalities", "uniquenesses", "rotation", "parallel",
+    "group_sizes", "groups", "equal", "communalities",
+    # measurement invariance: one fitted model per level, and the rule-of-thumb cut-offs
+    "configural", "metric", "scalar", "strict", "max_delta_cfi", "max_delta_rmsea", "uniquenesses", "rotation", "parallel",
     "n_components", "quantile",
     # moderation, mediation, importance
     "simple_slopes", "jn_interval", "jn_region", "interaction", "interaction_se", "p_interaction",
@@ -167,7 +173,7 @@ RESULT_OPTIONS = {
     "changes", "unused_columns", "renamed_columns", "extra_notes", "by_variable", "by_group",
     "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",
     "columns", "problems", "declared_missing", "column", "rows", "value", "name", "path", "seconds",
-    "cached", "error", "subscale", "min_answered", "rounding", "scores", "source_score", "bands",
+    "cached", "error", "subscale", "min_answered", "report", "rounding", "scores", "source_score", "bands",
     "note", "low", "high", "response_min", "response_max", "labels", "citation", "licence",
     "construct", "bands_note", "source", "datasets", "m", "before", "after", "mask",
     "n_primary", "n_secondary", "digits", "int_columns", "label_columns", "threshold", "symbol",
@@ -375,6 +381,10 @@ def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
     from belonging_lib.models import dominance, group_gaps, mediation, moderation, ols
+    from belonging_lib.reliability import icc, reliability
+    from belonging_lib.structure import cfa, invariance
+
+    care = "care =~ tr_care_1 + tr_care_2 + tr_care_3 + tr_care_4"
 
     return {
         # models, regression, multilevel, transitions
@@ -388,6 +398,14 @@ def _examples(survey):
                                               n_boot=200, progress=False),
         "models.group_gaps": lambda: group_gaps(small, outcome="pssm_01", by="fsm", cluster="school_id"),
         # measurement: reliability, scoring, structure
+        "reliability.reliability": lambda: reliability(small, items=[f"pssm_{i:02d}" for i in range(1, 19)],
+                                                       reverse=["pssm_03", "pssm_06", "pssm_09", "pssm_12",
+                                                                "pssm_16"], response_range=(1, 5)),
+        "reliability.icc": lambda: icc(small, outcome="pssm_01", cluster="school_id", n_boot=50,
+                                       progress=False),
+        "structure.cfa": lambda: cfa(small, care),
+        "structure.invariance": lambda: invariance(small[small["gender"].isin(["girl", "boy"])], care,
+                                                   group="gender", levels=("configural", "metric")),
         # trials
         # survey and imputation
         "survey.mean": lambda: _pisa_design().mean("MATH", by="CNT"),

@@ -135,7 +135,7 @@ class Instrument:
         return tuple(i.id for i in self.items if i.reverse)
 
     @property
-    def scale(self) -> tuple[int, int]:
+    def response_range(self) -> tuple[int, int]:
         """``(min, max)`` of the response codes, as :func:`reliability` wants it."""
         return (self.response_min, self.response_max)
 

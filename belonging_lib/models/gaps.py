@@ -333,7 +333,7 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
                 and float(table.loc[step, "p_diff"]) >= alpha)
 
     kw = dict(max_delta_cfi=max_delta_cfi, max_delta_rmsea=max_delta_rmsea)
-    table = invariance(model, sub, by, **kw)
+    table = invariance(sub, model, group=by, **kw).table
     freed: list[str] = []
     if not passes(table, "metric"):
         verdict = "not established"
@@ -342,12 +342,12 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
     else:
         verdict = "not established"
         while len(freed) < max(1, len(items) // 3):
-            tests = release_tests(model, sub, by, level="scalar", partial=freed or None)
+            tests = release_tests(sub, model, group=by, step="scalar", partial=freed or None)
             tests = tests[~tests["term"].isin(freed)]
             if tests.empty or float(tests.iloc[0]["p_holm"]) >= alpha:
                 break
             freed.append(str(tests.iloc[0]["term"]))
-            table = invariance(model, sub, by, partial=freed, **kw)
+            table = invariance(sub, model, group=by, partial=freed, **kw).table
             if passes(table, "scalar"):
                 verdict = "partial scalar"
                 break

@@ -23,29 +23,40 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataError
-from .._validation import as_frame, require_numeric
+from .._validation import as_frame, require_columns, require_numeric
 from ._style import DIVERGING, PALETTE, new_axes
 
 __all__ = ["response_shares", "diverging_bars", "item_total_plot"]
 
 
-def response_shares(items: pd.DataFrame, *, scale: tuple[int, int]) -> pd.DataFrame:
+def response_shares(data: pd.DataFrame, *, items: Sequence[str] | None = None,
+                    response_range: tuple[int, int]) -> pd.DataFrame:
     """Share of answers in each response category, per item (missing answers left out).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per pupil.
+    items : list of str, optional
+        The item columns; every column of ``data`` by default.
+    response_range : (min, max)
+        The response codes.
 
     Returns
     -------
     DataFrame
-        Items x categories (``scale[0]`` .. ``scale[1]``), rows summing to 1.
+        Items x categories (``response_range[0]`` .. ``response_range[1]``), rows summing to 1.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> response_shares(pd.DataFrame({"a": [1, 2, 2, None]}), scale=(1, 3)).loc["a"].tolist()
+    >>> response_shares(pd.DataFrame({"a": [1, 2, 2, None]}), response_range=(1, 3)).loc["a"].tolist()
     [0.3333333333333333, 0.6666666666666666, 0.0]
     """
-    items = as_frame(items, name="items")
+    data = as_frame(data)
+    items = data[require_columns(data, list(items), role="item column")] if items is not None else data
     require_numeric(items, list(items.columns))
-    cats = list(range(int(scale[0]), int(scale[1]) + 1))
+    cats = list(range(int(response_range[0]), int(response_range[1]) + 1))
     rows = {}
     for col in items.columns:
         v = pd.to_numeric(items[col], errors="coerce").dropna()
@@ -67,7 +78,8 @@ def _colours(n: int) -> list:
     return sns.color_palette("RdBu", n)
 
 
-def diverging_bars(items: pd.DataFrame, *, instrument=None, scale: tuple[int, int] | None = None,
+def diverging_bars(data: pd.DataFrame, *, items: Sequence[str] | None = None, instrument=None,
+                   response_range: tuple[int, int] | None = None,
                    labels: Sequence[str] | Mapping[int, str] | None = None,
                    item_labels: Mapping[str, str] | None = None, sort: bool = True,
                    ax=None, title: str | None = None):
@@ -79,11 +91,13 @@ def diverging_bars(items: pd.DataFrame, *, instrument=None, scale: tuple[int, in
 
     Parameters
     ----------
-    items : DataFrame
-        Item columns of response codes (as answered, before reverse keying).
+    data : DataFrame
+        Response codes (as answered, before reverse keying), one row per pupil.
+    items : list of str, optional
+        The item columns; every column of ``data`` by default.
     instrument : str or Instrument, optional
-        Takes ``scale`` and ``labels`` from an instrument definition.
-    scale : (min, max)
+        Takes ``response_range`` and ``labels`` from an instrument definition.
+    response_range : (min, max)
         Response codes (needed without ``instrument``).
     labels : list or mapping, optional
         Legend text of each code ("Strongly disagree", ...).
@@ -102,12 +116,12 @@ def diverging_bars(items: pd.DataFrame, *, instrument=None, scale: tuple[int, in
         from ..instruments import load_instrument
 
         inst = load_instrument(instrument)
-        scale = scale or inst.scale
+        response_range = response_range or inst.response_range
         if labels is None and inst.labels:
             labels = dict(inst.labels)
-    if scale is None:
-        raise DataError("Pass `scale=(min, max)` or `instrument=` so the response codes are known.")
-    shares = response_shares(items, scale=scale) * 100
+    if response_range is None:
+        raise DataError("Pass `response_range=(min, max)` or `instrument=` so the response codes are known.")
+    shares = response_shares(data, items=items, response_range=response_range) * 100
     cats = list(shares.columns)
     n = len(cats)
     mid = (n - 1) / 2

@@ -308,7 +308,7 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
 
         scores = score_responses(survey, what="survey")
         inst = instrument_for(scores.attrs["version"])
-        lo, hi = inst.scale
+        lo, hi = inst.response_range
         n_pupils = {p: int(scores[p].notna().sum()) for p in scores.columns}
         means = {p: float(scores[p].mean()) for p in scores.columns}
         areas["pupil_n"] = areas["pupil_part"].map(lambda p: n_pupils.get(p, np.nan) if p else np.nan)

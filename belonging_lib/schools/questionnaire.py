@@ -290,7 +290,7 @@ def simulate_follow_up(first: pd.DataFrame, *, seed: int = 2027, noise: float = 
     rng = np.random.default_rng(seed)
     version = detect_version(first)
     inst = instrument_for(version)
-    lo, hi = inst.scale
+    lo, hi = inst.response_range
     out = first.copy()
     n = len(out)
     dropping = rng.random(n) < share_dropping

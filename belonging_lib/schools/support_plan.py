@@ -115,7 +115,7 @@ def _sdq(data: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]
         s = score(data, sdq)
         difficulties = [i for sub in ("emotional", "conduct", "hyperactivity", "peer") for i in sdq.subscales[sub]]
         items = clean_items(data, sdq, reverse=True)[difficulties]
-        a = reliability(items, scale=sdq.scale, progress=False).alpha
+        a = reliability(items, response_range=sdq.response_range, progress=False).alpha
         sem = float(s["sdq_total"].std(ddof=1) * np.sqrt(1 - a))
         return s["sdq_total"], s["sdq_total_band"].astype("string"), sem
     if "sdq_total_band" in data.columns:
@@ -180,7 +180,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     dup = refs.duplicated(keep=False)
     if dup.any():
         raise DataError(f"Column 'pupil_ref' repeats a reference in {describe_rows(data.index[dup])} (counted from 1).")
-    lo, hi = inst.scale
+    lo, hi = inst.response_range
     mid = (lo + hi) / 2
     staff_cutoff = mid if staff_cutoff is None else float(staff_cutoff)
     belonging_cutoff = mid if belonging_cutoff is None else float(belonging_cutoff)

@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from ._cfa import FIT_COLUMNS, CFAResult, cfa, invariance, release_tests
+from ._cfa import FIT_COLUMNS, CFAResult, InvarianceResult, cfa, invariance, release_tests
 from ._efa import EFAResult, ParallelResult, efa, parallel_analysis
 
-__all__ = ["CFAResult", "EFAResult", "FIT_COLUMNS", "ParallelResult", "cfa", "efa", "invariance",
-           "parallel_analysis", "release_tests"]
+__all__ = ["CFAResult", "EFAResult", "FIT_COLUMNS", "InvarianceResult", "ParallelResult", "cfa", "efa",
+           "invariance", "parallel_analysis", "release_tests"]

@@ -11,16 +11,16 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._errors import BelongingWarning, DataError, ModelError
-from .._results import Result, format_p
+from .._results import Result, format_p, tidy
 from .._validation import as_frame, check_choice, require_columns, require_finite, require_numeric
 from . import _mgml as M
 
-__all__ = ["CFAResult", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
+__all__ = ["CFAResult", "InvarianceResult", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
 
 #: fit statistics reported for every model, with lavaan's names in brackets:
-#: chisq, df, pvalue, baseline_chisq, baseline_df, cfi, tli, rmsea (rmsea),
+#: chisq, df, p (pvalue), baseline_chisq, baseline_df, cfi, tli, rmsea (rmsea),
 #: rmsea_ci_low (rmsea.ci.lower), rmsea_ci_high (rmsea.ci.upper), srmr (srmr = srmr_bentler)
-FIT_COLUMNS = ["chisq", "df", "pvalue", "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea",
+FIT_COLUMNS = ["chisq", "df", "p", "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea",
                "rmsea_ci_low", "rmsea_ci_high", "srmr", "npar", "n"]
 
 _EQUAL = ("loadings", "intercepts", "residuals", "residual.covariances")
@@ -121,7 +121,7 @@ def fit_measures(fit: M.Fit) -> pd.Series:
     rmsea = np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)) * np.sqrt(G) if df > 0 else np.nan
     lo, hi = _rmsea_ci(chisq, df, n, G)
     return pd.Series({
-        "chisq": chisq, "df": float(df), "pvalue": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan,
+        "chisq": chisq, "df": float(df), "p": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan,
         "baseline_chisq": bchisq, "baseline_df": float(bdf), "cfi": cfi, "tli": tli,
         "rmsea": rmsea, "rmsea_ci_low": lo, "rmsea_ci_high": hi, "srmr": _srmr(fit),
         "npar": float(fit.spec.n_par), "n": float(n)}, name="fit")
@@ -135,14 +135,14 @@ class CFAResult(Result):
     Attributes
     ----------
     fit : pandas.Series
-        chisq, df, pvalue, baseline_chisq, baseline_df, cfi, tli, rmsea,
+        chisq, df, p, baseline_chisq, baseline_df, cfi, tli, rmsea,
         rmsea_ci_low, rmsea_ci_high (90%), srmr, npar, n.
     loadings : pandas.DataFrame
         One row per item (and group): factor, item, estimate, se, statistic,
-        p_value, std_estimate (lavaan's ``std.all``), r2.
+        p, std_estimate (lavaan's ``std.all``), r2.
     parameters : pandas.DataFrame
         Every parameter: term (lavaan syntax), group, kind, estimate, se,
-        statistic, p_value, ci_low, ci_high, std_estimate, free (parameter number).
+        statistic, p, ci_low, ci_high, std_estimate, free (parameter number).
     factor_correlations : pandas.DataFrame
         Model-implied correlations of the factors (with a ``group`` column
         level in multi-group models).
@@ -151,6 +151,11 @@ class CFAResult(Result):
         defaults.
     n, n_excluded : int
         Rows used, and rows excluded listwise for a missing item (or group) value.
+    group : str or None
+        The multi-group column (lavaan's ``group``).
+    groups, group_sizes : tuple
+        The levels of ``group`` in the model's order (lavaan's group labels)
+        and their sizes; ``(None,)`` and ``(n,)`` in a single-group model.
     """
 
     model: str
@@ -173,8 +178,8 @@ class CFAResult(Result):
     title = "Confirmatory factor analysis (ML)"
 
     def to_frame(self) -> pd.DataFrame:
-        """The parameter table (tidy columns plus ``std_estimate``)."""
-        return self.parameters
+        """The parameter table, tidy columns first (then group, kind, ``std_estimate``, free)."""
+        return tidy(self.parameters)
 
     def latent_means(self) -> pd.DataFrame:
         """Latent mean differences from the first (reference) group.
@@ -190,7 +195,7 @@ class CFAResult(Result):
         Returns
         -------
         pandas.DataFrame
-            group, factor, estimate, se, ci_low, ci_high, statistic, p_value,
+            group, factor, estimate, se, ci_low, ci_high, statistic, p,
             std_difference, std_ci_low, std_ci_high.
         """
         if self.group is None or "intercepts" not in self.equal:
@@ -206,11 +211,11 @@ class CFAResult(Result):
         means["std_difference"] = means["estimate"] / scale
         means["std_ci_low"] = means["ci_low"] / scale
         means["std_ci_high"] = means["ci_high"] / scale
-        cols = ["group", "factor", "estimate", "se", "ci_low", "ci_high", "statistic", "p_value", "std_difference",
+        cols = ["group", "factor", "estimate", "se", "ci_low", "ci_high", "statistic", "p", "std_difference",
                 "std_ci_low", "std_ci_high"]
         return means[cols].reset_index(drop=True)
 
-    def standardized(self, level: float = 0.95) -> pd.DataFrame:
+    def standardized(self, *, ci_level: float = 0.95) -> pd.DataFrame:
         """Standardised loadings, variances and covariances with delta-method intervals.
 
         The standardised solution is lavaan's ``std.all`` (``std_estimate`` in
@@ -225,7 +230,7 @@ class CFAResult(Result):
 
         Parameters
         ----------
-        level : float
+        ci_level : float
             Confidence level of the limits (default 0.95).
 
         Returns
@@ -234,11 +239,11 @@ class CFAResult(Result):
             One row per loading, residual variance or covariance and factor
             variance or covariance (per group in a multi-group model): term,
             (group,) kind, lhs, rhs, estimate (standardised), se, ci_low,
-            ci_high, ci_level, statistic, p_value.  A factor correlation is the
+            ci_high, ci_level, statistic, p.  A factor correlation is the
             row of kind ``"factor covariance"``.
         """
-        if not 0 < level < 1:
-            raise ModelError(f"`level` must be between 0 and 1, not {level!r}.")
+        if not 0 < ci_level < 1:
+            raise ModelError(f"`ci_level` must be between 0 and 1, not {ci_level!r}.")
         fit = self._fit
         if fit is None:
             raise ModelError("This result has no fitted model to standardise (it was not made by cfa()).")
@@ -247,24 +252,24 @@ class CFAResult(Result):
         vc = fit.vcov()
         se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, vc, jac), 0, None))
         se = np.where(np.isfinite(values), se, np.nan)
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = stats.norm.ppf(0.5 + ci_level / 2)
         out = pd.DataFrame(rows)
         out["estimate"] = values
         out["se"] = se
         out["ci_low"] = values - z * se
         out["ci_high"] = values + z * se
-        out["ci_level"] = level
+        out["ci_level"] = ci_level
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = np.where(se > 0, values / se, np.nan)
         out["statistic"] = stat
-        out["p_value"] = 2 * stats.norm.sf(np.abs(stat))
+        out["p"] = 2 * stats.norm.sf(np.abs(stat))
         if self.group is None:
             out = out.drop(columns="group")
         return out
 
     def notes(self) -> list[str]:
         f = self.fit
-        lines = [f"chi-square({f['df']:.0f}) = {f['chisq']:.2f}, {format_p(f['pvalue'])}; "
+        lines = [f"chi-square({f['df']:.0f}) = {f['chisq']:.2f}, {format_p(f['p'])}; "
                  f"CFI = {f['cfi']:.3f}, TLI = {f['tli']:.3f}, RMSEA = {f['rmsea']:.3f} "
                  f"[90% CI {f['rmsea_ci_low']:.3f}, {f['rmsea_ci_high']:.3f}], SRMR = {f['srmr']:.3f}",
                  f"N = {self.n} ({self.n_excluded} of {self.n_rows} rows excluded "
@@ -289,7 +294,7 @@ class CFAResult(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        fit = self.fit[["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr"]]
+        fit = self.fit[["chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr"]]
         fmt = lambda v: f"{v:.3f}"  # noqa: E731
         cols = ["factor", "item", "estimate", "se", "std_estimate", "r2"]
         if self.group is not None:
@@ -326,7 +331,7 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
             stat = est / se if k is not None and se > 0 else np.nan
             prows.append({"term": term, "group": lv, "kind": kind, "estimate": est, "se": se,
                           "ci_low": est - z * se, "ci_high": est + z * se, "statistic": stat,
-                          "p_value": 2 * stats.norm.sf(abs(stat)) if stat == stat else np.nan,
+                          "p": 2 * stats.norm.sf(abs(stat)) if stat == stat else np.nan,
                           "std_estimate": std, "free": (k + 1) if k is not None else 0})
             return se, stat
 
@@ -336,7 +341,7 @@ def _build_result(model, mm, fit: M.Fit, blocks, n_excluded, n_rows, group, equa
                 std = lam[i, j] * sd_lat[j] / sd_obs[i]
                 se, stat = row(M.LAMBDA, i, j, f"{f} =~ {item}", "loading", lam[i, j], std)
                 lrows.append({"group": lv, "factor": f, "item": item, "estimate": lam[i, j], "se": se,
-                              "statistic": stat, "p_value": 2 * stats.norm.sf(abs(stat)) if stat == stat else np.nan,
+                              "statistic": stat, "p": 2 * stats.norm.sf(abs(stat)) if stat == stat else np.nan,
                               "std_estimate": std, "r2": 1 - the[i, i] / sigma[i, i]})
         for i, item in enumerate(items):
             row(M.THETA, i, i, f"{item} ~~ {item}", "residual variance", the[i, i], the[i, i] / sigma[i, i])
@@ -511,19 +516,19 @@ def _parse_partial(partial, mm: M.MeasurementModel) -> tuple:
     return tuple(out)
 
 
-def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequence[str] = (),
+def cfa(data: pd.DataFrame, model: str, *, group: str | None = None, equal: Sequence[str] = (),
         partial: Sequence[str] | str | None = None, estimator: str = "ML",
         missing: str = "listwise") -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as lavaan's ``cfa()``.
 
     Parameters
     ----------
+    data : pandas.DataFrame
+        One row per respondent; item columns numeric.
     model : str
         lavaan-style model: one line per factor (``visual =~ x1 + x2 + x3``)
         and optional residual covariances (``x1 ~~ x4``).  The first item of
         each factor is its marker (loading fixed at 1).
-    data : pandas.DataFrame
-        One row per respondent; item columns numeric.
     group : str, optional
         Column defining groups for a multi-group model (groups in order of
         first appearance, or category order for a categorical column).
@@ -594,7 +599,7 @@ def cfa(model: str, data: pd.DataFrame, *, group: str | None = None, equal: Sequ
     >>> f = rng.normal(size=(400, 1))
     >>> data = pd.DataFrame(f @ [[0.8, 0.7, 0.6, 0.5]] + rng.normal(scale=0.6, size=(400, 4)),
     ...                     columns=["a", "b", "c", "d"])
-    >>> res = cfa("f =~ a + b + c + d", data)
+    >>> res = cfa(data, "f =~ a + b + c + d")
     >>> int(res.fit["df"])
     2
     >>> bool(res.loadings["std_estimate"].between(0.5, 0.95).all())
@@ -699,31 +704,85 @@ def _multigroup_start(mm, spec, gdata):
     return start
 
 
-class _Fits(dict):
-    """The fitted models behind an invariance table (kept in ``DataFrame.attrs``).
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class InvarianceResult(Result):
+    """Measurement invariance across groups (see :func:`invariance`).
 
-    Results are immutable, so pandas' deep copies of ``attrs`` share them.
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Indexed by model (``"configural"``, ``"metric"``, ...): chisq, df, p
+        (the model's chi-square test), cfi, tli, rmsea, rmsea_ci_low,
+        rmsea_ci_high, srmr, then the step from the model before: delta_cfi,
+        delta_rmsea, chisq_diff, df_diff, p_diff (likelihood-ratio test) and
+        verdict.
+    configural, metric, scalar, strict : CFAResult or None
+        The fitted model of each level (None for a level not fitted).
+    model : str
+        The measurement model (lavaan syntax).
+    group : str
+        The multi-group column.
+    n, n_excluded : int
+        Rows used, and rows excluded (missing item or group values).
+    max_delta_cfi, max_delta_rmsea : float
+        The rule-of-thumb cut-offs behind the verdicts.
     """
 
-    def __deepcopy__(self, memo):
-        return self
+    table: pd.DataFrame
+    model: str
+    group: str
+    n: int
+    n_excluded: int
+    max_delta_cfi: float
+    max_delta_rmsea: float
+    configural: CFAResult | None = None
+    metric: CFAResult | None = None
+    scalar: CFAResult | None = None
+    strict: CFAResult | None = None
+    title = "Measurement invariance (ML)"
+
+    @property
+    def fits(self) -> dict:
+        """The fitted models, level -> :class:`CFAResult`, in the order fitted."""
+        return {lv: getattr(self, lv) for lv in self.table.index}
+
+    @property
+    def rule(self) -> str:
+        """The rule of thumb behind the verdicts, in words."""
+        return (f"rule of thumb: a step holds when CFI drops by at most {self.max_delta_cfi:g} and RMSEA "
+                f"rises by at most {self.max_delta_rmsea:g} (Cheung & Rensvold 2002; Chen 2007)")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per model (``term``), tidy columns first: term, df, p, then the fit and the steps."""
+        return tidy(self.table.rename_axis("term"))
+
+    def notes(self) -> list[str]:
+        first = next(iter(self.fits.values()))
+        sizes = ", ".join(f"{g}: {k}" for g, k in zip(first.groups, first.group_sizes))
+        return [f"Groups by {self.group!r} ({sizes}); N = {self.n}"
+                + (f" ({self.n_excluded} rows excluded)." if self.n_excluded else "."),
+                f"Verdicts: {self.rule}."]
+
+    def __repr__(self) -> str:
+        return (f"InvarianceResult(group={self.group!r}, models={list(self.table.index)}, "
+                f"verdicts={list(self.table['verdict'])})")
 
 
 _LEVELS = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
            "strict": ("loadings", "intercepts", "residuals")}
 
 
-def invariance(model: str, data: pd.DataFrame, group: str, *,
+def invariance(data: pd.DataFrame, model: str, *, group: str,
                levels: Sequence[str] = ("configural", "metric", "scalar"),
                partial: Sequence[str] | str | None = None, missing: str = "listwise",
-               max_delta_cfi: float = 0.01, max_delta_rmsea: float = 0.015) -> pd.DataFrame:
+               max_delta_cfi: float = 0.01, max_delta_rmsea: float = 0.015) -> InvarianceResult:
     """Test measurement invariance across groups: configural, metric, scalar (and strict).
 
     Parameters
     ----------
+    data : pandas.DataFrame
     model : str
         lavaan-style measurement model (see :func:`cfa`).
-    data : pandas.DataFrame
     group : str
         Column defining the groups.
     levels : sequence of str
@@ -741,11 +800,12 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed by level: chisq, df, pvalue, cfi, tli, rmsea, rmsea_ci_low,
-        rmsea_ci_high, srmr, delta_cfi, delta_rmsea, chisq_diff, df_diff,
-        p_diff, verdict.  ``attrs["fits"]`` holds each level's
-        :class:`CFAResult`; ``attrs["n_excluded"]`` the rows excluded.
+    InvarianceResult
+        ``table`` indexed by level: chisq, df, p, cfi, tli, rmsea,
+        rmsea_ci_low, rmsea_ci_high, srmr, delta_cfi, delta_rmsea,
+        chisq_diff, df_diff, p_diff, verdict; each level's :class:`CFAResult`
+        as a field (``.configural``, ``.metric``, ``.scalar``, ``.strict``);
+        ``n_excluded`` the rows excluded.
 
     Notes
     -----
@@ -769,11 +829,13 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
     >>> data = pd.DataFrame(f @ [[0.8, 0.7, 0.6, 0.5]] + rng.normal(scale=0.6, size=(600, 4)),
     ...                     columns=["a", "b", "c", "d"])
     >>> data["sex"] = np.repeat(["girl", "boy"], 300)
-    >>> table = invariance("f =~ a + b + c + d", data, "sex")
-    >>> list(table.index)
+    >>> inv = invariance(data, "f =~ a + b + c + d", group="sex")
+    >>> list(inv.table.index)
     ['configural', 'metric', 'scalar']
-    >>> [int(v) for v in table["df"]]
+    >>> [int(v) for v in inv.table["df"]]
     [4, 7, 10]
+    >>> inv.scalar.group_sizes
+    (300, 300)
     """
     check_choice("missing", missing, ["listwise", "ml"])
     levels = list(levels)
@@ -781,7 +843,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
         raise DataError("`levels` must name at least one model.")
     for lv in levels:
         check_choice("levels", lv, list(_LEVELS))
-    fits = _Fits()
+    fits = {}
     rows = []
     prev = None
     start = None
@@ -792,7 +854,7 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
         start = res._fit
         fits[lv] = res
         f = res.fit
-        row = {k: f[k] for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
+        row = {k: f[k] for k in ("chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci_low",
                                  "rmsea_ci_high", "srmr")}
         if prev is None:
             row.update(delta_cfi=np.nan, delta_rmsea=np.nan, chisq_diff=np.nan, df_diff=np.nan,
@@ -807,25 +869,23 @@ def invariance(model: str, data: pd.DataFrame, group: str, *,
         rows.append(row)
         prev = f
     table = pd.DataFrame(rows, index=pd.Index(levels, name="model"))
-    table.attrs["fits"] = fits
-    table.attrs["n_excluded"] = fits[levels[0]].n_excluded
-    table.attrs["rule"] = (f"rule of thumb: a step holds when CFI drops by at most {max_delta_cfi:g} "
-                           f"and RMSEA rises by at most {max_delta_rmsea:g} (Cheung & Rensvold 2002; Chen 2007)")
-    return table
+    first = fits[levels[0]]
+    return InvarianceResult(table=table, model=model, group=group, n=first.n, n_excluded=first.n_excluded,
+                            max_delta_cfi=max_delta_cfi, max_delta_rmsea=max_delta_rmsea, **fits)
 
 
-def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "scalar",
+def release_tests(data: pd.DataFrame, model: str, *, group: str, step: str = "scalar",
                   partial: Sequence[str] | str | None = None, missing: str = "listwise") -> pd.DataFrame:
     """Which item breaks invariance?  Free each equality constraint of one step in turn.
 
     Parameters
     ----------
+    data : pandas.DataFrame
     model : str
         lavaan-style measurement model.
-    data : pandas.DataFrame
     group : str
         Column defining the groups.
-    level : {"metric", "scalar"}
+    step : {"metric", "scalar"}
         ``"metric"`` releases each loading, ``"scalar"`` each intercept (with
         loadings kept equal).
     partial : str or sequence of str, optional
@@ -838,7 +898,7 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
     pandas.DataFrame
         One row per released parameter (``term`` in lavaan syntax), sorted
         by ``chisq_diff`` (the drop in chi-square when it is freed), with
-        ``df_diff`` (groups - 1), ``p_value`` and ``p_holm`` (Holm's
+        ``df_diff`` (groups - 1), ``p`` and ``p_holm`` (Holm's
         adjustment over the rows).
 
     Notes
@@ -862,18 +922,18 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
     ...                     columns=["a", "b", "c", "d"])
     >>> data["grp"] = np.repeat(["x", "y"], 400)
     >>> data.loc[data["grp"] == "y", "c"] += 0.5           # item c: biased intercept in group y
-    >>> release_tests("f =~ a + b + c + d", data, "grp").iloc[0]["term"]
+    >>> release_tests(data, "f =~ a + b + c + d", group="grp").iloc[0]["term"]
     'c ~ 1'
     """
-    check_choice("level", level, ["metric", "scalar"])
+    check_choice("step", step, ["metric", "scalar"])
     check_choice("missing", missing, ["listwise", "ml"])
     mm = M.parse_model(model)
     base_partial = list([partial] if isinstance(partial, str) else (partial or []))
     with M._single_thread():
-        base = _cfa(model, data, group=group, equal=_LEVELS[level], partial=base_partial, estimator="ML",
+        base = _cfa(model, data, group=group, equal=_LEVELS[step], partial=base_partial, estimator="ML",
                     missing=missing)
         already = set(_parse_partial(base_partial, mm))
-        if level == "metric":
+        if step == "metric":
             terms = [f"{f} =~ {item}" for f in mm.factors for item in mm.indicators[f][1:]]
         else:
             terms = [f"{item} ~ 1" for item in mm.items]
@@ -882,7 +942,7 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
         for term in terms:
             if _parse_partial([term], mm)[0] in already:
                 continue
-            spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=_LEVELS[level],
+            spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=_LEVELS[step],
                                 partial=_parse_partial(base_partial + [term], mm))
             fit = M.fit_spec(spec, gdata, start=_start_from(base._fit, spec))
             if not fit.converged:
@@ -890,14 +950,14 @@ def release_tests(model: str, data: pd.DataFrame, group: str, *, level: str = "s
                               BelongingWarning, stacklevel=2)
             d = base.fit["chisq"] - fit.chisq
             ddf = base.fit["df"] - fit.df
-            rows.append({"term": term, "chisq_diff": d, "df_diff": ddf, "p_value": float(stats.chi2.sf(max(d, 0.0), ddf))})
+            rows.append({"term": term, "chisq_diff": d, "df_diff": ddf, "p": float(stats.chi2.sf(max(d, 0.0), ddf))})
     table = pd.DataFrame(rows).sort_values("chisq_diff", ascending=False, kind="stable").reset_index(drop=True)
     m = len(table)
-    order = np.argsort(table["p_value"].to_numpy(), kind="stable")
+    order = np.argsort(table["p"].to_numpy(), kind="stable")
     adj = np.empty(m)
     running = 0.0
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * table["p_value"].iloc[i]))
+        running = max(running, min(1.0, (m - rank) * table["p"].iloc[i]))
         adj[i] = running
     table["p_holm"] = adj
     return table

@@ -102,7 +102,7 @@ def _batched_eigen(corr: np.ndarray):
 
 def parallel_analysis(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_iter: int = 100,
                       quantile: float | None = None, missing: str = "pairwise",
-                      seed: int | None = 2026) -> ParallelResult:
+                      seed: int | None = 0) -> ParallelResult:
     """Horn's parallel analysis: how many factors stand out from random noise?
 
     Parameters
@@ -117,8 +117,8 @@ def parallel_analysis(data: pd.DataFrame, *, items: Sequence[str] | None = None,
         instead of their mean (psych's default is the mean).
     missing : {"pairwise", "listwise"}
         How the correlation matrix treats missing values (psych: pairwise).
-    seed : int, optional
-        Seed of the random data (results are reproducible by default).
+    seed : int or None
+        Seed of the random data (0 by default: the same digits on every machine).
 
     Returns
     -------
@@ -214,18 +214,18 @@ class EFAResult(Result):
         return [f"{self.n_factors} factor(s) ({how}); rotation: {self.rotation}.", f"N = {self.n} ({miss})."]
 
 
-def efa(data: pd.DataFrame, n_factors: int | None = None, *, items: Sequence[str] | None = None,
+def efa(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_factors: int | None = None,
         rotation: str = "oblimin", missing: str = "pairwise", n_iter: int = 100,
-        seed: int | None = 2026) -> EFAResult:
+        seed: int | None = 0) -> EFAResult:
     """Exploratory factor analysis: minres extraction and oblimin rotation, as ``psych::fa``.
 
     Parameters
     ----------
     data : DataFrame
-    n_factors : int, optional
-        Number of factors; if omitted, chosen by :func:`parallel_analysis`.
     items : sequence of str, optional
         Item columns (default: every column).
+    n_factors : int, optional
+        Number of factors; if omitted, chosen by :func:`parallel_analysis`.
     rotation : {"oblimin", "none"}
         Direct oblimin (quartimin, gamma = 0; factors may correlate) or none.
     missing : {"pairwise", "listwise"}
@@ -257,7 +257,7 @@ def efa(data: pd.DataFrame, n_factors: int | None = None, *, items: Sequence[str
     >>> lam = np.kron(np.eye(2), np.full((1, 4), 0.7))
     >>> data = pd.DataFrame(f @ lam + rng.normal(scale=0.7, size=(500, 8)),
     ...                     columns=[f"q{i}" for i in range(8)])
-    >>> res = efa(data, 2)
+    >>> res = efa(data, n_factors=2)
     >>> res.loadings.abs().idxmax(axis=1).tolist()
     ['F1', 'F1', 'F1', 'F1', 'F2', 'F2', 'F2', 'F2']
     """
