@@ -99,6 +99,8 @@ OPTIONS = {
     "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
     "resid", "weights", "X", "Y", "b_pred", "b_int", "v_pred", "v_int", "cov_pi", "t_crit",
     "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
+    # trials.ConsortCounts.count(arm, what): the label of a row of the CONSORT table, not a column
+    "arm",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -375,9 +377,39 @@ def _examples(survey):
         # moderation, mediation, importance, gaps, ratios, proportions, school intervals
         # measurement: reliability, scoring, structure
         # trials
+        "trials.crt_effect": lambda: _trial_examples()["crt_effect"],
+        "trials.ancova": lambda: _trial_examples()["ancova"],
+        "trials.hedges_g": lambda: _trial_examples()["hedges_g"],
+        "trials.cace": lambda: _trial_examples()["cace"],
         # survey and imputation
         # data layer, disclosure, reports, schools' tools
     }
+
+
+def _trial_examples():
+    """One small cluster-randomised trial and a result of each trial estimator family."""
+    import warnings
+
+    from belonging_lib import trials
+    from belonging_lib._errors import BelongingWarning
+
+    rng = np.random.default_rng(15)
+    school = np.repeat(np.arange(12), 20)
+    arm = (school % 2).astype(float)
+    pre = rng.normal(size=school.size)
+    data = pd.DataFrame({"school": school, "arm": arm, "pre": pre,
+                         "post": 0.3 * arm + 0.5 * pre + rng.normal(0, 0.4, 12)[school] + rng.normal(size=school.size),
+                         "complied": arm * (school % 4 == 1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BelongingWarning)      # 6 schools per arm
+        return {
+            "crt_effect": trials.crt_effect(data, "post ~ arm + pre", cluster="school", treatment="arm",
+                                            n_boot=20, n_perm=20, progress=False),
+            "ancova": trials.ancova(data, outcome="post", treatment="arm", pretest="pre"),
+            "hedges_g": trials.hedges_g(data, outcome="post", treatment="arm"),
+            "cace": trials.cace(data, outcome="post", treatment="arm", complied="complied", cluster="school",
+                                covariates=["pre"], n_boot=20, progress=False),
+        }
 
 
 def test_to_frame_starts_with_the_tidy_columns(survey):
