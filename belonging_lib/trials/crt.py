@@ -2,8 +2,10 @@
 subgroup effects and the complier-average causal effect.
 
 The two-level models are fitted by :mod:`belonging_lib.models` (REML, Var(beta) =
-(X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest); the resampling loops use its
-fast :func:`~belonging_lib.models.fit_random_intercept`.
+(X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest), each built and fitted once; the
+resampling loops draw their clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
+and re-randomisation for the library) and refit with the fast
+:func:`~belonging_lib.models.fit_random_intercept`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, DataError, ModelError
+from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
 from .._results import Result, coef_table, tidy
 from .._validation import (
     as_frame,
@@ -26,7 +29,6 @@ from .._validation import (
     require_columns,
     require_finite,
 )
-from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
 from ._common import progress_bar, treatment_indicator
 
 __all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
@@ -372,8 +374,8 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
     num = _multilevel(frame, formula, cluster)
     row = _fixed_row(num, treatment)
     b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
-    tq = stats.t.ppf(0.5 + ci_level / 2, df)
-    lo, hi = float(b - tq * se), float(b + tq * se)
+    coef = coef_table([treatment], [b], [se], df, ci_level=ci_level).iloc[0]
+    lo, hi = float(coef["ci_low"]), float(coef["ci_high"])
     den_formula = f"{outcome} ~ {treatment}" if denominator == "eef" else f"{outcome} ~ 1"
     den = _multilevel(frame, den_formula, cluster)
     tau2, sig2 = _components(den)

@@ -161,10 +161,10 @@ def _smd(data, outcome, treatment, treated, ci_level, ci_method, correct):
     else:
         z = stats.norm.ppf(0.5 + ci_level / 2)
         low, high = d - z * se_d, d + z * se_d
-    tq = stats.t.ppf(0.5 + ci_level / 2, df)
+    raw = coef_table(["difference"], [diff], [s * math.sqrt(hn)], df, ci_level=ci_level).iloc[0]
     return EffectSize(
         estimate=j * d, se=j * se_d, ci_low=j * low, ci_high=j * high, effect=float(diff),
-        effect_ci_low=float(diff - tq * s * math.sqrt(hn)), effect_ci_high=float(diff + tq * s * math.sqrt(hn)),
+        effect_ci_low=float(raw["ci_low"]), effect_ci_high=float(raw["ci_high"]),
         n=n1 + n2, n_treated=n1, n_control=n2, kind="hedges_g" if correct else "cohens_d",
         ci_method=ci_method, ci_level=ci_level, correction=j, mean_treated=float(yt.mean()),
         mean_control=float(yc.mean()), sd_pooled=s, n_excluded=int((~ok).sum()),
