@@ -321,6 +321,32 @@ def test_crt_bootstrap_and_permutation_stable_across_seeds(crt_data):
     assert np.isfinite(a.perm_estimates).all() and np.std(a.perm_estimates) > 0
 
 
+def test_crt_bootstrap_replicate_refitted_by_multilevel(crt_data):
+    """A bootstrap replicate of crt_effect is the EEF effect size of the drawn schools, refitted in full."""
+    import warnings
+
+    from belonging_lib._resampling import resampled_rows, stratified_cluster_draws
+    from belonging_lib.models import multilevel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = tr.crt_effect(crt_data, "post ~ treat + pre", cluster="school_id", treatment="treat", n_boot=20,
+                          seed=3, progress=False)
+        used = crt_data.dropna(subset=["post", "pre"]).reset_index(drop=True)
+        codes, _ = pd.factorize(used["school_id"])
+        arm = used.groupby(codes)["treat"].first().to_numpy()
+        # the same seed gives the same draws: control schools first, then programme schools
+        draws = stratified_cluster_draws([np.flatnonzero(arm == v) for v in (0, 1)], 20, np.random.default_rng(3))
+        for r in (0, 7):
+            idx, labels = resampled_rows([np.flatnonzero(codes == c) for c in range(len(arm))], draws[r])
+            assert (arm[draws[r]] == 1).sum() == (arm == 1).sum()        # arms keep their numbers of schools
+            rep = used.iloc[idx].assign(school_id=labels)
+            num = multilevel("post ~ treat + pre", rep, groups="school_id")
+            den = multilevel("post ~ treat", rep, groups="school_id").variance["variance"]
+            assert_allclose(f.boot_estimates[r], num.fixed.loc["treat", "estimate"] / math.sqrt(den.sum()),
+                            rtol=1e-6)
+
+
 def _sim_crt(rng, J=30, n=25, effect=0.3, icc=0.2, comply=None):
     school = np.repeat(np.arange(J), n)
     treat_s = rng.permutation(np.r_[np.ones(J // 2), np.zeros(J - J // 2)])
