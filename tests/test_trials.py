@@ -300,6 +300,18 @@ def test_crt_errors(crt_data):
         tr.crt_effect(crt_data, "post ~ treat", cluster="school_id", treatment="treat", denominator="total")
 
 
+def test_crt_names_the_row_of_a_value_the_design_cannot_use(crt_data):
+    """A log of zero is named by its row in the user's data, counted past the rows left out."""
+    d = crt_data.assign(x=1.0)
+    first_missing = int(np.flatnonzero(d["post"].isna())[0])
+    row = int(np.flatnonzero(d["post"].notna().to_numpy() & (np.arange(len(d)) > first_missing))[0])
+    d.loc[d.index[row], "x"] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match=rf"'np.log\(x\)'.* in row {row + 1} \(counted from 1"):
+            tr.crt_effect(d, "post ~ treat + np.log(x)", cluster="school_id", treatment="treat")
+
+
 @pytest.mark.slow
 def test_crt_bootstrap_and_permutation_stable_across_seeds(crt_data):
     runs = [tr.crt_effect(crt_data, "post ~ treat + pre + fsm", cluster="school_id", treatment="treat",

@@ -84,11 +84,14 @@ def _has_main_effect(formula: str, treatment: str) -> bool:
 
 
 def _prepare(data, formula, cluster, treatment, block):
-    """Check a trial's data and formula; return (outcome, analysed rows, labels of excluded rows).
+    """Check a trial's data and formula.
 
-    No design matrix is built here: the model is built and fitted once, by ``multilevel``.  The
-    analysed rows are those complete on every column the formula uses and on the cluster, the
-    treatment and the block (the rule ``multilevel`` applies).
+    Returns (outcome, analysed rows, labels of excluded rows, rows to give the model).  No design
+    matrix is built here: the model is built and fitted once, by ``multilevel``.  The analysed rows
+    are those complete on every column the formula uses and on the cluster, the treatment and the
+    block, which is the rule ``multilevel`` applies; the rows to give the model are all the rows
+    with a block (``multilevel`` leaves out the others itself), so that a value its design cannot
+    use (``np.log(0)``) is named by its row in ``data``.
     """
     from ..models._design import parse_formula, screen_formula_data
 
@@ -107,6 +110,7 @@ def _prepare(data, formula, cluster, treatment, block):
         raise DataError(f"The treatment {treatment!r} must appear as a term of the formula {formula!r}.")
     keep = frame[list(dict.fromkeys(used + extra))].notna().all(axis=1)
     excluded = frame.index[~keep]
+    model_rows = frame if not block else frame.loc[frame[block].notna()]
     frame = frame.loc[keep]
     per = frame.groupby(cluster)[treatment].nunique()
     if (per > 1).any():
@@ -119,7 +123,7 @@ def _prepare(data, formula, cluster, treatment, block):
         if (per_b < 2).any():
             raise DataError(f"Block(s) {list(per_b.index[per_b < 2])[:5]} hold only one arm; "
                             "re-randomisation within blocks is impossible.")
-    return outcome, frame, list(excluded)
+    return outcome, frame, list(excluded), model_rows
 
 
 def _design(formula, frame):
@@ -369,9 +373,9 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
 
     check_choice("denominator", denominator, list(DENOMINATORS))
     ci_level = check_probability("ci_level", ci_level)
-    outcome, frame, excluded = _prepare(data, formula, cluster, treatment, block)
+    outcome, frame, excluded, model_rows = _prepare(data, formula, cluster, treatment, block)
     _warn_few_clusters(frame, cluster, treatment)
-    num = _multilevel(frame, formula, cluster)
+    num = _multilevel(model_rows, formula, cluster)
     row = _fixed_row(num, treatment)
     b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
     coef = coef_table([treatment], [b], [se], df, ci_level=ci_level).iloc[0]
@@ -496,7 +500,7 @@ def _interaction(data, formula, *, cluster, treatment, subgroup):
     """The whole-sample model with ``subgroup`` and ``treatment:subgroup`` added: (its row, rows used)."""
     rhs = formula.split("~", 1)[1]
     inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
-    _, frame, _ = _prepare(data, inter_formula, cluster, treatment, None)
+    _, frame, _, _ = _prepare(data, inter_formula, cluster, treatment, None)
     return _fixed_row(_multilevel(frame, inter_formula, cluster), f"{treatment}:{subgroup}"), frame
 
 
@@ -536,7 +540,7 @@ def crt_subgroups(data: pd.DataFrame, formula: str, *, cluster: str, treatment: 
     for lev in levels:
         members = data[data[subgroup] == lev]
         try:
-            _, part, dropped = _prepare(members, formula, cluster, treatment, None)
+            _, part, dropped, _ = _prepare(members, formula, cluster, treatment, None)
         except ModelError as exc:
             raise ModelError(f"Subgroup {subgroup} = {lev}: {exc}") from None
         r = _fixed_row(_multilevel(part, formula, cluster), treatment)
