@@ -361,31 +361,6 @@ def frame_problems(where: str, frame: pd.DataFrame) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def survey():
-    return bl.load_sample("survey")
-
-
-def _examples(survey):
-    """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
-    small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
-    from belonging_lib.models import ols
-
-    return {
-        # models, regression, multilevel, transitions
-        "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
-        # moderation, mediation, importance, gaps, ratios, proportions, school intervals
-        # measurement: reliability, scoring, structure
-        # trials
-        "trials.crt_effect": lambda: _trial_examples()["crt_effect"],
-        "trials.ancova": lambda: _trial_examples()["ancova"],
-        "trials.hedges_g": lambda: _trial_examples()["hedges_g"],
-        "trials.cace": lambda: _trial_examples()["cace"],
-        # survey and imputation
-        # data layer, disclosure, reports, schools' tools
-    }
-
-
 def _trial_examples():
     """One small cluster-randomised trial and a result of each trial estimator family."""
     import warnings
@@ -410,6 +385,31 @@ def _trial_examples():
             "cace": trials.cace(data, outcome="post", treatment="arm", complied="complied", cluster="school",
                                 covariates=["pre"], n_boot=20, progress=False),
         }
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return bl.load_sample("survey")
+
+
+def _examples(survey):
+    """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
+    small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
+    from belonging_lib.models import ols
+
+    return {
+        # models, regression, multilevel, transitions
+        "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
+        # moderation, mediation, importance, gaps, ratios, proportions, school intervals
+        # measurement: reliability, scoring, structure
+        # trials
+        "trials.crt_effect": lambda: _trial_examples()["crt_effect"],
+        "trials.ancova": lambda: _trial_examples()["ancova"],
+        "trials.hedges_g": lambda: _trial_examples()["hedges_g"],
+        "trials.cace": lambda: _trial_examples()["cace"],
+        # survey and imputation
+        # data layer, disclosure, reports, schools' tools
+    }
 
 
 def test_to_frame_starts_with_the_tidy_columns(survey):
