@@ -36,6 +36,7 @@ from scipy import optimize, stats
 
 from . import _factor
 from ._errors import BelongingWarning, ColumnError, DataError
+from ._resampling import cluster_bootstrap_indices
 from ._results import TIDY_COLUMNS, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
                           describe_rows, require_columns, require_finite, require_numeric)
@@ -904,16 +905,6 @@ def position_against(low: float, high: float, threshold: float) -> str:
     if high < threshold:
         return "wholly below"
     return "straddles"
-
-
-def cluster_bootstrap_indices(n_groups: int, n_boot: int, seed=None) -> np.ndarray:
-    """``(n_boot, n_groups)`` group indices drawn with replacement (a cluster bootstrap).
-
-    Row ``b`` lists the groups (codes 0..J-1, in sorted order of the group labels)
-    that make up replicate ``b``; a group drawn twice enters as two groups.
-    """
-    n_boot = check_positive_int("n_boot", n_boot, minimum=1)
-    return np.random.default_rng(seed).integers(0, int(n_groups), size=(n_boot, int(n_groups)))
 
 
 def _cluster_stats(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_groups: int):

@@ -627,7 +627,7 @@ def test_cohens_d_contract(n, seed, constant, scale, arms, ci_method, share):
 
     d = _trial_frame(n, 1, seed, constant=constant, scale=scale, arm_labels=arms)
     d["arm"] = [arms[0] if i < round(n * share) else arms[1] for i in range(n)]
-    r = attempt(cohens_d, d, outcome="post", group="arm", treatment=arms[0], ci_method=ci_method)
+    r = attempt(cohens_d, d, outcome="post", treatment="arm", treated=arms[0], ci_method=ci_method)
     if r is None:
         return
     assert finite(r.estimate, r.ci_low, r.ci_high, r.se)
@@ -635,7 +635,7 @@ def test_cohens_d_contract(n, seed, constant, scale, arms, ci_method, share):
     assert r.n_treated + r.n_control == n
     # relabelling the arms with other (unicode) strings changes nothing
     d2 = d.assign(arm=d["arm"].map({arms[0]: "ü-T", arms[1]: "ü-C"}))
-    r2 = cohens_d(d2, outcome="post", group="arm", treatment="ü-T", ci_method=ci_method)
+    r2 = cohens_d(d2, outcome="post", treatment="arm", treated="ü-T", ci_method=ci_method)
     assert r2.estimate == pytest.approx(r.estimate, rel=1e-9, abs=1e-12)
 
 
@@ -652,8 +652,8 @@ def test_ancova_contract(n, seed, constant, scale, arms, constant_pre, fsm):
                 treated=arms[0])
     if r is None:
         return
-    assert finite(r.effect, r.se, r.ci_low, r.ci_high, r.estimate, r.g_ci_low, r.g_ci_high, r.sd_pooled)
-    assert r.ci_low <= r.effect <= r.ci_high and r.g_ci_low <= r.estimate <= r.g_ci_high
+    assert finite(r.effect, r.se, r.effect_ci_low, r.effect_ci_high, r.estimate, r.ci_low, r.ci_high, r.sd_pooled)
+    assert r.effect_ci_low <= r.effect <= r.effect_ci_high and r.ci_low <= r.estimate <= r.ci_high
     assert r.n + r.n_excluded == n
 
 
@@ -669,7 +669,7 @@ def test_crt_effect_contract(n_schools, per, seed, constant, arms, n_boot, n_per
         d["arm"] = (d["arm"] == arms[0]).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        r = attempt(crt_effect, "post ~ arm + pre", d, cluster="school", treatment="arm", denominator=denominator,
+        r = attempt(crt_effect, d, "post ~ arm + pre", cluster="school", treatment="arm", denominator=denominator,
                     n_boot=n_boot, n_perm=n_perm, seed=1, progress=False)
     if r is None:
         return

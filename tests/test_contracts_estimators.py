@@ -87,7 +87,7 @@ def test_crt_subgroups_contract(n_schools, per, seed, missing_subgroup, one_leve
         d["fsm"] = d["fsm"].where(d["fsm"].isna(), 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # boundary fits and few clusters are documented warnings
-        r = attempt(crt_subgroups, "post ~ arm + pre", d, cluster="school", treatment="arm", subgroup="fsm")
+        r = attempt(crt_subgroups, d, "post ~ arm + pre", cluster="school", treatment="arm", subgroup="fsm")
     if r is None:
         return
     assert not one_level
@@ -97,7 +97,7 @@ def test_crt_subgroups_contract(n_schools, per, seed, missing_subgroup, one_leve
     assert ((t["ci_low"] <= t["estimate"]) & (t["estimate"] <= t["ci_high"])).all()
     assert int(t["n"].sum()) + r.n_excluded == len(d)            # every pupil is analysed or counted
     assert (t["n_clusters"] >= 4).all()                          # 2 per arm at least, or an error
-    assert 0 <= r.interaction_p <= 1
+    assert 0 <= r.p_interaction <= 1
 
 
 @FAST
@@ -132,13 +132,13 @@ def test_consort_counts_contract(n_schools, per, seed, lost, by, complied):
 def test_eef_table_contract(rows, table):
     from belonging_lib.trials import eef_table
 
-    given_rows = {k: {"estimate": es, "ci_low": es - w, "ci_high": es + w, "n": n, "p_value": p}
+    given_rows = {k: {"estimate": es, "ci_low": es - w, "ci_high": es + w, "n": n, "p": p}
                   for k, (es, w, n, p) in rows.items()}
     out = attempt(eef_table, given_rows, table=table)
     if out is None:
         return
     assert list(out["outcome"]) == list(rows)
-    assert finite(out[["effect_size", "ci_low", "ci_high", "months_progress", "n_pupils", "p_value"]])
+    assert finite(out[["effect_size", "ci_low", "ci_high", "months_progress", "n_pupils", "p"]])
     assert (out["ci_low"] <= out["effect_size"]).all() and (out["effect_size"] <= out["ci_high"]).all()
     assert (out["months_progress"].abs() <= 12).all()
     assert (np.sign(out["months_progress"]) * np.sign(out["effect_size"]) >= 0).all()
@@ -431,7 +431,7 @@ def _estimators():
         "multilevel": (lambda d: models.multilevel("y ~ a", d, groups="school"), ["y", "a"]),
         "dominance": (lambda d: models.dominance(d, outcome="y", predictors=["a", "b"]), ["y", "a", "b"]),
         "moderation": (lambda d: models.moderation(d, outcome="y", predictor="a", moderator="b"), ["y", "a", "b"]),
-        "hedges_g": (lambda d: trials.hedges_g(d, outcome="y", group="arm"), ["y"]),
+        "hedges_g": (lambda d: trials.hedges_g(d, outcome="y", treatment="arm"), ["y"]),
         "ancova": (lambda d: trials.ancova(d, outcome="y", treatment="arm", pretest="a"), ["y", "a"]),
         "icc": (lambda d: reliability.icc(d, outcome="y", cluster="school"), ["y"]),
         "reliability": (lambda d: reliability.reliability(d, items=["y", "a", "b"]), ["y", "a", "b"]),

@@ -54,7 +54,7 @@ def _worker() -> dict:
     pupils = survey[["school_id", "class_id"]].join(score(survey, ["pssm"]))
     model("08.null_icc", multilevel("pssm ~ 1", pupils, groups="school_id"))
     trial = bl.load_sample("trial")
-    res = trials.crt_effect("post_belonging ~ treat + pre_belonging + C(block)", trial, cluster="school_id",
+    res = trials.crt_effect(trial, "post_belonging ~ treat + pre_belonging + C(block)", cluster="school_id",
                             treatment="treat", block="block", progress=False)
     out["09.es_ci_low"] = {"estimate": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high,
                            "effect": res.effect, "se": res.se, "df": res.df}

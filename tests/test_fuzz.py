@@ -321,7 +321,7 @@ def test_contract_hedges_g(n, treat_share, constant):
     treat = (np.arange(n) < round(n * treat_share)).astype(int)
     d = pd.DataFrame({"arm": treat, "post": np.full(n, 3.0) if constant else rng.normal(size=n)})
     try:
-        g = hedges_g(d, outcome="post", group="arm")
+        g = hedges_g(d, outcome="post", treatment="arm")
     except BelongingError as exc:
         assert str(exc)
     else:

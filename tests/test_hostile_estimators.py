@@ -62,14 +62,14 @@ def test_crt_with_one_school_per_arm_is_an_error_not_a_ci_of_1e152():
     from belonging_lib.trials import crt_effect
 
     with pytest.raises(ModelError, match=r"1 treated and 1 control cluster.*at least 2 clusters in each arm"):
-        crt_effect("post ~ arm + pre", trial(1, pupils=30), cluster="school", treatment="arm", progress=False)
+        crt_effect(trial(1, pupils=30), "post ~ arm + pre", cluster="school", treatment="arm", progress=False)
 
 
 def test_crt_with_few_schools_per_arm_warns_with_the_reason():
     from belonging_lib.trials import crt_effect
 
     with pytest.warns(BelongingWarning, match=r"Only 4 treated and 4 control clusters.*fewer than 10"):
-        res = crt_effect("post ~ arm + pre", trial(4), cluster="school", treatment="arm", progress=False)
+        res = crt_effect(trial(4), "post ~ arm + pre", cluster="school", treatment="arm", progress=False)
     assert np.isfinite([res.estimate, res.ci_low, res.ci_high]).all()
 
 
@@ -78,7 +78,7 @@ def test_crt_with_enough_schools_per_arm_does_not_warn_about_them():
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        crt_effect("post ~ arm + pre", trial(10, pupils=10), cluster="school", treatment="arm", progress=False)
+        crt_effect(trial(10, pupils=10), "post ~ arm + pre", cluster="school", treatment="arm", progress=False)
     assert not [w for w in caught if "clusters of 'school' are analysed" in str(w.message)]
 
 
@@ -99,7 +99,7 @@ def test_crt_subgroup_with_one_school_in_an_arm_is_an_error_naming_the_subgroup(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BelongingWarning)
         with pytest.raises(ModelError, match=r"Subgroup fsm = 1.*at least 2 clusters in each arm"):
-            crt_subgroups("post ~ arm + pre", d, cluster="school", treatment="arm", subgroup="fsm")
+            crt_subgroups(d, "post ~ arm + pre", cluster="school", treatment="arm", subgroup="fsm")
 
 
 @pytest.mark.parametrize("n_clusters, p_treated", [(5, 0.2), (10, 0.9)])
@@ -133,8 +133,8 @@ def test_mediation_cluster_bootstrap_over_one_cluster_says_so():
 # ----------------------------------------------------------------------------- a third arm
 
 THREE_ARM_CALLS = {
-    "cohens_d": lambda tr, d: tr.cohens_d(d, outcome="y", group="g", treatment="T"),
-    "hedges_g": lambda tr, d: tr.hedges_g(d, outcome="y", group="g", treatment="T"),
+    "cohens_d": lambda tr, d: tr.cohens_d(d, outcome="y", treatment="g", treated="T"),
+    "hedges_g": lambda tr, d: tr.hedges_g(d, outcome="y", treatment="g", treated="T"),
     "ancova": lambda tr, d: tr.ancova(d, outcome="y", treatment="g", pretest="pre", treated="T"),
     "attrition": lambda tr, d: tr.attrition(d, treatment="g", treated="T", attrited="lost"),
     "balance": lambda tr, d: tr.balance(d, treatment="g", covariates=["pre"], treated="T"),
@@ -156,7 +156,7 @@ def test_two_arms_with_missing_values_still_work():
 
     d = three_arms()
     d.loc[d["g"] == "X", "g"] = None
-    res = cohens_d(d, outcome="y", group="g", treatment="T")
+    res = cohens_d(d, outcome="y", treatment="g", treated="T")
     assert (res.n_treated, res.n_control, res.n_excluded) == (30, 30, 30)
 
 
@@ -173,7 +173,7 @@ INF_CALLS = {
     "dominance": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).dominance(
         d, outcome="y", predictors=["a", "b"]), "a", 5),
     "hedges_g": (lambda d: __import__("belonging_lib.trials", fromlist=["x"]).hedges_g(
-        d.assign(arm=np.arange(len(d)) % 2), outcome="y", group="arm"), "y", 3),
+        d.assign(arm=np.arange(len(d)) % 2), outcome="y", treatment="arm"), "y", 3),
     "ols": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).ols("y ~ a + b", d), "b", 7),
     "logit": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).logit(
         "yb ~ a + b", d.assign(yb=(d.y > 0).astype(int))), "a", 9),
@@ -208,7 +208,7 @@ def test_one_inf_in_a_trial_is_a_data_error_not_all_nan():
 
     d = _with_inf(trial(10, pupils=10), "post", 7)
     with pytest.raises(DataError, match=r"Column 'post' holds an infinite value \(inf\) in row 8"):
-        crt_effect("post ~ arm + pre", d, cluster="school", treatment="arm", progress=False)
+        crt_effect(d, "post ~ arm + pre", cluster="school", treatment="arm", progress=False)
     with pytest.raises(DataError, match=r"Column 'post' holds an infinite value \(inf\) in row 8"):
         ancova(d, outcome="post", treatment="arm", pretest="pre")
     with pytest.raises(DataError, match=r"Column 'pre' holds an infinite value \(-inf\) in row 3"):
@@ -270,7 +270,7 @@ def test_a_malformed_formula_is_a_model_error_quoting_it(fn):
     d = trial(10, pupils=5)
     call = {"ols": lambda: ols("post ~ pre +", d),
             "multilevel": lambda: multilevel("post ~ pre +", d, groups="school"),
-            "crt_effect": lambda: crt_effect("post ~ arm + pre +", d, cluster="school", treatment="arm",
+            "crt_effect": lambda: crt_effect(d, "post ~ arm + pre +", cluster="school", treatment="arm",
                                              progress=False)}[fn]
     with pytest.raises(ModelError, match=r"The formula 'post ~ (arm \+ )?pre \+' cannot be read: expected a noun"):
         call()
@@ -331,7 +331,7 @@ def test_crt_subgroups_count_pupils_in_no_subgroup():
     d = trial(10, pupils=10)
     d.loc[d.index[:7], "fsm"] = np.nan
     d.loc[d.index[50:53], "pre"] = np.nan
-    res = crt_subgroups("post ~ arm + pre", d, cluster="school", treatment="arm", subgroup="fsm")
+    res = crt_subgroups(d, "post ~ arm + pre", cluster="school", treatment="arm", subgroup="fsm")
     assert res.n_excluded == 10
     assert res.table["n"].sum() + res.n_excluded == len(d)
     assert res.table["n_excluded"].sum() == 3

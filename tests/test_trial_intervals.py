@@ -18,6 +18,7 @@ FIELDS = ["estimate", "se", "ci_low", "ci_high"]
 
 def test_attrition_intervals_match_r():
     out = trials.attrition_intervals(DATA, treatment="treat", attrited="attrited", cluster="school_id")
+    assert list(out.columns[:9]) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
     out = out.set_index("term")
     for term in ["treated", "control", "overall", "differential"]:
         for f in FIELDS:
@@ -30,7 +31,8 @@ def test_balance_intervals_match_r_and_the_point_estimates_of_balance():
     analysed = DATA[DATA["attrited"] == 0]
     covs = ["pre_belonging", "pre_attain", "fsm", "send"]
     out = trials.balance_intervals(analysed, treatment="treat", covariates=covs, cluster="school_id")
-    out = out.set_index("covariate")
+    assert list(out.columns[:9]) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
+    out = out.set_index("term")
     for c in covs:
         for f in FIELDS:
             assert out.loc[c, f] == pytest.approx(REF[f"balance_{c}"][f], rel=1e-7, abs=1e-10), (c, f)
@@ -40,10 +42,10 @@ def test_balance_intervals_match_r_and_the_point_estimates_of_balance():
 
 def test_subgroup_difference_equals_crt_subgroups_and_its_interval_holds_the_estimate():
     f = "post_belonging ~ treat + pre_belonging + C(block)"
-    diff = trials.subgroup_difference(f, DATA, cluster="school_id", treatment="treat", subgroup="fsm")
-    sub = trials.crt_subgroups(f, DATA, cluster="school_id", treatment="treat", subgroup="fsm")
+    diff = trials.subgroup_difference(DATA, f, cluster="school_id", treatment="treat", subgroup="fsm")
+    sub = trials.crt_subgroups(DATA, f, cluster="school_id", treatment="treat", subgroup="fsm")
     assert diff["estimate"] == pytest.approx(sub.interaction_estimate, rel=1e-10)
-    assert diff["p"] == pytest.approx(sub.interaction_p, rel=1e-10)
+    assert diff["p"] == pytest.approx(sub.p_interaction, rel=1e-10)
     assert diff["ci_low"] < diff["estimate"] < diff["ci_high"]
     assert diff["ci_high"] - diff["ci_low"] == pytest.approx(2 * 1.96 * diff["se"], rel=0.01)
 

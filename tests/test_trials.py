@@ -43,8 +43,8 @@ def crt_data():
 @pytest.mark.parametrize("ci", [0.95, 0.90])
 def test_hedges_g_and_d_match_effectsize(ind, ci):
     r = REF["smd"][f"ci{round(100 * ci):02d}"]
-    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci=ci)
-    d = tr.cohens_d(ind, outcome="post", group="arm", treatment="programme", ci=ci)
+    g = tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme", ci_level=ci)
+    d = tr.cohens_d(ind, outcome="post", treatment="arm", treated="programme", ci_level=ci)
     # effectsize finds the noncentral-t limits with optim (Nelder-Mead, abstol 1e-9 on
     # probabilities); ours are exact roots. Measured agreement 1.6e-7 relative.
     assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-6, atol=0)
@@ -54,7 +54,7 @@ def test_hedges_g_and_d_match_effectsize(ind, ci):
 
 def test_hedges_g_second_dataset(ind):
     r = REF["smd"]["pre_ci95"]
-    g = tr.hedges_g(ind, outcome="pre", group="arm", treatment="programme")
+    g = tr.hedges_g(ind, outcome="pre", treatment="arm", treated="programme")
     assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-6, atol=0)
 
 
@@ -65,50 +65,50 @@ def test_hedges_g_tiny_arms_far_in_the_tails():
     d = pd.DataFrame({"y": r["x"] + r["y"], "arm": [1] * len(r["x"]) + [0] * len(r["y"])})
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        g = tr.hedges_g(d, outcome="y", group="arm", treatment=1)
+        g = tr.hedges_g(d, outcome="y", treatment="arm", treated=1)
     assert_allclose([g.estimate, g.ci_low, g.ci_high], [r["g"], r["g_low"], r["g_high"]], rtol=1e-5, atol=0)
 
 
 def test_hedges_correction_close_to_approximation(ind):
-    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
+    g = tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme")
     m = g.n_treated + g.n_control - 2
     assert_allclose(g.correction, 1 - 3 / (4 * m - 1), rtol=1e-4)  # the approximation is O(m^-2) off
 
 
 def test_normal_ci_uses_var_formula(ind):
-    g = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci_method="normal")
+    g = tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme", ci_method="normal")
     d = g.estimate / g.correction
     n1, n2 = g.n_treated, g.n_control
     se_d = math.sqrt((n1 + n2) / (n1 * n2) + d**2 / (2 * (n1 + n2)))
     assert_allclose(g.ci_high - g.ci_low, 2 * 1.959963984540054 * se_d * g.correction, rtol=1e-9)
-    t = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
+    t = tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme")
     assert_allclose(g.ci_low, t.ci_low, rtol=0.05)  # the two CI methods are close at n = 60
 
 
 def test_sign_is_treated_minus_control(ind):
     flipped = ind.assign(arm=ind.arm.map({"programme": "control", "control": "programme"}))
-    a = tr.hedges_g(ind, outcome="post", group="arm", treatment="programme")
-    b = tr.hedges_g(flipped, outcome="post", group="arm", treatment="programme")
+    a = tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme")
+    b = tr.hedges_g(flipped, outcome="post", treatment="arm", treated="programme")
     assert_allclose(a.estimate, -b.estimate, rtol=1e-12)
 
 
 def test_effect_size_bad_input(ind):
     with pytest.raises(DataError, match="treated value"):
-        tr.hedges_g(ind, outcome="post", group="arm", treatment="mentoring")
+        tr.hedges_g(ind, outcome="post", treatment="arm", treated="mentoring")
     with pytest.raises(DataError, match="0 \\(control\\) / 1"):
-        tr.hedges_g(ind, outcome="post", group="arm")
+        tr.hedges_g(ind, outcome="post", treatment="arm")
     with pytest.raises(DataError, match="ci_method"):
-        tr.hedges_g(ind, outcome="post", group="arm", treatment="programme", ci_method="boot")
+        tr.hedges_g(ind, outcome="post", treatment="arm", treated="programme", ci_method="boot")
 
 
 def test_ancova_matches_lm(ind):
     r = REF["ancova"]
     a = tr.ancova(ind, outcome="post", treatment="arm", treated="programme", pretest="pre")
-    assert_allclose([a.effect, a.se, a.p_value, a.ci_low, a.ci_high, a.df],
+    assert_allclose([a.effect, a.effect_se, a.p, a.effect_ci_low, a.effect_ci_high, a.df],
                     [r["b"], r["se"], r["p"], r["ci"][0], r["ci"][1], r["df"]], rtol=1e-6, atol=0)
     assert a.n == r["n"] and a.n_excluded == 4
     assert_allclose(a.estimate, a.effect / a.sd_pooled * tr.hedges_g(
-        ind, outcome="post", group="arm", treatment="programme").correction, rtol=1e-12)
+        ind, outcome="post", treatment="arm", treated="programme").correction, rtol=1e-12)
 
 
 # ---------------------------------------------------------------- months' progress
@@ -188,9 +188,9 @@ def test_balance_g_and_cox():
     df = pd.DataFrame({"t": np.repeat([0, 1], 200), "x": rng.normal(size=400),
                        "b": np.r_[np.repeat([0, 1], [150, 50]), np.repeat([0, 1], [120, 80])]})
     res = tr.balance(df, treatment="t", covariates=["x", "b"]).table.set_index("covariate")
-    g = tr.hedges_g(df, outcome="x", group="t").estimate
+    g = tr.hedges_g(df, outcome="x", treatment="t").estimate
     assert_allclose(res.loc["x", "difference"], g, rtol=1e-12)
-    j = g / tr.cohens_d(df, outcome="x", group="t").estimate
+    j = g / tr.cohens_d(df, outcome="x", treatment="t").estimate
     cox = j * (math.log(0.4 / 0.6) - math.log(0.25 / 0.75)) / 1.65
     assert_allclose(res.loc["b", "difference"], cox, rtol=1e-12)
     assert res.loc["b", "kind"] == "binary" and res.loc["b", "status"] == "fails"
@@ -262,14 +262,15 @@ def test_n_clusters_needed_round_trip():
 # ---------------------------------------------------------------- cluster-randomised trials vs lme4
 @pytest.fixture(scope="module")
 def crt_fit(crt_data):
-    return tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat")
+    return tr.crt_effect(crt_data, "post ~ treat + pre + fsm", cluster="school_id", treatment="treat")
 
 
 def test_crt_matches_lme4(crt_fit):
     r = REF["crt"]
     f = crt_fit
     # lme4 with bobyqa rhoend 1e-12 against belonging_lib.models (REML, (X'V^-1X)^-1, Satterthwaite)
-    assert_allclose([f.effect, f.se], [r["b"], r["se"]], rtol=1e-6, atol=0)
+    assert_allclose([f.effect, f.effect_se], [r["b"], r["se"]], rtol=1e-6, atol=0)
+    assert_allclose(f.se, r["se"] / f.sd, rtol=1e-6, atol=0)           # the effect size's SE
     assert_allclose(f.df, r["df"], rtol=1e-6, atol=0)  # Satterthwaite (measured 6e-8)
     assert_allclose([f.var_cluster, f.var_pupil],
                     [r["denominator"]["var"]["school"], r["denominator"]["var"]["pupil"]], rtol=1e-6, atol=0)
@@ -282,7 +283,7 @@ def test_crt_matches_lme4(crt_fit):
 
 def test_crt_intercept_only_denominator(crt_data):
     r = REF["crt"]
-    f = tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat",
+    f = tr.crt_effect(crt_data, "post ~ treat + pre + fsm", cluster="school_id", treatment="treat",
                       denominator="intercept_only")
     assert_allclose(f.estimate, r["es_intercept_only"], rtol=1e-6, atol=0)
     assert_allclose([f.var_cluster, f.var_pupil], [r["empty"]["var"]["school"], r["empty"]["var"]["pupil"]],
@@ -292,16 +293,28 @@ def test_crt_intercept_only_denominator(crt_data):
 
 def test_crt_errors(crt_data):
     with pytest.raises(DataError, match="must appear"):
-        tr.crt_effect("post ~ pre", crt_data, cluster="school_id", treatment="treat")
+        tr.crt_effect(crt_data, "post ~ pre", cluster="school_id", treatment="treat")
     with pytest.raises(DataError, match="varies within cluster"):
-        tr.crt_effect("post ~ fsm + pre", crt_data, cluster="school_id", treatment="fsm")
+        tr.crt_effect(crt_data, "post ~ fsm + pre", cluster="school_id", treatment="fsm")
     with pytest.raises(DataError, match="denominator"):
-        tr.crt_effect("post ~ treat", crt_data, cluster="school_id", treatment="treat", denominator="total")
+        tr.crt_effect(crt_data, "post ~ treat", cluster="school_id", treatment="treat", denominator="total")
+
+
+def test_crt_names_the_row_of_a_value_the_design_cannot_use(crt_data):
+    """A log of zero is named by its row in the user's data, counted past the rows left out."""
+    d = crt_data.assign(x=1.0)
+    first_missing = int(np.flatnonzero(d["post"].isna())[0])
+    row = int(np.flatnonzero(d["post"].notna().to_numpy() & (np.arange(len(d)) > first_missing))[0])
+    d.loc[d.index[row], "x"] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match=rf"'np.log\(x\)'.* in row {row + 1} \(counted from 1"):
+            tr.crt_effect(d, "post ~ treat + np.log(x)", cluster="school_id", treatment="treat")
 
 
 @pytest.mark.slow
 def test_crt_bootstrap_and_permutation_stable_across_seeds(crt_data):
-    runs = [tr.crt_effect("post ~ treat + pre + fsm", crt_data, cluster="school_id", treatment="treat",
+    runs = [tr.crt_effect(crt_data, "post ~ treat + pre + fsm", cluster="school_id", treatment="treat",
                           block="block", n_boot=150, n_perm=150, seed=s, progress=False) for s in (11, 12)]
     a, b = runs
     assert a.estimate == b.estimate and a.n_boot == 150
@@ -310,14 +323,40 @@ def test_crt_bootstrap_and_permutation_stable_across_seeds(crt_data):
     sd_boot = np.std(a.boot_estimates)
     assert abs(a.boot_ci_low - b.boot_ci_low) < sd_boot and abs(a.boot_ci_high - b.boot_ci_high) < sd_boot
     # the bootstrap SD agrees with the model SE of the effect size to within 35% (9 schools per arm)
-    assert_allclose(sd_boot, a.se / a.sd, rtol=0.35)
+    assert_allclose(sd_boot, a.se, rtol=0.35)
     # permutation p: binomial MC error sqrt(p(1-p)/150) per run
     mc = math.sqrt(a.p_permutation * (1 - a.p_permutation) / 150)
     assert abs(a.p_permutation - b.p_permutation) < 4 * math.sqrt(2) * mc
     # randomisation inference and the model-based test tell the same story here
-    assert abs(a.p_permutation - a.p_value) < 0.1
+    assert abs(a.p_permutation - a.p) < 0.1
     # re-randomisation kept blocks balanced: every permuted coefficient came from a valid allocation
     assert np.isfinite(a.perm_estimates).all() and np.std(a.perm_estimates) > 0
+
+
+def test_crt_bootstrap_replicate_refitted_by_multilevel(crt_data):
+    """A bootstrap replicate of crt_effect is the EEF effect size of the drawn schools, refitted in full."""
+    import warnings
+
+    from belonging_lib._resampling import resampled_rows, stratified_cluster_draws
+    from belonging_lib.models import multilevel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = tr.crt_effect(crt_data, "post ~ treat + pre", cluster="school_id", treatment="treat", n_boot=20,
+                          seed=3, progress=False)
+        used = crt_data.dropna(subset=["post", "pre"]).reset_index(drop=True)
+        codes, _ = pd.factorize(used["school_id"])
+        arm = used.groupby(codes)["treat"].first().to_numpy()
+        # the same seed gives the same draws: control schools first, then programme schools
+        draws = stratified_cluster_draws([np.flatnonzero(arm == v) for v in (0, 1)], 20, np.random.default_rng(3))
+        for r in (0, 7):
+            idx, labels = resampled_rows([np.flatnonzero(codes == c) for c in range(len(arm))], draws[r])
+            assert (arm[draws[r]] == 1).sum() == (arm == 1).sum()        # arms keep their numbers of schools
+            rep = used.iloc[idx].assign(school_id=labels)
+            num = multilevel("post ~ treat + pre", rep, groups="school_id")
+            den = multilevel("post ~ treat", rep, groups="school_id").variance["variance"]
+            assert_allclose(f.boot_estimates[r], num.fixed.loc["treat", "estimate"] / math.sqrt(den.sum()),
+                            rtol=1e-6)
 
 
 def _sim_crt(rng, J=30, n=25, effect=0.3, icc=0.2, comply=None):
@@ -340,7 +379,7 @@ def test_crt_known_truth_coverage():
     hits, ests = 0, []
     for _ in range(40):
         d = _sim_crt(rng, effect=0.3)
-        f = tr.crt_effect("post ~ treat + pre", d, cluster="school", treatment="treat")
+        f = tr.crt_effect(d, "post ~ treat + pre", cluster="school", treatment="treat")
         true_es = 0.3 / math.sqrt(1 + 0.25)  # total variance of post given treat: 0.5^2 var(pre) + 1
         hits += f.ci_low <= true_es <= f.ci_high
         ests.append(f.estimate)
@@ -371,15 +410,15 @@ def test_cace_bootstrap(crt_data):
 
 
 def test_crt_subgroups(crt_data):
-    s = tr.crt_subgroups("post ~ treat + pre", crt_data, cluster="school_id", treatment="treat", subgroup="fsm")
+    s = tr.crt_subgroups(crt_data, "post ~ treat + pre", cluster="school_id", treatment="treat", subgroup="fsm")
     t = s.table
     assert list(t.term) == ["fsm = 0", "fsm = 1"] and t.n.sum() == crt_data.post.notna().sum()
     # each subgroup's effect equals a direct fit on that subgroup, scaled by the whole-sample SD
     part = crt_data[crt_data.fsm == 1]
-    direct = tr.crt_effect("post ~ treat + pre", part, cluster="school_id", treatment="treat")
+    direct = tr.crt_effect(part, "post ~ treat + pre", cluster="school_id", treatment="treat")
     assert_allclose(t.effect.iloc[1], direct.effect, rtol=1e-10)
     assert_allclose(t.estimate.iloc[1], direct.effect / s.sd, rtol=1e-10)
-    assert 0 <= s.interaction_p <= 1
+    assert 0 <= s.p_interaction <= 1
 
 
 @pytest.mark.slow
@@ -409,7 +448,7 @@ def sample_trial():
 
 def test_sample_trial_truth_inside_ci(sample_trial):
     d, truth = sample_trial
-    f = tr.crt_effect("post_belonging ~ treat + pre_belonging + C(block)", d, cluster="school_id",
+    f = tr.crt_effect(d, "post_belonging ~ treat + pre_belonging + C(block)", cluster="school_id",
                       treatment="treat")
     assert f.ci_low <= truth["effect_sd"]["value"] <= f.ci_high
     c = tr.cace(d, outcome="post_belonging", treatment="treat", complied="complied", cluster="school_id",
@@ -447,29 +486,34 @@ def test_months_tables_as_published():
 def test_cohens_d_by_hand():
     # treated 3..6 (mean 4.5), control 1..4 (mean 2.5), both variances 5/3: d = 2 / sqrt(5/3)
     df = pd.DataFrame({"y": [1.0, 2, 3, 4, 3, 4, 5, 6, np.nan], "arm": [0, 0, 0, 0, 1, 1, 1, 1, 1]})
-    d = tr.cohens_d(df, outcome="y", group="arm")
+    d = tr.cohens_d(df, outcome="y", treatment="arm")
     dd = 2 / math.sqrt(5 / 3)
     se = math.sqrt(8 / 16 + dd ** 2 / 16)
     assert_allclose([d.estimate, d.se, d.sd_pooled, d.mean_treated, d.mean_control],
                     [dd, se, math.sqrt(5 / 3), 4.5, 2.5], rtol=1e-12)
-    assert (d.kind, d.ci_method, d.ci, d.correction, d.n_excluded) == ("cohens_d", "noncentral_t", 0.95, 1.0, 1)
+    assert (d.kind, d.ci_method, d.ci_level, d.correction, d.n_excluded) == ("cohens_d", "noncentral_t", 0.95, 1.0, 1)
+    # the raw difference behind d: 2 points, Student t interval on 6 df with the pooled SD
+    half = 2.4469118511449688 * math.sqrt(5 / 3) * math.sqrt(0.5)    # qt(0.975, 6) in R
+    assert_allclose([d.effect, d.effect_ci_low, d.effect_ci_high], [2.0, 2 - half, 2 + half], rtol=1e-12)
     f = d.to_frame()
-    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "n_treated", "n_control"]
-    assert f.iloc[0].tolist() == ["cohens_d", d.estimate, d.se, d.ci_low, d.ci_high, 4, 4]
+    assert list(f.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "n", "n_treated", "n_control",
+                               "effect", "effect_ci_low", "effect_ci_high"]
+    assert f.iloc[0].tolist() == ["cohens_d", d.estimate, d.se, d.ci_low, d.ci_high, 8, 4, 4, d.effect,
+                                  d.effect_ci_low, d.effect_ci_high]
     assert d.notes() == ["95% CI by noncentral t; treated mean 4.500, control mean 2.500, pooled SD 1.291.",
                          "1 rows excluded (missing outcome or group)."]
     assert d.title == "Cohen's d"
-    g = tr.hedges_g(df, outcome="y", group="arm", ci=0.9, ci_method="normal")
+    g = tr.hedges_g(df, outcome="y", treatment="arm", ci_level=0.9, ci_method="normal")
     assert (g.kind, g.title) == ("hedges_g", "Hedges' g") and "90% CI by normal" in g.notes()[0]
     assert_allclose(g.se, g.correction * se, rtol=1e-12)
     with pytest.raises(DataError, match=r"at least 2 pupils with 'y'; found 1 treated and 4 control"):
-        tr.cohens_d(df.iloc[[0, 1, 2, 3, 4]], outcome="y", group="arm")
+        tr.cohens_d(df.iloc[[0, 1, 2, 3, 4]], outcome="y", treatment="arm")
     with pytest.raises(DataError, match=r"found 4 treated and 1 control"):
-        tr.cohens_d(df.iloc[[0, 4, 5, 6, 7]], outcome="y", group="arm")
+        tr.cohens_d(df.iloc[[0, 4, 5, 6, 7]], outcome="y", treatment="arm")
     with pytest.raises(DataError, match="'y' does not vary within the arms"):
-        tr.cohens_d(df.assign(y=df.arm * 1.0), outcome="y", group="arm")
-    with pytest.raises(DataError, match="`ci`"):
-        tr.cohens_d(df, outcome="y", group="arm", ci=95)
+        tr.cohens_d(df.assign(y=df.arm * 1.0), outcome="y", treatment="arm")
+    with pytest.raises(DataError, match="`ci_level`"):
+        tr.cohens_d(df, outcome="y", treatment="arm", ci_level=95)
 
 
 @pytest.mark.parametrize("t,df", [(2.0, 30), (0.5, 5), (25.0, 3), (-25.0, 3), (60.0, 2)])
@@ -489,10 +533,10 @@ def test_ancova_table_matches_lm(ind):
     r = REF["ancova"]
     a = tr.ancova(ind, outcome="post", treatment="arm", treated="programme", pretest="pre")
     f = a.to_frame().set_index("term")
-    assert list(f.index) == ["treatment (outcome units)", "effect size (g)"]
-    assert list(f.columns) == ["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]
+    assert list(f.index) == ["effect size (g)", "treatment (outcome units)"]
+    assert list(f.columns) == ["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
     row = f.loc["treatment (outcome units)"]
-    assert_allclose(row[["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p_value"]].to_numpy(float),
+    assert_allclose(row[["estimate", "se", "ci_low", "ci_high", "statistic", "df", "p"]].to_numpy(float),
                     [r["b"], r["se"], *r["ci"], r["b"] / r["se"], r["df"], r["p"]], rtol=1e-6)
     # pooled within-arm SD of the analysed pupils' outcome, and J with m = n - 2
     ok = ind[["post", "pre"]].notna().all(axis=1)
@@ -500,9 +544,12 @@ def test_ancova_table_matches_lm(ind):
     sp = math.sqrt(((len(yt) - 1) * yt.var() + (len(yc) - 1) * yc.var()) / (len(yt) + len(yc) - 2))
     j = 1 - 3 / (4 * (r["n"] - 2) - 1)
     g = f.loc["effect size (g)"]
-    assert_allclose(g[["estimate", "ci_low", "ci_high"]].to_numpy(float),
-                    np.array([r["b"], *r["ci"]]) * j / sp, rtol=1e-3)   # J approximation is O(m^-2)
-    assert g[["se", "statistic", "df", "p_value"]].isna().all() and (f["n"] == r["n"]).all()
+    assert_allclose(g[["estimate", "se", "ci_low", "ci_high"]].to_numpy(float),
+                    np.array([r["b"], r["se"], *r["ci"]]) * j / sp, rtol=1e-3)   # J approximation is O(m^-2)
+    # the effect size's test is the coefficient's own t test
+    assert_allclose(g[["statistic", "df", "p"]].to_numpy(float), [r["b"] / r["se"], r["df"], r["p"]], rtol=1e-6)
+    assert (f["n"] == r["n"]).all()
+    assert (a.estimate, a.se, a.ci_low, a.ci_high) == tuple(g[["estimate", "se", "ci_low", "ci_high"]])
     assert a.sd_pooled == pytest.approx(sp, rel=1e-12) and a.model.nobs == r["n"]
     assert a.notes() == [f"Effect size = J x coefficient / pooled SD of the outcome ({sp:.3f}).",
                          "4 pupils excluded for missing values."]
@@ -612,7 +659,7 @@ def test_balance_edge_cases():
     t = res.table.set_index("covariate")
     assert np.isnan(t.loc["b", "difference"]) and t.loc["b", "status"] == "undefined"  # p_T = 1: no logit
     assert (t.loc["x", "n_treated"], t.loc["x", "n_control"]) == (6, 5) and t.loc["x", "kind"] == "continuous"
-    assert_allclose(t.loc["x", "difference"], tr.hedges_g(df, outcome="x", group="t").estimate, rtol=1e-12)
+    assert_allclose(t.loc["x", "difference"], tr.hedges_g(df, outcome="x", treatment="t").estimate, rtol=1e-12)
     assert t.loc["x", "mean_control"] == 3.2 and t.loc["x", "mean_treated"] == 4.5
     assert res.n_excluded == {"b": 0, "x": 1}
     assert res.notes()[1] == "Missing values excluded per covariate: x 1."

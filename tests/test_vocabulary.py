@@ -105,6 +105,8 @@ OPTIONS = {
     "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
     # scoring: item id -> column name, for item columns named differently from the instrument's ids
     "item_map",
+    # trials.ConsortCounts.count(arm, what): the label of a row of the CONSORT table, not a column
+    "arm",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -372,6 +374,32 @@ def frame_problems(where: str, frame: pd.DataFrame) -> list[str]:
     return problems
 
 
+def _trial_examples():
+    """One small cluster-randomised trial and a result of each trial estimator family."""
+    import warnings
+
+    from belonging_lib import trials
+    from belonging_lib._errors import BelongingWarning
+
+    rng = np.random.default_rng(15)
+    school = np.repeat(np.arange(12), 20)
+    arm = (school % 2).astype(float)
+    pre = rng.normal(size=school.size)
+    data = pd.DataFrame({"school": school, "arm": arm, "pre": pre,
+                         "post": 0.3 * arm + 0.5 * pre + rng.normal(0, 0.4, 12)[school] + rng.normal(size=school.size),
+                         "complied": arm * (school % 4 == 1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BelongingWarning)      # 6 schools per arm
+        return {
+            "crt_effect": trials.crt_effect(data, "post ~ arm + pre", cluster="school", treatment="arm",
+                                            n_boot=20, n_perm=20, progress=False),
+            "ancova": trials.ancova(data, outcome="post", treatment="arm", pretest="pre"),
+            "hedges_g": trials.hedges_g(data, outcome="post", treatment="arm"),
+            "cace": trials.cace(data, outcome="post", treatment="arm", complied="complied", cluster="school",
+                                covariates=["pre"], n_boot=20, progress=False),
+        }
+
+
 @pytest.fixture(scope="module")
 def survey():
     return bl.load_sample("survey")
@@ -407,6 +435,10 @@ def _examples(survey):
         "structure.invariance": lambda: invariance(small[small["gender"].isin(["girl", "boy"])], care,
                                                    group="gender", levels=("configural", "metric")),
         # trials
+        "trials.crt_effect": lambda: _trial_examples()["crt_effect"],
+        "trials.ancova": lambda: _trial_examples()["ancova"],
+        "trials.hedges_g": lambda: _trial_examples()["hedges_g"],
+        "trials.cace": lambda: _trial_examples()["cace"],
         # survey and imputation
         "survey.mean": lambda: _pisa_design().mean("MATH", by="CNT"),
         "survey.diff": lambda: _pisa_design().diff("BELONG", by="ST004D01T", levels=(1, 2)),

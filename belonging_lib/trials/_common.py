@@ -7,6 +7,7 @@ import pandas as pd
 from scipy import special
 
 from .._errors import DataError
+from .._resampling import progress_bar  # noqa: F401  (the trial modules' progress bars)
 from .._validation import describe_rows, require_columns, require_two_arms
 
 __all__ = ["hedges_j", "treatment_indicator", "complete_rows", "progress_bar"]
@@ -39,7 +40,7 @@ def treatment_indicator(data: pd.DataFrame, column: str, treated) -> pd.Series:
             raise DataError(
                 f"Column {column!r} must be coded 0 (control) / 1 (treated) when `treatment` is "
                 f"not given, but {describe_rows(values.index[bad])} hold {col[bad].iloc[0]!r}. "
-                f"Pass `treatment=` (or `treated=`) naming the treated value."
+                f"Pass `treated=` naming the treated value."
             )
         out = values.astype(float)
     else:
@@ -60,19 +61,3 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, li
     """Boolean mask of rows complete on ``columns`` and the labels of the others."""
     mask = data[columns].notna().all(axis=1)
     return mask, list(data.index[~mask])
-
-
-def progress_bar(iterable, *, desc: str, enabled: bool):
-    """Wrap ``iterable`` in a tqdm bar when ``enabled`` (silently falls back to text bars
-    in a notebook without ipywidgets instead of printing a warning)."""
-    if not enabled:
-        return iterable
-    import warnings
-
-    from tqdm import TqdmWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TqdmWarning)
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, desc=desc, leave=False)

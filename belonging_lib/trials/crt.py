@@ -2,8 +2,10 @@
 subgroup effects and the complier-average causal effect.
 
 The two-level models are fitted by :mod:`belonging_lib.models` (REML, Var(beta) =
-(X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest); the resampling loops use its
-fast :func:`~belonging_lib.models.fit_random_intercept`.
+(X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest), each built and fitted once; the
+resampling loops draw their clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
+and re-randomisation for the library) and refit with the fast
+:func:`~belonging_lib.models.fit_random_intercept`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, DataError, ModelError
-from .._results import Result
+from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
+from .._results import Result, coef_table, tidy
 from .._validation import (
     as_frame,
     check_choice,
@@ -38,7 +41,8 @@ DENOMINATORS = {
 
 
 # ------------------------------------------------------------------ model adapters
-def _multilevel(formula, data, cluster):
+def _multilevel(data, formula, cluster):
+    """The two-level REML random-intercept model (the one place this module calls ``multilevel``)."""
     from ..models import multilevel
 
     return multilevel(formula, data, groups=cluster, reml=True)
@@ -54,21 +58,42 @@ def _fixed_row(model, term):
 def _components(model) -> tuple[float, float]:
     """(cluster variance, residual variance) of a random-intercept model."""
     v = model.variance
-    resid = v["group"].astype(str).str.lower().eq("residual")
+    resid = v.index.astype(str).str.lower() == "residual"
     return float(v.loc[~resid, "variance"].iloc[0]), float(v.loc[resid, "variance"].iloc[0])
 
 
-def _fast(y, X, groups):
+def _fast(y, X, clusters):
     """Fast exact REML random-intercept fit: (beta, se, cluster var, residual var)."""
     from ..models import fit_random_intercept, tau2
 
-    fit = fit_random_intercept(y, X, groups, reml=True)
+    fit = fit_random_intercept(y, X, clusters, reml=True)
     return fit.beta, np.sqrt(np.diag(fit.vcov)), tau2(fit), float(fit.sigma2)
 
 
+def _auto_progress(progress, n_fits: int) -> bool:
+    """``progress=None``: a bar only when the resampling is long (as elsewhere in the library)."""
+    return n_fits >= 2000 if progress is None else bool(progress)
+
+
 # ------------------------------------------------------------------ helpers
-def _prepare(formula, data, cluster, treatment, block):
-    from ..models._design import _check_matrix_finite, design_matrices, parse_formula, screen_formula_data
+def _has_main_effect(formula: str, treatment: str) -> bool:
+    from ..models._design import parse_formula
+
+    return any([f.code.strip() for f in term.factors] == [treatment]
+               for term in parse_formula(formula).rhs_termlist)
+
+
+def _prepare(data, formula, cluster, treatment, block):
+    """Check a trial's data and formula.
+
+    Returns (outcome, analysed rows, labels of excluded rows, rows to give the model).  No design
+    matrix is built here: the model is built and fitted once, by ``multilevel``.  The analysed rows
+    are those complete on every column the formula uses and on the cluster, the treatment and the
+    block, which is the rule ``multilevel`` applies; the rows to give the model are all the rows
+    with a block (``multilevel`` leaves out the others itself), so that a value its design cannot
+    use (``np.log(0)``) is named by its row in ``data``.
+    """
+    from ..models._design import parse_formula, screen_formula_data
 
     data = as_frame(data)
     if not isinstance(formula, str) or "~" not in formula:
@@ -80,13 +105,12 @@ def _prepare(formula, data, cluster, treatment, block):
     frame = data.copy()
     frame[treatment] = arm
     extra = [cluster, treatment] + ([block] if block else [])
-    screen_formula_data(formula, frame, extra)
-    y, X = design_matrices(formula, frame, NA_action="drop")
-    _check_matrix_finite(formula, frame.loc[y.index], frame, y, X)
-    keep = y.index.intersection(frame.index[frame[extra].notna().all(axis=1)])
-    excluded = frame.index.difference(keep)
-    if treatment not in X.columns:
+    used = screen_formula_data(formula, frame, extra)
+    if not _has_main_effect(formula, treatment):
         raise DataError(f"The treatment {treatment!r} must appear as a term of the formula {formula!r}.")
+    keep = frame[list(dict.fromkeys(used + extra))].notna().all(axis=1)
+    excluded = frame.index[~keep]
+    model_rows = frame if not block else frame.loc[frame[block].notna()]
     frame = frame.loc[keep]
     per = frame.groupby(cluster)[treatment].nunique()
     if (per > 1).any():
@@ -99,7 +123,15 @@ def _prepare(formula, data, cluster, treatment, block):
         if (per_b < 2).any():
             raise DataError(f"Block(s) {list(per_b.index[per_b < 2])[:5]} hold only one arm; "
                             "re-randomisation within blocks is impossible.")
-    return outcome, frame, y.loc[keep], X.loc[keep], list(excluded)
+    return outcome, frame, list(excluded), model_rows
+
+
+def _design(formula, frame):
+    """y and X of the analysed rows, as arrays for the resampling loops (and X's patsy frame)."""
+    from ..models._design import design_matrices
+
+    y, X = design_matrices(formula, frame, NA_action="raise")
+    return y.iloc[:, 0].to_numpy(float), X
 
 
 #: Fewer analysed clusters than this in an arm: a small-sample warning (2 or more are needed at all).
@@ -131,7 +163,7 @@ def _warn_few_clusters(frame, cluster, treatment) -> None:
             f"analysed (fewer than {SMALL_ARM_CLUSTERS} in an arm). With so few clusters the between-cluster "
             "variance is poorly estimated, the Satterthwaite df are small and the model's interval leans on "
             "normal cluster effects, and a cluster bootstrap under-covers. Read the interval with caution and "
-            "report the permutation p (`n_perm=`) beside it.", BelongingWarning, stacklevel=3)
+            "report the permutation p (`n_perm=`) beside it.", BelongingWarning, stacklevel=4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,30 +172,35 @@ class CRTResult(Result):
 
     Attributes
     ----------
-    estimate, ci_low, ci_high : float
-        Effect size (adjusted coefficient / SD) and the model-based CI (the
-        coefficient's CI divided by the same SD).
-    effect, se, df, p_value, effect_ci_low, effect_ci_high : float
-        The adjusted treatment coefficient in outcome units (Satterthwaite df).
+    estimate, se, ci_low, ci_high : float
+        The effect size (adjusted treatment coefficient / SD), its standard error and the
+        model-based interval (the coefficient's SE and interval divided by the same SD).
+    p, df : float
+        Satterthwaite t test of the treatment coefficient.
+    effect, effect_ci_low, effect_ci_high : float
+        The adjusted treatment coefficient in outcome units and its interval (its SE is
+        :attr:`effect_se`).
     sd, var_cluster, var_pupil : float
         The denominator SD and the variance components it is built from.
     icc : float
         Intra-cluster correlation of the denominator model.
     denominator : str
         ``"eef"`` or ``"intercept_only"``.
-    boot_ci_low, boot_ci_high, n_boot : cluster-bootstrap percentile CI (NaN if not run).
+    boot_ci_low, boot_ci_high, n_boot : cluster-bootstrap percentile CI of the effect size
+        (NaN if not run).
     p_permutation, n_perm : randomisation-inference p (NaN if not run).
     n, n_clusters, n_excluded : int
+    ci_level : float
     numerator_model, denominator_model : the fitted models.
     """
 
     estimate: float
+    se: float
     ci_low: float
     ci_high: float
-    effect: float
-    se: float
+    p: float
     df: float
-    p_value: float
+    effect: float
     effect_ci_low: float
     effect_ci_high: float
     sd: float
@@ -176,7 +213,7 @@ class CRTResult(Result):
     n: int
     n_clusters: int
     n_excluded: int
-    ci: float = 0.95
+    ci_level: float = 0.95
     boot_ci_low: float = math.nan
     boot_ci_high: float = math.nan
     n_boot: int = 0
@@ -194,24 +231,29 @@ class CRTResult(Result):
         """The numerator (analysis) model."""
         return self.numerator_model
 
+    @property
+    def effect_se(self) -> float:
+        """Standard error of the treatment coefficient (outcome units)."""
+        return self.se * self.sd
+
     def to_frame(self) -> pd.DataFrame:
+        nan = np.nan
         rows = [
-            {"term": "treatment (outcome units)", "estimate": self.effect, "se": self.se,
+            {"term": "effect size (model CI)", "estimate": self.estimate, "se": self.se,
+             "ci_low": self.ci_low, "ci_high": self.ci_high, "statistic": self.estimate / self.se,
+             "df": self.df, "p": self.p, "n": self.n},
+            {"term": "treatment (outcome units)", "estimate": self.effect, "se": self.effect_se,
              "ci_low": self.effect_ci_low, "ci_high": self.effect_ci_high,
-             "statistic": self.effect / self.se, "df": self.df, "p_value": self.p_value, "n": self.n},
-            {"term": "effect size (model CI)", "estimate": self.estimate, "se": self.se / self.sd,
-             "ci_low": self.ci_low, "ci_high": self.ci_high, "statistic": np.nan, "df": self.df,
-             "p_value": self.p_value, "n": self.n},
+             "statistic": self.effect / self.effect_se, "df": self.df, "p": self.p, "n": self.n},
         ]
         if self.n_boot:
-            rows.append({"term": "effect size (cluster bootstrap CI)", "estimate": self.estimate,
-                         "se": np.nan, "ci_low": self.boot_ci_low, "ci_high": self.boot_ci_high,
-                         "statistic": np.nan, "df": np.nan, "p_value": np.nan, "n": self.n})
+            rows.append({"term": "effect size (cluster bootstrap CI)", "estimate": self.estimate, "se": nan,
+                         "ci_low": self.boot_ci_low, "ci_high": self.boot_ci_high, "statistic": nan,
+                         "df": nan, "p": nan, "n": self.n})
         if self.n_perm:
-            rows.append({"term": "randomisation inference", "estimate": self.effect, "se": np.nan,
-                         "ci_low": np.nan, "ci_high": np.nan, "statistic": np.nan, "df": np.nan,
-                         "p_value": self.p_permutation, "n": self.n})
-        return pd.DataFrame(rows)
+            rows.append({"term": "randomisation inference", "estimate": self.effect, "se": nan, "ci_low": nan,
+                         "ci_high": nan, "statistic": nan, "df": nan, "p": self.p_permutation, "n": self.n})
+        return tidy(pd.DataFrame(rows))
 
     def notes(self) -> list[str]:
         out = [
@@ -230,30 +272,19 @@ class CRTResult(Result):
         return out
 
 
-def _rerandomise(cl_arm, cl_block, rng):
-    """Permute cluster arms (within blocks if given)."""
-    new = cl_arm.copy()
-    if cl_block is None:
-        return rng.permutation(cl_arm)
-    for b in np.unique(cl_block):
-        idx = np.flatnonzero(cl_block == b)
-        new[idx] = rng.permutation(cl_arm[idx])
-    return new
-
-
-def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str,
-               denominator: str = "eef", block: str | None = None, ci: float = 0.95,
-               n_boot: int = 0, n_perm: int = 0, seed=None, progress: bool = True) -> CRTResult:
+def crt_effect(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str,
+               denominator: str = "eef", block: str | None = None, ci_level: float = 0.95,
+               n_boot: int = 0, n_perm: int = 0, seed=0, progress: bool | None = None) -> CRTResult:
     """Effect size of a cluster-randomised trial as the EEF computes it.
 
     Parameters
     ----------
+    data : DataFrame
+        One row per pupil.
     formula : str
         The numerator (analysis) model's fixed part, for example
         ``"post_attain ~ treat + pre_attain + fsm"``; the random intercept for
         ``cluster`` is added.  The treatment must enter as a main effect.
-    data : DataFrame
-        One row per pupil.
     cluster : str
         The randomised unit (school) column.
     treatment : str
@@ -265,14 +296,17 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     block : str, optional
         Randomisation stratum: permutations re-randomise within blocks.  (The
         bootstrap resamples within arms only; see Notes.)
-    ci : float
+    ci_level : float
+        Level of the intervals (0.95).
     n_boot : int
-        Cluster-bootstrap resamples (0 = none).
+        Cluster-bootstrap resamples for the bootstrap interval (0, the default: none; the
+        model gives the interval).
     n_perm : int
         Re-randomisations for the permutation p (0 = none).
-    seed : int, optional
-    progress : bool
-        tqdm progress bars for the resampling.
+    seed : int or None
+        Seed of the resampling (0 by default, so the same call gives the same digits).
+    progress : bool or None
+        tqdm progress bars for the resampling (None: only for long runs).
 
     Returns
     -------
@@ -322,67 +356,70 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     >>> pre = rng.normal(size=600)
     >>> post = 0.3 * treat + 0.5 * pre + rng.normal(0, 0.4, 20)[school] + rng.normal(0, 0.8, 600)
     >>> df = pd.DataFrame({"school": school, "treat": treat, "pre": pre, "post": post})
-    >>> res = crt_effect("post ~ treat + pre", df, cluster="school", treatment="treat")
+    >>> res = crt_effect(df, "post ~ treat + pre", cluster="school", treatment="treat")
     >>> res.denominator, res.n_clusters
     ('eef', 20)
     """
+    res, _ = _fit_crt(data, formula, cluster=cluster, treatment=treatment, denominator=denominator,
+                      block=block, ci_level=ci_level, n_boot=n_boot, n_perm=n_perm, seed=seed,
+                      progress=progress)
+    return res
+
+
+def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None, ci_level=0.95,
+             n_boot=0, n_perm=0, seed=0, progress=None):
+    """:func:`crt_effect`, also returning the analysed rows (for :func:`cace`)."""
     import patsy
+
     check_choice("denominator", denominator, list(DENOMINATORS))
-    ci = check_probability("ci", ci)
-    outcome, frame, Y, X, excluded = _prepare(formula, data, cluster, treatment, block)
+    ci_level = check_probability("ci_level", ci_level)
+    outcome, frame, excluded, model_rows = _prepare(data, formula, cluster, treatment, block)
     _warn_few_clusters(frame, cluster, treatment)
-    num = _multilevel(formula, frame, cluster)
+    num = _multilevel(model_rows, formula, cluster)
     row = _fixed_row(num, treatment)
     b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
-    tq = stats.t.ppf(0.5 + ci / 2, df)
-    lo, hi = float(b - tq * se), float(b + tq * se)
+    coef = coef_table([treatment], [b], [se], df, ci_level=ci_level).iloc[0]
+    lo, hi = float(coef["ci_low"]), float(coef["ci_high"])
     den_formula = f"{outcome} ~ {treatment}" if denominator == "eef" else f"{outcome} ~ 1"
-    den = _multilevel(den_formula, frame, cluster)
+    den = _multilevel(frame, den_formula, cluster)
     tau2, sig2 = _components(den)
     sd = math.sqrt(tau2 + sig2)
-    clusters = frame[cluster].to_numpy()
-    codes, uniq = pd.factorize(clusters)
+    codes, uniq = pd.factorize(frame[cluster].to_numpy())
     res = dict(
-        estimate=b / sd, ci_low=lo / sd, ci_high=hi / sd, effect=b, se=se, df=df,
-        p_value=float(row["p_value"]), effect_ci_low=lo, effect_ci_high=hi, sd=sd,
+        estimate=b / sd, se=se / sd, ci_low=lo / sd, ci_high=hi / sd, p=float(row["p"]), df=df,
+        effect=b, effect_ci_low=lo, effect_ci_high=hi, sd=sd,
         var_cluster=tau2, var_pupil=sig2, icc=tau2 / (tau2 + sig2), denominator=denominator,
         numerator_formula=formula, denominator_formula=den_formula, n=len(frame),
-        n_clusters=len(uniq), n_excluded=len(excluded), ci=ci, block=block,
+        n_clusters=len(uniq), n_excluded=len(excluded), ci_level=ci_level, block=block,
         numerator_model=num, denominator_model=den,
     )
+    if not (n_boot or n_perm):
+        return CRTResult(**res), frame
     rng = np.random.default_rng(seed)
-    y = Y.iloc[:, 0].to_numpy(float)
+    y, X = _design(formula, frame)
     Xn = X.to_numpy(float)
     k = list(X.columns).index(treatment)
-    Xd = (np.column_stack([np.ones(len(y)), frame[treatment].to_numpy(float)]) if denominator == "eef"
-          else np.ones((len(y), 1)))
     cl_arm = frame.groupby(codes)[treatment].first().to_numpy(float)
     cl_block = frame.groupby(codes)[block].first().to_numpy() if block else None
-    rows_of = [np.flatnonzero(codes == c) for c in range(len(uniq))]
+    rows_of = cluster_rows(codes, len(uniq))
     if n_boot:
         n_boot = check_positive_int("n_boot", n_boot, minimum=20)
+        Xd = (np.column_stack([np.ones(len(y)), frame[treatment].to_numpy(float)]) if denominator == "eef"
+              else np.ones((len(y), 1)))
         # resample within arms only: blocks hold few schools per arm, and resampling 3 schools
         # within a block shrinks the variance by a factor (k - 1) / k = 2/3 (ignoring the
-        # blocking instead is slightly conservative)
-        strata = cl_arm.astype(str)
-        # draw every resample's clusters at once (vectorised), then fit each
-        draws = np.empty((n_boot, len(uniq)), dtype=int)
-        pos = 0
-        order = []
-        for s in np.unique(strata):
-            members = np.flatnonzero(strata == s)
-            draws[:, pos:pos + len(members)] = rng.choice(members, size=(n_boot, len(members)), replace=True)
-            order.append(members)
-            pos += len(members)
-        est = np.empty(n_boot)
-        for r in progress_bar(range(n_boot), desc="cluster bootstrap", enabled=progress):
-            idx = np.concatenate([rows_of[c] for c in draws[r]])
-            g = np.repeat(np.arange(len(uniq)), [len(rows_of[c]) for c in draws[r]])
+        # blocking instead is slightly conservative); control clusters first, then treated
+        draws = stratified_cluster_draws([np.flatnonzero(cl_arm == v) for v in (0.0, 1.0)], n_boot, rng)
+
+        def effect_size(idx, labels):
             Xr, kr = _drop_empty_columns(Xn[idx], k)
-            beta, _, _, _ = _fast(y[idx], Xr, g)
-            _, _, t2, s2 = _fast(y[idx], Xd[idx], g)
-            est[r] = beta[kr] / math.sqrt(t2 + s2)
-        a = (1 - ci) / 2
+            beta, _, _, _ = _fast(y[idx], Xr, labels)
+            _, _, t2, s2 = _fast(y[idx], Xd[idx], labels)
+            return beta[kr] / math.sqrt(t2 + s2)
+
+        est = cluster_bootstrap(effect_size, rows_of, draws, desc="cluster bootstrap",
+                                progress=_auto_progress(progress, 2 * n_boot))
+        a = (1 - ci_level) / 2
         res.update(boot_ci_low=float(np.quantile(est, a)), boot_ci_high=float(np.quantile(est, 1 - a)),
                    n_boot=n_boot, boot_estimates=est)
     if n_perm:
@@ -394,8 +431,8 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
             design = None
         perm = np.empty(n_perm)
         pframe = frame.copy()
-        for r in progress_bar(range(n_perm), desc="re-randomisations", enabled=progress):
-            new_arm = _rerandomise(cl_arm, cl_block, rng)
+        for r in progress_bar(range(n_perm), desc="re-randomisations", enabled=_auto_progress(progress, n_perm)):
+            new_arm = rerandomise(cl_arm, cl_block, rng)
             pframe[treatment] = new_arm[codes]
             if design is not None:
                 Xp = np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
@@ -406,52 +443,74 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
             perm[r] = beta[k]
         p = (1 + np.sum(np.abs(perm) >= abs(b) - 1e-12 * abs(b))) / (1 + n_perm)
         res.update(p_permutation=float(p), n_perm=n_perm, perm_estimates=perm)
-    return CRTResult(**res)
+    return CRTResult(**res), frame
 
 
 @dataclasses.dataclass(frozen=True)
 class SubgroupResult(Result):
     """Treatment effects within subgroups and the test of their difference.
 
-    ``table``: term (subgroup), estimate (effect size on the whole-sample SD),
-    ci_low, ci_high, effect, se, p_value, n, n_clusters, n_excluded (pupils of
-    that subgroup left out for missing values).  ``interaction``: coefficient,
-    se, df, p_value of treatment x subgroup in the whole sample.  ``n_excluded``:
-    every pupil of ``data`` in no subgroup's analysis (subgroup missing, or a
-    modelled value missing).
+    ``table``, one row per subgroup: term (the subgroup), estimate, se, ci_low, ci_high (the
+    effect size on the whole-sample SD), statistic, df, p (Satterthwaite t test of the
+    subgroup's treatment coefficient), n, effect, effect_ci_low, effect_ci_high (outcome
+    units), n_clusters, n_excluded (pupils of that subgroup left out for missing values).
+    ``interaction_effect``, ``interaction_se``, ``p_interaction``: coefficient, SE and p of
+    treatment x subgroup in the whole sample; ``interaction_estimate`` is the coefficient on the
+    effect-size scale.  ``n_excluded``: every pupil of ``data`` in no subgroup's analysis
+    (subgroup missing, or a modelled value missing).
     """
 
     table: pd.DataFrame = dataclasses.field(repr=False)
     interaction_effect: float
     interaction_se: float
-    interaction_p: float
+    p_interaction: float
     interaction_estimate: float
     sd: float
     subgroup: str
     n_excluded: int = 0
+    ci_level: float = 0.95
     title = "Subgroup effects"
 
     def to_frame(self) -> pd.DataFrame:
-        return self.table.copy()
+        return tidy(self.table.copy())
 
     def notes(self) -> list[str]:
         return [f"Effect sizes use the whole-sample SD ({self.sd:.4g}) so subgroups are on one scale.",
                 *([f"{self.n_excluded} pupils are in no subgroup's analysis (subgroup or a modelled value "
                    "missing)."] if self.n_excluded else []),
                 f"Difference between subgroups (treatment x {self.subgroup}): {self.interaction_effect:.3f} "
-                f"outcome units (effect size {self.interaction_estimate:.3f}), p = {self.interaction_p:.3f}.",
+                f"outcome units (effect size {self.interaction_estimate:.3f}), p = {self.p_interaction:.3f}.",
                 "Subgroup analyses have less power than the main analysis; read them as exploratory "
                 "unless pre-specified, and judge a difference by the interaction test, not by one "
                 "subgroup being significant and the other not."]
 
 
-def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str, subgroup: str,
-                  denominator: str = "eef", ci: float = 0.95) -> SubgroupResult:
+def _effect_size_row(term, row, sd, ci_level, n) -> dict:
+    """One tidy row: a treatment coefficient of a model on the effect-size scale, and in outcome units."""
+    b, se, df = float(row["estimate"]), float(row["se"]), float(row["df"])
+    table = coef_table([term], [b / sd], [se / sd], df, ci_level=ci_level)
+    out = table.reset_index().iloc[0].to_dict()
+    out["p"] = float(row["p"])              # the model's own p (the same t test)
+    out["n"] = int(n)
+    out.update(effect=b, effect_ci_low=out["ci_low"] * sd, effect_ci_high=out["ci_high"] * sd)
+    return out
+
+
+def _interaction(data, formula, *, cluster, treatment, subgroup):
+    """The whole-sample model with ``subgroup`` and ``treatment:subgroup`` added: (its row, rows used)."""
+    rhs = formula.split("~", 1)[1]
+    inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
+    _, frame, _, _ = _prepare(data, inter_formula, cluster, treatment, None)
+    return _fixed_row(_multilevel(frame, inter_formula, cluster), f"{treatment}:{subgroup}"), frame
+
+
+def crt_subgroups(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str, subgroup: str,
+                  denominator: str = "eef", ci_level: float = 0.95) -> SubgroupResult:
     """Effect of the programme within each level of a pupil subgroup (for example FSM).
 
     Parameters
     ----------
-    formula, cluster, treatment, denominator, ci
+    data, formula, cluster, treatment, denominator, ci_level
         As :func:`crt_effect` (``formula`` should not already contain ``subgroup``
         interactions; a main effect of ``subgroup`` is fine).
     subgroup : str
@@ -471,8 +530,9 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
     """
     data = as_frame(data)
     require_columns(data, subgroup, role="subgroup column")
-    whole = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
-                       ci=ci, progress=False)
+    ci_level = check_probability("ci_level", ci_level)
+    whole = crt_effect(data, formula, cluster=cluster, treatment=treatment, denominator=denominator,
+                       ci_level=ci_level, progress=False)
     levels = sorted(data[subgroup].dropna().unique())
     if len(levels) != 2:
         raise DataError(f"Subgroup column {subgroup!r} must hold two values; found {len(levels)}.")
@@ -480,27 +540,19 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
     for lev in levels:
         members = data[data[subgroup] == lev]
         try:
-            _, part, _, _, dropped = _prepare(formula, members, cluster, treatment, None)
+            _, part, dropped, _ = _prepare(members, formula, cluster, treatment, None)
         except ModelError as exc:
             raise ModelError(f"Subgroup {subgroup} = {lev}: {exc}") from None
-        m = _multilevel(formula, part, cluster)
-        r = _fixed_row(m, treatment)
-        tq = stats.t.ppf(0.5 + ci / 2, float(r["df"]))
-        b, se = float(r["estimate"]), float(r["se"])
-        n_used = len(part)
-        rows.append({"term": f"{subgroup} = {lev}", "estimate": b / whole.sd,
-                     "ci_low": (b - tq * se) / whole.sd, "ci_high": (b + tq * se) / whole.sd,
-                     "effect": b, "se": se, "p_value": float(r["p_value"]), "n": n_used,
-                     "n_clusters": int(part[cluster].nunique()), "n_excluded": len(dropped)})
-    rhs = formula.split("~", 1)[1]
-    inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
-    _, frame, _, _, _ = _prepare(inter_formula, data, cluster, treatment, None)
-    mi = _multilevel(inter_formula, frame, cluster)
-    ri = _fixed_row(mi, f"{treatment}:{subgroup}")
-    return SubgroupResult(table=pd.DataFrame(rows), interaction_effect=float(ri["estimate"]),
-                          interaction_se=float(ri["se"]), interaction_p=float(ri["p_value"]),
+        r = _fixed_row(_multilevel(part, formula, cluster), treatment)
+        row = _effect_size_row(f"{subgroup} = {lev}", r, whole.sd, ci_level, len(part))
+        row.update(n_clusters=int(part[cluster].nunique()), n_excluded=len(dropped))
+        rows.append(row)
+    ri, _ = _interaction(data, formula, cluster=cluster, treatment=treatment, subgroup=subgroup)
+    return SubgroupResult(table=tidy(pd.DataFrame(rows)), interaction_effect=float(ri["estimate"]),
+                          interaction_se=float(ri["se"]), p_interaction=float(ri["p"]),
                           interaction_estimate=float(ri["estimate"]) / whole.sd, sd=whole.sd,
-                          subgroup=subgroup, n_excluded=int(len(data) - sum(row["n"] for row in rows)))
+                          subgroup=subgroup, n_excluded=int(len(data) - sum(row["n"] for row in rows)),
+                          ci_level=ci_level)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -520,6 +572,7 @@ class CACEResult(Result):
         ``"bootstrap"`` (cluster bootstrap, percentile) or ``"delta"``.
     n, n_clusters, n_excluded : int
         Pupils analysed, their clusters, and pupils left out for missing values.
+    ci_level : float
     """
 
     estimate: float
@@ -538,21 +591,22 @@ class CACEResult(Result):
     n_boot: int
     n: int
     n_clusters: int
-    ci: float = 0.95
+    ci_level: float = 0.95
     n_boot_undefined: int = 0
     n_excluded: int = 0
     title = "Complier-average causal effect (CACE)"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([
-            {"term": "ITT effect size", "estimate": self.itt_estimate, "ci_low": np.nan, "ci_high": np.nan, "n": self.n},
-            {"term": "compliance difference", "estimate": self.compliance_difference, "ci_low": np.nan,
-             "ci_high": np.nan, "n": self.n},
+        nan = np.nan
+        return tidy(pd.DataFrame([
             {"term": "CACE effect size", "estimate": self.estimate, "ci_low": self.ci_low,
              "ci_high": self.ci_high, "n": self.n},
             {"term": "CACE (outcome units)", "estimate": self.effect, "ci_low": self.effect_ci_low,
              "ci_high": self.effect_ci_high, "n": self.n},
-        ])
+            {"term": "ITT effect size", "estimate": self.itt_estimate, "ci_low": nan, "ci_high": nan, "n": self.n},
+            {"term": "compliance difference", "estimate": self.compliance_difference, "ci_low": nan,
+             "ci_high": nan, "n": self.n},
+        ]))
 
     def notes(self) -> list[str]:
         return [f"Compliance: {self.compliance_treated:.1%} of programme pupils and "
@@ -565,8 +619,8 @@ class CACEResult(Result):
 
 
 def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, cluster: str,
-         covariates=None, denominator: str = "eef", ci: float = 0.95, ci_method: str = "bootstrap",
-         n_boot: int = 499, seed=None, progress: bool = True) -> CACEResult:
+         covariates=None, denominator: str = "eef", ci_level: float = 0.95, ci_method: str = "bootstrap",
+         n_boot: int = 1000, seed=0, progress: bool | None = None) -> CACEResult:
     """Complier-average causal effect of a cluster-randomised trial.
 
     Parameters
@@ -574,6 +628,7 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     data : DataFrame
         One row per pupil.
     outcome, treatment, cluster : str
+        The outcome, the 0/1 arm column and the randomised unit (school).
     complied : str
         0/1: the pupil's school delivered the programme as intended (0 in control
         schools unless they obtained it).
@@ -582,13 +637,20 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
         such as ``"C(block)"`` are allowed).
     denominator : {"eef", "intercept_only"}
         For the effect-size scale (as :func:`crt_effect`).
+    ci_level : float
+        Level of the interval (0.95).
     ci_method : {"bootstrap", "delta"}
         ``"bootstrap"``: resample clusters within arms, recompute ITT (fast
         random-intercept fit) and compliance difference, percentile CI.
         ``"delta"``: ``se = sqrt(se_ITT^2 / c^2 + ITT^2 se_c^2 / c^4)`` with
         ``se_c`` the cluster-level SE of the compliance difference (ignores
         their covariance).
-    n_boot, seed, progress
+    n_boot : int
+        Cluster-bootstrap resamples (1000); the bootstrap gives the interval.
+    seed : int or None
+        Seed of the bootstrap (0 by default).
+    progress : bool or None
+        A progress bar (None: only for long runs).
 
     Returns
     -------
@@ -609,61 +671,59 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
 
     covs = as_list(covariates)
     check_choice("ci_method", ci_method, ["bootstrap", "delta"])
+    ci_level = check_probability("ci_level", ci_level)
     require_columns(data, [complied], role="compliance column")
     require_finite(data, complied, what="CACE")
     formula = f"{outcome} ~ {' + '.join([treatment] + covs)}"
-    itt = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
-                     ci=ci, progress=False)
-    _, frame, _, _, _ = _prepare(formula, data, cluster, treatment, None)
+    itt, frame = _fit_crt(data, formula, cluster=cluster, treatment=treatment, denominator=denominator,
+                          ci_level=ci_level, progress=False)
     used = data.loc[frame.index]
     if used[complied].isna().any():
         raise DataError(f"Column {complied!r} is missing for {int(used[complied].isna().sum())} analysed pupils.")
     comp = pd.to_numeric(used[complied], errors="coerce").to_numpy(float)
-    arm = used[treatment].to_numpy(float)
+    arm = frame[treatment].to_numpy(float)
     cT, cC = comp[arm == 1].mean(), comp[arm == 0].mean()
     cdiff = cT - cC
     if abs(cdiff) < 1e-8:
         raise ModelError("Compliance is the same in both arms: the CACE is not identified.")
     est = float(itt.effect / cdiff)
-    a = (1 - ci) / 2
+    a = (1 - ci_level) / 2
+    codes = pd.factorize(used[cluster])[0]
     if ci_method == "delta":
-        codes = pd.factorize(used[cluster])[0]
         cl = pd.DataFrame({"c": comp, "a": arm, "g": codes}).groupby("g").agg(c=("c", "mean"), a=("a", "first"),
                                                                                n=("c", "size"))
+
         def _var_share(part):
             w = part.n / part.n.sum()
             m = np.sum(w * part.c)
             k = len(part)
             return k / (k - 1) * np.sum(w**2 * (part.c - m) ** 2) if k > 1 else 0.0
         se_c = math.sqrt(_var_share(cl[cl.a == 1]) + _var_share(cl[cl.a == 0]))
-        se = math.sqrt(itt.se**2 / cdiff**2 + itt.effect**2 * se_c**2 / cdiff**4)
+        se = math.sqrt(itt.effect_se**2 / cdiff**2 + itt.effect**2 * se_c**2 / cdiff**4)
         z = stats.norm.ppf(1 - a)
         lo, hi = float(est - z * se), float(est + z * se)
         nb = n_undefined = 0
     else:
         nb = check_positive_int("n_boot", n_boot, minimum=20)
-        import patsy
-
         rng = np.random.default_rng(seed)
-        y, X = patsy.dmatrices(formula, used.assign(**{treatment: arm}), return_type="dataframe")
-        yv, Xv = y.iloc[:, 0].to_numpy(float), X.to_numpy(float)
+        yv, X = _design(formula, frame)
+        Xv = X.to_numpy(float)
         k = list(X.columns).index(treatment)
-        codes = pd.factorize(used[cluster])[0]
-        rows_of = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+        rows_of = cluster_rows(codes)
         cl_arm = np.array([arm[r[0]] for r in rows_of])
-        draws = np.concatenate([rng.choice(np.flatnonzero(cl_arm == v), size=(nb, int((cl_arm == v).sum())))
-                                for v in (1.0, 0.0)], axis=1)
-        boots = np.empty(nb)
-        for r in progress_bar(range(nb), desc="CACE bootstrap", enabled=progress):
-            idx = np.concatenate([rows_of[c] for c in draws[r]])
-            g = np.repeat(np.arange(draws.shape[1]), [len(rows_of[c]) for c in draws[r]])
+        # treated clusters first, then control
+        draws = stratified_cluster_draws([np.flatnonzero(cl_arm == v) for v in (1.0, 0.0)], nb, rng)
+
+        def cace_effect(idx, labels):
             Xr, kr = _drop_empty_columns(Xv[idx], k)
-            beta, _, _, _ = _fast(yv[idx], Xr, g)
-            beta = {k: beta[kr]}
+            beta, _, _, _ = _fast(yv[idx], Xr, labels)
             a_r, c_r = arm[idx], comp[idx]
             cd_r = c_r[a_r == 1].mean() - c_r[a_r == 0].mean()
             # a resample in which no programme school complied has no CACE: left out and counted
-            boots[r] = beta[k] / cd_r if abs(cd_r) > 1e-12 else np.nan
+            return beta[kr] / cd_r if abs(cd_r) > 1e-12 else np.nan
+
+        boots = cluster_bootstrap(cace_effect, rows_of, draws, desc="CACE bootstrap",
+                                  progress=_auto_progress(progress, nb))
         n_undefined = int(np.isnan(boots).sum())
         if n_undefined > 0.05 * nb:
             raise ModelError(f"{n_undefined} of {nb} bootstrap resamples had no compliance difference; "
@@ -672,8 +732,8 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
     return CACEResult(estimate=est / itt.sd, ci_low=lo / itt.sd, ci_high=hi / itt.sd, effect=est,
                       effect_ci_low=lo, effect_ci_high=hi, itt_effect=itt.effect, itt_estimate=itt.estimate,
                       compliance_treated=float(cT), compliance_control=float(cC), compliance_difference=float(cdiff),
-                      sd=itt.sd, ci_method=ci_method, n_boot=nb, n=itt.n, n_clusters=itt.n_clusters, ci=ci,
-                      n_boot_undefined=n_undefined, n_excluded=itt.n_excluded)
+                      sd=itt.sd, ci_method=ci_method, n_boot=nb, n=itt.n, n_clusters=itt.n_clusters,
+                      ci_level=ci_level, n_boot_undefined=n_undefined, n_excluded=itt.n_excluded)
 
 
 def _drop_empty_columns(X, k):
@@ -695,7 +755,7 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
     ----------
     rows : dict
         Label -> a :class:`CRTResult`, or a mapping / Series with ``estimate``,
-        ``ci_low``, ``ci_high``, ``n`` (and optionally ``p_value``,
+        ``ci_low``, ``ci_high``, ``n`` (and optionally ``p``,
         ``n_clusters``), for example a row of :class:`SubgroupResult`'s table.
     table : {"toolkit", "project"}
         Months' progress table (:func:`~belonging_lib.trials.months_progress`).
@@ -706,7 +766,8 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
     -------
     DataFrame
         Columns: outcome, effect_size, ci_low, ci_high, months_progress,
-        n_schools, n_pupils, p_value (numbers unrounded; round when displaying).
+        n_schools, n_pupils, p (the layout of an EEF report's table; numbers unrounded,
+        round when displaying).
     """
     from .months import months_progress
 
@@ -716,11 +777,11 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
         if isinstance(r, CRTResult):
             lo, hi = (r.ci_low, r.ci_high) if ci_column == "model" else (r.boot_ci_low, r.boot_ci_high)
             rec = {"estimate": r.estimate, "ci_low": lo, "ci_high": hi, "n": r.n,
-                   "n_clusters": r.n_clusters, "p_value": r.p_value}
+                   "n_clusters": r.n_clusters, "p": r.p}
         else:
             rec = dict(r)
         out.append({"outcome": label, "effect_size": rec["estimate"], "ci_low": rec["ci_low"],
                     "ci_high": rec["ci_high"], "months_progress": months_progress(rec["estimate"], table=table),
                     "n_schools": rec.get("n_clusters", np.nan), "n_pupils": rec["n"],
-                    "p_value": rec.get("p_value", np.nan)})
+                    "p": rec.get("p", np.nan)})
     return pd.DataFrame(out)

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._errors import DataError, ModelError
-from .._results import Result
+from .._results import Result, coef_table, tidy
 from .._validation import (
     as_frame,
     as_list,
@@ -36,15 +36,19 @@ class EffectSize(Result):
 
     Attributes
     ----------
-    estimate, ci_low, ci_high, se : float
-        The effect size, its confidence limits and standard error (the SE is
+    estimate, se, ci_low, ci_high : float
+        The effect size, its standard error and confidence limits (the SE is
         the large-sample one, ``sqrt(var(d))``, times ``J`` for g).
-    n_treated, n_control : int
+    effect, effect_ci_low, effect_ci_high : float
+        The raw difference in means (treated minus control, outcome units) and its
+        pooled-variance Student t interval (``df = n_T + n_C - 2``).
+    n, n_treated, n_control : int
         Pupils in each arm with an outcome.
     kind : str
         ``"cohens_d"`` or ``"hedges_g"``.
     ci_method : str
         ``"noncentral_t"`` or ``"normal"``.
+    ci_level : float
     correction : float
         Hedges' factor ``J`` (1 for d).
     mean_treated, mean_control, sd_pooled : float
@@ -53,14 +57,18 @@ class EffectSize(Result):
     """
 
     estimate: float
+    se: float
     ci_low: float
     ci_high: float
-    se: float
+    effect: float
+    effect_ci_low: float
+    effect_ci_high: float
+    n: int
     n_treated: int
     n_control: int
     kind: str
     ci_method: str
-    ci: float
+    ci_level: float
     correction: float
     mean_treated: float
     mean_control: float
@@ -72,14 +80,15 @@ class EffectSize(Result):
         return "Hedges' g" if self.kind == "hedges_g" else "Cohen's d"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{
+        return tidy(pd.DataFrame([{
             "term": self.kind, "estimate": self.estimate, "se": self.se,
-            "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "n_treated": self.n_treated, "n_control": self.n_control,
-        }])
+            "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
+            "n_treated": self.n_treated, "n_control": self.n_control, "effect": self.effect,
+            "effect_ci_low": self.effect_ci_low, "effect_ci_high": self.effect_ci_high,
+        }]))
 
     def notes(self) -> list[str]:
-        lines = [f"{self.ci:.0%} CI by {self.ci_method.replace('_', ' ')}; "
+        lines = [f"{self.ci_level:.0%} CI by {self.ci_method.replace('_', ' ')}; "
                  f"treated mean {self.mean_treated:.3f}, control mean {self.mean_control:.3f}, "
                  f"pooled SD {self.sd_pooled:.3f}."]
         if self.n_excluded:
@@ -87,13 +96,13 @@ class EffectSize(Result):
         return lines
 
 
-def ncp_t_interval(t: float, df: float, ci: float = 0.95) -> tuple[float, float]:
+def ncp_t_interval(t: float, df: float, ci_level: float = 0.95) -> tuple[float, float]:
     """Confidence limits of a noncentrality parameter by inverting the noncentral t.
 
     Finds ``lo`` and ``hi`` with ``P(T <= t | ncp=lo) = 1 - a/2`` and
-    ``P(T <= t | ncp=hi) = a/2`` (``a = 1 - ci``) by Brent's method.
+    ``P(T <= t | ncp=hi) = a/2`` (``a = 1 - ci_level``) by Brent's method.
     """
-    alpha = 1 - ci
+    alpha = 1 - ci_level
 
     def cdf(ncp):
         # SciPy's noncentral t returns NaN (with a RuntimeWarning) far in a tail
@@ -121,14 +130,14 @@ def ncp_t_interval(t: float, df: float, ci: float = 0.95) -> tuple[float, float]
     return root(1 - alpha / 2), root(alpha / 2)
 
 
-def _smd(data, outcome, group, treatment, ci, ci_method, correct):
+def _smd(data, outcome, treatment, treated, ci_level, ci_method, correct):
     data = as_frame(data)
     require_columns(data, [outcome], role="outcome column")
     require_numeric(data, outcome)
     require_finite(data, outcome, what="effect size")
-    ci = check_probability("ci", ci)
+    ci_level = check_probability("ci_level", ci_level)
     check_choice("ci_method", ci_method, ["noncentral_t", "normal"])
-    arm = treatment_indicator(data, group, treatment)
+    arm = treatment_indicator(data, treatment, treated)
     y = pd.to_numeric(data[outcome], errors="coerce")
     ok = y.notna() & arm.notna()
     y, arm = y[ok].to_numpy(float), arm[ok].to_numpy(float)
@@ -147,20 +156,22 @@ def _smd(data, outcome, group, treatment, ci, ci_method, correct):
     hn = 1 / n1 + 1 / n2
     if ci_method == "noncentral_t":
         t = d / math.sqrt(hn)
-        lo, hi = ncp_t_interval(t, df, ci)
+        lo, hi = ncp_t_interval(t, df, ci_level)
         low, high = lo * math.sqrt(hn), hi * math.sqrt(hn)
     else:
-        z = stats.norm.ppf(0.5 + ci / 2)
+        z = stats.norm.ppf(0.5 + ci_level / 2)
         low, high = d - z * se_d, d + z * se_d
+    raw = coef_table(["difference"], [diff], [s * math.sqrt(hn)], df, ci_level=ci_level).iloc[0]
     return EffectSize(
-        estimate=j * d, ci_low=j * low, ci_high=j * high, se=j * se_d,
-        n_treated=n1, n_control=n2, kind="hedges_g" if correct else "cohens_d",
-        ci_method=ci_method, ci=ci, correction=j, mean_treated=float(yt.mean()),
+        estimate=j * d, se=j * se_d, ci_low=j * low, ci_high=j * high, effect=float(diff),
+        effect_ci_low=float(raw["ci_low"]), effect_ci_high=float(raw["ci_high"]),
+        n=n1 + n2, n_treated=n1, n_control=n2, kind="hedges_g" if correct else "cohens_d",
+        ci_method=ci_method, ci_level=ci_level, correction=j, mean_treated=float(yt.mean()),
         mean_control=float(yc.mean()), sd_pooled=s, n_excluded=int((~ok).sum()),
     )
 
 
-def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci: float = 0.95,
+def cohens_d(data: pd.DataFrame, *, outcome: str, treatment: str, treated=None, ci_level: float = 0.95,
              ci_method: str = "noncentral_t") -> EffectSize:
     """Cohen's d: difference in means (treated minus control) over the pooled SD.
 
@@ -170,13 +181,13 @@ def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
         One row per pupil.
     outcome : str
         Numeric outcome column.
-    group : str
-        Column identifying the arm.
-    treatment : scalar, optional
-        The value of ``group`` that marks the treated arm (for example
-        ``"programme"``).  If omitted, ``group`` must be coded 0/1.
-    ci : float
-        Confidence level.
+    treatment : str
+        The arm column.
+    treated : scalar, optional
+        The value of ``treatment`` that marks the treated arm (for example
+        ``"programme"``).  If omitted, ``treatment`` must be coded 0/1.
+    ci_level : float
+        Confidence level (0.95).
     ci_method : {"noncentral_t", "normal"}
         ``"noncentral_t"`` (default, as R's ``effectsize``) inverts the
         noncentral t distribution; ``"normal"`` uses ``d +/- z se(d)``.
@@ -188,7 +199,7 @@ def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
     Raises
     ------
     DataError
-        ``group`` holds more (or fewer) than two arms (a third arm is never pooled
+        ``treatment`` holds more (or fewer) than two arms (a third arm is never pooled
         with control), or the outcome holds an infinite value (named with its rows).
 
     Notes
@@ -206,13 +217,13 @@ def cohens_d(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"y": [1., 2, 3, 4, 3, 4, 5, 6], "arm": [0, 0, 0, 0, 1, 1, 1, 1]})
-    >>> round(float(cohens_d(df, outcome="y", group="arm").estimate), 4)
+    >>> round(float(cohens_d(df, outcome="y", treatment="arm").estimate), 4)
     1.5492
     """
-    return _smd(data, outcome, group, treatment, ci, ci_method, correct=False)
+    return _smd(data, outcome, treatment, treated, ci_level, ci_method, correct=False)
 
 
-def hedges_g(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci: float = 0.95,
+def hedges_g(data: pd.DataFrame, *, outcome: str, treatment: str, treated=None, ci_level: float = 0.95,
              ci_method: str = "noncentral_t") -> EffectSize:
     """Hedges' g: Cohen's d with the exact small-sample correction.
 
@@ -233,10 +244,10 @@ def hedges_g(data: pd.DataFrame, *, outcome: str, group: str, treatment=None, ci
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"y": [1., 2, 3, 4, 3, 4, 5, 6], "arm": ["c"] * 4 + ["t"] * 4})
-    >>> round(float(hedges_g(df, outcome="y", group="arm", treatment="t").estimate), 4)
+    >>> round(float(hedges_g(df, outcome="y", treatment="arm", treated="t").estimate), 4)
     1.3457
     """
-    return _smd(data, outcome, group, treatment, ci, ci_method, correct=True)
+    return _smd(data, outcome, treatment, treated, ci_level, ci_method, correct=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,40 +256,52 @@ class AncovaResult(Result):
 
     Attributes
     ----------
-    effect, se, ci_low, ci_high, p_value, df : float
-        The adjusted treatment coefficient (outcome units) and its inference.
-    estimate, g_ci_low, g_ci_high : float
-        The effect size: ``J * effect / s_p`` with ``s_p`` the pooled
-        within-arm SD of the (unadjusted) outcome; its CI is the coefficient
-        CI on the same scale.
+    estimate, se, ci_low, ci_high : float
+        The effect size, ``J * effect / s_p`` with ``s_p`` the pooled within-arm SD of the
+        (unadjusted) outcome, with the coefficient's SE and interval on the same scale.
+    p, df : float
+        The t test of the adjusted treatment coefficient.
+    effect, effect_ci_low, effect_ci_high : float
+        The adjusted treatment coefficient (outcome units) and its interval (its SE is
+        :attr:`effect_se`).
+    sd_pooled, correction : float
+        ``s_p`` and Hedges' ``J``.
     n, n_excluded : int
+    ci_level : float
     model : statsmodels results
     """
 
-    effect: float
+    estimate: float
     se: float
     ci_low: float
     ci_high: float
-    p_value: float
+    p: float
     df: float
-    estimate: float
-    g_ci_low: float
-    g_ci_high: float
+    effect: float
+    effect_ci_low: float
+    effect_ci_high: float
     sd_pooled: float
+    correction: float
     n: int
     n_excluded: int
+    ci_level: float
     model: object = dataclasses.field(repr=False, compare=False)
     title = "ANCOVA treatment effect"
 
+    @property
+    def effect_se(self) -> float:
+        """Standard error of the treatment coefficient (outcome units)."""
+        return self.se * self.sd_pooled / self.correction
+
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([
-            {"term": "treatment (outcome units)", "estimate": self.effect, "se": self.se,
-             "ci_low": self.ci_low, "ci_high": self.ci_high,
-             "statistic": self.effect / self.se, "df": self.df, "p_value": self.p_value, "n": self.n},
-            {"term": "effect size (g)", "estimate": self.estimate, "se": np.nan,
-             "ci_low": self.g_ci_low, "ci_high": self.g_ci_high,
-             "statistic": np.nan, "df": np.nan, "p_value": np.nan, "n": self.n},
-        ])
+        return tidy(pd.DataFrame([
+            {"term": "effect size (g)", "estimate": self.estimate, "se": self.se, "ci_low": self.ci_low,
+             "ci_high": self.ci_high, "statistic": self.estimate / self.se, "df": self.df, "p": self.p,
+             "n": self.n},
+            {"term": "treatment (outcome units)", "estimate": self.effect, "se": self.effect_se,
+             "ci_low": self.effect_ci_low, "ci_high": self.effect_ci_high,
+             "statistic": self.effect / self.effect_se, "df": self.df, "p": self.p, "n": self.n},
+        ]))
 
     def notes(self) -> list[str]:
         out = [f"Effect size = J x coefficient / pooled SD of the outcome ({self.sd_pooled:.3f})."]
@@ -288,7 +311,7 @@ class AncovaResult(Result):
 
 
 def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
-           covariates=None, treated=None, ci: float = 0.95) -> AncovaResult:
+           covariates=None, treated=None, ci_level: float = 0.95) -> AncovaResult:
     """ANCOVA of the post-test on arm and pre-test (individually randomised trial).
 
     Parameters
@@ -305,7 +328,8 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
         as dummies).
     treated : scalar, optional
         Treated value of ``treatment`` when it is not 0/1.
-    ci : float
+    ci_level : float
+        Level of the interval (0.95).
 
     Returns
     -------
@@ -325,7 +349,7 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
     >>> df = pd.DataFrame({"pre": rng.normal(size=200), "t": np.repeat([0, 1], 100)})
     >>> df["post"] = 0.6 * df.pre + 0.3 * df.t + rng.normal(size=200)
     >>> res = ancova(df, outcome="post", treatment="t", pretest="pre")
-    >>> res.ci_low < 0.3 < res.ci_high
+    >>> res.effect_ci_low < 0.3 < res.effect_ci_high
     True
     """
     import statsmodels.api as sm
@@ -336,7 +360,7 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
     require_columns(data, cols)
     require_numeric(data, cols)
     require_finite(data, cols, what="ANCOVA")
-    ci = check_probability("ci", ci)
+    ci_level = check_probability("ci_level", ci_level)
     arm = treatment_indicator(data, treatment, treated)
     frame = data[cols].apply(pd.to_numeric, errors="coerce").assign(_treat=arm)
     ok = frame.notna().all(axis=1)
@@ -353,8 +377,8 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
         raise ModelError(f"The ANCOVA terms (arm, {', '.join([pretest] + covs)}) are collinear or one of "
                          "them does not vary in the complete rows; the arm effect cannot be estimated.")
     fit = sm.OLS(frame[outcome].to_numpy(float), X).fit()
-    b, se = float(fit.params[1]), float(fit.bse[1])
-    lo, hi = (float(v) for v in fit.conf_int(alpha=1 - ci)[1])
+    coef = coef_table(["treatment"], [fit.params[1]], [fit.bse[1]], float(fit.df_resid), ci_level=ci_level).iloc[0]
+    b, lo, hi = float(coef["estimate"]), float(coef["ci_low"]), float(coef["ci_high"])
     y = frame[outcome].to_numpy(float)
     n1, n2 = int((t == 1).sum()), int((t == 0).sum())
     sp = math.sqrt(((n1 - 1) * y[t == 1].var(ddof=1) + (n2 - 1) * y[t == 0].var(ddof=1)) / (n1 + n2 - 2))
@@ -363,7 +387,7 @@ def ancova(data: pd.DataFrame, *, outcome: str, treatment: str, pretest: str,
                          "effect size has no standard deviation to divide by.")
     j = hedges_j(n1 + n2 - 2)
     return AncovaResult(
-        effect=b, se=se, ci_low=lo, ci_high=hi, p_value=float(fit.pvalues[1]), df=float(fit.df_resid),
-        estimate=j * b / sp, g_ci_low=j * lo / sp, g_ci_high=j * hi / sp, sd_pooled=sp,
-        n=len(frame), n_excluded=int((~ok).sum()), model=fit,
+        estimate=j * b / sp, se=j * float(coef["se"]) / sp, ci_low=j * lo / sp, ci_high=j * hi / sp,
+        p=float(coef["p"]), df=float(fit.df_resid), effect=b, effect_ci_low=lo, effect_ci_high=hi,
+        sd_pooled=sp, correction=j, n=len(frame), n_excluded=int((~ok).sum()), ci_level=ci_level, model=fit,
     )

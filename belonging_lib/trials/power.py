@@ -214,7 +214,7 @@ def _analytic_power(effect, J, n, rho, p, alpha, r1, r2, g2):
 
 def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, icc: float,
                    p_treated: float = 0.5, alpha: float = 0.05, n_sims: int = 500,
-                   seed=None, progress: bool = True) -> PowerSimulation:
+                   seed=0, progress: bool | None = None) -> PowerSimulation:
     """Power of a two-level cluster-randomised trial by simulation.
 
     Each replicate draws ``y = effect * treat + u_school + e_pupil`` with
@@ -230,9 +230,10 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     icc : float
     p_treated, alpha : float
     n_sims : int
-    seed : int, optional
-    progress : bool
-        Show a tqdm progress bar.
+    seed : int or None
+        Seed of the simulation (0 by default, so the same call gives the same digits).
+    progress : bool or None
+        Show a tqdm progress bar (None: only for long runs).
 
     Returns
     -------
@@ -266,7 +267,8 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     Y = effect_size * X[:, 1][None, :] + u[:, groups] + e
     est = np.empty(n_sims)
     sig = np.empty(n_sims, dtype=bool)
-    for i in progress_bar(range(n_sims), desc="simulated trials", enabled=progress):
+    show = n_sims * J * n >= 2_000_000 if progress is None else bool(progress)
+    for i in progress_bar(range(n_sims), desc="simulated trials", enabled=show):
         fit = fit_random_intercept(Y[i], X, groups, reml=True)
         est[i] = fit.beta[1]
         sig[i] = abs(fit.beta[1] / math.sqrt(fit.vcov[1, 1])) > tcrit

@@ -26,19 +26,18 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from .._errors import DataError
+from .._results import coef_table, tidy
 from .._validation import as_frame, as_list, require_columns
 from ._common import treatment_indicator
 
 __all__ = ["attrition_intervals", "balance_intervals", "subgroup_difference"]
 
 
-def _check_level(ci: float) -> float:
-    if not 0 < ci < 1:
-        raise DataError(f"`ci` must be between 0 and 1 (for example 0.95), but {ci!r} was passed.")
-    return float(ci)
+def _check_level(ci_level: float) -> float:
+    if not 0 < ci_level < 1:
+        raise DataError(f"`ci_level` must be between 0 and 1 (for example 0.95), but {ci_level!r} was passed.")
+    return float(ci_level)
 
 
 def _cluster_frame(data, treatment, treated, cluster, columns):
@@ -69,18 +68,18 @@ def _crs_fit(y, X, groups, family=None):
     return fit, n_groups
 
 
-def _row(label, estimate, se, df, ci, n, n_clusters, scale=1.0):
-    tq = stats.t.ppf(0.5 + ci / 2, df)
-    t = estimate / se if se > 0 else math.nan
-    return {"term": label, "estimate": scale * estimate, "se": abs(scale) * se,
-            "ci_low": scale * (estimate - tq * se) if scale >= 0 else scale * (estimate + tq * se),
-            "ci_high": scale * (estimate + tq * se) if scale >= 0 else scale * (estimate - tq * se),
-            "ci_level": ci, "p": float(2 * stats.t.sf(abs(t), df)) if se > 0 else math.nan,
-            "df": float(df), "n": int(n), "n_clusters": int(n_clusters)}
+def _row(label, estimate, se, df, ci_level, n, n_clusters, scale=1.0):
+    """One tidy row (t interval on ``df``), rescaled by ``scale`` (a negative scale swaps the limits)."""
+    row = coef_table([label], [scale * estimate], [abs(scale) * se], df, ci_level=ci_level).reset_index()
+    out = row.iloc[0].to_dict()
+    if not se > 0:
+        out.update(statistic=math.nan, p=math.nan)
+    out.update(df=float(df), n=int(n), ci_level=ci_level, n_clusters=int(n_clusters))
+    return out
 
 
 def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cluster: str,
-                        treated=None, ci: float = 0.95) -> pd.DataFrame:
+                        treated=None, ci_level: float = 0.95) -> pd.DataFrame:
     """Attrition by arm, overall and the differential, with cluster-robust intervals.
 
     Parameters
@@ -96,11 +95,11 @@ def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cl
 
     Returns
     -------
-    DataFrame with rows ``treated``, ``control``, ``overall`` and ``differential``
-    (treated minus control), and columns ``estimate, se, ci_low, ci_high, ci_level,
-    p, df, n, n_clusters`` (proportions, not percentages).  ``p`` tests a value of zero.
+    DataFrame with rows (``term``) ``treated``, ``control``, ``overall`` and ``differential``
+    (treated minus control), and columns ``term, estimate, se, ci_low, ci_high, statistic, df,
+    p, n, ci_level, n_clusters`` (proportions, not percentages).  ``p`` tests a value of zero.
     """
-    ci = _check_level(ci)
+    ci_level = _check_level(ci_level)
     frame = _cluster_frame(data, treatment, treated, cluster, [attrited])
     bad = frame[attrited].notna() & ~frame[attrited].isin([0, 1])
     if bad.any():
@@ -113,27 +112,27 @@ def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cl
                         ("overall", frame)):
         y = part[attrited].to_numpy(float)
         fit, g = _crs_fit(y, np.ones((len(y), 1)), part["cluster"])
-        out.append(_row(label, float(fit.params[0]), float(fit.bse[0]), g - 1, ci, len(y), g))
+        out.append(_row(label, float(fit.params[0]), float(fit.bse[0]), g - 1, ci_level, len(y), g))
     X = np.column_stack([np.ones(len(frame)), frame["arm"].to_numpy(float)])
     fit, g = _crs_fit(frame[attrited].to_numpy(float), X, frame["cluster"])
-    out.append(_row("differential", float(fit.params[1]), float(fit.bse[1]), g - 1, ci, len(frame), g))
-    return pd.DataFrame(out)
+    out.append(_row("differential", float(fit.params[1]), float(fit.bse[1]), g - 1, ci_level, len(frame), g))
+    return tidy(pd.DataFrame(out))
 
 
 def balance_intervals(data: pd.DataFrame, *, treatment: str, covariates, cluster: str,
-                      treated=None, ci: float = 0.95) -> pd.DataFrame:
+                      treated=None, ci_level: float = 0.95) -> pd.DataFrame:
     """WWC standardised baseline differences with cluster-robust intervals.
 
     The point estimates equal :func:`belonging_lib.trials.balance`'s
-    ``difference``.  Returns one row per covariate with ``covariate, kind,
-    estimate, se, ci_low, ci_high, ci_level, p, df, n_treated, n_control,
-    n_clusters, n_excluded``.
+    ``difference``.  Returns one row per covariate with ``term`` (the covariate),
+    ``estimate, se, ci_low, ci_high, statistic, df, p, n, kind, ci_level, n_treated,
+    n_control, n_clusters, n_excluded``.
     """
     import statsmodels.api as sm
 
     from .effect_sizes import hedges_j
 
-    ci = _check_level(ci)
+    ci_level = _check_level(ci_level)
     covs = as_list(covariates)
     frame = _cluster_frame(data, treatment, treated, cluster, covs)
     rows = []
@@ -160,16 +159,14 @@ def balance_intervals(data: pd.DataFrame, *, treatment: str, covariates, cluster
                 raise DataError(f"Covariate {c!r} is constant within both arms, so no standardised difference exists.")
             fit, g = _crs_fit(x, X, part["cluster"])
             scale = j / sp
-        r = _row(c, float(fit.params[1]), float(fit.bse[1]), g - 1, ci, len(x), g, scale=scale)
-        r.pop("term")
-        r.pop("n")
-        rows.append({"covariate": c, "kind": "binary" if binary else "continuous", **r,
+        r = _row(c, float(fit.params[1]), float(fit.bse[1]), g - 1, ci_level, len(x), g, scale=scale)
+        rows.append({**r, "kind": "binary" if binary else "continuous",
                      "n_treated": n1, "n_control": n2, "n_excluded": int((~ok).sum())})
-    return pd.DataFrame(rows)
+    return tidy(pd.DataFrame(rows))
 
 
-def subgroup_difference(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str, subgroup: str,
-                        denominator: str = "eef", ci: float = 0.95) -> dict:
+def subgroup_difference(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str, subgroup: str,
+                        denominator: str = "eef", ci_level: float = 0.95) -> dict:
     """Difference in effect size between two subgroups of a cluster-randomised trial, with its interval.
 
     Fits the multilevel model of :func:`belonging_lib.trials.crt_subgroups`
@@ -178,18 +175,15 @@ def subgroup_difference(formula: str, data: pd.DataFrame, *, cluster: str, treat
     Satterthwaite-t interval: a dict with ``estimate, se, ci_low, ci_high,
     ci_level, p, df, n``.  Its estimate equals ``crt_subgroups(...).interaction_estimate``.
     """
-    from .crt import _fixed_row, _multilevel, _prepare, crt_effect
+    from .crt import _interaction, crt_effect
 
-    ci = _check_level(ci)
-    whole = crt_effect(formula, data, cluster=cluster, treatment=treatment, denominator=denominator,
-                       ci=ci, progress=False)
+    ci_level = _check_level(ci_level)
+    whole = crt_effect(data, formula, cluster=cluster, treatment=treatment, denominator=denominator,
+                       ci_level=ci_level, progress=False)
     require_columns(as_frame(data), subgroup, role="subgroup column")
-    rhs = formula.split("~", 1)[1]
-    inter = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
-    _, frame, _, _, _ = _prepare(inter, data, cluster, treatment, None)
-    r = _fixed_row(_multilevel(inter, frame, cluster), f"{treatment}:{subgroup}")
+    r, frame = _interaction(data, formula, cluster=cluster, treatment=treatment, subgroup=subgroup)
     b, se, df = float(r["estimate"]), float(r["se"]), float(r["df"])
-    tq = stats.t.ppf(0.5 + ci / 2, df)
-    return {"estimate": b / whole.sd, "se": se / whole.sd, "ci_low": (b - tq * se) / whole.sd,
-            "ci_high": (b + tq * se) / whole.sd, "ci_level": ci, "p": float(r["p_value"]), "df": df,
+    row = coef_table(["difference"], [b / whole.sd], [se / whole.sd], df, ci_level=ci_level).iloc[0]
+    return {"estimate": float(row["estimate"]), "se": float(row["se"]), "ci_low": float(row["ci_low"]),
+            "ci_high": float(row["ci_high"]), "ci_level": ci_level, "p": float(r["p"]), "df": df,
             "n": int(len(frame))}
