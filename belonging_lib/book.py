@@ -135,7 +135,7 @@ class ChapterPlan:
 
     @property
     def skipped(self) -> dict[str, str]:
-        """Heading of each skipped section: the reason, in plain words."""
+        """The skipped sections: for each heading, the reason in plain words."""
         return {s.heading: _reason(s.missing, self.why or {}) for s in self.sections if not s.runs}
 
 
@@ -280,7 +280,7 @@ class DataOffer:
     def describe(self, need: str) -> tuple[str, str]:
         """What kind of need this is (sample, file, scale, column) and the need in a few plain words."""
         if need == SAMPLE_NEED:
-            return "sample", "it is about how the course's sample data were made"
+            return "sample", "it works through the course's sample data, not yours"
         if need in _FILE_WORDS:
             return "file", _FILE_WORDS[need]
         if _is_file_name(need):
@@ -480,11 +480,17 @@ def _describe_failure(source: Path, out_path: Path, exc: Exception) -> str:
         code = [c for c in nb.cells if c.cell_type == "code"
                 and "injected-parameters" not in c.metadata.get("tags", [])]
         for number, cell in enumerate(code, start=1):
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
                 line = _cell_line(source, cell.source)
                 first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
                 where = (f"code cell {number}" + (f" (line {line} of {source.name})" if line else "")
                          + f": {first.strip()[:80]!r}")
+                # the line of the cell that raised, from the traceback (ANSI colours removed)
+                tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0].get("traceback", [])))
+                at = [m.strip() for m in re.findall(r"^-+> *\d+ (.*)$", tb, flags=re.M)]
+                if at and at[0] != first.strip():
+                    where += f", at {at[0][:80]!r}"
                 break
     except Exception:  # the notebook papermill left behind is unreadable: report the error alone
         pass
@@ -685,23 +691,29 @@ def _glued_values(nb) -> dict[str, str]:
 
 
 def _blocks(lines: list[str]):
-    """Split markdown lines into blocks: paragraphs, list items, fences (kept whole) and headings."""
-    block, fence = [], None
+    """Split markdown lines into blocks: paragraphs and list items (``text``), and lines kept as they
+    are (``keep``): blank lines, headings, directive options, fence lines and code fences. The prose
+    inside a MyST directive (an admonition, a note) is split like any other prose."""
+    block, fence, directives = [], None, []
     for line in lines:
         m = _FENCE.match(line)
-        if fence is not None:
-            block.append(line)
+        if fence is not None:                      # inside a code fence: kept as it is
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and line.strip() == m.group(1):
                 fence = None
-                yield "fence-end", block
-                block = []
+            yield "keep", [line]
             continue
         if m:
             if block:
                 yield "text", block
-            block, fence = [line], m.group(1)
-            yield "fence-start", block
             block = []
+            mark = m.group(1)
+            if directives and line.strip() == directives[-1]:
+                directives.pop()                   # the end of a directive
+            elif line.strip()[len(mark):].startswith("{"):
+                directives.append(mark)            # a directive: its prose is prose
+            else:
+                fence = mark
+            yield "keep", [line]
             continue
         if not line.strip() or _HEADING.match(line) or _LIST_ITEM.match(line) or line.startswith(":"):
             if block:
@@ -738,7 +750,28 @@ def _own_data_prose(text: str, glued: dict[str, str]) -> str:
                 continue
             para = " ".join(kept)
         out.append(para)
-    return "\n".join(out)
+    return _drop_empty_directives("\n".join(out))
+
+
+def _drop_empty_directives(text: str) -> str:
+    """Leave out a MyST directive (an admonition, a note) whose prose was all left out."""
+    lines = text.splitlines()
+    changed = True
+    while changed:
+        changed = False
+        for i, line in enumerate(lines):
+            m = _FENCE.match(line)
+            if not (m and line.strip()[len(m.group(1)):].startswith("{")):
+                continue
+            close = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == m.group(1)), None)
+            if close is None:
+                continue
+            inner = [ln for ln in lines[i + 1:close] if ln.strip() and not ln.startswith(":")]
+            if not inner:
+                del lines[i:close + 1]
+                changed = True
+                break
+    return "\n".join(lines)
 
 
 def _own_data_code(source: str) -> str:
@@ -772,6 +805,14 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
     glued = _glued_values(nb) if own_data else {}
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
+        if not found and cell.cell_type == "markdown":
+            cell.source, found = _replace_notice(cell.source, chapter_notice)
+        if own_data and cell.cell_type == "markdown":
+            notice = f"> {chapter_notice}" if chapter_notice else None
+            parts = cell.source.split(notice) if notice and notice in cell.source else [cell.source]
+            cell.source = (notice or "").join(_own_data_prose(p, glued) for p in parts)
+        elif own_data and cell.cell_type == "code":
+            cell.source = _own_data_code(cell.source)
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
         if cell.cell_type == "code":
@@ -782,18 +823,10 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
                 opts = cell.metadata.setdefault("mystnb", {})
                 opts.setdefault("code_prompt_show", "Show solution")
                 opts.setdefault("code_prompt_hide", "Hide solution")
-            elif cell.cell_type == "markdown":
+            elif cell.cell_type == "markdown" and cell.source.strip():
                 fence = "`" * max(4, 1 + max((len(m) for m in re.findall(r"`{3,}", cell.source)), default=3))
                 cell.source = (f"{fence}{{admonition}} Solution\n:class: dropdown solution\n\n"
                                f"{cell.source}\n{fence}")
-        if not found and cell.cell_type == "markdown":
-            cell.source, found = _replace_notice(cell.source, chapter_notice)
-        if own_data and cell.cell_type == "markdown":
-            notice = f"> {chapter_notice}" if chapter_notice else None
-            parts = cell.source.split(notice) if notice and notice in cell.source else [cell.source]
-            cell.source = (notice or "").join(_own_data_prose(p, glued) for p in parts)
-        elif own_data and cell.cell_type == "code":
-            cell.source = _own_data_code(cell.source)
     if not found:
         # a chapter without the usual note still must not be read as synthetic
         import nbformat
@@ -813,7 +846,8 @@ A course in short chapters on pupils' sense of school belonging: how to measure 
 what it is linked to, and how to evaluate a programme that aims to build it. Each chapter states a
 claim from practitioners' guidance, tests it with real statistics, says what the result means for
 your classroom, and ends with exercises and worked solutions. Technical terms link to the
-{{doc}}`glossary`; the {{doc}}`api/index` documents every function the chapters call.
+{{doc}}`glossary`{api_sentence}.
+{plan}
 
 ```{{toctree}}
 :caption: Chapters
@@ -828,8 +862,7 @@ your classroom, and ends with exercises and worked solutions. Technical terms li
 :maxdepth: 1
 
 glossary
-api/index
-```
+{api_toc}```
 
 ## Executed notebooks
 
@@ -851,6 +884,7 @@ def _chapter_title(nb) -> str:
 def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                title: str = "Belonging in school: a worked-example course",
                notice: str = SAMPLE_NOTICE, chapter_notice: str | None = None, own_data: bool = False,
+               plan: str | None = None,
                glossary: str | os.PathLike | None = None, docs: str | os.PathLike | None = None,
                stage_dir: str | os.PathLike | None = None, jobs: int | None = None) -> Path:
     """Render executed chapters, the glossary and the API reference with Sphinx.
@@ -870,7 +904,10 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Replaces each chapter's boxed synthetic-data note (a rerun book).
     own_data : bool
         A book rerun on a user's own data: prose showing a number the run did not compute, and
-        sentences about how the sample was made, are left out (see :func:`prepare_chapter`).
+        sentences about how the sample was made, are left out (see :func:`prepare_chapter`), and so
+        is the library's API reference.
+    plan : str, optional
+        The run's plan (:func:`format_plan`), shown on the index page.
     glossary : path, optional
         The MyST glossary page (default: ``glossary.md`` beside the chapters'
         sources, ``notebooks/glossary.md``).
@@ -904,7 +941,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     stage = Path(stage_dir) if stage_dir is not None else out.with_name(out.name + ".src")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    shutil.copytree(docs / "api", stage / "api")
+    if not own_data:   # the library's reference describes the sample data; a book on own data leaves it out
+        shutil.copytree(docs / "api", stage / "api")
     shutil.copy2(glossary, stage / "glossary.md")
     downloads = []
     for f in files:
@@ -913,7 +951,11 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")
     (stage / "index.md").write_text(
-        _INDEX.format(title=title, notice=notice, downloads="\n".join(downloads)), encoding="utf-8")
+        _INDEX.format(title=title, notice=notice, downloads="\n".join(downloads),
+                      api_sentence="" if own_data else "; the {doc}`api/index` documents every function the chapters call",
+                      api_toc="" if own_data else "api/index\n",
+                      plan=f"\n## What ran on your data\n\n```text\n{plan}\n```\n" if plan else ""),
+        encoding="utf-8")
     (stage / "book.json").write_text(json.dumps({"title": title, "notice": notice}), encoding="utf-8")
 
     out.mkdir(parents=True, exist_ok=True)
@@ -924,7 +966,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise BuildError("Sphinx stopped the book (warnings are errors):\n"
-                         + (proc.stderr.strip() or proc.stdout.strip()))
+                         + ("\n".join(x for x in (proc.stderr.strip(), proc.stdout.strip()) if x)
+                            or f"exit status {proc.returncode}, no message"))
     return out / "index.html"
 
 
@@ -945,10 +988,14 @@ def main(argv: list[str] | None = None) -> int:
     params = {"DATA_DIR": str(Path(args.data_dir).resolve())} if args.data_dir else {}
     only = args.only.split(",") if args.only else None
     start = time.perf_counter()
+    plans = plan_chapters(args.src, args.data_dir, only=only)
+    if args.data_dir:   # own data: the plan first; chapters and sections the data cannot support are skipped
+        print(format_plan(plans), flush=True)
+        only = [p.name[:2] for p in plans if p.runs]
     print(f"Executing chapters from {args.src} into {executed} ...", flush=True)
     runs = execute_chapters(args.src, executed, parameters=params, only=only, workers=args.workers,
                             cache_dir=None if args.no_cache else out / ".cache" / "chapters",
-                            )
+                            skipped={p.name: p.skipped for p in plans if p.runs})
     failed = [r for r in runs if r.error]
     for r in failed:
         print(f"FAILED: chapter {r.name}: {r.error}", file=sys.stderr)
@@ -961,6 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
         own = bool(args.data_dir)
         index = build_book(executed, out / "site", notice=OWN_DATA_NOTICE if own else SAMPLE_NOTICE,
                            chapter_notice=OWN_DATA_NOTICE if own else None, own_data=own,
+                           plan=format_plan(plans) if own else None,
                            glossary=Path(args.src) / "glossary.md")
     except BuildError as exc:
         print(str(exc), file=sys.stderr)

@@ -177,7 +177,8 @@ def _cmd_run(args) -> int:
         # The book says the results come from the user's data, never that they are synthetic. A chapter
         # that failed is still in the book: its page shows the failing cell with its error.
         index = build_book(out / "notebooks", out / "site", title=args.title, notice=OWN_DATA_NOTICE,
-                           chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=src / "glossary.md")
+                           chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=src / "glossary.md",
+                           plan=format_plan(plans))
     except BuildError as exc:
         print(str(exc), file=sys.stderr)
         return 1
