@@ -810,7 +810,7 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
         if own_data and cell.cell_type == "markdown":
             notice = f"> {chapter_notice}" if chapter_notice else None
             parts = cell.source.split(notice) if notice and notice in cell.source else [cell.source]
-            cell.source = (notice or "").join(_own_data_prose(p, glued) for p in parts)
+            cell.source = f"\n\n{notice}\n\n".join(_own_data_prose(p, glued).strip("\n") for p in parts).strip("\n")
         elif own_data and cell.cell_type == "code":
             cell.source = _own_data_code(cell.source)
         if "injected-parameters" in tags and "remove-cell" not in tags:
