@@ -311,8 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+#: Advice in the library's messages, in Python's words, and the same advice on the command line.
+_COMMAND_LINE_WORDS = {"pass invalid='missing'": "use --invalid missing", 'pass invalid="missing"': "use --invalid missing",
+                       "invalid='missing'": "--invalid missing", 'invalid="missing"': "--invalid missing"}
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for python, command in _COMMAND_LINE_WORDS.items():
+        text = text.replace(python, command)
+    return text
 
 
 if __name__ == "__main__":

@@ -472,6 +472,17 @@ def test_failed_cell_shows_its_error_and_its_cell(tmp_path):
     assert shown and shown[0]["evalue"] == "the scale peer has no answers"
 
 
+def test_run_advice_uses_command_line_words(tmp_path, capsys):
+    raw = pd.read_excel(XLSX, dtype=str, keep_default_na=False)
+    raw.loc[4, "Friends 1"] = "Maybe"                       # an answer the codebook does not allow
+    raw.to_csv(tmp_path / "form.csv", index=False)
+    rc = main(["run", "--data", str(tmp_path / "form.csv"), "--codebook", str(XLSX_CB), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "--invalid missing" in err and "invalid='missing'" not in err
+    assert not re.search(r"simulat|regenerat|sample-data", err, flags=re.I)
+
+
 # --------------------------------------------------------------------------- belonging run, end to end
 # One run per fixture (module scope): the plan, the chapters, the book. Each takes a few minutes.
 RUNS = {
