@@ -17,6 +17,13 @@ has two steps:
    missing glossary term, a missing ``glue`` key or a broken internal link
    fails the build.
 
+On a user's own data (``belonging run``, or ``--data-dir``), :func:`plan_chapters` first reads
+what each chapter needs (the ``belonging:`` block of its front matter: scales, columns, files,
+section by section; see ``notebooks/AUTHORING.md``) and which of those needs the data meet;
+:func:`format_plan` prints the plan, chapters whose needs are unmet do not run, and
+:func:`skip_sections` leaves out the cells of the sections whose needs are unmet (the heading
+stays, with one line saying why). On the sample every need is met and everything runs.
+
 The notice on every page (and the boxed note at the top of each chapter) is a
 parameter of the build: the sample book says its data are synthetic; a book
 rerun on a user's own data (``belonging run``) says the results come from
@@ -774,6 +781,15 @@ def _drop_empty_directives(text: str) -> str:
     return "\n".join(lines)
 
 
+def _own_data_figure(options: dict) -> None:
+    """A figure's caption and alt text on own data: sentences about the sample are left out."""
+    for part, key in (("figure", "caption"), ("image", "alt")):
+        text = options.get(part, {}).get(key)
+        if isinstance(text, str) and _SAMPLE_WORDS.search(text):
+            kept = [x for x in _SENTENCE_END.split(text) if not _SAMPLE_WORDS.search(x)]
+            options[part][key] = " ".join(kept) or "A figure drawn from your data."
+
+
 def _own_data_code(source: str) -> str:
     """Code as shown in a book on own data: comments about the synthetic sample are left out."""
     lines = []
@@ -813,6 +829,7 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
             cell.source = f"\n\n{notice}\n\n".join(_own_data_prose(p, glued).strip("\n") for p in parts).strip("\n")
         elif own_data and cell.cell_type == "code":
             cell.source = _own_data_code(cell.source)
+            _own_data_figure(cell.metadata.get("mystnb", {}))
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
         if cell.cell_type == "code":
