@@ -483,6 +483,21 @@ def test_run_advice_uses_command_line_words(tmp_path, capsys):
     assert not re.search(r"simulat|regenerat|sample-data", err, flags=re.I)
 
 
+@pytest.mark.slow
+def test_failed_cell_is_shown_on_the_page_of_an_own_data_book(tmp_path):
+    from belonging_lib.book import OWN_DATA_NOTICE, build_book, execute_chapters
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _chapter(src, "", "# 01 · Fails\n\n```{code-cell} ipython3\nraise ValueError('the scale peer has no answers')\n```\n")
+    runs = execute_chapters(src, tmp_path / "notebooks", workers=1)
+    assert runs[0].error
+    index = build_book(tmp_path / "notebooks", tmp_path / "site", notice=OWN_DATA_NOTICE,
+                       chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=NOTEBOOKS / "glossary.md")
+    page = (index.parent / "01_test.html").read_text(encoding="utf-8")
+    assert "ValueError" in page and "the scale peer has no answers" in page
+
+
 # --------------------------------------------------------------------------- belonging run, end to end
 # One run per fixture (module scope): the plan, the chapters, the book. Each takes a few minutes.
 RUNS = {
