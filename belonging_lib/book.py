@@ -245,9 +245,9 @@ class DataOffer:
             self.empty = {c for c in survey.columns if not answered[c]}
 
     def scale_items(self, name: str) -> list[str] | None:
-        from .instruments import list_instruments, load_instrument
+        from .instruments import ALIASES, list_instruments, load_instrument
 
-        if name not in list_instruments() and name not in {"sdq"}:
+        if name not in list_instruments() and name not in ALIASES:
             return None
         try:
             return list(load_instrument(name).item_ids)

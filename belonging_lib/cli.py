@@ -167,7 +167,9 @@ def _cmd_run(args) -> int:
     try:
         runs = execute_chapters(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
                                 only=wanted, workers=args.workers, cwd=str(_REPO),
-                                skipped={p.name: p.skipped for p in plans if p.runs})
+                                skipped={p.name: p.skipped for p in plans if p.runs},
+                                # a rerun into the same --out takes unchanged chapters from here
+                                cache_dir=out / ".cache" / "chapters")
     finally:
         os.environ.update(saved)
     failed = [r for r in runs if r.error]
