@@ -17,6 +17,13 @@ has two steps:
    missing glossary term, a missing ``glue`` key or a broken internal link
    fails the build.
 
+On a user's own data (``belonging run``, or ``--data-dir``), :func:`plan_chapters` first reads
+what each chapter needs (the ``belonging:`` block of its front matter: scales, columns, files,
+section by section; see ``notebooks/AUTHORING.md``) and which of those needs the data meet;
+:func:`format_plan` prints the plan, chapters whose needs are unmet do not run, and
+:func:`skip_sections` leaves out the cells of the sections whose needs are unmet (the heading
+stays, with one line saying why). On the sample every need is met and everything runs.
+
 The notice on every page (and the boxed note at the top of each chapter) is a
 parameter of the build: the sample book says its data are synthetic; a book
 rerun on a user's own data (``belonging run``) says the results come from
@@ -48,6 +55,8 @@ from pathlib import Path
 from ._errors import BelongingError
 
 __all__ = ["ChapterRun", "BuildError", "chapter_sources", "execute_chapters", "prepare_chapter",
+           "read_needs", "plan_chapters", "format_plan", "skip_sections", "ChapterPlan", "SectionPlan",
+           "DataOffer",
            "build_book", "SAMPLE_NOTICE", "OWN_DATA_NOTICE", "main"]
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -60,9 +69,10 @@ SAMPLE_NOTICE = ("All data in this book are synthetic: every pupil, school and c
                  "from a documented model. No real person is described.")
 #: Notice on every page of a book rerun on a user's own data (``belonging run``), and in place
 #: of each chapter's boxed synthetic-data note.
-OWN_DATA_NOTICE = ("These chapters were rerun on your own data. The numbers, tables and figures come "
-                   "from your data, with disclosure control applied; explanations of method were "
-                   "written for the synthetic sample of the course.")
+OWN_DATA_NOTICE = ("These chapters were rerun on your own data: personal data, handle this book under "
+                   "your data-protection duties. The numbers, tables and figures come from your data, "
+                   "with disclosure control applied; sections your data cannot support were skipped, "
+                   "and each says why.")
 
 
 class BuildError(BelongingError):
@@ -87,6 +97,333 @@ def chapter_sources(src: str | os.PathLike) -> list[Path]:
     if not found:
         raise BelongingError(f"No chapters named like 'NN_name.md' in {src}.")
     return found
+
+
+# --------------------------------------------------------------------------- what a chapter needs
+
+#: Needs that name a file of the data folder (the sample layout), with words for the plan.
+_FILE_WORDS = {"survey": "a pupil survey (survey.csv)", "schools": "a school file (schools.csv)",
+               "staff": "a staff survey (staff.csv)", "transition": "a panel across the move to "
+               "secondary school (transition.csv)", "trial": "a trial file (trial.csv)",
+               "pisa": "a PISA-style file (pisa.csv.gz)", "survey_raw": "the raw export the survey was made "
+               "from (survey_raw_export.csv)", "codebook": "the survey's codebook (codebook.csv)"}
+#: The need met only by the course's sample data: sections about how it was made.
+SAMPLE_NEED = "sample"
+#: Any scale of the instrument registry whose items the survey holds.
+ANY_SCALE_NEED = "scale"
+
+
+@dataclass(frozen=True)
+class SectionPlan:
+    """One section of a chapter in a run's plan: its heading, what it needs and what is missing."""
+
+    heading: str
+    needs: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+
+    @property
+    def runs(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    """One chapter in a run's plan: whether it runs, and which of its sections are skipped and why."""
+
+    name: str
+    needs: tuple[str, ...]
+    missing: tuple[str, ...]
+    sections: tuple[SectionPlan, ...] = ()
+    why: dict = None
+
+    @property
+    def runs(self) -> bool:
+        return not self.missing
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """The skipped sections: for each heading, the reason in plain words."""
+        return {s.heading: _reason(s.missing, self.why or {}) for s in self.sections if not s.runs}
+
+
+def _front_matter(text: str) -> dict:
+    import yaml
+
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    return yaml.safe_load(text[3:end]) or {}
+
+
+def _as_needs(value, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BelongingError(f"{where}: needs must be a list of names such as [pssm, school_id], got {value!r}.")
+    return tuple(value)
+
+
+def read_needs(source: str | os.PathLike) -> dict:
+    """Read the ``belonging:`` block of a chapter's front matter.
+
+    Returns ``{"needs": (...), "optional": (...), "sections": {heading: (...)}}``. A chapter
+    without the block needs the pupil survey alone. A heading that the chapter does not have
+    is an error (so that a renamed section cannot silently stop being skipped).
+    """
+    source = Path(source)
+    text = source.read_text(encoding="utf-8")
+    block = _front_matter(text).get("belonging") or {}
+    if not isinstance(block, dict):
+        raise BelongingError(f"{source.name}: the 'belonging' block of the front matter must be a mapping.")
+    unknown = set(block) - {"needs", "optional", "sections"}
+    if unknown:
+        raise BelongingError(f"{source.name}: unknown key(s) {sorted(unknown)} in the 'belonging' block "
+                             "(use needs, optional, sections).")
+    sections = block.get("sections") or {}
+    headings = set(_headings(text))
+    for h in sections:
+        if h not in headings:
+            raise BelongingError(f"{source.name}: the 'belonging' block names a section {h!r} that the chapter "
+                                 "does not have (headings are matched exactly, without the #).")
+    return {"needs": _as_needs(block.get("needs", ["survey"]), source.name),
+            "optional": _as_needs(block.get("optional"), source.name),
+            "sections": {str(h): _as_needs(v, f"{source.name}, section {h!r}") for h, v in sections.items()}}
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def _headings(text: str) -> list[str]:
+    """Headings of a MyST chapter's prose (outside code cells and fenced blocks)."""
+    found, fence = [], None
+    body = text.split("\n---", 1)[1] if text.startswith("---") else text
+    for line in body.splitlines():
+        m = _FENCE.match(line)
+        if m:
+            mark = m.group(1)
+            if fence is None:
+                fence = mark
+            elif mark[0] == fence[0] and len(mark) >= len(fence) and line.strip() == mark:
+                fence = None
+            continue
+        if fence is None:
+            h = _HEADING.match(line)
+            if h:
+                found.append(h.group(2))
+    return found
+
+
+class DataOffer:
+    """What a data folder provides: files, survey columns with answers, scales with answers.
+
+    ``data_dir=None`` is the course's synthetic sample, which meets every need.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None):
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.files: set[str] = set()
+        self.columns: set[str] = set()
+        self.empty: set[str] = set()
+        if self.data_dir is None:
+            return
+        from .datasets import SAMPLE_FILES
+
+        present = {p.name for p in self.data_dir.iterdir()}
+        self.files = {k for k, f in SAMPLE_FILES.items() if f in present}
+        if "survey" in self.files:
+            import pandas as pd
+
+            survey = pd.read_csv(self.data_dir / SAMPLE_FILES["survey"], dtype=str, keep_default_na=False,
+                                 na_values=[""])
+            answered = survey.notna().any()
+            self.columns = {c for c in survey.columns if answered[c]}
+            self.empty = {c for c in survey.columns if not answered[c]}
+
+    def scale_items(self, name: str) -> list[str] | None:
+        from .instruments import ALIASES, list_instruments, load_instrument
+
+        if name not in list_instruments() and name not in ALIASES:
+            return None
+        try:
+            return list(load_instrument(name).item_ids)
+        except Exception:  # not an instrument
+            return None
+
+    def meets(self, need: str) -> bool:
+        if self.data_dir is None:
+            return True
+        if need == SAMPLE_NEED:
+            return False
+        if need in _FILE_WORDS:
+            return need in self.files
+        if _is_file_name(need):
+            return (self.data_dir / need).is_file()
+        if need == ANY_SCALE_NEED:
+            return bool(self.scales())
+        items = self.scale_items(need)
+        if items is not None:
+            return all(i in self.columns for i in items)
+        if "." in need:                       # file.column, such as schools.fsm_share
+            file, col = need.split(".", 1)
+            if file not in self.files:
+                return False
+            from .datasets import SAMPLE_FILES
+            import pandas as pd
+
+            cols = pd.read_csv(self.data_dir / SAMPLE_FILES[file], nrows=0).columns
+            return col in cols
+        return need in self.columns
+
+    def scales(self) -> list[str]:
+        from .instruments import list_instruments
+
+        return [n for n in list_instruments() if all(i in self.columns for i in (self.scale_items(n) or [None]))]
+
+    def describe(self, need: str) -> tuple[str, str]:
+        """What kind of need this is (sample, file, scale, column) and the need in a few plain words."""
+        if need == SAMPLE_NEED:
+            return "sample", "it works through the course's sample data, not yours"
+        if need in _FILE_WORDS:
+            return "file", _FILE_WORDS[need]
+        if _is_file_name(need):
+            return "file", f"a file {need}"
+        if need == ANY_SCALE_NEED:
+            return "scale", "any scale of the instrument files"
+        items = self.scale_items(need)
+        if items is not None:
+            lacking = [i for i in items if i not in self.columns]
+            if lacking and all(i in self.empty for i in lacking):
+                return "scale", f"{need} (its items have no answers)"
+            return "scale", need
+        if "." in need:
+            file, col = need.split(".", 1)
+            return "column", f"{col} in {_FILE_WORDS.get(file, file)}"
+        if need in self.empty:
+            return "column", f"{need} (no answers)"
+        return "column", need
+
+
+def _is_file_name(need: str) -> bool:
+    return need.endswith((".csv", ".csv.gz", ".json", ".xlsx"))
+
+
+def _few(names, k: int = 3) -> str:
+    names = list(names)
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def _reason(missing, why: dict) -> str:
+    """Plain words for a list of unmet needs: the sample first, then files, scales and columns."""
+    kinds: dict[str, list[str]] = {}
+    for m in missing:
+        kind, words = why.get(m, ("column", m))
+        kinds.setdefault(kind, []).append(words)
+    parts = []
+    if "sample" in kinds:
+        parts.append(kinds["sample"][0])
+    lack = []
+    if "file" in kinds:
+        lack.append(" and ".join(kinds["file"]))
+    for kind, one, many in (("scale", "the scale", "the scales"), ("column", "the column", "the columns")):
+        if kind in kinds:
+            names = kinds[kind]
+            lack.append(f"{one if len(names) == 1 else many} {_few(names, 6)}")
+    if lack:
+        parts.append("it needs " + "; ".join(lack) + ", which your data do not have")
+    return "; ".join(parts)
+
+
+def plan_chapters(src: str | os.PathLike, data_dir: str | os.PathLike | None = None, *,
+                  only: list[str] | None = None) -> list[ChapterPlan]:
+    """Which chapters, and which of their sections, the data in ``data_dir`` can run.
+
+    Each chapter declares its needs in the ``belonging:`` block of its front matter (see
+    ``notebooks/AUTHORING.md``). ``data_dir=None`` is the course's sample: everything runs.
+    """
+    offer = DataOffer(data_dir)
+    plans = []
+    for source in chapter_sources(src):
+        if only and source.stem[:2] not in only and source.stem not in only:
+            continue
+        declared = read_needs(source)
+        missing = tuple(n for n in declared["needs"] if not offer.meets(n))
+        sections = tuple(SectionPlan(h, needs, tuple(n for n in needs if not offer.meets(n)))
+                         for h, needs in declared["sections"].items())
+        optional = tuple(n for n in declared["optional"] if not offer.meets(n))
+        why = {n: offer.describe(n) for n in set(missing) | set(optional)
+               | {m for s in sections for m in s.missing}}
+        plans.append(ChapterPlan(source.stem, declared["needs"], missing, sections, why))
+    return plans
+
+
+def format_plan(plans: list[ChapterPlan]) -> str:
+    """The plan as printed before a run: each chapter, what runs, what is skipped and why."""
+    lines = ["Plan:"]
+    for p in plans:
+        if not p.runs:
+            lines.append(f"  {p.name}: skipped ({_reason(p.missing, p.why or {})}).")
+            continue
+        skipped = p.skipped
+        ran = [s.heading for s in p.sections if s.runs]
+        lines.append(f"  {p.name}: runs" + (f", {len(skipped)} section(s) skipped:" if skipped else
+                                           " every section."))
+        for heading, reason in skipped.items():
+            lines.append(f"      skip '{heading}': {reason}.")
+        del ran
+    n_run = sum(p.runs for p in plans)
+    lines.append(f"{n_run} of {len(plans)} chapters run; "
+                 f"{sum(len(p.skipped) for p in plans if p.runs)} sections skipped within them.")
+    return "\n".join(lines)
+
+
+def skip_sections(nb, skipped: dict[str, str]):
+    """Remove the cells of each skipped section from a notebook (in place; returns ``nb``).
+
+    A section runs from its heading to the next heading of the same or a higher level. The
+    heading stays, followed by one line saying that the section was skipped and why; its
+    prose, code cells and sub-sections go.
+    """
+    import nbformat
+
+    if not skipped:
+        return nb
+    cells, level = [], None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            if level is None:
+                cells.append(cell)
+            continue
+        kept, fence = [], None
+        for line in cell.source.splitlines():
+            m = _FENCE.match(line)
+            h = _HEADING.match(line) if fence is None and not m else None
+            if m:
+                mark = m.group(1)
+                if fence is None:
+                    fence = mark
+                elif mark[0] == fence[0] and len(mark) >= len(fence) and line.strip() == mark:
+                    fence = None
+            if h:
+                depth = len(h.group(1))
+                if level is not None and depth <= level:
+                    level = None
+                if level is None and h.group(2) in skipped:
+                    level = depth
+                    kept += [line, "", f"*This section was skipped on your data: {skipped[h.group(2)]}.*", ""]
+                    continue
+            if level is None:
+                kept.append(line)
+        text = "\n".join(kept).strip("\n")
+        if text:
+            new = nbformat.v4.new_markdown_cell(text, metadata=cell.metadata)
+            cells.append(new)
+    nb.cells = cells
+    return nb
 
 
 # --------------------------------------------------------------------------- execution
@@ -150,11 +487,17 @@ def _describe_failure(source: Path, out_path: Path, exc: Exception) -> str:
         code = [c for c in nb.cells if c.cell_type == "code"
                 and "injected-parameters" not in c.metadata.get("tags", [])]
         for number, cell in enumerate(code, start=1):
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
                 line = _cell_line(source, cell.source)
                 first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
                 where = (f"code cell {number}" + (f" (line {line} of {source.name})" if line else "")
                          + f": {first.strip()[:80]!r}")
+                # the line of the cell that raised, from the traceback (ANSI colours removed)
+                tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0].get("traceback", [])))
+                at = [m.strip() for m in re.findall(r"^-+> *\d+ (.*)$", tb, flags=re.M)]
+                if at and at[0] != first.strip():
+                    where += f", at {at[0][:80]!r}"
                 break
     except Exception:  # the notebook papermill left behind is unreadable: report the error alone
         pass
@@ -163,13 +506,15 @@ def _describe_failure(source: Path, out_path: Path, exc: Exception) -> str:
     return f"{where or 'a cell'} raised {ename}: {evalue}"
 
 
-def _execute_one(source: Path, out_path: Path, parameters: dict, cwd: Path, timeout: int) -> ChapterRun:
+def _execute_one(source: Path, out_path: Path, parameters: dict, cwd: Path, timeout: int,
+                 skipped: dict | None = None) -> ChapterRun:
     import jupytext
     import nbformat
     import papermill
 
     start = time.perf_counter()
     nb = jupytext.read(source)
+    skip_sections(nb, skipped or {})
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     raw_path = out_path.parent / ".unexecuted" / (source.stem + ".ipynb")
     raw_path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +537,8 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
                      parameters: dict | None = None, only: list[str] | None = None,
                      workers: int | None = None, timeout: int = 600,
                      cwd: str | os.PathLike | None = None,
-                     cache_dir: str | os.PathLike | None = None) -> list[ChapterRun]:
+                     cache_dir: str | os.PathLike | None = None,
+                     skipped: dict[str, dict[str, str]] | None = None) -> list[ChapterRun]:
     """Convert and execute every chapter in ``src`` into ``out_dir``.
 
     Parameters
@@ -217,6 +563,9 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
         from it when its source, the parameters, the library's code and the
         data files are unchanged. ``None`` runs every chapter. The cache is
         not used while key results are being recorded (``BELONGING_RECORD_DIR``).
+    skipped : dict, optional
+        For each chapter (by name, ``"05_belonging_and_attainment"``), the sections to skip and
+        why (``{heading: reason}``), as :func:`plan_chapters` gives them; their cells are not run.
 
     Returns
     -------
@@ -244,7 +593,8 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
         cache.mkdir(parents=True, exist_ok=True)
         common = _library_digest() + _data_digest(params)
         for s in sources:
-            keys[s.stem] = _cache_key(s, params, common)
+            keys[s.stem] = _cache_key(s, params, common + json.dumps((skipped or {}).get(s.stem, {}),
+                                                                      sort_keys=True))
             hit = cache / f"{s.stem}-{keys[s.stem]}.ipynb"
             if hit.exists():
                 shutil.copy2(hit, out / f"{s.stem}.ipynb")
@@ -262,7 +612,8 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     todo.sort(key=lambda s: -timings.get(s.stem, float("inf")))
     if todo:
         with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            futures = [pool.submit(_execute_one, s, out / f"{s.stem}.ipynb", params, run_cwd, timeout)
+            futures = [pool.submit(_execute_one, s, out / f"{s.stem}.ipynb", params, run_cwd, timeout,
+                                   (skipped or {}).get(s.stem))
                        for s in todo]
             for fut in cf.as_completed(futures):
                 run = fut.result()
@@ -320,7 +671,139 @@ def _replace_notice(text: str, notice: str) -> tuple[str, bool]:
     return text, False
 
 
-def prepare_chapter(nb, *, chapter_notice: str | None = None):
+# --------------------------------------------------------------------------- a book on the user's own data
+
+#: Words that mark a sentence as being about the course's sample data and how it was made.
+_SAMPLE_WORDS = re.compile(r"synthetic|simulat|TRUTH|true by construction|\bby construction|generating model",
+                           re.IGNORECASE)
+_GLUE_REF = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\*\*)?\s+(?=[A-Z(*{`])")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+")
+
+
+def _glued_values(nb) -> dict[str, str]:
+    """Each ``glue`` key of an executed notebook with its plain-text value."""
+    found = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            meta = out.get("metadata", {}).get("scrapbook")
+            if not meta:
+                continue
+            data = out.get("data", {})
+            text = next((v for k, v in data.items() if k.endswith("text/plain")), None)
+            if text is None:
+                text = next((v for k, v in data.items() if k.endswith("text/markdown")), "")
+            found[meta.get("name")] = "".join(text) if isinstance(text, list) else str(text)
+    return found
+
+
+def _blocks(lines: list[str]):
+    """Split markdown lines into blocks: paragraphs and list items (``text``), and lines kept as they
+    are (``keep``): blank lines, headings, directive options, fence lines and code fences. The prose
+    inside a MyST directive (an admonition, a note) is split like any other prose."""
+    block, fence, directives = [], None, []
+    for line in lines:
+        m = _FENCE.match(line)
+        if fence is not None:                      # inside a code fence: kept as it is
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and line.strip() == m.group(1):
+                fence = None
+            yield "keep", [line]
+            continue
+        if m:
+            if block:
+                yield "text", block
+            block = []
+            mark = m.group(1)
+            if directives and line.strip() == directives[-1]:
+                directives.pop()                   # the end of a directive
+            elif line.strip()[len(mark):].startswith("{"):
+                directives.append(mark)            # a directive: its prose is prose
+            else:
+                fence = mark
+            yield "keep", [line]
+            continue
+        if not line.strip() or _HEADING.match(line) or _LIST_ITEM.match(line) or line.startswith(":"):
+            if block:
+                yield "text", block
+            block = []
+            if not line.strip() or _HEADING.match(line) or line.startswith(":"):
+                yield "keep", [line]
+                continue
+        block.append(line)
+    if block:
+        yield "text", block
+
+
+def _own_data_prose(text: str, glued: dict[str, str]) -> str:
+    """Prose of a chapter rerun on own data: a paragraph or list item that shows a number the run did
+    not compute (its section was skipped, or its value is missing) is left out, and so is a sentence
+    about how the sample data were made."""
+    out = []
+    for kind, block in _blocks(text.splitlines()):
+        if kind != "text":
+            out.extend(block)
+            continue
+        para = "\n".join(block)
+        keys = _GLUE_REF.findall(para)
+        if any(k not in glued or glued[k].strip().lower() in {"nan", "np.float64(nan)", "none", "<na>"}
+               for k in keys):
+            continue
+        if _SAMPLE_WORDS.search(para):
+            sentences = _SENTENCE_END.split(para)
+            if _LIST_ITEM.match(sentences[0]) and _SAMPLE_WORDS.search(sentences[0]):
+                continue                                   # a list item about the sample: all of it
+            kept = [x for x in sentences if not _SAMPLE_WORDS.search(x)]
+            if not kept:
+                continue
+            para = " ".join(kept)
+        out.append(para)
+    return _drop_empty_directives("\n".join(out))
+
+
+def _drop_empty_directives(text: str) -> str:
+    """Leave out a MyST directive (an admonition, a note) whose prose was all left out."""
+    lines = text.splitlines()
+    changed = True
+    while changed:
+        changed = False
+        for i, line in enumerate(lines):
+            m = _FENCE.match(line)
+            if not (m and line.strip()[len(m.group(1)):].startswith("{")):
+                continue
+            close = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == m.group(1)), None)
+            if close is None:
+                continue
+            inner = [ln for ln in lines[i + 1:close] if ln.strip() and not ln.startswith(":")]
+            if not inner:
+                del lines[i:close + 1]
+                changed = True
+                break
+    return "\n".join(lines)
+
+
+def _own_data_figure(options: dict) -> None:
+    """A figure's caption and alt text on own data: sentences about the sample are left out."""
+    for part, key in (("figure", "caption"), ("image", "alt")):
+        text = options.get(part, {}).get(key)
+        if isinstance(text, str) and _SAMPLE_WORDS.search(text):
+            kept = [x for x in _SENTENCE_END.split(text) if not _SAMPLE_WORDS.search(x)]
+            options[part][key] = " ".join(kept) or "A figure drawn from your data."
+
+
+def _own_data_code(source: str) -> str:
+    """Code as shown in a book on own data: comments about the synthetic sample are left out."""
+    lines = []
+    for line in source.splitlines():
+        code, sep, comment = line.partition("  # ")
+        if line.lstrip().startswith("#") and _SAMPLE_WORDS.search(line):
+            continue
+        if sep and _SAMPLE_WORDS.search(comment) and code.count('"') % 2 == 0 and code.count("'") % 2 == 0:
+            line = code.rstrip()
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = False):
     """Make an executed chapter ready for the book (in place; returns ``nb``).
 
     - papermill's injected-parameters cell is hidden (``remove-cell``);
@@ -329,11 +812,24 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None):
     - numpy scalars glued with ``glue`` are stored as plain numbers, so that
       ``{glue:text}`key:.2f``` formats them;
     - with ``chapter_notice``, the chapter's boxed synthetic-data note is
-      replaced by it (a book rerun on a user's own data).
+      replaced by it (a book rerun on a user's own data);
+    - with ``own_data``, a paragraph or list item that shows a ``glue`` value the run did not
+      compute (its section was skipped) or that is missing (NaN) is left out, and so are sentences
+      and code comments about how the synthetic sample was made.
     """
     found = chapter_notice is None
+    glued = _glued_values(nb) if own_data else {}
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
+        if not found and cell.cell_type == "markdown":
+            cell.source, found = _replace_notice(cell.source, chapter_notice)
+        if own_data and cell.cell_type == "markdown":
+            notice = f"> {chapter_notice}" if chapter_notice else None
+            parts = cell.source.split(notice) if notice and notice in cell.source else [cell.source]
+            cell.source = f"\n\n{notice}\n\n".join(_own_data_prose(p, glued).strip("\n") for p in parts).strip("\n")
+        elif own_data and cell.cell_type == "code":
+            cell.source = _own_data_code(cell.source)
+            _own_data_figure(cell.metadata.get("mystnb", {}))
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
         if cell.cell_type == "code":
@@ -344,12 +840,10 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None):
                 opts = cell.metadata.setdefault("mystnb", {})
                 opts.setdefault("code_prompt_show", "Show solution")
                 opts.setdefault("code_prompt_hide", "Hide solution")
-            elif cell.cell_type == "markdown":
+            elif cell.cell_type == "markdown" and cell.source.strip():
                 fence = "`" * max(4, 1 + max((len(m) for m in re.findall(r"`{3,}", cell.source)), default=3))
                 cell.source = (f"{fence}{{admonition}} Solution\n:class: dropdown solution\n\n"
                                f"{cell.source}\n{fence}")
-        if not found and cell.cell_type == "markdown":
-            cell.source, found = _replace_notice(cell.source, chapter_notice)
     if not found:
         # a chapter without the usual note still must not be read as synthetic
         import nbformat
@@ -369,7 +863,8 @@ A course in short chapters on pupils' sense of school belonging: how to measure 
 what it is linked to, and how to evaluate a programme that aims to build it. Each chapter states a
 claim from practitioners' guidance, tests it with real statistics, says what the result means for
 your classroom, and ends with exercises and worked solutions. Technical terms link to the
-{{doc}}`glossary`; the {{doc}}`api/index` documents every function the chapters call.
+{{doc}}`glossary`{api_sentence}.
+{plan}
 
 ```{{toctree}}
 :caption: Chapters
@@ -384,8 +879,7 @@ your classroom, and ends with exercises and worked solutions. Technical terms li
 :maxdepth: 1
 
 glossary
-api/index
-```
+{api_toc}```
 
 ## Executed notebooks
 
@@ -406,7 +900,8 @@ def _chapter_title(nb) -> str:
 
 def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                title: str = "Belonging in school: a worked-example course",
-               notice: str = SAMPLE_NOTICE, chapter_notice: str | None = None,
+               notice: str = SAMPLE_NOTICE, chapter_notice: str | None = None, own_data: bool = False,
+               plan: str | None = None,
                glossary: str | os.PathLike | None = None, docs: str | os.PathLike | None = None,
                stage_dir: str | os.PathLike | None = None, jobs: int | None = None) -> Path:
     """Render executed chapters, the glossary and the API reference with Sphinx.
@@ -424,6 +919,12 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         are synthetic (the sample book) or the user's own (a rerun book).
     chapter_notice : str, optional
         Replaces each chapter's boxed synthetic-data note (a rerun book).
+    own_data : bool
+        A book rerun on a user's own data: prose showing a number the run did not compute, and
+        sentences about how the sample was made, are left out (see :func:`prepare_chapter`), and so
+        is the library's API reference.
+    plan : str, optional
+        The run's plan (:func:`format_plan`), shown on the index page.
     glossary : path, optional
         The MyST glossary page (default: ``glossary.md`` beside the chapters'
         sources, ``notebooks/glossary.md``).
@@ -457,16 +958,21 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     stage = Path(stage_dir) if stage_dir is not None else out.with_name(out.name + ".src")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    shutil.copytree(docs / "api", stage / "api")
+    if not own_data:   # the library's reference describes the sample data; a book on own data leaves it out
+        shutil.copytree(docs / "api", stage / "api")
     shutil.copy2(glossary, stage / "glossary.md")
     downloads = []
     for f in files:
         nb = nbformat.read(f, as_version=4)
-        prepare_chapter(nb, chapter_notice=chapter_notice)
+        prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data)
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")
     (stage / "index.md").write_text(
-        _INDEX.format(title=title, notice=notice, downloads="\n".join(downloads)), encoding="utf-8")
+        _INDEX.format(title=title, notice=notice, downloads="\n".join(downloads),
+                      api_sentence="" if own_data else "; the {doc}`api/index` documents every function the chapters call",
+                      api_toc="" if own_data else "api/index\n",
+                      plan=f"\n## What ran on your data\n\n```text\n{plan}\n```\n" if plan else ""),
+        encoding="utf-8")
     (stage / "book.json").write_text(json.dumps({"title": title, "notice": notice}), encoding="utf-8")
 
     out.mkdir(parents=True, exist_ok=True)
@@ -477,7 +983,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise BuildError("Sphinx stopped the book (warnings are errors):\n"
-                         + (proc.stderr.strip() or proc.stdout.strip()))
+                         + ("\n".join(x for x in (proc.stderr.strip(), proc.stdout.strip()) if x)
+                            or f"exit status {proc.returncode}, no message"))
     return out / "index.html"
 
 
@@ -498,10 +1005,14 @@ def main(argv: list[str] | None = None) -> int:
     params = {"DATA_DIR": str(Path(args.data_dir).resolve())} if args.data_dir else {}
     only = args.only.split(",") if args.only else None
     start = time.perf_counter()
+    plans = plan_chapters(args.src, args.data_dir, only=only)
+    if args.data_dir:   # own data: the plan first; chapters and sections the data cannot support are skipped
+        print(format_plan(plans), flush=True)
+        only = [p.name[:2] for p in plans if p.runs]
     print(f"Executing chapters from {args.src} into {executed} ...", flush=True)
     runs = execute_chapters(args.src, executed, parameters=params, only=only, workers=args.workers,
                             cache_dir=None if args.no_cache else out / ".cache" / "chapters",
-                            )
+                            skipped={p.name: p.skipped for p in plans if p.runs})
     failed = [r for r in runs if r.error]
     for r in failed:
         print(f"FAILED: chapter {r.name}: {r.error}", file=sys.stderr)
@@ -513,7 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         own = bool(args.data_dir)
         index = build_book(executed, out / "site", notice=OWN_DATA_NOTICE if own else SAMPLE_NOTICE,
-                           chapter_notice=OWN_DATA_NOTICE if own else None,
+                           chapter_notice=OWN_DATA_NOTICE if own else None, own_data=own,
+                           plan=format_plan(plans) if own else None,
                            glossary=Path(args.src) / "glossary.md")
     except BuildError as exc:
         print(str(exc), file=sys.stderr)

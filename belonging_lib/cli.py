@@ -12,8 +12,11 @@ Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report
 ``support-plan``; see ``belonging <command> --help``.
 
 ``run`` maps the raw file through the codebook, writes the mapped file into
-``OUT/data/`` in the sample layout (``survey.csv``), runs the notebooks that
-need only the files present there (papermill parameter ``DATA_DIR``), and
+``OUT/data/`` in the sample layout (``survey.csv``), prints a plan (each
+chapter, the sections it runs or skips, and why, from the needs each chapter
+declares in its front matter), runs the chapters whose needs the data meet,
+leaving out the cells of the sections whose needs they do not (papermill
+parameter ``DATA_DIR``), and
 builds the book from the executed notebooks into ``OUT/site`` with the same
 machinery as ``make notebooks`` (:mod:`belonging_lib.book`), saying on every
 page that the results come from the user's own data; it says how many
@@ -108,22 +111,15 @@ def missing_report(result) -> list[str]:
 
 
 def runnable_notebooks(src, data_dir) -> list[str]:
-    """Notebooks whose ``load_sample`` files all exist in ``data_dir``.
+    """Numbers of the chapters whose declared needs the data in ``data_dir`` meet.
 
-    Every notebook reads ``TRUTH.json`` only when it runs on the synthetic
-    sample (``DATA_DIR is None``), so the truth file is not needed here.
+    Each chapter declares what it needs in its front matter (``belonging:``, see
+    ``notebooks/AUTHORING.md``); :func:`belonging_lib.book.plan_chapters` gives the whole plan,
+    with the sections that are skipped and why.
     """
-    from .datasets import SAMPLE_FILES
+    from .book import plan_chapters
 
-    ok = []
-    present = {p.name for p in Path(data_dir).iterdir()}
-    for nb in sorted(Path(src).glob("[0-9][0-9]_*.md")):
-        text = nb.read_text(encoding="utf-8")
-        names = set(re.findall(r"(?:load_sample|sample_path)\(\s*[\"'](\w+)[\"']", text))
-        need = {SAMPLE_FILES.get(n, n) for n in names}
-        if need and need <= present:
-            ok.append(nb.stem[:2])
-    return ok
+    return [p.name[:2] for p in plan_chapters(src, data_dir) if p.runs]
 
 
 def _cmd_validate(args) -> int:
@@ -145,7 +141,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters
+    from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters, format_plan, plan_chapters
 
     out = _out_folder(args.out)
     data_dir = out / "data"
@@ -156,38 +152,40 @@ def _cmd_run(args) -> int:
         print(line)
     print(result.ledger)
     src = Path(args.notebook_dir)
-    wanted = args.notebooks.split(",") if args.notebooks else runnable_notebooks(src, data_dir)
+    only = [n.strip() for n in args.notebooks.split(",") if n.strip()] if args.notebooks else None
+    plans = plan_chapters(src, data_dir, only=only)
+    # the plan comes before anything runs: each chapter, the sections it skips, and why
+    print(format_plan(plans), flush=True)
+    wanted = [p.name[:2] for p in plans if p.runs]
     if not wanted:
-        print("No notebook can run on these files alone.", file=sys.stderr)
+        print("No chapter can run on these data: see the plan above for what each one needs.", file=sys.stderr)
         return 1
     # Own data: key results are not checked against the sample's expected values, nor recorded.
     saved = {var: os.environ.pop(var) for var in ("BELONGING_EXPECTED", "BELONGING_RECORD_DIR")
              if var in os.environ}
-    print(f"Running notebooks {', '.join(wanted)} on {data_dir} ...", flush=True)
-    if not args.notebooks:
-        skipped = [p.stem for p in sorted(Path(src).glob("[0-9][0-9]_*.md")) if p.stem[:2] not in wanted]
-        if skipped:
-            print("Skipped (they need files your data do not provide, such as a staff survey, a panel, "
-                  f"a trial or a PISA file): {', '.join(skipped)}", flush=True)
+    print(f"Running chapters {', '.join(wanted)} on {data_dir} ...", flush=True)
     try:
         runs = execute_chapters(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
-                                only=wanted, workers=args.workers, cwd=str(_REPO))
+                                only=wanted, workers=args.workers, cwd=str(_REPO),
+                                skipped={p.name: p.skipped for p in plans if p.runs},
+                                # a rerun into the same --out takes unchanged chapters from here
+                                cache_dir=out / ".cache" / "chapters")
     finally:
         os.environ.update(saved)
     failed = [r for r in runs if r.error]
     for r in failed:
         print(f"FAILED: chapter {r.name}: {r.error}", file=sys.stderr)
-    if failed:
-        return 1
     try:
-        # The book says the results come from the user's data, never that they are synthetic.
+        # The book says the results come from the user's data, never that they are synthetic. A chapter
+        # that failed is still in the book: its page shows the failing cell with its error.
         index = build_book(out / "notebooks", out / "site", title=args.title, notice=OWN_DATA_NOTICE,
-                           chapter_notice=OWN_DATA_NOTICE, glossary=src / "glossary.md")
+                           chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=src / "glossary.md",
+                           plan=format_plan(plans))
     except BuildError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Site: {index}")
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_report(args) -> int:
@@ -264,7 +262,8 @@ def _parser() -> argparse.ArgumentParser:
     data_args(r)
     r.add_argument("--out", required=True, help="output folder (data/, notebooks/, site/)")
     r.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 02,05 "
-                   "(default: every notebook whose data files exist)")
+                   "(default: every chapter whose declared needs your data meet; the plan printed "
+                   "before the run says which sections are skipped and why)")
     r.add_argument("--notebook-dir", default=str(_REPO / "notebooks"), help="folder of NN_name.md notebooks")
     r.add_argument("--invalid", default="raise", choices=["raise", "missing"],
                    help="invalid values: stop with an error (default) or set missing")
@@ -314,8 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+#: Advice in the library's messages, in Python's words, and the same advice on the command line.
+_COMMAND_LINE_WORDS = {"pass invalid='missing'": "use --invalid missing", 'pass invalid="missing"': "use --invalid missing",
+                       "invalid='missing'": "--invalid missing", 'invalid="missing"': "--invalid missing"}
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for python, command in _COMMAND_LINE_WORDS.items():
+        text = text.replace(python, command)
+    return text
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ def test_runnable_notebooks_only_those_with_data(tmp_path):
     for nb in nbs:
         text = next((ROOT / "notebooks").glob(f"{nb}_*.md")).read_text()
         assert "load_sample(\"trial\"" not in text
-    # notebooks that read TRUTH.json only do so on the synthetic sample, so they still run on own data
-    assert {"03", "04", "06", "11"} <= set(nbs)
+    # chapters run by their declared needs (front matter), not by which files exist: this full survey
+    # supports 02-06 and 11; 05 runs without schools.csv; 00 (the sample's tour), 01 (the raw export),
+    # 07-10 (other files) and 12 (a questionnaire pilot) do not run
+    assert set(nbs) == {"02", "03", "04", "05", "06", "11"}
 
 
 def test_report_command(tmp_path, capsys):
@@ -87,7 +89,7 @@ def test_run_on_own_fixture_executes_a_notebook_and_builds_site(tmp_path):
     for nb in executed:
         page = (tmp_path / "site" / f"{nb.stem}.html").read_text(encoding="utf-8")
         assert OWN_DATA_NOTICE in page and SAMPLE_NOTICE not in page, nb.name
-        assert "All data in this collection are synthetic" not in page, nb.name
+        assert "synthetic" not in page.lower(), nb.name
 
 
 def test_validate_command_ends_with_a_summary_counted_from_1(capsys, tmp_path):

@@ -338,3 +338,266 @@ def test_missing_truth_on_own_data_says_real_data_have_none(tmp_path):
         load_truth(tmp_path)
     msg = str(err.value)
     assert "real data have none" in msg and not re.search(r"simulat|regenerat", msg, flags=re.I)
+
+
+# --------------------------------------------------------------------------- what each chapter needs: the plan
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def _chapter(tmp_path, front: str, body: str, name="01_test.md"):
+    path = tmp_path / name
+    path.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+                    "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n"
+                    + front + "---\n\n" + body, encoding="utf-8")
+    return path
+
+
+def test_needs_parser_reads_the_block_and_rejects_a_heading_the_chapter_lacks(tmp_path):
+    from belonging_lib import BelongingError
+    from belonging_lib.book import read_needs
+
+    body = "# 01 · Test\n\n## A: one\n\n```{code-cell} ipython3\n# ## not a heading\n```\n\n### B\n"
+    path = _chapter(tmp_path, "belonging:\n  needs: [survey, pssm]\n  optional: [schools]\n  sections:\n"
+                    "    'A: one': [tr_care, school_id]\n    B: sample\n", body)
+    assert read_needs(path) == {"needs": ("survey", "pssm"), "optional": ("schools",),
+                                "sections": {"A: one": ("tr_care", "school_id"), "B": ("sample",)}}
+    assert read_needs(_chapter(tmp_path, "", body, "02_plain.md")) == {"needs": ("survey",), "optional": (),
+                                                                       "sections": {}}
+    bad = _chapter(tmp_path, "belonging:\n  sections:\n    not a heading: [pssm]\n", body, "03_bad.md")
+    with pytest.raises(BelongingError, match="not a heading"):
+        read_needs(bad)
+    typo = _chapter(tmp_path, "belonging:\n  need: [pssm]\n", body, "04_typo.md")
+    with pytest.raises(BelongingError, match="unknown key"):
+        read_needs(typo)
+
+
+def test_every_chapter_declares_needs_whose_headings_exist():
+    from belonging_lib.book import chapter_sources, read_needs
+
+    for source in chapter_sources(NOTEBOOKS):
+        needs = read_needs(source)            # raises on a section heading the chapter does not have
+        assert needs["needs"], source.name
+
+
+def test_sample_book_runs_every_chapter_and_every_section():
+    """On the sample (DATA_DIR None) every need is met: make notebooks runs what it ran before."""
+    import jupytext
+
+    from belonging_lib.book import plan_chapters, skip_sections
+
+    plans = plan_chapters(NOTEBOOKS, None)
+    assert len(plans) == len(list(NOTEBOOKS.glob("[0-9][0-9]_*.md")))
+    assert all(p.runs and not p.skipped for p in plans)
+    nb = jupytext.read(NOTEBOOKS / "02_measuring_belonging.md")
+    before = [c.source for c in nb.cells]
+    assert [c.source for c in skip_sections(nb, {}).cells] == before
+
+
+def test_plan_05_runs_without_schools_file_and_02_on_any_scale(tmp_path):
+    import shutil
+
+    from belonging_lib.book import format_plan, plan_chapters
+
+    shutil.copy(SAMPLE / "survey.csv", tmp_path / "survey.csv")
+    plans = {p.name[:2]: p for p in plan_chapters(NOTEBOOKS, tmp_path)}
+    assert plans["05"].runs and list(plans["05"].skipped) == ["Within and between schools"]
+    assert "schools.csv" in plans["05"].skipped["Within and between schools"]
+    assert plans["02"].runs and not plans["08"].runs and not plans["00"].runs
+    # a survey with one scale only (peer): 02 still runs, its PSSM sections are skipped
+    import pandas as pd
+
+    one = pd.read_csv(SAMPLE / "survey.csv", dtype=str, usecols=["pupil_id", "school_id", "class_id"]
+                      + [f"peer_{k}" for k in range(1, 5)])
+    other = tmp_path / "one"
+    other.mkdir()
+    one.to_csv(other / "survey.csv", index=False)
+    p02 = {p.name[:2]: p for p in plan_chapters(NOTEBOOKS, other)}["02"]
+    assert p02.runs and "2. How consistent is the PSSM? Cronbach's alpha" in p02.skipped
+    text = format_plan(plan_chapters(NOTEBOOKS, other))
+    assert "skip '2. How consistent is the PSSM? Cronbach's alpha': it needs the scale pssm" in text
+    assert "05_belonging_and_attainment: skipped (it needs the scale pssm; the columns attainment" in text
+
+
+def test_skipped_section_keeps_its_heading_says_why_and_runs_nothing():
+    import nbformat
+
+    from belonging_lib.book import skip_sections
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# T\n\n## Keep\n\ntext"),
+                nbformat.v4.new_code_cell("a = 1"),
+                nbformat.v4.new_markdown_cell("more\n\n## Drop me\n\nabout the sample\n\n### Inner"),
+                nbformat.v4.new_code_cell("raise ValueError"),
+                nbformat.v4.new_markdown_cell("```\n## fenced, not a heading\n```\n\n## After\n\nback")]
+    skip_sections(nb, {"Drop me": "it needs the scale sdq, which your data do not have"})
+    text = "\n".join(c.source for c in nb.cells)
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == ["a = 1"]
+    assert "## Drop me\n\n*This section was skipped on your data: it needs the scale sdq" in text
+    assert "about the sample" not in text and "### Inner" not in text and "fenced" not in text
+    assert "## After\n\nback" in text and "more" in text
+
+
+def test_own_data_prose_leaves_out_uncomputed_numbers_and_sample_sentences():
+    from belonging_lib.book import _own_data_code, _own_data_prose
+
+    text = ("Alpha is {glue:text}`a:.2f`. The data are synthetic, so no. Last.\n\n"
+            "- **Synthetic data.** Made by the simulator.\n- Keep {glue:text}`b`.\n- Gone {glue:text}`skipped`.\n\n"
+            "```{admonition} For researchers\n:class: dropdown\n\nICC {glue:text}`n:.3f` here.\n```\n")
+    got = _own_data_prose(text, {"a": "0.9", "b": "3", "n": "nan"})
+    assert "Alpha is {glue:text}`a:.2f`. Last." in got and "- Keep {glue:text}`b`." in got
+    assert "ynthetic" not in got and "Gone" not in got and "ICC" not in got
+    assert "{admonition}" not in got            # a directive whose prose all went is left out too
+    code = "x = 1  # the synthetic sample\n# how the simulator made it\ny = 2"
+    assert _own_data_code(code) == "x = 1\ny = 2"
+
+
+def test_failed_cell_shows_its_error_and_its_cell(tmp_path):
+    from belonging_lib.book import execute_chapters
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _chapter(src, "", "# 01 · Fails\n\n```{code-cell} ipython3\nx = 1\n```\n\n"
+             "```{code-cell} ipython3\ny = x + 1\nraise ValueError('the scale peer has no answers')\n```\n")
+    runs = execute_chapters(src, tmp_path / "out", workers=1)
+    err = runs[0].error
+    line = (src / "01_test.md").read_text().splitlines().index("y = x + 1") + 1
+    assert f"code cell 2 (line {line} of 01_test.md): 'y = x + 1', at \"raise ValueError('the scale" in err
+    assert "ValueError: the scale peer has no answers" in err
+    import nbformat
+
+    nb = nbformat.read(runs[0].path, as_version=4)
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if o.get("output_type") == "error"]
+    assert shown and shown[0]["evalue"] == "the scale peer has no answers"
+
+
+def test_run_advice_uses_command_line_words(tmp_path, capsys):
+    raw = pd.read_excel(XLSX, dtype=str, keep_default_na=False)
+    raw.loc[4, "Friends 1"] = "Maybe"                       # an answer the codebook does not allow
+    raw.to_csv(tmp_path / "form.csv", index=False)
+    rc = main(["run", "--data", str(tmp_path / "form.csv"), "--codebook", str(XLSX_CB), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "--invalid missing" in err and "invalid='missing'" not in err
+    assert not re.search(r"simulat|regenerat|sample-data", err, flags=re.I)
+
+
+@pytest.mark.slow
+def test_failed_cell_is_shown_on_the_page_of_an_own_data_book(tmp_path):
+    from belonging_lib.book import OWN_DATA_NOTICE, build_book, execute_chapters
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _chapter(src, "", "# 01 · Fails\n\n```{code-cell} ipython3\nraise ValueError('the scale peer has no answers')\n```\n")
+    runs = execute_chapters(src, tmp_path / "notebooks", workers=1)
+    assert runs[0].error
+    index = build_book(tmp_path / "notebooks", tmp_path / "site", notice=OWN_DATA_NOTICE,
+                       chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=NOTEBOOKS / "glossary.md")
+    page = (index.parent / "01_test.html").read_text(encoding="utf-8")
+    assert "ValueError" in page and "the scale peer has no answers" in page
+
+
+# --------------------------------------------------------------------------- belonging run, end to end
+# One run per fixture (module scope): the plan, the chapters, the book. Each takes a few minutes.
+RUNS = {
+    "spss": ([SAV, SAV_CB], {"02_measuring_belonging": ["A survey tool's export"],
+                             "11_using_your_own_data": ["1. Your export and its codebook", "2. Check, then apply",
+                                                        "3. Rerunning the analyses: `belonging run`"]}),
+    "excel": ([XLSX, XLSX_CB, "--invalid", "missing"],
+              {"02_measuring_belonging": ["1. From answers to scores", "A survey tool's export",
+                                          "2. How consistent is the PSSM? Cronbach's alpha",
+                                          "4. Omega: one factor or more?",
+                                          "5. From pupils to schools: is a school's average reliable?", "Exercises"],
+               "11_using_your_own_data": ["1. Your export and its codebook", "2. Check, then apply",
+                                          "3. Rerunning the analyses: `belonging run`"]}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def own_run(request, tmp_path_factory):
+    import contextlib
+    import io
+
+    name = request.param
+    (data, cb, *extra), skipped = RUNS[name]
+    out = tmp_path_factory.mktemp(f"run-{name}")
+    so, se = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+        rc = main(["run", "--data", str(data), "--codebook", str(cb), "--out", str(out), "--workers", "2", *extra])
+    return {"name": name, "rc": rc, "out": out, "stdout": so.getvalue(), "stderr": se.getvalue(),
+            "skipped": skipped, "data": data, "codebook": cb}
+
+
+def _site_pages(out):
+    return sorted((out / "site").rglob("*.html"))
+
+
+@pytest.mark.slow
+def test_run_prints_the_plan_first_naming_what_is_skipped_and_why(own_run):
+    out = own_run["stdout"]
+    assert own_run["rc"] == 0, own_run["stderr"]
+    assert out.index("Plan:") < out.index("Running chapters")
+    for chapter, sections in own_run["skipped"].items():
+        for heading in sections:
+            assert re.search(rf"skip '{re.escape(heading)}': (it needs |it works through the course's sample)", out)
+    for chapter in ("00_start_here", "07_transitions", "08_staff_and_school_culture", "09_evaluating_a_programme",
+                    "10_international_evidence", "12_tools_for_schools", "03_who_belongs",
+                    "04_relationships_and_belonging", "05_belonging_and_attainment"):
+        assert re.search(rf"{chapter}: skipped \((it needs|it works through) ", out), chapter
+    assert "simulat" not in (out + own_run["stderr"]).lower()
+
+
+@pytest.mark.slow
+def test_run_executes_every_chapter_and_section_the_data_support_without_a_failed_cell(own_run):
+    import nbformat
+
+    assert own_run["rc"] == 0, own_run["stderr"]
+    executed = sorted(p.stem for p in (own_run["out"] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert executed == sorted(own_run["skipped"])
+    for stem in executed:
+        nb = nbformat.read(own_run["out"] / "notebooks" / f"{stem}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.get("execution_count") for c in code), stem
+        assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"], stem
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for heading in own_run["skipped"][stem]:
+            # the heading stays with one line saying why, unless it sits inside a section skipped already
+            said = re.search(rf"#+ {re.escape(heading)}\n\n\*This section was skipped on your data: ", prose)
+            assert said or not re.search(rf"^#+ {re.escape(heading)}$", prose, flags=re.M), (stem, heading)
+        assert 1 <= prose.count("This section was skipped") <= len(own_run["skipped"][stem]), stem
+    index = (own_run["out"] / "site" / "index.html").read_text(encoding="utf-8")
+    assert "What ran on your data" in index and "data-protection duties" in index
+
+
+@pytest.mark.slow
+def test_no_page_of_the_book_says_synthetic(own_run):
+    pages = _site_pages(own_run["out"])
+    assert len(pages) >= 3
+    for page in pages:
+        assert "synthetic" not in page.read_text(encoding="utf-8").lower(), page.name
+
+
+@pytest.mark.slow
+def test_no_pupil_id_appears_in_the_book(own_run):
+    cb = read_codebook(own_run["codebook"])
+    raw = _read(own_run["data"], cb)
+    id_col = cb.loc[cb["variable"] == "pupil_id", "source_name"].iloc[0]
+    ids = set(raw[id_col].dropna().astype(str))
+    assert len(ids) > 500 and any(i.startswith("0") for i in ids)
+    files = [p for p in (own_run["out"] / "site").rglob("*") if p.suffix in {".html", ".ipynb", ".txt", ".md"}]
+    files += list((own_run["out"] / "notebooks").glob("*.ipynb"))
+    pattern = re.compile(r"(?<![\w.])(\d{5,6})(?![\w.])")
+    for f in files:
+        found = set(pattern.findall(f.read_text(encoding="utf-8", errors="replace"))) & ids
+        assert not found, (f.name, sorted(found)[:3])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data,cb,school", [(SAV, SAV_CB, "0520"), (XLSX, XLSX_CB, "0093")])
+def test_report_school_with_leading_zero_on_both_fixtures(tmp_path, capsys, data, cb, school):
+    out = tmp_path / "r.html"
+    rc = main(["report", "--data", str(data), "--codebook", str(cb), "--school", school, "--out", str(out),
+               "--invalid", "missing"])
+    assert rc == 0, capsys.readouterr().err
+    assert f"School {school}" in _text(out)
