@@ -69,7 +69,7 @@ class ImputedData(Result):
         fit_one : callable
             Takes one completed DataFrame and returns a table indexed by term
             with columns ``estimate`` and ``se`` (for example
-            ``lambda d: bl.models.ols("y ~ x", d).fixed``).
+            ``lambda d: bl.models.ols(d, "y ~ x").fixed``).
         df_complete : float, optional
             Complete-data degrees of freedom, for the Barnard-Rubin correction.
 

@@ -222,9 +222,9 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         raise ModelError(f"group_gaps: the complete rows sit in {n_clusters} cluster of {cluster!r}; "
                          "intervals that respect clustering need at least two.")
     if method == "multilevel":
-        fit = multilevel(formula, work, groups="_cluster", ci=level)
+        fit = multilevel(work, formula, cluster="_cluster", ci_level=level)
     else:
-        fit = ols(formula, work, cluster="_cluster", vcov="CR2", ci=level)
+        fit = ols(work, formula, cluster="_cluster", vcov="CR2", ci_level=level)
     fixed = fit.fixed
     rows = []
     for term, value in names.items():
@@ -232,7 +232,7 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         rows.append({"term": f"{by}[{_label(value)}]", "group": _label(value), "reference": _label(reference),
                      "estimate": float(r["estimate"]), "se": float(r["se"]),
                      "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "ci_level": level,
-                     "p": float(r["p_value"]), "df": float(r["df"]), "n": int(sizes[value]),
+                     "p": float(r["p"]), "df": float(r["df"]), "n": int(sizes[value]),
                      "n_reference": int(sizes[reference]), "n_excluded": n_excluded})
     table = pd.DataFrame(rows, columns=COLUMNS)
     if not np.isfinite(table[["estimate", "se"]].to_numpy()).all():

@@ -41,7 +41,7 @@ DENOMINATORS = {
 def _multilevel(formula, data, cluster):
     from ..models import multilevel
 
-    return multilevel(formula, data, groups=cluster, reml=True)
+    return multilevel(data, formula, cluster=cluster, reml=True)
 
 
 def _fixed_row(model, term):
@@ -54,16 +54,16 @@ def _fixed_row(model, term):
 def _components(model) -> tuple[float, float]:
     """(cluster variance, residual variance) of a random-intercept model."""
     v = model.variance
-    resid = v["group"].astype(str).str.lower().eq("residual")
+    resid = v["cluster"].astype(str).str.lower().eq("residual")
     return float(v.loc[~resid, "variance"].iloc[0]), float(v.loc[resid, "variance"].iloc[0])
 
 
 def _fast(y, X, groups):
     """Fast exact REML random-intercept fit: (beta, se, cluster var, residual var)."""
-    from ..models import fit_random_intercept, tau2
+    from ..models import fit_random_intercept
 
-    fit = fit_random_intercept(y, X, groups, reml=True)
-    return fit.beta, np.sqrt(np.diag(fit.vcov)), tau2(fit), float(fit.sigma2)
+    fit = fit_random_intercept(y, X, cluster=groups, reml=True)
+    return fit.coefficients, fit.se, fit.tau00, fit.sigma2
 
 
 # ------------------------------------------------------------------ helpers
@@ -344,7 +344,7 @@ def crt_effect(formula: str, data: pd.DataFrame, *, cluster: str, treatment: str
     codes, uniq = pd.factorize(clusters)
     res = dict(
         estimate=b / sd, ci_low=lo / sd, ci_high=hi / sd, effect=b, se=se, df=df,
-        p_value=float(row["p_value"]), effect_ci_low=lo, effect_ci_high=hi, sd=sd,
+        p_value=float(row["p"]), effect_ci_low=lo, effect_ci_high=hi, sd=sd,
         var_cluster=tau2, var_pupil=sig2, icc=tau2 / (tau2 + sig2), denominator=denominator,
         numerator_formula=formula, denominator_formula=den_formula, n=len(frame),
         n_clusters=len(uniq), n_excluded=len(excluded), ci=ci, block=block,
@@ -490,7 +490,7 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
         n_used = len(part)
         rows.append({"term": f"{subgroup} = {lev}", "estimate": b / whole.sd,
                      "ci_low": (b - tq * se) / whole.sd, "ci_high": (b + tq * se) / whole.sd,
-                     "effect": b, "se": se, "p_value": float(r["p_value"]), "n": n_used,
+                     "effect": b, "se": se, "p_value": float(r["p"]), "n": n_used,
                      "n_clusters": int(part[cluster].nunique()), "n_excluded": len(dropped)})
     rhs = formula.split("~", 1)[1]
     inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
@@ -498,7 +498,7 @@ def crt_subgroups(formula: str, data: pd.DataFrame, *, cluster: str, treatment: 
     mi = _multilevel(inter_formula, frame, cluster)
     ri = _fixed_row(mi, f"{treatment}:{subgroup}")
     return SubgroupResult(table=pd.DataFrame(rows), interaction_effect=float(ri["estimate"]),
-                          interaction_se=float(ri["se"]), interaction_p=float(ri["p_value"]),
+                          interaction_se=float(ri["se"]), interaction_p=float(ri["p"]),
                           interaction_estimate=float(ri["estimate"]) / whole.sd, sd=whole.sd,
                           subgroup=subgroup, n_excluded=int(len(data) - sum(row["n"] for row in rows)))
 

@@ -191,5 +191,5 @@ def subgroup_difference(formula: str, data: pd.DataFrame, *, cluster: str, treat
     b, se, df = float(r["estimate"]), float(r["se"]), float(r["df"])
     tq = stats.t.ppf(0.5 + ci / 2, df)
     return {"estimate": b / whole.sd, "se": se / whole.sd, "ci_low": (b - tq * se) / whole.sd,
-            "ci_high": (b + tq * se) / whole.sd, "ci_level": ci, "p": float(r["p_value"]), "df": df,
+            "ci_high": (b + tq * se) / whole.sd, "ci_level": ci, "p": float(r["p"]), "df": df,
             "n": int(len(frame))}
