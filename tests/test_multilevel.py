@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belonging_lib._errors import BelongingWarning, DataError, ModelError
+from belonging_lib._errors import BelongingWarning, ColumnError, DataError, ModelError
 from belonging_lib.models import center, compare, multilevel, null_model
 from belonging_lib.models.multilevel import MultilevelResult
 
@@ -30,6 +30,7 @@ THREE = _load("multilevel_three_level.csv")
 SCHOOL = _load("multilevel_school_predictor.csv")
 HSB = _load("hsb.csv", dtype={"School": str})          # nlme::MathAchieve, SES centred within school
 THREE2 = _load("multilevel_three_level_predictors.csv")   # synthetic: predictors at all three levels
+TERMS = _load("multilevel_random_terms.csv")             # synthetic: random slopes on transformed terms
 
 CASES = {
     "sleep_ri": (lambda reml: multilevel(SLEEP, "Reaction ~ Days", cluster="Subject", reml=reml)),
@@ -44,15 +45,17 @@ CASES = {
 }
 
 
-def _r_varcomp(ref: dict, m: MultilevelResult) -> list[tuple[float, float]]:
-    """Pairs (python, R) of variance components, matched by group and term."""
+def _r_varcomp(ref: dict, m: MultilevelResult, names: dict | None = None) -> list[tuple[float, float]]:
+    """Pairs (python, R) of variance components, matched by group and term (``names``: R's -> ours)."""
     vc = ref["varcomp"]
+    names = names or {}
     pairs = []
     for grp, v1, v2, value in zip(vc["grp"], vc["var1"], vc["var2"], vc["vcov"]):
         if grp == "Residual":
             py = m.variance.loc["Residual", "variance"]
         else:
             group = grp.split(":")[0]          # "class:school" -> class (nested level)
+            v1, v2 = names.get(v1, v1), names.get(v2, v2)
             term = v1 if not v2 else f"cov({v1}, {v2})"
             row = m.variance[(m.variance["cluster"] == group) & (m.variance["term"] == term)]
             assert len(row) == 1, (grp, v1, v2)
@@ -82,6 +85,51 @@ def test_matches_lme4_lmertest(case, reml):
         np.testing.assert_allclose(py, r, rtol=1e-3, atol=1e-8)
     np.testing.assert_allclose(m.loglik, ref["loglik"], rtol=1e-6, atol=0)
     np.testing.assert_allclose([m.aic, m.bic], [ref["aic"], ref["bic"]], rtol=1e-6, atol=0)
+
+
+# issue 15: random slopes on a transformed term, a category and an interaction (patsy reads the terms);
+# R's names for the terms, then ours
+TERM_CASES = {
+    "terms_sq": ("y ~ ses + I(ses**2)", "~ I(ses**2)", {"I(ses^2)": "I(ses ** 2)"}),
+    "terms_year": ("y ~ C(year)", "~ C(year)", {"factor(year)8": "C(year)[T.8]", "factor(year)9": "C(year)[T.9]"}),
+    "terms_int": ("y ~ ses * fsm", "~ ses:fsm", {}),
+}
+
+
+@pytest.mark.parametrize("reml", [True, False], ids=["reml", "ml"])
+@pytest.mark.parametrize("case", list(TERM_CASES))
+def test_random_slopes_on_transformed_terms_match_lme4(case, reml):
+    formula, random, names = TERM_CASES[case]
+    ref = R["models"][f"{case}_{'reml' if reml else 'ml'}"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BelongingWarning)
+        m = multilevel(TERMS, formula, cluster="school", random=random, reml=reml)
+    terms = [names.get(t, t) for t in ref["terms"]]
+    assert sorted(m.fixed.index) == sorted(terms)
+    # rows missing ses are excluded because the random part uses ses (eight of them), and counted
+    assert m.n == ref["nobs"] and m.n + m.n_excluded == len(TERMS)
+    assert m.n_excluded == (int(TERMS["ses"].isna().sum()) if "ses" in formula else 0)
+    fixed = m.fixed.loc[terms]
+    np.testing.assert_allclose(fixed["estimate"], ref["estimate"], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(fixed["se"], ref["se"], rtol=1e-5, atol=0)
+    np.testing.assert_allclose(fixed["df"], ref["df"], rtol=1e-3, atol=0)
+    np.testing.assert_allclose(fixed["p"], ref["p"], rtol=5e-2, atol=1e-12)
+    pairs = _r_varcomp(ref, m, names)
+    assert len(pairs) == len(m.variance)
+    for py, r in pairs:
+        np.testing.assert_allclose(py, r, rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(m.loglik, ref["loglik"], rtol=1e-6, atol=0)
+
+
+def test_random_part_errors_are_clear():
+    with pytest.raises(ColumnError, match="random part"):
+        multilevel(TERMS, "y ~ ses", cluster="school", random="~ not_a_column")
+    with pytest.raises(ModelError, match="right-hand side only"):
+        multilevel(TERMS, "y ~ ses", cluster="school", random="y ~ ses")
+    with pytest.raises(ModelError, match="linearly dependent"):
+        multilevel(TERMS.assign(one=1.0), "y ~ ses", cluster="school", random="~ one")
+    with pytest.raises(ModelError, match="names no variable"):
+        multilevel(TERMS, "y ~ ses", cluster="school", random="~ 1")
 
 
 def test_excluded_rows_counted():

@@ -293,7 +293,7 @@ def _random_terms(random: str | None, data: pd.DataFrame) -> tuple[patsy.ModelDe
         raise DataError(f"`random` must be a right-hand side such as '~ ses', but a {type(random).__name__} "
                         "was passed.")
     text = random.strip()
-    desc = parse_formula(text if text.startswith("~") else f"~ {text}")
+    desc = parse_formula(text if "~" in text else f"~ {text}")
     if desc.lhs_termlist:
         raise ModelError(f"`random` takes the random part's right-hand side only (for example '~ ses'), but "
                          f"{random!r} has an outcome on the left of '~'.")
