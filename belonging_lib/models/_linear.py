@@ -115,7 +115,8 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | Non
     ``vcov`` is ``"classical"`` (R's ``lm``), ``"HC0"``-``"HC3"`` (``sandwich::vcovHC``), ``"CR1"``
     or ``"CR2"``; the default is ``"CR2"`` with ``groups`` (cluster labels) and ``"classical"``
     without.  A cluster-robust type without ``groups`` means "when clustered" and gives the classical
-    covariance (the claims' analyses take ``vcov="CR2"`` whether or not a cluster is named).  Classical and HC types test on the residual df; the cluster-robust types on G - 1 df
+    covariance (the claims' analyses take ``vcov="CR2"`` whether or not a cluster is named).
+    Classical and HC types test on the residual df; the cluster-robust types on G - 1 df
     (``satterthwaite_df`` gives CR2's Satterthwaite df of any contrast).  CR1 has the small-sample
     factor G/(G-1) (N-1)/(N-K) (R's ``sandwich::vcovCL(type = "HC1")``, Stata's ``vce(cluster)``);
     CR2 is Bell-McCaffrey (``clubSandwich::vcovCR(type = "CR2")``).  ``outcome`` names ``y`` in
