@@ -184,7 +184,8 @@ INF_CALLS = {
         d, outcome="y", predictor="a", moderator="b"), "b", 2),
     "mediation": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).mediation(
         d, x="a", m="b", y="y", n_boot=100, seed=1, progress=False), "y", 4),
-    "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(d, "a", group="school"), "a", 6),
+    "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(
+        d, columns="a", cluster="school"), "a", 6),
     "icc": (lambda d: __import__("belonging_lib.reliability", fromlist=["x"]).icc(
         d, outcome="y", group="school"), "y", 8),
     "impute": (lambda d: __import__("belonging_lib.imputation", fromlist=["x"]).impute(
