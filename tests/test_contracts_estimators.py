@@ -229,9 +229,9 @@ def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale):
     out = attempt(fit_random_intercept_batch, Y, X, cluster=groups)
     if out is None:
         return
-    assert out["beta"].shape == (reps, 2)
-    assert finite(out["beta"], out["se"], out["tau2"], out["sigma2"])
-    assert (out["tau2"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
+    assert out["coefficients"].shape == (reps, 2)
+    assert finite(out["coefficients"], out["se"], out["tau00"], out["sigma2"])
+    assert (out["tau00"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
 
 
 # Designs whose variance components cannot be estimated (one cluster, one pupil per cluster) and constant

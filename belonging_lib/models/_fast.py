@@ -34,7 +34,9 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
     Returns
     -------
     dict
-        ``beta`` (B, p), ``se`` (B, p), ``tau2``, ``sigma2``, ``loglik``, ``theta`` (B,).
+        ``coefficients`` (B, p), ``se`` (B, p), and per column ``tau00`` (the random-intercept
+        variance), ``sigma2``, ``loglik`` and ``theta`` (B,): the fields of
+        :class:`~belonging_lib.models.RandomInterceptFit`, one row per column of ``Y``.
 
     Examples
     --------
@@ -42,7 +44,7 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
     >>> g = np.repeat(np.arange(30), 10)
     >>> X = np.column_stack([np.ones(300), rng.normal(size=300)])
     >>> Y = 1 + 0.5 * X[:, [1]] + rng.normal(0, 0.5, (30, 4))[g] + rng.normal(size=(300, 4))
-    >>> fit_random_intercept_batch(Y, X, cluster=g)["beta"].shape
+    >>> fit_random_intercept_batch(Y, X, cluster=g)["coefficients"].shape
     (4, 2)
     """
     Y = np.asarray(Y, float)
@@ -83,8 +85,8 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
     xty = np.einsum("ir,ib->rb", Xs, Ys)
     yty = np.einsum("ib,ib->b", Ys, Ys)
     B = Y.shape[1]
-    out = {k: np.empty((B, p)) for k in ("beta", "se")}
-    out.update({k: np.empty(B) for k in ("tau2", "sigma2", "loglik", "theta")})
+    out = {k: np.empty((B, p)) for k in ("coefficients", "se")}
+    out.update({k: np.empty(B) for k in ("tau00", "sigma2", "loglik", "theta")})
     for b in range(B):
         wtw = np.empty((p + 1, p + 1))
         wtw[:p, :p] = xtx
@@ -92,10 +94,10 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
         wtw[p, p] = yty[b]
         ztw = np.concatenate([sx, sy[:, b:b + 1]], axis=1)[:, None, :]
         fit = _lmm.fit(_lmm.TwoLevel(nj, ztw, wtw, n), reml=reml, satterthwaite_df=False)
-        out["beta"][b] = fit.beta
+        out["coefficients"][b] = fit.beta
         out["se"][b] = np.sqrt(np.diag(fit.vcov))
         out["theta"][b] = fit.theta[0]
-        out["tau2"][b] = fit.theta[0] ** 2 * fit.sigma2
+        out["tau00"][b] = fit.theta[0] ** 2 * fit.sigma2
         out["sigma2"][b] = fit.sigma2
         out["loglik"][b] = fit.loglik
     return out
