@@ -48,7 +48,7 @@ class PairedWaves(Result):
     ----------
     data : pandas.DataFrame
         One row per pupil present at both waves: the ``keep`` columns (from the
-        earlier wave), and ``<value>_<before>``, ``<value>_<after>`` per value.
+        earlier wave), and ``<column>_<before>``, ``<column>_<after>`` per paired column.
     ledger : RowLedger
         Pupils in the panel, and those dropped for missing either wave.
     before, after : object
@@ -69,17 +69,17 @@ class PairedWaves(Result):
         return [str(self.ledger)]
 
 
-def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[str],
+def to_wide(data: pd.DataFrame, *, id: str, wave: str, columns: str | Sequence[str],
             before, after, keep: str | Sequence[str] | None = None) -> PairedWaves:
     """Pair two waves of a long panel, one row per pupil.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
+    data : pandas.DataFrame
         Long format: one row per pupil and wave.
-    id, time : str
+    id, wave : str
         Pupil identifier and wave columns.
-    values : str or list of str
+    columns : str or list of str
         Measures to pair (for example ``"belonging"``).
     before, after : scalar
         Wave labels to pair (for example ``1`` and ``2``).
@@ -97,20 +97,21 @@ def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[s
 
     Notes
     -----
-    A pupil missing either wave, or with a missing value of any ``values``
-    column at either wave, cannot be paired; they are counted in the
+    A pupil missing either wave, or with a missing value of any of ``columns``
+    at either wave, cannot be paired; they are counted in the
     ledger, never dropped silently.
 
     Examples
     --------
     >>> p = pd.DataFrame({"id": [1, 1, 2, 3, 3], "wave": [1, 2, 1, 1, 2],
     ...                   "score": [3.0, 2.5, 4.0, 3.5, None]})
-    >>> w = to_wide(p, id="id", time="wave", values="score", before=1, after=2)
+    >>> w = to_wide(p, id="id", wave="wave", columns="score", before=1, after=2)
     >>> w.data["score_2"].tolist(), w.ledger.n
     ([2.5], 1)
     """
-    panel = as_frame(panel, name="panel")
-    values = as_list(values)
+    panel = as_frame(data, name="data")
+    time = wave
+    values = as_list(columns)
     keep = as_list(keep)
     require_columns(panel, [id, time, *values, *keep])
     require_numeric(panel, values)
@@ -126,9 +127,9 @@ def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[s
         rows = panel.index[dup]
         raise DataError(f"Pupil {panel.loc[rows[0], id]!r} has more than one row at wave "
                         f"{panel.loc[rows[0], time]!r} ({describe_rows(rows)}); each pupil needs one row per wave.")
-    for wave in (before, after):
-        if not (panel[time] == wave).any():
-            raise DataError(f"Column {time!r} has no rows with wave {wave!r}; "
+    for label in (before, after):
+        if not (panel[time] == label).any():
+            raise DataError(f"Column {time!r} has no rows with wave {label!r}; "
                             f"waves present: {sorted(panel[time].dropna().unique().tolist())}.")
     pupils = pd.Index(panel[id].dropna().unique())
     ledger = RowLedger("pupils", start=len(pupils), source="the panel")
@@ -149,21 +150,31 @@ def to_wide(panel: pd.DataFrame, *, id: str, time: str, values: str | Sequence[s
     return PairedWaves(complete, ledger, before, after)
 
 
-def _wave_columns(paired: PairedWaves, value: str) -> tuple[str, str]:
-    """The earlier and later columns of ``value`` in ``paired.data``, checked to exist."""
-    before, after = f"{value}_{paired.before}", f"{value}_{paired.after}"
-    require_columns(paired.data, [before, after], role=f"paired column of {value!r}")
+def _wave_columns(paired: PairedWaves, outcome: str) -> tuple[str, str]:
+    """The earlier and later columns of ``outcome`` in ``paired.data``, checked to exist."""
+    if not isinstance(paired, PairedWaves):
+        raise DataError(f"`paired` must be the result of to_wide(), but a {type(paired).__name__} was passed.")
+    before, after = f"{outcome}_{paired.before}", f"{outcome}_{paired.after}"
+    require_columns(paired.data, [before, after], role=f"paired column of {outcome!r}")
     return before, after
 
 
-def change_scores(paired: PairedWaves, value: str) -> pd.Series:
-    """Later minus earlier score for each paired pupil (``after - before``)."""
-    before, after = _wave_columns(paired, value)
-    return (paired.data[after] - paired.data[before]).rename(f"{value}_change")
+def change_scores(paired: PairedWaves, *, outcome: str) -> pd.Series:
+    """Later minus earlier score for each paired pupil (``after - before``), named ``<outcome>_change``.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"id": [1, 1, 2, 2], "wave": [1, 2, 1, 2], "score": [3.0, 2.5, 4.0, 4.5]})
+    >>> change_scores(to_wide(p, id="id", wave="wave", columns="score", before=1, after=2),
+    ...               outcome="score").tolist()
+    [-0.5, 0.5]
+    """
+    before, after = _wave_columns(paired, outcome)
+    return (paired.data[after] - paired.data[before]).rename(f"{outcome}_change")
 
 
-def residualised_change(paired: PairedWaves, value: str, *, predictors: str | Sequence[str] | None = None,
-                        cluster: str | None = None, vcov: str | None = None):
+def residualised_change(paired: PairedWaves, *, outcome: str, predictors: str | Sequence[str] | None = None,
+                        cluster: str | None = None, vcov: str | None = None, ci_level: float = 0.95):
     """Regress the later score on the earlier score and predictors.
 
     A predictor's coefficient says how much more (or less) the later score is
@@ -174,14 +185,18 @@ def residualised_change(paired: PairedWaves, value: str, *, predictors: str | Se
     ----------
     paired : PairedWaves
         From :func:`to_wide`.
-    value : str
-        The measure.
+    outcome : str
+        The measure (a column paired by :func:`to_wide`).
     predictors : list of str, optional
         Columns of ``paired.data`` (kept pupil characteristics or other
         paired measures such as ``"teacher_rel_1"``).
     cluster : str, optional
         Cluster column (for example the secondary school) for cluster-robust
         standard errors (CR2 with Satterthwaite df by default).
+    vcov : str, optional
+        As in :func:`belonging_lib.models.ols`.
+    ci_level : float
+        Confidence level of the coefficients' intervals.
 
     Returns
     -------
@@ -195,20 +210,14 @@ def residualised_change(paired: PairedWaves, value: str, *, predictors: str | Se
     """
     from .models import ols
 
-    before, after = _wave_columns(paired, value)
+    before, after = _wave_columns(paired, outcome)
     terms = [before, *as_list(predictors)]
-    formula = f"Q('{after}') ~ " + " + ".join(f"Q('{t}')" if not t.isidentifier() else t for t in terms)
-    kwargs = {}
-    if cluster is not None:
-        kwargs["cluster"] = cluster
-        kwargs["vcov"] = vcov or "CR2"
-    elif vcov is not None:
-        kwargs["vcov"] = vcov
-    return ols(formula, paired.data, **kwargs)
+    formula = f"Q({after!r}) ~ " + " + ".join(f"Q({t!r})" if not t.isidentifier() else t for t in terms)
+    return ols(paired.data, formula, cluster=cluster, vcov=vcov, ci_level=ci_level)
 
 
 def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, sd: float | None = None,
-                    ci: float = 0.95) -> pd.DataFrame:
+                    ci_level: float = 0.95) -> pd.DataFrame:
     """Jacobson-Truax reliable change index for each pupil.
 
     Parameters
@@ -219,7 +228,7 @@ def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, 
         Reliability of the scale (for example Cronbach's alpha), between 0 and 1.
     sd : float, optional
         Standard deviation of the earlier scores (default: from ``before``).
-    ci : float
+    ci_level : float
         Level defining a reliable change (0.95 gives ``|RCI| > 1.96``).
 
     Returns
@@ -242,7 +251,7 @@ def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, 
     >>> out["category"].tolist()
     ['reliable decline', 'no reliable change']
     """
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     rxx = check_probability("reliability", reliability)
     b = pd.to_numeric(before, errors="coerce").astype(float)
     a = pd.to_numeric(after, errors="coerce").astype(float)
@@ -267,23 +276,24 @@ def reliable_change(before: pd.Series, after: pd.Series, *, reliability: float, 
     return pd.DataFrame({"change": change, "rci": rci, "category": category})
 
 
-def growth_model(panel: pd.DataFrame, *, outcome: str, time: str, id: str,
+def growth_model(data: pd.DataFrame, *, outcome: str, wave: str, id: str,
                  predictors: str | Sequence[str] | None = None, covariates: str | Sequence[str] | None = None,
-                 interact_time: bool = True, random_slope: bool = True, reml: bool = True):
-    """Multilevel growth model: waves nested in pupils, a random slope for time.
+                 interact_time: bool = True, random_slope: bool = True, reml: bool = True,
+                 ci_level: float = 0.95):
+    """Multilevel growth model: waves nested in pupils, a random slope for the wave.
 
     Parameters
     ----------
-    panel : pandas.DataFrame
+    data : pandas.DataFrame
         Long format, one row per pupil and wave.
-    outcome, time, id : str
-        Outcome, the time variable and pupil identifier.  ``time`` is numeric:
+    outcome, wave, id : str
+        Outcome, the wave (time) variable and pupil identifier.  ``wave`` is numeric:
         waves (0, 1, 2) for a straight-line trajectory, or a 0/1 indicator of
         "after the move" for a step change at transfer (pupils then differ in
         the size of their step).
     predictors : list of str, optional
         Pupil characteristics.  With ``interact_time`` each also interacts with
-        time, so its coefficient ``time:x`` says whether that group's
+        the wave, so its coefficient ``<wave>:x`` says whether that group's
         trajectory differs.
     covariates : list of str, optional
         Further fixed effects without an interaction with time (for example an
@@ -291,11 +301,13 @@ def growth_model(panel: pd.DataFrame, *, outcome: str, time: str, id: str,
     random_slope : bool
         Give each pupil their own slope over time (needs three or more waves
         for most pupils to be well identified).
+    reml, ci_level :
+        As in :func:`belonging_lib.models.multilevel`.
 
     Returns
     -------
     The multilevel result of :func:`belonging_lib.models.multilevel`, with
-    pupils as groups.  Rows with a missing outcome or predictor are counted
+    pupils as clusters.  Rows with a missing outcome or predictor are counted
     in its exclusions (pupils with some waves still contribute those waves:
     this is valid under missing at random).
     """
@@ -303,6 +315,8 @@ def growth_model(panel: pd.DataFrame, *, outcome: str, time: str, id: str,
 
     preds = as_list(predictors)
     covs = as_list(covariates)
+    panel = as_frame(data)
+    time = wave
     require_columns(panel, [outcome, time, id, *preds, *covs])
     require_numeric(panel, [outcome, time])
     rhs = [time]
@@ -311,4 +325,4 @@ def growth_model(panel: pd.DataFrame, *, outcome: str, time: str, id: str,
     rhs += covs
     formula = f"{outcome} ~ " + " + ".join(rhs)
     random = f"~{time}" if random_slope else None
-    return multilevel(formula, panel, groups=id, random=random, reml=reml)
+    return multilevel(panel, formula, cluster=id, random=random, reml=reml, ci_level=ci_level)

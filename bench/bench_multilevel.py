@@ -77,19 +77,19 @@ def main() -> None:
     a = ap.parse_args()
     warnings.simplefilter("ignore")
 
-    from belonging_lib.models import fit_random_intercept, multilevel, tau2
+    from belonging_lib.models import fit_random_intercept, multilevel
 
     d = simulate(a.pupils, a.schools)
     X = np.column_stack([np.ones(len(d)), d["x1"], d["x2"]])
     y = d["y"].to_numpy()
     g = d["school"].to_numpy()
-    fit_random_intercept(y[:2000], X[:2000], g[:2000])                     # warm-up (imports, caches)
-    multilevel("y ~ x1 + x2", d.iloc[:2000], groups="school", random="~x1")
+    fit_random_intercept(y[:2000], X[:2000], cluster=g[:2000])                     # warm-up (imports, caches)
+    multilevel(d.iloc[:2000], "y ~ x1 + x2", cluster="school", random="~x1")
     print(f"data: {a.pupils:,} pupils in {a.schools:,} schools (simulated); best of {a.repeat} for Python tools")
 
-    t_fast, fast = timed(lambda: fit_random_intercept(y, X, g, reml=True), a.repeat)
-    t_ri, ri = timed(lambda: multilevel("y ~ x1 + x2", d, groups="school"), a.repeat)
-    t_rs, rs = timed(lambda: multilevel("y ~ x1 + x2", d, groups="school", random="~x1"), a.repeat)
+    t_fast, fast = timed(lambda: fit_random_intercept(y, X, cluster=g, reml=True), a.repeat)
+    t_ri, ri = timed(lambda: multilevel(d, "y ~ x1 + x2", cluster="school"), a.repeat)
+    t_rs, rs = timed(lambda: multilevel(d, "y ~ x1 + x2", cluster="school", random="~x1"), a.repeat)
     res = {}
     try:
         import mixedlm_rs as mlm
@@ -111,14 +111,14 @@ def main() -> None:
         r = run_lme4(path)
 
     print("\nRandom intercept: y ~ x1 + x2 + (1 | school), REML")
-    print(f"  belonging_lib fit_random_intercept (arrays):   {t_fast:8.3f} s   beta = {np.round(fast.beta, 6)}, "
-          f"tau2 = {tau2(fast):.6f}, sigma2 = {fast.sigma2:.6f}")
+    print(f"  belonging_lib fit_random_intercept (arrays):   {t_fast:8.3f} s   beta = {np.round(fast.coefficients, 6)}, "
+          f"tau2 = {fast.tau00:.6f}, sigma2 = {fast.sigma2:.6f}")
     print(f"  belonging_lib multilevel (formula, df):        {t_ri:8.3f} s")
     if "sm_ri" in res:
         t_sm, sm = res["sm_ri"]
         print(f"  statsmodels MixedLM:                           {t_sm:8.3f} s   ratio {t_sm / t_fast:7.1f}x "
               f"(arrays), {t_sm / t_ri:6.1f}x (formula); max |diff beta| = "
-              f"{np.max(np.abs(np.asarray(sm.fe_params) - fast.beta)):.1e}")
+              f"{np.max(np.abs(np.asarray(sm.fe_params) - fast.coefficients)):.1e}")
     if "mlmrs_ri" in res:
         t_m, m = res["mlmrs_ri"]
         print(f"  mixedlm-rs:                                    {t_m:8.3f} s   ratio {t_m / t_fast:7.1f}x "
@@ -126,7 +126,7 @@ def main() -> None:
     if r is not None:
         print(f"  R lme4 lmer (fit only):                        {r['ri_time']:8.3f} s   ratio "
               f"{r['ri_time'] / t_fast:7.1f}x (arrays), {r['ri_time'] / t_ri:6.1f}x (formula); max |diff beta| = "
-              f"{np.max(np.abs(r['ri_beta'] - fast.beta)):.1e}")
+              f"{np.max(np.abs(r['ri_beta'] - fast.coefficients)):.1e}")
 
     print("\nOne random slope: y ~ x1 + x2 + (x1 | school), REML")
     beta = rs.fixed["estimate"].to_numpy()

@@ -226,12 +226,12 @@ def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale):
     groups = np.repeat(np.arange(n_groups), per)
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     Y = rng.normal(size=(n, reps)) * scale
-    out = attempt(fit_random_intercept_batch, Y, X, groups)
+    out = attempt(fit_random_intercept_batch, Y, X, cluster=groups)
     if out is None:
         return
-    assert out["beta"].shape == (reps, 2)
-    assert finite(out["beta"], out["se"], out["tau2"], out["sigma2"])
-    assert (out["tau2"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
+    assert out["coefficients"].shape == (reps, 2)
+    assert finite(out["coefficients"], out["se"], out["tau00"], out["sigma2"])
+    assert (out["tau00"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
 
 
 # Designs whose variance components cannot be estimated (one cluster, one pupil per cluster) and constant
@@ -246,7 +246,7 @@ def test_fit_random_intercept_batch_refuses_what_it_cannot_estimate(n_groups, pe
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     Y = np.full((n, 2), 2.0) if constant else rng.normal(size=(n, 2))
     with pytest.raises(BelongingError) as err:
-        fit_random_intercept_batch(Y, X, np.repeat(np.arange(n_groups), per))
+        fit_random_intercept_batch(Y, X, cluster=np.repeat(np.arange(n_groups), per))
     assert str(err.value)
 
 
@@ -427,8 +427,8 @@ def _estimators():
     from belonging_lib import models, reliability, trials
 
     return {
-        "ols": (lambda d: models.ols("y ~ a + b", d), ["y", "a", "b"]),
-        "multilevel": (lambda d: models.multilevel("y ~ a", d, groups="school"), ["y", "a"]),
+        "ols": (lambda d: models.ols(d, "y ~ a + b"), ["y", "a", "b"]),
+        "multilevel": (lambda d: models.multilevel(d, "y ~ a", cluster="school"), ["y", "a"]),
         "dominance": (lambda d: models.dominance(d, outcome="y", predictors=["a", "b"]), ["y", "a", "b"]),
         "moderation": (lambda d: models.moderation(d, outcome="y", predictor="a", moderator="b"), ["y", "a", "b"]),
         "hedges_g": (lambda d: trials.hedges_g(d, outcome="y", treatment="arm"), ["y"]),

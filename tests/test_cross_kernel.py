@@ -50,9 +50,9 @@ def _worker() -> dict:
 
     survey = bl.load_sample("survey")
     # the three notebook key results of the issue
-    model("05.icc_school", null_model(survey, outcome="attainment", groups="school_id"))
+    model("05.icc_school", null_model(survey, outcome="attainment", cluster="school_id"))
     pupils = survey[["school_id", "class_id"]].join(score(survey, ["pssm"]))
-    model("08.null_icc", multilevel("pssm ~ 1", pupils, groups="school_id"))
+    model("08.null_icc", multilevel(pupils, "pssm ~ 1", cluster="school_id"))
     trial = bl.load_sample("trial")
     res = trials.crt_effect(trial, "post_belonging ~ treat + pre_belonging + C(block)", cluster="school_id",
                             treatment="treat", block="block", progress=False)
@@ -61,11 +61,11 @@ def _worker() -> dict:
     # a random slope (HSB, small slope variance), a three-level model, an ML fit
     ref = ROOT / "tests" / "reference" / "data"
     hsb = pd.read_csv(ref / "hsb.csv", dtype={"School": str})
-    model("hsb_reml", multilevel("MathAch ~ SES_gc * MEANSES + SES_gc * catholic", hsb, groups="School",
+    model("hsb_reml", multilevel(hsb, "MathAch ~ SES_gc * MEANSES + SES_gc * catholic", cluster="School",
                                  random="~SES_gc"))
     three = pd.read_csv(ref / "multilevel_three_level.csv")
-    model("three_ml", multilevel("y ~ ses", three, groups=["school", "class"], reml=False))
-    model("survey_three", multilevel("ks2_score ~ 1", survey, groups=["school_id", "class_id"]))
+    model("three_ml", multilevel(three, "y ~ ses", cluster=["school", "class"], reml=False))
+    model("survey_three", multilevel(survey, "ks2_score ~ 1", cluster=["school_id", "class_id"]))
     # icc (reliability) and the batch path
     r = icc(survey, outcome="ks2_score", cluster="class_id")
     out["icc_class"] = {"icc1": r.icc1, "icc2": r.icc2, "tau00": r.tau00, "sigma2": r.sigma2,
@@ -74,7 +74,7 @@ def _worker() -> dict:
     g = np.repeat(np.arange(40), 15)
     X = np.column_stack([np.ones(600), rng.normal(size=600)])
     Y = 100 + X[:, [1]] + rng.normal(0, 0.4, (40, 3))[g] + rng.normal(size=(600, 3))
-    b = fit_random_intercept_batch(Y, X, g)
+    b = fit_random_intercept_batch(Y, X, cluster=g)
     out["batch"] = {k: np.asarray(v).ravel().tolist() for k, v in b.items()}
     return out
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belonging_lib.models import fit_random_intercept, multilevel, tau2
+from belonging_lib.models import _lmm, fit_random_intercept, multilevel
 
 
 def _data(seed, J=40, tau=0.5, unequal=True):
@@ -40,11 +40,11 @@ def test_engine_solves_dense_likelihood(seed, reml):
     # the sufficient-statistics engine's optimum is the optimum of the brute-force dense likelihood:
     # same log-likelihood, fixed effects and SEs there, and the dense scores in (tau2, sigma2) vanish
     y, X, g = _data(seed)
-    fit = fit_random_intercept(y, X, g, reml=reml, satterthwaite=True)
-    t2, s2 = tau2(fit), fit.sigma2
+    fit = fit_random_intercept(y, X, cluster=g, reml=reml, satterthwaite=True)
+    t2, s2 = fit.tau00, fit.sigma2
     ll, beta, ainv = _dense_loglik(y, X, g, t2, s2, reml)
     np.testing.assert_allclose(fit.loglik, ll, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(fit.beta, beta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.coefficients, beta, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.vcov, ainv, rtol=1e-9, atol=1e-14)
     for k, v in ((0, t2), (1, s2)):
         h = 1e-5 * v
@@ -52,40 +52,45 @@ def test_engine_solves_dense_likelihood(seed, reml):
         dn = [t2, s2]; dn[k] -= h
         score = (_dense_loglik(y, X, g, *up, reml)[0] - _dense_loglik(y, X, g, *dn, reml)[0]) / (2 * h)
         assert abs(score * v) < 1e-6, (k, score)
-    assert fit.converged and fit.gradient < 1e-10
-    assert np.all(np.isfinite(fit.df_satterthwaite))
+    assert fit.converged and np.all(np.isfinite(fit.df))
+    engine = _lmm.fit_random_intercept(y, X, g, int(g.max()) + 1, reml=reml)    # the engine's own report
+    assert engine.converged and engine.gradient < 1e-10
+    frame = fit.to_frame()                       # the public result's table: t on the Satterthwaite df
+    assert list(frame["term"]) == ["(Intercept)", "x1", "x2"]
+    np.testing.assert_allclose(frame["df"], fit.df, rtol=0, atol=0)
+    np.testing.assert_allclose(frame["se"], np.sqrt(np.diag(ainv)), rtol=1e-9, atol=0)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_fast_equals_statsmodels_mixedlm():
     import statsmodels.api as sm
     y, X, g = _data(7, J=60)
-    fast = fit_random_intercept(y, X, g, reml=True)
+    fast = fit_random_intercept(y, X, cluster=g, reml=True)
     res = sm.MixedLM(y, X, groups=g).fit(reml=True)
-    np.testing.assert_allclose(fast.beta, res.fe_params, rtol=1e-5, atol=1e-8)   # MixedLM's own tolerance
+    np.testing.assert_allclose(fast.coefficients, res.fe_params, rtol=1e-5, atol=1e-8)   # MixedLM's own tolerance
     np.testing.assert_allclose(fast.loglik, res.llf, rtol=1e-8, atol=0)
     # MixedLM stops earlier (its log-likelihood is lower than ours), so its tau2 agrees to ~1e-4 only;
     # the agreement to 1e-6 is with lme4 (tests/test_multilevel.py)
     assert fast.loglik >= res.llf - 1e-9
-    np.testing.assert_allclose(tau2(fast), float(np.asarray(res.cov_re)[0, 0]), rtol=1e-3, atol=0)
+    np.testing.assert_allclose(fast.tau00, float(np.asarray(res.cov_re)[0, 0]), rtol=1e-3, atol=0)
 
 
 def test_multilevel_uses_fast_path():
     y, X, g = _data(4)
     d = pd.DataFrame({"y": y, "x": X[:, 1], "w": X[:, 2], "g": g})
-    m = multilevel("y ~ x + w", d, groups="g")
+    m = multilevel(d, "y ~ x + w", cluster="g")
     assert "sufficient statistics" in m.method
-    fast = fit_random_intercept(y, X, g)
-    np.testing.assert_allclose(m.fixed["estimate"], fast.beta, rtol=1e-8, atol=0)  # optimiser tolerance
+    fast = fit_random_intercept(y, X, cluster=g)
+    np.testing.assert_allclose(m.fixed["estimate"], fast.coefficients, rtol=1e-8, atol=0)  # optimiser tolerance
 
 
 def test_fast_path_known_truth():
     # large simulated sample: estimates near the generating values (truth: 1, 0.4, -0.2, tau2 0.25, sigma2 1)
     y, X, g = _data(11, J=400, unequal=False)
-    fast = fit_random_intercept(y, X, g)
+    fast = fit_random_intercept(y, X, cluster=g)
     se = np.sqrt(np.diag(fast.vcov))
-    assert np.all(np.abs(fast.beta - [1, 0.4, -0.2]) < 4 * se)
-    assert abs(fast.sigma2 - 1) < 0.05 and abs(tau2(fast) - 0.25) < 0.08
+    assert np.all(np.abs(fast.coefficients - [1, 0.4, -0.2]) < 4 * se)
+    assert abs(fast.sigma2 - 1) < 0.05 and abs(fast.tau00 - 0.25) < 0.08
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -95,10 +100,10 @@ def test_batch_equals_single_fits(reml):
     rng = np.random.default_rng(9)
     Y = np.column_stack([y] + [rng.permutation(y) for _ in range(5)]
                         + [X[:, 1] * 0.1 + rng.normal(size=len(y))])     # last: no school variance
-    out = fit_random_intercept_batch(Y, X, g, reml=reml)
+    out = fit_random_intercept_batch(Y, X, cluster=g, reml=reml)
     for b in range(Y.shape[1]):
-        one = fit_random_intercept(Y[:, b], X, g, reml=reml)
-        np.testing.assert_allclose(out["beta"][b], one.beta, rtol=1e-6, atol=1e-9)
+        one = fit_random_intercept(Y[:, b], X, cluster=g, reml=reml)
+        np.testing.assert_allclose(out["coefficients"][b], one.coefficients, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(out["se"][b], np.sqrt(np.diag(one.vcov)), rtol=1e-6, atol=0)
         np.testing.assert_allclose(out["loglik"][b], one.loglik, rtol=1e-12, atol=0)
-        np.testing.assert_allclose(out["tau2"][b], tau2(one), rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(out["tau00"][b], one.tau00, rtol=1e-5, atol=1e-10)

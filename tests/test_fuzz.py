@@ -302,7 +302,7 @@ def test_contract_models(n_schools, per, constant):
                       "x": rng.normal(size=n), "y": np.ones(n) if constant else rng.normal(size=n)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for fit in (lambda: ols("y ~ x", d), lambda: multilevel("y ~ x", d, groups="school_id")):
+        for fit in (lambda: ols(d, "y ~ x"), lambda: multilevel(d, "y ~ x", cluster="school_id")):
             try:
                 r = fit()
             except BelongingError as exc:

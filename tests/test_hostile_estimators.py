@@ -174,18 +174,19 @@ INF_CALLS = {
         d, outcome="y", predictors=["a", "b"]), "a", 5),
     "hedges_g": (lambda d: __import__("belonging_lib.trials", fromlist=["x"]).hedges_g(
         d.assign(arm=np.arange(len(d)) % 2), outcome="y", treatment="arm"), "y", 3),
-    "ols": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).ols("y ~ a + b", d), "b", 7),
+    "ols": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).ols(d, "y ~ a + b"), "b", 7),
     "logit": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).logit(
-        "yb ~ a + b", d.assign(yb=(d.y > 0).astype(int))), "a", 9),
+        d.assign(yb=(d.y > 0).astype(int)), "yb ~ a + b"), "a", 9),
     "multilevel": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).multilevel(
-        "y ~ a", d, groups="school"), "a", 11),
+        d, "y ~ a", cluster="school"), "a", 11),
     "null_model": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).null_model(
-        d, outcome="y", groups="school"), "y", 0),
+        d, outcome="y", cluster="school"), "y", 0),
     "moderation": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).moderation(
         d, outcome="y", predictor="a", moderator="b"), "b", 2),
     "mediation": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).mediation(
         d, predictor="a", mediator="b", outcome="y", n_boot=100, seed=1, progress=False), "y", 4),
-    "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(d, "a", group="school"), "a", 6),
+    "center": (lambda d: __import__("belonging_lib.models", fromlist=["x"]).center(
+        d, columns="a", cluster="school"), "a", 6),
     "icc": (lambda d: __import__("belonging_lib.reliability", fromlist=["x"]).icc(
         d, outcome="y", cluster="school"), "y", 8),
     "impute": (lambda d: __import__("belonging_lib.imputation", fromlist=["x"]).impute(
@@ -246,9 +247,9 @@ def test_one_inf_in_a_panel_is_named():
                           "belonging": rng.normal(3, 0.5, 80)})
     panel.loc[4, "belonging"] = np.inf
     with pytest.raises(DataError, match=r"Column 'belonging' holds an infinite value \(inf\) in row 5"):
-        to_wide(panel, id="id", time="wave", values="belonging", before=1, after=2)
+        to_wide(panel, id="id", wave="wave", columns="belonging", before=1, after=2)
     with pytest.raises(DataError, match=r"Column 'belonging' holds an infinite value \(inf\) in row 5"):
-        growth_model(panel, outcome="belonging", time="wave", id="id")
+        growth_model(panel, outcome="belonging", wave="wave", id="id")
 
 
 def test_a_transformation_that_makes_inf_is_named():
@@ -257,7 +258,7 @@ def test_a_transformation_that_makes_inf_is_named():
     d = pupils().assign(x=lambda f: np.abs(f.a))
     d.loc[d.index[4], "x"] = 0.0
     with pytest.raises(DataError, match=r"term 'np.log\(x\)'.*row 5"):
-        ols("y ~ np.log(x)", d)
+        ols(d, "y ~ np.log(x)")
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -268,8 +269,8 @@ def test_a_malformed_formula_is_a_model_error_quoting_it(fn):
     from belonging_lib.trials import crt_effect
 
     d = trial(10, pupils=5)
-    call = {"ols": lambda: ols("post ~ pre +", d),
-            "multilevel": lambda: multilevel("post ~ pre +", d, groups="school"),
+    call = {"ols": lambda: ols(d, "post ~ pre +"),
+            "multilevel": lambda: multilevel(d, "post ~ pre +", cluster="school"),
             "crt_effect": lambda: crt_effect(d, "post ~ arm + pre +", cluster="school", treatment="arm",
                                              progress=False)}[fn]
     with pytest.raises(ModelError, match=r"The formula 'post ~ (arm \+ )?pre \+' cannot be read: expected a noun"):
@@ -283,11 +284,11 @@ def test_an_unquoted_name_that_is_not_a_python_name_gets_a_q_hint(column, fn):
 
     d = trial(10, pupils=5).rename(columns={"pre": column})
     formula = f"post ~ {column}"
-    call = {"ols": lambda: ols(formula, d), "multilevel": lambda: multilevel(formula, d, groups="school")}[fn]
+    call = {"ols": lambda: ols(d, formula), "multilevel": lambda: multilevel(d, formula, cluster="school")}[fn]
     with pytest.raises(ColumnError, match=rf"names the column '{column}'.*write Q\('{column}'\)"):
         call()
     quoted = f"post ~ Q('{column}')"
-    res = ols(quoted, d) if fn == "ols" else multilevel(quoted, d, groups="school")
+    res = ols(d, quoted) if fn == "ols" else multilevel(d, quoted, cluster="school")
     assert res.n == len(d)
 
 
@@ -296,7 +297,7 @@ def test_an_unknown_name_is_named_with_close_columns():
 
     d = trial(10, pupils=5)
     with pytest.raises(ColumnError, match=r"uses 'pree', which is not a column of the data .*Did you mean 'pre'"):
-        ols("post ~ pree", d)
+        ols(d, "post ~ pree")
 
 
 def test_a_unicode_column_with_a_missing_value_is_excluded_and_counted():
@@ -304,7 +305,7 @@ def test_a_unicode_column_with_a_missing_value_is_excluded_and_counted():
 
     d = trial(10, pupils=5).rename(columns={"pre": "prä"})
     d.loc[d.index[3], "prä"] = np.nan
-    res = ols("post ~ prä", d)
+    res = ols(d, "post ~ prä")
     assert (res.n, res.n_excluded) == (len(d) - 1, 1)
 
 
@@ -315,12 +316,12 @@ def test_a_numeric_column_holding_text_is_named_with_value_and_rows():
     d = pd.DataFrame({"y": rng.normal(size=300), "x": rng.normal(size=300).astype(object),
                       "school": np.repeat(np.arange(30), 10)})
     d.loc[[4, 9], "x"] = "n/a"
-    for call in (lambda: ols("y ~ x", d), lambda: multilevel("y ~ x", d, groups="school")):
+    for call in (lambda: ols(d, "y ~ x"), lambda: multilevel(d, "y ~ x", cluster="school")):
         with pytest.raises(DataError, match=r"Column 'x' holds numbers, but also non-numeric text such as 'n/a' "
                                             r"in rows 5, 10 \(counted from 1; 2 values in all\)"):
             call()
     # the same column declared categorical is the user's choice
-    assert ols("y ~ C(x)", d.iloc[:40]).n == 40
+    assert ols(d.iloc[:40], "y ~ C(x)").n == 40
 
 
 # ----------------------------------------------------------------------------- exclusions counted
@@ -366,7 +367,7 @@ def test_to_wide_refuses_rows_without_a_pupil_id_instead_of_dropping_them_uncoun
     panel = pd.DataFrame({"id": ["P1", "P1", None, "P2", "P2"], "wave": [1, 2, 2, 1, 2],
                           "belonging": [3.0, 3.2, 2.0, 2.5, 2.9]})
     with pytest.raises(DataError, match=r"identifier 'id' is missing in row 3 \(counted from 1; 1 in all\)"):
-        to_wide(panel, id="id", time="wave", values="belonging", before=1, after=2)
+        to_wide(panel, id="id", wave="wave", columns="belonging", before=1, after=2)
 
 
 def test_parallel_analysis_counts_rows_with_a_missing_item():

@@ -34,7 +34,7 @@ def _panel(seed=4, n=400, drop=0.1):
 def test_to_wide_counts_every_pupil_it_cannot_pair():
     panel = _panel()
     panel.loc[panel.index[5], "belonging"] = np.nan  # a pupil with a missing score
-    w = to_wide(panel, id="pupil", time="wave", values="belonging", before=1, after=2, keep=["send", "school"])
+    w = to_wide(panel, id="pupil", wave="wave", columns="belonging", before=1, after=2, keep=["send", "school"])
     n_pupils = panel["pupil"].nunique()
     present = set(panel.loc[panel.wave == 1, "pupil"]) & set(panel.loc[panel.wave == 2, "pupil"])
     table = w.ledger.to_frame()
@@ -49,15 +49,15 @@ def test_to_wide_rejects_duplicated_waves_and_unknown_waves():
     panel = _panel(n=30)
     dup = pd.concat([panel, panel.iloc[[0]]], ignore_index=True)
     with pytest.raises(DataError, match="more than one row at wave"):
-        to_wide(dup, id="pupil", time="wave", values="belonging", before=1, after=2)
+        to_wide(dup, id="pupil", wave="wave", columns="belonging", before=1, after=2)
     with pytest.raises(DataError, match="no rows with wave 7"):
-        to_wide(panel, id="pupil", time="wave", values="belonging", before=1, after=7)
+        to_wide(panel, id="pupil", wave="wave", columns="belonging", before=1, after=7)
 
 
 def test_change_scores_recover_the_simulated_mean_drop():
-    w = to_wide(_panel(n=3000, drop=0.0), id="pupil", time="wave", values="belonging", before=1, after=2,
+    w = to_wide(_panel(n=3000, drop=0.0), id="pupil", wave="wave", columns="belonging", before=1, after=2,
                 keep="send")
-    change = change_scores(w, "belonging")
+    change = change_scores(w, outcome="belonging")
     not_send = change[w.data["send"] == 0]
     se = not_send.std(ddof=1) / np.sqrt(len(not_send))
     assert abs(not_send.mean() - (-0.3)) < 3 * se
@@ -81,9 +81,9 @@ def test_reliable_change_bad_input():
 
 
 def test_residualised_change_finds_the_extra_drop_of_send_pupils():
-    w = to_wide(_panel(n=2000, drop=0.0), id="pupil", time="wave", values="belonging", before=1, after=2,
+    w = to_wide(_panel(n=2000, drop=0.0), id="pupil", wave="wave", columns="belonging", before=1, after=2,
                 keep=["send", "school"])
-    fit = residualised_change(w, "belonging", predictors=["send"], cluster="school")
+    fit = residualised_change(w, outcome="belonging", predictors=["send"], cluster="school")
     row = fit.fixed.loc["send"]
     assert row["ci_low"] < -0.2 < row["ci_high"]
 
@@ -92,7 +92,7 @@ def test_residualised_change_finds_the_extra_drop_of_send_pupils():
 def test_growth_model_recovers_mean_trajectory_with_random_slopes():
     panel = _panel(n=600, drop=0.05)
     panel["time"] = panel["wave"] - 1
-    fit = growth_model(panel, outcome="belonging", time="time", id="pupil", predictors=["send"])
+    fit = growth_model(panel, outcome="belonging", wave="time", id="pupil", predictors=["send"])
     fixed = fit.fixed
     # truth: time slope for non-SEND is -0.1 per wave on average (0, -0.3, -0.2 is not linear, so
     # compare with the least-squares line through the three wave means instead)

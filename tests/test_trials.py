@@ -353,8 +353,8 @@ def test_crt_bootstrap_replicate_refitted_by_multilevel(crt_data):
             idx, labels = resampled_rows([np.flatnonzero(codes == c) for c in range(len(arm))], draws[r])
             assert (arm[draws[r]] == 1).sum() == (arm == 1).sum()        # arms keep their numbers of schools
             rep = used.iloc[idx].assign(school_id=labels)
-            num = multilevel("post ~ treat + pre", rep, groups="school_id")
-            den = multilevel("post ~ treat", rep, groups="school_id").variance["variance"]
+            num = multilevel(rep, "post ~ treat + pre", cluster="school_id")
+            den = multilevel(rep, "post ~ treat", cluster="school_id").variance["variance"]
             assert_allclose(f.boot_estimates[r], num.fixed.loc["treat", "estimate"] / math.sqrt(den.sum()),
                             rtol=1e-6)
 

@@ -408,7 +408,8 @@ def survey():
 def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
-    from belonging_lib.models import dominance, group_gaps, mediation, moderation, ols
+    from belonging_lib.models import (compare, dominance, fit_random_intercept, group_gaps, logit, mediation,
+                                      moderation, multilevel, ols)
     from belonging_lib.reliability import icc, reliability
     from belonging_lib.structure import cfa, invariance
 
@@ -417,6 +418,14 @@ def _examples(survey):
     return {
         # models, regression, multilevel, transitions
         "models.ols": lambda: ols(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
+        "models.logit": lambda: logit(small.assign(high=(small["pssm_01"] >= 4).astype(int)), "high ~ tr_care_1",
+                                      cluster="school_id"),
+        "models.multilevel": lambda: multilevel(small, "pssm_01 ~ tr_care_1", cluster="school_id"),
+        "models.fit_random_intercept": lambda: fit_random_intercept(
+            small["pssm_01"].to_numpy(), np.column_stack([np.ones(len(small)), small["tr_care_1"]]),
+            cluster=small["school_id"].to_numpy(), satterthwaite=True),
+        "models.compare": lambda: compare(multilevel(small, "pssm_01 ~ 1", cluster="school_id"),
+                                          multilevel(small, "pssm_01 ~ tr_care_1", cluster="school_id")),
         # moderation, mediation, importance, gaps, ratios, proportions, school intervals
         "models.moderation": lambda: moderation(small, outcome="pssm_01", predictor="tr_care_1",
                                                 moderator="fsm", cluster="school_id"),

@@ -13,13 +13,20 @@
 
 from .centering import center
 from ._fast import fit_random_intercept_batch
-from .multilevel import MultilevelResult, compare, fit_random_intercept, multilevel, null_model, tau2
+from .multilevel import (
+    LikelihoodRatioTest,
+    MultilevelResult,
+    RandomInterceptFit,
+    compare,
+    fit_random_intercept,
+    multilevel,
+    null_model,
+)
 from .regression import RegressionResult, cr2_vcov, logit, ols
 
 __all__ = [
-    "MultilevelResult", "RegressionResult", "center", "compare", "cr2_vcov", "fit_random_intercept",
-    "fit_random_intercept_batch",
-    "logit", "multilevel", "null_model", "ols", "tau2",
+    "LikelihoodRatioTest", "MultilevelResult", "RandomInterceptFit", "RegressionResult", "center", "compare",
+    "cr2_vcov", "fit_random_intercept", "fit_random_intercept_batch", "logit", "multilevel", "null_model", "ols",
 ]
 from .importance import DominanceResult, dominance, dominance_from_matrix  # noqa: E402
 from .mediation import MediationResult, mediation  # noqa: E402

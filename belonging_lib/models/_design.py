@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import re
@@ -21,7 +22,8 @@ from .._validation import (
     require_finite,
 )
 
-__all__ = ["Design", "build_design", "check_rank", "parse_formula", "screen_formula_data", "design_matrices"]
+__all__ = ["Design", "build_design", "check_rank", "formula_columns", "parse_formula", "screen_formula_data",
+           "design_matrices"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +43,7 @@ class Design:
         return self.ledger.start - len(self.rows)
 
 
-_IDENT = re.compile(r"(?<![\w.])[^\W\d]\w*")          # Python names, unicode included; not attributes
-_QUOTED = re.compile(r"Q\(\s*(['\"])(.+?)\1\s*\)")
+_QUOTED = re.compile(r"Q\(\s*(['\"])(.+?)\1\s*\)")    # only to advise on a formula patsy cannot parse
 
 
 def parse_formula(formula) -> patsy.ModelDesc:
@@ -68,21 +69,66 @@ def _formula_message(formula: str, exc: Exception, verb: str) -> str:
     return f"The formula {formula!r} {verb}: {first}{where}."
 
 
-def _identifiers(code: str) -> set[str]:
-    found = set(_IDENT.findall(_QUOTED.sub(" ", code)))
-    found |= {m.group(2) for m in _QUOTED.finditer(code)}
-    return found
+def _factor_names(code: str) -> tuple[list[str], str | None]:
+    """The names a patsy factor's code uses, read from its Python syntax tree.
+
+    Returns every variable name (``x`` in ``I(x**2)``, ``np.log(x)`` or ``C(x)``) and every string
+    quoted with ``Q('...')``, and the column the factor is *as it stands* (``x`` or ``Q('x')``), or
+    ``None`` when the factor transforms its variables.
+    """
+    try:
+        tree = ast.parse(code.strip(), mode="eval")
+    except SyntaxError:
+        return [], None
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif _is_quote(node):
+            names.append(node.args[0].value)
+    body = tree.body
+    bare = body.id if isinstance(body, ast.Name) else body.args[0].value if _is_quote(body) else None
+    return names, bare
+
+
+def _is_quote(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str))
+
+
+def formula_columns(formula, data: pd.DataFrame, *, sides: str = "both") -> list[str]:
+    """Columns of ``data`` that a formula (text or a parsed ``patsy.ModelDesc``) uses, in data order per term.
+
+    The terms and factors are patsy's; the variables of each factor are read from its code's syntax
+    tree, so ``I(ses**2)``, ``C(year)``, ``ses:fsm``, ``np.log(x)`` and ``Q('a b')`` all give their
+    columns.  ``sides`` is ``"both"``, ``"lhs"`` or ``"rhs"``.
+    """
+    desc = formula if isinstance(formula, patsy.ModelDesc) else parse_formula(formula)
+    terms = {"both": desc.lhs_termlist + desc.rhs_termlist, "lhs": desc.lhs_termlist,
+             "rhs": desc.rhs_termlist}[sides]
+    names = []
+    for term in terms:
+        for factor in term.factors:
+            used = set(_factor_names(factor.code)[0])
+            names.extend(col for col in data.columns if isinstance(col, str) and col in used)
+    return list(dict.fromkeys(names))
 
 
 def _variables(formula: str, data: pd.DataFrame) -> list[str]:
     """Column names of ``data`` that the formula uses."""
+    return formula_columns(formula, data)
+
+
+def _outcome_code(formula: str) -> str:
+    """The outcome as written left of ``~`` (the bare column for ``y`` or ``Q('y')``), from patsy's parse."""
     desc = parse_formula(formula)
-    names = []
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            ids = _identifiers(factor.code)
-            names.extend(col for col in data.columns if isinstance(col, str) and col in ids)
-    return list(dict.fromkeys(names))
+    factors = [f for term in desc.lhs_termlist for f in term.factors]
+    if len(factors) != 1:
+        return " + ".join(f.code for f in factors)
+    code = factors[0].code
+    bare = _factor_names(code)[1]
+    return bare if bare is not None else code
 
 
 def _bare_columns(formula: str, data: pd.DataFrame) -> list[str]:
@@ -90,10 +136,8 @@ def _bare_columns(formula: str, data: pd.DataFrame) -> list[str]:
     out = []
     for term in parse_formula(formula).rhs_termlist:
         for factor in term.factors:
-            code = factor.code.strip()
-            m = _QUOTED.fullmatch(code)
-            name = m.group(2) if m else code
-            if name in data.columns:
+            name = _factor_names(factor.code)[1]
+            if name is not None and name in data.columns:
                 out.append(name)
     return list(dict.fromkeys(out))
 
@@ -106,7 +150,7 @@ def screen_formula_data(formula: str, data: pd.DataFrame, extra=None) -> list[st
     infinite values in any used column or in ``extra``.  Returns the used columns.
     """
     used = _variables(formula, data)
-    outcome_code = formula.split("~", 1)[0].strip()
+    outcome_code = _outcome_code(formula)
     if outcome_code in data.columns and outcome_code not in used:
         used.insert(0, outcome_code)
     reject_text_in_numbers(data, _bare_columns(formula, data))
@@ -171,8 +215,7 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
     random-effect variables).
     """
     data = as_frame(data)
-    parse_formula(formula)
-    outcome_code = formula.split("~", 1)[0].strip()
+    outcome_code = _outcome_code(formula)
     extra = as_list(extra)
     require_columns(data, extra)
     used = _variables(formula, data)

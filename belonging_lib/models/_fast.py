@@ -18,23 +18,25 @@ from . import _lmm
 __all__ = ["fit_random_intercept_batch"]
 
 
-def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | None = None) -> dict:
-    """Fit ``Y[:, b] = X beta_b + u_group + e`` for every column b of ``Y``.
+def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
+    """Fit ``Y[:, b] = X beta_b + u_cluster + e`` for every column b of ``Y``.
 
     Parameters
     ----------
     Y : array (n, B)
     X : array (n, p), with the intercept column
-    groups : array (n,)
+    cluster : array (n,)
+        Cluster labels.
     reml : bool
-    tol : None
-        Kept for backward compatibility and ignored: every column is solved to the engine's
-        tolerance (the score equations, near machine precision).
+        Every column is solved to the engine's tolerance (the score equations, near machine
+        precision).
 
     Returns
     -------
     dict
-        ``beta`` (B, p), ``se`` (B, p), ``tau2``, ``sigma2``, ``loglik``, ``theta`` (B,).
+        ``coefficients`` (B, p), ``se`` (B, p), and per column ``tau00`` (the random-intercept
+        variance), ``sigma2``, ``loglik`` and ``theta`` (B,): the fields of
+        :class:`~belonging_lib.models.RandomInterceptFit`, one row per column of ``Y``.
 
     Examples
     --------
@@ -42,24 +44,24 @@ def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | 
     >>> g = np.repeat(np.arange(30), 10)
     >>> X = np.column_stack([np.ones(300), rng.normal(size=300)])
     >>> Y = 1 + 0.5 * X[:, [1]] + rng.normal(0, 0.5, (30, 4))[g] + rng.normal(size=(300, 4))
-    >>> fit_random_intercept_batch(Y, X, g)["beta"].shape
+    >>> fit_random_intercept_batch(Y, X, cluster=g)["coefficients"].shape
     (4, 2)
     """
     Y = np.asarray(Y, float)
     if Y.ndim == 1:
         Y = Y[:, None]
     X = np.asarray(X, float)
-    if X.ndim != 2 or X.shape[0] != Y.shape[0] or len(groups) != Y.shape[0]:
-        raise DataError(f"`Y` ({Y.shape[0]} rows), `X` ({X.shape[0]} rows) and `groups` ({len(groups)} labels) "
+    if X.ndim != 2 or X.shape[0] != Y.shape[0] or len(cluster) != Y.shape[0]:
+        raise DataError(f"`Y` ({Y.shape[0]} rows), `X` ({X.shape[0]} rows) and `cluster` ({len(cluster)} labels) "
                         "must have one row per observation.")
     if not (np.isfinite(Y).all() and np.isfinite(X).all()):
         bad = np.flatnonzero(~(np.isfinite(Y).all(axis=1) & np.isfinite(X).all(axis=1)))
         raise DataError(f"`Y` and `X` must be complete and finite, but rows {', '.join(str(r + 1) for r in bad[:5])}"
                         f"{' ...' if len(bad) > 5 else ''} (counted from 1) hold missing or infinite values "
                         f"({len(bad)} in all).")
-    codes, uniq = pd.factorize(pd.Series(groups), sort=True)
+    codes, uniq = pd.factorize(pd.Series(cluster), sort=True)
     if (codes < 0).any():
-        raise DataError(f"`groups` is missing for {int((codes < 0).sum())} rows; every row needs a cluster.")
+        raise DataError(f"`cluster` is missing for {int((codes < 0).sum())} rows; every row needs a cluster.")
     J = len(uniq)
     n, p = X.shape
     if n <= p:
@@ -67,7 +69,7 @@ def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | 
                          f"but {n} were passed.")
     from .multilevel import _check_identified     # the same identification rule as multilevel()
 
-    _check_identified(codes, J, None, ["groups"])
+    _check_identified(codes, J, None, ["cluster"])
     constant = np.flatnonzero(np.ptp(Y, axis=0) == 0)
     if len(constant):
         raise ModelError(f"Column(s) {', '.join(str(int(c) + 1) for c in constant[:5])} of `Y` (counted from 1) have "
@@ -83,8 +85,8 @@ def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | 
     xty = np.einsum("ir,ib->rb", Xs, Ys)
     yty = np.einsum("ib,ib->b", Ys, Ys)
     B = Y.shape[1]
-    out = {k: np.empty((B, p)) for k in ("beta", "se")}
-    out.update({k: np.empty(B) for k in ("tau2", "sigma2", "loglik", "theta")})
+    out = {k: np.empty((B, p)) for k in ("coefficients", "se")}
+    out.update({k: np.empty(B) for k in ("tau00", "sigma2", "loglik", "theta")})
     for b in range(B):
         wtw = np.empty((p + 1, p + 1))
         wtw[:p, :p] = xtx
@@ -92,10 +94,10 @@ def fit_random_intercept_batch(Y, X, groups, *, reml: bool = True, tol: float | 
         wtw[p, p] = yty[b]
         ztw = np.concatenate([sx, sy[:, b:b + 1]], axis=1)[:, None, :]
         fit = _lmm.fit(_lmm.TwoLevel(nj, ztw, wtw, n), reml=reml, satterthwaite_df=False)
-        out["beta"][b] = fit.beta
+        out["coefficients"][b] = fit.beta
         out["se"][b] = np.sqrt(np.diag(fit.vcov))
         out["theta"][b] = fit.theta[0]
-        out["tau2"][b] = fit.theta[0] ** 2 * fit.sigma2
+        out["tau00"][b] = fit.theta[0] ** 2 * fit.sigma2
         out["sigma2"][b] = fit.sigma2
         out["loglik"][b] = fit.loglik
     return out

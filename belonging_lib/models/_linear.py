@@ -1,8 +1,9 @@
-"""Small linear-model helpers shared by moderation, mediation and importance.
+"""Linear-model machinery shared by regression, moderation, mediation and importance (private).
 
-Private: complete-case selection with a count of excluded rows, and an OLS
-fit that returns coefficients, their covariance and the degrees of freedom
-used for t tests (residual df, or clusters - 1 for cluster-robust SEs).
+Complete-case selection with a count of excluded rows, and the library's one OLS fit with its one
+covariance dispatch (:func:`fit_ols`): classical, HC0-HC3, cluster-robust CR1 and CR2
+(Bell-McCaffrey, with the pieces its Satterthwaite df need).  :func:`belonging_lib.models.ols`
+and the claims' analyses all fit through it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import statsmodels.api as sm
 
 from .._errors import DataError, ModelError
 from .._validation import as_frame, as_list, require_columns, require_finite, require_numeric
-from .regression import _cr2_df, _cr2_parts
 
-__all__ = ["complete_cases", "fit_ols", "OLSFit"]
+__all__ = ["complete_cases", "fit_ols", "OLSFit", "VCOV_TYPES"]
+
+#: The covariance types :func:`fit_ols` knows.
+VCOV_TYPES = ["classical", "HC0", "HC1", "HC2", "HC3", "CR1", "CR2"]
 
 
 def complete_cases(data, columns, *, cluster=None, numeric=None):
@@ -66,23 +69,65 @@ class OLSFit:
         return _cr2_df(self.cr2_parts, L)
 
 
-def _cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_clusters: int):
-    """CR2 covariance and its Satterthwaite pieces (one implementation: models.regression)."""
-    return _cr2_parts(X, resid, codes)
+def _cluster_blocks(codes: np.ndarray, n_clusters: int) -> list[np.ndarray]:
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_clusters + 1))
+    return [order[bounds[g]:bounds[g + 1]] for g in range(n_clusters)]
 
 
-def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR2",
+def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
+    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1)."""
+    p = X.shape[1]
+    n_clusters = int(codes.max()) + 1
+    M = np.linalg.inv(X.T @ X)
+    blocks = _cluster_blocks(codes, n_clusters)
+    adj = []
+    meat = np.zeros((p, p))
+    for idx in blocks:
+        Xg = X[idx]
+        IH = np.eye(len(idx)) - Xg @ M @ Xg.T
+        vals, vecs = np.linalg.eigh(IH)
+        if np.any(vals <= 1e-12):
+            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly (for example "
+                             "a cluster-level predictor with one pupil per cluster); use vcov='CR1'.")
+        Ag = (vecs / np.sqrt(vals)) @ vecs.T
+        adj.append(Ag)
+        u = Xg.T @ (Ag @ resid[idx])
+        meat += np.outer(u, u)
+    return M @ meat @ M, (X, M, tuple(blocks), tuple(adj))
+
+
+def _cr2_df(parts, L) -> float:
+    """Satterthwaite df of the contrast ``L'beta`` under CR2 (see ``models.cr2_vcov``)."""
+    X, M, blocks, adj = parts
+    c = M @ np.asarray(L, dtype=float)
+    a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
+    T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
+    QQ = -T.T @ M @ T
+    QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
+    return float(np.trace(QQ) ** 2 / np.sum(QQ * QQ))
+
+
+def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | None = None,
             outcome: str = "outcome") -> OLSFit:
-    """OLS of ``y`` on ``X`` (which holds the intercept column).
+    """OLS of ``y`` on ``X`` (which holds the intercept column): the library's one covariance dispatch.
 
-    Without ``groups`` the covariance is the classical one and t tests use the
-    residual df (R's ``lm``).  With ``groups`` it is cluster-robust and t tests
-    use G - 1 df: ``vcov="CR2"`` (default) is the Bell-McCaffrey estimator
-    (R's ``clubSandwich::vcovCR(type = "CR2")``); ``vcov="CR1"`` has the
-    small-sample factor G/(G-1) (N-1)/(N-K) (R's ``sandwich::vcovCL(type =
-    "HC1")``, Stata's ``vce(cluster)``).  ``outcome`` names ``y`` in error messages.
+    ``vcov`` is ``"classical"`` (R's ``lm``), ``"HC0"``-``"HC3"`` (``sandwich::vcovHC``), ``"CR1"``
+    or ``"CR2"``; the default is ``"CR2"`` with ``groups`` (cluster labels) and ``"classical"``
+    without.  A cluster-robust type without ``groups`` means "when clustered" and gives the classical
+    covariance (the claims' analyses take ``vcov="CR2"`` whether or not a cluster is named).
+    Classical and HC types test on the residual df; the cluster-robust types on G - 1 df
+    (``satterthwaite_df`` gives CR2's Satterthwaite df of any contrast).  CR1 has the small-sample
+    factor G/(G-1) (N-1)/(N-K) (R's ``sandwich::vcovCL(type = "HC1")``, Stata's ``vce(cluster)``);
+    CR2 is Bell-McCaffrey (``clubSandwich::vcovCR(type = "CR2")``).  ``outcome`` names ``y`` in
+    error messages.
     """
     names = tuple(names)
+    vcov = vcov or ("CR2" if groups is not None else "classical")
+    if vcov not in VCOV_TYPES:
+        raise DataError(f"vcov must be one of {', '.join(map(repr, VCOV_TYPES))}; got {vcov!r}.")
+    if vcov.startswith("CR") and groups is None:
+        vcov = "classical"
     n, k = X.shape
     if n <= k:
         raise ModelError(f"The model has {k} coefficients but only {n} complete rows.")
@@ -92,26 +137,26 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str = "CR
     if np.linalg.matrix_rank(X) < k:
         raise ModelError("The predictors are perfectly collinear (or one does not vary); "
                          f"the model's coefficients {', '.join(names)} cannot all be estimated.")
-    model = sm.OLS(y, X)
-    if groups is None:
-        res = model.fit()
-        df = float(res.df_resid)
-        n_clusters = None
-        vtype = "classical"
+    res = sm.OLS(y, X).fit()
+    params = np.asarray(res.params, dtype=float)
+    parts = None
+    n_clusters = None
+    if vcov == "classical":
+        V, df = np.asarray(res.cov_params(), dtype=float), float(res.df_resid)
+    elif vcov.startswith("HC"):
+        V, df = np.asarray(getattr(res, f"cov_{vcov}"), dtype=float), float(res.df_resid)
     else:
-        codes = pd.factorize(pd.Series(groups))[0]
+        codes = pd.factorize(pd.Series(groups), sort=True)[0]
+        if (codes < 0).any():
+            raise DataError(f"The cluster is missing for {int((codes < 0).sum())} rows; drop those rows first.")
         n_clusters = int(codes.max() + 1)
         if n_clusters < 2:
             raise ModelError("Cluster-robust standard errors need at least two clusters.")
         df = float(n_clusters - 1)
-        vtype = vcov
         if vcov == "CR1":
-            res = model.fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
-                                                          "df_correction": True})
+            r = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
+                                                               "df_correction": True})
+            V = np.asarray(r.cov_params(), dtype=float)
         else:
-            res = model.fit()
-            V, parts = _cr2(X, np.asarray(res.resid, dtype=float), codes, n_clusters)
-            return OLSFit(names, np.asarray(res.params, dtype=float), V, df, int(n), n_clusters, vtype,
-                          float(res.rsquared), parts)
-    return OLSFit(names, np.asarray(res.params, dtype=float), np.asarray(res.cov_params(), dtype=float),
-                  df, int(n), n_clusters, vtype, float(res.rsquared))
+            V, parts = _cr2_parts(X, np.asarray(res.resid, dtype=float), codes)
+    return OLSFit(names, params, V, df, int(n), n_clusters, vcov, float(res.rsquared), parts)

@@ -548,8 +548,15 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
     """Fit a :class:`TwoLevel` or :class:`Nested` model by REML or ML."""
     starts = model.start_points()
     vals = [_profiled(model, t, reml) for t in starts]
-    best = int(np.argmin(vals))
-    runs = [_newton(model, starts[best], reml)]
+    order = np.argsort(vals, kind="stable")
+    runs = [_newton(model, starts[order[0]], reml)]
+    # Newton from the best grid point can stall on a ridge towards a false boundary (a random slope of
+    # I(ses**2), issue 15): then it runs from the other grid points too, best criterion first, until one
+    # converges; the lowest criterion wins below
+    for k in order[1:]:
+        if runs[-1][3]:
+            break
+        runs.append(_newton(model, starts[k], reml))
     for t in _boundary_candidates(model, runs[0][0]):
         runs.append(_newton(model, t, reml))
     theta, pt, g, converged, iters = min(runs, key=lambda r: (r[1].f, -r[3]))

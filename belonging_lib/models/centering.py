@@ -19,21 +19,22 @@ from .._validation import as_frame, as_list, require_columns, require_finite, re
 __all__ = ["center"]
 
 
-def center(data: pd.DataFrame, columns: str | Sequence[str], *, group: str | None = None) -> pd.DataFrame:
+def center(data: pd.DataFrame, *, columns: str | Sequence[str], cluster: str | None = None) -> pd.DataFrame:
     """Return a copy of ``data`` with centred versions of ``columns`` added.
 
     Parameters
     ----------
     data : pandas.DataFrame
     columns : str or list of str
-    group : str, optional
-        Grouping column for group-mean centring.  Without it, grand-mean
-        centring.
+        The columns to centre.
+    cluster : str, optional
+        Clustering column (for example the school) for centring within cluster.  Without it,
+        grand-mean centring.
 
     Returns
     -------
     pandas.DataFrame
-        Without ``group``: ``<col>_cgm`` (grand-mean centred).  With ``group``:
+        Without ``cluster``: ``<col>_cgm`` (grand-mean centred).  With ``cluster``:
         ``<col>_cwc`` (centred within cluster), ``<col>_gm`` (the cluster mean)
         and ``<col>_gm_cgm`` (the cluster mean, grand-mean centred across
         pupils).  Means ignore missing values; a missing value stays missing.
@@ -41,21 +42,21 @@ def center(data: pd.DataFrame, columns: str | Sequence[str], *, group: str | Non
     Examples
     --------
     >>> d = pd.DataFrame({"s": [1, 1, 2, 2], "x": [1.0, 3.0, 5.0, 7.0]})
-    >>> center(d, "x", group="s")[["x_cwc", "x_gm"]].to_numpy().tolist()
+    >>> center(d, columns="x", cluster="s")[["x_cwc", "x_gm"]].to_numpy().tolist()
     [[-1.0, 2.0], [1.0, 2.0], [-1.0, 6.0], [1.0, 6.0]]
     """
     data = as_frame(data)
     cols = as_list(columns)
-    require_columns(data, cols + as_list(group))
+    require_columns(data, cols + as_list(cluster))
     require_numeric(data, cols)
     require_finite(data, cols, what="centring")
     out = data.copy()
     for col in cols:
         x = pd.to_numeric(out[col], errors="coerce")
-        if group is None:
+        if cluster is None:
             out[f"{col}_cgm"] = x - x.mean()
         else:
-            gm = x.groupby(out[group]).transform("mean")
+            gm = x.groupby(out[cluster]).transform("mean")
             out[f"{col}_cwc"] = x - gm
             out[f"{col}_gm"] = gm
             out[f"{col}_gm_cgm"] = gm - gm.mean()

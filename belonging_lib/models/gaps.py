@@ -222,9 +222,9 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         raise ModelError(f"group_gaps: the complete rows sit in {n_clusters} cluster of {cluster!r}; "
                          "intervals that respect clustering need at least two.")
     if method == "multilevel":
-        fit = multilevel(formula, work, groups="_cluster", ci=level)
+        fit = multilevel(work, formula, cluster="_cluster", ci_level=level)
     else:
-        fit = ols(formula, work, cluster="_cluster", vcov="CR2", ci=level)
+        fit = ols(work, formula, cluster="_cluster", vcov="CR2", ci_level=level)
     fixed = fit.fixed
     rows = []
     for term, value in names.items():

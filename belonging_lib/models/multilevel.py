@@ -27,13 +27,14 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .._errors import BelongingWarning, DataError, ModelError
-from .._results import Result, RowLedger
+from .._errors import BelongingWarning, ColumnError, DataError, ModelError
+from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
-from ._design import build_design, check_rank
+from ._design import build_design, check_rank, formula_columns, parse_formula
 
-__all__ = ["MultilevelResult", "multilevel", "null_model", "compare", "fit_random_intercept"]
+__all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
+           "compare", "fit_random_intercept"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +44,12 @@ class MultilevelResult(Result):
     Attributes
     ----------
     fixed : pandas.DataFrame
-        Indexed by term: ``estimate``, ``se``, ``df`` (Satterthwaite),
-        ``statistic`` (t), ``p_value`` (and ``p``, the same, named as in the
-        issue tracker's interface), ``ci_low``, ``ci_high``.
+        Indexed by term: ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``statistic`` (t),
+        ``df`` (Satterthwaite), ``p``.
     variance : pandas.DataFrame
         Variance components: one row per random-effect variance (and
-        covariance) and the residual, with ``group``, ``term``, ``variance``, ``sd``.
+        covariance) and the residual, with ``cluster`` (the level), ``term``, ``variance``,
+        ``sd`` and ``corr``.
     icc : float
         Share of the total variance at the top grouping level (for random
         slopes: at the random-effect variables' zero).
@@ -56,12 +57,16 @@ class MultilevelResult(Result):
         ICC per grouping level (three-level models).
     loglik, aic, bic : float
         As ``logLik``, ``AIC``, ``BIC`` of lme4 (REML or ML as fitted).
-    r2 : dict
-        Nakagawa's ``marginal`` and ``conditional`` R-squared.
+    r2_marginal, r2_conditional : float
+        Nakagawa's marginal (fixed effects) and conditional (fixed and random effects) R-squared.
     n, n_excluded : int
         Rows used, and rows excluded for missing values (see ``ledger``).
-    n_groups : dict
-        Number of groups per grouping level.
+    n_clusters : dict
+        Number of clusters per level, outermost first.
+    cluster : tuple
+        The clustering columns, outermost first.
+    ci_level : float
+        The level of ``ci_low`` and ``ci_high``.
     """
 
     fixed: pd.DataFrame
@@ -71,44 +76,105 @@ class MultilevelResult(Result):
     loglik: float
     aic: float
     bic: float
-    r2: dict
+    r2_marginal: float
+    r2_conditional: float
     n: int
     n_excluded: int
-    n_groups: dict
+    n_clusters: dict
     reml: bool
     formula: str
-    groups: tuple
+    cluster: tuple
     random: str | None
     boundary: bool
     converged: bool
     method: str
     ledger: RowLedger
+    ci_level: float = 0.95
     _spec: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
 
     title = "Multilevel model"
 
-    @property
-    def p(self) -> pd.Series:
-        """Satterthwaite p-values (alias of ``fixed["p_value"]``)."""
-        return self.fixed["p_value"]
-
     def to_frame(self) -> pd.DataFrame:
-        out = self.fixed.drop(columns=["p"]).reset_index()
+        """The fixed effects, one row per term, with the tidy columns first and ``n``."""
+        out = self.fixed.copy()
         out["n"] = self.n
-        return out
+        return tidy(out)
 
     def notes(self) -> list[str]:
-        groups = ", ".join(f"{k}: {v}" for k, v in self.n_groups.items())
-        comps = "; ".join(f"{r.group} {r.term}: {r.variance:.4g}" for r in self.variance.itertuples())
+        groups = ", ".join(f"{k}: {v}" for k, v in self.n_clusters.items())
+        comps = "; ".join(f"{r.cluster} {r.term}: {r.variance:.4g}" for r in self.variance.itertuples())
         lines = [f"{'REML' if self.reml else 'ML'} fit ({self.method}); N = {self.n} ({groups}); "
                  f"{self.n_excluded} rows excluded for missing values.",
                  f"Variance components: {comps}. ICC = {self.icc:.3f}.",
                  f"logLik = {self.loglik:.3f}, AIC = {self.aic:.2f}, BIC = {self.bic:.2f}; "
-                 f"R2 marginal = {self.r2['marginal']:.3f}, conditional = {self.r2['conditional']:.3f}.",
+                 f"R2 marginal = {self.r2_marginal:.3f}, conditional = {self.r2_conditional:.3f}.",
                  "df and p-values: Satterthwaite (as lmerTest)."]
         if self.boundary:
             lines.append(_lmm.SINGULAR_MESSAGE)
         return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomInterceptFit(Result):
+    """A random-intercept model fitted on arrays by :func:`fit_random_intercept`.
+
+    Attributes
+    ----------
+    predictors : tuple of str
+        Names of the columns of ``X`` (its column names when ``X`` is a DataFrame).
+    coefficients : numpy.ndarray
+        The fixed effects, in the order of ``predictors``.
+    vcov : numpy.ndarray
+        Their covariance, :math:`\\sigma^2 (X'V_*^{-1}X)^{-1}`.
+    df : numpy.ndarray or None
+        Satterthwaite df per coefficient (``None`` unless asked for: they cost a Hessian).
+    tau00, sigma2 : float
+        Random-intercept and residual variances.
+    loglik : float
+        REML or ML log-likelihood, as ``logLik`` of lme4.
+    reml, converged, boundary : bool
+        REML or ML; whether the score equations were solved; a zero intercept variance.
+    n, n_clusters : int
+    ci_level : float
+        Level of the intervals of :meth:`to_frame`.
+    """
+
+    predictors: tuple
+    coefficients: np.ndarray
+    vcov: np.ndarray
+    df: np.ndarray | None
+    tau00: float
+    sigma2: float
+    loglik: float
+    reml: bool
+    converged: bool
+    boundary: bool
+    n: int
+    n_clusters: int
+    ci_level: float = 0.95
+
+    title = "Random-intercept model"
+
+    @property
+    def se(self) -> np.ndarray:
+        """Standard errors of the coefficients."""
+        return np.sqrt(np.diag(self.vcov))
+
+    @property
+    def icc(self) -> float:
+        """Share of the residual variance (given X) that lies between clusters."""
+        return float(self.tau00 / (self.tau00 + self.sigma2))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The fixed effects: t on the Satterthwaite df when computed, normal theory otherwise."""
+        df = np.inf if self.df is None else self.df
+        out = coef_table(self.predictors, self.coefficients, self.se, df, ci_level=self.ci_level)
+        out["n"] = self.n
+        return tidy(out)
+
+    def notes(self) -> list[str]:
+        return [f"{'REML' if self.reml else 'ML'}; N = {self.n} in {self.n_clusters} clusters; "
+                f"tau00 = {self.tau00:.4g}, sigma2 = {self.sigma2:.4g}."]
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
@@ -116,8 +182,9 @@ def _codes(values) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
-def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool = False) -> _lmm.LMMFit:
-    """Fit ``y = X beta + u_group + e`` exactly, fast, on arrays (no formula).
+def fit_random_intercept(outcome, X, *, cluster, reml: bool = True, satterthwaite: bool = False,
+                         ci_level: float = 0.95) -> RandomInterceptFit:
+    """Fit ``outcome = X beta + u_cluster + e`` exactly, fast, on arrays (no formula).
 
     For loops (bootstraps, permutations, power simulations).  Uses per-cluster
     sufficient statistics: one pass over the data and a one-dimensional
@@ -125,20 +192,22 @@ def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool
 
     Parameters
     ----------
-    y : array (n,)
-    X : array (n, p)
-        Fixed-effect design including the intercept column.
-    groups : array (n,)
+    outcome : array (n,)
+        The outcome's values.
+    X : array or DataFrame (n, p)
+        Fixed-effect design including the intercept column (a DataFrame's column names name the
+        coefficients; otherwise a column of ones is ``(Intercept)`` and column j, counted from 0, is ``x<j>``).
+    cluster : array (n,)
         Cluster labels.
     reml : bool
     satterthwaite : bool
         Also compute Satterthwaite df (slower; off by default in loops).
+    ci_level : float
+        Level of the intervals in :meth:`RandomInterceptFit.to_frame`.
 
     Returns
     -------
-    LMMFit
-        ``beta``, ``vcov``, ``sigma2``, ``theta`` (tau / sigma), ``loglik``,
-        and ``tau2 = (theta * sigma)^2`` via :func:`tau2`.
+    RandomInterceptFit
 
     Examples
     --------
@@ -146,99 +215,141 @@ def fit_random_intercept(y, X, groups, *, reml: bool = True, satterthwaite: bool
     >>> g = np.repeat(np.arange(50), 20)
     >>> x = rng.normal(size=1000)
     >>> y = 1 + 0.5 * x + rng.normal(0, 0.5, 50)[g] + rng.normal(size=1000)
-    >>> fit = fit_random_intercept(y, np.column_stack([np.ones(1000), x]), g)
-    >>> round(float(fit.beta[1]), 2)
-    0.5
+    >>> fit = fit_random_intercept(y, np.column_stack([np.ones(1000), x]), cluster=g)
+    >>> fit.predictors, round(float(fit.coefficients[1]), 2)
+    (('(Intercept)', 'x1'), 0.5)
     """
-    y = np.asarray(y, dtype=float)
+    level = check_probability("ci_level", ci_level)
+    names = None
+    if isinstance(X, pd.DataFrame):
+        names = tuple(str(c) for c in X.columns)
+    y = np.asarray(outcome, dtype=float)
     X = np.asarray(X, dtype=float)
-    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != len(y) or len(groups) != len(y):
-        raise DataError(f"`y` (shape {y.shape}), `X` (shape {X.shape}) and `groups` ({len(groups)} labels) "
-                        "must have one entry or row per observation.")
-    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1) | pd.isna(pd.Series(groups)).to_numpy()
+    if y.ndim != 1 or X.ndim != 2 or X.shape[0] != len(y) or len(cluster) != len(y):
+        raise DataError(f"`outcome` (shape {y.shape}), `X` (shape {X.shape}) and `cluster` ({len(cluster)} "
+                        "labels) must have one entry or row per observation.")
+    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1) | pd.isna(pd.Series(cluster)).to_numpy()
     if bad.any():
         rows = np.nonzero(bad)[0]
-        raise DataError(f"`y`, `X` and `groups` must be complete and finite, but {describe_rows(rows)} "
+        raise DataError(f"`outcome`, `X` and `cluster` must be complete and finite, but {describe_rows(rows)} "
                         f"hold missing or infinite values ({len(rows)} in all).")
     n, p = X.shape
     if n <= p:
         raise ModelError(f"A random-intercept model with {p} fixed effects needs more than {p} observations, "
                          f"but {n} were passed.")
     if np.ptp(y) == 0:
-        raise ModelError(f"`y` has the same value ({y[0]:g}) in all {n} observations; there is no variance "
+        raise ModelError(f"`outcome` has the same value ({y[0]:g}) in all {n} observations; there is no variance "
                          "to model.")
-    codes, n_groups = _codes(groups)
-    _check_identified(codes, n_groups, None, ["groups"])
+    if names is None:
+        names = tuple("(Intercept)" if np.ptp(X[:, j]) == 0 and X[0, j] == 1 else f"x{j}" for j in range(p))
+    codes, n_clusters = _codes(cluster)
+    _check_identified(codes, n_clusters, None, ["cluster"])
     try:
-        return _lmm.fit_random_intercept(y, X, codes, n_groups, reml=reml, satterthwaite_df=satterthwaite)
+        fit = _lmm.fit_random_intercept(y, X, codes, n_clusters, reml=reml, satterthwaite_df=satterthwaite)
     except np.linalg.LinAlgError:
         raise ModelError(f"The {p} columns of `X` are linearly dependent (a constant or duplicated "
                          "predictor?); the fixed effects cannot be estimated.") from None
+    df = None if fit.df_satterthwaite is None else np.asarray(fit.df_satterthwaite, dtype=float)
+    return RandomInterceptFit(names, np.asarray(fit.beta, dtype=float), np.asarray(fit.vcov, dtype=float), df,
+                              float(fit.theta[0] ** 2 * fit.sigma2), float(fit.sigma2), float(fit.loglik),
+                              bool(reml), bool(fit.converged), bool(fit.boundary), int(n), int(n_clusters), level)
 
 
 def _check_identified(top: np.ndarray, n_top: int, nested: np.ndarray | None, group_cols) -> None:
     """Variance components need clusters with more than one row (issue 20)."""
     if n_top < 2:
-        raise ModelError(f"The grouping column {group_cols[0]!r} has only one group; the between-group variance "
+        raise ModelError(f"The cluster column {group_cols[0]!r} has only one cluster; the between-cluster variance "
                          "cannot be estimated (a multilevel model needs at least two, preferably 20 or more, "
-                         "groups).")
+                         "clusters).")
     sizes = np.bincount(top, minlength=n_top)
     if nested is None:
         if sizes.max() < 2:
-            raise ModelError(f"Every group of {group_cols[0]!r} has a single row ({n_top} groups, {len(top)} rows), "
-                             "so the between-group and within-group variances cannot be told apart; the model is "
-                             "not identified. Fit a single-level regression, or use a grouping with several rows "
-                             "per group.")
+            raise ModelError(f"Every cluster of {group_cols[0]!r} has a single row ({n_top} clusters, {len(top)} "
+                             "rows), so the between-cluster and within-cluster variances cannot be told apart; the "
+                             "model is not identified. Fit a single-level regression, or use a clustering with "
+                             "several rows per cluster.")
         return
     class_sizes = np.bincount(nested)
     if class_sizes.max() < 2:
-        raise ModelError(f"Every group of {group_cols[1]!r} has a single row, so the {group_cols[1]!r} variance "
+        raise ModelError(f"Every cluster of {group_cols[1]!r} has a single row, so the {group_cols[1]!r} variance "
                          "cannot be told apart from the residual variance; the three-level model is not "
-                         f"identified. Drop {group_cols[1]!r} from `groups`.")
+                         f"identified. Drop {group_cols[1]!r} from `cluster`.")
     classes_per_top = np.bincount(top[np.unique(nested, return_index=True)[1]], minlength=n_top)
     if classes_per_top.max() < 2:
-        raise ModelError(f"Every group of {group_cols[0]!r} holds a single {group_cols[1]!r} group, so the two "
+        raise ModelError(f"Every cluster of {group_cols[0]!r} holds a single {group_cols[1]!r} cluster, so the two "
                          "levels' variances cannot be told apart; the three-level model is not identified. Drop "
-                         "one level from `groups`.")
+                         "one level from `cluster`.")
 
 
-def tau2(fit: _lmm.LMMFit) -> float:
-    """Random-intercept variance of a :func:`fit_random_intercept` result."""
-    return float(fit.theta[0] ** 2 * fit.sigma2)
+def _random_terms(random: str | None, data: pd.DataFrame) -> tuple[patsy.ModelDesc | None, list[str]]:
+    """The random part as patsy reads it, and the columns it uses (which must be complete).
 
-
-def _random_design(random: str | None, frame: pd.DataFrame) -> tuple[np.ndarray, tuple]:
+    ``random`` is a right-hand side (``"~ ses"``, ``"~ I(ses**2)"``, ``"~ C(year)"``, ``"~ ses:fsm"``);
+    its terms and their variables come from patsy's parse of the formula, never from its text.
+    """
     if random is None:
+        return None, []
+    if not isinstance(random, str):
+        raise DataError(f"`random` must be a right-hand side such as '~ ses', but a {type(random).__name__} "
+                        "was passed.")
+    text = random.strip()
+    desc = parse_formula(text if "~" in text else f"~ {text}")
+    if desc.lhs_termlist:
+        raise ModelError(f"`random` takes the random part's right-hand side only (for example '~ ses'), but "
+                         f"{random!r} has an outcome on the left of '~'.")
+    if not any(term.factors for term in desc.rhs_termlist):
+        raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept only.")
+    return desc, formula_columns(desc, data)
+
+
+def _random_design(desc: patsy.ModelDesc | None, random: str | None, frame: pd.DataFrame
+                   ) -> tuple[np.ndarray, tuple]:
+    """Z (the random-effect design) for the complete rows, with lme4's column names."""
+    if desc is None:
         return np.ones((len(frame), 1)), ("(Intercept)",)
-    rhs = random.strip()
-    if rhs.startswith("~"):
-        rhs = rhs[1:]
-    Z = patsy.dmatrix(rhs, frame, return_type="dataframe", NA_action="raise")
-    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in Z.columns)
-    return Z.to_numpy(float), names
+    try:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            Z = patsy.dmatrix(desc, frame, return_type="dataframe", NA_action="raise", eval_env=2)
+    except patsy.PatsyError as exc:
+        first = str(exc).splitlines()[0].strip()
+        raise ColumnError(f"The random part {random!r} cannot be built from the data: {first}.") from None
+    values = Z.to_numpy(float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise DataError(f"The random-effect term {str(Z.columns[j])!r} of {random!r} is not a finite number in "
+                        f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
+    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names)
+    if np.linalg.matrix_rank(values) < values.shape[1]:
+        raise ModelError(f"The random part {random!r} gives the columns {', '.join(names)}, which are linearly "
+                         "dependent in the complete rows (a term that does not vary, or a category with no "
+                         "rows), so their variances cannot all be estimated.")
+    return values, names
 
 
-def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str], random: str | None = None,
-               reml: bool = True, ci: float = 0.95) -> MultilevelResult:
+def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str], random: str | None = None,
+               reml: bool = True, ci_level: float = 0.95) -> MultilevelResult:
     """Fit a two- or three-level linear mixed model.
 
     Parameters
     ----------
+    data : pandas.DataFrame
     formula : str
         Fixed part, e.g. ``"ks2_score ~ belonging + fsm"`` (patsy syntax:
         ``C(x)`` for categories, ``x * z`` for interactions).
-    data : pandas.DataFrame
-    groups : str or [str, str]
-        Grouping column (``"school_id"``), or the top level and the level
-        nested in it (``["school_id", "class_id"]``) for three-level models.
+    cluster : str or [str, str]
+        Clustering column (``"school_id"``), or the outer level and the level
+        nested in it (``["school_id", "class_id"]``, outermost first) for three-level models.
     random : str, optional
-        Random slopes at the top level: ``"~ses"`` gives each group its own
+        Random slopes at the cluster level: ``"~ ses"`` gives each cluster its own
         intercept and slope for ``ses`` with an unstructured covariance
-        (lme4's ``(ses | school)``).  Not combined with three levels.
+        (lme4's ``(ses | school)``).  Any patsy terms work: ``"~ I(ses**2)"``,
+        ``"~ C(year)"`` (lme4's ``(factor(year) | school)``), ``"~ ses:fsm"``.
+        Not combined with three levels.
     reml : bool
         REML (default, as lme4) or maximum likelihood (needed to compare models
         that differ in fixed effects; :func:`compare` refits for you).
-    ci : float
+    ci_level : float
         Confidence level for ``ci_low`` / ``ci_high`` (t on the Satterthwaite df).
 
     Returns
@@ -250,10 +361,10 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     DataError
         Non-numeric outcome, no complete rows.
     ModelError
-        Fewer than two groups, perfectly collinear predictors, or variance
-        components that the data cannot identify (every group a single row;
-        in three-level models every class a single row or every school a
-        single class).
+        Fewer than two clusters, perfectly collinear predictors, random-effect
+        columns that are linearly dependent, or variance components that the
+        data cannot identify (every cluster a single row; in three-level models
+        every class a single row or every school a single class).
 
     Notes
     -----
@@ -266,7 +377,7 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     Satterthwaite's df for coefficient k are :math:`2 C_{kk}^2 / (g' A g)` with
     :math:`A = 2H^{-1}`, H the Hessian of the deviance in
     :math:`(\\theta, \\sigma)` and g the gradient of :math:`C_{kk}` (lmerTest).
-    Rows with a missing value in any model variable are excluded and counted.
+    Rows with a missing value in any model variable (fixed or random part) are excluded and counted.
     Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R).
 
     A plain reading: the fixed effects are average relationships across
@@ -278,40 +389,37 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"school": np.repeat(np.arange(30), 25), "x": rng.normal(size=750)})
     >>> d["y"] = 2 + 0.4 * d["x"] + rng.normal(0, 0.6, 30)[d["school"]] + rng.normal(size=750)
-    >>> m = multilevel("y ~ x", d, groups="school")
+    >>> m = multilevel(d, "y ~ x", cluster="school")
     >>> round(float(m.fixed.loc["x", "estimate"]), 2), round(m.icc, 2)
     (0.4, 0.24)
     """
     data = as_frame(data)
-    level = check_probability("ci", ci)
-    group_cols = as_list(groups)
+    level = check_probability("ci_level", ci_level)
+    group_cols = as_list(cluster)
     if not 1 <= len(group_cols) <= 2:
-        raise DataError("`groups` takes one grouping column, or two (top level first) for three levels.")
-    require_columns(data, group_cols, role="grouping column")
+        raise DataError("`cluster` takes one clustering column, or two (outermost first) for three levels.")
+    require_columns(data, group_cols, role="cluster column")
     if len(group_cols) == 2 and random is not None:
         raise DataError("Random slopes are supported in two-level models only; drop `random` or one level.")
-    random_vars: list[str] = []
-    if random is not None:
-        random_vars = [c for c in data.columns if isinstance(c, str)
-                       and c in set(random.replace("~", " ").replace("+", " ").replace("*", " ").split())]
+    random_desc, random_vars = _random_terms(random, data)
     design = build_design(formula, data, extra=group_cols + random_vars)
     check_rank(design.X, design.names)
     frame = design.frame
     top, n_top = _codes(frame[group_cols[0]])
     if n_top < 2:
-        raise ModelError(f"The grouping column {group_cols[0]!r} has only one group in the complete rows; "
-                         "a multilevel model needs at least two (and preferably 20 or more) groups.")
+        raise ModelError(f"The cluster column {group_cols[0]!r} has only one cluster in the complete rows; "
+                         "a multilevel model needs at least two (and preferably 20 or more) clusters.")
     if np.ptp(design.y) == 0:
         raise ModelError(f"The outcome {design.outcome!r} has the same value ({design.y[0]:g}) in all "
                          f"{len(design.y)} complete rows; there is no variance to model.")
     nested = None
-    n_groups = {group_cols[0]: n_top}
+    n_clusters = {group_cols[0]: n_top}
     if len(group_cols) == 2:
         # nested level: make labels unique within the top level
         pair = frame[group_cols[0]].astype(str) + "\x1f" + frame[group_cols[1]].astype(str)
         nested, n_nested = _codes(pair)
-        n_groups[group_cols[1]] = n_nested
-    Z, znames = _random_design(random, frame)
+        n_clusters[group_cols[1]] = n_nested
+    Z, znames = _random_design(random_desc, random, frame)
     y, X, n, p = design.y, design.X, len(design.y), design.X.shape[1]
 
     _check_identified(top, n_top, nested, group_cols)
@@ -332,34 +440,27 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
                       f"score {fit.gradient:.2g}); treat the estimates with caution.", BelongingWarning,
                       stacklevel=2)
 
-    se = np.sqrt(np.diag(fit.vcov))
-    df = np.asarray(fit.df_satterthwaite, dtype=float)
-    tval = fit.beta / se
-    pval = 2 * stats.t.sf(np.abs(tval), df)
-    crit = stats.t.ppf(0.5 + level / 2, df)
-    fixed = pd.DataFrame({
-        "estimate": fit.beta, "se": se, "df": df, "statistic": tval, "p_value": pval, "p": pval,
-        "ci_low": fit.beta - crit * se, "ci_high": fit.beta + crit * se,
-    }, index=pd.Index(["(Intercept)" if c == "Intercept" else c for c in design.names], name="term"))
+    fixed = coef_table(design.names, fit.beta, np.sqrt(np.diag(fit.vcov)),
+                       np.asarray(fit.df_satterthwaite, dtype=float), ci_level=level)
 
     rows = []
     for i, zi in enumerate(znames):
-        rows.append({"group": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
+        rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
             cov = G[i, j]
             sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])    # separately: the product may underflow
             corr = cov / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
-            rows.append({"group": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})",
+            rows.append({"cluster": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})",
                          "variance": cov, "sd": np.nan, "corr": corr})
     if nested_var is not None:
-        rows.append({"group": group_cols[1], "term": "(Intercept)", "variance": nested_var,
+        rows.append({"cluster": group_cols[1], "term": "(Intercept)", "variance": nested_var,
                      "sd": np.sqrt(nested_var)})
-    rows.append({"group": "Residual", "term": "", "variance": fit.sigma2, "sd": np.sqrt(fit.sigma2)})
+    rows.append({"cluster": "Residual", "term": "", "variance": fit.sigma2, "sd": np.sqrt(fit.sigma2)})
     variance = pd.DataFrame(rows)
     if "corr" not in variance:
         variance["corr"] = np.nan
-    variance.index = [f"{r['group']}: {r['term']}" if r["term"] else "Residual" for r in rows]
+    variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
 
     intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
     total0 = intercept_var + (nested_var or 0.0) + fit.sigma2
@@ -370,31 +471,74 @@ def multilevel(formula: str, data: pd.DataFrame, *, groups: str | Sequence[str],
     var_f = float(np.var(fitted_fixed, ddof=1)) if n > 1 else 0.0
     var_r = float(np.mean(np.einsum("ij,jk,ik->i", Z, G, Z))) + (nested_var or 0.0)
     denom = var_f + var_r + fit.sigma2
-    r2 = {"marginal": var_f / denom, "conditional": (var_f + var_r) / denom}
     k = p + n_theta + 1
     aic = -2 * fit.loglik + 2 * k
     bic = -2 * fit.loglik + np.log(n) * k
-    spec = {"formula": formula, "data": data, "groups": group_cols, "random": random, "ci": ci}
+    spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level}
     return MultilevelResult(fixed, variance, float(icc_levels[group_cols[0]]), icc_levels, fit.loglik, float(aic),
-                            float(bic), r2, n, design.n_excluded, n_groups, reml, formula, tuple(group_cols),
-                            random, fit.boundary, fit.converged, method, design.ledger, spec)
+                            float(bic), float(var_f / denom), float((var_f + var_r) / denom), n, design.n_excluded,
+                            n_clusters, reml, formula, tuple(group_cols), random, fit.boundary, fit.converged,
+                            method, design.ledger, level, spec)
 
 
-def null_model(data: pd.DataFrame, *, outcome: str, groups: str | Sequence[str], reml: bool = True) -> MultilevelResult:
-    """The intercept-only model, whose ICC says how much of the outcome lies between groups.
+def null_model(data: pd.DataFrame, *, outcome: str, cluster: str | Sequence[str], reml: bool = True
+               ) -> MultilevelResult:
+    """The intercept-only model, whose ICC says how much of the outcome lies between clusters.
 
     Examples
     --------
     >>> rng = np.random.default_rng(2)
     >>> d = pd.DataFrame({"school": np.repeat(np.arange(40), 30)})
     >>> d["y"] = rng.normal(0, 0.5, 40)[d["school"]] + rng.normal(size=1200)
-    >>> round(null_model(d, outcome="y", groups="school").icc, 2)
+    >>> round(null_model(d, outcome="y", cluster="school").icc, 2)
     0.16
     """
-    return multilevel(f"{outcome} ~ 1", data, groups=groups, reml=reml)
+    if not isinstance(outcome, str):
+        raise DataError(f"`outcome` must be a column name, but a {type(outcome).__name__} was passed.")
+    term = outcome if outcome.isidentifier() else f"Q({outcome!r})"
+    return multilevel(data, f"{term} ~ 1", cluster=cluster, reml=reml)
 
 
-def compare(smaller: MultilevelResult, larger: MultilevelResult) -> pd.DataFrame:
+@dataclasses.dataclass(frozen=True)
+class LikelihoodRatioTest(Result):
+    """Likelihood-ratio test of two nested multilevel models (:func:`compare`).
+
+    Attributes
+    ----------
+    statistic, df, p : float
+        The chi-squared statistic, its df (the difference in parameters) and p-value.
+    table : pandas.DataFrame
+        One row per model (indexed by formula): ``n_par``, ``aic``, ``bic``, ``loglik``, ``deviance``.
+    method : str
+        ``"ML"`` or, where REML fits were refitted by ML first, ``"ML (refitted from REML)"``.
+    n : int
+        Rows used by both models.
+    """
+
+    statistic: float
+    df: int
+    p: float
+    table: pd.DataFrame
+    method: str
+    n: int
+
+    title = "Likelihood-ratio test"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per model; the larger model's row holds ``statistic``, ``df`` and ``p``."""
+        out = self.table.copy()
+        out.insert(0, "statistic", [np.nan, self.statistic])
+        out.insert(1, "df", [np.nan, self.df])
+        out.insert(2, "p", [np.nan, self.p])
+        out.index.name = "model"
+        return out
+
+    def notes(self) -> list[str]:
+        return [f"chi-squared({self.df}) = {self.statistic:.3f}, p = {self.p:.3g}; {self.method} fits; "
+                f"N = {self.n}."]
+
+
+def compare(smaller: MultilevelResult, larger: MultilevelResult) -> LikelihoodRatioTest:
     """Likelihood-ratio test of two nested models (as ``anova()`` in lme4).
 
     Models fitted by REML are refitted by ML first (lme4 does the same),
@@ -403,9 +547,7 @@ def compare(smaller: MultilevelResult, larger: MultilevelResult) -> pd.DataFrame
 
     Returns
     -------
-    pandas.DataFrame
-        One row per model: ``n_par``, ``aic``, ``bic``, ``loglik``, ``deviance``,
-        and for the larger model ``chisq``, ``df`` and ``p_value``.
+    LikelihoodRatioTest
     """
     models = []
     refit = False
@@ -413,7 +555,7 @@ def compare(smaller: MultilevelResult, larger: MultilevelResult) -> pd.DataFrame
         if m.reml:
             refit = True
             spec = m._spec
-            m = multilevel(spec["formula"], spec["data"], groups=spec["groups"], random=spec["random"],
+            m = multilevel(spec["data"], spec["formula"], cluster=spec["cluster"], random=spec["random"],
                            reml=False)
         models.append(m)
     a, b = models
@@ -426,10 +568,9 @@ def compare(smaller: MultilevelResult, larger: MultilevelResult) -> pd.DataFrame
         raise DataError("The second model must have more parameters than the first (nested models).")
     chisq = max(2 * (b.loglik - a.loglik), 0.0)
     df = k_b - k_a
-    out = pd.DataFrame({
+    table = pd.DataFrame({
         "n_par": [k_a, k_b], "aic": [a.aic, b.aic], "bic": [a.bic, b.bic], "loglik": [a.loglik, b.loglik],
-        "deviance": [-2 * a.loglik, -2 * b.loglik], "chisq": [np.nan, chisq], "df": [np.nan, df],
-        "p_value": [np.nan, stats.chi2.sf(chisq, df)],
+        "deviance": [-2 * a.loglik, -2 * b.loglik],
     }, index=[a.formula, b.formula])
-    out.attrs["refitted_with_ml"] = refit
-    return out
+    return LikelihoodRatioTest(float(chisq), int(df), float(stats.chi2.sf(chisq, df)), table,
+                               "ML (refitted from REML)" if refit else "ML", int(a.n))

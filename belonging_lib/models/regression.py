@@ -16,16 +16,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
 from .._errors import DataError, ModelError
-from .._results import Result, RowLedger
+from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, check_choice, check_probability, require_columns
 from ._design import build_design, check_rank
+from ._linear import VCOV_TYPES, _cr2_df, _cr2_parts, fit_ols
 
 __all__ = ["RegressionResult", "ols", "logit", "cr2_vcov"]
-
-VCOV_TYPES = ["classical", "HC0", "HC1", "HC2", "HC3", "CR1", "CR2"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,14 +33,16 @@ class RegressionResult(Result):
     Attributes
     ----------
     fixed : pandas.DataFrame
-        Indexed by term: ``estimate``, ``se``, ``df``, ``statistic``, ``p_value``,
-        ``p`` (alias), ``ci_low``, ``ci_high`` (and ``odds_ratio`` for logit).
+        Indexed by term: ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``statistic``, ``df``, ``p``
+        (and ``odds_ratio``, ``or_ci_low``, ``or_ci_high`` for logit).
     vcov : pandas.DataFrame
         Covariance matrix of the coefficients.
     vcov_type : str
     n, n_excluded, n_clusters : int
     r2 : float
         R-squared (OLS) or McFadden's pseudo R-squared (logit).
+    ci_level : float
+        The level of ``ci_low`` and ``ci_high``.
     """
 
     fixed: pd.DataFrame
@@ -55,58 +55,21 @@ class RegressionResult(Result):
     model: str
     formula: str
     ledger: RowLedger
+    ci_level: float = 0.95
 
     title = "Regression"
 
     def to_frame(self) -> pd.DataFrame:
-        out = self.fixed.drop(columns=["p"]).reset_index()
+        """The coefficient table, one row per term, with the tidy columns first and ``n``."""
+        out = self.fixed.copy()
         out["n"] = self.n
-        return out
+        return tidy(out)
 
     def notes(self) -> list[str]:
         clusters = f", {self.n_clusters} clusters" if self.n_clusters else ""
         label = "R2" if self.model == "ols" else "McFadden R2"
         return [f"{self.model.upper()}, {self.vcov_type} standard errors; N = {self.n}{clusters}; "
                 f"{self.n_excluded} rows excluded for missing values; {label} = {self.r2:.3f}."]
-
-
-def _cluster_blocks(codes: np.ndarray, n_clusters: int) -> list[np.ndarray]:
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(n_clusters + 1))
-    return [order[bounds[g]:bounds[g + 1]] for g in range(n_clusters)]
-
-
-def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
-    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1)."""
-    p = X.shape[1]
-    n_clusters = int(codes.max()) + 1
-    M = np.linalg.inv(X.T @ X)
-    blocks = _cluster_blocks(codes, n_clusters)
-    adj = []
-    meat = np.zeros((p, p))
-    for idx in blocks:
-        Xg = X[idx]
-        IH = np.eye(len(idx)) - Xg @ M @ Xg.T
-        vals, vecs = np.linalg.eigh(IH)
-        if np.any(vals <= 1e-12):
-            raise ModelError("CR2 standard errors are undefined: a cluster is fitted exactly (for example "
-                             "a cluster-level predictor with one pupil per cluster); use vcov='CR1'.")
-        Ag = (vecs / np.sqrt(vals)) @ vecs.T
-        adj.append(Ag)
-        u = Xg.T @ (Ag @ resid[idx])
-        meat += np.outer(u, u)
-    return M @ meat @ M, (X, M, tuple(blocks), tuple(adj))
-
-
-def _cr2_df(parts, L) -> float:
-    """Satterthwaite df of the contrast ``L'beta`` under CR2 (see :func:`cr2_vcov`)."""
-    X, M, blocks, adj = parts
-    c = M @ np.asarray(L, dtype=float)
-    a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
-    T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
-    QQ = -T.T @ M @ T
-    QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
-    return float(np.trace(QQ) ** 2 / np.sum(QQ * QQ))
 
 
 def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np.ndarray | None = None
@@ -181,43 +144,30 @@ def _prepare(formula, data, cluster):
     return design, codes, n_clusters
 
 
-def _table(names, params, V, df, level, *, normal=False, odds=False):
-    se = np.sqrt(np.diag(V))
-    stat = params / se
-    if normal:
-        p = 2 * stats.norm.sf(np.abs(stat))
-        crit = stats.norm.ppf(0.5 + level / 2)
-        df = np.full(len(params), np.inf)
-    else:
-        df = np.broadcast_to(np.asarray(df, float), params.shape).copy()
-        p = 2 * stats.t.sf(np.abs(stat), df)
-        crit = stats.t.ppf(0.5 + level / 2, df)
-    idx = pd.Index(["(Intercept)" if c == "Intercept" else c for c in names], name="term")
-    out = pd.DataFrame({"estimate": params, "se": se, "df": df, "statistic": stat, "p_value": p, "p": p,
-                        "ci_low": params - crit * se, "ci_high": params + crit * se}, index=idx)
-    if odds:  # a log-odds limit above about 709 has an odds ratio beyond the float range: inf
-        with np.errstate(over="ignore"):
-            out["odds_ratio"] = np.exp(params)
-            out["or_ci_low"] = np.exp(out["ci_low"])
-            out["or_ci_high"] = np.exp(out["ci_high"])
-    return out, idx
+def _odds_ratios(fixed: pd.DataFrame) -> pd.DataFrame:
+    """Add the odds ratio and its interval (a log-odds limit above about 709 gives inf)."""
+    with np.errstate(over="ignore"):
+        fixed["odds_ratio"] = np.exp(fixed["estimate"])
+        fixed["or_ci_low"] = np.exp(fixed["ci_low"])
+        fixed["or_ci_high"] = np.exp(fixed["ci_high"])
+    return fixed
 
 
-def ols(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov: str | None = None,
-        ci: float = 0.95) -> RegressionResult:
+def ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, vcov: str | None = None,
+        ci_level: float = 0.95) -> RegressionResult:
     """Linear regression with classical, robust or cluster-robust standard errors.
 
     Parameters
     ----------
+    data : pandas.DataFrame
     formula : str
         Patsy formula, e.g. ``"belonging ~ teacher_care + fsm"``.
-    data : pandas.DataFrame
     cluster : str, optional
         Cluster column (for example ``"school_id"``).
     vcov : str, optional
         One of ``"classical"``, ``"HC0"``-``"HC3"``, ``"CR1"``, ``"CR2"``.  Default:
         ``"CR2"`` with a cluster, ``"classical"`` without.
-    ci : float
+    ci_level : float
         Confidence level.
 
     Returns
@@ -237,50 +187,41 @@ def ols(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov: s
     >>> rng = np.random.default_rng(3)
     >>> d = pd.DataFrame({"school": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
     >>> d["y"] = 1 + 0.5 * d["x"] + rng.normal(size=200)
-    >>> fit = ols("y ~ x", d, cluster="school")
+    >>> fit = ols(d, "y ~ x", cluster="school")
     >>> fit.vcov_type, round(float(fit.fixed.loc["x", "estimate"]), 2)
     ('CR2', 0.53)
     """
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     vcov = vcov or ("CR2" if cluster is not None else "classical")
     check_choice("vcov", vcov, VCOV_TYPES)
     if vcov.startswith("CR") and cluster is None:
         raise DataError(f"vcov={vcov!r} needs a `cluster` column.")
     design, codes, n_clusters = _prepare(formula, data, cluster)
-    y, X = design.y, design.X
-    if np.ptp(y) == 0:
-        raise ModelError(f"The outcome {design.outcome!r} has the same value ({y[0]:g}) in all {len(y)} "
-                         "complete rows; there is nothing to model.")
-    res = sm.OLS(y, X).fit()
-    params = np.asarray(res.params)
-    n, p = X.shape
-    if vcov == "classical":
-        V, df = np.asarray(res.cov_params()), float(res.df_resid)
-    elif vcov.startswith("HC"):
-        V, df = np.asarray(getattr(res, f"cov_{vcov}")), float(res.df_resid)
-    elif vcov == "CR1":
-        r = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
-                                                           "df_correction": True})
-        V, df = np.asarray(r.cov_params()), float(n_clusters - 1)
-    else:
-        V, df = cr2_vcov(X, np.asarray(res.resid), codes)
-    fixed, idx = _table(design.names, params, V, df, level)
-    return RegressionResult(fixed, pd.DataFrame(V, index=idx, columns=idx), vcov, n, design.n_excluded,
-                            n_clusters, float(res.rsquared), "ols", formula, design.ledger)
+    fit = fit_ols(design.y, design.X, design.names, groups=codes, vcov=vcov, outcome=design.outcome)
+    df = fit.df
+    if vcov == "CR2":    # Satterthwaite df per coefficient, as clubSandwich::coef_test reports them
+        eye = np.eye(len(fit.params))
+        df = np.array([fit.satterthwaite_df(eye[k]) for k in range(len(fit.params))])
+    fixed = coef_table(design.names, fit.params, np.sqrt(np.diag(fit.vcov)), df, ci_level=level)
+    return RegressionResult(fixed, pd.DataFrame(fit.vcov, index=fixed.index, columns=fixed.index), vcov, fit.n,
+                            design.n_excluded, n_clusters, fit.rsquared, "ols", formula, design.ledger, level)
 
 
-def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov: str | None = None,
-          ci: float = 0.95) -> RegressionResult:
+def logit(data: pd.DataFrame, formula: str, *, cluster: str | None = None, vcov: str | None = None,
+          ci_level: float = 0.95) -> RegressionResult:
     """Logistic regression for a 0/1 outcome, with cluster-robust errors.
 
     Parameters
     ----------
+    data : pandas.DataFrame
     formula : str
         Outcome coded 0/1 (for example ``"high_need ~ belonging + fsm"``).
     cluster : str, optional
         Cluster column; with it the default ``vcov`` is ``"CR1"``
         (``sandwich::vcovCL(type = "HC1")`` on a ``glm``).
     vcov : {"classical", "HC0", "CR1"}
+    ci_level : float
+        Confidence level (normal-theory intervals, as ``confint.default`` in R).
 
     Returns
     -------
@@ -296,7 +237,7 @@ def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov:
     ModelError
         When a predictor perfectly separates the outcome.
     """
-    level = check_probability("ci", ci)
+    level = check_probability("ci_level", ci_level)
     vcov = vcov or ("CR1" if cluster is not None else "classical")
     check_choice("vcov", vcov, ["classical", "HC0", "CR1"])
     if vcov == "CR1" and cluster is None:
@@ -332,6 +273,8 @@ def logit(formula: str, data: pd.DataFrame, *, cluster: str | None = None, vcov:
             raise ModelError(f"The logistic model cannot be estimated: {exc}. A predictor may perfectly "
                              "separate the outcome groups.") from None
     V = np.asarray(res.cov_params())
-    fixed, idx = _table(design.names, np.asarray(res.params), V, np.inf, level, normal=True, odds=True)
-    return RegressionResult(fixed, pd.DataFrame(V, index=idx, columns=idx), vcov, len(y), design.n_excluded,
-                            n_clusters, float(res.prsquared), "logit", formula, design.ledger)
+    fixed = _odds_ratios(coef_table(design.names, np.asarray(res.params), np.sqrt(np.diag(V)), np.inf,
+                                    ci_level=level))
+    return RegressionResult(fixed, pd.DataFrame(V, index=fixed.index, columns=fixed.index), vcov, len(y),
+                            design.n_excluded, n_clusters, float(res.prsquared), "logit", formula, design.ledger,
+                            level)

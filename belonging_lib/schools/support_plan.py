@@ -233,7 +233,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
         common = out.index.intersection(before.index)
         n_matched, n_unmatched = int(len(common)), int(len(out) - len(common))
         rc = reliable_change(before.reindex(out.index), out["total"], reliability=rel["total_previous"],
-                             sd=sd_before, ci=ci)
+                             sd=sd_before, ci_level=ci)
         out["total_previous"] = before.reindex(out.index).to_numpy()
         out["change"] = rc["change"].to_numpy(dtype=float)
         out["rci"] = rc["rci"].to_numpy(dtype=float)

@@ -45,7 +45,7 @@ def _multilevel(data, formula, cluster):
     """The two-level REML random-intercept model (the one place this module calls ``multilevel``)."""
     from ..models import multilevel
 
-    return multilevel(formula, data, groups=cluster, reml=True)
+    return multilevel(data, formula, cluster=cluster, reml=True)
 
 
 def _fixed_row(model, term):
@@ -64,10 +64,10 @@ def _components(model) -> tuple[float, float]:
 
 def _fast(y, X, clusters):
     """Fast exact REML random-intercept fit: (beta, se, cluster var, residual var)."""
-    from ..models import fit_random_intercept, tau2
+    from ..models import fit_random_intercept
 
-    fit = fit_random_intercept(y, X, clusters, reml=True)
-    return fit.beta, np.sqrt(np.diag(fit.vcov)), tau2(fit), float(fit.sigma2)
+    fit = fit_random_intercept(y, X, cluster=clusters, reml=True)
+    return fit.coefficients, fit.se, fit.tau00, fit.sigma2
 
 
 def _auto_progress(progress, n_fits: int) -> bool:

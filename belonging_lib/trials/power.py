@@ -269,9 +269,9 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     sig = np.empty(n_sims, dtype=bool)
     show = n_sims * J * n >= 2_000_000 if progress is None else bool(progress)
     for i in progress_bar(range(n_sims), desc="simulated trials", enabled=show):
-        fit = fit_random_intercept(Y[i], X, groups, reml=True)
-        est[i] = fit.beta[1]
-        sig[i] = abs(fit.beta[1] / math.sqrt(fit.vcov[1, 1])) > tcrit
+        fit = fit_random_intercept(Y[i], X, cluster=groups, reml=True)
+        est[i] = fit.coefficients[1]
+        sig[i] = abs(fit.coefficients[1] / math.sqrt(fit.vcov[1, 1])) > tcrit
     pw = float(sig.mean())
     return PowerSimulation(
         power=pw, mc_se=math.sqrt(pw * (1 - pw) / n_sims), n_sims=n_sims,

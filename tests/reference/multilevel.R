@@ -10,6 +10,7 @@ f_three <- file.path(dir, "multilevel_three_level.csv")
 f_school <- file.path(dir, "multilevel_school_predictor.csv")
 f_hsb <- file.path(dir, "hsb.csv")
 f_three2 <- file.path(dir, "multilevel_three_level_predictors.csv")
+f_terms <- file.path(dir, "multilevel_random_terms.csv")
 # ---- fixtures: lme4::sleepstudy; simulated pupils in classes in schools ----
 write.csv(lme4::sleepstudy, f_sleep, row.names = FALSE)
 if (!file.exists(f_three)) {
@@ -68,7 +69,27 @@ if (!file.exists(f_three2)) {
   }
   write.csv(do.call(rbind, rows), f_three2, row.names = FALSE)
 }
+# ---- simulated (synthetic) pupils in schools for random slopes on transformed terms (issue 15): a
+# squared term I(ses^2), a category factor(year) and an interaction ses:fsm, each with its own school
+# variance; eight pupils miss ses, so the random part's variables must be complete too
+if (!file.exists(f_terms)) {
+  set.seed(20261215)
+  J <- 45; rows <- list()
+  for (s in 1:J) {
+    m <- sample(18:40, 1)
+    u <- rnorm(5, 0, c(0.5, 0.15, 0.3, 0.4, 0.35))
+    ses <- rnorm(m); fsm <- rbinom(m, 1, 0.3); year <- sample(7:9, m, replace = TRUE)
+    y <- 2 + u[1] + (0.3) * ses + (0.1 + u[2]) * ses^2 - 0.2 * fsm + (0.2 + u[3]) * (year == 8) +
+      (0.4 + u[4]) * (year == 9) + (0.15 + u[5]) * ses * fsm + rnorm(m, 0, 0.8)
+    rows[[s]] <- data.frame(school = sprintf("R%02d", s), ses = round(ses, 4), fsm = fsm, year = year,
+                            y = round(y, 4))
+  }
+  d <- do.call(rbind, rows)
+  d$ses[c(5, 77, 140, 333, 401, 512, 650, 777)] <- NA
+  write.csv(d, f_terms, row.names = FALSE)
+}
 sleep <- read.csv(f_sleep); three <- read.csv(f_three); sch <- read.csv(f_school)
+terms <- read.csv(f_terms)
 three2 <- read.csv(f_three2)
 hsb <- read.csv(f_hsb, colClasses = c(School = "character"))
 ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5),
@@ -89,7 +110,10 @@ calls <- list(
   three = "lmer(y ~ ses + (1 | school/class), three)",
   school = "lmer(y ~ belong + urban + climate + (1 | school), school)",
   hsb = "lmer(MathAch ~ SES_gc * MEANSES + SES_gc * catholic + (SES_gc | School), hsb)",
-  three2 = "lmer(y ~ ses + class_size + urban + (1 | school/class), three2)"
+  three2 = "lmer(y ~ ses + class_size + urban + (1 | school/class), three2)",
+  terms_sq = "lmer(y ~ ses + I(ses^2) + (I(ses^2) | school), terms)",
+  terms_year = "lmer(y ~ factor(year) + (factor(year) | school), terms)",
+  terms_int = "lmer(y ~ ses * fsm + (ses:fsm | school), terms)"
 )
 models <- list()
 for (reml in c(TRUE, FALSE)) {
@@ -102,13 +126,19 @@ for (reml in c(TRUE, FALSE)) {
                                              REML = reml, control = ctrl))
   models[[paste0("three2_", tag)]] <- grab(lmer(y ~ ses + class_size + urban + (1 | school/class), three2,
                                                 REML = reml, control = ctrl))
+  models[[paste0("terms_sq_", tag)]] <- grab(lmer(y ~ ses + I(ses^2) + (I(ses^2) | school), terms,
+                                                  REML = reml, control = ctrl))
+  models[[paste0("terms_year_", tag)]] <- grab(lmer(y ~ factor(year) + (factor(year) | school), terms,
+                                                    REML = reml, control = ctrl))
+  models[[paste0("terms_int_", tag)]] <- grab(lmer(y ~ ses * fsm + (ses:fsm | school), terms,
+                                                   REML = reml, control = ctrl))
 }
 # likelihood-ratio test with the ML refit (anova refits REML fits by ML)
 m0 <- lmer(y ~ belong + (1 | school), sch, control = ctrl)
 m1 <- lmer(y ~ belong + urban + climate + (1 | school), sch, control = ctrl)
 a <- anova(m0, m1)
 lrt <- list(chisq = a$Chisq[2], df = a$Df[2], p = a$`Pr(>Chisq)`[2], loglik = a$logLik)
-files <- c(f_sleep, f_three, f_school, f_hsb, f_three2)
+files <- c(f_sleep, f_three, f_school, f_hsb, f_three2, f_terms)
 out <- list(
   r_version = R.version.string,
   packages = list(lme4 = as.character(packageVersion("lme4")), lmerTest = as.character(packageVersion("lmerTest")),
