@@ -226,8 +226,8 @@ def _cmd_report(args) -> int:
         raise DataError(f"--groups: {', '.join(map(repr, lacking))} {'is' if len(lacking) == 1 else 'are'} not "
                         f"a column of the data; give columns such as fsm,send,gender.")
     scores = [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None
-    school_report(data, school=args.school, groups=groups, out=args.out, synthetic=synthetic,
-                  school_col=args.school_col, scores=scores)
+    school_report(data, school=args.school, by=groups, out=args.out, synthetic=synthetic,
+                  cluster=args.school_col, scores=scores)
     print(f"Report: {args.out}")
     return 0
 

@@ -451,8 +451,8 @@ class CodebookResult(Result):
         return lines
 
 
-def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
-                   file: str | None = None, invalid: str = "raise", id_col: str | None = None,
+def apply_codebook(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+                   file: str | None = None, invalid: str = "raise", id: str | None = None,
                    ledger: RowLedger | None = None) -> CodebookResult:
     """Map a survey tool's raw export onto the standard schema.
 
@@ -470,7 +470,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
 
     Parameters
     ----------
-    raw : DataFrame
+    data : DataFrame
         The raw export (for example from :func:`belonging_lib.io.read_data`).
     codebook : DataFrame or path
         See the module notes; read with :func:`read_codebook` if a path.
@@ -481,7 +481,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
         An unknown label or out-of-range value raises a
         :class:`~belonging_lib.DataError` naming the column, rows and value
         (default), or is set to missing and counted.
-    id_col : str, optional
+    id : str, optional
         Identifier that must be unique (default: the first ``type == "id"``
         variable).
     ledger : RowLedger, optional
@@ -508,7 +508,8 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     >>> apply_codebook(raw, cb).data["q1"].tolist()
     [3.0, nan, 2.0]
     """
-    raw = as_frame(raw, name="raw")
+    raw = as_frame(data, name="data")
+    id_col = id
     check_choice("invalid", invalid, ["raise", "missing"])
     cb = _select(read_codebook(codebook), file)
     bad_cb = _codebook_problems(cb)
@@ -574,7 +575,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     if id_col is not None:
         from .io import check_ids
 
-        check_ids(data, id_col)
+        check_ids(data, id=id_col)
     changes = pd.DataFrame(rows)
     ledger.record("apply codebook", n_in=n, n_out=len(data),
                   reason=f"{int(changes['n_recoded'].sum())} recoded, "
@@ -751,7 +752,7 @@ def summary_line(problems: pd.DataFrame) -> str:
             + "; rows are counted from 1 (the first pupil is row 1).")
 
 
-def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
              file: str | None = None) -> pd.DataFrame:
     """List the problems of a raw export against a codebook, changing nothing.
 
@@ -760,7 +761,8 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
 
     Parameters
     ----------
-    raw : DataFrame
+    data : DataFrame
+        The raw export.
     codebook : DataFrame or path
     file : str, optional
         Target file of the codebook (see :func:`apply_codebook`).
@@ -806,7 +808,7 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
       variable        problem  n       rows
     0       q1  invalid value  2  rows 2, 3
     """
-    raw = as_frame(raw, name="raw")
+    raw = as_frame(data, name="data")
     cb = _select(read_codebook(codebook), file)
     declared = raw.attrs.get("missing_codes", {})
     file_labels = raw.attrs.get("value_labels", {})

@@ -158,7 +158,7 @@ def test_pseudonyms_are_the_same_from_every_format(tmp_path_factory, ids):
     pyreadstat.write_sav(frame, str(folder / "a.sav"))
     want = ["X" + hmac.new(KEY.encode(), i.encode(), hashlib.sha256).hexdigest()[:16] for i in ids]
     for name in ("a.csv", "a.xlsx", "a.sav"):
-        assert pseudonymise(read_data(folder / name), "pupil_id", key=KEY)["pupil_id"].tolist() == want, name
+        assert pseudonymise(read_data(folder / name), columns="pupil_id", key=KEY)["pupil_id"].tolist() == want, name
 
 
 # ----------------------------------------------------------------------------- header names

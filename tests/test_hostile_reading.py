@@ -115,7 +115,7 @@ def test_pseudonyms_link_across_csv_excel_spss_and_stata(tmp_path):
     pyreadstat.write_sav(numeric, str(tmp_path / "n.sav"), variable_format={"pupil_id": "N3"})
     want = ["X" + hmac.new(KEY.encode(), i.encode(), hashlib.sha256).hexdigest()[:16] for i in ids]
     for name in ("a.csv", "a.xlsx", "a.sav", "a.dta", "n.sav"):
-        got = pseudonymise(read_data(tmp_path / name), "pupil_id", key=KEY)["pupil_id"].tolist()
+        got = pseudonymise(read_data(tmp_path / name), columns="pupil_id", key=KEY)["pupil_id"].tolist()
         assert got == want, name
 
 
@@ -123,13 +123,13 @@ def test_pseudonymise_leaves_no_raw_id_in_the_index():
     from belonging_lib.privacy import pseudonymise
 
     d = pd.DataFrame({"pupil_id": ["P0001", "P0002"], "y": [1, 2]}).set_index("pupil_id", drop=False)
-    out = pseudonymise(d, "pupil_id", key=KEY)
+    out = pseudonymise(d, columns="pupil_id", key=KEY)
     text = out.to_csv()
     assert "P0001" not in text and "P0002" not in text
     assert list(out.index) == out["pupil_id"].tolist()
     # the identifier only in the index
     only_index = pd.DataFrame({"y": [1, 2]}, index=pd.Index(["P0001", "P0002"], name="pupil_id"))
-    assert "P0001" not in pseudonymise(only_index, "pupil_id", key=KEY).to_csv()
+    assert "P0001" not in pseudonymise(only_index, columns="pupil_id", key=KEY).to_csv()
 
 
 # ----------------------------------------------------------------------------- rows swallowed

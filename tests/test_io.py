@@ -152,7 +152,7 @@ def test_check_ids(small):
     gap = small.assign(pupil_id=["P1", None, "P3", "P4"])
     with pytest.raises(DataError, match="missing in row 2"):
         check_ids(gap)
-    check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), ["pupil_id", "wave"])
+    check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), id=["pupil_id", "wave"])
 
 
 def test_safe_merge_many_to_one_and_ledger(small):
@@ -190,16 +190,47 @@ def test_missingness_counts_groups_and_patterns():
     d = pd.DataFrame({"g": ["a"] * 25 + ["b"] * 30 + ["c"] * 5, "x": rng.normal(size=n), "y": rng.normal(size=n)})
     d.loc[:9, "x"] = np.nan          # 10 missing x, all in group a
     d.loc[55:, "y"] = np.nan         # 5 missing y, all in group c (a small group)
-    m = missingness(d, ["x", "y"], by="g")
+    m = missingness(d, columns=["x", "y"], by="g")
     assert m.by_variable["n_missing"].tolist() == [10, 5]
     assert m.by_variable["share_missing"].tolist() == pytest.approx([10 / 60, 5 / 60], rel=1e-12)
     assert m.by_group.loc["a", "x"] == pytest.approx(10 / 25, rel=1e-12)
-    assert np.isnan(m.by_group.loc["c", "y"])   # group of 5 suppressed
-    assert m.suppressed_groups == ("c",)
+    # the data layer keeps every group and pattern, raw
+    assert m.by_group.loc["c", "y"] == 1.0 and m.by_group.loc["c", "n"] == 5
     pats = dict(zip(m.patterns["pattern"], m.patterns["n"]))
-    assert pats[".."] == 45 and pats["x."] == 10 and pats["rarer patterns"] == 5
+    assert pats == {"..": 45, "x.": 10, ".x": 5}
     assert m.patterns["n"].sum() == n
     assert "15 complete" not in m.summary() and "45 complete" in m.summary()
+
+
+def test_missingness_is_shown_through_an_explicit_policy(monkeypatch):
+    """Disclosure applies where the picture is shown, with the policy passed, never a global one."""
+    from belonging_lib.disclosure import DisclosurePolicy, set_default_policy
+
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"g": ["a"] * 25 + ["b"] * 30 + ["c"] * 5, "x": rng.normal(size=60), "y": rng.normal(size=60)})
+    d.loc[:9, "x"] = np.nan
+    d.loc[55:, "y"] = np.nan
+    # a global or environment policy does not change the data layer's counts
+    monkeypatch.setenv("BELONGING_DISCLOSURE_THRESHOLD", "50")
+    set_default_policy(DisclosurePolicy(threshold=40))
+    try:
+        m = missingness(d, columns=["x", "y"], by="g")
+    finally:
+        set_default_policy(None)
+    assert dict(zip(m.patterns["pattern"], m.patterns["n"])) == {"..": 45, "x.": 10, ".x": 5}
+    assert m.by_group["n"].tolist() == [25, 30, 5]
+    shown = m.group_table(policy=DisclosurePolicy(threshold=10))
+    assert shown.display()["n"].tolist() == ["[c]", "30", "[c]"]     # c is small; a protects it
+    assert np.isnan(shown.data.loc[2, "y"]) and shown.data.loc[1, "x"] == 0.0
+    pats = m.pattern_table(policy=DisclosurePolicy(threshold=10))
+    assert dict(zip(pats["pattern"], pats["n"])) == {"..": 45, "x.": 10, "rarer patterns": 5}
+    assert pats["share"].sum() == pytest.approx(1.0)
+    pats = m.pattern_table(policy=DisclosurePolicy(threshold=5))
+    assert "rarer patterns" not in set(pats["pattern"])
+    with pytest.raises(DataError, match="DisclosurePolicy"):
+        m.pattern_table(policy=None)
+    with pytest.raises(DataError, match="no groups"):
+        missingness(d, columns=["x"]).group_table(policy=DisclosurePolicy())
 
 
 # ----------------------------------------------------------------------------- codebook

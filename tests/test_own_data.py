@@ -284,7 +284,7 @@ def test_report_leaves_out_scales_without_answers(spss):
     raw, cb = spss
     data = apply_codebook(raw, cb).data
     data[[f"tr_fair_{k}" for k in range(1, 5)]] = np.nan
-    page = school_report(data, school="0031", groups=["fsm"])
+    page = school_report(data, school="0031", by=["fsm"])
     assert "Left out, because no pupil answered their items: Teacher fairness" in page
     assert "Teacher care" in page
 
@@ -322,7 +322,7 @@ def test_report_scores_a_multi_score_scale_without_keyerror_and_keeps_order(spss
     data["wellbeing_total"] = data[[f"swemwbs_{k}" for k in range(1, 8)]].sum(axis=1, min_count=7)
     # before: KeyError 'swemwbs' (its scores are swemwbs_raw and swemwbs_metric), and a column
     # already in the data was put first, so the group tables broke down wellbeing
-    t = report_tables(data, school="0031", groups=["fsm"],
+    t = report_tables(data, school="0031", by=["fsm"],
                       scores={"Belonging": "pssm", "Wellbeing (own total)": "wellbeing_total", "SWEMWBS": "swemwbs"})
     assert t["main_score"] == "Belonging"
     assert t["overall"].data["score"].tolist() == ["Belonging", "Wellbeing (own total)", "SWEMWBS"]

@@ -99,6 +99,10 @@ OPTIONS = {
     "n_classes", "class_size", "part_corr", "loading", "class_sd", "problems", "fit", "codes",
     "resid", "weights", "X", "Y", "b_pred", "b_int", "v_pred", "v_int", "cov_pi", "t_crit",
     "stat", "count", "d", "parameters", "ctx", "cells", "ci_column", "new", "frames",
+    # an answer scale's (lowest, highest) codes, where `scale` used to mean a response range
+    "response_range",
+    # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
+    "expand",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -272,7 +276,9 @@ def signature_problems(qual: str, fn, *, method: bool = False) -> list[str]:
         for i, p in enumerate(params[1:], start=1):
             if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL, p.KEYWORD_ONLY):
                 continue
-            if i == 1 and p.name in ("formula", "model", "instrument"):
+            # second and positional: the formula, model or instrument, or the codebook the data are read
+            # through (codebook.apply_codebook(data, codebook), validate(data, codebook))
+            if i == 1 and p.name in ("formula", "model", "instrument", "codebook"):
                 continue
             problems.append(f"{qual}: {p.name!r} must be keyword-only (put it after `*`)")
     return problems
