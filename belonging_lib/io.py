@@ -1,18 +1,23 @@
 """Reading survey files, checking identifiers, safe merges and the missing-data picture.
 
 :func:`read_data` reads CSV, Excel (``.xlsx``), SPSS (``.sav``) and Stata
-(``.dta``) files into a :class:`pandas.DataFrame`.  Labels travel with the
-frame in ``frame.attrs`` (a documented choice: no second return value to
-forget):
+(``.dta``) files into a :class:`pandas.DataFrame`.  :func:`read_labelled`
+reads the same files into a :class:`LabelledData` result: the table and what
+the file says about it, in fields (never in ``DataFrame.attrs``, which pandas
+drops on many operations):
 
-``frame.attrs["variable_labels"]``
+``variable_labels``
     ``{column: "question text"}`` (SPSS / Stata; empty for CSV and Excel).
-``frame.attrs["value_labels"]``
+``value_labels``
     ``{column: {code: "label"}}`` (SPSS / Stata).
-``frame.attrs["missing_codes"]``
+``missing_codes``
     ``{column: [codes]}`` declared user-missing in an SPSS file.
-``frame.attrs["source"]``
+``source``
     the file name.
+
+Pass a :class:`LabelledData` to :func:`belonging_lib.codebook.apply_codebook`
+or :func:`~belonging_lib.codebook.validate` and they use its labels and
+declared missing codes.
 
 Problems raise :class:`~belonging_lib.DataError` with a message naming the
 file, row and value: a missing or empty file, a truncated or corrupt file, a
@@ -39,18 +44,17 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ColumnError, DataError
-from ._results import Result, RowLedger
+from ._results import Result, RowLedger, tidy
 from ._validation import as_frame, as_list, check_choice, describe_rows, require_columns
 
 __all__ = [
     "read_data",
+    "read_labelled",
+    "LabelledData",
     "check_ids",
     "safe_merge",
     "missingness",
     "Missingness",
-    "read_codebook",
-    "apply_codebook",
-    "validate",
 ]
 
 _READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".xlsx": "excel", ".xls": "excel",
@@ -69,10 +73,84 @@ def _kind(path: Path) -> str:
     return _READERS[suffix]
 
 
+@dataclasses.dataclass(frozen=True)
+class LabelledData(Result):
+    """A survey file as read by :func:`read_labelled`: the table and what the file says about it.
+
+    Attributes
+    ----------
+    data : DataFrame
+        Every row of the file (as :func:`read_data` returns it).
+    source : str
+        The file name.
+    variable_labels : dict
+        ``{column: "question text"}`` (SPSS / Stata; empty for CSV and Excel).
+    value_labels : dict
+        ``{column: {code: "label"}}`` (SPSS / Stata).
+    missing_codes : dict
+        ``{column: [codes]}`` declared user-missing in an SPSS file.
+    renamed_columns : dict
+        ``{name as written: name used}`` for header names that were trimmed or put in NFC form.
+    id_columns : tuple
+        Columns read as identifiers (text).
+    delimiter : str or None
+        A CSV file's field delimiter.
+    multiline_rows : tuple
+        ``(first line, last line)`` of CSV records whose quoted fields span several lines.
+    """
+
+    data: pd.DataFrame
+    source: str
+    variable_labels: dict
+    value_labels: dict
+    missing_codes: dict
+    renamed_columns: dict
+    id_columns: tuple = ()
+    delimiter: str | None = None
+    multiline_rows: tuple = ()
+    title = "Survey file"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per column: its label, number of value labels, declared missing codes, whether an ID."""
+        cols = list(self.data.columns)
+        return pd.DataFrame({
+            "variable": cols,
+            "label": [self.variable_labels.get(c, "") for c in cols],
+            "n_value_labels": [len(self.value_labels.get(c, {})) for c in cols],
+            "missing_codes": [list(self.missing_codes.get(c, [])) for c in cols],
+            "id": [c in self.id_columns for c in cols],
+        })
+
+    def notes(self) -> list[str]:
+        return [f"{self.source}: {len(self.data)} rows, {self.data.shape[1]} columns."]
+
+
 def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
-              encoding: str | None = None, sheet: int | str = 0,
-              user_missing: str = "missing", ids: Sequence[str] | None = None,
+              encoding: str | None = None, sheet: int | str = 0, ids: Sequence[str] | None = None,
               delimiter: str | None = None) -> pd.DataFrame:
+    """Read a survey file (CSV, Excel, SPSS or Stata), keeping every row and ID.
+
+    The table alone: SPSS user-missing codes are set to missing.  For the
+    file's labels and declared missing codes, use :func:`read_labelled`,
+    whose arguments, errors and notes these are.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\n007,4\\n010,\\n", encoding="utf-8")
+    >>> frame = read_data(folder / "mini.csv")
+    >>> frame["pupil_id"].tolist(), frame["q1"].tolist()
+    (['007', '010'], [4.0, nan])
+    """
+    return read_labelled(path, columns=columns, encoding=encoding, sheet=sheet, ids=ids,
+                         delimiter=delimiter).data
+
+
+def read_labelled(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
+                  encoding: str | None = None, sheet: int | str = 0,
+                  user_missing: str = "missing", ids: Sequence[str] | None = None,
+                  delimiter: str | None = None) -> LabelledData:
     """Read a survey file (CSV, Excel, SPSS or Stata) with its labels, keeping every row and ID.
 
     Parameters
@@ -94,7 +172,7 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         SPSS user-missing codes (for example 9 = "not answered"): set to
         missing (default) or keep the codes so that
         :func:`~belonging_lib.codebook.apply_codebook` can count them.  The
-        declared codes are listed in ``frame.attrs["missing_codes"]`` either way.
+        declared codes are listed in ``missing_codes`` either way.
     ids : list of str, optional
         Identifier columns, read as text whatever they look like (surrounding
         spaces removed; names not in the file are ignored, so a codebook's
@@ -109,8 +187,9 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
 
     Returns
     -------
-    pandas.DataFrame
-        Every row of the file; labels in ``frame.attrs`` (see the module notes).
+    LabelledData
+        Every row of the file (``data``) with the file's labels and declared
+        missing codes (see the module notes).
 
     Raises
     ------
@@ -136,7 +215,7 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     or more than 15 digits stays text.  Only empty cells are missing: words
     such as ``"None"`` or ``"NA"`` stay as written (declare them missing in
     the codebook).  Header names are put in Unicode NFC form and trimmed; the
-    names this changed are listed in ``frame.attrs["renamed_columns"]``.  A
+    names this changed are listed in ``renamed_columns``.  A
     CSV row with fewer or more fields than the header (a file cut short while
     copying, a stray delimiter) raises rather than being padded with missing
     values, and the rows read are checked against the file's lines.
@@ -146,9 +225,8 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\n007,4\\n010,\\n", encoding="utf-8")
-    >>> frame = read_data(folder / "mini.csv")
-    >>> frame["pupil_id"].tolist(), frame["q1"].tolist()
-    (['007', '010'], [4.0, nan])
+    >>> read_labelled(folder / "mini.csv").id_columns
+    ('pupil_id',)
     """
     path = Path(path)
     check_choice("user_missing", user_missing, ["missing", "keep"])
@@ -181,20 +259,14 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     if columns is not None:
         cols = require_columns(frame, [_norm_header(c) for c in as_list(columns)], role="column")
         frame = frame[cols].copy()
-    frame.attrs["source"] = path.name
-    frame.attrs["variable_labels"] = {k: v for k, v in meta.get("variable_labels", {}).items()
-                                      if k in frame.columns}
-    frame.attrs["value_labels"] = {k: v for k, v in meta.get("value_labels", {}).items()
-                                   if k in frame.columns}
-    frame.attrs["missing_codes"] = {k: v for k, v in meta.get("missing_codes", {}).items()
-                                    if k in frame.columns}
-    frame.attrs["renamed_columns"] = dict(renamed)
-    frame.attrs["id_columns"] = [c for c in frame.columns if _is_id(c, id_names)]
-    if "delimiter" in extra:
-        frame.attrs["delimiter"] = extra["delimiter"]
-    if extra.get("multiline"):
-        frame.attrs["multiline_rows"] = extra["multiline"]
-    return frame
+    return LabelledData(
+        data=frame, source=path.name,
+        variable_labels={k: v for k, v in meta.get("variable_labels", {}).items() if k in frame.columns},
+        value_labels={k: v for k, v in meta.get("value_labels", {}).items() if k in frame.columns},
+        missing_codes={k: v for k, v in meta.get("missing_codes", {}).items() if k in frame.columns},
+        renamed_columns=dict(renamed),
+        id_columns=tuple(c for c in frame.columns if _is_id(c, id_names)),
+        delimiter=extra.get("delimiter"), multiline_rows=tuple(extra.get("multiline") or ()))
 
 
 # --------------------------------------------------------------------------- reading helpers
@@ -808,7 +880,7 @@ class Missingness(Result):
     title = "Missing data"
 
     def to_frame(self) -> pd.DataFrame:
-        return self.by_variable.copy()
+        return tidy(self.by_variable)
 
     def notes(self) -> list[str]:
         complete = self.patterns.loc[self.patterns["pattern"].str.fullmatch(r"\.+"), "n"]

@@ -17,7 +17,7 @@ import pytest
 
 from belonging_lib import BelongingError, ColumnError, DataError
 from belonging_lib.codebook import apply_codebook, read_codebook, validate
-from belonging_lib.io import check_ids, read_data
+from belonging_lib.io import check_ids, read_data, read_labelled
 
 KEY = "a-long-secret-key-for-the-tests"
 
@@ -162,7 +162,7 @@ def test_text_over_several_lines_keeps_every_row(tmp_path):
     p = _write(tmp_path, "multi.csv", 'pupil_id,comment,q1\nP01,"line one\nline two",3\nP02,x,4\nP03,"a\nb\nc",5\n')
     frame = read_data(p)
     assert frame["pupil_id"].tolist() == ["P01", "P02", "P03"]
-    assert frame.attrs["multiline_rows"] == [(2, 3), (5, 7)]
+    assert read_labelled(p).multiline_rows == ((2, 3), (5, 7))
 
 
 def test_unclosed_quote_is_reported(tmp_path):

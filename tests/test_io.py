@@ -11,7 +11,7 @@ import pytest
 
 from belonging_lib import ColumnError, DataError, RowLedger
 from belonging_lib.codebook import apply_codebook, read_codebook, validate
-from belonging_lib.io import check_ids, missingness, read_data, safe_merge
+from belonging_lib.io import check_ids, missingness, read_data, read_labelled, safe_merge
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -42,15 +42,19 @@ def small():
 
 # ----------------------------------------------------------------------------- reading files
 
-def test_read_csv_types_and_attrs(tmp_path):
+def test_read_csv_types_and_labels(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("pupil_id,q1,score,name\nP1,1,2.5,Zoë\nP2,,3,Ana\n", encoding="utf-8")
     f = read_data(p)
     assert f["q1"].tolist()[0] == 1.0 and np.isnan(f["q1"].tolist()[1])
     assert f["score"].tolist() == [2.5, 3.0]
     assert f["name"].tolist() == ["Zoë", "Ana"]
-    assert f.attrs["source"] == "a.csv"
-    assert f.attrs["value_labels"] == {}
+    assert not f.attrs                      # metadata lives in LabelledData, never in DataFrame.attrs
+    labelled = read_labelled(p)
+    assert labelled.source == "a.csv" and labelled.value_labels == {}
+    assert labelled.id_columns == ("pupil_id",) and labelled.delimiter == ","
+    pd.testing.assert_frame_equal(labelled.data, f)
+    assert labelled.to_frame()["id"].tolist() == [True, False, False, False]
     assert read_data(p, columns=["q1"]).columns.tolist() == ["q1"]
     with pytest.raises(ColumnError, match="'nope'"):
         read_data(p, columns=["nope"])
@@ -116,13 +120,21 @@ def test_read_spss_labels_and_user_missing(tmp_path):
     pyreadstat.write_sav(frame, str(p), column_labels={"id": "Pupil", "q1": "I feel I belong"},
                          variable_value_labels={"q1": {1.0: "Never", 4.0: "Always", 9.0: "Not answered"}},
                          missing_ranges={"q1": [9.0]})
-    f = read_data(p)
-    assert f.attrs["variable_labels"]["q1"] == "I feel I belong"
-    assert f.attrs["value_labels"]["q1"][4.0] == "Always"
-    assert f.attrs["missing_codes"]["q1"] == [9.0]
+    labelled = read_labelled(p)
+    f = labelled.data
+    assert labelled.variable_labels["q1"] == "I feel I belong"
+    assert labelled.value_labels["q1"][4.0] == "Always"
+    assert labelled.missing_codes["q1"] == [9.0]
     assert np.isnan(f["q1"][1]) and f["q1"][2] == 4.0
-    kept = read_data(p, user_missing="keep")
-    assert kept["q1"].tolist() == [1.0, 9.0, 4.0]
+    pd.testing.assert_frame_equal(read_data(p), f)
+    kept = read_labelled(p, user_missing="keep")
+    assert kept.data["q1"].tolist() == [1.0, 9.0, 4.0] and kept.missing_codes["q1"] == [9.0]
+    # the codebook knows the declared code from the LabelledData, not from the bare table
+    cb = read_codebook(pd.DataFrame({"variable": ["pupil_id", "q1"], "source_name": ["id", "q1"],
+                                     "type": ["id", "item"], "allowed": ["", "1-4"]}))
+    assert apply_codebook(kept, cb).data["q1"].isna().tolist() == [False, True, False]
+    with pytest.raises(DataError, match="q1"):
+        apply_codebook(kept.data, cb)
     truncated = tmp_path / "cut.sav"
     truncated.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
     with pytest.raises(DataError, match="SPSS file 'cut.sav' is corrupt or truncated"):
@@ -136,10 +148,10 @@ def test_read_stata_labels(tmp_path):
     p = tmp_path / "s.dta"
     pyreadstat.write_dta(frame, str(p), column_labels=["Pupil", "Free school meals"],
                          variable_value_labels={"fsm": {0: "No", 1: "Yes"}})
-    f = read_data(p)
-    assert f["fsm"].tolist() == [0.0, 1.0]
-    assert f.attrs["variable_labels"]["fsm"] == "Free school meals"
-    assert f.attrs["value_labels"]["fsm"] == {0: "No", 1: "Yes"}
+    labelled = read_labelled(p)
+    assert labelled.data["fsm"].tolist() == [0.0, 1.0]
+    assert labelled.variable_labels["fsm"] == "Free school meals"
+    assert labelled.value_labels["fsm"] == {0: "No", 1: "Yes"}
 
 
 # ----------------------------------------------------------------------------- ids and merges
@@ -330,8 +342,8 @@ def test_sample_raw_export_csv_reproduces_survey():
 @pytest.mark.slow
 def test_sample_raw_export_sav_reproduces_survey():
     _check_sample_md5(["survey.csv", "survey_raw_export.sav", "codebook.csv"])
-    raw = read_data(SAMPLE / "survey_raw_export.sav", user_missing="keep")
-    assert raw.attrs["value_labels"]["Q1_1"][5.0] == "Completely true"
+    raw = read_labelled(SAMPLE / "survey_raw_export.sav", user_missing="keep")
+    assert raw.value_labels["Q1_1"][5.0] == "Completely true"
     r = apply_codebook(raw, SAMPLE / "codebook.csv", file="survey.csv")
     pd.testing.assert_frame_equal(r.data, pd.read_csv(SAMPLE / "survey.csv"), check_dtype=False)
     assert r.changes["n_set_missing"].sum() > 0

@@ -174,6 +174,8 @@ RESULT_OPTIONS = {
     "construct", "bands_note", "source", "datasets", "m", "before", "after", "mask",
     "n_primary", "n_secondary", "digits", "int_columns", "label_columns", "threshold", "symbol",
     "secondary", "enabled", "nk_n", "nk_k", "p_ratio", "min_residual_df", "cells", "title", "number",
+    # io.LabelledData: what a survey file says about its table (SPSS/Stata labels, declared missing codes)
+    "variable_labels", "value_labels", "missing_codes", "id_columns", "delimiter", "multiline_rows",
     # schools' tools
     "action_plan", "areas", "indicators", "n_raters", "n_indicators_left_out", "priorities", "caveat",
     "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
@@ -373,6 +375,8 @@ def survey():
 def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
+    from belonging_lib.codebook import apply_codebook, read_codebook
+    from belonging_lib.io import missingness
     from belonging_lib.models import ols
 
     return {
@@ -383,6 +387,14 @@ def _examples(survey):
         # trials
         # survey and imputation
         # data layer, disclosure, reports, schools' tools
+        "io.missingness": lambda: missingness(small, columns=["pssm_01", "tr_care_1", "ks2_score"],
+                                              by="school_id"),
+        "codebook.apply_codebook": lambda: apply_codebook(
+            pd.DataFrame({"ID": ["A", "B", "C"], "Q1": ["yes ", 9, "2"]}),
+            read_codebook(pd.DataFrame({"variable": ["pupil_id", "q1"], "source_name": ["ID", "Q1"],
+                                        "type": ["id", "item"], "allowed": ["", "1-3"],
+                                        "value_labels": ["", "1=No;2=Sometimes;3=Yes"],
+                                        "missing_codes": ["", "9"]}))),
     }
 
 

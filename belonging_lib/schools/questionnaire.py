@@ -95,7 +95,7 @@ def _codes_table(version: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> list[Path]:
+def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy=None) -> list[Path]:
     """Write the printable questionnaire, data-entry sheets and notes for staff into ``out``.
 
     Parameters
@@ -103,6 +103,8 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> lis
     out : path
         Folder for the files (created if needed).
     version : {"both", "primary", "secondary"}
+    policy : DisclosurePolicy, optional
+        The disclosure rules the notes for staff promise (default: the project's policy).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> lis
         notes_versions.append({"name": inst.name, "labels": inst.labels, "reverse": list(inst.reverse_items)})
     notes = folder / "administration_notes.html"
     notes.write_text(render("schools_admin_notes.html.j2", title="Notes for staff", versions=notes_versions,
-                            threshold=get_default_policy().threshold,
+                            threshold=(policy or get_default_policy()).threshold,
                             codes_file=", ".join(f"codes_{v}.csv" for v in versions)), encoding="utf-8")
     written.append(notes)
     return written
