@@ -225,7 +225,7 @@ def test_header_in_nfd_or_with_a_trailing_space_matches_and_is_reported(tmp_path
     cb = read_codebook(pd.DataFrame({"variable": ["pupil_id", "school", "q1"],
                                      "source_name": ["ID", "\u00c9cole", "Q1"],
                                      "type": ["id", "integer", "item"], "allowed": ["", "", "1-5"]}))
-    raw = read_data(p)
+    raw = read_labelled(p)       # the reader's header renames travel in the LabelledData
     r = apply_codebook(raw, cb)
     assert r.data["q1"].tolist() == [2, 3]
     assert "'Q1 ' -> 'Q1'" in r.summary()

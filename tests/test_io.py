@@ -52,7 +52,7 @@ def test_read_csv_types_and_labels(tmp_path):
     assert not f.attrs                      # metadata lives in LabelledData, never in DataFrame.attrs
     labelled = read_labelled(p)
     assert labelled.source == "a.csv" and labelled.value_labels == {}
-    assert labelled.id_columns == ("pupil_id",) and labelled.delimiter == ","
+    assert labelled.id_columns == ("pupil_id",) and labelled.delimiter is None   # a comma: the default
     pd.testing.assert_frame_equal(labelled.data, f)
     assert labelled.to_frame()["id"].tolist() == [True, False, False, False]
     assert read_data(p, columns=["q1"]).columns.tolist() == ["q1"]
