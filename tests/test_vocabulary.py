@@ -376,7 +376,8 @@ def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
     from belonging_lib.codebook import apply_codebook, read_codebook
-    from belonging_lib.io import missingness
+    from belonging_lib.datasets import sample_path
+    from belonging_lib.io import missingness, read_labelled
     from belonging_lib.models import ols
 
     return {
@@ -387,6 +388,7 @@ def _examples(survey):
         # trials
         # survey and imputation
         # data layer, disclosure, reports, schools' tools
+        "io.read_labelled": lambda: read_labelled(sample_path("survey_raw")),
         "io.missingness": lambda: missingness(small, columns=["pssm_01", "tr_care_1", "ks2_score"],
                                               by="school_id"),
         "codebook.apply_codebook": lambda: apply_codebook(
