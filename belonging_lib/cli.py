@@ -53,10 +53,10 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
     Returns the :class:`~belonging_lib.codebook.CodebookResult`.
     """
     from .codebook import apply_codebook, read_codebook
-    from .io import read_data
+    from .io import read_labelled
 
     cb = read_codebook(codebook_path)
-    raw = read_data(data_path, encoding=encoding, user_missing="keep", ids=_id_sources(cb))
+    raw = read_labelled(data_path, encoding=encoding, user_missing="keep", ids=_id_sources(cb))
     result = apply_codebook(raw, cb, file=file if (cb["file"] != "").any() else None, invalid=invalid)
     out = _out_folder(out_dir)
     frame = result.data.copy()
@@ -124,10 +124,10 @@ def runnable_notebooks(src, data_dir) -> list[str]:
 
 def _cmd_validate(args) -> int:
     from .codebook import read_codebook, validate
-    from .io import read_data
+    from .io import read_labelled
 
     cb = read_codebook(args.codebook)
-    raw = read_data(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
+    raw = read_labelled(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
     problems = validate(raw, cb, file=args.file if (cb["file"] != "").any() else None)
     if problems.empty:
         print("No problems: the export maps cleanly through the codebook.")
@@ -191,7 +191,7 @@ def _cmd_run(args) -> int:
 def _cmd_report(args) -> int:
     from ._errors import DataError
     from .datasets import load_sample
-    from .io import read_data
+    from .io import read_data, read_labelled
     from .report import school_report
 
     if args.data is None:
@@ -200,7 +200,7 @@ def _cmd_report(args) -> int:
         from .codebook import apply_codebook, read_codebook
 
         cb = read_codebook(args.codebook)
-        raw = read_data(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
+        raw = read_labelled(args.data, encoding=args.encoding, user_missing="keep", ids=_id_sources(cb))
         result = apply_codebook(raw, cb, file=args.file if (cb["file"] != "").any() else None,
                                 invalid=args.invalid)
         data = result.data
@@ -224,8 +224,8 @@ def _cmd_report(args) -> int:
         raise DataError(f"--groups: {', '.join(map(repr, lacking))} {'is' if len(lacking) == 1 else 'are'} not "
                         f"a column of the data; give columns such as fsm,send,gender.")
     scores = [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None
-    school_report(data, school=args.school, groups=groups, out=args.out, synthetic=synthetic,
-                  school_col=args.school_col, scores=scores)
+    school_report(data, school=args.school, by=groups, out=args.out, synthetic=synthetic,
+                  cluster=args.school_col, scores=scores)
     print(f"Report: {args.out}")
     return 0
 

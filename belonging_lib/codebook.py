@@ -199,7 +199,22 @@ def _codebook_problems(cb: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _match_columns(raw: pd.DataFrame, cb: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+def _file_meta(data) -> tuple[pd.DataFrame, dict, dict, str, dict]:
+    """The table, declared missing codes, value labels, source and header renames of an export.
+
+    ``data`` is a DataFrame (nothing is known beyond its cells) or a
+    :class:`belonging_lib.io.LabelledData` from :func:`belonging_lib.io.read_labelled`.
+    """
+    from .io import LabelledData
+
+    if isinstance(data, LabelledData):
+        return (as_frame(data.data, name="data"), dict(data.missing_codes), dict(data.value_labels),
+                data.source, dict(data.renamed_columns))
+    return as_frame(data, name="data"), {}, {}, "raw export", {}
+
+
+def _match_columns(raw: pd.DataFrame, cb: pd.DataFrame,
+                   earlier: dict | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Raw column for each source_name, matching names in NFC form and trimmed.
 
     Returns ``(found, renamed)``: ``found[source_name] = raw column`` and
@@ -218,8 +233,7 @@ def _match_columns(raw: pd.DataFrame, cb: pd.DataFrame) -> tuple[dict[str, str],
         by_norm.setdefault(_norm_name(c), c)
     found: dict[str, str] = {}
     renamed: dict[str, str] = {}
-    earlier = raw.attrs.get("renamed_columns", {}) if hasattr(raw, "attrs") else {}
-    back = {v: k for k, v in earlier.items()}
+    back = {v: k for k, v in (earlier or {}).items()}
     for src in cb["source_name"]:
         if src in raw.columns:
             found[src] = src
@@ -451,14 +465,14 @@ class CodebookResult(Result):
         return lines
 
 
-def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
-                   file: str | None = None, invalid: str = "raise", id_col: str | None = None,
+def apply_codebook(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+                   file: str | None = None, invalid: str = "raise", id: str | None = None,
                    ledger: RowLedger | None = None) -> CodebookResult:
     """Map a survey tool's raw export onto the standard schema.
 
     Renames ``source_name`` to ``variable``, turns text answers into codes
     (case and spacing ignored), sets "not answered" codes (``missing_codes``
-    and, for SPSS files read with ``user_missing="keep"``, the declared
+    and, for SPSS files read with ``read_labelled(..., user_missing="keep")``, the declared
     user-missing codes) to missing, re-spells categories to the codebook's
     form (``" Girl"`` -> ``"girl"``), checks allowed values and checks that
     the identifier is unique.  Every change is counted.  A numeric code of a
@@ -470,8 +484,10 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
 
     Parameters
     ----------
-    raw : DataFrame
-        The raw export (for example from :func:`belonging_lib.io.read_data`).
+    data : DataFrame or LabelledData
+        The raw export: a table (for example from :func:`belonging_lib.io.read_data`), or a
+        :class:`~belonging_lib.io.LabelledData` from :func:`belonging_lib.io.read_labelled`, whose
+        declared missing codes, value labels and header renames are then used.
     codebook : DataFrame or path
         See the module notes; read with :func:`read_codebook` if a path.
     file : str, optional
@@ -481,7 +497,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
         An unknown label or out-of-range value raises a
         :class:`~belonging_lib.DataError` naming the column, rows and value
         (default), or is set to missing and counted.
-    id_col : str, optional
+    id : str, optional
         Identifier that must be unique (default: the first ``type == "id"``
         variable).
     ledger : RowLedger, optional
@@ -508,7 +524,8 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     >>> apply_codebook(raw, cb).data["q1"].tolist()
     [3.0, nan, 2.0]
     """
-    raw = as_frame(raw, name="raw")
+    raw, declared, file_labels, source, earlier = _file_meta(data)
+    id_col = id
     check_choice("invalid", invalid, ["raise", "missing"])
     cb = _select(read_codebook(codebook), file)
     bad_cb = _codebook_problems(cb)
@@ -516,7 +533,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
         p = bad_cb[0]
         raise DataError(f"Codebook: variable {p['variable']!r} ({p['source_name']!r}): {p['problem']}: "
                         f"{p['example']}. Fix the codebook; `validate` lists every such problem.")
-    found, renamed = _match_columns(raw, cb)
+    found, renamed = _match_columns(raw, cb, earlier)
     missing_cols = [s for s in cb["source_name"] if s not in found]
     if missing_cols:
         raise ColumnError(
@@ -524,9 +541,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
             f"the codebook's source_name: {', '.join(map(repr, missing_cols[:10]))}"
             f"{' ...' if len(missing_cols) > 10 else ''}. Check the codebook or the export."
         )
-    declared = raw.attrs.get("missing_codes", {}) if hasattr(raw, "attrs") else {}
-    file_labels = raw.attrs.get("value_labels", {}) if hasattr(raw, "attrs") else {}
-    ledger = ledger or RowLedger("pupils", source=str(raw.attrs.get("source", "raw export")))
+    ledger = ledger or RowLedger("pupils", source=str(source))
     n = len(raw)
     out = {}
     rows = []
@@ -574,7 +589,7 @@ def apply_codebook(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike
     if id_col is not None:
         from .io import check_ids
 
-        check_ids(data, id_col)
+        check_ids(data, id=id_col)
     changes = pd.DataFrame(rows)
     ledger.record("apply codebook", n_in=n, n_out=len(data),
                   reason=f"{int(changes['n_recoded'].sum())} recoded, "
@@ -751,7 +766,7 @@ def summary_line(problems: pd.DataFrame) -> str:
             + "; rows are counted from 1 (the first pupil is row 1).")
 
 
-def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
+def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
              file: str | None = None) -> pd.DataFrame:
     """List the problems of a raw export against a codebook, changing nothing.
 
@@ -760,7 +775,8 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
 
     Parameters
     ----------
-    raw : DataFrame
+    data : DataFrame or LabelledData
+        The raw export (see :func:`apply_codebook`).
     codebook : DataFrame or path
     file : str, optional
         Target file of the codebook (see :func:`apply_codebook`).
@@ -806,10 +822,8 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
       variable        problem  n       rows
     0       q1  invalid value  2  rows 2, 3
     """
-    raw = as_frame(raw, name="raw")
+    raw, declared, file_labels, _, earlier = _file_meta(data)
     cb = _select(read_codebook(codebook), file)
-    declared = raw.attrs.get("missing_codes", {})
-    file_labels = raw.attrs.get("value_labels", {})
     problems = []
     errors = {"column missing", "invalid value", "duplicated id", "reversed range", "source used twice"}
 
@@ -822,7 +836,7 @@ def validate(raw: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
 
     for p in _codebook_problems(cb):
         problems.append({**p, "severity": "error"})
-    found, renamed = _match_columns(raw, cb)
+    found, renamed = _match_columns(raw, cb, earlier)
     for before, after in renamed.items():
         spec = cb[cb["source_name"] == after].iloc[0] if (cb["source_name"] == after).any() else None
         problems.append({"variable": spec["variable"] if spec is not None else after, "source_name": after,

@@ -624,8 +624,8 @@ class DisclosureContext:
     ...                   "gender": ["F"] * 9 + ["M"] * 50 + ["F"] * 30 + ["M"] * 30,
     ...                   "y": 1.0})
     >>> with context() as ctx:
-    ...     years = count_by(d, "year")
-    ...     both = summarise_by(d, "y", ["year", "gender"])
+    ...     years = count_by(d, by="year")
+    ...     both = summarise_by(d, outcome="y", by=["year", "gender"])
     >>> years.display()["n"].tolist()
     ['59', '60']
     >>> both.display()["n"].tolist()     # the boys' 50 would give away the girls' 9
@@ -1048,15 +1048,15 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
     return cells, ids
 
 
-def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
-                 policy: DisclosurePolicy | None = None, ci: float | None = None,
+def summarise_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
+                 policy: DisclosurePolicy | None = None,
                  context: DisclosureContext | None = None) -> SuppressedTable:
     """Group summary (n, mean, SD) with disclosure control applied.
 
     Parameters
     ----------
     data : DataFrame
-    value : str
+    outcome : str
         Numeric column summarised.
     by : str or list of str
         Grouping column(s).
@@ -1070,12 +1070,12 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     -------
     SuppressedTable
         Columns ``by..., n, n_missing, mean, sd``; ``n`` counts pupils with a
-        value (pupils missing ``value`` are counted in ``n_missing``).
+        value (pupils missing ``outcome`` are counted in ``n_missing``).
 
     Examples
     --------
     >>> d = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 3 + ["c"] * 20, "y": range(35)})
-    >>> summarise_by(d, "y", "g").display()["mean"].tolist()
+    >>> summarise_by(d, outcome="y", by="g").display()["mean"].tolist()
     ['[c]', '[c]', '24.50']
 
     Group ``b`` has 3 pupils (primary suppression); with the overall total
@@ -1084,11 +1084,11 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     """
     data = as_frame(data)
     keys = require_columns(data, by, role="grouping column")
-    require_columns(data, value, role="value column")
-    require_numeric(data, value)
-    y = pd.to_numeric(data[value], errors="coerce")
+    require_columns(data, outcome, role="outcome column")
+    require_numeric(data, outcome)
+    y = pd.to_numeric(data[outcome], errors="coerce")
     if np.isinf(y).any():
-        raise DataError(f"summarise_by: column {value!r} holds infinite values.")
+        raise DataError(f"summarise_by: column {outcome!r} holds infinite values.")
     g = y.groupby([data[k] for k in keys], dropna=False, sort=True)
     out = pd.DataFrame({"n": g.count(), "n_missing": g.size() - g.count(), "mean": g.mean(), "sd": g.std()})
     out = out.reset_index()
@@ -1105,7 +1105,7 @@ def summarise_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     return _through_context(st, ctx, cells, None, value_cols, counts=out["n"].to_numpy())
 
 
-def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
+def count_by(data: pd.DataFrame, *, by: str | Sequence[str],
              policy: DisclosurePolicy | None = None,
              context: DisclosureContext | None = None) -> SuppressedTable:
     """Number and percentage of pupils in each group, with disclosure control applied.
@@ -1131,7 +1131,7 @@ def count_by(data: pd.DataFrame, by: str | Sequence[str], *,
     Examples
     --------
     >>> d = pd.DataFrame({"band": ["low"] * 4 + ["mid"] * 30 + ["high"] * 50})
-    >>> count_by(d, "band").display()["n"].tolist()
+    >>> count_by(d, by="band").display()["n"].tolist()
     ['50', '[c]', '[c]']
     """
     data = as_frame(data)
@@ -1235,7 +1235,7 @@ def _contributions(values) -> np.ndarray:
     return x
 
 
-def magnitude_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
+def magnitude_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
                  policy: DisclosurePolicy | None = None,
                  context: DisclosureContext | None = None) -> SuppressedTable:
     """Totals of a quantity by group (a magnitude table), with threshold and dominance rules.
@@ -1256,20 +1256,20 @@ def magnitude_by(data: pd.DataFrame, value: str, by: str | Sequence[str], *,
     --------
     >>> d = pd.DataFrame({"school": ["A"] * 12 + ["B"] * 12,
     ...                   "minutes": [500] + [1] * 11 + [10] * 12})
-    >>> magnitude_by(d, "minutes", "school", context=False).display()["rule"].tolist()
+    >>> magnitude_by(d, outcome="minutes", by="school", context=False).display()["rule"].tolist()
     ['nk', 'secondary']
     """
     data = as_frame(data)
     policy = policy or get_default_policy()
     keys = require_columns(data, by, role="grouping column")
-    require_columns(data, value, role="value column")
-    require_numeric(data, value)
-    y = pd.to_numeric(data[value], errors="coerce")
+    require_columns(data, outcome, role="outcome column")
+    require_numeric(data, outcome)
+    y = pd.to_numeric(data[outcome], errors="coerce")
     if np.isinf(y).any():
-        raise DataError(f"magnitude_by: column {value!r} holds infinite values.")
+        raise DataError(f"magnitude_by: column {outcome!r} holds infinite values.")
     if (y < 0).any():
         bad = data.index[(y < 0).to_numpy()]
-        raise DataError(f"magnitude_by: column {value!r} holds negative values (rows "
+        raise DataError(f"magnitude_by: column {outcome!r} holds negative values (rows "
                         f"{', '.join(map(str, bad[:5]))}); dominance rules need contributions of 0 or more.")
     g = y.groupby([data[k] for k in keys], dropna=False, sort=True)
     out = pd.DataFrame({"n": g.count(), "total": g.sum(), "mean": g.mean()}).reset_index()
@@ -1364,5 +1364,5 @@ def drop_identifiers(data: pd.DataFrame, *, columns: Sequence[str] | None = None
     if key is not None:
         from .privacy import pseudonymise
 
-        return pseudonymise(data, cols, key=key)
+        return pseudonymise(data, columns=cols, key=key)
     return data.drop(columns=cols)

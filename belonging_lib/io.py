@@ -1,18 +1,23 @@
 """Reading survey files, checking identifiers, safe merges and the missing-data picture.
 
 :func:`read_data` reads CSV, Excel (``.xlsx``), SPSS (``.sav``) and Stata
-(``.dta``) files into a :class:`pandas.DataFrame`.  Labels travel with the
-frame in ``frame.attrs`` (a documented choice: no second return value to
-forget):
+(``.dta``) files into a :class:`pandas.DataFrame`.  :func:`read_labelled`
+reads the same files into a :class:`LabelledData` result: the table and what
+the file says about it, in fields (never in ``DataFrame.attrs``, which pandas
+drops on many operations):
 
-``frame.attrs["variable_labels"]``
+``variable_labels``
     ``{column: "question text"}`` (SPSS / Stata; empty for CSV and Excel).
-``frame.attrs["value_labels"]``
+``value_labels``
     ``{column: {code: "label"}}`` (SPSS / Stata).
-``frame.attrs["missing_codes"]``
+``missing_codes``
     ``{column: [codes]}`` declared user-missing in an SPSS file.
-``frame.attrs["source"]``
+``source``
     the file name.
+
+Pass a :class:`LabelledData` to :func:`belonging_lib.codebook.apply_codebook`
+or :func:`~belonging_lib.codebook.validate` and they use its labels and
+declared missing codes.
 
 Problems raise :class:`~belonging_lib.DataError` with a message naming the
 file, row and value: a missing or empty file, a truncated or corrupt file, a
@@ -20,7 +25,7 @@ text encoding that is not UTF-8 (pass ``encoding=``), duplicated identifiers
 (:func:`check_ids`).
 
 The codebook (mapping a survey tool's export to the standard schema) lives
-in :mod:`belonging_lib.codebook`; its functions are re-exported here.
+in :mod:`belonging_lib.codebook` (import its functions from there).
 """
 
 from __future__ import annotations
@@ -39,18 +44,17 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ColumnError, DataError
-from ._results import Result, RowLedger
+from ._results import Result, RowLedger, tidy
 from ._validation import as_frame, as_list, check_choice, describe_rows, require_columns
 
 __all__ = [
     "read_data",
+    "read_labelled",
+    "LabelledData",
     "check_ids",
     "safe_merge",
     "missingness",
     "Missingness",
-    "read_codebook",
-    "apply_codebook",
-    "validate",
 ]
 
 _READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".xlsx": "excel", ".xls": "excel",
@@ -69,10 +73,84 @@ def _kind(path: Path) -> str:
     return _READERS[suffix]
 
 
+@dataclasses.dataclass(frozen=True)
+class LabelledData(Result):
+    """A survey file as read by :func:`read_labelled`: the table and what the file says about it.
+
+    Attributes
+    ----------
+    data : DataFrame
+        Every row of the file (as :func:`read_data` returns it).
+    source : str
+        The file name.
+    variable_labels : dict
+        ``{column: "question text"}`` (SPSS / Stata; empty for CSV and Excel).
+    value_labels : dict
+        ``{column: {code: "label"}}`` (SPSS / Stata).
+    missing_codes : dict
+        ``{column: [codes]}`` declared user-missing in an SPSS file.
+    renamed_columns : dict
+        ``{name as written: name used}`` for header names that were trimmed or put in NFC form.
+    id_columns : tuple
+        Columns read as identifiers (text).
+    delimiter : str or None
+        A CSV file's field delimiter.
+    multiline_rows : tuple
+        ``(first line, last line)`` of CSV records whose quoted fields span several lines.
+    """
+
+    data: pd.DataFrame
+    source: str
+    variable_labels: dict
+    value_labels: dict
+    missing_codes: dict
+    renamed_columns: dict
+    id_columns: tuple = ()
+    delimiter: str | None = None
+    multiline_rows: tuple = ()
+    title = "Survey file"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per column: its label, number of value labels, declared missing codes, whether an ID."""
+        cols = list(self.data.columns)
+        return pd.DataFrame({
+            "variable": cols,
+            "label": [self.variable_labels.get(c, "") for c in cols],
+            "n_value_labels": [len(self.value_labels.get(c, {})) for c in cols],
+            "missing_codes": [list(self.missing_codes.get(c, [])) for c in cols],
+            "id": [c in self.id_columns for c in cols],
+        })
+
+    def notes(self) -> list[str]:
+        return [f"{self.source}: {len(self.data)} rows, {self.data.shape[1]} columns."]
+
+
 def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
-              encoding: str | None = None, sheet: int | str = 0,
-              user_missing: str = "missing", ids: Sequence[str] | None = None,
+              encoding: str | None = None, sheet: int | str = 0, ids: Sequence[str] | None = None,
               delimiter: str | None = None) -> pd.DataFrame:
+    """Read a survey file (CSV, Excel, SPSS or Stata), keeping every row and ID.
+
+    The table alone: SPSS user-missing codes are set to missing.  For the
+    file's labels and declared missing codes, use :func:`read_labelled`,
+    whose arguments, errors and notes these are.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\n007,4\\n010,\\n", encoding="utf-8")
+    >>> frame = read_data(folder / "mini.csv")
+    >>> frame["pupil_id"].tolist(), frame["q1"].tolist()
+    (['007', '010'], [4.0, nan])
+    """
+    return read_labelled(path, columns=columns, encoding=encoding, sheet=sheet, ids=ids,
+                         delimiter=delimiter).data
+
+
+def read_labelled(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
+                  encoding: str | None = None, sheet: int | str = 0,
+                  user_missing: str = "missing", ids: Sequence[str] | None = None,
+                  delimiter: str | None = None) -> LabelledData:
     """Read a survey file (CSV, Excel, SPSS or Stata) with its labels, keeping every row and ID.
 
     Parameters
@@ -94,7 +172,7 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
         SPSS user-missing codes (for example 9 = "not answered"): set to
         missing (default) or keep the codes so that
         :func:`~belonging_lib.codebook.apply_codebook` can count them.  The
-        declared codes are listed in ``frame.attrs["missing_codes"]`` either way.
+        declared codes are listed in ``missing_codes`` either way.
     ids : list of str, optional
         Identifier columns, read as text whatever they look like (surrounding
         spaces removed; names not in the file are ignored, so a codebook's
@@ -109,8 +187,9 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
 
     Returns
     -------
-    pandas.DataFrame
-        Every row of the file; labels in ``frame.attrs`` (see the module notes).
+    LabelledData
+        Every row of the file (``data``) with the file's labels and declared
+        missing codes (see the module notes).
 
     Raises
     ------
@@ -136,7 +215,7 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     or more than 15 digits stays text.  Only empty cells are missing: words
     such as ``"None"`` or ``"NA"`` stay as written (declare them missing in
     the codebook).  Header names are put in Unicode NFC form and trimmed; the
-    names this changed are listed in ``frame.attrs["renamed_columns"]``.  A
+    names this changed are listed in ``renamed_columns``.  A
     CSV row with fewer or more fields than the header (a file cut short while
     copying, a stray delimiter) raises rather than being padded with missing
     values, and the rows read are checked against the file's lines.
@@ -146,9 +225,8 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "mini.csv").write_text("pupil_id,q1\\n007,4\\n010,\\n", encoding="utf-8")
-    >>> frame = read_data(folder / "mini.csv")
-    >>> frame["pupil_id"].tolist(), frame["q1"].tolist()
-    (['007', '010'], [4.0, nan])
+    >>> read_labelled(folder / "mini.csv").id_columns
+    ('pupil_id',)
     """
     path = Path(path)
     check_choice("user_missing", user_missing, ["missing", "keep"])
@@ -181,20 +259,14 @@ def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
     if columns is not None:
         cols = require_columns(frame, [_norm_header(c) for c in as_list(columns)], role="column")
         frame = frame[cols].copy()
-    frame.attrs["source"] = path.name
-    frame.attrs["variable_labels"] = {k: v for k, v in meta.get("variable_labels", {}).items()
-                                      if k in frame.columns}
-    frame.attrs["value_labels"] = {k: v for k, v in meta.get("value_labels", {}).items()
-                                   if k in frame.columns}
-    frame.attrs["missing_codes"] = {k: v for k, v in meta.get("missing_codes", {}).items()
-                                    if k in frame.columns}
-    frame.attrs["renamed_columns"] = dict(renamed)
-    frame.attrs["id_columns"] = [c for c in frame.columns if _is_id(c, id_names)]
-    if "delimiter" in extra:
-        frame.attrs["delimiter"] = extra["delimiter"]
-    if extra.get("multiline"):
-        frame.attrs["multiline_rows"] = extra["multiline"]
-    return frame
+    return LabelledData(
+        data=frame, source=path.name,
+        variable_labels={k: v for k, v in meta.get("variable_labels", {}).items() if k in frame.columns},
+        value_labels={k: v for k, v in meta.get("value_labels", {}).items() if k in frame.columns},
+        missing_codes={k: v for k, v in meta.get("missing_codes", {}).items() if k in frame.columns},
+        renamed_columns=dict(renamed),
+        id_columns=tuple(c for c in frame.columns if _is_id(c, id_names)),
+        delimiter=extra.get("delimiter"), multiline_rows=tuple(extra.get("multiline") or ()))
 
 
 # --------------------------------------------------------------------------- reading helpers
@@ -638,13 +710,13 @@ def _user_rows(index) -> str:
     return describe_rows(index)
 
 
-def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> None:
+def check_ids(data: pd.DataFrame, *, id: str | Sequence[str] = "pupil_id") -> None:
     """Raise if an identifier is missing or appears more than once.
 
     Parameters
     ----------
     data : DataFrame
-    id_col : str or list of str
+    id : str or list of str
         The identifier column (or columns that together identify a row, such
         as ``["pupil_id", "wave"]``).
 
@@ -663,7 +735,7 @@ def check_ids(data: pd.DataFrame, id_col: str | Sequence[str] = "pupil_id") -> N
     belonging_lib._errors.DataError: Identifier 'pupil_id' is duplicated: value 'P1' appears 2 times (rows 1, 2); 1 identifier value duplicated in all.
     """
     data = as_frame(data)
-    cols = require_columns(data, id_col, role="identifier column")
+    cols = require_columns(data, id, role="identifier column")
     keys = data[cols]
     missing = keys.isna().any(axis=1) | keys.apply(
         lambda s: s.astype(str).str.strip().eq("") if s.dtype == object else pd.Series(False, index=s.index)
@@ -777,46 +849,102 @@ def safe_merge(left: pd.DataFrame, right: pd.DataFrame, *, on: str | Sequence[st
 class Missingness(Result):
     """The missing-data picture: share missing per variable, by group, and patterns.
 
+    The fields hold raw counts and shares of every group and pattern (a data
+    layer result: no disclosure rule is applied here).  To show groups or
+    patterns, use :meth:`group_table` and :meth:`pattern_table`, which apply
+    the disclosure policy you pass.
+
     Attributes
     ----------
     by_variable : DataFrame
-        ``variable, n, n_missing, share_missing``.
+        ``variable, n, n_missing, share_missing`` (every pupil looked at).
     by_group : DataFrame or None
-        Share missing per variable (columns) in each group (rows), with the
-        group's ``n``; groups of fewer pupils than the disclosure threshold
-        are suppressed (shown as missing and listed in ``suppressed_groups``).
+        Share missing per variable (columns) in each group (rows, indexed by
+        the grouping column), with the group's ``n``; every group, however
+        small.
     patterns : DataFrame
         One row per pattern of missing values across the variables
         (``"x"`` = missing, ``"."`` = present), most common first, with
-        ``n`` and ``share``; patterns shared by fewer pupils than the
-        threshold are pooled into one row ``"rarer patterns"``.
+        ``n``, ``n_missing_vars`` and ``share``; every pattern, however rare.
     n : int
         Rows looked at.
+    by : str or None
+        The grouping column of ``by_group``.
     """
 
     by_variable: pd.DataFrame
     by_group: pd.DataFrame | None
     patterns: pd.DataFrame
     n: int
-    suppressed_groups: tuple = ()
+    by: str | None = None
     title = "Missing data"
 
     def to_frame(self) -> pd.DataFrame:
-        return self.by_variable.copy()
+        return tidy(self.by_variable)
 
     def notes(self) -> list[str]:
         complete = self.patterns.loc[self.patterns["pattern"].str.fullmatch(r"\.+"), "n"]
         n_complete = int(complete.sum()) if len(complete) else 0
-        lines = [f"{self.n} rows; {n_complete} complete on all {len(self.by_variable)} variables."]
-        if self.suppressed_groups:
-            lines.append(f"Groups with fewer than the disclosure threshold suppressed: "
-                         f"{len(self.suppressed_groups)}.")
-        return lines
+        return [f"{self.n} rows; {n_complete} complete on all {len(self.by_variable)} variables."]
+
+    def group_table(self, *, policy):
+        """The share missing by group, for showing: groups below the policy's threshold suppressed.
+
+        Parameters
+        ----------
+        policy : DisclosurePolicy
+            The disclosure rules of the output the table goes into.
+
+        Returns
+        -------
+        SuppressedTable
+            ``<by>, n, <variables>...``; a group of fewer pupils than the
+            threshold (and, by secondary suppression, as many more as its
+            protection needs) is suppressed.
+        """
+        from .disclosure import suppress
+
+        if self.by_group is None:
+            raise DataError("Missingness.group_table: the picture has no groups; call "
+                            "missingness(..., by=<column>).")
+        return suppress(self.by_group.reset_index(), count_col="n", labels=[self.by], policy=policy)
+
+    def pattern_table(self, *, policy) -> pd.DataFrame:
+        """The patterns, for showing: patterns of fewer pupils than the threshold pooled in one row.
+
+        Patterns shared by fewer pupils than the policy's threshold are pooled
+        into one row, ``"rarer patterns"``, so no small group of pupils can be
+        picked out by the questions they skipped.
+
+        Parameters
+        ----------
+        policy : DisclosurePolicy
+            The disclosure rules of the output the table goes into.
+        """
+        from .disclosure import DisclosurePolicy
+
+        if not isinstance(policy, DisclosurePolicy):
+            raise DataError("Missingness.pattern_table: `policy` must be a DisclosurePolicy "
+                            "(for example belonging_lib.disclosure.get_default_policy()).")
+        pats = self.patterns
+        rare = (pats["n"] < policy.threshold).to_numpy() if policy.enabled else np.zeros(len(pats), bool)
+        shown = pats.loc[~rare].reset_index(drop=True)
+        if rare.any():
+            shown = pd.concat([shown, pd.DataFrame({
+                "pattern": ["rarer patterns"], "n": [int(pats.loc[rare, "n"].sum())],
+                "n_missing_vars": [np.nan], "share": [pats.loc[rare, "n"].sum() / self.n]})],
+                ignore_index=True)
+        return shown
 
 
-def missingness(data: pd.DataFrame, columns: Sequence[str] | None = None, *,
-                by: str | None = None, policy=None) -> Missingness:
+def missingness(data: pd.DataFrame, *, columns: Sequence[str] | None = None,
+                by: str | None = None) -> Missingness:
     """Describe which values are missing: per variable, by group and as patterns.
+
+    A data-layer function: the result holds the raw counts of every group and
+    pattern.  Show groups and patterns through :meth:`Missingness.group_table`
+    and :meth:`Missingness.pattern_table`, which apply an explicit disclosure
+    policy.
 
     Parameters
     ----------
@@ -825,9 +953,6 @@ def missingness(data: pd.DataFrame, columns: Sequence[str] | None = None, *,
         Variables to describe (all columns by default).
     by : str, optional
         A grouping column (school, FSM, ...) for the share missing per group.
-    policy : DisclosurePolicy, optional
-        Disclosure policy for group sizes and rare patterns (the project's
-        default policy if omitted).
 
     Returns
     -------
@@ -840,13 +965,10 @@ def missingness(data: pd.DataFrame, columns: Sequence[str] | None = None, *,
     >>> m.by_variable["n_missing"].tolist()
     [1, 2]
     """
-    from .disclosure import get_default_policy
-
     data = as_frame(data)
     cols = require_columns(data, columns if columns is not None else list(data.columns), role="column")
     if not cols:
         raise ColumnError("missingness: no columns to describe.")
-    policy = policy or get_default_policy()
     miss = data[cols].isna()
     n = len(data)
     by_variable = pd.DataFrame({
@@ -856,7 +978,6 @@ def missingness(data: pd.DataFrame, columns: Sequence[str] | None = None, *,
         "share_missing": miss.mean().to_numpy(),
     })
     by_group = None
-    suppressed: list = []
     if by is not None:
         require_columns(data, by, role="grouping column")
         if by in cols:
@@ -865,46 +986,11 @@ def missingness(data: pd.DataFrame, columns: Sequence[str] | None = None, *,
         shares = miss.groupby(groups, dropna=False).mean()
         sizes = groups.value_counts(dropna=False).reindex(shares.index)
         by_group = shares.copy()
-        by_group.insert(0, "n", sizes.to_numpy().astype(float))
-        small = sizes.to_numpy() < policy.threshold if policy.enabled else np.zeros(len(sizes), bool)
-        if small.any():
-            suppressed = list(shares.index[small])
-            by_group.loc[small, :] = np.nan
+        by_group.insert(0, "n", sizes.to_numpy().astype(int))
         by_group.index.name = by
     pattern = miss.apply(lambda r: "".join("x" if v else "." for v in r), axis=1)
     counts = pattern.value_counts()
-    rare = counts < policy.threshold if policy.enabled else pd.Series(False, index=counts.index)
-    patterns = pd.DataFrame({"pattern": counts.index[~rare.to_numpy()],
-                             "n": counts[~rare.to_numpy()].to_numpy()})
+    patterns = pd.DataFrame({"pattern": counts.index.to_numpy(), "n": counts.to_numpy()})
     patterns["n_missing_vars"] = patterns["pattern"].str.count("x")
-    if rare.any():
-        patterns = pd.concat([patterns, pd.DataFrame({
-            "pattern": ["rarer patterns"], "n": [int(counts[rare.to_numpy()].sum())],
-            "n_missing_vars": [np.nan]})], ignore_index=True)
     patterns["share"] = patterns["n"] / n
-    return Missingness(by_variable=by_variable, by_group=by_group, patterns=patterns, n=n,
-                       suppressed_groups=tuple(suppressed))
-
-
-def read_codebook(path):  # noqa: D103 - re-exported, documented in codebook
-    from .codebook import read_codebook as _rc
-
-    return _rc(path)
-
-
-def apply_codebook(raw, codebook, **kwargs):  # noqa: D103
-    from .codebook import apply_codebook as _ac
-
-    return _ac(raw, codebook, **kwargs)
-
-
-def validate(raw, codebook, **kwargs):  # noqa: D103
-    from .codebook import validate as _v
-
-    return _v(raw, codebook, **kwargs)
-
-
-read_codebook.__doc__ = "Read a codebook file; see :func:`belonging_lib.codebook.read_codebook`."
-apply_codebook.__doc__ = "Map a raw export to the schema; see :func:`belonging_lib.codebook.apply_codebook`."
-validate.__doc__ = "Problems in a raw export; see :func:`belonging_lib.codebook.validate`."
-_ = as_list  # re-exported helper used by codebook
+    return Missingness(by_variable=by_variable, by_group=by_group, patterns=patterns, n=n, by=by)

@@ -115,7 +115,7 @@ def _key_bytes(key: str | bytes | None) -> bytes:
     return key
 
 
-def pseudonymise(data: pd.DataFrame, columns: str | Sequence[str], *, key: str | bytes | None = None,
+def pseudonymise(data: pd.DataFrame, *, columns: str | Sequence[str], key: str | bytes | None = None,
                  prefix: str = "X", length: int = 16) -> pd.DataFrame:
     """Replace identifier columns by keyed pseudonyms (HMAC-SHA256).
 
@@ -152,7 +152,7 @@ def pseudonymise(data: pd.DataFrame, columns: str | Sequence[str], *, key: str |
     Examples
     --------
     >>> frame = pd.DataFrame({"pupil_id": ["P0001", "P0002"]})
-    >>> out = pseudonymise(frame, "pupil_id", key="a-secret-key-of-16+chars")
+    >>> out = pseudonymise(frame, columns="pupil_id", key="a-secret-key-of-16+chars")
     >>> out["pupil_id"].str.len().tolist()
     [17, 17]
     """

@@ -35,7 +35,10 @@ from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _
                          _row_ids, _through_context, get_default_policy, suppress)
 from .tables import apa_table
 
-__all__ = ["school_report", "DEFAULT_SCORES", "report_tables", "resolve_scores"]
+__all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "report_tables", "resolve_scores"]
+
+#: Pupil characteristics the report breaks the first score down by, unless ``by`` says otherwise.
+DEFAULT_BY = ("fsm", "send", "gender")
 
 #: Score label -> instrument name (scored with :func:`belonging_lib.scoring.score`).
 DEFAULT_SCORES = {
@@ -89,7 +92,7 @@ def _rule_range(inst, rule) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[str]]:
+def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list[str]]:
     """The scales a report shows, in the order asked, and the ones left out for lack of answers.
 
     ``scores`` is ``None`` (every scale whose item columns are all in the
@@ -165,7 +168,7 @@ def resolve_scores(data: pd.DataFrame, scores=None) -> tuple[list[dict], list[st
 
 def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
     """Score columns in the order asked, the scales shown, the scales left out (see :func:`resolve_scores`)."""
-    shown, left_out = resolve_scores(data, scores)
+    shown, left_out = resolve_scores(data, scores=scores)
     out = pd.DataFrame({e["label"]: e["values"].to_numpy() for e in shown}, index=data.index)
     return out, shown, left_out
 
@@ -175,8 +178,8 @@ def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
     return _score_table(data, scores)[0]
 
 
-def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
-                  scores: Mapping[str, str] | None = None, groups: Sequence[str] = ("fsm", "send", "gender"),
+def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
+                  scores: Mapping[str, str] | None = None, by: Sequence[str] | None = None,
                   policy: DisclosurePolicy | None = None, context: DisclosureContext | None = None) -> dict:
     """The report's tables as :class:`~belonging_lib.disclosure.SuppressedTable` objects.
 
@@ -189,6 +192,8 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
 
     Parameters
     ----------
+    data, school, cluster, scores, by, policy
+        As for :func:`school_report`.
     context : DisclosureContext or False, optional
         The output the report belongs to (default: the active context, else a
         new one for this report).
@@ -196,7 +201,7 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
     Returns
     -------
     dict
-        ``{"overall": SuppressedTable, "groups": {group: SuppressedTable},
+        ``{"overall": SuppressedTable, "by": {column: SuppressedTable},
         "n_school": int, "n_rest": int, "n_school_shown": bool,
         "n_rest_shown": bool, "main_score": str, "scales": list,
         "left_out": list}``.  ``scales`` are the scales shown, as
@@ -205,8 +210,9 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
         ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
     """
     data = as_frame(data)
+    school_col = cluster
     require_columns(data, school_col, role="school column")
-    groups = list(groups)
+    groups = list(DEFAULT_BY if by is None else [by] if isinstance(by, str) else by)
     require_columns(data, groups, role="group column")
     policy = policy or get_default_policy()
     in_school = (data[school_col].astype(str) == str(school)).to_numpy()
@@ -312,14 +318,14 @@ def report_tables(data: pd.DataFrame, *, school: str, school_col: str = "school_
         tmask.columns = table.columns
         group_tables[g] = SuppressedTable(table, tmask, policy, st.n_primary, st.n_secondary,
                                           int_columns=("n_school", "n_rest"))
-    return {"overall": overall_t, "groups": group_tables, "n_school": int(in_school.sum()),
+    return {"overall": overall_t, "by": group_tables, "n_school": int(in_school.sum()),
             "n_rest": int((~in_school).sum()), "n_school_shown": 0 not in head_sup,
             "n_rest_shown": 1 not in head_sup, "main_score": main, "scales": shown, "left_out": left_out}
 
 
-def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_id",
+def school_report(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
                   scores: Mapping[str, str] | None = None,
-                  groups: Sequence[str] = ("fsm", "send", "gender"),
+                  by: Sequence[str] | None = None,
                   policy: DisclosurePolicy | None = None, title: str | None = None,
                   out: str | os.PathLike | None = None, synthetic: bool = False,
                   context: DisclosureContext | None = None) -> str:
@@ -331,7 +337,7 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
         Pupil-level survey in the standard schema (items or score columns).
     school : str
         The school's identifier (``"S01"``).
-    school_col : str
+    cluster : str
         Column holding school identifiers.
     scores : list or mapping, optional
         Scales in the order wanted: instrument ids or score columns
@@ -340,8 +346,9 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
         (belonging first; scales not measured are not mentioned).  Scales
         whose items hold no answer are left out, and the page says so.  The
         first is the one broken down by group.
-    groups : list of str
-        Pupil characteristics to break the first score down by.
+    by : list of str, optional
+        Pupil characteristics to break the first score down by (default
+        :data:`DEFAULT_BY`: FSM, SEND and gender; ``[]`` for none).
     policy : DisclosurePolicy, optional
         Default: the project's policy (threshold 10).
     title : str, optional
@@ -369,7 +376,7 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
 
     from . import __version__
 
-    tables = report_tables(data, school=school, school_col=school_col, scores=scores, groups=groups,
+    tables = report_tables(data, school=school, cluster=cluster, scores=scores, by=by,
                            policy=policy, context=context)
     policy = policy or get_default_policy()
     overall = apa_table(tables["overall"], title="Mean scores: this school and the other schools",
@@ -379,7 +386,7 @@ def school_report(data: pd.DataFrame, *, school: str, school_col: str = "school_
                         note="Difference = school mean minus the other schools' mean, in the units of each "
                              "score (its possible range is given beside its name).")
     blocks = []
-    for g, t in tables["groups"].items():
+    for g, t in tables["by"].items():
         tab = apa_table(t, labels={"group": "Group", "n_school": "N (school)", "mean_school": "Mean (school)",
                                    "sd_school": "SD (school)", "n_rest": "N (others)",
                                    "mean_rest": "Mean (others)", "sd_rest": "SD (others)"},

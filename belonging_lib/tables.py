@@ -1,7 +1,7 @@
 """Publication-ready (APA style) tables from tidy result frames.
 
 :func:`apa_table` turns a tidy table (columns ``term, estimate, se, ci_low,
-ci_high, statistic, df, p_value, n`` or any others) into an
+ci_high, statistic, df, p, n`` or any others) into an
 :class:`APATable` that renders as HTML (notebooks, site, report), Markdown
 or LaTeX.  APA conventions applied: numbers rounded only for display;
 p-values as ``< .001`` or ``.034`` (no leading zero, since p cannot exceed 1);
@@ -26,11 +26,11 @@ from ._validation import as_frame
 __all__ = ["apa_table", "APATable", "format_number", "format_p_apa"]
 
 _HEADERS = {"term": "Term", "estimate": "Estimate", "se": "SE", "ci": "95% CI", "statistic": "Statistic",
-            "df": "df", "p_value": "p", "n": "N", "mean": "M", "sd": "SD", "variable": "Variable",
+            "df": "df", "p": "p", "n": "N", "mean": "M", "sd": "SD", "variable": "Variable",
             "group": "Group", "alpha": "α", "omega": "ω", "r": "r"}
 _ITALIC = {"SE", "df", "p", "N", "M", "SD", "r", "t", "z", "F", "n"}
 #: Columns bounded by 1 in absolute value: shown without a leading zero (APA).
-NO_LEADING_ZERO = ("p_value", "alpha", "omega", "r", "share", "share_missing", "icc")
+NO_LEADING_ZERO = ("p", "alpha", "omega", "r", "share", "share_missing", "icc")
 
 
 def format_p_apa(p: float, *, digits: int = 3) -> str:
@@ -150,15 +150,15 @@ def _header_md(h: str) -> str:
     return f"*{h}*" if h in _ITALIC else h
 
 
-def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = None,
-              note: str | None = None, number: int | None = None, ci: float = 0.95,
+def apa_table(table, *, digits: int = 2, p_digits: int = 3, title: str | None = None,
+              note: str | None = None, number: int | None = None, ci_level: float = 0.95,
               statistic: str | None = None, labels: Mapping[str, str] | None = None,
               columns: Sequence[str] | None = None, index: bool = False) -> APATable:
     """Format a tidy result table the APA way.
 
     Parameters
     ----------
-    frame : DataFrame, Result or SuppressedTable
+    table : DataFrame, Result or SuppressedTable
         A tidy table; a result object is turned into one with ``to_frame()``.
     digits : int
         Decimals for estimates and other numbers (display only).
@@ -168,7 +168,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
         Title above and note below the table.
     number : int, optional
         Table number (``Table 2``).
-    ci : float
+    ci_level : float
         Level named in the CI column header.
     statistic : str, optional
         Symbol of the test statistic (``"t"``, ``"z"``, ``"F"``).
@@ -186,7 +186,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
     Examples
     --------
     >>> tidy = pd.DataFrame({"term": ["fsm"], "estimate": [-0.153], "se": [0.041], "ci_low": [-0.233],
-    ...                      "ci_high": [-0.073], "statistic": [-3.73], "df": [3000.0], "p_value": [0.0002], "n": [3131]})
+    ...                      "ci_high": [-0.073], "statistic": [-3.73], "df": [3000.0], "p": [0.0002], "n": [3131]})
     >>> print(apa_table(tidy, statistic="t").markdown)
     | Term | Estimate | *SE* | 95% CI | *t* | *df* | *p* | *N* |
     |:---|---:|---:|---:|---:|---:|---:|---:|
@@ -194,6 +194,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
     """
     from .disclosure import SuppressedTable
 
+    frame = table
     footnote = ""
     mask = None
     if isinstance(frame, SuppressedTable):
@@ -201,7 +202,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
         frame = frame.data
     elif hasattr(frame, "to_frame") and not isinstance(frame, pd.DataFrame):
         frame = frame.to_frame()
-    frame = as_frame(frame, name="frame")
+    frame = as_frame(frame, name="table")
     if index:
         frame = frame.reset_index()
         if mask is not None:
@@ -217,7 +218,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
         frame = frame[list(columns)]
     cells = pd.DataFrame(index=frame.index)
     names = dict(_HEADERS)
-    names["ci"] = f"{round(ci * 100):g}% CI"
+    names["ci"] = f"{round(ci_level * 100):g}% CI"
     if statistic:
         names["statistic"] = statistic
     names.update(labels or {})
@@ -238,7 +239,7 @@ def apa_table(frame, *, digits: int = 2, p_digits: int = 3, title: str | None = 
             continue
         values = frame[col]
         header = names.get(col, str(col))
-        if col == "p_value":
+        if col == "p" or str(col).startswith("p_"):     # p-values: `p`, `p_<what>`
             shown = [format_p_apa(v, digits=p_digits) if not pd.isna(v) else "" for v in values]
         elif col in ("n", "df") or str(col).startswith("n_"):
             shown = [("" if pd.isna(v) else (f"{int(v)}" if float(v).is_integer() else format_number(float(v), digits=digits)))

@@ -19,34 +19,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from _contract_helpers import FAST, SLOW, SLOWER, attempt, finite, labels, odd, scales
 from belonging_lib import BelongingError, DataError
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
-
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SLOWER = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SLOW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-labels = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
-scales = st.sampled_from([1e-9, 1e-3, 1.0, 1e3, 1e9])
-odd = st.sampled_from([False, False, True])
-
-
-def attempt(fn, *args, **kwargs):
-    """Call ``fn``; return its result, or None after checking a library error's message."""
-    try:
-        return fn(*args, **kwargs)
-    except BelongingError as exc:
-        assert str(exc).strip(), f"{type(exc).__name__} raised without a message"
-        event(f"{getattr(fn, '__name__', 'call')} raised {type(exc).__name__}: {str(exc)[:70]}")
-        return None
-
-
-def finite(*values) -> bool:
-    return all(np.isfinite(np.asarray(v, dtype=float)).all() for v in values)
 
 
 def _trial_frame(n_schools, per, seed, *, scale=1.0, effect=0.3):

@@ -20,17 +20,16 @@ import unicodedata
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from _contract_helpers import FAST, SLOWER, attempt
 from belonging_lib import BelongingError
 from belonging_lib.codebook import apply_codebook, read_codebook, validate
-from belonging_lib.io import read_data
+from belonging_lib.io import read_data, read_labelled
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SLOWER = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 KEY = "a-long-secret-key-for-the-tests"
 
@@ -39,16 +38,6 @@ id_text = st.text(alphabet="0123456789EeP-", min_size=1, max_size=18).filter(lam
 ids_unique = st.lists(id_text, min_size=1, max_size=12, unique=True)
 answers = st.one_of(st.none(), st.integers(1, 5))
 comments = st.text(alphabet='ab "\n,;', max_size=12)
-
-
-def attempt(fn, *args, **kwargs):
-    """Call ``fn``; return its result, or None after checking a library error's message."""
-    try:
-        return fn(*args, **kwargs)
-    except BelongingError as exc:
-        assert str(exc).strip(), f"{type(exc).__name__} raised without a message"
-        event(f"{getattr(fn, '__name__', 'call')} raised {type(exc).__name__}: {str(exc)[:60]}")
-        return None
 
 
 def _expected_text(values):
@@ -158,7 +147,7 @@ def test_pseudonyms_are_the_same_from_every_format(tmp_path_factory, ids):
     pyreadstat.write_sav(frame, str(folder / "a.sav"))
     want = ["X" + hmac.new(KEY.encode(), i.encode(), hashlib.sha256).hexdigest()[:16] for i in ids]
     for name in ("a.csv", "a.xlsx", "a.sav"):
-        assert pseudonymise(read_data(folder / name), "pupil_id", key=KEY)["pupil_id"].tolist() == want, name
+        assert pseudonymise(read_data(folder / name), columns="pupil_id", key=KEY)["pupil_id"].tolist() == want, name
 
 
 # ----------------------------------------------------------------------------- header names
@@ -181,7 +170,7 @@ def test_header_spelling_matches_the_codebook(tmp_path_factory, name, pad):
     r = apply_codebook(raw, cb)
     assert r.data["q"].tolist() == [3, 4]
     if raw_name != nfc:
-        assert raw.attrs["renamed_columns"] == {raw_name: nfc}
+        assert read_labelled(p).renamed_columns == {raw_name: nfc}
 
 
 # ----------------------------------------------------------------------------- codebooks and validation

@@ -89,7 +89,7 @@ def test_comparison_rows_use_the_smallest_group():
 
 def test_count_by_counts_every_row_and_suppresses():
     d = pd.DataFrame({"band": ["low"] * 4 + ["mid"] * 30 + ["high"] * 50 + [None] * 12})
-    s = count_by(d, "band")
+    s = count_by(d, by="band")
     assert s.data["band"].tolist()[:3] == ["high", "low", "mid"] and pd.isna(s.data["band"].iloc[3])
     # low (4) is below 10; the missing group (12) is the smallest other and protects it
     assert s.mask["n"].tolist() == [False, True, False, True]
@@ -97,10 +97,10 @@ def test_count_by_counts_every_row_and_suppresses():
     assert shown["n"].tolist() == ["50", "[c]", "30", "[c]"]
     assert shown["percent"].tolist() == [f"{50 / 96 * 100:.2f}", "[c]", f"{30 / 96 * 100:.2f}", "[c]"]
     # nothing suppressed at a lower threshold: counts add up to every row passed in
-    loose = count_by(d, "band", policy=DisclosurePolicy(threshold=3))
+    loose = count_by(d, by="band", policy=DisclosurePolicy(threshold=3))
     assert loose.data["n"].sum() == len(d) and np.isclose(loose.data["percent"].sum(), 100)
     assert s.shown["band"].tolist() == ["high", "mid"]
-    two = count_by(pd.DataFrame({"a": [1, 1, 2, 2] * 10, "b": ["x", "y"] * 20}), ["a", "b"])
+    two = count_by(pd.DataFrame({"a": [1, 1, 2, 2] * 10, "b": ["x", "y"] * 20}), by=["a", "b"])
     assert two.data[["a", "b", "n"]].values.tolist() == [[1, "x", 10], [1, "y", 10], [2, "x", 10], [2, "y", 10]]
 
 
@@ -168,16 +168,16 @@ def test_crosstab_values_with_counts():
 def test_summarise_by_values_and_suppression():
     d = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 3 + ["c"] * 20, "y": np.arange(35.0)})
     d.loc[0, "y"] = np.nan
-    s = summarise_by(d, "y", "g")
+    s = summarise_by(d, outcome="y", by="g")
     a = s.data.iloc[0]
     assert np.isnan(a["n"])  # a (11 with a value) protects b
-    s2 = summarise_by(d, "y", "g", policy=DisclosurePolicy(threshold=2))
+    s2 = summarise_by(d, outcome="y", by="g", policy=DisclosurePolicy(threshold=2))
     row = s2.data.set_index("g").loc["a"]
     assert row["n"] == 11 and row["n_missing"] == 1
     assert row["mean"] == pytest.approx(np.arange(1.0, 12.0).mean(), rel=1e-12)
     assert row["sd"] == pytest.approx(np.arange(1.0, 12.0).std(ddof=1), rel=1e-12)
     with pytest.raises(DataError, match="must be numeric"):
-        summarise_by(d.assign(y="x"), "y", "g")
+        summarise_by(d.assign(y="x"), outcome="y", by="g")
 
 
 def test_check_model_df():
@@ -317,22 +317,22 @@ def test_html_form():
 def test_summarise_by_columns_and_counts():
     d = pd.DataFrame({"g": ["a"] * 15 + ["b"] * 12, "h": ["x", "y"] * 13 + ["x"],
                       "y": list(np.arange(14.0)) + [np.nan] + list(np.arange(12.0))})
-    s = summarise_by(d, "y", "g", policy=DisclosurePolicy(threshold=1))
+    s = summarise_by(d, outcome="y", by="g", policy=DisclosurePolicy(threshold=1))
     assert s.data.columns.tolist() == ["g", "n", "n_missing", "mean", "sd"]
     assert s.data["n"].tolist() == [14, 12] and s.data["n_missing"].tolist() == [1, 0]
     assert s.data["mean"].tolist() == pytest.approx([6.5, 5.5], rel=1e-12)
-    two = summarise_by(d, "y", ["g", "h"], policy=DisclosurePolicy(threshold=1))
+    two = summarise_by(d, outcome="y", by=["g", "h"], policy=DisclosurePolicy(threshold=1))
     assert two.data.columns.tolist()[:2] == ["g", "h"] and len(two.data) == 4
     assert two.data["n"].sum() == 26
     with pytest.raises(Exception, match="grouping column 'k'"):
-        summarise_by(d, "y", "k")
-    with pytest.raises(Exception, match="value column 'z'"):
-        summarise_by(d, "z", "g")
+        summarise_by(d, outcome="y", by="k")
+    with pytest.raises(Exception, match="outcome column 'z'"):
+        summarise_by(d, outcome="z", by="g")
 
 
 def test_numeric_labels_stay_visible_in_suppressed_rows():
     d = pd.DataFrame({"wave": [1] * 30 + [2] * 4 + [3] * 20, "y": np.arange(54.0)})
-    s = summarise_by(d, "y", "wave")
+    s = summarise_by(d, outcome="y", by="wave")
     # the wave number names the row: shown even where the row's numbers are hidden
     assert s.data["wave"].tolist() == [1, 2, 3] and not s.mask["wave"].any()
     assert s.mask["mean"].tolist() == [False, True, True]

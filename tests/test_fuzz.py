@@ -164,7 +164,7 @@ def test_summarise_by_odd_data(groups, value, constant, all_missing):
     if all_missing:
         y = np.full(n, np.nan)
     d = pd.DataFrame({"g": groups, "y": y})
-    s = summarise_by(d, "y", "g")
+    s = summarise_by(d, outcome="y", by="g")
     visible = ~s.mask["mean"]
     assert (s.data.loc[visible, "n"] >= 10).all()
     # no silent NaN: a visible mean exists; a visible SD is missing only for n < 2
@@ -174,10 +174,10 @@ def test_summarise_by_odd_data(groups, value, constant, all_missing):
 
 def test_summarise_by_one_school_and_infinite_values():
     d = pd.DataFrame({"school_id": ["S1"] * 12, "y": [1.0] * 12})
-    s = summarise_by(d, "y", "school_id")
+    s = summarise_by(d, outcome="y", by="school_id")
     assert s.data["mean"].iloc[0] == 1.0 and s.data["sd"].iloc[0] == 0.0
     with pytest.raises(BelongingError, match="infinite"):
-        summarise_by(d.assign(y=np.inf), "y", "school_id")
+        summarise_by(d.assign(y=np.inf), outcome="y", by="school_id")
 
 
 @FAST
@@ -186,7 +186,7 @@ def test_summarise_by_one_school_and_infinite_values():
 def test_missingness_shares_are_consistent(cols, by):
     d = pd.DataFrame({f"v{i}": pd.Series(c, dtype=float) for i, c in enumerate(cols)})
     d["g"] = by
-    m = missingness(d, [f"v{i}" for i in range(len(cols))], by="g")
+    m = missingness(d, columns=[f"v{i}" for i in range(len(cols))], by="g")
     assert m.patterns["n"].sum() == len(d)
     assert ((m.by_variable["share_missing"] >= 0) & (m.by_variable["share_missing"] <= 1)).all()
     assert m.by_variable["share_missing"].notna().all()
@@ -214,7 +214,7 @@ def test_safe_merge_never_changes_row_count(keys, right_keys):
                     min_size=1, max_size=20))
 def test_pseudonymise_is_consistent_and_one_to_one(ids):
     d = pd.DataFrame({"pupil_id": ids})
-    out = pseudonymise(d, "pupil_id", key="a-key-that-is-long-enough")
+    out = pseudonymise(d, columns="pupil_id", key="a-key-that-is-long-enough")
     mapping = dict(zip(ids, out["pupil_id"]))
     assert len(set(mapping.values())) == len(set(ids))
     assert all(a != b for a, b in mapping.items())

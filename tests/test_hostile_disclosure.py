@@ -223,11 +223,11 @@ def test_issue_margin_example_girls_not_recoverable(order):
     d = year_gender()
     with D.context() as ctx:
         if order == "count first":
-            by_year = count_by(d, "year").display()
-            by_both = summarise_by(d, "y", ["year", "gender"]).display()
+            by_year = count_by(d, by="year").display()
+            by_both = summarise_by(d, outcome="y", by=["year", "gender"]).display()
         else:
-            by_both = summarise_by(d, "y", ["year", "gender"]).display()
-            by_year = count_by(d, "year").display()
+            by_both = summarise_by(d, outcome="y", by=["year", "gender"]).display()
+            by_year = count_by(d, by="year").display()
     assert "9" not in by_both["n"].tolist()
     assert not ("59" in by_year["n"].tolist() and "50" in by_both["n"].tolist())
     assert audit_margin_output(d, by_year, by_both) >= 1
@@ -244,11 +244,11 @@ def test_random_margins_across_two_tables_leave_no_group_recoverable(sizes, miss
     d = year_gender(*sizes, missing_boys5=min(missing, sizes[1]))
     with D.context():
         if count_first:
-            by_year = count_by(d, "year").display()
-            by_both = summarise_by(d, "y", ["year", "gender"]).display()
+            by_year = count_by(d, by="year").display()
+            by_both = summarise_by(d, outcome="y", by=["year", "gender"]).display()
         else:
-            by_both = summarise_by(d, "y", ["year", "gender"]).display()
-            by_year = count_by(d, "year").display()
+            by_both = summarise_by(d, outcome="y", by=["year", "gender"]).display()
+            by_year = count_by(d, by="year").display()
     audit_margin_output(d, by_year, by_both)
 
 
@@ -259,16 +259,16 @@ def test_chapter_setup_opens_a_disclosure_context():
     ctx = D.get_context()
     assert isinstance(ctx, D.DisclosureContext)
     d = year_gender()
-    count_by(d, "year")
-    assert summarise_by(d, "y", ["year", "gender"]).display().loc[1, "n"] == "[c]"   # the boys' 50
+    count_by(d, by="year")
+    assert summarise_by(d, outcome="y", by=["year", "gender"]).display().loc[1, "n"] == "[c]"   # the boys' 50
     setup()
     assert D.get_context() is not ctx                  # a new chapter, a new context
 
 
 def test_without_a_context_the_functions_work_as_before():
     d = year_gender()
-    assert count_by(d, "year").display()["n"].tolist() == ["59", "60"]
-    assert summarise_by(d, "y", ["year", "gender"]).display()["n"].tolist() == ["[c]", "50", "[c]", "30"]
+    assert count_by(d, by="year").display()["n"].tolist() == ["59", "60"]
+    assert summarise_by(d, outcome="y", by=["year", "gender"]).display()["n"].tolist() == ["[c]", "50", "[c]", "30"]
 
 
 # ----------------------------------------------------------------------------- counts stored as text
@@ -319,7 +319,7 @@ def test_report_others_count_does_not_reveal_the_school(survey_with_small_school
 
     has = _scores(d, {"m": DEFAULT_SCORES["Belonging (PSSM)"]})["m"].notna().to_numpy()
     school = (d["school_id"] == "S01").to_numpy()
-    for g, table in t["groups"].items():
+    for g, table in t["by"].items():
         level = d[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
         levels = sorted(level.dropna().unique(), key=str)
         lev = level.to_numpy()
@@ -355,8 +355,8 @@ def test_report_and_chapter_in_one_context():
     s = bl.load_sample("survey")
     d = pd.concat([s[s.school_id != "S01"], s[s.school_id == "S01"].head(8)])
     with D.context() as ctx:
-        count_by(d, "fsm")
-        report_tables(d, school="S01", groups=["fsm"])
+        count_by(d, by="fsm")
+        report_tables(d, school="S01", by=["fsm"])
     assert len(ctx.published()) > 0
 
 
@@ -419,7 +419,7 @@ def test_survey_by_counts_every_exclusion():
 def test_survey_breakdown_checked_against_the_output():
     d, des = _design({"a": 9, "b": 50, "c": 60})
     with D.context():
-        count_by(d.assign(ab=np.where(d.g == "c", "c", "ab")), "ab")       # publishes a + b = 59
+        count_by(d.assign(ab=np.where(d.g == "c", "c", "ab")), by="ab")       # publishes a + b = 59
         out = des.mean("y", by="g").to_frame().set_index("g")
     assert out.loc["a", "suppressed"] and out.loc["b", "suppressed"]
 
@@ -482,7 +482,7 @@ def test_nk_and_p_ratio_rules():
 def test_magnitude_table_suppresses_dominated_cells():
     d = pd.DataFrame({"school": ["A"] * 12 + ["B"] * 12 + ["C"] * 15,
                       "minutes": [500] + [1] * 11 + [10] * 12 + [8] * 15})
-    t = D.magnitude_by(d, "minutes", "school")
+    t = D.magnitude_by(d, outcome="minutes", by="school")
     rules = dict(zip(t.data["school"], t.data["rule"]))
     assert rules["A"] == "nk" and rules["B"] == "secondary" and rules["C"] == ""
     assert t.display().loc[0, "total"] == "[c]"
@@ -601,7 +601,7 @@ def test_acro_agrees_on_magnitude_tables(acro, case):
     d["all"] = "all"
     verdict = _acro_verdicts(acro, lambda: acro.crosstab(d["school"], d["all"], values=d["minutes"],
                                                          aggfunc="sum"))
-    ours = D.magnitude_by(d, "minutes", "school", context=False)
+    ours = D.magnitude_by(d, outcome="minutes", by="school", context=False)
     for school, vals in groups.items():
         acro_v = verdict.loc[school].iloc[0]
         assert ("MinimumThresholdCheck" in acro_v) == (len(vals) < THRESHOLD), school

@@ -17,7 +17,7 @@ import pytest
 
 from belonging_lib import BelongingError, ColumnError, DataError
 from belonging_lib.codebook import apply_codebook, read_codebook, validate
-from belonging_lib.io import check_ids, read_data
+from belonging_lib.io import check_ids, read_data, read_labelled
 
 KEY = "a-long-secret-key-for-the-tests"
 
@@ -115,7 +115,7 @@ def test_pseudonyms_link_across_csv_excel_spss_and_stata(tmp_path):
     pyreadstat.write_sav(numeric, str(tmp_path / "n.sav"), variable_format={"pupil_id": "N3"})
     want = ["X" + hmac.new(KEY.encode(), i.encode(), hashlib.sha256).hexdigest()[:16] for i in ids]
     for name in ("a.csv", "a.xlsx", "a.sav", "a.dta", "n.sav"):
-        got = pseudonymise(read_data(tmp_path / name), "pupil_id", key=KEY)["pupil_id"].tolist()
+        got = pseudonymise(read_data(tmp_path / name), columns="pupil_id", key=KEY)["pupil_id"].tolist()
         assert got == want, name
 
 
@@ -123,13 +123,13 @@ def test_pseudonymise_leaves_no_raw_id_in_the_index():
     from belonging_lib.privacy import pseudonymise
 
     d = pd.DataFrame({"pupil_id": ["P0001", "P0002"], "y": [1, 2]}).set_index("pupil_id", drop=False)
-    out = pseudonymise(d, "pupil_id", key=KEY)
+    out = pseudonymise(d, columns="pupil_id", key=KEY)
     text = out.to_csv()
     assert "P0001" not in text and "P0002" not in text
     assert list(out.index) == out["pupil_id"].tolist()
     # the identifier only in the index
     only_index = pd.DataFrame({"y": [1, 2]}, index=pd.Index(["P0001", "P0002"], name="pupil_id"))
-    assert "P0001" not in pseudonymise(only_index, "pupil_id", key=KEY).to_csv()
+    assert "P0001" not in pseudonymise(only_index, columns="pupil_id", key=KEY).to_csv()
 
 
 # ----------------------------------------------------------------------------- rows swallowed
@@ -162,7 +162,7 @@ def test_text_over_several_lines_keeps_every_row(tmp_path):
     p = _write(tmp_path, "multi.csv", 'pupil_id,comment,q1\nP01,"line one\nline two",3\nP02,x,4\nP03,"a\nb\nc",5\n')
     frame = read_data(p)
     assert frame["pupil_id"].tolist() == ["P01", "P02", "P03"]
-    assert frame.attrs["multiline_rows"] == [(2, 3), (5, 7)]
+    assert read_labelled(p).multiline_rows == ((2, 3), (5, 7))
 
 
 def test_unclosed_quote_is_reported(tmp_path):
@@ -225,7 +225,7 @@ def test_header_in_nfd_or_with_a_trailing_space_matches_and_is_reported(tmp_path
     cb = read_codebook(pd.DataFrame({"variable": ["pupil_id", "school", "q1"],
                                      "source_name": ["ID", "\u00c9cole", "Q1"],
                                      "type": ["id", "integer", "item"], "allowed": ["", "", "1-5"]}))
-    raw = read_data(p)
+    raw = read_labelled(p)       # the reader's header renames travel in the LabelledData
     r = apply_codebook(raw, cb)
     assert r.data["q1"].tolist() == [2, 3]
     assert "'Q1 ' -> 'Q1'" in r.summary()

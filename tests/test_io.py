@@ -11,7 +11,7 @@ import pytest
 
 from belonging_lib import ColumnError, DataError, RowLedger
 from belonging_lib.codebook import apply_codebook, read_codebook, validate
-from belonging_lib.io import check_ids, missingness, read_data, safe_merge
+from belonging_lib.io import check_ids, missingness, read_data, read_labelled, safe_merge
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -42,15 +42,19 @@ def small():
 
 # ----------------------------------------------------------------------------- reading files
 
-def test_read_csv_types_and_attrs(tmp_path):
+def test_read_csv_types_and_labels(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("pupil_id,q1,score,name\nP1,1,2.5,Zoë\nP2,,3,Ana\n", encoding="utf-8")
     f = read_data(p)
     assert f["q1"].tolist()[0] == 1.0 and np.isnan(f["q1"].tolist()[1])
     assert f["score"].tolist() == [2.5, 3.0]
     assert f["name"].tolist() == ["Zoë", "Ana"]
-    assert f.attrs["source"] == "a.csv"
-    assert f.attrs["value_labels"] == {}
+    assert not f.attrs                      # metadata lives in LabelledData, never in DataFrame.attrs
+    labelled = read_labelled(p)
+    assert labelled.source == "a.csv" and labelled.value_labels == {}
+    assert labelled.id_columns == ("pupil_id",) and labelled.delimiter is None   # a comma: the default
+    pd.testing.assert_frame_equal(labelled.data, f)
+    assert labelled.to_frame()["id"].tolist() == [True, False, False, False]
     assert read_data(p, columns=["q1"]).columns.tolist() == ["q1"]
     with pytest.raises(ColumnError, match="'nope'"):
         read_data(p, columns=["nope"])
@@ -116,13 +120,21 @@ def test_read_spss_labels_and_user_missing(tmp_path):
     pyreadstat.write_sav(frame, str(p), column_labels={"id": "Pupil", "q1": "I feel I belong"},
                          variable_value_labels={"q1": {1.0: "Never", 4.0: "Always", 9.0: "Not answered"}},
                          missing_ranges={"q1": [9.0]})
-    f = read_data(p)
-    assert f.attrs["variable_labels"]["q1"] == "I feel I belong"
-    assert f.attrs["value_labels"]["q1"][4.0] == "Always"
-    assert f.attrs["missing_codes"]["q1"] == [9.0]
+    labelled = read_labelled(p)
+    f = labelled.data
+    assert labelled.variable_labels["q1"] == "I feel I belong"
+    assert labelled.value_labels["q1"][4.0] == "Always"
+    assert labelled.missing_codes["q1"] == [9.0]
     assert np.isnan(f["q1"][1]) and f["q1"][2] == 4.0
-    kept = read_data(p, user_missing="keep")
-    assert kept["q1"].tolist() == [1.0, 9.0, 4.0]
+    pd.testing.assert_frame_equal(read_data(p), f)
+    kept = read_labelled(p, user_missing="keep")
+    assert kept.data["q1"].tolist() == [1.0, 9.0, 4.0] and kept.missing_codes["q1"] == [9.0]
+    # the codebook knows the declared code from the LabelledData, not from the bare table
+    cb = read_codebook(pd.DataFrame({"variable": ["pupil_id", "q1"], "source_name": ["id", "q1"],
+                                     "type": ["id", "item"], "allowed": ["", "1-4"]}))
+    assert apply_codebook(kept, cb).data["q1"].isna().tolist() == [False, True, False]
+    with pytest.raises(DataError, match="q1"):
+        apply_codebook(kept.data, cb)
     truncated = tmp_path / "cut.sav"
     truncated.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
     with pytest.raises(DataError, match="SPSS file 'cut.sav' is corrupt or truncated"):
@@ -136,10 +148,10 @@ def test_read_stata_labels(tmp_path):
     p = tmp_path / "s.dta"
     pyreadstat.write_dta(frame, str(p), column_labels=["Pupil", "Free school meals"],
                          variable_value_labels={"fsm": {0: "No", 1: "Yes"}})
-    f = read_data(p)
-    assert f["fsm"].tolist() == [0.0, 1.0]
-    assert f.attrs["variable_labels"]["fsm"] == "Free school meals"
-    assert f.attrs["value_labels"]["fsm"] == {0: "No", 1: "Yes"}
+    labelled = read_labelled(p)
+    assert labelled.data["fsm"].tolist() == [0.0, 1.0]
+    assert labelled.variable_labels["fsm"] == "Free school meals"
+    assert labelled.value_labels["fsm"] == {0: "No", 1: "Yes"}
 
 
 # ----------------------------------------------------------------------------- ids and merges
@@ -152,7 +164,7 @@ def test_check_ids(small):
     gap = small.assign(pupil_id=["P1", None, "P3", "P4"])
     with pytest.raises(DataError, match="missing in row 2"):
         check_ids(gap)
-    check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), ["pupil_id", "wave"])
+    check_ids(dup.assign(wave=[1, 1, 1, 1, 2]), id=["pupil_id", "wave"])
 
 
 def test_safe_merge_many_to_one_and_ledger(small):
@@ -190,16 +202,47 @@ def test_missingness_counts_groups_and_patterns():
     d = pd.DataFrame({"g": ["a"] * 25 + ["b"] * 30 + ["c"] * 5, "x": rng.normal(size=n), "y": rng.normal(size=n)})
     d.loc[:9, "x"] = np.nan          # 10 missing x, all in group a
     d.loc[55:, "y"] = np.nan         # 5 missing y, all in group c (a small group)
-    m = missingness(d, ["x", "y"], by="g")
+    m = missingness(d, columns=["x", "y"], by="g")
     assert m.by_variable["n_missing"].tolist() == [10, 5]
     assert m.by_variable["share_missing"].tolist() == pytest.approx([10 / 60, 5 / 60], rel=1e-12)
     assert m.by_group.loc["a", "x"] == pytest.approx(10 / 25, rel=1e-12)
-    assert np.isnan(m.by_group.loc["c", "y"])   # group of 5 suppressed
-    assert m.suppressed_groups == ("c",)
+    # the data layer keeps every group and pattern, raw
+    assert m.by_group.loc["c", "y"] == 1.0 and m.by_group.loc["c", "n"] == 5
     pats = dict(zip(m.patterns["pattern"], m.patterns["n"]))
-    assert pats[".."] == 45 and pats["x."] == 10 and pats["rarer patterns"] == 5
+    assert pats == {"..": 45, "x.": 10, ".x": 5}
     assert m.patterns["n"].sum() == n
     assert "15 complete" not in m.summary() and "45 complete" in m.summary()
+
+
+def test_missingness_is_shown_through_an_explicit_policy(monkeypatch):
+    """Disclosure applies where the picture is shown, with the policy passed, never a global one."""
+    from belonging_lib.disclosure import DisclosurePolicy, set_default_policy
+
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"g": ["a"] * 25 + ["b"] * 30 + ["c"] * 5, "x": rng.normal(size=60), "y": rng.normal(size=60)})
+    d.loc[:9, "x"] = np.nan
+    d.loc[55:, "y"] = np.nan
+    # a global or environment policy does not change the data layer's counts
+    monkeypatch.setenv("BELONGING_DISCLOSURE_THRESHOLD", "50")
+    set_default_policy(DisclosurePolicy(threshold=40))
+    try:
+        m = missingness(d, columns=["x", "y"], by="g")
+    finally:
+        set_default_policy(None)
+    assert dict(zip(m.patterns["pattern"], m.patterns["n"])) == {"..": 45, "x.": 10, ".x": 5}
+    assert m.by_group["n"].tolist() == [25, 30, 5]
+    shown = m.group_table(policy=DisclosurePolicy(threshold=10))
+    assert shown.display()["n"].tolist() == ["[c]", "30", "[c]"]     # c is small; a protects it
+    assert np.isnan(shown.data.loc[2, "y"]) and shown.data.loc[1, "x"] == 0.0
+    pats = m.pattern_table(policy=DisclosurePolicy(threshold=10))
+    assert dict(zip(pats["pattern"], pats["n"])) == {"..": 45, "x.": 10, "rarer patterns": 5}
+    assert pats["share"].sum() == pytest.approx(1.0)
+    pats = m.pattern_table(policy=DisclosurePolicy(threshold=5))
+    assert "rarer patterns" not in set(pats["pattern"])
+    with pytest.raises(DataError, match="DisclosurePolicy"):
+        m.pattern_table(policy=None)
+    with pytest.raises(DataError, match="no groups"):
+        missingness(d, columns=["x"]).group_table(policy=DisclosurePolicy())
 
 
 # ----------------------------------------------------------------------------- codebook
@@ -299,8 +342,8 @@ def test_sample_raw_export_csv_reproduces_survey():
 @pytest.mark.slow
 def test_sample_raw_export_sav_reproduces_survey():
     _check_sample_md5(["survey.csv", "survey_raw_export.sav", "codebook.csv"])
-    raw = read_data(SAMPLE / "survey_raw_export.sav", user_missing="keep")
-    assert raw.attrs["value_labels"]["Q1_1"][5.0] == "Completely true"
+    raw = read_labelled(SAMPLE / "survey_raw_export.sav", user_missing="keep")
+    assert raw.value_labels["Q1_1"][5.0] == "Completely true"
     r = apply_codebook(raw, SAMPLE / "codebook.csv", file="survey.csv")
     pd.testing.assert_frame_equal(r.data, pd.read_csv(SAMPLE / "survey.csv"), check_dtype=False)
     assert r.changes["n_set_missing"].sum() > 0

@@ -83,7 +83,7 @@ def test_group_tables_go_through_the_disclosure_policy(path):
 def test_disclosure_check_would_catch_a_bare_groupby():
     bare = 'pupils.groupby("class_id")["pssm"].mean()'
     assert GROUPING.search(bare) and not DISCLOSED.search(bare)
-    assert DISCLOSED.search('summarise_by(pupils, "pssm", "class_id")')
+    assert DISCLOSED.search('summarise_by(pupils, outcome="pssm", by="class_id")')
     assert GROUPING.search('design.percent("belongs", by="CNT")')
 
 

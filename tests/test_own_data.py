@@ -8,6 +8,7 @@ to results went wrong (issue 19) and checks the behaviour now: reading, ``valida
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from belonging_lib import DataError
 from belonging_lib.cli import main
 from belonging_lib.codebook import apply_codebook, read_codebook, summary_line, validate
-from belonging_lib.io import read_data
+from belonging_lib.io import read_labelled
 from belonging_lib.report import school_report
 
 HERE = Path(__file__).resolve().parent / "fixtures" / "own_data"
@@ -27,7 +28,7 @@ XLSX, XLSX_CB = HERE / "form_responses.xlsx", HERE / "form_codebook.csv"
 
 
 def _read(path, cb):
-    return read_data(path, user_missing="keep", ids=cb.loc[cb["type"] == "id", "source_name"].tolist())
+    return read_labelled(path, user_missing="keep", ids=cb.loc[cb["type"] == "id", "source_name"].tolist())
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,14 @@ def test_fixtures_are_small_and_shaped_as_the_issue_says(spss, form):
     for f in (SAV, XLSX, SAV_CB, XLSX_CB):
         assert f.stat().st_size < 1_000_000
     raw, _ = spss
-    assert len(raw) == 1524 and raw["SchoolCode"].nunique() == 12
-    assert raw.groupby(["SchoolCode", "Class"]).ngroups == 60 and raw["Class"].nunique() == 6
-    assert (raw["SchoolCode"] == "0520").sum() == 14
-    assert ((raw["SchoolCode"] == "0520") & (raw["Class"] == "7B")).sum() == 6
-    assert raw.attrs["missing_codes"]["Q1_1"] == [9.0, -99.0]
-    assert not any(c.startswith(("peer", "bully", "sdq", "Q6", "Q7")) for c in raw.columns)
+    assert len(raw.data) == 1524 and raw.data["SchoolCode"].nunique() == 12
+    assert raw.data.groupby(["SchoolCode", "Class"]).ngroups == 60 and raw.data["Class"].nunique() == 6
+    assert (raw.data["SchoolCode"] == "0520").sum() == 14
+    assert ((raw.data["SchoolCode"] == "0520") & (raw.data["Class"] == "7B")).sum() == 6
+    assert raw.missing_codes["Q1_1"] == [9.0, -99.0]
+    assert not any(c.startswith(("peer", "bully", "sdq", "Q6", "Q7")) for c in raw.data.columns)
     fraw, _ = form
-    assert len(fraw) == 571 and fraw["School code"].nunique() == 8
+    assert len(fraw.data) == 571 and fraw.data["School code"].nunique() == 8
 
 
 # --------------------------------------------------------------------------- IDs and "None"
@@ -98,9 +99,7 @@ def test_spss_gender_codes_become_labels_and_9_is_missing(spss):
 
 def test_code_9_declared_missing_by_its_text_leaves_no_9_category(spss):
     raw, cb = spss
-    raw = raw.copy()
-    raw.attrs = {**raw.attrs, "missing_codes": {k: v for k, v in raw.attrs["missing_codes"].items()
-                                                if k != "Gender"}}
+    raw = dataclasses.replace(raw, missing_codes={k: v for k, v in raw.missing_codes.items() if k != "Gender"})
     cb = cb.copy()
     row = cb["variable"] == "gender"
     cb.loc[row, "allowed"] = ""
@@ -116,9 +115,9 @@ def test_each_kind_of_missing_counted_per_variable(spss):
     raw, cb = spss
     v = validate(raw, cb)
     wb1 = _problem(v, "swemwbs_1", "not-answered code")
-    not_asked = int(((raw["WB1"] == -99)).sum())
-    prefer = int(((raw["WB1"] == 9)).sum())
-    assert not_asked == (raw["SchoolCode"] == "0117").sum()
+    not_asked = int(((raw.data["WB1"] == -99)).sum())
+    prefer = int(((raw.data["WB1"] == 9)).sum())
+    assert not_asked == (raw.data["SchoolCode"] == "0117").sum()
     assert wb1["n"].tolist() == [prefer + not_asked]
     assert wb1["example"].iloc[0] == f"9.0 (Prefer not to say): {prefer}; -99.0 (Not asked): {not_asked}"
 
@@ -128,7 +127,7 @@ def test_text_answer_declared_missing_in_excel(form):
     v = validate(fraw, fcb)
     assert (v["severity"] == "error").sum() == 0
     got = apply_codebook(fraw, fcb).data
-    assert got["gender"].isna().sum() == (fraw["Gender"] == "Prefer not to say").sum() == 17
+    assert got["gender"].isna().sum() == (fraw.data["Gender"] == "Prefer not to say").sum() == 17
 
 
 # --------------------------------------------------------------------------- classes
@@ -141,7 +140,7 @@ def test_repeated_class_names_are_school_qualified(spss, form):
     note = _problem(validate(raw, cb), "class_id", "class name in several schools")
     assert len(note) == 1 and "60 classes" in note["example"].iloc[0]
     fraw, fcb = form
-    assert apply_codebook(fraw, fcb).data["class_id"].nunique() == fraw.groupby(
+    assert apply_codebook(fraw, fcb).data["class_id"].nunique() == fraw.data.groupby(
         ["School code", "Tutor group"]).ngroups
 
 
@@ -191,7 +190,7 @@ def test_straight_liners_listed_by_row_from_1(spss):
     v = validate(raw, cb)
     s = _problem(v, "pssm", "straight-lining")
     items = [f"Q1_{k}" for k in range(1, 19)]
-    x = raw[items].where(~raw[items].isin([9, -99]))
+    x = raw.data[items].where(~raw.data[items].isin([9, -99]))
     same = x.notna().all(axis=1) & (x.nunique(axis=1) == 1)
     assert int(s["n"].iloc[0]) == same.sum() == 16
     first = int(np.flatnonzero(same.to_numpy())[0]) + 1
@@ -240,7 +239,7 @@ def test_report_on_spss_with_leading_zero_school(tmp_path, capsys, spss):
     assert "bully" not in text.lower() and "peer" not in text.lower()  # scales not measured: not mentioned
     assert "Synthetic" not in text
     raw, _ = spss
-    assert not any(pid in text for pid in raw["PupilID"])             # no pupil ID on the page
+    assert not any(pid in text for pid in raw.data["PupilID"])             # no pupil ID on the page
     # belonging first: the group tables break down belonging
     assert re.search(r"Belonging \(PSSM\) \(mean, 1-5\) by fsm", text)
 
@@ -284,7 +283,7 @@ def test_report_leaves_out_scales_without_answers(spss):
     raw, cb = spss
     data = apply_codebook(raw, cb).data
     data[[f"tr_fair_{k}" for k in range(1, 5)]] = np.nan
-    page = school_report(data, school="0031", groups=["fsm"])
+    page = school_report(data, school="0031", by=["fsm"])
     assert "Left out, because no pupil answered their items: Teacher fairness" in page
     assert "Teacher care" in page
 
@@ -322,7 +321,7 @@ def test_report_scores_a_multi_score_scale_without_keyerror_and_keeps_order(spss
     data["wellbeing_total"] = data[[f"swemwbs_{k}" for k in range(1, 8)]].sum(axis=1, min_count=7)
     # before: KeyError 'swemwbs' (its scores are swemwbs_raw and swemwbs_metric), and a column
     # already in the data was put first, so the group tables broke down wellbeing
-    t = report_tables(data, school="0031", groups=["fsm"],
+    t = report_tables(data, school="0031", by=["fsm"],
                       scores={"Belonging": "pssm", "Wellbeing (own total)": "wellbeing_total", "SWEMWBS": "swemwbs"})
     assert t["main_score"] == "Belonging"
     assert t["overall"].data["score"].tolist() == ["Belonging", "Wellbeing (own total)", "SWEMWBS"]

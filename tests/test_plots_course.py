@@ -31,7 +31,7 @@ def test_wave_means_plot_draws_shown_rows_with_t_intervals():
     rng = np.random.default_rng(1)
     d = pd.DataFrame({"wave": np.repeat([1, 2, 3], 40), "g": np.tile([0, 1], 60), "y": rng.normal(3, 1, 120)})
     d = d[~((d["g"] == 1) & (d["wave"] == 3) & (d.index % 8 != 1))]   # a small group, suppressed
-    table = summarise_by(d, "y", ["wave", "g"])
+    table = summarise_by(d, outcome="y", by=["wave", "g"])
     ax = wave_means_plot(table, by="g")
     lines = [c.lines[0] for c in ax.containers]
     shown = table.shown.set_index(["g", "wave"])

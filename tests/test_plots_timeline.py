@@ -32,7 +32,7 @@ def test_timeline_rejects_bad_steps():
 
 def test_school_means_intervals_are_t_intervals():
     t = pd.DataFrame({"mean": [52.0, 47.0, 50.0], "sd": [9.0, 10.0, 8.0], "n": [30, 12, 40]})
-    ax = school_means_plot(t, overall=49.5)
+    ax = school_means_plot(t, reference=49.5)
     y = ax.lines[0].get_ydata()
     assert list(y) == [47.0, 50.0, 52.0]
     segs = ax.collections[0].get_segments()

@@ -17,33 +17,33 @@ KEY = "a-long-secret-key-for-tests"
 
 def test_pseudonym_is_hmac_sha256_of_the_value():
     d = pd.DataFrame({"pupil_id": ["P0001", "P0002", None, "P0001"], "y": [1, 2, 3, 4]})
-    out = pseudonymise(d, "pupil_id", key=KEY)
+    out = pseudonymise(d, columns="pupil_id", key=KEY)
     want = "X" + hmac.new(KEY.encode(), b"P0001", hashlib.sha256).hexdigest()[:16]
     assert out["pupil_id"][0] == want and out["pupil_id"][3] == want   # same id, same pseudonym
     assert out["pupil_id"][1] != want and pd.isna(out["pupil_id"][2])
     assert out["pupil_id"][0] != "X" + hashlib.sha256(b"P0001").hexdigest()[:16]  # not a bare hash
     assert d["pupil_id"][0] == "P0001"   # input untouched
-    other = pseudonymise(d, "pupil_id", key=KEY + "!")
+    other = pseudonymise(d, columns="pupil_id", key=KEY + "!")
     assert other["pupil_id"][0] != want   # a different key gives unlinkable pseudonyms
 
 
 def test_numeric_ids_and_length():
     d = pd.DataFrame({"upn": [1001.0, 1002.0]})
-    a = pseudonymise(d, "upn", key=KEY, length=64, prefix="")
+    a = pseudonymise(d, columns="upn", key=KEY, length=64, prefix="")
     assert a["upn"][0] == hmac.new(KEY.encode(), b"1001", hashlib.sha256).hexdigest()
     with pytest.raises(DataError, match="from 8 to 64"):
-        pseudonymise(d, "upn", key=KEY, length=4)
+        pseudonymise(d, columns="upn", key=KEY, length=4)
 
 
 def test_key_rules(monkeypatch):
     d = pd.DataFrame({"pupil_id": ["P1"]})
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(DataError, match="needs a secret key"):
-        pseudonymise(d, "pupil_id")
+        pseudonymise(d, columns="pupil_id")
     with pytest.raises(DataError, match="too short"):
-        pseudonymise(d, "pupil_id", key="short")
+        pseudonymise(d, columns="pupil_id", key="short")
     monkeypatch.setenv(KEY_ENV, KEY)
-    assert pseudonymise(d, "pupil_id")["pupil_id"][0] == pseudonymise(d, "pupil_id", key=KEY)["pupil_id"][0]
+    assert pseudonymise(d, columns="pupil_id")["pupil_id"][0] == pseudonymise(d, columns="pupil_id", key=KEY)["pupil_id"][0]
 
 
 @pytest.mark.parametrize("text,kind", [
@@ -84,9 +84,9 @@ def test_looks_like_id_column(name, is_id):
 def test_pseudonymise_multiindex_level_holding_ids_and_text_ids():
     d = pd.DataFrame({"pupil_id": ["007", "7"], "wave": [1, 1], "y": [1, 2]}).set_index(["pupil_id", "wave"],
                                                                                           drop=False)
-    out = pseudonymise(d, "pupil_id", key=KEY)
+    out = pseudonymise(d, columns="pupil_id", key=KEY)
     assert "007" not in out.to_csv() and out.index.get_level_values("wave").tolist() == [1, 1]
     assert out["pupil_id"].iloc[0] != out["pupil_id"].iloc[1]    # "007" and "7" are different texts
     assert out.index.get_level_values("pupil_id").tolist() == out["pupil_id"].tolist()
     with pytest.raises(Exception, match="'nope'"):
-        pseudonymise(d, "nope", key=KEY)
+        pseudonymise(d, columns="nope", key=KEY)

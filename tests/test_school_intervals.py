@@ -41,7 +41,7 @@ def test_school_differences_on_the_survey_uses_those_pieces():
     assert row["n_clusters_rest"] == survey["school_id"].nunique() - 1
     from belonging_lib.report import report_tables
 
-    t = report_tables(survey, school="S01", groups=[])
+    t = report_tables(survey, school="S01", by=[])
     assert row["estimate"] == pytest.approx(t["overall"].data.loc[0, "difference"], rel=1e-12)
 
 

@@ -39,7 +39,7 @@ def test_part_interval_is_the_t_interval():
 def test_item_distribution_counts_answers():
     d = pd.DataFrame({f"ocbp_{i:02d}": [1, 2, 2, 3] for i in range(1, 17)})
     d.loc[3, "ocbp_05"] = np.nan
-    dist = item_distribution(d, "primary").set_index("item")
+    dist = item_distribution(d, version="primary").set_index("item")
     assert dist.loc["ocbp_01", ["No", "Sometimes", "Yes"]].tolist() == [25.0, 50.0, 25.0]
     assert dist.loc["ocbp_05", "n"] == 3
     assert dist.loc["ocbp_05", ["No", "Sometimes", "Yes"]].tolist() == pytest.approx([100 / 3, 200 / 3, 0.0])
@@ -49,8 +49,8 @@ def test_report_has_no_unsuppressed_group_under_the_threshold(school, tmp_path):
     c = _class(school)
     rep = class_report(c, school=school, out=tmp_path / "r.html", synthetic=True)
     assert rep.shown and rep.n == 28 and "school_estimate" in rep.parts
-    assert set(rep.groups) == {"gender", "fsm", "send"}
-    for g, table in rep.groups.items():
+    assert set(rep.by) == {"gender", "fsm", "send"}
+    for g, table in rep.by.items():
         shown = table.data[~table.mask["n"].to_numpy()]
         assert (shown["n"] >= 10).all(), g
         if table.mask["n"].sum() == 1:
@@ -64,12 +64,12 @@ def test_report_has_no_unsuppressed_group_under_the_threshold(school, tmp_path):
                for cell in re.findall(r"<tr>\s*<td>[^<]*</td>\s*<td>(\d+)</td>", block)]
     assert shown_n and min(shown_n) >= 10
     # class of 28: most FSM / SEND splits are hidden, and the page says why
-    assert rep.groups["send"].mask["n"].all() and "[c]" in html and "fewer than 10" in html
+    assert rep.by["send"].mask["n"].all() and "[c]" in html and "fewer than 10" in html
 
 
 def test_threshold_follows_the_policy(school):
     rep = class_report(_class(school), policy=DisclosurePolicy(threshold=5))
-    assert rep.groups["fsm"].mask["n"].sum() <= 1 or (rep.groups["fsm"].data["n"].dropna() >= 5).all()
+    assert rep.by["fsm"].mask["n"].sum() <= 1 or (rep.by["fsm"].data["n"].dropna() >= 5).all()
 
 
 def test_small_class_shows_no_numbers(school):

@@ -33,7 +33,7 @@ def test_format_number():
 def tidy():
     return pd.DataFrame({"term": ["intercept", "fsm"], "estimate": [3.612, -0.153], "se": [0.02, 0.041],
                          "ci_low": [3.57, -0.233], "ci_high": [3.65, -0.073], "statistic": [180.6, -3.73],
-                         "df": [3129.0, 3129.0], "p_value": [1e-12, 0.0339], "n": [3131, 3131]})
+                         "df": [3129.0, 3129.0], "p": [1e-12, 0.0339], "n": [3131, 3131]})
 
 
 def test_apa_table_markdown_html_latex(tidy):

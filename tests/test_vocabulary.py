@@ -107,6 +107,10 @@ OPTIONS = {
     "item_map",
     # trials.ConsortCounts.count(arm, what): the label of a row of the CONSORT table, not a column
     "arm",
+    # an answer scale's (lowest, highest) codes, where `scale` used to mean a response range
+    "response_range",
+    # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
+    "expand",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -183,6 +187,8 @@ RESULT_OPTIONS = {
     # multiple imputation and surveys: mice's complete-data df (df.com) for Barnard-Rubin, and the
     # columns within whose groups a survey difference is computed (SurveyDesign.diff(within=))
     "df_complete", "within",
+    # io.LabelledData: what a survey file says about its table (SPSS/Stata labels, declared missing codes)
+    "variable_labels", "value_labels", "missing_codes", "id_columns", "delimiter", "multiline_rows",
     # schools' tools
     "action_plan", "areas", "indicators", "n_raters", "n_indicators_left_out", "priorities", "caveat",
     "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
@@ -287,7 +293,9 @@ def signature_problems(qual: str, fn, *, method: bool = False) -> list[str]:
         for i, p in enumerate(params[1:], start=1):
             if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL, p.KEYWORD_ONLY):
                 continue
-            if i == 1 and p.name in ("formula", "model", "instrument"):
+            # second and positional: the formula, model or instrument, or the codebook the data are read
+            # through (codebook.apply_codebook(data, codebook), validate(data, codebook))
+            if i == 1 and p.name in ("formula", "model", "instrument", "codebook"):
                 continue
             problems.append(f"{qual}: {p.name!r} must be keyword-only (put it after `*`)")
     return problems
@@ -408,6 +416,9 @@ def survey():
 def _examples(survey):
     """One call per estimator family whose result has a to_frame(). Each helper returns a Result."""
     small = survey.dropna(subset=["pssm_01", "tr_care_1"]).head(600)
+    from belonging_lib.codebook import apply_codebook, read_codebook
+    from belonging_lib.datasets import sample_path
+    from belonging_lib.io import missingness, read_labelled
     from belonging_lib.models import (compare, dominance, fit_random_intercept, group_gaps, logit, mediation,
                                       moderation, multilevel, ols)
     from belonging_lib.reliability import icc, reliability
@@ -454,6 +465,15 @@ def _examples(survey):
         "survey.regress": lambda: _pisa_design().regress("MATH ~ BELONG + ESCS"),
         "imputation.pool": lambda: _pooled(),
         # data layer, disclosure, reports, schools' tools
+        "io.read_labelled": lambda: read_labelled(sample_path("survey_raw")),
+        "io.missingness": lambda: missingness(small, columns=["pssm_01", "tr_care_1", "ks2_score"],
+                                              by="school_id"),
+        "codebook.apply_codebook": lambda: apply_codebook(
+            pd.DataFrame({"ID": ["A", "B", "C"], "Q1": ["yes ", 9, "2"]}),
+            read_codebook(pd.DataFrame({"variable": ["pupil_id", "q1"], "source_name": ["ID", "Q1"],
+                                        "type": ["id", "item"], "allowed": ["", "1-3"],
+                                        "value_labels": ["", "1=No;2=Sometimes;3=Yes"],
+                                        "missing_codes": ["", "9"]}))),
     }
 
 

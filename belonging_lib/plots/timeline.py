@@ -2,7 +2,7 @@
 
 :func:`measurement_timeline` draws when each measure is taken (prior attainment, the autumn
 survey, the end-of-year test) as boxes on a time line, so that a reader sees which measure can
-influence which.  :func:`school_means_plot` draws each school's mean with its 95% interval from
+influence which.  :func:`school_means_plot` draws each school's mean with its interval (95% by default) from
 a disclosure-checked summary (``belonging_lib.disclosure.summarise_by(...).shown``).
 """
 
@@ -75,8 +75,8 @@ def measurement_timeline(steps: Sequence[tuple[str, str]] = DEFAULT_STEPS, *, ax
     return ax
 
 
-def school_means_plot(table: pd.DataFrame, *, overall: float | None = None, ax=None,
-                      ylabel: str = "Average score", level: float = 0.95,
+def school_means_plot(table: pd.DataFrame, *, reference: float | None = None, ax=None,
+                      ylabel: str = "Average score", ci_level: float = 0.95,
                       title: str | None = None):
     """Each school's mean with its interval (t interval from ``mean``, ``sd`` and ``n``), sorted.
 
@@ -85,11 +85,11 @@ def school_means_plot(table: pd.DataFrame, *, overall: float | None = None, ax=N
     table : DataFrame
         One row per school with columns ``mean``, ``sd`` and ``n`` (the ``shown`` table of
         ``summarise_by``, so schools under the disclosure threshold are already left out).
-    overall : float, optional
-        Draws a dashed line at this value (for example the overall mean).
+    reference : float, optional
+        Draws a dashed reference line at this value (for example the overall mean).
     ax : matplotlib Axes, optional
     ylabel, title : str
-    level : float
+    ci_level : float
         Confidence level of the intervals.
 
     Returns
@@ -99,25 +99,25 @@ def school_means_plot(table: pd.DataFrame, *, overall: float | None = None, ax=N
     Examples
     --------
     >>> t = pd.DataFrame({"mean": [50.0, 48.0], "sd": [10.0, 8.0], "n": [25, 16]})
-    >>> ax = school_means_plot(t, overall=49.0)
+    >>> ax = school_means_plot(t, reference=49.0)
     >>> [round(y, 1) for y in ax.lines[0].get_ydata()]
     [48.0, 50.0]
     """
     missing = [c for c in ("mean", "sd", "n") if c not in table.columns]
     if missing:
         raise DataError(f"table needs the columns mean, sd and n; missing: {missing}.")
-    if not 0 < level < 1:
-        raise DataError(f"level must lie between 0 and 1, got {level!r}.")
+    if not 0 < ci_level < 1:
+        raise DataError(f"ci_level must lie between 0 and 1, got {ci_level!r}.")
     t = table.sort_values("mean").reset_index(drop=True)
     n = t["n"].to_numpy(dtype=float)
     if (n < 2).any():
         raise DataError("every school needs n >= 2 for an interval.")
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * t["sd"].to_numpy(dtype=float) / np.sqrt(n)
+    half = stats.t.ppf(0.5 + ci_level / 2, n - 1) * t["sd"].to_numpy(dtype=float) / np.sqrt(n)
     ax = new_axes(ax, figsize=(7, 3.6))
     ax.errorbar(np.arange(len(t)), t["mean"], yerr=half, fmt="o", ms=4, color=PALETTE[0],
                 ecolor="#9ecae1")
-    if overall is not None:
-        ax.axhline(overall, color="grey", lw=1, ls="--")
+    if reference is not None:
+        ax.axhline(reference, color="grey", lw=1, ls="--")
     ax.set_xticks([])
     ax.set_xlabel("Schools, from lowest to highest average")
     ax.set_ylabel(ylabel)

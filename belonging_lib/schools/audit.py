@@ -304,10 +304,11 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
     areas = pd.DataFrame(rows)
     areas["staff_percent"] = (areas["mean_rating"] - 1) / 3 * 100
     if survey is not None:
-        from .questionnaire import instrument_for, score_responses
+        from .questionnaire import check_responses, instrument_for, score_responses
 
-        scores = score_responses(survey, what="survey")
-        inst = instrument_for(scores.attrs["version"])
+        version = check_responses(survey, what="survey")
+        scores = score_responses(survey, version=version, what="survey")
+        inst = instrument_for(version)
         lo, hi = inst.response_range
         n_pupils = {p: int(scores[p].notna().sum()) for p in scores.columns}
         means = {p: float(scores[p].mean()) for p in scores.columns}

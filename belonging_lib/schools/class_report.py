@@ -30,13 +30,16 @@ from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_def
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "class_report", "part_summary", "item_distribution"]
+__all__ = ["ClassReport", "class_report", "part_summary", "item_distribution", "CLASS_BY"]
+
+#: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
+CLASS_BY = ("gender", "fsm", "send", "eal")
 
 _GROUP_NAMES = {"gender": "Gender", "fsm": "Free school meals (1 = eligible)",
                 "send": "SEND (1 = special educational needs or disability)", "eal": "EAL (1 = English as an additional language)"}
 
 
-def part_summary(scores: pd.DataFrame, *, ci: float = 0.95) -> pd.DataFrame:
+def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> pd.DataFrame:
     """Per part: ``n, estimate`` (mean), ``sd, se, ci_low, ci_high, ci_level``.
 
     The interval is the t interval for a mean, :math:`\\bar x \\pm t_{n-1} s/\\sqrt n`.
@@ -48,13 +51,13 @@ def part_summary(scores: pd.DataFrame, *, ci: float = 0.95) -> pd.DataFrame:
         m = float(y.mean()) if n else np.nan
         sd = float(y.std(ddof=1)) if n > 1 else np.nan
         se = sd / np.sqrt(n) if n > 1 else np.nan
-        t = stats.t.ppf(0.5 + ci / 2, n - 1) if n > 1 else np.nan
+        t = stats.t.ppf(0.5 + ci_level / 2, n - 1) if n > 1 else np.nan
         rows.append({"part": part, "n": n, "estimate": m, "sd": sd, "se": se, "ci_low": m - t * se,
-                     "ci_high": m + t * se, "ci_level": ci})
+                     "ci_high": m + t * se, "ci_level": ci_level})
     return pd.DataFrame(rows)
 
 
-def item_distribution(data: pd.DataFrame, version: str) -> pd.DataFrame:
+def item_distribution(data: pd.DataFrame, *, version: str) -> pd.DataFrame:
     """Percent of answers in each response category, one row per item (codes as given, not reversed).
 
     Columns: ``item, text, part, n`` and one column per response label.
@@ -90,8 +93,8 @@ class ClassReport:
         school_n`` when a school file is given).  Empty when the class is under the threshold.
     items : DataFrame
         :func:`item_distribution` of the class.
-    groups : dict of str -> SuppressedTable
-        Total score by each recorded group, after disclosure control.
+    by : dict of str -> SuppressedTable
+        Total score by each recorded pupil characteristic, after disclosure control.
     shown : bool
         False when the class is under the disclosure threshold and no number is shown.
     """
@@ -102,7 +105,7 @@ class ClassReport:
     n_school: int
     parts: pd.DataFrame
     items: pd.DataFrame
-    groups: dict
+    by: dict
     shown: bool
 
 
@@ -116,9 +119,9 @@ def _bar(dist: pd.Series, colours: Sequence[str]) -> str:
 
 
 def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
-                 groups: Sequence[str] = ("gender", "fsm", "send", "eal"), title: str | None = None,
+                 by: Sequence[str] | None = None, title: str | None = None,
                  policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
-                 synthetic: bool = False, ci: float = 0.95) -> ClassReport:
+                 synthetic: bool = False, ci_level: float = 0.95) -> ClassReport:
     """Write the class feedback report.
 
     Parameters
@@ -131,8 +134,9 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         The whole school's sheet of the same version, shown beside the class.
     version : {"primary", "secondary"}, optional
         Checked against the columns (default: taken from the columns).
-    groups : list of str
-        Pupil characteristics to break the total down by, where the sheet has them.
+    by : list of str, optional
+        Pupil characteristics to break the total down by, where the sheet has them (default
+        :data:`CLASS_BY`: gender, FSM, SEND and EAL; ``[]`` for none).
     title : str, optional
     policy : DisclosurePolicy, optional
         Default: the project's policy (threshold 10).
@@ -140,7 +144,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         Write the page to ``out`` (a file name ending in .html).
     synthetic : bool
         Say on the page that the data are synthetic.
-    ci : float
+    ci_level : float
         Level of the intervals.
 
     Returns
@@ -178,20 +182,20 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
             _write(out, page)
         return ClassReport(page, version, n, ctx["n_school"], pd.DataFrame(), pd.DataFrame(), {}, False)
 
-    summary = part_summary(scores[list(labels)], ci=ci)
+    summary = part_summary(scores[list(labels)], ci_level=ci_level)
     summary.insert(1, "label", [labels[p] for p in summary["part"]])
     if school_scores is not None and len(school) >= policy.threshold:
-        ss = part_summary(school_scores[list(labels)], ci=ci).set_index("part")
+        ss = part_summary(school_scores[list(labels)], ci_level=ci_level).set_index("part")
         summary["school_n"] = summary["part"].map(ss["n"])
         for c in ("estimate", "ci_low", "ci_high"):
             summary[f"school_{c}"] = summary["part"].map(ss[c])
-    dist = item_distribution(data, version)
+    dist = item_distribution(data, version=version)
 
     # ---- reading: every sentence computed from the tables above
     reading = []
     best = summary.loc[summary["estimate"].idxmax()]
     worst = summary.loc[summary["estimate"].idxmin()]
-    reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, 95% interval "
+    reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, {ci_level:.0%} interval "
                    f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
                    f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
     if worst["ci_high"] >= best["ci_low"]:
@@ -222,11 +226,11 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     # ---- tables
     show = pd.DataFrame({"Part": summary["label"], "Pupils": summary["n"],
                          "Class mean": summary["estimate"].map("{:.2f}".format),
-                         f"{ci:.0%} interval": [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["ci_low"],
+                         f"{ci_level:.0%} interval": [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["ci_low"],
                                                                                        summary["ci_high"])]})
     if "school_estimate" in summary:
         show["School mean"] = summary["school_estimate"].map("{:.2f}".format)
-        show[f"School {ci:.0%} interval"] = [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["school_ci_low"],
+        show[f"School {ci_level:.0%} interval"] = [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["school_ci_low"],
                                                                                   summary["school_ci_high"])]
     parts_html = show.to_html(index=False, border=0, classes="parts")
     colours = ["#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac"] if len(inst.labels) == 5 else \
@@ -254,10 +258,10 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     # One disclosure context for the report's group tables (or the caller's, if one is active), so a
     # group hidden in one split cannot be worked out from another split's counts.
     report_ctx = get_context() or disclosure_context(policy, name="class report")
-    for g in groups:
+    for g in (CLASS_BY if by is None else [by] if isinstance(by, str) else by):
         if g not in data.columns or data[g].isna().all():
             continue
-        st = summarise_by(frame, "total", g, policy=policy, context=report_ctx)
+        st = summarise_by(frame, outcome="total", by=g, policy=policy, context=report_ctx)
         group_tables[g] = st
         disp = st.display().rename(columns={g: "Group", "n": "Pupils", "n_missing": "No total score",
                                             "mean": "Mean total", "sd": "SD"})
@@ -272,7 +276,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                     "together describe enough pupils and the class total cannot give either away; every split "
                     f"is checked against the others. In this class {n_hidden} group(s) are hidden."
                     if group_tables else "The sheet records no pupil groups, so no split is shown.")
-    fig = part_profile(summary, school="school_estimate" in summary, scale=inst.response_range)
+    fig = part_profile(summary, school="school_estimate" in summary, response_range=inst.response_range)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
                groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
     page = render("schools_class_report.html.j2", **ctx)

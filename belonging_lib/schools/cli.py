@@ -23,6 +23,11 @@ __all__ = ["register"]
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
+def _is_synthetic(data) -> bool:
+    """True when every row of the file says it is synthetic (the pages then say so)."""
+    return "synthetic" in data.columns and bool(data["synthetic"].astype(str).str.lower().eq("true").all())
+
+
 def _cmd_questionnaire(args) -> int:
     from .questionnaire import write_questionnaire
 
@@ -42,7 +47,7 @@ def _cmd_class_report(args) -> int:
     data = read_table(args.data, what="class")
     school = read_table(args.school, what="school") if args.school else None
     folder = out_dir(args.out)
-    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    synthetic = _is_synthetic(data)
     rep = class_report(data, school=school, version=args.version, title=args.title, out=folder / "class_report.html",
                        synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
@@ -65,7 +70,7 @@ def _cmd_audit(args) -> int:
     survey = read_table(args.survey, what="survey") if args.survey else None
     out_dir(args.out)
     result = analyse_audit(data, survey=survey)
-    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    synthetic = _is_synthetic(data)
     paths = write_audit_report(result, args.out, synthetic=synthetic)
     print(f"Audit of {result.n_raters} raters: {', '.join(p.name for p in paths)} in {args.out}.")
     if result.caveat:
@@ -86,7 +91,7 @@ def _cmd_support_plan(args) -> int:
         rel = {"staff": args.reliability, "total": args.reliability, "total_previous": args.reliability}
     result = support_flags(data, previous=previous, staff_cutoff=args.staff_cutoff,
                            belonging_cutoff=args.belonging_cutoff, reliability=rel)
-    synthetic = "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("true").all()
+    synthetic = _is_synthetic(data)
     write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic)
     # Counts only: no pupil reference or name is printed or logged.
     print(f"{result.n_pupils} pupils read; {result.n_flagged} flagged for a conversation (not a diagnosis; some "
@@ -104,70 +109,83 @@ def _usage(msg: str):
     return DataError(msg)
 
 
+def _subcommand(sub, name: str, *, help: str, description: str, epilog: str, func, out_help: str | None,
+                arguments: list) -> argparse.ArgumentParser:
+    """One subcommand: its help, its own arguments, then the ``--out`` folder every tool writes to."""
+    parser = sub.add_parser(name, help=help, formatter_class=_RAW, description=description, epilog=epilog)
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
+    parser.add_argument("--out", required=True, **({"help": out_help} if out_help else {}))
+    parser.set_defaults(func=func)
+    return parser
+
+
 def register(sub) -> None:
     """Add the four subcommands to the ``belonging`` parser's subparsers."""
-    q = sub.add_parser("questionnaire", help="printable classroom belonging questionnaire, data-entry sheet, notes",
-                       formatter_class=_RAW, description=(
-                           "Write the Our Class Belonging questionnaire (primary: ages 7-11, read aloud, No/Sometimes/"
-                           "Yes; secondary: five-point agreement) as printable HTML, a blank data-entry sheet (CSV and "
-                           "Excel, one row per pupil, codes explained) and administration notes (consent, anonymity, "
-                           "reading aloud, what to do if a pupil discloses harm). The items are the project's own "
-                           "(CC BY 4.0) and not yet validated."),
-                       epilog="example:\n  belonging questionnaire --out forms/ --version primary")
-    q.add_argument("--out", required=True, help="folder for the files")
-    q.add_argument("--version", default="both", choices=["both", "primary", "secondary"])
-    q.set_defaults(func=_cmd_questionnaire)
+    _subcommand(sub, "questionnaire",
+                help="printable classroom belonging questionnaire, data-entry sheet, notes", description=(
+                    "Write the Our Class Belonging questionnaire (primary: ages 7-11, read aloud, No/Sometimes/"
+                    "Yes; secondary: five-point agreement) as printable HTML, a blank data-entry sheet (CSV and "
+                    "Excel, one row per pupil, codes explained) and administration notes (consent, anonymity, "
+                    "reading aloud, what to do if a pupil discloses harm). The items are the project's own "
+                    "(CC BY 4.0) and not yet validated."),
+                epilog="example:\n  belonging questionnaire --out forms/ --version primary",
+                func=_cmd_questionnaire, out_help="folder for the files", arguments=[
+                    (("--version",), dict(default="both", choices=["both", "primary", "secondary"]))])
 
-    c = sub.add_parser("class-report", help="class feedback report (HTML) from a filled data-entry sheet",
-                       formatter_class=_RAW, description=(
-                           "Score a class's filled data-entry sheet and write class_report.html: each question's answer "
-                           "distribution, each part's mean with a 95% interval, the school beside the class (with "
-                           "--school), and group splits only where the disclosure policy allows. For reflection and "
-                           "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
-                           "class) stops with an error naming the row (from 1) and column, exit status 2."),
-                       epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out reports/7B")
-    c.add_argument("--data", required=True, help="the class's filled sheet (.csv or .xlsx)")
-    c.add_argument("--school", default=None, help="the whole school's sheet, same version (optional)")
-    c.add_argument("--version", default=None, choices=["primary", "secondary"],
-                   help="check the sheet is this version (default: from the columns)")
-    c.add_argument("--title", default=None)
-    c.add_argument("--out", required=True, help="folder for class_report.html")
-    c.set_defaults(func=_cmd_class_report)
+    _subcommand(sub, "class-report",
+                help="class feedback report (HTML) from a filled data-entry sheet", description=(
+                    "Score a class's filled data-entry sheet and write class_report.html: each question's answer "
+                    "distribution, each part's mean with a 95% interval, the school beside the class (with "
+                    "--school), and group splits only where the disclosure policy allows. For reflection and "
+                    "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
+                    "class) stops with an error naming the row (from 1) and column, exit status 2."),
+                epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out reports/7B",
+                func=_cmd_class_report, out_help="folder for class_report.html", arguments=[
+                    (("--data",), dict(required=True, help="the class's filled sheet (.csv or .xlsx)")),
+                    (("--school",), dict(default=None, help="the whole school's sheet, same version (optional)")),
+                    (("--version",), dict(default=None, choices=["primary", "secondary"],
+                                          help="check the sheet is this version (default: from the columns)")),
+                    (("--title",), dict(default=None))])
 
-    a = sub.add_parser("audit", help="school culture audit: blank forms, or the staff ratings' report",
-                       formatter_class=_RAW, description=(
-                           "--template writes the blank staff self-review (ten areas, three indicators each, rated "
-                           "not yet / emerging / established / embedded, with evidence notes) and a blank action plan. "
-                           "--data reads the stacked forms of several raters and writes audit_report.html (area profile "
-                           "chart, rater agreement ICC with a caveat when raters are few, priorities), area_profile.png "
-                           "and the action plan (action_plan.xlsx, action_plan.docx); --survey adds the pupils' view "
-                           "of each area from a filled questionnaire sheet."),
-                       epilog="examples:\n  belonging audit --template --out audit/\n"
-                              "  belonging audit --data audit/ratings.csv --survey pupils.csv --out audit/report")
-    a.add_argument("--template", action="store_true", help="write the blank forms")
-    a.add_argument("--data", default=None, help="stacked rating forms: rater, indicator, rating, evidence")
-    a.add_argument("--survey", default=None, help="filled questionnaire sheet for the pupils' view (optional)")
-    a.add_argument("--out", required=True)
-    a.set_defaults(func=_cmd_audit)
+    _subcommand(sub, "audit",
+                help="school culture audit: blank forms, or the staff ratings' report", description=(
+                    "--template writes the blank staff self-review (ten areas, three indicators each, rated "
+                    "not yet / emerging / established / embedded, with evidence notes) and a blank action plan. "
+                    "--data reads the stacked forms of several raters and writes audit_report.html (area profile "
+                    "chart, rater agreement ICC with a caveat when raters are few, priorities), area_profile.png "
+                    "and the action plan (action_plan.xlsx, action_plan.docx); --survey adds the pupils' view "
+                    "of each area from a filled questionnaire sheet."),
+                epilog="examples:\n  belonging audit --template --out audit/\n"
+                       "  belonging audit --data audit/ratings.csv --survey pupils.csv --out audit/report",
+                func=_cmd_audit, out_help=None, arguments=[
+                    (("--template",), dict(action="store_true", help="write the blank forms")),
+                    (("--data",), dict(default=None, help="stacked rating forms: rater, indicator, rating, evidence")),
+                    (("--survey",), dict(default=None,
+                                         help="filled questionnaire sheet for the pupils' view (optional)"))])
 
-    s = sub.add_parser("support-plan", help="flag pupils for a conversation; one editable support plan each",
-                       formatter_class=_RAW, description=(
-                           "Flag pupils for a conversation, never a diagnosis: a low relationships-with-staff score, "
-                           "low belonging, a reliable drop since --previous (reliable change index), a high SDQ band "
-                           "where collected. Each flag states its reason and measurement error; the summary says how "
-                           "many pupils each cut-off flags and that some flags are false alarms. Writes one editable "
-                           "Word support plan per flagged pupil, flags.csv and support_summary.html into --out only. "
-                           "Pupil-level personal data: names appear only if your file has them; nothing identifying "
-                           "is printed. " + NOT_A_SCREEN),
-                       epilog="example:\n  belonging support-plan --data autumn.csv --previous summer.csv --out "
-                              "/secure/pastoral/plans")
-    s.add_argument("--data", required=True, help="filled sheet with pupil_ref (optional name and SDQ columns)")
-    s.add_argument("--previous", default=None, help="the earlier wave's sheet, matched on pupil_ref")
-    s.add_argument("--staff-cutoff", type=float, default=None, help="default: the middle of the answer scale")
-    s.add_argument("--belonging-cutoff", type=float, default=None, help="default: the middle of the answer scale")
-    s.add_argument("--reliability", type=float, default=None,
-                   help="alpha to use for the measurement error and reliable change (default: estimated from "
-                        "your files; give the whole school's alpha when the file is a single small class)")
-    s.add_argument("--review-weeks", type=int, default=6, help="suggested review date, weeks from today")
-    s.add_argument("--out", required=True, help="a secure folder for the plans")
-    s.set_defaults(func=_cmd_support_plan)
+    _subcommand(sub, "support-plan",
+                help="flag pupils for a conversation; one editable support plan each", description=(
+                    "Flag pupils for a conversation, never a diagnosis: a low relationships-with-staff score, "
+                    "low belonging, a reliable drop since --previous (reliable change index), a high SDQ band "
+                    "where collected. Each flag states its reason and measurement error; the summary says how "
+                    "many pupils each cut-off flags and that some flags are false alarms. Writes one editable "
+                    "Word support plan per flagged pupil, flags.csv and support_summary.html into --out only. "
+                    "Pupil-level personal data: names appear only if your file has them; nothing identifying "
+                    "is printed. " + NOT_A_SCREEN),
+                epilog="example:\n  belonging support-plan --data autumn.csv --previous summer.csv --out "
+                       "/secure/pastoral/plans",
+                func=_cmd_support_plan, out_help="a secure folder for the plans", arguments=[
+                    (("--data",), dict(required=True,
+                                       help="filled sheet with pupil_ref (optional name and SDQ columns)")),
+                    (("--previous",), dict(default=None, help="the earlier wave's sheet, matched on pupil_ref")),
+                    (("--staff-cutoff",), dict(type=float, default=None,
+                                               help="default: the middle of the answer scale")),
+                    (("--belonging-cutoff",), dict(type=float, default=None,
+                                                   help="default: the middle of the answer scale")),
+                    (("--reliability",), dict(
+                        type=float, default=None,
+                        help="alpha to use for the measurement error and reliable change (default: estimated from "
+                             "your files; give the whole school's alpha when the file is a single small class)")),
+                    (("--review-weeks",), dict(type=int, default=6,
+                                               help="suggested review date, weeks from today"))])

@@ -12,26 +12,30 @@ import pandas as pd
 __all__ = ["part_profile", "audit_profile", "flag_scores"]
 
 
-def part_profile(summary: pd.DataFrame, *, school: bool = False, scale: tuple[int, int] = (1, 5)):
+def part_profile(summary: pd.DataFrame, *, school: bool = False,
+                 response_range: tuple[float, float] = (1, 5)):
     """Class mean of each part with its interval (and the school's mean as a marker).
 
     ``summary`` is :func:`belonging_lib.schools.class_report.part_summary` output with ``label``
-    (and ``school_estimate`` when ``school``).
+    (and ``school_estimate`` when ``school``); ``response_range`` is the answer scale's
+    ``(lowest, highest)`` code.
     """
     import matplotlib.pyplot as plt
 
     from ..plots import PALETTE
 
+    lo, hi = response_range
+    level = float(summary["ci_level"].iloc[0]) if "ci_level" in summary and len(summary) else 0.95
     fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(summary) + 1.0))
     y = np.arange(len(summary))[::-1]
     ax.errorbar(summary["estimate"], y, xerr=[summary["estimate"] - summary["ci_low"],
                                               summary["ci_high"] - summary["estimate"]],
-                fmt="o", color=PALETTE[0], capsize=3, label="Class (95% interval)")
+                fmt="o", color=PALETTE[0], capsize=3, label=f"Class ({level:.0%} interval)")
     if school and "school_estimate" in summary:
         ax.plot(summary["school_estimate"], y, "D", color=PALETTE[1], label="School mean")
     ax.set_yticks(y, summary["label"])
-    ax.set_xlim(scale[0], scale[1])
-    ax.set_xlabel(f"Mean score ({scale[0]}-{scale[1]}; higher is better)")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(f"Mean score ({lo:g}-{hi:g}; higher is better)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
@@ -61,25 +65,32 @@ def audit_profile(profile: pd.DataFrame):
     return fig
 
 
-def flag_scores(flags: pd.DataFrame, *, cutoff: float, score: str = "total", scale=(1, 5)):
-    """Each pupil's score with its measurement-error interval against the cut-off (no pupil labels)."""
+def flag_scores(flags: pd.DataFrame, *, cutoff: float, outcome: str = "total",
+                response_range: tuple[float, float] = (1, 5), ci_level: float = 0.95):
+    """Each pupil's score with its measurement-error interval against the cut-off (no pupil labels).
+
+    ``flags`` is :attr:`belonging_lib.schools.support_plan.FlagResult.flags`; ``outcome`` the score
+    drawn (its ``<outcome>_sem`` column gives the band); ``response_range`` the answer scale's
+    ``(lowest, highest)`` code; ``ci_level`` the band's level (use the one the flags were made with).
+    """
     import matplotlib.pyplot as plt
+    from scipy import stats
 
     from ..plots import PALETTE
 
-    d = flags.sort_values(score).reset_index(drop=True)
+    d = flags.sort_values(outcome).reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     x = np.arange(len(d))
-    sem = d[f"{score}_sem"].to_numpy() * 1.96
-    below = d[score] < cutoff
-    ax.errorbar(x[~below], d[score][~below], yerr=sem[~below], fmt=".", color="#888888", alpha=.6, lw=.8)
-    ax.errorbar(x[below], d[score][below], yerr=sem[below], fmt="o", color=PALETTE[1], ms=4, lw=.8,
+    sem = d[f"{outcome}_sem"].to_numpy() * float(stats.norm.ppf(0.5 + ci_level / 2))
+    below = d[outcome] < cutoff
+    ax.errorbar(x[~below], d[outcome][~below], yerr=sem[~below], fmt=".", color="#888888", alpha=.6, lw=.8)
+    ax.errorbar(x[below], d[outcome][below], yerr=sem[below], fmt="o", color=PALETTE[1], ms=4, lw=.8,
                 label="Below the cut-off")
     ax.axhline(cutoff, color="black", ls="--", lw=1, label=f"Cut-off {cutoff:g}")
-    ax.set_ylim(scale[0] - 0.3, scale[1] + 0.3)
+    ax.set_ylim(response_range[0] - 0.3, response_range[1] + 0.3)
     ax.set_xticks([])
     ax.set_xlabel("Pupils, ordered by score (no names)")
-    ax.set_ylabel("Score with 95% band of measurement error")
+    ax.set_ylabel(f"Score with {ci_level:.0%} band of measurement error")
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     fig.tight_layout()
     return fig

@@ -95,7 +95,7 @@ def _codes_table(version: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> list[Path]:
+def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy=None) -> list[Path]:
     """Write the printable questionnaire, data-entry sheets and notes for staff into ``out``.
 
     Parameters
@@ -103,6 +103,8 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> lis
     out : path
         Folder for the files (created if needed).
     version : {"both", "primary", "secondary"}
+    policy : DisclosurePolicy, optional
+        The disclosure rules the notes for staff promise (default: the project's policy).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both") -> lis
         notes_versions.append({"name": inst.name, "labels": inst.labels, "reverse": list(inst.reverse_items)})
     notes = folder / "administration_notes.html"
     notes.write_text(render("schools_admin_notes.html.j2", title="Notes for staff", versions=notes_versions,
-                            threshold=get_default_policy().threshold,
+                            threshold=(policy or get_default_policy()).threshold,
                             codes_file=", ".join(f"codes_{v}.csv" for v in versions)), encoding="utf-8")
     written.append(notes)
     return written
@@ -217,7 +219,8 @@ def score_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     """Check and score a filled sheet; returns the part and total scores (``staff ... voice, total``).
 
     Columns are renamed from the registry's score ids (``ocbs_staff`` ...) to the part names so that
-    both versions read alike; each score is on its version's response scale.
+    both versions read alike; each score is on its version's response scale.  The version is
+    :func:`check_responses`'s answer (call it first when you need it).
     """
     from ..scoring import score
 
@@ -226,9 +229,7 @@ def score_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     scored = score(data, inst)
     prefix = inst.item_ids[0].split("_")[0] + "_"
     keep = [s for s in inst.score_ids]
-    out = scored[keep].rename(columns=lambda c: c[len(prefix):])
-    out.attrs["version"] = v
-    return out
+    return scored[keep].rename(columns=lambda c: c[len(prefix):])
 
 
 def simulate_responses(*, version: str = "secondary", n_classes: int = 8, class_size: int = 28,
@@ -279,19 +280,20 @@ def simulate_responses(*, version: str = "secondary", n_classes: int = 8, class_
     return frame
 
 
-def simulate_follow_up(first: pd.DataFrame, *, seed: int = 2027, noise: float = 0.25,
+def simulate_follow_up(data: pd.DataFrame, *, seed: int = 2027, noise: float = 0.25,
                        share_dropping: float = 0.06) -> pd.DataFrame:
     """**Synthetic** second wave of the same pupils: answers drift a little; a few pupils' answers fall.
 
     Each answer moves one code up or down with probability ``noise``; for a share ``share_dropping``
     of pupils every answer moves two codes towards the less positive end (reverse-keyed items up).
-    Codes stay in range.  Same columns and pupil references as ``first``; ``synthetic`` = True.
+    Codes stay in range.  Same columns and pupil references as ``data`` (the first wave);
+    ``synthetic`` = True.
     """
     rng = np.random.default_rng(seed)
-    version = detect_version(first)
+    version = detect_version(data)
     inst = instrument_for(version)
     lo, hi = inst.response_range
-    out = first.copy()
+    out = data.copy()
     n = len(out)
     dropping = rng.random(n) < share_dropping
     rev = set(inst.reverse_items)

@@ -37,7 +37,7 @@ import pandas as pd
 from .._errors import ColumnError, DataError
 from .._validation import describe_rows
 from ._common import NOT_A_SCREEN
-from .questionnaire import instrument_for, parts, score_responses
+from .questionnaire import check_responses, instrument_for, parts, score_responses
 
 __all__ = ["FlagResult", "support_flags", "write_support_plans", "PLAN_MARKER", "PATHWAYS"]
 
@@ -134,7 +134,7 @@ def _sdq(data: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]
 
 def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, version: str | None = None,
                   staff_cutoff: float | None = None, belonging_cutoff: float | None = None,
-                  reliability: dict | None = None, ci: float = 0.95,
+                  reliability: dict | None = None, ci_level: float = 0.95,
                   sdq_bands: tuple = ("high", "very high")) -> FlagResult:
     """Flag pupils for a conversation, each flag with its reason and measurement error.
 
@@ -153,7 +153,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     reliability : dict, optional
         ``{"staff": alpha, "total": alpha}`` to use instead of alphas estimated from ``data`` (and
         ``"total_previous"`` for the reliable change; default: alpha of the earlier wave).
-    ci : float
+    ci_level : float
         Level of the measurement-error band and of the reliable change (0.95: 1.96 SEM, |RCI| > 1.96).
     sdq_bands : tuple of str
         SDQ total-difficulties bands that flag.
@@ -173,8 +173,8 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
 
     from ..transitions import reliable_change
 
+    version = check_responses(data, version=version, what="support-plan")
     scores = score_responses(data, version=version, what="support-plan")
-    version = scores.attrs["version"]
     inst = instrument_for(version)
     refs = _refs(data, "support-plan")
     dup = refs.duplicated(keep=False)
@@ -184,7 +184,8 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     mid = (lo + hi) / 2
     staff_cutoff = mid if staff_cutoff is None else float(staff_cutoff)
     belonging_cutoff = mid if belonging_cutoff is None else float(belonging_cutoff)
-    z = float(stats.norm.ppf(0.5 + ci / 2))
+    ci = ci_level
+    z = float(stats.norm.ppf(0.5 + ci_level / 2))
     rel = dict(reliability or {})
     for key, part in (("staff", "staff"), ("total", None)):
         if key not in rel:
