@@ -22,7 +22,7 @@ from ._errors import (
 from ._results import RowLedger
 from .datasets import load_codebook, load_sample, load_truth
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Submodules, loaded on first use (``bl.models.multilevel(...)``) so that
 #: ``import belonging_lib`` stays quick.
