@@ -17,9 +17,9 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._errors import DataError
+from ._results import coef_table
 from ._validation import as_frame, check_probability, require_columns
 
 __all__ = ["cluster_mean", "school_differences", "share_intervals"]
@@ -82,10 +82,11 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
         va, vb = se_a ** 2, se_b ** 2
         se = float(np.sqrt(va + vb))
         df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (g - 1)) if se > 0 else float("nan")
-        tq = stats.t.ppf(0.5 + ci_level / 2, df)
         est = float(a.mean() - mb)
-        rows.append({"score": label, "estimate": est, "se": se, "ci_low": est - tq * se, "ci_high": est + tq * se,
-                     "ci_level": ci_level, "df": float(df), "n_school": len(a), "n_rest": len(b), "n_clusters_rest": g})
+        t = coef_table([label], [est], [se], df, ci_level=ci_level).iloc[0]
+        rows.append({"score": label, "estimate": est, "se": se, "ci_low": float(t["ci_low"]),
+                     "ci_high": float(t["ci_high"]), "ci_level": ci_level, "df": float(df), "n_school": len(a),
+                     "n_rest": len(b), "n_clusters_rest": g})
     return pd.DataFrame(rows)
 
 
@@ -107,8 +108,8 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: fl
                         f"{data.loc[bad, outcome].iloc[0]!r}.")
     ok = y.notna() & data[cluster].notna()
     m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
-    tq = stats.t.ppf(0.5 + ci_level / 2, g - 1)
-    return {"estimate": m, "se": se, "ci_low": m - tq * se, "ci_high": m + tq * se, "ci_level": ci_level,
+    t = coef_table([outcome], [m], [se], g - 1, ci_level=ci_level).iloc[0]
+    return {"estimate": m, "se": se, "ci_low": float(t["ci_low"]), "ci_high": float(t["ci_high"]), "ci_level": ci_level,
             "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}
 
 

@@ -93,13 +93,13 @@ def _prepare(data, formula, cluster, treatment, block):
     with a block (``multilevel`` leaves out the others itself), so that a value its design cannot
     use (``np.log(0)``) is named by its row in ``data``.
     """
-    from ..models._design import parse_formula, screen_formula_data
+    from ..models._design import _outcome_code, parse_formula, screen_formula_data
 
     data = as_frame(data)
     if not isinstance(formula, str) or "~" not in formula:
         raise DataError(f"`formula` must look like 'outcome ~ treatment + covariates', but {formula!r} was passed.")
     parse_formula(formula)
-    outcome = formula.split("~")[0].strip()
+    outcome = _outcome_code(formula)
     require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
     arm = treatment_indicator(data, treatment, None)
     frame = data.copy()
@@ -498,8 +498,14 @@ def _effect_size_row(term, row, sd, ci_level, n) -> dict:
 
 def _interaction(data, formula, *, cluster, treatment, subgroup):
     """The whole-sample model with ``subgroup`` and ``treatment:subgroup`` added: (its row, rows used)."""
-    rhs = formula.split("~", 1)[1]
-    inter_formula = f"{formula.split('~')[0].strip()} ~ {rhs} + {subgroup} + {treatment}:{subgroup}"
+    import patsy
+
+    from ..models._design import parse_formula
+
+    desc = parse_formula(formula)   # patsy's parse: the subgroup's main effect and interaction are added as terms
+    desc.rhs_termlist += [patsy.Term([patsy.EvalFactor(subgroup)]),
+                          patsy.Term([patsy.EvalFactor(treatment), patsy.EvalFactor(subgroup)])]
+    inter_formula = desc.describe()
     _, frame, _, _ = _prepare(data, inter_formula, cluster, treatment, None)
     return _fixed_row(_multilevel(frame, inter_formula, cluster), f"{treatment}:{subgroup}"), frame
 
