@@ -226,10 +226,11 @@ def _public_modules():
 def _public_objects():
     seen = set()
     for module in _public_modules():
-        names = getattr(module, "__all__", None)
-        if names is None:
-            names = [n for n, o in vars(module).items()
-                     if not n.startswith("_") and getattr(o, "__module__", None) == module.__name__]
+        # what the module exports, and every public name it defines (a new function that someone
+        # forgot to add to __all__ is still public)
+        names = list(getattr(module, "__all__", []))
+        names += [n for n, o in vars(module).items()
+                  if not n.startswith("_") and getattr(o, "__module__", None) == module.__name__ and n not in names]
         for name in names:
             obj = getattr(module, name, None)
             owner = getattr(obj, "__module__", "") or ""
