@@ -570,12 +570,23 @@ def test_run_executes_every_chapter_and_section_the_data_support_without_a_faile
     assert "What ran on your data" in index and "data-protection duties" in index
 
 
+def _site_files(out):
+    """Every file of the built site: pages, sources, notebooks, search index, scripts, images."""
+    return sorted(p for p in (out / "site").rglob("*") if p.is_file())
+
+
 @pytest.mark.slow
-def test_no_page_of_the_book_says_synthetic(own_run):
+def test_no_file_of_the_book_says_synthetic(own_run):
     pages = _site_pages(own_run["out"])
     assert len(pages) >= 3
-    for page in pages:
-        assert "synthetic" not in page.read_text(encoding="utf-8").lower(), page.name
+    files = _site_files(own_run["out"])
+    assert len(files) > len(pages)
+    for f in files:       # bytes, so that no file type is passed over (images cannot hold the word by chance)
+        assert b"synthetic" not in f.read_bytes().lower(), f.relative_to(own_run["out"])
+    # no copies of the chapters' sources and no download buttons: the notebooks hold the course's code
+    site = own_run["out"] / "site"
+    assert not (site / "_sources").exists() and not (site / "_downloads").exists()
+    assert not any(".ipynb" in p.read_text(encoding="utf-8") for p in pages)
 
 
 @pytest.mark.slow
@@ -585,11 +596,10 @@ def test_no_pupil_id_appears_in_the_book(own_run):
     id_col = cb.loc[cb["variable"] == "pupil_id", "source_name"].iloc[0]
     ids = set(raw[id_col].dropna().astype(str))
     assert len(ids) > 500 and any(i.startswith("0") for i in ids)
-    files = [p for p in (own_run["out"] / "site").rglob("*") if p.suffix in {".html", ".ipynb", ".txt", ".md"}]
-    files += list((own_run["out"] / "notebooks").glob("*.ipynb"))
+    files = _site_files(own_run["out"]) + list((own_run["out"] / "notebooks").glob("*.ipynb"))
     pattern = re.compile(r"(?<![\w.])(\d{5,6})(?![\w.])")
     for f in files:
-        found = set(pattern.findall(f.read_text(encoding="utf-8", errors="replace"))) & ids
+        found = set(pattern.findall(f.read_bytes().decode("utf-8", errors="replace"))) & ids
         assert not found, (f.name, sorted(found)[:3])
 
 
