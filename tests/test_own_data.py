@@ -87,6 +87,19 @@ def test_excel_sen_none_is_an_answer_not_a_blank(form):
     assert (data["send"] == "None").sum() == n_none and data["send"].notna().all()
 
 
+def test_chapters_read_own_data_with_only_blank_cells_missing(tmp_path, spss):
+    """The chapters load the mapped survey.csv; SEN "None" must stay an answer there too."""
+    from belonging_lib.datasets import load_sample
+
+    raw, cb = spss
+    data = apply_codebook(raw, cb).data
+    data.to_csv(tmp_path / "survey.csv", index=False)
+    got = load_sample("survey", tmp_path)
+    n_none = int((data["send"] == "None").sum())
+    assert n_none > 1000 and (got["send"] == "None").sum() == n_none     # before: 1,224 blanks
+    assert got["send"].isna().sum() == data["send"].isna().sum()
+
+
 # --------------------------------------------------------------------------- categories and missing codes
 def test_spss_gender_codes_become_labels_and_9_is_missing(spss):
     raw, cb = spss
