@@ -420,7 +420,13 @@ def skip_sections(nb, skipped: dict[str, str]):
                 kept.append(line)
         text = "\n".join(kept).strip("\n")
         if text:
-            new = nbformat.v4.new_markdown_cell(text, metadata=cell.metadata)
+            metadata = cell.metadata
+            tags = list(metadata.get("tags", []))
+            if "solution" in tags and text != cell.source.strip("\n") and _HEADING.match(text.splitlines()[0]):
+                # a solution's prose went with its skipped section: what is left (the next section) is
+                # no solution, and must not be folded under "Solution"
+                metadata = {**metadata, "tags": [t for t in tags if t != "solution"]}
+            new = nbformat.v4.new_markdown_cell(text, metadata=metadata)
             cells.append(new)
     nb.cells = cells
     return nb
