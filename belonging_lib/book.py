@@ -420,7 +420,13 @@ def skip_sections(nb, skipped: dict[str, str]):
                 kept.append(line)
         text = "\n".join(kept).strip("\n")
         if text:
-            new = nbformat.v4.new_markdown_cell(text, metadata=cell.metadata)
+            metadata = cell.metadata
+            tags = list(metadata.get("tags", []))
+            if "solution" in tags and text != cell.source.strip("\n") and _HEADING.match(text.splitlines()[0]):
+                # a solution's prose went with its skipped section: what is left (the next section) is
+                # no solution, and must not be folded under "Solution"
+                metadata = {**metadata, "tags": [t for t in tags if t != "solution"]}
+            new = nbformat.v4.new_markdown_cell(text, metadata=metadata)
             cells.append(new)
     nb.cells = cells
     return nb
@@ -883,10 +889,18 @@ glossary
 
 ## Executed notebooks
 
-Each chapter can be downloaded as an executed Jupyter notebook:
-
 {downloads}
 """
+
+_DOWNLOADS = """Each chapter can be downloaded as an executed Jupyter notebook:
+
+{}"""
+
+#: A book on own data offers no downloads and ships no copies of its sources: the executed notebooks
+#: stay in the run's own folder, beside the data they describe.
+_OWN_DATA_DOWNLOADS = """The executed Jupyter notebooks are in the `notebooks` folder beside this book, in the folder
+you named with `--out`. They hold results about your pupils: keep them with your data, under the
+same data-protection duties."""
 
 
 def _chapter_title(nb) -> str:
@@ -968,12 +982,14 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")
     (stage / "index.md").write_text(
-        _INDEX.format(title=title, notice=notice, downloads="\n".join(downloads),
+        _INDEX.format(title=title, notice=notice,
+                      downloads=_OWN_DATA_DOWNLOADS if own_data else _DOWNLOADS.format("\n".join(downloads)),
                       api_sentence="" if own_data else "; the {doc}`api/index` documents every function the chapters call",
                       api_toc="" if own_data else "api/index\n",
                       plan=f"\n## What ran on your data\n\n```text\n{plan}\n```\n" if plan else ""),
         encoding="utf-8")
-    (stage / "book.json").write_text(json.dumps({"title": title, "notice": notice}), encoding="utf-8")
+    (stage / "book.json").write_text(json.dumps({"title": title, "notice": notice, "own_data": own_data}),
+                                     encoding="utf-8")
 
     out.mkdir(parents=True, exist_ok=True)
     doctrees = stage / ".doctrees"

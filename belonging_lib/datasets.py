@@ -113,6 +113,11 @@ def load_sample(name: str, data_dir: str | os.PathLike | None = None) -> pd.Data
     # survive (a school "0031" stays "0031").  .copy() consolidates pandas' column blocks, so adding
     # columns later warns of nothing.
     ids = _id_columns(path)
+    if data_dir is not None:
+        # Your own data: only a blank cell is missing, so an answer such as SEN "None" or a code "NA"
+        # stays an answer (pandas' default list would blank them silently).
+        return pd.read_csv(path, keep_default_na=False, na_values=[""],
+                           dtype={c: str for c in ids} or None).copy()
     return pd.read_csv(path, keep_default_na=True, dtype={c: str for c in ids} or None).copy()
 
 

@@ -104,6 +104,12 @@ def _apply_params(app, config):
         config.html_title = params["title"]
     if params.get("notice"):
         config.html_theme_options = dict(config.html_theme_options, announcement=params["notice"])
+    if params.get("own_data"):
+        # A book on a user's own data ships no copies of its sources: the executed notebooks hold
+        # code written for the course's sample, and they stay in the run's own folder.
+        config.html_copy_source = False
+        config.html_show_sourcelink = False
+        config.html_theme_options = dict(config.html_theme_options, use_download_button=False)
 
 
 def setup(app):

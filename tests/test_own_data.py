@@ -3,7 +3,7 @@
 The fixtures in ``tests/fixtures/own_data/`` are made by ``make_fixtures.py`` there (numpy random,
 not the project's simulator) and committed.  Each test reproduces one way the path from a real file
 to results went wrong (issue 19) and checks the behaviour now: reading, ``validate``, the codebook,
-``belonging report``.  ``belonging run`` on these files is not tested here.
+``belonging report``, and (marked slow) ``belonging run`` end to end on each fixture.
 """
 
 from __future__ import annotations
@@ -86,6 +86,19 @@ def test_excel_sen_none_is_an_answer_not_a_blank(form):
     fraw, fcb = form
     data = apply_codebook(fraw, fcb).data
     assert (data["send"] == "None").sum() == n_none and data["send"].notna().all()
+
+
+def test_chapters_read_own_data_with_only_blank_cells_missing(tmp_path, spss):
+    """The chapters load the mapped survey.csv; SEN "None" must stay an answer there too."""
+    from belonging_lib.datasets import load_sample
+
+    raw, cb = spss
+    data = apply_codebook(raw, cb).data
+    data.to_csv(tmp_path / "survey.csv", index=False)
+    got = load_sample("survey", tmp_path)
+    n_none = int((data["send"] == "None").sum())
+    assert n_none > 1000 and (got["send"] == "None").sum() == n_none     # before: 1,224 blanks
+    assert got["send"].isna().sum() == data["send"].isna().sum()
 
 
 # --------------------------------------------------------------------------- categories and missing codes
@@ -435,6 +448,12 @@ def test_skipped_section_keeps_its_heading_says_why_and_runs_nothing():
     assert "## Drop me\n\n*This section was skipped on your data: it needs the scale sdq" in text
     assert "about the sample" not in text and "### Inner" not in text and "fenced" not in text
     assert "## After\n\nback" in text and "more" in text
+    # a solution's prose skipped with its section: the next section, in the same cell, is no solution
+    nb.cells = [nbformat.v4.new_markdown_cell("## Exercises\n\ntext"), nbformat.v4.new_code_cell("raise ValueError"),
+                nbformat.v4.new_markdown_cell("The answer.\n\n## References\n\n- A book.",
+                                              metadata={"tags": ["solution"]})]
+    skip_sections(nb, {"Exercises": "it needs the scale peer"})
+    assert nb.cells[-1].source.startswith("## References") and "solution" not in nb.cells[-1].metadata["tags"]
 
 
 def test_own_data_prose_leaves_out_uncomputed_numbers_and_sample_sentences():
@@ -501,6 +520,19 @@ def test_failed_cell_is_shown_on_the_page_of_an_own_data_book(tmp_path):
 # One run per fixture (module scope): the plan, the chapters, the book. Each takes a few minutes.
 RUNS = {
     "spss": ([SAV, SAV_CB], {"02_measuring_belonging": ["A survey tool's export"],
+                             "03_who_belongs": ["Step 1: how many parts do the answers suggest?",
+                                                "Step 2: confirm the five-part model",
+                                                "Step 3: does the questionnaire work the same way for every group?",
+                                                "Step 4: which question is unfair?",
+                                                "Step 5: only now, compare the groups",
+                                                "Does the analysis find what was built in?", "Exercises"],
+                             "04_relationships_and_belonging": [
+                                 "Relative importance: which relationship matters most?",
+                                 "Checking against the truth",
+                                 "Mediation: teacher care -> belonging -> attainment", "Exercises"],
+                             "06_belonging_and_mental_health": [
+                                 "The high-need band", "Does belonging buffer disadvantage?",
+                                 "Protection under adversity, and one caring adult", "Exercises"],
                              "11_using_your_own_data": ["1. Your export and its codebook", "2. Check, then apply",
                                                         "3. Rerunning the analyses: `belonging run`"]}),
     "excel": ([XLSX, XLSX_CB, "--invalid", "missing"],
@@ -540,9 +572,9 @@ def test_run_prints_the_plan_first_naming_what_is_skipped_and_why(own_run):
     for chapter, sections in own_run["skipped"].items():
         for heading in sections:
             assert re.search(rf"skip '{re.escape(heading)}': (it needs |it works through the course's sample)", out)
-    for chapter in ("00_start_here", "07_transitions", "08_staff_and_school_culture", "09_evaluating_a_programme",
-                    "10_international_evidence", "12_tools_for_schools", "03_who_belongs",
-                    "04_relationships_and_belonging", "05_belonging_and_attainment"):
+    not_run = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.md")} - set(own_run["skipped"])
+    assert {"00_start_here", "05_belonging_and_attainment", "07_transitions", "12_tools_for_schools"} <= not_run
+    for chapter in sorted(not_run):
         assert re.search(rf"{chapter}: skipped \((it needs|it works through) ", out), chapter
     assert "simulat" not in (out + own_run["stderr"]).lower()
 
@@ -569,12 +601,61 @@ def test_run_executes_every_chapter_and_section_the_data_support_without_a_faile
     assert "What ran on your data" in index and "data-protection duties" in index
 
 
+def _site_files(out):
+    """Every file of the built site: pages, sources, notebooks, search index, scripts, images."""
+    return sorted(p for p in (out / "site").rglob("*") if p.is_file())
+
+
+#: Sections of chapters 03, 04 and 06 that the SPSS survey's scales (belonging, teacher care and
+#: fairness, wellbeing; gender, FSM, SEND) support, and a glue value each must have computed there.
+SPSS_SECTIONS_RUN = {
+    "03_who_belongs": {"Who belongs least?": "gaps_reading", "First, is the scale fair in every group?": "fair_full",
+                       "Then, the gaps": "gap_send", "SEN support and EHCP": "lvl_support_estimate"},
+    "04_relationships_and_belonging": {"Teacher and peer relationships": "corr_direction",
+                                       "Fairness: does everyone feel treated fairly?": "fair_gap"},
+    "06_belonging_and_mental_health": {"Belonging, difficulties and wellbeing": "corr_reading"},
+}
+
+
 @pytest.mark.slow
-def test_no_page_of_the_book_says_synthetic(own_run):
+def test_spss_runs_the_sections_of_03_04_06_its_scales_support(own_run):
+    import nbformat
+
+    from belonging_lib.book import _glued_values
+
+    if own_run["name"] != "spss":
+        pytest.skip("the SPSS survey's sections")
+    for stem, sections in SPSS_SECTIONS_RUN.items():
+        assert re.search(rf"  {stem}: runs, ", own_run["stdout"]), stem
+        nb = nbformat.read(own_run["out"] / "notebooks" / f"{stem}.ipynb", as_version=4)
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        glued = _glued_values(nb)
+        for heading, key in sections.items():
+            assert re.search(rf"^#+ {re.escape(heading)}$", prose, flags=re.M), (stem, heading)
+            assert not re.search(rf"#+ {re.escape(heading)}\n\n\*This section was skipped", prose), (stem, heading)
+            assert key in glued and glued[key].strip().lower() not in {"nan", ""}, (stem, key)
+    page = _text(own_run["out"] / "site" / "06_belonging_and_mental_health.html")
+    assert re.search(r"report better wellbeing: \w+ correlation: 0\.\d\d \(95% CI", page)
+    assert "SDQ total difficulties score" not in page and "sdq_total 0.0" not in page
+    page = _text(own_run["out"] / "site" / "04_relationships_and_belonging.html")
+    assert "teacher care and teacher fairness report more belonging" in page
+    assert "bullied" not in page and "listened to." not in page
+    page = _text(own_run["out"] / "site" / "03_who_belongs.html")
+    assert "the same FSM and gender)" in page and "LGBT is asked" not in page
+
+
+@pytest.mark.slow
+def test_no_file_of_the_book_says_synthetic(own_run):
     pages = _site_pages(own_run["out"])
     assert len(pages) >= 3
-    for page in pages:
-        assert "synthetic" not in page.read_text(encoding="utf-8").lower(), page.name
+    files = _site_files(own_run["out"])
+    assert len(files) > len(pages)
+    for f in files:       # bytes, so that no file type is passed over (images cannot hold the word by chance)
+        assert b"synthetic" not in f.read_bytes().lower(), f.relative_to(own_run["out"])
+    # no copies of the chapters' sources and no download buttons: the notebooks hold the course's code
+    site = own_run["out"] / "site"
+    assert not [p for d in ("_sources", "_downloads") for p in (site / d).rglob("*") if p.is_file()]
+    assert not any(".ipynb" in p.read_text(encoding="utf-8") for p in pages)
 
 
 @pytest.mark.slow
@@ -584,11 +665,10 @@ def test_no_pupil_id_appears_in_the_book(own_run):
     id_col = cb.loc[cb["variable"] == "pupil_id", "source_name"].iloc[0]
     ids = set(raw[id_col].dropna().astype(str))
     assert len(ids) > 500 and any(i.startswith("0") for i in ids)
-    files = [p for p in (own_run["out"] / "site").rglob("*") if p.suffix in {".html", ".ipynb", ".txt", ".md"}]
-    files += list((own_run["out"] / "notebooks").glob("*.ipynb"))
+    files = _site_files(own_run["out"]) + list((own_run["out"] / "notebooks").glob("*.ipynb"))
     pattern = re.compile(r"(?<![\w.])(\d{5,6})(?![\w.])")
     for f in files:
-        found = set(pattern.findall(f.read_text(encoding="utf-8", errors="replace"))) & ids
+        found = set(pattern.findall(f.read_bytes().decode("utf-8", errors="replace"))) & ids
         assert not found, (f.name, sorted(found)[:3])
 
 
