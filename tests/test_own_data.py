@@ -661,7 +661,7 @@ def test_no_file_of_the_book_says_synthetic(own_run):
 @pytest.mark.slow
 def test_no_pupil_id_appears_in_the_book(own_run):
     cb = read_codebook(own_run["codebook"])
-    raw = _read(own_run["data"], cb)
+    raw = _read(own_run["data"], cb).data
     id_col = cb.loc[cb["variable"] == "pupil_id", "source_name"].iloc[0]
     ids = set(raw[id_col].dropna().astype(str))
     assert len(ids) > 500 and any(i.startswith("0") for i in ids)
