@@ -77,7 +77,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
     ],
     "04": [
         ("(in studies from more than 75 countries)", "a fact about the research literature, not these data"),
-        ("(1 to 5;", "the response scale of the questionnaires (instrument registry)"),
+        ("(1 to 5", "the response scale of the questionnaires (instrument registry)"),
         ("use 5,000 in a report", "advice on the number of bootstrap draws, not a result"),
         ("A 1 means the row scale completely dominates the column scale, a\n0 that it is dominated",
          "how to read the codes of the complete-dominance table"),
