@@ -982,7 +982,8 @@ def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: 
     block["n"] = 0
     block["n_excluded"] = n_excluded
     for c, val in zip(by_cols, key):
-        block[c] = val
+        # pupils without a group: a missing label of the column's own kind (NaN in a numeric column)
+        block[c] = np.nan if val is None and pd.api.types.is_numeric_dtype(template[c]) else val
     return block
 
 
