@@ -198,11 +198,10 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 
-def _headings(text: str) -> list[str]:
-    """Headings of a MyST chapter's prose (outside code cells and fenced blocks)."""
-    found, fence = [], None
-    body = text.split("\n---", 1)[1] if text.startswith("---") else text
-    for line in body.splitlines():
+def _prose_lines(lines):
+    """Each line with whether it is prose: outside every fenced block, and not a fence line itself."""
+    fence = None
+    for line in lines:
         m = _FENCE.match(line)
         if m:
             mark = m.group(1)
@@ -210,12 +209,16 @@ def _headings(text: str) -> list[str]:
                 fence = mark
             elif mark[0] == fence[0] and len(mark) >= len(fence) and line.strip() == mark:
                 fence = None
-            continue
-        if fence is None:
-            h = _HEADING.match(line)
-            if h:
-                found.append(h.group(2))
-    return found
+            yield line, False
+        else:
+            yield line, fence is None
+
+
+def _headings(text: str) -> list[str]:
+    """Headings of a MyST chapter's prose (outside code cells and fenced blocks)."""
+    body = text.split("\n---", 1)[1] if text.startswith("---") else text
+    return [h.group(2) for line, prose in _prose_lines(body.splitlines())
+            if prose and (h := _HEADING.match(line))]
 
 
 class DataOffer:
@@ -398,16 +401,9 @@ def skip_sections(nb, skipped: dict[str, str]):
             if level is None:
                 cells.append(cell)
             continue
-        kept, fence = [], None
-        for line in cell.source.splitlines():
-            m = _FENCE.match(line)
-            h = _HEADING.match(line) if fence is None and not m else None
-            if m:
-                mark = m.group(1)
-                if fence is None:
-                    fence = mark
-                elif mark[0] == fence[0] and len(mark) >= len(fence) and line.strip() == mark:
-                    fence = None
+        kept = []
+        for line, prose in _prose_lines(cell.source.splitlines()):
+            h = _HEADING.match(line) if prose else None
             if h:
                 depth = len(h.group(1))
                 if level is not None and depth <= level:
