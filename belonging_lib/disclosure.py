@@ -89,7 +89,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError, DisclosureError
-from ._validation import as_frame, as_list, require_columns, require_numeric
+from ._validation import as_frame, as_list, require_columns, require_finite, require_numeric
 
 __all__ = ["DisclosurePolicy", "get_default_policy", "set_default_policy", "suppress",
            "SuppressedTable", "summarise_by", "count_by", "check_model_df", "drop_identifiers",
@@ -1048,6 +1048,15 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
     return cells, ids
 
 
+def _outcome_by(data: pd.DataFrame, outcome: str, by, what: str):
+    """The grouping columns and the numeric outcome of a table by group (checked: present, numeric, finite)."""
+    keys = require_columns(data, by, role="grouping column")
+    require_columns(data, outcome, role="outcome column")
+    require_numeric(data, outcome)
+    require_finite(data, outcome, what=what)
+    return keys, pd.to_numeric(data[outcome], errors="coerce")
+
+
 def summarise_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
                  policy: DisclosurePolicy | None = None,
                  context: DisclosureContext | None = None) -> SuppressedTable:
@@ -1083,12 +1092,7 @@ def summarise_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
     is suppressed too (secondary suppression).
     """
     data = as_frame(data)
-    keys = require_columns(data, by, role="grouping column")
-    require_columns(data, outcome, role="outcome column")
-    require_numeric(data, outcome)
-    y = pd.to_numeric(data[outcome], errors="coerce")
-    if np.isinf(y).any():
-        raise DataError(f"summarise_by: column {outcome!r} holds infinite values.")
+    keys, y = _outcome_by(data, outcome, by, "summary by group")
     g = y.groupby([data[k] for k in keys], dropna=False, sort=True)
     out = pd.DataFrame({"n": g.count(), "n_missing": g.size() - g.count(), "mean": g.mean(), "sd": g.std()})
     out = out.reset_index()
@@ -1261,12 +1265,7 @@ def magnitude_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
     """
     data = as_frame(data)
     policy = policy or get_default_policy()
-    keys = require_columns(data, by, role="grouping column")
-    require_columns(data, outcome, role="outcome column")
-    require_numeric(data, outcome)
-    y = pd.to_numeric(data[outcome], errors="coerce")
-    if np.isinf(y).any():
-        raise DataError(f"magnitude_by: column {outcome!r} holds infinite values.")
+    keys, y = _outcome_by(data, outcome, by, "magnitude table")
     if (y < 0).any():
         bad = data.index[(y < 0).to_numpy()]
         raise DataError(f"magnitude_by: column {outcome!r} holds negative values (rows "

@@ -360,3 +360,12 @@ def test_label_codes_display_as_codes():
     assert s.display()["IMMIG"].tolist() == ["1", "2", "3"] and s.display()["estimate"].tolist()[0] == "71.20"
     wide = s.pivot(index="IMMIG", columns="q", values="estimate")
     assert wide.data.columns.tolist() == [25] and wide.display()[25].tolist() == ["71.20", "72.80", "61.80"]
+
+
+def test_tables_by_group_name_an_infinite_value_with_its_column_and_row():
+    from belonging_lib.disclosure import magnitude_by, summarise_by
+
+    d = pd.DataFrame({"school": ["a"] * 12, "y": [1.0] * 6 + [np.inf] + [1.0] * 5})
+    for fn in (summarise_by, magnitude_by):
+        with pytest.raises(DataError, match=r"Column 'y' holds an infinite value \(inf\) in row 7 "):
+            fn(d, outcome="y", by="school", context=False)
