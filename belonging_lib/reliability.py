@@ -150,6 +150,16 @@ def feldt_ci(alpha: float, n: int, k: int, *, ci_level: float = 0.95) -> tuple[f
     return float(lo), float(hi)
 
 
+def _warn_two_group_factors(n_factors: int) -> None:
+    """A Schmid-Leiman solution with two group factors is not identified: say so, and what to use."""
+    if n_factors == 2:
+        warnings.warn("A Schmid-Leiman solution with 2 group factors is not identified: the general loadings "
+                      "are set equal on the two factors (as psych::omega does), so omega hierarchical is "
+                      "arbitrary. Use 3 or more group factors, or fit a bifactor model "
+                      "(belonging_lib.structure.bifactor), which is identified with one specific factor.",
+                      BelongingWarning, stacklevel=3)
+
+
 def _omega_from_corr(r: np.ndarray, n_factors: int) -> dict:
     """psych::omega on a correlation matrix: one factor (omega_total) or Schmid-Leiman."""
     k = r.shape[0]
@@ -655,6 +665,7 @@ def reliability(data: pd.DataFrame, *, items: Sequence[str] | None = None,
         if k < 2 * n_factors + 1:
             raise DataError(f"omega hierarchical with {n_factors} factors needs more items "
                             f"than {k}; use fewer factors.")
+        _warn_two_group_factors(n_factors)
         om = _omega_from_corr(r_omega, n_factors)
         omega_h, omega_t_sl = om["omega_h"], om["omega_total"]
 
@@ -751,7 +762,8 @@ def omega(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_factors: 
     The correlation matrix ``R`` is factored by minres with ``n_factors``
     factors, rotated by oblimin (GPA, eps 1e-5 as GPArotation) and
     transformed by Schmid-Leiman (for 2 factors, both load ``sqrt(phi_12)``
-    on g).  With ``g`` the general loadings and ``u2`` the uniquenesses,
+    on g: not identified, so a :class:`BelongingWarning` points to
+    :func:`belonging_lib.structure.bifactor`).  With ``g`` the general loadings and ``u2`` the uniquenesses,
     ``omega_h = (sum g)^2 / 1'R1`` and ``omega_total = 1 - sum(u2) / 1'R1``.
     Validated against ``psych::omega`` (agreement about 1e-6; psych's own
     minres optimiser stops at that precision).
@@ -781,6 +793,7 @@ def omega(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_factors: 
     k = x.shape[1]
     if k < 3 or (n_factors >= 2 and k < 2 * n_factors + 1):
         raise DataError(f"omega with {n_factors} factor(s) needs more than {k} items.")
+    _warn_two_group_factors(n_factors)
     res = _omega_from_corr(x.corr().to_numpy(), n_factors)
     cols = {"g": res["g"]}
     for j in range(res["group"].shape[1]):

@@ -111,6 +111,9 @@ OPTIONS = {
     "response_range",
     # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
     "expand",
+    # structure.bifactor: the specific factors of a bifactor model and lavaan's `orthogonal`;
+    # bifactor_omega: the general and specific loadings and residual variances it combines
+    "specific", "orthogonal", "general", "residual",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -146,6 +149,8 @@ RESULT_OPTIONS = {
     "alpha", "std_alpha", "g6", "average_r", "median_r", "signal_noise", "alpha_se", "omega_total",
     "omega_h", "omega_total_sl", "n_items", "scale_mean", "scale_sd", "reverse", "n_factors",
     "ordinal", "label", "loadings", "missing",
+    # bifactor models: the specific factors' table and the explained common variance (Rodriguez et al.)
+    "specific", "ecv",
     # intraclass correlations and variance components
     "icc", "icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2", "msb", "msw", "mean_size",
     "reml_loglik", "icc1_ci_low", "icc1_ci_high", "icc2_ci_low", "icc2_ci_high", "icc_levels",

@@ -518,7 +518,7 @@ def _parse_partial(partial, mm: M.MeasurementModel) -> tuple:
 
 def cfa(data: pd.DataFrame, model: str, *, group: str | None = None, equal: Sequence[str] = (),
         partial: Sequence[str] | str | None = None, estimator: str = "ML",
-        missing: str = "listwise") -> CFAResult:
+        missing: str = "listwise", orthogonal: bool = False) -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as lavaan's ``cfa()``.
 
     Parameters
@@ -552,6 +552,10 @@ def cfa(data: pd.DataFrame, model: str, *, group: str | None = None, equal: Sequ
         saturated H1 model fitted by EM, SRMR uses the EM moments, and
         standard errors come from the observed information (lavaan's
         defaults for ``missing = "ml"``).
+    orthogonal : bool
+        Fix every factor covariance at zero (lavaan's ``orthogonal = TRUE``),
+        as a bifactor model needs (see :func:`bifactor`).  Default ``False``:
+        factor covariances free.
 
     Returns
     -------
@@ -608,7 +612,7 @@ def cfa(data: pd.DataFrame, model: str, *, group: str | None = None, equal: Sequ
     check_choice("missing", missing, ["listwise", "ml"])
     with M._single_thread():
         return _cfa(model, data, group=group, equal=equal, partial=partial, estimator=estimator,
-                    missing=missing)
+                    missing=missing, orthogonal=bool(orthogonal))
 
 
 def _require_identified(spec: M.Spec) -> None:
@@ -621,7 +625,8 @@ def _require_identified(spec: M.Spec) -> None:
                          "at least three items (two only when it correlates with another factor).")
 
 
-def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="listwise") -> CFAResult:
+def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="listwise",
+         orthogonal=False) -> CFAResult:
     check_choice("estimator", estimator, ["ML"])
     mm = M.parse_model(model)
     equal = tuple(equal)
@@ -636,19 +641,20 @@ def _cfa(model, data, *, group, equal, partial, estimator, start=None, missing="
     else:
         gdata = [M.GroupData.from_array(b) for b in blocks.values()]
     if group is None and missing == "ml":
-        spec = M.build_spec(mm, 1, meanstructure=True)
+        spec = M.build_spec(mm, 1, meanstructure=True, orthogonal=orthogonal)
         _require_identified(spec)
         fit = M.fit_spec(spec, gdata)
     elif group is None:
-        spec = M.build_spec(mm, 1, meanstructure=False)
+        spec = M.build_spec(mm, 1, meanstructure=False, orthogonal=orthogonal)
         _require_identified(spec)
-        start = _semopy_start(model, mm, spec, blocks[None], gdata[0].cov)
+        # semopy's syntax here has free factor covariances, so an orthogonal model starts from our own values
+        start = None if orthogonal else _semopy_start(model, mm, spec, blocks[None], gdata[0].cov)
         if start is not None and not np.isfinite(M.objective(spec, start, gdata, gradient=False)):
             start = None
         fit = M.fit_spec(spec, gdata, start=start)
     else:
         spec = M.build_spec(mm, len(gdata), meanstructure=True, equal=equal,
-                            partial=_parse_partial(partial, mm))
+                            partial=_parse_partial(partial, mm), orthogonal=orthogonal)
         _require_identified(spec)
         if start is None:
             start = _multigroup_start(mm, spec, gdata)

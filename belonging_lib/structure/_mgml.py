@@ -140,7 +140,7 @@ class Spec:
 
 
 def build_spec(mm: MeasurementModel, n_groups: int = 1, *, meanstructure: bool = True,
-               equal: tuple = (), partial: tuple = ()) -> Spec:
+               equal: tuple = (), partial: tuple = (), orthogonal: bool = False) -> Spec:
     """Lay out the free parameters.
 
     ``equal`` holds any of ``"loadings"``, ``"intercepts"``, ``"residuals"``,
@@ -181,7 +181,8 @@ def build_spec(mm: MeasurementModel, n_groups: int = 1, *, meanstructure: bool =
             add(g, THETA, i, k, "residual.covariances" in equal)
         for j in range(m):
             for k in range(j + 1):
-                add(g, PSI, j, k, False)
+                if j == k or not orthogonal:
+                    add(g, PSI, j, k, False)
         if meanstructure:
             for i in range(p):
                 add(g, NU, i, 0, "intercepts" in equal)
