@@ -8,6 +8,8 @@
   Schmid-Leiman solution, as ``psych::omega``.
 - :func:`polychoric` and ``reliability(..., ordinal=True)`` — polychoric
   correlations and ordinal alpha for Likert items.
+- :func:`test_retest` — test-retest reliability from two waves (ICC for
+  absolute agreement), the reliability a reliable change index needs.
 - :func:`icc` — ICC(1) and ICC(2) of a pupil measure within classes or
   schools: is a school's mean reliable enough to use?
 
@@ -39,11 +41,12 @@ from ._errors import BelongingWarning, ColumnError, DataError
 from ._resampling import cluster_bootstrap_indices
 from ._results import TIDY_COLUMNS, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
-                          describe_rows, require_columns, require_finite, require_numeric)
+                          describe_rows, require_columns, row_numbers, require_finite, require_numeric)
 
 __all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "OmegaResult", "icc",
            "IccResult", "aggregation_reliability", "polychoric", "feldt_ci", "position_against",
-           "cluster_bootstrap_indices", "between_variance_explained", "VarianceExplainedResult"]
+           "cluster_bootstrap_indices", "between_variance_explained", "VarianceExplainedResult",
+           "test_retest", "RetestResult"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1295,3 +1298,200 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
         tau00_model=taus[1], tau00_model_ci_low=l1, tau00_model_ci_high=h1,
         n=len(y), n_clusters=j, n_excluded=int((~keep).sum()), n_boot=n_boot, n_boot_failed=int((~ok).sum()),
         outcome=outcome, covariates=tuple(covariates), cluster=cluster)
+
+
+# ----------------------------------------------------------------------------------------------
+# test-retest reliability
+
+
+@dataclasses.dataclass(frozen=True)
+class RetestResult(Result):
+    """Test-retest reliability of a score measured twice on the same pupils.
+
+    Attributes
+    ----------
+    estimate : float
+        ICC(A,1): two-way random effects, absolute agreement, one measurement
+        (McGraw & Wong's ICC(A,1); ``psych::ICC``'s ICC2).
+    ci_low, ci_high, ci_level : float
+        Its F-based confidence interval (McGraw & Wong, 1996).
+    icc_consistency : float
+        ICC(C,1) (consistency: a shift of every pupil by the same amount is not
+        counted as disagreement).
+    statistic, df, df2, p : float
+        F test of ICC = 0: F = MS(pupils) / MS(error) on ``df`` and ``df2`` degrees of freedom.
+    mean_change : float
+        Mean of ``after - before``: the shift that agreement counts and consistency ignores.
+    sd : float
+        Standard deviation of the ``before`` scores.
+    sem : float
+        Standard error of measurement, ``sd * sqrt(1 - estimate)``.
+    n, n_excluded : int
+        Pupils with a score at both waves, and pupils with a score at only one (left out).
+    outcome : str
+    before, after : object
+        The two waves compared.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    icc_consistency: float
+    statistic: float
+    df: float
+    df2: float
+    p: float
+    mean_change: float
+    sd: float
+    sem: float
+    n: int
+    n_excluded: int
+    outcome: str
+    before: object
+    after: object
+
+    __test__ = False          # not a test class, whatever its module imports it as
+    title = "Test-retest reliability (ICC for absolute agreement)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """term, estimate, ci_low, ci_high, statistic, df, p, n: ICC(A,1), then ICC(C,1) and the SEM."""
+        return pd.DataFrame([
+            {"term": "ICC(A,1)", "estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
+             "statistic": self.statistic, "df": self.df, "p": self.p, "n": self.n},
+            {"term": "ICC(C,1)", "estimate": self.icc_consistency, "ci_low": np.nan, "ci_high": np.nan,
+             "statistic": np.nan, "df": np.nan, "p": np.nan, "n": self.n},
+            {"term": "sem", "estimate": self.sem, "ci_low": np.nan, "ci_high": np.nan,
+             "statistic": np.nan, "df": np.nan, "p": np.nan, "n": self.n}])
+
+    def notes(self) -> list[str]:
+        return [f"{self.outcome!r} at waves {self.before!r} and {self.after!r}: {self.n} pupils with both "
+                f"({self.n_excluded} with only one, left out); mean change {self.mean_change:+.3f}.",
+                "Real change between the waves counts as disagreement, so the ICC is a lower bound on the "
+                "reliability of one occasion's score when pupils changed in between."]
+
+
+def test_retest(data: pd.DataFrame, *, outcome: str, id: str, wave: str, before, after,
+                ci_level: float = 0.95) -> RetestResult:
+    """Test-retest reliability from two waves: the ICC for absolute agreement.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long format: one row per pupil per wave.
+    outcome : str
+        The score (numeric).
+    id : str
+        Pupil identifier (kept as text).
+    wave : str
+        Wave column.
+    before, after : object
+        The two values of ``wave`` to compare.
+    ci_level : float
+        Level of the interval (default 0.95).
+
+    Returns
+    -------
+    RetestResult
+
+    Raises
+    ------
+    ColumnError
+        A column is missing, or ``outcome`` is not numeric.
+    DataError
+        A pupil has two rows at one wave (named, rows counted from 1), a wave value
+        is absent, or fewer than 3 pupils have a score at both waves.
+
+    Notes
+    -----
+    From the two-way ANOVA of the ``n`` pupils by ``k = 2`` waves, with mean
+    squares for pupils (MSR), waves (MSC) and error (MSE),
+
+    .. math:: ICC(A,1) = \\frac{MSR - MSE}{MSR + (k-1)MSE + k(MSC - MSE)/n},
+
+    and the interval is McGraw and Wong's (1996) for their case 2A, with
+    Satterthwaite's degrees of freedom, as ``psych::ICC``.  Agreement counts a
+    shift of the whole group between the waves as error; consistency
+    (``icc_consistency``) does not.  For the reliable change index
+    (:func:`belonging_lib.transitions.reliable_change`), test-retest reliability
+    measures the occasion-to-occasion noise that Cronbach's alpha (one sitting)
+    cannot see.  If pupils really changed between the waves, that change also
+    lowers the ICC: the estimate is then a lower bound, and reliable change
+    flags based on it are conservative.
+
+    Checked against ``psych::ICC(lmer = FALSE)`` and lme4's variance components
+    (``tests/reference/retest.R``) and against ``pingouin.intraclass_corr``.
+
+    References
+    ----------
+    McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some
+    intraclass correlation coefficients. *Psychological Methods, 1*(1), 30-46.
+    https://doi.org/10.1037/1082-989X.1.1.30
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(2)
+    >>> true = rng.normal(size=200)
+    >>> long = pd.DataFrame({"pupil": np.tile(np.arange(200).astype(str), 2), "wave": np.repeat([1, 2], 200),
+    ...                      "score": np.concatenate([true, true]) + rng.normal(scale=0.5, size=400)})
+    >>> res = test_retest(long, outcome="score", id="pupil", wave="wave", before=1, after=2)
+    >>> bool(0.7 < res.estimate < 0.9)
+    True
+    """
+    data = as_frame(data)
+    require_columns(data, [outcome, id, wave], role="column")
+    require_numeric(data, [outcome])
+    require_finite(data, [outcome], what="test-retest reliability")
+    level = check_probability("ci_level", ci_level)
+    for w in (before, after):
+        if not (data[wave] == w).any():
+            raise DataError(f"Column {wave!r} has no rows with the value {w!r}.")
+    if before == after:
+        raise DataError("`before` and `after` must be two different waves.")
+    sub = data.loc[data[wave].isin([before, after]) & data[outcome].notna(), [id, wave, outcome]]
+    dup = sub.duplicated([id, wave], keep=False)
+    if dup.any():
+        first = sub.loc[dup[dup].index[0]]
+        same = (data[id].astype(str) == str(first[id])) & (data[wave] == first[wave])
+        raise DataError(f"Pupil {str(first[id])!r} has more than one row at {wave} = {first[wave]} "
+                        f"({describe_rows(row_numbers(data, same))}); keep one row per pupil per wave.")
+    wide = sub.assign(**{id: sub[id].astype(str)}).pivot(index=id, columns=wave, values=outcome)
+    both = wide[[before, after]].dropna()
+    n, k = len(both), 2
+    n_excluded = int(len(wide) - n)
+    if n < 3:
+        raise DataError(f"Test-retest reliability needs at least 3 pupils with {outcome!r} at both waves, "
+                        f"but {n} have it ({n_excluded} have only one).")
+    x = both.to_numpy(dtype=float)
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
+    msr, msc = ss_rows / (n - 1), ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    if not mse > 0:
+        raise DataError(f"Every pupil's {outcome!r} differs between the waves by exactly the same amount: "
+                        "there is no measurement error to estimate.")
+    icc_a = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    icc_c = (msr - mse) / (msr + (k - 1) * mse)
+    f = msr / mse
+    df1, df2 = n - 1.0, (n - 1.0) * (k - 1.0)
+    p = float(stats.f.sf(f, df1, df2))
+    # McGraw & Wong (1996), case 2A; psych::ICC's bounds for ICC2
+    a = k * icc_a / (n * (1 - icc_a))
+    b = 1 + k * icc_a * (n - 1) / (n * (1 - icc_a))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    q = 1 - (1 - level) / 2
+    fl, fu = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
+    low = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
+    high = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+    sd = float(both[before].std(ddof=1))
+    return RetestResult(estimate=float(icc_a), ci_low=float(low), ci_high=float(high), ci_level=level,
+                        icc_consistency=float(icc_c), statistic=float(f), df=df1, df2=df2, p=p,
+                        mean_change=float((both[after] - both[before]).mean()), sd=sd,
+                        sem=float(sd * np.sqrt(max(1 - icc_a, 0.0))), n=int(n), n_excluded=n_excluded,
+                        outcome=outcome, before=before, after=after)
+
+
+test_retest.__test__ = False      # a statistic, not a pytest test, wherever it is imported
