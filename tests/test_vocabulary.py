@@ -114,6 +114,8 @@ OPTIONS = {
     # structure.bifactor: the specific factors of a bifactor model and lavaan's `orthogonal`;
     # bifactor_omega: the general and specific loadings and residual variances it combines
     "specific", "orthogonal", "general", "residual",
+    # transitions.recovery: the wave of the low point; regression_to_the_mean: the simulation's settings
+    "dip", "correlation", "low_share",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -151,6 +153,11 @@ RESULT_OPTIONS = {
     "ordinal", "label", "loadings", "missing",
     # bifactor models: the specific factors' table and the explained common variance (Rodriguez et al.)
     "specific", "ecv",
+    # test-retest reliability: ICC(C,1), the mean shift and the standard error of measurement
+    "icc_consistency", "mean_change", "sem", "df2",
+    # recovery on a balanced panel, and the measurement-error simulation's quantities and settings
+    "means", "weighted", "low_before", "low_after", "low_still", "slope_baseline", "spurious",
+    "spurious_change_score", "correlation", "low_share",
     # intraclass correlations and variance components
     "icc", "icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2", "msb", "msw", "mean_size",
     "reml_loglik", "icc1_ci_low", "icc1_ci_high", "icc2_ci_low", "icc2_ci_high", "icc_levels",
