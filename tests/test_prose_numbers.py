@@ -147,12 +147,15 @@ PARAMS = [pytest.param(p, id=p.stem, marks=marks(p)) for p in CHAPTERS]
 
 
 def prose(path: Path) -> list[str]:
-    """The markdown cells of a chapter, up to its References section."""
+    """The markdown cells of a chapter, up to its References section (evidence boxes' reference lines left out:
+    they are references, checked by test_evidence_boxes.py)."""
+    from _evidence import without_sources
+
     cells = []
     for cell in jupytext.read(path).cells:
         if cell.cell_type != "markdown":
             continue
-        text = cell.source
+        text = without_sources(cell.source)
         ref = re.search(r"^#+ References\s*$", text, flags=re.M)
         if ref:
             cells.append(text[: ref.start()])
