@@ -38,7 +38,7 @@ from ._validation import (
 )
 
 __all__ = ["PairedWaves", "to_wide", "change_scores", "residualised_change", "reliable_change", "growth_model",
-           "attrition_weights", "recovery", "RecoveryResult", "regression_to_the_mean"]
+           "attrition_weights", "recovery", "RecoveryResult", "regression_to_the_mean", "RegressionToMeanResult"]
 
 
 @dataclasses.dataclass(frozen=True)

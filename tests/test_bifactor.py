@@ -128,3 +128,14 @@ def test_schmid_leiman_with_two_group_factors_warns(hs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", BelongingWarning)
         reliability(hs[HS_ITEMS], n_factors=3)
+
+
+def test_orthogonal_cfa_fixes_factor_covariances_at_zero(hs):
+    from belonging_lib.structure import cfa
+
+    res = cfa(hs, "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6", orthogonal=True)
+    cov = res.parameters[res.parameters["kind"] == "factor covariance"]
+    assert len(cov) == 1 and cov["estimate"].iloc[0] == 0 and cov["free"].iloc[0] == 0
+    assert res.factor_correlations.loc["visual", "textual"] == 0
+    free = cfa(hs, "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6")
+    assert int(res.fit["df"]) == int(free.fit["df"]) + 1
