@@ -7,6 +7,7 @@
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
                        [--scores pssm,tr_care] [--invalid missing]
     belonging simulate --out sample_data/
+    belonging course   --out my_course/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
 ``support-plan``; see ``belonging <command> --help``.
@@ -40,10 +41,12 @@ import sys
 from pathlib import Path
 
 from ._errors import BelongingError
+from ._resources import checkout_root, course_path
 
 __all__ = ["main", "map_to_layout", "runnable_notebooks", "missing_report"]
 
-_REPO = Path(__file__).resolve().parent.parent
+#: The source checkout the package runs from (``None`` for an installed wheel).
+_REPO = checkout_root()
 
 
 def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv", invalid: str = "raise",
@@ -166,7 +169,7 @@ def _cmd_run(args) -> int:
     print(f"Running chapters {', '.join(wanted)} on {data_dir} ...", flush=True)
     try:
         runs = execute_chapters(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
-                                only=wanted, workers=args.workers, cwd=str(_REPO),
+                                only=wanted, workers=args.workers, cwd=str(_REPO or out),
                                 skipped={p.name: p.skipped for p in plans if p.runs},
                                 # a rerun into the same --out takes unchanged chapters from here
                                 cache_dir=out / ".cache" / "chapters")
@@ -243,6 +246,22 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_course(args) -> int:
+    from ._resources import copy_course
+
+    out = _out_folder(args.out)
+    written, kept = copy_course(out)
+    chapters = [p for p in written + kept if p.parent.name == "notebooks" and p.name[:2].isdigit()]
+    print(f"Course copied to {out}: {len(chapters)} chapters, the glossary and the JupyterLab configuration "
+          f"({len(written)} files written).")
+    if kept:
+        print(f"{len(kept)} files were already there and are kept as they were (not overwritten), "
+              f"such as {kept[0].relative_to(out)}.")
+    print("Open the chapters as notebooks (needs the notebooks extra: pip install 'belonging_lib[notebooks]'):\n"
+          f"  JUPYTER_CONFIG_DIR={out / 'jupyter-config'} jupyter lab --ServerApp.root_dir={out / 'notebooks'}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="belonging", description="School belonging toolkit: rerun the analyses "
                                 "on your own survey, make school reports, simulate sample data.")
@@ -264,7 +283,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 02,05 "
                    "(default: every chapter whose declared needs your data meet; the plan printed "
                    "before the run says which sections are skipped and why)")
-    r.add_argument("--notebook-dir", default=str(_REPO / "notebooks"), help="folder of NN_name.md notebooks")
+    r.add_argument("--notebook-dir", default=str(course_path("notebooks")),
+                   help="folder of NN_name.md notebooks (default: the course's chapters)")
     r.add_argument("--invalid", default="raise", choices=["raise", "missing"],
                    help="invalid values: stop with an error (default) or set missing")
     r.add_argument("--workers", type=int, default=None)
@@ -287,6 +307,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(func=_cmd_simulate)
+
+    c = sub.add_parser("course", help="copy the course's chapters and JupyterLab configuration to a folder")
+    c.add_argument("--out", required=True, help="folder to copy into (files already there are kept)")
+    c.set_defaults(func=_cmd_course)
 
     from .schools.cli import register as register_schools   # questionnaire, class-report, audit, support-plan
 
