@@ -1018,6 +1018,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="execute every chapter again")
     parser.add_argument("--no-book", action="store_true", help="execute the chapters only")
     args = parser.parse_args(argv)
+    from ._optional import MissingExtraError, require_extra
+
+    try:
+        require_extra("notebooks")
+    except MissingExtraError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
     out = Path(args.out)
     executed = out / "notebooks"

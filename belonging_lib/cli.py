@@ -27,7 +27,8 @@ codebook) are read as text, so leading zeros survive into the mapped file.
 
 Exit status: 0 done; 1 ``validate`` found errors, or a notebook failed; 2 a
 user error (a file that cannot be read, a bad option, ``--out`` naming a
-file), reported in one line without a traceback; 3 an unexpected internal
+file, an optional dependency not installed: the line names the extra to
+install), reported in one line without a traceback; 3 an unexpected internal
 error, also one line (set ``BELONGING_DEBUG=1`` to see its traceback).
 """
 
@@ -144,6 +145,10 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from ._optional import require_extra
+
+    if not getattr(args, "plan", False):   # the chapters and the book need the notebooks extra
+        require_extra("notebooks")
     from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters, format_plan, plan_chapters
 
     out = _out_folder(args.out)
@@ -329,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"belonging {args.command}: error: {what}{_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line; BELONGING_DEBUG=1 shows the traceback
+        from ._optional import extra_of_module
+
+        advice = extra_of_module(exc.name) if isinstance(exc, ModuleNotFoundError) else None
+        if advice:   # an optional dependency is missing: say which extra brings it (exit status 2)
+            print(f"belonging {args.command}: error: {advice}", file=sys.stderr)
+            return 2
         if os.environ.get("BELONGING_DEBUG"):
             raise
         print(f"belonging {args.command}: unexpected error ({type(exc).__name__}: {_one_line(exc)}); "
