@@ -19,8 +19,20 @@ __all__ = ["EXTRAS", "MissingExtraError", "require_extra", "extra_of_module"]
 #: Import names of the modules each extra brings (``pyproject.toml``'s optional dependencies;
 #: ``tests/test_packaging.py`` keeps the two in step).
 EXTRAS = {
-    "notebooks": ("jupyterlab", "ipykernel", "jupytext", "papermill", "nbconvert", "nbclient", "nbformat",
-                  "sphinx", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton", "sphinx-mathjax-offline"),
+    "notebooks": (
+        "jupyterlab",
+        "ipykernel",
+        "jupytext",
+        "papermill",
+        "nbconvert",
+        "nbclient",
+        "nbformat",
+        "sphinx",
+        "myst_nb",
+        "sphinx_book_theme",
+        "sphinx_togglebutton",
+        "sphinx-mathjax-offline",
+    ),
 }
 
 
@@ -36,8 +48,10 @@ def _installed(module: str) -> bool:
 
 
 def _message(extra: str, missing) -> str:
-    return (f"needs the {extra} extra ({', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed): "
-            f"pip install 'belonging_lib[{extra}]'")
+    return (
+        f"needs the {extra} extra ({', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed): "
+        f"pip install 'belonging_lib[{extra}]'"
+    )
 
 
 def require_extra(extra: str) -> None:

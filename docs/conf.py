@@ -10,7 +10,6 @@ user's own data).
 """
 
 import json
-import os
 from pathlib import Path
 
 

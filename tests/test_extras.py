@@ -26,14 +26,17 @@ def test_the_extras_table_lists_every_module_of_each_extra_in_pyproject():
 
 
 def test_run_without_jupytext_names_the_notebooks_extra_in_one_line_and_does_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "jupytext", None)       # as if jupytext were not installed
+    monkeypatch.setitem(sys.modules, "jupytext", None)  # as if jupytext were not installed
     out = tmp_path / "out"
-    code = main(["run", "--data", str(FIX / "own_survey.csv"), "--codebook", str(FIX / "own_codebook.csv"),
-                 "--out", str(out)])
+    code = main(
+        ["run", "--data", str(FIX / "own_survey.csv"), "--codebook", str(FIX / "own_codebook.csv"), "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip() == ("belonging run: error: needs the notebooks extra (jupytext is not installed): "
-                           "pip install 'belonging_lib[notebooks]'")
+    assert err.strip() == (
+        "belonging run: error: needs the notebooks extra (jupytext is not installed): "
+        "pip install 'belonging_lib[notebooks]'"
+    )
     assert not out.exists(), "nothing is mapped or written before the missing extra is reported"
 
 

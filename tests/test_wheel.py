@@ -31,16 +31,32 @@ FIX = ROOT / "tests" / "fixtures"
 pytestmark = pytest.mark.slow
 
 #: Not part of the sources: the checkout's environment, builds, caches.
-_NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
-                                      ".pytest_cache", ".hypothesis", ".ipynb_checkpoints", "mutants",
-                                      ".mutmut-cache", ".whl", ".gl", ".ruff_cache", ".mypy_cache")
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".hypothesis",
+    ".ipynb_checkpoints",
+    "mutants",
+    ".mutmut-cache",
+    ".whl",
+    ".gl",
+    ".ruff_cache",
+    ".mypy_cache",
+)
 
 
 def _run(cmd, *, cwd, env=None, timeout=900, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -63,17 +79,32 @@ def venv(dist, tmp_path_factory):
     _run([sys.executable, "-m", "venv", "--without-pip", prefix], cwd=prefix.parent)
     bindir = prefix / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
-    purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                   cwd=prefix.parent).stdout.strip()
+    purelib = _run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=prefix.parent
+    ).stdout.strip()
     # the dependencies: the running environment's site-packages, after the venv's own
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     Path(purelib, "_test_dependencies.pth").write_text("\n".join(deps) + "\n", encoding="utf-8")
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
-          dist[0]], cwd=prefix.parent)
-    home = tmp_path_factory.mktemp("home")       # no kernels or settings of the user running the tests
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PYTHONPATH", "BELONGING_SAMPLE_DIR", "BELONGING_RECORD_DIR", "BELONGING_EXPECTED",
-                        "JUPYTER_CONFIG_DIR", "JUPYTER_PATH", "JUPYTER_DATA_DIR", "VIRTUAL_ENV"}}
+    _run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", dist[0]],
+        cwd=prefix.parent,
+    )
+    home = tmp_path_factory.mktemp("home")  # no kernels or settings of the user running the tests
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "PYTHONPATH",
+            "BELONGING_SAMPLE_DIR",
+            "BELONGING_RECORD_DIR",
+            "BELONGING_EXPECTED",
+            "JUPYTER_CONFIG_DIR",
+            "JUPYTER_PATH",
+            "JUPYTER_DATA_DIR",
+            "VIRTUAL_ENV",
+        }
+    }
     env.update(HOME=str(home), PATH=os.pathsep.join([str(bindir), env.get("PATH", "")]), MPLBACKEND="Agg")
     cwd = tmp_path_factory.mktemp("work")
     where = _run([python, "-c", "import belonging_lib; print(belonging_lib.__file__)"], cwd=cwd, env=env).stdout
@@ -84,29 +115,45 @@ def venv(dist, tmp_path_factory):
 def test_the_wheel_ships_the_course_and_the_sdist_can_rebuild_it(dist):
     wheel, sdist = dist
     names = set(zipfile.ZipFile(wheel).namelist())
-    for path in ["belonging_lib/_course/sample/survey.csv", "belonging_lib/_course/sample/TRUTH.json",
-                 "belonging_lib/_course/notebooks/00_start_here.md", "belonging_lib/_course/notebooks/glossary.md",
-                 "belonging_lib/_course/docs/conf.py", "belonging_lib/_course/docs/api/index.md",
-                 "belonging_lib/_course/docs/_static/book.css",
-                 "belonging_lib/_course/jupyter-config/jupyter_server_config.json",
-                 "belonging_lib/templates/school_report.html.j2", "belonging_lib/py.typed"]:
+    for path in [
+        "belonging_lib/_course/sample/survey.csv",
+        "belonging_lib/_course/sample/TRUTH.json",
+        "belonging_lib/_course/notebooks/00_start_here.md",
+        "belonging_lib/_course/notebooks/glossary.md",
+        "belonging_lib/_course/docs/conf.py",
+        "belonging_lib/_course/docs/api/index.md",
+        "belonging_lib/_course/docs/_static/book.css",
+        "belonging_lib/_course/jupyter-config/jupyter_server_config.json",
+        "belonging_lib/templates/school_report.html.j2",
+        "belonging_lib/py.typed",
+    ]:
         assert path in names, f"{path} is not in the wheel"
-    shipped = sorted(Path(n).name for n in names if n.startswith("belonging_lib/_course/notebooks/")
-                     and Path(n).name[:2].isdigit())
+    shipped = sorted(
+        Path(n).name for n in names if n.startswith("belonging_lib/_course/notebooks/") and Path(n).name[:2].isdigit()
+    )
     assert shipped == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
     assert not [n for n in names if "__pycache__" in n or ".ipynb_checkpoints" in n]
     members = {m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m}
-    for path in ["setup.py", "MANIFEST.in", "data/sample/survey.csv", "notebooks/glossary.md", "docs/conf.py",
-                 "jupyter-config/jupyter_server_config.json", "belonging_lib/_resources.py"]:
+    for path in [
+        "setup.py",
+        "MANIFEST.in",
+        "data/sample/survey.csv",
+        "notebooks/glossary.md",
+        "docs/conf.py",
+        "jupyter-config/jupyter_server_config.json",
+        "belonging_lib/_resources.py",
+    ]:
         assert path in members, f"{path} is not in the sdist"
 
 
 def test_load_sample_truth_and_version_from_the_installed_wheel(venv):
     bindir, env, cwd = venv
-    code = ("import json, importlib.metadata as md, belonging_lib as bl\n"
-            "s = bl.load_sample('survey'); t = bl.load_truth()\n"
-            "print(json.dumps({'rows': len(s), 'truth': sorted(t)[:3], 'version': bl.__version__,\n"
-            "                  'metadata': md.version('belonging_lib')}))\n")
+    code = (
+        "import json, importlib.metadata as md, belonging_lib as bl\n"
+        "s = bl.load_sample('survey'); t = bl.load_truth()\n"
+        "print(json.dumps({'rows': len(s), 'truth': sorted(t)[:3], 'version': bl.__version__,\n"
+        "                  'metadata': md.version('belonging_lib')}))\n"
+    )
     got = json.loads(_run([bindir / "python", "-c", code], cwd=cwd, env=env).stdout.strip().splitlines()[-1])
     import pandas as pd
 
@@ -125,8 +172,9 @@ def test_questionnaire_and_course_commands_from_the_installed_wheel(venv, tmp_pa
     copied = sorted(p.name for p in (course / "notebooks").glob("[0-9][0-9]_*.md"))
     assert copied == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
     assert (course / "notebooks" / "glossary.md").exists()
-    assert (course / "jupyter-config" / "jupyter_server_config.json").read_bytes() == \
-        (ROOT / "jupyter-config" / "jupyter_server_config.json").read_bytes()
+    assert (course / "jupyter-config" / "jupyter_server_config.json").read_bytes() == (
+        ROOT / "jupyter-config" / "jupyter_server_config.json"
+    ).read_bytes()
 
 
 def test_run_plan_on_a_fixture_from_the_installed_wheel(venv, tmp_path):
@@ -134,8 +182,21 @@ def test_run_plan_on_a_fixture_from_the_installed_wheel(venv, tmp_path):
     helptext = _run([bindir / "belonging", "run", "--help"], cwd=cwd, env=env).stdout
     if "--plan" not in helptext:
         pytest.skip("`belonging run --plan` is not in this version yet; the run below plans and runs a chapter")
-    proc = _run([bindir / "belonging", "run", "--plan", "--data", FIX / "own_survey.csv",
-                 "--codebook", FIX / "own_codebook.csv", "--out", tmp_path / "out"], cwd=cwd, env=env)
+    proc = _run(
+        [
+            bindir / "belonging",
+            "run",
+            "--plan",
+            "--data",
+            FIX / "own_survey.csv",
+            "--codebook",
+            FIX / "own_codebook.csv",
+            "--out",
+            tmp_path / "out",
+        ],
+        cwd=cwd,
+        env=env,
+    )
     assert "05_belonging_and_attainment" in proc.stdout
     assert not list((tmp_path / "out").glob("site/*.html")), "--plan only plans: no book"
 
@@ -144,9 +205,25 @@ def test_run_executes_one_chapter_and_builds_its_book_from_the_installed_wheel(v
     """`belonging run` on a fixture: the plan, one chapter (the packaged source), the book (packaged config)."""
     bindir, env, cwd = venv
     out = tmp_path / "out"
-    proc = _run([bindir / "belonging", "run", "--data", FIX / "own_survey.csv", "--codebook",
-                 FIX / "own_codebook.csv", "--out", out, "--notebooks", "05", "--workers", "1"], cwd=cwd, env=env)
-    assert "05_belonging_and_attainment" in proc.stdout          # the plan, printed before the run
+    proc = _run(
+        [
+            bindir / "belonging",
+            "run",
+            "--data",
+            FIX / "own_survey.csv",
+            "--codebook",
+            FIX / "own_codebook.csv",
+            "--out",
+            out,
+            "--notebooks",
+            "05",
+            "--workers",
+            "1",
+        ],
+        cwd=cwd,
+        env=env,
+    )
+    assert "05_belonging_and_attainment" in proc.stdout  # the plan, printed before the run
     assert sorted(p.name for p in (out / "notebooks").glob("*.ipynb")) == ["05_belonging_and_attainment.ipynb"]
     page = (out / "site" / "05_belonging_and_attainment.html").read_text(encoding="utf-8")
     assert "your own data" in page
