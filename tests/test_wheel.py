@@ -8,6 +8,8 @@ site-packages, which is not a site folder there, so the checkout's editable inst
 Every command then runs from a temporary working folder, without ``PYTHONPATH``, and the test checks
 that ``belonging_lib`` was imported from the wheel: the sample data, the chapters, the book's
 configuration and the JupyterLab configuration have to come from the package itself.
+
+``python -m build`` makes its isolated build environment from PyPI (setuptools), as CI can.
 """
 
 from __future__ import annotations
