@@ -11,13 +11,14 @@ STAMP  := $(VENV)/.installed
 NB_TEST_DIR := build/test-notebooks
 export PYTHONHASHSEED := 0
 
-.PHONY: help notebooks lab test test-fast browser expected sample-data bench references clean
+.PHONY: help notebooks lab test test-fast lint format browser expected sample-data bench references clean
 
 help:
 	@echo "make notebooks   - execute all chapters on the sample data and build the book in build/site/"
 	@echo "make lab         - open the collection in JupyterLab (chapters open as notebooks via jupytext)"
 	@echo "make test        - run the whole test suite (notebooks included)"
 	@echo "make test-fast   - tests without the notebooks and the browser"
+	@echo "make lint        - ruff (lint and format check) and mypy, as CI runs them"
 	@echo "make expected    - re-record the notebooks' key results (review the diff!)"
 	@echo "make sample-data - regenerate data/sample/ from the seeded simulator"
 	@echo "make bench       - run the speed benchmarks in bench/"
@@ -56,6 +57,17 @@ test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests -m "not browser"
 
+# ruff and mypy, configured in pyproject.toml (installed with the test extra); CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Format the Python files ruff formats. Files written before the formatter was adopted are listed in
+# [tool.ruff.format] exclude (pyproject.toml): delete that list, then run this once, to format them all.
+format: $(STAMP)
+	$(BIN)/ruff format .
+
 # The book's browser test needs Debian's chromium; in CI (CI=true, root) it is installed here.
 browser:
 	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
@@ -78,4 +90,4 @@ references:
 	@for r in tests/reference/*.R; do echo "== $$r"; Rscript $$r || exit 1; done
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import BelongingError
+from ._resources import checkout_root, course_path
 
 __all__ = ["ChapterRun", "BuildError", "chapter_sources", "execute_chapters", "prepare_chapter",
            "read_needs", "plan_chapters", "format_plan", "skip_sections", "ChapterPlan", "SectionPlan",
@@ -60,8 +61,12 @@ __all__ = ["ChapterRun", "BuildError", "chapter_sources", "execute_chapters", "p
            "build_book", "SAMPLE_NOTICE", "OWN_DATA_NOTICE", "main"]
 
 _PACKAGE = Path(__file__).resolve().parent
-_REPO = _PACKAGE.parent
-DOCS = _REPO / "docs"
+#: The source checkout the package runs from (``None`` for an installed wheel).
+_REPO = checkout_root()
+#: The book's configuration and API pages; the chapters' sources (with the glossary): shipped in
+#: the wheel, or ``docs/`` and ``notebooks/`` of a source checkout.
+DOCS = course_path("docs")
+CHAPTERS = course_path("notebooks")
 _NB_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.md$")
 
 #: Notice on every page of the sample book.
@@ -446,7 +451,8 @@ def _library_digest() -> str:
     """Hash of the library's code and data files: a change to them reruns every chapter."""
     files = [p for p in _PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts
              and p.suffix in {".py", ".yaml", ".html", ".css", ".json", ".j2"}
-             and p.relative_to(_PACKAGE).as_posix() not in _NOT_USED_BY_CHAPTERS]
+             and p.relative_to(_PACKAGE).as_posix() not in _NOT_USED_BY_CHAPTERS
+             and p.relative_to(_PACKAGE).parts[0] != "_course"]   # the wheel's copy of the course
     return _digest_files(files)
 
 
@@ -940,7 +946,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         sources, ``notebooks/glossary.md``).
     docs : path, optional
         Folder with ``conf.py`` and the API reference pages (default: the
-        repository's ``docs/``).
+        book's configuration shipped with the package, ``docs/`` in a source checkout).
     stage_dir : path, optional
         Folder where the Sphinx sources are assembled (default:
         ``<out_dir>.src`` beside the book).
@@ -961,7 +967,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     nb_dir, out = Path(notebook_dir), Path(out_dir)
     docs = Path(docs) if docs is not None else DOCS
-    glossary = Path(glossary) if glossary is not None else _REPO / "notebooks" / "glossary.md"
+    glossary = Path(glossary) if glossary is not None else CHAPTERS / "glossary.md"
     files = sorted(p for p in nb_dir.glob("[0-9][0-9]_*.ipynb"))
     if not files:
         raise BuildError(f"No executed chapters (NN_name.ipynb) in {nb_dir}.")
@@ -991,7 +997,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     doctrees = stage / ".doctrees"
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-q",
            "-c", str(docs), "-d", str(doctrees), "-j", str(jobs or min(2, os.cpu_count() or 1)), str(stage), str(out)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_REPO or ""), os.environ.get("PYTHONPATH")])))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise BuildError("Sphinx stopped the book (warnings are errors):\n"
@@ -1003,7 +1009,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 def main(argv: list[str] | None = None) -> int:
     """Command line: execute the chapters and build the book."""
     parser = argparse.ArgumentParser(prog="python -m belonging_lib.book", description=__doc__.splitlines()[0])
-    parser.add_argument("--src", default="notebooks", help="folder of NN_name.md chapters")
+    parser.add_argument("--src", default=str(CHAPTERS), help="folder of NN_name.md chapters "
+                        "(default: the course's chapters, shipped with the package)")
     parser.add_argument("--out", default="build", help="output folder (notebooks/ and site/ go here)")
     parser.add_argument("--data-dir", default=None, help="run on this data folder instead of the sample")
     parser.add_argument("--only", default=None, help="comma-separated chapter numbers, e.g. 02,05")
@@ -1011,6 +1018,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="execute every chapter again")
     parser.add_argument("--no-book", action="store_true", help="execute the chapters only")
     args = parser.parse_args(argv)
+    from ._optional import MissingExtraError, require_extra
+
+    try:
+        require_extra("notebooks")
+    except MissingExtraError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
     out = Path(args.out)
     executed = out / "notebooks"

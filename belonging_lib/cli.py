@@ -7,6 +7,7 @@
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
                        [--scores pssm,tr_care] [--invalid missing]
     belonging simulate --out sample_data/
+    belonging course   --out my_course/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
 ``support-plan``; see ``belonging <command> --help``.
@@ -26,7 +27,8 @@ codebook) are read as text, so leading zeros survive into the mapped file.
 
 Exit status: 0 done; 1 ``validate`` found errors, or a notebook failed; 2 a
 user error (a file that cannot be read, a bad option, ``--out`` naming a
-file), reported in one line without a traceback; 3 an unexpected internal
+file, an optional dependency not installed: the line names the extra to
+install), reported in one line without a traceback; 3 an unexpected internal
 error, also one line (set ``BELONGING_DEBUG=1`` to see its traceback).
 """
 
@@ -40,10 +42,12 @@ import sys
 from pathlib import Path
 
 from ._errors import BelongingError
+from ._resources import checkout_root, course_path
 
 __all__ = ["main", "map_to_layout", "runnable_notebooks", "missing_report"]
 
-_REPO = Path(__file__).resolve().parent.parent
+#: The source checkout the package runs from (``None`` for an installed wheel).
+_REPO = checkout_root()
 
 
 def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv", invalid: str = "raise",
@@ -141,6 +145,10 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from ._optional import require_extra
+
+    if not getattr(args, "plan", False):   # the chapters and the book need the notebooks extra
+        require_extra("notebooks")
     from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters, format_plan, plan_chapters
 
     out = _out_folder(args.out)
@@ -166,7 +174,7 @@ def _cmd_run(args) -> int:
     print(f"Running chapters {', '.join(wanted)} on {data_dir} ...", flush=True)
     try:
         runs = execute_chapters(src, out / "notebooks", parameters={"DATA_DIR": str(data_dir.resolve())},
-                                only=wanted, workers=args.workers, cwd=str(_REPO),
+                                only=wanted, workers=args.workers, cwd=str(_REPO or out),
                                 skipped={p.name: p.skipped for p in plans if p.runs},
                                 # a rerun into the same --out takes unchanged chapters from here
                                 cache_dir=out / ".cache" / "chapters")
@@ -243,6 +251,22 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_course(args) -> int:
+    from ._resources import copy_course
+
+    out = _out_folder(args.out)
+    written, kept = copy_course(out)
+    chapters = [p for p in written + kept if p.parent.name == "notebooks" and p.name[:2].isdigit()]
+    print(f"Course copied to {out}: {len(chapters)} chapters, the glossary and the JupyterLab configuration "
+          f"({len(written)} files written).")
+    if kept:
+        print(f"{len(kept)} files were already there and are kept as they were (not overwritten), "
+              f"such as {kept[0].relative_to(out)}.")
+    print("Open the chapters as notebooks (needs the notebooks extra: pip install 'belonging_lib[notebooks]'):\n"
+          f"  JUPYTER_CONFIG_DIR={out / 'jupyter-config'} jupyter lab --ServerApp.root_dir={out / 'notebooks'}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="belonging", description="School belonging toolkit: rerun the analyses "
                                 "on your own survey, make school reports, simulate sample data.")
@@ -264,7 +288,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 02,05 "
                    "(default: every chapter whose declared needs your data meet; the plan printed "
                    "before the run says which sections are skipped and why)")
-    r.add_argument("--notebook-dir", default=str(_REPO / "notebooks"), help="folder of NN_name.md notebooks")
+    r.add_argument("--notebook-dir", default=str(course_path("notebooks")),
+                   help="folder of NN_name.md notebooks (default: the course's chapters)")
     r.add_argument("--invalid", default="raise", choices=["raise", "missing"],
                    help="invalid values: stop with an error (default) or set missing")
     r.add_argument("--workers", type=int, default=None)
@@ -288,6 +313,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(func=_cmd_simulate)
 
+    c = sub.add_parser("course", help="copy the course's chapters and JupyterLab configuration to a folder")
+    c.add_argument("--out", required=True, help="folder to copy into (files already there are kept)")
+    c.set_defaults(func=_cmd_course)
+
     from .schools.cli import register as register_schools   # questionnaire, class-report, audit, support-plan
 
     register_schools(sub)
@@ -305,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"belonging {args.command}: error: {what}{_one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line; BELONGING_DEBUG=1 shows the traceback
+        from ._optional import extra_of_module
+
+        advice = extra_of_module(exc.name) if isinstance(exc, ModuleNotFoundError) else None
+        if advice:   # an optional dependency is missing: say which extra brings it (exit status 2)
+            print(f"belonging {args.command}: error: {advice}", file=sys.stderr)
+            return 2
         if os.environ.get("BELONGING_DEBUG"):
             raise
         print(f"belonging {args.command}: unexpected error ({type(exc).__name__}: {_one_line(exc)}); "

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._errors import DataError
+from ._resources import course_path
 
 __all__ = ["SAMPLE_FILES", "sample_dir", "load_sample", "load_truth", "load_codebook", "sample_path"]
 
@@ -34,14 +35,15 @@ SAMPLE_FILES = {
     "truth": "TRUTH.json",
 }
 
-_REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+#: The course's sample folder: shipped in the wheel, or ``data/sample`` of a source checkout.
+_REPO_SAMPLE = course_path("sample")
 
 
 def sample_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Folder the sample files are read from.
 
     Order: ``data_dir`` if given, then ``$BELONGING_SAMPLE_DIR``, then the
-    repository's ``data/sample``.
+    sample shipped with the package (``data/sample`` in a source checkout).
     """
     if data_dir is not None:
         return Path(data_dir)

@@ -10,7 +10,6 @@ user's own data).
 """
 
 import json
-import os
 from pathlib import Path
 
 
@@ -28,8 +27,15 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
     "sphinx_togglebutton",
 ]
+
+# --- formulas: MathJax ships with the book (sphinx-mathjax-offline's copy of MathJax 3), so a book
+# opened on a school network or a laptop without internet shows typeset formulas, never raw TeX.
+# The package's own setup() declares no parallel safety (warnings are errors here), so its copy
+# step is connected in setup() below, and mathjax_path points at the copy.
+mathjax_path = "mathjax/tex-chtml.js"
 
 # --- notebooks: executed before Sphinx runs (belonging_lib.book), rendered as they are
 nb_execution_mode = "off"
@@ -112,8 +118,16 @@ def _apply_params(app, config):
         config.html_theme_options = dict(config.html_theme_options, use_download_button=False)
 
 
+def _copy_mathjax(app, exc):
+    import importlib
+
+    offline = importlib.import_module("sphinx-mathjax-offline")   # the package's module has this name
+    offline.copy_mathjax_files(app, exc)
+
+
 def setup(app):
     app.connect("config-inited", _apply_params)
+    app.connect("build-finished", _copy_mathjax)
     app.add_css_file("book.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 

@@ -52,10 +52,14 @@ def test_layout_of_the_design_card_exists():
         assert (ROOT / path).exists(), path
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_linters_then_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    commands = [l.strip() for l in ci.splitlines() if l.strip() and not l.lstrip().startswith(("#", "set ", "cd "))]
-    assert commands == ["make test"]
+    commands = [line.strip() for line in ci.splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
+    assert commands == ["make lint", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check" in lint and "ruff format --check" in lint and "mypy" in lint
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make notebooks" in readme
 

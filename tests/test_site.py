@@ -31,8 +31,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--hide-scrollbars", "--remote-debugging-port=0", "--remote-allow-origins=*",
          "--window-size=1280,1600"]
 
-MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@"
-
 pytestmark = pytest.mark.browser
 
 
@@ -57,7 +55,7 @@ class Browser:
                                               suppress_origin=True)
         self.ids = itertools.count(1)
         self.events: list[dict] = []
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
 
     def call(self, method, **params):
@@ -96,9 +94,12 @@ class Browser:
         return True
 
     def errors(self) -> list[str]:
-        """JavaScript exceptions, console.error calls and error log entries since the last page load."""
+        """JavaScript exceptions, console.error calls, error log entries and failed loads since the last page load.
+
+        The book works offline (MathJax ships with it): no load may fail, from the network or the disk.
+        """
         self.call("Runtime.evaluate", expression="0")          # drain pending events
-        found = []
+        found, urls = [], {}
         for ev in self.events:
             method, params = ev.get("method"), ev.get("params", {})
             if method == "Runtime.exceptionThrown":
@@ -107,9 +108,14 @@ class Browser:
             elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
                 found.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-                if params["entry"].get("url", "").startswith(MATHJAX_CDN):
-                    continue        # the test runs offline; pages with math load MathJax from its CDN
                 found.append(f"{params['entry'].get('url', '')}: {params['entry']['text']}")
+            elif method == "Network.requestWillBeSent":
+                urls[params["requestId"]] = url = params["request"]["url"]
+                if url.startswith(("http:", "https:")):     # the book is opened from file://, offline
+                    found.append(f"loads from the network: {url}")
+            elif method == "Network.loadingFailed" and not params.get("canceled"):
+                found.append(f"failed load of {urls.get(params['requestId'], params['requestId'])}: "
+                             f"{params.get('errorText', '')}")
         return found
 
     def screenshot(self, path: Path):
@@ -258,6 +264,9 @@ def test_the_api_page_of_reliability_renders_its_parameters(browser):
     assert "Returns" in fields and "ReliabilityResult" in fields
     examples = browser.eval("[...document.querySelectorAll('div.doctest, div.highlight-pycon')].length")
     assert examples > 0, "the docstring examples did not render"
+    # formulas are typeset by the MathJax shipped with the book (offline), not left as raw TeX
+    assert browser.eval("[...document.scripts].some(s => /_static\\/mathjax\\/tex-chtml\\.js$/.test(s.src))")
+    assert browser.wait_for("document.querySelectorAll('mjx-container').length > 0"), "formulas stay raw TeX"
     assert browser.errors() == []
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.screenshot(SHOTS / "api.png")

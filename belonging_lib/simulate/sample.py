@@ -82,12 +82,21 @@ def write_sample_data(out=None, *, seed: int = DEFAULT_SEED, progress: bool | No
                       ) -> dict[str, Path]:
     """Simulate and write every sample file into the folder ``out``; returns {file name: path}.
 
-    ``out`` defaults to ``data/sample/`` of the source tree. The files are byte-for-byte
+    ``out`` defaults to ``data/sample/`` of the source tree; an installed package has none, so
+    there ``out`` must be given. The files are byte-for-byte
     reproducible for a given seed. ``progress`` shows a progress bar (``None``: when the
     standard error stream is a terminal).
     """
-    out = Path(out) if out is not None else (
-        Path(__file__).resolve().parents[2] / "data" / "sample")
+    if out is None:
+        from .._errors import DataError
+        from .._resources import checkout_root
+
+        root = checkout_root()
+        if root is None:   # never write into an installed package
+            raise DataError("write_sample_data: name the folder to write into (out=...); the installed "
+                            "package ships its own copy of the sample.")
+        out = root / "data" / "sample"
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     d = simulate_all(seed)
     paths = {name: out / name for name in SAMPLE_NAMES}
