@@ -617,3 +617,194 @@ def fit_nested(y, X, top, nested, *, reml=True, satterthwaite_df=True):
 def fit_random_intercept(y, X, codes, n_groups, *, reml=True, satterthwaite_df=False) -> LMMFit:
     return fit_two_level(y, X, np.ones((len(y), 1)), codes, n_groups, reml=reml,
                          satterthwaite_df=satterthwaite_df)[0]
+
+
+# ----------------------------------------------------------------------------- weighted (pseudo-ML) two-level model
+
+class WeightedTwoLevel(TwoLevel):
+    """Pseudo-maximum likelihood for pupils in schools with weights at both levels.
+
+    The weighted log-likelihood of Rabe-Hesketh & Skrondal (2006, eq. 1), as WeMix evaluates it for
+    the linear model: ``sum_j w_j log int prod_i f(y_ij | u_j)^(a_ij) phi(u_j) du_j`` with school
+    weights ``w_j`` and conditional (scaled) pupil weights ``a_ij``.  For the normal model the
+    integral is closed: the school's term is its unweighted term with the pupils' cross-products
+    weighted by ``a_ij`` and ``sum_i a_ij`` in place of its pupil count, multiplied by ``w_j``.
+    So everything is computed from the weighted per-cluster cross-products ``Z'AZ``, ``Z'A[X y]``
+    and ``[X y]'A[X y]`` (kept per cluster for the sandwich) and the school weights; the profiled
+    deviance is lme4's ML deviance with ``n`` replaced by ``sum_ij w_j a_ij``.  With all weights 1
+    every quantity is the unweighted one.
+    """
+
+    def __init__(self, ztz, ztw, xax, cw, n_rows: int):
+        cw = np.asarray(cw, float)
+        wtw = np.einsum("j,jrs->rs", cw, xax)
+        super().__init__(ztz, ztw, wtw, n_rows)
+        self.cw = cw
+        self.xax = xax                                            # (J, p + 1, p + 1), per cluster
+        self.n_rows = int(n_rows)
+        self.sum_ztz = np.einsum("j,jab->ab", cw, ztz)
+
+    @classmethod
+    def from_weighted_data(cls, y, X, Z, codes, n_groups, pupil_w, cluster_w) -> "WeightedTwoLevel":
+        """Weighted per-cluster cross-products in one pass; ``pupil_w`` the conditional weights (scaled)."""
+        X = np.asarray(X, float)
+        cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float)]
+        Z = np.asarray(Z, float)
+        a = np.asarray(pupil_w, float)
+        codes = np.asarray(codes, dtype=np.int64)
+        q, r = Z.shape[1], len(cols)
+
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
+        zc = [np.ascontiguousarray(Z[:, k]) for k in range(q)]
+        za = [z * a for z in zc]
+        ztz = np.empty((n_groups, q, q))
+        for i in range(q):
+            for k in range(i + 1):
+                ztz[:, i, k] = ztz[:, k, i] = csum(za[i] * zc[k])
+        ztw = np.empty((n_groups, q, r))
+        for i in range(q):
+            for k in range(r):
+                ztw[:, i, k] = csum(za[i] * cols[k])
+        ca = [c * a for c in cols]
+        xax = np.empty((n_groups, r, r))
+        for i in range(r):
+            for k in range(i + 1):
+                xax[:, i, k] = xax[:, k, i] = csum(ca[i] * cols[k])
+        model = cls(ztz, ztw, xax, cluster_w, len(cols[-1]))
+        model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), csum(a)))
+        return model
+
+    def evaluate(self, theta, derivs: bool = False):
+        """As :meth:`TwoLevel.evaluate`, each cluster's terms multiplied by its weight."""
+        L = self.lam(theta)
+        q, cw = self.q, self.cw
+        if q == 1:
+            lam2 = L[0, 0] ** 2
+            s = self.S[0, 0]
+            wj = lam2 / (1.0 + lam2 * s)
+            u = self.ZW[0]
+            M = self.wtw - np.einsum("rj,sj->rs", u * (wj * cw), u)
+            ldv = float(np.einsum("j,j->", cw, np.log1p(lam2 * s)))
+            if not derivs:
+                return M, ldv, None
+            f = 1.0 / (1.0 + lam2 * s)
+            U = u * f
+            dG = 2.0 * L[0, 0]
+            dM = -dG * np.einsum("rj,sj->rs", U * cw, U)
+            dldv = dG * float(np.einsum("j,j->", cw, s * f))
+            return M, ldv, [(dldv, dM)]
+        S, ZW = self.S, self.ZW
+        LtS = np.zeros_like(S)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
+        C = _chol_last(W)
+        R = np.zeros_like(ZW)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    R[bb] += L[a, bb] * ZW[a]
+        sol = _cho_solve_last(C, R)
+        M = self.wtw.copy()
+        for bb in range(q):
+            M -= np.einsum("rj,sj->rs", R[bb] * cw, sol[bb])
+        ldv = 2.0 * float(sum(np.einsum("j,j->", cw, np.log(C[a][a])) for a in range(q)))
+        if not derivs:
+            return M, ldv, None
+        U = ZW.copy()
+        for a in range(q):
+            for bb in range(q):
+                U[a] -= LtS[bb, a] * sol[bb]
+        Q = _cho_solve_last(C, LtS)
+        P = self.sum_ztz.copy()
+        for a in range(q):
+            for c in range(q):
+                for bb in range(q):
+                    P[a, c] -= np.einsum("j,j->", LtS[bb, a] * cw, Q[bb, c])
+        T = np.empty((q, q) + self.wtw.shape)
+        for a in range(q):
+            for bb in range(a + 1):
+                T[a, bb] = np.einsum("rj,sj->rs", U[a] * cw, U[bb])
+                T[bb, a] = T[a, bb].T
+        out = []
+        for i, jcol in zip(*self.tril):
+            E = np.zeros((q, q))
+            E[i, jcol] = 1.0
+            dG = np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E)
+            out.append((float(np.sum(dG * P)), -np.einsum("ab,abrs->rs", dG, T)))
+        return M, ldv, out
+
+    def cluster_scores(self, theta, beta) -> np.ndarray:
+        """Each cluster's score in beta times sigma^2, unweighted by its cluster weight: (J, p).
+
+        ``g_j = X_j'A_j r_j - (Z_j'A_j X_j)' Lambda W_j^-1 Lambda' Z_j'A_j r_j`` with ``r_j = y_j - X_j beta``
+        and ``W_j = I + Lambda' Z_j'A_j Z_j Lambda``; the score of the school's pseudo-log-likelihood in
+        beta is ``w_j g_j / sigma^2``.
+        """
+        p, q = self.p, self.q
+        v = np.r_[-np.asarray(beta, float), 1.0]
+        xar = np.einsum("jrs,s->jr", self.xax[:, :p, :], v)           # X'A r per cluster
+        zar = np.einsum("ksj,s->kj", self.ZW, v)                       # Z'A r (q, J)
+        L = self.lam(theta)
+        S = self.S
+        LtS = np.zeros_like(S)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
+        C = _chol_last(W)
+        lz = np.zeros((q, 1, self.J))                                  # Lambda' Z'A r
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    lz[bb, 0] += L[a, bb] * zar[a]
+        h0 = _cho_solve_last(C, lz)[:, 0, :]                           # W^-1 Lambda' Z'A r
+        h = np.zeros((q, self.J))                                       # Lambda W^-1 Lambda' Z'A r
+        for a in range(q):
+            for bb in range(a + 1):
+                if L[a, bb] != 0.0:
+                    h[a] += L[a, bb] * h0[bb]
+        g = xar.copy()
+        for a in range(q):
+            g -= (self.ZW[a, :p, :] * h[a]).T
+        return g
+
+
+def sandwich(model: WeightedTwoLevel, theta, beta, Ainv) -> np.ndarray:
+    """Cluster sandwich of the fixed effects, as WeMix: ``J/(J-1) A^-1 (sum_j w_j^2 g_j g_j') A^-1``.
+
+    ``A = sum_j w_j X_j'V*_j^-1 X_j`` (the weighted information times sigma^2) and ``g_j`` from
+    :meth:`WeightedTwoLevel.cluster_scores`; sigma^2 cancels.
+    """
+    g = model.cluster_scores(theta, beta) * model.cw[:, None]
+    meat = np.einsum("ja,jb->ab", g, g)
+    J = g.shape[0]
+    return J / (J - 1) * np.einsum("ab,bc,cd->ad", Ainv, meat, Ainv)
+
+
+def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w):
+    """Pseudo-ML fit of a weighted two-level model: the fit and the model (for the sandwich)."""
+    model = WeightedTwoLevel.from_weighted_data(y, X, Z, codes, n_groups, pupil_w, cluster_w)
+    return fit(model, reml=False, satterthwaite_df=False), model
