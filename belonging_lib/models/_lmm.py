@@ -640,6 +640,7 @@ class WeightedTwoLevel(TwoLevel):
         wtw = np.einsum("j,jrs->rs", cw, xax)
         super().__init__(ztz, ztw, wtw, n_rows)
         self.cw = cw
+        self.ztz_raw, self.ztw_raw = ztz, ztw                         # kept to refit with other cluster weights
         self.xax = xax                                            # (J, p + 1, p + 1), per cluster
         self.n_rows = int(n_rows)
         self.sum_ztz = np.einsum("j,jab->ab", cw, ztz)
@@ -672,7 +673,8 @@ class WeightedTwoLevel(TwoLevel):
             for k in range(i + 1):
                 xax[:, i, k] = xax[:, k, i] = csum(ca[i] * cols[k])
         model = cls(ztz, ztw, xax, cluster_w, len(cols[-1]))
-        model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), csum(a)))
+        model.asum = csum(a)                                          # sum_i a_ij per cluster
+        model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), model.asum))
         return model
 
     def evaluate(self, theta, derivs: bool = False):

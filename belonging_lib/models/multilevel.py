@@ -420,15 +420,15 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R).
 
     With ``weights``, the pseudo-log-likelihood is
-    :math:`\sum_j w_j \log \int \prod_i f(y_{ij} \mid u_j)^{a_{ij}} \phi(u_j)\,du_j`, with
+    :math:`\\sum_j w_j \\log \\int \\prod_i f(y_{ij} \\mid u_j)^{a_{ij}} \\phi(u_j)\\,du_j`, with
     :math:`w_j` the school weight and :math:`a_{ij}` the scaled conditional pupil weight; for the
     linear model the integral is closed, so the fit is the same Newton on the profiled criterion,
     from the weighted per-school cross-products.  The residual variance is the weighted
-    :math:`\hat\sigma^2 = r'V_*^{-1}r / \sum_{ij} w_j a_{ij}` and ``loglik`` is the
+    :math:`\\hat\\sigma^2 = r'V_*^{-1}r / \\sum_{ij} w_j a_{ij}` and ``loglik`` is the
     pseudo-log-likelihood (as WeMix reports it; it is not a likelihood, so ``aic``, ``bic`` and
     :func:`compare` do not apply and are NaN or refused).  The fixed effects' covariance is the
-    sandwich :math:`\frac{J}{J-1} A^{-1} (\sum_j w_j^2 g_j g_j') A^{-1}` over the J schools, with
-    :math:`A = \sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
+    sandwich :math:`\\frac{J}{J-1} A^{-1} (\\sum_j w_j^2 g_j g_j') A^{-1}` over the J schools, with
+    :math:`A = \\sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
     standard errors); intervals and p-values are normal-theory (``df`` is infinite).  With all
     weights equal to 1 the estimates are the unweighted ML fit's.  Validated against R's WeMix
     (tests/reference/wemix.R) and the WeMix vignette's published Table 1.
