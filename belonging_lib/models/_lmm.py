@@ -810,3 +810,79 @@ def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w):
     """Pseudo-ML fit of a weighted two-level model: the fit and the model (for the sandwich)."""
     model = WeightedTwoLevel.from_weighted_data(y, X, Z, codes, n_groups, pupil_w, cluster_w)
     return fit(model, reml=False, satterthwaite_df=False), model
+
+
+def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: float, *, max_iter: int = 60,
+                            xtol: float = 1e-12):
+    """Random-intercept pseudo-ML fits for many sets of cluster weights at once (replicate weights).
+
+    The per-cluster sufficient statistics of ``model`` are shared; only the cluster weights change
+    (``cws``, one row per set).  Each set's profiled criterion is solved by Newton in theta with the
+    analytic first and second derivatives, all sets together, from ``theta0`` (the full-sample
+    solution).  Returns theta (R,), beta (R, p), sigma2 (R,) and whether each set converged.
+
+    With ``w_j = t^2 / (1 + t^2 s_j)``: ``M = sum_j c_j (XAX_j - w_j u_j u_j')``,
+    ``f = sum_j c_j log(1 + t^2 s_j) + N (1 + log 2 pi + log(r2 / N))`` with ``r2 = v'Mv`` at
+    ``v = (-beta, 1)``; ``r2' = v'M'v`` and ``r2'' = v'M''v - 2 g'A^-1 g``, ``g = (M'v)[:p]``.
+    """
+    if model.q != 1:
+        raise ValueError("refit_intercept_weights is for random-intercept models")
+    cws = np.asarray(cws, float)
+    R = cws.shape[0]
+    p = model.p
+    s = model.S[0, 0]                                            # (J,)
+    u = model.ZW[0]                                              # (p + 1, J)
+    uu = np.einsum("aj,bj->jab", u, u)                           # (J, p + 1, p + 1)
+    base = np.einsum("rj,jab->rab", cws, model.xax)              # sum_j c_j XAX_j, per set
+    N = np.einsum("rj,j->r", cws, model.asum)
+
+    def crit(t, derivs):
+        t2 = (t * t)[:, None]
+        den = 1.0 + t2 * s[None, :]
+        w = t2 / den
+        M = base - np.einsum("rj,jab->rab", cws * w, uu)
+        A, b = M[:, :p, :p], M[:, :p, p]
+        LA = _chol(A)
+        beta = _cho_solve(LA, b)
+        r2 = M[:, p, p] - np.einsum("ra,ra->r", b, beta)
+        ldv = np.einsum("rj,rj->r", cws, np.log1p(t2 * s[None, :]))
+        f = ldv + N * (1.0 + LOG2PI + np.log(r2 / N))
+        if not derivs:
+            return f, beta, r2, None, None
+        tt = t[:, None]
+        w1 = 2 * tt / den ** 2
+        w2 = (2 - 6 * t2 * s[None, :]) / den ** 3
+        l1 = 2 * tt * s[None, :] / den
+        l2 = (2 * s[None, :] - 2 * t2 * s[None, :] ** 2) / den ** 2
+        v = np.concatenate([-beta, np.ones((R, 1))], axis=1)
+        uv = np.einsum("aj,ra->rj", u, v)                        # u_j'v per set
+        M1v = -np.einsum("rj,aj->ra", cws * w1 * uv, u)           # M'v
+        r2_1 = np.einsum("ra,ra->r", v, M1v)
+        r2_2a = -np.einsum("rj,rj->r", cws * w2, uv * uv)        # v'M''v
+        g = M1v[:, :p]
+        r2_2 = r2_2a - 2 * np.einsum("ra,ra->r", g, _cho_solve(LA, g))
+        f1 = np.einsum("rj,rj->r", cws, l1) + N * r2_1 / r2
+        f2 = np.einsum("rj,rj->r", cws, l2) + N * (r2_2 / r2 - (r2_1 / r2) ** 2)
+        return f, beta, r2, f1, f2
+
+    t = np.full(R, float(abs(theta0)))
+    done = np.zeros(R, dtype=bool)
+    f, beta, r2, f1, f2 = crit(t, True)
+    for _ in range(max_iter):
+        step = np.where(f2 > 0, -f1 / np.where(f2 > 0, f2, 1.0), -np.sign(f1) * 0.5 * np.maximum(t, 1e-3))
+        step = np.where(done, 0.0, step)
+        alpha = np.ones(R)
+        for _ in range(40):                                      # backtracking, every set at once
+            cand = np.maximum(t + alpha * step, 0.0)
+            fc = crit(cand, False)[0]
+            ok = (fc <= f + 1e-13 * np.maximum(1.0, np.abs(f))) | (alpha < 1e-10) | done
+            if ok.all():
+                break
+            alpha = np.where(ok, alpha, alpha / 2)
+        moved = np.abs(cand - t)
+        t = cand
+        f, beta, r2, f1, f2 = crit(t, True)
+        done |= moved <= xtol * np.maximum(1.0, t)
+        if done.all():
+            break
+    return t, beta, r2 / N, done

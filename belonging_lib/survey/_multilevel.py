@@ -17,13 +17,18 @@ from ..models import _lmm
 from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school_weights, scale_pupil_weights
 
 
+ROUNDING = 1e-4
+
+
 def _school_factor(codes, n_schools, w0, wr):
     """Each school's replicate factor (its replicate total over its full-sample total), and whether the
     factor is the same for all its pupils (PISA's and TIMSS's replicates: schools are the units replicated)."""
     s0 = np.bincount(codes, weights=w0, minlength=n_schools)
     sr = np.bincount(codes, weights=wr, minlength=n_schools)
     f = sr / s0
-    constant = bool(np.all(np.abs(wr - f[codes] * w0) <= 1e-12 * np.maximum(np.abs(wr), 1e-300)))
+    # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that varies
+    # within a school by less than 1e-4 of the weight is the same factor
+    constant = bool(np.all(np.abs(wr - f[codes] * w0) <= ROUNDING * np.abs(wr)))
     return f, constant
 
 
@@ -114,8 +119,19 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
             out[0, m] = _statistics(model, fit, q)
+            factors = [_school_factor(codes, J, W[:, 0], W[:, r]) for r in range(1, n_rep)]
+            batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 else []
+            if batch:
+                # a random intercept with school-level replicate factors: every replicate at once
+                cws = np.stack([sw * factors[r - 1][0] for r in batch])
+                th, beta, s2, ok = _lmm.refit_intercept_weights(model, cws, float(fit.theta[0]))
+                tau = s2 * th ** 2
+                out[batch, m] = np.column_stack([beta, tau, s2, tau / (tau + s2)])
+                batch = [r for r, good in zip(batch, ok) if good]
             for r in range(1, n_rep):
-                f, constant = _school_factor(codes, J, W[:, 0], W[:, r])
+                if r in batch:
+                    continue
+                f, constant = factors[r - 1]
                 cw = sw * f
                 if constant:
                     rep = _lmm.WeightedTwoLevel(model.ztz_raw, model.ztw_raw, model.xax, cw, model.n_rows)
