@@ -111,6 +111,10 @@ OPTIONS = {
     "response_range",
     # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
     "expand",
+    # weighted multilevel models (issue 28): what the pupil weight column holds ("conditional" or
+    # "total"), how it is scaled within schools (the WeMix vignette's methods), the school weight of a
+    # survey design, and the design whose countries' populations weight the OECD total
+    "pupil_weight", "scaling", "school_weight", "design",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.

@@ -15,7 +15,7 @@ import pytest
 
 from belonging_lib._errors import DataError, ModelError
 from belonging_lib.models import compare, multilevel
-from belonging_lib.models.multilevel import scale_pupil_weights
+from belonging_lib.models.multilevel import _scale_pupil_weights
 
 REF = pathlib.Path(__file__).parent / "reference"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_pseudo_likelihood_and_sandwich_match_dense_algebra(random, scaling):
                      weights={"pupil": "w_pupil", "school": "w_school"}, pupil_weight="total", scaling=scaling)
     codes, _ = pd.factorize(FIX["school"], sort=True)
     w_school = FIX.groupby("school")["w_school"].first().to_numpy()
-    a = scale_pupil_weights(FIX["w_pupil"].to_numpy() / w_school[codes], codes, len(w_school), scaling)
+    a = _scale_pupil_weights(FIX["w_pupil"].to_numpy() / w_school[codes], codes, len(w_school), scaling)
     sigma2 = float(fit.variance.loc["Residual", "variance"])
     q = 1 if random is None else 2
     G = np.zeros((q, q))
@@ -121,9 +121,9 @@ def test_pseudo_likelihood_and_sandwich_match_dense_algebra(random, scaling):
 def test_scaling_follows_the_wemix_vignette_formulas():
     codes = np.array([0, 0, 0, 1, 1])
     w = np.array([1.0, 2.0, 3.0, 4.0, 4.0])
-    _close(scale_pupil_weights(w, codes, 2, "cluster_size"), [0.5, 1.0, 1.5, 1.0, 1.0], 1e-15)
-    _close(scale_pupil_weights(w, codes, 2, "effective_size"), w * np.r_[[6 / 14] * 3, [8 / 32] * 2], 1e-15)
-    _close(scale_pupil_weights(w, codes, 2, "none"), w, 0)
+    _close(_scale_pupil_weights(w, codes, 2, "cluster_size"), [0.5, 1.0, 1.5, 1.0, 1.0], 1e-15)
+    _close(_scale_pupil_weights(w, codes, 2, "effective_size"), w * np.r_[[6 / 14] * 3, [8 / 32] * 2], 1e-15)
+    _close(_scale_pupil_weights(w, codes, 2, "none"), w, 0)
 
 
 # ----------------------------------------------------------------------------- R's WeMix

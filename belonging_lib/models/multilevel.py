@@ -683,7 +683,7 @@ def _school_weights(frame: pd.DataFrame, col: str, codes: np.ndarray, n_top: int
     return lo
 
 
-def scale_pupil_weights(conditional, codes, n_clusters: int, scaling: str) -> np.ndarray:
+def _scale_pupil_weights(conditional, codes, n_clusters: int, scaling: str) -> np.ndarray:
     """Scale conditional pupil weights within each cluster (see :func:`multilevel`, ``scaling``)."""
     a = np.asarray(conditional, float)
     codes = np.asarray(codes, dtype=np.int64)
@@ -722,8 +722,8 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     school_w = _school_weights(frame, ws, top, n_top, group_cols[0])
     pupil = frame[wp].to_numpy(float)
     conditional = pupil / school_w[top] if pupil_weight == "total" else pupil
-    a = scale_pupil_weights(conditional, top, n_top, scaling)
-    fit, engine, vcov = fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w)
+    a = _scale_pupil_weights(conditional, top, n_top, scaling)
+    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w)
     out = _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, a * school_w[top],
                            formula, random)
     spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
@@ -731,7 +731,7 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     return dataclasses.replace(out, _spec=spec)
 
 
-def fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w):
+def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w):
     """Pseudo-ML fit and sandwich covariance from arrays (conditional pupil weights already scaled)."""
     try:
         fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w)

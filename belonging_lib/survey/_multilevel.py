@@ -14,7 +14,7 @@ import pandas as pd
 from .._errors import DataError
 from .._validation import require_columns
 from ..models import _lmm
-from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school_weights, scale_pupil_weights
+from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school_weights, _scale_pupil_weights
 
 
 ROUNDING = 1e-4
@@ -115,7 +115,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             J = len(uniq)
             frame[school_weight] = pd.to_numeric(frame[school_weight])
             sw = _school_weights(frame, school_weight, codes, J, cluster)
-            a0 = scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
+            a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
             model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
             out[0, m] = _statistics(model, fit, q)
@@ -140,7 +140,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                 else:
                     keep = cw > 0
                     cond = np.where(keep[codes], W[:, r] / np.where(keep, cw, 1.0)[codes], 1.0)
-                    a = scale_pupil_weights(cond, codes, J, scaling)
+                    a = _scale_pupil_weights(cond, codes, J, scaling)
                     rep = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a, cw)
                 out[r, m] = _statistics(rep, _refit(rep, fit.theta), q)
         return out
