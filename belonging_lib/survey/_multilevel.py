@@ -20,16 +20,19 @@ from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school
 ROUNDING = 1e-4
 
 
-def _school_factor(codes, n_schools, w0, wr):
-    """Each school's replicate factor (its replicate total over its full-sample total), and whether the
-    factor is the same for all its pupils (PISA's and TIMSS's replicates: schools are the units replicated)."""
-    s0 = np.bincount(codes, weights=w0, minlength=n_schools)
-    sr = np.bincount(codes, weights=wr, minlength=n_schools)
-    f = sr / s0
-    # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that varies
-    # within a school by less than 1e-4 of the weight is the same factor
-    constant = bool(np.all(np.abs(wr - f[codes] * w0) <= ROUNDING * np.abs(wr)))
-    return f, constant
+def _school_factors(codes, n_schools, W):
+    """Each replicate's school factors (a school's replicate total over its full-sample total), and
+    whether each factor is the same for all the school's pupils (PISA's and TIMSS's replicates:
+    schools are the units replicated).  One (factors, constant) pair per replicate column of ``W``."""
+    s0 = np.bincount(codes, weights=W[:, 0], minlength=n_schools)
+    out = []
+    for r in range(1, W.shape[1]):
+        f = np.bincount(codes, weights=W[:, r], minlength=n_schools) / s0
+        # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that
+        # varies within a school by less than 1e-4 of the weight is the same factor
+        constant = bool(np.all(np.abs(W[:, r] - f[codes] * W[:, 0]) <= ROUNDING * np.abs(W[:, r])))
+        out.append((f, constant))
+    return out
 
 
 def _statistics(model, fit, q):
@@ -106,20 +109,21 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     def fn(W, vals, rows):
         n_rep = W.shape[1]
         out = np.empty((n_rep, n_pv, len(names)))
+        first = frame_for(rows, 0)
+        codes, uniq = pd.factorize(first[cluster], sort=True)
+        J = len(uniq)
+        first[school_weight] = pd.to_numeric(first[school_weight])
+        sw = _school_weights(first, school_weight, codes, J, cluster)
+        a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
+        factors = _school_factors(codes, J, W)                # the same for every plausible value
         for m in range(n_pv):
-            frame = frame_for(rows, m)
+            frame = first if m == 0 else frame_for(rows, m)
             y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
             y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
             Z, _ = _random_design(rdesc, random, frame)
-            codes, uniq = pd.factorize(frame[cluster], sort=True)
-            J = len(uniq)
-            frame[school_weight] = pd.to_numeric(frame[school_weight])
-            sw = _school_weights(frame, school_weight, codes, J, cluster)
-            a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
             model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
             out[0, m] = _statistics(model, fit, q)
-            factors = [_school_factor(codes, J, W[:, 0], W[:, r]) for r in range(1, n_rep)]
             batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 else []
             if batch:
                 # a random intercept with school-level replicate factors: every replicate at once
