@@ -73,13 +73,14 @@ def main():
     ap.add_argument("--pupils", type=int, default=600_000)
     ap.add_argument("--schools", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-wemix", action="store_true", help="only the pooled fit")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     from belonging_lib.models import multilevel
     from belonging_lib.survey import SurveyDesign
 
     print(f"load average at start: {os.getloadavg()}")
-    if PISA2012.exists() and shutil.which("Rscript"):
+    if PISA2012.exists() and shutil.which("Rscript") and not a.no_wemix:
         d = pd.read_csv(PISA2012, dtype={"schoolid": str})
         ours, theirs, agree = [], [], None
         for _ in range(a.repeat):
@@ -100,7 +101,7 @@ def main():
                   f"{min(theirs) / min(ours):.0f}x; |escs difference| {agree:.1e}")
         else:
             print()
-        print(f"load average: {os.getloadavg()}")
+        print(f"load average: {os.getloadavg()}", flush=True)
 
     t0 = time.perf_counter()
     data = simulate(a.pupils, a.schools)

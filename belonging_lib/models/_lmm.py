@@ -874,14 +874,14 @@ def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: fl
         alpha = np.ones(R)
         for _ in range(40):                                      # backtracking, every set at once
             cand = np.maximum(t + alpha * step, 0.0)
-            fc = crit(cand, False)[0]
-            ok = (fc <= f + 1e-13 * np.maximum(1.0, np.abs(f))) | (alpha < 1e-10) | done
+            res = crit(cand, True)                               # the next step's derivatives too
+            ok = (res[0] <= f + 1e-13 * np.maximum(1.0, np.abs(f))) | (alpha < 1e-10) | done
             if ok.all():
                 break
             alpha = np.where(ok, alpha, alpha / 2)
         moved = np.abs(cand - t)
         t = cand
-        f, beta, r2, f1, f2 = crit(t, True)
+        f, beta, r2, f1, f2 = res
         done |= moved <= xtol * np.maximum(1.0, t)
         if done.all():
             break
