@@ -116,6 +116,10 @@ OPTIONS = {
     "specific", "orthogonal", "general", "residual",
     # transitions.recovery: the wave of the low point; regression_to_the_mean: the simulation's settings
     "dip", "correlation", "low_share",
+    # weighted multilevel models (issue 28): what the pupil weight column holds ("conditional" or
+    # "total"), how it is scaled within schools (the WeMix vignette's methods), the school weight of a
+    # survey design, and the design whose countries' populations weight the OECD total
+    "pupil_weight", "scaling", "school_weight", "design",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.

@@ -617,3 +617,272 @@ def fit_nested(y, X, top, nested, *, reml=True, satterthwaite_df=True):
 def fit_random_intercept(y, X, codes, n_groups, *, reml=True, satterthwaite_df=False) -> LMMFit:
     return fit_two_level(y, X, np.ones((len(y), 1)), codes, n_groups, reml=reml,
                          satterthwaite_df=satterthwaite_df)[0]
+
+
+# ----------------------------------------------------------------------------- weighted (pseudo-ML) two-level model
+
+class WeightedTwoLevel(TwoLevel):
+    """Pseudo-maximum likelihood for pupils in schools with weights at both levels.
+
+    The weighted log-likelihood of Rabe-Hesketh & Skrondal (2006, eq. 1), as WeMix evaluates it for
+    the linear model: ``sum_j w_j log int prod_i f(y_ij | u_j)^(a_ij) phi(u_j) du_j`` with school
+    weights ``w_j`` and conditional (scaled) pupil weights ``a_ij``.  For the normal model the
+    integral is closed: the school's term is its unweighted term with the pupils' cross-products
+    weighted by ``a_ij`` and ``sum_i a_ij`` in place of its pupil count, multiplied by ``w_j``.
+    So everything is computed from the weighted per-cluster cross-products ``Z'AZ``, ``Z'A[X y]``
+    and ``[X y]'A[X y]`` (kept per cluster for the sandwich) and the school weights; the profiled
+    deviance is lme4's ML deviance with ``n`` replaced by ``sum_ij w_j a_ij``.  With all weights 1
+    every quantity is the unweighted one.
+    """
+
+    def __init__(self, ztz, ztw, xax, cw, n_rows: int):
+        cw = np.asarray(cw, float)
+        wtw = np.einsum("j,jrs->rs", cw, xax)
+        super().__init__(ztz, ztw, wtw, n_rows)
+        self.cw = cw
+        self.ztz_raw, self.ztw_raw = ztz, ztw                         # kept to refit with other cluster weights
+        self.xax = xax                                            # (J, p + 1, p + 1), per cluster
+        self.n_rows = int(n_rows)
+        self.sum_ztz = np.einsum("j,jab->ab", cw, ztz)
+
+    @classmethod
+    def from_weighted_data(cls, y, X, Z, codes, n_groups, pupil_w, cluster_w) -> "WeightedTwoLevel":
+        """Weighted per-cluster cross-products in one pass; ``pupil_w`` the conditional weights (scaled)."""
+        X = np.asarray(X, float)
+        cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float)]
+        Z = np.asarray(Z, float)
+        a = np.asarray(pupil_w, float)
+        codes = np.asarray(codes, dtype=np.int64)
+        q, r = Z.shape[1], len(cols)
+
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
+        zc = [np.ascontiguousarray(Z[:, k]) for k in range(q)]
+        za = [z * a for z in zc]
+        ztz = np.empty((n_groups, q, q))
+        for i in range(q):
+            for k in range(i + 1):
+                ztz[:, i, k] = ztz[:, k, i] = csum(za[i] * zc[k])
+        ztw = np.empty((n_groups, q, r))
+        for i in range(q):
+            for k in range(r):
+                ztw[:, i, k] = csum(za[i] * cols[k])
+        ca = [c * a for c in cols]
+        xax = np.empty((n_groups, r, r))
+        for i in range(r):
+            for k in range(i + 1):
+                xax[:, i, k] = xax[:, k, i] = csum(ca[i] * cols[k])
+        model = cls(ztz, ztw, xax, cluster_w, len(cols[-1]))
+        model.asum = csum(a)                                          # sum_i a_ij per cluster
+        model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), model.asum))
+        return model
+
+    def evaluate(self, theta, derivs: bool = False):
+        """As :meth:`TwoLevel.evaluate`, each cluster's terms multiplied by its weight."""
+        L = self.lam(theta)
+        q, cw = self.q, self.cw
+        if q == 1:
+            lam2 = L[0, 0] ** 2
+            s = self.S[0, 0]
+            wj = lam2 / (1.0 + lam2 * s)
+            u = self.ZW[0]
+            M = self.wtw - np.einsum("rj,sj->rs", u * (wj * cw), u)
+            ldv = float(np.einsum("j,j->", cw, np.log1p(lam2 * s)))
+            if not derivs:
+                return M, ldv, None
+            f = 1.0 / (1.0 + lam2 * s)
+            U = u * f
+            dG = 2.0 * L[0, 0]
+            dM = -dG * np.einsum("rj,sj->rs", U * cw, U)
+            dldv = dG * float(np.einsum("j,j->", cw, s * f))
+            return M, ldv, [(dldv, dM)]
+        S, ZW = self.S, self.ZW
+        LtS = np.zeros_like(S)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
+        C = _chol_last(W)
+        R = np.zeros_like(ZW)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    R[bb] += L[a, bb] * ZW[a]
+        sol = _cho_solve_last(C, R)
+        M = self.wtw.copy()
+        for bb in range(q):
+            M -= np.einsum("rj,sj->rs", R[bb] * cw, sol[bb])
+        ldv = 2.0 * float(sum(np.einsum("j,j->", cw, np.log(C[a][a])) for a in range(q)))
+        if not derivs:
+            return M, ldv, None
+        U = ZW.copy()
+        for a in range(q):
+            for bb in range(q):
+                U[a] -= LtS[bb, a] * sol[bb]
+        Q = _cho_solve_last(C, LtS)
+        P = self.sum_ztz.copy()
+        for a in range(q):
+            for c in range(q):
+                for bb in range(q):
+                    P[a, c] -= np.einsum("j,j->", LtS[bb, a] * cw, Q[bb, c])
+        T = np.empty((q, q) + self.wtw.shape)
+        for a in range(q):
+            for bb in range(a + 1):
+                T[a, bb] = np.einsum("rj,sj->rs", U[a] * cw, U[bb])
+                T[bb, a] = T[a, bb].T
+        out = []
+        for i, jcol in zip(*self.tril):
+            E = np.zeros((q, q))
+            E[i, jcol] = 1.0
+            dG = np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E)
+            out.append((float(np.sum(dG * P)), -np.einsum("ab,abrs->rs", dG, T)))
+        return M, ldv, out
+
+    def cluster_scores(self, theta, beta) -> np.ndarray:
+        """Each cluster's score in beta times sigma^2, unweighted by its cluster weight: (J, p).
+
+        ``g_j = X_j'A_j r_j - (Z_j'A_j X_j)' Lambda W_j^-1 Lambda' Z_j'A_j r_j`` with ``r_j = y_j - X_j beta``
+        and ``W_j = I + Lambda' Z_j'A_j Z_j Lambda``; the score of the school's pseudo-log-likelihood in
+        beta is ``w_j g_j / sigma^2``.
+        """
+        p, q = self.p, self.q
+        v = np.r_[-np.asarray(beta, float), 1.0]
+        xar = np.einsum("jrs,s->jr", self.xax[:, :p, :], v)           # X'A r per cluster
+        zar = np.einsum("ksj,s->kj", self.ZW, v)                       # Z'A r (q, J)
+        L = self.lam(theta)
+        S = self.S
+        LtS = np.zeros_like(S)
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    LtS[bb] += L[a, bb] * S[a]
+        W = np.empty_like(S)
+        for bb in range(q):
+            for d in range(bb + 1):
+                acc = np.zeros(self.J)
+                for c in range(d, q):
+                    if L[c, d] != 0.0:
+                        acc += L[c, d] * LtS[bb, c]
+                W[bb, d] = acc
+                W[d, bb] = acc
+            W[bb, bb] = W[bb, bb] + 1.0
+        C = _chol_last(W)
+        lz = np.zeros((q, 1, self.J))                                  # Lambda' Z'A r
+        for bb in range(q):
+            for a in range(bb, q):
+                if L[a, bb] != 0.0:
+                    lz[bb, 0] += L[a, bb] * zar[a]
+        h0 = _cho_solve_last(C, lz)[:, 0, :]                           # W^-1 Lambda' Z'A r
+        h = np.zeros((q, self.J))                                       # Lambda W^-1 Lambda' Z'A r
+        for a in range(q):
+            for bb in range(a + 1):
+                if L[a, bb] != 0.0:
+                    h[a] += L[a, bb] * h0[bb]
+        g = xar.copy()
+        for a in range(q):
+            g -= (self.ZW[a, :p, :] * h[a]).T
+        return g
+
+
+def sandwich(model: WeightedTwoLevel, theta, beta, Ainv) -> np.ndarray:
+    """Cluster sandwich of the fixed effects, as WeMix: ``J/(J-1) A^-1 (sum_j w_j^2 g_j g_j') A^-1``.
+
+    ``A = sum_j w_j X_j'V*_j^-1 X_j`` (the weighted information times sigma^2) and ``g_j`` from
+    :meth:`WeightedTwoLevel.cluster_scores`; sigma^2 cancels.
+    """
+    g = model.cluster_scores(theta, beta) * model.cw[:, None]
+    meat = np.einsum("ja,jb->ab", g, g)
+    J = g.shape[0]
+    return J / (J - 1) * np.einsum("ab,bc,cd->ad", Ainv, meat, Ainv)
+
+
+def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w):
+    """Pseudo-ML fit of a weighted two-level model: the fit and the model (for the sandwich)."""
+    model = WeightedTwoLevel.from_weighted_data(y, X, Z, codes, n_groups, pupil_w, cluster_w)
+    return fit(model, reml=False, satterthwaite_df=False), model
+
+
+def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: float, *, max_iter: int = 60,
+                            xtol: float = 1e-12):
+    """Random-intercept pseudo-ML fits for many sets of cluster weights at once (replicate weights).
+
+    The per-cluster sufficient statistics of ``model`` are shared; only the cluster weights change
+    (``cws``, one row per set).  Each set's profiled criterion is solved by Newton in theta with the
+    analytic first and second derivatives, all sets together, from ``theta0`` (the full-sample
+    solution).  Returns theta (R,), beta (R, p), sigma2 (R,) and whether each set converged.
+
+    With ``w_j = t^2 / (1 + t^2 s_j)``: ``M = sum_j c_j (XAX_j - w_j u_j u_j')``,
+    ``f = sum_j c_j log(1 + t^2 s_j) + N (1 + log 2 pi + log(r2 / N))`` with ``r2 = v'Mv`` at
+    ``v = (-beta, 1)``; ``r2' = v'M'v`` and ``r2'' = v'M''v - 2 g'A^-1 g``, ``g = (M'v)[:p]``.
+    """
+    if model.q != 1:
+        raise ValueError("refit_intercept_weights is for random-intercept models")
+    cws = np.asarray(cws, float)
+    R = cws.shape[0]
+    p = model.p
+    s = model.S[0, 0]                                            # (J,)
+    u = model.ZW[0]                                              # (p + 1, J)
+    uu = np.einsum("aj,bj->jab", u, u)                           # (J, p + 1, p + 1)
+    base = np.einsum("rj,jab->rab", cws, model.xax)              # sum_j c_j XAX_j, per set
+    N = np.einsum("rj,j->r", cws, model.asum)
+
+    def crit(t, derivs):
+        t2 = (t * t)[:, None]
+        den = 1.0 + t2 * s[None, :]
+        w = t2 / den
+        M = base - np.einsum("rj,jab->rab", cws * w, uu)
+        A, b = M[:, :p, :p], M[:, :p, p]
+        LA = _chol(A)
+        beta = _cho_solve(LA, b)
+        r2 = M[:, p, p] - np.einsum("ra,ra->r", b, beta)
+        ldv = np.einsum("rj,rj->r", cws, np.log1p(t2 * s[None, :]))
+        f = ldv + N * (1.0 + LOG2PI + np.log(r2 / N))
+        if not derivs:
+            return f, beta, r2, None, None
+        tt = t[:, None]
+        w1 = 2 * tt / den ** 2
+        w2 = (2 - 6 * t2 * s[None, :]) / den ** 3
+        l1 = 2 * tt * s[None, :] / den
+        l2 = (2 * s[None, :] - 2 * t2 * s[None, :] ** 2) / den ** 2
+        v = np.concatenate([-beta, np.ones((R, 1))], axis=1)
+        uv = np.einsum("aj,ra->rj", u, v)                        # u_j'v per set
+        M1v = -np.einsum("rj,aj->ra", cws * w1 * uv, u)           # M'v
+        r2_1 = np.einsum("ra,ra->r", v, M1v)
+        r2_2a = -np.einsum("rj,rj->r", cws * w2, uv * uv)        # v'M''v
+        g = M1v[:, :p]
+        r2_2 = r2_2a - 2 * np.einsum("ra,ra->r", g, _cho_solve(LA, g))
+        f1 = np.einsum("rj,rj->r", cws, l1) + N * r2_1 / r2
+        f2 = np.einsum("rj,rj->r", cws, l2) + N * (r2_2 / r2 - (r2_1 / r2) ** 2)
+        return f, beta, r2, f1, f2
+
+    t = np.full(R, float(abs(theta0)))
+    done = np.zeros(R, dtype=bool)
+    f, beta, r2, f1, f2 = crit(t, True)
+    for _ in range(max_iter):
+        step = np.where(f2 > 0, -f1 / np.where(f2 > 0, f2, 1.0), -np.sign(f1) * 0.5 * np.maximum(t, 1e-3))
+        step = np.where(done, 0.0, step)
+        alpha = np.ones(R)
+        for _ in range(40):                                      # backtracking, every set at once
+            cand = np.maximum(t + alpha * step, 0.0)
+            res = crit(cand, True)                               # the next step's derivatives too
+            ok = (res[0] <= f + 1e-13 * np.maximum(1.0, np.abs(f))) | (alpha < 1e-10) | done
+            if ok.all():
+                break
+            alpha = np.where(ok, alpha, alpha / 2)
+        moved = np.abs(cand - t)
+        t = cand
+        f, beta, r2, f1, f2 = res
+        done |= moved <= xtol * np.maximum(1.0, t)
+        if done.all():
+            break
+    return t, beta, r2 / N, done

@@ -109,6 +109,13 @@ class MultilevelResult(Result):
                  f"logLik = {self.loglik:.3f}, AIC = {self.aic:.2f}, BIC = {self.bic:.2f}; "
                  f"R2 marginal = {self.r2_marginal:.3f}, conditional = {self.r2_conditional:.3f}.",
                  "df and p-values: Satterthwaite (as lmerTest)."]
+        if self._spec.get("weights"):
+            w = self._spec["weights"]
+            lines[2:] = [f"Pseudo-log-likelihood = {self.loglik:.3f} (weighted; no AIC, BIC or likelihood-ratio test); "
+                         f"R2 marginal = {self.r2_marginal:.3f}, conditional = {self.r2_conditional:.3f}.",
+                         f"Weights: pupil {w['pupil']!r} ({self._spec['pupil_weight']}), school {w['school']!r}; "
+                         f"pupil weights scaled within schools: {self._spec['scaling']}.",
+                         "Standard errors: sandwich over schools (as WeMix); normal-theory p-values and intervals."]
         if self.boundary:
             lines.append(_lmm.SINGULAR_MESSAGE)
         return lines
@@ -327,8 +334,12 @@ def _random_design(desc: patsy.ModelDesc | None, random: str | None, frame: pd.D
     return values, names
 
 
+SCALINGS = ("cluster_size", "effective_size", "none")
+
+
 def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str], random: str | None = None,
-               reml: bool = True, ci_level: float = 0.95) -> MultilevelResult:
+               reml: bool | None = None, weights: dict | None = None, pupil_weight: str = "conditional",
+               scaling: str = "cluster_size", ci_level: float = 0.95) -> MultilevelResult:
     """Fit a two- or three-level linear mixed model.
 
     Parameters
@@ -346,9 +357,37 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         (lme4's ``(ses | school)``).  Any patsy terms work: ``"~ I(ses**2)"``,
         ``"~ C(year)"`` (lme4's ``(factor(year) | school)``), ``"~ ses:fsm"``.
         Not combined with three levels.
-    reml : bool
-        REML (default, as lme4) or maximum likelihood (needed to compare models
-        that differ in fixed effects; :func:`compare` refits for you).
+    reml : bool, optional
+        REML (the default without weights, as lme4) or maximum likelihood (needed to compare models
+        that differ in fixed effects; :func:`compare` refits for you).  A weighted model is fitted
+        by pseudo-maximum likelihood, which has no REML form: leave ``reml`` out or pass ``False``.
+    weights : dict, optional
+        Survey weights at both levels, ``{"pupil": column, "school": column}``: the school's weight
+        (one value per school: the inverse of its probability of selection) and the pupil's weight.
+        The model is then fitted by pseudo-maximum likelihood (Rabe-Hesketh & Skrondal, 2006) as
+        R's WeMix fits it, and the fixed effects' standard errors are the sandwich over schools.
+        Two-level models only.
+    pupil_weight : {"conditional", "total"}
+        What the pupil weight column holds.  ``"conditional"`` (the default): the weight of the
+        pupil *within* the school, the inverse of the pupil's probability of selection given that
+        the school was sampled.  ``"total"``: the pupil's full survey weight (PISA's ``W_FSTUWT``,
+        TIMSS's ``TOTWGT``), the product of the school and conditional weights; the conditional
+        weight is derived as ``total / school`` (what PISA users do, and what WeMix does with its
+        default ``cWeights = FALSE``).
+    scaling : {"cluster_size", "effective_size", "none"}
+        How the conditional pupil weights are scaled within each school before fitting (the WeMix
+        vignette's methods A and B; Pfeffermann et al., 1998; Rabe-Hesketh & Skrondal, 2006):
+        ``"cluster_size"`` multiplies them by ``n_j / sum_i w_ij`` so they sum to the school's
+        number of pupils in the sample; ``"effective_size"`` by ``sum_i w_ij / sum_i w_ij^2`` so
+        they sum to the school's effective sample size; ``"none"`` uses them as given (WeMix's and
+        Stata ``mixed``'s behaviour: WeMix expects weights scaled beforehand).  The default is
+        ``"cluster_size"``: unscaled conditional weights make each school look as if it held as
+        many pupils as it represents, which biases the school-level variance when schools
+        contribute few pupils (Pfeffermann et al., 1998; Rabe-Hesketh & Skrondal, 2006, who find
+        that "the scaling of the weights becomes important"); scaled to the cluster size, each
+        school's pupils carry the information of the pupils actually observed, and weights that
+        are constant within a school (PISA's usual case) have no effect on the estimates.  All
+        three leave weights of 1 unchanged.
     ci_level : float
         Confidence level for ``ci_low`` / ``ci_high`` (t on the Satterthwaite df).
 
@@ -380,6 +419,20 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     Rows with a missing value in any model variable (fixed or random part) are excluded and counted.
     Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R).
 
+    With ``weights``, the pseudo-log-likelihood is
+    :math:`\\sum_j w_j \\log \\int \\prod_i f(y_{ij} \\mid u_j)^{a_{ij}} \\phi(u_j)\\,du_j`, with
+    :math:`w_j` the school weight and :math:`a_{ij}` the scaled conditional pupil weight; for the
+    linear model the integral is closed, so the fit is the same Newton on the profiled criterion,
+    from the weighted per-school cross-products.  The residual variance is the weighted
+    :math:`\\hat\\sigma^2 = r'V_*^{-1}r / \\sum_{ij} w_j a_{ij}` and ``loglik`` is the
+    pseudo-log-likelihood (as WeMix reports it; it is not a likelihood, so ``aic``, ``bic`` and
+    :func:`compare` do not apply and are NaN or refused).  The fixed effects' covariance is the
+    sandwich :math:`\\frac{J}{J-1} A^{-1} (\\sum_j w_j^2 g_j g_j') A^{-1}` over the J schools, with
+    :math:`A = \\sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
+    standard errors); intervals and p-values are normal-theory (``df`` is infinite).  With all
+    weights equal to 1 the estimates are the unweighted ML fit's.  Validated against R's WeMix
+    (tests/reference/wemix.R) and the WeMix vignette's published Table 1.
+
     A plain reading: the fixed effects are average relationships across
     schools; the variance components say how much schools (and classes)
     differ beyond what the predictors explain.
@@ -399,6 +452,10 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     if not 1 <= len(group_cols) <= 2:
         raise DataError("`cluster` takes one clustering column, or two (outermost first) for three levels.")
     require_columns(data, group_cols, role="cluster column")
+    if weights is not None:
+        return _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil_weight, scaling, level)
+    if reml is None:
+        reml = True
     if len(group_cols) == 2 and random is not None:
         raise DataError("Random slopes are supported in two-level models only; drop `random` or one level.")
     random_desc, random_vars = _random_terms(random, data)
@@ -474,7 +531,8 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     k = p + n_theta + 1
     aic = -2 * fit.loglik + 2 * k
     bic = -2 * fit.loglik + np.log(n) * k
-    spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level}
+    spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
+            "weights": None}
     return MultilevelResult(fixed, variance, float(icc_levels[group_cols[0]]), icc_levels, fit.loglik, float(aic),
                             float(bic), float(var_f / denom), float((var_f + var_r) / denom), n, design.n_excluded,
                             n_clusters, reml, formula, tuple(group_cols), random, fit.boundary, fit.converged,
@@ -551,6 +609,10 @@ def compare(smaller: MultilevelResult, larger: MultilevelResult) -> LikelihoodRa
     """
     models = []
     refit = False
+    if any(m._spec.get("weights") for m in (smaller, larger)):
+        raise ModelError("A weighted model's log-likelihood is a pseudo-likelihood (a sum weighted by the survey "
+                         "weights), so a likelihood-ratio test of two weighted models has no chi-squared "
+                         "distribution; compare their fixed effects with the sandwich standard errors instead.")
     for m in (smaller, larger):
         if m.reml:
             refit = True
@@ -574,3 +636,147 @@ def compare(smaller: MultilevelResult, larger: MultilevelResult) -> LikelihoodRa
     }, index=[a.formula, b.formula])
     return LikelihoodRatioTest(float(chisq), int(df), float(stats.chi2.sf(chisq, df)), table,
                                "ML (refitted from REML)" if refit else "ML", int(a.n))
+
+
+# ----------------------------------------------------------------------------- weighted (pseudo-ML) models
+
+def _weight_columns(data: pd.DataFrame, weights, pupil_weight: str) -> tuple[str, str]:
+    """The pupil and school weight columns named by ``weights``, checked."""
+    if not isinstance(weights, dict) or set(weights) != {"pupil", "school"}:
+        raise DataError("`weights` takes the two weight columns as {'pupil': column, 'school': column}, but "
+                        f"{weights!r} was passed.")
+    if pupil_weight not in ("conditional", "total"):
+        raise DataError(f"`pupil_weight` is 'conditional' (the pupil's weight within the school) or 'total' (the "
+                        f"pupil's full survey weight), not {pupil_weight!r}.")
+    cols = [weights["pupil"], weights["school"]]
+    require_columns(data, cols, role="weight column")
+    for col in cols:
+        values = pd.to_numeric(data[col], errors="coerce")
+        text = data[col].notna() & values.isna()
+        if text.any():
+            rows = [i + 1 for i in np.flatnonzero(text.to_numpy())]
+            raise DataError(f"The weight column {col!r} must be numeric, but {describe_rows(rows)} (counted from 1) "
+                            f"hold{'s' if len(rows) == 1 else ''} {data[col][text].iloc[0]!r}.")
+        bad = values.notna() & ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            rows = [i + 1 for i in np.flatnonzero(bad.to_numpy())]
+            raise DataError(f"The weight column {col!r} must hold positive finite weights, but {describe_rows(rows)} "
+                            f"(counted from 1) hold{'s' if len(rows) == 1 else ''} {values[bad].iloc[0]!r}; a "
+                            "pupil or school with a zero weight represents no one and should be dropped first.")
+    return cols[0], cols[1]
+
+
+def _school_weights(frame: pd.DataFrame, col: str, codes: np.ndarray, n_top: int, cluster: str) -> np.ndarray:
+    """One weight per school, refusing a school weight that varies within a school."""
+    w = frame[col].to_numpy(float)
+    lo = np.full(n_top, np.inf)
+    hi = np.full(n_top, -np.inf)
+    np.minimum.at(lo, codes, w)
+    np.maximum.at(hi, codes, w)
+    varies = hi - lo > 1e-9 * np.maximum(1.0, np.abs(hi))
+    if varies.any():
+        j = int(np.flatnonzero(varies)[0])
+        label = frame[cluster].to_numpy()[np.flatnonzero(codes == j)[0]]
+        raise DataError(f"The school weight {col!r} must be the same for every pupil of a school, but it varies "
+                        f"within {int(varies.sum())} schools of {cluster!r} (for example {label!r}: from {lo[j]:g} "
+                        f"to {hi[j]:g}).")
+    return lo
+
+
+def _scale_pupil_weights(conditional, codes, n_clusters: int, scaling: str) -> np.ndarray:
+    """Scale conditional pupil weights within each cluster (see :func:`multilevel`, ``scaling``)."""
+    a = np.asarray(conditional, float)
+    codes = np.asarray(codes, dtype=np.int64)
+    if scaling == "none":
+        return a.copy()
+    s1 = np.bincount(codes, weights=a, minlength=n_clusters)
+    if scaling == "cluster_size":
+        factor = np.bincount(codes, minlength=n_clusters) / s1
+    elif scaling == "effective_size":
+        factor = s1 / np.bincount(codes, weights=a * a, minlength=n_clusters)
+    else:
+        raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
+    return a * factor[codes]
+
+
+def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil_weight, scaling, level):
+    if reml:
+        raise ModelError("A weighted multilevel model is fitted by pseudo-maximum likelihood, which has no REML "
+                         "form (as in WeMix and Stata's mixed with pweights); leave `reml` out or pass reml=False.")
+    if len(group_cols) != 1:
+        raise DataError("Weighted multilevel models take one clustering column (pupils in schools); three levels "
+                        "with weights are not supported.")
+    if scaling not in SCALINGS:
+        raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
+    wp, ws = _weight_columns(data, weights, pupil_weight)
+    random_desc, random_vars = _random_terms(random, data)
+    design = build_design(formula, data, extra=group_cols + random_vars + [wp, ws])
+    check_rank(design.X, design.names)
+    frame = design.frame
+    top, n_top = _codes(frame[group_cols[0]])
+    if np.ptp(design.y) == 0:
+        raise ModelError(f"The outcome {design.outcome!r} has the same value ({design.y[0]:g}) in all "
+                         f"{len(design.y)} complete rows; there is no variance to model.")
+    _check_identified(top, n_top, None, group_cols)
+    Z, znames = _random_design(random_desc, random, frame)
+    school_w = _school_weights(frame, ws, top, n_top, group_cols[0])
+    pupil = frame[wp].to_numpy(float)
+    conditional = pupil / school_w[top] if pupil_weight == "total" else pupil
+    a = _scale_pupil_weights(conditional, top, n_top, scaling)
+    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w)
+    out = _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, a * school_w[top],
+                           formula, random)
+    spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
+            "weights": dict(weights), "pupil_weight": pupil_weight, "scaling": scaling}
+    return dataclasses.replace(out, _spec=spec)
+
+
+def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w):
+    """Pseudo-ML fit and sandwich covariance from arrays (conditional pupil weights already scaled)."""
+    try:
+        fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w)
+    except np.linalg.LinAlgError:
+        raise ModelError("The weighted fixed-effect design is singular (a predictor that does not vary once "
+                         "weighted?); the fixed effects cannot be estimated.") from None
+    vcov = _lmm.sandwich(engine, fit.theta, fit.beta, fit.vcov / fit.sigma2)
+    return fit, engine, vcov
+
+
+def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, total_w, formula, random):
+    if fit.boundary:
+        warnings.warn(_lmm.SINGULAR_MESSAGE, BelongingWarning, stacklevel=3)
+    if not fit.converged:
+        warnings.warn(f"The pseudo-ML iterations stopped before the score equations were solved (largest relative "
+                      f"score {fit.gradient:.2g}); treat the estimates with caution.", BelongingWarning, stacklevel=3)
+    fixed = coef_table(design.names, fit.beta, np.sqrt(np.diag(vcov)), np.inf, ci_level=level)
+    G, _ = engine.random_covariance(fit.theta, fit.sigma2)
+    rows = []
+    for i, zi in enumerate(znames):
+        rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
+    for i in range(len(znames)):
+        for j in range(i + 1, len(znames)):
+            sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])
+            corr = G[i, j] / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
+            rows.append({"cluster": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})", "variance": G[i, j],
+                         "sd": np.nan, "corr": corr})
+    rows.append({"cluster": "Residual", "term": "", "variance": fit.sigma2, "sd": np.sqrt(fit.sigma2)})
+    variance = pd.DataFrame(rows)
+    if "corr" not in variance:
+        variance["corr"] = np.nan
+    variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
+    intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
+    icc = intercept_var / (intercept_var + fit.sigma2)
+    X = design.X
+    fitted = X @ fit.beta
+    wsum = float(np.sum(total_w))
+    mean_f = float(np.sum(total_w * fitted)) / wsum
+    var_f = float(np.sum(total_w * (fitted - mean_f) ** 2)) / wsum
+    var_r = float(np.sum(total_w * np.einsum("ij,jk,ik->i", Z, G, Z))) / wsum
+    denom = var_f + var_r + fit.sigma2
+    n = len(design.y)
+    method = ("pseudo-maximum likelihood with survey weights at both levels (Rabe-Hesketh & Skrondal, 2006; as "
+              "WeMix), Newton on the score equations from weighted per-school sufficient statistics; sandwich "
+              "standard errors over schools")
+    return MultilevelResult(fixed, variance, float(icc), {group_cols[0]: float(icc)}, float(fit.loglik), np.nan,
+                            np.nan, float(var_f / denom), float((var_f + var_r) / denom), n, design.n_excluded,
+                            {group_cols[0]: n_top}, False, formula, tuple(group_cols), random, fit.boundary, fit.converged, method, design.ledger, level, {})

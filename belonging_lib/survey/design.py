@@ -664,6 +664,57 @@ class SurveyDesign:
         return self._estimate(out, ledger, n_pv, "regress", outcome or ", ".join(lhs_names), by, ci_level,
                               formula=formula)
 
+    def multilevel(self, formula: str, *, cluster: str, school_weight: str, random: str | None = None,
+                   scaling: str = "cluster_size", by: str | Sequence[str] | None = None,
+                   ci_level: float | None = None) -> SurveyEstimate:
+        """A two-level model (pupils in schools) with both weights, plausible values and replicate SEs.
+
+        Parameters
+        ----------
+        formula : str
+            The fixed part, as :meth:`regress`: ``"MATH ~ BELONG + ESCS"``; a plausible-value group
+            may be the outcome or a predictor.
+        cluster : str
+            The school column.
+        school_weight : str
+            The school's weight (one value per school).  The pupil's weight is the design's final
+            weight, a *total* weight, and each replicate weight likewise; the conditional pupil
+            weight is total / school (see :func:`belonging_lib.models.multilevel`, ``weights``).
+        random : str, optional
+            Random slopes (``"~ ESCS"``), as :func:`~belonging_lib.models.multilevel`.
+        scaling : {"cluster_size", "effective_size", "none"}
+            Scaling of the conditional pupil weights within schools (see
+            :func:`~belonging_lib.models.multilevel`).
+        by : str or list of str, optional
+            Fit separately in each group (each country: ``by="CNT"``); see
+            :func:`belonging_lib.survey.average` for the OECD average over countries.
+
+        Returns
+        -------
+        SurveyEstimate
+            One row per term: the fixed effects, then ``var: <cluster> <term>`` (random-effect
+            variances), ``corr: ...`` (their correlations), ``var: Residual`` and ``ICC`` (the
+            school share of the residual variance at the random terms' zero), each with its
+            replicate standard error pooled over plausible values.
+
+        Notes
+        -----
+        For every plausible value the model is fitted by pseudo-maximum likelihood with the full
+        weights (as WeMix), then refitted with each replicate weight: a school's replicate factor
+        (its replicate total over its full total) multiplies its school weight, and where the
+        factor is the same for all of a school's pupils (PISA's and TIMSS's replicates, which
+        replicate schools) the per-school sufficient statistics are reused, so a replicate costs
+        a few Newton steps on J-vectors, not a pass over the pupils (as BIFIEsurvey's
+        ``BIFIE.twolevelreg`` uses replicate weights).  The replicate variance and Rubin's rules
+        are the design's (the mean of the estimates; the mean sampling variance plus
+        :math:`(1 + 1/M)` times the between-PV variance, as EdSurvey's ``mixed.sdf``).
+        Correlations are pooled on Fisher's z scale and transformed back.
+        """
+        from ._multilevel import design_multilevel
+
+        return design_multilevel(self, formula, cluster=cluster, school_weight=school_weight, random=random,
+                                 scaling=scaling, by=by, ci_level=ci_level)
+
     # ------------------------------------------------------------------ internals
     def _read_formula(self, formula: str):
         """The formula's terms from patsy's ModelDesc, and the data's variables in each factor.

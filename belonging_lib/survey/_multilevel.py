@@ -1,0 +1,163 @@
+"""Weighted two-level models over plausible values and replicate weights (:meth:`SurveyDesign.multilevel`).
+
+Each plausible value is fitted by pseudo-maximum likelihood with the pupil and school weights
+(:func:`belonging_lib.models.multilevel` with ``weights=``), and refitted for every replicate weight
+from the same per-school sufficient statistics; the replicate variances and Rubin's rules come from
+the design (:meth:`SurveyDesign._run`), as for every other survey statistic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._errors import DataError
+from .._validation import require_columns
+from ..models import _lmm
+from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school_weights, _scale_pupil_weights
+
+
+ROUNDING = 1e-4
+
+
+def _school_factors(codes, n_schools, W):
+    """Each replicate's school factors (a school's replicate total over its full-sample total), and
+    whether each factor is the same for all the school's pupils (PISA's and TIMSS's replicates:
+    schools are the units replicated).  One (factors, constant) pair per replicate column of ``W``."""
+    s0 = np.bincount(codes, weights=W[:, 0], minlength=n_schools)
+    out = []
+    for r in range(1, W.shape[1]):
+        f = np.bincount(codes, weights=W[:, r], minlength=n_schools) / s0
+        # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that
+        # varies within a school by less than 1e-4 of the weight is the same factor
+        constant = bool(np.all(np.abs(W[:, r] - f[codes] * W[:, 0]) <= ROUNDING * np.abs(W[:, r])))
+        out.append((f, constant))
+    return out
+
+
+def _statistics(model, fit, q):
+    """beta, the random-effect variances (covariances as Fisher-z correlations), sigma^2 and the ICC."""
+    G, _ = model.random_covariance(fit.theta, fit.sigma2)
+    out = list(np.asarray(fit.beta, float))
+    out += [G[i, i] for i in range(q)]
+    for i in range(q):
+        for j in range(i + 1, q):
+            den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
+            r = G[i, j] / den if den > 0 else 0.0
+            out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
+    out.append(fit.sigma2)
+    out.append(G[0, 0] / (G[0, 0] + fit.sigma2))
+    return np.array(out)
+
+
+def _refit(model, theta0):
+    """Newton from the full-sample solution (a replicate moves it a little); the full search if it fails."""
+    theta, pt, g, converged, it = _lmm._newton(model, theta0, False)
+    if not converged:
+        fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
+        return fit
+    return _lmm.LMMFit(pt.beta, pt.r2 / pt.m * pt.Ainv, float(pt.r2 / pt.m), theta, -0.5 * pt.f, False,
+                       model.n, model.p, None, True, False, 0.0, it)
+
+
+def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level):
+    import patsy
+
+    from .design import SurveyEstimate
+
+    if scaling not in SCALINGS:
+        raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
+    if not isinstance(cluster, str):
+        raise DataError("`cluster` takes one column (the schools) for a survey multilevel model.")
+    require_columns(des.data, [cluster, school_weight], role="cluster or school weight column")
+    sw_all = pd.to_numeric(des.data[school_weight], errors="coerce")
+    bad = des.data[school_weight].notna() & ~(np.isfinite(sw_all) & (sw_all > 0))
+    if bad.any():
+        rows = [i + 1 for i in np.flatnonzero(bad.to_numpy())]
+        raise DataError(f"The school weight {school_weight!r} must hold positive finite weights, but row(s) "
+                        f"{', '.join(map(str, rows[:5]))} (counted from 1) hold {des.data[school_weight][bad].iloc[0]!r}.")
+    desc, used, lhs_names, outcome, rhs_pv = des._read_formula(formula)
+    rdesc, rvars = _random_terms(random, des.data)
+    variables = list(dict.fromkeys(used + rvars + [cluster, school_weight]))
+    n_pv = des._n_pv_of(variables)
+
+    def frame_for(rows, m):
+        cols = {}
+        for v in variables:
+            c = des.pv[v][m % len(des.pv[v])] if v in des.pv else v
+            cols[v] = des.data[c].to_numpy()[rows]
+        return pd.DataFrame(cols)
+
+    # the terms (and factor levels) of the whole design's complete rows, the same in every group
+    complete = np.ones(len(des.data), dtype=bool)
+    for v in variables:
+        block = des.data[des.pv[v]] if v in des.pv else des.data[[v]]
+        complete &= block.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        raise DataError(f"No pupil has complete values for {variables}.")
+    base = frame_for(np.flatnonzero(complete), 0)
+    yd, xd = patsy.dmatrices(desc, base, NA_action="raise")
+    infos = [yd.design_info, xd.design_info]
+    Z0, znames = _random_design(rdesc, random, base)
+    q = len(znames)
+    names = ["(Intercept)" if c == "Intercept" else c for c in xd.design_info.column_names]
+    names += [f"var: {cluster} {z}" for z in znames]
+    names += [f"corr: {cluster} {znames[i]}, {znames[j]}" for i in range(q) for j in range(i + 1, q)]
+    names += ["var: Residual", "ICC"]
+    labels = pd.DataFrame({"term": names})
+
+    def fn(W, vals, rows):
+        n_rep = W.shape[1]
+        out = np.empty((n_rep, n_pv, len(names)))
+        first = frame_for(rows, 0)
+        codes, uniq = pd.factorize(first[cluster], sort=True)
+        J = len(uniq)
+        first[school_weight] = pd.to_numeric(first[school_weight])
+        sw = _school_weights(first, school_weight, codes, J, cluster)
+        a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
+        factors = _school_factors(codes, J, W)                # the same for every plausible value
+        for m in range(n_pv):
+            frame = first if m == 0 else frame_for(rows, m)
+            y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
+            y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
+            Z, _ = _random_design(rdesc, random, frame)
+            model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
+            fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
+            out[0, m] = _statistics(model, fit, q)
+            batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 else []
+            if batch:
+                # a random intercept with school-level replicate factors: every replicate at once
+                cws = np.stack([sw * factors[r - 1][0] for r in batch])
+                th, beta, s2, ok = _lmm.refit_intercept_weights(model, cws, float(fit.theta[0]))
+                tau = s2 * th ** 2
+                out[batch, m] = np.column_stack([beta, tau, s2, tau / (tau + s2)])
+                batch = [r for r, good in zip(batch, ok) if good]
+            for r in range(1, n_rep):
+                if r in batch:
+                    continue
+                f, constant = factors[r - 1]
+                cw = sw * f
+                if constant:
+                    rep = _lmm.WeightedTwoLevel(model.ztz_raw, model.ztw_raw, model.xax, cw, model.n_rows)
+                    rep.asum = model.asum
+                    rep.n = float(np.einsum("j,j->", cw, model.asum))
+                else:
+                    keep = cw > 0
+                    cond = np.where(keep[codes], W[:, r] / np.where(keep, cw, 1.0)[codes], 1.0)
+                    a = _scale_pupil_weights(cond, codes, J, scaling)
+                    rep = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a, cw)
+                out[r, m] = _statistics(rep, _refit(rep, fit.theta), q)
+        return out
+
+    out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True)
+    # correlations were pooled on Fisher's z scale: back to r
+    corr = out["term"].astype(str).str.startswith("corr: ")
+    if corr.any():
+        z = out.loc[corr, "estimate"].to_numpy(float)
+        out.loc[corr, "se"] = (1 - np.tanh(z) ** 2) * out.loc[corr, "se"].to_numpy(float)
+        for c in ("estimate", "ci_low", "ci_high"):
+            out.loc[corr, c] = np.tanh(out.loc[corr, c].to_numpy(float))
+    var_rows = out["term"].astype(str).str.startswith(("var: ", "ICC"))
+    out.loc[var_rows, ["statistic", "p"]] = np.nan            # a variance is not tested against zero here
+    return des._estimate(out, ledger, n_pv, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
+                         formula=formula)
