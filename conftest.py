@@ -18,3 +18,10 @@ matplotlib.use("Agg")
 os.environ.setdefault("BELONGING_EXPECTED", str(ROOT / "tests" / "notebook_expected"))
 os.environ.pop("BELONGING_RECORD_DIR", None)
 os.environ.pop("BELONGING_SAMPLE_DIR", None)
+
+
+def pytest_runtest_setup(item):
+    """Each test (and doctest) starts as a new process would: no automatic disclosure context kept."""
+    from belonging_lib.disclosure import _forget_automatic
+
+    _forget_automatic()

@@ -224,21 +224,29 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc, shown, left_out = _score_table(data, scores)
-    ctx = _resolve_context(context)
+    ctx = _resolve_context(context, data, policy)
     if ctx is None:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
     thr = policy.threshold
     on = policy.enabled
     ids = _row_ids(ctx, data)
+    # The margins of the whole sample that the library's own whole-sample tables publish
+    # (count_by, summarise_by: each group's size, and its number of pupils with each score) count as
+    # public, as a reader of another output made from the same data knows them.
     ctx.assume_published(ids, "pupils in the sample")
+    has_score = {label: sc[label].notna().to_numpy() for label in sc.columns}
     for label in sc.columns:
-        ctx.assume_published(ids[sc[label].notna().to_numpy()], f"pupils with a {label} score")
+        ctx.assume_published(ids[has_score[label]], f"pupils with a {label} score")
     levels_of = {}
     for g in groups:
         level = data[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
         levels_of[g] = level
         for lv in pd.unique(level.dropna()):
-            ctx.assume_published(ids[(level == lv).to_numpy()], f"{g} = {lv} in the sample")
+            in_level = (level == lv).to_numpy()
+            ctx.assume_published(ids[in_level], f"{g} = {lv} in the sample")
+            for label in sc.columns:
+                ctx.assume_published(ids[in_level & has_score[label]],
+                                     f"{g} = {lv} with a {label} score in the sample")
 
     def cell(sel, unit, label):
         part = ids[sel]
@@ -295,7 +303,8 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
             gsum.insert(0, "where", where)
             parts.append(gsum)
         long = pd.concat(parts, ignore_index=True)
-        st = suppress(long, count_col="n", within="where", policy=policy)
+        # the group's code (a 0/1 column) names the row: never suppressed as if it were a number
+        st = suppress(long, count_col="n", within="where", labels="level", policy=policy)
         gcells = []
         for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
@@ -304,12 +313,12 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
                               counts=long["n"].to_numpy(),
                               blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
         levels = sorted(set(long["level"]), key=str)
-        table = pd.DataFrame({"group": levels})
+        table = pd.DataFrame({"group": pd.Series(levels, dtype=object)})     # a code shows as 1, not 1.00
         tmask = pd.DataFrame({"group": [False] * len(levels)})
         for where in ("school", "rest"):
             sel = (st.data["where"] == where).to_numpy()
-            d = st.data[sel].set_index("level")[["n", "mean", "sd"]]
-            m = st.mask[sel].set_index(st.data.loc[sel, "level"])[["n", "mean", "sd"]]
+            d = st.data[sel].set_index(long.loc[sel, "level"])[["n", "mean", "sd"]]
+            m = st.mask[sel].set_index(long.loc[sel, "level"])[["n", "mean", "sd"]]
             for c in ("n", "mean", "sd"):
                 table[f"{c}_{where}"] = d[c].reindex(levels).to_numpy(dtype=float)
                 tmask[f"{c}_{where}"] = m[c].astype(bool).reindex(levels, fill_value=False).to_numpy(dtype=bool) | \
