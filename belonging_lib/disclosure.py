@@ -679,6 +679,7 @@ class _Cell:
     suppressed: bool
     sensitive: bool        # a count that must stay protected when suppressed
     label: str
+    where: tuple | None = None   # the group as conditions on the data's columns (for a ledger), if known
 
 
 class DisclosureContext:
@@ -729,6 +730,7 @@ class DisclosureContext:
         self._colhash: dict = {}                # column -> per-pupil hash of its value (0: not seen)
         self._facts: list[tuple[np.ndarray, float, str]] = []
         self._sensitive: list[tuple[np.ndarray, str, int]] = []
+        self._log: list[dict] = []               # what this context published or protected, for a ledger
         self._previous: list[DisclosureContext | None] = []
 
     @property
@@ -846,14 +848,16 @@ class DisclosureContext:
         return _combine({c: self._hashes(c)[ids] for c in columns})
 
     def protect(self, cells: list[_Cell], *, universe: np.ndarray | None = None,
-                threshold: int | None = None, expand=None) -> set[int]:
+                threshold: int | None = None, expand=None, where: tuple | None = None) -> set[int]:
         """Suppress more units of a new table until every small group is protected; record it.
 
         ``universe``: the pupils of the whole table, when the table publishes
         their number (a percentage of all rows does).  ``expand``: the table's
         own secondary rule, applied to the set of suppressed units after each
-        addition.  Returns the units suppressed in the end (those already
-        suppressed included).
+        addition.  ``where``: ``universe`` as conditions on the data's
+        columns, for a disclosure ledger (each cell carries its own).
+        Returns the units suppressed in the end (those already suppressed
+        included).
         """
         thr = int(threshold or self.policy.threshold)
         suppressed = {c.unit for c in cells if c.suppressed}
@@ -912,9 +916,15 @@ class DisclosureContext:
         for k, c in enumerate(cells):
             if c.unit not in suppressed:
                 self._facts.append((c.ids, float(c.count), c.label))
+                self._log.append({"kind": "published", "ids": c.ids, "n": int(c.count), "label": c.label,
+                                  "where": c.where})
             elif c.sensitive and k not in out_already:
                 self._sensitive.append((c.ids, c.label, thr))
+                self._log.append({"kind": "protected", "ids": c.ids, "label": c.label, "where": c.where,
+                                  "threshold": thr})
         self._facts.extend(extra_facts)
+        for f, v, lab in extra_facts:
+            self._log.append({"kind": "published", "ids": f, "n": int(v), "label": lab, "where": where})
         return suppressed
 
     @staticmethod
@@ -1300,7 +1310,7 @@ def _mask_rows(table: pd.DataFrame, rows: np.ndarray, value_cols: list, policy: 
 
 def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: list[_Cell],
                      universe: np.ndarray | None, value_cols: list, *, counts: np.ndarray | None = None,
-                     blocks: list | None = None) -> SuppressedTable:
+                     blocks: list | None = None, universe_where: tuple | None = None) -> SuppressedTable:
     """Check a group table (one unit per row) against the output's published counts.
 
     ``counts`` (one per row) and ``blocks`` (lists of rows) re-apply the
@@ -1323,7 +1333,8 @@ def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: 
                 ix = np.asarray(ix)
                 _protect_block(n[ix], r, ix, st.policy.threshold)
             return set(np.nonzero(r)[0].tolist())
-    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold, expand=expand)
+    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold, expand=expand,
+                        where=universe_where)
     extra = np.array([i in units for i in range(len(rows))], dtype=bool) & ~rows
     if not extra.any():
         return st
@@ -1335,8 +1346,29 @@ def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: 
     return dataclasses.replace(st, data=data, mask=mask, n_secondary=st.n_secondary + int(extra.sum()))
 
 
+def _plain(value):
+    """A group value as JSON can hold it (numpy numbers to Python ones)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _key_where(keys: list, values: list) -> tuple:
+    """Conditions that select a group: each key equal to its value (or missing)."""
+    out = []
+    for k, v in zip(keys, values):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            out.append(("isna", str(k)))
+        elif isinstance(_plain(v), (str, int, float, bool)):
+            out.append(("eq", str(k), _plain(v)))
+        else:
+            return None            # a value a ledger cannot write (a date): the group is not recorded
+    return tuple(out)
+
+
 def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_keys: pd.DataFrame,
-                 parts: dict, threshold: int, shown_small: tuple = ()) -> tuple[list[_Cell], np.ndarray]:
+                 parts: dict, threshold: int, shown_small: tuple = (),
+                 part_where: dict | None = None) -> tuple[list[_Cell], np.ndarray]:
     """Cells (sets of pupil ids) of a group table: ``parts`` maps a name to a row mask of ``data``.
 
     Every output row is one unit; ``parts`` splits each group into the
@@ -1352,18 +1384,21 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
     for unit in range(len(out_keys)):
         member = codes == unit
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, out_keys.iloc[unit].tolist()))
+        key_where = _key_where(keys, out_keys.iloc[unit].tolist())
         whole = ids[member]
         protected_sizes = []
         for name, part in parts.items():
             sel = ids[member & part]
             if name not in shown_small:
                 protected_sizes.append(len(sel))
+            extra = (part_where or {}).get(name, None)
+            where = None if key_where is None or extra is None else key_where + tuple(extra)
             cells.append(_Cell(sel, len(sel), unit, False,
-                               name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})"))
+                               name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})", where))
         # the whole group is protected too, unless a protected part already is the whole group (a part
         # shown even when small, such as the missing values, does not protect a group made only of it)
         if 0 < len(whole) < threshold and len(whole) not in protected_sizes:
-            cells.append(_Cell(whole, len(whole), unit, False, True, label))
+            cells.append(_Cell(whole, len(whole), unit, False, True, label, key_where))
     return cells, ids
 
 
@@ -1422,7 +1457,9 @@ def summarise_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
         return st
     has = y.notna().to_numpy()
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"with a value": has, "missing": ~has},
-                              policy.threshold, shown_small=("missing",))
+                              policy.threshold, shown_small=("missing",),
+                              part_where={"with a value": (("notna", str(outcome)),),
+                                          "missing": (("isna", str(outcome)),)})
     value_cols = ["n", "n_missing", "mean", "sd"]
     # the table does not publish its total: the context links it only through its shown cells
     return _through_context(st, ctx, cells, None, value_cols, counts=out["n"].to_numpy())
@@ -1469,9 +1506,9 @@ def count_by(data: pd.DataFrame, *, by: str | Sequence[str],
     if ctx is None or not policy.enabled:
         return st
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"pupils": np.ones(len(data), bool)},
-                              policy.threshold)
+                              policy.threshold, part_where={"pupils": ()})
     # percentages of all rows publish the table's total
-    return _through_context(st, ctx, cells, ids, ["n", "percent"], counts=out["n"].to_numpy())
+    return _through_context(st, ctx, cells, ids, ["n", "percent"], counts=out["n"].to_numpy(), universe_where=())
 
 
 def nk_rule(values, *, n: int | None = None, k: float | None = None,
@@ -1613,7 +1650,8 @@ def magnitude_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
     if ctx is None:
         return st
     has = y.notna().to_numpy()
-    cells, ids = _group_cells(ctx, data, keys, out[keys], {"contributors": has}, policy.threshold)
+    cells, ids = _group_cells(ctx, data, keys, out[keys], {"contributors": has}, policy.threshold,
+                              part_where={"contributors": (("notna", str(outcome)),)})
     st = _through_context(st, ctx, cells, None, ["n", "total", "mean"], counts=out["n"].to_numpy())
     rule = st.data["rule"].where(~(st.mask["n"] & (st.data["rule"] == "")), "secondary")
     return dataclasses.replace(st, data=st.data.assign(rule=rule))

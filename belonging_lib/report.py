@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._errors import DataError
 from ._validation import as_frame, require_columns
-from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _resolve_context,
+from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _plain, _resolve_context,
                          _row_ids, _through_context, get_default_policy, suppress)
 from .tables import apa_table
 
@@ -248,12 +248,16 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
                 ctx.assume_published(ids[in_level & has_score[label]],
                                      f"{g} = {lv} with a {label} score in the sample")
 
-    def cell(sel, unit, label):
+    def cell(sel, unit, label, where=None):
         part = ids[sel]
-        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label)
+        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label, where)
 
+    # each cell also as conditions on the data (a disclosure ledger replays them in a later command)
+    here = (("eq_text", school_col, str(school)),)
+    there = (("ne_text", school_col, str(school)),)
     # The header: the school's and the other schools' numbers of pupils.
-    head = [cell(in_school, 0, f"pupils of school {school}"), cell(~in_school, 1, "pupils of the other schools")]
+    head = [cell(in_school, 0, f"pupils of school {school}", here),
+            cell(~in_school, 1, "pupils of the other schools", there)]
     head_sup = ctx.protect(head, threshold=thr) if on else set()
 
     # Table 1: each score, the school (its N, mean, difference) and the rest (its N, mean).
@@ -264,8 +268,9 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         a, b = sc.loc[in_school, label], sc.loc[~in_school, label]
         rows.append({"score": label, "n_school": int(a.count()), "school_mean": a.mean(),
                      "n_rest": int(b.count()), "rest_mean": b.mean(), "difference": a.mean() - b.mean()})
-        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}"),
-                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools")]
+        scored = (("score", label),)
+        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}", here + scored),
+                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools", there + scored)]
     overall = pd.DataFrame(rows)
     sup_units = ctx.protect(cells, threshold=thr) if on else set()
     mask = pd.DataFrame(False, index=overall.index, columns=overall.columns)
@@ -308,7 +313,11 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         gcells = []
         for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
-            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}"))
+            raw = [_plain(v) for v in pd.unique(data.loc[(level == lv).to_numpy(), g].dropna())]
+            cond = ((here if where == "school" else there) + (("in", g, raw), ("score", main))
+                    if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
+            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}",
+                               cond))
         st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
                               counts=long["n"].to_numpy(),
                               blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
