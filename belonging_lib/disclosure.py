@@ -48,6 +48,8 @@ describes the same pupils.  Without an open context, the tables made from
 one data set in a process share an automatic context
 (:func:`automatic_context`), so ``count_by(d, by="year")`` followed by a
 year-by-gender table of ``d`` is protected even when nobody opened one.
+Separate commands on one file share what they published through a
+disclosure ledger (:mod:`belonging_lib.disclosure_ledger`).
 
 Magnitude tables and models
 ---------------------------

@@ -30,7 +30,7 @@ Conditions are tuples: ``("eq", column, value)``, ``("in", column, [values])``,
 ``("ne_text", column, text)`` (the column as text; a missing value is not
 equal to any text), and ``("score", label)`` (the report's score of that label
 is present).  A count whose group cannot be written so (a table of a subset of
-the data, a group of dates) is not recorded; :meth:`LedgerSession.summary`
+the data, a group of dates) is not recorded; the session's ``summary()``
 says how many.
 """
 

@@ -55,7 +55,7 @@ class Reader:
         self.columns = columns
         self.cells = d.groupby(columns, dropna=False).size()
         self.keys = list(self.cells.index)
-        self.eqs = []
+        self.eqs = [(np.ones(len(self.keys)), float(len(d)))]      # the total: percentages of all rows give it
 
     def vec(self, **where):
         v = np.zeros(len(self.keys))
