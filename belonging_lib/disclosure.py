@@ -1000,7 +1000,7 @@ def _resolve_context(ctx, data: pd.DataFrame | None = None,
 
 
 _AUTOMATIC: dict = {}
-_AUTOMATIC_KEEP = 64
+_AUTOMATIC_KEEP = 16
 
 
 def _data_key(data: pd.DataFrame) -> str:
@@ -1021,7 +1021,7 @@ def automatic_context(data: pd.DataFrame, *, policy: DisclosurePolicy | None = N
 
     One per data set in this process, found by a fingerprint of the data's
     rows (so a shuffled copy, or one with a fresh index, is the same data
-    set); the most recent 64 data sets are kept.  Tables made under another
+    set); the most recent 16 data sets are kept.  Tables made under another
     policy (another threshold) share another one.  Open a context
     (:func:`context`) to share one across several data frames, such as a
     data set and a subset of it.
