@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import DataError
+from ._errors import BelongingError, DataError
 from .disclosure import DisclosureContext, DisclosurePolicy, get_default_policy, set_context, get_context
 
 __all__ = ["DisclosureLedger", "LedgerSession", "tracked", "ledger_folder", "LEDGER_ENV"]
@@ -118,7 +118,7 @@ def _derived(data: pd.DataFrame, entries) -> dict:
 
     try:
         scores = _score_table(data, None)[0]
-    except Exception:          # no scale can be scored: such groups cannot be selected
+    except BelongingError:     # no scale can be scored: such groups cannot be selected
         return {}
     return {("score", lab): scores[lab] for lab in labels if lab in scores.columns}
 

@@ -426,6 +426,12 @@ def test_weak_cluster_labels_differing_only_in_type_are_an_error():
     with pytest.raises(DataError, match="differ only in type"):
         require_clusters(d["school"], "school")
     assert ols(d.assign(school=d["school"].astype(str)), "y ~ x", cluster="school").to_frame()["n"].iloc[0] == 80
+    from belonging_lib.models.ratios import risk_ratio
+
+    d["low"] = (d["y"] < 0).astype(int)
+    d["g"] = np.where(np.arange(80) % 2 == 0, "a", "b")
+    with pytest.raises(DataError, match="differ only in type"):
+        risk_ratio(d, outcome="low", by="g", levels=("a", "b"), cluster="school")
 
 
 def test_weak_report_tables_by_a_01_column_with_a_small_group():
@@ -442,7 +448,7 @@ def test_weak_report_tables_by_a_01_column_with_a_small_group():
 def test_first_round_find_identifiers_postcode_without_space_and_short_date():
     from belonging_lib.privacy import find_identifiers
 
-    kinds = dict((m, k) for k, m in find_identifiers("lives at SW1A1AA, born 2012-3-4, class 7A1, pupil P0001"))
+    kinds = {m: k for k, m in find_identifiers("lives at SW1A1AA, born 2012-3-4, class 7A1, pupil P0001")}
     assert kinds == {"SW1A1AA": "postcode", "2012-3-4": "date of birth"}
 
 
