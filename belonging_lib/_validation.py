@@ -31,6 +31,7 @@ __all__ = [
     "reject_text_in_numbers",
     "require_two_arms",
     "require_clusters",
+    "require_one_kind_of_label",
 ]
 
 MAX_ROWS_SHOWN = 5
@@ -258,12 +259,44 @@ def require_two_arms(series: pd.Series, column: str, treated: Any) -> None:
         )
 
 
+def require_one_kind_of_label(values, column: str) -> None:
+    """Raise :class:`DataError` when two labels of a grouping column differ only in type.
+
+    A school stored as the number 1 in some rows and the text ``'1'`` in
+    others would count as two schools (41 clusters instead of 40).  The
+    message names the labels and the first rows (counted from 1) of each.
+    """
+    series = pd.Series(np.asarray(values, dtype=object))
+    present = series.dropna()
+    if present.empty or pd.api.types.is_numeric_dtype(pd.Series(values)):
+        return
+    def text(v):
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            v = int(v)
+        return str(v).strip()
+
+    kinds: dict = {}
+    for v in pd.unique(present):
+        kinds.setdefault(text(v), []).append(v)
+    clash = [vs for vs in kinds.values() if len(vs) > 1]
+    if clash:
+        vs = clash[0]
+        where = "; ".join(f"{v!r} ({type(v).__name__}) in {describe_rows((np.flatnonzero((series == v).to_numpy() & series.map(type).eq(type(v)).to_numpy()) + 1).tolist())}"
+                          for v in vs)
+        raise DataError(
+            f"The column {column!r} holds labels that differ only in type: {where}"
+            f"{f' ({len(clash)} such labels in all)' if len(clash) > 1 else ''}. They would count as different "
+            "groups. Store the column as text throughout (for example read the file with "
+            "belonging_lib.io.read_data, which keeps identifiers as text).")
+
+
 def require_clusters(values, cluster: str, *, what: str = "A cluster bootstrap", minimum: int = 2) -> int:
     """Raise :class:`ModelError` unless ``values`` hold at least ``minimum`` distinct clusters.
 
     A bootstrap that resamples one cluster draws the same data every time: its
     interval has zero width, which reads as certainty.  Returns the number of clusters.
     """
+    require_one_kind_of_label(values, cluster)
     labels = pd.Series(np.asarray(values, dtype=object)).dropna()
     n = int(labels.nunique())
     if n < minimum:

@@ -151,6 +151,16 @@ def _cmd_run(args) -> int:
         require_extra("notebooks")
     from .book import OWN_DATA_NOTICE, BuildError, build_book, execute_chapters, format_plan, plan_chapters
 
+    src = Path(args.notebook_dir)
+    only = [n.strip() for n in args.notebooks.split(",") if n.strip()] if args.notebooks else None
+    if only:        # a chapter that does not exist is said before any work is done
+        from ._errors import DataError
+
+        names = sorted(p.stem for p in src.glob("[0-9][0-9]_*.md"))
+        unknown = [n for n in only if not any(n in (s, s[:2]) for s in names)]
+        if unknown:
+            raise DataError(f"There is no chapter {', '.join(unknown)} in {str(src)!r}: --notebooks takes the "
+                            f"chapters' numbers, here {', '.join(s[:2] for s in names)}.")
     out = _out_folder(args.out)
     data_dir = out / "data"
     result = map_to_layout(args.data, args.codebook, data_dir, file=args.file, invalid=args.invalid,
@@ -159,8 +169,6 @@ def _cmd_run(args) -> int:
     for line in missing_report(result):
         print(line)
     print(result.ledger)
-    src = Path(args.notebook_dir)
-    only = [n.strip() for n in args.notebooks.split(",") if n.strip()] if args.notebooks else None
     plans = plan_chapters(src, data_dir, only=only)
     # the plan comes before anything runs: each chapter, the sections it skips, and why
     print(format_plan(plans), flush=True)
@@ -232,8 +240,17 @@ def _cmd_report(args) -> int:
         raise DataError(f"--groups: {', '.join(map(repr, lacking))} {'is' if len(lacking) == 1 else 'are'} not "
                         f"a column of the data; give columns such as fsm,send,gender.")
     scores = [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None
-    school_report(data, school=args.school, by=groups, out=args.out, synthetic=synthetic,
-                  cluster=args.school_col, scores=scores)
+    if args.data is None:
+        school_report(data, school=args.school, by=groups, out=args.out, synthetic=synthetic,
+                      cluster=args.school_col, scores=scores)
+    else:   # a user's file: checked against what earlier commands published from it, and recorded
+        from .disclosure_ledger import tracked
+
+        with tracked(data, file=args.data, name=f"the report on {args.school_col} {args.school}",
+                     out=Path(args.out).resolve().parent) as session:
+            school_report(data, school=args.school, by=groups, out=args.out, synthetic=synthetic,
+                          cluster=args.school_col, scores=scores)
+        print(session.summary())
     print(f"Report: {args.out}")
     return 0
 

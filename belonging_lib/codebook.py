@@ -799,6 +799,8 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         A ``"not-answered code"`` row counts each kind of declared missing
         apart in its ``example`` (``"9.0 (Prefer not to say): 31; -99.0 (Not
         asked): 136"``, with the code's label where known).
+        ``"file read with a change"`` (merged Excel cells filled from their
+        top-left cell, hidden rows read: the note names the cells) is a note.
         ``"constant column"`` (one value for every pupil who answered, when
         at least 10 did) and ``"class name in several schools"`` (``class_id``
         will be school-qualified) are notes too.  Warnings (``severity ==
@@ -836,6 +838,9 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
 
     for p in _codebook_problems(cb):
         problems.append({**p, "severity": "error"})
+    for note in getattr(data, "extra_notes", ()):     # merged Excel cells filled, hidden rows read
+        problems.append({"variable": "", "source_name": "", "problem": "file read with a change", "n": 0,
+                         "rows": "", "example": note, "severity": "note"})
     found, renamed = _match_columns(raw, cb, earlier)
     for before, after in renamed.items():
         spec = cb[cb["source_name"] == after].iloc[0] if (cb["source_name"] == after).any() else None

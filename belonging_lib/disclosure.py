@@ -41,9 +41,15 @@ from pupil data (:func:`count_by`, :func:`summarise_by`,
 :func:`magnitude_by`, the school report and ``SurveyDesign`` breakdowns)
 against all of them with the same linear programmes, suppressing more cells
 of the new table until every small group published so far is protected.
-Pupils are matched by the row labels (index) of the data, so the tables of
-one output should come from frames that share one index (for example the
-pupils' IDs).
+Pupils are matched by their ID column (``pupil_id``, ``UPN`` ...) when the
+data have one, and otherwise by a fingerprint of their rows' values, never
+by row labels: a shuffled copy or a fresh index (``reset_index``) still
+describes the same pupils.  Without an open context, the tables made from
+one data set in a process share an automatic context
+(:func:`automatic_context`), so ``count_by(d, by="year")`` followed by a
+year-by-gender table of ``d`` is protected even when nobody opened one.
+Separate commands on one file share what they published through a
+disclosure ledger (:mod:`belonging_lib.disclosure_ledger`).
 
 Magnitude tables and models
 ---------------------------
@@ -83,6 +89,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -94,7 +101,7 @@ from ._validation import as_frame, as_list, require_columns, require_finite, req
 __all__ = ["DisclosurePolicy", "get_default_policy", "set_default_policy", "suppress",
            "SuppressedTable", "summarise_by", "count_by", "check_model_df", "drop_identifiers",
            "ID_PATTERNS", "DisclosureContext", "context", "get_context", "set_context",
-           "feasible_interval", "nk_rule", "p_ratio_rule", "magnitude_by"]
+           "feasible_interval", "nk_rule", "p_ratio_rule", "magnitude_by", "automatic_context"]
 
 _POLICY_KEYS = ("threshold", "symbol", "secondary", "enabled", "nk_n", "nk_k", "p_ratio",
                 "min_residual_df")
@@ -495,8 +502,84 @@ def _line_rule(counts: np.ndarray, primary: np.ndarray) -> np.ndarray:
     return sup
 
 
+_MARGIN_WORDS = re.compile(r"(?i)(^|[^a-z])(total|totals|all|subtotal|overall|sum)([^a-z]|$)")
+
+
+def _margin_candidates(labels: list, is_tot: np.ndarray, i: int) -> list[np.ndarray]:
+    """Blocks of inner lines that the margin line ``i`` may add up, most likely first.
+
+    Every inner line; the inner lines since the previous margin (a subtotal
+    under its group); those up to the next margin (a subtotal above its
+    group); the inner lines whose label starts like the margin's ('Y7' of
+    'Y7 all', or the first level of a two-level label).
+    """
+    n = len(labels)
+    inner = ~is_tot
+    out = [inner.copy()]
+    above = np.zeros(n, bool)
+    k = i - 1
+    while k >= 0 and not is_tot[k]:
+        above[k] = True
+        k -= 1
+    below = np.zeros(n, bool)
+    k = i + 1
+    while k < n and not is_tot[k]:
+        below[k] = True
+        k += 1
+    out += [above, below]
+    lab = labels[i]
+    head = lab[0] if isinstance(lab, tuple) else (str(lab).split()[0] if str(lab).split() else "")
+    if head != "":
+        same = np.array([(la[0] == head) if isinstance(la, tuple) else
+                         (bool(str(la).split()) and str(la).split()[0] == head) for la in labels]) & inner
+        out.append(same)
+    return [b for b in out if b.any()]
+
+
+def _margin_blocks(c: np.ndarray, labels: list, is_tot: np.ndarray, other_tot: np.ndarray,
+                   what: str) -> dict:
+    """For each margin line (row of ``c``), the inner lines it adds up (a boolean over inner lines).
+
+    Tables may hold several levels of margins (subtotal rows 'Y7 all' and
+    'Y8 all' under a grand 'Total'): each margin is matched to the block of
+    inner lines that its numbers add up to.  A margin that adds up no block
+    is an error naming it.
+    """
+    inner_pos = np.nonzero(~is_tot)[0]
+    cols = ~other_tot
+    out = {}
+    for i in np.nonzero(is_tot)[0]:
+        for block in _margin_candidates(labels, is_tot, int(i)):
+            if np.allclose(c[block][:, cols].sum(axis=0), c[i, cols], rtol=0, atol=1e-9):
+                out[int(i)] = block[inner_pos]
+                break
+        else:
+            raise DataError(f"suppress: the {what} {labels[i]!r} is named as a total, but its counts are not the "
+                            f"sum of all the other {what}s, nor of the {what}s of its own group (above or below "
+                            f"it, or sharing its first word), so the table's totals cannot be trusted.")
+    return out
+
+
+def _named_margins(c: np.ndarray, labels: list, is_tot: np.ndarray, other_tot: np.ndarray) -> np.ndarray:
+    """Lines not declared as margins whose label says 'total' or 'all' and whose counts add up a block."""
+    found = np.zeros(len(labels), dtype=bool)
+    cols = ~other_tot
+    for i, lab in enumerate(labels):
+        text = " ".join(map(str, lab)) if isinstance(lab, tuple) else str(lab)
+        if is_tot[i] or not _MARGIN_WORDS.search(text):
+            continue
+        trial = is_tot | found
+        trial[i] = True
+        for block in _margin_candidates(labels, trial, i):
+            if block.sum() >= 2 and np.allclose(c[block][:, cols].sum(axis=0), c[i, cols], rtol=0, atol=1e-9):
+                found[i] = True
+                break
+    return found
+
+
 def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int, tot_rows: np.ndarray,
-                   tot_cols: np.ndarray) -> np.ndarray:
+                   tot_cols: np.ndarray, *, row_blocks: dict | None = None,
+                   col_blocks: dict | None = None) -> np.ndarray:
     """Secondary suppression of a cross-table of counts ``c`` (totals rows/columns included).
 
     The unknowns are the inner cells; a total cell is the sum of its line.
@@ -516,11 +599,17 @@ def _protect_cross(c: np.ndarray, primary: np.ndarray, threshold: int, tot_rows:
     pos_c = {int(j): k for k, j in enumerate(in_c)}
     inner = np.ix_(in_r, in_c)
 
+    row_blocks = row_blocks or {}
+    col_blocks = col_blocks or {}
+
     def vec(i, j):
         v = np.zeros((nr, nc))
-        rs = slice(None) if tot_rows[i] else pos_r[int(i)]
-        cs = slice(None) if tot_cols[j] else pos_c[int(j)]
-        v[rs, cs] = 1
+        rs = row_blocks.get(int(i), np.ones(nr, bool)) if tot_rows[i] else pos_r[int(i)]
+        cs = col_blocks.get(int(j), np.ones(nc, bool)) if tot_cols[j] else pos_c[int(j)]
+        if isinstance(rs, np.ndarray) and isinstance(cs, np.ndarray):
+            v[np.ix_(rs, cs)] = 1
+        else:
+            v[rs, cs] = 1
         return v.ravel()
 
     assumed = []
@@ -592,6 +681,7 @@ class _Cell:
     suppressed: bool
     sensitive: bool        # a count that must stay protected when suppressed
     label: str
+    where: tuple | None = None   # the group as conditions on the data's columns (for a ledger), if known
 
 
 class DisclosureContext:
@@ -607,9 +697,8 @@ class DisclosureContext:
     breakdowns use by default); :func:`belonging_lib.notebook.setup` opens
     one for each chapter.
 
-    Pupils are identified by the row labels (index) of the data, so keep one
-    index across the output's tables (a frame with a fresh index is treated
-    as other pupils only if its labels differ).
+    Pupils are identified by their ID column, or by a fingerprint of their
+    rows (:meth:`pupils_of`), never by row labels.
 
     Parameters
     ----------
@@ -638,8 +727,12 @@ class DisclosureContext:
         self._policy = policy
         self.name = name or "this output"
         self._ids: dict = {}
+        self._by_id: dict = {}                  # (ID column, ID) -> pupil
+        self._id_owner: set = set()             # pupils known by an ID
+        self._colhash: dict = {}                # column -> per-pupil hash of its value (0: not seen)
         self._facts: list[tuple[np.ndarray, float, str]] = []
         self._sensitive: list[tuple[np.ndarray, str, int]] = []
+        self._log: list[dict] = []               # what this context published or protected, for a ledger
         self._previous: list[DisclosureContext | None] = []
 
     @property
@@ -677,25 +770,96 @@ class DisclosureContext:
 
     # -- ids
     def ids_of(self, labels) -> np.ndarray:
-        """Context-wide integer ids of row labels (the same label -> the same pupil)."""
+        """Context-wide integer ids of arbitrary keys (the same key -> the same pupil).
+
+        Tables of pupil data find their pupils with :meth:`pupils_of`; this
+        lower-level mapping serves callers that already hold a key per pupil.
+        """
         table = self._ids
         return np.fromiter((table.setdefault(lab, len(table)) for lab in labels), dtype=np.int64,
                            count=len(labels))
 
     def private_ids(self, n: int) -> np.ndarray:
-        """Ids that match no other table's pupils (rows whose labels are not unique)."""
+        """Ids that match no other table's pupils."""
         token = object()
         return self.ids_of([(token, i) for i in range(n)])
 
+    def pupils_of(self, data: pd.DataFrame) -> np.ndarray:
+        """Context ids of the pupils in the rows of ``data``, whatever its row labels.
+
+        A pupil is recognised by the frame's pupil ID column when it has one
+        (a column named like an identifier, such as ``pupil_id``, whose values
+        are all present and different), and otherwise, or for pupils not yet
+        seen with their ID, by a fingerprint of the row's values in the
+        columns this context has seen before.  Row labels (the index) play no
+        part, so a shuffled copy or one with a fresh index (``reset_index``)
+        still describes the same pupils.  Rows that agree in every shared
+        column are told apart by their order of appearance: no table of those
+        columns can tell them apart either.
+        """
+        n = len(data)
+        out = np.full(n, -1, dtype=np.int64)
+        id_col = _pupil_id_column(data)
+        if id_col is not None:
+            keys = [(str(id_col), _id_text(v)) for v in data[id_col].tolist()]
+            known = np.fromiter((self._by_id.get(k, -1) for k in keys), dtype=np.int64, count=n)
+            out[:] = known
+        hashes = _column_hashes(data, skip=id_col)
+        todo = np.nonzero(out < 0)[0]
+        if len(todo):
+            common = [c for c in hashes if c in self._colhash]
+            if common:
+                taken = np.zeros(len(self._ids), dtype=bool)
+                taken[out[out >= 0]] = True
+                if id_col is not None:      # a pupil known by another ID is another pupil
+                    taken[list(self._id_owner)] = True
+                cand = np.nonzero(~taken)[0]
+                mine = self._colhash_of(common, cand)
+                ok = np.all([self._hashes(c)[cand] != 0 for c in common], axis=0)
+                cand, mine = cand[ok], mine[ok]
+                theirs = _combine({c: hashes[c][todo] for c in common})
+                match = _pair_by_hash(theirs, mine)
+                found = match >= 0
+                out[todo[found]] = cand[match[found]]
+        fresh = out < 0
+        if fresh.any():
+            out[fresh] = self.private_ids(int(fresh.sum()))
+        for c, h in hashes.items():                 # remember each pupil's values (as hashes)
+            if c not in self._colhash:
+                self._colhash[c] = np.zeros(0, dtype=np.uint64)
+            arr = self._hashes(c)
+            unset = arr[out] == 0
+            arr[out[unset]] = h[unset]
+        if id_col is not None:
+            for k, i in zip(keys, out.tolist()):
+                self._by_id.setdefault(k, i)
+                self._id_owner.add(i)
+        return out
+
+    def _hashes(self, column: str) -> np.ndarray:
+        """The stored hash of ``column`` for every pupil so far (0 where not seen)."""
+        arr = self._colhash[column]
+        size = len(self._ids)
+        if len(arr) < size:
+            grown = np.zeros(max(size, 2 * len(arr)), dtype=np.uint64)
+            grown[:len(arr)] = arr
+            arr = self._colhash[column] = grown
+        return arr[:size]
+
+    def _colhash_of(self, columns: list, ids: np.ndarray) -> np.ndarray:
+        return _combine({c: self._hashes(c)[ids] for c in columns})
+
     def protect(self, cells: list[_Cell], *, universe: np.ndarray | None = None,
-                threshold: int | None = None, expand=None) -> set[int]:
+                threshold: int | None = None, expand=None, where: tuple | None = None) -> set[int]:
         """Suppress more units of a new table until every small group is protected; record it.
 
         ``universe``: the pupils of the whole table, when the table publishes
         their number (a percentage of all rows does).  ``expand``: the table's
         own secondary rule, applied to the set of suppressed units after each
-        addition.  Returns the units suppressed in the end (those already
-        suppressed included).
+        addition.  ``where``: ``universe`` as conditions on the data's
+        columns, for a disclosure ledger (each cell carries its own).
+        Returns the units suppressed in the end (those already suppressed
+        included).
         """
         thr = int(threshold or self.policy.threshold)
         suppressed = {c.unit for c in cells if c.suppressed}
@@ -754,9 +918,15 @@ class DisclosureContext:
         for k, c in enumerate(cells):
             if c.unit not in suppressed:
                 self._facts.append((c.ids, float(c.count), c.label))
+                self._log.append({"kind": "published", "ids": c.ids, "n": int(c.count), "label": c.label,
+                                  "where": c.where})
             elif c.sensitive and k not in out_already:
                 self._sensitive.append((c.ids, c.label, thr))
+                self._log.append({"kind": "protected", "ids": c.ids, "label": c.label, "where": c.where,
+                                  "threshold": thr})
         self._facts.extend(extra_facts)
+        for f, v, lab in extra_facts:
+            self._log.append({"kind": "published", "ids": f, "n": int(v), "label": lab, "where": where})
         return suppressed
 
     @staticmethod
@@ -808,22 +978,165 @@ def set_context(ctx: DisclosureContext | None) -> DisclosureContext | None:
     return ctx
 
 
-def _resolve_context(ctx) -> DisclosureContext | None:
+def _resolve_context(ctx, data: pd.DataFrame | None = None,
+                     policy: DisclosurePolicy | None = None) -> DisclosureContext | None:
+    """The context a table goes through: the one passed, else the active one, else ``data``'s own.
+
+    ``False`` means none.  Without an explicit or active context, tables made
+    from the same data in one process share an automatic context
+    (:func:`automatic_context`), so two tables of one data frame cannot undo
+    each other even when nobody opened a context.
+    """
     if ctx is False:
         return None
     if ctx is None:
-        return _ACTIVE
+        if _ACTIVE is not None:
+            return _ACTIVE
+        return automatic_context(data, policy=policy) if data is not None else None
     if not isinstance(ctx, DisclosureContext):
         raise DataError(f"`context` must be a DisclosureContext (bl.disclosure.context()), None or False, "
                         f"not {type(ctx).__name__}.")
     return ctx
 
 
+_AUTOMATIC: dict = {}
+_AUTOMATIC_KEEP = 16
+
+
+def _data_key(data: pd.DataFrame) -> str:
+    """A fingerprint of a data set: its columns and the multiset of its rows (not their order or labels)."""
+    import hashlib
+
+    hashes = _column_hashes(data, skip=None)
+    rows = np.sort(_combine(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
+    h = hashlib.sha256()
+    h.update(json.dumps(sorted(hashes), default=str).encode("utf-8"))
+    h.update(np.int64(len(data)).tobytes())
+    h.update(rows.tobytes())
+    return h.hexdigest()
+
+
+def automatic_context(data: pd.DataFrame, *, policy: DisclosurePolicy | None = None) -> DisclosureContext:
+    """The disclosure context that tables of ``data`` share when no context is open.
+
+    One per data set in this process, found by a fingerprint of the data's
+    rows (so a shuffled copy, or one with a fresh index, is the same data
+    set); the most recent 16 data sets are kept.  Tables made under another
+    policy (another threshold) share another one.  Open a context
+    (:func:`context`) to share one across several data frames, such as a
+    data set and a subset of it.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"year": ["Y5"] * 59 + ["Y6"] * 60,
+    ...                   "gender": ["F"] * 9 + ["M"] * 50 + ["F"] * 30 + ["M"] * 30, "y": 1.0})
+    >>> automatic_context(d) is automatic_context(d.sample(frac=1, random_state=1).reset_index(drop=True))
+    True
+    """
+    data = as_frame(data)
+    policy = policy or get_default_policy()
+    key = (_data_key(data), repr(policy))
+    ctx = _AUTOMATIC.pop(key, None)
+    if ctx is None:
+        ctx = DisclosureContext(policy, name="the tables of this data set")
+    _AUTOMATIC[key] = ctx                     # most recent last
+    while len(_AUTOMATIC) > _AUTOMATIC_KEEP:
+        _AUTOMATIC.pop(next(iter(_AUTOMATIC)))
+    return ctx
+
+
+def _forget_automatic() -> None:
+    """Drop every automatic context (a fresh start, as in a new process; used between tests)."""
+    _AUTOMATIC.clear()
+
+
 def _row_ids(ctx: DisclosureContext, data: pd.DataFrame) -> np.ndarray:
-    """Context ids of the rows of ``data`` (private ids if its index has repeated labels)."""
-    if data.index.is_unique:
-        return ctx.ids_of(list(data.index))
-    return ctx.private_ids(len(data))
+    """Context ids of the pupils in the rows of ``data`` (see :meth:`DisclosureContext.pupils_of`)."""
+    return ctx.pupils_of(data)
+
+
+_PREFERRED_ID_WORDS = ("pupil", "student", "upn", "response", "cntstuid", "respondent", "child")
+
+
+def _pupil_id_column(data: pd.DataFrame):
+    """The column that identifies the pupils of ``data``, or ``None``.
+
+    A column named like an identifier whose values are all present and all
+    different; among several, one named for pupils (``pupil_id``, ``UPN``)
+    first.
+    """
+    from .privacy import looks_like_id_column
+
+    found = []
+    for c in data.columns:
+        if not isinstance(c, str) or not looks_like_id_column(c):
+            continue
+        col = data[c]
+        if isinstance(col, pd.DataFrame) or col.isna().any() or not col.is_unique:
+            continue
+        found.append(c)
+    if not found:
+        return None
+    preferred = [c for c in found if any(w in c.lower().replace(" ", "") for w in _PREFERRED_ID_WORDS)]
+    return (preferred or found)[0]
+
+
+def _id_text(value) -> str:
+    """An ID as text: 1, 1.0 and '1' are one pupil; ' P001 ' is 'P001'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _column_hashes(data: pd.DataFrame, *, skip=None) -> dict:
+    """A 64-bit hash of each row's value in each column (numbers as floats; never 0)."""
+    out = {}
+    seen = set()
+    for c in data.columns:
+        if c == skip or c in seen:
+            continue
+        seen.add(c)
+        col = data[c]
+        if isinstance(col, pd.DataFrame):
+            continue
+        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col)
+                                               and not isinstance(col.dtype, pd.CategoricalDtype)):
+            col = col.astype(float)
+        try:
+            h = pd.util.hash_pandas_object(col, index=False).to_numpy(dtype=np.uint64)
+        except TypeError:             # unhashable cells (lists): their text
+            h = pd.util.hash_pandas_object(col.astype(str), index=False).to_numpy(dtype=np.uint64)
+        h = h.copy()
+        h[h == 0] = 1
+        out[str(c)] = h
+    return out
+
+
+def _column_weight(name: str) -> np.uint64:
+    import hashlib
+
+    return np.uint64(int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little") | 1)
+
+
+def _combine(hashes: dict) -> np.ndarray:
+    """One hash per row from the hashes of its columns (independent of the columns' order)."""
+    out = None
+    with np.errstate(over="ignore"):
+        for c, h in hashes.items():
+            term = h * _column_weight(c)
+            out = term if out is None else out + term
+    return out if out is not None else np.zeros(0, dtype=np.uint64)
+
+
+def _pair_by_hash(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """For each of ``new``, the position in ``old`` of a row with the same hash (k-th with k-th), or -1."""
+    a = pd.DataFrame({"h": new, "k": pd.Series(new).groupby(new).cumcount().to_numpy(), "i": np.arange(len(new))})
+    b = pd.DataFrame({"h": old, "k": pd.Series(old).groupby(old).cumcount().to_numpy(), "j": np.arange(len(old))})
+    m = a.merge(b, on=["h", "k"], how="left")
+    out = np.full(len(new), -1, dtype=np.int64)
+    hit = m["j"].notna().to_numpy()
+    out[m["i"].to_numpy()[hit]] = m["j"].to_numpy()[hit].astype(np.int64)
+    return out
 
 
 def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = None,
@@ -846,7 +1159,11 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
       table itself): cells below the threshold are suppressed, then more
       cells until no row or column has exactly one suppressed cell.  Rows or
       columns named in ``totals`` are margins: never chosen for secondary
-      suppression, and suppressed only if they are small themselves.
+      suppression, and suppressed only if they are small themselves.  Margins
+      may have several levels (subtotal rows such as 'Y7 all' beside a grand
+      'Total'): each is matched to the block of rows or columns it adds up.
+      A row or column named like a margin ('Total', 'Y7 all') whose counts
+      add up such a block is a margin even when ``totals`` leaves it out.
 
     Parameters
     ----------
@@ -911,6 +1228,14 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
             if len(bad):
                 raise DataError(f"suppress: the count column {col!r} has missing values "
                                 f"(rows {', '.join(map(str, bad[:5]))}).")
+            values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+            neg = np.nonzero(values < 0)[0]
+            if len(neg):
+                from ._validation import describe_rows
+
+                raise DataError(f"suppress: the count column {col!r} holds negative numbers "
+                                f"({describe_rows((neg + 1).tolist())} counted from 1, first value "
+                                f"{values[neg[0]]:g}); a count of pupils is 0 or more.")
         n = np.min(np.column_stack([pd.to_numeric(table[c]).to_numpy(dtype=float) for c in count_cols]), axis=1)
         primary = n < policy.threshold
         rows = primary.copy()
@@ -939,7 +1264,13 @@ def suppress(table: pd.DataFrame, *, count_col: str | Sequence[str] | None = Non
         tot_cols = np.array([col in tot for col in table.columns])
         if tot_rows.all() or tot_cols.all():
             raise DataError("suppress: `totals` names every row or every column; name only the margins.")
-        sup = _protect_cross(c, primary, policy.threshold, tot_rows, tot_cols)
+        # margins not declared but named and added up as margins ('Y7 all', 'Total') are margins too
+        tot_rows |= _named_margins(c, list(table.index), tot_rows, tot_cols)
+        tot_cols |= _named_margins(c.T, list(table.columns), tot_cols, tot_rows)
+        row_blocks = _margin_blocks(c, list(table.index), tot_rows, tot_cols, "row")
+        col_blocks = _margin_blocks(c.T, list(table.columns), tot_cols, tot_rows, "column")
+        sup = _protect_cross(c, primary, policy.threshold, tot_rows, tot_cols,
+                             row_blocks=row_blocks, col_blocks=col_blocks)
     mask = pd.DataFrame(sup, index=table.index, columns=table.columns)
     data = table.astype(float).where(~sup)
     numeric_counts = counts.apply(pd.to_numeric, errors="coerce")
@@ -981,7 +1312,7 @@ def _mask_rows(table: pd.DataFrame, rows: np.ndarray, value_cols: list, policy: 
 
 def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: list[_Cell],
                      universe: np.ndarray | None, value_cols: list, *, counts: np.ndarray | None = None,
-                     blocks: list | None = None) -> SuppressedTable:
+                     blocks: list | None = None, universe_where: tuple | None = None) -> SuppressedTable:
     """Check a group table (one unit per row) against the output's published counts.
 
     ``counts`` (one per row) and ``blocks`` (lists of rows) re-apply the
@@ -1004,7 +1335,8 @@ def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: 
                 ix = np.asarray(ix)
                 _protect_block(n[ix], r, ix, st.policy.threshold)
             return set(np.nonzero(r)[0].tolist())
-    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold, expand=expand)
+    units = ctx.protect(cells, universe=universe, threshold=st.policy.threshold, expand=expand,
+                        where=universe_where)
     extra = np.array([i in units for i in range(len(rows))], dtype=bool) & ~rows
     if not extra.any():
         return st
@@ -1016,8 +1348,29 @@ def _through_context(st: SuppressedTable, ctx: DisclosureContext | None, cells: 
     return dataclasses.replace(st, data=data, mask=mask, n_secondary=st.n_secondary + int(extra.sum()))
 
 
+def _plain(value):
+    """A group value as JSON can hold it (numpy numbers to Python ones)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _key_where(keys: list, values: list) -> tuple:
+    """Conditions that select a group: each key equal to its value (or missing)."""
+    out = []
+    for k, v in zip(keys, values):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            out.append(("isna", str(k)))
+        elif isinstance(_plain(v), (str, int, float, bool)):
+            out.append(("eq", str(k), _plain(v)))
+        else:
+            return None            # a value a ledger cannot write (a date): the group is not recorded
+    return tuple(out)
+
+
 def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_keys: pd.DataFrame,
-                 parts: dict, threshold: int, shown_small: tuple = ()) -> tuple[list[_Cell], np.ndarray]:
+                 parts: dict, threshold: int, shown_small: tuple = (),
+                 part_where: dict | None = None) -> tuple[list[_Cell], np.ndarray]:
     """Cells (sets of pupil ids) of a group table: ``parts`` maps a name to a row mask of ``data``.
 
     Every output row is one unit; ``parts`` splits each group into the
@@ -1033,18 +1386,21 @@ def _group_cells(ctx: DisclosureContext, data: pd.DataFrame, keys: list, out_key
     for unit in range(len(out_keys)):
         member = codes == unit
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, out_keys.iloc[unit].tolist()))
+        key_where = _key_where(keys, out_keys.iloc[unit].tolist())
         whole = ids[member]
         protected_sizes = []
         for name, part in parts.items():
             sel = ids[member & part]
             if name not in shown_small:
                 protected_sizes.append(len(sel))
+            extra = (part_where or {}).get(name, None)
+            where = None if key_where is None or extra is None else key_where + tuple(extra)
             cells.append(_Cell(sel, len(sel), unit, False,
-                               name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})"))
+                               name not in shown_small and 0 < len(sel) < threshold, f"{label} ({name})", where))
         # the whole group is protected too, unless a protected part already is the whole group (a part
         # shown even when small, such as the missing values, does not protect a group made only of it)
         if 0 < len(whole) < threshold and len(whole) not in protected_sizes:
-            cells.append(_Cell(whole, len(whole), unit, False, True, label))
+            cells.append(_Cell(whole, len(whole), unit, False, True, label, key_where))
     return cells, ids
 
 
@@ -1098,12 +1454,14 @@ def summarise_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
     out = out.reset_index()
     policy = policy or get_default_policy()
     st = suppress(out, count_col="n", labels=keys, policy=policy)
-    ctx = _resolve_context(context)
+    ctx = _resolve_context(context, data, policy)
     if ctx is None or not policy.enabled:
         return st
     has = y.notna().to_numpy()
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"with a value": has, "missing": ~has},
-                              policy.threshold, shown_small=("missing",))
+                              policy.threshold, shown_small=("missing",),
+                              part_where={"with a value": (("notna", str(outcome)),),
+                                          "missing": (("isna", str(outcome)),)})
     value_cols = ["n", "n_missing", "mean", "sd"]
     # the table does not publish its total: the context links it only through its shown cells
     return _through_context(st, ctx, cells, None, value_cols, counts=out["n"].to_numpy())
@@ -1146,13 +1504,13 @@ def count_by(data: pd.DataFrame, *, by: str | Sequence[str],
     out["percent"] = out["n"] / total * 100 if total else np.nan
     policy = policy or get_default_policy()
     st = suppress(out, count_col="n", labels=keys, policy=policy)
-    ctx = _resolve_context(context)
+    ctx = _resolve_context(context, data, policy)
     if ctx is None or not policy.enabled:
         return st
     cells, ids = _group_cells(ctx, data, keys, out[keys], {"pupils": np.ones(len(data), bool)},
-                              policy.threshold)
+                              policy.threshold, part_where={"pupils": ()})
     # percentages of all rows publish the table's total
-    return _through_context(st, ctx, cells, ids, ["n", "percent"], counts=out["n"].to_numpy())
+    return _through_context(st, ctx, cells, ids, ["n", "percent"], counts=out["n"].to_numpy(), universe_where=())
 
 
 def nk_rule(values, *, n: int | None = None, k: float | None = None,
@@ -1290,11 +1648,12 @@ def magnitude_by(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str],
     ints = tuple(c for c in out.columns if pd.api.types.is_integer_dtype(out[c]))
     st = _mask_rows(out, rows, ["n", "total", "mean"], policy, int(primary.sum()), ints,
                     tuple(keys + ["rule"]))
-    ctx = _resolve_context(context)
+    ctx = _resolve_context(context, data, policy)
     if ctx is None:
         return st
     has = y.notna().to_numpy()
-    cells, ids = _group_cells(ctx, data, keys, out[keys], {"contributors": has}, policy.threshold)
+    cells, ids = _group_cells(ctx, data, keys, out[keys], {"contributors": has}, policy.threshold,
+                              part_where={"contributors": (("notna", str(outcome)),)})
     st = _through_context(st, ctx, cells, None, ["n", "total", "mean"], counts=out["n"].to_numpy())
     rule = st.data["rule"].where(~(st.mask["n"] & (st.data["rule"] == "")), "secondary")
     return dataclasses.replace(st, data=st.data.assign(rule=rule))

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import ColumnError, DataError
+from ._errors import BelongingWarning, ColumnError, DataError
 from ._results import Result, RowLedger, tidy
 from ._validation import as_frame, as_list, check_choice, describe_rows, require_columns
 
@@ -97,6 +97,9 @@ class LabelledData(Result):
         A CSV file's field delimiter.
     multiline_rows : tuple
         ``(first line, last line)`` of CSV records whose quoted fields span several lines.
+    extra_notes : tuple
+        What reading did that the user should know: merged Excel cells filled
+        from each merge's top-left cell (the ranges named), hidden rows read.
     """
 
     data: pd.DataFrame
@@ -108,6 +111,7 @@ class LabelledData(Result):
     id_columns: tuple = ()
     delimiter: str | None = None
     multiline_rows: tuple = ()
+    extra_notes: tuple = ()
     title = "Survey file"
 
     def to_frame(self) -> pd.DataFrame:
@@ -122,7 +126,7 @@ class LabelledData(Result):
         })
 
     def notes(self) -> list[str]:
-        return [f"{self.source}: {len(self.data)} rows, {self.data.shape[1]} columns."]
+        return [f"{self.source}: {len(self.data)} rows, {self.data.shape[1]} columns."] + list(self.extra_notes)
 
 
 def read_data(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
@@ -245,7 +249,9 @@ def read_labelled(path: str | os.PathLike, *, columns: Sequence[str] | None = No
         frame, extra = _read_csv(path, encoding, delimiter, id_names)
         meta: dict = {}
     elif kind == "excel":
-        frame, meta = _read_excel(path, sheet, id_names), {}
+        frame, excel_notes = _read_excel(path, sheet, id_names)
+        meta = {}
+        extra["notes"] = excel_notes
     else:
         frame, meta = _read_labelled(path, kind, user_missing, id_names)
     if frame.shape[1] == 0:
@@ -259,6 +265,10 @@ def read_labelled(path: str | os.PathLike, *, columns: Sequence[str] | None = No
     if columns is not None:
         cols = require_columns(frame, [_norm_header(c) for c in as_list(columns)], role="column")
         frame = frame[cols].copy()
+    for note in extra.get("notes") or ():
+        import warnings
+
+        warnings.warn(note, BelongingWarning, stacklevel=3)
     return LabelledData(
         data=frame, source=path.name,
         variable_labels={k: v for k, v in meta.get("variable_labels", {}).items() if k in frame.columns},
@@ -266,7 +276,8 @@ def read_labelled(path: str | os.PathLike, *, columns: Sequence[str] | None = No
         missing_codes={k: v for k, v in meta.get("missing_codes", {}).items() if k in frame.columns},
         renamed_columns=dict(renamed),
         id_columns=tuple(c for c in frame.columns if _is_id(c, id_names)),
-        delimiter=extra.get("delimiter"), multiline_rows=tuple(extra.get("multiline") or ()))
+        delimiter=extra.get("delimiter"), multiline_rows=tuple(extra.get("multiline") or ()),
+        extra_notes=tuple(extra.get("notes") or ()))
 
 
 # --------------------------------------------------------------------------- reading helpers
@@ -293,9 +304,12 @@ def _check_header(source: str, header: list[str]) -> tuple[list[str], dict[str, 
             same = header[first] == header[pos]
             how = "" if same else (f" ({header[first]!r} and {header[pos]!r} are the same name once "
                                    "trimmed and put in Unicode NFC form)")
+            blank = (" Blank header cells usually mean the first row is not the header: if a title or an "
+                     "empty row sits above the column names, delete it and read the file again."
+                     if n == "" else "")
             raise ColumnError(
                 f"The file {source!r} has the column {n!r} twice in its header (columns {first + 1} and "
-                f"{pos + 1}){how}. Rename or remove one of them so that each column has its own name."
+                f"{pos + 1}){how}. Rename or remove one of them so that each column has its own name.{blank}"
             )
         seen[n] = pos
     blank = [i + 1 for i, n in enumerate(names) if n == ""]
@@ -600,50 +614,153 @@ def _convert_column(series: pd.Series, *, is_id: bool = False, decimal_comma: bo
     return pd.Series(arr, index=series.index, dtype="float64")
 
 
-def _read_excel(path: Path, sheet: int | str, id_names=frozenset()) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: int | str, id_names=frozenset()) -> tuple[pd.DataFrame, list[str]]:
+    """An Excel sheet as a table, and notes on what reading it did (merged cells, hidden rows)."""
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path, sheet, id_names)
     try:
         grid = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object, keep_default_na=False,
-                             na_filter=False,
-                             engine="openpyxl" if path.suffix.lower() == ".xlsx" else None)
+                             na_filter=False)
     except (ValueError, KeyError) as exc:
         raise DataError(f"Cannot read sheet {sheet!r} of {path.name!r}: {exc}") from None
-    except Exception as exc:  # zipfile.BadZipFile, OSError: a truncated or corrupt workbook
+    except Exception as exc:  # OSError, a truncated or corrupt workbook
         raise DataError(f"The Excel file {path.name!r} is corrupt or truncated ({type(exc).__name__}: {exc}).") from None
     if grid.empty:
         raise DataError(f"The sheet {sheet!r} of {path.name!r} is empty.")
-    header = ["" if _blank(h) else _id_text(h) if isinstance(h, (int, float)) else str(h)
-              for h in grid.iloc[0].tolist()]
-    names, _ = _check_header(path.name, header)
-    body = grid.iloc[1:].reset_index(drop=True)
-    body.columns = names
-    widths = _excel_id_widths(path, sheet, names, id_names) if path.suffix.lower() == ".xlsx" else {}
-    frame = pd.DataFrame({c: _convert_column(body[c], is_id=_is_id(c, id_names), width=widths.get(c))
-                          for c in names}, index=body.index)
+    return _frame_from_grid(path, grid.values.tolist(), id_names), []
+
+
+def _frame_from_grid(path: Path, rows: list[list], id_names, title_hint: str = "") -> pd.DataFrame:
+    """The table of a sheet's rows of cell values (the first row the header)."""
+    header = ["" if _blank(h) else _id_text(h) if isinstance(h, (int, float)) else str(h) for h in rows[0]]
+    try:
+        names, _ = _check_header(path.name, header)
+    except ColumnError as exc:
+        if not title_hint:
+            raise
+        raise ColumnError(str(exc).split(" Blank header cells")[0] + title_hint) from None
+    body = pd.DataFrame([list(r) for r in rows[1:]], columns=names, dtype=object) if len(rows) > 1 else \
+        pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    frame = pd.DataFrame({c: _convert_column(body[c], is_id=_is_id(c, id_names)) for c in names}, index=body.index)
     frame.columns = header  # read_data normalises and reports the names
     return frame
 
 
-def _excel_id_widths(path: Path, sheet, names: list[str], id_names) -> dict[str, int]:
-    """Zero-padding widths of identifier columns formatted like ``000000`` in Excel."""
-    wanted = [i for i, n in enumerate(names) if _is_id(n, id_names)]
-    if not wanted:
-        return {}
-    try:
-        import openpyxl
+def _ranges(numbers: list[int]) -> str:
+    """Row numbers as runs: [3, 4, 5, 9] -> '3-5, 9'."""
+    out, start, prev = [], None, None
+    for n in sorted(numbers):
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            out.append(f"{start}-{prev}" if prev > start else f"{start}")
+            start = prev = n
+    if start is not None:
+        out.append(f"{start}-{prev}" if prev > start else f"{start}")
+    return ", ".join(out)
 
-        wb = openpyxl.load_workbook(path, read_only=True)
-        ws = wb.worksheets[sheet] if isinstance(sheet, int) else wb[sheet]
-        out = {}
-        for row in ws.iter_rows(min_row=2, max_row=50):
-            for i in wanted:
-                if i < len(row) and isinstance(row[i].value, (int, float)):
-                    fmt = getattr(row[i], "number_format", "") or ""
-                    if re.fullmatch(r"0+", fmt):
-                        out[names[i]] = max(out.get(names[i], 0), len(fmt))
+
+def _shown_id(value, fmt: str):
+    """The text Excel shows for a number in an identifier cell (its own number format decides)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    text = str(int(value))
+    body = (fmt or "").split(";")[0]
+    m = re.fullmatch(r'(?:"([^"]*)"|\\(.))?(0+)', body)
+    if m:
+        prefix = m.group(1) or m.group(2) or ""
+        text = prefix + text.zfill(len(m.group(3)))
+    return text
+
+
+def _read_xlsx(path: Path, sheet: int | str, id_names=frozenset()) -> tuple[pd.DataFrame, list[str]]:
+    """An .xlsx sheet read cell by cell with openpyxl.
+
+    Merged cells take the value of the merge's top-left cell (Excel shows that
+    value across the merge; openpyxl leaves the other cells empty), hidden
+    rows are read, and an identifier is the text Excel shows in its cell: a
+    number formatted ``000000`` is zero-padded in that cell only, never in its
+    neighbours.  A date in an identifier column is an error naming the cells.
+    """
+    import zipfile
+
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    try:
+        wb = openpyxl.load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError) as exc:
+        raise DataError(f"The Excel file {path.name!r} is corrupt or truncated ({type(exc).__name__}: {exc}).") from None
+    try:
+        try:
+            ws = wb.worksheets[sheet] if isinstance(sheet, int) else wb[sheet]
+        except (IndexError, KeyError):
+            raise DataError(f"Cannot read sheet {sheet!r} of {path.name!r}: it has the sheets "
+                            f"{wb.sheetnames}.") from None
+        rows = [[c.value for c in r] for r in ws.iter_rows()]
+        formats = [[c.number_format for c in r] for r in ws.iter_rows()]
+        while rows and all(_blank(v) for v in rows[-1]):
+            rows.pop()
+        if not rows or not any(not _blank(v) for r in rows for v in r):
+            raise DataError(f"The sheet {sheet!r} of {path.name!r} is empty.")
+        width = max((max((i + 1 for i, v in enumerate(r) if not _blank(v)), default=0) for r in rows), default=0)
+        rows = [(list(r) + [None] * width)[:width] for r in rows]
+        formats = [(list(f) + ["General"] * width)[:width] for f in formats[:len(rows)]]
+        notes = []
+        # a title above the header: the first row has one cell filled, a later row looks like a header
+        filled = [i for i, v in enumerate(rows[0]) if not _blank(v)]
+        title_hint = ""
+        if width > 1 and len(filled) == 1:
+            for k in range(1, min(len(rows), 6)):
+                if sum(isinstance(v, str) and v.strip() != "" for v in rows[k]) >= max(2, width - 1):
+                    title_hint = (f" Row 1 of the sheet holds only {rows[0][filled[0]]!r}, which looks like a "
+                                  f"title; the header seems to be on row {k + 1}. Delete the rows above the "
+                                  "header (or save the table alone) and read the file again.")
+                    break
+        merged = []
+        for rng in sorted(ws.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
+            if rng.max_row < 2 or rng.min_row > len(rows):        # the header's own merges stay as they are
+                continue
+            top = rows[rng.min_row - 1][rng.min_col - 1] if rng.min_col <= width else None
+            fmt = formats[rng.min_row - 1][rng.min_col - 1] if rng.min_col <= width else "General"
+            for r in range(max(rng.min_row, 2), min(rng.max_row, len(rows)) + 1):
+                for c in range(rng.min_col, min(rng.max_col, width) + 1):
+                    rows[r - 1][c - 1] = top
+                    formats[r - 1][c - 1] = fmt
+            merged.append(rng.coord)
+        if merged:
+            notes.append(f"{path.name}: merged cells {', '.join(merged[:12])}{' ...' if len(merged) > 12 else ''} "
+                         "were filled with the value of each merge's top-left cell (as Excel shows them).")
+        hidden = [r for r in range(2, len(rows) + 1) if ws.row_dimensions[r].hidden]
+        if hidden:
+            notes.append(f"{path.name}: {len(hidden)} row{'s' if len(hidden) != 1 else ''} hidden in Excel "
+                         f"(sheet rows {_ranges(hidden)}) {'were' if len(hidden) != 1 else 'was'} read like the others.")
+        header = ["" if _blank(h) else str(h) for h in rows[0]]
+        for j, name in enumerate(header):
+            if not _is_id(_norm_header(name), id_names) or not name:
+                continue
+            dates = []
+            for i in range(1, len(rows)):
+                v = rows[i][j]
+                if isinstance(v, (_dt.datetime, _dt.date, _dt.time, _dt.timedelta)):
+                    dates.append((f"{get_column_letter(j + 1)}{i + 1}", v))
+                elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                    rows[i][j] = _shown_id(v, formats[i][j])
+            if dates:
+                shown = ", ".join(f"{cell} ({v.date() if isinstance(v, _dt.datetime) and v.time() == _dt.time() else v})"
+                                  for cell, v in dates[:5])
+                raise DataError(
+                    f"The identifier column {name.strip()!r} of {path.name!r} holds dates in "
+                    f"{len(dates)} cell{'s' if len(dates) != 1 else ''}: {shown}{' ...' if len(dates) > 5 else ''}. "
+                    "Excel turned these identifiers into dates; format the column as Text, type the "
+                    "identifiers again and save, then read the file again.")
+        return _frame_from_grid(path, rows, id_names, title_hint), notes
+    finally:
         wb.close()
-        return out
-    except Exception:  # formats are a nicety; the values were read already
-        return {}
 
 
 def _read_labelled(path: Path, kind: str, user_missing: str, id_names=frozenset()) -> tuple[pd.DataFrame, dict]:
@@ -818,6 +935,17 @@ def safe_merge(left: pd.DataFrame, right: pd.DataFrame, *, on: str | Sequence[st
     overlap = [c for c in right.columns if c in left.columns and c not in keys]
     if overlap:
         raise ColumnError(f"safe_merge: columns {overlap} are in both tables; rename or drop them first.")
+    for k in keys:   # numbers against text: 1 never matches '001', and pandas refuses to try
+        kinds = {side: ("text" if not (pd.api.types.is_numeric_dtype(f[k]) or pd.api.types.is_bool_dtype(f[k]))
+                        else "numbers") for side, f in (("left", left), ("right", right))}
+        if kinds["left"] != kinds["right"]:
+            examples = {side: f[k].dropna().iloc[0] if f[k].notna().any() else None
+                        for side, f in (("left", left), ("right", right))}
+            raise DataError(
+                f"safe_merge: the key {k!r} holds {kinds['left']} in `left` (such as {examples['left']!r}) but "
+                f"{kinds['right']} in `right` (such as {examples['right']!r}), so no pupil would match "
+                f"(1 is not '001'). Identifiers are text: read both files with belonging_lib.io.read_data, "
+                f"or convert the key column of both tables to text with the same leading zeros.")
     marker = "__bl_merge__"
     merged = left.reset_index(drop=False).merge(right.assign(**{marker: True}), on=keys, how="left",
                                                  validate="many_to_one" if expect == "many_to_one" else "one_to_one",

@@ -11,11 +11,12 @@ that look like real identifiers.  What is scanned for, and its limits:
 
 * **UPN** (unique pupil number): a letter followed by 12 digits, in capitals
   or not (``upn a123456789012``).
-* **UK postcodes**: outward code, a space, inward code (``SW1A 1AA``);
-  postcodes written without the space are not detected.
+* **UK postcodes**: outward code, a space or none, inward code (``SW1A 1AA``,
+  ``SW1A1AA``), in capitals.
 * **Email addresses**.
-* **Dates of birth**: dates written ``dd/mm/yyyy``, ``dd-mm-yyyy`` or
-  ``yyyy-mm-dd`` with a year from 1995 to 2022 (the birth years of school
+* **Dates of birth**: dates written ``dd/mm/yyyy``, ``dd-mm-yyyy``,
+  ``yyyy-mm-dd`` or ``yyyy/mm/dd`` (day and month with one digit or two:
+  ``2012-3-4``) with a year from 1995 to 2022 (the birth years of school
   pupils in the data's period); survey dates in 2023 or later are ignored.
 * Names cannot be detected reliably (no list of names is used); keep name
   columns out of data files instead (:func:`belonging_lib.disclosure.drop_identifiers`).
@@ -46,10 +47,10 @@ _MIN_KEY_BYTES = 16
 #: Regular expressions used by :func:`find_identifiers`.
 IDENTIFIER_PATTERNS = {
     "UPN": r"(?<![A-Za-z0-9])[A-Za-z]\d{12}(?![0-9])",
-    "postcode": r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d[A-Z\d]?|[A-Z]{1,2}\d{1,2}) \d[ABD-HJLNP-UW-Z]{2}(?![A-Za-z0-9])",
+    "postcode": r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d[A-Z\d]?|[A-Z]{1,2}\d{1,2}) ?\d[ABD-HJLNP-UW-Z]{2}(?![A-Za-z0-9])",
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "date of birth": r"(?<!\d)(?:(?:0?[1-9]|[12]\d|3[01])[/-](?:0?[1-9]|1[0-2])[/-](?:199[5-9]|20[01]\d|202[0-2])"
-                     r"|(?:199[5-9]|20[01]\d|202[0-2])-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))(?!\d)",
+                     r"|(?:199[5-9]|20[01]\d|202[0-2])([/-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01]))(?!\d)",
 }
 
 

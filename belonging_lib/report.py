@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._errors import DataError
 from ._validation import as_frame, require_columns
-from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _resolve_context,
+from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _plain, _resolve_context,
                          _row_ids, _through_context, get_default_policy, suppress)
 from .tables import apa_table
 
@@ -224,28 +224,40 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc, shown, left_out = _score_table(data, scores)
-    ctx = _resolve_context(context)
+    ctx = _resolve_context(context, data, policy)
     if ctx is None:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
     thr = policy.threshold
     on = policy.enabled
     ids = _row_ids(ctx, data)
+    # The margins of the whole sample that the library's own whole-sample tables publish
+    # (count_by, summarise_by: each group's size, and its number of pupils with each score) count as
+    # public, as a reader of another output made from the same data knows them.
     ctx.assume_published(ids, "pupils in the sample")
+    has_score = {label: sc[label].notna().to_numpy() for label in sc.columns}
     for label in sc.columns:
-        ctx.assume_published(ids[sc[label].notna().to_numpy()], f"pupils with a {label} score")
+        ctx.assume_published(ids[has_score[label]], f"pupils with a {label} score")
     levels_of = {}
     for g in groups:
         level = data[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
         levels_of[g] = level
         for lv in pd.unique(level.dropna()):
-            ctx.assume_published(ids[(level == lv).to_numpy()], f"{g} = {lv} in the sample")
+            in_level = (level == lv).to_numpy()
+            ctx.assume_published(ids[in_level], f"{g} = {lv} in the sample")
+            for label in sc.columns:
+                ctx.assume_published(ids[in_level & has_score[label]],
+                                     f"{g} = {lv} with a {label} score in the sample")
 
-    def cell(sel, unit, label):
+    def cell(sel, unit, label, where=None):
         part = ids[sel]
-        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label)
+        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label, where)
 
+    # each cell also as conditions on the data (a disclosure ledger replays them in a later command)
+    here = (("eq_text", school_col, str(school)),)
+    there = (("ne_text", school_col, str(school)),)
     # The header: the school's and the other schools' numbers of pupils.
-    head = [cell(in_school, 0, f"pupils of school {school}"), cell(~in_school, 1, "pupils of the other schools")]
+    head = [cell(in_school, 0, f"pupils of school {school}", here),
+            cell(~in_school, 1, "pupils of the other schools", there)]
     head_sup = ctx.protect(head, threshold=thr) if on else set()
 
     # Table 1: each score, the school (its N, mean, difference) and the rest (its N, mean).
@@ -256,8 +268,9 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         a, b = sc.loc[in_school, label], sc.loc[~in_school, label]
         rows.append({"score": label, "n_school": int(a.count()), "school_mean": a.mean(),
                      "n_rest": int(b.count()), "rest_mean": b.mean(), "difference": a.mean() - b.mean()})
-        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}"),
-                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools")]
+        scored = (("score", label),)
+        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}", here + scored),
+                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools", there + scored)]
     overall = pd.DataFrame(rows)
     sup_units = ctx.protect(cells, threshold=thr) if on else set()
     mask = pd.DataFrame(False, index=overall.index, columns=overall.columns)
@@ -295,21 +308,26 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
             gsum.insert(0, "where", where)
             parts.append(gsum)
         long = pd.concat(parts, ignore_index=True)
-        st = suppress(long, count_col="n", within="where", policy=policy)
+        # the group's code (a 0/1 column) names the row: never suppressed as if it were a number
+        st = suppress(long, count_col="n", within="where", labels="level", policy=policy)
         gcells = []
         for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
-            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}"))
+            raw = [_plain(v) for v in pd.unique(data.loc[(level == lv).to_numpy(), g].dropna())]
+            cond = ((here if where == "school" else there) + (("in", g, raw), ("score", main))
+                    if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
+            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}",
+                               cond))
         st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
                               counts=long["n"].to_numpy(),
                               blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
         levels = sorted(set(long["level"]), key=str)
-        table = pd.DataFrame({"group": levels})
+        table = pd.DataFrame({"group": pd.Series(levels, dtype=object)})     # a code shows as 1, not 1.00
         tmask = pd.DataFrame({"group": [False] * len(levels)})
         for where in ("school", "rest"):
             sel = (st.data["where"] == where).to_numpy()
-            d = st.data[sel].set_index("level")[["n", "mean", "sd"]]
-            m = st.mask[sel].set_index(st.data.loc[sel, "level"])[["n", "mean", "sd"]]
+            d = st.data[sel].set_index(long.loc[sel, "level"])[["n", "mean", "sd"]]
+            m = st.mask[sel].set_index(long.loc[sel, "level"])[["n", "mean", "sd"]]
             for c in ("n", "mean", "sd"):
                 table[f"{c}_{where}"] = d[c].reindex(levels).to_numpy(dtype=float)
                 tmask[f"{c}_{where}"] = m[c].astype(bool).reindex(levels, fill_value=False).to_numpy(dtype=bool) | \

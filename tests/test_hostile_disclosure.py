@@ -266,9 +266,12 @@ def test_chapter_setup_opens_a_disclosure_context():
 
 
 def test_without_a_context_the_functions_work_as_before():
+    # context=False: no context at all (without one open, tables of one data set share an automatic
+    # context since issue 27: tests/test_hostile_round2.py)
     d = year_gender()
-    assert count_by(d, by="year").display()["n"].tolist() == ["59", "60"]
-    assert summarise_by(d, outcome="y", by=["year", "gender"]).display()["n"].tolist() == ["[c]", "50", "[c]", "30"]
+    assert count_by(d, by="year", context=False).display()["n"].tolist() == ["59", "60"]
+    assert summarise_by(d, outcome="y", by=["year", "gender"], context=False).display()["n"].tolist() == \
+        ["[c]", "50", "[c]", "30"]
 
 
 # ----------------------------------------------------------------------------- counts stored as text

@@ -18,6 +18,7 @@ from .._validation import (
     as_list,
     describe_rows,
     reject_text_in_numbers,
+    require_one_kind_of_label,
     require_columns,
     require_finite,
 )
@@ -55,7 +56,7 @@ def parse_formula(formula) -> patsy.ModelDesc:
     try:
         return patsy.ModelDesc.from_formula(formula)
     except patsy.PatsyError as exc:
-        raise ModelError(_formula_message(formula, exc, "cannot be read")) from None
+        raise ModelError(_formula_message(formula, exc, "cannot be read") + _unicode_hint(formula)) from None
 
 
 def _formula_message(formula: str, exc: Exception, verb: str) -> str:
@@ -171,6 +172,15 @@ def design_matrices(formula: str, frame: pd.DataFrame, **kwargs):
         unknown = re.search(r"NameError: name '([^']+)' is not defined", text)
         if unknown:
             name = unknown.group(1)
+            import unicodedata
+
+            # Python reads a name in NFKC form: 'ﬁt' becomes 'fit', a decomposed 'Größe' a composed one
+            changed = [c for c in frame.columns if isinstance(c, str) and c != name
+                       and unicodedata.normalize("NFKC", c) == name]
+            if changed:
+                raise ColumnError(f"The formula {formula!r} names the column {changed[0]!r}, whose letters Python "
+                                  f"rewrites in a formula (it reads {name!r}); write Q({changed[0]!r}) in the "
+                                  "formula to use the name as it stands.") from None
             close = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             cols = ", ".join(map(repr, list(frame.columns)[:12])) + (" ..." if frame.shape[1] > 12 else "")
@@ -190,7 +200,15 @@ def _syntax_message(formula: str, frame: pd.DataFrame, exc: Exception) -> str:
                 f"{', '.join(map(repr, unquoted))}, which {'are' if len(unquoted) > 1 else 'is'} not a plain "
                 f"name (spaces, symbols); write {fix} in the formula.")
     first = str(exc).splitlines()[0].strip()
-    return f"The formula {formula!r} cannot be read: {first}."
+    return f"The formula {formula!r} cannot be read: {first}.{_unicode_hint(formula)}"
+
+
+def _unicode_hint(formula: str) -> str:
+    """Advice on ``Q('name')`` when a formula that cannot be read has characters outside ASCII unquoted."""
+    if any(ord(ch) > 127 for ch in _QUOTED.sub(" ", formula)):
+        return (" A column name with symbols or characters Python does not allow in a name (such as '²', "
+                "'’' or a letter with a separate accent mark) must be quoted as Q('name') in the formula.")
+    return ""
 
 
 def _check_matrix_finite(formula: str, frame: pd.DataFrame, data: pd.DataFrame, y, X) -> None:
@@ -231,6 +249,8 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
                 raise DataError(f"The outcome {outcome_code!r} must be numeric, but {describe_rows(rows)} "
                                 f"hold{'s' if len(rows) == 1 else ''} {bad[conv.isna()].iloc[0]!r}.")
     screen_formula_data(formula, data, extra)
+    for col in extra:
+        require_one_kind_of_label(data[col], col)
     check = list(dict.fromkeys(used + extra))
     ledger = RowLedger("rows", start=len(data), source="the data")
     keep = pd.Series(True, index=data.index)

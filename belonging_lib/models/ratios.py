@@ -27,7 +27,8 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import DataError, ModelError
-from .._validation import as_frame, check_probability, describe_rows, require_roles, row_numbers
+from .._validation import (as_frame, check_probability, describe_rows, require_one_kind_of_label, require_roles,
+                           row_numbers)
 
 __all__ = ["risk_ratio"]
 
@@ -88,6 +89,8 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, clus
     if cluster is not None:
         roles["cluster"] = cluster
     require_roles(data, roles)
+    if cluster is not None:
+        require_one_kind_of_label(data[cluster], cluster)
     level = check_probability("ci_level", ci_level)
     if not isinstance(levels, (tuple, list)) or len(levels) != 2 or levels[0] == levels[1]:
         raise DataError(f"`levels` must be two different values of {by!r}: (numerator, denominator); "

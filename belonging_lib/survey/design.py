@@ -36,7 +36,8 @@ import pandas as pd
 from .._errors import ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
-from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
+from .._validation import (as_frame, as_list, check_choice, check_probability, describe_rows, require_columns,
+                           require_numeric)
 
 __all__ = ["SurveyDesign", "SurveyEstimate", "ComparisonResult", "REPLICATE_METHODS"]
 
@@ -285,6 +286,7 @@ class SurveyDesign:
                 f"{data[cols[cidx[0]]].iloc[rows[0]]!r} at row {data.index[rows[0]]!r} "
                 f"({int(bad.sum())} bad weight values in all).")
         self._w = w  # (n, R + 1): full weight then replicates
+        _check_replicate_weights(data, cols, w)
         n_rep = len(self.replicates)
         self.rho = float(rho)
         if method == "fay" and not 0 <= self.rho < 1:
@@ -314,6 +316,13 @@ class SurveyDesign:
         self.mse = bool(mse)
         self.ci_level = check_probability("ci_level", ci_level)
         self.pv = _pv_groups(data, pv)
+        for name, pv_cols in self.pv.items():
+            empty = [c for c in pv_cols if data[c].isna().all()]
+            if empty:
+                raise DataError(f"The plausible value{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+                                f"of {name!r} {'are' if len(empty) > 1 else 'is'} empty for every pupil: every "
+                                "plausible value is needed for Rubin's rules. Check that the column was read "
+                                "from the right file, or leave the group's plausible values out.")
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -949,7 +958,7 @@ class SurveyDesign:
         ``suppressed`` True; secondary suppression protects it from the
         total, and the active disclosure context checks the group counts
         against the output's other tables.  The pupils of the design's rows
-        are matched by the data's row labels.
+        are matched by their ID column or a fingerprint of their rows.
         """
         from ..disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
 
@@ -976,7 +985,7 @@ class SurveyDesign:
             # too few residual df: the model is withheld, but its group is not small, so no
             # secondary suppression follows from it
             rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
-        ctx = _resolve_context(None)
+        ctx = _resolve_context(None, self.data, policy)
         if ctx is not None and by_cols:
             ids = _row_ids(ctx, self.data)
             cells = []
@@ -1129,6 +1138,34 @@ def _replicate_columns(data: pd.DataFrame, replicates) -> list[str]:
     if not cols:
         raise ColumnError("`replicates` is empty.")
     return cols
+
+
+def _check_replicate_weights(data: pd.DataFrame, cols: list[str], w: np.ndarray) -> None:
+    """Replicate weights that can give a standard error: they vary, and follow the final weight.
+
+    Every replicate equal to the final weight gives a standard error of 0 (an
+    interval of no width, read as certainty).  A pupil with final weight 0
+    but a positive replicate weight contradicts how replicate weights are made
+    (the final weight times a factor), so the replicates belong to other data.
+    """
+    full, reps = w[:, 0], w[:, 1:]
+    if not (full > 0).any():
+        raise DataError(f"Every final weight in {cols[0]!r} is 0: no pupil counts, so nothing can be estimated.")
+    if reps.shape[1] and np.allclose(reps, full[:, None], rtol=1e-12, atol=0):
+        raise DataError(
+            f"Every replicate weight ({cols[1]!r} ... {cols[-1]!r}) equals the final weight {cols[0]!r} for every "
+            "pupil, so the replicates carry no variance: every standard error would be 0 and every interval "
+            "of no width. Check that the replicate columns are the survey's replicate weights (for PISA, "
+            "W_FSTR1-80), not copies of the final weight.")
+    zero = (full == 0) & (reps > 0).any(axis=1)
+    if zero.any():
+        rows = np.flatnonzero(zero)
+        j = int(np.flatnonzero(reps[rows[0]] > 0)[0])
+        raise DataError(
+            f"{int(zero.sum())} pupil{'s have' if zero.sum() != 1 else ' has'} final weight 0 in {cols[0]!r} but a "
+            f"positive replicate weight ({describe_rows((rows + 1).tolist())}, counted from 1; for example "
+            f"{cols[1 + j]!r} = {reps[rows[0], j]:g}). A replicate weight is the final weight times a factor, "
+            "so the two cannot both hold: check that the weights come from one file and one release.")
 
 
 def _pv_groups(data: pd.DataFrame, pv) -> dict[str, list[str]]:

@@ -28,6 +28,7 @@ from .._validation import (
     check_probability,
     require_columns,
     require_finite,
+    require_one_kind_of_label,
 )
 from ._common import progress_bar, treatment_indicator
 
@@ -101,6 +102,7 @@ def _prepare(data, formula, cluster, treatment, block):
     parse_formula(formula)
     outcome = _outcome_code(formula)
     require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
+    require_one_kind_of_label(data[cluster], cluster)      # school 1 and school '1' are one school
     arm = treatment_indicator(data, treatment, None)
     frame = data.copy()
     frame[treatment] = arm
