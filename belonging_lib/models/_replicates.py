@@ -236,9 +236,23 @@ def fit_replicates(sets, nj, theta0: float, *, reml: bool = True, max_iter: int 
             state[k][act[accepted]] = new[k][accepted]
         settled[act[conv]] = True
         done[act[conv]] = True
-    settled &= state["ok"]
-    # the engine compares the interior solution with the boundary theta = 0 and handles a variance
-    # at or near zero by its own escapes: such replicates are left to the full search
+    settled &= state["ok"] & np.isfinite(state["f"])
+    th, f = np.abs(state["theta"]), state["f"]
     zero = batch.point(np.zeros(B), rows_all, False)
-    settled &= ~(zero["f"] < state["f"]) & (np.abs(state["theta"]) >= 1e-6) & np.isfinite(state["f"])
+    # an interior solution that the boundary theta = 0 beats: left to the engine's full search
+    settled &= ~((th >= 1e-6) & (zero["f"] < f))
+    # a solution at or near zero, as the engine settles it: it moves theta off zero to the points
+    # (0.3, 0.1, 0.03, 0.01, 0.001) and searches again where one of them is lower (left to the full
+    # search here), and puts a theta below 1e-7 at exactly zero when that is no worse
+    small = np.flatnonzero(settled & (th < 1e-6))
+    if len(small):
+        lower = np.zeros(len(small), bool)
+        for delta in (0.3, 0.1, 0.03, 0.01, 1e-3):
+            ft = batch.point(np.full(len(small), delta), small, False)["f"]
+            lower |= ft < f[small] - 1e-12 * np.maximum(1.0, np.abs(f[small]))
+        snap = ~lower & (th[small] < 1e-7) & (zero["f"][small] <= f[small] + 1e-10 * np.maximum(1.0, np.abs(f[small])))
+        settled[small[~snap]] = False
+        z = small[snap]
+        for k in ("theta", "f", "beta", "r2"):
+            state[k][z] = zero[k][z]
     return ReplicateFits(state["beta"], state["r2"] / state["m"], np.abs(state["theta"]), state["f"], settled)
