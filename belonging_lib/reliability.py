@@ -178,37 +178,63 @@ def _omega_from_corr(r: np.ndarray, n_factors: int) -> dict:
 # bootstrap (vectorised over draws)
 
 
-def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 200) -> np.ndarray:
+def _boot_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """(b, n) row counts of ``b`` bootstrap resamples of ``n`` rows: each resample draws ``n`` row
+    positions with replacement (``rng.integers``, one resample after another) and counts them."""
+    idx = rng.integers(0, n, size=(b, n))
+    counts = np.empty((b, n))
+    for r in range(b):                       # one resample at a time: its counts stay in cache
+        counts[r] = np.bincount(idx[r], minlength=n)
+    return counts
+
+
+def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 100) -> np.ndarray:
     """Raw alpha of ``n_boot`` row resamples, with pairwise-complete covariances.
 
-    Each draw is a vector of multinomial row counts; the pairwise sums of a
-    whole chunk of draws are matrix products, so no model is refitted in a
-    Python loop over draws.
+    Each resample is a vector of row counts, so its sums are a matrix product of the counts with
+    per-row terms formed once and no resample is copied.  Complete data need only each item's sum
+    and sum of squares and those of the total score (alpha is ``k / (k - 1) (1 - sum of item
+    variances / variance of the total)``), taken about a fixed shift (the rounded item means, which
+    keep integer answers integer, so the sums are exact); items with missing answers need the
+    pairwise sums (``m_j m_k``, ``x_j m_k``, ``x_j x_k`` per row).
     """
     from tqdm import tqdm
 
     n, k = x.shape
-    m = (~np.isnan(x)).astype(float)
-    xz = np.where(np.isnan(x), 0.0, x)
-    # per row: m_j m_k, x_j m_k, x_j x_k  (n, k*k)
-    mm = np.einsum("nj,nk->njk", m, m).reshape(n, k * k)
-    xm = np.einsum("nj,nk->njk", xz, m).reshape(n, k * k)
-    xx = np.einsum("nj,nk->njk", xz, xz).reshape(n, k * k)
+    miss = np.isnan(x)
+    complete = not miss.any()
+    if complete:
+        shift = np.mean(x, axis=0)
+        if np.all(x == np.round(x)):
+            shift = np.round(shift)
+        xc = x - shift
+        tot_row = xc.sum(axis=1)
+        terms = np.column_stack([xc, xc * xc, tot_row, tot_row * tot_row])        # (n, 2k + 2)
+    else:
+        m = (~miss).astype(float)
+        xz = np.where(miss, 0.0, x)
+        # per row: m_j m_k, x_j m_k, x_j x_k  (n, 3 k^2)
+        terms = np.column_stack([np.einsum("nj,nk->njk", m, m).reshape(n, k * k),
+                                 np.einsum("nj,nk->njk", xz, m).reshape(n, k * k),
+                                 np.einsum("nj,nk->njk", xz, xz).reshape(n, k * k)])
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     done = 0
     with tqdm(total=n_boot, desc="bootstrap alpha", disable=not progress, leave=False) as bar:
         while done < n_boot:
             b = min(chunk, n_boot - done)
-            w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
-            n_jk = (w @ mm).reshape(b, k, k)
-            s_jk = (w @ xm).reshape(b, k, k)        # sum of x_j over rows with j and k
-            p_jk = (w @ xx).reshape(b, k, k)
+            sums = _boot_counts(rng, n, b) @ terms
             with np.errstate(invalid="ignore", divide="ignore"):
-                cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
-            tr = np.trace(cov, axis1=1, axis2=2)
-            tot = cov.sum(axis=(1, 2))
-            with np.errstate(invalid="ignore", divide="ignore"):   # undefined draws: NaN, counted by the caller
+                if complete:
+                    s1, s2 = sums[:, :k], sums[:, k:2 * k]
+                    tr = np.sum((s2 - s1 * s1 / n) / (n - 1), axis=1)
+                    tot = (sums[:, 2 * k + 1] - sums[:, 2 * k] ** 2 / n) / (n - 1)
+                else:
+                    n_jk, s_jk, p_jk = (sums[:, i * k * k:(i + 1) * k * k].reshape(b, k, k) for i in range(3))
+                    cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
+                    tr = np.trace(cov, axis1=1, axis2=2)
+                    tot = cov.sum(axis=(1, 2))
+                # undefined draws: NaN, counted by the caller
                 out[done:done + b] = np.where(tot > 0, (1 - tr / np.where(tot > 0, tot, 1.0)) * k / (k - 1), np.nan)
             done += b
             bar.update(b)
