@@ -51,10 +51,10 @@ $(NB_TEST_DIR): $(STAMP) $(wildcard notebooks/*.md)
 test: $(STAMP) browser
 	@$(MAKE) --no-print-directory notebooks
 	@$(MAKE) --no-print-directory $(NB_TEST_DIR)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests -m "not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser"
 
 # The book's browser test needs Debian's chromium; in CI (CI=true, root) it is installed here.
 browser:
