@@ -1047,8 +1047,9 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
     interval of the ANOVA ICC(1) (Searle, 1971), which is exact only for
     equal group sizes and normal errors, it needs neither, it belongs to the
     REML estimate that is reported, and it stays inside [0, 1].  Each
-    replicate is fitted by the same engine as the estimate, from the groups'
-    sufficient statistics.  Percentile intervals of a cluster bootstrap are
+    replicate is solved by the same engine's Newton iteration as the estimate,
+    from the groups' sufficient statistics re-weighted by the draw (all
+    replicates at once, each equal to a refit of its drawn groups).  Percentile intervals of a cluster bootstrap are
     somewhat too narrow when groups are few: in a simulation with 40 groups of
     10 to 30 pupils and a true ICC(1) of .15, the 95% intervals covered the
     truth in about 90% of samples (``tests/test_icc_intervals.py``, marked

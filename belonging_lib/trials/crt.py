@@ -3,9 +3,12 @@ subgroup effects and the complier-average causal effect.
 
 The two-level models are fitted by :mod:`belonging_lib.models` (REML, Var(beta) =
 (X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest), each built and fitted once; the
-resampling loops draw their clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
-and re-randomisation for the library) and refit with the fast
-:func:`~belonging_lib.models.fit_random_intercept`.
+resampling draws its clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
+and re-randomisation for the library).  The replicates of :func:`crt_effect` are re-weightings of
+per-cluster blocks formed once, all solved together by the engine's Newton iteration
+(:mod:`belonging_lib.models._replicates`); a replicate that is not a settled interior optimum is
+refitted with :func:`~belonging_lib.models.fit_random_intercept`, and every replicate equals that
+refit of its resample (``tests/test_trials.py``).
 """
 
 from __future__ import annotations
