@@ -457,6 +457,29 @@ def test_cace_bootstrap(crt_data):
     assert abs(a.ci_low - b.ci_low) < 0.5 * (a.ci_high - a.ci_low)
 
 
+
+def test_cace_bootstrap_equals_the_refit_loop(crt_data, monkeypatch):
+    """The CACE bootstrap from cached cluster blocks gives the interval of the replicate-by-replicate
+    refits (forced here by leaving every replicate unsolved) to 1e-9."""
+    from belonging_lib.trials import crt
+
+    kw = dict(outcome="post", treatment="treat", complied="complied", cluster="school_id", covariates=["pre", "fsm"],
+              n_boot=40, seed=3, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = tr.cace(crt_data, **kw)
+        solve = crt._boot_coefficient
+
+        def nothing_solved(*args):
+            est, counts, ok = solve(*args)
+            return est, counts, np.zeros_like(ok)
+
+        monkeypatch.setattr(crt, "_boot_coefficient", nothing_solved)
+        loop = tr.cace(crt_data, **kw)
+    assert_allclose([fast.ci_low, fast.ci_high], [loop.ci_low, loop.ci_high], rtol=1e-9, atol=1e-12)
+    assert fast.n_boot_undefined == loop.n_boot_undefined
+
+
 def test_crt_subgroups(crt_data):
     s = tr.crt_subgroups(crt_data, "post ~ treat + pre", cluster="school_id", treatment="treat", subgroup="fsm")
     t = s.table

@@ -737,8 +737,20 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
             # a resample in which no programme school complied has no CACE: left out and counted
             return beta[kr] / cd_r if abs(cd_r) > 1e-12 else np.nan
 
-        boots = cluster_bootstrap(cace_effect, rows_of, draws, desc="CACE bootstrap",
-                                  progress=_auto_progress(progress, nb))
+        # the ITT coefficient of every replicate from cached cluster blocks, the compliance
+        # difference from the clusters' sums; the replicates not settled there are refitted
+        coef, counts, solved = _boot_coefficient(yv, Xv, k, codes, len(rows_of), draws,
+                                                 _components(itt.numerator_model))
+        n_j = np.bincount(codes, minlength=len(rows_of)).astype(float)
+        c_j = np.bincount(codes, weights=comp, minlength=len(rows_of))
+        with np.errstate(all="ignore"):
+            share = [np.einsum("bj,j->b", counts, c_j * (cl_arm == v)) / np.einsum("bj,j->b", counts, n_j * (cl_arm == v))
+                     for v in (1.0, 0.0)]
+            cd = share[0] - share[1]
+            boots = np.where(np.abs(cd) > 1e-12, coef / cd, np.nan)
+        rest = np.flatnonzero(~solved)
+        boots[rest] = cluster_bootstrap(cace_effect, rows_of, draws[rest], desc="CACE bootstrap",
+                                        progress=_auto_progress(progress, len(rest)))
         n_undefined = int(np.isnan(boots).sum())
         if n_undefined > 0.05 * nb:
             raise ModelError(f"{n_undefined} of {nb} bootstrap resamples had no compliance difference; "
@@ -765,20 +777,21 @@ def _replicate_counts(draws: np.ndarray, n_clusters: int) -> np.ndarray:
     return counts
 
 
-def _boot_effect_sizes(y, Xn, Xd, k, codes, n_clusters, draws, components):
-    """Effect sizes of the cluster-bootstrap replicates ``draws`` from cached cluster blocks.
+def _boot_coefficient(y, Xn, k, codes, n_clusters, draws, components):
+    """Coefficient of column ``k`` in each cluster-bootstrap replicate of ``draws``, from cached blocks.
 
-    Each replicate's numerator and denominator models are weighted sums of the clusters' blocks,
-    solved for all replicates at once (:func:`belonging_lib.models._replicates.fit_replicates`); a
-    design column that is zero in every drawn cluster (a block dummy whose schools were not drawn)
-    is dropped, as the refit does.  Returns the estimates and the replicates to refit one by one (an
-    optimum at or near a boundary, a design the engine cannot solve, or data the refit refuses).
+    Each replicate's model is a weighted sum of the clusters' blocks, solved for all replicates at
+    once (:func:`belonging_lib.models._replicates.fit_replicates`); a design column that is zero in
+    every drawn cluster (a block dummy whose schools were not drawn) is dropped, as the refit does.
+    Returns the coefficients, the counts of each cluster in each replicate (B, J) and a mask of the
+    replicates solved here; the others are to be refitted one by one (an optimum the batch does not
+    settle, a design the engine cannot solve, or data the refit refuses).
     """
     from ..models._replicates import cluster_blocks, fit_replicates
 
     counts = _replicate_counts(draws, n_clusters)
     drawn = counts > 0
-    num, den = cluster_blocks(y, Xn, codes, n_clusters), cluster_blocks(y, Xd, codes, n_clusters)
+    num = cluster_blocks(y, Xn, codes, n_clusters)
     nj = num.nj
     nonzero = np.stack([np.bincount(codes, weights=(Xn[:, c] != 0).astype(float), minlength=n_clusters) > 0
                         for c in range(Xn.shape[1])], axis=1)
@@ -794,17 +807,28 @@ def _boot_effect_sizes(y, Xn, Xd, k, codes, n_clusters, draws, components):
                | (np.where(drawn, nj, 0).max(axis=1) < 2) | (n_rep <= keep.sum(axis=1)))
     est = np.full(len(draws), np.nan)
     ok = ~refused
+    patterns, which = np.unique(keep, axis=0, return_inverse=True)
     with np.errstate(all="ignore"):
-        d = fit_replicates([(counts, den)], nj, _theta0(components[1]), reml=True)
-        var = d.theta ** 2 * d.sigma2 + d.sigma2
-        ok &= d.settled
-        patterns, which = np.unique(keep, axis=0, return_inverse=True)
         for i, pattern in enumerate(patterns):
             rows = np.flatnonzero(np.asarray(which).ravel() == i)
-            f = fit_replicates([(counts[rows], num.columns(pattern))], nj, _theta0(components[0]), reml=True)
-            est[rows] = f.beta[:, int(np.sum(pattern[:k]))] / np.sqrt(var[rows])
+            f = fit_replicates([(counts[rows], num.columns(pattern))], nj, _theta0(components), reml=True)
+            est[rows] = f.beta[:, int(np.sum(pattern[:k]))]
             ok[rows] &= f.settled
-    ok &= np.isfinite(est)
+    return est, counts, ok & np.isfinite(est)
+
+
+def _boot_effect_sizes(y, Xn, Xd, k, codes, n_clusters, draws, components):
+    """Effect sizes of the cluster-bootstrap replicates ``draws`` from cached cluster blocks: the
+    numerator's coefficient (:func:`_boot_coefficient`) over the square root of the denominator
+    model's total variance.  Returns the estimates and the replicates to refit one by one."""
+    from ..models._replicates import cluster_blocks, fit_replicates
+
+    b, counts, ok = _boot_coefficient(y, Xn, k, codes, n_clusters, draws, components[0])
+    den = cluster_blocks(y, Xd, codes, n_clusters)
+    with np.errstate(all="ignore"):
+        d = fit_replicates([(counts, den)], den.nj, _theta0(components[1]), reml=True)
+        est = b / np.sqrt(d.theta ** 2 * d.sigma2 + d.sigma2)
+    ok &= d.settled & np.isfinite(est)
     return est, np.flatnonzero(~ok)
 
 
