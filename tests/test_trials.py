@@ -376,7 +376,7 @@ def test_crt_resamples_equal_refits(crt_data, formula):
 
     from belonging_lib._resampling import rerandomise, resampled_rows, stratified_cluster_draws
 
-    B = 30
+    B = 20
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f = tr.crt_effect(crt_data, formula, cluster="school_id", treatment="treat", block="block",
