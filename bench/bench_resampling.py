@@ -57,7 +57,11 @@ def best(fun, repeat: int):
 
 def refit_loop(d: pd.DataFrame, n_rep: int, kind: str) -> float:
     """Seconds for ``n_rep`` replicates refitted row by row (the loop the cached blocks replace)."""
-    from belonging_lib._resampling import rerandomise, resampled_rows, stratified_cluster_draws
+    from belonging_lib._resampling import (
+        rerandomise,
+        resampled_rows,
+        stratified_cluster_draws,
+    )
     from belonging_lib.models import fit_random_intercept
 
     codes, _ = pd.factorize(d["school"])

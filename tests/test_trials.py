@@ -463,8 +463,8 @@ def test_cace_bootstrap_equals_the_refit_loop(crt_data, monkeypatch):
     refits (forced here by leaving every replicate unsolved) to 1e-9."""
     from belonging_lib.trials import crt
 
-    kw = dict(outcome="post", treatment="treat", complied="complied", cluster="school_id", covariates=["pre", "fsm"],
-              n_boot=40, seed=3, progress=False)
+    kw = {"outcome": "post", "treatment": "treat", "complied": "complied", "cluster": "school_id",
+          "covariates": ["pre", "fsm"], "n_boot": 40, "seed": 3, "progress": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fast = tr.cace(crt_data, **kw)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._lmm import LOG2PI
 
-__all__ = ["ClusterBlocks", "cluster_blocks", "ReplicateFits", "fit_replicates"]
+__all__ = ["ClusterBlocks", "ReplicateFits", "cluster_blocks", "fit_replicates"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ClusterBlocks:
     u: np.ndarray
     ww: np.ndarray
 
-    def columns(self, keep: np.ndarray) -> "ClusterBlocks":
+    def columns(self, keep: np.ndarray) -> ClusterBlocks:
         """The blocks of a design with only the columns ``keep`` (boolean over the p columns of X)."""
         sel = np.r_[np.asarray(keep, bool), True]
         return ClusterBlocks(self.nj, self.u[:, sel], self.ww[:, sel][:, :, sel])
