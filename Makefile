@@ -52,10 +52,10 @@ $(NB_TEST_DIR): $(STAMP) $(wildcard notebooks/*.md)
 test: $(STAMP) browser
 	@$(MAKE) --no-print-directory notebooks
 	@$(MAKE) --no-print-directory $(NB_TEST_DIR)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules belonging_lib tests -m "not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser"
 
 # ruff and mypy, configured in pyproject.toml (installed with the test extra); CI runs this before the tests.
 lint: $(STAMP)
@@ -83,8 +83,19 @@ expected: $(STAMP)
 sample-data: $(STAMP)
 	$(BIN)/python -m belonging_lib.simulate --out data/sample
 
+# Every benchmark in one run (or those named: make bench BENCH=bench/bench_resampling.py); the output,
+# with the commit, the date and the load average before and after, is kept in bench/results/.
+BENCH ?= $(wildcard bench/bench_*.py)
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@mkdir -p bench/results; \
+	out=bench/results/$$(date -u +%Y%m%dT%H%M%SZ)-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown).txt; \
+	{ echo "commit: $$(git rev-parse HEAD 2>/dev/null)$$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"; \
+	  echo "date: $$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "cores: $$(nproc)"; \
+	  echo "load average before: $$(cut -d' ' -f1-3 /proc/loadavg)"; } | tee $$out; \
+	for b in $(BENCH); do echo "== $$b" | tee -a $$out; \
+	  { $(BIN)/python $$b 2>&1; echo "exit status: $$?"; } | tee -a $$out; done; \
+	echo "load average after: $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $$out; \
+	echo "Recorded in $$out"; ! grep -q '^exit status: [1-9]' $$out
 
 references:
 	@for r in tests/reference/*.R; do echo "== $$r"; Rscript $$r || exit 1; done

@@ -191,37 +191,63 @@ def _omega_from_corr(r: np.ndarray, n_factors: int) -> dict:
 # bootstrap (vectorised over draws)
 
 
-def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 200) -> np.ndarray:
+def _boot_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """(b, n) row counts of ``b`` bootstrap resamples of ``n`` rows: each resample draws ``n`` row
+    positions with replacement (``rng.integers``, one resample after another) and counts them."""
+    idx = rng.integers(0, n, size=(b, n))
+    counts = np.empty((b, n))
+    for r in range(b):                       # one resample at a time: its counts stay in cache
+        counts[r] = np.bincount(idx[r], minlength=n)
+    return counts
+
+
+def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 100) -> np.ndarray:
     """Raw alpha of ``n_boot`` row resamples, with pairwise-complete covariances.
 
-    Each draw is a vector of multinomial row counts; the pairwise sums of a
-    whole chunk of draws are matrix products, so no model is refitted in a
-    Python loop over draws.
+    Each resample is a vector of row counts, so its sums are a matrix product of the counts with
+    per-row terms formed once and no resample is copied.  Complete data need only each item's sum
+    and sum of squares and those of the total score (alpha is ``k / (k - 1) (1 - sum of item
+    variances / variance of the total)``), taken about a fixed shift (the rounded item means, which
+    keep integer answers integer, so the sums are exact); items with missing answers need the
+    pairwise sums (``m_j m_k``, ``x_j m_k``, ``x_j x_k`` per row).
     """
     from tqdm import tqdm
 
     n, k = x.shape
-    m = (~np.isnan(x)).astype(float)
-    xz = np.where(np.isnan(x), 0.0, x)
-    # per row: m_j m_k, x_j m_k, x_j x_k  (n, k*k)
-    mm = np.einsum("nj,nk->njk", m, m).reshape(n, k * k)
-    xm = np.einsum("nj,nk->njk", xz, m).reshape(n, k * k)
-    xx = np.einsum("nj,nk->njk", xz, xz).reshape(n, k * k)
+    miss = np.isnan(x)
+    complete = not miss.any()
+    if complete:
+        shift = np.mean(x, axis=0)
+        if np.all(x == np.round(x)):
+            shift = np.round(shift)
+        xc = x - shift
+        tot_row = xc.sum(axis=1)
+        terms = np.column_stack([xc, xc * xc, tot_row, tot_row * tot_row])        # (n, 2k + 2)
+    else:
+        m = (~miss).astype(float)
+        xz = np.where(miss, 0.0, x)
+        # per row: m_j m_k, x_j m_k, x_j x_k  (n, 3 k^2)
+        terms = np.column_stack([np.einsum("nj,nk->njk", m, m).reshape(n, k * k),
+                                 np.einsum("nj,nk->njk", xz, m).reshape(n, k * k),
+                                 np.einsum("nj,nk->njk", xz, xz).reshape(n, k * k)])
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     done = 0
     with tqdm(total=n_boot, desc="bootstrap alpha", disable=not progress, leave=False) as bar:
         while done < n_boot:
             b = min(chunk, n_boot - done)
-            w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
-            n_jk = (w @ mm).reshape(b, k, k)
-            s_jk = (w @ xm).reshape(b, k, k)        # sum of x_j over rows with j and k
-            p_jk = (w @ xx).reshape(b, k, k)
+            sums = _boot_counts(rng, n, b) @ terms
             with np.errstate(invalid="ignore", divide="ignore"):
-                cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
-            tr = np.trace(cov, axis1=1, axis2=2)
-            tot = cov.sum(axis=(1, 2))
-            with np.errstate(invalid="ignore", divide="ignore"):   # undefined draws: NaN, counted by the caller
+                if complete:
+                    s1, s2 = sums[:, :k], sums[:, k:2 * k]
+                    tr = np.sum((s2 - s1 * s1 / n) / (n - 1), axis=1)
+                    tot = (sums[:, 2 * k + 1] - sums[:, 2 * k] ** 2 / n) / (n - 1)
+                else:
+                    n_jk, s_jk, p_jk = (sums[:, i * k * k:(i + 1) * k * k].reshape(b, k, k) for i in range(3))
+                    cov = (p_jk - s_jk * np.swapaxes(s_jk, 1, 2) / n_jk) / (n_jk - 1)
+                    tr = np.trace(cov, axis1=1, axis2=2)
+                    tot = cov.sum(axis=(1, 2))
+                # undefined draws: NaN, counted by the caller
                 out[done:done + b] = np.where(tot > 0, (1 - tr / np.where(tot > 0, tot, 1.0)) * k / (k - 1), np.nan)
             done += b
             bar.update(b)
@@ -923,70 +949,57 @@ def position_against(low: float, high: float, threshold: float) -> str:
     return "straddles"
 
 
-def _cluster_stats(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_groups: int):
-    """Per-group sufficient statistics of ``y = X b + u_g + e``: sizes, Z'[X y], [X y]'[X y]."""
-    W = np.column_stack([X, y])
-    nj = np.bincount(codes, minlength=n_groups).astype(float)
-    zw = np.stack([np.bincount(codes, weights=W[:, k], minlength=n_groups) for k in range(W.shape[1])], axis=1)
-    ww = np.zeros((n_groups, W.shape[1], W.shape[1]))
-    np.add.at(ww, codes, np.einsum("ir,is->irs", W, W))
-    return nj, zw, ww
-
-
 def _cluster_boot_reml(y, X, codes, n_groups, idx, *, progress: bool = False, desc: str = "cluster bootstrap"):
     """REML ``tau00``, ``sigma2`` and ``N`` of each cluster-bootstrap replicate.
 
-    Each replicate's model is built from the per-group sufficient statistics of the groups it
-    draws (a group drawn twice counts twice), never from a copy of the data, and fitted by the
-    library's one mixed-model engine (:func:`belonging_lib.models._lmm.fit`), the engine behind
-    :func:`icc`.  A replicate the engine cannot fit gives NaN.
+    Each replicate is a re-weighting of the groups' sufficient statistics, formed once (a group
+    drawn twice counts twice), never a copy of the data: all replicates are solved together by
+    :func:`belonging_lib.models._replicates.fit_replicates` (the engine's Newton iteration, warm-
+    started from the full-sample fit), and a replicate whose solution is not a converged interior
+    optimum is refitted by the library's one mixed-model engine (:func:`belonging_lib.models._lmm.fit`),
+    the engine behind :func:`icc`; each replicate equals that engine's refit of the drawn groups.  A
+    replicate that cannot be fitted (its predictors collinear, or the engine fails) gives NaN.
     """
     from tqdm import tqdm
 
     from .models import _lmm
+    from .models._replicates import cluster_blocks, fit_replicates
 
-    nj, zw, ww = _cluster_stats(np.asarray(y, float), np.asarray(X, float), np.asarray(codes, np.int64), n_groups)
+    X = np.asarray(X, float)
+    blocks = cluster_blocks(np.asarray(y, float), X, np.asarray(codes, np.int64), n_groups)
+    nj = blocks.nj
     B = idx.shape[0]
-    tau, s2, nb = np.full(B, np.nan), np.full(B, np.nan), np.empty(B)
     p = X.shape[1]
-    full = _lmm.TwoLevel(nj[:, None, None], zw[:, None, :], ww.sum(axis=0), int(nj.sum()))
+    counts = np.zeros((B, n_groups))
+    np.add.at(counts, (np.repeat(np.arange(B), idx.shape[1]), idx.ravel()), 1.0)
+    nb = np.einsum("bj,j->b", counts, nj)
+    tau, s2 = np.full(B, np.nan), np.full(B, np.nan)
+    full = _lmm.TwoLevel(nj[:, None, None], blocks.u[:, None, :], blocks.ww.sum(axis=0), int(nj.sum()))
     theta0 = float(_lmm.fit(full, reml=True, satterthwaite_df=False).theta[0])
-    for b in tqdm(range(B), desc=desc, disable=not progress, leave=False):
+    usable = np.ones(B, bool)
+    if p > 1:
+        xtx = np.einsum("bj,jrs->brs", counts, blocks.ww[:, :p, :p])
+        usable = np.linalg.matrix_rank(xtx) == p
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        fits = fit_replicates([(counts, blocks)], nj, theta0, reml=True)
+    done = usable & fits.settled & np.isfinite(fits.sigma2) & (fits.sigma2 > 0)
+    tau[done] = fits.theta[done] ** 2 * fits.sigma2[done]
+    s2[done] = fits.sigma2[done]
+    rest = np.flatnonzero(usable & ~done)
+    for b in tqdm(rest, desc=desc, disable=not progress, leave=False):
         sel = idx[b]
-        counts = np.bincount(sel, minlength=n_groups).astype(float)
-        nb[b] = counts @ nj
-        wtw = np.tensordot(counts, ww, axes=1)
-        if p > 1 and np.linalg.matrix_rank(wtw[:p, :p]) < p:
-            continue
-        model = _lmm.TwoLevel(nj[sel][:, None, None], zw[sel][:, None, :], wtw, int(nb[b]))
+        wtw = np.einsum("j,jrs->rs", counts[b], blocks.ww)
+        model = _lmm.TwoLevel(nj[sel][:, None, None], blocks.u[sel][:, None, :], wtw, int(nb[b]))
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                theta, sig2 = _fit_replicate(_lmm, model, theta0)
+                fit = _lmm.fit(model, reml=True, satterthwaite_df=False)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             continue
-        if np.isfinite(sig2) and sig2 > 0:
-            tau[b], s2[b] = theta ** 2 * sig2, sig2
+        if np.isfinite(fit.sigma2) and fit.sigma2 > 0:
+            tau[b], s2[b] = fit.theta[0] ** 2 * fit.sigma2, fit.sigma2
     return tau, s2, nb
-
-
-def _fit_replicate(_lmm, model, theta0):
-    """REML (theta, sigma2) of one replicate by the engine's own steps: the profiled criterion on
-    the engine's grid of starting values (and the full sample's theta), its Newton solver from the
-    best of them, and a comparison with the boundary theta = 0; the engine's full search
-    (:func:`belonging_lib.models._lmm.fit`) where that Newton run does not converge."""
-    starts = model.start_points() + [np.array([theta0])]
-    vals = [_lmm._profiled(model, t, True) for t in starts]
-    start = starts[int(np.argmin(vals))]
-    if start[0] > 0:
-        theta, pt, _, converged, _ = _lmm._newton(model, start, True)
-        if converged:
-            p0 = _lmm._Point(model, np.zeros(1), True)
-            if p0.f <= pt.f:
-                theta, pt = np.zeros(1), p0
-            return abs(float(theta[0])), float(pt.r2 / pt.m)
-    fit = _lmm.fit(model, reml=True, satterthwaite_df=False)
-    return abs(float(fit.theta[0])), float(fit.sigma2)
 
 
 def _percentile(draws: np.ndarray, ci: float) -> tuple[float, float]:
@@ -1050,8 +1063,9 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
     interval of the ANOVA ICC(1) (Searle, 1971), which is exact only for
     equal group sizes and normal errors, it needs neither, it belongs to the
     REML estimate that is reported, and it stays inside [0, 1].  Each
-    replicate is fitted by the same engine as the estimate, from the groups'
-    sufficient statistics.  Percentile intervals of a cluster bootstrap are
+    replicate is solved by the same engine's Newton iteration as the estimate,
+    from the groups' sufficient statistics re-weighted by the draw (all
+    replicates at once, each equal to a refit of its drawn groups).  Percentile intervals of a cluster bootstrap are
     somewhat too narrow when groups are few: in a simulation with 40 groups of
     10 to 30 pupils and a true ICC(1) of .15, the 95% intervals covered the
     truth in about 90% of samples (``tests/test_icc_intervals.py``, marked

@@ -58,6 +58,10 @@ def _worker() -> dict:
                             treatment="treat", block="block", progress=False)
     out["09.es_ci_low"] = {"estimate": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high,
                            "effect": res.effect, "se": res.se, "df": res.df}
+    # the resampling replicates, solved from cached cluster blocks
+    res = trials.crt_effect(trial, "post_belonging ~ treat + pre_belonging", cluster="school_id",
+                            treatment="treat", n_boot=200, n_perm=200, seed=5, progress=False)
+    out["crt_resamples"] = {"boot": res.boot_estimates.tolist(), "perm": res.perm_estimates.tolist()}
     # a random slope (HSB, small slope variance), a three-level model, an ML fit
     ref = ROOT / "tests" / "reference" / "data"
     hsb = pd.read_csv(ref / "hsb.csv", dtype={"School": str})
@@ -69,7 +73,8 @@ def _worker() -> dict:
     # icc (reliability) and the batch path
     r = icc(survey, outcome="ks2_score", cluster="class_id")
     out["icc_class"] = {"icc1": r.icc1, "icc2": r.icc2, "tau00": r.tau00, "sigma2": r.sigma2,
-                        "loglik": r.reml_loglik}
+                        "loglik": r.reml_loglik, "ci": [r.icc1_ci_low, r.icc1_ci_high, r.icc2_ci_low,
+                                                        r.icc2_ci_high]}
     rng = np.random.default_rng(1)
     g = np.repeat(np.arange(40), 15)
     X = np.column_stack([np.ones(600), rng.normal(size=600)])

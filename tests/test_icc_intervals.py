@@ -136,3 +136,25 @@ def test_coverage_by_simulation():
     cov1, cov2 = hits1 / n_sim, hits2 / n_sim
     print(f"coverage ICC(1) {cov1:.3f}, ICC(2) {cov2:.3f}")
     assert 0.75 <= cov1 < 1 and 0.75 <= cov2 < 1
+
+
+@pytest.mark.parametrize("with_covariate", [False, True])
+def test_replicates_equal_refits_of_the_resampled_rows(with_covariate):
+    """The replicates, solved together from the groups' cached statistics, equal a refit of each
+    resample's rows by the engine (a group drawn twice entering as two groups) to 1e-9."""
+    from belonging_lib._resampling import cluster_rows, resampled_rows
+    from belonging_lib.models import _lmm
+
+    inv, j = _codes()
+    y = FIX["y"].to_numpy(float)
+    X = np.column_stack([np.ones(len(FIX)), FIX["x"]]) if with_covariate else np.ones((len(FIX), 1))
+    idx = IDX[:40]
+    tau, s2, nb = _cluster_boot_reml(y, X, inv, j, idx)
+    rows = cluster_rows(inv, j)
+    for b in range(len(idx)):
+        r, labels = resampled_rows(rows, idx[b])
+        fit = _lmm.fit(_lmm.TwoLevel.from_data(y[r], X[r], np.ones((len(r), 1)), labels, j), reml=True,
+                       satterthwaite_df=False)
+        assert nb[b] == len(r)
+        np.testing.assert_allclose([tau[b], s2[b]], [fit.theta[0] ** 2 * fit.sigma2, fit.sigma2], rtol=1e-9,
+                                   atol=1e-12)

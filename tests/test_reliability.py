@@ -131,12 +131,37 @@ def test_bootstrap_draw_equals_direct_computation():
     x = CMISS.to_numpy(dtype=float)
     draws = _boot_alpha(x, 3, 5, False)
     rng = np.random.default_rng(5)
-    w = rng.multinomial(len(x), np.full(len(x), 1 / len(x)), size=3)
+    idx = rng.integers(0, len(x), size=(3, len(x)))     # each resample: n row positions drawn with replacement
     for b in range(3):
-        rows = np.repeat(np.arange(len(x)), w[b])
-        c = pd.DataFrame(x[rows]).cov().to_numpy()
+        c = pd.DataFrame(x[idx[b]]).cov().to_numpy()
         k = c.shape[0]
         np.testing.assert_allclose(draws[b], (1 - np.trace(c) / c.sum()) * k / (k - 1), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["likert", "continuous", "missing"])
+def test_bootstrap_draws_equal_a_loop_over_the_resampled_rows(kind):
+    """Every vectorised draw equals alpha of its resampled rows computed one by one (pairwise-complete
+    covariances, as psych::alpha), to 1e-9, on integer answers, continuous scores far from zero and
+    answers with gaps."""
+    from belonging_lib.reliability import _boot_alpha
+    rng = np.random.default_rng(8)
+    n, k, B = 300, 6, 150
+    common = rng.normal(size=(n, 1))
+    x = common + rng.normal(size=(n, k))
+    if kind == "likert":
+        x = np.clip(np.round(3 + x), 1, 5)
+    elif kind == "continuous":
+        x = 1e3 + 10 * x
+    else:
+        x = np.clip(np.round(3 + x), 1, 5)
+        x[rng.random((n, k)) < 0.1] = np.nan
+    draws = _boot_alpha(x, B, 21, False, chunk=40)
+    idx = np.random.default_rng(21).integers(0, n, size=(B, n))
+    loop = []
+    for b in range(B):
+        c = pd.DataFrame(x[idx[b]]).cov().to_numpy()
+        loop.append((1 - np.trace(c) / c.sum()) * k / (k - 1))
+    np.testing.assert_allclose(draws, loop, rtol=1e-9, atol=0)
 
 
 def test_summary_and_apa_sentence():

@@ -477,6 +477,8 @@ def _newton(model, theta0, reml, max_iter: int = 100, xtol: float = 1e-11):
             break
         H = pt.hess(_pieces_jacobian(model, pt, reml))[np.ix_(free, free)]
         gf = g[free]
+        if not (np.all(np.isfinite(H)) and np.all(np.isfinite(gf))):
+            break                  # an undefined Hessian or score (a flat criterion): not converged
         lam = 0.0
         scale = max(float(np.max(np.abs(np.diag(H)))), 1e-8)
         while True:

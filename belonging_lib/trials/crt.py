@@ -3,9 +3,12 @@ subgroup effects and the complier-average causal effect.
 
 The two-level models are fitted by :mod:`belonging_lib.models` (REML, Var(beta) =
 (X'V^-1X)^-1 and Satterthwaite df as lme4/lmerTest), each built and fitted once; the
-resampling loops draw their clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
-and re-randomisation for the library) and refit with the fast
-:func:`~belonging_lib.models.fit_random_intercept`.
+resampling draws its clusters with :mod:`belonging_lib._resampling` (one cluster bootstrap
+and re-randomisation for the library).  The replicates of :func:`crt_effect` are re-weightings of
+per-cluster blocks formed once, all solved together by the engine's Newton iteration
+(:mod:`belonging_lib.models._replicates`); a replicate that is not a settled interior optimum is
+refitted with :func:`~belonging_lib.models.fit_random_intercept`, and every replicate equals that
+refit of its resample (``tests/test_trials.py``).
 """
 
 from __future__ import annotations
@@ -419,8 +422,10 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
             _, _, t2, s2 = _fast(y[idx], Xd[idx], labels)
             return beta[kr] / math.sqrt(t2 + s2)
 
-        est = cluster_bootstrap(effect_size, rows_of, draws, desc="cluster bootstrap",
-                                progress=_auto_progress(progress, 2 * n_boot))
+        est, rest = _boot_effect_sizes(y, Xn, Xd, k, codes, len(uniq), draws,
+                                       (_components(num), _components(den)))
+        est[rest] = cluster_bootstrap(effect_size, rows_of, draws[rest], desc="cluster bootstrap",
+                                      progress=_auto_progress(progress, 2 * len(rest)))
         a = (1 - ci_level) / 2
         res.update(boot_ci_low=float(np.quantile(est, a)), boot_ci_high=float(np.quantile(est, 1 - a)),
                    n_boot=n_boot, boot_estimates=est)
@@ -431,17 +436,21 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
         # rebuilding the design matrix for every re-randomisation
         if sum(treatment in str(c) for c in X.columns) == 1:
             design = None
-        perm = np.empty(n_perm)
         pframe = frame.copy()
-        for r in progress_bar(range(n_perm), desc="re-randomisations", enabled=_auto_progress(progress, n_perm)):
-            new_arm = rerandomise(cl_arm, cl_block, rng)
-            pframe[treatment] = new_arm[codes]
+
+        def permuted_design(arm_of_row):
+            pframe[treatment] = arm_of_row
             if design is not None:
-                Xp = np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
-            else:
-                Xp = Xn.copy()
-                Xp[:, k] = new_arm[codes]
-            beta, _, _, _ = _fast(y, Xp, codes)
+                return np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
+            Xp = Xn.copy()
+            Xp[:, k] = arm_of_row
+            return Xp
+
+        # the draws first, in the order the re-randomisations always made them
+        arms = np.stack([rerandomise(cl_arm, cl_block, rng) for _ in range(n_perm)])
+        perm, rest = _perm_coefficients(y, permuted_design, k, codes, len(uniq), arms, _components(num))
+        for r in progress_bar(rest, desc="re-randomisations", enabled=_auto_progress(progress, len(rest))):
+            beta, _, _, _ = _fast(y, permuted_design(arms[r][codes]), codes)
             perm[r] = beta[k]
         p = (1 + np.sum(np.abs(perm) >= abs(b) - 1e-12 * abs(b))) / (1 + n_perm)
         res.update(p_permutation=float(p), n_perm=n_perm, perm_estimates=perm)
@@ -730,8 +739,20 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
             # a resample in which no programme school complied has no CACE: left out and counted
             return beta[kr] / cd_r if abs(cd_r) > 1e-12 else np.nan
 
-        boots = cluster_bootstrap(cace_effect, rows_of, draws, desc="CACE bootstrap",
-                                  progress=_auto_progress(progress, nb))
+        # the ITT coefficient of every replicate from cached cluster blocks, the compliance
+        # difference from the clusters' sums; the replicates not settled there are refitted
+        coef, counts, solved = _boot_coefficient(yv, Xv, k, codes, len(rows_of), draws,
+                                                 _components(itt.numerator_model))
+        n_j = np.bincount(codes, minlength=len(rows_of)).astype(float)
+        c_j = np.bincount(codes, weights=comp, minlength=len(rows_of))
+        with np.errstate(all="ignore"):
+            share = [np.einsum("bj,j->b", counts, c_j * (cl_arm == v)) / np.einsum("bj,j->b", counts, n_j * (cl_arm == v))
+                     for v in (1.0, 0.0)]
+            cd = share[0] - share[1]
+            boots = np.where(np.abs(cd) > 1e-12, coef / cd, np.nan)
+        rest = np.flatnonzero(~solved)
+        boots[rest] = cluster_bootstrap(cace_effect, rows_of, draws[rest], desc="CACE bootstrap",
+                                        progress=_auto_progress(progress, len(rest)))
         n_undefined = int(np.isnan(boots).sum())
         if n_undefined > 0.05 * nb:
             raise ModelError(f"{n_undefined} of {nb} bootstrap resamples had no compliance difference; "
@@ -742,6 +763,94 @@ def cace(data: pd.DataFrame, *, outcome: str, treatment: str, complied: str, clu
                       compliance_treated=float(cT), compliance_control=float(cC), compliance_difference=float(cdiff),
                       sd=itt.sd, ci_method=ci_method, n_boot=nb, n=itt.n, n_clusters=itt.n_clusters,
                       ci_level=ci_level, n_boot_undefined=n_undefined, n_excluded=itt.n_excluded)
+
+
+# ------------------------------------------------------------------ resampling from cached cluster blocks
+def _theta0(components) -> float:
+    """lme4's theta (relative SD of the cluster effect) of a fit's (cluster, residual) variances."""
+    tau2, sig2 = components
+    return math.sqrt(max(tau2, 0.0) / sig2) if sig2 > 0 else 0.1
+
+
+def _replicate_counts(draws: np.ndarray, n_clusters: int) -> np.ndarray:
+    """(B, J): how many times each replicate of ``draws`` holds each cluster."""
+    counts = np.zeros((len(draws), n_clusters))
+    np.add.at(counts, (np.repeat(np.arange(len(draws)), draws.shape[1]), draws.ravel()), 1.0)
+    return counts
+
+
+def _boot_coefficient(y, Xn, k, codes, n_clusters, draws, components):
+    """Coefficient of column ``k`` in each cluster-bootstrap replicate of ``draws``, from cached blocks.
+
+    Each replicate's model is a weighted sum of the clusters' blocks, solved for all replicates at
+    once (:func:`belonging_lib.models._replicates.fit_replicates`); a design column that is zero in
+    every drawn cluster (a block dummy whose schools were not drawn) is dropped, as the refit does.
+    Returns the coefficients, the counts of each cluster in each replicate (B, J) and a mask of the
+    replicates solved here; the others are to be refitted one by one (an optimum the batch does not
+    settle, a design the engine cannot solve, or data the refit refuses).
+    """
+    from ..models._replicates import cluster_blocks, fit_replicates
+
+    counts = _replicate_counts(draws, n_clusters)
+    drawn = counts > 0
+    num = cluster_blocks(y, Xn, codes, n_clusters)
+    nj = num.nj
+    nonzero = np.stack([np.bincount(codes, weights=(Xn[:, c] != 0).astype(float), minlength=n_clusters) > 0
+                        for c in range(Xn.shape[1])], axis=1)
+    keep = np.einsum("bj,jc->bc", drawn.astype(float), nonzero.astype(float)) > 0
+    ymin = np.full(n_clusters, np.inf)
+    ymax = np.full(n_clusters, -np.inf)
+    np.minimum.at(ymin, codes, y)
+    np.maximum.at(ymax, codes, y)
+    n_rep = np.einsum("bj,j->b", counts, nj)
+    # what fit_random_intercept refuses (a constant outcome, single-row clusters only, too few rows):
+    # left to the refit, which raises its own error
+    refused = ((np.where(drawn, ymax, -np.inf).max(axis=1) == np.where(drawn, ymin, np.inf).min(axis=1))
+               | (np.where(drawn, nj, 0).max(axis=1) < 2) | (n_rep <= keep.sum(axis=1)))
+    est = np.full(len(draws), np.nan)
+    ok = ~refused
+    patterns, which = np.unique(keep, axis=0, return_inverse=True)
+    with np.errstate(all="ignore"):
+        for i, pattern in enumerate(patterns):
+            rows = np.flatnonzero(np.asarray(which).ravel() == i)
+            f = fit_replicates([(counts[rows], num.columns(pattern))], nj, _theta0(components), reml=True)
+            est[rows] = f.beta[:, int(np.sum(pattern[:k]))]
+            ok[rows] &= f.settled
+    return est, counts, ok & np.isfinite(est)
+
+
+def _boot_effect_sizes(y, Xn, Xd, k, codes, n_clusters, draws, components):
+    """Effect sizes of the cluster-bootstrap replicates ``draws`` from cached cluster blocks: the
+    numerator's coefficient (:func:`_boot_coefficient`) over the square root of the denominator
+    model's total variance.  Returns the estimates and the replicates to refit one by one."""
+    from ..models._replicates import cluster_blocks, fit_replicates
+
+    b, counts, ok = _boot_coefficient(y, Xn, k, codes, n_clusters, draws, components[0])
+    den = cluster_blocks(y, Xd, codes, n_clusters)
+    with np.errstate(all="ignore"):
+        d = fit_replicates([(counts, den)], den.nj, _theta0(components[1]), reml=True)
+        est = b / np.sqrt(d.theta ** 2 * d.sigma2 + d.sigma2)
+    ok &= d.settled & np.isfinite(est)
+    return est, np.flatnonzero(~ok)
+
+
+def _perm_coefficients(y, permuted_design, k, codes, n_clusters, arms, components):
+    """Treatment coefficients of the re-randomisations ``arms`` (B, J) from cached cluster blocks.
+
+    The treatment is constant within a cluster, so each cluster has two versions of its block (its
+    rows' design with the arm set to 0 and to 1); a re-randomisation takes each cluster's version of
+    its new arm.  Returns the coefficients and the replicates to refit one by one.
+    """
+    from ..models._replicates import cluster_blocks, fit_replicates
+
+    b0 = cluster_blocks(y, permuted_design(np.zeros(len(y))), codes, n_clusters)
+    b1 = cluster_blocks(y, permuted_design(np.ones(len(y))), codes, n_clusters)
+    a = np.asarray(arms, float)
+    with np.errstate(all="ignore"):
+        f = fit_replicates([(1.0 - a, b0), (a, b1)], b0.nj, _theta0(components), reml=True)
+    est = f.beta[:, k].copy()
+    ok = f.settled & np.isfinite(est)
+    return est, np.flatnonzero(~ok)
 
 
 def _drop_empty_columns(X, k):
