@@ -254,6 +254,11 @@ class DataOffer:
             answered = survey.notna().any()
             self.columns = {c for c in survey.columns if answered[c]}
             self.empty = {c for c in survey.columns if not answered[c]}
+            # a `send` column of levels (None, SEN support, EHCP) gives the chapters `send_level` too
+            if "send_level" not in self.columns and "send" in self.columns:
+                send = survey["send"].dropna()
+                if pd.to_numeric(send, errors="coerce").isna().any() and send.nunique() > 2:
+                    self.columns.add("send_level")
 
     def scale_items(self, name: str) -> list[str] | None:
         from .instruments import ALIASES, list_instruments, load_instrument
@@ -971,6 +976,43 @@ def _own_data_code(source: str) -> str:
     return "\n".join(lines)
 
 
+def _drop_empty_headings(nb) -> None:
+    """Leave out a heading under which nothing is left (its prose all left out on own data): no code
+    cell shown, no prose line, down to the next heading of the same or a higher level. In place."""
+    tokens = []          # (cell index, line index or None, heading level or 0 for content)
+    for ci, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            if "remove-cell" not in cell.get("metadata", {}).get("tags", []):
+                tokens.append((ci, None, 0))
+            continue
+        if cell.cell_type != "markdown":
+            continue
+        for li, (line, prose) in enumerate(_prose_lines(cell.source.splitlines())):
+            h = _HEADING.match(line) if prose else None
+            if h:
+                tokens.append((ci, li, len(h.group(1))))
+            elif line.strip() and not line.startswith(":"):
+                tokens.append((ci, li, 0))
+    empty: dict[int, set[int]] = {}
+    for k, (ci, li, level) in enumerate(tokens):
+        if level < 2:
+            continue
+        has_content = False
+        for _, _, other in tokens[k + 1:]:
+            if other and other <= level:
+                break
+            if other == 0:
+                has_content = True
+                break
+        if not has_content:
+            empty.setdefault(ci, set()).add(li)
+    for ci, lines in empty.items():
+        cell = nb.cells[ci]
+        kept = [ln for i, ln in enumerate(cell.source.splitlines()) if i not in lines]
+        cell.source = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
+
+
 def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = False):
     """Make an executed chapter ready for the book (in place; returns ``nb``).
 
@@ -1012,6 +1054,8 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
                 fence = "`" * max(4, 1 + max((len(m) for m in re.findall(r"`{3,}", cell.source)), default=3))
                 cell.source = (f"{fence}{{admonition}} Solution\n:class: dropdown solution\n\n"
                                f"{cell.source}\n{fence}")
+    if own_data:
+        _drop_empty_headings(nb)
     if not found:
         # a chapter without the usual note still must not be read as synthetic
         import nbformat
@@ -1098,7 +1142,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     own_data : bool
         A book rerun on a user's own data: prose showing a number the run did not compute, and
         sentences about how the sample was made, are left out (see :func:`prepare_chapter`), and so
-        is the library's API reference.
+        is the library's API reference. A section with a cell that raised is replaced by a notice
+        (:func:`contain_failures`): no traceback reaches a page.
     plan : str, optional
         The run's plan (:func:`format_plan`), shown on the index page.
     glossary : path, optional
@@ -1140,6 +1185,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     downloads = []
     for f in files:
         nb = nbformat.read(f, as_version=4)
+        if own_data:   # a cell error never reaches a page of a book on own data: its section gives way to a notice
+            contain_failures(nb)
         prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data)
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")

@@ -297,11 +297,18 @@ def _closing_note(out: Path) -> list[str]:
 
 
 def _hide_data_dir(notebook_dir: Path) -> None:
-    """The executed chapters say where the working data were only as a placeholder."""
+    """The executed chapters say where the working data were only as a placeholder (in the injected
+    parameters and in papermill's record of them)."""
     import nbformat
 
     for path in notebook_dir.glob("[0-9][0-9]_*.ipynb"):
         nb = nbformat.read(path, as_version=4)
+        pm = nb.metadata.get("papermill", {})
+        if "DATA_DIR" in pm.get("parameters", {}):
+            pm["parameters"]["DATA_DIR"] = "<your working folder, not shared>"
+        for key in ("input_path", "output_path"):
+            if key in pm:
+                pm[key] = Path(pm[key]).name
         for cell in nb.cells:
             if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
                 cell.source = re.sub(r'(?m)^DATA_DIR = .*$', 'DATA_DIR = "<your working folder, not shared>"',
@@ -374,12 +381,20 @@ def _cmd_run(args) -> int:
     try:
         # The book says the results come from the user's data, never that they are synthetic. A section
         # that could not run shows a short notice in its place; a chapter that failed as a whole says so.
-        index = build_book(out / "notebooks", out / "site", title=args.title, notice=OWN_DATA_NOTICE,
+        # built in the working folder (Sphinx and myst-nb leave their own copies of the notebooks beside the
+        # site), then only the site is copied under --out
+        built = build_book(out / "notebooks", work / "site", title=args.title, notice=OWN_DATA_NOTICE,
                            chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=src / "glossary.md",
                            plan=outcome, stage_dir=work / "site.src")
     except BuildError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    import shutil
+
+    shutil.rmtree(out / "site", ignore_errors=True)
+    shutil.rmtree(out / "jupyter_execute", ignore_errors=True)    # left there by earlier versions of run
+    shutil.copytree(built.parent, out / "site")
+    index = out / "site" / built.name
     print(f"Site: {index}")
     for line in _closing_note(out):
         print(line)

@@ -68,7 +68,8 @@ from ._errors import ColumnError, DataError
 from ._results import Result, RowLedger
 from ._validation import as_frame, check_choice, describe_rows
 
-__all__ = ["read_codebook", "apply_codebook", "validate", "summary_line", "CodebookResult", "CODEBOOK_COLUMNS"]
+__all__ = ["read_codebook", "apply_codebook", "validate", "summary_line", "answer_labels", "CodebookResult",
+           "CODEBOOK_COLUMNS"]
 
 #: Columns of a codebook file (only ``variable`` is required).
 CODEBOOK_COLUMNS = ["file", "variable", "label", "type", "allowed", "instrument", "reverse",
@@ -162,6 +163,42 @@ def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         _parse_labels(row["value_labels"], row["variable"])
         _parse_codes(row["missing_codes"], row["variable"])
     return frame.reset_index(drop=True)
+
+
+def answer_labels(codebook: pd.DataFrame | str | os.PathLike, items) -> dict[int, str] | None:
+    """The answer labels a codebook gives a scale's items, for a figure's legend.
+
+    Parameters
+    ----------
+    codebook : DataFrame or path
+    items : list of str
+        The scale's item variables (``pssm_01`` ...).
+
+    Returns
+    -------
+    dict or None
+        ``{code: label}`` (``{1: "Strongly disagree", ...}``) when every item is in the codebook with
+        the same ``value_labels``; ``None`` when an item is missing, has none, or the items differ
+        (then the instrument's own labels serve).
+
+    Examples
+    --------
+    >>> cb = read_codebook(pd.DataFrame({"variable": ["q1", "q2"], "value_labels": ["1=No;2=Yes"] * 2}))
+    >>> answer_labels(cb, ["q1", "q2"])
+    {1: 'No', 2: 'Yes'}
+    """
+    cb = read_codebook(codebook)
+    items = list(items)
+    rows = cb[cb["variable"].isin(items)]
+    if rows["variable"].nunique() != len(set(items)):
+        return None
+    found = {tuple(sorted(_code_labels(cell).items())) for cell in rows["value_labels"]}
+    if len(found) != 1:
+        return None
+    labels = dict(next(iter(found)))
+    if not labels:
+        return None
+    return {int(k) if float(k).is_integer() else k: v for k, v in labels.items()}
 
 
 def _number(text: str, variable: str, what: str) -> float:
