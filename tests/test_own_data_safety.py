@@ -436,3 +436,47 @@ def test_chapters_03_to_06_run_in_full_without_attendance(tmp_path):
         if r.name in said:
             text = _glued_values(nbformat.read(r.path, as_version=4))[said[r.name]]
             assert "no attendance column" in text, r.name
+
+
+# --------------------------------------------------------------------------- sentences true of the output
+def test_a_heading_with_nothing_left_under_it_is_left_out():
+    from belonging_lib.book import prepare_chapter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 04 · Test\n\n## Result\n\nShown {glue:text}`a`.\n\n## Summary\n\n"
+                                              "- Gone {glue:text}`skipped`.\n\n## Next\n\n### Inner\n\nKept."),
+                nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
+                nbformat.v4.new_markdown_cell("## Code only"), nbformat.v4.new_code_cell("x")]
+    nb.cells[1]["outputs"] = [nbformat.from_dict({"output_type": "display_data", "data": {"text/plain": "1"},
+                                                  "metadata": {"scrapbook": {"name": "a", "mime_prefix": ""}}})]
+    prepare_chapter(nb, own_data=True)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "## Summary" not in text and "Gone" not in text
+    assert "## Result\n\nShown" in text and "## Next\n\n### Inner\n\nKept." in text and "## Code only" in text
+    # the sample book keeps every heading
+    nb2 = nbformat.v4.new_notebook()
+    nb2.cells = [nbformat.v4.new_markdown_cell("# T\n\n## Summary\n")]
+    prepare_chapter(nb2)
+    assert "## Summary" in nb2.cells[0].source
+
+
+def test_legend_labels_come_from_the_codebook():
+    from belonging_lib.codebook import answer_labels
+
+    cb = read_codebook(SAV_CB)
+    items = [f"tr_care_{k}" for k in range(1, 5)]
+    assert answer_labels(cb, items) == {1: "Strongly disagree", 2: "Disagree", 3: "Neither", 4: "Agree",
+                                        5: "Strongly agree"}
+    pssm = [f"pssm_{k:02d}" for k in range(1, 19)]
+    assert answer_labels(cb, pssm)[1] == "Not at all true"
+    assert answer_labels(cb, items + ["not_there"]) is None
+    mixed = cb.copy()
+    mixed.loc[mixed["variable"] == "tr_care_2", "value_labels"] = "1=No;2=Yes"
+    assert answer_labels(mixed, items) is None
+
+
+def test_whole_numbers_print_whole_in_tables():
+    from belonging_lib.tables import apa_table
+
+    t = apa_table(pd.DataFrame({"year_group": pd.array([7, 8, None], dtype="Int64"), "mean": [3.0, 3.25, 3.5]}))
+    assert t.cells["year_group"].tolist() == ["7", "8", ""] and t.cells.iloc[0, 1] == "3.00"
