@@ -4,6 +4,7 @@
 
     belonging validate --data my_survey.sav --codebook my_codebook.csv
     belonging run      --data my_survey.sav --codebook my_codebook.csv --out results/ [--notebooks 02,05]
+                       [--work private/] [--key-file key.txt] [--plan] [--accept-warnings]
     belonging report   --school S01 --out report.html [--data survey.csv] [--codebook ...]
                        [--scores pssm,tr_care] [--invalid missing]
     belonging simulate --out sample_data/
@@ -11,20 +12,30 @@
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
 ``support-plan``; see ``belonging <command> --help``.
 
-``run`` maps the raw file through the codebook, writes the mapped file into
-``OUT/data/`` in the sample layout (``survey.csv``), prints a plan (each
-chapter, the sections it runs or skips, and why, from the needs each chapter
-declares in its front matter), runs the chapters whose needs the data meet,
-leaving out the cells of the sections whose needs they do not (papermill
-parameter ``DATA_DIR``), and
-builds the book from the executed notebooks into ``OUT/site`` with the same
-machinery as ``make notebooks`` (:mod:`belonging_lib.book`), saying on every
-page that the results come from the user's own data; it says how many
-values each missing-value rule (declared missing codes, ``--invalid missing``)
-set missing, variable by variable.  Identifier columns (``type == "id"`` in the
-codebook) are read as text, so leading zeros survive into the mapped file.
+``run`` first repeats every warning of ``validate`` and stops on those that
+would score the scales wrongly (reverse keys, instrument names; see
+:data:`STOPPING_WARNINGS`) unless ``--accept-warnings``.  It then maps the raw
+file through the codebook into a private working folder (``--work``; by
+default a folder of the user's cache, never inside ``--out`` or a git
+repository), with pupil identifiers replaced by keyed HMAC-SHA256 pseudonyms
+(the key: ``--key-file``, ``$BELONGING_PSEUDONYM_KEY``, or one made and kept in
+the working folder; never printed).  It prints a plan (each chapter, the
+sections it runs or skips, and why, from the needs each chapter declares in its
+front matter); ``--plan`` stops there.  It runs the chapters whose needs the
+data meet, leaving out the cells of the sections whose needs they do not
+(papermill parameter ``DATA_DIR``); a cell that raises fails its section, which
+the book replaces by a notice of what failed and what to change, and the
+chapter is "partly run".  It builds the book from the executed notebooks with
+the same machinery as ``make notebooks`` (:mod:`belonging_lib.book`), saying on
+every page that the results come from the user's own data.  ``--out`` receives
+only ``notebooks/`` (the executed chapters) and ``site/`` (the book); the run
+ends by listing every file there and why it is safe to share.  It says how many
+values each missing-value rule (declared missing codes, ``--invalid missing``
+when given) set missing, variable by variable.  Identifier columns (``type ==
+"id"`` in the codebook) are read as text, so leading zeros survive.
 
-Exit status: 0 done; 1 ``validate`` found errors, or a notebook failed; 2 a
+Exit status: 0 done; 1 ``validate`` found errors, ``run`` stopped on a warning, or a chapter or
+section could not run; 2 a
 user error (a file that cannot be read, a bad option, ``--out`` naming a
 file), reported in one line without a traceback; 3 an unexpected internal
 error, also one line (set ``BELONGING_DEBUG=1`` to see its traceback).
@@ -273,26 +284,30 @@ _SAFE_WORDS = [
 ]
 
 
-def _why_safe(rel: str) -> str:
-    for folder, suffix, words in _SAFE_WORDS:
+def _safe_rule(rel: str) -> tuple[str, str, str] | None:
+    for rule in _SAFE_WORDS:
+        folder, suffix, _ = rule
         if rel.startswith(folder) and rel.endswith(suffix):
-            return words
-    return "not made by this run: check it before sharing"
+            return rule
+    return None
 
 
 def _closing_note(out: Path) -> list[str]:
-    """Every file under ``--out`` and why it is safe to share, grouped where many are alike."""
+    """Every file under ``--out`` and why it is safe to share: named one by one, or, where many are
+    alike, as the folder they all lie in."""
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple, list[str]] = {}
     for rel in files:
-        groups.setdefault(_why_safe(rel), []).append(rel)
+        groups.setdefault(_safe_rule(rel), []).append(rel)
     lines = [f"Files under {out} ({len(files)}), and why each is safe to share:"]
-    for why, names in groups.items():
-        if len(names) <= 15:
-            lines += [f"  {n}: {why}" for n in names]
+    for rule, names in groups.items():
+        if rule is None:
+            lines += [f"  {n}: not made by this run: check it before sharing" for n in names]
+        elif len(names) <= 15:
+            lines += [f"  {n}: {rule[2]}" for n in names]
         else:
-            tops = sorted({n.rsplit("/", 1)[0] + "/" if "/" in n else n for n in names})
-            lines.append(f"  {len(names)} files in {', '.join(tops[:4])}{' ...' if len(tops) > 4 else ''}: {why}")
+            kind = f" ending {rule[1]}" if rule[1] else ""
+            lines.append(f"  {len(names)} files under {rule[0]}{kind}: {rule[2]}")
     return lines
 
 
