@@ -56,7 +56,7 @@ from ._errors import BelongingError
 from ._resources import checkout_root, course_path
 
 __all__ = ["ChapterRun", "BuildError", "chapter_sources", "execute_chapters", "prepare_chapter",
-           "read_needs", "plan_chapters", "format_plan", "skip_sections", "ChapterPlan", "SectionPlan",
+           "read_needs", "plan_chapters", "format_plan", "skip_sections", "contain_failures", "ChapterPlan", "SectionPlan",
            "DataOffer",
            "build_book", "SAMPLE_NOTICE", "OWN_DATA_NOTICE", "main"]
 
@@ -93,6 +93,14 @@ class ChapterRun:
     seconds: float
     cached: bool = False
     error: str | None = None
+    #: Sections of an own-data run whose cells raised: for each heading, what failed in words. The
+    #: section's cells were replaced by a notice; the rest of the chapter ran.
+    failed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def partly(self) -> bool:
+        """Whether the chapter ran with one or more sections that could not run."""
+        return bool(self.failed) and self.error is None
 
 
 def chapter_sources(src: str | os.PathLike) -> list[Path]:
@@ -251,6 +259,11 @@ class DataOffer:
             answered = survey.notna().any()
             self.columns = {c for c in survey.columns if answered[c]}
             self.empty = {c for c in survey.columns if not answered[c]}
+            # a `send` column of levels (None, SEN support, EHCP) gives the chapters `send_level` too
+            if "send_level" not in self.columns and "send" in self.columns:
+                send = survey["send"].dropna()
+                if pd.to_numeric(send, errors="coerce").isna().any() and send.nunique() > 2:
+                    self.columns.add("send_level")
 
     def scale_items(self, name: str) -> list[str] | None:
         from .instruments import ALIASES, list_instruments, load_instrument
@@ -369,37 +382,61 @@ def plan_chapters(src: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return plans
 
 
-def format_plan(plans: list[ChapterPlan]) -> str:
-    """The plan as printed before a run: each chapter, what runs, what is skipped and why."""
-    lines = ["Plan:"]
+def format_plan(plans: list[ChapterPlan], runs: list[ChapterRun] | None = None) -> str:
+    """The plan as printed before a run: each chapter, what runs, what is skipped and why.
+
+    With ``runs`` (after the run), a chapter with a section that could not run is marked "partly
+    run", with each such section and what failed, and a chapter that failed as a whole "did not run".
+    """
+    outcome = {r.name: r for r in runs or []}
+    lines = ["Plan:" if runs is None else "What ran:"]
+    n_partly = n_failed = 0
     for p in plans:
         if not p.runs:
             lines.append(f"  {p.name}: skipped ({_reason(p.missing, p.why or {})}).")
             continue
         skipped = p.skipped
-        ran = [s.heading for s in p.sections if s.runs]
-        lines.append(f"  {p.name}: runs" + (f", {len(skipped)} section(s) skipped:" if skipped else
-                                           " every section."))
+        run = outcome.get(p.name)
+        if run is not None and run.error is not None:
+            n_failed += 1
+            lines.append(f"  {p.name}: did not run ({run.error}).")
+            continue
+        failed = dict(run.failed) if run is not None else {}
+        n_partly += bool(failed)
+        verb = "partly run" if failed else "runs"
+        parts = [f"{len(skipped)} section(s) skipped"] if skipped else []
+        parts += [f"{len(failed)} section(s) could not run"] if failed else []
+        lines.append(f"  {p.name}: {verb}" + (f", {' and '.join(parts)}:" if parts else " every section."))
         for heading, reason in skipped.items():
             lines.append(f"      skip '{heading}': {reason}.")
-        del ran
+        for heading, what in failed.items():
+            lines.append(f"      could not run '{heading}': {what}.")
     n_run = sum(p.runs for p in plans)
-    lines.append(f"{n_run} of {len(plans)} chapters run; "
-                 f"{sum(len(p.skipped) for p in plans if p.runs)} sections skipped within them.")
+    if runs is None:
+        lines.append(f"{n_run} of {len(plans)} chapters run; "
+                     f"{sum(len(p.skipped) for p in plans if p.runs)} sections skipped within them.")
+    else:
+        full = n_run - n_partly - n_failed
+        lines.append(f"Of {len(plans)} chapters, {full} ran, {n_partly} ran partly, {n_failed} did not run and "
+                     f"{len(plans) - n_run} were skipped.")
     return "\n".join(lines)
 
 
-def skip_sections(nb, skipped: dict[str, str]):
+_SKIPPED_LINE = "*This section was skipped on your data: {}.*"
+
+
+def skip_sections(nb, skipped: dict[str, str], *, line: str = _SKIPPED_LINE):
     """Remove the cells of each skipped section from a notebook (in place; returns ``nb``).
 
     A section runs from its heading to the next heading of the same or a higher level. The
-    heading stays, followed by one line saying that the section was skipped and why; its
-    prose, code cells and sub-sections go.
+    heading stays, followed by one line saying that the section was skipped and why (``line``,
+    with ``{}`` for the reason); its prose, code cells and sub-sections go.
     """
     import nbformat
 
     if not skipped:
         return nb
+    line_text = line
     cells, level = [], None
     for cell in nb.cells:
         if cell.cell_type != "markdown":
@@ -415,7 +452,7 @@ def skip_sections(nb, skipped: dict[str, str]):
                     level = None
                 if level is None and h.group(2) in skipped:
                     level = depth
-                    kept += [line, "", f"*This section was skipped on your data: {skipped[h.group(2)]}.*", ""]
+                    kept += [line, "", line_text.format(skipped[h.group(2)]), ""]
                     continue
             if level is None:
                 kept.append(line)
@@ -431,6 +468,101 @@ def skip_sections(nb, skipped: dict[str, str]):
             cells.append(new)
     nb.cells = cells
     return nb
+
+
+#: Papermill marks the failing cell with cells of its own; an own-data book leaves them out.
+_PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+#: Characters that Markdown or MyST would read as markup in an error message shown as prose.
+_MARKUP = re.compile(r"([\\`*_{}\[\]<>$|#~])")
+
+
+def _plain_words(text: str) -> str:
+    """An error message as one plain line: ANSI colours removed, at most 300 characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(text))
+    text = " ".join(text.split())
+    return text[:297].rstrip() + "..." if len(text) > 300 else text
+
+
+def _escaped(text: str) -> str:
+    """Plain text shown as Markdown prose: characters that would read as markup are escaped."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def _failure_words(ename: str, evalue: str) -> tuple[str, str]:
+    """What failed, in words, and what to change, for a cell's error."""
+    value = _plain_words(evalue)
+    if ename == "NameError":
+        return ("it uses a result of an earlier section that could not be run",
+                "make that section run first (see its own notice above)")
+    if ename == "KeyError":
+        return (f"it looked for {value} in your data, which do not have it",
+                "map that column in your codebook (`belonging validate` shows what is mapped), "
+                "or leave this chapter out with `--notebooks`")
+    what = value.rstrip(".") or ename
+    return (f"{what} ({ename})",
+            "check the columns this section uses in your codebook and with `belonging validate`; "
+            "the plan printed by `belonging run --plan` says what each section needs")
+
+
+def _section_of_cells(nb) -> list[str | None]:
+    """For each cell, the heading of the innermost section (level 2 or deeper) it sits in."""
+    current: str | None = None
+    out = []
+    for cell in nb.cells:
+        out.append(current)          # a markdown cell belongs to the section open where it starts
+        if cell.cell_type == "markdown":
+            for line, prose in _prose_lines(cell.source.splitlines()):
+                h = _HEADING.match(line) if prose else None
+                if h:
+                    current = h.group(2) if len(h.group(1)) >= 2 else None
+    return out
+
+
+def contain_failures(nb) -> tuple[dict[str, str], str | None]:
+    """Replace each section of an executed notebook in which a cell raised by a short notice.
+
+    For an own-data run (cells run with errors allowed): a section whose cell raised keeps its
+    heading and one paragraph saying what failed, in words, and what to change; its cells and
+    their outputs (the traceback among them) go. A cell that raised outside every section (before
+    the first ``##`` heading) fails the whole chapter: the notebook is left with its title and a
+    notice. Works in place.
+
+    Returns
+    -------
+    (dict, str or None)
+        The failed sections (heading -> what failed, in words), and the whole chapter's failure in
+        words (``None`` when the chapter ran, fully or partly).
+    """
+    import nbformat
+
+    nb.cells = [c for c in nb.cells if _PAPERMILL_ERROR_TAG not in c.get("metadata", {}).get("tags", [])]
+    sections = _section_of_cells(nb)
+    failed: dict[str, tuple[str, str]] = {}
+    whole = None
+    for cell, section in zip(nb.cells, sections):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors:
+            continue
+        words = _failure_words(errors[0].get("ename", ""), errors[0].get("evalue", ""))
+        if section is None:
+            whole = whole or words
+        else:
+            failed.setdefault(section, words)
+    if whole is not None:
+        title = next((ln for c in nb.cells if c.cell_type == "markdown" for ln in c.source.splitlines()
+                      if ln.startswith("# ")), "# Chapter")
+        nb.cells = [nbformat.v4.new_markdown_cell(
+            f"{title}\n\n**This chapter could not be run on your data.** What failed: {_escaped(whole[0])}. "
+            f"What to change: {whole[1]}.")]
+        return {}, whole[0]
+    notices = {h: f"{_escaped(what)}. What to change: {change}" for h, (what, change) in failed.items()}
+    skip_sections(nb, notices, line="**This section could not be run on your data.** What failed: {}.")
+    for cell in nb.cells:             # no traceback left anywhere (an error inside a kept section's cell)
+        if cell.cell_type == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+    return {h: what for h, (what, _) in failed.items()}, None
 
 
 # --------------------------------------------------------------------------- execution
@@ -514,8 +646,30 @@ def _describe_failure(source: Path, out_path: Path, exc: Exception) -> str:
     return f"{where or 'a cell'} raised {ename}: {evalue}"
 
 
+def _kernel_options() -> dict:
+    """Options of the kernels that run the chapters: on POSIX they talk to this process over local
+    sockets in Jupyter's private runtime folder, not over TCP (so nothing is sent in plain text on
+    the network stack, and the kernel has nothing to warn about)."""
+    if os.name != "posix":
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    class _LocalSocketKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.connection_file:
+                self.connection_file = str(runtime / f"kernel-belonging-{os.getpid()}-{id(self):x}.json")
+            self.transport = "ipc"
+            self.ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+            return await super()._async_pre_start_kernel(**kw)
+
+    return {"kernel_manager_class": _LocalSocketKernelManager}
+
+
 def _execute_one(source: Path, out_path: Path, parameters: dict, cwd: Path, timeout: int,
-                 skipped: dict | None = None) -> ChapterRun:
+                 skipped: dict | None = None, contain: bool = False) -> ChapterRun:
     import jupytext
     import nbformat
     import papermill
@@ -527,18 +681,26 @@ def _execute_one(source: Path, out_path: Path, parameters: dict, cwd: Path, time
     raw_path = out_path.parent / ".unexecuted" / (source.stem + ".ipynb")
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, raw_path)
-    error = None
+    error, failed = None, ()
     try:
         papermill.execute_notebook(
             str(raw_path), str(out_path), parameters=parameters, cwd=str(cwd),
             kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-            log_output=False,
+            log_output=False, **({"allow_errors": True} if contain else {}), **_kernel_options(),
         )
     except Exception as exc:  # papermill re-raises the cell's error; keep the notebook it wrote
         error = _describe_failure(source, out_path, exc)
+        if contain and out_path.exists():
+            # own data: the section that failed is replaced by a notice; the rest of the chapter stands
+            done = nbformat.read(out_path, as_version=4)
+            sections, whole = contain_failures(done)
+            nbformat.write(done, out_path)
+            error, failed = whole, tuple(sections.items())
+            if whole is None and not sections:   # no error output to place (a timeout, a dead kernel)
+                error = _describe_failure(source, out_path, exc)
     finally:
         raw_path.unlink(missing_ok=True)
-    return ChapterRun(source.stem, out_path, time.perf_counter() - start, False, error)
+    return ChapterRun(source.stem, out_path, time.perf_counter() - start, False, error, failed)
 
 
 def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -546,7 +708,8 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
                      workers: int | None = None, timeout: int = 600,
                      cwd: str | os.PathLike | None = None,
                      cache_dir: str | os.PathLike | None = None,
-                     skipped: dict[str, dict[str, str]] | None = None) -> list[ChapterRun]:
+                     skipped: dict[str, dict[str, str]] | None = None,
+                     contain: bool = False) -> list[ChapterRun]:
     """Convert and execute every chapter in ``src`` into ``out_dir``.
 
     Parameters
@@ -574,6 +737,11 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     skipped : dict, optional
         For each chapter (by name, ``"05_belonging_and_attainment"``), the sections to skip and
         why (``{heading: reason}``), as :func:`plan_chapters` gives them; their cells are not run.
+    contain : bool
+        A run on a user's own data: a cell that raises fails its section, not the chapter. Every
+        cell runs; each section with a failed cell is replaced by a notice (what failed and what to
+        change, no traceback) by :func:`contain_failures`, and listed in the run's ``failed``. A
+        chapter with a failed section is not cached.
 
     Returns
     -------
@@ -621,21 +789,24 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     if todo:
         with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = [pool.submit(_execute_one, s, out / f"{s.stem}.ipynb", params, run_cwd, timeout,
-                                   (skipped or {}).get(s.stem))
+                                   (skipped or {}).get(s.stem), contain)
                        for s in todo]
             for fut in cf.as_completed(futures):
                 run = fut.result()
-                status = "ok" if run.error is None else f"FAILED: {run.error}"
+                status = ("ok" if run.error is None and not run.failed else
+                          f"partly run: {len(run.failed)} section(s) could not run" if run.error is None
+                          else f"FAILED: {run.error}")
                 print(f"  {run.name}: {run.seconds:5.1f} s  {status}", flush=True)
                 runs.append(run)
-                if use_cache and run.error is None:
+                if use_cache and run.error is None and not run.failed:
                     cache = Path(cache_dir)
                     for stale in cache.glob(f"{run.name}-*.ipynb"):
                         stale.unlink()
                     shutil.copy2(run.path, cache / f"{run.name}-{keys[run.name]}.ipynb")
     shutil.rmtree(out / ".unexecuted", ignore_errors=True)
     if timings_file is not None:
-        timings.update({r.name: round(r.seconds, 1) for r in runs if not r.cached and r.error is None})
+        timings.update({r.name: round(r.seconds, 1) for r in runs if not r.cached and r.error is None
+                        and not r.failed})
         timings_file.parent.mkdir(parents=True, exist_ok=True)
         timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True), encoding="utf-8")
     return sorted(runs, key=lambda r: r.name)
@@ -811,6 +982,43 @@ def _own_data_code(source: str) -> str:
     return "\n".join(lines)
 
 
+def _drop_empty_headings(nb) -> None:
+    """Leave out a heading under which nothing is left (its prose all left out on own data): no code
+    cell shown, no prose line, down to the next heading of the same or a higher level. In place."""
+    tokens = []          # (cell index, line index or None, heading level or 0 for content)
+    for ci, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            if "remove-cell" not in cell.get("metadata", {}).get("tags", []):
+                tokens.append((ci, None, 0))
+            continue
+        if cell.cell_type != "markdown":
+            continue
+        for li, (line, prose) in enumerate(_prose_lines(cell.source.splitlines())):
+            h = _HEADING.match(line) if prose else None
+            if h:
+                tokens.append((ci, li, len(h.group(1))))
+            elif line.strip() and not line.startswith(":"):
+                tokens.append((ci, li, 0))
+    empty: dict[int, set[int]] = {}
+    for k, (ci, li, level) in enumerate(tokens):
+        if level < 2:
+            continue
+        has_content = False
+        for _, _, other in tokens[k + 1:]:
+            if other and other <= level:
+                break
+            if other == 0:
+                has_content = True
+                break
+        if not has_content:
+            empty.setdefault(ci, set()).add(li)
+    for ci, lines in empty.items():
+        cell = nb.cells[ci]
+        kept = [ln for i, ln in enumerate(cell.source.splitlines()) if i not in lines]
+        cell.source = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
+
+
 def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = False):
     """Make an executed chapter ready for the book (in place; returns ``nb``).
 
@@ -852,6 +1060,8 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
                 fence = "`" * max(4, 1 + max((len(m) for m in re.findall(r"`{3,}", cell.source)), default=3))
                 cell.source = (f"{fence}{{admonition}} Solution\n:class: dropdown solution\n\n"
                                f"{cell.source}\n{fence}")
+    if own_data:
+        _drop_empty_headings(nb)
     if not found:
         # a chapter without the usual note still must not be read as synthetic
         import nbformat
@@ -938,7 +1148,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     own_data : bool
         A book rerun on a user's own data: prose showing a number the run did not compute, and
         sentences about how the sample was made, are left out (see :func:`prepare_chapter`), and so
-        is the library's API reference.
+        is the library's API reference. A section with a cell that raised is replaced by a notice
+        (:func:`contain_failures`): no traceback reaches a page.
     plan : str, optional
         The run's plan (:func:`format_plan`), shown on the index page.
     glossary : path, optional
@@ -980,6 +1191,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     downloads = []
     for f in files:
         nb = nbformat.read(f, as_version=4)
+        if own_data:   # a cell error never reaches a page of a book on own data: its section gives way to a notice
+            contain_failures(nb)
         prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data)
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")

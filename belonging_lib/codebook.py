@@ -24,7 +24,24 @@ A codebook is a CSV file with one row per variable.  Columns used here:
     ignored).  Declared missing codes apply before the allowed values are
     checked.
 
-``label``, ``instrument``, ``reverse``, ``synthetic``: documentation.
+``constant``
+    a value for every pupil of the file, where the export has no column for it
+    (``phase`` = ``secondary`` for a secondary school's survey); such a row
+    names no ``source_name``.  The value is checked against ``allowed`` and
+    ``value_labels`` like any answer.
+``instrument``
+    the bundled instrument whose items the variable is (``pssm``, ``tr_care``;
+    see :func:`belonging_lib.instruments.list_instruments`), or the name of the
+    codebook's own scale.  An item of a bundled instrument filed under another
+    name is an error that suggests the right one; an own scale's name close to
+    a bundled instrument's is a warning.
+
+``label``, ``reverse``, ``synthetic``: documentation.
+
+One raw column may feed several variables that are not items (KS2 as both
+``ks2_score`` and ``prior_attainment``; SEN as both ``send`` and
+``send_level``, each with its own ``value_labels``): :func:`validate` shows the
+mapping as a note.  Two items drawn from one column are an error.
 
 :func:`apply_codebook` renames, recodes and checks every column and counts
 every change; :func:`validate` lists the problems of a raw export without
@@ -51,11 +68,12 @@ from ._errors import ColumnError, DataError
 from ._results import Result, RowLedger
 from ._validation import as_frame, check_choice, describe_rows
 
-__all__ = ["read_codebook", "apply_codebook", "validate", "summary_line", "CodebookResult", "CODEBOOK_COLUMNS"]
+__all__ = ["read_codebook", "apply_codebook", "validate", "summary_line", "answer_labels", "CodebookResult",
+           "CODEBOOK_COLUMNS"]
 
 #: Columns of a codebook file (only ``variable`` is required).
 CODEBOOK_COLUMNS = ["file", "variable", "label", "type", "allowed", "instrument", "reverse",
-                    "missing_codes", "value_labels", "source_name", "synthetic"]
+                    "missing_codes", "value_labels", "source_name", "synthetic", "constant"]
 _TYPES = {"id", "categorical", "binary", "integer", "continuous", "item", "weight", "pv", ""}
 
 
@@ -122,7 +140,14 @@ def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         if col not in frame.columns:
             frame[col] = ""
     frame = frame.map(lambda v: unicodedata.normalize("NFC", v).strip())
-    frame["source_name"] = frame["source_name"].where(frame["source_name"] != "", frame["variable"])
+    both = (frame["constant"] != "") & (frame["source_name"] != "") & (frame["source_name"] != frame["variable"])
+    if both.any():
+        raise DataError(f"Codebook {name!r}: variable {frame.loc[both, 'variable'].iloc[0]!r} has both a "
+                        f"source_name and a constant ({describe_rows(frame.index[both])}); give one: the column "
+                        "of your export it comes from, or the one value it has for every pupil.")
+    frame["source_name"] = frame["source_name"].where((frame["source_name"] != "") | (frame["constant"] != ""),
+                                                      frame["variable"])
+    frame.loc[frame["constant"] != "", "source_name"] = ""
     blank = frame["variable"] == ""
     if blank.any():
         raise DataError(f"Codebook {name!r}: 'variable' is empty in {describe_rows(frame.index[blank])}.")
@@ -138,6 +163,42 @@ def read_codebook(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         _parse_labels(row["value_labels"], row["variable"])
         _parse_codes(row["missing_codes"], row["variable"])
     return frame.reset_index(drop=True)
+
+
+def answer_labels(codebook: pd.DataFrame | str | os.PathLike, items) -> dict[int, str] | None:
+    """The answer labels a codebook gives a scale's items, for a figure's legend.
+
+    Parameters
+    ----------
+    codebook : DataFrame or path
+    items : list of str
+        The scale's item variables (``pssm_01`` ...).
+
+    Returns
+    -------
+    dict or None
+        ``{code: label}`` (``{1: "Strongly disagree", ...}``) when every item is in the codebook with
+        the same ``value_labels``; ``None`` when an item is missing, has none, or the items differ
+        (then the instrument's own labels serve).
+
+    Examples
+    --------
+    >>> cb = read_codebook(pd.DataFrame({"variable": ["q1", "q2"], "value_labels": ["1=No;2=Yes"] * 2}))
+    >>> answer_labels(cb, ["q1", "q2"])
+    {1: 'No', 2: 'Yes'}
+    """
+    cb = read_codebook(codebook)
+    items = list(items)
+    rows = cb[cb["variable"].isin(items)]
+    if rows["variable"].nunique() != len(set(items)):
+        return None
+    found = {tuple(sorted(_code_labels(cell).items())) for cell in rows["value_labels"]}
+    if len(found) != 1:
+        return None
+    labels = dict(next(iter(found)))
+    if not labels:
+        return None
+    return {int(k) if float(k).is_integer() else k: v for k, v in labels.items()}
 
 
 def _number(text: str, variable: str, what: str) -> float:
@@ -178,24 +239,67 @@ def _parse_codes(cell: str, variable: str) -> list:
     return out
 
 
+def _is_constant(spec) -> bool:
+    return bool(spec.get("constant", ""))
+
+
 def _codebook_problems(cb: pd.DataFrame) -> list[dict]:
-    """Problems of the codebook itself: reversed ranges, one source column mapped twice."""
+    """Problems of the codebook itself: reversed ranges, two items from one source column, instrument
+    names the registry lacks; and, as notes, one source feeding several variables.
+
+    Each problem has a ``severity``; :func:`apply_codebook` stops on the errors.
+    """
+    import difflib
+
+    from .instruments import ALIASES, list_instruments
+
     out = []
     for _, spec in cb.iterrows():
         m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*", spec["allowed"] or "")
         if m and spec["type"].lower() != "id" and float(m.group(1)) > float(m.group(2)):
             out.append({"variable": spec["variable"], "source_name": spec["source_name"],
-                        "problem": "reversed range", "n": 0, "rows": "",
+                        "problem": "reversed range", "n": 0, "rows": "", "severity": "error",
                         "example": f"allowed={spec['allowed']!r}; write it low-high, "
                                    f"'{m.group(2)}-{m.group(1)}'"})
-    files = cb["file"] if "file" in cb.columns else pd.Series("", index=cb.index)
-    key = files.astype(str) + "\x00" + cb["source_name"].map(_norm_name)
-    for _, group in cb[key.duplicated(keep=False)].groupby(key[key.duplicated(keep=False)], sort=False):
+    sourced = cb[cb["constant"] == ""]
+    files = sourced["file"] if "file" in sourced.columns else pd.Series("", index=sourced.index)
+    key = files.astype(str) + "\x00" + sourced["source_name"].map(_norm_name)
+    for _, group in sourced[key.duplicated(keep=False)].groupby(key[key.duplicated(keep=False)], sort=False):
         names = group["variable"].tolist()
+        items = group["type"].str.lower() == "item"
         for _, spec in group.iterrows():
-            out.append({"variable": spec["variable"], "source_name": spec["source_name"],
-                        "problem": "source used twice", "n": 0, "rows": "",
-                        "example": f"{spec['source_name']!r} is the source of {', '.join(map(repr, names))}"})
+            if items.sum() >= 2:
+                out.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                            "problem": "source used twice", "n": 0, "rows": "", "severity": "error",
+                            "example": f"{spec['source_name']!r} is the source of {', '.join(map(repr, names))}, "
+                                       "two items of a questionnaire: map each item from its own column"})
+            else:
+                out.append({"variable": spec["variable"], "source_name": spec["source_name"],
+                            "problem": "one source, several variables", "n": 0, "rows": "", "severity": "note",
+                            "example": f"{spec['source_name']!r} -> {' and '.join(map(repr, names))}"})
+    known = set(list_instruments()) | set(ALIASES)
+    reg = _registry_items()
+    for name, group in cb[cb["instrument"] != ""].groupby("instrument", sort=False):
+        if name in known:
+            continue
+        registry_ids = sorted({reg[v][0] for v in group["variable"] if v in reg})
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        first = group.iloc[0]
+        variables = group["variable"].tolist()
+        shown = ", ".join(variables[:3]) + (f" and {len(variables) - 3} more" if len(variables) > 3 else "")
+        if registry_ids:
+            out.append({"variable": first["variable"], "source_name": first["source_name"],
+                        "problem": "instrument name unknown", "n": len(group), "rows": "", "severity": "error",
+                        "example": f"instrument {name!r} ({shown}) is not an instrument id; did you mean "
+                                   f"{' or '.join(map(repr, registry_ids))}? Write the id of the bundled "
+                                   "instrument whose items these are"})
+        elif close:
+            out.append({"variable": first["variable"], "source_name": first["source_name"],
+                        "problem": "instrument not in the registry", "n": len(group), "rows": "",
+                        "severity": "warning",
+                        "example": f"instrument {name!r} ({shown}) is not a bundled instrument; did you mean "
+                                   f"{close[0]!r}? If it is a scale of your own, name it so that it is not "
+                                   "taken for one"})
     return out
 
 
@@ -397,6 +501,12 @@ def _show(value) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
+def _answer(value) -> str:
+    """A coded answer as written on the questionnaire: 5, not 5.0."""
+    v = value.item() if hasattr(value, "item") else value
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def _is_missing_code(value, codes) -> bool:
     try:
         return float(value) in codes
@@ -528,13 +638,13 @@ def apply_codebook(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLik
     id_col = id
     check_choice("invalid", invalid, ["raise", "missing"])
     cb = _select(read_codebook(codebook), file)
-    bad_cb = _codebook_problems(cb)
+    bad_cb = [p for p in _codebook_problems(cb) if p["severity"] == "error"]
     if bad_cb:
         p = bad_cb[0]
         raise DataError(f"Codebook: variable {p['variable']!r} ({p['source_name']!r}): {p['problem']}: "
                         f"{p['example']}. Fix the codebook; `validate` lists every such problem.")
     found, renamed = _match_columns(raw, cb, earlier)
-    missing_cols = [s for s in cb["source_name"] if s not in found]
+    missing_cols = [s for s, c in zip(cb["source_name"], cb["constant"]) if s not in found and not c]
     if missing_cols:
         raise ColumnError(
             f"The raw export lacks {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''} named in "
@@ -546,8 +656,15 @@ def apply_codebook(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLik
     out = {}
     rows = []
     for _, spec in cb.iterrows():
-        src = found[spec["source_name"]]
-        col = _map_column(raw[src], spec, declared.get(src, ()), file_labels.get(src))
+        if _is_constant(spec):   # one value for every pupil, checked like any answer
+            src = f"(constant {spec['constant']!r})"
+            col = _map_column(pd.Series(spec["constant"], index=raw.index, dtype=object), spec)
+            if col.invalid.any():
+                raise DataError(f"Codebook: variable {spec['variable']!r} has the constant {spec['constant']!r}, "
+                                f"which is not an allowed value ({spec['allowed'] or spec['value_labels']}).")
+        else:
+            src = found[spec["source_name"]]
+            col = _map_column(raw[src], spec, declared.get(src, ()), file_labels.get(src))
         if col.invalid.any() and invalid == "raise":
             bad_rows = raw.index[col.invalid]
             value = raw.loc[bad_rows[0], src]
@@ -675,8 +792,10 @@ def _reverse_problems(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         marked = cell in ("1", "1.0", "true", "yes", "y")
         inst_id, keyed, _ = reg[var]
         if marked != keyed:
+            answered = frame[var].notna() if var in frame.columns else pd.Series(False, index=frame.index)
             out.append({"variable": var, "source_name": spec["source_name"],
-                        "problem": "reverse key differs from instrument", "n": 0, "rows": "",
+                        "problem": "reverse key differs from instrument", "n": int(answered.sum()),
+                        "rows": "every answer" if answered.any() else "",
                         "example": f"codebook reverse={int(marked)}, instrument {inst_id!r} "
                                    f"{'reverses' if keyed else 'does not reverse'} {var}; scoring uses the "
                                    "instrument's keys: map each source column to the instrument item with "
@@ -711,6 +830,8 @@ CONSTANT_MIN_VALUES = 10
 
 #: Scales with at least this many items are checked for straight-lining.
 STRAIGHT_LINE_MIN_ITEMS = 6
+#: A pupil who answered every item alike but skipped at most this many is a straight-liner too.
+STRAIGHT_LINE_SKIPS = 1
 
 
 def _straight_liners(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
@@ -730,13 +851,19 @@ def _straight_liners(cb: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         if len(items) < STRAIGHT_LINE_MIN_ITEMS:
             continue
         x = frame[items].apply(pd.to_numeric, errors="coerce")
-        same = x.notna().all(axis=1) & (x.nunique(axis=1) == 1)
+        n_answered = x.notna().sum(axis=1)
+        # every item answered alike, or all but one (a skipped item does not hide straight-lining)
+        same = (n_answered >= len(items) - STRAIGHT_LINE_SKIPS) & (x.nunique(axis=1) == 1)
         if same.any():
-            first = x.loc[same].iloc[0, 0]
+            answer = x.loc[same].bfill(axis=1).iloc[:, 0]
+            counts = answer.value_counts().sort_values(ascending=False, kind="stable")
+            by_answer = ", ".join(f"{_answer(v)} by {int(k)} pupil{'s' if k != 1 else ''}" for v, k in counts.items())
+            n_skip = int((n_answered[same] < len(items)).sum())
+            skipped = (f"; {n_skip} of them skipped one item" if n_skip else "")
             out.append({"variable": inst_id, "source_name": ", ".join(
                             cb.set_index("variable").loc[items[:2], "source_name"]) + " ...",
                         "problem": "straight-lining", "n": int(same.sum()), "rows": _rows(frame.index[same]),
-                        "example": f"the same answer to all {len(items)} items (first: {_show(first)})",
+                        "example": f"the same answer to all {len(items)} items: {by_answer}{skipped}",
                         "severity": "warning"})
     return out
 
@@ -790,7 +917,9 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         ``"invalid value"`` (unknown label, out of range, or not a whole number
         on an item, integer or binary variable), ``"duplicated id"``, ``"blank
         id"`` (of the identifier), ``"reversed range"`` (``allowed="5-1"``),
-        ``"source used twice"`` (two variables drawn from one raw column).
+        ``"source used twice"`` (two items drawn from one raw column), ``"instrument name
+        unknown"`` (an item of a bundled instrument filed under another name; the message says
+        which), and ``"constant declared"`` with a value that is not allowed.
         Notes: ``"not-answered code"`` (will be set missing), ``"text label"``
         (will be recoded), ``"column name normalised"`` (matched after trimming
         or Unicode NFC), ``"blank id"`` of another identifier column, and
@@ -801,13 +930,17 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
         asked): 136"``, with the code's label where known).
         ``"file read with a change"`` (merged Excel cells filled from their
         top-left cell, hidden rows read: the note names the cells) is a note.
+        ``"one source, several variables"`` (the mapping shown), ``"constant
+        declared"`` (a ``constant`` row),
         ``"constant column"`` (one value for every pupil who answered, when
         at least 10 did) and ``"class name in several schools"`` (``class_id``
         will be school-qualified) are notes too.  Warnings (``severity ==
         "warning"``) do not stop the mapping but need a look before any
-        analysis: ``"empty throughout"`` (no pupil has a value),
+        analysis: ``"instrument not in the registry"`` (an own scale's name close
+        to a bundled instrument's: a typing slip?), ``"empty throughout"`` (no pupil has a value),
         ``"straight-lining"`` (pupils giving the same answer to every item of
-        a scale of 6 or more items, all answered; listed by row; scales are
+        a scale of 6 or more items, all answered or all but one; listed by row, with how many
+        gave each answer; scales are
         the bundled instruments and the codebook's ``instrument`` groups),
         ``"reverse key differs from instrument"`` (the codebook's
         ``reverse`` column against the bundled instrument's key: scoring
@@ -836,8 +969,7 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
                          "example": _show(values[mask].iloc[0]) if mask.any() else "",
                          "severity": severity or ("error" if problem in errors else "note")})
 
-    for p in _codebook_problems(cb):
-        problems.append({**p, "severity": "error"})
+    problems += _codebook_problems(cb)
     for note in getattr(data, "extra_notes", ()):     # merged Excel cells filled, hidden rows read
         problems.append({"variable": "", "source_name": "", "problem": "file read with a change", "n": 0,
                          "rows": "", "example": note, "severity": "note"})
@@ -851,6 +983,14 @@ def validate(data: pd.DataFrame, codebook: pd.DataFrame | str | os.PathLike, *,
     first_id = ids.iloc[0]["variable"] if len(ids) else None
     mapped: dict[str, pd.Series] = {}
     for _, spec in cb.iterrows():
+        if _is_constant(spec):
+            col = _map_column(pd.Series(spec["constant"], index=raw.index, dtype=object), spec)
+            mapped[spec["variable"]] = col.mapped
+            problems.append({"variable": spec["variable"], "source_name": "", "problem": "constant declared",
+                             "n": len(raw), "rows": "all rows", "example": f"{spec['constant']!r} for every pupil"
+                             + (", which is not an allowed value" if col.invalid.any() else ""),
+                             "severity": "error" if col.invalid.any() else "note"})
+            continue
         if spec["source_name"] not in found:
             problems.append({"variable": spec["variable"], "source_name": spec["source_name"],
                              "problem": "column missing", "n": len(raw), "rows": "all rows", "example": "",

@@ -244,6 +244,8 @@ def apa_table(table, *, digits: int = 2, p_digits: int = 3, title: str | None = 
         elif col in ("n", "df") or str(col).startswith("n_"):
             shown = [("" if pd.isna(v) else (f"{int(v)}" if float(v).is_integer() else format_number(float(v), digits=digits)))
                      if isinstance(v, (int, float, np.integer, np.floating)) else str(v) for v in values]
+        elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            shown = ["" if pd.isna(v) else f"{int(v)}" for v in values]     # whole numbers stay whole: 7, not 7.00
         elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             lz = col not in NO_LEADING_ZERO
             shown = [format_number(float(v), digits=digits, leading_zero=lz) for v in values]

@@ -330,7 +330,7 @@ def test_run_reports_how_many_values_each_option_set_missing(tmp_path, capsys, m
                   "type": ["id", "item", "item"], "allowed": ["", "1-5", "1-5"],
                   "missing_codes": ["", "", "9"]}).to_csv(cb, index=False)
     main(["run", "--data", str(data), "--codebook", str(cb), "--out", str(tmp_path / "out"),
-          "--invalid", "missing", "--notebooks", "02"])
+          "--work", str(tmp_path / "work"), "--invalid", "missing", "--notebooks", "02"])
     out = capsys.readouterr().out
     assert "--invalid missing (values the codebook does not allow): 2 values set missing in 1 variable (q1 2)" in out
     assert "declared missing codes" in out and "2 values set missing in 1 variable (q2 2)" in out

@@ -243,12 +243,8 @@ def make_codebook(*, survey, schools, staff, transition, trial, pisa, export) ->
             inst, lab = item_meta[var]
             lo, hi = min(LABELS[lab]), max(LABELS[lab])
             rev = var in PSSM_REVERSED or var in PISA_REVERSED or var in SDQ_REVERSED
-            inst_name = {"tr_care": "teacher_care", "tr_fair": "teacher_fairness",
-                         "tr_listen": "teacher_listening", "peer": "peer_acceptance",
-                         "bully": "bullying", "engage": "engagement", "respect": "respect",
-                         "voice": "pupil_voice", "parent_engage": "parent_engagement"}.get(
-                inst, inst)
-            add("survey.csv", var, _label_of(var), "item", f"{lo}-{hi}", inst_name, rev, src,
+            # the instrument column names the registry's id, so that scoring and validate find it
+            add("survey.csv", var, _label_of(var), "item", f"{lo}-{hi}", inst, rev, src,
                 _value_label_string(lab), "9;-99")
         else:
             typ, allowed = survey_types[var]
