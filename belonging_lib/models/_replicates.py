@@ -107,8 +107,9 @@ class _Batch:
         self.uu = [np.einsum("jr,js->jrs", b.u, b.u).reshape(len(self.nj), -1) for _, b in sets]
         r = sets[0][1].u.shape[1]
         self.r, self.p = r, r - 1
-        self.wtw = sum(np.einsum("bj,jk->bk", c, b.ww.reshape(len(self.nj), -1)) for c, b in zip(self.C, (b for _, b in sets)))
-        self.c = sum(self.C)
+        self.wtw: np.ndarray = np.sum([np.einsum("bj,jk->bk", c, b.ww.reshape(len(self.nj), -1))
+                                       for c, b in zip(self.C, (b for _, b in sets))], axis=0)
+        self.c: np.ndarray = np.sum(self.C, axis=0)
         self.n = np.einsum("bj,j->b", self.c, self.nj)
         self.m = self.n - self.p if reml else self.n
         self.reml = reml

@@ -65,8 +65,8 @@ def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[flo
     if g.ndim != 1 or th.shape != g.shape:
         raise ModelError("`general` and `residual` must hold one value per item, of the same length.")
     parts = {}
-    for name, lam in specific.items():
-        lam = np.asarray(lam, dtype=float)
+    for name, given in specific.items():
+        lam = np.asarray(given, dtype=float)
         if lam.shape != g.shape:
             raise ModelError(f"The loadings of specific factor {name!r} must hold one value per item "
                              f"({g.size}), 0 where an item does not load on it; got {lam.size}.")
