@@ -52,6 +52,7 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
 
     Returns the :class:`~belonging_lib.codebook.CodebookResult`.
     """
+    from ._safe_write import write_csv
     from .codebook import apply_codebook, read_codebook
     from .io import read_labelled
 
@@ -64,9 +65,9 @@ def map_to_layout(data_path, codebook_path, out_dir, *, file: str = "survey.csv"
         s = frame[col]
         if s.dtype.kind == "f" and s.dropna().eq(s.dropna().round()).all():
             frame[col] = s.astype("Int64")
-    frame.to_csv(out / file, index=False)
+    write_csv(frame, out / file, index=False)
     rows = cb[cb["file"] == file] if (cb["file"] != "").any() else cb.assign(file=file)
-    rows.to_csv(out / "codebook.csv", index=False)
+    write_csv(rows, out / "codebook.csv", index=False)
     return result
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from .._errors import ColumnError, DataError
+from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
 
@@ -70,7 +71,7 @@ def audit_form() -> pd.DataFrame:
 def _action_plan_docx(path: Path, plan: pd.DataFrame, *, title: str) -> None:
     import docx
 
-    from ._docx import add_table
+    from ._docx import add_table, set_a4
 
     doc = docx.Document()
     doc.add_heading(title, level=1)
@@ -82,6 +83,7 @@ def _action_plan_docx(path: Path, plan: pd.DataFrame, *, title: str) -> None:
 
     section.orientation = WD_ORIENT.LANDSCAPE
     section.page_width, section.page_height = section.page_height, section.page_width
+    set_a4(doc)
     add_table(doc, plan[ACTION_PLAN_COLUMNS], blank_rows=max(0, 3 - len(plan)))
     doc.save(str(path))
 
@@ -90,16 +92,14 @@ def write_audit_template(out: str | os.PathLike) -> list[Path]:
     """Write the blank audit: ``audit_form.csv``/``.xlsx``, ``audit_guidance.html`` and blank action plans."""
     from ._common import out_dir, render
 
-    folder = out_dir(out)
+    folder = out_dir(out, personal=False)
     form = audit_form()
     paths = [folder / "audit_form.csv", folder / "audit_form.xlsx", folder / "audit_guidance.html",
              folder / "action_plan.xlsx", folder / "action_plan.docx"]
-    form.to_csv(paths[0], index=False)
+    write_csv(form, paths[0], index=False)
     levels = pd.DataFrame([{"rating": k, "level": v["label"], "meaning": v["meaning"]}
                            for k, v in _load()["levels"].items()])
-    with pd.ExcelWriter(paths[1], engine="openpyxl") as xl:
-        form.to_excel(xl, sheet_name="form", index=False)
-        levels.to_excel(xl, sheet_name="levels", index=False)
+    write_excel({"form": form, "levels": levels}, paths[1])
     f = framework()
     body = ["<h1>School culture audit: guidance for staff</h1>",
             "<p>Each member of staff fills in a copy of <code>audit_form.csv</code> (or the Excel form) on "
@@ -115,7 +115,7 @@ def write_audit_template(out: str | os.PathLike) -> list[Path]:
     paths[2].write_text(render("schools_base.html.j2", title="School culture audit: guidance").replace(
         "<body>\n", "<body>\n" + "\n".join(body), 1), encoding="utf-8")
     blank = pd.DataFrame(columns=ACTION_PLAN_COLUMNS)
-    blank.to_excel(paths[3], index=False, sheet_name="action plan")
+    write_excel(blank, paths[3], sheet_name="action plan")
     _action_plan_docx(paths[4], blank, title="Action plan")
     return paths
 
@@ -382,6 +382,7 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
     survey_html, survey_intro = "", ""
     if "pupil_percent" in areas:
         sv = areas[areas["pupil_part"].notna()]
+        thr = get_default_policy().threshold     # a count under the threshold is not printed either
         survey_intro = ("Both as percent of their scale's range (0 = the lowest answer everywhere, 100 = the highest). "
                         "The two scales ask different people different questions, so read a gap as a question "
                         "to explore with pupils, not a measured difference. An area without a matching part of the "
@@ -389,13 +390,16 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
         survey_html = pd.DataFrame({
             "Area": sv["area_label"], "Staff: mean rating as %": sv["staff_percent"].map("{:.0f}".format),
             "Pupils: part mean as %": sv["pupil_percent"].map(lambda v: "[c]" if pd.isna(v) else f"{v:.0f}"),
-            "Pupils answering": sv["pupil_n"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")}).to_html(
+            "Pupils answering": sv["pupil_n"].map(
+                lambda v: "" if pd.isna(v) else f"{v:.0f}" if v >= thr else f"fewer than {thr}")}).to_html(
                 index=False, border=0)
     ev = result.ratings[result.ratings["evidence"].astype(str).str.strip() != ""]
-    ev_rows = "".join(f"<tr><td>{_html.escape(r.indicator)}</td><td>{_html.escape(r.rater)}</td>"
+    # raters stay anonymous: evidence is listed by indicator, never against a rater's code
+    ev = ev.sort_values(["indicator", "evidence"], kind="stable")
+    ev_rows = "".join(f"<tr><td>{_html.escape(r.indicator)}</td>"
                       f"<td>{'' if pd.isna(r.rating) else int(r.rating)}</td><td>{_html.escape(str(r.evidence))}</td></tr>"
                       for r in ev.itertuples())
-    evidence_html = ("<table><tr><th>Indicator</th><th>Rater</th><th>Rating</th><th>Evidence</th></tr>" + ev_rows +
+    evidence_html = ("<table><tr><th>Indicator</th><th>Rating</th><th>Evidence</th></tr>" + ev_rows +
                      "</table>") if ev_rows else "<p>No evidence notes were written.</p>"
     page = render("schools_audit.html.j2", title=title or "School culture audit",
                   heading=title or "School culture audit: staff self-review", synthetic=synthetic,
@@ -406,7 +410,7 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
     paths = [folder / "audit_report.html", folder / "area_profile.png", folder / "action_plan.xlsx",
              folder / "action_plan.docx"]
     paths[0].write_text(page, encoding="utf-8")
-    result.action_plan.to_excel(paths[2], index=False, sheet_name="action plan")
+    write_excel(result.action_plan, paths[2], sheet_name="action plan")
     _action_plan_docx(paths[3], result.action_plan, title="Action plan from the school culture audit")
     return paths
 

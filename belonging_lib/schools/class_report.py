@@ -172,8 +172,14 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         school_scores = score_responses(school, version=version, what="school")
     too_few = n < policy.threshold
     scale_text = ", ".join(f"{c} = {lab}" for c, lab in inst.labels)
+    from .safeguarding import ANONYMOUS_NOTE, is_named_survey, needs_response_items
+
+    safeguarding = ("Answers such as being picked on or not feeling safe are listed per pupil, with what to do "
+                    "today, in answers_needing_response.html beside this report (not on this page, which may be "
+                    "shared). Act on them immediately, whatever the results below say." if is_named_survey(data)
+                    else ANONYMOUS_NOTE)
     ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
-               synthetic=synthetic, version_name=inst.name, n=n,
+               safeguarding=safeguarding, synthetic=synthetic, version_name=inst.name, n=n,
                n_school=0 if school is None else len(school), scale_text=scale_text, threshold=policy.threshold,
                too_few=too_few)
     if too_few:
@@ -206,10 +212,15 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     low_share = []
     for row in dist.itertuples(index=False):
         label = inst.labels[-1][1] if items_meta.loc[row.item, "reverse"] else inst.labels[0][1]
-        low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label))
-    pct, text, label = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
+        low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label, row.item))
+    pct, text, label, item = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
+    sensitive = set(needs_response_items(version)["item"])
+    # never "ask the class" about bullying or safety: a class discussion could expose the pupils concerned
+    next_step = ("Do not discuss this question with the class, where it could expose the pupils concerned: talk "
+                 "to the anti-bullying lead and the designated safeguarding lead about what the school does next."
+                 if item in sensitive else "Ask the class what lies behind it.")
     reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text}\u201d: "
-                   f"{pct:.0f}% answered \u201c{label}\u201d. Ask the class what lies behind it.")
+                   f"{pct:.0f}% answered \u201c{label}\u201d. {next_step}")
     if "school_estimate" in summary:
         above = summary[summary["school_estimate"] > summary["ci_high"]]
         below = summary[summary["school_estimate"] < summary["ci_low"]]

@@ -32,6 +32,7 @@ import yaml
 
 from .._errors import ColumnError, DataError
 from .._validation import check_choice, describe_rows
+from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
 from ._common import out_dir, render
 
@@ -115,7 +116,7 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
     from ..disclosure import get_default_policy
 
     check_choice("version", version, ["both", *VERSIONS])
-    folder = out_dir(out)
+    folder = out_dir(out, personal=False)
     versions = list(VERSIONS) if version == "both" else [version]
     written = []
     notes_versions = []
@@ -141,12 +142,10 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
                  "xlsx": folder / f"data_entry_{v}.xlsx", "codes": folder / f"codes_{v}.csv"}
         paths["html"].write_text(page, encoding="utf-8")
         sheet = data_entry_sheet(v)
-        sheet.to_csv(paths["csv"], index=False)
+        write_csv(sheet, paths["csv"], index=False)
         codes = _codes_table(v)
-        codes.to_csv(paths["codes"], index=False)
-        with pd.ExcelWriter(paths["xlsx"], engine="openpyxl") as xl:
-            data_entry_sheet(v, n_rows=35).to_excel(xl, sheet_name="answers", index=False)
-            codes.to_excel(xl, sheet_name="codes", index=False)
+        write_csv(codes, paths["codes"], index=False)
+        write_excel({"answers": data_entry_sheet(v, n_rows=35), "codes": codes}, paths["xlsx"])
         written += list(paths.values())
         notes_versions.append({"name": inst.name, "labels": inst.labels, "reverse": list(inst.reverse_items)})
     notes = folder / "administration_notes.html"
