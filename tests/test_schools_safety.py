@@ -26,7 +26,6 @@ from belonging_lib import DataError
 from belonging_lib.cli import main
 from belonging_lib.instruments import load_instrument
 from belonging_lib.schools.questionnaire import simulate_responses
-from belonging_lib.schools.safeguarding import answers_needing_response, needs_response_items
 from belonging_lib.schools.support_plan import support_flags, write_support_plans
 
 INST = load_instrument("ocb_secondary")
@@ -55,6 +54,8 @@ def _class_with_victim(n=24, seed=3):
 # ------------------------------------------------------------------ 1. answers that need a response
 
 def test_instruments_mark_the_answers_that_need_a_response():
+    from belonging_lib.schools.safeguarding import needs_response_items
+
     for version, bully, safe in (("secondary", "ocbs_07", "ocbs_11"), ("primary", "ocbp_07", "ocbp_11")):
         marks = needs_response_items(version).set_index("item")
         assert marks.loc[bully, "concern"] == "bullying" and marks.loc[safe, "concern"] == "not_safe"
@@ -73,6 +74,8 @@ def test_a_victim_with_high_scores_is_listed_though_not_flagged():
 
 
 def test_primary_answers_are_found_by_code():
+    from belonging_lib.schools.safeguarding import answers_needing_response
+
     d = pd.DataFrame({f"ocbp_{i:02d}": [2, 3] for i in range(1, 17)})
     d["pupil_ref"] = ["A", "B"]
     d.loc[1, "ocbp_07"] = 3      # "Someone at school keeps being mean to me": Yes
@@ -342,8 +345,10 @@ def _sheet(n=26, seed=6):
 
 def test_a_stray_quote_never_drops_pupils(tmp_path, capsys):
     d = _sheet(30)
-    d.loc[4, "adjustment"] = 'reads "aloud'
-    text = d.to_csv(index=False).replace('"reads ""aloud"', 'reads "aloud')
+    d.loc[4, "adjustment"] = "QOPEN"
+    d.loc[13, "adjustment"] = "QCLOSE"
+    # a note that opens a quote on one pupil's row and another that closes one nine rows later
+    text = d.to_csv(index=False).replace("QOPEN", '"extra time').replace("QCLOSE", 'scribe"')
     (tmp_path / "q.csv").write_text(text, encoding="utf-8")
     code = main(["class-report", "--data", str(tmp_path / "q.csv"), "--out", str(tmp_path / "r")])
     out = capsys.readouterr()
@@ -416,3 +421,82 @@ def test_class_report_never_asks_the_class_about_bullying():
     assert "Some pupils pick on me" in " ".join(rep.items["text"])
     assert "Ask the class" not in text and "anti-bullying lead" in text
     assert "answers_needing_response.html" in text
+
+
+def test_class_report_threshold_applies_to_every_cell():
+    from belonging_lib.schools.class_report import class_report
+
+    d = _sheet(11)
+    d.index = range(1, 12)
+    for item in ("ocbs_14", "ocbs_15", "ocbs_16"):     # "Being listened to": two pupils skip the part
+        d.loc[[1, 2], item] = np.nan
+    d.loc[[3, 4, 5], "ocbs_16"] = np.nan                # one question answered by 6
+    rep = class_report(d)
+    voice = rep.parts.set_index("part").loc["voice"]
+    assert voice["n"] == 9 and np.isnan(voice["estimate"]) and np.isnan(voice["ci_low"])
+    row = rep.items.set_index("item").loc["ocbs_16"]
+    assert row["n"] == 6 and np.isnan(row[[lab for _, lab in INST.labels]].astype(float)).all()
+    assert re.search(r"<td>Being listened to</td>\s*<td>fewer than 10</td>\s*<td>\[c\]</td>", rep.html)
+    assert re.search(r"without being laughed at\.</td><td class='num'>fewer than 10</td>(<td class='num'>\[c\]</td>){5}",
+                     rep.html)
+
+
+# ------------------------------------------------------------------ the audit for a leadership meeting
+
+def test_audit_all_blank_is_an_error(tmp_path, capsys):
+    from belonging_lib.schools.audit import simulate_audit
+
+    simulate_audit(n_raters=3, missing=1.0).to_csv(tmp_path / "blank.csv", index=False)
+    assert main(["audit", "--data", str(tmp_path / "blank.csv"), "--out", str(tmp_path / "a")]) == 2
+    assert "no rating at all" in capsys.readouterr().err
+
+
+def test_audit_workbook_with_one_sheet_per_rater(tmp_path, capsys):
+    from belonging_lib.schools.audit import simulate_audit
+
+    d = simulate_audit(n_raters=4)
+    with pd.ExcelWriter(tmp_path / "raters.xlsx") as xl:
+        for rater, block in d.groupby("rater"):
+            block.to_excel(xl, sheet_name=rater, index=False)
+    assert main(["audit", "--data", str(tmp_path / "raters.xlsx"), "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr()
+    assert "Audit of 4 raters" in out.out and "stacked 4 sheet(s)" in out.err
+
+
+def test_audit_page_one_and_anonymous_raters(tmp_path):
+    from belonging_lib.schools.audit import analyse_audit, framework, write_audit_report
+
+    f = framework()
+    rows = []
+    for rater in ("TA1", "HT"):                          # two raters: no interval, no range of raters
+        for k, r in enumerate(f.itertuples()):
+            v = 1 + (k + (rater == "HT") * 2) % 4
+            rows.append({"rater": rater, "indicator": r.indicator, "rating": v,
+                         "evidence": "seen in a walk" if k == 0 else ""})
+    d = pd.DataFrame(rows)
+    d.index = range(1, len(d) + 1)
+    res = analyse_audit(d)
+    assert len(res.priorities) <= 3 and len(res.action_plan) == len(res.priorities)
+    write_audit_report(res, tmp_path / "a")
+    page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (tmp_path / "a" / "audit_report.html").read_text())
+    assert "TA1" not in page and "HT" not in re.sub(r"HTML|<[^>]+>", " ", page).split()
+    assert "-0." not in re.sub(r"<[^>]+>", " ", page.split("Appendix")[1])
+    assert "no interval" in page and "not shown (fewer than 3 raters)" in page
+    first = page.split("Every area")[0]
+    assert "Priorities" in first and "Actions to consider" in first and "ICC" not in first
+
+
+def test_plans_and_action_plans_are_a4(tmp_path):
+    import docx
+
+    from belonging_lib.schools.audit import write_audit_template
+
+    write_audit_template(tmp_path / "t")
+    d = _class_with_victim()
+    low = pd.DataFrame([_pupil("L1", [1] * 16)])
+    res = support_flags(pd.concat([d, low], ignore_index=True).set_axis(range(1, len(d) + 2)),
+                        reliability={"staff": 0.8, "total": 0.8})
+    run = write_support_plans(res, tmp_path / "p")
+    for path in [tmp_path / "t" / "action_plan.docx", *run.folder.glob("*.docx")]:
+        s = docx.Document(str(path)).sections[0]
+        assert {round(s.page_width.mm), round(s.page_height.mm)} == {210, 297}, path

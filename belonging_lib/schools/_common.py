@@ -168,7 +168,7 @@ def _title_rows_hint(p: Path) -> str:
     return ""
 
 
-def read_table(path: str | os.PathLike, *, what: str = "data", expect=None) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stack: bool = False) -> pd.DataFrame:
     """Read a CSV or Excel file through :func:`belonging_lib.io.read_data`, rows numbered from 1.
 
     The library's reader handles stray quotes (an error naming the line, never pupils silently
@@ -176,7 +176,8 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None) -> p
     not UTF-8 (Excel on Windows saves Windows-1252) is read as Windows-1252, with a note.  A title
     line above the header gives an error that says so.  ``expect(columns)``, when given, picks the
     sheet of a workbook that holds the answers (the first whose columns it accepts), whatever its
-    position; blank sheets are skipped with a note.
+    position; blank sheets are skipped with a note.  With ``stack`` (the audit: one sheet per rater), every
+    sheet whose columns ``expect`` accepts is read and the sheets are stacked, in order, with a note.
 
     The index is the data row number counted from 1 (the row after the header is row 1), so every
     error message names the row a user sees in their spreadsheet program minus the header line.
@@ -194,7 +195,7 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None) -> p
     if not p.exists():
         raise DataError(f"The {what} file {str(p)!r} does not exist.")
     try:
-        frame = _read_first_fitting(p, what, expect)
+        frame = _read_first_fitting(p, what, expect, stack)
     except DataError as exc:
         if p.suffix.lower() == ".csv" and "cp1252" in str(exc) and "not valid" in str(exc):
             frame = read_data(p, encoding="cp1252")
@@ -239,7 +240,7 @@ def _trailing_blank_records(p: Path) -> int:
     return n
 
 
-def _read_first_fitting(p: Path, what: str, expect) -> pd.DataFrame:
+def _read_first_fitting(p: Path, what: str, expect, stack: bool = False) -> pd.DataFrame:
     """The first sheet (or the CSV) whose columns ``expect`` accepts; blank sheets are skipped."""
     import sys
 
@@ -248,7 +249,7 @@ def _read_first_fitting(p: Path, what: str, expect) -> pd.DataFrame:
     if p.suffix.lower() not in (".xlsx", ".xls") or expect is None:
         return read_data(p)
     names = pd.ExcelFile(p).sheet_names
-    blank = []
+    blank, fitting = [], []
     for name in names:
         try:
             frame = read_data(p, sheet=name)
@@ -257,9 +258,18 @@ def _read_first_fitting(p: Path, what: str, expect) -> pd.DataFrame:
                 blank.append(name)
                 continue
             raise
+        if stack and expect([str(c).strip() for c in frame.columns]):
+            fitting.append((name, frame))
+            continue
         if expect([str(c).strip() for c in frame.columns]):
             if blank or name != names[0]:
                 print(f"The {what} file: read sheet {name!r}" + (f"; blank sheet(s) {', '.join(map(repr, blank))} "
                       "skipped" if blank else "") + ".", file=sys.stderr)
             return frame
-    return read_data(p, sheet=names[0]) if names[0] not in blank else read_data(p, sheet=names[0])
+    if fitting:
+        if len(fitting) > 1 or blank:
+            print(f"The {what} file: stacked {len(fitting)} sheet(s) ({', '.join(repr(n) for n, _ in fitting)}), "
+                  "rows numbered in that order" + (f"; blank sheet(s) {', '.join(map(repr, blank))} skipped"
+                                                   if blank else "") + ".", file=sys.stderr)
+        return pd.concat([f for _, f in fitting], ignore_index=True)
+    return read_data(p, sheet=names[0])

@@ -196,15 +196,33 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         for c in ("estimate", "ci_low", "ci_high"):
             summary[f"school_{c}"] = summary["part"].map(ss[c])
     dist = item_distribution(data, version=version)
+    # The threshold applies to every cell shown: a part or a question answered by fewer pupils than the
+    # threshold is withheld (its mean, interval and percentages), not only the group splits.
+    thr = policy.threshold
+    part_few = summary["n"] < thr
+    summary.loc[part_few, ["estimate", "sd", "se", "ci_low", "ci_high"]] = np.nan
+    item_few = dist["n"] < thr
+    dist.loc[item_few, [lab for _, lab in inst.labels]] = np.nan
 
     # ---- reading: every sentence computed from the tables above
     reading = []
-    best = summary.loc[summary["estimate"].idxmax()]
-    worst = summary.loc[summary["estimate"].idxmin()]
-    reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, {ci_level:.0%} interval "
-                   f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
-                   f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
-    if worst["ci_high"] >= best["ci_low"]:
+    if part_few.any():
+        reading.append(f"{int(part_few.sum())} part(s) and {int(item_few.sum())} question(s) were answered by "
+                       f"fewer than {thr} pupils: their results are withheld, as a pupil's answers could be "
+                       "worked out from them.")
+    elif item_few.any():
+        reading.append(f"{int(item_few.sum())} question(s) were answered by fewer than {thr} pupils: their "
+                       "answers are withheld, as a pupil's answers could be worked out from them.")
+    shown_parts = summary[~part_few]
+    if len(shown_parts) < 2:
+        shown_parts = summary.iloc[:0]
+    best = shown_parts.loc[shown_parts["estimate"].idxmax()] if len(shown_parts) else None
+    worst = shown_parts.loc[shown_parts["estimate"].idxmin()] if len(shown_parts) else None
+    if best is not None:
+        reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, {ci_level:.0%} interval "
+                       f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
+                       f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
+    if best is not None and worst["ci_high"] >= best["ci_low"]:
         reading.append("These two intervals overlap, so the difference between the highest and the lowest part "
                        "may be chance: treat it as a question to explore with the pupils, not a finding.")
     # the least positive answer of each item: the lowest code, or the highest for reverse-keyed items
@@ -214,6 +232,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         label = inst.labels[-1][1] if items_meta.loc[row.item, "reverse"] else inst.labels[0][1]
         low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label, row.item))
     pct, text, label, item = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
+    pct = 0.0 if np.isnan(pct) else pct
     sensitive = set(needs_response_items(version)["item"])
     # never "ask the class" about bullying or safety: a class discussion could expose the pupils concerned
     next_step = ("Do not discuss this question with the class, where it could expose the pupils concerned: talk "
@@ -224,8 +243,8 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if "school_estimate" in summary:
         above = summary[summary["school_estimate"] > summary["ci_high"]]
         below = summary[summary["school_estimate"] < summary["ci_low"]]
-        inside = len(summary) - len(above) - len(below)
-        reading.append(f"For {inside} of the {len(summary)} parts the school's mean lies inside the class's "
+        inside = int((~part_few).sum()) - len(above) - len(below)
+        reading.append(f"For {inside} of the {int((~part_few).sum())} parts shown the school's mean lies inside the class's "
                        "interval: there the class cannot be told apart from the school.")
         for r in above.itertuples():
             reading.append(f"For \u201c{r.label}\u201d the class's interval lies below the school's mean "
@@ -235,10 +254,12 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                            f"({r.estimate:.2f} against {r.school_estimate:.2f}).")
 
     # ---- tables
-    show = pd.DataFrame({"Part": summary["label"], "Pupils": summary["n"],
-                         "Class mean": summary["estimate"].map("{:.2f}".format),
-                         f"{ci_level:.0%} interval": [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["ci_low"],
-                                                                                       summary["ci_high"])]})
+    few = f"fewer than {thr}"
+    show = pd.DataFrame({"Part": summary["label"],
+                         "Pupils": [few if f else str(v) for v, f in zip(summary["n"], part_few)],
+                         "Class mean": [policy.symbol if f else f"{v:.2f}" for v, f in zip(summary["estimate"], part_few)],
+                         f"{ci_level:.0%} interval": [policy.symbol if f else f"{a:.2f} to {b:.2f}" for a, b, f in
+                                                      zip(summary["ci_low"], summary["ci_high"], part_few)]})
     if "school_estimate" in summary:
         show["School mean"] = summary["school_estimate"].map("{:.2f}".format)
         show[f"School {ci_level:.0%} interval"] = [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["school_ci_low"],
@@ -254,8 +275,9 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
             d = d[::-1]
         rows.append("<tr class='keep'><td>" + _html.escape(r.text) + ("<br><span class='small'>(a higher code is "
                     "the less positive answer)</span>" if items_meta.loc[r.item, "reverse"] else "") +
-                    f"</td><td class='num'>{r.n}</td>" +
-                    "".join(f"<td class='num'>{v:.0f}</td>" for v in dist.loc[dist['item'] == r.item, lab_names].iloc[0])
+                    f"</td><td class='num'>{r.n if r.n >= thr else few}</td>" +
+                    "".join(f"<td class='num'>{policy.symbol if np.isnan(v) else f'{v:.0f}'}</td>"
+                            for v in dist.loc[dist['item'] == r.item, lab_names].iloc[0])
                     + f"<td class='dist'>{_bar(d, colours)}</td></tr>")
     items_html = ("<table><thead><tr><th>Question</th><th class='num'>Answered</th>" +
                   "".join(f"<th class='num'>{_html.escape(l)} %</th>" for l in lab_names) +

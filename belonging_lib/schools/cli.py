@@ -82,7 +82,8 @@ def _cmd_audit(args) -> int:
         return 0
     if not args.data:
         raise _usage("audit needs --data FILE (the stacked rating forms) or --template.")
-    data = read_table(args.data, what="audit", expect=lambda cols: "rater" in cols and "indicator" in cols)
+    data = read_table(args.data, what="audit", expect=lambda cols: "rater" in cols and "indicator" in cols,
+                      stack=True)
     survey = read_table(args.survey, what="survey", expect=_has_items) if args.survey else None
     folder = out_dir(args.out)
     if survey is not None:
