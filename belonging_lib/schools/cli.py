@@ -49,7 +49,7 @@ def _respond(data, folder, *, what: str, synthetic: bool) -> None:
     from .safeguarding import respond_to_answers
 
     version = check_responses(data, what=what)
-    print(respond_to_answers(data, folder, version=version, what=what, synthetic=synthetic).message())
+    print(respond_to_answers(data, out=folder, version=version, what=what, synthetic=synthetic).message())
 
 
 def _cmd_class_report(args) -> int:

@@ -207,11 +207,11 @@ def _page(answers: pd.DataFrame, *, what: str, synthetic: bool) -> str:
         "<body>\n", "<body>\n" + "\n".join(body), 1)
 
 
-def respond_to_answers(data: pd.DataFrame, folder, *, version: str, what: str = "survey",
+def respond_to_answers(data: pd.DataFrame, *, out, version: str, what: str = "survey",
                        synthetic: bool = False) -> NeedsResponse:
     """Find the answers that need a response; on a named survey write ``answers_needing_response.html``.
 
-    ``folder`` is the folder the user named; an anonymous survey writes nothing.  A page written by an
+    ``out`` is the folder the user named; an anonymous survey writes nothing.  A page written by an
     earlier run in the same folder is never overwritten: the new one gets a numbered name.
     """
     from ._common import unused_path
@@ -220,6 +220,6 @@ def respond_to_answers(data: pd.DataFrame, folder, *, version: str, what: str = 
     named = is_named_survey(data)
     if not named:
         return NeedsResponse(answers, False, None)
-    path = unused_path(Path(folder) / "answers_needing_response.html")
+    path = unused_path(Path(out) / "answers_needing_response.html")
     path.write_text(_page(answers, what=what, synthetic=synthetic), encoding="utf-8")
     return NeedsResponse(answers, True, path)
