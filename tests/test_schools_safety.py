@@ -500,3 +500,64 @@ def test_plans_and_action_plans_are_a4(tmp_path):
     for path in [tmp_path / "t" / "action_plan.docx", *run.folder.glob("*.docx")]:
         s = docx.Document(str(path)).sections[0]
         assert {round(s.page_width.mm), round(s.page_height.mm)} == {210, 297}, path
+
+
+# ------------------------------------------------------------------ a plan for a conversation
+
+def _plan_text(path):
+    import docx
+
+    return "\n".join(p.text for p in docx.Document(str(path)).paragraphs)
+
+
+def test_plan_speaks_in_answers_and_keeps_statistics_for_staff(tmp_path):
+    d = _class_with_victim()
+    low = _pupil("L1", [5, 5, 5, 5, 5, 5, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1])
+    d = pd.concat([d, pd.DataFrame([low])], ignore_index=True)
+    d.index = range(1, len(d) + 1)
+    res = support_flags(d, reliability={"staff": 0.8, "total": 0.8}, belonging_cutoff=3.5)
+    assert res.pupils.loc["L1", "flagged"]
+    run = write_support_plans(res, tmp_path / "o")
+    text = _plan_text(run.folder / "support_plan_L1.docx")
+    why, rest = text.split("Why we are talking")[1].split("Strengths", 1)
+    assert "\u201cIf I suggest a change, staff tell me what they will do about it.\u201d \u2014 Strongly disagree" in why
+    assert "reliable change" not in why and "cut-off" not in why and "alpha" not in why
+    strengths = rest.split("Trusted adult")[0]
+    assert "\u201cAdults in this school care about how I am getting on.\u201d \u2014 Strongly agree" in strengths
+    appendix = text.split("For staff only")[1]
+    assert "cut-off" in appendix and "alpha" in appendix
+    assert "What the behaviour may be communicating" not in text      # no behaviour notes were recorded
+    noted = d.assign(behaviour_notes=["" for _ in range(len(d) - 1)] + ["leaves lessons often"])
+    run2 = write_support_plans(support_flags(noted, reliability={"staff": 0.8, "total": 0.8}, belonging_cutoff=3.5),
+                               tmp_path / "o2")
+    text2 = _plan_text(run2.folder / "support_plan_L1.docx")
+    assert "What the behaviour may be communicating" in text2 and "leaves lessons often" in text2
+
+
+def test_summary_lists_flagged_codes_with_reasons(tmp_path):
+    d = pd.concat([_class_with_victim(), pd.DataFrame([_pupil("L1", [1] * 16)])], ignore_index=True)
+    d.index = range(1, len(d) + 1)
+    run = write_support_plans(support_flags(d, reliability={"staff": 0.8, "total": 0.8}), tmp_path / "o")
+    summary = (run.folder / "support_summary.html").read_text()
+    assert re.search(r"<td>L1</td><td>[^<]*low belonging score", summary)
+
+
+def test_sdq_total_out_of_range_is_an_error():
+    d = pd.DataFrame([_pupil(f"P{i}", [3] * 16) for i in range(12)])
+    d["sdq_total"] = [10] * 11 + [41]
+    d.index = range(1, 13)
+    with pytest.raises(DataError, match=r"sdq_total.*0 to 40.*row 12.*41"):
+        support_flags(d, reliability={"staff": 0.8, "total": 0.8})
+
+
+def test_review_date_skips_holidays(tmp_path, capsys):
+    import datetime as dt
+
+    from belonging_lib.schools.support_plan import read_term_dates, review_date
+
+    (tmp_path / "terms.csv").write_text("start,end\n26/10/2026,30/10/2026\n2026-12-21,2027-01-01\n", encoding="utf-8")
+    hol = read_term_dates(tmp_path / "terms.csv")
+    assert hol[0] == (dt.date(2026, 10, 26), dt.date(2026, 10, 30))
+    assert review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)      # the half term is not counted
+    assert review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)       # never inside a holiday
+    assert review_date(dt.date(2026, 10, 19), 1) == dt.date(2026, 10, 26)

@@ -114,9 +114,9 @@ def test_plans_hold_every_field_and_names_only_when_given(tmp_path):
     plans = sorted(paths.folder.glob("support_plan_*.docx"))
     assert len(plans) == res.n_flagged
     text = "\n".join(p.text for p in docx.Document(str(plans[0])).paragraphs)
-    for must in (PLAN_MARKER, "Pupil reference", "Strengths", "Trusted adult", "What the behaviour may be communicating",
+    for must in (PLAN_MARKER, "Pupil reference", "Strengths", "Trusted adult",
                  "Agreed actions", "Review date", "Pathway", "Pastoral lead", "SENCo", "Designated safeguarding lead",
-                 "not a safeguarding screen", "Change since the plan", "Why we are talking"):
+                 "not a safeguarding screen", "Change since the earlier survey", "Why we are talking"):
         assert must in text, must
     table = docx.Document(str(plans[0])).tables[0]
     assert [c.text for c in table.rows[0].cells] == ["Action", "Who", "By when"]

@@ -99,7 +99,7 @@ def _cmd_audit(args) -> int:
 
 def _cmd_support_plan(args) -> int:
     from ._common import out_dir, read_table
-    from .support_plan import support_flags, write_support_plans
+    from .support_plan import read_term_dates, support_flags, write_support_plans
 
     print(DATA_PROTECTION_REMINDER)
     data = read_table(args.data, what="support-plan", expect=_has_items)
@@ -111,7 +111,9 @@ def _cmd_support_plan(args) -> int:
     result = support_flags(data, previous=previous, staff_cutoff=args.staff_cutoff,
                            belonging_cutoff=args.belonging_cutoff, reliability=rel)
     synthetic = _is_synthetic(data)
-    run = write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic)
+    holidays = read_term_dates(args.term_dates) if args.term_dates else ()
+    run = write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic,
+                              holidays=holidays)
     # Counts only: no pupil reference or name is printed or logged.
     nr = result.needs_response
     if len(nr):
@@ -216,4 +218,7 @@ def register(sub) -> None:
                         help="alpha to use for the measurement error and reliable change (default: estimated from "
                              "your files; give the whole school's alpha when the file is a single small class)")),
                     (("--review-weeks",), dict(type=int, default=6,
-                                               help="suggested review date, weeks from today"))])
+                                               help="suggested review date, school weeks from today")),
+                    (("--term-dates",), dict(default=None,
+                                             help="CSV or Excel of holidays (columns start, end): the review date "
+                                                  "skips them"))])

@@ -38,10 +38,11 @@ from .._errors import ColumnError, DataError
 from .._safe_write import write_csv
 from .._validation import describe_rows
 from ._common import NOT_A_SCREEN
-from .questionnaire import check_responses, instrument_for, parts, score_responses
+from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 from .safeguarding import answers_needing_response
 
-__all__ = ["FlagResult", "PlanRun", "support_flags", "write_support_plans", "earlier_runs", "PLAN_MARKER", "PATHWAYS"]
+__all__ = ["FlagResult", "PlanRun", "support_flags", "write_support_plans", "earlier_runs", "read_term_dates",
+           "review_date", "PLAN_MARKER", "PATHWAYS"]
 
 #: Text on every support-plan document (tests search the book and build/ for it).
 PLAN_MARKER = "Pupil support plan - confidential - belonging_lib"
@@ -124,6 +125,15 @@ def _sdq(data: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]
         a = reliability(items, response_range=sdq.response_range, progress=False).alpha
         sem = float(s["sdq_total"].std(ddof=1) * np.sqrt(1 - a))
         return s["sdq_total"], s["sdq_total_band"].astype("string"), sem
+    if "sdq_total" in data.columns:
+        given = data["sdq_total"]
+        total = pd.to_numeric(given, errors="coerce")
+        bad = (given.notna() & given.astype("string").str.strip().ne("").fillna(False) & total.isna()) | \
+            (total.notna() & ((total < 0) | (total > 40) | (total != total.round())))
+        if bad.any():
+            raise DataError(f"Column 'sdq_total' must hold a whole number from 0 to 40 (the SDQ's total difficulties "
+                            f"range), but {describe_rows(data.index[bad])} (counted from 1, after the header) hold "
+                            f"{given[bad].iloc[0]!r}.")
     if "sdq_total_band" in data.columns:
         band = data["sdq_total_band"].astype("string").str.strip().str.lower()
         total = pd.to_numeric(data["sdq_total"], errors="coerce") if "sdq_total" in data.columns else None
@@ -287,6 +297,13 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     out["possible_false_alarm"] = out["flagged"] & false_alarm
     counts = pd.DataFrame(counts)
     counts["percent"] = counts["n_flagged"] / counts["n_assessed"].where(counts["n_assessed"] > 0) * 100
+    low_words, high_words, fell_words = _answers_in_words(data, version, previous, refs)
+    out["low_answers"] = low_words
+    out["high_answers"] = high_words
+    out["fallen_answers"] = fell_words
+    notes = [c for c in BEHAVIOUR_COLUMNS if c in data.columns]
+    out["behaviour_notes"] = (data[notes].astype("string").fillna("").agg(" ".join, axis=1).str.strip().to_numpy()
+                              if notes else "")
     answers = answers_needing_response(data, version=version)
     row_ref = pd.Series(out.index.to_numpy(), index=out["row"].to_numpy())
     answers["pupil_ref"] = answers["row"].map(row_ref).astype(str)
@@ -336,8 +353,48 @@ def _check_matching(now: pd.Index, before: pd.Index, n_matched: int) -> None:
                     "reference in both.")
 
 
+#: Columns of staff notes on behaviour; the plan's "What the behaviour may be communicating" needs one.
+BEHAVIOUR_COLUMNS = ("behaviour", "behaviour_notes", "behavior", "behavior_notes")
+
+
+def _answers_in_words(data: pd.DataFrame, version: str, previous: pd.DataFrame | None,
+                      refs: pd.Series) -> tuple[list, list, list]:
+    """Per pupil: the least positive answers, the most positive answers, and answers that fell by 2+ codes.
+
+    Answers are quoted as the pupil gave them (question, then the answer's label); which end is positive
+    follows each question's key.
+    """
+    from ..scoring import clean_items
+
+    inst = instrument_for(version)
+    lo, hi = inst.response_range
+    labels = dict(inst.labels)
+    items = {r.id: r.text for r in questionnaire_items(version).itertuples()}
+    raw = clean_items(data, inst)
+    keyed = clean_items(data, inst, reverse=True)
+    before = None
+    if previous is not None:
+        prev_keyed = clean_items(previous, inst, reverse=True)
+        prev_keyed.index = _refs(previous, "previous").to_numpy()
+        before = prev_keyed[~prev_keyed.index.duplicated()]
+    low_cut = lo + (hi - lo) / 4          # 1-5: 1 and 2; 1-3: 1
+    low, high, fell = [], [], []
+    for pos in range(len(data)):
+        k, r = keyed.iloc[pos], raw.iloc[pos]
+        low.append([(items[c], labels.get(int(r[c]), "")) for c in inst.item_ids if pd.notna(k[c]) and k[c] <= low_cut])
+        high.append([(items[c], labels.get(int(r[c]), "")) for c in inst.item_ids if pd.notna(k[c]) and k[c] == hi])
+        ref = refs.iloc[pos]
+        if before is not None and ref in before.index:
+            b = before.loc[ref]
+            fell.append([items[c] for c in inst.item_ids if pd.notna(k[c]) and pd.notna(b[c]) and b[c] - k[c] >= 2])
+        else:
+            fell.append([])
+    return low, high, fell
+
+
 def _plan_docx(path: Path, ref: str, row: pd.Series, *, review_weeks: int, with_change: bool,
-               has_name: bool, answers: pd.DataFrame | None = None) -> None:
+               has_name: bool, answers: pd.DataFrame | None = None, scale: tuple = (1, 5),
+               review_due: _dt.date | None = None) -> None:
     import docx
 
     from ._docx import add_table, field, set_a4
@@ -347,7 +404,7 @@ def _plan_docx(path: Path, ref: str, row: pd.Series, *, review_weeks: int, with_
     doc.add_paragraph(PLAN_MARKER).runs[0].bold = True
     doc.add_heading("Pupil support plan", level=1)
     doc.add_paragraph("A plan agreed with the pupil (and family where appropriate) after a conversation. "
-                      "The survey flag below was a reason to talk, not a diagnosis; some flags are false alarms.")
+                      "The survey answers below were a reason to talk, not a diagnosis; some flags are false alarms.")
     p = doc.add_paragraph()
     p.add_run(NOT_A_SCREEN).bold = True
     field(doc, "Pupil reference", ref)
@@ -362,38 +419,129 @@ def _plan_docx(path: Path, ref: str, row: pd.Series, *, review_weeks: int, with_
         for a in answers.itertuples():
             doc.add_paragraph(f"\u201c{a.question}\u201d \u2014 {a.answer}", style="List Bullet")
     doc.add_heading("Why we are talking", level=2)
-    for reason in row["reasons"]:
-        doc.add_paragraph(reason, style="List Bullet")
+    low = row.get("low_answers") or []
+    fell = row.get("fallen_answers") or []
+    if low:
+        doc.add_paragraph("In the survey the pupil gave these less positive answers (a starting point: ask about "
+                          "them, do not read them out as a verdict):")
+        for text, answer in low:
+            doc.add_paragraph(f"\u201c{text}\u201d \u2014 {answer}", style="List Bullet")
+    if fell:
+        doc.add_paragraph("Answers that are less positive than at the earlier survey:")
+        for text in fell:
+            doc.add_paragraph(f"\u201c{text}\u201d", style="List Bullet")
+    if not low and not fell:
+        doc.add_paragraph("The pupil's answers were lower overall than the cut-off, without one answer standing out.")
+    doc.add_paragraph("Questions to open with: what is going well at school? Is there anything that makes school "
+                      "harder at the moment? Who would you go to if you were worried?")
     doc.add_heading("Strengths", level=2)
+    high = row.get("high_answers") or []
+    if high:
+        doc.add_paragraph("In the survey the pupil gave these most positive answers:")
+        for text, answer in high:
+            doc.add_paragraph(f"\u201c{text}\u201d \u2014 {answer}", style="List Bullet")
     doc.add_paragraph("What the pupil is good at, enjoys, and who and what helps them (in the pupil's words where possible):")
     doc.add_paragraph("_" * 60)
     doc.add_heading("Trusted adult", level=2)
     field(doc, "Trusted adult", hint="Someone the pupil chooses and who agrees to check in regularly.")
     field(doc, "How often they will check in")
-    doc.add_heading("What the behaviour may be communicating", level=2)
-    doc.add_paragraph("Describe what staff see, then what it might be telling us (an unmet need, a worry, "
-                      "a difficulty with friendships or learning). Avoid labels.")
-    doc.add_paragraph("_" * 60)
+    notes = str(row.get("behaviour_notes") or "").strip()
+    if notes:       # only where staff recorded behaviour: a pupil flagged by survey answers alone has none
+        doc.add_heading("What the behaviour may be communicating", level=2)
+        doc.add_paragraph(f"Staff notes: {notes}")
+        doc.add_paragraph("What might this be telling us (an unmet need, a worry, a difficulty with friendships or "
+                          "learning)? Avoid labels.")
+        doc.add_paragraph("_" * 60)
     doc.add_heading("Agreed actions", level=2)
     add_table(doc, pd.DataFrame(columns=["Action", "Who", "By when"]), blank_rows=4)
     doc.add_heading("Review", level=2)
-    due = (_dt.date.today() + _dt.timedelta(weeks=review_weeks)).isoformat()
+    due = (review_due or (_dt.date.today() + _dt.timedelta(weeks=review_weeks))).isoformat()
     field(doc, "Review date", f"{due} (suggested; change as agreed)")
     doc.add_heading("Pathway", level=2)
     doc.add_paragraph("Tick one or more, and record the referral date:")
     for text in PATHWAYS:
         doc.add_paragraph("[ ] " + text)
-    if with_change:
-        doc.add_heading("Change since the plan", level=2)
-        if pd.notna(row.get("total_previous", np.nan)):
-            doc.add_paragraph(f"Belonging score at the earlier wave {row['total_previous']:.2f}, now {row['total']:.2f} "
-                              f"(change {row['change']:+.2f}, reliable change index {row['rci']:.2f}). A change "
-                              "within measurement error is not evidence that the plan worked or failed.")
-        else:
-            doc.add_paragraph("No answers from the earlier wave for this pupil reference.")
     doc.add_paragraph("Keep this document only in the pupil's confidential record; share it only with staff who "
                       "need it; delete it under the school's retention schedule.")
+    # ---- staff-only appendix: the statistics, in plain words first
+    doc.add_page_break()
+    doc.add_heading("For staff only: the numbers behind the flags", level=2)
+    doc.add_paragraph("Do not share this page with the pupil or family as a judgement. A survey score moves by "
+                      "chance from one day to the next; the measurement error says by about how much, and the band "
+                      f"is the range the pupil's true score probably lies in (kept within the {scale[0]}-{scale[1]} "
+                      "scale). A flag whose band reaches the cut-off may be a false alarm.")
+    for reason in row["reasons"]:
+        doc.add_paragraph(reason, style="List Bullet")
+    if with_change:
+        doc.add_heading("Change since the earlier survey", level=3)
+        if pd.notna(row.get("total_previous", np.nan)):
+            doc.add_paragraph(f"Belonging score at the earlier survey {row['total_previous']:.2f}, now {row['total']:.2f} "
+                              f"(change {row['change']:+.2f}, reliable change index {row['rci']:.2f}). This is the "
+                              "change between the two surveys, before this plan; a change within measurement error "
+                              "is not evidence that anything worked or failed.")
+        else:
+            doc.add_paragraph("No answers from the earlier survey for this pupil reference.")
     doc.save(str(path))
+
+
+def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
+    """Holidays from a term-dates file (CSV or Excel with columns ``start`` and ``end``, one holiday a row).
+
+    Dates are read as day-first when written like 20/10/2026 (the UK form) or as ISO 2026-10-20.  Errors
+    name the row (from 1, after the header) and the value.
+    """
+    from ._common import read_table
+
+    t = read_table(path, what="term-dates", expect=lambda cols: "start" in cols and "end" in cols)
+    for col in ("start", "end"):
+        if col not in t.columns:
+            raise ColumnError(f"The term-dates file has no column {col!r}: give one holiday a row, with its first "
+                              "day in 'start' and its last day in 'end'.")
+    out = []
+    for row, (a, b) in zip(t.index, zip(t["start"], t["end"])):
+        try:
+            s = pd.to_datetime(str(a).strip(), dayfirst="/" in str(a)).date()
+            e = pd.to_datetime(str(b).strip(), dayfirst="/" in str(b)).date()
+        except (ValueError, TypeError):
+            raise DataError(f"The term-dates file, row {row} (counted from 1, after the header): "
+                            f"{a!r} to {b!r} is not a pair of dates such as 2026-10-26 or 26/10/2026.") from None
+        if e < s:
+            raise DataError(f"The term-dates file, row {row}: the holiday ends ({e}) before it starts ({s}).")
+        out.append((s, e))
+    return out
+
+
+def review_date(start: _dt.date, weeks: int, holidays=()) -> _dt.date:
+    """The date ``weeks`` school weeks after ``start``: each holiday inside the period adds its length in
+    whole weeks (a five-day half term adds one week), and the date never falls in a holiday or at a weekend.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> review_date(dt.date(2026, 10, 12), 2, [(dt.date(2026, 10, 26), dt.date(2026, 10, 30))])
+    datetime.date(2026, 11, 2)
+    """
+    base = start + _dt.timedelta(weeks=weeks)
+    due = base
+    while True:
+        extra = 0
+        for s, e in holidays:
+            overlap = (min(e, due) - max(s, start + _dt.timedelta(days=1))).days + 1
+            if overlap > 0:
+                extra += -(-overlap // 7)
+        new = base + _dt.timedelta(weeks=extra)
+        if new == due:
+            break
+        due = new
+    moved = True
+    while moved:
+        moved = False
+        for s, e in holidays:
+            if s <= due <= e:
+                due, moved = e + _dt.timedelta(days=1), True
+        if due.weekday() >= 5:
+            due, moved = due + _dt.timedelta(days=7 - due.weekday()), True
+    return due
 
 
 RUN_RECORD = "run.json"
@@ -478,7 +626,7 @@ class PlanRun:
 
 
 def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_weeks: int = 6,
-                        synthetic: bool = False) -> PlanRun:
+                        synthetic: bool = False, holidays=()) -> PlanRun:
     """Write this run's files into a new dated folder under ``out``, never changing an earlier file.
 
     The run folder (``plans_YYYY-MM-DD``, numbered when one exists already) holds one
@@ -487,7 +635,8 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
     ``answers_needing_response.html`` and ``run.json`` (the flags and a fingerprint of each plan, so
     that a later run can tell which plans staff have edited).  Names appear only when the school's file
     had name columns.  A later run into the same ``out`` compares itself with the last one: newly
-    flagged, unchanged, flagged for other reasons, no longer flagged.
+    flagged, unchanged, flagged for other reasons, no longer flagged.  ``holidays`` (from
+    :func:`read_term_dates`) are skipped when the review date is counted.
     """
     import json
 
@@ -518,7 +667,8 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
         p = folder / f"support_plan_{stems[ref]}.docx"
         mine = answers[answers["pupil_ref"] == ref] if len(answers) else None
         _plan_docx(p, ref, row, review_weeks=review_weeks, with_change=with_change, has_name=result.has_names,
-                   answers=mine)
+                   answers=mine, scale=instrument_for(result.version).response_range,
+                   review_due=review_date(_dt.date.today(), review_weeks, holidays))
         if ref in edited:
             import docx
 
@@ -531,7 +681,8 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
         keys = [k for k in ("low_staff", "low_belonging", "reliable_drop", "sdq_flag") if bool(row[k])]
         record["flagged"][ref] = {"flags": keys, "plan": p.name, "sha256": _sha256(p)}
         paths.append(p)
-    table = pupils.drop(columns=["reasons"]).assign(reasons=[" | ".join(r) for r in pupils["reasons"]],
+    table = pupils.drop(columns=["reasons", "low_answers", "high_answers", "fallen_answers"]).assign(
+        reasons=[" | ".join(r) for r in pupils["reasons"]],
                                                     plan_file=[plan_file.get(str(r), "") for r in pupils.index])
     if not result.has_names:
         table = table.drop(columns=["name"])
