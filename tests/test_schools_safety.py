@@ -561,3 +561,66 @@ def test_review_date_skips_holidays(tmp_path, capsys):
     assert review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)      # the half term is not counted
     assert review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)       # never inside a holiday
     assert review_date(dt.date(2026, 10, 19), 1) == dt.date(2026, 10, 26)
+
+
+# ------------------------------------------------------------------ a questionnaire pupils can answer
+
+def _pdf_pages(html: Path, tmp_path: Path) -> int:
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        pytest.skip("no Chromium to print with")
+    pdf = tmp_path / (html.stem + ".pdf")
+    subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                    f"--print-to-pdf={pdf}", html.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+
+
+def test_each_version_prints_on_one_a4_side(tmp_path):
+    from belonging_lib.schools.questionnaire import write_questionnaire
+
+    write_questionnaire(tmp_path / "q")
+    for version in ("primary", "secondary"):
+        html = tmp_path / "q" / f"questionnaire_{version}.html"
+        assert "size: A4" in html.read_text()
+        assert _pdf_pages(html, tmp_path) == 1, version
+
+
+def test_pupil_sheet_holds_only_what_pupils_read(tmp_path):
+    from belonging_lib.schools.questionnaire import PRACTICE, write_questionnaire
+
+    write_questionnaire(tmp_path / "q")
+    for version in ("primary", "secondary"):
+        text = re.sub(r"<[^>]+>", " ", (tmp_path / "q" / f"questionnaire_{version}.html").read_text())
+        assert "Practice: " + PRACTICE[version] in text
+        for staff in ("Read-aloud guidance", "CC BY", "not yet validated", "safeguarding screen", "for the adult"):
+            assert staff.lower() not in text.lower(), (version, staff)
+    notes = (tmp_path / "q" / "administration_notes.html").read_text()
+    assert "nothing happens to them" not in notes and "same day" not in notes
+    assert "immediately" in notes and "anti-bullying" in notes and "keeping-children-safe-in-education" in notes
+    assert "named in effect" in notes
+
+
+def test_fairness_items_ask_about_fair_treatment_not_sameness():
+    from belonging_lib.schools.questionnaire import questionnaire_items
+
+    for version in ("primary", "secondary"):
+        text = " ".join(questionnaire_items(version)["text"])
+        assert "same fair way" not in text and "fair to every child" not in text
+        assert re.search(r"fair(ly)? to me|treat me fairly", text)
+
+
+def test_excel_entry_sheet_has_drop_downs_frozen_header_and_questions(tmp_path):
+    import openpyxl
+
+    from belonging_lib.schools.questionnaire import write_questionnaire
+
+    write_questionnaire(tmp_path / "q", version="secondary")
+    ws = openpyxl.load_workbook(tmp_path / "q" / "data_entry_secondary.xlsx")["answers"]
+    assert ws.freeze_panes == "A2"
+    header = [c.value for c in ws[1]]
+    col = header.index("ocbs_07") + 1
+    assert "Some pupils pick on me again and again." in ws.cell(row=1, column=col).comment.text
+    lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+    assert any(dv.formula1 == '"1,2,3,4,5"' and "G2" in str(dv.sqref) for dv in lists)
