@@ -624,3 +624,42 @@ def test_excel_entry_sheet_has_drop_downs_frozen_header_and_questions(tmp_path):
     assert "Some pupils pick on me again and again." in ws.cell(row=1, column=col).comment.text
     lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
     assert any(dv.formula1 == '"1,2,3,4,5"' and "G2" in str(dv.sqref) for dv in lists)
+
+
+# ------------------------------------------------------------------ a pack for a school
+
+def _school_file(sizes=(24, 22, 8)):
+    frames = []
+    for k, n in enumerate(sizes):
+        d = simulate_responses(n_classes=1, class_size=n, seed=20 + k).drop(columns=["synthetic"])
+        d["class"] = f"7{'ABC'[k]}"
+        d["pupil_ref"] = [f"P{i:02d}" for i in range(1, n + 1)]      # numbered within each class, as the notes say
+        frames.append(d)
+    d = pd.concat(frames, ignore_index=True)
+    d.index = range(1, len(d) + 1)
+    return d
+
+
+def test_a_file_of_several_classes_gives_a_pack(tmp_path, capsys):
+    _school_file().to_csv(tmp_path / "year7.csv", index=False)
+    assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "3 classes" in out and "54 pupils" in out
+    for c in ("7A", "7B", "7C"):
+        assert f"How class {c} feels about belonging" in (tmp_path / "r" / f"class_{c}.html").read_text()
+    pack = (tmp_path / "r" / "class_pack.html").read_text()
+    overview = pack.split("<div class='pagebreak'>")[0]
+    assert re.search(r"<td>7C</td>\s*<td>fewer than 10</td>(\s*<td>\[c\]</td>){5}", overview)
+    assert re.search(r"<td>7A</td>\s*<td>24</td>\s*<td>\d\.\d\d</td>", overview)
+    assert pack.count("How class 7") == 3
+
+
+def test_class_option_names_the_report(tmp_path, capsys):
+    _school_file().to_csv(tmp_path / "year7.csv", index=False)
+    assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7B",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert "22 pupils" in capsys.readouterr().out
+    assert "How class 7B feels about belonging" in (tmp_path / "r" / "class_report.html").read_text()
+    assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "9Z",
+                 "--out", str(tmp_path / "r2")]) == 2
+    assert "'9Z'" in capsys.readouterr().err

@@ -30,7 +30,8 @@ from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_def
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "class_report", "part_summary", "item_distribution", "CLASS_BY"]
+__all__ = ["ClassReport", "ClassPack", "class_report", "class_pack", "part_summary", "item_distribution",
+           "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
 CLASS_BY = ("gender", "fsm", "send", "eal")
@@ -324,3 +325,89 @@ def _write(out, page: str) -> None:
     p = Path(out)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(page, encoding="utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassPack:
+    """What :func:`class_pack` wrote: one report per class and an overview.
+
+    Attributes
+    ----------
+    html : str
+        The whole pack (overview, then each class's report), one printable page.
+    version : str
+    n : int
+        Pupils in the file.
+    overview : DataFrame
+        One row per class: ``class, n`` and each part's mean (missing where the class, or the part's
+        answers, fall under the threshold).
+    reports : dict
+        Class name -> :class:`ClassReport`.
+    """
+
+    html: str
+    version: str
+    n: int
+    overview: pd.DataFrame
+    reports: dict
+
+
+def _body(page: str) -> str:
+    return page.split("<body>", 1)[1].rsplit("</body>", 1)[0]
+
+
+def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
+               policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
+               synthetic: bool = False, ci_level: float = 0.95) -> ClassPack:
+    """One report per class (column ``class``) and an overview comparing the classes, as one pack.
+
+    Each class's report is :func:`class_report` on that class's rows (titled with the class's name);
+    ``out`` (a folder) receives ``class_<name>.html`` for each and ``class_pack.html`` (overview first,
+    then every report, each starting on a new page).  The overview shows each part's mean for a class
+    only where at least the threshold's number of pupils answered it; no whole-school row is shown
+    beside them, so a hidden class cannot be worked out from the others.
+    """
+    from pathlib import Path
+
+    from ._common import render, unique_file_stems
+
+    policy = policy or get_default_policy()
+    version = check_responses(data, version=version, what="class")
+    labels = parts(version)
+    names = data["class"].astype("string").str.strip()
+    classes = sorted(names[names.notna() & (names != "")].unique().tolist())
+    no_class = int((names.isna() | (names == "")).sum())
+    stems, _ = unique_file_stems(classes)
+    reports, rows = {}, []
+    folder = Path(out) if out is not None else None
+    for c in classes:
+        part = data[names == c]
+        rep = class_report(part, school=school, version=version, title=f"How class {c} feels about belonging",
+                           policy=policy, synthetic=synthetic, ci_level=ci_level,
+                           out=None if folder is None else folder / f"class_{stems[c]}.html")
+        reports[c] = rep
+        row = {"class": c, "n": rep.n}
+        if rep.shown:
+            for r in rep.parts.itertuples():
+                row[r.part] = r.estimate
+        rows.append(row)
+    overview = pd.DataFrame(rows, columns=["class", "n", *labels])
+    thr = policy.threshold
+    show = pd.DataFrame({"Class": overview["class"],
+                         "Pupils": [str(n) if n >= thr else f"fewer than {thr}" for n in overview["n"]]})
+    for p, lab in labels.items():
+        show[lab] = [policy.symbol if pd.isna(v) else f"{v:.2f}" for v in overview[p]]
+    intro = (f"{len(classes)} classes, {len(data)} pupils. Each part's mean (on the answer scale; higher is better) "
+             f"is shown for a class only where at least {thr} pupils answered; {policy.symbol} marks a withheld "
+             "cell. Class means differ by chance as well as for real reasons: read each class's intervals in its "
+             "own report before comparing, and use the comparison for planning, never for judging teachers.")
+    if no_class:
+        intro += f" {no_class} pupil(s) have no class and are left out of the class reports."
+    body = (f"<h1>School pack: how our classes feel about belonging</h1>"
+            + ("<div class='synthetic'>Synthetic data: every pupil here was simulated.</div>" if synthetic else "")
+            + f"<p>{_html.escape(intro)}</p>" + show.to_html(index=False, border=0)
+            + "".join(f"<div class='pagebreak'></div>{_body(r.html)}" for r in reports.values()))
+    page = render("schools_base.html.j2", title="School pack").replace("<body>\n", "<body>\n" + body, 1)
+    if folder is not None:
+        _write(folder / "class_pack.html", page)
+    return ClassPack(page, version, len(data), overview, reports)

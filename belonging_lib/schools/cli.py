@@ -52,6 +52,14 @@ def _respond(data, folder, *, what: str, synthetic: bool) -> None:
     print(respond_to_answers(data, out=folder, version=version, what=what, synthetic=synthetic).message())
 
 
+def _classes(data) -> list:
+    """The distinct class names of a sheet with a class column (empty when none is filled in)."""
+    if "class" not in data.columns:
+        return []
+    names = data["class"].astype("string").str.strip()
+    return sorted(names[names.notna() & (names != "")].unique().tolist())
+
+
 def _cmd_class_report(args) -> int:
     from pathlib import Path
 
@@ -63,7 +71,23 @@ def _cmd_class_report(args) -> int:
     folder = out_dir(args.out)
     synthetic = _is_synthetic(data)
     _respond(data, folder, what="class", synthetic=synthetic)
-    rep = class_report(data, school=school, version=args.version, title=args.title, out=folder / "class_report.html",
+    classes = _classes(data)
+    if args.class_name is not None:
+        if classes and args.class_name in classes:
+            data = data[data["class"].astype("string").str.strip() == args.class_name]
+        elif len(classes) > 1:
+            raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
+                         f"{', '.join(map(repr, classes[:8]))}).")
+    elif len(classes) > 1:
+        from .class_report import class_pack
+
+        pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
+        print(f"School pack ({pack.version} version, {len(classes)} classes, {pack.n} pupils): one report per "
+              f"class and an overview, printable as one pack: {folder / 'class_pack.html'}")
+        return 0
+    name = args.class_name or (classes[0] if classes else None)
+    title = args.title or (f"How class {name} feels about belonging" if name else None)
+    rep = class_report(data, school=school, version=args.version, title=title, out=folder / "class_report.html",
                        synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
     if not rep.shown:
@@ -176,6 +200,10 @@ def register(sub) -> None:
                     (("--school",), dict(default=None, help="the whole school's sheet, same version (optional)")),
                     (("--version",), dict(default=None, choices=["primary", "secondary"],
                                           help="check the sheet is this version (default: from the columns)")),
+                    (("--class",), dict(default=None, dest="class_name",
+                                        help="the class's name, shown as the report's title; with a file of "
+                                             "several classes, report on this class only (default: one report "
+                                             "per class and an overview, as one printable pack)")),
                     (("--title",), dict(default=None))])
 
     _subcommand(sub, "audit",

@@ -247,9 +247,12 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
                         "all empty). Delete such rows, or enter the answers.")
     if "pupil_ref" in data.columns:
         refs = data["pupil_ref"].astype("string").str.strip()
-        dup = refs.notna() & (refs != "") & refs.duplicated(keep=False)
+        # pupils are numbered P01, P02 ... in each class: a reference may repeat across classes
+        key = [refs, data["class"].astype("string").str.strip()] if "class" in data.columns else [refs]
+        dup = refs.notna() & (refs != "") & pd.concat(key, axis=1).duplicated(keep=False)
         if dup.any():
-            raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference in "
+            within = " within one class" if "class" in data.columns else ""
+            raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference{within} in "
                             f"{describe_rows(data.index[dup])} (counted from 1, after the header).")
     return found
 
