@@ -663,3 +663,18 @@ def test_class_option_names_the_report(tmp_path, capsys):
     assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "9Z",
                  "--out", str(tmp_path / "r2")]) == 2
     assert "'9Z'" in capsys.readouterr().err
+
+
+def test_straight_liners_are_listed_and_left_out():
+    from belonging_lib.schools.class_report import class_report, straight_liners
+
+    d = _sheet(24)
+    d.index = range(1, 25)
+    for row in (3, 17):
+        for item in INST.item_ids:
+            d.loc[row, item] = 5
+    assert straight_liners(d, version="secondary").tolist() == [i in (3, 17) for i in range(1, 25)]
+    rep = class_report(d)
+    assert rep.n == 22
+    assert "Same answer to every question" in rep.html and "3, 17" in rep.html
+    assert rep.parts["n"].max() == 22

@@ -30,7 +30,7 @@ from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_def
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "ClassPack", "class_report", "class_pack", "part_summary", "item_distribution",
+__all__ = ["ClassReport", "ClassPack", "class_report", "class_pack", "straight_liners", "part_summary", "item_distribution",
            "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
@@ -38,6 +38,17 @@ CLASS_BY = ("gender", "fsm", "send", "eal")
 
 _GROUP_NAMES = {"gender": "Gender", "fsm": "Free school meals (1 = eligible)",
                 "send": "SEND (1 = special educational needs or disability)", "eal": "EAL (1 = English as an additional language)"}
+
+
+def straight_liners(data: pd.DataFrame, *, version: str, min_answered: int = 12) -> pd.Series:
+    """True for a pupil who gave one and the same code to every answered question (at least
+    ``min_answered`` of them), although some questions are worded the other way round."""
+    from ..scoring import clean_items
+
+    codes = clean_items(data, instrument_for(version))
+    answered = codes.notna().sum(axis=1)
+    same = codes.nunique(axis=1, dropna=True) == 1
+    return (same & (answered >= min_answered)).reindex(data.index).fillna(False).astype(bool)
 
 
 def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> pd.DataFrame:
@@ -165,6 +176,17 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     policy = policy or get_default_policy()
     version = check_responses(data, version=version, what="class")
     inst = instrument_for(version)
+    # Straight-liners (the same box ticked for every question, reverse-keyed ones included) are listed
+    # for the teacher and left out of every number, with a note.
+    flat = straight_liners(data, version=version)
+    straight_note = ""
+    if flat.any():
+        straight_note = (f"{int(flat.sum())} pupil(s) ticked the same answer to every question, including the "
+                         "questions worded the other way round, so their answers probably do not describe how they "
+                         "feel; they are left out of every number on this page. Sheet rows (counted from 1, after "
+                         f"the header): {', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
+                         "tick the same box when they find the questions hard, or did not want to answer.")
+        data = data[~flat]
     scores = score_responses(data, version=version, what="class")
     labels = parts(version)
     n = len(data)
@@ -182,7 +204,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
                safeguarding=safeguarding, synthetic=synthetic, version_name=inst.name, n=n,
                n_school=0 if school is None else len(school), scale_text=scale_text, threshold=policy.threshold,
-               too_few=too_few)
+               too_few=too_few, straight_note=straight_note)
     if too_few:
         page = render("schools_class_report.html.j2", **ctx)
         if out is not None:
