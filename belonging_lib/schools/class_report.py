@@ -198,8 +198,9 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     from .safeguarding import ANONYMOUS_NOTE, is_named_survey, needs_response_items
 
     safeguarding = ("Answers such as being picked on or not feeling safe are listed per pupil, with what to do "
-                    "today, in answers_needing_response.html beside this report (not on this page, which may be "
-                    "shared). Act on them immediately, whatever the results below say." if is_named_survey(data)
+                    "today, by the class-report command in answers_needing_response.html, kept apart from this "
+                    "page, which may be shared. Act on them immediately, whatever the results below say."
+                    if is_named_survey(data)
                     else ANONYMOUS_NOTE)
     ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
                safeguarding=safeguarding, synthetic=synthetic, version_name=inst.name, n=n,
@@ -261,7 +262,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     next_step = ("Do not discuss this question with the class, where it could expose the pupils concerned: talk "
                  "to the anti-bullying lead and the designated safeguarding lead about what the school does next."
                  if item in sensitive else "Ask the class what lies behind it.")
-    reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text}\u201d: "
+    reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text.rstrip('.')}\u201d: "
                    f"{pct:.0f}% answered \u201c{label}\u201d. {next_step}")
     if "school_estimate" in summary:
         above = summary[summary["school_estimate"] > summary["ci_high"]]
