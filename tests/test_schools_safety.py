@@ -678,3 +678,24 @@ def test_straight_liners_are_listed_and_left_out():
     assert rep.n == 22
     assert "Same answer to every question" in rep.html and "3, 17" in rep.html
     assert rep.parts["n"].max() == 22
+
+
+def test_out_of_range_advice_names_only_what_the_command_has(tmp_path, capsys):
+    d = _sheet(12)
+    d["ocbs_03"] = d["ocbs_03"].astype(object)
+    d.loc[4, "ocbs_03"] = 7
+    d.to_csv(tmp_path / "c.csv", index=False)
+    assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "invalid" not in err and "row 5" in err and "spreadsheet's row 2" in err
+
+
+def test_a_blank_returned_sheet_is_counted_and_left_out(tmp_path, capsys):
+    d = _sheet(20)
+    for item in INST.item_ids:
+        d[item] = d[item].astype(object)
+        d.loc[6, item] = None
+    d.to_csv(tmp_path / "c.csv", index=False)
+    assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr()
+    assert "19 pupils" in out.out and "1 sheet(s) answer no question (rows 7" in out.err

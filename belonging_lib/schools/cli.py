@@ -38,6 +38,29 @@ def _cmd_questionnaire(args) -> int:
     return 0
 
 
+def _without_blank_sheets(data, what: str):
+    """Rows that answer no question (a sheet handed back blank) are counted and left out, with a note."""
+    import sys
+
+    from ..scoring import clean_items
+    from .questionnaire import detect_version, instrument_for
+
+    inst = instrument_for(detect_version(data))
+    present = [c for c in inst.item_ids if c in data.columns]
+    if not present:
+        return data
+    try:
+        blank = clean_items(data[present].reindex(columns=list(inst.item_ids)), inst).isna().all(axis=1)
+    except Exception:       # bad codes: the checks that follow name them
+        return data
+    if blank.any() and not blank.all():
+        print(f"The {what} file: {int(blank.sum())} sheet(s) answer no question (rows "
+              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, counted from 1 "
+              "after the header): left out, as pupils who did not take part.", file=sys.stderr)
+        return data[~blank]
+    return data
+
+
 def _has_items(columns) -> bool:
     """The columns of a filled questionnaire sheet (either version)."""
     return any(c in columns for c in ("ocbs_01", "ocbp_01"))
@@ -66,7 +89,7 @@ def _cmd_class_report(args) -> int:
     from ._common import out_dir, read_table
     from .class_report import class_report
 
-    data = read_table(args.data, what="class", expect=_has_items)
+    data = _without_blank_sheets(read_table(args.data, what="class", expect=_has_items), "class")
     school = read_table(args.school, what="school", expect=_has_items) if args.school else None
     folder = out_dir(args.out)
     synthetic = _is_synthetic(data)
@@ -108,7 +131,8 @@ def _cmd_audit(args) -> int:
         raise _usage("audit needs --data FILE (the stacked rating forms) or --template.")
     data = read_table(args.data, what="audit", expect=lambda cols: "rater" in cols and "indicator" in cols,
                       stack=True)
-    survey = read_table(args.survey, what="survey", expect=_has_items) if args.survey else None
+    survey = (_without_blank_sheets(read_table(args.survey, what="survey", expect=_has_items), "survey")
+              if args.survey else None)
     folder = out_dir(args.out)
     if survey is not None:
         _respond(survey, folder, what="survey", synthetic=_is_synthetic(survey))
@@ -126,7 +150,7 @@ def _cmd_support_plan(args) -> int:
     from .support_plan import read_term_dates, support_flags, write_support_plans
 
     print(DATA_PROTECTION_REMINDER)
-    data = read_table(args.data, what="support-plan", expect=_has_items)
+    data = _without_blank_sheets(read_table(args.data, what="support-plan", expect=_has_items), "support-plan")
     previous = read_table(args.previous, what="previous", expect=_has_items) if args.previous else None
     out_dir(args.out)
     rel = None

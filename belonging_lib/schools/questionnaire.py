@@ -239,7 +239,11 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     try:
         items = clean_items(data, inst)
     except DataError as exc:
-        raise type(exc)(f"In the {what} file: {exc} Rows are counted from 1, after the header.") from None
+        # the school commands have no --invalid option: advise what a teacher can do with the sheet
+        msg = str(exc).replace(" Pass invalid='missing' to set such values missing.", "")
+        raise type(exc)(f"In the {what} file: {msg} Rows are counted from 1, after the header (row 1 is the "
+                        "spreadsheet's row 2). Correct the value on the sheet, or leave the cell empty if the "
+                        "answer cannot be read.") from None
     empty = items.isna().all(axis=1)
     if empty.any():
         raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} (counted from 1, after the "
