@@ -553,14 +553,14 @@ def test_sdq_total_out_of_range_is_an_error():
 def test_review_date_skips_holidays(tmp_path, capsys):
     import datetime as dt
 
-    from belonging_lib.schools.support_plan import read_term_dates, review_date
+    from belonging_lib.schools.support_plan import _review_date, read_term_dates
 
     (tmp_path / "terms.csv").write_text("start,end\n26/10/2026,30/10/2026\n2026-12-21,2027-01-01\n", encoding="utf-8")
     hol = read_term_dates(tmp_path / "terms.csv")
     assert hol[0] == (dt.date(2026, 10, 26), dt.date(2026, 10, 30))
-    assert review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)      # the half term is not counted
-    assert review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)       # never inside a holiday
-    assert review_date(dt.date(2026, 10, 19), 1) == dt.date(2026, 10, 26)
+    assert _review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)      # the half term is not counted
+    assert _review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)       # never inside a holiday
+    assert _review_date(dt.date(2026, 10, 19), 1) == dt.date(2026, 10, 26)
 
 
 # ------------------------------------------------------------------ a questionnaire pupils can answer

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._errors import DataError
 from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_default_policy, summarise_by
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
@@ -426,7 +425,7 @@ def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, versio
              "own report before comparing, and use the comparison for planning, never for judging teachers.")
     if no_class:
         intro += f" {no_class} pupil(s) have no class and are left out of the class reports."
-    body = (f"<h1>School pack: how our classes feel about belonging</h1>"
+    body = ("<h1>School pack: how our classes feel about belonging</h1>"
             + ("<div class='synthetic'>Synthetic data: every pupil here was simulated.</div>" if synthetic else "")
             + f"<p>{_html.escape(intro)}</p>" + show.to_html(index=False, border=0)
             + "".join(f"<div class='pagebreak'></div>{_body(r.html)}" for r in reports.values()))

@@ -42,7 +42,7 @@ from .questionnaire import check_responses, instrument_for, parts, questionnaire
 from .safeguarding import answers_needing_response
 
 __all__ = ["FlagResult", "PlanRun", "support_flags", "write_support_plans", "earlier_runs", "read_term_dates",
-           "review_date", "PLAN_MARKER", "PATHWAYS"]
+           "PLAN_MARKER", "PATHWAYS"]
 
 #: Text on every support-plan document (tests search the book and build/ for it).
 PLAN_MARKER = "Pupil support plan - confidential - belonging_lib"
@@ -511,14 +511,14 @@ def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
     return out
 
 
-def review_date(start: _dt.date, weeks: int, holidays=()) -> _dt.date:
+def _review_date(start: _dt.date, weeks: int, holidays=()) -> _dt.date:
     """The date ``weeks`` school weeks after ``start``: each holiday inside the period adds its length in
     whole weeks (a five-day half term adds one week), and the date never falls in a holiday or at a weekend.
 
     Examples
     --------
     >>> import datetime as dt
-    >>> review_date(dt.date(2026, 10, 12), 2, [(dt.date(2026, 10, 26), dt.date(2026, 10, 30))])
+    >>> _review_date(dt.date(2026, 10, 12), 2, [(dt.date(2026, 10, 26), dt.date(2026, 10, 30))])
     datetime.date(2026, 11, 2)
     """
     base = start + _dt.timedelta(weeks=weeks)
@@ -640,7 +640,6 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
     """
     import json
 
-    from .._safe_write import write_csv
     from ._common import DATA_PROTECTION_REMINDER, out_dir, render, unique_file_stems, unused_path
 
     base = out_dir(out)
@@ -668,7 +667,7 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
         mine = answers[answers["pupil_ref"] == ref] if len(answers) else None
         _plan_docx(p, ref, row, review_weeks=review_weeks, with_change=with_change, has_name=result.has_names,
                    answers=mine, scale=instrument_for(result.version).response_range,
-                   review_due=review_date(_dt.date.today(), review_weeks, holidays))
+                   review_due=_review_date(_dt.date.today(), review_weeks, holidays))
         if ref in edited:
             import docx
 
