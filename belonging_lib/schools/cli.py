@@ -93,7 +93,6 @@ def _cmd_class_report(args) -> int:
     school = read_table(args.school, what="school", expect=_has_items) if args.school else None
     folder = out_dir(args.out)
     synthetic = _is_synthetic(data)
-    _respond(data, folder, what="class", synthetic=synthetic)
     classes = _classes(data)
     if args.class_name is not None:
         if classes and args.class_name in classes:
@@ -101,6 +100,7 @@ def _cmd_class_report(args) -> int:
         elif len(classes) > 1:
             raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
                          f"{', '.join(map(repr, classes[:8]))}).")
+    _respond(data, folder, what="class", synthetic=synthetic)     # before any statistic, for these pupils
     elif len(classes) > 1:
         from .class_report import class_pack
 
