@@ -101,7 +101,7 @@ def _cmd_class_report(args) -> int:
             raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
                          f"{', '.join(map(repr, classes[:8]))}).")
     _respond(data, folder, what="class", synthetic=synthetic)     # before any statistic, for these pupils
-    elif len(classes) > 1:
+    if args.class_name is None and len(classes) > 1:
         from .class_report import class_pack
 
         pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
