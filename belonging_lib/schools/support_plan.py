@@ -219,7 +219,8 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     for key, col, cut, what in (("low_staff", "staff", staff_cutoff, f"\u201c{label['staff']}\u201d score"),
                                 ("low_belonging", "total", belonging_cutoff, "belonging score (all items)")):
         y = scores[col].to_numpy(dtype=float)
-        sem = float(np.nanstd(y, ddof=1) * np.sqrt(1 - rel[col]))
+        finite = y[np.isfinite(y)]
+        sem = float(np.std(finite, ddof=1) * np.sqrt(1 - rel[col])) if finite.size > 1 else float("nan")
         out[col] = y
         out[f"{col}_sem"] = sem
         flag = y < cut
