@@ -101,9 +101,11 @@ def _write_mapped(result, cb, out_dir, *, file: str, key=None) -> Path:
         pupil_ids = _pupil_id_columns(result, cb)
         if pupil_ids:
             frame = pseudonymise(frame, columns=pupil_ids, key=key)
-    frame.to_csv(out / file, index=False)
+    from ._safe_write import write_csv
+
+    write_csv(frame, out / file, index=False)
     rows = cb[cb["file"] == file] if (cb["file"] != "").any() else cb.assign(file=file)
-    rows.to_csv(out / "codebook.csv", index=False)
+    write_csv(rows, out / "codebook.csv", index=False)
     return out / file
 
 

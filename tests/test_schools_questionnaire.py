@@ -113,7 +113,7 @@ def test_questionnaire_command_writes_every_file(tmp_path, capsys):
         assert list(sheet.columns) == list(data_entry_sheet(v).columns) and len(sheet) == 0
         xl = pd.read_excel(tmp_path / f"data_entry_{v}.xlsx", sheet_name=None)
         assert set(xl) == {"answers", "codes"} and "1 = " in xl["codes"]["codes"].iloc[-1]
-    assert "read-aloud guidance" in (tmp_path / "questionnaire_primary.html").read_text().lower()
+    assert "read-aloud guidance" not in (tmp_path / "questionnaire_primary.html").read_text().lower()   # staff text: in the notes
     notes = (tmp_path / "administration_notes.html").read_text()
     for must in ("consent", "Anonymity", "read aloud", "discloses harm", "designated safeguarding lead",
                  "not a safeguarding screen", "Not yet validated"):

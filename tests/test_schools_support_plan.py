@@ -111,25 +111,25 @@ def test_plans_hold_every_field_and_names_only_when_given(tmp_path):
     res = support_flags(after, previous=before)
     assert res.n_flagged > 0
     paths = write_support_plans(res, tmp_path / "plans")
-    plans = sorted((tmp_path / "plans").glob("support_plan_*.docx"))
+    plans = sorted(paths.folder.glob("support_plan_*.docx"))
     assert len(plans) == res.n_flagged
     text = "\n".join(p.text for p in docx.Document(str(plans[0])).paragraphs)
-    for must in (PLAN_MARKER, "Pupil reference", "Strengths", "Trusted adult", "What the behaviour may be communicating",
+    for must in (PLAN_MARKER, "Pupil reference", "Strengths", "Trusted adult",
                  "Agreed actions", "Review date", "Pathway", "Pastoral lead", "SENCo", "Designated safeguarding lead",
-                 "not a safeguarding screen", "Change since the plan", "Why we are talking"):
+                 "not a safeguarding screen", "Change since the earlier survey", "Why we are talking"):
         assert must in text, must
     table = docx.Document(str(plans[0])).tables[0]
     assert [c.text for c in table.rows[0].cells] == ["Action", "Who", "By when"]
     assert "Name:" not in text
     ref = plans[0].stem.replace("support_plan_", "")
     assert f"Pupil reference: {ref}" in text
-    summary = (tmp_path / "plans" / "support_summary.html").read_text()
+    summary = (paths.folder / "support_summary.html").read_text()
     assert "false alarm" in summary and "not a safeguarding screen" in summary
-    assert {p.parent for p in paths} == {tmp_path / "plans"}
+    assert {p.parent.parent for p in paths} == {tmp_path / "plans"}
     named = after.assign(name=[f"Pupil Name{i}" for i in range(40)])
     res2 = support_flags(named, previous=before)
-    write_support_plans(res2, tmp_path / "named")
-    one = sorted((tmp_path / "named").glob("support_plan_*.docx"))[0]
+    run2 = write_support_plans(res2, tmp_path / "named")
+    one = sorted(run2.folder.glob("support_plan_*.docx"))[0]
     assert "Name: Pupil Name" in "\n".join(p.text for p in docx.Document(str(one)).paragraphs)
 
 
@@ -149,10 +149,10 @@ def test_command_prints_no_pupil_reference(tmp_path, capsys, monkeypatch):
     assert "Data protection" in out.out and "not a safeguarding screen" in out.out and "false alarms" in out.out
     assert not any(r in out.out + out.err for r in refs)
     assert set(os.listdir(tmp_path)) - before_files == {"o"}       # nothing written outside --out
-    assert list((tmp_path / "o").glob("support_plan_ZQ*.docx"))
+    assert list((tmp_path / "o").glob("plans_*/support_plan_ZQ*.docx"))
     # a given reliability is used for the measurement error
     assert main(["support-plan", "--data", str(d_path), "--reliability", "0.5", "--out", str(tmp_path / "o3")]) == 0
-    flags = pd.read_csv(tmp_path / "o3" / "flags.csv")
+    flags = pd.read_csv(next((tmp_path / "o3").glob("plans_*/flags.csv")))
     total = flags["total"]
     assert flags["total_sem"].iloc[0] == pytest.approx(total.std(ddof=1) * np.sqrt(0.5), rel=1e-9)
     capsys.readouterr()

@@ -77,7 +77,8 @@ OPTIONS = {
     "xlabel", "ylabel", "figsize", "dpi", "colour", "hue", "bins", "sort", "note", "number", "index",
     "statistic", "p_digits", "leading_zero", "item_labels", "group_labels", "wave_labels", "null",
     "n_points", "threshold", "symbol", "file", "encoding", "sheet", "delimiter", "path", "version",
-    "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "n_rows", "what",
+    "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "holidays", "min_answered",
+    "n_rows", "what",
     "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
     "length", "user_missing", "ids", "keep", "ledger", "data_dir", "codebook", "summary", "profile",
     "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
@@ -209,6 +210,9 @@ RESULT_OPTIONS = {
     "action_plan", "areas", "indicators", "n_raters", "n_indicators_left_out", "priorities", "caveat",
     "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
     "reliability", "n_pupils", "n_previous_matched", "n_previous_unmatched", "has_names",
+    # schools' tools: answers that need a response, and what a support-plan run wrote and changed
+    "needs_response", "answers", "named", "path", "folder", "paths", "new", "unchanged", "changed", "no_longer",
+    "edited_plans", "renamed", "previous_folder", "overview", "reports",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).
 FORBIDDEN_FIELDS = {

@@ -20,10 +20,10 @@ DATA_PROTECTION_REMINDER = (
     "named, on a school system with access control; share them only with staff who need them; delete "
     "them under your retention schedule; never put them in a shared report or on a public site. "
     "Survey answers are not a safeguarding screen: any safeguarding concern goes to the designated "
-    "safeguarding lead the same day.")
+    "safeguarding lead immediately.")
 
 NOT_A_SCREEN = ("Survey answers are not a safeguarding screen. Any concern that a pupil may be at risk "
-                "of harm goes to the designated safeguarding lead the same day, under the school's child "
+                "of harm goes to the designated safeguarding lead immediately, under the school's child "
                 "protection policy, whatever the survey says.")
 
 
@@ -51,39 +51,225 @@ def figure_to_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def out_dir(path: str | os.PathLike) -> Path:
-    """The output folder the user named (created if needed)."""
-    out = Path(path)
+def _git_tree(folder: Path) -> Path | None:
+    """The root of the git working tree that holds ``folder`` (the nearest parent with ``.git``)."""
+    for parent in (folder, *folder.parents):
+        if (parent / ".git").exists():
+            return parent
+    return None
+
+
+def out_dir(path: str | os.PathLike, *, personal: bool = True) -> Path:
+    """The output folder the user named (created if needed), refused where files could leak.
+
+    An empty name is refused (it would mean the current folder).  With ``personal`` (pupil or staff
+    data), a folder inside a git working tree, or inside this project's source tree, is refused with a
+    one-line reason: files there are easily committed and shared.
+    """
+    if path is None or not str(path).strip():
+        raise DataError("--out '' names no folder: give the folder for the files (for pupil-level files, a "
+                        "secure folder outside any project).")
+    out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {str(out)!r} is a file; name a folder.")
+    if personal:
+        full = out.resolve()
+        project = _TEMPLATES.parent.parent.resolve()
+        tree = _git_tree(full)
+        if tree is not None or full == project or project in full.parents:
+            where = tree if tree is not None else project
+            raise DataError(f"--out {str(out)!r} is inside {'the git working tree' if tree is not None else 'the project'} "
+                            f"{str(where)!r}: personal data there is easily committed or shared; name a secure "
+                            "folder outside it.")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def read_table(path: str | os.PathLike, *, what: str = "data") -> pd.DataFrame:
-    """Read a CSV or Excel file as text-preserving columns, rows numbered from 1.
+def unused_path(path: Path) -> Path:
+    """``path`` if nothing is there, else the first free ``stem_2.suffix``, ``stem_3.suffix`` ..."""
+    path = Path(path)
+    k = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}_{k}{path.suffix}")
+        k += 1
+    return candidate
+
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_file_stem(text: str, *, limit: int = 60) -> str:
+    """Text made safe as part of a file name on Windows, macOS and Linux.
+
+    Path characters (``/ \\ : * ? " < > |``), control characters and spaces become ``_``; letters
+    with accents are kept (Unicode NFC); trailing dots and spaces are removed; a reserved Windows
+    device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9) gets a leading ``_``.
+
+    Examples
+    --------
+    >>> safe_file_stem("A/1"), safe_file_stem("Zoë"), safe_file_stem("CON"), safe_file_stem("2026-03-01 00:00:00")
+    ('A_1', 'Zoë', '_CON', '2026-03-01_00_00_00')
+    """
+    import re
+    import unicodedata
+
+    s = unicodedata.normalize("NFC", str(text))
+    s = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|\s]+", "_", s)
+    s = s.rstrip(". ").strip("_")[:limit].rstrip(". ")
+    if not s:
+        s = "pupil"
+    if s.split(".")[0].upper() in _WINDOWS_RESERVED:
+        s = "_" + s
+    return s
+
+
+def unique_file_stems(texts) -> tuple[dict, list[list[str]]]:
+    """``{text: unique safe stem}`` and the groups of texts whose stems collided.
+
+    Stems are compared without regard to case (Windows and macOS file names ignore case); the second
+    and later members of a colliding group get ``_2``, ``_3`` ... in the order given.
+    """
+    stems: dict = {}
+    taken: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for text in texts:
+        base = safe_file_stem(text)
+        groups.setdefault(base.casefold(), []).append(text)
+        stem, k = base, 2
+        while stem.casefold() in taken:
+            stem, k = f"{base}_{k}", k + 1
+        taken[stem.casefold()] = text
+        stems[text] = stem
+    return stems, [g for g in groups.values() if len(g) > 1]
+
+
+#: Column names by which the school tools recognise their own files' header rows.
+_KNOWN_HEADERS = {"pupil_ref", "rater", "indicator", "rating", "ocbs_01", "ocbp_01", "class"}
+
+
+def _title_rows_hint(p: Path) -> str:
+    """Where the header seems to be when the first line is a title (an empty string when not found)."""
+    try:
+        if p.suffix.lower() == ".csv":
+            from ..io import _decode
+
+            grid = [line.replace(";", ",").replace("\t", ",").split(",")
+                    for line in _decode(p, None).splitlines()[:10]]
+        else:
+            grid = pd.read_excel(p, header=None, nrows=10, dtype=str).fillna("").to_numpy().tolist()
+    except Exception:       # the hint is a courtesy; the original error is raised anyway
+        return ""
+    for k, row in enumerate(grid[1:], start=2):
+        if _KNOWN_HEADERS & {str(c).strip().strip('"').lower() for c in row}:
+            return (f" Its column names seem to be on line {k}, below a title: delete the line(s) above the "
+                    "column names (pupil_ref, ...) and save the file again.")
+    return ""
+
+
+def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stack: bool = False) -> pd.DataFrame:
+    """Read a CSV or Excel file through :func:`belonging_lib.io.read_data`, rows numbered from 1.
+
+    The library's reader handles stray quotes (an error naming the line, never pupils silently
+    dropped), UTF-8/UTF-16 byte-order marks, ``;`` and tab delimiters and empty files; a CSV that is
+    not UTF-8 (Excel on Windows saves Windows-1252) is read as Windows-1252, with a note.  A title
+    line above the header gives an error that says so.  ``expect(columns)``, when given, picks the
+    sheet of a workbook that holds the answers (the first whose columns it accepts), whatever its
+    position; blank sheets are skipped with a note.  With ``stack`` (the audit: one sheet per rater), every
+    sheet whose columns ``expect`` accepts is read and the sheets are stacked, in order, with a note.
 
     The index is the data row number counted from 1 (the row after the header is row 1), so every
     error message names the row a user sees in their spreadsheet program minus the header line.
     Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
     printed to standard error; the other rows keep their numbers.
     """
+    import sys
+
+    from .._errors import ColumnError
     from ..io import read_data
 
     p = Path(path)
+    if not str(path).strip():
+        raise DataError(f"No {what} file was named.")
     if not p.exists():
         raise DataError(f"The {what} file {str(p)!r} does not exist.")
-    if p.suffix.lower() == ".csv":
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    else:
-        frame = read_data(p)
+    try:
+        frame = _read_first_fitting(p, what, expect, stack)
+    except DataError as exc:
+        if p.suffix.lower() == ".csv" and "cp1252" in str(exc) and "not valid" in str(exc):
+            frame = read_data(p, encoding="cp1252")
+            print(f"The {what} file is not UTF-8 text: read as Windows-1252 (the encoding Excel uses on "
+                  "Windows). Check that accented names look right.", file=sys.stderr)
+        else:
+            raise type(exc)(f"{exc}{_title_rows_hint(p)}") from None
+    except ColumnError as exc:
+        raise type(exc)(f"{exc}{_title_rows_hint(p)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if expect is not None and not expect(frame.columns):
+        hint = _title_rows_hint(p)
+        if hint:
+            raise DataError(f"The {what} file {p.name!r} does not start with its column names.{hint}")
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     blank = frame.apply(lambda c: c.isna() | c.astype("string").str.strip().eq("").fillna(True)
                         .astype(bool)).all(axis=1)
-    if blank.any():     # e.g. the unused rows at the end of a data-entry sheet: counted, then skipped
-        import sys
-
-        print(f"The {what} file: {int(blank.sum())} completely empty row(s) skipped.", file=sys.stderr)
+    trailing = _trailing_blank_records(p)      # the reader drops these itself; they are counted here
+    if blank.any() or trailing:     # e.g. the unused rows at the end of a data-entry sheet: counted, then skipped
+        print(f"The {what} file: {int(blank.sum()) + trailing} completely empty row(s) skipped.", file=sys.stderr)
         frame = frame[~blank]
     return frame
+
+
+def _trailing_blank_records(p: Path) -> int:
+    """Lines at the end of a CSV file that hold only delimiters (rows the reader leaves out)."""
+    import re
+
+    if p.suffix.lower() != ".csv":
+        return 0
+    try:
+        from ..io import _decode
+
+        lines = _decode(p, None).splitlines()
+    except Exception:       # a count for a note only
+        return 0
+    n = 0
+    for line in reversed(lines):
+        if not re.fullmatch(r'[\s,;|"]*', line):
+            break
+        n += 1
+    return n
+
+
+def _read_first_fitting(p: Path, what: str, expect, stack: bool = False) -> pd.DataFrame:
+    """The first sheet (or the CSV) whose columns ``expect`` accepts; blank sheets are skipped."""
+    import sys
+
+    from ..io import read_data
+
+    if p.suffix.lower() not in (".xlsx", ".xls") or expect is None:
+        return read_data(p)
+    names = pd.ExcelFile(p).sheet_names
+    blank, fitting = [], []
+    for name in names:
+        try:
+            frame = read_data(p, sheet=name)
+        except DataError as exc:
+            if "is empty" in str(exc):
+                blank.append(name)
+                continue
+            raise
+        if stack and expect([str(c).strip() for c in frame.columns]):
+            fitting.append((name, frame))
+            continue
+        if expect([str(c).strip() for c in frame.columns]):
+            if blank or name != names[0]:
+                print(f"The {what} file: read sheet {name!r}" + (f"; blank sheet(s) {', '.join(map(repr, blank))} "
+                      "skipped" if blank else "") + ".", file=sys.stderr)
+            return frame
+    if fitting:
+        if len(fitting) > 1 or blank:
+            print(f"The {what} file: stacked {len(fitting)} sheet(s) ({', '.join(repr(n) for n, _ in fitting)}), "
+                  "rows numbered in that order" + (f"; blank sheet(s) {', '.join(map(repr, blank))} skipped"
+                                                   if blank else "") + ".", file=sys.stderr)
+        return pd.concat([f for _, f in fitting], ignore_index=True)
+    return read_data(p, sheet=names[0])

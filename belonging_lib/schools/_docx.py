@@ -30,3 +30,15 @@ def field(doc, label: str, value: str = "", *, hint: str = ""):
     if hint:
         doc.add_paragraph(hint).runs[0].italic = True
     return p
+
+
+def set_a4(doc) -> None:
+    """Every section of ``doc`` on A4 paper (210 x 297 mm), keeping each section's orientation."""
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    for section in doc.sections:
+        if section.orientation == WD_ORIENT.LANDSCAPE:
+            section.page_width, section.page_height = Mm(297), Mm(210)
+        else:
+            section.page_width, section.page_height = Mm(210), Mm(297)

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from .._errors import ColumnError, DataError
+from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
 
@@ -50,6 +51,18 @@ ACTION_PLAN_COLUMNS = ["area", "why a priority", "what we will do", "lead", "who
 FEW_RATERS = 5
 
 
+def suggested_actions() -> dict[str, list[str]]:
+    """Area id -> two or three suggested actions (the project's own words, from the guidance's themes)."""
+    return {a["id"]: list(a.get("actions", [])) for a in _load()["areas"]}
+
+
+#: At most this many priorities are listed (the guidance: agree one to three).
+N_PRIORITIES = 3
+
+#: An area rated by fewer raters than this shows no range of raters (it would show each person's mean).
+MIN_RATERS_FOR_RANGE = 3
+
+
 def framework() -> pd.DataFrame:
     """The indicators: ``area, area_label, pupil_part, indicator`` (e.g. ``relationships_1``), ``statement``."""
     rows = []
@@ -70,7 +83,7 @@ def audit_form() -> pd.DataFrame:
 def _action_plan_docx(path: Path, plan: pd.DataFrame, *, title: str) -> None:
     import docx
 
-    from ._docx import add_table
+    from ._docx import add_table, set_a4
 
     doc = docx.Document()
     doc.add_heading(title, level=1)
@@ -82,6 +95,7 @@ def _action_plan_docx(path: Path, plan: pd.DataFrame, *, title: str) -> None:
 
     section.orientation = WD_ORIENT.LANDSCAPE
     section.page_width, section.page_height = section.page_height, section.page_width
+    set_a4(doc)
     add_table(doc, plan[ACTION_PLAN_COLUMNS], blank_rows=max(0, 3 - len(plan)))
     doc.save(str(path))
 
@@ -90,16 +104,14 @@ def write_audit_template(out: str | os.PathLike) -> list[Path]:
     """Write the blank audit: ``audit_form.csv``/``.xlsx``, ``audit_guidance.html`` and blank action plans."""
     from ._common import out_dir, render
 
-    folder = out_dir(out)
+    folder = out_dir(out, personal=False)
     form = audit_form()
     paths = [folder / "audit_form.csv", folder / "audit_form.xlsx", folder / "audit_guidance.html",
              folder / "action_plan.xlsx", folder / "action_plan.docx"]
-    form.to_csv(paths[0], index=False)
+    write_csv(form, paths[0], index=False)
     levels = pd.DataFrame([{"rating": k, "level": v["label"], "meaning": v["meaning"]}
                            for k, v in _load()["levels"].items()])
-    with pd.ExcelWriter(paths[1], engine="openpyxl") as xl:
-        form.to_excel(xl, sheet_name="form", index=False)
-        levels.to_excel(xl, sheet_name="levels", index=False)
+    write_excel({"form": form, "levels": levels}, paths[1])
     f = framework()
     body = ["<h1>School culture audit: guidance for staff</h1>",
             "<p>Each member of staff fills in a copy of <code>audit_form.csv</code> (or the Excel form) on "
@@ -115,7 +127,7 @@ def write_audit_template(out: str | os.PathLike) -> list[Path]:
     paths[2].write_text(render("schools_base.html.j2", title="School culture audit: guidance").replace(
         "<body>\n", "<body>\n" + "\n".join(body), 1), encoding="utf-8")
     blank = pd.DataFrame(columns=ACTION_PLAN_COLUMNS)
-    blank.to_excel(paths[3], index=False, sheet_name="action plan")
+    write_excel(blank, paths[3], sheet_name="action plan")
     _action_plan_docx(paths[4], blank, title="Action plan")
     return paths
 
@@ -162,6 +174,9 @@ def read_audit(data: pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"A rater rated the same indicator twice: {describe_rows(d.index[dup])} (counted from 1, "
                         f"after the header), e.g. rater {d.loc[dup, 'rater'].iloc[0]!r}, indicator "
                         f"{d.loc[dup, 'indicator'].iloc[0]!r}.")
+    if blank.all():
+        raise DataError(f"The audit file has {len(d)} rows but no rating at all (column 'rating' is empty "
+                        "everywhere): enter each rater's ratings (1-4), then run the report.")
     evidence = d["evidence"].astype("string").fillna("") if "evidence" in d.columns else ""
     return pd.DataFrame({"rater": d["rater"].astype(str), "area": d["indicator"].map(f["area"]),
                          "indicator": d["indicator"].astype(str), "rating": rating, "evidence": evidence},
@@ -326,22 +341,26 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
         caveat = (f"Only {n_raters} raters: an agreement index from so few raters is imprecise (see how wide "
                   "the intervals are), and the area means rest on few views. Ask more staff, from different "
                   "roles, to rate before acting on small differences.")
-    pri = []
-    order = areas.sort_values("mean_rating")
+    # At most three priorities: the lowest-rated areas first, then areas that split the raters.
+    pri, chosen = [], []
+    order = areas.sort_values("mean_rating", kind="stable")
     for a in order.itertuples():
-        if a.low:
+        if a.low and len(chosen) < N_PRIORITIES:
             pri.append(f"{a.area_label}: rated low (mean {a.mean_rating:.2f} of 4).")
+            chosen.append(a)
     for a in order.itertuples():
-        if a.disagreement:
+        if a.disagreement and len(chosen) < N_PRIORITIES and a.area not in [c.area for c in chosen]:
             worst = ind[ind["area"] == a.area].sort_values("spread", ascending=False).iloc[0]
-            pri.append(f"{a.area_label}: raters disagree (their area means run from {a.rater_min:.2f} to "
-                       f"{a.rater_max:.2f}; ratings from {worst['min']:.0f} to {worst['max']:.0f} on "
-                       f"\u201c{worst['statement']}\u201d); discuss the evidence before deciding.")
+            # the range of raters' means only where at least 3 raters rated the area (else it shows each person)
+            means = (f"their area means run from {a.rater_min:.2f} to {a.rater_max:.2f}; "
+                     if a.n_raters >= MIN_RATERS_FOR_RANGE else "")
+            pri.append(f"{a.area_label}: raters disagree ({means}ratings from {worst['min']:.0f} to "
+                       f"{worst['max']:.0f} on \u201c{worst['statement']}\u201d); discuss the evidence before deciding.")
+            chosen.append(a)
     plan_rows = []
-    for a in order.itertuples():
-        if a.low or a.disagreement:
-            why = " and ".join(w for w, on in (("rated low", a.low), ("raters disagree", a.disagreement)) if on)
-            plan_rows.append({"area": a.area_label, "why a priority": f"{why} (mean {a.mean_rating:.2f})"})
+    for a in chosen:
+        why = " and ".join(w for w, on in (("rated low", a.low), ("raters disagree", a.disagreement)) if on)
+        plan_rows.append({"area": a.area_label, "why a priority": f"{why} (mean {a.mean_rating:.2f})"})
     plan = pd.DataFrame(plan_rows, columns=ACTION_PLAN_COLUMNS).fillna("")
     return AuditResult(r, areas, ind, icc, n_raters, left_out, pri, caveat, plan, icc_note)
 
@@ -359,29 +378,49 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
     chart = figure_to_data_uri(fig)
     show = pd.DataFrame({"Area": areas["area_label"], "Raters": areas["n_raters"],
                          "Mean rating (1-4)": areas["mean_rating"].map("{:.2f}".format),
-                         "Raters' range": [f"{a:.2f} to {b:.2f}" for a, b in zip(areas["rater_min"], areas["rater_max"])],
+                         "Raters' range": [f"{a:.2f} to {b:.2f}" if k >= MIN_RATERS_FOR_RANGE else
+                                           f"not shown (fewer than {MIN_RATERS_FOR_RANGE} raters)"
+                                           for a, b, k in zip(areas["rater_min"], areas["rater_max"], areas["n_raters"])],
                          "Largest split on an indicator (levels)": areas["max_indicator_spread"].map("{:.0f}".format)})
     agreement = []
     icc_html = ""
     if result.icc is not None:
         t = result.icc.set_index("Type")
+
+        def interval(kind):
+            # An interval is printed only with enough raters, and never outside [0, 1] (an agreement index
+            # below 0 or above 1 means nothing to a reader; the end is shown as the bound it passed).
+            if result.n_raters < FEW_RATERS:
+                return f" (no interval: with fewer than {FEW_RATERS} raters it is too wide to read)"
+            lo, hi = t.loc[kind, "ci_low"], t.loc[kind, "ci_high"]
+            return f" (95% interval {max(lo, 0.0):.2f} to {min(hi, 1.0):.2f})"
+
+        def value(kind):
+            v = t.loc[kind, "ICC"]
+            return f"{v:.2f}" if v >= 0 else "below 0 (no agreement beyond chance)"
+
         agreement.append(
-            f"Agreement between one rater and another (ICC2, absolute agreement) is {t.loc['ICC2', 'ICC']:.2f} "
-            f"(95% interval {t.loc['ICC2', 'ci_low']:.2f} to {t.loc['ICC2', 'ci_high']:.2f}); the reliability of the "
-            f"mean of all {result.n_raters} raters (ICC2k) is {t.loc['ICC2k', 'ICC']:.2f} "
-            f"({t.loc['ICC2k', 'ci_low']:.2f} to {t.loc['ICC2k', 'ci_high']:.2f}).")
+            f"Agreement between one rater and another (ICC2, absolute agreement) is {value('ICC2')}"
+            f"{interval('ICC2')}; the reliability of the mean of all {result.n_raters} raters (ICC2k) is "
+            f"{value('ICC2k')}{interval('ICC2k')}.")
         agreement.append("An ICC near 1 means staff see the indicators alike; near 0, that one person's rating says "
                          "little about another's, and the discussion of evidence matters more than the numbers.")
         if result.n_indicators_left_out:
             agreement.append(f"{result.n_indicators_left_out} indicators were left out of the agreement index because "
                              "at least one rater left them unrated.")
-        icc_html = result.icc[["Type", "Description", "ICC", "ci_low", "ci_high", "F", "df1", "df2", "pval"]].to_html(
-            index=False, border=0, float_format=lambda v: f"{v:.3f}")
+        full = result.icc[["Type", "Description", "ICC", "ci_low", "ci_high", "F", "df1", "df2", "pval"]].copy()
+        full["ci_low"] = full["ci_low"].clip(lower=0.0)
+        full["ci_high"] = full["ci_high"].clip(upper=1.0)
+        full["ICC"] = [f"{v:.3f}" if v >= 0 else "below 0" for v in full["ICC"]]
+        if result.n_raters < FEW_RATERS:
+            full = full.drop(columns=["ci_low", "ci_high"])
+        icc_html = full.to_html(index=False, border=0, float_format=lambda v: f"{v:.3f}")
     else:
         agreement.append(f"Rater agreement was not computed: {result.icc_note}")
     survey_html, survey_intro = "", ""
     if "pupil_percent" in areas:
         sv = areas[areas["pupil_part"].notna()]
+        thr = get_default_policy().threshold     # a count under the threshold is not printed either
         survey_intro = ("Both as percent of their scale's range (0 = the lowest answer everywhere, 100 = the highest). "
                         "The two scales ask different people different questions, so read a gap as a question "
                         "to explore with pupils, not a measured difference. An area without a matching part of the "
@@ -389,26 +428,40 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
         survey_html = pd.DataFrame({
             "Area": sv["area_label"], "Staff: mean rating as %": sv["staff_percent"].map("{:.0f}".format),
             "Pupils: part mean as %": sv["pupil_percent"].map(lambda v: "[c]" if pd.isna(v) else f"{v:.0f}"),
-            "Pupils answering": sv["pupil_n"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")}).to_html(
+            "Pupils answering": sv["pupil_n"].map(
+                lambda v: "" if pd.isna(v) else f"{v:.0f}" if v >= thr else f"fewer than {thr}")}).to_html(
                 index=False, border=0)
     ev = result.ratings[result.ratings["evidence"].astype(str).str.strip() != ""]
-    ev_rows = "".join(f"<tr><td>{_html.escape(r.indicator)}</td><td>{_html.escape(r.rater)}</td>"
+    # raters stay anonymous: evidence is listed by indicator, never against a rater's code
+    ev = ev.sort_values(["indicator", "evidence"], kind="stable")
+    ev_rows = "".join(f"<tr><td>{_html.escape(r.indicator)}</td>"
                       f"<td>{'' if pd.isna(r.rating) else int(r.rating)}</td><td>{_html.escape(str(r.evidence))}</td></tr>"
                       for r in ev.itertuples())
-    evidence_html = ("<table><tr><th>Indicator</th><th>Rater</th><th>Rating</th><th>Evidence</th></tr>" + ev_rows +
+    evidence_html = ("<table><tr><th>Indicator</th><th>Rating</th><th>Evidence</th></tr>" + ev_rows +
                      "</table>") if ev_rows else "<p>No evidence notes were written.</p>"
     page = render("schools_audit.html.j2", title=title or "School culture audit",
                   heading=title or "School culture audit: staff self-review", synthetic=synthetic,
                   n_raters=result.n_raters, n_indicators=len(result.indicators), n_areas=len(areas), chart=chart,
                   areas_html=show.to_html(index=False, border=0), agreement=agreement, icc_html=icc_html,
-                  caveat=result.caveat, priorities=result.priorities, survey_html=survey_html,
+                  caveat=result.caveat, priorities=_with_actions(result), survey_html=survey_html,
                   survey_intro=survey_intro, evidence_html=evidence_html)
     paths = [folder / "audit_report.html", folder / "area_profile.png", folder / "action_plan.xlsx",
              folder / "action_plan.docx"]
     paths[0].write_text(page, encoding="utf-8")
-    result.action_plan.to_excel(paths[2], index=False, sheet_name="action plan")
+    write_excel(result.action_plan, paths[2], sheet_name="action plan")
     _action_plan_docx(paths[3], result.action_plan, title="Action plan from the school culture audit")
     return paths
+
+
+def _with_actions(result: AuditResult) -> list[dict]:
+    """Each priority with the suggested actions of its area."""
+    acts = suggested_actions()
+    by_label = dict(zip(result.areas["area_label"], result.areas["area"]))
+    out = []
+    for text in result.priorities:
+        label = text.split(":")[0]
+        out.append({"text": text, "actions": acts.get(by_label.get(label, ""), [])})
+    return out
 
 
 def simulate_audit(*, n_raters: int = 6, seed: int = 2026, rater_sd: float = 0.35, noise_sd: float = 0.45,

@@ -25,18 +25,29 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._errors import DataError
 from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_default_policy, summarise_by
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "class_report", "part_summary", "item_distribution", "CLASS_BY"]
+__all__ = ["ClassReport", "ClassPack", "class_report", "class_pack", "straight_liners", "part_summary", "item_distribution",
+           "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
 CLASS_BY = ("gender", "fsm", "send", "eal")
 
 _GROUP_NAMES = {"gender": "Gender", "fsm": "Free school meals (1 = eligible)",
                 "send": "SEND (1 = special educational needs or disability)", "eal": "EAL (1 = English as an additional language)"}
+
+
+def straight_liners(data: pd.DataFrame, *, version: str, min_answered: int = 12) -> pd.Series:
+    """True for a pupil who gave one and the same code to every answered question (at least
+    ``min_answered`` of them), although some questions are worded the other way round."""
+    from ..scoring import clean_items
+
+    codes = clean_items(data, instrument_for(version))
+    answered = codes.notna().sum(axis=1)
+    same = codes.nunique(axis=1, dropna=True) == 1
+    return (same & (answered >= min_answered)).reindex(data.index).fillna(False).astype(bool)
 
 
 def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> pd.DataFrame:
@@ -164,6 +175,17 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     policy = policy or get_default_policy()
     version = check_responses(data, version=version, what="class")
     inst = instrument_for(version)
+    # Straight-liners (the same box ticked for every question, reverse-keyed ones included) are listed
+    # for the teacher and left out of every number, with a note.
+    flat = straight_liners(data, version=version)
+    straight_note = ""
+    if flat.any():
+        straight_note = (f"{int(flat.sum())} pupil(s) ticked the same answer to every question, including the "
+                         "questions worded the other way round, so their answers probably do not describe how they "
+                         "feel; they are left out of every number on this page. Sheet rows (counted from 1, after "
+                         f"the header): {', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
+                         "tick the same box when they find the questions hard, or did not want to answer.")
+        data = data[~flat]
     scores = score_responses(data, version=version, what="class")
     labels = parts(version)
     n = len(data)
@@ -172,10 +194,17 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         school_scores = score_responses(school, version=version, what="school")
     too_few = n < policy.threshold
     scale_text = ", ".join(f"{c} = {lab}" for c, lab in inst.labels)
+    from .safeguarding import ANONYMOUS_NOTE, is_named_survey, needs_response_items
+
+    safeguarding = ("Answers such as being picked on or not feeling safe are listed per pupil, with what to do "
+                    "today, by the class-report command in answers_needing_response.html, kept apart from this "
+                    "page, which may be shared. Act on them immediately, whatever the results below say."
+                    if is_named_survey(data)
+                    else ANONYMOUS_NOTE)
     ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
-               synthetic=synthetic, version_name=inst.name, n=n,
+               safeguarding=safeguarding, synthetic=synthetic, version_name=inst.name, n=n,
                n_school=0 if school is None else len(school), scale_text=scale_text, threshold=policy.threshold,
-               too_few=too_few)
+               too_few=too_few, straight_note=straight_note)
     if too_few:
         page = render("schools_class_report.html.j2", **ctx)
         if out is not None:
@@ -190,15 +219,33 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         for c in ("estimate", "ci_low", "ci_high"):
             summary[f"school_{c}"] = summary["part"].map(ss[c])
     dist = item_distribution(data, version=version)
+    # The threshold applies to every cell shown: a part or a question answered by fewer pupils than the
+    # threshold is withheld (its mean, interval and percentages), not only the group splits.
+    thr = policy.threshold
+    part_few = summary["n"] < thr
+    summary.loc[part_few, ["estimate", "sd", "se", "ci_low", "ci_high"]] = np.nan
+    item_few = dist["n"] < thr
+    dist.loc[item_few, [lab for _, lab in inst.labels]] = np.nan
 
     # ---- reading: every sentence computed from the tables above
     reading = []
-    best = summary.loc[summary["estimate"].idxmax()]
-    worst = summary.loc[summary["estimate"].idxmin()]
-    reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, {ci_level:.0%} interval "
-                   f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
-                   f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
-    if worst["ci_high"] >= best["ci_low"]:
+    if part_few.any():
+        reading.append(f"{int(part_few.sum())} part(s) and {int(item_few.sum())} question(s) were answered by "
+                       f"fewer than {thr} pupils: their results are withheld, as a pupil's answers could be "
+                       "worked out from them.")
+    elif item_few.any():
+        reading.append(f"{int(item_few.sum())} question(s) were answered by fewer than {thr} pupils: their "
+                       "answers are withheld, as a pupil's answers could be worked out from them.")
+    shown_parts = summary[~part_few]
+    if len(shown_parts) < 2:
+        shown_parts = summary.iloc[:0]
+    best = shown_parts.loc[shown_parts["estimate"].idxmax()] if len(shown_parts) else None
+    worst = shown_parts.loc[shown_parts["estimate"].idxmin()] if len(shown_parts) else None
+    if best is not None:
+        reading.append(f"Pupils rated \u201c{best['label']}\u201d highest (mean {best['estimate']:.2f}, {ci_level:.0%} interval "
+                       f"{best['ci_low']:.2f} to {best['ci_high']:.2f}) and \u201c{worst['label']}\u201d lowest (mean "
+                       f"{worst['estimate']:.2f}, {worst['ci_low']:.2f} to {worst['ci_high']:.2f}).")
+    if best is not None and worst["ci_high"] >= best["ci_low"]:
         reading.append("These two intervals overlap, so the difference between the highest and the lowest part "
                        "may be chance: treat it as a question to explore with the pupils, not a finding.")
     # the least positive answer of each item: the lowest code, or the highest for reverse-keyed items
@@ -206,15 +253,21 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     low_share = []
     for row in dist.itertuples(index=False):
         label = inst.labels[-1][1] if items_meta.loc[row.item, "reverse"] else inst.labels[0][1]
-        low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label))
-    pct, text, label = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
-    reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text}\u201d: "
-                   f"{pct:.0f}% answered \u201c{label}\u201d. Ask the class what lies behind it.")
+        low_share.append((float(dist.loc[dist["item"] == row.item, label].iloc[0]), row.text, label, row.item))
+    pct, text, label, item = max(low_share, key=lambda t: -1.0 if np.isnan(t[0]) else t[0])
+    pct = 0.0 if np.isnan(pct) else pct
+    sensitive = set(needs_response_items(version)["item"])
+    # never "ask the class" about bullying or safety: a class discussion could expose the pupils concerned
+    next_step = ("Do not discuss this question with the class, where it could expose the pupils concerned: talk "
+                 "to the anti-bullying lead and the designated safeguarding lead about what the school does next."
+                 if item in sensitive else "Ask the class what lies behind it.")
+    reading.append(f"The question with the most pupils giving the least positive answer was \u201c{text.rstrip('.')}\u201d: "
+                   f"{pct:.0f}% answered \u201c{label}\u201d. {next_step}")
     if "school_estimate" in summary:
         above = summary[summary["school_estimate"] > summary["ci_high"]]
         below = summary[summary["school_estimate"] < summary["ci_low"]]
-        inside = len(summary) - len(above) - len(below)
-        reading.append(f"For {inside} of the {len(summary)} parts the school's mean lies inside the class's "
+        inside = int((~part_few).sum()) - len(above) - len(below)
+        reading.append(f"For {inside} of the {int((~part_few).sum())} parts shown the school's mean lies inside the class's "
                        "interval: there the class cannot be told apart from the school.")
         for r in above.itertuples():
             reading.append(f"For \u201c{r.label}\u201d the class's interval lies below the school's mean "
@@ -224,10 +277,12 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                            f"({r.estimate:.2f} against {r.school_estimate:.2f}).")
 
     # ---- tables
-    show = pd.DataFrame({"Part": summary["label"], "Pupils": summary["n"],
-                         "Class mean": summary["estimate"].map("{:.2f}".format),
-                         f"{ci_level:.0%} interval": [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["ci_low"],
-                                                                                       summary["ci_high"])]})
+    few = f"fewer than {thr}"
+    show = pd.DataFrame({"Part": summary["label"],
+                         "Pupils": [few if f else str(v) for v, f in zip(summary["n"], part_few)],
+                         "Class mean": [policy.symbol if f else f"{v:.2f}" for v, f in zip(summary["estimate"], part_few)],
+                         f"{ci_level:.0%} interval": [policy.symbol if f else f"{a:.2f} to {b:.2f}" for a, b, f in
+                                                      zip(summary["ci_low"], summary["ci_high"], part_few)]})
     if "school_estimate" in summary:
         show["School mean"] = summary["school_estimate"].map("{:.2f}".format)
         show[f"School {ci_level:.0%} interval"] = [f"{a:.2f} to {b:.2f}" for a, b in zip(summary["school_ci_low"],
@@ -243,8 +298,9 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
             d = d[::-1]
         rows.append("<tr class='keep'><td>" + _html.escape(r.text) + ("<br><span class='small'>(a higher code is "
                     "the less positive answer)</span>" if items_meta.loc[r.item, "reverse"] else "") +
-                    f"</td><td class='num'>{r.n}</td>" +
-                    "".join(f"<td class='num'>{v:.0f}</td>" for v in dist.loc[dist['item'] == r.item, lab_names].iloc[0])
+                    f"</td><td class='num'>{r.n if r.n >= thr else few}</td>" +
+                    "".join(f"<td class='num'>{policy.symbol if np.isnan(v) else f'{v:.0f}'}</td>"
+                            for v in dist.loc[dist['item'] == r.item, lab_names].iloc[0])
                     + f"<td class='dist'>{_bar(d, colours)}</td></tr>")
     items_html = ("<table><thead><tr><th>Question</th><th class='num'>Answered</th>" +
                   "".join(f"<th class='num'>{_html.escape(l)} %</th>" for l in lab_names) +
@@ -291,3 +347,89 @@ def _write(out, page: str) -> None:
     p = Path(out)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(page, encoding="utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassPack:
+    """What :func:`class_pack` wrote: one report per class and an overview.
+
+    Attributes
+    ----------
+    html : str
+        The whole pack (overview, then each class's report), one printable page.
+    version : str
+    n : int
+        Pupils in the file.
+    overview : DataFrame
+        One row per class: ``class, n`` and each part's mean (missing where the class, or the part's
+        answers, fall under the threshold).
+    reports : dict
+        Class name -> :class:`ClassReport`.
+    """
+
+    html: str
+    version: str
+    n: int
+    overview: pd.DataFrame
+    reports: dict
+
+
+def _body(page: str) -> str:
+    return page.split("<body>", 1)[1].rsplit("</body>", 1)[0]
+
+
+def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
+               policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
+               synthetic: bool = False, ci_level: float = 0.95) -> ClassPack:
+    """One report per class (column ``class``) and an overview comparing the classes, as one pack.
+
+    Each class's report is :func:`class_report` on that class's rows (titled with the class's name);
+    ``out`` (a folder) receives ``class_<name>.html`` for each and ``class_pack.html`` (overview first,
+    then every report, each starting on a new page).  The overview shows each part's mean for a class
+    only where at least the threshold's number of pupils answered it; no whole-school row is shown
+    beside them, so a hidden class cannot be worked out from the others.
+    """
+    from pathlib import Path
+
+    from ._common import render, unique_file_stems
+
+    policy = policy or get_default_policy()
+    version = check_responses(data, version=version, what="class")
+    labels = parts(version)
+    names = data["class"].astype("string").str.strip()
+    classes = sorted(names[names.notna() & (names != "")].unique().tolist())
+    no_class = int((names.isna() | (names == "")).sum())
+    stems, _ = unique_file_stems(classes)
+    reports, rows = {}, []
+    folder = Path(out) if out is not None else None
+    for c in classes:
+        part = data[names == c]
+        rep = class_report(part, school=school, version=version, title=f"How class {c} feels about belonging",
+                           policy=policy, synthetic=synthetic, ci_level=ci_level,
+                           out=None if folder is None else folder / f"class_{stems[c]}.html")
+        reports[c] = rep
+        row = {"class": c, "n": rep.n}
+        if rep.shown:
+            for r in rep.parts.itertuples():
+                row[r.part] = r.estimate
+        rows.append(row)
+    overview = pd.DataFrame(rows, columns=["class", "n", *labels])
+    thr = policy.threshold
+    show = pd.DataFrame({"Class": overview["class"],
+                         "Pupils": [str(n) if n >= thr else f"fewer than {thr}" for n in overview["n"]]})
+    for p, lab in labels.items():
+        show[lab] = [policy.symbol if pd.isna(v) else f"{v:.2f}" for v in overview[p]]
+    intro = (f"{len(classes)} classes, {len(data)} pupils. Each part's mean (on the answer scale; higher is better) "
+             f"is shown for a class only where at least {thr} pupils answered; {policy.symbol} marks a withheld "
+             "cell. Class means differ by chance as well as for real reasons: read each class's intervals in its "
+             "own report before comparing, and use the comparison for planning, never for judging teachers.")
+    if no_class:
+        intro += f" {no_class} pupil(s) have no class and are left out of the class reports."
+    body = ("<h1>School pack: how our classes feel about belonging</h1>"
+            + ("<div class='synthetic'>Synthetic data: every pupil here was simulated.</div>" if synthetic else "")
+            + f"<p>{_html.escape(intro)}</p>" + show.to_html(index=False, border=0)
+            + "".join(f"<div class='pagebreak'></div>{_body(r.html)}" for r in reports.values()))
+    page = render("schools_base.html.j2", title="School pack").replace("<body>\n", "<body>\n" + body, 1)
+    if folder is not None:
+        _write(folder / "class_pack.html", page)
+    return ClassPack(page, version, len(data), overview, reports)

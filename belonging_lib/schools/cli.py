@@ -38,17 +38,79 @@ def _cmd_questionnaire(args) -> int:
     return 0
 
 
+def _without_blank_sheets(data, what: str):
+    """Rows that answer no question (a sheet handed back blank) are counted and left out, with a note."""
+    import sys
+
+    from ..scoring import clean_items
+    from .questionnaire import detect_version, instrument_for
+
+    inst = instrument_for(detect_version(data))
+    present = [c for c in inst.item_ids if c in data.columns]
+    if not present:
+        return data
+    try:
+        blank = clean_items(data[present].reindex(columns=list(inst.item_ids)), inst).isna().all(axis=1)
+    except Exception:       # bad codes: the checks that follow name them
+        return data
+    if blank.any() and not blank.all():
+        print(f"The {what} file: {int(blank.sum())} sheet(s) answer no question (rows "
+              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, counted from 1 "
+              "after the header): left out, as pupils who did not take part.", file=sys.stderr)
+        return data[~blank]
+    return data
+
+
+def _has_items(columns) -> bool:
+    """The columns of a filled questionnaire sheet (either version)."""
+    return any(c in columns for c in ("ocbs_01", "ocbp_01"))
+
+
+def _respond(data, folder, *, what: str, synthetic: bool) -> None:
+    """Answers that need an adult's response today: listed first, whatever any statistic says."""
+    from .questionnaire import check_responses
+    from .safeguarding import respond_to_answers
+
+    version = check_responses(data, what=what)
+    print(respond_to_answers(data, out=folder, version=version, what=what, synthetic=synthetic).message())
+
+
+def _classes(data) -> list:
+    """The distinct class names of a sheet with a class column (empty when none is filled in)."""
+    if "class" not in data.columns:
+        return []
+    names = data["class"].astype("string").str.strip()
+    return sorted(names[names.notna() & (names != "")].unique().tolist())
+
+
 def _cmd_class_report(args) -> int:
     from pathlib import Path
 
     from ._common import out_dir, read_table
     from .class_report import class_report
 
-    data = read_table(args.data, what="class")
-    school = read_table(args.school, what="school") if args.school else None
+    data = _without_blank_sheets(read_table(args.data, what="class", expect=_has_items), "class")
+    school = read_table(args.school, what="school", expect=_has_items) if args.school else None
     folder = out_dir(args.out)
     synthetic = _is_synthetic(data)
-    rep = class_report(data, school=school, version=args.version, title=args.title, out=folder / "class_report.html",
+    classes = _classes(data)
+    if args.class_name is not None:
+        if classes and args.class_name in classes:
+            data = data[data["class"].astype("string").str.strip() == args.class_name]
+        elif len(classes) > 1:
+            raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
+                         f"{', '.join(map(repr, classes[:8]))}).")
+    _respond(data, folder, what="class", synthetic=synthetic)     # before any statistic, for these pupils
+    if args.class_name is None and len(classes) > 1:
+        from .class_report import class_pack
+
+        pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
+        print(f"School pack ({pack.version} version, {len(classes)} classes, {pack.n} pupils): one report per "
+              f"class and an overview, printable as one pack: {folder / 'class_pack.html'}")
+        return 0
+    name = args.class_name or (classes[0] if classes else None)
+    title = args.title or (f"How class {name} feels about belonging" if name else None)
+    rep = class_report(data, school=school, version=args.version, title=title, out=folder / "class_report.html",
                        synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
     if not rep.shown:
@@ -61,14 +123,19 @@ def _cmd_audit(args) -> int:
     from .audit import analyse_audit, write_audit_report, write_audit_template
 
     if args.template:
+        out_dir(args.out, personal=False)
         paths = write_audit_template(args.out)
         print(f"Wrote the blank audit to {args.out}: {', '.join(p.name for p in paths)}.")
         return 0
     if not args.data:
         raise _usage("audit needs --data FILE (the stacked rating forms) or --template.")
-    data = read_table(args.data, what="audit")
-    survey = read_table(args.survey, what="survey") if args.survey else None
-    out_dir(args.out)
+    data = read_table(args.data, what="audit", expect=lambda cols: "rater" in cols and "indicator" in cols,
+                      stack=True)
+    survey = (_without_blank_sheets(read_table(args.survey, what="survey", expect=_has_items), "survey")
+              if args.survey else None)
+    folder = out_dir(args.out)
+    if survey is not None:
+        _respond(survey, folder, what="survey", synthetic=_is_synthetic(survey))
     result = analyse_audit(data, survey=survey)
     synthetic = _is_synthetic(data)
     paths = write_audit_report(result, args.out, synthetic=synthetic)
@@ -80,11 +147,11 @@ def _cmd_audit(args) -> int:
 
 def _cmd_support_plan(args) -> int:
     from ._common import out_dir, read_table
-    from .support_plan import support_flags, write_support_plans
+    from .support_plan import read_term_dates, support_flags, write_support_plans
 
     print(DATA_PROTECTION_REMINDER)
-    data = read_table(args.data, what="support-plan")
-    previous = read_table(args.previous, what="previous") if args.previous else None
+    data = _without_blank_sheets(read_table(args.data, what="support-plan", expect=_has_items), "support-plan")
+    previous = read_table(args.previous, what="previous", expect=_has_items) if args.previous else None
     out_dir(args.out)
     rel = None
     if args.reliability is not None:
@@ -92,11 +159,22 @@ def _cmd_support_plan(args) -> int:
     result = support_flags(data, previous=previous, staff_cutoff=args.staff_cutoff,
                            belonging_cutoff=args.belonging_cutoff, reliability=rel)
     synthetic = _is_synthetic(data)
-    write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic)
+    holidays = read_term_dates(args.term_dates) if args.term_dates else ()
+    run = write_support_plans(result, args.out, review_weeks=args.review_weeks, synthetic=synthetic,
+                              holidays=holidays)
     # Counts only: no pupil reference or name is printed or logged.
+    nr = result.needs_response
+    if len(nr):
+        print(f"ANSWERS THAT NEED A RESPONSE TODAY: {nr['pupil_ref'].nunique()} pupil(s) gave {len(nr)} answer(s) "
+              "that need an adult's response today, whatever their flags (picked on, not feeling safe, no adult "
+              f"who cares): see {run.folder / 'answers_needing_response.html'}, which says what to do with each.")
+    else:
+        print("ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no adult who "
+              "cares) was given.")
     print(f"{result.n_pupils} pupils read; {result.n_flagged} flagged for a conversation (not a diagnosis; some "
           f"flags are false alarms). One support-plan document per flagged pupil, flags.csv and "
-          f"support_summary.html are in the folder you named.")
+          f"support_summary.html are in {run.folder}.")
+    print(run.message())
     for c in result.counts.itertuples():
         print(f"  {c.flag}: {c.n_flagged} of {c.n_assessed} pupils")
     print(NOT_A_SCREEN)
@@ -129,7 +207,7 @@ def register(sub) -> None:
                     "Excel, one row per pupil, codes explained) and administration notes (consent, anonymity, "
                     "reading aloud, what to do if a pupil discloses harm). The items are the project's own "
                     "(CC BY 4.0) and not yet validated."),
-                epilog="example:\n  belonging questionnaire --out forms/ --version primary",
+                epilog="example:\n  belonging questionnaire --out ~/school/forms --version primary",
                 func=_cmd_questionnaire, out_help="folder for the files", arguments=[
                     (("--version",), dict(default="both", choices=["both", "primary", "secondary"]))])
 
@@ -140,12 +218,16 @@ def register(sub) -> None:
                     "--school), and group splits only where the disclosure policy allows. For reflection and "
                     "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
                     "class) stops with an error naming the row (from 1) and column, exit status 2."),
-                epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out reports/7B",
+                epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out ~/school/reports/7B",
                 func=_cmd_class_report, out_help="folder for class_report.html", arguments=[
                     (("--data",), dict(required=True, help="the class's filled sheet (.csv or .xlsx)")),
                     (("--school",), dict(default=None, help="the whole school's sheet, same version (optional)")),
                     (("--version",), dict(default=None, choices=["primary", "secondary"],
                                           help="check the sheet is this version (default: from the columns)")),
+                    (("--class",), dict(default=None, dest="class_name",
+                                        help="the class's name, shown as the report's title; with a file of "
+                                             "several classes, report on this class only (default: one report "
+                                             "per class and an overview, as one printable pack)")),
                     (("--title",), dict(default=None))])
 
     _subcommand(sub, "audit",
@@ -156,8 +238,8 @@ def register(sub) -> None:
                     "chart, rater agreement ICC with a caveat when raters are few, priorities), area_profile.png "
                     "and the action plan (action_plan.xlsx, action_plan.docx); --survey adds the pupils' view "
                     "of each area from a filled questionnaire sheet."),
-                epilog="examples:\n  belonging audit --template --out audit/\n"
-                       "  belonging audit --data audit/ratings.csv --survey pupils.csv --out audit/report",
+                epilog="examples:\n  belonging audit --template --out ~/school/audit\n"
+                       "  belonging audit --data ratings.csv --survey pupils.csv --out ~/school/audit/report",
                 func=_cmd_audit, out_help=None, arguments=[
                     (("--template",), dict(action="store_true", help="write the blank forms")),
                     (("--data",), dict(default=None, help="stacked rating forms: rater, indicator, rating, evidence")),
@@ -188,4 +270,7 @@ def register(sub) -> None:
                         help="alpha to use for the measurement error and reliable change (default: estimated from "
                              "your files; give the whole school's alpha when the file is a single small class)")),
                     (("--review-weeks",), dict(type=int, default=6,
-                                               help="suggested review date, weeks from today"))])
+                                               help="suggested review date, school weeks from today")),
+                    (("--term-dates",), dict(default=None,
+                                             help="CSV or Excel of holidays (columns start, end): the review date "
+                                                  "skips them"))])

@@ -32,6 +32,7 @@ import yaml
 
 from .._errors import ColumnError, DataError
 from .._validation import check_choice, describe_rows
+from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
 from ._common import out_dir, render
 
@@ -41,6 +42,9 @@ __all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_e
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
+
+#: The practice sentence at the top of each pupil sheet (not scored, not entered).
+PRACTICE = {"primary": "I like listening to stories.", "secondary": "I like listening to music."}
 
 #: Columns of the data-entry sheet besides the items (all optional when reading back).
 ENTRY_COLUMNS = ["pupil_ref", "class", "gender", "fsm", "send", "adjustment"]
@@ -95,6 +99,40 @@ def _codes_table(version: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _dress_entry_sheet(ws, version: str, *, n_rows: int) -> None:
+    """The Excel answers sheet: frozen header, the question as each header's note, drop-down codes."""
+    from openpyxl.comments import Comment
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    inst = instrument_for(version)
+    items = questionnaire_items(version).set_index("id")
+    ws.freeze_panes = "A2"
+    header = [c.value for c in ws[1]]
+    codes = ",".join(str(c) for c, _ in inst.labels)
+    scale = "; ".join(f"{c} = {lab}" for c, lab in inst.labels)
+    answers = DataValidation(type="list", formula1=f'"{codes}"', allow_blank=True, showErrorMessage=True,
+                             errorTitle="Not a code", error=f"Type one of {codes} ({scale}), or leave it empty.")
+    yes_no = DataValidation(type="list", formula1='"0,1"', allow_blank=True, showErrorMessage=True,
+                            errorTitle="Not a code", error="Type 1 (yes) or 0 (no), or leave it empty.")
+    ws.add_data_validation(answers)
+    ws.add_data_validation(yes_no)
+    for k, name in enumerate(header, start=1):
+        letter = get_column_letter(k)
+        cells = f"{letter}2:{letter}{n_rows + 1}"
+        if name in items.index:
+            answers.add(cells)
+            ws.cell(row=1, column=k).comment = Comment(f"{items.loc[name, 'text']} ({scale})", "belonging_lib")
+            ws.column_dimensions[letter].width = 9
+        elif name in ("fsm", "send"):
+            yes_no.add(cells)
+        elif name == "pupil_ref":
+            ws.cell(row=1, column=k).comment = Comment("Pupil code, as text (e.g. P01). No names in an anonymous "
+                                                       "survey.", "belonging_lib")
+            for row in range(2, n_rows + 2):       # codes stay text: Excel keeps leading zeros
+                ws.cell(row=row, column=k).number_format = "@"
+
+
 def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy=None) -> list[Path]:
     """Write the printable questionnaire, data-entry sheets and notes for staff into ``out``.
 
@@ -115,7 +153,7 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
     from ..disclosure import get_default_policy
 
     check_choice("version", version, ["both", *VERSIONS])
-    folder = out_dir(out)
+    folder = out_dir(out, personal=False)
     versions = list(VERSIONS) if version == "both" else [version]
     written = []
     notes_versions = []
@@ -124,7 +162,8 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
         d = _definition(v)
         items = questionnaire_items(v)
         primary = v == "primary"
-        page = render("schools_questionnaire.html.j2", title=inst.name, name="How I feel about my school"
+        page = render("schools_questionnaire.html.j2", title="How I feel about my school" if primary else
+                      "My class and my school", name="How I feel about my school"
                       if primary else "My class and my school", primary=primary, ages=f"{v.title()} version, ages "
                       f"{d['ages']}", n_items=len(items), labels=inst.labels,
                       items=items.to_dict("records"),
@@ -135,18 +174,18 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
                              "any question."),
                       instruction=("Tick one box for each sentence." if primary else
                                    "Tick one box in each row: how much do you agree?"),
+                      practice=PRACTICE[v],
                       closing=("Thank you! Put your sheet in the envelope." if primary else
                                "Thank you. Fold your sheet and put it in the envelope."))
         paths = {"html": folder / f"questionnaire_{v}.html", "csv": folder / f"data_entry_{v}.csv",
                  "xlsx": folder / f"data_entry_{v}.xlsx", "codes": folder / f"codes_{v}.csv"}
         paths["html"].write_text(page, encoding="utf-8")
         sheet = data_entry_sheet(v)
-        sheet.to_csv(paths["csv"], index=False)
+        write_csv(sheet, paths["csv"], index=False)
         codes = _codes_table(v)
-        codes.to_csv(paths["codes"], index=False)
-        with pd.ExcelWriter(paths["xlsx"], engine="openpyxl") as xl:
-            data_entry_sheet(v, n_rows=35).to_excel(xl, sheet_name="answers", index=False)
-            codes.to_excel(xl, sheet_name="codes", index=False)
+        write_csv(codes, paths["codes"], index=False)
+        write_excel({"answers": data_entry_sheet(v, n_rows=35), "codes": codes}, paths["xlsx"],
+                    after=lambda xl, v=v: _dress_entry_sheet(xl.book["answers"], v, n_rows=35))
         written += list(paths.values())
         notes_versions.append({"name": inst.name, "labels": inst.labels, "reverse": list(inst.reverse_items)})
     notes = folder / "administration_notes.html"
@@ -200,7 +239,11 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     try:
         items = clean_items(data, inst)
     except DataError as exc:
-        raise type(exc)(f"In the {what} file: {exc} Rows are counted from 1, after the header.") from None
+        # the school commands have no --invalid option: advise what a teacher can do with the sheet
+        msg = str(exc).replace(" Pass invalid='missing' to set such values missing.", "")
+        raise type(exc)(f"In the {what} file: {msg} Rows are counted from 1, after the header (row 1 is the "
+                        "spreadsheet's row 2). Correct the value on the sheet, or leave the cell empty if the "
+                        "answer cannot be read.") from None
     empty = items.isna().all(axis=1)
     if empty.any():
         raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} (counted from 1, after the "
@@ -208,9 +251,12 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
                         "all empty). Delete such rows, or enter the answers.")
     if "pupil_ref" in data.columns:
         refs = data["pupil_ref"].astype("string").str.strip()
-        dup = refs.notna() & (refs != "") & refs.duplicated(keep=False)
+        # pupils are numbered P01, P02 ... in each class: a reference may repeat across classes
+        key = [refs, data["class"].astype("string").str.strip()] if "class" in data.columns else [refs]
+        dup = refs.notna() & (refs != "") & pd.concat(key, axis=1).duplicated(keep=False)
         if dup.any():
-            raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference in "
+            within = " within one class" if "class" in data.columns else ""
+            raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference{within} in "
                             f"{describe_rows(data.index[dup])} (counted from 1, after the header).")
     return found
 

@@ -32,7 +32,9 @@ _SAV_FIXED_TIME = b"00:00:00"
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, **kw) -> None:
-    frame.to_csv(path, index=False, lineterminator="\n", **kw)
+    from .._safe_write import write_csv
+
+    write_csv(frame, path, index=False, lineterminator="\n", **kw)
 
 
 def _write_sav(frame: pd.DataFrame, meta: dict, path: Path) -> None:
