@@ -24,25 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .._errors import ColumnError, DataError
 from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
+from ._framework import LEVELS, load_framework
 
 __all__ = ["LEVELS", "framework", "audit_form", "write_audit_template", "read_audit", "rater_icc",
            "AuditResult", "analyse_audit", "write_audit_report", "simulate_audit", "ACTION_PLAN_COLUMNS"]
 
-_FRAMEWORK = Path(__file__).resolve().parent / "audit_framework.yaml"
-
-
-def _load() -> dict:
-    return yaml.safe_load(_FRAMEWORK.read_text(encoding="utf-8"))
-
-
-#: (code, label) of the four levels.
-LEVELS = tuple((int(k), v["label"]) for k, v in _load()["levels"].items())
+_load = load_framework
 
 ACTION_PLAN_COLUMNS = ["area", "why a priority", "what we will do", "lead", "who else", "start",
                        "review date", "how we will know it worked", "resources"]

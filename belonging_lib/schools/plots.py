@@ -49,7 +49,7 @@ def audit_profile(profile: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     from ..plots import PALETTE
-    from .audit import LEVELS
+    from ._framework import LEVELS
 
     fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(profile) + 1.4))
     y = np.arange(len(profile))[::-1]
