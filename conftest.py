@@ -27,7 +27,7 @@ def pytest_runtest_setup(item):
     from belonging_lib.disclosure import _forget_automatic
 
     _forget_automatic()
-    _LEDGERS["n"] += 1                # made only when a command writes a ledger
+    _LEDGERS["n"] += 1  # made only when a command writes a ledger
     os.environ["BELONGING_LEDGER_DIR"] = str(_LEDGERS["base"] / f"test-{_LEDGERS['n']}")
 
 

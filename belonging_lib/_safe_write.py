@@ -54,8 +54,7 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for i in range(out.shape[1]):
         col = out.iloc[:, i]
-        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype) or isinstance(col.dtype,
-                                                                                       pd.CategoricalDtype):
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype) or isinstance(col.dtype, pd.CategoricalDtype):
             out.isetitem(i, col.astype(object).map(neutralise_cell))
     out.columns = _neutralise_labels(out.columns)
     out.index = _neutralise_labels(out.index)
@@ -69,8 +68,9 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:
     return path
 
 
-def write_excel(sheets: pd.DataFrame | dict, path: str | os.PathLike, *, index: bool = False,
-                sheet_name: str = "Sheet1", after=None) -> Path:
+def write_excel(
+    sheets: pd.DataFrame | dict, path: str | os.PathLike, *, index: bool = False, sheet_name: str = "Sheet1", after=None
+) -> Path:
     """Write one frame, or ``{sheet name: frame}``, to an .xlsx file with formula-like text neutralised.
 
     ``after(writer)``, when given, runs before the file is closed (for example to add drop-down

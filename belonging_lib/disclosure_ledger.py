@@ -74,8 +74,9 @@ def _file_hash(path) -> str:
 
 
 def _as_json(where) -> list:
-    return [list(c[:2]) + ([list(c[2]) if isinstance(c[2], (list, tuple)) else c[2]] if len(c) > 2 else [])
-            for c in where]
+    return [
+        list(c[:2]) + ([list(c[2]) if isinstance(c[2], (list, tuple)) else c[2]] if len(c) > 2 else []) for c in where
+    ]
 
 
 def _select(data: pd.DataFrame, where, derived: dict) -> np.ndarray | None:
@@ -118,7 +119,7 @@ def _derived(data: pd.DataFrame, entries) -> dict:
 
     try:
         scores = _score_table(data, None)[0]
-    except BelongingError:     # no scale can be scored: such groups cannot be selected
+    except BelongingError:  # no scale can be scored: such groups cannot be selected
         return {}
     return {("score", lab): scores[lab] for lab in labels if lab in scores.columns}
 
@@ -159,9 +160,11 @@ class DisclosureLedger:
             try:
                 stored = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
-                raise DataError(f"The disclosure ledger {str(path)!r} cannot be read ({exc}); it records what "
-                                "earlier commands published from this data. Restore it, or remove it only if "
-                                "nothing made from the data has been shared.") from None
+                raise DataError(
+                    f"The disclosure ledger {str(path)!r} cannot be read ({exc}); it records what "
+                    "earlier commands published from this data. Restore it, or remove it only if "
+                    "nothing made from the data has been shared."
+                ) from None
             entries = stored.get("counts", [])
         return cls(path, data_path.name, list(entries))
 
@@ -203,7 +206,7 @@ class DisclosureLedger:
             return 0, 0
         ids = ctx.pupils_of(data)
         derived = _derived(data, [{"where": e["where"]} for e in log if e["where"] is not None])
-        when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         seen = {json.dumps([e["kind"], e["where"], e.get("n")], default=str) for e in self.counts}
         done = left = 0
         for e in log:
@@ -231,8 +234,10 @@ class DisclosureLedger:
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": _VERSION, "source": self.source, "counts": self.counts},
-                                  indent=1, default=str), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"version": _VERSION, "source": self.source, "counts": self.counts}, indent=1, default=str),
+            encoding="utf-8",
+        )
         os.replace(tmp, self.path)
 
 
@@ -257,8 +262,9 @@ class LedgerSession:
 
 
 @contextlib.contextmanager
-def tracked(data: pd.DataFrame, *, file, name: str = "this output", path=None,
-            out=None, policy: DisclosurePolicy | None = None):
+def tracked(
+    data: pd.DataFrame, *, file, name: str = "this output", path=None, out=None, policy: DisclosurePolicy | None = None
+):
     """Open a disclosure context that knows what earlier commands published from ``data_path``.
 
     Inside the block the context is the active one, so every table made from
@@ -283,8 +289,10 @@ def tracked(data: pd.DataFrame, *, file, name: str = "this output", path=None,
     if out is not None:
         out_dir = Path(out).resolve()
         if out_dir == ledger.path.parent.resolve() or out_dir in ledger.path.resolve().parents:
-            raise DataError(f"The disclosure ledger folder {str(ledger.path.parent)!r} is inside the output "
-                            f"{str(out)!r}, which is meant to be shared; set ${LEDGER_ENV} to a private folder.")
+            raise DataError(
+                f"The disclosure ledger folder {str(ledger.path.parent)!r} is inside the output "
+                f"{str(out)!r}, which is meant to be shared; set ${LEDGER_ENV} to a private folder."
+            )
     ctx = DisclosureContext(policy or get_default_policy(), name=name)
     session = LedgerSession(ledger, ctx)
     session.replayed, session.not_replayed = ledger._replay(data, ctx)

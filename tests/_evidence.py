@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import re
 
-BOX = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}[^\n]*\n:class:[^\n]*\bevidence\b[^\n]*\n(?P<body>.*?)^(?P=fence)\s*$",
-                 re.M | re.S)
+BOX = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{admonition\}[^\n]*\n:class:[^\n]*\bevidence\b[^\n]*\n(?P<body>.*?)^(?P=fence)\s*$",
+    re.M | re.S,
+)
 SOURCE = re.compile(r"^- (?P<text>.+)$", re.M)
 RATINGS = ("extensive", "moderate", "limited", "none")
 RATING = re.compile(r"\*\*Strength of evidence: (?P<rating>[a-z]+)\.\*\*")
@@ -42,6 +44,8 @@ def sources(body: str) -> list[str]:
 
 def without_sources(text: str) -> str:
     """``text`` with the reference lines of its evidence boxes removed."""
+
     def strip(m):
         return SOURCE.sub("", m.group(0))
+
     return BOX.sub(strip, text)

@@ -61,10 +61,13 @@ def _compare(res, ref):
     np.testing.assert_allclose(ld.loc[want.index].to_numpy(), want.to_numpy(), rtol=5e-5, atol=0)
 
 
-@pytest.mark.parametrize("case, specific", [
-    ("hs_speed", {"speed": ["x7", "x8", "x9"]}),
-    ("hs_two", {"textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}),
-])
+@pytest.mark.parametrize(
+    "case, specific",
+    [
+        ("hs_speed", {"speed": ["x7", "x8", "x9"]}),
+        ("hs_two", {"textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}),
+    ],
+)
 def test_bifactor_matches_lavaan_on_holzinger_swineford(hs, case, specific):
     _compare(bifactor(hs, items=HS_ITEMS, specific=specific), REF[case])
 
@@ -86,11 +89,10 @@ def test_comparison_can_fail(hs):
 def test_bifactor_recovers_known_loadings():
     rng = np.random.default_rng(20261207)
     n = 20000
-    g = np.array([.7, .6, .65, .55, .7, .6, .5, .65])
-    s = np.array([0, 0, 0, 0, 0, .4, .35, .45])
-    theta = 1 - g ** 2 - s ** 2
-    x = (rng.normal(size=(n, 1)) * g + rng.normal(size=(n, 1)) * s
-         + rng.normal(size=(n, 8)) * np.sqrt(theta))
+    g = np.array([0.7, 0.6, 0.65, 0.55, 0.7, 0.6, 0.5, 0.65])
+    s = np.array([0, 0, 0, 0, 0, 0.4, 0.35, 0.45])
+    theta = 1 - g**2 - s**2
+    x = rng.normal(size=(n, 1)) * g + rng.normal(size=(n, 1)) * s + rng.normal(size=(n, 8)) * np.sqrt(theta)
     cols = [f"q{i}" for i in range(8)]
     res = bifactor(pd.DataFrame(x, columns=cols), items=cols, specific={"neg": cols[5:]})
     truth = bifactor_omega(g, {"neg": s}, theta)
@@ -100,13 +102,13 @@ def test_bifactor_recovers_known_loadings():
 
 
 def test_bifactor_omega_formula_by_hand():
-    out = bifactor_omega([.6, .6, .6], {"s": [.3, .3, .3]}, [.55, .55, .55])
-    total = 1.8 ** 2 + .9 ** 2 + 1.65
-    assert out["omega_h"] == pytest.approx(1.8 ** 2 / total, rel=1e-12)
-    assert out["share"]["s"] == pytest.approx(.81 / total, rel=1e-12)
+    out = bifactor_omega([0.6, 0.6, 0.6], {"s": [0.3, 0.3, 0.3]}, [0.55, 0.55, 0.55])
+    total = 1.8**2 + 0.9**2 + 1.65
+    assert out["omega_h"] == pytest.approx(1.8**2 / total, rel=1e-12)
+    assert out["share"]["s"] == pytest.approx(0.81 / total, rel=1e-12)
     assert out["omega_total"] == pytest.approx(1 - 1.65 / total, rel=1e-12)
     with pytest.raises(ModelError, match="one value per item"):
-        bifactor_omega([.6, .6], {"s": [.3, .3, .3]}, [.5, .5])
+        bifactor_omega([0.6, 0.6], {"s": [0.3, 0.3, 0.3]}, [0.5, 0.5])
 
 
 def test_bifactor_refuses_models_that_are_not_identified(hs):

@@ -99,12 +99,12 @@ Sources:
 
 def test_checker_accepts_a_good_box_and_catches_each_fault():
     assert problems(GOOD) == []
-    assert problems(GOOD.replace("limited", "strong"))                       # not an EEF word
+    assert problems(GOOD.replace("limited", "strong"))  # not an EEF word
     assert problems(GOOD.replace("**Strength of evidence: limited.** ", ""))  # no rating
-    assert problems(GOOD.replace("https://doi.org/10.1234/abc.5", "https://doi.org/abc"))   # malformed DOI
-    assert problems(GOOD.replace(" https://doi.org/10.1234/abc.5", ""))      # no DOI or address
-    assert problems(GOOD.replace("(2014). A title.", "A title."))             # no year
-    assert problems(GOOD.replace("*A Journal, 1*", "A Journal, 1"))           # no journal in italics
-    assert problems(GOOD.replace("(Doe & Roe, 2014)", "(Smith, 2019)"))       # citation without source
+    assert problems(GOOD.replace("https://doi.org/10.1234/abc.5", "https://doi.org/abc"))  # malformed DOI
+    assert problems(GOOD.replace(" https://doi.org/10.1234/abc.5", ""))  # no DOI or address
+    assert problems(GOOD.replace("(2014). A title.", "A title."))  # no year
+    assert problems(GOOD.replace("*A Journal, 1*", "A Journal, 1"))  # no journal in italics
+    assert problems(GOOD.replace("(Doe & Roe, 2014)", "(Smith, 2019)"))  # citation without source
     assert problems(GOOD.replace("## What this means for your classroom\n\n", "## Elsewhere\n\n"))
     assert problems("## What this means for your classroom\n\nNo box.") == ["no evidence box"]

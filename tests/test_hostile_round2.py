@@ -27,13 +27,14 @@ def _clean(monkeypatch):
     monkeypatch.delenv("BELONGING_DISCLOSURE_CONFIG", raising=False)
     set_default_policy(None)
     D.set_context(None)
-    getattr(D, "_forget_automatic", lambda: None)()      # (absent before the fix)
+    getattr(D, "_forget_automatic", lambda: None)()  # (absent before the fix)
     yield
     set_default_policy(None)
     D.set_context(None)
 
 
 # ----------------------------------------------------------------------------- an independent audit
+
 
 def bounds(equations, n_vars, target):
     """Smallest and largest value of target @ x given the published equations and x >= 0."""
@@ -55,7 +56,7 @@ class Reader:
         self.columns = columns
         self.cells = d.groupby(columns, dropna=False).size()
         self.keys = list(self.cells.index)
-        self.eqs = [(np.ones(len(self.keys)), float(len(d)))]      # the total: percentages of all rows give it
+        self.eqs = [(np.ones(len(self.keys)), float(len(d)))]  # the total: percentages of all rows give it
 
     def vec(self, **where):
         v = np.zeros(len(self.keys))
@@ -83,14 +84,19 @@ class Reader:
 
 def year_gender_fsm():
     """Year 5: 9 girls and 50 boys; Year 6: 40 girls and 11 boys; free meals split each year."""
-    rows = ([("Y5", "F", k % 2) for k in range(9)] + [("Y5", "M", k % 2) for k in range(50)]
-            + [("Y6", "F", k % 2) for k in range(40)] + [("Y6", "M", k % 2) for k in range(11)])
+    rows = (
+        [("Y5", "F", k % 2) for k in range(9)]
+        + [("Y5", "M", k % 2) for k in range(50)]
+        + [("Y6", "F", k % 2) for k in range(40)]
+        + [("Y6", "M", k % 2) for k in range(11)]
+    )
     d = pd.DataFrame(rows, columns=["year", "gender", "fsm"])
     d["y"] = np.arange(len(d)) % 5 + 1.0
     return d
 
 
 # ----------------------------------------------------------------------------- BAD 3 and the first round
+
 
 def test_bad3_two_groupings_of_one_data_set_without_a_context():
     d = year_gender_fsm()
@@ -100,7 +106,7 @@ def test_bad3_two_groupings_of_one_data_set_without_a_context():
     reader.publish(a, ["year", "gender"])
     reader.publish(b, ["year", "fsm"])
     assert reader.true(year="Y5", gender="F") == 9
-    assert reader.width(year="Y5", gender="F") >= THRESHOLD       # Year 5's 9 girls are not pinned
+    assert reader.width(year="Y5", gender="F") >= THRESHOLD  # Year 5's 9 girls are not pinned
 
 
 def test_first_round_count_by_year_then_year_by_gender_without_a_context():
@@ -122,11 +128,16 @@ def test_automatic_context_is_per_data_set_and_policy():
     assert D.automatic_context(d) is not D.automatic_context(d, policy=D.DisclosurePolicy(threshold=5))
     # context=False still means no context at all
     count_by(d, by="year", context=False)
-    assert summarise_by(d, outcome="y", by=["year", "gender"], context=False).display()["n"].tolist() == \
-        ["[c]", "50", "40", "[c]"]
+    assert summarise_by(d, outcome="y", by=["year", "gender"], context=False).display()["n"].tolist() == [
+        "[c]",
+        "50",
+        "40",
+        "[c]",
+    ]
 
 
 # ----------------------------------------------------------------------------- BAD 4
+
 
 @pytest.mark.parametrize("with_id", [False, True])
 def test_bad4_context_not_defeated_by_a_fresh_index(with_id):
@@ -137,7 +148,7 @@ def test_bad4_context_not_defeated_by_a_fresh_index(with_id):
     with D.context():
         years = count_by(d, by="year")
         both = summarise_by(shuffled, outcome="y", by=["year", "gender"])
-    assert "50" not in both.display()["n"].tolist()                # the 50 boys would give away 9 girls
+    assert "50" not in both.display()["n"].tolist()  # the 50 boys would give away 9 girls
     reader = Reader(d, ["year", "gender"])
     reader.publish(years, ["year"])
     reader.publish(both, ["year", "gender"])
@@ -162,14 +173,17 @@ def test_fresh_index_labels_no_longer_join_unrelated_pupils():
     second = ctx.pupils_of(pd.DataFrame({"school": ["A"] * len(d)}))
     assert not set(first) & set(second)
     again = ctx.pupils_of(d.iloc[::-1].reset_index(drop=True))
-    assert sorted(again) == sorted(first)            # the same pupils (identical rows in any order)
+    assert sorted(again) == sorted(first)  # the same pupils (identical rows in any order)
     unique = d.assign(k=np.arange(len(d)))
     ids = ctx.pupils_of(unique)
-    assert (ctx.pupils_of(unique.sample(frac=1, random_state=1).reset_index(drop=True))
-            == ids[unique.sample(frac=1, random_state=1).index]).all()
+    assert (
+        ctx.pupils_of(unique.sample(frac=1, random_state=1).reset_index(drop=True))
+        == ids[unique.sample(frac=1, random_state=1).index]
+    ).all()
 
 
 # ----------------------------------------------------------------------------- BAD 2
+
 
 def _school_with_nine_girls():
     """School S01 with 9 girls and 10 boys; 12 pupils elsewhere have no belonging score."""
@@ -181,8 +195,10 @@ def _school_with_nine_girls():
     d = pd.concat([rest, s01[s01.gender == "girl"].head(9), s01[s01.gender == "boy"].head(10)])
     d = d.reset_index(drop=True)
     items = [c for c in d.columns if c.startswith("pssm_")]
-    blank = d.index[(d.school_id != "S01") & (d.gender == "girl")][:7].tolist() + \
-        d.index[(d.school_id != "S01") & (d.gender == "boy")][:5].tolist()
+    blank = (
+        d.index[(d.school_id != "S01") & (d.gender == "girl")][:7].tolist()
+        + d.index[(d.school_id != "S01") & (d.gender == "boy")][:5].tolist()
+    )
     d.loc[blank, items] = np.nan
     sc, _, _ = _score_table(d, None)
     d["pssm"] = sc.iloc[:, 0]
@@ -219,11 +235,20 @@ def test_bad2_report_alone_treats_the_whole_sample_margins_with_a_score_as_publi
 
 # ----------------------------------------------------------------------------- WEAK: subtotals
 
+
 def _subtotal_table():
-    t = pd.DataFrame({"agree": [30, 28, 15, 33], "neutral": [4, 22, 31, 27], "disagree": [25, 20, 40, 6]},
-                     index=["Y7 girls", "Y7 boys", "Y8 girls", "Y8 boys"])
-    out = pd.concat([t.iloc[:2], t.iloc[:2].sum().rename("Y7 all").to_frame().T,
-                     t.iloc[2:], t.iloc[2:].sum().rename("Y8 all").to_frame().T])
+    t = pd.DataFrame(
+        {"agree": [30, 28, 15, 33], "neutral": [4, 22, 31, 27], "disagree": [25, 20, 40, 6]},
+        index=["Y7 girls", "Y7 boys", "Y8 girls", "Y8 boys"],
+    )
+    out = pd.concat(
+        [
+            t.iloc[:2],
+            t.iloc[:2].sum().rename("Y7 all").to_frame().T,
+            t.iloc[2:],
+            t.iloc[2:].sum().rename("Y8 all").to_frame().T,
+        ]
+    )
     return t, out
 
 
@@ -267,6 +292,7 @@ def test_weak_subtotal_under_a_grand_total_and_a_total_that_adds_up_nothing():
 
 # ----------------------------------------------------------------------------- first round: -5
 
+
 def test_first_round_negative_count_in_a_group_summary_is_an_error():
     t = pd.DataFrame({"g": ["a", "b", "c"], "n": [40, -5, 30], "mean": [3.0, 2.0, 3.5]})
     with pytest.raises(DataError, match=r"'n'.*row 2.*-5"):
@@ -274,6 +300,7 @@ def test_first_round_negative_count_in_a_group_summary_is_an_error():
 
 
 # ----------------------------------------------------------------------------- reading (BAD 9, 11; WEAK)
+
 
 def _workbook(rows, *, merges=(), formats=None, hidden=()):
     import openpyxl
@@ -295,8 +322,9 @@ def test_bad9_merged_excel_cells_are_filled_with_a_note(tmp_path):
     from belonging_lib._errors import BelongingWarning
     from belonging_lib.io import read_data, read_labelled
 
-    rows = [["pupil_id", "school_id", "q1"]] + [[f"P{k}", "S01" if k == 0 else ("S02" if k == 3 else None), k]
-                                                 for k in range(6)]
+    rows = [["pupil_id", "school_id", "q1"]] + [
+        [f"P{k}", "S01" if k == 0 else ("S02" if k == 3 else None), k] for k in range(6)
+    ]
     _workbook(rows, merges=["B2:B4", "B5:B7"]).save(tmp_path / "m.xlsx")
     with pytest.warns(BelongingWarning, match="B2:B4, B5:B7"):
         frame = read_data(tmp_path / "m.xlsx")
@@ -373,6 +401,7 @@ def test_weak_latin1_csv_and_empty_file_give_clear_errors(tmp_path):
 
 # ----------------------------------------------------------------------------- estimators
 
+
 def _replicate_frame(n=120, reps=4, seed=1):
     rng = np.random.default_rng(seed)
     d = pd.DataFrame({"y": rng.normal(size=n), "W": 1.0 + rng.random(n)})
@@ -398,7 +427,7 @@ def test_weak_zero_final_weight_with_positive_replicate_weights_is_an_error():
     d.loc[3, "W"] = 0.0
     with pytest.raises(DataError, match=r"final weight 0.*row 4"):
         SurveyDesign(d, weight="W", replicates="RW")
-    d.loc[3, ["RW1", "RW2", "RW3", "RW4"]] = 0.0          # a pupil weighted out everywhere is fine
+    d.loc[3, ["RW1", "RW2", "RW3", "RW4"]] = 0.0  # a pupil weighted out everywhere is fine
     assert np.isfinite(SurveyDesign(d, weight="W", replicates="RW").mean("y").to_frame()["se"].iloc[0])
 
 
@@ -458,8 +487,13 @@ def test_first_round_unquoted_unicode_formula_names_mention_q():
     from belonging_lib.models.regression import ols
 
     rng = np.random.default_rng(2)
-    d = pd.DataFrame({"y": rng.normal(size=40), "ﬁt": rng.normal(size=40),
-                      unicodedata.normalize("NFD", "größe"): rng.normal(size=40)})
+    d = pd.DataFrame(
+        {
+            "y": rng.normal(size=40),
+            "ﬁt": rng.normal(size=40),
+            unicodedata.normalize("NFD", "größe"): rng.normal(size=40),
+        }
+    )
     with pytest.raises(bl.BelongingError, match=r"Q\('ﬁt'\)"):
         ols(d, "y ~ ﬁt")
     with pytest.raises(bl.BelongingError, match=r"Q\('name'\)"):
@@ -481,14 +515,26 @@ def test_weak_run_with_an_unknown_chapter_says_there_is_no_such_chapter(tmp_path
     from belonging_lib.cli import main
 
     out = tmp_path / "out"
-    code = main(["run", "--data", str(tmp_path / "none.csv"), "--codebook", str(tmp_path / "cb.csv"),
-                 "--out", str(out), "--notebooks", "99"])
+    code = main(
+        [
+            "run",
+            "--data",
+            str(tmp_path / "none.csv"),
+            "--codebook",
+            str(tmp_path / "cb.csv"),
+            "--out",
+            str(out),
+            "--notebooks",
+            "99",
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0 and "no chapter 99" in err
-    assert not out.exists()                                    # said before any work
+    assert not out.exists()  # said before any work
 
 
 # ----------------------------------------------------------------------------- across separate commands
+
 
 def _new_process():
     """What a separate command starts with: no context open, no automatic context kept."""
@@ -504,8 +550,10 @@ def test_bad3_across_separate_commands_the_ledger_keeps_the_girls_hidden(tmp_pat
     path = tmp_path / "survey.csv"
     d.to_csv(path, index=False)
     folder = tmp_path / "ledgers"
-    steps = [("years", lambda: count_by(d, by="year")),
-             ("years x gender", lambda: summarise_by(d, outcome="y", by=["year", "gender"]))]
+    steps = [
+        ("years", lambda: count_by(d, by="year")),
+        ("years x gender", lambda: summarise_by(d, outcome="y", by=["year", "gender"])),
+    ]
     if not count_first:
         steps.reverse()
     shown = {}
@@ -520,7 +568,7 @@ def test_bad3_across_separate_commands_the_ledger_keeps_the_girls_hidden(tmp_pat
     reader.publish(shown["years x gender"], ["year", "gender"])
     assert reader.width(year="Y5", gender="F") >= THRESHOLD
     stored = (folder / next(p.name for p in folder.iterdir())).read_text()
-    assert "P0" not in stored and '"n": 9' not in stored          # counts of shown groups only
+    assert "P0" not in stored and '"n": 9' not in stored  # counts of shown groups only
 
 
 def test_issue25_school_minus_class_across_commands(tmp_path):
@@ -539,7 +587,7 @@ def test_issue25_school_minus_class_across_commands(tmp_path):
     folder = tmp_path / "ledgers"
     _new_process()
     with tracked(d, file=path, name="class sizes", path=folder):
-        sizes = count_by(d[d.school_id == "S01"], by="class_id")       # a subset: not recorded
+        sizes = count_by(d[d.school_id == "S01"], by="class_id")  # a subset: not recorded
         by_class = count_by(d, by="class_id")
     assert by_class.display().set_index("class_id").loc[classes[1], "n"] == "[c]"
     _new_process()
@@ -566,8 +614,10 @@ def test_report_command_records_and_replays_the_ledger(tmp_path, capsys, monkeyp
     d.to_csv(path, index=False)
     share = tmp_path / "share"
     share.mkdir()
-    assert main(["report", "--data", str(path), "--school", "S01", "--groups", "gender",
-                 "--out", str(share / "s01.html")]) == 0
+    assert (
+        main(["report", "--data", str(path), "--school", "S01", "--groups", "gender", "--out", str(share / "s01.html")])
+        == 0
+    )
     first = capsys.readouterr().out
     assert "recorded in the disclosure ledger" in first
     ledgers = list(folder.glob("*.json"))
@@ -575,6 +625,8 @@ def test_report_command_records_and_replays_the_ledger(tmp_path, capsys, monkeyp
     entries = json.loads(ledgers[0].read_text())["counts"]
     assert entries and all(set(e) <= {"kind", "where", "n", "label", "output", "time", "threshold"} for e in entries)
     _new_process()
-    assert main(["report", "--data", str(path), "--school", "S02", "--groups", "gender",
-                 "--out", str(share / "s02.html")]) == 0
+    assert (
+        main(["report", "--data", str(path), "--school", "S02", "--groups", "gender", "--out", str(share / "s02.html")])
+        == 0
+    )
     assert "published earlier from this data set were taken into account" in capsys.readouterr().out

@@ -42,9 +42,11 @@ def _run(args, capsys):
 def _chapter(folder: Path, body: str, name: str = "01_test.md") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-                    "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
-                    + body, encoding="utf-8")
+    path.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n" + body,
+        encoding="utf-8",
+    )
     return path
 
 
@@ -55,11 +57,11 @@ def test_plan_only_maps_into_the_working_folder_and_writes_nothing_under_out(tmp
     assert rc == 0, err
     assert "Plan:" in text and "Plan only (--plan): no chapter was run." in text
     assert "Running chapters" not in text
-    assert [p for p in out.rglob("*")] == []                       # nothing under --out
+    assert [p for p in out.rglob("*")] == []  # nothing under --out
     mapped = pd.read_csv(work / "data" / "survey.csv", dtype=str)
     key = (work / "pseudonym.key").read_text().strip()
     assert len(key) == 64 and (work / "pseudonym.key").stat().st_mode & 0o077 == 0
-    assert work.stat().st_mode & 0o077 == 0                        # a private folder
+    assert work.stat().st_mode & 0o077 == 0  # a private folder
     assert key not in text + err
     # pupil IDs are keyed HMAC-SHA256 pseudonyms; schools and classes keep their names
     cb = read_codebook(SAV_CB)
@@ -77,15 +79,20 @@ def test_a_key_file_supplied_is_used_and_kept_out_of_out(tmp_path, capsys):
     out, work, keyfile = tmp_path / "out", tmp_path / "work", tmp_path / "secret" / "k.txt"
     keyfile.parent.mkdir()
     keyfile.write_text("a-key-the-school-keeps-0123456789\n")
-    rc, text, err = _run(["--data", SAV, "--codebook", SAV_CB, "--out", out, "--work", work, "--key-file", keyfile,
-                          "--plan"], capsys)
+    rc, text, err = _run(
+        ["--data", SAV, "--codebook", SAV_CB, "--out", out, "--work", work, "--key-file", keyfile, "--plan"], capsys
+    )
     assert rc == 0, err and not (work / "pseudonym.key").exists()
     assert "a-key-the-school-keeps" not in text + err
     mapped = pd.read_csv(work / "data" / "survey.csv", dtype=str)
-    assert mapped["pupil_id"].iloc[0] == "X" + hmac.new(b"a-key-the-school-keeps-0123456789", b"021657",
-                                                        hashlib.sha256).hexdigest()[:16]
-    rc, _, err = _run(["--data", SAV, "--codebook", SAV_CB, "--out", out, "--work", work,
-                       "--key-file", out / "k.txt", "--plan"], capsys)
+    assert (
+        mapped["pupil_id"].iloc[0]
+        == "X" + hmac.new(b"a-key-the-school-keeps-0123456789", b"021657", hashlib.sha256).hexdigest()[:16]
+    )
+    rc, _, err = _run(
+        ["--data", SAV, "--codebook", SAV_CB, "--out", out, "--work", work, "--key-file", out / "k.txt", "--plan"],
+        capsys,
+    )
     assert rc == 2 and "inside --out" in err
 
 
@@ -117,8 +124,8 @@ def test_chapter_11_shows_no_pupil_row_and_no_key():
     pseudonym_cells = [c for c in cells if "pseudonymise(" in c]
     assert pseudonym_cells
     for cell in pseudonym_cells:
-        assert "survey" not in cell                       # made-up identifiers only, no pupil's row
-        assert not re.search(r"key\s*=\s*['\"]", cell)    # no key written into the chapter
+        assert "survey" not in cell  # made-up identifiers only, no pupil's row
+        assert not re.search(r"key\s*=\s*['\"]", cell)  # no key written into the chapter
         assert "secrets.token_hex" in cell
 
 
@@ -134,14 +141,28 @@ def _naive_codebook(tmp_path):
 
 def test_run_repeats_warnings_and_stops_on_reverse_keys_unless_accepted(tmp_path, capsys):
     naive = _naive_codebook(tmp_path)
-    rc, text, err = _run(["--data", SAV, "--codebook", naive, "--out", tmp_path / "o", "--work", tmp_path / "w",
-                          "--plan"], capsys)
+    rc, text, err = _run(
+        ["--data", SAV, "--codebook", naive, "--out", tmp_path / "o", "--work", tmp_path / "w", "--plan"], capsys
+    )
     assert rc == 1 and "stopped" in err and "--accept-warnings" in err
     assert "reverse key differs from instrument" in text and "negative item-rest correlation" in text
     assert "straight-lining" in text and "Plan:" not in text
-    assert not (tmp_path / "w" / "data").exists()                  # nothing mapped
-    rc, text, err = _run(["--data", SAV, "--codebook", naive, "--out", tmp_path / "o", "--work", tmp_path / "w",
-                          "--plan", "--accept-warnings"], capsys)
+    assert not (tmp_path / "w" / "data").exists()  # nothing mapped
+    rc, text, err = _run(
+        [
+            "--data",
+            SAV,
+            "--codebook",
+            naive,
+            "--out",
+            tmp_path / "o",
+            "--work",
+            tmp_path / "w",
+            "--plan",
+            "--accept-warnings",
+        ],
+        capsys,
+    )
     assert rc == 0 and "Plan:" in text and "reverse key differs from instrument" in text
 
 
@@ -165,8 +186,16 @@ def test_unknown_instrument_names_are_errors_with_did_you_mean():
     with pytest.raises(DataError, match="did you mean 'tr_care'"):
         apply_codebook(raw, cb)
     # an own scale whose name is close to a bundled instrument's: a warning that stops run
-    own = read_codebook(pd.DataFrame({"variable": ["pupil_id", "my_1", "my_2"], "type": ["id", "item", "item"],
-                                      "allowed": ["", "1-5", "1-5"], "instrument": ["", "swembws", "swembws"]}))
+    own = read_codebook(
+        pd.DataFrame(
+            {
+                "variable": ["pupil_id", "my_1", "my_2"],
+                "type": ["id", "item", "item"],
+                "allowed": ["", "1-5", "1-5"],
+                "instrument": ["", "swembws", "swembws"],
+            }
+        )
+    )
     w = validate(pd.DataFrame({"pupil_id": ["1", "2"], "my_1": [1, 2], "my_2": [2, 3]}), own)
     row = w[w["problem"] == "instrument not in the registry"]
     assert row["severity"].tolist() == ["warning"] and "did you mean 'swemwbs'?" in row["example"].iloc[0]
@@ -185,8 +214,12 @@ def test_every_codebook_of_the_project_names_bundled_instruments_by_id():
 
     known = set(list_instruments()) | set(ALIASES)
     reg = _registry_items()
-    for path in [ROOT / "data" / "sample" / "codebook.csv", ROOT / "tests" / "fixtures" / "own_codebook.csv",
-                 SAV_CB, XLSX_CB]:
+    for path in [
+        ROOT / "data" / "sample" / "codebook.csv",
+        ROOT / "tests" / "fixtures" / "own_codebook.csv",
+        SAV_CB,
+        XLSX_CB,
+    ]:
         cb = read_codebook(path)
         items = cb[cb["variable"].isin(reg) & (cb["instrument"] != "")]
         assert len(items) > 0
@@ -200,10 +233,23 @@ def test_a_constant_and_one_source_for_several_variables():
     cb.loc[cb["variable"] == "phase", "source_name"] = ""
     cb["constant"] = ""
     cb.loc[cb["variable"] == "phase", "constant"] = "secondary"
-    cb = pd.concat([cb, pd.DataFrame([
-        {"variable": "prior_attainment", "type": "integer", "allowed": "80-120", "source_name": "KS2"},
-        {"variable": "send_level", "type": "categorical", "allowed": "none;SEN support;EHCP",
-         "value_labels": "none=None", "source_name": "SEN"}])]).fillna("")
+    cb = pd.concat(
+        [
+            cb,
+            pd.DataFrame(
+                [
+                    {"variable": "prior_attainment", "type": "integer", "allowed": "80-120", "source_name": "KS2"},
+                    {
+                        "variable": "send_level",
+                        "type": "categorical",
+                        "allowed": "none;SEN support;EHCP",
+                        "value_labels": "none=None",
+                        "source_name": "SEN",
+                    },
+                ]
+            ),
+        ]
+    ).fillna("")
     cb = read_codebook(cb)
     raw = _raw(SAV, cb)
     v = validate(raw, cb)
@@ -245,12 +291,27 @@ def test_missing_report_says_only_what_applies(spss_result=None):
 
 
 def test_run_on_excel_never_mentions_spss_nor_an_option_not_given(tmp_path, capsys):
-    rc, text, err = _run(["--data", XLSX, "--codebook", XLSX_CB, "--out", tmp_path / "o", "--work", tmp_path / "w",
-                          "--plan", "--invalid", "missing"], capsys)
+    rc, text, err = _run(
+        [
+            "--data",
+            XLSX,
+            "--codebook",
+            XLSX_CB,
+            "--out",
+            tmp_path / "o",
+            "--work",
+            tmp_path / "w",
+            "--plan",
+            "--invalid",
+            "missing",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert "SPSS" not in text and "--invalid missing (values the codebook does not allow)" in text
-    rc, text, err = _run(["--data", SAV, "--codebook", SAV_CB, "--out", tmp_path / "o", "--work", tmp_path / "w",
-                          "--plan"], capsys)
+    rc, text, err = _run(
+        ["--data", SAV, "--codebook", SAV_CB, "--out", tmp_path / "o", "--work", tmp_path / "w", "--plan"], capsys
+    )
     assert rc == 0 and "--invalid missing" not in text and "SPSS user-missing" in text
 
 
@@ -259,13 +320,22 @@ def test_straight_lining_note_counts_each_answer_and_catches_one_skipped_item():
     rows = [[1] * 18, [1] * 18] + [[5] * 18] * 8 + [[5] * 17 + [None]] + [[k % 5 + 1 for k in range(18)]] * 5
     frame = pd.DataFrame(rows, columns=items)
     frame.insert(0, "pupil_id", [f"{i:03d}" for i in range(len(frame))])
-    cb = read_codebook(pd.DataFrame({"variable": ["pupil_id"] + items, "type": ["id"] + ["item"] * 18,
-                                     "allowed": [""] + ["1-5"] * 18, "instrument": [""] + ["pssm"] * 18}))
+    cb = read_codebook(
+        pd.DataFrame(
+            {
+                "variable": ["pupil_id"] + items,
+                "type": ["id"] + ["item"] * 18,
+                "allowed": [""] + ["1-5"] * 18,
+                "instrument": [""] + ["pssm"] * 18,
+            }
+        )
+    )
     v = validate(frame, cb)
     row = v[v["problem"] == "straight-lining"].iloc[0]
     assert row["n"] == 11 and row["rows"].startswith("rows 1, 2, 3")
-    assert row["example"] == ("the same answer to all 18 items: 5 by 9 pupils, 1 by 2 pupils; "
-                              "1 of them skipped one item")
+    assert row["example"] == (
+        "the same answer to all 18 items: 5 by 9 pupils, 1 by 2 pupils; 1 of them skipped one item"
+    )
     assert "5.0" not in row["example"] and "first" not in row["example"]
 
 
@@ -274,22 +344,30 @@ def test_contain_failures_replaces_the_section_and_leaves_no_traceback():
     from belonging_lib.book import contain_failures
 
     nb = nbformat.v4.new_notebook()
-    err = {"output_type": "error", "ename": "DataError", "evalue": "`table` has no rows",
-           "traceback": ["\x1b[31mTraceback ...", "DataError: `table` has no rows"]}
-    cells = [nbformat.v4.new_markdown_cell("# 03 · Who\n\n## Gaps\n\ntext"),
-             nbformat.v4.new_code_cell("a = 1"),
-             nbformat.v4.new_markdown_cell("### SEN support and EHCP\n\nWe compare {glue:text}`lvl`."),
-             nbformat.v4.new_code_cell("table()"),
-             nbformat.v4.new_code_cell("b = 2"),
-             nbformat.v4.new_markdown_cell("## Summary\n\nDone.")]
+    err = {
+        "output_type": "error",
+        "ename": "DataError",
+        "evalue": "`table` has no rows",
+        "traceback": ["\x1b[31mTraceback ...", "DataError: `table` has no rows"],
+    }
+    cells = [
+        nbformat.v4.new_markdown_cell("# 03 · Who\n\n## Gaps\n\ntext"),
+        nbformat.v4.new_code_cell("a = 1"),
+        nbformat.v4.new_markdown_cell("### SEN support and EHCP\n\nWe compare {glue:text}`lvl`."),
+        nbformat.v4.new_code_cell("table()"),
+        nbformat.v4.new_code_cell("b = 2"),
+        nbformat.v4.new_markdown_cell("## Summary\n\nDone."),
+    ]
     cells[3]["outputs"] = [nbformat.from_dict(err)]
     nb.cells = cells
     failed, whole = contain_failures(nb)
     assert whole is None and list(failed) == ["SEN support and EHCP"]
     assert failed["SEN support and EHCP"] == "`table` has no rows (DataError)"
     text = "\n".join(c.source for c in nb.cells)
-    assert "### SEN support and EHCP\n\n**This section could not be run on your data.** What failed: " \
-           "\\`table\\` has no rows (DataError). What to change: " in text
+    assert (
+        "### SEN support and EHCP\n\n**This section could not be run on your data.** What failed: "
+        "\\`table\\` has no rows (DataError). What to change: " in text
+    )
     assert "We compare" not in text and "## Summary\n\nDone." in text and "## Gaps" in text
     assert [c.source for c in nb.cells if c.cell_type == "code"] == ["a = 1"]
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -305,19 +383,22 @@ def test_own_data_execution_fails_the_section_not_the_chapter_over_local_sockets
     from belonging_lib.book import ChapterPlan, SectionPlan, execute_chapters, format_plan
 
     src = tmp_path / "src"
-    _chapter(src, "# 01 · Test\n\n```{code-cell} ipython3\nx = 1\n```\n\n## Levels\n\n"
-                  "```{code-cell} ipython3\nimport pandas as pd\npd.DataFrame({'send': [1]})['send_level']\n```\n\n"
-                  "## After\n\n```{code-cell} ipython3\nprint('after', x + 1)\n```\n")
+    _chapter(
+        src,
+        "# 01 · Test\n\n```{code-cell} ipython3\nx = 1\n```\n\n## Levels\n\n"
+        "```{code-cell} ipython3\nimport pandas as pd\npd.DataFrame({'send': [1]})['send_level']\n```\n\n"
+        "## After\n\n```{code-cell} ipython3\nprint('after', x + 1)\n```\n",
+    )
     runs = execute_chapters(src, tmp_path / "out", workers=1, contain=True)
     err = capfd.readouterr().err
-    assert "without encryption" not in err                        # the kernels talk over local sockets
+    assert "without encryption" not in err  # the kernels talk over local sockets
     run = runs[0]
     assert run.error is None and run.partly
     assert dict(run.failed) == {"Levels": "it looked for 'send_level' in your data, which do not have it"}
     nb = nbformat.read(run.path, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("after 2" in "".join(o.get("text", "")) for o in outputs)     # the next section ran
+    assert any("after 2" in "".join(o.get("text", "")) for o in outputs)  # the next section ran
     assert not [c for c in nb.cells if "papermill-error-cell-tag" in c.metadata.get("tags", [])]
     plan = [ChapterPlan("01_test", ("survey",), (), (SectionPlan("Levels", ()),), {})]
     text = format_plan(plan, runs)
@@ -333,10 +414,25 @@ def test_own_data_execution_fails_the_section_not_the_chapter_over_local_sockets
 @pytest.mark.slow
 def test_nothing_under_out_is_pupil_level_or_reversible(tmp_path, capsys):
     out, work = tmp_path / "out", tmp_path / "work"
-    rc, text, err = _run(["--data", SAV, "--codebook", SAV_CB, "--out", out, "--work", work, "--workers", "2",
-                          "--notebooks", "02,03,11"], capsys)
+    rc, text, err = _run(
+        [
+            "--data",
+            SAV,
+            "--codebook",
+            SAV_CB,
+            "--out",
+            out,
+            "--work",
+            work,
+            "--workers",
+            "2",
+            "--notebooks",
+            "02,03,11",
+        ],
+        capsys,
+    )
     assert rc in (0, 1), err
-    if rc == 1:               # a section that could not run is listed, never a traceback
+    if rc == 1:  # a section that could not run is listed, never a traceback
         assert "PARTLY RUN" in err and "Traceback" not in err
     key = (work / "pseudonym.key").read_text().strip()
     cb = read_codebook(SAV_CB)
@@ -355,10 +451,13 @@ def test_nothing_under_out_is_pupil_level_or_reversible(tmp_path, capsys):
         assert not set(hexes.findall(body)) & pseudonyms, f
         assert str(work) not in body, f
     # the closing note lists every file under --out, each with why it is safe
-    note = text[text.index(f"Files under {out}"):].splitlines()
+    note = text[text.index(f"Files under {out}") :].splitlines()
     named = {ln.split(": ", 1)[0].strip() for ln in note[1:] if ": " in ln and " files under " not in ln}
-    folders = [re.match(r"\s+\d+ files under (\S+?)(?: ending (\S+))?: ", ln).groups() for ln in note[1:]
-               if " files under " in ln]
+    folders = [
+        re.match(r"\s+\d+ files under (\S+?)(?: ending (\S+))?: ", ln).groups()
+        for ln in note[1:]
+        if " files under " in ln
+    ]
     for f in files:
         rel = f.relative_to(out).as_posix()
         assert rel in named or any(rel.startswith(d) and rel.endswith(e or "") for d, e in folders), rel
@@ -373,8 +472,22 @@ def test_nothing_under_out_is_pupil_level_or_reversible(tmp_path, capsys):
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "data" / "sample"
 #: Columns of the sample survey that a user's file may lack (identifiers and scale items aside).
-OPTIONAL_COLUMNS = ["phase", "year_group", "gender", "fsm", "send", "send_level", "eal", "ethnicity", "lgbt",
-                    "attendance", "adversity", "ks2_score", "prior_attainment", "attainment"]
+OPTIONAL_COLUMNS = [
+    "phase",
+    "year_group",
+    "gender",
+    "fsm",
+    "send",
+    "send_level",
+    "eal",
+    "ethnicity",
+    "lgbt",
+    "attendance",
+    "adversity",
+    "ks2_score",
+    "prior_attainment",
+    "attainment",
+]
 
 
 def test_removing_any_optional_column_plans_each_chapter_to_run_or_skip(tmp_path):
@@ -401,11 +514,16 @@ def test_removing_any_optional_column_plans_each_chapter_to_run_or_skip(tmp_path
                 if col in section.needs:
                     assert not section.runs and col in plan.skipped[section.heading], (col, plan.name)
     # the covariates the analyses can go on without are optional, not needs
-    for chapter, col in [("04_relationships_and_belonging", "attendance"), ("05_belonging_and_attainment", "attendance"),
-                         ("05_belonging_and_attainment", "phase"), ("06_belonging_and_mental_health", "attendance")]:
+    for chapter, col in [
+        ("04_relationships_and_belonging", "attendance"),
+        ("05_belonging_and_attainment", "attendance"),
+        ("05_belonging_and_attainment", "phase"),
+        ("06_belonging_and_mental_health", "attendance"),
+    ]:
         needs = declared[chapter]
-        assert col not in needs["needs"] and not any(col in v for h, v in needs["sections"].items()
-                                                     if h != "Exercises"), (chapter, col)
+        assert col not in needs["needs"] and not any(
+            col in v for h, v in needs["sections"].items() if h != "Exercises"
+        ), (chapter, col)
     # SEND recorded as levels in `send` (None, SEN support, EHCP) meets the need for send_level
     levels = survey.drop(columns="send_level").assign(send=survey["send_level"].replace({"none": "None"}))
     (tmp_path / "levels").mkdir()
@@ -434,23 +552,34 @@ def test_chapters_03_to_06_run_in_full_without_attendance(tmp_path, monkeypatch)
     section, and each says what it left out."""
     from belonging_lib.book import execute_chapters, plan_chapters
 
-    monkeypatch.delenv("BELONGING_EXPECTED", raising=False)     # own data: no sample results to compare
+    monkeypatch.delenv("BELONGING_EXPECTED", raising=False)  # own data: no sample results to compare
     monkeypatch.delenv("BELONGING_RECORD_DIR", raising=False)
 
     data = tmp_path / "data"
     data.mkdir()
     pd.read_csv(SAMPLE / "survey.csv", dtype=str, keep_default_na=False).drop(columns="attendance").to_csv(
-        data / "survey.csv", index=False)
+        data / "survey.csv", index=False
+    )
     plans = {p.name: p for p in plan_chapters(NOTEBOOKS, data, only=["03", "04", "05", "06"])}
     assert all(p.runs for p in plans.values())
     assert "Mediation: teacher care -> belonging -> attainment" not in plans["04_relationships_and_belonging"].skipped
     assert "Does belonging buffer disadvantage?" not in plans["06_belonging_and_mental_health"].skipped
-    runs = execute_chapters(NOTEBOOKS, tmp_path / "nb", parameters={"DATA_DIR": str(data)}, only=["03", "04", "05", "06"],
-                            workers=2, cwd=str(ROOT), contain=True,
-                            skipped={name: p.skipped for name, p in plans.items()})
+    runs = execute_chapters(
+        NOTEBOOKS,
+        tmp_path / "nb",
+        parameters={"DATA_DIR": str(data)},
+        only=["03", "04", "05", "06"],
+        workers=2,
+        cwd=str(ROOT),
+        contain=True,
+        skipped={name: p.skipped for name, p in plans.items()},
+    )
     assert [(r.name, r.error, r.failed) for r in runs if r.error or r.failed] == []
-    said = {"04_relationships_and_belonging": "mediation_adjusts", "05_belonging_and_attainment": "covariates_used",
-            "06_belonging_and_mental_health": "buffer_adjusts"}
+    said = {
+        "04_relationships_and_belonging": "mediation_adjusts",
+        "05_belonging_and_attainment": "covariates_used",
+        "06_belonging_and_mental_health": "buffer_adjusts",
+    }
     for r in runs:
         if r.name in said:
             assert "no attendance column" in _glued_markdown(nbformat.read(r.path, as_version=4))[said[r.name]], r.name
@@ -461,12 +590,24 @@ def test_a_heading_with_nothing_left_under_it_is_left_out():
     from belonging_lib.book import prepare_chapter
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# 04 · Test\n\n## Result\n\nShown {glue:text}`a`.\n\n## Summary\n\n"
-                                              "- Gone {glue:text}`skipped`.\n\n## Next\n\n### Inner\n\nKept."),
-                nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
-                nbformat.v4.new_markdown_cell("## Code only"), nbformat.v4.new_code_cell("x")]
-    nb.cells[1]["outputs"] = [nbformat.from_dict({"output_type": "display_data", "data": {"text/plain": "1"},
-                                                  "metadata": {"scrapbook": {"name": "a", "mime_prefix": ""}}})]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 04 · Test\n\n## Result\n\nShown {glue:text}`a`.\n\n## Summary\n\n"
+            "- Gone {glue:text}`skipped`.\n\n## Next\n\n### Inner\n\nKept."
+        ),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
+        nbformat.v4.new_markdown_cell("## Code only"),
+        nbformat.v4.new_code_cell("x"),
+    ]
+    nb.cells[1]["outputs"] = [
+        nbformat.from_dict(
+            {
+                "output_type": "display_data",
+                "data": {"text/plain": "1"},
+                "metadata": {"scrapbook": {"name": "a", "mime_prefix": ""}},
+            }
+        )
+    ]
     prepare_chapter(nb, own_data=True)
     text = "\n".join(c.source for c in nb.cells)
     assert "## Summary" not in text and "Gone" not in text
@@ -483,8 +624,13 @@ def test_legend_labels_come_from_the_codebook():
 
     cb = read_codebook(SAV_CB)
     items = [f"tr_care_{k}" for k in range(1, 5)]
-    assert answer_labels(cb, items) == {1: "Strongly disagree", 2: "Disagree", 3: "Neither", 4: "Agree",
-                                        5: "Strongly agree"}
+    assert answer_labels(cb, items) == {
+        1: "Strongly disagree",
+        2: "Disagree",
+        3: "Neither",
+        4: "Agree",
+        5: "Strongly agree",
+    }
     pssm = [f"pssm_{k:02d}" for k in range(1, 19)]
     assert answer_labels(cb, pssm)[1] == "Not at all true"
     assert answer_labels(cb, items + ["not_there"]) is None

@@ -23,8 +23,9 @@ PANEL_FILE = ROOT / "data" / "sample" / "transition.csv"
 
 @pytest.fixture(scope="module")
 def panel():
-    assert hashlib.md5(PANEL_FILE.read_bytes()).hexdigest() == REF["inputs"]["transition.csv"], \
+    assert hashlib.md5(PANEL_FILE.read_bytes()).hexdigest() == REF["inputs"]["transition.csv"], (
         "the sample's panel changed: rerun tests/reference/retest.R"
+    )
     return pd.read_csv(PANEL_FILE, dtype={"pupil_id": str})
 
 
@@ -40,11 +41,11 @@ def _compare(res: RetestResult, ref: dict):
     np.testing.assert_allclose(res.estimate, ref["lmer_icc_agreement"], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("case, before, after, level", [("waves_2_3", 2, 3, .95), ("waves_1_2", 1, 2, .95),
-                                                        ("waves_1_3_90", 1, 3, .90)])
+@pytest.mark.parametrize(
+    "case, before, after, level", [("waves_2_3", 2, 3, 0.95), ("waves_1_2", 1, 2, 0.95), ("waves_1_3_90", 1, 3, 0.90)]
+)
 def test_matches_psych_and_lme4(panel, case, before, after, level):
-    res = retest(panel, outcome="belonging", id="pupil_id", wave="wave", before=before, after=after,
-                 ci_level=level)
+    res = retest(panel, outcome="belonging", id="pupil_id", wave="wave", before=before, after=after, ci_level=level)
     _compare(res, REF[case])
     assert res.ci_level == level
 
@@ -72,30 +73,30 @@ def _simulated(n, reliability, shift, seed):
     rng = np.random.default_rng(seed)
     true = rng.normal(size=n)
     err_sd = np.sqrt((1 - reliability) / reliability)
-    scores = np.concatenate([true + rng.normal(scale=err_sd, size=n),
-                             true + shift + rng.normal(scale=err_sd, size=n)])
-    return pd.DataFrame({"pupil": np.tile([f"p{i}" for i in range(n)], 2), "wave": np.repeat(["a", "b"], n),
-                         "score": scores})
+    scores = np.concatenate([true + rng.normal(scale=err_sd, size=n), true + shift + rng.normal(scale=err_sd, size=n)])
+    return pd.DataFrame(
+        {"pupil": np.tile([f"p{i}" for i in range(n)], 2), "wave": np.repeat(["a", "b"], n), "score": scores}
+    )
 
 
 def test_recovers_a_known_reliability_and_agreement_counts_a_shift():
-    same = retest(_simulated(20000, .8, 0.0, 1), outcome="score", id="pupil", wave="wave", before="a", after="b")
-    assert abs(same.estimate - .8) < .01 and same.ci_low < .8 < same.ci_high
-    shifted = retest(_simulated(20000, .8, 0.5, 1), outcome="score", id="pupil", wave="wave", before="a", after="b")
-    assert shifted.estimate < shifted.icc_consistency            # agreement counts the shift, consistency not
-    assert abs(shifted.icc_consistency - .8) < .01
-    assert abs(shifted.mean_change - .5) < .02
+    same = retest(_simulated(20000, 0.8, 0.0, 1), outcome="score", id="pupil", wave="wave", before="a", after="b")
+    assert abs(same.estimate - 0.8) < 0.01 and same.ci_low < 0.8 < same.ci_high
+    shifted = retest(_simulated(20000, 0.8, 0.5, 1), outcome="score", id="pupil", wave="wave", before="a", after="b")
+    assert shifted.estimate < shifted.icc_consistency  # agreement counts the shift, consistency not
+    assert abs(shifted.icc_consistency - 0.8) < 0.01
+    assert abs(shifted.mean_change - 0.5) < 0.02
 
 
 def test_reliable_change_from_retest_reliability_keeps_its_false_alarm_rate():
     # no pupil really changes: with the test-retest reliability about 2.5% show a "reliable decline";
     # with a larger reliability (as alpha from one sitting can be) far more do
-    data = _simulated(40000, .7, 0.0, 2)
+    data = _simulated(40000, 0.7, 0.0, 2)
     res = retest(data, outcome="score", id="pupil", wave="wave", before="a", after="b")
     wide = data.pivot(index="pupil", columns="wave", values="score")
     rate = (reliable_change(wide["a"], wide["b"], reliability=res.estimate)["category"] == "reliable decline").mean()
-    assert abs(rate - .025) < .004
-    too_high = (reliable_change(wide["a"], wide["b"], reliability=.9)["category"] == "reliable decline").mean()
+    assert abs(rate - 0.025) < 0.004
+    too_high = (reliable_change(wide["a"], wide["b"], reliability=0.9)["category"] == "reliable decline").mean()
     assert too_high > 2 * rate
 
 
@@ -109,9 +110,9 @@ def test_bad_input_is_named(panel):
     twice = pd.concat([panel, panel.iloc[[0]]], ignore_index=True)
     with pytest.raises(DataError, match=r"more than one row at wave = 1 \(rows 1, \d+\)"):
         retest(twice, outcome="belonging", id="pupil_id", wave="wave", before=1, after=2)
-    tiny = _simulated(2, .8, 0, 3)
+    tiny = _simulated(2, 0.8, 0, 3)
     with pytest.raises(DataError, match="at least 3 pupils"):
         retest(tiny, outcome="score", id="pupil", wave="wave", before="a", after="b")
-    flat = pd.DataFrame({"pupil": list("abcabc"), "wave": [1] * 3 + [2] * 3, "score": [1., 2, 3, 2, 3, 4]})
+    flat = pd.DataFrame({"pupil": list("abcabc"), "wave": [1] * 3 + [2] * 3, "score": [1.0, 2, 3, 2, 3, 4]})
     with pytest.raises(DataError, match="no measurement error"):
         retest(flat, outcome="score", id="pupil", wave="wave", before=1, after=2)

@@ -53,6 +53,7 @@ def _class_with_victim(n=24, seed=3):
 
 # ------------------------------------------------------------------ 1. answers that need a response
 
+
 def test_instruments_mark_the_answers_that_need_a_response():
     from belonging_lib.schools.safeguarding import needs_response_items
 
@@ -65,7 +66,7 @@ def test_instruments_mark_the_answers_that_need_a_response():
 def test_a_victim_with_high_scores_is_listed_though_not_flagged():
     d = _class_with_victim()
     res = support_flags(d, reliability={"staff": 0.8, "total": 0.8})
-    assert not res.pupils.loc["V01", "flagged"]          # the statistics alone would miss this pupil
+    assert not res.pupils.loc["V01", "flagged"]  # the statistics alone would miss this pupil
     mine = res.needs_response[res.needs_response["pupil_ref"] == "V01"]
     assert set(mine["concern"]) == {"bullying", "not_safe"}
     assert mine["what_to_do"].str.contains("anti-bullying").any()
@@ -78,7 +79,7 @@ def test_primary_answers_are_found_by_code():
 
     d = pd.DataFrame({f"ocbp_{i:02d}": [2, 3] for i in range(1, 17)})
     d["pupil_ref"] = ["A", "B"]
-    d.loc[1, "ocbp_07"] = 3      # "Someone at school keeps being mean to me": Yes
+    d.loc[1, "ocbp_07"] = 3  # "Someone at school keeps being mean to me": Yes
     d.loc[0, "ocbp_07"] = 1
     d.index = [1, 2]
     found = answers_needing_response(d, version="primary")
@@ -88,12 +89,26 @@ def test_primary_answers_are_found_by_code():
 def test_support_plan_command_lists_the_victim(tmp_path, capsys):
     d = _class_with_victim()
     d.to_csv(tmp_path / "now.csv", index=False)
-    assert main(["support-plan", "--data", str(tmp_path / "now.csv"), "--reliability", "0.8",
-                 "--out", str(tmp_path / "plans")]) == 0
+    assert (
+        main(
+            [
+                "support-plan",
+                "--data",
+                str(tmp_path / "now.csv"),
+                "--reliability",
+                "0.8",
+                "--out",
+                str(tmp_path / "plans"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "NEED A RESPONSE TODAY" in out and "V01" not in out
     page = next((tmp_path / "plans").glob("plans_*/answers_needing_response.html")).read_text()
-    assert "V01" in page and "Some pupils pick on me again and again." in page and "designated safeguarding lead" in page
+    assert (
+        "V01" in page and "Some pupils pick on me again and again." in page and "designated safeguarding lead" in page
+    )
     assert "keeping-children-safe-in-education" in page
 
 
@@ -107,8 +122,20 @@ def test_class_report_and_audit_survey_list_them_on_a_named_survey(tmp_path, cap
     from belonging_lib.schools.audit import simulate_audit
 
     simulate_audit(n_raters=5).to_csv(tmp_path / "ratings.csv", index=False)
-    assert main(["audit", "--data", str(tmp_path / "ratings.csv"), "--survey", str(tmp_path / "c.csv"),
-                 "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--data",
+                str(tmp_path / "ratings.csv"),
+                "--survey",
+                str(tmp_path / "c.csv"),
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     assert "V01" in (tmp_path / "a" / "answers_needing_response.html").read_text()
 
 
@@ -122,6 +149,7 @@ def test_an_anonymous_survey_says_it_cannot_list_pupils(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ 2. pastoral records never lost
+
 
 def test_rerun_keeps_an_edited_plan_and_says_what_changed(tmp_path, capsys):
     import docx
@@ -139,19 +167,20 @@ def test_rerun_keeps_an_edited_plan_and_says_what_changed(tmp_path, capsys):
     doc.save(str(plan))
     edited = plan.read_bytes()
     # second round: L0 still low, L1 recovered, a new pupil L9 low
-    second = pd.concat([d, pd.DataFrame([low[0], _pupil("L1", [5] * 16), low[2], _pupil("L9", [1] * 16)])],
-                       ignore_index=True)
+    second = pd.concat(
+        [d, pd.DataFrame([low[0], _pupil("L1", [5] * 16), low[2], _pupil("L9", [1] * 16)])], ignore_index=True
+    )
     second.to_csv(tmp_path / "spring.csv", index=False)
     capsys.readouterr()
     assert main(["support-plan", "--data", str(tmp_path / "spring.csv"), "--out", str(out)]) == 0
     msg = capsys.readouterr().out
-    assert plan.read_bytes() == edited                    # the edit is intact, byte for byte
+    assert plan.read_bytes() == edited  # the edit is intact, byte for byte
     assert "lunch club" in "\n".join(p.text for p in docx.Document(str(plan)).paragraphs)
     run2 = [p for p in out.iterdir() if p.is_dir() and p != run1]
     assert len(run2) == 1
     assert "1 newly flagged" in msg and "no longer flagged" in msg and "edited" in msg
     new_plan = "\n".join(p.text for p in docx.Document(str(run2[0] / "support_plan_L0.docx")).paragraphs)
-    assert str(plan) in new_plan                          # the new plan names the edited one
+    assert str(plan) in new_plan  # the new plan names the edited one
     summary = (run2[0] / "support_summary.html").read_text()
     assert re.search(r"Newly flagged \(1\): L9", summary) and re.search(r"No longer flagged \(\d+\):[^<]*L1", summary)
 
@@ -162,8 +191,11 @@ _FORMULAS = ['=HYPERLINK("http://x","y")', "=1+1"]
 
 
 def _is_formula_text(v) -> bool:
-    return isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") and not re.fullmatch(
-        r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", v)
+    return (
+        isinstance(v, str)
+        and v[:1] in ("=", "+", "-", "@", "\t", "\r")
+        and not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", v)
+    )
 
 
 def _csv_cells(path):
@@ -181,8 +213,9 @@ def _xlsx_cells(path):
 def test_safe_writers_neutralise_text_but_keep_numbers(tmp_path):
     from belonging_lib._safe_write import write_csv, write_excel
 
-    frame = pd.DataFrame({"name": _FORMULAS + ["@x", "-2"], "change": [-1.5, 2.0, -3.0, 0.0],
-                          "=col": ["+44 20", "\tx", "ok", None]})
+    frame = pd.DataFrame(
+        {"name": _FORMULAS + ["@x", "-2"], "change": [-1.5, 2.0, -3.0, 0.0], "=col": ["+44 20", "\tx", "ok", None]}
+    )
     write_csv(frame, tmp_path / "f.csv", index=False)
     cells = _csv_cells(tmp_path / "f.csv")
     assert not [c for c in cells if _is_formula_text(c)]
@@ -201,8 +234,10 @@ def test_no_writer_bypasses_the_safe_writer():
             continue
         for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#")[0]
-            if re.search(r"\.to_csv\(|\.to_excel\(|ExcelWriter\(|csv\.writer\(|\.save\(.*\.xlsx", code) and \
-                    "astype(str).to_csv" not in code:
+            if (
+                re.search(r"\.to_csv\(|\.to_excel\(|ExcelWriter\(|csv\.writer\(|\.save\(.*\.xlsx", code)
+                and "astype(str).to_csv" not in code
+            ):
                 offenders.append(f"{p.relative_to(ROOT)}:{k}")
     assert not offenders, offenders
 
@@ -228,9 +263,12 @@ def test_mapped_files_hold_no_formula(tmp_path):
         "file,variable,label,type,allowed,instrument,reverse,synthetic,source_name,value_labels,missing_codes\n"
         "survey.csv,pupil_id,Pupil,id,,,0,no,ResponseId,,\n"
         "survey.csv,note,Note,,,,0,no,Note,,\n"
-        "survey.csv,change,Change,continuous,,,0,no,Change,,\n", encoding="utf-8")
-    (tmp_path / "raw.csv").write_text('ResponseId,Note,Change\nP1,"=HYPERLINK(""http://x"",""y"")",-2\n'
-                                      "P2,=1+1,1.5\n=1+1,@x,-0.5\n", encoding="utf-8")
+        "survey.csv,change,Change,continuous,,,0,no,Change,,\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "raw.csv").write_text(
+        'ResponseId,Note,Change\nP1,"=HYPERLINK(""http://x"",""y"")",-2\nP2,=1+1,1.5\n=1+1,@x,-0.5\n', encoding="utf-8"
+    )
     map_to_layout(tmp_path / "raw.csv", tmp_path / "cb.csv", tmp_path / "out")
     cells = _csv_cells(tmp_path / "out" / "survey.csv")
     assert "'=1+1" in cells and {"-2", "-2.0"} & set(cells) and "-0.5" in cells
@@ -250,6 +288,7 @@ def test_template_workbooks_hold_no_formula(tmp_path):
 
 
 # ------------------------------------------------------------------ 4. where files go; matching; names; numbers
+
 
 def test_out_inside_a_git_tree_or_empty_is_refused(tmp_path, capsys):
     d = _class_with_victim()
@@ -278,7 +317,7 @@ def test_readme_examples_write_outside_the_project():
 def test_rounds_matching_few_pupils_stop_with_the_likely_cause():
     rows = [_pupil(f"{i:03d}", [3 + (i % 3 == 0)] * 16) for i in range(1, 21)]
     now = pd.DataFrame(rows)
-    before = now.assign(pupil_ref=[str(int(r)) for r in now["pupil_ref"]])    # Excel dropped the zeros
+    before = now.assign(pupil_ref=[str(int(r)) for r in now["pupil_ref"]])  # Excel dropped the zeros
     for frame in (now, before):
         frame.index = range(1, len(frame) + 1)
     with pytest.raises(DataError, match=r"Only 0 of the 20 pupils.*leading zeros: 20 would match"):
@@ -321,8 +360,12 @@ def test_no_band_gives_no_verdict(tmp_path, capsys):
     assert "nan" not in reasons and "no verdict" in reasons and "whole band" not in reasons
     assert res.pupils.loc["P1", "possible_false_alarm"]
     d.to_csv(tmp_path / "one.csv", index=False)
-    assert main(["support-plan", "--data", str(tmp_path / "one.csv"), "--reliability", "1.5",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["support-plan", "--data", str(tmp_path / "one.csv"), "--reliability", "1.5", "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "strictly between 0 and 1" in capsys.readouterr().err
 
 
@@ -336,6 +379,7 @@ def test_bands_stay_on_the_scale():
 
 
 # ------------------------------------------------------------------ 5. reading through the library's reader
+
 
 def _sheet(n=26, seed=6):
     d = simulate_responses(n_classes=1, class_size=n, seed=seed).drop(columns=["synthetic"])
@@ -383,8 +427,9 @@ def test_other_delimiters_are_read(tmp_path, capsys, sep):
 
 def test_a_title_row_is_explained(tmp_path, capsys):
     d = _sheet()
-    (tmp_path / "t.csv").write_text("Year 7 survey, autumn" + "," * (d.shape[1] - 1) + "\n" + d.to_csv(index=False),
-                                    encoding="utf-8")
+    (tmp_path / "t.csv").write_text(
+        "Year 7 survey, autumn" + "," * (d.shape[1] - 1) + "\n" + d.to_csv(index=False), encoding="utf-8"
+    )
     assert main(["class-report", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "r")]) == 2
     assert "line 2" in capsys.readouterr().err
 
@@ -404,8 +449,20 @@ def test_audit_survey_of_few_pupils_prints_no_count(tmp_path):
 
     simulate_audit(n_raters=5).to_csv(tmp_path / "ratings.csv", index=False)
     _sheet(6).to_csv(tmp_path / "six.csv", index=False)
-    assert main(["audit", "--data", str(tmp_path / "ratings.csv"), "--survey", str(tmp_path / "six.csv"),
-                 "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--data",
+                str(tmp_path / "ratings.csv"),
+                "--survey",
+                str(tmp_path / "six.csv"),
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     page = (tmp_path / "a" / "audit_report.html").read_text()
     assert "fewer than 10" in page and not re.search(r"<td>6</td>", page)
 
@@ -414,7 +471,7 @@ def test_class_report_never_asks_the_class_about_bullying():
     from belonging_lib.schools.class_report import class_report
 
     d = _sheet(20)
-    d["ocbs_07"] = [5] * 8 + [1] * 12           # 40% strongly agree that they are picked on
+    d["ocbs_07"] = [5] * 8 + [1] * 12  # 40% strongly agree that they are picked on
     d.index = range(1, 21)
     rep = class_report(d)
     text = re.sub(r"<[^>]+>", " ", rep.html)
@@ -428,20 +485,22 @@ def test_class_report_threshold_applies_to_every_cell():
 
     d = _sheet(11)
     d.index = range(1, 12)
-    for item in ("ocbs_14", "ocbs_15", "ocbs_16"):     # "Being listened to": two pupils skip the part
+    for item in ("ocbs_14", "ocbs_15", "ocbs_16"):  # "Being listened to": two pupils skip the part
         d.loc[[1, 2], item] = np.nan
-    d.loc[[3, 4, 5], "ocbs_16"] = np.nan                # one question answered by 6
+    d.loc[[3, 4, 5], "ocbs_16"] = np.nan  # one question answered by 6
     rep = class_report(d)
     voice = rep.parts.set_index("part").loc["voice"]
     assert voice["n"] == 9 and np.isnan(voice["estimate"]) and np.isnan(voice["ci_low"])
     row = rep.items.set_index("item").loc["ocbs_16"]
     assert row["n"] == 6 and np.isnan(row[[lab for _, lab in INST.labels]].astype(float)).all()
     assert re.search(r"<td>Being listened to</td>\s*<td>fewer than 10</td>\s*<td>\[c\]</td>", rep.html)
-    assert re.search(r"without being laughed at\.</td><td class='num'>fewer than 10</td>(<td class='num'>\[c\]</td>){5}",
-                     rep.html)
+    assert re.search(
+        r"without being laughed at\.</td><td class='num'>fewer than 10</td>(<td class='num'>\[c\]</td>){5}", rep.html
+    )
 
 
 # ------------------------------------------------------------------ the audit for a leadership meeting
+
 
 def test_audit_all_blank_is_an_error(tmp_path, capsys):
     from belonging_lib.schools.audit import simulate_audit
@@ -468,11 +527,12 @@ def test_audit_page_one_and_anonymous_raters(tmp_path):
 
     f = framework()
     rows = []
-    for rater in ("TA1", "HT"):                          # two raters: no interval, no range of raters
+    for rater in ("TA1", "HT"):  # two raters: no interval, no range of raters
         for k, r in enumerate(f.itertuples()):
             v = 1 + (k + (rater == "HT") * 2) % 4
-            rows.append({"rater": rater, "indicator": r.indicator, "rating": v,
-                         "evidence": "seen in a walk" if k == 0 else ""})
+            rows.append(
+                {"rater": rater, "indicator": r.indicator, "rating": v, "evidence": "seen in a walk" if k == 0 else ""}
+            )
     d = pd.DataFrame(rows)
     d.index = range(1, len(d) + 1)
     res = analyse_audit(d)
@@ -494,8 +554,9 @@ def test_plans_and_action_plans_are_a4(tmp_path):
     write_audit_template(tmp_path / "t")
     d = _class_with_victim()
     low = pd.DataFrame([_pupil("L1", [1] * 16)])
-    res = support_flags(pd.concat([d, low], ignore_index=True).set_axis(range(1, len(d) + 2)),
-                        reliability={"staff": 0.8, "total": 0.8})
+    res = support_flags(
+        pd.concat([d, low], ignore_index=True).set_axis(range(1, len(d) + 2)), reliability={"staff": 0.8, "total": 0.8}
+    )
     run = write_support_plans(res, tmp_path / "p")
     for path in [tmp_path / "t" / "action_plan.docx", *run.folder.glob("*.docx")]:
         s = docx.Document(str(path)).sections[0]
@@ -503,6 +564,7 @@ def test_plans_and_action_plans_are_a4(tmp_path):
 
 
 # ------------------------------------------------------------------ a plan for a conversation
+
 
 def _plan_text(path):
     import docx
@@ -520,16 +582,19 @@ def test_plan_speaks_in_answers_and_keeps_statistics_for_staff(tmp_path):
     run = write_support_plans(res, tmp_path / "o")
     text = _plan_text(run.folder / "support_plan_L1.docx")
     why, rest = text.split("Why we are talking")[1].split("Strengths", 1)
-    assert "\u201cIf I suggest a change, staff tell me what they will do about it.\u201d \u2014 Strongly disagree" in why
+    assert (
+        "\u201cIf I suggest a change, staff tell me what they will do about it.\u201d \u2014 Strongly disagree" in why
+    )
     assert "reliable change" not in why and "cut-off" not in why and "alpha" not in why
     strengths = rest.split("Trusted adult")[0]
     assert "\u201cAdults in this school care about how I am getting on.\u201d \u2014 Strongly agree" in strengths
     appendix = text.split("For staff only")[1]
     assert "cut-off" in appendix and "alpha" in appendix
-    assert "What the behaviour may be communicating" not in text      # no behaviour notes were recorded
+    assert "What the behaviour may be communicating" not in text  # no behaviour notes were recorded
     noted = d.assign(behaviour_notes=["" for _ in range(len(d) - 1)] + ["leaves lessons often"])
-    run2 = write_support_plans(support_flags(noted, reliability={"staff": 0.8, "total": 0.8}, belonging_cutoff=3.5),
-                               tmp_path / "o2")
+    run2 = write_support_plans(
+        support_flags(noted, reliability={"staff": 0.8, "total": 0.8}, belonging_cutoff=3.5), tmp_path / "o2"
+    )
     text2 = _plan_text(run2.folder / "support_plan_L1.docx")
     assert "What the behaviour may be communicating" in text2 and "leaves lessons often" in text2
 
@@ -558,12 +623,13 @@ def test_review_date_skips_holidays(tmp_path, capsys):
     (tmp_path / "terms.csv").write_text("start,end\n26/10/2026,30/10/2026\n2026-12-21,2027-01-01\n", encoding="utf-8")
     hol = read_term_dates(tmp_path / "terms.csv")
     assert hol[0] == (dt.date(2026, 10, 26), dt.date(2026, 10, 30))
-    assert _review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)      # the half term is not counted
-    assert _review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)       # never inside a holiday
+    assert _review_date(dt.date(2026, 10, 19), 1, hol) == dt.date(2026, 11, 2)  # the half term is not counted
+    assert _review_date(dt.date(2026, 12, 14), 1, hol) == dt.date(2027, 1, 4)  # never inside a holiday
     assert _review_date(dt.date(2026, 10, 19), 1) == dt.date(2026, 10, 26)
 
 
 # ------------------------------------------------------------------ a questionnaire pupils can answer
+
 
 def _pdf_pages(html: Path, tmp_path: Path) -> int:
     import shutil
@@ -572,8 +638,20 @@ def _pdf_pages(html: Path, tmp_path: Path) -> int:
     if exe is None:
         pytest.skip("no Chromium to print with")
     pdf = tmp_path / (html.stem + ".pdf")
-    subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-                    f"--print-to-pdf={pdf}", html.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
 
 
@@ -628,12 +706,13 @@ def test_excel_entry_sheet_has_drop_downs_frozen_header_and_questions(tmp_path):
 
 # ------------------------------------------------------------------ a pack for a school
 
+
 def _school_file(sizes=(24, 22, 8)):
     frames = []
     for k, n in enumerate(sizes):
         d = simulate_responses(n_classes=1, class_size=n, seed=20 + k).drop(columns=["synthetic"])
         d["class"] = f"7{'ABC'[k]}"
-        d["pupil_ref"] = [f"P{i:02d}" for i in range(1, n + 1)]      # numbered within each class, as the notes say
+        d["pupil_ref"] = [f"P{i:02d}" for i in range(1, n + 1)]  # numbered within each class, as the notes say
         frames.append(d)
     d = pd.concat(frames, ignore_index=True)
     d.index = range(1, len(d) + 1)
@@ -656,12 +735,16 @@ def test_a_file_of_several_classes_gives_a_pack(tmp_path, capsys):
 
 def test_class_option_names_the_report(tmp_path, capsys):
     _school_file().to_csv(tmp_path / "year7.csv", index=False)
-    assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7B",
-                 "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7B", "--out", str(tmp_path / "r")])
+        == 0
+    )
     assert "22 pupils" in capsys.readouterr().out
     assert "How class 7B feels about belonging" in (tmp_path / "r" / "class_report.html").read_text()
-    assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "9Z",
-                 "--out", str(tmp_path / "r2")]) == 2
+    assert (
+        main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "9Z", "--out", str(tmp_path / "r2")])
+        == 2
+    )
     assert "'9Z'" in capsys.readouterr().err
 
 

@@ -39,7 +39,7 @@ def test_difference_from_the_average_counts_the_country_in_the_average(by_countr
             others = rows[rows["CNT"] != cnt]
             d = got[(got["CNT"] == cnt) & (got["term"] == term)].iloc[0]
             assert d["estimate"] == pytest.approx(mine["estimate"] - rows["estimate"].mean(), rel=1e-12)
-            var = ((C - 1) ** 2 * mine["se"] ** 2 + (others["se"] ** 2).sum()) / C ** 2
+            var = ((C - 1) ** 2 * mine["se"] ** 2 + (others["se"] ** 2).sum()) / C**2
             assert d["se"] == pytest.approx(np.sqrt(var), rel=1e-12)
 
 
@@ -50,7 +50,7 @@ def test_total_weights_countries_by_population(by_country):
     share = pop / pop.sum()
     got = total(mean, des).table.iloc[0]
     assert got["estimate"] == pytest.approx(np.sum(share * t["estimate"]), rel=1e-13)
-    assert got["se"] == pytest.approx(np.sqrt(np.sum(share ** 2 * t["se"] ** 2)), rel=1e-13)
+    assert got["se"] == pytest.approx(np.sqrt(np.sum(share**2 * t["se"] ** 2)), rel=1e-13)
     # for a mean, the population-weighted combination is the mean of all countries' pupils together
     assert got["estimate"] == pytest.approx(des.mean("MATH").table["estimate"].iloc[0], rel=1e-12)
 

@@ -26,8 +26,15 @@ def _data(seed=3, pupil_level_factors=False):
     x = rng.normal(size=n)
     w_school = np.round(rng.uniform(5, 50, J), 3)
     w_total = w_school[g] * np.round(rng.uniform(1, 3, n), 3)
-    d = pd.DataFrame({"school": [f"S{j:02d}" for j in g], "x": x, "W": w_total, "W_SCH": w_school[g],
-                      "CNT": np.where(g < 12, "AAA", "BBB")})
+    d = pd.DataFrame(
+        {
+            "school": [f"S{j:02d}" for j in g],
+            "x": x,
+            "W": w_total,
+            "W_SCH": w_school[g],
+            "CNT": np.where(g < 12, "AAA", "BBB"),
+        }
+    )
     slope = rng.normal(0, 0.3, J)
     true = 1 + 0.4 * x + u[g] + slope[g] * x + rng.normal(size=n)
     for m in range(N_PV):
@@ -35,7 +42,7 @@ def _data(seed=3, pupil_level_factors=False):
     signs = rng.choice([-1.0, 1.0], size=(J, N_REP))
     for r in range(N_REP):
         factor = 1 + 0.5 * signs[g, r]
-        if pupil_level_factors:                         # replicates that vary within schools
+        if pupil_level_factors:  # replicates that vary within schools
             factor = factor * rng.uniform(0.9, 1.1, n)
         d[f"RW{r + 1}"] = w_total * factor
     return d
@@ -47,21 +54,26 @@ def _hand(d, formula, rows=None):
     est, var = [], []
     for m in range(N_PV):
         dm = d.assign(MATH=d[f"PV{m + 1}MATH"])
-        full = multilevel(dm, formula, cluster="school", weights={"pupil": "W", "school": "W_SCH"},
-                          pupil_weight="total")
-        stats = lambda f: np.r_[f.fixed["estimate"].to_numpy(), f.variance["variance"].to_numpy(), f.icc]
+        full = multilevel(
+            dm, formula, cluster="school", weights={"pupil": "W", "school": "W_SCH"}, pupil_weight="total"
+        )
+
+        def stats(f):
+            return np.r_[f.fixed["estimate"].to_numpy(), f.variance["variance"].to_numpy(), f.icc]
+
         t0 = stats(full)
         reps = []
         for r in range(N_REP):
             col = f"RW{r + 1}"
             f_j = dm.groupby("school")[col].transform("sum") / dm.groupby("school")["W"].transform("sum")
             dr = dm.assign(W_R_SCH=dm["W_SCH"] * f_j)
-            fit = multilevel(dr, formula, cluster="school", weights={"pupil": col, "school": "W_R_SCH"},
-                             pupil_weight="total")
+            fit = multilevel(
+                dr, formula, cluster="school", weights={"pupil": col, "school": "W_R_SCH"}, pupil_weight="total"
+            )
             reps.append(stats(fit))
         reps = np.array(reps)
         est.append(t0)
-        var.append(1 / (N_REP * 0.25) * np.sum((reps - t0) ** 2, axis=0))   # Fay, k = 0.5
+        var.append(1 / (N_REP * 0.25) * np.sum((reps - t0) ** 2, axis=0))  # Fay, k = 0.5
     est, var = np.array(est), np.array(var)
     q = est.mean(axis=0)
     b = est.var(axis=0, ddof=1)
@@ -103,8 +115,14 @@ def test_random_slope_correlation_is_pooled_on_fishers_z():
     # the pooled correlation is tanh of the mean of the per-PV Fisher z values
     zs = []
     for m in range(N_PV):
-        fit = multilevel(d.assign(MATH=d[f"PV{m + 1}MATH"]), "MATH ~ x", cluster="school", random="~ x",
-                         weights={"pupil": "W", "school": "W_SCH"}, pupil_weight="total")
+        fit = multilevel(
+            d.assign(MATH=d[f"PV{m + 1}MATH"]),
+            "MATH ~ x",
+            cluster="school",
+            random="~ x",
+            weights={"pupil": "W", "school": "W_SCH"},
+            pupil_weight="total",
+        )
         zs.append(np.arctanh(fit.variance["corr"].iloc[2]))
     assert corr["estimate"] == pytest.approx(np.tanh(np.mean(zs)), rel=1e-7)
 

@@ -211,7 +211,7 @@ RESULT_OPTIONS = {
     "icc_note", "ratings", "html", "version", "n_school", "parts", "shown", "pupils", "counts",
     "reliability", "n_pupils", "n_previous_matched", "n_previous_unmatched", "has_names",
     # schools' tools: answers that need a response, and what a support-plan run wrote and changed
-    "needs_response", "answers", "named", "path", "folder", "paths", "new", "unchanged", "changed", "no_longer",
+    "needs_response", "answers", "named", "folder", "new", "unchanged", "changed", "no_longer",
     "edited_plans", "renamed", "previous_folder", "overview", "reports",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).

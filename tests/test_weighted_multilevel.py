@@ -44,6 +44,7 @@ def _close(a, b, tol):
 
 # ----------------------------------------------------------------------------- all weights 1
 
+
 @pytest.mark.parametrize("random", [None, "~ Days"])
 @pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
 def test_unit_weights_reproduce_the_unweighted_ml_fit(random, scaling):
@@ -67,10 +68,11 @@ def test_unit_weights_match_lme4_on_a_school_predictor_model():
     _close(w.fixed["estimate"], ref["estimate"], 1e-6)
     _close(w.loglik, ref["loglik"], 1e-8)
     _close(w.variance["variance"], ref["varcomp"]["vcov"], 1e-5)
-    assert w.n_excluded == 2                          # the two incomplete rows, counted as unweighted
+    assert w.n_excluded == 2  # the two incomplete rows, counted as unweighted
 
 
 # ----------------------------------------------------------------------------- hand algebra
+
 
 def _hand(d, formula_cols, a, w_school, beta, theta_lam, sigma2, Zcols):
     """Pseudo-log-likelihood and WeMix's sandwich from dense per-school matrices."""
@@ -85,8 +87,11 @@ def _hand(d, formula_cols, a, w_school, beta, theta_lam, sigma2, Zcols):
         r = y[i] - X[i] @ beta
         W = np.eye(Z.shape[1]) + theta_lam.T @ Z[i].T @ A @ Z[i] @ theta_lam
         t = theta_lam.T @ Z[i].T @ A @ r
-        ll += w_school[j] * (-a[i].sum() / 2 * np.log(2 * np.pi * sigma2) - 0.5 * np.linalg.slogdet(W)[1]
-                             - (r @ A @ r - t @ np.linalg.solve(W, t)) / (2 * sigma2))
+        ll += w_school[j] * (
+            -a[i].sum() / 2 * np.log(2 * np.pi * sigma2)
+            - 0.5 * np.linalg.slogdet(W)[1]
+            - (r @ A @ r - t @ np.linalg.solve(W, t)) / (2 * sigma2)
+        )
         Vi = A - A @ Z[i] @ theta_lam @ np.linalg.solve(W, theta_lam.T @ Z[i].T @ A)
         G.append(w_school[j] * X[i].T @ Vi @ r)
         info = info + w_school[j] * X[i].T @ Vi @ X[i]
@@ -99,8 +104,15 @@ def _hand(d, formula_cols, a, w_school, beta, theta_lam, sigma2, Zcols):
 @pytest.mark.parametrize("random", [None, "~ x"])
 @pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
 def test_pseudo_likelihood_and_sandwich_match_dense_algebra(random, scaling):
-    fit = multilevel(FIX, "y ~ x + female", cluster="school", random=random,
-                     weights={"pupil": "w_pupil", "school": "w_school"}, pupil_weight="total", scaling=scaling)
+    fit = multilevel(
+        FIX,
+        "y ~ x + female",
+        cluster="school",
+        random=random,
+        weights={"pupil": "w_pupil", "school": "w_school"},
+        pupil_weight="total",
+        scaling=scaling,
+    )
     codes, _ = pd.factorize(FIX["school"], sort=True)
     w_school = FIX.groupby("school")["w_school"].first().to_numpy()
     a = _scale_pupil_weights(FIX["w_pupil"].to_numpy() / w_school[codes], codes, len(w_school), scaling)
@@ -112,8 +124,16 @@ def test_pseudo_likelihood_and_sandwich_match_dense_algebra(random, scaling):
         G[1, 1] = fit.variance["variance"].iloc[1]
         G[0, 1] = G[1, 0] = fit.variance["variance"].iloc[2]
     lam = np.linalg.cholesky(G / sigma2)
-    ll, V = _hand(FIX, ["x", "female"], a, w_school, fit.fixed["estimate"].to_numpy(), lam, sigma2,
-                  [] if random is None else ["x"])
+    ll, V = _hand(
+        FIX,
+        ["x", "female"],
+        a,
+        w_school,
+        fit.fixed["estimate"].to_numpy(),
+        lam,
+        sigma2,
+        [] if random is None else ["x"],
+    )
     _close(fit.loglik, ll, 1e-12)
     _close(fit.fixed["se"], np.sqrt(np.diag(V)), 1e-9)
 
@@ -128,12 +148,20 @@ def test_scaling_follows_the_wemix_vignette_formulas():
 
 # ----------------------------------------------------------------------------- R's WeMix
 
+
 @pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
 @pytest.mark.parametrize("kind", ["ri", "rs"])
 def test_matches_wemix(kind, scaling):
     ref = WM["models"][f"fixture_{kind}_{scaling}"]
-    fit = multilevel(FIX, "y ~ x + female", cluster="school", random=None if kind == "ri" else "~ x",
-                     weights={"pupil": "w_pupil", "school": "w_school"}, pupil_weight="total", scaling=scaling)
+    fit = multilevel(
+        FIX,
+        "y ~ x + female",
+        cluster="school",
+        random=None if kind == "ri" else "~ x",
+        weights={"pupil": "w_pupil", "school": "w_school"},
+        pupil_weight="total",
+        scaling=scaling,
+    )
     _close(fit.fixed["estimate"], ref["estimate"], 1e-6)
     _close(fit.fixed["se"], ref["se"], 1e-6)
     _close(fit.loglik, ref["loglik"], 1e-6)
@@ -147,21 +175,33 @@ def test_matches_wemix(kind, scaling):
 
 def test_conditional_and_total_pupil_weights_give_the_same_fit():
     d = FIX.assign(w_cond=FIX["w_pupil"] / FIX["w_school"])
-    a = multilevel(d, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"},
-                   pupil_weight="total", scaling="none")
-    b = multilevel(d, "y ~ x", cluster="school", weights={"pupil": "w_cond", "school": "w_school"},
-                   scaling="none")
+    a = multilevel(
+        d,
+        "y ~ x",
+        cluster="school",
+        weights={"pupil": "w_pupil", "school": "w_school"},
+        pupil_weight="total",
+        scaling="none",
+    )
+    b = multilevel(d, "y ~ x", cluster="school", weights={"pupil": "w_cond", "school": "w_school"}, scaling="none")
     _close(a.fixed["estimate"], b.fixed["estimate"], 1e-10)
     _close(a.loglik, b.loglik, 1e-12)
 
 
 # ----------------------------------------------------------------------------- published: WeMix vignette, Table 1
 
+
 @pytest.mark.skipif(not PISA2012.exists(), reason="the PISA 2012 USA file is kept beside the project")
 def test_wemix_vignette_table_1():
     d = pd.read_csv(PISA2012, dtype={"schoolid": str})
-    fit = multilevel(d, "pv1math ~ C(st29q03) + C(sc14q02) + C(st04q01) + escs", cluster="schoolid",
-                     weights={"pupil": "w_fstuwt", "school": "w_fschwt"}, pupil_weight="total", scaling="none")
+    fit = multilevel(
+        d,
+        "pv1math ~ C(st29q03) + C(sc14q02) + C(st04q01) + escs",
+        cluster="schoolid",
+        weights={"pupil": "w_fstuwt", "school": "w_fschwt"},
+        pupil_weight="total",
+        scaling="none",
+    )
     # "Introduction to Mixed Effects Models With WeMix", Table 1 (WeMix column), as published
     assert round(fit.fixed.loc["escs", "estimate"], 3) == 25.568
     assert round(fit.fixed.loc["escs", "se"], 4) == 2.1175
@@ -169,7 +209,7 @@ def test_wemix_vignette_table_1():
     assert round(fit.variance.loc["Residual", "variance"], 2) == 5264.80
     assert round(fit.loglik) == -12789992
     assert fit.n == 3136 and fit.n_clusters == {"schoolid": 157}
-    if "pisa_ri" in WM["models"]:                     # and R's WeMix on the same file, to 1e-6
+    if "pisa_ri" in WM["models"]:  # and R's WeMix on the same file, to 1e-6
         ref = WM["models"]["pisa_ri"]
         assert hashlib.md5(PISA2012.read_bytes()).hexdigest() == WM["md5"][PISA2012.name]
         est = fit.fixed["estimate"].to_numpy()
@@ -177,12 +217,12 @@ def test_wemix_vignette_table_1():
         _close(est[-1], ref["estimate"][-1], 1e-6)
         _close(fit.fixed["se"].iloc[-1], ref["se"][-1], 1e-6)
         _close(fit.loglik, ref["loglik"], 1e-9)
-        _close(fit.variance["variance"], [ref["variance"]["schoolid.(Intercept)"], ref["variance"]["Residual"]],
-               1e-6)
+        _close(fit.variance["variance"], [ref["variance"]["schoolid.(Intercept)"], ref["variance"]["Residual"]], 1e-6)
         assert order
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def test_bad_weights_are_refused_with_column_row_and_value():
     d = FIX.copy()
@@ -196,8 +236,7 @@ def test_bad_weights_are_refused_with_column_row_and_value():
     with pytest.raises(DataError, match="`weights` takes"):
         multilevel(FIX, "y ~ x", cluster="school", weights={"pupil": "w_pupil"})
     with pytest.raises(DataError, match="`scaling`"):
-        multilevel(FIX, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"},
-                   scaling="size")
+        multilevel(FIX, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"}, scaling="size")
     with pytest.raises(ModelError, match="no REML"):
         multilevel(FIX, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"}, reml=True)
 
@@ -205,8 +244,9 @@ def test_bad_weights_are_refused_with_column_row_and_value():
 def test_missing_weight_rows_are_excluded_and_counted():
     d = FIX.copy()
     d.loc[[2, 7], "w_pupil"] = np.nan
-    fit = multilevel(d, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"},
-                     pupil_weight="total")
+    fit = multilevel(
+        d, "y ~ x", cluster="school", weights={"pupil": "w_pupil", "school": "w_school"}, pupil_weight="total"
+    )
     assert fit.n == len(d) - 2 and fit.n_excluded == 2
 
 

@@ -86,8 +86,8 @@ def _chol_masked(A):
         d = np.sqrt(np.where(bad, 1.0, s))
         L[:, j, j] = d
         if j + 1 < k:
-            off = A[:, j + 1:, j] - np.sum(L[:, j + 1:, :j] * L[:, None, j, :j], axis=-1)
-            L[:, j + 1:, j] = np.where(bad[:, None], 0.0, off / d[:, None])
+            off = A[:, j + 1 :, j] - np.sum(L[:, j + 1 :, :j] * L[:, None, j, :j], axis=-1)
+            L[:, j + 1 :, j] = np.where(bad[:, None], 0.0, off / d[:, None])
     return L, ok
 
 
@@ -107,8 +107,10 @@ class _Batch:
         self.uu = [np.einsum("jr,js->jrs", b.u, b.u).reshape(len(self.nj), -1) for _, b in sets]
         r = sets[0][1].u.shape[1]
         self.r, self.p = r, r - 1
-        self.wtw: np.ndarray = np.sum([np.einsum("bj,jk->bk", c, b.ww.reshape(len(self.nj), -1))
-                                       for c, b in zip(self.C, (b for _, b in sets))], axis=0)
+        self.wtw: np.ndarray = np.sum(
+            [np.einsum("bj,jk->bk", c, b.ww.reshape(len(self.nj), -1)) for c, b in zip(self.C, (b for _, b in sets))],
+            axis=0,
+        )
         self.c: np.ndarray = np.sum(self.C, axis=0)
         self.n = np.einsum("bj,j->b", self.c, self.nj)
         self.m = self.n - self.p if reml else self.n
@@ -156,8 +158,9 @@ def _take(P, k):
     return {key: val[k] for key, val in P.items()}
 
 
-def fit_replicates(sets, nj, theta0: float, *, reml: bool = True, max_iter: int = 100,
-                   xtol: float = 1e-11) -> ReplicateFits:
+def fit_replicates(
+    sets, nj, theta0: float, *, reml: bool = True, max_iter: int = 100, xtol: float = 1e-11
+) -> ReplicateFits:
     """Solve every replicate's random-intercept model from weighted cluster blocks.
 
     ``sets``: a list of ``(C, blocks)``, ``C`` (B, J) the number of times each replicate counts each
@@ -199,10 +202,10 @@ def fit_replicates(sets, nj, theta0: float, *, reml: bool = True, max_iter: int 
         j1 = (Q["p1"] - S["p1"]) / h
         j2 = (Q["dr2"] - S["dr2"]) / h
         r2, m = S["r2"], S["m"]
-        H = j1 + m * (j2 / r2 - S["dr2"] ** 2 / r2 ** 2)
+        H = j1 + m * (j2 / r2 - S["dr2"] ** 2 / r2**2)
         lam = np.zeros_like(H)
         scale = np.maximum(np.abs(H), 1e-8)
-        for _ in range(400):                       # Levenberg: the engine's sequence of lambdas
+        for _ in range(400):  # Levenberg: the engine's sequence of lambdas
             need = ~(H + lam > 0)
             if not need.any():
                 break
@@ -219,8 +222,9 @@ def fit_replicates(sets, nj, theta0: float, *, reml: bool = True, max_iter: int 
             cand = np.maximum(th[search] + alpha[search] * step[search], 0.0)
             C = batch.point(cand, act[search], True)
             tol_f = 1e-13 * np.maximum(1.0, np.abs(f[search]))
-            good = C["ok"] & ((C["f"] < f[search]) | ((C["f"] <= f[search] + tol_f)
-                                                      & (np.abs(C["g"]) <= np.abs(g[search]))))
+            good = C["ok"] & (
+                (C["f"] < f[search]) | ((C["f"] <= f[search] + tol_f) & (np.abs(C["g"]) <= np.abs(g[search])))
+            )
             for k in keys:
                 new[k][search[good]] = C[k][good]
             accepted[search[good]] = True

@@ -334,7 +334,8 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
                   "the intervals are), and the area means rest on few views. Ask more staff, from different "
                   "roles, to rate before acting on small differences.")
     # At most three priorities: the lowest-rated areas first, then areas that split the raters.
-    pri, chosen = [], []
+    pri: list[str] = []
+    chosen: list = []
     order = areas.sort_values("mean_rating", kind="stable")
     for a in order.itertuples():
         if a.low and len(chosen) < N_PRIORITIES:

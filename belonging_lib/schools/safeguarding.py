@@ -28,8 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["CONCERNS", "KCSIE_URL", "needs_response_items", "answers_needing_response", "is_named_survey",
-           "NeedsResponse", "respond_to_answers"]
+__all__ = [
+    "CONCERNS",
+    "KCSIE_URL",
+    "needs_response_items",
+    "answers_needing_response",
+    "is_named_survey",
+    "NeedsResponse",
+    "respond_to_answers",
+]
 
 KCSIE_URL = "https://www.gov.uk/government/publications/keeping-children-safe-in-education--2"
 
@@ -41,17 +48,20 @@ CONCERNS = {
         "bullying, a form of child-on-child abuse: follow the school's anti-bullying procedure and tell the "
         "anti-bullying lead. If anything suggests the pupil may be at risk of harm, tell the designated "
         "safeguarding lead (DSL) immediately, under the child protection policy. Do not raise it in front "
-        "of the class."),
+        "of the class.",
+    ),
     "not_safe": (
         "says they do not feel safe at school",
         "Today: ask the pupil privately where and when they do not feel safe, and listen. If the answer "
         "suggests the pupil may be at risk of harm, act immediately: tell the DSL (or a deputy) under the "
-        "child protection policy. If a child is in immediate danger, call 999."),
+        "child protection policy. If a child is in immediate danger, call 999.",
+    ),
     "no_adult": (
         "says no adult at school cares about them",
         "Today: make sure the pupil knows at least one adult they can go to when worried, and ask whom "
         "they would choose; the pastoral lead agrees who checks in. If the conversation raises any concern "
-        "about the pupil's welfare, tell the DSL immediately."),
+        "about the pupil's welfare, tell the DSL immediately.",
+    ),
 }
 
 #: Columns that make a survey named (besides ``pupil_ref``).
@@ -63,7 +73,8 @@ KCSIE_NOTE = (
     "Education) asks every member of staff to act on a concern about a child's welfare immediately, "
     "following the child protection policy and speaking to the designated safeguarding lead or a deputy; "
     "child-on-child abuse, bullying included, follows the school's procedures, the anti-bullying procedure "
-    f"among them. {KCSIE_URL}")
+    f"among them. {KCSIE_URL}"
+)
 
 ANONYMOUS_NOTE = (
     "This survey is anonymous (no pupil_ref and no name column), so the answers that need an adult's "
@@ -71,7 +82,8 @@ ANONYMOUS_NOTE = (
     "and no list of pupils can be made. Act for the whole class instead: today, remind pupils how and to "
     "whom they can report bullying or a worry, and tell the anti-bullying lead and the designated "
     "safeguarding lead how many such answers there were. To be able to respond to each pupil, run a named "
-    "or coded survey (pupils are told beforehand that their answers are not anonymous).")
+    "or coded survey (pupils are told beforehand that their answers are not anonymous)."
+)
 
 
 def needs_response_items(version: str) -> pd.DataFrame:
@@ -85,8 +97,15 @@ def needs_response_items(version: str) -> pd.DataFrame:
         mark = it.get("needs_response")
         if mark:
             codes = tuple(int(c) for c in mark["codes"])
-            rows.append({"item": it["id"], "text": it["text"], "codes": codes, "concern": str(mark["concern"]),
-                         "answers": " or ".join(f"\u201c{labels.get(c, c)}\u201d" for c in codes)})
+            rows.append(
+                {
+                    "item": it["id"],
+                    "text": it["text"],
+                    "codes": codes,
+                    "concern": str(mark["concern"]),
+                    "answers": " or ".join(f"\u201c{labels.get(c, c)}\u201d" for c in codes),
+                }
+            )
     return pd.DataFrame(rows, columns=["item", "text", "codes", "concern", "answers"])
 
 
@@ -114,21 +133,40 @@ def answers_needing_response(data: pd.DataFrame, *, version: str) -> pd.DataFram
     labels = dict(inst.labels)
     codes = clean_items(data, inst)
     names = [c for c in NAME_COLUMNS if c in data.columns]
-    name = (data[names].astype("string").fillna("").agg(" ".join, axis=1).str.strip()
-            if names else pd.Series("", index=data.index))
-    ref = data["pupil_ref"].astype("string").fillna("").str.strip() if "pupil_ref" in data.columns else \
-        pd.Series("", index=data.index)
-    cls = data["class"].astype("string").fillna("").str.strip() if "class" in data.columns else \
-        pd.Series("", index=data.index)
+    name = (
+        data[names].astype("string").fillna("").agg(" ".join, axis=1).str.strip()
+        if names
+        else pd.Series("", index=data.index)
+    )
+    ref = (
+        data["pupil_ref"].astype("string").fillna("").str.strip()
+        if "pupil_ref" in data.columns
+        else pd.Series("", index=data.index)
+    )
+    cls = (
+        data["class"].astype("string").fillna("").str.strip()
+        if "class" in data.columns
+        else pd.Series("", index=data.index)
+    )
     rows = []
     for mark in needs_response_items(version).itertuples():
         hit = codes[mark.item].isin(mark.codes).to_numpy(dtype=bool)
         for pos in np.where(hit)[0]:
             label = data.index[pos]
             code = int(codes[mark.item].iloc[pos])
-            rows.append({"row": label, "pupil_ref": ref.iloc[pos], "name": name.iloc[pos], "class": cls.iloc[pos],
-                         "item": mark.item, "question": mark.text, "answer": labels.get(code, str(code)),
-                         "concern": mark.concern, "what_to_do": CONCERNS[mark.concern][1]})
+            rows.append(
+                {
+                    "row": label,
+                    "pupil_ref": ref.iloc[pos],
+                    "name": name.iloc[pos],
+                    "class": cls.iloc[pos],
+                    "item": mark.item,
+                    "question": mark.text,
+                    "answer": labels.get(code, str(code)),
+                    "concern": mark.concern,
+                    "what_to_do": CONCERNS[mark.concern][1],
+                }
+            )
     cols = ["row", "pupil_ref", "name", "class", "item", "question", "answer", "concern", "what_to_do"]
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["row", "item"], kind="stable").reset_index(drop=True)
@@ -161,15 +199,22 @@ class NeedsResponse:
         if not self.named:
             counts = self.answers.groupby("concern").size() if len(self.answers) else pd.Series(dtype=int)
             said = "; ".join(f"{int(n)} answer(s): a pupil {CONCERNS[c][0]}" for c, n in counts.items())
-            return ("ANSWERS THAT NEED A RESPONSE: " + ANONYMOUS_NOTE
-                    + (f" In this file: {said}." if said else " In this file no such answer was given."))
+            return (
+                "ANSWERS THAT NEED A RESPONSE: "
+                + ANONYMOUS_NOTE
+                + (f" In this file: {said}." if said else " In this file no such answer was given.")
+            )
         if not len(self.answers):
-            return ("ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no "
-                    "adult who cares) was given. This is not a safeguarding screen: any other concern goes to "
-                    "the designated safeguarding lead immediately.")
-        return (f"ANSWERS THAT NEED A RESPONSE TODAY: {self.n_pupils} pupil(s) gave {len(self.answers)} answer(s) "
-                f"that need an adult's response today, whatever their scores: see {self.path} (what to do is "
-                "written beside each).")
+            return (
+                "ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no "
+                "adult who cares) was given. This is not a safeguarding screen: any other concern goes to "
+                "the designated safeguarding lead immediately."
+            )
+        return (
+            f"ANSWERS THAT NEED A RESPONSE TODAY: {self.n_pupils} pupil(s) gave {len(self.answers)} answer(s) "
+            f"that need an adult's response today, whatever their scores: see {self.path} (what to do is "
+            "written beside each)."
+        )
 
 
 def _page(answers: pd.DataFrame, *, what: str, synthetic: bool) -> str:
@@ -180,35 +225,47 @@ def _page(answers: pd.DataFrame, *, what: str, synthetic: bool) -> str:
         body.append("<div class='synthetic'>Synthetic data: every pupil here was simulated.</div>")
     body.append(f"<div class='warn'><b>{_html.escape(KCSIE_NOTE)}</b></div>")
     if not len(answers):
-        body.append(f"<p>No pupil in the {_html.escape(what)} file gave one of the marked answers. This is not a "
-                    "safeguarding screen: any other concern goes to the designated safeguarding lead "
-                    "immediately.</p>")
+        body.append(
+            f"<p>No pupil in the {_html.escape(what)} file gave one of the marked answers. This is not a "
+            "safeguarding screen: any other concern goes to the designated safeguarding lead "
+            "immediately.</p>"
+        )
     else:
-        body.append("<p>Each row is one answer. Rows are the file's data rows (counted from 1, after the "
-                    "header). Keep this page with the pupils' confidential records, not with the class's "
-                    "report.</p>")
-        body.append("<table><thead><tr><th>Row</th><th>Pupil</th><th>Class</th><th>Question</th><th>Answer</th>"
-                    "<th>What to do today</th><th>Done (who, when)</th></tr></thead><tbody>")
+        body.append(
+            "<p>Each row is one answer. Rows are the file's data rows (counted from 1, after the "
+            "header). Keep this page with the pupils' confidential records, not with the class's "
+            "report.</p>"
+        )
+        body.append(
+            "<table><thead><tr><th>Row</th><th>Pupil</th><th>Class</th><th>Question</th><th>Answer</th>"
+            "<th>What to do today</th><th>Done (who, when)</th></tr></thead><tbody>"
+        )
         for r in answers.rename(columns={"class": "class_name"}).itertuples():
             who = _html.escape(" ".join(x for x in (str(r.pupil_ref), str(r.name)) if x))
-            body.append(f"<tr class='keep'><td class='num'>{_html.escape(str(r.row))}</td><td>{who}</td>"
-                        f"<td>{_html.escape(str(r.class_name))}</td><td>{_html.escape(r.question)}</td>"
-                        f"<td><b>{_html.escape(r.answer)}</b></td><td>{_html.escape(r.what_to_do)}</td><td></td></tr>")
+            body.append(
+                f"<tr class='keep'><td class='num'>{_html.escape(str(r.row))}</td><td>{who}</td>"
+                f"<td>{_html.escape(str(r.class_name))}</td><td>{_html.escape(r.question)}</td>"
+                f"<td><b>{_html.escape(r.answer)}</b></td><td>{_html.escape(r.what_to_do)}</td><td></td></tr>"
+            )
         body.append("</tbody></table>")
-        body.append("<h2>Who to tell</h2><ul>"
-                    "<li>Any concern that a pupil may be at risk of harm: the designated safeguarding lead (DSL) "
-                    "or a deputy, immediately, under the child protection policy; in immediate danger, 999.</li>"
-                    "<li>Being picked on: the anti-bullying lead, under the school's anti-bullying procedure "
-                    "(child-on-child abuse is also a safeguarding matter).</li>"
-                    "<li>No adult who cares: the pastoral lead, who agrees a trusted adult with the pupil.</li>"
-                    "</ul>")
+        body.append(
+            "<h2>Who to tell</h2><ul>"
+            "<li>Any concern that a pupil may be at risk of harm: the designated safeguarding lead (DSL) "
+            "or a deputy, immediately, under the child protection policy; in immediate danger, 999.</li>"
+            "<li>Being picked on: the anti-bullying lead, under the school's anti-bullying procedure "
+            "(child-on-child abuse is also a safeguarding matter).</li>"
+            "<li>No adult who cares: the pastoral lead, who agrees a trusted adult with the pupil.</li>"
+            "</ul>"
+        )
     body.append(f"<p class='small'>{_html.escape(DATA_PROTECTION_REMINDER)}</p>")
     return render("schools_base.html.j2", title="Answers that need a response").replace(
-        "<body>\n", "<body>\n" + "\n".join(body), 1)
+        "<body>\n", "<body>\n" + "\n".join(body), 1
+    )
 
 
-def respond_to_answers(data: pd.DataFrame, *, out, version: str, what: str = "survey",
-                       synthetic: bool = False) -> NeedsResponse:
+def respond_to_answers(
+    data: pd.DataFrame, *, out, version: str, what: str = "survey", synthetic: bool = False
+) -> NeedsResponse:
     """Find the answers that need a response; on a named survey write ``answers_needing_response.html``.
 
     ``out`` is the folder the user named; an anonymous survey writes nothing.  A page written by an

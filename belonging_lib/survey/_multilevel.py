@@ -60,12 +60,9 @@ def _refit(model, theta0):
                        model.n, model.p, None, True, False, 0.0, it)
 
 
-def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level, result_type):
-    """Fit ``SurveyDesign.multilevel``; ``result_type`` is the design's estimate class (passed in, so
-    this module never imports ``design``, which imports it)."""
+def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level):
+    """Fit ``SurveyDesign.multilevel`` (this module never imports ``design``, which imports it)."""
     import patsy
-
-    SurveyEstimate = result_type
 
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")

@@ -722,7 +722,7 @@ class SurveyDesign:
         from ._multilevel import design_multilevel
 
         return design_multilevel(self, formula, cluster=cluster, school_weight=school_weight, random=random,
-                                 scaling=scaling, by=by, ci_level=ci_level, result_type=SurveyEstimate)
+                                 scaling=scaling, by=by, ci_level=ci_level)
 
     # ------------------------------------------------------------------ internals
     def _read_formula(self, formula: str):
