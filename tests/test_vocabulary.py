@@ -111,6 +111,8 @@ OPTIONS = {
     "response_range",
     # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
     "expand",
+    # trials.security_rating: the EEF padlock procedure's inputs (design file's words)
+    "bands", "design", "unit", "threats", "attrition",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -173,6 +175,8 @@ RESULT_OPTIONS = {
     "rating_optimistic", "unit", "arm_labels", "assessed", "excluded_before_randomisation",
     "n_treated", "n_control", "kind", "correction", "mean_treated", "mean_control", "sd_pooled",
     "power", "mc_se", "n_sims", "analytic_power", "settings", "estimates",
+    # trials.SecurityRating: the padlock rating, before threats, its words and the audit trail
+    "padlocks", "interim", "words", "steps",
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
     # data layer, codebooks, scoring, instruments

@@ -12,6 +12,7 @@
 - Power: :func:`mdes`, :func:`mdes_three_level`, :func:`n_clusters_needed`
   (PowerUp!), :func:`simulate_power`.
 - :func:`cace`: complier-average causal effect.
+- :func:`security_rating`: the EEF padlock rating, step by step, with its audit trail.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_su
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
+from .security import THREATS, SecurityRating, security_rating
 from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
 
 __all__ = [
@@ -37,5 +39,5 @@ __all__ = [
     "MONTHS_TABLES", "PowerSimulation",
     "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",
     "mdes_three_level", "months_progress", "months_table", "n_clusters_needed", "simulate_power",
-    "wwc_boundary",
+    "wwc_boundary", "SecurityRating", "THREATS", "security_rating",
 ]
