@@ -30,6 +30,7 @@ from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_su
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
+from .hedges2007 import ClusterEffectSizes, crt_effect_sizes
 from .security import THREATS, SecurityRating, security_rating
 from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
 
@@ -40,4 +41,5 @@ __all__ = [
     "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",
     "mdes_three_level", "months_progress", "months_table", "n_clusters_needed", "simulate_power",
     "wwc_boundary", "SecurityRating", "THREATS", "security_rating",
+    "ClusterEffectSizes", "crt_effect_sizes",
 ]
