@@ -9,7 +9,7 @@
     belonging simulate --out sample_data/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
-``support-plan``; see ``belonging <command> --help``.
+``support-plan``; see ``belonging <command> --help``. For evaluators: ``trial-report``.
 
 ``run`` maps the raw file through the codebook, writes the mapped file into
 ``OUT/data/`` in the sample layout (``survey.csv``), prints a plan (each
@@ -291,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
     from .schools.cli import register as register_schools   # questionnaire, class-report, audit, support-plan
 
     register_schools(sub)
+    from .trials._cli import register as register_trials     # trial-report
+
+    register_trials(sub)
     return p
 
 

@@ -177,6 +177,8 @@ RESULT_OPTIONS = {
     "power", "mc_se", "n_sims", "analytic_power", "settings", "estimates",
     # trials.SecurityRating: the padlock rating, before threats, its words and the audit trail
     "padlocks", "interim", "words", "steps",
+    # trials.TrialReport: the report's tables, its rating, the primary analysis and the files written
+    "tables", "rating", "primary", "docx",
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
     # data layer, codebooks, scoring, instruments

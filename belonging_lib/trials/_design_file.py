@@ -179,6 +179,7 @@ def design_from_dict(spec: dict) -> TrialDesign:
     unknown = sorted(set(spec) - known)
     if unknown:
         raise DataError(f"design file: unknown key(s) {unknown}; the keys are {sorted(known)}.")
+    title = str(_need(spec, "title", ""))
     arms = _need(spec, "arms", "", dict)
     labels = _opt(arms, "labels", ["programme", "control"])
     if not isinstance(labels, list) or len(labels) != 2:
@@ -232,7 +233,7 @@ def design_from_dict(spec: dict) -> TrialDesign:
     if not isinstance(synthetic, bool):
         raise DataError(f"design file: `synthetic` must be true or false, but {synthetic!r} was given.")
     return TrialDesign(
-        title=str(_need(spec, "title", "")), synthetic=synthetic,
+        title=title, synthetic=synthetic,
         treatment=str(_need(arms, "column", "arms.")), treated=arms["treated"], arm_labels=tuple(map(str, labels)),
         unit=unit, cluster=str(_need(rand, "cluster", "randomisation.")), block=_opt(rand, "block"),
         design=design, primary=primary, secondary=secondary, covariates=_list("covariates"),
