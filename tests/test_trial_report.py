@@ -81,7 +81,7 @@ def fixture_design():
             "arms": {"column": "arm", "treated": "programme", "labels": ["programme", "control"]},
             "randomisation": {"design": "randomised", "unit": "school", "cluster": "school"},
             "outcomes": {"primary": {"column": "post", "label": "Reading", "attainment": True, "pretest": "pre"}},
-            "balance": ["pre", "absence"],
+            "balance": ["pre", "absence", "fsm"],
             "protocol_mdes": {"n_clusters": 16, "cluster_size": 30, "icc": 0.1, "r2_level1": 0.3,
                               "r2_level2": 0.3},
             "subgroup": "fsm", "compliance_column": "delivered",
@@ -234,6 +234,9 @@ def test_fixture_small_subgroup_is_suppressed_everywhere_it_is_shown(fixture):
     cells = [c.text for r in table.rows[1:] for c in r.cells[1:]]
     assert set(cells) == {"[c]"}
     assert "[c]" in fixture.html.read_text()
+    # the balance table's FSM row would give the count (mean x n) of FSM pupils in each arm: hidden
+    bal = fixture.tables["Balance at analysis"].set_index("covariate")
+    assert np.isnan(bal.loc["fsm", "mean_treated"]) and not np.isnan(bal.loc["pre", "mean_treated"])
 
 
 # ----------------------------------------------------------------------------- files and safety

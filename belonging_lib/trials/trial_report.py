@@ -236,7 +236,9 @@ def _analyse(frame: pd.DataFrame, d: TrialDesign, progress=False):
     # subgroup
     if d.subgroup:
         try:
-            sub = crt_subgroups(frame, pformula, cluster=d.cluster, treatment=d.treatment, subgroup=d.subgroup)
+            # the subgroup's own main effect is added by the interaction model, never inside a subgroup
+            sformula = _formula(d.primary, d, [c for c in pcovs if c != d.subgroup])
+            sub = crt_subgroups(frame, sformula, cluster=d.cluster, treatment=d.treatment, subgroup=d.subgroup)
         except ModelError as exc:          # a subgroup without 2 schools in an arm: said, not crashed
             extra["subgroup_error"] = str(exc)
             tables["Subgroup analysis"] = pd.DataFrame({"term": [f"{d.subgroup}: not estimable"]})
@@ -305,10 +307,24 @@ def _shown(tables, d, policy):
     out = {}
     for name, t in tables.items():
         cc = [c for c in counts.get(name, []) if c in t.columns]
-        if cc and len(t):
-            out[name] = suppress(t, count_col=cc, policy=policy)
-        else:
+        if not (cc and len(t)):
             out[name] = None
+            continue
+        if name.startswith("Balance"):
+            # a binary measure's mean times its n is a count of pupils: each arm's pupils with and
+            # without it are counts too, so a row is hidden when either is below the threshold
+            t = t.copy()
+            binary = t["kind"] == "binary"
+            for arm in ("treated", "control"):
+                k = (t[f"mean_{arm}"] * t[f"n_{arm}"]).round()
+                t[f"_with_{arm}"] = np.where(binary, k, t[f"n_{arm}"])
+                t[f"_without_{arm}"] = np.where(binary, t[f"n_{arm}"] - k, t[f"n_{arm}"])
+            helpers = [c for c in t.columns if c.startswith(("_with_", "_without_"))]
+            st = suppress(t, count_col=cc + helpers, within="covariate", policy=policy)   # rows are not groups
+            out[name] = dataclasses.replace(st, data=st.data.drop(columns=helpers),
+                                            mask=st.mask.drop(columns=helpers))
+        else:
+            out[name] = suppress(t, count_col=cc, policy=policy)
     return out
 
 
