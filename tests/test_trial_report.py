@@ -292,3 +292,24 @@ def test_report_opens_in_a_browser(chapter):
             assert b.errors() == []
         finally:
             b.close()
+
+
+def test_eef_table_gives_months_only_for_attainment_rows():
+    from belonging_lib.trials import eef_table
+
+    rows = {"Belonging": {"estimate": 0.19, "ci_low": 0.0, "ci_high": 0.38, "n": 100},
+            "Attainment": {"estimate": 0.19, "ci_low": 0.0, "ci_high": 0.38, "n": 100}}
+    t = eef_table(rows, attainment=["Attainment"]).set_index("outcome")
+    assert np.isnan(t.loc["Belonging", "months_progress"]) and t.loc["Attainment", "months_progress"] == 3
+    assert eef_table(rows).set_index("outcome").loc["Belonging", "months_progress"] == 3     # default: all
+    with pytest.raises(DataError, match="not labels"):
+        eef_table(rows, attainment=["Maths"])
+
+
+def test_sample_design_is_valid_and_says_its_band_edges_are_illustrative():
+    from belonging_lib.trials import sample_design
+
+    d = sample_design()
+    assert d.synthetic and d.primary.column == "post_belonging" and not d.primary.attainment
+    assert [o.column for o in d.secondary] == ["post_attain"] and d.secondary[0].attainment
+    assert "illustrative" in d.bands["source"] and "NOT copied" in d.bands["source"]

@@ -113,6 +113,8 @@ OPTIONS = {
     "expand",
     # trials.security_rating: the EEF padlock procedure's inputs (design file's words)
     "bands", "design", "unit", "threats", "attrition",
+    # trials.eef_table: the rows whose outcome is attainment (months' progress only for these)
+    "attainment",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.

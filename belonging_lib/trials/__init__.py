@@ -32,7 +32,7 @@ from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
 from .hedges2007 import ClusterEffectSizes, crt_effect_sizes
 from .security import THREATS, SecurityRating, security_rating
-from ._design_file import design_template, read_design
+from ._design_file import design_template, read_design, sample_design
 from .trial_report import TrialReport, trial_report
 from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
 
@@ -44,5 +44,5 @@ __all__ = [
     "mdes_three_level", "months_progress", "months_table", "n_clusters_needed", "simulate_power",
     "wwc_boundary", "SecurityRating", "THREATS", "security_rating",
     "ClusterEffectSizes", "crt_effect_sizes", "TrialReport", "trial_report", "read_design",
-    "design_template",
+    "design_template", "sample_design",
 ]

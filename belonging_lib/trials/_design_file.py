@@ -15,7 +15,7 @@ import pandas as pd
 from .._errors import DataError
 from .security import THREATS, _check_bands
 
-__all__ = ["TrialDesign", "read_design", "design_template", "check_design_data"]
+__all__ = ["TrialDesign", "read_design", "design_template", "check_design_data", "sample_design"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +265,17 @@ def read_design(path: str | os.PathLike) -> TrialDesign:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise DataError(f"design file {p.name!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
     return design_from_dict(spec)
+
+
+def sample_design() -> TrialDesign:
+    """The design file of the synthetic sample trial (chapter 09), read and checked.
+
+    Its security-rating band edges are illustrative and say so in their ``source``: copy the EEF's
+    published edges into a real trial's design file.
+    """
+    from importlib.resources import files
+
+    return read_design(files("belonging_lib") / "templates" / "trial_design_sample.yaml")
 
 
 def check_design_data(data: pd.DataFrame, design: TrialDesign) -> None:
