@@ -368,7 +368,7 @@ def _consort_png(counts, policy) -> str | None:
 def _reading(rating, primary, d) -> list[str]:
     words = rating.words
     ci = f"{primary.estimate:.2f} (95% CI {primary.ci_low:.2f} to {primary.ci_high:.2f})"
-    out = [f"The primary outcome, {d.primary.label.lower()}, shows an effect size of {ci}.",
+    out = [f"The primary outcome, {d.primary.label}, shows an effect size of {ci}.",
            f"The security rating is {rating.padlocks} of 5 padlocks ({words}). The rating says how far the "
            "design, the size of the trial, the pupils lost and the declared threats could have distorted the "
            "estimate; it says nothing about whether the programme worked or how large its effect was."]
