@@ -192,17 +192,19 @@ def security_rating(*, mdes: float, attrition: float, bands: dict, design: str =
 
     Notes
     -----
-    The procedure is the EEF's *Classifying the security of findings from EEF evaluations* (2019
-    version, https://d2tic4wvo1iusb.cloudfront.net/documents/evaluation/peer-review-process/
-    Classifying_the_security_of_EEF_findings_2019.pdf), which updated the 0-to-5 scale created in
-    2011: a rating for the design, one for the MDES at analysis and one for pupil-level attrition;
-    the interim rating is the lowest of these; the peer reviewers then lower it for threats to
-    validity. The words for each rating are quoted from the EEF's page on the rating (see
-    :data:`LEVEL_NAMES`).
+    The procedure implemented is the EEF's *Classifying the security of findings from EEF
+    evaluations*, 2019 version
+    (https://d2tic4wvo1iusb.cloudfront.net/documents/evaluation/peer-review-process/Classifying_the_security_of_EEF_findings_2019.pdf).
+    Its text could not be retrieved when this function was written, so its steps follow the
+    structure this project's specification gives it (issue 29): a rating for the design, one for
+    the MDES at analysis and one for pupil-level attrition; the interim rating is the lowest of
+    these; the declared threats to validity then lower it. The words for each rating are quoted from
+    the EEF's page on the rating (see :data:`LEVEL_NAMES`), which also says that the rating is
+    awarded by two external peer reviewers: this function gives them an audit trail, not a verdict.
 
     **The band edges are not built in.** The numeric edges of the MDES and attrition bands, the most
     padlocks each design allows and the size of a downgrade could not be retrieved from the EEF's
-    document when this function was written, so none is typed here from memory: the evaluator copies
+    document, so none is typed here from memory: the evaluator copies
     them into the design file (``security_bands``) from the version of the document the trial is
     judged against, with its ``source``, and the audit trail prints them beside each step. Each band
     is read as "at most this edge" (a value on an edge gets the higher rating); check that against
