@@ -175,13 +175,16 @@ def security_rating(*, mdes: float, attrition: float, bands: dict, design: str =
         Pupil-level attrition of the primary outcome, as a proportion of the pupils randomised.
     bands : dict
         The band edges and downgrade rules, copied by the evaluator from the EEF's published
-        procedure, with their ``source``; see :func:`_check_bands` for the layout.
+        procedure, with their ``source``: ``design`` (design -> most padlocks), ``mdes`` and
+        ``attrition`` (5 upper edges each, for 5, 4, 3, 2 and 1 padlocks), ``downgrade`` (padlocks
+        removed for a ``moderate`` and a ``high`` risk) and optionally ``combine`` (``sum`` or ``max``),
+        as in the design file's ``security_bands`` (``belonging trial-report --template``).
     design : str
         The design, a key of ``bands["design"]`` (``"randomised"``).
     unit : str
         What was randomised ("school", "class" or "pupil"); recorded in the audit trail.
     threats : dict
-        Each of :data:`THREATS` -> ``{"risk": "low" | "moderate" | "high", "direction":
+        Each of ``THREATS`` -> ``{"risk": "low" | "moderate" | "high", "direction":
         "overstates the effect" | "understates the effect" | "unclear", "note": ...}``.
 
     Returns
@@ -199,7 +202,7 @@ def security_rating(*, mdes: float, attrition: float, bands: dict, design: str =
     structure this project's specification gives it (issue 29): a rating for the design, one for
     the MDES at analysis and one for pupil-level attrition; the interim rating is the lowest of
     these; the declared threats to validity then lower it. The words for each rating are quoted from
-    the EEF's page on the rating (see :data:`LEVEL_NAMES`), which also says that the rating is
+    the EEF's page on the rating (see ``LEVEL_NAMES``), which also says that the rating is
     awarded by two external peer reviewers: this function gives them an audit trail, not a verdict.
 
     **The band edges are not built in.** The numeric edges of the MDES and attrition bands, the most

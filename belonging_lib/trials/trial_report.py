@@ -448,8 +448,8 @@ def trial_report(data: pd.DataFrame, *, design, out, policy=None, progress: bool
     ----------
     data : DataFrame
         One row per randomised pupil (lost pupils included).
-    design : str, path or TrialDesign
-        The design file (``design.yaml``) or a design read with :func:`read_design`.
+    design : str or path
+        The design file (``design.yaml``), or a design already read with ``read_design``.
     out : str or path
         The folder to write into (created if needed); never inside a git working tree.
     policy : DisclosurePolicy, optional
