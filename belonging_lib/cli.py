@@ -11,7 +11,7 @@
     belonging course   --out my_course/
 
 Tools for schools (``belonging_lib.schools``): ``questionnaire``, ``class-report``, ``audit`` and
-``support-plan``; see ``belonging <command> --help``.
+``support-plan``; see ``belonging <command> --help``. For evaluators: ``trial-report``.
 
 ``run`` first repeats every warning of ``validate`` and stops on those that
 would score the scales wrongly (reverse keys, instrument names; see
@@ -583,6 +583,9 @@ def _parser() -> argparse.ArgumentParser:
     from .schools.cli import register as register_schools   # questionnaire, class-report, audit, support-plan
 
     register_schools(sub)
+    from .trials._cli import register as register_trials     # trial-report
+
+    register_trials(sub)
     return p
 
 

@@ -121,6 +121,10 @@ OPTIONS = {
     # "total"), how it is scaled within schools (the WeMix vignette's methods), the school weight of a
     # survey design, and the design whose countries' populations weight the OECD total
     "pupil_weight", "scaling", "school_weight", "design",
+    # trials.security_rating: the EEF padlock procedure's inputs (design file's words)
+    "bands", "unit", "threats", "attrition",
+    # trials.eef_table: the rows whose outcome is attainment (months' progress only for these)
+    "attainment",
 }
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
@@ -190,6 +194,10 @@ RESULT_OPTIONS = {
     "rating_optimistic", "unit", "arm_labels", "assessed", "excluded_before_randomisation",
     "n_treated", "n_control", "kind", "correction", "mean_treated", "mean_control", "sd_pooled",
     "power", "mc_se", "n_sims", "analytic_power", "settings", "estimates",
+    # trials.SecurityRating: the padlock rating, before threats, its words and the audit trail
+    "padlocks", "interim", "words", "steps",
+    # trials.TrialReport: the report's tables, its rating, the primary analysis and the files written
+    "tables", "rating", "primary", "docx",
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
     # data layer, codebooks, scoring, instruments

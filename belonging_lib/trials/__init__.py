@@ -12,6 +12,7 @@
 - Power: :func:`mdes`, :func:`mdes_three_level`, :func:`n_clusters_needed`
   (PowerUp!), :func:`simulate_power`.
 - :func:`cace`: complier-average causal effect.
+- :func:`security_rating`: the EEF padlock rating, step by step, with its audit trail.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_su
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
+from .hedges2007 import ClusterEffectSizes, crt_effect_sizes
+from .security import THREATS, SecurityRating, security_rating
+from ._design_file import design_template, read_design, sample_design
+from .trial_report import TrialReport, trial_report
 from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
 
 __all__ = [
@@ -37,5 +42,7 @@ __all__ = [
     "MONTHS_TABLES", "PowerSimulation",
     "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",
     "mdes_three_level", "months_progress", "months_table", "n_clusters_needed", "simulate_power",
-    "wwc_boundary",
+    "wwc_boundary", "SecurityRating", "THREATS", "security_rating",
+    "ClusterEffectSizes", "crt_effect_sizes", "TrialReport", "trial_report", "read_design",
+    "design_template", "sample_design",
 ]

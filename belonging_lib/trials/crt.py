@@ -865,7 +865,7 @@ def _drop_empty_columns(X, k):
 
 
 
-def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -> pd.DataFrame:
+def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model", attainment=None) -> pd.DataFrame:
     """Results table in the form of an EEF evaluation report.
 
     Parameters
@@ -878,6 +878,10 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
         Months' progress table (:func:`~belonging_lib.trials.months_progress`).
     ci_column : {"model", "bootstrap"}
         Which CI of a :class:`CRTResult` to show.
+    attainment : list of str, optional
+        The labels of ``rows`` whose outcome is attainment: months' progress are given for these
+        only (missing for the others), since the EEF's conversion was built for attainment.  ``None``
+        (the default) gives months for every row.
 
     Returns
     -------
@@ -889,6 +893,11 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
     from .months import months_progress
 
     check_choice("ci_column", ci_column, ["model", "bootstrap"])
+    if attainment is not None:
+        attainment = [attainment] if isinstance(attainment, str) else list(attainment)
+        unknown = [a for a in attainment if a not in rows]
+        if unknown:
+            raise DataError(f"`attainment` names {unknown}, which are not labels of `rows` ({list(rows)}).")
     out = []
     for label, r in rows.items():
         if isinstance(r, CRTResult):
@@ -898,7 +907,9 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model") -
         else:
             rec = dict(r)
         out.append({"outcome": label, "effect_size": rec["estimate"], "ci_low": rec["ci_low"],
-                    "ci_high": rec["ci_high"], "months_progress": months_progress(rec["estimate"], table=table),
+                    "ci_high": rec["ci_high"],
+                    "months_progress": (months_progress(rec["estimate"], table=table)
+                                        if attainment is None or label in attainment else np.nan),
                     "n_schools": rec.get("n_clusters", np.nan), "n_pupils": rec["n"],
                     "p": rec.get("p", np.nan)})
     return pd.DataFrame(out)
