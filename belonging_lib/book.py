@@ -93,8 +93,8 @@ class ChapterRun:
     seconds: float
     cached: bool = False
     error: str | None = None
-    #: Sections of an own-data run whose cells raised: for each heading, what failed in words. The
-    #: section's cells were replaced by a notice; the rest of the chapter ran.
+    #: The sections of an own-data run whose cells raised, each heading with what failed in words.
+    #: The section's cells were replaced by a notice, and the rest of the chapter ran.
     failed: tuple[tuple[str, str], ...] = ()
 
     @property

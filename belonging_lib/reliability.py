@@ -791,7 +791,7 @@ def omega(data: pd.DataFrame, *, items: Sequence[str] | None = None, n_factors: 
     The correlation matrix ``R`` is factored by minres with ``n_factors``
     factors, rotated by oblimin (GPA, eps 1e-5 as GPArotation) and
     transformed by Schmid-Leiman (for 2 factors, both load ``sqrt(phi_12)``
-    on g: not identified, so a :class:`BelongingWarning` points to
+    on g: not identified, so a ``BelongingWarning`` points to
     :func:`belonging_lib.structure.bifactor`).  With ``g`` the general loadings and ``u2`` the uniquenesses,
     ``omega_h = (sum g)^2 / 1'R1`` and ``omega_total = 1 - sum(u2) / 1'R1``.
     Validated against ``psych::omega`` (agreement about 1e-6; psych's own
@@ -1439,7 +1439,7 @@ def test_retest(data: pd.DataFrame, *, outcome: str, id: str, wave: str, before,
     References
     ----------
     McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some
-    intraclass correlation coefficients. *Psychological Methods, 1*(1), 30-46.
+    intraclass correlation coefficients. *Psychological Methods*, 1(1), 30-46.
     https://doi.org/10.1037/1082-989X.1.1.30
 
     Examples

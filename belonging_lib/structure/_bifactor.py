@@ -190,7 +190,7 @@ def bifactor(data: pd.DataFrame, *, items: Sequence[str], specific: Mapping[str,
     ----------
     Rodriguez, A., Reise, S. P., & Haviland, M. G. (2016). Evaluating bifactor
     models: Calculating and interpreting statistical indices. *Psychological
-    Methods, 21*(2), 137-150. https://doi.org/10.1037/met0000045
+    Methods*, 21(2), 137-150. https://doi.org/10.1037/met0000045
 
     Examples
     --------
