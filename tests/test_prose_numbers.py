@@ -63,7 +63,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("18 mediocre items can beat 4 good ones", "a general point about alpha, not about these data"),
         (".70 is a common minimum.", "the conventional threshold for ICC(2)"),
         ("Is it above the .70\nrule of thumb?", "the convention the exercise asks about"),
-        ("Take the first 4 PSSM items", "the exercise's choice of items"),
+        ("PSSM items (01, 02, 04 and 05)", "the exercise's choice of items"),
     ],
     "03": [
         ("above about .95 is usually called good", "the conventional cut-off for CFI (Hu & Bentler)"),
