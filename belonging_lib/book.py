@@ -646,6 +646,10 @@ def _describe_failure(source: Path, out_path: Path, exc: Exception) -> str:
     return f"{where or 'a cell'} raised {ename}: {evalue}"
 
 
+#: The longest socket stem used: the kernel adds "-<port>" and the path must fit a Unix socket address.
+_MAX_SOCKET_STEM = 90
+
+
 def _kernel_options() -> dict:
     """Options of the kernels that run the chapters: on POSIX they talk to this process over local
     sockets in Jupyter's private runtime folder, not over TCP (so nothing is sent in plain text on
@@ -661,8 +665,14 @@ def _kernel_options() -> dict:
             runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.connection_file:
                 self.connection_file = str(runtime / f"kernel-belonging-{os.getpid()}-{id(self):x}.json")
-            self.transport = "ipc"
-            self.ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+            ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+            if len(ip) > _MAX_SOCKET_STEM:   # a Unix socket's path holds about 107 bytes: use a short folder
+                import tempfile
+
+                ip = str(Path(tempfile.mkdtemp(prefix="bk-")) / "k")
+            if len(ip) <= _MAX_SOCKET_STEM:  # else (a very long temporary folder) TCP, as Jupyter's default
+                self.transport = "ipc"
+                self.ip = ip
             return await super()._async_pre_start_kernel(**kw)
 
     return {"kernel_manager_class": _LocalSocketKernelManager}

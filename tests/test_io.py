@@ -22,7 +22,7 @@ SAMPLE_MD5 = {
     "survey.csv": "87e953c36a4d2e54de14f9bbe26e6acc",
     "survey_raw_export.csv": "0aec2c8eb52c5cf4505f18e6a86c82a3",
     "survey_raw_export.sav": "1c876e3fb8d6e631ef5faa621c5b7da0",
-    "codebook.csv": "5f5e9c08f5932bbf2f88ab535ae884d6",
+    "codebook.csv": "e2027760d108d6ff6b094f7df85cd648",  # instruments named by their registry ids
 }
 
 

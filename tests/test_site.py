@@ -265,7 +265,7 @@ def test_the_api_page_of_reliability_renders_its_parameters(browser):
     examples = browser.eval("[...document.querySelectorAll('div.doctest, div.highlight-pycon')].length")
     assert examples > 0, "the docstring examples did not render"
     # formulas are typeset by the MathJax shipped with the book (offline), not left as raw TeX
-    assert browser.eval("[...document.scripts].some(s => /_static\\/mathjax\\/tex-chtml\\.js$/.test(s.src))")
+    assert browser.eval("[...document.scripts].some(s => /_static\\/mathjax\\/tex-chtml\\.js(\\?[^/]*)?$/.test(s.src))")
     assert browser.wait_for("document.querySelectorAll('mjx-container').length > 0"), "formulas stay raw TeX"
     assert browser.errors() == []
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -79,24 +79,6 @@ def refuse_repository(out) -> Path:
     return folder
 
 
-def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (numbers stay numbers)."""
-    import re
-
-    number = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = [
-                ("'" + v)
-                if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") and not number.fullmatch(v)
-                else v
-                for v in out[col]
-            ]
-    out.columns = [("'" + c) if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in out.columns]
-    return out
-
-
 # ----------------------------------------------------------------------------- the analysis
 def _prepare(data: pd.DataFrame, d: TrialDesign) -> pd.DataFrame:
     check_design_data(data, d)
@@ -133,7 +115,7 @@ def _per_arm(frame, cols, d):
 
 
 def _mdes_table(frame, d, primary_res, analysed):
-    from . import mdes
+    from .power import mdes
 
     p = d.protocol
     rows = [
@@ -200,7 +182,10 @@ def _mdes_table(frame, d, primary_res, analysed):
 
 
 def _analyse(frame: pd.DataFrame, d: TrialDesign, progress=False):
-    from . import attrition, balance, cace, consort_counts, crt_effect, crt_effect_sizes, crt_subgroups, months_progress
+    from .attrition import attrition, balance, consort_counts
+    from .crt import cace, crt_effect, crt_subgroups
+    from .hedges2007 import crt_effect_sizes
+    from .months import months_progress
     from .security import security_rating
 
     tables, extra = {}, {}
@@ -671,7 +656,9 @@ def trial_report(data: pd.DataFrame, *, design, out, policy=None, progress: bool
     html.write_text(_render_html(ctx), encoding="utf-8")
     docx_path = folder / "trial_report.docx"
     _write_docx(docx_path, ctx)
-    _csv_safe(sections[0]["table"]).to_csv(folder / "summary.csv", index=False)
+    from .._safe_write import write_csv
+
+    write_csv(sections[0]["table"], folder / "summary.csv", index=False)  # formula cells neutralised
     return TrialReport(
         tables={k: (shown[k].to_frame() if shown.get(k) is not None else v) for k, v in tables.items()},
         rating=rating,
