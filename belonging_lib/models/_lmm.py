@@ -97,6 +97,28 @@ def _sym_inverse(A: np.ndarray) -> np.ndarray:
     return _cho_solve(L, np.broadcast_to(np.eye(A.shape[-1]), A.shape))
 
 
+def _identity_plus_lsl(L: np.ndarray, S: np.ndarray, q: int, J: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Lambda' S_j`` and ``I + Lambda' S_j Lambda`` for every cluster j, written out over the (q, q) indices, each step
+    one operation on J-long vectors (``L`` lower triangular). Shared by the unweighted and weighted
+    criteria, so both do the same arithmetic in the same order."""
+    LtS = np.zeros_like(S)  # Lambda' S_j
+    for bb in range(q):
+        for a in range(bb, q):
+            if L[a, bb] != 0.0:
+                LtS[bb] += L[a, bb] * S[a]
+    W = np.empty_like(S)
+    for bb in range(q):
+        for d in range(bb + 1):
+            acc = np.zeros(J)
+            for c in range(d, q):
+                if L[c, d] != 0.0:
+                    acc += L[c, d] * LtS[bb, c]
+            W[bb, d] = acc
+            W[d, bb] = acc
+        W[bb, bb] = W[bb, bb] + 1.0
+    return LtS, W
+
+
 def _chol_last(A: np.ndarray) -> list:
     """Cholesky factors of J small matrices stored cluster-axis-last, A (k, k, J); returns L[i][j] (J,)."""
     k = A.shape[0]
@@ -249,21 +271,7 @@ class TwoLevel:
         # Small-matrix algebra written out over the (q, q) indices, each step one operation on
         # J-long contiguous vectors (Lambda is lower triangular: L[a, b] = 0 for a < b).
         S, ZW = self.S, self.ZW
-        LtS = np.zeros_like(S)                                   # Lambda' S_j
-        for bb in range(q):
-            for a in range(bb, q):
-                if L[a, bb] != 0.0:
-                    LtS[bb] += L[a, bb] * S[a]
-        W = np.empty_like(S)                                     # I + Lambda' S_j Lambda
-        for bb in range(q):
-            for d in range(bb + 1):
-                acc = np.zeros(self.J)
-                for c in range(d, q):
-                    if L[c, d] != 0.0:
-                        acc += L[c, d] * LtS[bb, c]
-                W[bb, d] = acc
-                W[d, bb] = acc
-            W[bb, bb] = W[bb, bb] + 1.0
+        LtS, W = _identity_plus_lsl(L, S, q, self.J)                  # I + Lambda' S_j Lambda
         C = _chol_last(W)
         R = np.zeros_like(ZW)                                    # Lambda' Z_j'[X y]
         for bb in range(q):
@@ -699,21 +707,7 @@ class WeightedTwoLevel(TwoLevel):
             dldv = dG * float(np.einsum("j,j->", cw, s * f))
             return M, ldv, [(dldv, dM)]
         S, ZW = self.S, self.ZW
-        LtS = np.zeros_like(S)
-        for bb in range(q):
-            for a in range(bb, q):
-                if L[a, bb] != 0.0:
-                    LtS[bb] += L[a, bb] * S[a]
-        W = np.empty_like(S)
-        for bb in range(q):
-            for d in range(bb + 1):
-                acc = np.zeros(self.J)
-                for c in range(d, q):
-                    if L[c, d] != 0.0:
-                        acc += L[c, d] * LtS[bb, c]
-                W[bb, d] = acc
-                W[d, bb] = acc
-            W[bb, bb] = W[bb, bb] + 1.0
+        LtS, W = _identity_plus_lsl(L, S, q, self.J)
         C = _chol_last(W)
         R = np.zeros_like(ZW)
         for bb in range(q):
@@ -763,21 +757,7 @@ class WeightedTwoLevel(TwoLevel):
         zar = np.einsum("ksj,s->kj", self.ZW, v)                       # Z'A r (q, J)
         L = self.lam(theta)
         S = self.S
-        LtS = np.zeros_like(S)
-        for bb in range(q):
-            for a in range(bb, q):
-                if L[a, bb] != 0.0:
-                    LtS[bb] += L[a, bb] * S[a]
-        W = np.empty_like(S)
-        for bb in range(q):
-            for d in range(bb + 1):
-                acc = np.zeros(self.J)
-                for c in range(d, q):
-                    if L[c, d] != 0.0:
-                        acc += L[c, d] * LtS[bb, c]
-                W[bb, d] = acc
-                W[d, bb] = acc
-            W[bb, bb] = W[bb, bb] + 1.0
+        LtS, W = _identity_plus_lsl(L, S, q, self.J)
         C = _chol_last(W)
         lz = np.zeros((q, 1, self.J))                                  # Lambda' Z'A r
         for bb in range(q):
