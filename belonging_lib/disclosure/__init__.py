@@ -52,7 +52,7 @@ Separate commands on one file share what they published through a
 disclosure ledger (:mod:`belonging_lib.disclosure_ledger`).
 
 The policy in force, the active context and the automatic contexts are held
-for the running code in a :class:`contextvars.ContextVar`, never in a module
+for the running code in a ``contextvars.ContextVar``, never in a module
 global: :func:`set_default_policy` and :func:`set_context` (or a ``with``
 block) change them for the code that follows in the same thread or task.
 

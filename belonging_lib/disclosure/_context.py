@@ -1,7 +1,7 @@
 """The disclosure context: the counts one output (a chapter, a report) has published so far.
 
 The active context and the automatic contexts of data sets are held in the
-disclosure settings (a :class:`contextvars.ContextVar`, see ``_policy``),
+disclosure settings (a ``contextvars.ContextVar``, see ``_policy``),
 never in a module global.  Pupils are matched across tables by their ID
 column, or by a fingerprint of their rows' values (never by row labels).
 """

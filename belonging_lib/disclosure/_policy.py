@@ -3,7 +3,7 @@
 The settings (the project's default policy set by :func:`set_default_policy`,
 the active :class:`~belonging_lib.disclosure.DisclosureContext` and the
 automatic contexts of data sets) are one immutable value held in a
-:class:`contextvars.ContextVar`, never in a module global: code run in
+``contextvars.ContextVar``, never in a module global: code run in
 another context (a thread, an asyncio task) starts from the defaults, and a
 change is a new value set in the running context.
 """

@@ -127,12 +127,11 @@ def protect(
     >>> d = pd.DataFrame({"year": ["Y5"] * 59 + ["Y6"] * 60,
     ...                   "gender": ["F"] * 9 + ["M"] * 50 + ["F"] * 30 + ["M"] * 30})
     >>> from belonging_lib.disclosure import context, count_by
+    >>> girls, y5 = (d["gender"] == "F").to_numpy(), (d["year"] == "Y5").to_numpy()
     >>> with context():
     ...     years = count_by(d, by="year")
-    ...     boys = (d["gender"] == "M").to_numpy()
-    ...     t = pd.DataFrame({"group": ["Y5 boys", "Y6 boys"], "n": [50, 30]})
-    ...     shown = protect(t, counts="n", source=d,
-    ...                     ids=[boys & (d["year"] == "Y5").to_numpy(), boys & (d["year"] == "Y6").to_numpy()])
+    ...     t = pd.DataFrame({"group": ["Y5 girls", "Y5 boys"], "n": [9, 50]})
+    ...     shown = protect(t, counts="n", source=d, ids=[y5 & girls, y5 & ~girls])
     >>> shown.display()["n"].tolist()      # Y5's 59 less its 50 boys would give away its 9 girls
     ['[c]', '[c]']
     """
@@ -211,9 +210,11 @@ def protect(
     pupils = ctx.pupils_of(as_frame(source, name="source")) if source is not None else None
 
     def pupils_in(selection) -> np.ndarray:
+        """Context ids of a selection: a boolean mask or positions of ``source``'s rows, or ids already."""
+        chosen = np.asarray(selection).reshape(-1)
         if pupils is None:
-            return np.asarray(selection, dtype=np.int64).reshape(-1)
-        return pupils[np.asarray(selection)]
+            return chosen.astype(np.int64)
+        return pupils[chosen if chosen.dtype == bool else chosen.astype(np.int64)]
 
     thr = policy.threshold
     cells = []
