@@ -31,8 +31,8 @@ import pandas as pd
 
 from ._errors import DataError
 from ._validation import as_frame, require_columns
-from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _plain, _resolve_context,
-                         _row_ids, _through_context, get_default_policy, suppress)
+from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, automatic_context, get_context,
+                         get_default_policy, protect, suppress)
 from .tables import apa_table
 
 __all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "report_tables", "resolve_scores"]
@@ -178,6 +178,11 @@ def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
     return _score_table(data, scores)[0]
 
 
+def _plain(value):
+    """A group value as JSON can hold it (numpy numbers to Python ones)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
                   scores: Mapping[str, str] | None = None, by: Sequence[str] | None = None,
                   policy: DisclosurePolicy | None = None, context: DisclosureContext | None = None) -> dict:
@@ -224,12 +229,20 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc, shown, left_out = _score_table(data, scores)
-    ctx = _resolve_context(context, data, policy)
-    if ctx is None:
+    if context is False:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
+    elif context is None:
+        ctx = get_context()
+        if ctx is None:
+            ctx = automatic_context(data, policy=policy)
+    elif isinstance(context, DisclosureContext):
+        ctx = context
+    else:
+        raise DataError(f"`context` must be a DisclosureContext (bl.disclosure.context()), None or False, "
+                        f"not {type(context).__name__}.")
     thr = policy.threshold
     on = policy.enabled
-    ids = _row_ids(ctx, data)
+    ids = ctx.pupils_of(data)
     # The margins of the whole sample that the library's own whole-sample tables publish
     # (count_by, summarise_by: each group's size, and its number of pupils with each score) count as
     # public, as a reader of another output made from the same data knows them.
@@ -248,31 +261,34 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
                 ctx.assume_published(ids[in_level & has_score[label]],
                                      f"{g} = {lv} with a {label} score in the sample")
 
-    def cell(sel, unit, label, where=None):
-        part = ids[sel]
-        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label, where)
+    def withheld(sels, names, where):
+        """Which of these counts (each a selection of pupils) the report must withhold, in ``ctx``."""
+        counts = pd.DataFrame({"n": [int(np.count_nonzero(sel)) for sel in sels]})
+        st = protect(counts, counts="n", ids=[ids[sel] for sel in sels], names=names, where=where,
+                     policy=policy, context=ctx)
+        return set(np.nonzero(st.mask["n"].to_numpy())[0].tolist())
 
-    # each cell also as conditions on the data (a disclosure ledger replays them in a later command)
+    # each count also as conditions on the data (a disclosure ledger replays them in a later command)
     here = (("eq_text", school_col, str(school)),)
     there = (("ne_text", school_col, str(school)),)
     # The header: the school's and the other schools' numbers of pupils.
-    head = [cell(in_school, 0, f"pupils of school {school}", here),
-            cell(~in_school, 1, "pupils of the other schools", there)]
-    head_sup = ctx.protect(head, threshold=thr) if on else set()
+    head_sup = withheld([in_school, ~in_school], [f"pupils of school {school}", "pupils of the other schools"],
+                        [here, there])
 
     # Table 1: each score, the school (its N, mean, difference) and the rest (its N, mean).
     rows = []
-    cells = []
+    sels, names, wheres = [], [], []
     for r, label in enumerate(sc.columns):
         has = sc[label].notna().to_numpy()
         a, b = sc.loc[in_school, label], sc.loc[~in_school, label]
         rows.append({"score": label, "n_school": int(a.count()), "school_mean": a.mean(),
                      "n_rest": int(b.count()), "rest_mean": b.mean(), "difference": a.mean() - b.mean()})
         scored = (("score", label),)
-        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}", here + scored),
-                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools", there + scored)]
+        sels += [in_school & has, ~in_school & has]         # the counts 2r (school) and 2r + 1 (rest)
+        names += [f"{label}: school {school}", f"{label}: other schools"]
+        wheres += [here + scored, there + scored]
     overall = pd.DataFrame(rows)
-    sup_units = ctx.protect(cells, threshold=thr) if on else set()
+    sup_units = withheld(sels, names, wheres)
     mask = pd.DataFrame(False, index=overall.index, columns=overall.columns)
     for r in range(len(overall)):
         small_school = overall.loc[r, "n_school"] < thr
@@ -310,17 +326,17 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         long = pd.concat(parts, ignore_index=True)
         # the group's code (a 0/1 column) names the row: never suppressed as if it were a number
         st = suppress(long, count_col="n", within="where", labels="level", policy=policy)
-        gcells = []
-        for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
+        gids, gnames, gwhere = [], [], []
+        for where, lv in zip(long["where"], long["level"]):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
             raw = [_plain(v) for v in pd.unique(data.loc[(level == lv).to_numpy(), g].dropna())]
-            cond = ((here if where == "school" else there) + (("in", g, raw), ("score", main))
-                    if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
-            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}",
-                               cond))
-        st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
-                              counts=long["n"].to_numpy(),
-                              blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
+            gids.append(ids[sel])
+            gnames.append(f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}")
+            gwhere.append((here if where == "school" else there) + (("in", g, raw), ("score", main))
+                          if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
+        st = protect(st, counts=long["n"], ids=gids, names=gnames, where=gwhere, columns=["n", "mean", "sd"],
+                     blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")],
+                     context=ctx)
         levels = sorted(set(long["level"]), key=str)
         table = pd.DataFrame({"group": pd.Series(levels, dtype=object)})     # a code shows as 1, not 1.00
         tmask = pd.DataFrame({"group": [False] * len(levels)})

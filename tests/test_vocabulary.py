@@ -112,6 +112,9 @@ OPTIONS = {
     "response_range",
     # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
     "expand",
+    # disclosure.protect: rows whose total is known (secondary suppression within each), rows withheld
+    # before it, and the counts a table shows even when small
+    "blocks", "suppressed", "shown_small",
     # structure.bifactor: the specific factors of a bifactor model and lavaan's `orthogonal`;
     # bifactor_omega: the general and specific loadings and residual variances it combines
     "specific", "orthogonal", "general", "residual",

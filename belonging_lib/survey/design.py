@@ -400,7 +400,7 @@ class SurveyDesign:
         of pupils (unweighted) in the category, the smallest over plausible
         values.
         """
-        from ..disclosure import _protect_block, get_default_policy
+        from ..disclosure import get_default_policy, protect
 
         policy = get_default_policy()
         if not policy.enabled or out.empty:
@@ -416,15 +416,11 @@ class SurveyDesign:
             for c in by_cols:
                 member &= (self.data[c] == row[c]).to_numpy()
             counts[i] = min(int(((vals[:, m] == row["category"]) & member).sum()) for m in range(vals.shape[1]))
-        primary = counts < policy.threshold
-        rows = primary.copy()
-        if policy.secondary:
-            keys = out[by_cols].astype(str).agg("|".join, axis=1) if by_cols else pd.Series("", index=out.index)
-            for _, ix in out.groupby(keys.to_numpy(), sort=False).indices.items():
-                ix = np.asarray(ix)
-                finite = ix[np.isfinite(counts[ix])]
-                if len(finite):
-                    _protect_block(counts[finite], rows, finite, policy.threshold)
+        keys = out[by_cols].astype(str).agg("|".join, axis=1) if by_cols else pd.Series("", index=out.index)
+        blocks = [ix[np.isfinite(counts[ix])]
+                  for ix in map(np.asarray, out.groupby(keys.to_numpy(), sort=False).indices.values())]
+        rows = protect(pd.DataFrame({"n": counts}), counts=counts, blocks=[b for b in blocks if len(b)],
+                       policy=policy, context=False).mask["n"].to_numpy()
         if rows.any():
             keep = set(by_cols) | {"variable", "category", "suppressed"}
             for c in out.columns:
@@ -960,7 +956,7 @@ class SurveyDesign:
         against the output's other tables.  The pupils of the design's rows
         are matched by their ID column or a fingerprint of their rows.
         """
-        from ..disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
+        from ..disclosure import get_default_policy, protect
 
         policy = get_default_policy()
         sizes = [len(b) for b in records]
@@ -977,29 +973,21 @@ class SurveyDesign:
                                for k, b in enumerate(records)], dtype=float)
         described = np.where(real, n_used, n_excl)            # pupils a row describes
         primary = has_group & (described < policy.threshold)
-        rows = primary.copy()
-        if policy.secondary and by_cols:
-            ix = np.nonzero(has_group)[0]
-            _protect_block((n_used + n_excl)[ix], rows, ix, policy.threshold)
+        groups = pd.DataFrame({"n": n_used + n_excl})
+        rows = protect(groups, counts="n", suppressed=primary, policy=policy, context=False,
+                       blocks=[np.nonzero(has_group)[0]] if by_cols else None).mask["n"].to_numpy()
         if regression is not None and regression.get("terms"):
             # too few residual df: the model is withheld, but its group is not small, so no
             # secondary suppression follows from it
             rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
-        ctx = _resolve_context(None, self.data, policy)
-        if ctx is not None and by_cols:
-            ids = _row_ids(ctx, self.data)
-            cells = []
-            for u, (used, excl) in enumerate(used_rows):
-                label = f"group {records[u][by_cols].iloc[0].tolist()!r}"
-                cells.append(_Cell(ids[used], len(used), u, bool(rows[u]),
-                                   0 < len(used) < policy.threshold, f"{label} (used)"))
-                cells.append(_Cell(ids[excl], len(excl), u, bool(rows[u]), False, f"{label} (excluded)"))
-                both = np.concatenate([used, excl])
-                if 0 < len(both) < policy.threshold:
-                    cells.append(_Cell(ids[both], len(both), u, bool(rows[u]), True, label))
-            units = ctx.protect(cells, universe=ids[universe_rows], threshold=policy.threshold)
-            for u in units:
-                rows[u] = True
+        if by_cols:
+            # one entry per row of `groups`; the rows after the groups (no pupils to check) have none
+            ids = [{"used": used, "excluded": excl} for used, excl in used_rows]
+            ids += [None] * (n_groups - len(used_rows))
+            names = [f"group {records[u][by_cols].iloc[0].tolist()!r}" for u in range(len(used_rows))]
+            names += [""] * (n_groups - len(used_rows))
+            rows = protect(groups, counts="n", suppressed=rows, ids=ids, names=names, shown_small=("excluded",),
+                           source=self.data, universe=universe_rows, policy=policy).mask["n"].to_numpy()
         hide = rows[unit_of_row]
         if hide.any():
             keep = set(by_cols) | {"variable", "category", "percentile", "term", "outcome", "predictor",
