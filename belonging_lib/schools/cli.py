@@ -167,10 +167,10 @@ def _cmd_support_plan(args) -> int:
     if len(nr):
         print(f"ANSWERS THAT NEED A RESPONSE TODAY: {nr['pupil_ref'].nunique()} pupil(s) gave {len(nr)} answer(s) "
               "that need an adult's response today, whatever their flags (picked on, not feeling safe, no adult "
-              f"who cares): see {run.folder / 'answers_needing_response.html'}, which says what to do with each.")
+              f"who cares, no adult to talk to): see {run.folder / 'answers_needing_response.html'}, which says what to do with each.")
     else:
         print("ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no adult who "
-              "cares) was given.")
+              "cares, no adult to talk to) was given.")
     print(f"{result.n_pupils} pupils read; {result.n_flagged} flagged for a conversation (not a diagnosis; some "
           f"flags are false alarms). One support-plan document per flagged pupil, flags.csv and "
           f"support_summary.html are in {run.folder}.")

@@ -3,22 +3,22 @@
 Two versions, both written for belonging_lib in the project's own words (CC BY 4.0) and **not yet
 validated**:
 
-* ``primary`` (about ages 7-11): 16 short sentences, answered No / Sometimes / Yes (codes 1-3),
+* ``primary`` (about ages 7-11): 17 short sentences, answered No / Sometimes / Yes (codes 1-3),
   read aloud by an adult;
-* ``secondary`` (about ages 11-16): the same five parts in 16 statements, answered on a five-point
+* ``secondary`` (about ages 11-16): the same five parts in 17 statements, answered on a five-point
   agreement scale (codes 1-5).
 
-The five parts are relationships with staff (care, fairness, individual attention, presence beyond
-the classroom), peer acceptance and bullying, engagement, a respectful and safe environment, and
-being listened to.  The scoring keys are in the instrument registry (``ocb_primary``,
-``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are used through
-:func:`belonging_lib.scoring.score`.
+The five parts are relationships with staff (care, fair treatment, individual attention, presence
+beyond the classroom, an adult to talk to when worried), peer acceptance and bullying, engagement, a
+respectful and safe environment, and being listened to.  The scoring keys are in the instrument
+registry (``ocb_primary``, ``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are
+used through :func:`belonging_lib.scoring.score`.
 
 Examples
 --------
 >>> items = questionnaire_items("secondary")
 >>> len(items), items["part"].nunique(), int(items["reverse"].sum())
-(16, 5, 2)
+(17, 5, 2)
 """
 
 from __future__ import annotations
@@ -202,9 +202,10 @@ def detect_version(data: pd.DataFrame) -> str:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ColumnError("The file holds no questionnaire item columns: expected ocbp_01 ... ocbp_16 "
-                          "(primary version) or ocbs_01 ... ocbs_16 (secondary version), as on the blank "
-                          "data-entry sheet.")
+        first, last = ({v: instrument_for(v).item_ids[k] for v in VERSIONS} for k in (0, -1))
+        raise ColumnError(f"The file holds no questionnaire item columns: expected {first['primary']} ... "
+                          f"{last['primary']} (primary version) or {first['secondary']} ... {last['secondary']} "
+                          "(secondary version), as on the blank data-entry sheet.")
     raise ColumnError("The file holds item columns of both versions (ocbp_... and ocbs_...); put each "
                       "version in its own file.")
 
@@ -359,7 +360,7 @@ def cfa_model(version: str) -> str:
     Examples
     --------
     >>> print(cfa_model("primary").splitlines()[0])
-    staff =~ ocbp_01 + ocbp_02 + ocbp_03 + ocbp_04
+    staff =~ ocbp_01 + ocbp_02 + ocbp_03 + ocbp_04 + ocbp_17
     """
     inst = instrument_for(version)
     return "\n".join(f"{part} =~ " + " + ".join(ids) for part, ids in inst.subscales.items())
