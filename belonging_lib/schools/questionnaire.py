@@ -14,6 +14,11 @@ respectful and safe environment, and being listened to.  The scoring keys are in
 registry (``ocb_primary``, ``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are
 used through :func:`belonging_lib.scoring.score`.
 
+Two more forms, also the project's own wording (CC BY 4.0) and not yet validated, are written by
+:func:`write_form` (``belonging questionnaire --instrument ...``): a teacher's classroom-belonging
+self-reflection (``teacher_reflection``) and a short home-school partnership survey for parents and
+carers (``parent``, registry id ``parent_partnership``).
+
 Examples
 --------
 >>> items = questionnaire_items("secondary")
@@ -36,12 +41,16 @@ from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
 from ._common import out_dir, render
 
-__all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
-           "write_questionnaire", "simulate_responses", "detect_version", "check_responses",
+__all__ = ["VERSIONS", "FORMS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
+           "form_items", "write_questionnaire", "write_form", "simulate_responses", "detect_version", "check_responses",
            "score_responses", "simulate_follow_up", "cfa_model"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
+
+#: The other printable forms: name on the command line -> (registry id, template, extra entry columns).
+FORMS = {"teacher_reflection": ("teacher_reflection", "schools_teacher_reflection.html.j2", ["date"]),
+         "parent": ("parent_partnership", "schools_parent_survey.html.j2", ["return_ref", "class"])}
 
 #: The practice sentence at the top of each pupil sheet (not scored, not entered).
 PRACTICE = {"primary": "I like listening to stories.", "secondary": "I like listening to music."}
@@ -66,13 +75,34 @@ def parts(version: str) -> dict[str, str]:
     return dict(_definition(version)["parts"])
 
 
-def questionnaire_items(version: str) -> pd.DataFrame:
-    """The items of one version: ``id, part, part_label, text, reverse``."""
-    d = _definition(version)
+def _items_of(d: dict) -> pd.DataFrame:
     labels = d["parts"]
     rows = [{"id": it["id"], "part": it["subscale"], "part_label": labels[it["subscale"]],
              "text": it["text"], "reverse": bool(it.get("reverse", False))} for it in d["items"]]
     return pd.DataFrame(rows)
+
+
+def questionnaire_items(version: str) -> pd.DataFrame:
+    """The items of one version: ``id, part, part_label, text, reverse``."""
+    return _items_of(_definition(version))
+
+
+def _form_definition(instrument: str) -> tuple[Instrument, dict]:
+    check_choice("instrument", instrument, list(FORMS))
+    inst = load_instrument(FORMS[instrument][0])
+    return inst, yaml.safe_load(Path(inst.source).read_text(encoding="utf-8"))
+
+
+def form_items(instrument: str) -> pd.DataFrame:
+    """The items of one of the other forms (``"teacher_reflection"`` or ``"parent"``), as :func:`questionnaire_items`.
+
+    Examples
+    --------
+    >>> items = form_items("parent")
+    >>> len(items), list(items["part"].unique())
+    (10, ['welcome', 'informed', 'child'])
+    """
+    return _items_of(_form_definition(instrument)[1])
 
 
 def data_entry_sheet(version: str, *, n_rows: int = 0) -> pd.DataFrame:
@@ -194,6 +224,45 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
                             codes_file=", ".join(f"codes_{v}.csv" for v in versions)), encoding="utf-8")
     written.append(notes)
     return written
+
+
+def write_form(out: str | os.PathLike, *, instrument: str) -> list[Path]:
+    """Write one of the other printable forms, with its blank entry sheet and codes, into ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Folder for the files (created if needed).
+    instrument : {"teacher_reflection", "parent"}
+        The teacher's classroom-belonging self-reflection, or the home-school partnership survey for
+        parents and carers.  Both are the project's own wording (CC BY 4.0) and not yet validated;
+        the page for staff says so, the form itself carries only what the person filling it in reads.
+
+    Returns
+    -------
+    list of Path
+        ``<id>.html`` (one A4 side when printed), ``data_entry_<id>.csv`` and ``codes_<id>.csv``,
+        where ``<id>`` is the registry id (``teacher_reflection``, ``parent_partnership``); the registry
+        scores the entered sheet (:func:`belonging_lib.scoring.score`).
+    """
+    inst, d = _form_definition(instrument)
+    folder = out_dir(out, personal=False)
+    items = _items_of(d)
+    extra = FORMS[instrument][2]
+    groups = [{"label": label, "items": items[items["part"] == part].to_dict("records")}
+              for part, label in d["parts"].items()]
+    page = render(FORMS[instrument][1], title=inst.name.replace(" (not yet validated)", ""), labels=inst.labels,
+                  groups=groups, n_items=len(items), licence=inst.licence, citation=inst.citation)
+    paths = {"html": folder / f"{inst.id}.html", "csv": folder / f"data_entry_{inst.id}.csv",
+             "codes": folder / f"codes_{inst.id}.csv"}
+    paths["html"].write_text(page, encoding="utf-8")
+    write_csv(pd.DataFrame({c: pd.Series(dtype=object) for c in extra + list(items["id"])}), paths["csv"],
+              index=False)
+    code_text = "; ".join(f"{c} = {lab}" for c, lab in inst.labels) + "; empty = not answered"
+    codes = pd.DataFrame([{"column": it.id, "meaning": f"{it.part_label}: {it.text}", "codes": code_text}
+                          for it in items.itertuples()])
+    write_csv(codes, paths["codes"], index=False)
+    return list(paths.values())
 
 
 def detect_version(data: pd.DataFrame) -> str:
