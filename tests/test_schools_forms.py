@@ -1,20 +1,28 @@
-"""The other printable forms: a teacher's self-reflection and a survey for parents and carers."""
+"""The other printable forms (teacher reflection, parent survey) and online-form exports read as sheets."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from belonging_lib import DataError
+from belonging_lib import ColumnError, DataError
 from belonging_lib.cli import main
 from belonging_lib.instruments import list_instruments, load_instrument
-from belonging_lib.schools.questionnaire import FORMS, form_items, write_form
+from belonging_lib.schools.online_forms import question_key, read_form_export
+from belonging_lib.schools.questionnaire import FORMS, form_items, questionnaire_items, write_form
 from belonging_lib.scoring import score
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "data" / "examples"
+
+
+# ------------------------------------------------------------------ the teacher's reflection and the parent survey
 
 
 @pytest.mark.parametrize(
@@ -118,3 +126,121 @@ def test_the_other_forms_print_on_one_a4_side_each(tmp_path):
 def test_an_unknown_form_is_refused(tmp_path):
     with pytest.raises(DataError, match="teacher_reflection"):
         write_form(tmp_path, instrument="governors")
+
+
+# ------------------------------------------------------------------ online forms: Microsoft Forms and Google Forms
+
+
+def _export(version="secondary", n=12, seed=1, **extra):
+    """A form export: service columns, then one column per question headed by its text, answers as labels."""
+    items = questionnaire_items(version)
+    inst = load_instrument(f"class_{version}")
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(inst.response_min, inst.response_max + 1, size=(n, len(items)))
+    labels = dict(inst.labels)
+    frame = pd.DataFrame(
+        {
+            "ID": range(1, n + 1),
+            "Email": [f"kid{i}@example.invalid" for i in range(n)],
+            "Name": [f"Kid {i}" for i in range(n)],
+        }
+    )
+    for j, text in enumerate(items["text"]):
+        frame[text] = [labels[int(c)] for c in codes[:, j]]
+    for k, v in extra.items():
+        frame[k] = v
+    return frame, pd.DataFrame(codes, columns=items["id"])
+
+
+def test_the_form_reader_knows_the_same_versions_as_the_questionnaire():
+    from belonging_lib.schools import online_forms, questionnaire
+
+    assert online_forms.VERSIONS == questionnaire.VERSIONS
+
+
+def test_question_text_is_matched_whatever_the_case_spacing_and_punctuation():
+    assert question_key("I feel safe at school.") == question_key("  i FEEL safe  at school ")
+    assert question_key("2) My teacher treats me fairly!") == question_key("My teacher treats me fairly")
+    assert question_key("Pupils\u2019 voice") == question_key("Pupils' voice")
+    assert question_key("I feel safe at school.") != question_key("I feel safe at home.")
+
+
+def test_a_microsoft_forms_export_becomes_the_sheet_with_the_codes(capsys):
+    raw, truth = _export()
+    raw.columns = [c.upper() if k % 2 else c.rstrip(".") for k, c in enumerate(raw.columns)]  # retyped headings
+    sheet, notes = read_form_export(raw, what="class")
+    inst = load_instrument("ocb_secondary")
+    assert list(sheet.columns) == list(inst.item_ids) and list(sheet.index) == list(range(1, 13))
+    assert (sheet.to_numpy(dtype=int) == truth.to_numpy()).all()
+    said = " ".join(notes)
+    assert "secondary version, 12 responses" in said and f"{12 * 17} text answers" in said
+    assert "'EMAIL'" in said and "'Name'" in said and "'ID'" in said
+    assert "@example.invalid" not in said and "Kid 0" not in said
+
+
+def test_a_google_forms_grid_export_is_read_and_blank_answers_stay_blank():
+    items = questionnaire_items("primary")
+    raw = pd.DataFrame(
+        {
+            "Timestamp": ["2026/09/22 09:12:36", "2026/09/22 09:14:13"],
+            "Class": ["4B", "4B"],
+            "Pupil code": ["P01", "P02"],
+        }
+    )
+    for text in items["text"]:
+        raw[f"Tick one box for each sentence. [{text}]"] = ["Yes", "sometimes"]
+    raw.iloc[1, 3] = np.nan
+    sheet, notes = read_form_export(raw)
+    assert list(sheet.columns[:2]) == ["pupil_ref", "class"] and sheet["pupil_ref"].tolist() == ["P01", "P02"]
+    assert sheet.loc[1, "ocbp_01"] == 3 and pd.isna(sheet.loc[2, "ocbp_01"]) and sheet.loc[2, "ocbp_17"] == 2
+    assert "'Timestamp'" in " ".join(notes)
+
+
+def test_an_unmatched_question_is_an_error_that_names_it():
+    raw, _ = _export(**{"What is your favourite lesson?": "Art"})
+    with pytest.raises(ColumnError, match=r"'What is your favourite lesson\?' \(column 21"):
+        read_form_export(raw)
+    raw, _ = _export()
+    raw = raw.drop(columns=[questionnaire_items("secondary")["text"].iloc[4]])
+    with pytest.raises(ColumnError, match=r"no column for .*I have friends at school I can count on.*ocbs_05"):
+        read_form_export(raw)
+
+
+def test_an_answer_that_is_not_a_label_names_the_column_row_and_value():
+    raw, _ = _export()
+    col = questionnaire_items("secondary")["text"].iloc[10]
+    raw.loc[3, col] = "Kind of"
+    with pytest.raises(DataError) as err:
+        read_form_export(raw, what="class")
+    msg = str(err.value)
+    assert repr(col) in msg and "row 4" in msg and "'Kind of'" in msg and "invalid=" not in msg
+
+
+def test_class_report_reads_each_synthetic_example_export(tmp_path, capsys):
+    for name, version, n in (("microsoft", "secondary", 14), ("google", "primary", 12)):
+        path = EXAMPLES / f"forms_export_{name}_synthetic.csv"
+        out = tmp_path / name
+        assert main(["class-report", "--data", str(path), "--out", str(out)]) == 0
+        said = capsys.readouterr()
+        assert f"({version} version, {n} pupils)" in said.out
+        assert "online form's export" in said.err
+        page = (out / "class_report.html").read_text(encoding="utf-8")
+        assert "synthetic" in page.lower()
+        raw = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+        for col in ("Email", "Name"):
+            if col in raw:  # personal data: never printed, never in a file written
+                for value in raw[col]:
+                    assert value not in said.out + said.err
+                    assert not [p for p in out.rglob("*") if p.is_file() and value in p.read_text(errors="ignore")]
+    # the Google example is coded (pupil codes): its answers that need a response are listed per pupil
+    listed = (tmp_path / "google" / "answers_needing_response.html").read_text(encoding="utf-8")
+    assert "P07" in listed and "worried" in listed
+
+
+def test_the_examples_are_labelled_synthetic_and_documented():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("microsoft", "google"):
+        path = EXAMPLES / f"forms_export_{name}_synthetic.csv"
+        assert pd.read_csv(path, encoding="utf-8-sig")["synthetic"].all()
+        assert re.search(rf"class-report --data data/examples/{path.name}", readme)
+    assert "synthetic" in (EXAMPLES / "README.md").read_text(encoding="utf-8").lower()
