@@ -630,3 +630,119 @@ def test_report_command_records_and_replays_the_ledger(tmp_path, capsys, monkeyp
         == 0
     )
     assert "published earlier from this data set were taken into account" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- BAD 1 across separate commands
+
+BAD1_ORDERS = [("7A", "7B", "year"), ("year", "7A", "7B"), ("7B", "year", "7A")]
+
+
+def _year_seven(with_ids: bool, seed: int = 11) -> pd.DataFrame:
+    """Year 7: 7A has 15 girls and 10 boys, 7B 9 girls and 16 boys (the case of BAD 1)."""
+    from belonging_lib.schools.questionnaire import simulate_responses
+
+    d = simulate_responses(version="secondary", n_classes=2, class_size=25, seed=seed)
+    d["class"] = ["7A"] * 25 + ["7B"] * 25
+    d["gender"] = ["girl"] * 15 + ["boy"] * 10 + ["girl"] * 9 + ["boy"] * 16
+    return d if with_ids else d.drop(columns="pupil_ref")
+
+
+def _group_counts(html: str) -> dict:
+    """The gender table of a class report page: group -> the number of pupils shown (text)."""
+    import re
+
+    for block in re.findall(r"<h3>(.*?)</h3>(.*?)</table>", html, flags=re.S):
+        if block[0].strip() == "Gender":
+            return dict(re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", block[1]))
+    raise AssertionError("the page has no gender table")
+
+
+def _class_report(args: list, out) -> dict:
+    """Run `belonging class-report` as a separate command; the gender counts of each report it wrote."""
+    from belonging_lib.cli import main
+
+    _new_process()
+    assert main(["class-report", *args, "--out", str(out)]) == 0
+    if (out / "class_pack.html").exists():
+        return {p.stem.removeprefix("class_"): _group_counts(p.read_text()) for p in out.glob("class_7?.html")}
+    return {None: _group_counts((out / "class_report.html").read_text())}
+
+
+def _assert_7b_girls_kept_hidden(shown: list) -> None:
+    """No reader of every count shown can work out 7B's girls (their number, so their mean).
+
+    ``shown``: (subject, {group: text}) of each report, the subject "7A", "7B" or "year"; each class's
+    size is known too (its page shows it).  Unknowns: 7A girls, 7A boys, 7B girls, 7B boys.
+    """
+    cols = {("7A", "girl"): 0, ("7A", "boy"): 1, ("7B", "girl"): 2, ("7B", "boy"): 3}
+    eqs = [(np.array([1, 1, 0, 0.0]), 25.0), (np.array([0, 0, 1, 1.0]), 25.0)]
+    for subject, counts in shown:
+        for group, text in counts.items():
+            if text.isdigit():
+                v = np.zeros(4)
+                for klass in ["7A", "7B"] if subject == "year" else [subject]:
+                    v[cols[(klass, group)]] = 1
+                eqs.append((v, float(text)))
+    assert not any(s == "7B" and c["girl"].isdigit() for s, c in shown)  # 9 girls: hidden in 7B's own report
+    target = np.zeros(4)
+    target[2] = 1
+    lo, hi = bounds(eqs, 4, target)
+    assert hi - lo >= THRESHOLD, shown
+    # nor their mean: the year's girls and 7A's girls are never both shown (a row is shown or hidden whole)
+    girls = {s for s, c in shown if c["girl"].isdigit()}
+    assert not {"year", "7A"} <= girls, shown
+
+
+@pytest.mark.parametrize("order", BAD1_ORDERS, ids="-".join)
+def test_bad1_classes_of_one_year_file_across_separate_commands(tmp_path, monkeypatch, order):
+    """(a) One file of the year with a class column: --class 7A, --class 7B, and the whole file.
+
+    The whole file gives a pack (one report per class), which shows no whole-year split itself.
+    """
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    path = tmp_path / "year7.csv"
+    _year_seven(with_ids=True).to_csv(path, index=False)
+    shown = []
+    for step in order:
+        args = ["--data", str(path)] + ([] if step == "year" else ["--class", step])
+        reports = _class_report(args, tmp_path / f"out-{step}")
+        shown += [(step if k is None else k, c) for k, c in reports.items()]
+    assert sorted(s for s, _ in shown) == ["7A", "7A", "7B", "7B"]
+    _assert_7b_girls_kept_hidden(shown)
+
+
+def _three_files(tmp_path, files: dict, order) -> list:
+    shown = []
+    for step in order:
+        files[step].to_csv(tmp_path / f"{step}.csv", index=False)
+        shown.append((step, _class_report(["--data", str(tmp_path / f"{step}.csv")], tmp_path / f"out-{step}")[None]))
+    return shown
+
+
+@pytest.mark.parametrize("order", BAD1_ORDERS, ids="-".join)
+def test_bad1_three_files_across_separate_commands(tmp_path, monkeypatch, order):
+    """(b) 7A.csv, 7B.csv and year.csv (the same pupils' rows, with an extra class column), no pupil IDs."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=False)
+    files = {
+        "7A": d[d["class"] == "7A"].drop(columns="class"),
+        "7B": d[d["class"] == "7B"].drop(columns="class"),
+        # the year's file: a class column of its own, and its rows in another order
+        "year": d.assign(**{"class": "Y7"}).sample(frac=1, random_state=3),
+    }
+    shown = _three_files(tmp_path, files, order)
+    _assert_7b_girls_kept_hidden(shown)
+    # only what is needed is hidden: the year's split or 7A's is still shown
+    assert any(s in ("year", "7A") and c["girl"].isdigit() for s, c in shown), shown
+
+
+def test_bad1_three_files_with_pupil_ids_across_separate_commands(tmp_path, monkeypatch):
+    """(b) with a pupil_ref column: pupils are followed by their ID, whatever other columns the files hold."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=True)
+    files = {
+        "7A": d[d["class"] == "7A"].drop(columns=["class", "fsm"]),
+        "7B": d[d["class"] == "7B"].drop(columns=["class", "fsm"]),
+        "year": d.assign(**{"class": "Y7"}).sample(frac=1, random_state=4),
+    }
+    _assert_7b_girls_kept_hidden(_three_files(tmp_path, files, ("7A", "7B", "year")))
