@@ -1,37 +1,69 @@
-"""One disclosure ledger per data set: what earlier commands published from the same file.
+"""Disclosure ledgers: what earlier commands published, from the same file or about the same pupils.
 
 A :class:`~belonging_lib.disclosure.DisclosureContext` protects the tables of
 one output, and the automatic context of :mod:`belonging_lib.disclosure` the
-tables of one process.  Separate commands on one file (a report on a school
-today, a year-group table tomorrow) are separate processes: without a record,
-each protects itself only, and one output's shown counts minus another's give
-away a group that both hide.
+tables of one process.  Separate commands (a report on a school today, a
+year-group table tomorrow; a report on each class, then on the whole year)
+are separate processes: without a record, each protects itself only, and one
+output's shown counts minus another's give away a group that both hide.  A
+ledger is that record.  Two kinds are kept, both in one folder outside any
+output folder (``BELONGING_LEDGER_DIR``, else the user's cache folder,
+``~/.cache/belonging_lib/ledgers``).
 
-A :class:`DisclosureLedger` is that record.  It is kept per data set, found by
-the SHA-256 hash of the file's bytes, in a folder of its own outside any output
-folder (``BELONGING_LEDGER_DIR``, else the user's cache folder).  It holds
-**counts only**: each published count as the conditions that select its group
-(``school_id = 'S01'`` and ``gender = 'girl'`` and a belonging score present)
-and the number, and each withheld small group as its conditions alone (its
-size is not written).  No pupil row, identifier or fingerprint is stored.
-A later command replays the record against the same data: the groups are
-selected again, and the new output is checked against every count published
-before, suppressing more cells where a withheld group could otherwise be
-derived.
+**Per data file** (:class:`DisclosureLedger`, :func:`tracked`; used by
+``belonging report``).  One file per data set, ``<SHA-256 of the file's
+bytes>.json``.  It holds **counts only**: each published count as the
+conditions that select its group (``school_id = 'S01'`` and ``gender =
+'girl'`` and a belonging score present) and the number, and each withheld
+small group as its conditions alone (its size is not written).  No pupil
+row, identifier or token is stored.  A later command on the same file replays
+the record against the data: the groups are selected again, and the new
+output is checked against every count published before.
 
-Use :func:`tracked` around everything one command publishes::
+**Per pupil** (:class:`PupilLedger`, :func:`tracked_pupils`; used by
+``belonging class-report``).  A class's file, another class's and the whole
+year's file are different files holding the same pupils, so this record
+follows pupils, not files.  ``pupils.json`` holds, for every pupil in a
+recorded count, keyed tokens (HMAC-SHA256 truncated to 64 bits, 128 for an
+ID) of the pupil's ID when the data have an ID column (``pupil_ref``,
+``UPN`` ...), and of the value in each other column with the column's name;
+and for each count the positions of its pupils in that list, the number (or,
+for a withheld group, the threshold), its label (the group's name, such as
+``gender=girl (with a value)``), the output's name and the time.  No name,
+ID or answer is stored as such.  The key is 32 random bytes made on first use
+in ``ledger.key`` beside it, readable by its owner only (permissions 0600;
+``pupils.json`` too, and the folder 0700 when the library makes it); it
+never leaves the folder, and a folder inside a git working tree is refused.  Pupils of a new file are
+matched to the record by their ID token or else by the tokens of the columns
+they share with it (a year's file with an extra ``class`` column still
+matches a class's file), as :meth:`~belonging_lib.disclosure.DisclosureContext.pupils_of` does within
+one process.  The earlier counts then become published counts and withheld
+groups of the new context, so its audit suppresses more cells where a group
+could otherwise be worked out; pupils never seen before change nothing.
+
+Either ledger can be deleted at any time: remove its file, or the whole
+folder (``rm -r ~/.cache/belonging_lib/ledgers``, or the folder named by
+``BELONGING_LEDGER_DIR``).  Removing ``ledger.key`` alone makes the pupil
+tokens unmatchable, so the pupil ledger is forgotten too.  A deleted ledger
+no longer protects against counts already shared: delete it when nothing
+made from the data has been or will be shared, or when the data themselves
+are deleted.  With the key, someone holding ``pupils.json`` could test guesses
+of a pupil's answers; keep both as private as the data.
+
+Use :func:`tracked` (or :func:`tracked_pupils`) around everything one command
+publishes::
 
     with tracked(data, file="survey.csv", name="report on S01") as session:
         school_report(data, school="S01", ...)
     print(session.summary())
 
-Conditions are tuples: ``("eq", column, value)``, ``("in", column, [values])``,
-``("isna", column)``, ``("notna", column)``, ``("eq_text", column, text)`` and
-``("ne_text", column, text)`` (the column as text; a missing value is not
-equal to any text), and ``("score", label)`` (the report's score of that label
-is present).  A count whose group cannot be written so (a table of a subset of
-the data, a group of dates) is not recorded; the session's ``summary()``
-says how many.
+Conditions of the per-file ledger are tuples: ``("eq", column, value)``,
+``("in", column, [values])``, ``("isna", column)``, ``("notna", column)``,
+``("eq_text", column, text)`` and ``("ne_text", column, text)`` (the column
+as text; a missing value is not equal to any text), and ``("score", label)``
+(the report's score of that label is present).  A count whose group cannot be
+written so (a table of a subset of the data, a group of dates) is not
+recorded; the session's ``summary()`` says how many.
 """
 
 from __future__ import annotations
@@ -319,8 +351,9 @@ def tracked(
 
 # ----------------------------------------------------------------------------- a ledger that follows pupils
 
-#: The pupil-linked ledger and its key, in the ledger folder.
+#: The pupil ledger's file name, in the ledger folder.
 PUPIL_LEDGER_FILE = "pupils.json"
+#: The file name of the pupil ledger's secret key, beside it (permissions 0600).
 KEY_FILE = "ledger.key"
 _PUPIL_VERSION = 1
 
@@ -403,7 +436,8 @@ def _id_column(data: pd.DataFrame):
     ]
     words = ("pupil", "student", "upn", "response", "cntstuid", "respondent", "child")
     preferred = [c for c in found if any(w in c.lower().replace(" ", "") for w in words)]
-    return (preferred or found or [None])[0]
+    chosen = preferred or found
+    return chosen[0] if chosen else None
 
 
 class _Tokens:
@@ -435,50 +469,63 @@ class _Tokens:
             self.columns[name] = [cache[t] for t in texts]
 
 
-def _interval(facts: list, target: np.ndarray) -> tuple[float, float]:
-    """Feasible range of the number of pupils in ``target`` given the published ``facts`` (sets, counts).
+class _Audit:
+    """Feasible ranges of groups of pupils given published counts (sets of pupil ids and their sizes)."""
 
-    Only the facts linked to ``target`` through shared pupils matter; the pupils are grouped into the
-    finest groups those sets define, and :func:`belonging_lib.disclosure.feasible_interval` solves it.
-    """
-    from .disclosure import feasible_interval
+    def __init__(self, facts: list, size: int):
+        from scipy import sparse
 
-    if not len(target):
-        return 0.0, 0.0
-    size = 1 + max([int(target.max())] + [int(f.max()) for f, _ in facts if len(f)])
-    inside = np.zeros(size, dtype=bool)
-    inside[target] = True
-    chosen: list[int] = []
-    left = [k for k, (f, _) in enumerate(facts) if len(f)]
-    grew = True
-    while grew:
-        grew = False
-        for k in list(left):
-            if inside[facts[k][0]].any():
-                inside[facts[k][0]] = True
-                chosen.append(k)
-                left.remove(k)
-                grew = True
-    if not chosen:
-        return 0.0, float("inf")
-    rng = np.random.default_rng(20_261_207)
-    sets = [facts[k][0] for k in chosen] + [target]
-    codes = rng.integers(1, np.iinfo(np.int64).max, size=len(sets), dtype=np.int64).astype(np.uint64)
-    h = np.zeros(size, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for code, s in zip(codes, sets):
-            h[s] += code
-    pupils = np.nonzero(inside)[0]
-    _, atom = np.unique(h[pupils], return_inverse=True)
-    atom_of = np.full(size, -1, dtype=np.int64)
-    atom_of[pupils] = atom
-    k = int(atom.max()) + 1
-    A = np.zeros((len(chosen), k))
-    for r, s in enumerate(sets[:-1]):
-        A[r, np.unique(atom_of[s])] = 1.0
-    t = np.zeros(k)
-    t[np.unique(atom_of[target])] = 1.0
-    return feasible_interval(A, [facts[c][1] for c in chosen], t)
+        self.size = size
+        self.counts = np.array([v for _, v in facts], dtype=float)
+        rows = np.concatenate([np.full(len(f), k) for k, (f, _) in enumerate(facts)] + [np.zeros(0, int)])
+        cols = np.concatenate([f for f, _ in facts] + [np.zeros(0, np.int64)]).astype(np.int64)
+        self.sets = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(facts), size))
+        self.owners = self.sets.T.tocsr()
+
+    def interval(self, target: np.ndarray) -> tuple[float, float]:
+        """Smallest and largest number of pupils of ``target`` that the counts allow.
+
+        Only the counts linked to ``target`` through shared pupils matter; the pupils are grouped into
+        the finest groups those sets define, and :func:`belonging_lib.disclosure.feasible_interval`
+        solves the two linear programmes.
+        """
+        from scipy import sparse
+
+        from .disclosure import feasible_interval
+
+        inside = np.zeros(self.size, dtype=bool)
+        inside[target] = True
+        chosen = np.zeros(len(self.counts), dtype=bool)
+        frontier = np.unique(target)
+        while len(frontier):
+            facts = np.unique(self.owners[frontier].indices)
+            facts = facts[~chosen[facts]]
+            if not len(facts):
+                break
+            chosen[facts] = True
+            pupils = np.unique(self.sets[facts].indices)
+            frontier = pupils[~inside[pupils]]
+            inside[frontier] = True
+        rows = np.nonzero(chosen)[0]
+        if not len(rows):
+            return 0.0, float("inf")
+        sub = self.sets[rows]
+        # the finest groups: pupils with the same memberships (a random 64-bit code per set, summed)
+        codes = np.random.default_rng(20_261_207).integers(1, np.iinfo(np.int64).max, size=len(rows) + 1)
+        codes = codes.astype(np.uint64)
+        members = sub.T.tocsr()
+        h = np.zeros(self.size, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.add.at(h, np.repeat(np.arange(self.size), np.diff(members.indptr)), codes[members.indices])
+            h[np.unique(target)] += codes[-1]
+        pupils = np.nonzero(inside)[0]
+        _, atom = np.unique(h[pupils], return_inverse=True)
+        k = int(atom.max()) + 1
+        to_atom = sparse.csr_matrix((np.ones(len(pupils)), (pupils, atom)), shape=(self.size, k))
+        A = (sub @ to_atom).sign()
+        t = np.zeros(k)
+        t[np.unique(atom[np.isin(pupils, target)])] = 1.0
+        return feasible_interval(A, self.counts[rows], t)
 
 
 class PupilLedger:
@@ -557,10 +604,10 @@ class PupilLedger:
             waiting: dict[tuple, list[int]] = {}
             for i in members:
                 waiting.setdefault(tuple(self.pupils[i]["columns"][c] for c in common), []).append(i)
-            for k in np.nonzero(match < 0)[0]:
-                found = waiting.get(tuple(tokens.columns[c][k] for c in common))
-                if found:
-                    match[k] = found.pop(0)
+            for k in np.nonzero(match < 0)[0].tolist():
+                pending = waiting.get(tuple(tokens.columns[c][k] for c in common))
+                if pending:
+                    match[k] = pending.pop(0)
         return match
 
     def _save(self) -> None:
@@ -648,15 +695,15 @@ class PupilLedgerSession:
             if 0 < len(inner) < len(f) and (len(inner) < thr or len(f) - len(inner) < thr):
                 candidates.append((inner, f"{flabel}, its pupils in these data", thr))
         ctx._facts.extend(facts)
-        plain = [(f, v) for f, v, _ in facts]
+        audit = _Audit([(f, v) for f, v, _ in facts], size)
         for ids, label, t in candidates:
-            lo, hi = _interval(plain, ids)
+            lo, hi = audit.interval(ids)
             if hi - lo >= t - 1e-6:
                 ctx._sensitive.append((ids, label, t))
                 self.protected += 1
             else:
                 self.given_away += 1
-        self.replayed = len(facts) + len(withheld)
+        self.replayed = sum(bool(here[f].any()) for f, _, _ in facts) + sum(bool(here[w].any()) for w, _, _ in withheld)
 
     def _record(self, output: str, start: int) -> None:
         """Add what the context published or withheld (from its log entry ``start`` on), and save."""
@@ -673,10 +720,11 @@ class PupilLedgerSession:
         seen = {json.dumps([e["kind"], e["pupils"], e.get("n")]) for e in ledger.counts}
         for e in log:
             found = [where.get(int(c)) for c in np.unique(e["ids"]).tolist()]
-            if any(w is None for w in found):
+            places = [w for w in found if w is not None]
+            if len(places) < len(found):
                 self.not_recorded += 1
                 continue
-            pupils = sorted(i if kind == "ledger" else self._pupil(i) for kind, i in found)
+            pupils = sorted(i if kind == "ledger" else self._pupil(i) for kind, i in places)
             entry = {"kind": e["kind"], "pupils": pupils, "label": e["label"], "output": output, "time": when}
             if e["kind"] == "published":
                 entry["n"] = len(pupils)

@@ -8,6 +8,8 @@ constraints a reader has (every published count, counts never negative), solved 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -746,3 +748,58 @@ def test_bad1_three_files_with_pupil_ids_across_separate_commands(tmp_path, monk
         "year": d.assign(**{"class": "Y7"}).sample(frac=1, random_state=4),
     }
     _assert_7b_girls_kept_hidden(_three_files(tmp_path, files, ("7A", "7B", "year")))
+
+
+def test_bad1_pupils_never_seen_before_are_not_suppressed_more(tmp_path, monkeypatch, capsys):
+    """An unrelated class's report is the same whether or not the ledger holds other pupils' counts."""
+    d = _year_seven(with_ids=False)
+    d.assign(**{"class": "Y7"}).to_csv(tmp_path / "year.csv", index=False)
+    other = _year_seven(with_ids=False, seed=12)
+    other = other[other["class"] == "7B"].drop(columns="class")  # 9 girls, 16 boys: other pupils
+    other.to_csv(tmp_path / "other.csv", index=False)
+    pages = {}
+    for ledgers in ("empty", "used"):
+        monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / ledgers))
+        if ledgers == "used":
+            _class_report(["--data", str(tmp_path / "year.csv")], tmp_path / "out-year")
+        capsys.readouterr()
+        _class_report(["--data", str(tmp_path / "other.csv")], tmp_path / f"out-{ledgers}")
+        assert "taken into account" not in capsys.readouterr().out
+        page = (tmp_path / f"out-{ledgers}" / "class_report.html").read_text()
+        pages[ledgers] = page[page.index("<h3>") :]
+    assert pages["used"] == pages["empty"]
+    # the other class's pupils were recorded as pupils of their own, not taken for the year's 50
+    assert len(json.loads((tmp_path / "used" / "pupils.json").read_text())["pupils"]) > 50
+
+
+def test_ledger_key_is_private_and_kept_only_in_the_ledger_folder(tmp_path, monkeypatch, capsys):
+    import stat
+
+    from belonging_lib.cli import main
+
+    ledgers = tmp_path / "private" / "ledgers"
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(ledgers))
+    d = _year_seven(with_ids=True)
+    d.to_csv(tmp_path / "year7.csv", index=False)
+    out = tmp_path / "share"
+    _class_report(["--data", str(tmp_path / "year7.csv"), "--class", "7A"], out)
+    assert "recorded in the disclosure ledger" in capsys.readouterr().out
+    key = ledgers / "ledger.key"
+    assert sorted(p.name for p in ledgers.iterdir()) == ["ledger.key", "pupils.json"]
+    for p in (key, ledgers / "pupils.json"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert stat.S_IMODE(ledgers.stat().st_mode) & 0o077 == 0
+    secret = key.read_text().strip()
+    assert len(bytes.fromhex(secret)) == 32
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and ledgers not in p.parents]
+    assert not [p for p in written if p.name == "ledger.key" or secret in p.read_text(errors="ignore")]
+    stored = (ledgers / "pupils.json").read_text()
+    assert "P0" not in stored and secret not in stored  # pupils as keyed tokens only
+    # a ledger folder inside the output, or inside a git working tree, is refused
+    for inside in (out / "ledgers", tmp_path / "repo" / "ledgers"):
+        (tmp_path / "repo" / ".git").mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("BELONGING_LEDGER_DIR", str(inside))
+        _new_process()
+        assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7A", "--out", str(out)]) == 2
+        assert "private folder" in capsys.readouterr().err
+        assert not (inside / "ledger.key").exists()
