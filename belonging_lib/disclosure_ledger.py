@@ -21,25 +21,31 @@ the record against the data: the groups are selected again, and the new
 output is checked against every count published before.
 
 **Per pupil** (:class:`PupilLedger`, :func:`tracked_pupils`; used by
-``belonging class-report``).  A class's file, another class's and the whole
+``belonging class-report``). A class's file, another class's and the whole
 year's file are different files holding the same pupils, so this record
-follows pupils, not files.  ``pupils.json`` holds, for every pupil in a
+follows pupils, not files. ``pupils.json`` holds, for every pupil in a
 recorded count, keyed tokens (HMAC-SHA256 truncated to 64 bits, 128 for an
 ID) of the pupil's ID when the data have an ID column (``pupil_ref``,
 ``UPN`` ...), and of the value in each other column with the column's name;
 and for each count the positions of its pupils in that list, the number (or,
 for a withheld group, the threshold), its label (the group's name, such as
-``gender=girl (with a value)``), the output's name and the time.  No name,
-ID or answer is stored as such.  The key is 32 random bytes made on first use
-in ``ledger.key`` beside it, readable by its owner only (permissions 0600;
+``gender=girl (with a value)``), the output's name and the time. No name, ID
+or answer is stored as such. The key is 32 random bytes made on first use in
+``ledger.key`` beside it, readable by its owner only (permissions 0600;
 ``pupils.json`` too, and the folder 0700 when the library makes it); it
-never leaves the folder, and a folder inside a git working tree is refused.  Pupils of a new file are
-matched to the record by their ID token or else by the tokens of the columns
-they share with it (a year's file with an extra ``class`` column still
-matches a class's file), as :meth:`~belonging_lib.disclosure.DisclosureContext.pupils_of` does within
-one process.  The earlier counts then become published counts and withheld
-groups of the new context, so its audit suppresses more cells where a group
-could otherwise be worked out; pupils never seen before change nothing.
+never leaves the folder, and a folder inside a git working tree is refused.
+Pupils of a new file are matched to the record by their ID token or else by
+the tokens of the columns they share with it (a year's file with an extra
+``class`` column still matches a class's file), as
+:meth:`~belonging_lib.disclosure.DisclosureContext.pupils_of` does within
+one process, or, for a row corrected since, when every shared column but one
+agrees and no other pupil does. A row changed in two shared cells or more is
+a new pupil, and the earlier counts then treat its old record as a pupil
+missing from the data, which can protect too little: sheets with an ID
+column (``pupil_ref``) keep the link whatever is corrected. The earlier
+counts then become published counts and withheld groups of the new context,
+so its audit suppresses more cells where a group could otherwise be worked
+out; pupils never seen before change nothing.
 
 Either ledger can be deleted at any time: remove its file, or the whole
 folder (``rm -r ~/.cache/belonging_lib/ledgers``, or the folder named by
@@ -579,7 +585,9 @@ class PupilLedger:
 
         By the ID token when the rows have an ID column; otherwise, or for pupils not found by ID, by
         the value tokens of the columns the rows share with the pupil's record (at least half the
-        columns of the smaller of the two), pairing equal rows in order.  A pupil recorded with an ID
+        columns of the smaller of the two), pairing equal rows in order; then a row left over that
+        differs from a pupil left over in one shared column only (of three or more), when no other
+        row or pupil agrees in all the others (a cell corrected since).  A pupil recorded with an ID
         is not matched by values to rows that have IDs: another ID is another pupil.
         """
         n = len(tokens.ids)
@@ -597,6 +605,7 @@ class PupilLedger:
             if i not in used and not (tokens.id_column is not None and p.get("id")):
                 groups.setdefault(frozenset(p["columns"]), []).append(i)
         mine = set(tokens.columns)
+        left: list[tuple[list, list]] = []  # (shared columns, pupils not matched) of each kind of record
         for cols, members in sorted(groups.items(), key=lambda g: -len(g[0] & mine)):
             common = sorted(cols & mine)
             if not common or 2 * len(common) < min(len(cols), len(mine)):
@@ -608,6 +617,25 @@ class PupilLedger:
                 pending = waiting.get(tuple(tokens.columns[c][k] for c in common))
                 if pending:
                     match[k] = pending.pop(0)
+            left.append((common, [i for pending in waiting.values() for i in pending]))
+        # a row corrected in one cell since: the one pupil left who agrees in every other shared column
+        for common, rest in left:
+            for drop in range(len(common) if len(common) >= 3 else 0):
+                rows = np.nonzero(match < 0)[0].tolist()
+                if not rows or not rest:
+                    break
+                keep = common[:drop] + common[drop + 1 :]
+                theirs: dict[tuple, list[int]] = {}
+                for i in rest:
+                    theirs.setdefault(tuple(self.pupils[i]["columns"][c] for c in keep), []).append(i)
+                ours: dict[tuple, list[int]] = {}
+                for k in rows:
+                    ours.setdefault(tuple(tokens.columns[c][k] for c in keep), []).append(k)
+                for key, ks in ours.items():
+                    cand = theirs.get(key, [])
+                    if len(ks) == 1 and len(cand) == 1:
+                        match[ks[0]] = cand[0]
+                        rest.remove(cand[0])
         return match
 
     def _save(self) -> None:
@@ -650,8 +678,9 @@ class PupilLedgerSession:
     def _replay(self, data: pd.DataFrame) -> None:
         """Put the recorded counts into the context: published counts, and the small groups to protect.
 
-        Besides the recorded withheld groups, a published count split by these data (some of its
-        pupils here, some not) gives a small group to protect when either part is small: showing
+        Besides the recorded withheld groups, a published count of at least the threshold split by
+        these data (some of its pupils here, some not) gives a small group to protect when either
+        part is small: showing
         the part here would give the other away.  The part here stands for it (with the published
         count known, both parts are pinned together), so the context's audit, which looks at the
         groups a new table touches, protects it.  A withheld group with no pupil here stands for
@@ -690,9 +719,9 @@ class PupilLedgerSession:
                 if len(rest) == len(f) - len(ids) and here[rest].any():
                     candidates.append((rest, f"{flabel}, less {label}", t))
                     break
-        for f, _, flabel in facts:
+        for f, _, flabel in facts:  # (a count shown although small, such as missing answers, is left as it is)
             inner = f[here[f]]
-            if 0 < len(inner) < len(f) and (len(inner) < thr or len(f) - len(inner) < thr):
+            if len(f) >= thr and 0 < len(inner) < len(f) and (len(inner) < thr or len(f) - len(inner) < thr):
                 candidates.append((inner, f"{flabel}, its pupils in these data", thr))
         ctx._facts.extend(facts)
         audit = _Audit([(f, v) for f, v, _ in facts], size)

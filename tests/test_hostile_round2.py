@@ -738,6 +738,16 @@ def test_bad1_three_files_across_separate_commands(tmp_path, monkeypatch, order)
     assert any(s in ("year", "7A") and c["girl"].isdigit() for s, c in shown), shown
 
 
+def test_bad1_a_cell_corrected_since_the_year_report_keeps_the_pupil_linked(tmp_path, monkeypatch):
+    """(b) without IDs: a girl of 7A whose answer was corrected after the year's report is still that girl."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=False)
+    seven_a = d[d["class"] == "7A"].drop(columns="class").copy()
+    seven_a.loc[seven_a.index[2], "ocbs_03"] = 1 if seven_a.loc[seven_a.index[2], "ocbs_03"] != 1 else 2
+    files = {"year": d.assign(**{"class": "Y7"}), "7A": seven_a, "7B": d[d["class"] == "7B"].drop(columns="class")}
+    _assert_7b_girls_kept_hidden(_three_files(tmp_path, files, ("year", "7A", "7B")))
+
+
 def test_bad1_three_files_with_pupil_ids_across_separate_commands(tmp_path, monkeypatch):
     """(b) with a pupil_ref column: pupils are followed by their ID, whatever other columns the files hold."""
     monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
