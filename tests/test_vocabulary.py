@@ -80,7 +80,7 @@ OPTIONS = {
     "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "holidays", "min_answered",
     "n_rows", "what",
     "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
-    "length", "user_missing", "ids", "keep", "ledger", "data_dir", "codebook", "summary", "profile",
+    "length", "user_missing", "ids", "keep", "ledger", "pupils", "data_dir", "codebook", "summary", "profile",
     "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
     "counts", "count_col", "within", "totals", "arm_labels", "assessed",
     "excluded_before_randomisation", "complied", "attrited", "ratings", "low", "high", "spread",

@@ -108,20 +108,29 @@ def _cmd_class_report(args) -> int:
             raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
                          f"{', '.join(map(repr, classes[:8]))}).")
     _respond(data, folder, what="class", synthetic=synthetic)     # before any statistic, for these pupils
+    from ..disclosure_ledger import tracked_pupils
+
+    # Checked against what earlier commands published about these pupils (from this file or another,
+    # such as the whole year's and each class's), and recorded for the next ones.
     if args.class_name is None and len(classes) > 1:
         from .class_report import class_pack
 
-        pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
+        with tracked_pupils(data, name=f"the class pack of {Path(args.data).name}", out=folder) as session:
+            pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
         print(f"School pack ({pack.version} version, {len(classes)} classes, {pack.n} pupils): one report per "
               f"class and an overview, printable as one pack: {folder / 'class_pack.html'}")
+        print(session.summary())
         return 0
     name = args.class_name or (classes[0] if classes else None)
     title = args.title or (f"How class {name} feels about belonging" if name else None)
-    rep = class_report(data, school=school, version=args.version, title=title, out=folder / "class_report.html",
-                       synthetic=synthetic)
+    what = f"the class report on {name}" if name else f"the class report on {Path(args.data).name}"
+    with tracked_pupils(data, name=what, out=folder) as session:
+        rep = class_report(data, school=school, version=args.version, title=title,
+                           out=folder / "class_report.html", synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
     if not rep.shown:
         print("Fewer pupils than the disclosure threshold answered: the report shows no results.")
+    print(session.summary())
     return 0
 
 
