@@ -238,9 +238,9 @@ class DisclosureLedger:
                 if len(group) != int(e["n"]):
                     skipped += 1
                     continue
-                ctx._facts.append((group, float(len(group)), f"{e['label']} (published by {e['output']})"))
+                ctx.add_published(group, len(group), f"{e['label']} (published by {e['output']})")
             elif 0 < len(group) < int(e["threshold"]):
-                ctx._sensitive.append((group, f"{e['label']} (withheld by {e['output']})", int(e["threshold"])))
+                ctx.add_protected(group, f"{e['label']} (withheld by {e['output']})", int(e["threshold"]))
             used += 1
         return used, skipped
 
@@ -250,7 +250,7 @@ class DisclosureLedger:
         Only groups whose conditions select exactly the pupils behind the
         count in ``data`` are recorded.  Returns ``(recorded, not_recorded)``.
         """
-        log = ctx._log[start:]
+        log = ctx.log[start:]
         if not log:
             return 0, 0
         ids = ctx.pupils_of(data)
@@ -345,7 +345,7 @@ def tracked(
     ctx = DisclosureContext(policy or get_default_policy(), name=name)
     session = LedgerSession(ledger, ctx)
     session.replayed, session.not_replayed = ledger._replay(data, ctx)
-    start = len(ctx._log)
+    start = len(ctx.log)
     previous = get_context()
     set_context(ctx)
     try:
@@ -531,7 +531,8 @@ class _Audit:
         A = (sub @ to_atom).sign()
         t = np.zeros(k)
         t[np.unique(atom[np.isin(pupils, target)])] = 1.0
-        return feasible_interval(A, self.counts[rows], t)
+        found = feasible_interval(A, self.counts[rows], t)
+        return found.low, found.high
 
 
 class PupilLedger:
@@ -723,12 +724,13 @@ class PupilLedgerSession:
             inner = f[here[f]]
             if len(f) >= thr and 0 < len(inner) < len(f) and (len(inner) < thr or len(f) - len(inner) < thr):
                 candidates.append((inner, f"{flabel}, its pupils in these data", thr))
-        ctx._facts.extend(facts)
+        for f, v, flabel in facts:
+            ctx.add_published(f, v, flabel)
         audit = _Audit([(f, v) for f, v, _ in facts], size)
         for ids, label, t in candidates:
             lo, hi = audit.interval(ids)
             if hi - lo >= t - 1e-6:
-                ctx._sensitive.append((ids, label, t))
+                ctx.add_protected(ids, label, t)
                 self.protected += 1
             else:
                 self.given_away += 1
@@ -737,7 +739,7 @@ class PupilLedgerSession:
     def _record(self, output: str, start: int) -> None:
         """Add what the context published or withheld (from its log entry ``start`` on), and save."""
         ledger, ctx = self.ledger, self.context
-        log = ctx._log[start:]
+        log = ctx.log[start:]
         if not log or self._tokens is None:
             return
         where: dict[int, tuple[str, int]] = {}  # context id -> ("ledger", position) or ("row", row)
@@ -818,7 +820,7 @@ def tracked_pupils(
     ctx = DisclosureContext(policy or get_default_policy(), name=name)
     session = PupilLedgerSession(ledger, ctx)
     session._replay(data)
-    start = len(ctx._log)
+    start = len(ctx.log)
     previous = get_context()
     set_context(ctx)
     try:

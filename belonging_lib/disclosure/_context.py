@@ -109,6 +109,28 @@ class DisclosureContext:
         """The counts published so far: ``label, n``."""
         return pd.DataFrame({"label": [f[2] for f in self._facts], "n": [f[1] for f in self._facts]})
 
+    def add_published(self, ids: np.ndarray, n: float, label: str) -> None:
+        """Hold a count published by an earlier output (a disclosure ledger's replay) against this one.
+
+        Unlike :meth:`assume_published`, the count is taken as given, whatever its size, and is not
+        written to this output's log (it was recorded when first published).
+        """
+        self._facts.append((np.asarray(ids, dtype=np.int64), float(n), label))
+
+    def add_protected(self, ids: np.ndarray, label: str, threshold: int) -> None:
+        """Hold a small group withheld by an earlier output against this one (a ledger's replay)."""
+        self._sensitive.append((np.asarray(ids, dtype=np.int64), label, int(threshold)))
+
+    @property
+    def log(self) -> list[dict]:
+        """What this output published or protected, in order (a disclosure ledger records it).
+
+        Each entry is a mapping with ``kind`` (``"published"`` or ``"protected"``), ``ids`` (context
+        pupil ids), ``label``, ``where`` (conditions, when known) and ``n`` or ``threshold``.  The
+        list is a copy.
+        """
+        return [dict(e) for e in self._log]
+
     def assume_published(self, ids: np.ndarray, label: str) -> None:
         """Record a count as public although this output does not show it (a sample's size).
 
