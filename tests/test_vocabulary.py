@@ -129,8 +129,9 @@ OPTIONS = {
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
 EXCEPTIONS = {
-    # lavaan's word for the grouping of a multi-group measurement model
-    ("group", r"belonging_lib\.structure\..*|belonging_lib\.plots\.structure\..*"),
+    # lavaan's word for the grouping of a multi-group measurement model (scale_fairness runs one)
+    ("group", r"belonging_lib\.structure\..*|belonging_lib\.plots\.structure\..*|"
+              r"belonging_lib\.models\.gaps\.scale_fairness"),
     # R survey's name for the replicate variance factor (svrepdesign(scale=))
     ("scale", r"belonging_lib\.survey\..*SurveyDesign.*"),
     # mice's name for the number of imputed data sets
@@ -221,6 +222,16 @@ RESULT_OPTIONS = {
     # schools' tools: answers that need a response, and what a support-plan run wrote and changed
     "needs_response", "answers", "named", "folder", "new", "unchanged", "changed", "no_longer",
     "edited_plans", "renamed", "previous_folder", "overview", "reports",
+    # schools.audit.RaterAgreement: the indicators every rater rated (the ICCs' targets)
+    "n_indicators",
+    # report.ReportTables / ReportScales / ReportScale: the one-school report's header counts and what
+    # it may show, its first scale, the scales shown and left out, and a scale's scores
+    "n_rest", "n_school_shown", "n_rest_shown", "main_score", "scales", "left_out", "values",
+    # structure.BifactorOmega: each specific factor's share of the total score's variance
+    "share",
+    # models.SimpleSlopes (the moderator values), models.JohnsonNeyman (the bounds and where the slope
+    # is significant), models.RandomInterceptBatch (lme4's theta: the intercepts' relative SD)
+    "at", "bounds", "region", "theta",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).
 FORBIDDEN_FIELDS = {
