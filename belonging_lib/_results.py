@@ -145,8 +145,7 @@ class Estimate(Result):
     n_excluded: int = 0
 
     title = "Estimate"
-    #: the ``term`` of the one row of :meth:`to_frame`
-    term: ClassVar[str] = "estimate"
+    term: ClassVar[str] = "estimate"   # the ``term`` of the one row of to_frame()
 
     def to_frame(self) -> pd.DataFrame:
         """One row: term, then the tidy columns, then the subclass's other numbers and labels."""

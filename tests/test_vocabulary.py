@@ -232,6 +232,9 @@ RESULT_OPTIONS = {
     # models.SimpleSlopes (the moderator values), models.JohnsonNeyman (the bounds and where the slope
     # is significant), models.RandomInterceptBatch (lme4's theta: the intercepts' relative SD)
     "at", "bounds", "region", "theta",
+    # models.RiskRatio: the two groups, each group's count, size and share, and the log of the ratio
+    "numerator", "count_numerator", "n_numerator", "share_numerator", "count_denominator",
+    "n_denominator", "share_denominator", "log_estimate",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).
 FORBIDDEN_FIELDS = {

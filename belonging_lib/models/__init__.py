@@ -36,4 +36,4 @@ from .moderation import ModerationResult, moderation  # noqa: E402
 __all__ += ["DominanceResult", "MediationResult", "ModerationResult", "dominance", "dominance_from_matrix",
             "mediation", "moderation"]
 from .gaps import FairnessResult, GroupGapsResult, group_gaps, scale_fairness  # noqa: E402,F401
-from .ratios import risk_ratio  # noqa: E402,F401
+from .ratios import RiskRatio, risk_ratio  # noqa: E402,F401

@@ -90,7 +90,7 @@ def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[flo
     --------
     >>> out = bifactor_omega([0.7] * 6, {"method": [0, 0, 0, 0.4, 0.4, 0.4]},
     ...                      [0.51] * 3 + [0.35] * 3)
-    >>> round(out.omega_h, 3), round(out.share["method"], 3)
+    >>> round(out.omega_h, 3), round(float(out.share["method"]), 3)
     (0.814, 0.066)
     """
     g = np.asarray(general, dtype=float)
