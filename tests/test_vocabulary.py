@@ -382,6 +382,29 @@ def test_the_walk_sees_the_whole_surface():
     assert len(CALLABLES) > 150 and len(RESULTS) > 30
 
 
+#: The functions that take `alpha`: in each it is a test's significance level (docs/api/conventions.md).
+#: An interval's level is `ci_level`, and Cronbach's alpha is an argument only as `estimate`
+#: (reliability.feldt_ci); a new `alpha` must mean a significance level and be added here.
+ALPHA_IS_A_SIGNIFICANCE_LEVEL = {
+    "belonging_lib.models.gaps.scale_fairness",      # the chi-square difference and release tests
+    "belonging_lib.trials.power.mdes",                # the power calculations' two-sided test
+    "belonging_lib.trials.power.mdes_three_level",
+    "belonging_lib.trials.power.n_clusters_needed",
+    "belonging_lib.trials.power.simulate_power",
+}
+
+
+def test_alpha_means_a_significance_level_and_nothing_else():
+    takes_alpha = set()
+    for qual, fn, _method in CALLABLES:
+        try:
+            if "alpha" in inspect.signature(fn).parameters:
+                takes_alpha.add(qual)
+        except (TypeError, ValueError):
+            continue
+    assert takes_alpha == ALPHA_IS_A_SIGNIFICANCE_LEVEL
+
+
 def test_a_stray_name_fails():
     """A new function with a stray role name, or a role that is not keyword-only, is caught."""
     def group_means(data, groups, *, ci=0.95):
