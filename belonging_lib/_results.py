@@ -130,7 +130,7 @@ class Estimate(Result):
     The fields are the conventions page's: ``estimate, se, ci_low, ci_high,
     ci_level, p, df, n, n_excluded``.  Those a method does not give are NaN
     (``n`` None).  Subclasses add their own fields (keyword-only here, so a
-    subclass may declare fields without defaults) and set :attr:`term`, the
+    subclass may declare fields without defaults) and set ``term``, the
     name of the estimate in :meth:`to_frame`.
     """
 
@@ -162,8 +162,8 @@ class Interval(Estimate):
     """An estimate with a confidence interval and the method that gave the interval.
 
     What the interval helpers return (:func:`belonging_lib.reliability.feldt_ci`,
-    :func:`belonging_lib.models.mediation.bootstrap_ci`,
-    :func:`belonging_lib.trials.effect_sizes.ncp_t_interval`): read ``ci_low`` and ``ci_high``.
+    ``belonging_lib.models.mediation.bootstrap_ci``,
+    ``belonging_lib.trials.effect_sizes.ncp_t_interval``): read ``ci_low`` and ``ci_high``.
     """
 
     ci_method: str = ""

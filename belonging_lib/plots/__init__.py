@@ -4,7 +4,7 @@ Each family of figures lives in its own module (``plots.items``,
 ``plots.effects``, ...); this package holds the shared style.  Figure
 functions compute nothing that a statistics module does not already give them.
 
-Every plot function of the library (here, in :mod:`belonging_lib.schools.plots`
+Every plot function of the library (here, in ``belonging_lib.schools.plots``
 and every result's ``.plot()`` method) takes ``ax=None`` and returns the
 matplotlib ``Axes`` it drew on: the one passed, or a new one on a new figure.
 Axes rather than Figure, because
