@@ -21,6 +21,7 @@ identifiers never appear.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
@@ -30,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError
+from ._results import Result
 from ._validation import as_frame, require_columns
 from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, automatic_context, get_context,
                          get_default_policy, protect, suppress)
 from .tables import apa_table
 
-__all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "report_tables", "resolve_scores"]
+__all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "ReportScale", "ReportScales", "ReportTables",
+           "report_tables", "resolve_scores"]
 
 #: Pupil characteristics the report breaks the first score down by, unless ``by`` says otherwise.
 DEFAULT_BY = ("fsm", "send", "gender")
@@ -92,7 +95,84 @@ def _rule_range(inst, rule) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list[str]]:
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportScale:
+    """One scale a report shows: its label on the page, its name, its scores and its possible range."""
+
+    label: str
+    name: str
+    values: pd.Series
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportScales(Result):
+    """The scales a report shows, in the order asked, and the ones left out (:func:`resolve_scores`).
+
+    Attributes
+    ----------
+    shown : tuple of ReportScale
+        The scales shown, in the order asked.
+    left_out : tuple of str
+        The scales whose items or column hold no answer.
+    """
+
+    shown: tuple
+    left_out: tuple
+
+    title = "Scales in the report"
+
+    def to_frame(self) -> pd.DataFrame:
+        """label, name, low, high, n (pupils with a score): one row per scale shown."""
+        return pd.DataFrame([{"label": e.label, "name": e.name, "low": e.low, "high": e.high,
+                              "n": int(e.values.notna().sum())} for e in self.shown],
+                            columns=["label", "name", "low", "high", "n"])
+
+    def notes(self) -> list[str]:
+        return [f"Left out (no answers): {', '.join(self.left_out)}"] if self.left_out else []
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportTables(Result):
+    """The tables of a one-school report, suppressed (:func:`report_tables`).
+
+    Attributes
+    ----------
+    overall : SuppressedTable
+        Each score: the school's N and mean, the other schools' N and mean, the difference.
+    by : dict of str to SuppressedTable
+        The main score by each group column, in the school and in the other schools.
+    n_school, n_rest : int
+        Pupils of the school and of the other schools.
+    n_school_shown, n_rest_shown : bool
+        Whether the header may state ``n_school`` / ``n_rest``.
+    main_score : str
+        The label of the first scale (the one broken down by group).
+    scales : tuple of ReportScale
+        The scales shown, in the order asked (as :func:`resolve_scores` gives them).
+    left_out : tuple of str
+        The scales left out for want of answers.
+    """
+
+    overall: SuppressedTable
+    by: dict
+    n_school: int
+    n_rest: int
+    n_school_shown: bool
+    n_rest_shown: bool
+    main_score: str
+    scales: tuple
+    left_out: tuple
+
+    title = "School report tables"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The overall table as shown (suppressed cells are missing)."""
+        return self.overall.data.copy()
+
+
+def resolve_scores(data: pd.DataFrame, *, scores=None) -> ReportScales:
     """The scales a report shows, in the order asked, and the ones left out for lack of answers.
 
     ``scores`` is ``None`` (every scale whose item columns are all in the
@@ -100,8 +180,8 @@ def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list
     instrument id such as ``"tr_care"``, or a score column already in the
     data) or a mapping ``{label: name}``.
 
-    Returns ``(shown, left_out)``: ``shown`` is a list of
-    ``{"label", "name", "values", "low", "high"}`` dicts in the order asked;
+    Returns a :class:`ReportScales`: ``shown`` holds one :class:`ReportScale`
+    (``label, name, values, low, high``) per scale, in the order asked;
     ``left_out`` names the scales whose items or column hold no answer.
 
     Raises
@@ -163,14 +243,14 @@ def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list
     if not shown:
         raise DataError("None of the scales asked for has any answer in these data"
                         f"{' (' + ', '.join(left_out) + ')' if left_out else ''}.")
-    return shown, left_out
+    return ReportScales(shown=tuple(ReportScale(**e) for e in shown), left_out=tuple(left_out))
 
 
-def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
+def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, tuple, tuple]:
     """Score columns in the order asked, the scales shown, the scales left out (see :func:`resolve_scores`)."""
-    shown, left_out = resolve_scores(data, scores=scores)
-    out = pd.DataFrame({e["label"]: e["values"].to_numpy() for e in shown}, index=data.index)
-    return out, shown, left_out
+    resolved = resolve_scores(data, scores=scores)
+    out = pd.DataFrame({e.label: e.values.to_numpy() for e in resolved.shown}, index=data.index)
+    return out, resolved.shown, resolved.left_out
 
 
 def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
@@ -185,7 +265,8 @@ def _plain(value):
 
 def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
                   scores: Mapping[str, str] | None = None, by: Sequence[str] | None = None,
-                  policy: DisclosurePolicy | None = None, context: DisclosureContext | None = None) -> dict:
+                  policy: DisclosurePolicy | None = None,
+                  context: DisclosureContext | None = None) -> ReportTables:
     """The report's tables as :class:`~belonging_lib.disclosure.SuppressedTable` objects.
 
     The whole report is one output with one disclosure context: the sample's
@@ -205,14 +286,13 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
 
     Returns
     -------
-    dict
-        ``{"overall": SuppressedTable, "by": {column: SuppressedTable},
-        "n_school": int, "n_rest": int, "n_school_shown": bool,
-        "n_rest_shown": bool, "main_score": str, "scales": list,
-        "left_out": list}``.  ``scales`` are the scales shown, as
-        :func:`resolve_scores` returns them, in the order asked;
-        ``left_out`` the scales left out for want of answers.  The header may state
-        ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
+    ReportTables
+        ``overall`` (a SuppressedTable), ``by`` (column -> SuppressedTable),
+        ``n_school``, ``n_rest``, ``n_school_shown``, ``n_rest_shown``,
+        ``main_score``, ``scales`` and ``left_out``.  ``scales`` are the
+        scales shown, as :func:`resolve_scores` gives them, in the order asked;
+        ``left_out`` the scales left out for want of answers.  The header may
+        state ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
     """
     data = as_frame(data)
     school_col = cluster
@@ -352,9 +432,10 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         tmask.columns = table.columns
         group_tables[g] = SuppressedTable(table, tmask, policy, st.n_primary, st.n_secondary,
                                           int_columns=("n_school", "n_rest"))
-    return {"overall": overall_t, "by": group_tables, "n_school": int(in_school.sum()),
-            "n_rest": int((~in_school).sum()), "n_school_shown": 0 not in head_sup,
-            "n_rest_shown": 1 not in head_sup, "main_score": main, "scales": shown, "left_out": left_out}
+    return ReportTables(overall=overall_t, by=group_tables, n_school=int(in_school.sum()),
+                        n_rest=int((~in_school).sum()), n_school_shown=0 not in head_sup,
+                        n_rest_shown=1 not in head_sup, main_score=main, scales=tuple(shown),
+                        left_out=tuple(left_out))
 
 
 def school_report(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
@@ -413,31 +494,31 @@ def school_report(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     tables = report_tables(data, school=school, cluster=cluster, scores=scores, by=by,
                            policy=policy, context=context)
     policy = policy or get_default_policy()
-    overall = apa_table(tables["overall"], title="Mean scores: this school and the other schools",
+    overall = apa_table(tables.overall, title="Mean scores: this school and the other schools",
                         labels={"score": "Score", "n_school": "N (school)", "school_mean": "Mean (school)",
                                 "n_rest": "N (others)", "rest_mean": "Mean (others)",
                                 "difference": "Difference"},
                         note="Difference = school mean minus the other schools' mean, in the units of each "
                              "score (its possible range is given beside its name).")
     blocks = []
-    for g, t in tables["by"].items():
+    for g, t in tables.by.items():
         tab = apa_table(t, labels={"group": "Group", "n_school": "N (school)", "mean_school": "Mean (school)",
                                    "sd_school": "SD (school)", "n_rest": "N (others)",
                                    "mean_rest": "Mean (others)", "sd_rest": "SD (others)"},
-                        title=f"{tables['main_score']} by {g}")
+                        title=f"{tables.main_score} by {g}")
         blocks.append({"heading": f"By {g}", "html": tab.html})
     env = jinja2.Environment(loader=jinja2.PackageLoader("belonging_lib", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("school_report.html.j2").render(
         title=title or f"Belonging in school {school}", school=school,
-        n_school=tables["n_school"] if tables["n_school_shown"] else None,
-        n_rest=tables["n_rest"] if tables["n_rest_shown"] else None,
-        n_school_small=policy.enabled and tables["n_school"] < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
+        n_school=tables.n_school if tables.n_school_shown else None,
+        n_rest=tables.n_rest if tables.n_rest_shown else None,
+        n_school_small=policy.enabled and tables.n_school < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
         secondary=policy.secondary, overall_html=overall.html, group_blocks=blocks,
         version=__version__, date=_dt.date.today().isoformat(),
         reversed_note="for bullying, higher means more bullying" if any(
-            e["name"] == "bully" for e in tables["scales"]) else "",
-        left_out=tables["left_out"])
+            e.name == "bully" for e in tables.scales) else "",
+        left_out=tables.left_out)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(page, encoding="utf-8")

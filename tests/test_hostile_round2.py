@@ -219,7 +219,7 @@ def test_bad2_school_report_and_whole_sample_table(report_first):
     else:
         whole = summarise_by(d, outcome="pssm", by="gender").display().set_index("gender")
         rep = report_tables(d, school="S01", by=["gender"])
-    g = rep["by"]["gender"].display().set_index("group")
+    g = rep.by["gender"].display().set_index("group")
     assert g.loc["girl", "n_school"] == "[c]"
     # the whole sample's girls with a score minus the other schools' girls would be S01's 9 girls
     assert not (g.loc["girl", "n_rest"] != "[c]" and whole.loc["girl", "n"] != "[c]")
@@ -231,7 +231,7 @@ def test_bad2_report_alone_treats_the_whole_sample_margins_with_a_score_as_publi
 
     d = _school_with_nine_girls()
     rep = report_tables(d, school="S01", by=["gender"], context=D.context())
-    g = rep["by"]["gender"].display().set_index("group")
+    g = rep.by["gender"].display().set_index("group")
     assert g.loc["girl", "n_rest"] == "[c]"
 
 
@@ -471,7 +471,7 @@ def test_weak_report_tables_by_a_01_column_with_a_small_group():
     s = bl.load_sample("survey")
     rng = np.random.default_rng(1)
     s["free_meals"] = (rng.random(len(s)) < 0.004).astype(int)
-    t = report_tables(s, school="S01", by=["free_meals"])["by"]["free_meals"].display()
+    t = report_tables(s, school="S01", by=["free_meals"]).by["free_meals"].display()
     assert t["group"].tolist() == [0, 1]
     assert t.loc[1, "n_school"] == "[c]"
 
@@ -598,7 +598,7 @@ def test_issue25_school_minus_class_across_commands(tmp_path):
     _new_process()
     with tracked(d, file=path, name="report on a class", path=folder):
         klass = report_tables(d, school=classes[0], cluster="class_id", by=[])
-    shown_school = school["n_school_shown"] and klass["n_school_shown"]
+    shown_school = school.n_school_shown and klass.n_school_shown
     # 29 pupils in S01 and 23 in its first class would give away the other class's 6
     assert not shown_school
     assert sizes is not None

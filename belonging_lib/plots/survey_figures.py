@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .._errors import ColumnError
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["estimates_with_intervals", "score_histogram"]
 
 
 def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel: str = "Estimate (95% CI)",
-                             ylabel: str | None = None, title: str | None = None, reference: float | None = None):
+                             ylabel: str | None = None, title: str | None = None, reference: float | None = None) -> Axes:
     """Dot-and-interval chart: one row per group (a country, a quarter of ESCS ...).
 
     Parameters
@@ -59,7 +64,7 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
 
 
 def score_histogram(scores, *, ax=None, bins: int = 20, xlabel: str = "Score", ylabel: str = "Pupils",
-                    title: str | None = None):
+                    title: str | None = None) -> Axes:
     """Histogram of one score (a Series; missing values are left out).
 
     Use it for a whole sample, never for a small group: the bars count pupils.
