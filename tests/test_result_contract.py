@@ -32,7 +32,7 @@ MACHINERY = ("belonging_lib.book", "belonging_lib.cli", "belonging_lib.schools.c
 
 #: Owned elsewhere while disclosure becomes a package (issue 31, "disclosure as one explicit layer");
 #: its `feasible_interval` is fixed there. Remove this line when that work lands.
-ELSEWHERE = ("belonging_lib.disclosure",)
+ELSEWHERE: tuple[str, ...] = ()
 
 #: Callables allowed to return a dict or a tuple because what they return is not an estimate.
 #: Each with the reason. Keep this short.

@@ -168,7 +168,8 @@ def test_question_text_is_matched_whatever_the_case_spacing_and_punctuation():
 def test_a_microsoft_forms_export_becomes_the_sheet_with_the_codes(capsys):
     raw, truth = _export()
     raw.columns = [c.upper() if k % 2 else c.rstrip(".") for k, c in enumerate(raw.columns)]  # retyped headings
-    sheet, notes = read_form_export(raw, what="class")
+    export = read_form_export(raw, what="class")
+    sheet, notes = export.data, export.notes
     inst = load_instrument("ocb_secondary")
     assert list(sheet.columns) == list(inst.item_ids) and list(sheet.index) == list(range(1, 13))
     assert (sheet.to_numpy(dtype=int) == truth.to_numpy()).all()
@@ -190,7 +191,8 @@ def test_a_google_forms_grid_export_is_read_and_blank_answers_stay_blank():
     for text in items["text"]:
         raw[f"Tick one box for each sentence. [{text}]"] = ["Yes", "sometimes"]
     raw.iloc[1, 3] = np.nan
-    sheet, notes = read_form_export(raw)
+    export = read_form_export(raw)
+    sheet, notes = export.data, export.notes
     assert list(sheet.columns[:2]) == ["pupil_ref", "class"] and sheet["pupil_ref"].tolist() == ["P01", "P02"]
     assert sheet.loc[1, "ocbp_01"] == 3 and pd.isna(sheet.loc[2, "ocbp_01"]) and sheet.loc[2, "ocbp_17"] == 2
     assert "'Timestamp'" in " ".join(notes)

@@ -214,7 +214,8 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
         from .online_forms import looks_like_form_export, read_form_export
 
         if looks_like_form_export(frame.columns):     # Microsoft Forms or Google Forms: questions as headers
-            frame, notes = read_form_export(frame, what=what)
+            export = read_form_export(frame, what=what)
+            frame, notes = export.data, export.notes
             for line in notes:
                 print(line, file=sys.stderr)
     if expect is not None and not expect(frame.columns):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,7 @@ __all__ = [
     "DETAIL_COLUMNS",
     "question_key",
     "looks_like_form_export",
+    "FormExport",
     "read_form_export",
 ]
 
@@ -137,7 +139,23 @@ def looks_like_form_export(columns) -> bool:
     return any(_match(c, k) for c in columns for k in keys.values())
 
 
-def read_form_export(data: pd.DataFrame, *, what: str = "data") -> tuple[pd.DataFrame, list[str]]:
+@dataclass(frozen=True)
+class FormExport:
+    """An online form's export in the data-entry sheet's layout.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The sheet: ``pupil_ref`` and ``class`` when the form asked for them, then the items as codes.
+    notes : list of str
+        What was done: the version found, the columns left out, the text answers turned into codes.
+    """
+
+    data: pd.DataFrame
+    notes: list[str]
+
+
+def read_form_export(data: pd.DataFrame, *, what: str = "data") -> FormExport:
     """The export of an online form in the data-entry sheet's layout, and notes on what was done.
 
     Parameters
@@ -149,10 +167,10 @@ def read_form_export(data: pd.DataFrame, *, what: str = "data") -> tuple[pd.Data
 
     Returns
     -------
-    (DataFrame, list of str)
-        The sheet (``pupil_ref`` and ``class`` when the form asked for them, then the version's
+    FormExport
+        ``data``: the sheet (``pupil_ref`` and ``class`` when the form asked for them, then the version's
         items as codes, rows numbered from 1) and the notes to show: the version found, the columns
-        left out, and how many text answers became codes.
+        left out, and how many text answers became codes (``notes``).
 
     Raises
     ------
@@ -277,4 +295,4 @@ def read_form_export(data: pd.DataFrame, *, what: str = "data") -> tuple[pd.Data
             "their contents are neither shown nor saved. To respond to a pupil's answers that need an adult's "
             "response today, ask for the pupil's code in the form instead (a 'Pupil code' question)."
         )
-    return sheet, notes
+    return FormExport(sheet, notes)
