@@ -153,3 +153,16 @@ def test_a_regression_is_withheld_for_too_few_residual_df_only_when_shown():
     withheld = strict.mask.any(axis=1).to_numpy()
     assert (withheld == (strict.data["g"] == "b").to_numpy()).all()  # 12 pupils - 2 coefficients < 15
     assert not res.disclosed(policy=DisclosurePolicy(min_residual_df=10)).mask.to_numpy().any()
+
+
+def test_without_a_context_the_data_sets_own_records_a_table_once():
+    d, des = _design({"a": 9, "b": 50, "c": 60})
+    res = des.mean("y", by="g")
+    res.to_frame()
+    own = D.automatic_context(d)
+    n = len(own.published())
+    assert n > 0
+    str(res)
+    res._repr_html_()
+    res.disclosed()
+    assert len(own.published()) == n

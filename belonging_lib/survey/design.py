@@ -110,10 +110,15 @@ def _disclose(table: pd.DataFrame, protection: _Protection | None, *, policy=Non
     Withheld rows keep their labels (the ``by`` and label columns) and lose every other number.  A
     table is protected once for each policy and context: showing it again changes nothing.
     """
-    from ..disclosure import SuppressedTable, _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
+    from ..disclosure import (SuppressedTable, _Cell, _protect_block, _resolve_context, _row_ids, get_context,
+                              get_default_policy)
 
     policy = policy or get_default_policy()
     prot = protection
+    # without a context passed or active, the data set's own: found once (it fingerprints the data)
+    own = (policy, "the data set's own context") if context is None and get_context() is None else None
+    if prot is not None and own in prot.shown:
+        return prot.shown[own]
     ctx = None
     if prot is not None and policy.enabled and prot.by:
         ctx = _resolve_context(context, prot.data, policy)
@@ -163,6 +168,8 @@ def _disclose(table: pd.DataFrame, protection: _Protection | None, *, policy=Non
                             label_columns=_label_columns(table, protection))
     if prot is not None:
         prot.shown[(policy, ctx)] = shown
+        if own is not None:
+            prot.shown[own] = shown
     return shown
 
 
