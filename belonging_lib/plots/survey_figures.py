@@ -24,10 +24,11 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
     ----------
     table : DataFrame or result
         Columns ``estimate``, ``ci_low``, ``ci_high`` and ``label``; pass the rows that
-        passed disclosure control (``suppress(...).shown``).  A result with ``to_frame()``
-        (a :class:`~belonging_lib.survey.SurveyEstimate`) is drawn from its tidy table, without
-        the rows its disclosure policy withheld (``suppressed``).  Rows are drawn top to bottom
-        in table order.
+        passed disclosure control (``suppress(...).shown``).  A survey result (a
+        :class:`~belonging_lib.survey.SurveyEstimate`) is drawn from its protected table
+        (``disclosed()``, under the project's policy and the active disclosure context), without
+        the rows the disclosure rules withheld; another result with ``to_frame()``, from its tidy
+        table without the rows marked ``suppressed``.  Rows are drawn top to bottom in table order.
     reference : float, optional
         Draws a dashed vertical line there (for example the overall estimate).
 
@@ -35,7 +36,9 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
     -------
     matplotlib.axes.Axes
     """
-    if hasattr(table, "to_frame"):
+    if hasattr(table, "disclosed"):
+        table = table.disclosed().shown        # a figure is an output: only the groups that may be shown
+    elif hasattr(table, "to_frame"):
         table = table.to_frame()
         if "suppressed" in table.columns:
             table = table[~table["suppressed"].astype(bool)]

@@ -3,7 +3,8 @@
 Each plausible value is fitted by pseudo-maximum likelihood with the pupil and school weights
 (:func:`belonging_lib.models.multilevel` with ``weights=``), and refitted for every replicate weight
 from the same per-school sufficient statistics; the replicate variances and Rubin's rules come from
-the design (:meth:`SurveyDesign._run`), as for every other survey statistic.
+the design (its steps ``_select``, ``_estimates``, ``_pool`` and ``_assemble``), as for every other
+survey statistic.
 """
 
 from __future__ import annotations
@@ -148,7 +149,11 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                 out[r, m] = _statistics(rep, _refit(rep, fit.theta), q)
         return out
 
-    out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True)
+    level = des._level(ci_level)
+    sel = des._select(variables, by)
+    blocks = [None if theta is None else pd.concat([labels, des._pool(theta, level).reset_index(drop=True)], axis=1)
+              for theta in des._estimates(sel, fn)]
+    out, unit, group_labels = des._assemble(sel, blocks)
     # correlations were pooled on Fisher's z scale: back to r
     corr = out["term"].astype(str).str.startswith("corr: ")
     if corr.any():
@@ -158,5 +163,5 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             out.loc[corr, c] = np.tanh(out.loc[corr, c].to_numpy(float))
     var_rows = out["term"].astype(str).str.startswith(("var: ", "ICC"))
     out.loc[var_rows, ["statistic", "p"]] = np.nan            # a variance is not tested against zero here
-    return des._estimate(out, ledger, n_pv, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
-                         formula=formula)
+    return des._estimate(out, sel, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
+                         des._protection(sel, unit, group_labels), formula=formula)
