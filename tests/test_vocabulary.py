@@ -205,7 +205,7 @@ RESULT_OPTIONS = {
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
     # data layer, codebooks, scoring, instruments
-    "changes", "unused_columns", "renamed_columns", "extra_notes", "by_variable", "by_group",
+    "changes", "unused_columns", "renamed_columns", "extra_notes", "notes", "by_variable", "by_group",
     "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",
     "columns", "problems", "declared_missing", "column", "rows", "value", "name", "path", "seconds",
     "cached", "error", "subscale", "min_answered", "report", "rounding", "scores", "source_score", "bands",
