@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, DataError, ModelError
+from .._progress import progress_bar, show_progress
 from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
 from .._results import Result, coef_table, tidy
 from .._validation import (
@@ -33,7 +34,7 @@ from .._validation import (
     require_finite,
     require_one_kind_of_label,
 )
-from ._common import progress_bar, treatment_indicator
+from ._common import treatment_indicator
 
 __all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
 
@@ -75,8 +76,8 @@ def _fast(y, X, clusters):
 
 
 def _auto_progress(progress, n_fits: int) -> bool:
-    """``progress=None``: a bar only when the resampling is long (as elsewhere in the library)."""
-    return n_fits >= 2000 if progress is None else bool(progress)
+    """``progress=None``: a bar only when the resampling is long (the library's one rule)."""
+    return show_progress(progress, seconds=n_fits / 1000)
 
 
 # ------------------------------------------------------------------ helpers
@@ -311,7 +312,8 @@ def crt_effect(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str
     seed : int or None
         Seed of the resampling (0 by default, so the same call gives the same digits).
     progress : bool or None
-        tqdm progress bars for the resampling (None: only for long runs).
+        Show a progress bar (None: when the run takes about 2 seconds or more and
+        someone is watching; ``BELONGING_PROGRESS=0`` silences every bar).
 
     Returns
     -------
