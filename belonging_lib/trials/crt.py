@@ -82,10 +82,9 @@ def _auto_progress(progress, n_fits: int) -> bool:
 
 # ------------------------------------------------------------------ helpers
 def _has_main_effect(formula: str, treatment: str) -> bool:
-    from ..models._design import parse_formula
+    from ..models._formula import has_term
 
-    return any([f.code.strip() for f in term.factors] == [treatment]
-               for term in parse_formula(formula).rhs_termlist)
+    return has_term(formula, [treatment])
 
 
 def _prepare(data, formula, cluster, treatment, block):
@@ -98,13 +97,14 @@ def _prepare(data, formula, cluster, treatment, block):
     with a block (``multilevel`` leaves out the others itself), so that a value its design cannot
     use (``np.log(0)``) is named by its row in ``data``.
     """
-    from ..models._design import _outcome_code, parse_formula, screen_formula_data
+    from ..models._design import screen_formula_data
+    from ..models._formula import outcome_code, parse_formula
 
     data = as_frame(data)
     if not isinstance(formula, str) or "~" not in formula:
         raise DataError(f"`formula` must look like 'outcome ~ treatment + covariates', but {formula!r} was passed.")
     parse_formula(formula)
-    outcome = _outcome_code(formula)
+    outcome = outcome_code(formula)
     require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
     require_one_kind_of_label(data[cluster], cluster)      # school 1 and school '1' are one school
     arm = treatment_indicator(data, treatment, None)
@@ -134,7 +134,7 @@ def _prepare(data, formula, cluster, treatment, block):
 
 def _design(formula, frame):
     """y and X of the analysed rows, as arrays for the resampling loops (and X's patsy frame)."""
-    from ..models._design import design_matrices
+    from ..models._formula import design_matrices
 
     y, X = design_matrices(formula, frame, NA_action="raise")
     return y.iloc[:, 0].to_numpy(float), X
@@ -376,7 +376,7 @@ def crt_effect(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str
 def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None, ci_level=0.95,
              n_boot=0, n_perm=0, seed=0, progress=None):
     """:func:`crt_effect`, also returning the analysed rows (for :func:`cace`)."""
-    import patsy
+    from ..models._formula import rebuild
 
     check_choice("denominator", denominator, list(DENOMINATORS))
     ci_level = check_probability("ci_level", ci_level)
@@ -443,7 +443,7 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
         def permuted_design(arm_of_row):
             pframe[treatment] = arm_of_row
             if design is not None:
-                return np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
+                return np.asarray(rebuild([design], pframe, formula=formula)[0], dtype=float)
             Xp = Xn.copy()
             Xp[:, k] = arm_of_row
             return Xp
@@ -511,14 +511,10 @@ def _effect_size_row(term, row, sd, ci_level, n) -> dict:
 
 def _interaction(data, formula, *, cluster, treatment, subgroup):
     """The whole-sample model with ``subgroup`` and ``treatment:subgroup`` added: (its row, rows used)."""
-    import patsy
+    from ..models._formula import with_terms
 
-    from ..models._design import parse_formula
-
-    desc = parse_formula(formula)   # patsy's parse: the subgroup's main effect and interaction are added as terms
-    desc.rhs_termlist += [patsy.Term([patsy.EvalFactor(subgroup)]),
-                          patsy.Term([patsy.EvalFactor(treatment), patsy.EvalFactor(subgroup)])]
-    inter_formula = desc.describe()
+    # patsy's parse: the subgroup's main effect and interaction are added as terms
+    inter_formula = with_terms(formula, subgroup, (treatment, subgroup))
     _, frame, _, _ = _prepare(data, inter_formula, cluster, treatment, None)
     return _fixed_row(_multilevel(frame, inter_formula, cluster), f"{treatment}:{subgroup}"), frame
 
