@@ -77,8 +77,23 @@ def _cluster_blocks(codes: np.ndarray, n_clusters: int) -> list[np.ndarray]:
     return [order[bounds[g]:bounds[g + 1]] for g in range(n_clusters)]
 
 
+#: Columns of X whose lengths differ by more than this factor are scaled to unit length before the
+#: CR2 algebra (``X'X`` would be too ill-conditioned to invert); the covariance is scaled back.
+_CR2_SCALE_RATIO = 1e6
+
+
 def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
-    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1)."""
+    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1).
+
+    The hat matrix and CR2's adjustment do not depend on the scale of X's columns, so columns of
+    very different lengths (a predictor in units of 1e-9 beside the intercept) are scaled to unit
+    length first and the covariance is scaled back; other designs are used as they are.
+    """
+    norms = np.sqrt((X * X).sum(axis=0))
+    scale = None
+    if norms.min() > 0 and norms.max() > _CR2_SCALE_RATIO * norms.min():
+        scale = 1.0 / norms
+        X = X * scale
     p = X.shape[1]
     n_clusters = int(codes.max()) + 1
     M = np.linalg.inv(X.T @ X)
@@ -96,13 +111,19 @@ def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
         adj.append(Ag)
         u = Xg.T @ (Ag @ resid[idx])
         meat += np.outer(u, u)
-    return M @ meat @ M, (X, M, tuple(blocks), tuple(adj))
+    V = M @ meat @ M
+    if scale is not None:
+        V = V * np.outer(scale, scale)
+    return V, (X, M, tuple(blocks), tuple(adj), scale)
 
 
 def _cr2_df(parts, L) -> float:
     """Satterthwaite df of the contrast ``L'beta`` under CR2 (see ``models.cr2_vcov``)."""
-    X, M, blocks, adj = parts
-    c = M @ np.asarray(L, dtype=float)
+    X, M, blocks, adj, scale = parts
+    L = np.asarray(L, dtype=float)
+    if scale is not None:
+        L = L * scale          # the contrast of the scaled design's coefficients
+    c = M @ L
     a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
     T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
     QQ = -T.T @ M @ T
