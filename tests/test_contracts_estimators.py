@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _contract_helpers import FAST, SLOW, SLOWER, attempt, finite, fitted_exactly, labels, odd, scales
-from belonging_lib import BelongingError, DataError
+from _contract_helpers import FAST, SLOW, SLOWER, attempt, finite, fitted_exactly, labels, odd, refuses, scales
+from belonging_lib import BelongingError, DataError, ModelError
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -469,3 +469,35 @@ def test_an_infinite_value_is_refused_with_its_column_and_row(n, seed, name, whi
     assert f"Column {column!r} holds an infinite value ({sign * np.inf})" in msg
     rows = re.search(r"in rows? ([\d, ]+) \(counted from 1", msg)
     assert rows and row + 1 in [int(x) for x in rows.group(1).split(", ")]
+
+
+# ----------------------------------------------------------------------------- known-bad inputs
+
+def _one_school():
+    return pd.DataFrame({"school": ["S1"] * 6, "y": [1.0, 2.0, 3.0, 2.0, 1.0, 4.0], "x": np.arange(6.0)})
+
+
+def _known_bad_calls():
+    from belonging_lib.models import cr2_vcov, multilevel
+    from belonging_lib.reliability import feldt_ci, icc
+    from belonging_lib.tables import format_p_apa
+    from belonging_lib.trials import wwc_boundary
+
+    X = np.column_stack([np.ones(6), np.arange(6.0)])
+    return {
+        "one school": (lambda: icc(_one_school(), outcome="y", cluster="school"), DataError,
+                       r"at least 2 groups in 'school'"),
+        "one pupil": (lambda: feldt_ci(0.8, 1, 5), DataError, r"`n`.*1 was passed"),
+        "negative attrition": (lambda: wwc_boundary(-1.0), DataError, r"percentage from 0 to 100, but -1\.0"),
+        "p above 1": (lambda: format_p_apa(1.5), DataError, r"\[0, 1\], but 1\.5"),
+        "one cluster": (lambda: cr2_vcov(X, np.ones(6), np.zeros(6, dtype=int)), ModelError,
+                        r"at least two clusters"),
+        "unknown column": (lambda: multilevel(_one_school(), "y ~ nope", cluster="school"), BelongingError,
+                           r"'nope'"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_known_bad_calls()))
+def test_a_known_bad_input_is_refused_with_a_message_naming_the_problem(case):
+    call, error, names = _known_bad_calls()[case]
+    refuses(call, error=error, names=names)
