@@ -812,7 +812,8 @@ def test_balance_contract(n, seed, arms, constant, all_missing, scale):
         d["fsm"] = np.nan
     r = attempt(balance, d, treatment="arm", covariates=["pre", "fsm"], treated=arms[0], refuse={
         r"must hold two groups": n < 2,
-        r"'fsm' has fewer than 2 non-missing values in an arm": all_missing or n < 4})
+        r"'fsm' has fewer than 2 non-missing values in an arm": all_missing or n < 4,
+        r"'pre' has fewer than 2 non-missing values in an arm": n < 4})
     if r is None:
         return
     t = r.table
