@@ -63,7 +63,7 @@ def _refit(model, theta0):
 
 def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level):
     """Fit ``SurveyDesign.multilevel`` (this module never imports ``design``, which imports it)."""
-    import patsy
+    from ..models._formula import design_matrices, rebuild
 
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
@@ -96,7 +96,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     if not complete.any():
         raise DataError(f"No pupil has complete values for {variables}.")
     base = frame_for(np.flatnonzero(complete), 0)
-    yd, xd = patsy.dmatrices(desc, base, NA_action="raise")
+    yd, xd = design_matrices(desc, base, return_type="matrix", NA_action="raise")
     infos = [yd.design_info, xd.design_info]
     Z0, znames = _random_design(rdesc, random, base)
     q = len(znames)
@@ -118,7 +118,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
         factors = _school_factors(codes, J, W)                # the same for every plausible value
         for m in range(n_pv):
             frame = first if m == 0 else frame_for(rows, m)
-            y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
+            y, X = rebuild(infos, frame, formula=desc, NA_action="raise")
             y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
             Z, _ = _random_design(rdesc, random, frame)
             model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
