@@ -316,8 +316,14 @@ class SurveyEstimate(_SurveyTable):
 
     title = "Survey estimate"
 
-    disclosed = _SurveyTable.disclosed
-    to_frame = _SurveyTable.to_frame
+    def disclosed(self, *, policy=None, context=None):
+        return _SurveyTable.disclosed(self, policy=policy, context=context)
+
+    def to_frame(self, *, disclosure: bool = True) -> pd.DataFrame:
+        return _SurveyTable.to_frame(self, disclosure=disclosure)
+
+    disclosed.__doc__ = _SurveyTable.disclosed.__doc__
+    to_frame.__doc__ = _SurveyTable.to_frame.__doc__
     __repr__ = _SurveyTable.__repr__
 
 
@@ -361,8 +367,14 @@ class ComparisonResult(_SurveyTable):
 
     title = "Survey comparison of two groups"
 
-    disclosed = _SurveyTable.disclosed
-    to_frame = _SurveyTable.to_frame
+    def disclosed(self, *, policy=None, context=None):
+        return _SurveyTable.disclosed(self, policy=policy, context=context)
+
+    def to_frame(self, *, disclosure: bool = True) -> pd.DataFrame:
+        return _SurveyTable.to_frame(self, disclosure=disclosure)
+
+    disclosed.__doc__ = _SurveyTable.disclosed.__doc__
+    to_frame.__doc__ = _SurveyTable.to_frame.__doc__
     __repr__ = _SurveyTable.__repr__
 
 
