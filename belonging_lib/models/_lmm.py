@@ -201,6 +201,7 @@ class TwoLevel:
         self.tril = (self.tril[0][order], self.tril[1][order])
         self.n_theta = len(self.tril[0])
         self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
+        self.blocks = None                                               # unstructured (restrict_to_blocks)
         self.sum_ztz = np.sum(ztz, axis=0)
         # cluster axis last: the per-cluster algebra runs on long contiguous vectors
         self.S = np.ascontiguousarray(np.moveaxis(ztz, 0, -1))          # (q, q, J)
@@ -235,6 +236,25 @@ class TwoLevel:
             for b in range(a + 1):
                 wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
         return cls(ztz, ztw, wtw, len(cols[-1]))
+
+    def restrict_to_blocks(self, blocks) -> "TwoLevel":
+        """Random effects correlated only within blocks: ``blocks`` gives each column of Z its block.
+
+        lme4's ``(1 | g) + (0 + x | g)`` (or ``(1 + x || g)``) is two blocks, ``[0, 1]``: the
+        off-diagonal elements of Lambda between blocks are fixed at 0, so theta holds the lower
+        triangle of each block, block by block, column by column (lme4's order for separate
+        terms when each block's columns are contiguous).  One block (all labels equal) is the
+        unstructured covariance.  Returns the model itself.
+        """
+        blocks = np.asarray(blocks)
+        if blocks.shape != (self.q,):
+            raise ValueError(f"blocks needs one label per random effect ({self.q}), got shape {blocks.shape}")
+        keep = blocks[self.tril[0]] == blocks[self.tril[1]]
+        self.tril = (self.tril[0][keep], self.tril[1][keep])
+        self.n_theta = len(self.tril[0])
+        self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
+        self.blocks = blocks
+        return self
 
     def lam(self, theta) -> np.ndarray:
         L = np.zeros((self.q, self.q))
@@ -612,9 +632,12 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
 
 # ----------------------------------------------------------------------------- entry points
 
-def fit_two_level(y, X, Z, codes, n_groups, *, reml=True, satterthwaite_df=True):
-    """Random intercept (Z = ones) or intercept and slopes at one grouping level."""
+def fit_two_level(y, X, Z, codes, n_groups, *, reml=True, satterthwaite_df=True, blocks=None):
+    """Random intercept (Z = ones) or intercept and slopes at one grouping level (``blocks``: see
+    :meth:`TwoLevel.restrict_to_blocks`; ``None`` is an unstructured covariance)."""
     model = TwoLevel.from_data(y, X, Z, codes, n_groups)
+    if blocks is not None:
+        model.restrict_to_blocks(blocks)
     return fit(model, reml=reml, satterthwaite_df=satterthwaite_df), model
 
 
@@ -788,9 +811,11 @@ def sandwich(model: WeightedTwoLevel, theta, beta, Ainv) -> np.ndarray:
     return J / (J - 1) * np.einsum("ab,bc,cd->ad", Ainv, meat, Ainv)
 
 
-def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w):
+def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w, *, blocks=None):
     """Pseudo-ML fit of a weighted two-level model: the fit and the model (for the sandwich)."""
     model = WeightedTwoLevel.from_weighted_data(y, X, Z, codes, n_groups, pupil_w, cluster_w)
+    if blocks is not None:
+        model.restrict_to_blocks(blocks)
     return fit(model, reml=False, satterthwaite_df=False), model
 
 

@@ -288,11 +288,61 @@ def _check_identified(top: np.ndarray, n_top: int, nested: np.ndarray | None, gr
                          "one level from `cluster`.")
 
 
-def _random_terms(random: str | None, data: pd.DataFrame) -> tuple[patsy.ModelDesc | None, list[str]]:
-    """The random part as patsy reads it, and the columns it uses (which must be complete).
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` cut at every ``sep`` outside parentheses and brackets."""
+    parts, depth, last = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[last:i])
+            last = i + 1
+    parts.append(text[last:])
+    return parts
 
-    ``random`` is a right-hand side (``"~ ses"``, ``"~ I(ses**2)"``, ``"~ C(year)"``, ``"~ ses:fsm"``);
-    its terms and their variables come from patsy's parse of the formula, never from its text.
+
+def _bar_terms(text: str, random: str, cluster: str | None) -> list[patsy.ModelDesc]:
+    """lme4's random terms ``(lhs | g)`` and ``(lhs || g)``, joined by ``+``: one block of correlated
+    random effects per ``|`` term; ``||`` puts the intercept and each term in a block of its own (as
+    lme4 expands ``(1 + x || g)`` into ``(1 | g) + (0 + x | g)``)."""
+    blocks = []
+    for piece in _split_top(text, "+"):
+        piece = piece.strip()
+        if not (piece.startswith("(") and piece.endswith(")")) or len(_split_top(piece[1:-1], "|")) < 2:
+            raise ModelError(f"`random={random!r}` mixes lme4's bar terms with other terms: {piece!r} is not of the "
+                             "form '(terms | cluster)' or '(terms || cluster)'.")
+        inner = _split_top(piece[1:-1], "|")
+        double = len(inner) == 3 and inner[1].strip() == ""
+        if len(inner) > 3 or (len(inner) == 3 and not double):
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` has more than one bar; write "
+                             "'(terms | cluster)' or '(terms || cluster)'.")
+        lhs, group = inner[0].strip(), inner[-1].strip()
+        if cluster is not None and group != str(cluster):
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` is grouped by {group!r}, but "
+                             f"`cluster` is {cluster!r}; random effects are fitted at the cluster level only, so "
+                             "the name after the bar must be the cluster column.")
+        if not lhs:
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` has no terms before the bar "
+                             "(write '1' for a random intercept).")
+        desc = parse_formula(f"~ {lhs}")
+        if not double:
+            blocks.append(desc)
+            continue
+        for term in desc.rhs_termlist:          # the intercept (no factors) first, then each term alone
+            blocks.append(patsy.ModelDesc([], [term]))
+    return blocks
+
+
+def _random_terms(random: str | None, data: pd.DataFrame, cluster: str | None = None
+                  ) -> tuple[list[patsy.ModelDesc] | None, list[str]]:
+    """The random part as blocks that patsy reads, and the columns it uses (which must be complete).
+
+    ``random`` is a right-hand side (``"~ ses"``, ``"~ I(ses**2)"``, ``"~ C(year)"``, ``"~ ses:fsm"``),
+    one block of correlated random effects; or lme4's bar terms (``"(1 | school) + (0 + ses |
+    school)"``, ``"(1 + ses || school)"``, ``"(1 + ses | school)"``), one block per ``|`` term and,
+    for ``||``, one per term.  Terms and their variables come from patsy's parse, never from text.
     """
     if random is None:
         return None, []
@@ -300,38 +350,57 @@ def _random_terms(random: str | None, data: pd.DataFrame) -> tuple[patsy.ModelDe
         raise DataError(f"`random` must be a right-hand side such as '~ ses', but a {type(random).__name__} "
                         "was passed.")
     text = random.strip()
-    desc = parse_formula(text if "~" in text else f"~ {text}")
-    if desc.lhs_termlist:
-        raise ModelError(f"`random` takes the random part's right-hand side only (for example '~ ses'), but "
-                         f"{random!r} has an outcome on the left of '~'.")
-    if not any(term.factors for term in desc.rhs_termlist):
-        raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept only.")
-    return desc, formula_columns(desc, data)
+    if "|" in text:
+        blocks = _bar_terms(text.lstrip("~ "), random, cluster)
+    else:
+        desc = parse_formula(text if "~" in text else f"~ {text}")
+        if desc.lhs_termlist:
+            raise ModelError(f"`random` takes the random part's right-hand side only (for example '~ ses'), but "
+                             f"{random!r} has an outcome on the left of '~'.")
+        if not any(term.factors for term in desc.rhs_termlist):
+            raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept "
+                             "only.")
+        blocks = [desc]
+    columns: list[str] = []
+    for desc in blocks:
+        columns += formula_columns(desc, data)
+    return blocks, list(dict.fromkeys(columns))
 
 
-def _random_design(desc: patsy.ModelDesc | None, random: str | None, frame: pd.DataFrame
-                   ) -> tuple[np.ndarray, tuple]:
-    """Z (the random-effect design) for the complete rows, with lme4's column names."""
-    if desc is None:
-        return np.ones((len(frame), 1)), ("(Intercept)",)
-    try:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            Z = patsy.dmatrix(desc, frame, return_type="dataframe", NA_action="raise", eval_env=2)
-    except patsy.PatsyError as exc:
-        first = str(exc).splitlines()[0].strip()
-        raise ColumnError(f"The random part {random!r} cannot be built from the data: {first}.") from None
-    values = Z.to_numpy(float)
+def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, frame: pd.DataFrame
+                   ) -> tuple[np.ndarray, tuple, np.ndarray | None]:
+    """Z (the random-effect design) for the complete rows, with lme4's column names, and each column's
+    block (``None``: one block, an unstructured covariance)."""
+    if blocks is None:
+        return np.ones((len(frame), 1)), ("(Intercept)",), None
+    parts, names, labels = [], [], []
+    for k, desc in enumerate(blocks):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                Z = patsy.dmatrix(desc, frame, return_type="dataframe", NA_action="raise", eval_env=2)
+        except patsy.PatsyError as exc:
+            first = str(exc).splitlines()[0].strip()
+            raise ColumnError(f"The random part {random!r} cannot be built from the data: {first}.") from None
+        parts.append(Z.to_numpy(float))
+        names += ["(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names]
+        labels += [k] * Z.shape[1]
+    values = np.column_stack(parts)
     bad = ~np.isfinite(values)
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise DataError(f"The random-effect term {str(Z.columns[j])!r} of {random!r} is not a finite number in "
+        raise DataError(f"The random-effect term {names[j]!r} of {random!r} is not a finite number in "
                         f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
-    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names)
     if np.linalg.matrix_rank(values) < values.shape[1]:
         raise ModelError(f"The random part {random!r} gives the columns {', '.join(names)}, which are linearly "
-                         "dependent in the complete rows (a term that does not vary, or a category with no "
-                         "rows), so their variances cannot all be estimated.")
-    return values, names
+                         "dependent in the complete rows (a term that does not vary, a category with no "
+                         "rows, or the same term twice), so their variances cannot all be estimated.")
+    return values, tuple(names), (np.asarray(labels) if len(blocks) > 1 else None)
+
+
+def _intercept_variance(G: np.ndarray, znames) -> float:
+    """The random intercept's variance (0 without one), wherever the intercept stands in Z."""
+    names = list(znames)
+    return float(G[names.index("(Intercept)"), names.index("(Intercept)")]) if "(Intercept)" in names else 0.0
 
 
 SCALINGS = ("cluster_size", "effective_size", "none")
@@ -458,7 +527,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         reml = True
     if len(group_cols) == 2 and random is not None:
         raise DataError("Random slopes are supported in two-level models only; drop `random` or one level.")
-    random_desc, random_vars = _random_terms(random, data)
+    random_desc, random_vars = _random_terms(random, data, group_cols[0])
     design = build_design(formula, data, extra=group_cols + random_vars)
     check_rank(design.X, design.names)
     frame = design.frame
@@ -476,12 +545,13 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         pair = frame[group_cols[0]].astype(str) + "\x1f" + frame[group_cols[1]].astype(str)
         nested, n_nested = _codes(pair)
         n_clusters[group_cols[1]] = n_nested
-    Z, znames = _random_design(random_desc, random, frame)
+    Z, znames, blocks = _random_design(random_desc, random, frame)
     y, X, n, p = design.y, design.X, len(design.y), design.X.shape[1]
 
     _check_identified(top, n_top, nested, group_cols)
     if nested is None:
-        fit, engine = _lmm.fit_two_level(y, X, Z, top, n_top, reml=reml, satterthwaite_df=True)
+        fit, engine = _lmm.fit_two_level(y, X, Z, top, n_top, reml=reml, satterthwaite_df=True,
+                                           blocks=blocks)
         method = ("profiled REML/ML by Newton on the score equations, from per-cluster sufficient statistics"
                   if reml else "profiled ML by Newton on the score equations, from per-cluster sufficient statistics")
     else:
@@ -505,6 +575,8 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
+            if blocks is not None and blocks[i] != blocks[j]:
+                continue                                        # uncorrelated by the model: no row
             cov = G[i, j]
             sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])    # separately: the product may underflow
             corr = cov / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
@@ -519,7 +591,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         variance["corr"] = np.nan
     variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
 
-    intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
+    intercept_var = _intercept_variance(G, znames)
     total0 = intercept_var + (nested_var or 0.0) + fit.sigma2
     icc_levels = {group_cols[0]: intercept_var / total0}
     if nested_var is not None:
@@ -709,7 +781,7 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
     wp, ws = _weight_columns(data, weights, pupil_weight)
-    random_desc, random_vars = _random_terms(random, data)
+    random_desc, random_vars = _random_terms(random, data, group_cols[0])
     design = build_design(formula, data, extra=group_cols + random_vars + [wp, ws])
     check_rank(design.X, design.names)
     frame = design.frame
@@ -718,12 +790,12 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
         raise ModelError(f"The outcome {design.outcome!r} has the same value ({design.y[0]:g}) in all "
                          f"{len(design.y)} complete rows; there is no variance to model.")
     _check_identified(top, n_top, None, group_cols)
-    Z, znames = _random_design(random_desc, random, frame)
+    Z, znames, blocks = _random_design(random_desc, random, frame)
     school_w = _school_weights(frame, ws, top, n_top, group_cols[0])
     pupil = frame[wp].to_numpy(float)
     conditional = pupil / school_w[top] if pupil_weight == "total" else pupil
     a = _scale_pupil_weights(conditional, top, n_top, scaling)
-    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w)
+    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w, blocks)
     out = _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, a * school_w[top],
                            formula, random)
     spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
@@ -731,10 +803,10 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     return dataclasses.replace(out, _spec=spec)
 
 
-def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w):
+def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w, blocks=None):
     """Pseudo-ML fit and sandwich covariance from arrays (conditional pupil weights already scaled)."""
     try:
-        fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w)
+        fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w, blocks=blocks)
     except np.linalg.LinAlgError:
         raise ModelError("The weighted fixed-effect design is singular (a predictor that does not vary once "
                          "weighted?); the fixed effects cannot be estimated.") from None
@@ -753,8 +825,11 @@ def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, le
     rows = []
     for i, zi in enumerate(znames):
         rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
+    blocks = engine.blocks
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
+            if blocks is not None and blocks[i] != blocks[j]:
+                continue
             sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])
             corr = G[i, j] / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
             rows.append({"cluster": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})", "variance": G[i, j],
@@ -764,7 +839,7 @@ def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, le
     if "corr" not in variance:
         variance["corr"] = np.nan
     variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
-    intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
+    intercept_var = _intercept_variance(G, znames)
     icc = intercept_var / (intercept_var + fit.sigma2)
     X = design.X
     fitted = X @ fit.beta

@@ -35,18 +35,19 @@ def _school_factors(codes, n_schools, W):
     return out
 
 
-def _statistics(model, fit, q):
-    """beta, the random-effect variances (covariances as Fisher-z correlations), sigma^2 and the ICC."""
+def _statistics(model, fit, q, pairs, icol):
+    """beta, the random-effect variances (the covariances of ``pairs`` as Fisher-z correlations), sigma^2
+    and the ICC (``icol``: the random intercept's column of Z, None without one)."""
     G, _ = model.random_covariance(fit.theta, fit.sigma2)
     out = list(np.asarray(fit.beta, float))
     out += [G[i, i] for i in range(q)]
-    for i in range(q):
-        for j in range(i + 1, q):
-            den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
-            r = G[i, j] / den if den > 0 else 0.0
-            out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
+    for i, j in pairs:
+        den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
+        r = G[i, j] / den if den > 0 else 0.0
+        out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
     out.append(fit.sigma2)
-    out.append(G[0, 0] / (G[0, 0] + fit.sigma2))
+    tau = G[icol, icol] if icol is not None else 0.0
+    out.append(tau / (tau + fit.sigma2))
     return np.array(out)
 
 
@@ -76,7 +77,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
         raise DataError(f"The school weight {school_weight!r} must hold positive finite weights, but row(s) "
                         f"{', '.join(map(str, rows[:5]))} (counted from 1) hold {des.data[school_weight][bad].iloc[0]!r}.")
     desc, used, lhs_names, outcome, rhs_pv = des._read_formula(formula)
-    rdesc, rvars = _random_terms(random, des.data)
+    rdesc, rvars = _random_terms(random, des.data, cluster)
     variables = list(dict.fromkeys(used + rvars + [cluster, school_weight]))
     n_pv = des._n_pv_of(variables)
 
@@ -97,11 +98,13 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     base = frame_for(np.flatnonzero(complete), 0)
     yd, xd = patsy.dmatrices(desc, base, NA_action="raise")
     infos = [yd.design_info, xd.design_info]
-    Z0, znames = _random_design(rdesc, random, base)
+    Z0, znames, blocks = _random_design(rdesc, random, base)
     q = len(znames)
     names = ["(Intercept)" if c == "Intercept" else c for c in xd.design_info.column_names]
     names += [f"var: {cluster} {z}" for z in znames]
-    names += [f"corr: {cluster} {znames[i]}, {znames[j]}" for i in range(q) for j in range(i + 1, q)]
+    pairs = [(i, j) for i in range(q) for j in range(i + 1, q) if blocks is None or blocks[i] == blocks[j]]
+    icol = list(znames).index("(Intercept)") if "(Intercept)" in znames else None
+    names += [f"corr: {cluster} {znames[i]}, {znames[j]}" for i, j in pairs]
     names += ["var: Residual", "ICC"]
     labels = pd.DataFrame({"term": names})
 
@@ -119,10 +122,12 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             frame = first if m == 0 else frame_for(rows, m)
             y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
             y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
-            Z, _ = _random_design(rdesc, random, frame)
+            Z, _, _ = _random_design(rdesc, random, frame)
             model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
+            if blocks is not None:
+                model.restrict_to_blocks(blocks)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
-            out[0, m] = _statistics(model, fit, q)
+            out[0, m] = _statistics(model, fit, q, pairs, icol)
             batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 else []
             if batch:
                 # a random intercept with school-level replicate factors: every replicate at once
@@ -145,7 +150,9 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                     cond = np.where(keep[codes], W[:, r] / np.where(keep, cw, 1.0)[codes], 1.0)
                     a = _scale_pupil_weights(cond, codes, J, scaling)
                     rep = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a, cw)
-                out[r, m] = _statistics(rep, _refit(rep, fit.theta), q)
+                if blocks is not None:
+                    rep.restrict_to_blocks(blocks)
+                out[r, m] = _statistics(rep, _refit(rep, fit.theta), q, pairs, icol)
         return out
 
     out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True)
