@@ -425,7 +425,12 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         intercept and slope for ``ses`` with an unstructured covariance
         (lme4's ``(ses | school)``).  Any patsy terms work: ``"~ I(ses**2)"``,
         ``"~ C(year)"`` (lme4's ``(factor(year) | school)``), ``"~ ses:fsm"``.
-        Not combined with three levels.
+        lme4's bar terms work too, grouped by the ``cluster`` column:
+        ``"(1 + ses | school)"`` is the same unstructured model, while
+        ``"(1 | school) + (0 + ses | school)"`` or ``"(1 + ses || school)"`` gives an
+        intercept and a slope that are uncorrelated (their covariance fixed at 0, as in
+        the WeMix vignette's Table 2); each ``|`` term is a block of correlated effects,
+        and ``||`` puts each term in a block of its own.  Not combined with three levels.
     reml : bool, optional
         REML (the default without weights, as lme4) or maximum likelihood (needed to compare models
         that differ in fixed effects; :func:`compare` refits for you).  A weighted model is fitted
@@ -486,7 +491,11 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     :math:`A = 2H^{-1}`, H the Hessian of the deviance in
     :math:`(\\theta, \\sigma)` and g the gradient of :math:`C_{kk}` (lmerTest).
     Rows with a missing value in any model variable (fixed or random part) are excluded and counted.
-    Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R).
+    With uncorrelated blocks of random effects, :math:`\\Lambda` is block-diagonal: its elements
+    between blocks are fixed at 0 and :math:`\\theta` holds each block's lower triangle, block by
+    block, as lme4 orders separate terms.
+    Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R, and
+    tests/reference/uncorrelated.R for uncorrelated random effects).
 
     With ``weights``, the pseudo-log-likelihood is
     :math:`\\sum_j w_j \\log \\int \\prod_i f(y_{ij} \\mid u_j)^{a_{ij}} \\phi(u_j)\\,du_j`, with
@@ -500,7 +509,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     :math:`A = \\sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
     standard errors); intervals and p-values are normal-theory (``df`` is infinite).  With all
     weights equal to 1 the estimates are the unweighted ML fit's.  Validated against R's WeMix
-    (tests/reference/wemix.R) and the WeMix vignette's published Table 1.
+    (tests/reference/wemix.R) and the WeMix vignette's published Tables 1 and 2.
 
     A plain reading: the fixed effects are average relationships across
     schools; the variance components say how much schools (and classes)
