@@ -213,6 +213,9 @@ def test_wemix_vignette_table_1():
     assert round(fit.fixed.loc["escs", "se"], 4) == 2.1175
     assert round(fit.variance.loc["schoolid: (Intercept)", "variance"], 2) == 1413.81
     assert round(fit.variance.loc["Residual", "variance"], 2) == 5264.80
+    # the variances' sandwich standard errors, as published
+    assert round(fit.variance.loc["schoolid: (Intercept)", "se"], 2) == 327.50
+    assert round(fit.variance.loc["Residual", "se"], 2) == 152.49
     assert round(fit.loglik) == -12789992
     assert fit.n == 3136 and fit.n_clusters == {"schoolid": 157}
     if "pisa_ri" in WM["models"]:  # and R's WeMix on the same file, to 1e-6
@@ -276,6 +279,10 @@ def test_wemix_vignette_table_2(random):
     assert printed(v["schoolid: escs"], "370.33")
     assert printed(v["Residual"], "4967.36")
     assert printed(fit.loglik, "-12741522.7")
+    se = fit.variance["se"]  # the variances' sandwich standard errors
+    assert printed(se["schoolid: (Intercept)"], "287.89")
+    assert printed(se["schoolid: escs"], "67.99")
+    assert printed(se["Residual"], "137.70")
     assert fit.n == 3136 and fit.n_clusters == {"schoolid": 157}
     # and R's WeMix on the same file (tests/reference/wemix.R), to 1e-6
     ref = WM["models"]["pisa_dg"]

@@ -893,3 +893,75 @@ def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: fl
         if done.all():
             break
     return t, beta, r2 / N, done
+
+
+# ----------------------------------------------------------------------------- sandwich of the variance parameters
+
+def cluster_loglik(model: WeightedTwoLevel, beta, theta, sigma: float) -> np.ndarray:
+    """Each cluster's pseudo-log-likelihood at (beta, theta, sigma), not multiplied by its weight: (J,).
+
+    ``l_j = -(a_j log(2 pi sigma^2) + log|W_j| + (r_j'A_j r_j - c_j'W_j^-1 c_j) / sigma^2) / 2`` with
+    ``a_j = sum_i a_ij``, ``W_j = I + Lambda' Z_j'A_j Z_j Lambda`` and ``c_j = Lambda' Z_j'A_j r_j``;
+    ``sum_j w_j l_j`` is the fit's pseudo-log-likelihood.
+    """
+    q, J = model.q, model.J
+    v = np.r_[-np.asarray(beta, float), 1.0]
+    rar = np.einsum("jrs,r,s->j", model.xax, v, v)
+    zar = np.einsum("ksj,s->kj", model.ZW, v)
+    L = model.lam(theta)
+    _, W = _identity_plus_lsl(L, model.S, q, J)
+    C = _chol_last(W)
+    c = np.zeros((q, 1, J))
+    for bb in range(q):
+        for a in range(bb, q):
+            if L[a, bb] != 0.0:
+                c[bb, 0] += L[a, bb] * zar[a]
+    sol = _cho_solve_last(C, c)
+    quad = rar - np.sum(c[:, 0, :] * sol[:, 0, :], axis=0)
+    logdet = 2.0 * sum(np.log(C[a][a]) for a in range(q))
+    return -0.5 * (model.asum * np.log(2 * np.pi * sigma * sigma) + logdet + quad / (sigma * sigma))
+
+
+def _richardson(f, x: np.ndarray, i: int, h: float, levels: int = 3) -> np.ndarray:
+    """Central-difference derivative of ``f`` in ``x[i]``, Richardson-extrapolated over ``levels`` halvings."""
+    table = []
+    for lev in range(levels):
+        e = np.zeros_like(x)
+        e[i] = h / 2 ** lev
+        table.append((f(x + e) - f(x - e)) / (2 * e[i]))
+    for m in range(1, levels):
+        table = [(4 ** m * table[t + 1] - table[t]) / (4 ** m - 1) for t in range(len(table) - 1)]
+    return table[0]
+
+
+def variance_sandwich(model: WeightedTwoLevel, fit: LMMFit) -> np.ndarray:
+    """Sandwich covariance of the variance parameters ``(theta, sigma)``, as WeMix computes it.
+
+    ``H^-1 (J/(J-1) sum_j w_j^2 s_j s_j') H^-1`` with ``s_j`` each cluster's score in ``(theta,
+    sigma)`` and ``H`` the Hessian of the pseudo-log-likelihood in ``(theta, sigma)``, both at the
+    estimates with beta held at its estimate (WeMix's ``mix``: its per-group Jacobian and the
+    Hessian of the variance parameters' block).  Derivatives are central differences,
+    Richardson-extrapolated.  Returns a (n_theta + 1) square matrix; the delta method carries it
+    to the variances.
+    """
+    x0 = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
+    k = len(x0)
+    beta = fit.beta
+
+    def per_cluster(x):
+        return cluster_loglik(model, beta, x[:k - 1], float(x[-1]))
+
+    steps = 1e-3 * np.maximum(np.abs(x0), 1e-2)
+    scores = np.column_stack([_richardson(per_cluster, x0, i, steps[i]) for i in range(k)])   # (J, k)
+    g = scores * model.cw[:, None]
+    J = g.shape[0]
+    meat = J / (J - 1) * np.einsum("ja,jb->ab", g, g)
+
+    def total_score(x):
+        s = np.array([np.einsum("j,j->", model.cw, _richardson(per_cluster, x, i, steps[i], levels=2))
+                      for i in range(k)])
+        return s
+    H = np.column_stack([_richardson(total_score, x0, i, steps[i], levels=2) for i in range(k)])
+    H = 0.5 * (H + H.T)
+    Hinv = _sym_inverse(-H)
+    return np.einsum("ab,bc,cd->ad", Hinv, meat, Hinv)

@@ -49,7 +49,8 @@ class MultilevelResult(Result):
     variance : pandas.DataFrame
         Variance components: one row per random-effect variance (and
         covariance) and the residual, with ``cluster`` (the level), ``term``, ``variance``,
-        ``sd`` and ``corr``.
+        ``sd`` and ``corr``; a weighted fit adds ``se``, the sandwich standard error of each
+        variance and covariance (as WeMix's).
     icc : float
         Share of the total variance at the top grouping level (for random
         slopes: at the random-effect variables' zero).
@@ -507,7 +508,10 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     :func:`compare` do not apply and are NaN or refused).  The fixed effects' covariance is the
     sandwich :math:`\\frac{J}{J-1} A^{-1} (\\sum_j w_j^2 g_j g_j') A^{-1}` over the J schools, with
     :math:`A = \\sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
-    standard errors); intervals and p-values are normal-theory (``df`` is infinite).  With all
+    standard errors); intervals and p-values are normal-theory (``df`` is infinite).  The
+    variance components' standard errors (``variance["se"]``) are WeMix's sandwich in the
+    variance parameters :math:`(\\theta, \\sigma)`, with the fixed effects held at their
+    estimates, carried to the variances by the delta method.  With all
     weights equal to 1 the estimates are the unweighted ML fit's.  Validated against R's WeMix
     (tests/reference/wemix.R) and the WeMix vignette's published Tables 1 and 2.
 
@@ -823,6 +827,42 @@ def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w, blocks=
     return fit, engine, vcov
 
 
+def _varcomp_statistics(engine, x, pairs, icol, fisher: bool) -> np.ndarray:
+    """The random-effect variances, the covariances of ``pairs`` (their correlations on Fisher's z
+    scale when ``fisher``), the residual variance and the ICC at ``x = (theta, sigma)``."""
+    L = engine.lam(x[:-1])
+    s2 = float(x[-1]) ** 2
+    G = s2 * np.einsum("ab,cb->ac", L, L)
+    out = [G[i, i] for i in range(engine.q)]
+    for i, j in pairs:
+        if not fisher:
+            out.append(G[i, j])
+            continue
+        den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
+        r = G[i, j] / den if den > 0 else 0.0
+        out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
+    tau = G[icol, icol] if icol is not None else 0.0
+    return np.array(out + [s2, tau / (tau + s2)])
+
+
+def _varcomp_covariance(engine, fit, pairs, icol, fisher: bool) -> np.ndarray:
+    """Sandwich covariance of :func:`_varcomp_statistics` (WeMix's, carried by the delta method);
+    NaN where it cannot be computed (a variance on the boundary at 0)."""
+    x0 = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
+    k = len(_varcomp_statistics(engine, x0, pairs, icol, fisher))
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            V = _lmm.variance_sandwich(engine, fit)
+            jac = np.column_stack([
+                _lmm._richardson(lambda x: _varcomp_statistics(engine, x, pairs, icol, fisher), x0, i,
+                                 1e-4 * max(abs(x0[i]), 1e-2)) for i in range(len(x0))])
+    except np.linalg.LinAlgError:
+        return np.full((k, k), np.nan)
+    if fit.boundary:
+        return np.full((k, k), np.nan)
+    return np.einsum("ia,ab,jb->ij", jac, V, jac)
+
+
 def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, total_w, formula, random):
     if fit.boundary:
         warnings.warn(_lmm.SINGULAR_MESSAGE, BelongingWarning, stacklevel=3)
@@ -848,6 +888,11 @@ def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, le
     if "corr" not in variance:
         variance["corr"] = np.nan
     variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
+    pairs = [(i, j) for i in range(len(znames)) for j in range(i + 1, len(znames))
+             if blocks is None or blocks[i] == blocks[j]]
+    icol = list(znames).index("(Intercept)") if "(Intercept)" in znames else None
+    vc = _varcomp_covariance(engine, fit, pairs, icol, fisher=False)
+    variance["se"] = np.sqrt(np.diag(vc))[:-1]                  # the last statistic is the ICC
     intercept_var = _intercept_variance(G, znames)
     icc = intercept_var / (intercept_var + fit.sigma2)
     X = design.X

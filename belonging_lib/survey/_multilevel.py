@@ -8,13 +8,18 @@ the design (:meth:`SurveyDesign._run`), as for every other survey statistic.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from .._errors import DataError
 from .._validation import require_columns
 from ..models import _lmm
-from ..models.multilevel import SCALINGS, _random_design, _random_terms, _school_weights, _scale_pupil_weights
+from .._pooling import rubin
+from .._results import coef_table
+from ..models.multilevel import (SCALINGS, _random_design, _random_terms, _school_weights, _scale_pupil_weights,
+                                 _varcomp_covariance, _varcomp_statistics)
 
 
 ROUNDING = 1e-4
@@ -38,17 +43,27 @@ def _school_factors(codes, n_schools, W):
 def _statistics(model, fit, q, pairs, icol):
     """beta, the random-effect variances (the covariances of ``pairs`` as Fisher-z correlations), sigma^2
     and the ICC (``icol``: the random intercept's column of Z, None without one)."""
-    G, _ = model.random_covariance(fit.theta, fit.sigma2)
-    out = list(np.asarray(fit.beta, float))
-    out += [G[i, i] for i in range(q)]
-    for i, j in pairs:
-        den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
-        r = G[i, j] / den if den > 0 else 0.0
-        out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
-    out.append(fit.sigma2)
-    tau = G[icol, icol] if icol is not None else 0.0
-    out.append(tau / (tau + fit.sigma2))
-    return np.array(out)
+    x = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
+    return np.r_[np.asarray(fit.beta, float), _varcomp_statistics(model, x, pairs, icol, True)]
+
+
+def _sandwich_variances(model, fit, pairs, icol):
+    """Each statistic's sandwich sampling variance (as WeMix): the fixed effects' cluster sandwich and
+    the variance parameters' sandwich carried by the delta method (NaN at a boundary)."""
+    vb = _lmm.sandwich(model, fit.theta, fit.beta, fit.vcov / fit.sigma2)
+    vc = _varcomp_covariance(model, fit, pairs, icol, fisher=True)
+    return np.r_[np.diag(vb), np.diag(vc)]
+
+
+def _pool_sandwich(theta, level, terms, *, test):
+    """theta (2, M, K): the estimates and their sandwich variances per plausible value, pooled by Rubin."""
+    pooled = rubin(theta[0], theta[1])
+    table = coef_table(terms, pooled.estimate, pooled.se, pooled.df, ci_level=level)
+    if not test:
+        table = table.drop(columns=["statistic", "p"])
+    table["var_within"] = pooled.var_within
+    table["var_between"] = pooled.var_between
+    return table
 
 
 def _refit(model, theta0):
@@ -61,12 +76,15 @@ def _refit(model, theta0):
                        model.n, model.p, None, True, False, 0.0, it)
 
 
-def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level):
+def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level, se="replicate"):
     """Fit ``SurveyDesign.multilevel`` (this module never imports ``design``, which imports it)."""
     import patsy
 
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
+    if se not in ("replicate", "sandwich"):
+        raise DataError(f"`se` is 'replicate' (the design's replicate weights) or 'sandwich' (over schools, as "
+                        f"WeMix), not {se!r}.")
     if not isinstance(cluster, str):
         raise DataError("`cluster` takes one column (the schools) for a survey multilevel model.")
     require_columns(des.data, [cluster, school_weight], role="cluster or school weight column")
@@ -109,15 +127,15 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     labels = pd.DataFrame({"term": names})
 
     def fn(W, vals, rows):
-        n_rep = W.shape[1]
-        out = np.empty((n_rep, n_pv, len(names)))
+        n_rep = W.shape[1] if se == "replicate" else 1
+        out = np.empty((n_rep if se == "replicate" else 2, n_pv, len(names)))
         first = frame_for(rows, 0)
         codes, uniq = pd.factorize(first[cluster], sort=True)
         J = len(uniq)
         first[school_weight] = pd.to_numeric(first[school_weight])
         sw = _school_weights(first, school_weight, codes, J, cluster)
         a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
-        factors = _school_factors(codes, J, W)                # the same for every plausible value
+        factors = _school_factors(codes, J, W) if se == "replicate" else []   # the same for every PV
         for m in range(n_pv):
             frame = first if m == 0 else frame_for(rows, m)
             y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
@@ -128,7 +146,10 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                 model.restrict_to_blocks(blocks)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
             out[0, m] = _statistics(model, fit, q, pairs, icol)
-            batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 else []
+            if se == "sandwich":
+                out[1, m] = _sandwich_variances(model, fit, pairs, icol)
+                continue
+            batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 and icol == 0 else []
             if batch:
                 # a random intercept with school-level replicate factors: every replicate at once
                 cws = np.stack([sw * factors[r - 1][0] for r in batch])
@@ -155,7 +176,8 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                 out[r, m] = _statistics(rep, _refit(rep, fit.theta), q, pairs, icol)
         return out
 
-    out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True)
+    out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True,
+                                 pool=_pool_sandwich if se == "sandwich" else None)
     # correlations were pooled on Fisher's z scale: back to r
     corr = out["term"].astype(str).str.startswith("corr: ")
     if corr.any():
@@ -165,5 +187,9 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             out.loc[corr, c] = np.tanh(out.loc[corr, c].to_numpy(float))
     var_rows = out["term"].astype(str).str.startswith(("var: ", "ICC"))
     out.loc[var_rows, ["statistic", "p"]] = np.nan            # a variance is not tested against zero here
-    return des._estimate(out, ledger, n_pv, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
-                         formula=formula)
+    est = des._estimate(out, ledger, n_pv, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
+                        formula=formula)
+    if se == "sandwich":
+        est = dataclasses.replace(est, method=f"sandwich over schools for each plausible value (as WeMix), {n_pv} "
+                                              "plausible value(s), Rubin's rules")
+    return est

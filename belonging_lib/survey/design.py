@@ -675,7 +675,7 @@ class SurveyDesign:
 
     def multilevel(self, formula: str, *, cluster: str, school_weight: str, random: str | None = None,
                    scaling: str = "cluster_size", by: str | Sequence[str] | None = None,
-                   ci_level: float | None = None) -> SurveyEstimate:
+                   ci_level: float | None = None, se: str = "replicate") -> SurveyEstimate:
         """A two-level model (pupils in schools) with both weights, plausible values and replicate SEs.
 
         Parameters
@@ -690,13 +690,20 @@ class SurveyDesign:
             weight, a *total* weight, and each replicate weight likewise; the conditional pupil
             weight is total / school (see :func:`belonging_lib.models.multilevel`, ``weights``).
         random : str, optional
-            Random slopes (``"~ ESCS"``), as :func:`~belonging_lib.models.multilevel`.
+            Random slopes (``"~ ESCS"``, or lme4's ``"(1 + ESCS || school)"`` for a slope
+            uncorrelated with the intercept), as :func:`~belonging_lib.models.multilevel`.
         scaling : {"cluster_size", "effective_size", "none"}
             Scaling of the conditional pupil weights within schools (see
             :func:`~belonging_lib.models.multilevel`).
         by : str or list of str, optional
             Fit separately in each group (each country: ``by="CNT"``); see
             :func:`belonging_lib.survey.average` for the OECD average over countries.
+        se : {"replicate", "sandwich"}
+            Each plausible value's sampling variance: ``"replicate"`` (the default) from refits
+            with the design's replicate weights; ``"sandwich"`` from the sandwich over schools
+            (WeMix's, for the fixed effects and, by the delta method, the variance components and
+            the ICC), with no refits, for designs whose replicate weights do not replicate the
+            school sample or when refits are too slow.
 
         Returns
         -------
@@ -717,12 +724,14 @@ class SurveyDesign:
         ``BIFIE.twolevelreg`` uses replicate weights).  The replicate variance and Rubin's rules
         are the design's (the mean of the estimates; the mean sampling variance plus
         :math:`(1 + 1/M)` times the between-PV variance, as EdSurvey's ``mixed.sdf``).
-        Correlations are pooled on Fisher's z scale and transformed back.
+        Correlations are pooled on Fisher's z scale and transformed back.  With
+        ``se="sandwich"`` the same pooling uses each plausible value's sandwich variance (a
+        variance estimated at 0 has no sandwich standard error: NaN).
         """
         from ._multilevel import design_multilevel
 
         return design_multilevel(self, formula, cluster=cluster, school_weight=school_weight, random=random,
-                                 scaling=scaling, by=by, ci_level=ci_level)
+                                 scaling=scaling, by=by, ci_level=ci_level, se=se)
 
     # ------------------------------------------------------------------ internals
     def _read_formula(self, formula: str):
@@ -827,8 +836,11 @@ class SurveyDesign:
                 f"{n_pv} plausible value(s), Rubin's rules")
 
     def _run(self, variables, fn, by, ci_level, *, labels, pass_rows=False,
-             regression=None, counts=None, test=False, outside=None) -> tuple[pd.DataFrame, RowLedger, int]:
+             regression=None, counts=None, test=False, outside=None, pool=None) -> tuple[pd.DataFrame, RowLedger, int]:
         """Missing-value handling, grouping, the statistic for all weights and PVs, pooling.
+
+        ``pool`` replaces :meth:`_pool` (same arguments): for a statistic whose sampling variance
+        is not from the replicates, ``fn`` returns (2, M, K), the estimates then their variances.
 
         Returns the table, the ledger of the design's rows (those outside the comparison, with the
         reason ``outside``; those without a ``by`` value; those with a missing analysis value) and
@@ -900,8 +912,9 @@ class SurveyDesign:
             except np.linalg.LinAlgError as exc:
                 raise ModelError(f"The regression cannot be estimated in {where}: "
                                  f"{exc}. Check for predictors with no variation.") from None
-            if not np.all(np.isfinite(theta)):
-                r = int(np.nonzero(~np.isfinite(theta).reshape(theta.shape[0], -1).all(axis=1))[0][0])
+            checked = theta[:1] if pool is not None else theta    # a sampling variance may be undefined (NaN)
+            if not np.all(np.isfinite(checked)):
+                r = int(np.nonzero(~np.isfinite(checked).reshape(checked.shape[0], -1).all(axis=1))[0][0])
                 names = [v for v in variables if isinstance(v, str)]
                 raise DataError(f"The statistic of {names} is undefined in {where} ({len(rows)} pupils) "
                                 f"with weight column {weight_cols[r]!r}: a variable does not vary there "
@@ -911,7 +924,7 @@ class SurveyDesign:
                 pooled.loc[pooled.index[-1], ["statistic", "p"]] = np.nan     # R-squared has no test
                 block = pooled.reset_index()
             else:
-                pooled = self._pool(theta, level, list(range(theta.shape[2])), test=test)
+                pooled = (pool or self._pool)(theta, level, list(range(theta.shape[2])), test=test)
                 block = pd.concat([labels.reset_index(drop=True), pooled.reset_index(drop=True)], axis=1)
             block["n"] = len(rows)
             if counts is not None:          # pupils behind each part of the statistic (e.g. each group)
