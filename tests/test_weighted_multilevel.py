@@ -179,6 +179,35 @@ def test_matches_wemix(kind, scaling):
         _close(var[[0, 1, 3]], [wm["school.(Intercept)"], wm["school.x"], wm["Residual"]], 1e-6)
 
 
+def _wemix_variance_se(ref: dict, fit) -> tuple[list, list]:
+    """(ours, WeMix's) sandwich SEs of the variance components, matched by term."""
+    vc = ref["varcomp"]
+    table = {}
+    for grp, a, b, se in zip(vc["grp"], vc["var1"], vc["var2"], vc["se"]):
+        name = "Residual" if grp == "Residual" else (f"{grp}: {a}" if not b else f"{grp}: cov({a}, {b})")
+        table[name] = se
+    assert set(table) == set(fit.variance.index), (table, list(fit.variance.index))
+    return list(fit.variance["se"]), [table[k] for k in fit.variance.index]
+
+
+@pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
+@pytest.mark.parametrize("kind", ["ri", "rs", "dg"])
+def test_variance_sandwich_matches_wemix(kind, scaling):
+    ref = WM["models"][f"fixture_{kind}_{scaling}"]
+    fit = multilevel(
+        FIX,
+        "y ~ x + female",
+        cluster="school",
+        random={"ri": None, "rs": "~ x", "dg": "(1 | school) + (0 + x | school)"}[kind],
+        weights={"pupil": "w_pupil", "school": "w_school"},
+        pupil_weight="total",
+        scaling=scaling,
+    )
+    ours, theirs = _wemix_variance_se(ref, fit)
+    # relative: WeMix's Hessian is a numerical second difference (step 1.2e-4), ours Richardson's
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
+
+
 def test_conditional_and_total_pupil_weights_give_the_same_fit():
     d = FIX.assign(w_cond=FIX["w_pupil"] / FIX["w_school"])
     a = multilevel(
@@ -292,6 +321,7 @@ def test_wemix_vignette_table_2(random):
     _close(fit.loglik, ref["loglik"], 1e-9)
     wm = ref["variance"]
     _close(v, [wm["schoolid.(Intercept)"], wm["schoolid.escs"], wm["Residual"]], 1e-6)
+    np.testing.assert_allclose(*_wemix_variance_se(ref, fit), rtol=1e-6, atol=0)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -3,7 +3,7 @@
 # WeMix is not in Debian; it must be installed for R to find it (from its public source).
 # Writes tests/reference/wemix.json: R's and each package's version, the exact calls, an MD5 of every
 # input file, and for each model the fixed effects with WeMix's sandwich SEs, the variance
-# components and the pseudo-log-likelihood.
+# components (with WeMix's sandwich SEs) and the pseudo-log-likelihood.
 if (!requireNamespace("WeMix", quietly = TRUE)) {
   message("WeMix is not installed: tests/reference/wemix.json is kept as it is")
   quit(status = 0)
@@ -39,8 +39,11 @@ scale_within <- function(d, method) {
   d
 }
 grab <- function(m) {
+  vd <- m$varDF
   list(terms = names(m$coef), estimate = unname(m$coef), se = unname(m$SE),
-       variance = as.list(m$vars), loglik = m$lnl)
+       variance = as.list(m$vars), loglik = m$lnl,
+       varcomp = list(grp = vd$grp, var1 = ifelse(is.na(vd$var1), "", vd$var1),
+                      var2 = ifelse(is.na(vd$var2), "", vd$var2), vcov = vd$vcov, se = vd$SEvcov))
 }
 calls <- list(
   fixture_ri = "mix(y ~ x + female + (1 | school), data = d, weights = c('wc', 'w_school'), cWeights = TRUE)",
