@@ -850,6 +850,8 @@ def _varcomp_covariance(engine, fit, pairs, icol, fisher: bool) -> np.ndarray:
     NaN where it cannot be computed (a variance on the boundary at 0)."""
     x0 = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
     k = len(_varcomp_statistics(engine, x0, pairs, icol, fisher))
+    if fit.boundary:
+        return np.full((k, k), np.nan)
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
             V = _lmm.variance_sandwich(engine, fit)
@@ -857,8 +859,6 @@ def _varcomp_covariance(engine, fit, pairs, icol, fisher: bool) -> np.ndarray:
                 _lmm._richardson(lambda x: _varcomp_statistics(engine, x, pairs, icol, fisher), x0, i,
                                  1e-4 * max(abs(x0[i]), 1e-2)) for i in range(len(x0))])
     except np.linalg.LinAlgError:
-        return np.full((k, k), np.nan)
-    if fit.boundary:
         return np.full((k, k), np.nan)
     return np.einsum("ia,ab,jb->ij", jac, V, jac)
 
