@@ -685,6 +685,33 @@ class WeightedTwoLevel(TwoLevel):
         model = cls(ztz, ztw, xax, cluster_w, len(cols[-1]))
         model.asum = csum(a)                                          # sum_i a_ij per cluster
         model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), model.asum))
+        model._design = (codes, n_groups, za, cols[:-1], a)            # for another outcome (with_outcome)
+        return model
+
+    def with_outcome(self, y) -> "WeightedTwoLevel":
+        """The same design, weights and clusters with another outcome (another plausible value).
+
+        Only the sums that involve the outcome are formed (``Z'Ay``, ``X'Ay`` and ``y'Ay`` per
+        cluster: ``q + p + 1`` passes over the pupils instead of all of them); the rest is shared
+        with this model.  Each sum is the same operation on the same arrays as in
+        :meth:`from_weighted_data`, so the result has the same digits as a fit from scratch.
+        """
+        codes, n_groups, za, xcols, a = self._design
+        y = np.asarray(y, float)
+        q, p = self.q, self.p
+
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
+        ztw = self.ztw_raw.copy()
+        for i in range(q):
+            ztw[:, i, p] = csum(za[i] * y)
+        ya = y * a
+        xax = self.xax.copy()
+        for k in range(p):
+            xax[:, p, k] = xax[:, k, p] = csum(ya * xcols[k])
+        xax[:, p, p] = csum(ya * y)
+        model = type(self)(self.ztz_raw, ztw, xax, self.cw, self.n_rows)
+        model.asum, model.n, model._design = self.asum, self.n, self._design
         return model
 
     def evaluate(self, theta, derivs: bool = False):
