@@ -119,3 +119,25 @@ def test_the_icc_finds_the_intercept_wherever_it_stands():
 def test_bad_bar_terms_are_refused(random, message):
     with pytest.raises(ModelError, match=message):
         multilevel(SLEEP, "Reaction ~ Days", cluster="Subject", random=random)
+
+
+def test_another_outcome_keeps_the_blocks_of_a_weighted_model():
+    """``with_outcome`` (the survey fit's next plausible value) keeps the covariance fixed at 0."""
+    from belonging_lib.models import _lmm
+
+    rng = np.random.default_rng(3)
+    codes = np.repeat(np.arange(30), 12)
+    x = rng.normal(size=len(codes))
+    X = np.column_stack([np.ones(len(codes)), x])
+    Z = X.copy()
+    y1, y2 = (x + rng.normal(size=30)[codes] + rng.normal(size=len(codes)) for _ in range(2))
+    a, cw = rng.uniform(0.5, 1.5, len(codes)), rng.uniform(1, 3, 30)
+
+    def build(y):
+        return _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, 30, a, cw).restrict_to_blocks([0, 1])
+
+    shared = build(y1).with_outcome(y2)
+    assert shared.n_theta == 2 and list(shared.blocks) == [0, 1]
+    got, want = (_lmm.fit(m, reml=False, satterthwaite_df=False) for m in (shared, build(y2)))
+    np.testing.assert_array_equal(got.theta, want.theta)
+    np.testing.assert_array_equal(got.beta, want.beta)

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .._errors import DataError
 from .._validation import require_columns
@@ -25,19 +26,31 @@ from ..models.multilevel import (SCALINGS, _random_design, _random_terms, _schoo
 ROUNDING = 1e-4
 
 
-def _school_factors(codes, n_schools, W):
+def _school_factors(codes, n_schools, W, block: int = 2048):
     """Each replicate's school factors (a school's replicate total over its full-sample total), and
     whether each factor is the same for all the school's pupils (PISA's and TIMSS's replicates:
-    schools are the units replicated).  One (factors, constant) pair per replicate column of ``W``."""
-    s0 = np.bincount(codes, weights=W[:, 0], minlength=n_schools)
-    out = []
-    for r in range(1, W.shape[1]):
-        f = np.bincount(codes, weights=W[:, r], minlength=n_schools) / s0
-        # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that
-        # varies within a school by less than 1e-4 of the weight is the same factor
-        constant = bool(np.all(np.abs(W[:, r] - f[codes] * W[:, 0]) <= ROUNDING * np.abs(W[:, r])))
-        out.append((f, constant))
-    return out
+    schools are the units replicated).  Returns the factors (schools x replicates) and, per replicate
+    column of ``W`` after the first, whether they are constant.
+
+    The school totals of all the weight columns come from one sparse product (each school's pupils
+    summed in row order); the check runs over blocks of ``block`` pupils, all replicates at once.
+    """
+    n, k = W.shape
+    order = np.argsort(codes, kind="stable")
+    indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_schools))]
+    totals = sparse.csr_matrix((np.ones(n), order, indptr), shape=(n_schools, n)) @ W
+    F = totals[:, 1:] / totals[:, :1]
+    # weights in survey files are rounded (PISA: 4 to 5 significant digits), so a factor that
+    # varies within a school by less than 1e-4 of the weight is the same factor (weights are >= 0)
+    constant = np.ones(k - 1, dtype=bool)
+    for a in range(0, n, block):
+        rows = slice(a, a + block)
+        dev = np.take(F, codes[rows], axis=0)
+        dev *= W[rows, :1]
+        dev -= W[rows, 1:]
+        np.abs(dev, out=dev)
+        constant &= np.all(dev <= ROUNDING * W[rows, 1:], axis=0)
+    return F, constant
 
 
 def _statistics(model, fit, q, pairs, icol):
@@ -99,9 +112,9 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     variables = list(dict.fromkeys(used + rvars + [cluster, school_weight]))
     n_pv = des._n_pv_of(variables)
 
-    def frame_for(rows, m):
+    def frame_for(rows, m, only=None):
         cols = {}
-        for v in variables:
+        for v in variables if only is None else only:
             c = des.pv[v][m % len(des.pv[v])] if v in des.pv else v
             cols[v] = des.data[c].to_numpy()[rows]
         return pd.DataFrame(cols)
@@ -125,6 +138,8 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     names += [f"corr: {cluster} {znames[i]}, {znames[j]}" for i, j in pairs]
     names += ["var: Residual", "ICC"]
     labels = pd.DataFrame({"term": names})
+    # the predictors and the random part are the same for every plausible value unless one of them is a PV
+    shared_design = not rhs_pv and not any(v in des.pv for v in rvars)
 
     def fn(W, vals, rows):
         n_rep = W.shape[1] if se == "replicate" else 1
@@ -135,34 +150,44 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
         first[school_weight] = pd.to_numeric(first[school_weight])
         sw = _school_weights(first, school_weight, codes, J, cluster)
         a0 = _scale_pupil_weights(W[:, 0] / sw[codes], codes, J, scaling)
-        factors = _school_factors(codes, J, W) if se == "replicate" else []   # the same for every PV
+        batch = []
+        if se == "replicate":
+            F, constant = _school_factors(codes, J, W)             # the same for every plausible value
+            batch = [r for r in range(1, n_rep) if constant[r - 1]] if q == 1 and icol == 0 else []
+            # a random intercept with school-level replicate factors: every replicate at once
+            cws = np.ascontiguousarray((sw[:, None] * F[:, [r - 1 for r in batch]]).T)
+        model = None
         for m in range(n_pv):
-            frame = first if m == 0 else frame_for(rows, m)
-            y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
-            y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
-            Z, _, _ = _random_design(rdesc, random, frame)
-            model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
-            if blocks is not None:
-                model.restrict_to_blocks(blocks)
+            if model is not None and shared_design:
+                # another plausible value of the outcome: only the outcome's sums are formed again
+                # (with_outcome keeps the restriction to blocks)
+                y = patsy.build_design_matrices([infos[0]], frame_for(rows, m, lhs_names), NA_action="raise")[0]
+                y = np.asarray(y, float)[:, 0]
+                model = model.with_outcome(y)
+            else:
+                frame = first if m == 0 else frame_for(rows, m)
+                y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
+                y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
+                Z, _, _ = _random_design(rdesc, random, frame)
+                model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)
+                if blocks is not None:
+                    model.restrict_to_blocks(blocks)
             fit = _lmm.fit(model, reml=False, satterthwaite_df=False)
             out[0, m] = _statistics(model, fit, q, pairs, icol)
             if se == "sandwich":
                 out[1, m] = _sandwich_variances(model, fit, pairs, icol)
                 continue
-            batch = [r for r in range(1, n_rep) if factors[r - 1][1]] if q == 1 and icol == 0 else []
+            done: set = set()
             if batch:
-                # a random intercept with school-level replicate factors: every replicate at once
-                cws = np.stack([sw * factors[r - 1][0] for r in batch])
                 th, beta, s2, ok = _lmm.refit_intercept_weights(model, cws, float(fit.theta[0]))
                 tau = s2 * th ** 2
                 out[batch, m] = np.column_stack([beta, tau, s2, tau / (tau + s2)])
-                batch = [r for r, good in zip(batch, ok) if good]
+                done = {r for r, good in zip(batch, ok) if good}
             for r in range(1, n_rep):
-                if r in batch:
+                if r in done:
                     continue
-                f, constant = factors[r - 1]
-                cw = sw * f
-                if constant:
+                cw = sw * F[:, r - 1]
+                if constant[r - 1]:
                     rep = _lmm.WeightedTwoLevel(model.ztz_raw, model.ztw_raw, model.xax, cw, model.n_rows)
                     rep.asum = model.asum
                     rep.n = float(np.einsum("j,j->", cw, model.asum))

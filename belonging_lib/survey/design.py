@@ -998,8 +998,9 @@ class SurveyDesign:
             # too few residual df: the model is withheld, but its group is not small, so no
             # secondary suppression follows from it
             rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
-        ctx = _resolve_context(None, self.data, policy)
-        if ctx is not None and by_cols:
+        # the context (found by a fingerprint of the whole data set) checks group counts only
+        ctx = _resolve_context(None, self.data, policy) if by_cols else None
+        if ctx is not None:
             ids = _row_ids(ctx, self.data)
             cells = []
             for u, (used, excl) in enumerate(used_rows):
