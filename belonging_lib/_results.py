@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ._errors import DataError
 
-__all__ = ["TIDY_COLUMNS", "Result", "RowLedger", "LedgerEntry", "coef_table", "format_p", "tidy"]
+__all__ = ["TIDY_COLUMNS", "Estimate", "Interval", "Result", "RowLedger", "LedgerEntry", "coef_table", "format_p", "tidy"]
 
 #: Column names that start every tidy table of estimates in the library (those that apply, in this
 #: order; docs/api/conventions.md).
@@ -121,6 +121,57 @@ class Result:
                              border=0, classes="bl-table", na_rep="")
         notes = "".join(f"<p style='margin:0'><small>{n}</small></p>" for n in self.notes())
         return f"<div class='bl-result'><strong>{self.title}</strong>{html}{notes}</div>"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Estimate(Result):
+    """Base class of results with one headline estimate.
+
+    The fields are the conventions page's: ``estimate, se, ci_low, ci_high,
+    ci_level, p, df, n, n_excluded``.  Those a method does not give are NaN
+    (``n`` None).  Subclasses add their own fields (keyword-only here, so a
+    subclass may declare fields without defaults) and set ``term``, the
+    name of the estimate in :meth:`to_frame`.
+    """
+
+    estimate: float
+    se: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    ci_level: float = 0.95
+    p: float = float("nan")
+    df: float = float("nan")
+    n: int | None = None
+    n_excluded: int = 0
+
+    title = "Estimate"
+    term: ClassVar[str] = "estimate"   # the ``term`` of the one row of to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: term, then the tidy columns, then the subclass's other numbers and labels."""
+        row: dict[str, Any] = {"term": self.term}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if _is_scalar(value) or isinstance(value, (np.floating, np.integer)):
+                row[f.name] = value
+        return tidy(pd.DataFrame([row]))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Interval(Estimate):
+    """An estimate with a confidence interval and the method that gave the interval.
+
+    What the interval helpers return (:func:`belonging_lib.reliability.feldt_ci`,
+    ``belonging_lib.models.mediation.bootstrap_ci``,
+    ``belonging_lib.trials.effect_sizes.ncp_t_interval``): read ``ci_low`` and ``ci_high``.
+    """
+
+    ci_method: str = ""
+
+    title = "Confidence interval"
+
+    def notes(self) -> list[str]:
+        return [f"CI: {self.ci_method}, {self.ci_level:.0%}."] if self.ci_method else []
 
 
 def _is_scalar(value: Any) -> bool:

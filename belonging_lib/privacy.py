@@ -19,7 +19,10 @@ that look like real identifiers.  What is scanned for, and its limits:
   ``2012-3-4``) with a year from 1995 to 2022 (the birth years of school
   pupils in the data's period); survey dates in 2023 or later are ignored.
 * Names cannot be detected reliably (no list of names is used); keep name
-  columns out of data files instead (:func:`belonging_lib.disclosure.drop_identifiers`).
+  columns out of data files instead (:func:`drop_identifiers`).
+
+:func:`drop_identifiers` removes (or pseudonymises) identifier columns of a
+data set before it is shown.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ._errors import DataError, DisclosureError
 from ._validation import as_frame, as_list, require_columns
 
 __all__ = ["pseudonymise", "find_identifiers", "check_no_identifiers", "looks_like_id_column",
-           "normalise_column_name", "IDENTIFIER_PATTERNS", "KEY_ENV"]
+           "normalise_column_name", "drop_identifiers", "IDENTIFIER_PATTERNS", "ID_COLUMN_PATTERN", "KEY_ENV"]
 
 #: Environment variable read for the key when ``key=None``.
 KEY_ENV = "BELONGING_PSEUDONYM_KEY"
@@ -260,4 +263,36 @@ def check_no_identifiers(obj, *, where: str = "output") -> None:
                               f"look like real identifiers ({shown}). Remove or pseudonymise them.")
 
 
-_ = as_list
+
+#: Column names treated as pupil identifiers by :func:`drop_identifiers`.
+ID_COLUMN_PATTERN = (r"(?i)^(pupil_?id|student_?id|responseid|response_id|upn|cntstuid|staff_?id|name|"
+                     r"first_?name|surname|last_?name|dob|date_?of_?birth|postcode|email)$")
+
+
+def drop_identifiers(data: pd.DataFrame, *, columns: Sequence[str] | None = None,
+                     key: str | bytes | None = None) -> pd.DataFrame:
+    """Remove (or, with ``key``, pseudonymise) pupil identifier columns before display.
+
+    Parameters
+    ----------
+    data : DataFrame
+    columns : list of str, optional
+        Identifier columns; by default those matching :data:`ID_COLUMN_PATTERN`
+        (pupil_id, ResponseId, UPN, name, date of birth, postcode, email ...).
+    key : str or bytes, optional
+        If given, identifiers are replaced by keyed pseudonyms
+        (:func:`pseudonymise`) instead of dropped.
+
+    Examples
+    --------
+    >>> drop_identifiers(pd.DataFrame({"pupil_id": ["P1"], "y": [3]})).columns.tolist()
+    ['y']
+    """
+    data = as_frame(data)
+    # normalised names: "Pupil ID", "UPN " (spaces, hyphens, NFC) match too
+    cols = as_list(columns) if columns is not None else [
+        c for c in data.columns if re.match(ID_COLUMN_PATTERN, normalise_column_name(c))]
+    require_columns(data, cols, role="identifier column")
+    if key is not None:
+        return pseudonymise(data, columns=cols, key=key)
+    return data.drop(columns=cols)

@@ -39,7 +39,8 @@ from scipy import optimize, stats
 from . import _factor
 from ._errors import BelongingWarning, ColumnError, DataError
 from ._resampling import cluster_bootstrap_indices
-from ._results import TIDY_COLUMNS, Result
+from ._deprecation import renamed_keywords
+from ._results import TIDY_COLUMNS, Interval, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
                           describe_rows, require_columns, row_numbers, require_finite, require_numeric)
 
@@ -129,28 +130,39 @@ def _alpha_parts(c: np.ndarray, r: np.ndarray) -> dict:
             "signal_noise": k * av_r / (1 - av_r) if av_r < 1 else np.inf, "q": q}
 
 
-def feldt_ci(alpha: float, n: int, k: int, *, ci_level: float = 0.95) -> tuple[float, float]:
+@renamed_keywords(alpha="estimate")
+def feldt_ci(estimate: float, n: int, k: int, *, ci_level: float = 0.95) -> Interval:
     """Feldt (1965) confidence interval of Cronbach's alpha.
 
     ``1 - (1 - alpha) F`` with F quantiles of ``F(n - 1, (n - 1)(k - 1))``
-    (``psych::alpha.ci``).
+    (``psych::alpha.ci``).  ``estimate`` is Cronbach's alpha (it was the
+    keyword ``alpha`` before 0.3, read with a ``DeprecationWarning`` until the
+    next release: across the library ``alpha`` is a test's significance
+    level); the interval's level is ``ci_level``.
+
+    Returns
+    -------
+    Interval
+        ``estimate`` (alpha), ``ci_low``, ``ci_high``, ``ci_level`` and ``n``.
 
     Examples
     --------
-    >>> [round(v, 4) for v in feldt_ci(0.8, 100, 10)]
-    [0.736, 0.8537]
+    >>> out = feldt_ci(0.8, 100, 10)
+    >>> round(out.ci_low, 4), round(out.ci_high, 4)
+    (0.736, 0.8537)
     """
     level = check_probability("ci_level", ci_level)
     for name, value in (("n", n), ("k", k)):
         if not (np.isfinite(value) and value >= 2 and float(value).is_integer()):
             raise DataError(f"Feldt's interval needs `{name}` to be a whole number of at least 2 "
                             f"(pupils and items), but {value!r} was passed.")
-    if not (np.isfinite(alpha) and alpha <= 1):
-        raise DataError(f"`alpha` must be a finite value of at most 1, but {alpha!r} was passed.")
+    if not (np.isfinite(estimate) and estimate <= 1):
+        raise DataError(f"`estimate` (alpha) must be a finite value of at most 1, but {estimate!r} was passed.")
     df1, df2 = n - 1, (n - 1) * (k - 1)
-    lo = 1 - (1 - alpha) * stats.f.ppf(1 - (1 - level) / 2, df1, df2)
-    hi = 1 - (1 - alpha) * stats.f.ppf((1 - level) / 2, df1, df2)
-    return float(lo), float(hi)
+    lo = 1 - (1 - estimate) * stats.f.ppf(1 - (1 - level) / 2, df1, df2)
+    hi = 1 - (1 - estimate) * stats.f.ppf((1 - level) / 2, df1, df2)
+    return Interval(estimate=float(estimate), ci_low=float(lo), ci_high=float(hi), ci_level=level, n=int(n),
+                    ci_method="Feldt")
 
 
 def _warn_two_group_factors(n_factors: int) -> None:
@@ -713,7 +725,8 @@ def reliability(data: pd.DataFrame, *, items: Sequence[str] | None = None,
         draws = draws[defined]
         boot_ci = (float(np.quantile(draws, (1 - level) / 2)), float(np.quantile(draws, 1 - (1 - level) / 2)))
 
-    ci_low, ci_high = feldt_ci(float(parts["raw"]), n, k, ci_level=level)
+    feldt = feldt_ci(float(parts["raw"]), n, k, ci_level=level)
+    ci_low, ci_high = feldt.ci_low, feldt.ci_high
     return ReliabilityResult(
         alpha=float(parts["raw"]), std_alpha=float(parts["std"]), g6=float(parts["g6"]),
         average_r=float(parts["average_r"]), median_r=parts["median_r"],

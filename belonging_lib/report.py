@@ -21,6 +21,7 @@ identifiers never appear.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
@@ -30,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError
+from ._results import Result
 from ._validation import as_frame, require_columns
-from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, _Cell, _plain, _resolve_context,
-                         _row_ids, _through_context, get_default_policy, suppress)
+from .disclosure import (DisclosureContext, DisclosurePolicy, SuppressedTable, automatic_context, get_context,
+                         get_default_policy, protect, suppress)
 from .tables import apa_table
 
-__all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "report_tables", "resolve_scores"]
+__all__ = ["school_report", "DEFAULT_SCORES", "DEFAULT_BY", "ReportScale", "ReportScales", "ReportTables",
+           "report_tables", "resolve_scores"]
 
 #: Pupil characteristics the report breaks the first score down by, unless ``by`` says otherwise.
 DEFAULT_BY = ("fsm", "send", "gender")
@@ -92,7 +95,84 @@ def _rule_range(inst, rule) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
-def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list[str]]:
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportScale:
+    """One scale a report shows: its label on the page, its name, its scores and its possible range."""
+
+    label: str
+    name: str
+    values: pd.Series
+    low: float
+    high: float
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportScales(Result):
+    """The scales a report shows, in the order asked, and the ones left out (:func:`resolve_scores`).
+
+    Attributes
+    ----------
+    shown : tuple of ReportScale
+        The scales shown, in the order asked.
+    left_out : tuple of str
+        The scales whose items or column hold no answer.
+    """
+
+    shown: tuple
+    left_out: tuple
+
+    title = "Scales in the report"
+
+    def to_frame(self) -> pd.DataFrame:
+        """label, name, low, high, n (pupils with a score): one row per scale shown."""
+        return pd.DataFrame([{"label": e.label, "name": e.name, "low": e.low, "high": e.high,
+                              "n": int(e.values.notna().sum())} for e in self.shown],
+                            columns=["label", "name", "low", "high", "n"])
+
+    def notes(self) -> list[str]:
+        return [f"Left out (no answers): {', '.join(self.left_out)}"] if self.left_out else []
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReportTables(Result):
+    """The tables of a one-school report, suppressed (:func:`report_tables`).
+
+    Attributes
+    ----------
+    overall : SuppressedTable
+        Each score: the school's N and mean, the other schools' N and mean, the difference.
+    by : dict of str to SuppressedTable
+        The main score by each group column, in the school and in the other schools.
+    n_school, n_rest : int
+        Pupils of the school and of the other schools.
+    n_school_shown, n_rest_shown : bool
+        Whether the header may state ``n_school`` / ``n_rest``.
+    main_score : str
+        The label of the first scale (the one broken down by group).
+    scales : tuple of ReportScale
+        The scales shown, in the order asked (as :func:`resolve_scores` gives them).
+    left_out : tuple of str
+        The scales left out for want of answers.
+    """
+
+    overall: SuppressedTable
+    by: dict
+    n_school: int
+    n_rest: int
+    n_school_shown: bool
+    n_rest_shown: bool
+    main_score: str
+    scales: tuple
+    left_out: tuple
+
+    title = "School report tables"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The overall table as shown (suppressed cells are missing)."""
+        return self.overall.data.copy()
+
+
+def resolve_scores(data: pd.DataFrame, *, scores=None) -> ReportScales:
     """The scales a report shows, in the order asked, and the ones left out for lack of answers.
 
     ``scores`` is ``None`` (every scale whose item columns are all in the
@@ -100,8 +180,8 @@ def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list
     instrument id such as ``"tr_care"``, or a score column already in the
     data) or a mapping ``{label: name}``.
 
-    Returns ``(shown, left_out)``: ``shown`` is a list of
-    ``{"label", "name", "values", "low", "high"}`` dicts in the order asked;
+    Returns a :class:`ReportScales`: ``shown`` holds one :class:`ReportScale`
+    (``label, name, values, low, high``) per scale, in the order asked;
     ``left_out`` names the scales whose items or column hold no answer.
 
     Raises
@@ -163,14 +243,14 @@ def resolve_scores(data: pd.DataFrame, *, scores=None) -> tuple[list[dict], list
     if not shown:
         raise DataError("None of the scales asked for has any answer in these data"
                         f"{' (' + ', '.join(left_out) + ')' if left_out else ''}.")
-    return shown, left_out
+    return ReportScales(shown=tuple(ReportScale(**e) for e in shown), left_out=tuple(left_out))
 
 
-def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, list[dict], list[str]]:
+def _score_table(data: pd.DataFrame, scores) -> tuple[pd.DataFrame, tuple, tuple]:
     """Score columns in the order asked, the scales shown, the scales left out (see :func:`resolve_scores`)."""
-    shown, left_out = resolve_scores(data, scores=scores)
-    out = pd.DataFrame({e["label"]: e["values"].to_numpy() for e in shown}, index=data.index)
-    return out, shown, left_out
+    resolved = resolve_scores(data, scores=scores)
+    out = pd.DataFrame({e.label: e.values.to_numpy() for e in resolved.shown}, index=data.index)
+    return out, resolved.shown, resolved.left_out
 
 
 def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
@@ -178,9 +258,15 @@ def _scores(data: pd.DataFrame, scores) -> pd.DataFrame:
     return _score_table(data, scores)[0]
 
 
+def _plain(value):
+    """A group value as JSON can hold it (numpy numbers to Python ones)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
                   scores: Mapping[str, str] | None = None, by: Sequence[str] | None = None,
-                  policy: DisclosurePolicy | None = None, context: DisclosureContext | None = None) -> dict:
+                  policy: DisclosurePolicy | None = None,
+                  context: DisclosureContext | None = None) -> ReportTables:
     """The report's tables as :class:`~belonging_lib.disclosure.SuppressedTable` objects.
 
     The whole report is one output with one disclosure context: the sample's
@@ -200,14 +286,13 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
 
     Returns
     -------
-    dict
-        ``{"overall": SuppressedTable, "by": {column: SuppressedTable},
-        "n_school": int, "n_rest": int, "n_school_shown": bool,
-        "n_rest_shown": bool, "main_score": str, "scales": list,
-        "left_out": list}``.  ``scales`` are the scales shown, as
-        :func:`resolve_scores` returns them, in the order asked;
-        ``left_out`` the scales left out for want of answers.  The header may state
-        ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
+    ReportTables
+        ``overall`` (a SuppressedTable), ``by`` (column -> SuppressedTable),
+        ``n_school``, ``n_rest``, ``n_school_shown``, ``n_rest_shown``,
+        ``main_score``, ``scales`` and ``left_out``.  ``scales`` are the
+        scales shown, as :func:`resolve_scores` gives them, in the order asked;
+        ``left_out`` the scales left out for want of answers.  The header may
+        state ``n_school`` / ``n_rest`` only where ``*_shown`` is true.
     """
     data = as_frame(data)
     school_col = cluster
@@ -224,12 +309,20 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     if in_school.all():
         raise DataError("Every pupil is in this school: there is no rest of the sample to compare with.")
     sc, shown, left_out = _score_table(data, scores)
-    ctx = _resolve_context(context, data, policy)
-    if ctx is None:
+    if context is False:
         ctx = DisclosureContext(policy, name=f"the report on school {school}")
+    elif context is None:
+        ctx = get_context()
+        if ctx is None:
+            ctx = automatic_context(data, policy=policy)
+    elif isinstance(context, DisclosureContext):
+        ctx = context
+    else:
+        raise DataError(f"`context` must be a DisclosureContext (bl.disclosure.context()), None or False, "
+                        f"not {type(context).__name__}.")
     thr = policy.threshold
     on = policy.enabled
-    ids = _row_ids(ctx, data)
+    ids = ctx.pupils_of(data)
     # The margins of the whole sample that the library's own whole-sample tables publish
     # (count_by, summarise_by: each group's size, and its number of pupils with each score) count as
     # public, as a reader of another output made from the same data knows them.
@@ -248,31 +341,34 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
                 ctx.assume_published(ids[in_level & has_score[label]],
                                      f"{g} = {lv} with a {label} score in the sample")
 
-    def cell(sel, unit, label, where=None):
-        part = ids[sel]
-        return _Cell(part, len(part), unit, on and len(part) < thr, on and 0 < len(part) < thr, label, where)
+    def withheld(sels, names, where):
+        """Which of these counts (each a selection of pupils) the report must withhold, in ``ctx``."""
+        counts = pd.DataFrame({"n": [int(np.count_nonzero(sel)) for sel in sels]})
+        st = protect(counts, counts="n", ids=[ids[sel] for sel in sels], names=names, where=where,
+                     policy=policy, context=ctx)
+        return set(np.nonzero(st.mask["n"].to_numpy())[0].tolist())
 
-    # each cell also as conditions on the data (a disclosure ledger replays them in a later command)
+    # each count also as conditions on the data (a disclosure ledger replays them in a later command)
     here = (("eq_text", school_col, str(school)),)
     there = (("ne_text", school_col, str(school)),)
     # The header: the school's and the other schools' numbers of pupils.
-    head = [cell(in_school, 0, f"pupils of school {school}", here),
-            cell(~in_school, 1, "pupils of the other schools", there)]
-    head_sup = ctx.protect(head, threshold=thr) if on else set()
+    head_sup = withheld([in_school, ~in_school], [f"pupils of school {school}", "pupils of the other schools"],
+                        [here, there])
 
     # Table 1: each score, the school (its N, mean, difference) and the rest (its N, mean).
     rows = []
-    cells = []
+    sels, names, wheres = [], [], []
     for r, label in enumerate(sc.columns):
         has = sc[label].notna().to_numpy()
         a, b = sc.loc[in_school, label], sc.loc[~in_school, label]
         rows.append({"score": label, "n_school": int(a.count()), "school_mean": a.mean(),
                      "n_rest": int(b.count()), "rest_mean": b.mean(), "difference": a.mean() - b.mean()})
         scored = (("score", label),)
-        cells += [cell(in_school & has, 2 * r, f"{label}: school {school}", here + scored),
-                  cell(~in_school & has, 2 * r + 1, f"{label}: other schools", there + scored)]
+        sels += [in_school & has, ~in_school & has]         # the counts 2r (school) and 2r + 1 (rest)
+        names += [f"{label}: school {school}", f"{label}: other schools"]
+        wheres += [here + scored, there + scored]
     overall = pd.DataFrame(rows)
-    sup_units = ctx.protect(cells, threshold=thr) if on else set()
+    sup_units = withheld(sels, names, wheres)
     mask = pd.DataFrame(False, index=overall.index, columns=overall.columns)
     for r in range(len(overall)):
         small_school = overall.loc[r, "n_school"] < thr
@@ -310,17 +406,17 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         long = pd.concat(parts, ignore_index=True)
         # the group's code (a 0/1 column) names the row: never suppressed as if it were a number
         st = suppress(long, count_col="n", within="where", labels="level", policy=policy)
-        gcells = []
-        for u, (where, lv) in enumerate(zip(long["where"], long["level"])):
+        gids, gnames, gwhere = [], [], []
+        for where, lv in zip(long["where"], long["level"]):
             sel = (in_school if where == "school" else ~in_school) & (level == lv).to_numpy() & has_main
             raw = [_plain(v) for v in pd.unique(data.loc[(level == lv).to_numpy(), g].dropna())]
-            cond = ((here if where == "school" else there) + (("in", g, raw), ("score", main))
-                    if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
-            gcells.append(cell(sel, u, f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}",
-                               cond))
-        st = _through_context(st, ctx if on else None, gcells, None, ["n", "mean", "sd"],
-                              counts=long["n"].to_numpy(),
-                              blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")])
+            gids.append(ids[sel])
+            gnames.append(f"{g} = {lv}, {'school ' + str(school) if where == 'school' else 'other schools'}")
+            gwhere.append((here if where == "school" else there) + (("in", g, raw), ("score", main))
+                          if all(isinstance(v, (str, int, float, bool)) for v in raw) else None)
+        st = protect(st, counts=long["n"], ids=gids, names=gnames, where=gwhere, columns=["n", "mean", "sd"],
+                     blocks=[np.nonzero((long["where"] == w).to_numpy())[0] for w in ("school", "rest")],
+                     context=ctx)
         levels = sorted(set(long["level"]), key=str)
         table = pd.DataFrame({"group": pd.Series(levels, dtype=object)})     # a code shows as 1, not 1.00
         tmask = pd.DataFrame({"group": [False] * len(levels)})
@@ -336,9 +432,10 @@ def report_tables(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
         tmask.columns = table.columns
         group_tables[g] = SuppressedTable(table, tmask, policy, st.n_primary, st.n_secondary,
                                           int_columns=("n_school", "n_rest"))
-    return {"overall": overall_t, "by": group_tables, "n_school": int(in_school.sum()),
-            "n_rest": int((~in_school).sum()), "n_school_shown": 0 not in head_sup,
-            "n_rest_shown": 1 not in head_sup, "main_score": main, "scales": shown, "left_out": left_out}
+    return ReportTables(overall=overall_t, by=group_tables, n_school=int(in_school.sum()),
+                        n_rest=int((~in_school).sum()), n_school_shown=0 not in head_sup,
+                        n_rest_shown=1 not in head_sup, main_score=main, scales=tuple(shown),
+                        left_out=tuple(left_out))
 
 
 def school_report(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
@@ -397,31 +494,31 @@ def school_report(data: pd.DataFrame, *, school: str, cluster: str = "school_id"
     tables = report_tables(data, school=school, cluster=cluster, scores=scores, by=by,
                            policy=policy, context=context)
     policy = policy or get_default_policy()
-    overall = apa_table(tables["overall"], title="Mean scores: this school and the other schools",
+    overall = apa_table(tables.overall, title="Mean scores: this school and the other schools",
                         labels={"score": "Score", "n_school": "N (school)", "school_mean": "Mean (school)",
                                 "n_rest": "N (others)", "rest_mean": "Mean (others)",
                                 "difference": "Difference"},
                         note="Difference = school mean minus the other schools' mean, in the units of each "
                              "score (its possible range is given beside its name).")
     blocks = []
-    for g, t in tables["by"].items():
+    for g, t in tables.by.items():
         tab = apa_table(t, labels={"group": "Group", "n_school": "N (school)", "mean_school": "Mean (school)",
                                    "sd_school": "SD (school)", "n_rest": "N (others)",
                                    "mean_rest": "Mean (others)", "sd_rest": "SD (others)"},
-                        title=f"{tables['main_score']} by {g}")
+                        title=f"{tables.main_score} by {g}")
         blocks.append({"heading": f"By {g}", "html": tab.html})
     env = jinja2.Environment(loader=jinja2.PackageLoader("belonging_lib", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("school_report.html.j2").render(
         title=title or f"Belonging in school {school}", school=school,
-        n_school=tables["n_school"] if tables["n_school_shown"] else None,
-        n_rest=tables["n_rest"] if tables["n_rest_shown"] else None,
-        n_school_small=policy.enabled and tables["n_school"] < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
+        n_school=tables.n_school if tables.n_school_shown else None,
+        n_rest=tables.n_rest if tables.n_rest_shown else None,
+        n_school_small=policy.enabled and tables.n_school < policy.threshold, synthetic=synthetic, threshold=policy.threshold, symbol=policy.symbol,
         secondary=policy.secondary, overall_html=overall.html, group_blocks=blocks,
         version=__version__, date=_dt.date.today().isoformat(),
         reversed_note="for bullying, higher means more bullying" if any(
-            e["name"] == "bully" for e in tables["scales"]) else "",
-        left_out=tables["left_out"])
+            e.name == "bully" for e in tables.scales) else "",
+        left_out=tables.left_out)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(page, encoding="utf-8")

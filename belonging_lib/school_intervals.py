@@ -13,16 +13,17 @@ the school's mean minus the mean of the pupils in all other schools, with a conf
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ._errors import DataError
-from ._results import coef_table
+from ._results import Estimate, coef_table
 from ._validation import as_frame, check_probability, require_columns
 
-__all__ = ["cluster_mean", "school_differences", "share_intervals"]
+__all__ = ["ClusterMean", "cluster_mean", "school_differences", "share_intervals"]
 
 
 def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
@@ -90,12 +91,40 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
     return pd.DataFrame(rows)
 
 
-def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95) -> dict:
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClusterMean(Estimate):
+    """A mean with a cluster-robust (CR1S) interval (:func:`cluster_mean`).
+
+    Attributes
+    ----------
+    estimate, se, ci_low, ci_high, ci_level, df : float
+        The mean, its CR1S standard error and its t interval with ``G - 1`` df.
+    n, n_excluded : int
+        Rows used, and rows left out for a missing outcome or cluster.
+    n_clusters : int
+        Clusters (``G``).
+    outcome, cluster : str
+        The columns.
+    """
+
+    n_clusters: int
+    outcome: str
+    cluster: str
+
+    title = "Mean with a cluster-robust interval"
+    term = "mean"
+
+
+def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95) -> ClusterMean:
     """Mean of ``outcome`` with a cluster-robust (CR1S) interval, t with ``G - 1`` df.
 
     For pupils grouped in classes or schools, or ratings grouped by rater. Rows with a missing
-    ``outcome`` are left out and counted (``n_excluded``). Returns a dict with ``estimate, se,
-    ci_low, ci_high, ci_level, df, n, n_clusters, n_excluded``.
+    ``outcome`` are left out and counted (``n_excluded``).
+
+    Returns
+    -------
+    ClusterMean
+        ``estimate, se, ci_low, ci_high, ci_level, df, n, n_clusters, n_excluded``.
     """
     ci_level = check_probability("ci_level", ci_level)
     data = as_frame(data)
@@ -109,8 +138,9 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: fl
     ok = y.notna() & data[cluster].notna()
     m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
     t = coef_table([outcome], [m], [se], g - 1, ci_level=ci_level).iloc[0]
-    return {"estimate": m, "se": se, "ci_low": float(t["ci_low"]), "ci_high": float(t["ci_high"]), "ci_level": ci_level,
-            "df": float(g - 1), "n": int(ok.sum()), "n_clusters": g, "n_excluded": int((~ok).sum())}
+    return ClusterMean(estimate=m, se=se, ci_low=float(t["ci_low"]), ci_high=float(t["ci_high"]), ci_level=ci_level,
+                       df=float(g - 1), n=int(ok.sum()), n_clusters=g, n_excluded=int((~ok).sum()),
+                       outcome=outcome, cluster=cluster)
 
 
 def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: float = 0.95) -> pd.DataFrame:
@@ -134,8 +164,8 @@ def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: floa
             at = (np.flatnonzero(bad.to_numpy()) + 1)[:5].tolist()
             raise DataError(f"Column {c!r} must be 0/1; rows {at} (counted from 1) hold {data.loc[bad, c].iloc[0]!r}.")
         r = cluster_mean(pd.DataFrame({"y": x, "g": data[cluster]}), outcome="y", cluster="g", ci_level=ci_level)
-        rows.append({"flag": c, "count": int(x.sum()), "n": r["n"], "estimate": 100 * r["estimate"],
-                     "se": 100 * r["se"], "ci_low": max(0.0, 100 * r["ci_low"]),
-                     "ci_high": min(100.0, 100 * r["ci_high"]), "ci_level": ci_level, "df": r["df"],
-                     "n_clusters": r["n_clusters"], "n_excluded": r["n_excluded"]})
+        rows.append({"flag": c, "count": int(x.sum()), "n": r.n, "estimate": 100 * r.estimate,
+                     "se": 100 * r.se, "ci_low": max(0.0, 100 * r.ci_low),
+                     "ci_high": min(100.0, 100 * r.ci_high), "ci_level": ci_level, "df": r.df,
+                     "n_clusters": r.n_clusters, "n_excluded": r.n_excluded})
     return pd.DataFrame(rows)

@@ -96,17 +96,17 @@ def test_bifactor_recovers_known_loadings():
     cols = [f"q{i}" for i in range(8)]
     res = bifactor(pd.DataFrame(x, columns=cols), items=cols, specific={"neg": cols[5:]})
     truth = bifactor_omega(g, {"neg": s}, theta)
-    assert abs(res.omega_h - truth["omega_h"]) < 0.01
-    assert abs(res.specific.loc[0, "share"] - truth["share"]["neg"]) < 0.01
-    assert abs(res.omega_total - truth["omega_total"]) < 0.01
+    assert abs(res.omega_h - truth.omega_h) < 0.01
+    assert abs(res.specific.loc[0, "share"] - truth.share["neg"]) < 0.01
+    assert abs(res.omega_total - truth.omega_total) < 0.01
 
 
 def test_bifactor_omega_formula_by_hand():
     out = bifactor_omega([0.6, 0.6, 0.6], {"s": [0.3, 0.3, 0.3]}, [0.55, 0.55, 0.55])
     total = 1.8**2 + 0.9**2 + 1.65
-    assert out["omega_h"] == pytest.approx(1.8**2 / total, rel=1e-12)
-    assert out["share"]["s"] == pytest.approx(0.81 / total, rel=1e-12)
-    assert out["omega_total"] == pytest.approx(1 - 1.65 / total, rel=1e-12)
+    assert out.omega_h == pytest.approx(1.8**2 / total, rel=1e-12)
+    assert out.share["s"] == pytest.approx(0.81 / total, rel=1e-12)
+    assert out.omega_total == pytest.approx(1 - 1.65 / total, rel=1e-12)
     with pytest.raises(ModelError, match="one value per item"):
         bifactor_omega([0.6, 0.6], {"s": [0.3, 0.3, 0.3]}, [0.5, 0.5])
 

@@ -77,7 +77,7 @@ def test_feldt_ci_contract(alpha, n, k, ci):
     if out is None:
         assert n < 2 or k < 2
         return
-    lo, hi = out
+    lo, hi = out.ci_low, out.ci_high
     assert finite(lo, hi)
     assert lo <= alpha <= hi
 

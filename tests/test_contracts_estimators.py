@@ -187,7 +187,7 @@ def test_cr2_vcov_contract(n, k, g, seed, scale, cluster_level):
     r = attempt(cr2_vcov, X, resid, codes)
     if r is None:
         return
-    V, df = r
+    V, df = r.vcov, r.df
     assert V.shape == (k, k) and df.shape == (k,)
     assert finite(V, df)
     assert np.allclose(V, V.T, rtol=1e-8, atol=1e-12 * np.abs(V).max())
@@ -208,9 +208,9 @@ def test_fit_random_intercept_batch_contract(n_groups, per, reps, seed, scale):
     out = attempt(fit_random_intercept_batch, Y, X, cluster=groups)
     if out is None:
         return
-    assert out["coefficients"].shape == (reps, 2)
-    assert finite(out["coefficients"], out["se"], out["tau00"], out["sigma2"])
-    assert (out["tau00"] >= 0).all() and (out["sigma2"] > 0).all() and (out["se"] >= 0).all()
+    assert out.coefficients.shape == (reps, 2)
+    assert finite(out.coefficients, out.se, out.tau00, out.sigma2)
+    assert (out.tau00 >= 0).all() and (out.sigma2 > 0).all() and (out.se >= 0).all()
 
 
 # Designs whose variance components cannot be estimated (one cluster, one pupil per cluster) and constant

@@ -80,7 +80,8 @@ def _worker() -> dict:
     X = np.column_stack([np.ones(600), rng.normal(size=600)])
     Y = 100 + X[:, [1]] + rng.normal(0, 0.4, (40, 3))[g] + rng.normal(size=(600, 3))
     b = fit_random_intercept_batch(Y, X, cluster=g)
-    out["batch"] = {k: np.asarray(v).ravel().tolist() for k, v in b.items()}
+    out["batch"] = {k: np.asarray(getattr(b, k)).ravel().tolist()
+                    for k in ("coefficients", "se", "tau00", "sigma2", "loglik", "theta")}
     return out
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from belonging_lib import ColumnError, DataError, DisclosureError
-from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, count_by, drop_identifiers,
-                                      get_default_policy, set_default_policy, summarise_by, suppress)
+from belonging_lib.disclosure import (DisclosurePolicy, check_model_df, count_by, get_default_policy,
+                                      set_default_policy, summarise_by, suppress)
+from belonging_lib.privacy import drop_identifiers
 
 ROOT = Path(__file__).resolve().parent.parent
 

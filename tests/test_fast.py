@@ -103,7 +103,7 @@ def test_batch_equals_single_fits(reml):
     out = fit_random_intercept_batch(Y, X, cluster=g, reml=reml)
     for b in range(Y.shape[1]):
         one = fit_random_intercept(Y[:, b], X, cluster=g, reml=reml)
-        np.testing.assert_allclose(out["coefficients"][b], one.coefficients, rtol=1e-6, atol=1e-9)
-        np.testing.assert_allclose(out["se"][b], np.sqrt(np.diag(one.vcov)), rtol=1e-6, atol=0)
-        np.testing.assert_allclose(out["loglik"][b], one.loglik, rtol=1e-12, atol=0)
-        np.testing.assert_allclose(out["tau00"][b], one.tau00, rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(out.coefficients[b], one.coefficients, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(out.se[b], np.sqrt(np.diag(one.vcov)), rtol=1e-6, atol=0)
+        np.testing.assert_allclose(out.loglik[b], one.loglik, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(out.tau00[b], one.tau00, rtol=1e-5, atol=1e-10)

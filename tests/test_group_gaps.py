@@ -136,11 +136,24 @@ def survey():
 
 def test_scale_fairness_frees_the_item_biased_by_construction(survey):
     from belonging_lib.models import scale_fairness
-    res = scale_fairness(survey.assign(g=survey["send"].map({0: "no", 1: "yes"})), model=FIVE, by="g")
+    res = scale_fairness(survey.assign(g=survey["send"].map({0: "no", 1: "yes"})), model=FIVE, group="g")
     assert res.verdict == "partial scalar" and res.freed == ("engage_3 ~ 1",)
     assert res.to_frame().loc["g", "items freed"] == "engage_3"
-    gender = scale_fairness(survey, model=FIVE, by="gender")
+    gender = scale_fairness(survey, model=FIVE, group="gender")
     assert gender.verdict == "scalar" and gender.freed == () and gender.too_small == ()
+
+
+def test_scale_fairness_still_reads_by_until_the_next_release(survey):
+    from belonging_lib.models import scale_fairness
+
+    with pytest.warns(DeprecationWarning, match=r"scale_fairness\(group=...\)"):
+        res = scale_fairness(survey, model=FIVE, by="gender", min_n=10**6)
+    assert res.group == "gender" and res.verdict == "not checked"
+    assert res.to_frame().index.name == "group"
+    with pytest.warns(DeprecationWarning, match="FairnessResult.group"):
+        assert res.by == "gender"
+    with pytest.raises(TypeError, match="both `by` and its new name `group`"):
+        scale_fairness(survey, model=FIVE, by="gender", group="gender")
 
 
 def test_scale_fairness_leaves_out_small_groups_and_says_so(survey):
@@ -149,10 +162,10 @@ def test_scale_fairness_leaves_out_small_groups_and_says_so(survey):
                        for i in range(1, 5)]].notna().all(axis=1)
     counts = survey.loc[complete, "ethnicity"].value_counts()
     cut = int(counts.sort_values().iloc[-2])           # only the two largest groups reach it
-    res = scale_fairness(survey, model=FIVE, by="ethnicity", min_n=cut)
+    res = scale_fairness(survey, model=FIVE, group="ethnicity", min_n=cut)
     assert set(res.groups_checked) == set(counts.index[counts >= cut])
     assert set(res.too_small) == set(counts.index[counts < cut])
-    none = scale_fairness(survey, model=FIVE, by="ethnicity", min_n=int(counts.max()) + 1)
+    none = scale_fairness(survey, model=FIVE, group="ethnicity", min_n=int(counts.max()) + 1)
     assert none.verdict == "not checked" and none.groups_checked == ()
     assert set(none.too_small) == set(counts.index)
     assert np.isnan(none.to_frame().loc["ethnicity", "scalar delta CFI"])

@@ -315,14 +315,14 @@ def test_report_others_count_does_not_reveal_the_school(survey_with_small_school
 
     d = survey_with_small_school
     t = report_tables(d, school="S01")
-    first = t["overall"].display().iloc[0]
+    first = t.overall.display().iloc[0]
     assert first["n_school"] == "[c]" and first["n_rest"] == "[c]"
-    assert not t["n_school_shown"] and not t["n_rest_shown"]
+    assert not t.n_school_shown and not t.n_rest_shown
     from belonging_lib.report import _scores, DEFAULT_SCORES
 
     has = _scores(d, {"m": DEFAULT_SCORES["Belonging (PSSM)"]})["m"].notna().to_numpy()
     school = (d["school_id"] == "S01").to_numpy()
-    for g, table in t["by"].items():
+    for g, table in t.by.items():
         level = d[g].map(lambda v, g=g: _GROUP_LABELS.get(g, {}).get(v, v))
         levels = sorted(level.dropna().unique(), key=str)
         lev = level.to_numpy()

@@ -280,7 +280,7 @@ def test_text_answer_can_be_declared_missing():
 # ----------------------------------------------------------------------------- identifier detection
 
 def test_drop_identifiers_catches_spaced_and_padded_names():
-    from belonging_lib.disclosure import drop_identifiers
+    from belonging_lib.privacy import drop_identifiers
 
     d = pd.DataFrame({"UPN ": ["A123456789012"], "Pupil ID": ["P1"], "Pupil-ID": ["P1"], "y": [3]})
     assert drop_identifiers(d).columns.tolist() == ["y"]

@@ -8,6 +8,8 @@ constraints a reader has (every published count, counts never negative), solved 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -217,7 +219,7 @@ def test_bad2_school_report_and_whole_sample_table(report_first):
     else:
         whole = summarise_by(d, outcome="pssm", by="gender").display().set_index("gender")
         rep = report_tables(d, school="S01", by=["gender"])
-    g = rep["by"]["gender"].display().set_index("group")
+    g = rep.by["gender"].display().set_index("group")
     assert g.loc["girl", "n_school"] == "[c]"
     # the whole sample's girls with a score minus the other schools' girls would be S01's 9 girls
     assert not (g.loc["girl", "n_rest"] != "[c]" and whole.loc["girl", "n"] != "[c]")
@@ -229,7 +231,7 @@ def test_bad2_report_alone_treats_the_whole_sample_margins_with_a_score_as_publi
 
     d = _school_with_nine_girls()
     rep = report_tables(d, school="S01", by=["gender"], context=D.context())
-    g = rep["by"]["gender"].display().set_index("group")
+    g = rep.by["gender"].display().set_index("group")
     assert g.loc["girl", "n_rest"] == "[c]"
 
 
@@ -469,7 +471,7 @@ def test_weak_report_tables_by_a_01_column_with_a_small_group():
     s = bl.load_sample("survey")
     rng = np.random.default_rng(1)
     s["free_meals"] = (rng.random(len(s)) < 0.004).astype(int)
-    t = report_tables(s, school="S01", by=["free_meals"])["by"]["free_meals"].display()
+    t = report_tables(s, school="S01", by=["free_meals"]).by["free_meals"].display()
     assert t["group"].tolist() == [0, 1]
     assert t.loc[1, "n_school"] == "[c]"
 
@@ -596,7 +598,7 @@ def test_issue25_school_minus_class_across_commands(tmp_path):
     _new_process()
     with tracked(d, file=path, name="report on a class", path=folder):
         klass = report_tables(d, school=classes[0], cluster="class_id", by=[])
-    shown_school = school["n_school_shown"] and klass["n_school_shown"]
+    shown_school = school.n_school_shown and klass.n_school_shown
     # 29 pupils in S01 and 23 in its first class would give away the other class's 6
     assert not shown_school
     assert sizes is not None
@@ -630,3 +632,184 @@ def test_report_command_records_and_replays_the_ledger(tmp_path, capsys, monkeyp
         == 0
     )
     assert "published earlier from this data set were taken into account" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- BAD 1 across separate commands
+
+BAD1_ORDERS = [("7A", "7B", "year"), ("year", "7A", "7B"), ("7B", "year", "7A")]
+
+
+def _year_seven(with_ids: bool, seed: int = 11) -> pd.DataFrame:
+    """Year 7: 7A has 15 girls and 10 boys, 7B 9 girls and 16 boys (the case of BAD 1)."""
+    from belonging_lib.schools.questionnaire import simulate_responses
+
+    d = simulate_responses(version="secondary", n_classes=2, class_size=25, seed=seed)
+    d["class"] = ["7A"] * 25 + ["7B"] * 25
+    d["gender"] = ["girl"] * 15 + ["boy"] * 10 + ["girl"] * 9 + ["boy"] * 16
+    return d if with_ids else d.drop(columns="pupil_ref")
+
+
+def _group_counts(html: str) -> dict:
+    """The gender table of a class report page: group -> the number of pupils shown (text)."""
+    import re
+
+    for block in re.findall(r"<h3>(.*?)</h3>(.*?)</table>", html, flags=re.S):
+        if block[0].strip() == "Gender":
+            return dict(re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", block[1]))
+    raise AssertionError("the page has no gender table")
+
+
+def _class_report(args: list, out) -> dict:
+    """Run `belonging class-report` as a separate command; the gender counts of each report it wrote."""
+    from belonging_lib.cli import main
+
+    _new_process()
+    assert main(["class-report", *args, "--out", str(out)]) == 0
+    if (out / "class_pack.html").exists():
+        return {p.stem.removeprefix("class_"): _group_counts(p.read_text()) for p in out.glob("class_7?.html")}
+    return {None: _group_counts((out / "class_report.html").read_text())}
+
+
+def _assert_7b_girls_kept_hidden(shown: list) -> None:
+    """No reader of every count shown can work out 7B's girls (their number, so their mean).
+
+    ``shown``: (subject, {group: text}) of each report, the subject "7A", "7B" or "year"; each class's
+    size is known too (its page shows it).  Unknowns: 7A girls, 7A boys, 7B girls, 7B boys.
+    """
+    cols = {("7A", "girl"): 0, ("7A", "boy"): 1, ("7B", "girl"): 2, ("7B", "boy"): 3}
+    eqs = [(np.array([1, 1, 0, 0.0]), 25.0), (np.array([0, 0, 1, 1.0]), 25.0)]
+    for subject, counts in shown:
+        for group, text in counts.items():
+            if text.isdigit():
+                v = np.zeros(4)
+                for klass in ["7A", "7B"] if subject == "year" else [subject]:
+                    v[cols[(klass, group)]] = 1
+                eqs.append((v, float(text)))
+    assert not any(s == "7B" and c["girl"].isdigit() for s, c in shown)  # 9 girls: hidden in 7B's own report
+    target = np.zeros(4)
+    target[2] = 1
+    lo, hi = bounds(eqs, 4, target)
+    assert hi - lo >= THRESHOLD, shown
+    # nor their mean: the year's girls and 7A's girls are never both shown (a row is shown or hidden whole)
+    girls = {s for s, c in shown if c["girl"].isdigit()}
+    assert not {"year", "7A"} <= girls, shown
+
+
+@pytest.mark.parametrize("order", BAD1_ORDERS, ids="-".join)
+def test_bad1_classes_of_one_year_file_across_separate_commands(tmp_path, monkeypatch, order):
+    """(a) One file of the year with a class column: --class 7A, --class 7B, and the whole file.
+
+    The whole file gives a pack (one report per class), which shows no whole-year split itself.
+    """
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    path = tmp_path / "year7.csv"
+    _year_seven(with_ids=True).to_csv(path, index=False)
+    shown = []
+    for step in order:
+        args = ["--data", str(path)] + ([] if step == "year" else ["--class", step])
+        reports = _class_report(args, tmp_path / f"out-{step}")
+        shown += [(step if k is None else k, c) for k, c in reports.items()]
+    assert sorted(s for s, _ in shown) == ["7A", "7A", "7B", "7B"]
+    _assert_7b_girls_kept_hidden(shown)
+
+
+def _three_files(tmp_path, files: dict, order) -> list:
+    shown = []
+    for step in order:
+        files[step].to_csv(tmp_path / f"{step}.csv", index=False)
+        shown.append((step, _class_report(["--data", str(tmp_path / f"{step}.csv")], tmp_path / f"out-{step}")[None]))
+    return shown
+
+
+@pytest.mark.parametrize("order", BAD1_ORDERS, ids="-".join)
+def test_bad1_three_files_across_separate_commands(tmp_path, monkeypatch, order):
+    """(b) 7A.csv, 7B.csv and year.csv (the same pupils' rows, with an extra class column), no pupil IDs."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=False)
+    files = {
+        "7A": d[d["class"] == "7A"].drop(columns="class"),
+        "7B": d[d["class"] == "7B"].drop(columns="class"),
+        # the year's file: a class column of its own, and its rows in another order
+        "year": d.assign(**{"class": "Y7"}).sample(frac=1, random_state=3),
+    }
+    shown = _three_files(tmp_path, files, order)
+    _assert_7b_girls_kept_hidden(shown)
+    # only what is needed is hidden: the year's split or 7A's is still shown
+    assert any(s in ("year", "7A") and c["girl"].isdigit() for s, c in shown), shown
+
+
+def test_bad1_a_cell_corrected_since_the_year_report_keeps_the_pupil_linked(tmp_path, monkeypatch):
+    """(b) without IDs: a girl of 7A whose answer was corrected after the year's report is still that girl."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=False)
+    seven_a = d[d["class"] == "7A"].drop(columns="class").copy()
+    seven_a.loc[seven_a.index[2], "ocbs_03"] = 1 if seven_a.loc[seven_a.index[2], "ocbs_03"] != 1 else 2
+    files = {"year": d.assign(**{"class": "Y7"}), "7A": seven_a, "7B": d[d["class"] == "7B"].drop(columns="class")}
+    _assert_7b_girls_kept_hidden(_three_files(tmp_path, files, ("year", "7A", "7B")))
+
+
+def test_bad1_three_files_with_pupil_ids_across_separate_commands(tmp_path, monkeypatch):
+    """(b) with a pupil_ref column: pupils are followed by their ID, whatever other columns the files hold."""
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / "ledgers"))
+    d = _year_seven(with_ids=True)
+    files = {
+        "7A": d[d["class"] == "7A"].drop(columns=["class", "fsm"]),
+        "7B": d[d["class"] == "7B"].drop(columns=["class", "fsm"]),
+        "year": d.assign(**{"class": "Y7"}).sample(frac=1, random_state=4),
+    }
+    _assert_7b_girls_kept_hidden(_three_files(tmp_path, files, ("7A", "7B", "year")))
+
+
+def test_bad1_pupils_never_seen_before_are_not_suppressed_more(tmp_path, monkeypatch, capsys):
+    """An unrelated class's report is the same whether or not the ledger holds other pupils' counts."""
+    d = _year_seven(with_ids=False)
+    d.assign(**{"class": "Y7"}).to_csv(tmp_path / "year.csv", index=False)
+    other = _year_seven(with_ids=False, seed=12)
+    other = other[other["class"] == "7B"].drop(columns="class")  # 9 girls, 16 boys: other pupils
+    other.to_csv(tmp_path / "other.csv", index=False)
+    pages = {}
+    for ledgers in ("empty", "used"):
+        monkeypatch.setenv("BELONGING_LEDGER_DIR", str(tmp_path / ledgers))
+        if ledgers == "used":
+            _class_report(["--data", str(tmp_path / "year.csv")], tmp_path / "out-year")
+        capsys.readouterr()
+        _class_report(["--data", str(tmp_path / "other.csv")], tmp_path / f"out-{ledgers}")
+        assert "taken into account" not in capsys.readouterr().out
+        page = (tmp_path / f"out-{ledgers}" / "class_report.html").read_text()
+        pages[ledgers] = page[page.index("<h3>") :]
+    assert pages["used"] == pages["empty"]
+    # the other class's pupils were recorded as pupils of their own, not taken for the year's 50
+    assert len(json.loads((tmp_path / "used" / "pupils.json").read_text())["pupils"]) > 50
+
+
+def test_ledger_key_is_private_and_kept_only_in_the_ledger_folder(tmp_path, monkeypatch, capsys):
+    import stat
+
+    from belonging_lib.cli import main
+
+    ledgers = tmp_path / "private" / "ledgers"
+    monkeypatch.setenv("BELONGING_LEDGER_DIR", str(ledgers))
+    d = _year_seven(with_ids=True)
+    d.to_csv(tmp_path / "year7.csv", index=False)
+    out = tmp_path / "share"
+    _class_report(["--data", str(tmp_path / "year7.csv"), "--class", "7A"], out)
+    assert "recorded in the disclosure ledger" in capsys.readouterr().out
+    key = ledgers / "ledger.key"
+    assert sorted(p.name for p in ledgers.iterdir()) == ["ledger.key", "pupils.json"]
+    for p in (key, ledgers / "pupils.json"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert stat.S_IMODE(ledgers.stat().st_mode) & 0o077 == 0
+    secret = key.read_text().strip()
+    assert len(bytes.fromhex(secret)) == 32
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and ledgers not in p.parents]
+    assert not [p for p in written if p.name == "ledger.key" or secret in p.read_text(errors="ignore")]
+    stored = (ledgers / "pupils.json").read_text()
+    assert "P0" not in stored and secret not in stored  # pupils as keyed tokens only
+    # a ledger folder inside the output, or inside a git working tree, is refused
+    for inside in (out / "ledgers", tmp_path / "repo" / "ledgers"):
+        (tmp_path / "repo" / ".git").mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("BELONGING_LEDGER_DIR", str(inside))
+        _new_process()
+        assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7A", "--out", str(out)]) == 2
+        assert "private folder" in capsys.readouterr().err
+        assert not (inside / "ledger.key").exists()

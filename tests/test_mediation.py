@@ -103,15 +103,17 @@ def test_seed_reproducible_and_stable_across_seeds(claims_fixture):
 def test_bootstrap_ci_percentile_and_bc_by_hand():
     draws = np.arange(1, 1000) / 1000
     # percentile: quantile type 7 of 0.001..0.999 at .025 and .975
-    np.testing.assert_allclose(bootstrap_ci(draws, 0.5), [0.02595, 0.97405], rtol=1e-12, atol=0)
+    ci = bootstrap_ci(draws, 0.5)
+    np.testing.assert_allclose([ci.ci_low, ci.ci_high], [0.02595, 0.97405], rtol=1e-12, atol=0)
     # BC with the estimate below the middle: z0 = Phi^-1(0.299) < 0 shifts the interval down
     from scipy.stats import norm
     z0 = norm.ppf(299 / 999)
     lo, hi = norm.cdf(2 * z0 - norm.ppf(0.975)), norm.cdf(2 * z0 + norm.ppf(0.975))
-    np.testing.assert_allclose(bootstrap_ci(draws, 0.2995, ci_method="bc"),
-                               np.quantile(draws, [lo, hi]), rtol=1e-12, atol=0)
+    bc = bootstrap_ci(draws, 0.2995, ci_method="bc")
+    np.testing.assert_allclose([bc.ci_low, bc.ci_high], np.quantile(draws, [lo, hi]), rtol=1e-12, atol=0)
     # every draw below the estimate: z0 is infinite and BC is undefined
-    assert np.isnan(bootstrap_ci(draws, 2.0, ci_method="bc")).all()
+    undefined = bootstrap_ci(draws, 2.0, ci_method="bc")
+    assert np.isnan(undefined.ci_low) and np.isnan(undefined.ci_high)
 
 
 @pytest.mark.slow

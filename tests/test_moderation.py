@@ -77,7 +77,7 @@ def test_binary_moderator_probes_zero_and_one(claims_fixture):
     assert res.moderator_binary
     _check_against_r(res, ref)
     # the jn bounds lie outside the observed 0..1 range of a binary moderator
-    assert res.jn_in_range == ()
+    assert res.jn_in_range == []
 
 
 @pytest.mark.parametrize("args, bounds, region", [
@@ -97,14 +97,15 @@ def test_binary_moderator_probes_zero_and_one(claims_fixture):
     ((1.0, 0.5, 1.0, 0.25, 0.25, 1.0), (0.0,), "above"),
 ])
 def test_johnson_neyman_hand_derived(args, bounds, region):
-    got, where = johnson_neyman(*args)
+    jn = johnson_neyman(*args)
+    got, where = jn.bounds, jn.region
     assert where == region
     np.testing.assert_allclose(got, bounds, rtol=1e-12, atol=1e-12)
     # at each bound |slope / se| equals t exactly
     b1, b3, v11, v33, v13, t = args
     for w in got:
-        est, se = simple_slope(b1, b3, v11, v33, v13, [w])
-        np.testing.assert_allclose(abs(est[0]) / se[0], t, rtol=1e-10, atol=0)
+        slope = simple_slope(b1, b3, v11, v33, v13, [w])
+        np.testing.assert_allclose(abs(slope.estimate[0]) / slope.se[0], t, rtol=1e-10, atol=0)
 
 
 def test_slope_at_and_sd_probe(claims_fixture):

@@ -336,11 +336,11 @@ def test_report_scores_a_multi_score_scale_without_keyerror_and_keeps_order(spss
     # already in the data was put first, so the group tables broke down wellbeing
     t = report_tables(data, school="0031", by=["fsm"],
                       scores={"Belonging": "pssm", "Wellbeing (own total)": "wellbeing_total", "SWEMWBS": "swemwbs"})
-    assert t["main_score"] == "Belonging"
-    assert t["overall"].data["score"].tolist() == ["Belonging", "Wellbeing (own total)", "SWEMWBS"]
-    o = t["overall"].data.set_index("score")
+    assert t.main_score == "Belonging"
+    assert t.overall.data["score"].tolist() == ["Belonging", "Wellbeing (own total)", "SWEMWBS"]
+    o = t.overall.data.set_index("score")
     assert o.loc["SWEMWBS", "school_mean"] == pytest.approx(o.loc["Wellbeing (own total)", "school_mean"], rel=1e-12)
-    assert [e["low"] for e in t["scales"]][2] == 7 and [e["high"] for e in t["scales"]][2] == 35
+    assert [e.low for e in t.scales][2] == 7 and [e.high for e in t.scales][2] == 35
 
 
 def test_missing_truth_on_own_data_says_real_data_have_none(tmp_path):

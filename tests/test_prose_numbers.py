@@ -105,6 +105,8 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("(CFI at least .95 and RMSEA\nat most .06;", "the conventional fit cut-offs (Hu & Bentler)"),
         ("(below .5 poor, .5 to .75 moderate;", "the conventional reading of an ICC (Koo & Li)"),
         ("plus or minus 1.96", "the normal quantile of a 95% band"),
+        ("ICC(2,1)", "the name of an ICC in Shrout & Fleiss's notation (two-way random, one rater)"),
+        ("ICC(2,k)", "the name of an ICC in Shrout & Fleiss's notation (two-way random, mean of k raters)"),
     ],
 }
 

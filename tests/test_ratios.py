@@ -31,41 +31,41 @@ def data():
 def test_matches_r(data, case, method):
     ref = REF[case]
     got = risk_ratio(data, outcome="high", by="fsm", levels=(ref["numerator"], ref["denominator"]),
-                     cluster="school" if method == "cluster" else None).iloc[0]
+                     cluster="school" if method == "cluster" else None)
     for k in ("count_numerator", "n_numerator", "count_denominator", "n_denominator"):
-        assert got[k] == ref[k]
-    assert got["estimate"] == pytest.approx(ref["estimate"], rel=1e-12)
-    assert got["estimate"] == pytest.approx(ref["glm_estimate"], rel=1e-7)
+        assert getattr(got, k) == ref[k]
+    assert got.estimate == pytest.approx(ref["estimate"], rel=1e-12)
+    assert got.estimate == pytest.approx(ref["glm_estimate"], rel=1e-7)
     r = ref[method]
-    assert got["se"] == pytest.approx(r["se"], rel=1e-7)
-    assert got["ci_low"] == pytest.approx(r["ci_low"], rel=1e-7)
-    assert got["ci_high"] == pytest.approx(r["ci_high"], rel=1e-7)
-    assert got["p"] == pytest.approx(r["p"], rel=1e-6)
-    assert got["method"] == ("katz" if method == "katz" else "cluster CR1")
+    assert got.se == pytest.approx(r["se"], rel=1e-7)
+    assert got.ci_low == pytest.approx(r["ci_low"], rel=1e-7)
+    assert got.ci_high == pytest.approx(r["ci_high"], rel=1e-7)
+    assert got.p == pytest.approx(r["p"], rel=1e-6)
+    assert got.method == ("katz" if method == "katz" else "cluster CR1")
     if method == "katz":
         # Katz's variance is the Poisson model's HC0 sandwich with every pupil their own cluster
-        assert got["se"] == pytest.approx(r["glm_hc0_se"], rel=1e-7)
+        assert got.se == pytest.approx(r["glm_hc0_se"], rel=1e-7)
     else:
-        assert got["n_clusters"] == ref["n_clusters"]
-        assert got["se"] == pytest.approx(r["clubsandwich_cr1s_se"], rel=5e-4)
+        assert got.n_clusters == ref["n_clusters"]
+        assert got.se == pytest.approx(r["clubsandwich_cr1s_se"], rel=5e-4)
 
 
 def test_reversed_groups_invert_the_ratio(data):
-    a = risk_ratio(data, outcome="high", by="fsm", levels=(0, 1), cluster="school").iloc[0]
-    b = risk_ratio(data, outcome="high", by="fsm", levels=(1, 0), cluster="school").iloc[0]
-    assert a["estimate"] * b["estimate"] == pytest.approx(1)
-    assert a["ci_low"] * b["ci_high"] == pytest.approx(1)
-    assert a["se"] == pytest.approx(b["se"])
+    a = risk_ratio(data, outcome="high", by="fsm", levels=(0, 1), cluster="school")
+    b = risk_ratio(data, outcome="high", by="fsm", levels=(1, 0), cluster="school")
+    assert a.estimate * b.estimate == pytest.approx(1)
+    assert a.ci_low * b.ci_high == pytest.approx(1)
+    assert a.se == pytest.approx(b.se)
 
 
 def test_missing_rows_are_excluded_and_counted(data):
     d = data.copy().astype({"high": float, "school": object})
     d.loc[[0, 5], "high"] = np.nan
     d.loc[[9], "school"] = None
-    full = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1)).iloc[0]
-    clus = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1), cluster="school").iloc[0]
-    assert (full["n"], full["n_excluded"]) == (len(d) - 2, 2)
-    assert (clus["n"], clus["n_excluded"]) == (len(d) - 3, 3)
+    full = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1))
+    clus = risk_ratio(d, outcome="high", by="fsm", levels=(0, 1), cluster="school")
+    assert (full.n, full.n_excluded) == (len(d) - 2, 2)
+    assert (clus.n, clus.n_excluded) == (len(d) - 3, 3)
 
 
 def test_bad_input_errors(data):

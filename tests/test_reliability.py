@@ -391,6 +391,10 @@ def test_bootstrap_interval_is_the_percentiles_of_the_draws():
                                         for q in (0.95, 0.05)], rtol=1e-12)
     assert res.ci_level == 0.90 and "CI: Feldt, 90%; bootstrap percentile, 80 draws." in res.notes()
     assert feldt_ci(0.8, 100, 10) == feldt_ci(0.8, 100, 10, ci_level=0.95)
+    assert feldt_ci(0.8, 100, 10).ci_low != feldt_ci(0.8, 100, 10, ci_level=0.90).ci_low
+    # `alpha` (Cronbach's) was the old keyword: it still works until the next release, with a warning
+    with pytest.warns(DeprecationWarning, match=r"feldt_ci\(estimate=...\)"):
+        assert feldt_ci(alpha=0.8, n=100, k=10) == feldt_ci(estimate=0.8, n=100, k=10)
 
 
 # ---- small cases worked by hand -------------------------------------------------------------------

@@ -26,24 +26,24 @@ def data():
 
 def test_overall_table_values(data):
     t = report_tables(data, school="S1", scores={"Belonging": "belong", "Care": "care"}, by=["fsm"])
-    o = t["overall"].data.set_index("score")
+    o = t.overall.data.set_index("score")
     ins = data["school_id"] == "S1"
     assert o.loc["Belonging", "n_school"] == 30 and o.loc["Belonging", "n_rest"] == 200
     assert o.loc["Belonging", "school_mean"] == pytest.approx(data.loc[ins, "belong"].mean(), rel=1e-12)
     assert o.loc["Belonging", "difference"] == pytest.approx(
         data.loc[ins, "belong"].mean() - data.loc[~ins, "belong"].mean(), rel=1e-12)
-    assert t["n_school"] == 30 and t["n_rest"] == 200
+    assert t.n_school == 30 and t.n_rest == 200
 
 
 def test_small_groups_suppressed_with_secondary(data):
     t = report_tables(data, school="S1", scores={"Belonging": "belong"}, by=["fsm", "gender"])
-    f = t["by"]["fsm"]
+    f = t.by["fsm"]
     school_cols = ["n_school", "mean_school", "sd_school"]
     assert f.mask[school_cols].to_numpy().all()       # FSM = 5 (primary), not FSM = 25 (secondary)
     # The sample's FSM count is public (other outputs show it), so the other schools' FSM count
     # would give away the school's 5: the other schools' FSM cells are withheld as well.
     assert f.mask[["n_rest"]].to_numpy().all()
-    g = t["by"]["gender"]
+    g = t.by["gender"]
     assert not g.mask.to_numpy().any()                 # 14 girls, 16 boys: shown
     girls = g.data.set_index("group").loc["girl"]
     ins = (data["school_id"] == "S1") & (data["gender"] == "girl")
@@ -51,7 +51,7 @@ def test_small_groups_suppressed_with_secondary(data):
     # with threshold 5 the FSM cells are shown
     t5 = report_tables(data, school="S1", scores={"Belonging": "belong"}, by=["fsm"],
                        policy=DisclosurePolicy(threshold=5))
-    assert not t5["by"]["fsm"].mask.to_numpy().any()
+    assert not t5.by["fsm"].mask.to_numpy().any()
 
 
 def test_html_has_symbol_no_ids_and_is_written(data, tmp_path):
@@ -69,10 +69,10 @@ def test_html_has_symbol_no_ids_and_is_written(data, tmp_path):
 def test_tiny_school_overall_suppressed(data):
     tiny = pd.concat([data[data.school_id != "S1"], data[data.school_id == "S1"].head(6)])
     t = report_tables(tiny, school="S1", scores={"Belonging": "belong"}, by=["fsm"])
-    assert t["overall"].mask.loc[0, ["n_school", "school_mean", "difference"]].all()
+    assert t.overall.mask.loc[0, ["n_school", "school_mean", "difference"]].all()
     # the other schools' N beside the sample's public N would give the school's 6 away
-    assert t["overall"].mask.loc[0, "n_rest"] and not t["overall"].mask.loc[0, "rest_mean"]
-    assert not t["n_school_shown"] and not t["n_rest_shown"]
+    assert t.overall.mask.loc[0, "n_rest"] and not t.overall.mask.loc[0, "rest_mean"]
+    assert not t.n_school_shown and not t.n_rest_shown
 
 
 def test_sample_report_scores_from_items():

@@ -27,14 +27,22 @@ def test_rater_icc_matches_psych_icc(case):
     path = REF / "data" / ref["input"]
     assert hashlib.md5(path.read_bytes()).hexdigest() == ref["md5"], f"{path.name} changed: rerun audit_icc.R"
     ratings = read_audit(read_table(path, what="audit"))
-    table, left_out = rater_icc(ratings)
-    assert left_out == ref["n_indicators"] - ref["n_complete"]
-    assert table["Type"].tolist() == ref["type"]
-    np.testing.assert_allclose(table["ICC"], ref["ICC"], rtol=1e-10, atol=0)
-    np.testing.assert_allclose(table["F"], ref["F"], rtol=1e-10, atol=0)
+    agreement = rater_icc(ratings)
+    table = agreement.to_frame()
+    assert agreement.n_indicators_left_out == ref["n_indicators"] - ref["n_complete"]
+    assert agreement.n_indicators == ref["n_complete"]
+    # psych names the six ICC1 ... ICC3k; the library uses Shrout & Fleiss's ICC(1,1) ... ICC(3,k)
+    psych_names = {"ICC1": "ICC(1,1)", "ICC2": "ICC(2,1)", "ICC3": "ICC(3,1)", "ICC1k": "ICC(1,k)",
+                   "ICC2k": "ICC(2,k)", "ICC3k": "ICC(3,k)"}
+    assert table["term"].tolist() == [psych_names[t] for t in ref["type"]]
+    np.testing.assert_allclose(table["estimate"], ref["ICC"], rtol=1e-10, atol=0)
+    np.testing.assert_allclose(table["statistic"], ref["F"], rtol=1e-10, atol=0)
     np.testing.assert_allclose(table["df1"], ref["df1"], rtol=0, atol=0)
     np.testing.assert_allclose(table["df2"], ref["df2"], rtol=0, atol=0)
-    np.testing.assert_allclose(table["pval"], ref["p"], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(table["p"], ref["p"], rtol=1e-6, atol=0)
+    assert agreement.icc("ICC(2,1)") == table.loc[1, "estimate"]
+    with pytest.warns(DeprecationWarning, match="ICC\\(2,k\\)"):
+        assert agreement.icc("ICC2k") == table.loc[4, "estimate"]
     # pingouin rounds its confidence limits to two decimals, so they match R's to half a unit of the last digit
     np.testing.assert_allclose(table["ci_low"], ref["lower"], rtol=0, atol=0.005 + 1e-12)
     np.testing.assert_allclose(table["ci_high"], ref["upper"], rtol=0, atol=0.005 + 1e-12)
@@ -126,7 +134,7 @@ def test_audit_commands_end_to_end(tmp_path, capsys):
                  "--out", str(tmp_path / "rep")]) == 0
     assert "Only 3 raters" in capsys.readouterr().out
     html = (tmp_path / "rep" / "audit_report.html").read_text()
-    for must in ("Profile of the ten areas", "data:image/png;base64", "ICC2k", "Priorities",
+    for must in ("Profile of the ten areas", "data:image/png;base64", "ICC(2,k)", "Priorities",
                  "Staff view beside pupils' view", "Only 3 raters"):
         assert must in html
     assert (tmp_path / "rep" / "area_profile.png").stat().st_size > 5000

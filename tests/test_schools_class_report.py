@@ -11,6 +11,7 @@ from scipy import stats
 
 from belonging_lib.cli import main
 from belonging_lib.disclosure import DisclosurePolicy
+from belonging_lib.instruments import load_instrument
 from belonging_lib.schools.class_report import class_report, item_distribution, part_summary
 from belonging_lib.schools.questionnaire import simulate_responses
 
@@ -37,7 +38,8 @@ def test_part_interval_is_the_t_interval():
 
 
 def test_item_distribution_counts_answers():
-    d = pd.DataFrame({f"ocbp_{i:02d}": [1, 2, 2, 3] for i in range(1, 17)})
+    n_items = load_instrument("ocb_primary").n_items
+    d = pd.DataFrame({f"ocbp_{i:02d}": [1, 2, 2, 3] for i in range(1, n_items + 1)})
     d.loc[3, "ocbp_05"] = np.nan
     dist = item_distribution(d, version="primary").set_index("item")
     assert dist.loc["ocbp_01", ["No", "Sometimes", "Yes"]].tolist() == [25.0, 50.0, 25.0]

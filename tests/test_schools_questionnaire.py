@@ -29,9 +29,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 def test_both_versions_are_in_the_registry(name, version, k, top):
     inst = load_instrument(name)
     assert load_instrument(f"class_{version}") is inst
-    assert inst.n_items == 16 and inst.response_range == (1, k) and inst.labels[-1] == (k, top)
+    assert inst.n_items == 17 and inst.response_range == (1, k) and inst.labels[-1] == (k, top)
     assert list(inst.subscales) == ["staff", "peers", "engage", "safe", "voice"]
-    assert [len(v) for v in inst.subscales.values()] == [4, 3, 3, 3, 3]
+    assert [len(v) for v in inst.subscales.values()] == [5, 3, 3, 3, 3]   # staff: the trusted adult is the fifth
     assert len(inst.reverse_items) == 2
     assert "CC BY 4.0" in inst.licence and "not yet validated" in inst.name.lower()
     items = questionnaire_items(version)
@@ -52,32 +52,32 @@ def _row(version, values):
 
 def test_secondary_scoring_hand_worked():
     # pupil 1: every item 4 after keying except item 10 (engagement, reverse-keyed) = 1, stored as 5
-    # pupil 2: staff items 5, 5, blank, blank (2 of 4 answered: no staff score); all others 2
-    p1 = _row("secondary", [4] * 9 + [1] + [4] * 6)
-    p2 = _row("secondary", [5, 5, None, None] + [2] * 12)
+    # pupil 2: staff items 5, 5, blank, blank and (item 17) 5: 3 of 5 answered, no staff score; all others 2
+    p1 = _row("secondary", [4] * 9 + [1] + [4] * 7)
+    p2 = _row("secondary", [5, 5, None, None] + [2] * 12 + [5])
     assert p1["ocbs_10"] == 5 and p1["ocbs_07"] == 2
     data = pd.DataFrame([p1, p2], index=[1, 2])
     s = score_responses(data)
     assert s.loc[1, ["staff", "peers", "safe", "voice"]].tolist() == [4.0, 4.0, 4.0, 4.0]
     assert s.loc[1, "engage"] == pytest.approx((4 + 4 + 1) / 3, rel=1e-12)
-    assert s.loc[1, "total"] == pytest.approx(61 / 16, rel=1e-12)
+    assert s.loc[1, "total"] == pytest.approx(65 / 17, rel=1e-12)
     assert np.isnan(s.loc[2, "staff"])
-    assert s.loc[2, "total"] == pytest.approx((5 + 5 + 12 * 2) / 14, rel=1e-12)
+    assert s.loc[2, "total"] == pytest.approx((5 + 5 + 12 * 2 + 5) / 15, rel=1e-12)
     # the registry's scorer agrees
     assert score(data, "ocb_secondary")["ocbs_total"].tolist() == pytest.approx(s["total"].tolist())
 
 
 def test_primary_scoring_hand_worked():
-    # staff 3,3,2,1 -> 2.25; peers 3,2 and the bullying item answered "Yes" (3) -> keyed 1 -> 2.0
+    # staff 3,3,2,1 and (item 17, an adult to tell) 3 -> 2.4; peers 3,2 and the bullying item "Yes" (3) -> keyed 1 -> 2.0
     p = {"ocbp_01": 3, "ocbp_02": 3, "ocbp_03": 2, "ocbp_04": 1, "ocbp_05": 3, "ocbp_06": 2, "ocbp_07": 3,
          "ocbp_08": 3, "ocbp_09": 3, "ocbp_10": 1, "ocbp_11": 2, "ocbp_12": 2, "ocbp_13": 2,
-         "ocbp_14": 1, "ocbp_15": 1, "ocbp_16": "Sometimes"}
+         "ocbp_14": 1, "ocbp_15": 1, "ocbp_16": "Sometimes", "ocbp_17": 3}
     s = score_responses(pd.DataFrame([p], index=[1]))
-    assert s.loc[1, "staff"] == 2.25
+    assert s.loc[1, "staff"] == pytest.approx(12 / 5)
     assert s.loc[1, "peers"] == pytest.approx(2.0)
     assert s.loc[1, "engage"] == pytest.approx(3.0)          # 3, 3, and "No" to bored (1) keyed 3
     assert s.loc[1, "safe"] == 2.0 and s.loc[1, "voice"] == pytest.approx(4 / 3)
-    assert s.loc[1, "total"] == pytest.approx((9 + 6 + 9 + 6 + 4) / 16)
+    assert s.loc[1, "total"] == pytest.approx((12 + 6 + 9 + 6 + 4) / 17)
 
 
 def test_bad_sheets_name_the_row_and_column():
@@ -95,7 +95,7 @@ def test_bad_sheets_name_the_row_and_column():
     with pytest.raises(ColumnError, match="ocbs_16"):
         check_responses(good.drop(columns="ocbs_16"))
     blank = good.copy()
-    blank.loc[3, [f"ocbs_{i:02d}" for i in range(1, 17)]] = pd.NA
+    blank.loc[3, list(load_instrument("ocb_secondary").item_ids)] = pd.NA
     with pytest.raises(DataError, match="row 3"):
         check_responses(blank)
 
@@ -106,7 +106,7 @@ def test_questionnaire_command_writes_every_file(tmp_path, capsys):
     for v in ("primary", "secondary"):
         assert {f"questionnaire_{v}.html", f"data_entry_{v}.csv", f"data_entry_{v}.xlsx", f"codes_{v}.csv"} <= names
         page = (tmp_path / f"questionnaire_{v}.html").read_text()
-        assert "@media print" in page and page.count("class=\"item\"") == 16
+        assert "@media print" in page and page.count("class=\"item\"") == 17
         for text in questionnaire_items(v)["text"]:
             assert text.replace("'", "&#39;") in page
         sheet = pd.read_csv(tmp_path / f"data_entry_{v}.csv")
@@ -158,4 +158,4 @@ def test_questionnaire_renders_in_chromium(tmp_path):
         assert shot.exists() and shot.stat().st_size > 20_000     # a blank page is a few kB
         dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                              timeout=120).stdout
-        assert dom.count("class=\"item\"") == 16 and questionnaire_items(v)["text"].iloc[0].split()[0] in dom
+        assert dom.count("class=\"item\"") == 17 and questionnaire_items(v)["text"].iloc[0].split()[0] in dom

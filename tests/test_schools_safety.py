@@ -25,15 +25,17 @@ import pytest
 from belonging_lib import DataError
 from belonging_lib.cli import main
 from belonging_lib.instruments import load_instrument
-from belonging_lib.schools.questionnaire import simulate_responses
+from belonging_lib.schools.questionnaire import questionnaire_items, simulate_responses
 from belonging_lib.schools.support_plan import support_flags, write_support_plans
 
 INST = load_instrument("ocb_secondary")
+N = INST.n_items
+N_PRIMARY = load_instrument("ocb_primary").n_items
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pupil(ref, keyed, **answers):
-    """A sheet row whose 16 keyed values are ``keyed``; ``answers`` overrides raw codes by item id."""
+    """A sheet row whose keyed values (one per item) are ``keyed``; ``answers`` overrides raw codes by item id."""
     row = {"pupil_ref": ref}
     for item, v in zip(INST.item_ids, keyed):
         row[item] = 6 - v if item in INST.reverse_items else v
@@ -45,7 +47,7 @@ def _class_with_victim(n=24, seed=3):
     """A class of ``n`` simulated pupils plus V01: high scores, but picked on and not feeling safe."""
     d = simulate_responses(n_classes=1, class_size=n, seed=seed).drop(columns=["synthetic"])
     d["pupil_ref"] = [f"P{i:02d}" for i in range(1, n + 1)]
-    victim = _pupil("V01", [5] * 16, ocbs_07=5, ocbs_11=1, ocbs_13=1)
+    victim = _pupil("V01", [5] * N, ocbs_07=5, ocbs_11=1, ocbs_13=1)
     d = pd.concat([d, pd.DataFrame([victim])], ignore_index=True)
     d.index = range(1, len(d) + 1)
     return d
@@ -61,6 +63,11 @@ def test_instruments_mark_the_answers_that_need_a_response():
         marks = needs_response_items(version).set_index("item")
         assert marks.loc[bully, "concern"] == "bullying" and marks.loc[safe, "concern"] == "not_safe"
         assert "no_adult" in set(marks["concern"])
+        # the last question asks for an adult to talk to when worried: its low answers need a response
+        last = questionnaire_items(version).iloc[-1]
+        assert last["part"] == "staff" and not last["reverse"] and "worried" in last["text"]
+        assert marks.loc[last["id"], "concern"] == "no_trusted_adult"
+        assert set(marks.loc[last["id"], "codes"]) == ({1} if version == "primary" else {1, 2})
 
 
 def test_a_victim_with_high_scores_is_listed_though_not_flagged():
@@ -77,13 +84,25 @@ def test_a_victim_with_high_scores_is_listed_though_not_flagged():
 def test_primary_answers_are_found_by_code():
     from belonging_lib.schools.safeguarding import answers_needing_response
 
-    d = pd.DataFrame({f"ocbp_{i:02d}": [2, 3] for i in range(1, 17)})
+    d = pd.DataFrame({f"ocbp_{i:02d}": [2, 3] for i in range(1, N_PRIMARY + 1)})
     d["pupil_ref"] = ["A", "B"]
     d.loc[1, "ocbp_07"] = 3  # "Someone at school keeps being mean to me": Yes
     d.loc[0, "ocbp_07"] = 1
     d.index = [1, 2]
     found = answers_needing_response(d, version="primary")
     assert found[["pupil_ref", "concern", "answer"]].values.tolist() == [["B", "bullying", "Yes"]]
+
+
+def test_no_adult_to_talk_to_is_listed_whatever_the_scores():
+    from belonging_lib.schools.safeguarding import answers_needing_response
+
+    # every other answer as positive as it can be: only the trusted-adult answer stands out
+    d = pd.DataFrame([_pupil("A1", [5] * N), _pupil("A2", [5] * N, ocbs_17=2), _pupil("A3", [5] * N, ocbs_17=3)])
+    d.index = [1, 2, 3]
+    found = answers_needing_response(d, version="secondary")
+    assert found[["pupil_ref", "item", "concern", "answer"]].values.tolist() == [
+        ["A2", "ocbs_17", "no_trusted_adult", "Disagree"]]
+    assert "immediately" in found["what_to_do"].iloc[0] and "worried" in found["question"].iloc[0]
 
 
 def test_support_plan_command_lists_the_victim(tmp_path, capsys):
@@ -155,7 +174,7 @@ def test_rerun_keeps_an_edited_plan_and_says_what_changed(tmp_path, capsys):
     import docx
 
     d = _class_with_victim(n=30, seed=4)
-    low = [_pupil(f"L{i}", [1] * 16) for i in range(3)]
+    low = [_pupil(f"L{i}", [1] * N) for i in range(3)]
     first = pd.concat([d, pd.DataFrame(low)], ignore_index=True)
     first.to_csv(tmp_path / "autumn.csv", index=False)
     out = tmp_path / "pastoral"
@@ -168,7 +187,7 @@ def test_rerun_keeps_an_edited_plan_and_says_what_changed(tmp_path, capsys):
     edited = plan.read_bytes()
     # second round: L0 still low, L1 recovered, a new pupil L9 low
     second = pd.concat(
-        [d, pd.DataFrame([low[0], _pupil("L1", [5] * 16), low[2], _pupil("L9", [1] * 16)])], ignore_index=True
+        [d, pd.DataFrame([low[0], _pupil("L1", [5] * N), low[2], _pupil("L9", [1] * N)])], ignore_index=True
     )
     second.to_csv(tmp_path / "spring.csv", index=False)
     capsys.readouterr()
@@ -244,7 +263,7 @@ def test_no_writer_bypasses_the_safe_writer():
 
 def test_support_plan_files_hold_no_formula(tmp_path):
     d = _class_with_victim()
-    low = pd.DataFrame([_pupil(_FORMULAS[1], [1] * 16), _pupil("L2", [1] * 16)])
+    low = pd.DataFrame([_pupil(_FORMULAS[1], [1] * N), _pupil("L2", [1] * N)])
     d = pd.concat([d, low], ignore_index=True)
     d["name"] = [_FORMULAS[0]] * len(d)
     d["adjustment"] = [_FORMULAS[1]] * len(d)
@@ -315,7 +334,7 @@ def test_readme_examples_write_outside_the_project():
 
 
 def test_rounds_matching_few_pupils_stop_with_the_likely_cause():
-    rows = [_pupil(f"{i:03d}", [3 + (i % 3 == 0)] * 16) for i in range(1, 21)]
+    rows = [_pupil(f"{i:03d}", [3 + (i % 3 == 0)] * N) for i in range(1, 21)]
     now = pd.DataFrame(rows)
     before = now.assign(pupil_ref=[str(int(r)) for r in now["pupil_ref"]])  # Excel dropped the zeros
     for frame in (now, before):
@@ -330,7 +349,7 @@ def test_rounds_matching_few_pupils_stop_with_the_likely_cause():
 
 def test_file_names_are_safe_and_unique(tmp_path):
     refs = ["A/1", "A_1", "A 1", "A.1", "Zoë", "Zoé", "CON", "2026-03-01 00:00:00", "a/1"]
-    d = pd.DataFrame([_pupil(r, [1] * 16) for r in refs] + [_pupil(f"H{i}", [5] * 16) for i in range(12)])
+    d = pd.DataFrame([_pupil(r, [1] * N) for r in refs] + [_pupil(f"H{i}", [5] * N) for i in range(12)])
     d.index = range(1, len(d) + 1)
     res = support_flags(d, reliability={"staff": 0.8, "total": 0.8})
     run = write_support_plans(res, tmp_path / "o")
@@ -346,14 +365,14 @@ def test_file_names_are_safe_and_unique(tmp_path):
 
 @pytest.mark.parametrize("bad", [1.5, float("nan"), -0.3, 0.0, 1.0, float("inf")])
 def test_impossible_reliabilities_are_refused(bad):
-    d = pd.DataFrame([_pupil(f"P{i}", [2 + i % 3] * 16) for i in range(12)])
+    d = pd.DataFrame([_pupil(f"P{i}", [2 + i % 3] * N) for i in range(12)])
     d.index = range(1, 13)
     with pytest.raises(DataError, match=r"reliability 'staff'.*strictly between 0 and 1"):
         support_flags(d, reliability={"staff": bad, "total": 0.8})
 
 
 def test_no_band_gives_no_verdict(tmp_path, capsys):
-    d = pd.DataFrame([_pupil("P1", [1] * 16)])
+    d = pd.DataFrame([_pupil("P1", [1] * N)])
     d.index = [1]
     res = support_flags(d, reliability={"staff": 0.85, "total": 0.85})
     reasons = " ".join(res.pupils.loc["P1", "reasons"])
@@ -370,7 +389,7 @@ def test_no_band_gives_no_verdict(tmp_path, capsys):
 
 
 def test_bands_stay_on_the_scale():
-    d = pd.DataFrame([_pupil(f"P{i}", [1 + (i % 5)] * 16) for i in range(20)])
+    d = pd.DataFrame([_pupil(f"P{i}", [1 + (i % 5)] * N) for i in range(20)])
     d.index = range(1, 21)
     res = support_flags(d, reliability={"staff": 0.3, "total": 0.3})
     for r in res.pupils.loc[res.pupils["low_staff"], "reasons"]:
@@ -553,7 +572,7 @@ def test_plans_and_action_plans_are_a4(tmp_path):
 
     write_audit_template(tmp_path / "t")
     d = _class_with_victim()
-    low = pd.DataFrame([_pupil("L1", [1] * 16)])
+    low = pd.DataFrame([_pupil("L1", [1] * N)])
     res = support_flags(
         pd.concat([d, low], ignore_index=True).set_axis(range(1, len(d) + 2)), reliability={"staff": 0.8, "total": 0.8}
     )
@@ -600,7 +619,7 @@ def test_plan_speaks_in_answers_and_keeps_statistics_for_staff(tmp_path):
 
 
 def test_summary_lists_flagged_codes_with_reasons(tmp_path):
-    d = pd.concat([_class_with_victim(), pd.DataFrame([_pupil("L1", [1] * 16)])], ignore_index=True)
+    d = pd.concat([_class_with_victim(), pd.DataFrame([_pupil("L1", [1] * N)])], ignore_index=True)
     d.index = range(1, len(d) + 1)
     run = write_support_plans(support_flags(d, reliability={"staff": 0.8, "total": 0.8}), tmp_path / "o")
     summary = (run.folder / "support_summary.html").read_text()
@@ -608,7 +627,7 @@ def test_summary_lists_flagged_codes_with_reasons(tmp_path):
 
 
 def test_sdq_total_out_of_range_is_an_error():
-    d = pd.DataFrame([_pupil(f"P{i}", [3] * 16) for i in range(12)])
+    d = pd.DataFrame([_pupil(f"P{i}", [3] * N) for i in range(12)])
     d["sdq_total"] = [10] * 11 + [41]
     d.index = range(1, 13)
     with pytest.raises(DataError, match=r"sdq_total.*0 to 40.*row 12.*41"):
@@ -686,7 +705,8 @@ def test_fairness_items_ask_about_fair_treatment_not_sameness():
     for version in ("primary", "secondary"):
         text = " ".join(questionnaire_items(version)["text"])
         assert "same fair way" not in text and "fair to every child" not in text
-        assert re.search(r"fair(ly)? to me|treat me fairly", text)
+        assert re.search(r"treats? me fairly", text)
+        assert not re.search(r"\bsame\b|every child|everyone", text)   # fair treatment, not identical treatment
 
 
 def test_excel_entry_sheet_has_drop_downs_frozen_header_and_questions(tmp_path):

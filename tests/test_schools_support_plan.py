@@ -17,10 +17,11 @@ from belonging_lib.schools.questionnaire import simulate_follow_up, simulate_res
 from belonging_lib.schools.support_plan import PLAN_MARKER, support_flags, write_support_plans
 
 INST = load_instrument("ocb_secondary")
+N = INST.n_items
 
 
 def _pupil(ref, keyed):
-    """A sheet row whose 16 keyed values are ``keyed`` (reverse-keyed items stored reversed)."""
+    """A sheet row whose keyed values (one per item) are ``keyed`` (reverse-keyed items stored reversed)."""
     row = {"pupil_ref": ref}
     for item, v in zip(INST.item_ids, keyed):
         row[item] = 6 - v if item in INST.reverse_items else v
@@ -28,11 +29,11 @@ def _pupil(ref, keyed):
 
 
 def _flat(ref, value):
-    return _pupil(ref, [value] * 16)
+    return _pupil(ref, [value] * N)
 
 
 def _mixed(ref, n_low, low, high):
-    return _pupil(ref, [low] * n_low + [high] * (16 - n_low))
+    return _pupil(ref, [low] * n_low + [high] * (N - n_low))
 
 
 def _frame(rows):
@@ -46,8 +47,8 @@ def test_reliable_drop_hand_computed():
     # error of the difference is SD * sqrt(2) * sqrt(.2) = 1/3 exactly.
     before = _frame([_flat(f"P{i}", 4 if i < 5 else 3) for i in range(10)])
     now_rows = [_flat("P0", 3),              # change -1    -> RCI -3    : reliable drop
-                _mixed("P1", 12, 3, 4),      # 3.25, -0.75  -> RCI -2.25 : reliable drop
-                _mixed("P2", 8, 3, 4),       # 3.5,  -0.5   -> RCI -1.5  : no flag
+                _mixed("P1", 12, 3, 4),      # 56/17, -12/17 -> RCI -36/17 = -2.12 : reliable drop
+                _mixed("P2", 8, 3, 4),       # 60/17, -8/17  -> RCI -24/17 = -1.41 : no flag
                 _flat("P3", 4), _flat("P4", 5)]   # 0 and +1 (RCI +3: an improvement, no flag)
     now_rows += [_flat(f"P{i}", 3) for i in range(5, 10)]
     now_rows.append(_flat("NEW", 4))         # not in the earlier wave
@@ -57,28 +58,29 @@ def test_reliable_drop_hand_computed():
     se_diff = np.sqrt(2.5 / 9) * np.sqrt(2) * np.sqrt(0.2)
     assert se_diff == pytest.approx(1 / 3, rel=1e-12)
     assert p.loc["P0", "rci"] == pytest.approx(-3.0, rel=1e-12)
-    assert p.loc["P1", "rci"] == pytest.approx(-2.25, rel=1e-12)
-    assert p.loc["P2", "rci"] == pytest.approx(-1.5, rel=1e-12)
+    assert N == 17      # the 17 answers of the secondary version
+    assert p.loc["P1", "rci"] == pytest.approx(-36 / 17, rel=1e-12)
+    assert p.loc["P2", "rci"] == pytest.approx(-24 / 17, rel=1e-12)
     assert p.loc["P4", "rci"] == pytest.approx(3.0, rel=1e-12)
     assert p["reliable_drop"][lambda s: s].index.tolist() == ["P0", "P1"]
     assert np.isnan(p.loc["NEW", "rci"]) and res.n_previous_matched == 10 and res.n_previous_unmatched == 1
-    assert any("reliable change index -2.25" in r for r in p.loc["P1", "reasons"])
+    assert any("reliable change index -2.12" in r for r in p.loc["P1", "reasons"])
     c = res.counts.set_index("flag")
     assert c.loc["reliable_drop", "n_flagged"] == 2 and c.loc["reliable_drop", "n_assessed"] == 10
 
 
 def test_low_scores_with_measurement_error_hand_computed():
-    # totals: 2, 2.75 and 2.9375 are below the cut-off 3; 3, 4 and 5 are not
+    # totals: 2, 47/17 = 2.76 and 50/17 = 2.94 are below the cut-off 3; 3, 4 and 5 are not
     rows = [_flat("A", 2), _mixed("B", 4, 2, 3), _mixed("C", 1, 2, 3), _flat("D", 3), _flat("E", 4), _flat("F", 5)]
     d = _frame(rows)
     res = support_flags(d, reliability={"staff": 0.75, "total": 0.9})
     p = res.pupils
-    totals = np.array([2, 2.75, 2.9375, 3, 4, 5])
+    totals = np.array([2, 47 / 17, 50 / 17, 3, 4, 5])
     assert p["total"].to_numpy() == pytest.approx(totals)
     sem = np.std(totals, ddof=1) * np.sqrt(1 - 0.9)
     assert p["total_sem"].iloc[0] == pytest.approx(sem, rel=1e-12)
     assert p["low_belonging"].tolist() == [True, True, True, False, False, False]
-    # staff part: A 2, B 2 (its four low items are the staff items), C (2+3+3+3)/4 = 2.75, others >= 3
+    # staff part (items 1-4 and 17): A 2, B (2+2+2+2+3)/5 = 2.2, C (2+3+3+3+3)/5 = 2.8, others >= 3
     assert p["low_staff"].tolist() == [True, True, True, False, False, False]
     # a flag whose 95% band reaches the cut-off is counted as a possible false alarm
     reach = totals + 1.959963984540054 * sem >= 3

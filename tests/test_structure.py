@@ -201,7 +201,8 @@ def test_invariance_loadings_and_latent_means_match(which, hs_inv, sim_partial, 
 def test_invariance_table_columns_and_verdicts(hs_inv, sim_partial):
     frame = hs_inv.to_frame()
     assert list(frame.columns[:3]) == ["term", "df", "p"] and list(frame["term"]) == LEVELS
-    assert hs_inv.fits == {level: getattr(hs_inv, level) for level in LEVELS}
+    assert hs_inv.fits.to_dict() == {level: getattr(hs_inv, level) for level in LEVELS}
+    assert list(hs_inv.fits.index) == list(LEVELS)
     assert hs_inv.n_excluded == hs_inv.configural.n_excluded and hs_inv.group == "school"
     assert "metric" in repr(hs_inv) and "rule of thumb" in hs_inv.summary()
     sim_partial, hs_inv = sim_partial.table, hs_inv.table

@@ -201,3 +201,17 @@ def test_uncorrelated_slope_with_replicate_weights():
     assert list(a["term"]) == list(b["term"]) and not a["term"].str.startswith("corr").any()
     np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-12)
     assert np.isfinite(a["se"]).all() and (a["se"] > 0).all()
+
+
+def test_sandwich_at_a_boundary_gives_no_variance_se_but_keeps_the_fixed_effects():
+    """A variance estimated at 0 has no sandwich SE (NaN): the fit is kept, not refused as undefined."""
+    d = _data()
+    rng = np.random.default_rng(0)
+    for m in range(N_PV):  # no school effect: the school variance at (or near) the boundary
+        d[f"PV{m + 1}MATH"] = 1 + 0.4 * d["x"] + rng.normal(size=len(d))
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    res = des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH", se="sandwich")
+    table = res.to_frame(disclosure=False).set_index("term")
+    assert np.isfinite(table.loc[["(Intercept)", "x"], "se"]).all()
+    assert np.isnan(table.loc["var: school (Intercept)", "se"])
+    assert np.isfinite(table["estimate"]).all()

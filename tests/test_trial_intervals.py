@@ -44,10 +44,10 @@ def test_subgroup_difference_equals_crt_subgroups_and_its_interval_holds_the_est
     f = "post_belonging ~ treat + pre_belonging + C(block)"
     diff = trials.subgroup_difference(DATA, f, cluster="school_id", treatment="treat", subgroup="fsm")
     sub = trials.crt_subgroups(DATA, f, cluster="school_id", treatment="treat", subgroup="fsm")
-    assert diff["estimate"] == pytest.approx(sub.interaction_estimate, rel=1e-10)
-    assert diff["p"] == pytest.approx(sub.p_interaction, rel=1e-10)
-    assert diff["ci_low"] < diff["estimate"] < diff["ci_high"]
-    assert diff["ci_high"] - diff["ci_low"] == pytest.approx(2 * 1.96 * diff["se"], rel=0.01)
+    assert diff.estimate == pytest.approx(sub.interaction_estimate, rel=1e-10)
+    assert diff.p == pytest.approx(sub.p_interaction, rel=1e-10)
+    assert diff.ci_low < diff.estimate < diff.ci_high
+    assert diff.ci_high - diff.ci_low == pytest.approx(2 * 1.96 * diff.se, rel=0.01)
 
 
 def test_bad_attrition_codes_name_the_column_and_rows():

@@ -592,11 +592,13 @@ def test_ncp_interval_limits_solve_the_noncentral_t(t, df):
     from scipy import stats
 
     from belonging_lib.trials.effect_sizes import ncp_t_interval
-    lo, hi = ncp_t_interval(t, df)
-    assert (lo, hi) == ncp_t_interval(t, df, 0.95) and lo < t < hi
+    ci = ncp_t_interval(t, df)
+    lo, hi = ci.ci_low, ci.ci_high
+    assert ci == ncp_t_interval(t, df, 0.95) and lo < t < hi and ci.estimate == t and ci.df == df
     # at the limits the observed t sits at the 97.5th and 2.5th percentile (SciPy's noncentral t)
     assert_allclose([stats.nct.cdf(t, df, lo), stats.nct.cdf(t, df, hi)], [0.975, 0.025], rtol=0, atol=1e-8)
-    lo90, hi90 = ncp_t_interval(t, df, 0.90)
+    ci90 = ncp_t_interval(t, df, 0.90)
+    lo90, hi90 = ci90.ci_low, ci90.ci_high
     assert lo < lo90 < hi90 < hi
 
 

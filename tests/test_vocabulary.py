@@ -80,7 +80,7 @@ OPTIONS = {
     "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "holidays", "min_answered",
     "n_rows", "what",
     "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
-    "length", "user_missing", "ids", "keep", "ledger", "data_dir", "codebook", "summary", "profile",
+    "length", "user_missing", "ids", "keep", "ledger", "pupils", "data_dir", "codebook", "summary", "profile",
     "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
     "counts", "count_col", "within", "totals", "arm_labels", "assessed",
     "excluded_before_randomisation", "complied", "attrited", "ratings", "low", "high", "spread",
@@ -112,6 +112,9 @@ OPTIONS = {
     "response_range",
     # disclosure.DisclosureContext.protect: the table's own secondary-suppression rule it re-applies
     "expand",
+    # disclosure.protect: rows whose total is known (secondary suppression within each), rows withheld
+    # before it, and the counts a table shows even when small
+    "blocks", "suppressed", "shown_small",
     # structure.bifactor: the specific factors of a bifactor model and lavaan's `orthogonal`;
     # bifactor_omega: the general and specific loadings and residual variances it combines
     "specific", "orthogonal", "general", "residual",
@@ -132,8 +135,9 @@ OPTIONS = {
 
 #: Functions allowed a name that is forbidden elsewhere, with the reason.
 EXCEPTIONS = {
-    # lavaan's word for the grouping of a multi-group measurement model
-    ("group", r"belonging_lib\.structure\..*|belonging_lib\.plots\.structure\..*"),
+    # lavaan's word for the grouping of a multi-group measurement model (scale_fairness runs one)
+    ("group", r"belonging_lib\.structure\..*|belonging_lib\.plots\.structure\..*|"
+              r"belonging_lib\.models\.gaps\.scale_fairness"),
     # R survey's name for the replicate variance factor (svrepdesign(scale=))
     ("scale", r"belonging_lib\.survey\..*SurveyDesign.*"),
     # mice's name for the number of imputed data sets
@@ -204,7 +208,7 @@ RESULT_OPTIONS = {
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
     # data layer, codebooks, scoring, instruments
-    "changes", "unused_columns", "renamed_columns", "extra_notes", "by_variable", "by_group",
+    "changes", "unused_columns", "renamed_columns", "extra_notes", "notes", "by_variable", "by_group",
     "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",
     "columns", "problems", "declared_missing", "column", "rows", "value", "name", "path", "seconds",
     "cached", "error", "subscale", "min_answered", "report", "rounding", "scores", "source_score", "bands",
@@ -224,6 +228,19 @@ RESULT_OPTIONS = {
     # schools' tools: answers that need a response, and what a support-plan run wrote and changed
     "needs_response", "answers", "named", "folder", "new", "unchanged", "changed", "no_longer",
     "edited_plans", "renamed", "previous_folder", "overview", "reports",
+    # schools.audit.RaterAgreement: the indicators every rater rated (the ICCs' targets)
+    "n_indicators",
+    # report.ReportTables / ReportScales / ReportScale: the one-school report's header counts and what
+    # it may show, its first scale, the scales shown and left out, and a scale's scores
+    "n_rest", "n_school_shown", "n_rest_shown", "main_score", "scales", "left_out", "values",
+    # structure.BifactorOmega: each specific factor's share of the total score's variance
+    "share",
+    # models.SimpleSlopes (the moderator values), models.JohnsonNeyman (the bounds and where the slope
+    # is significant), models.RandomInterceptBatch (lme4's theta: the intercepts' relative SD)
+    "at", "bounds", "region", "theta",
+    # models.RiskRatio: the two groups, each group's count, size and share, and the log of the ratio
+    "numerator", "count_numerator", "n_numerator", "share_numerator", "count_denominator",
+    "n_denominator", "share_denominator", "log_estimate",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).
 FORBIDDEN_FIELDS = {
@@ -369,6 +386,29 @@ def test_the_walk_sees_the_whole_surface():
                      "belonging_lib.trials.crt.crt_effect", "belonging_lib.structure._cfa.cfa"]:
         assert any(q.endswith(expected.rsplit(".", 1)[1]) for q in quals), expected
     assert len(CALLABLES) > 150 and len(RESULTS) > 30
+
+
+#: The functions that take `alpha`: in each it is a test's significance level (docs/api/conventions.md).
+#: An interval's level is `ci_level`, and Cronbach's alpha is an argument only as `estimate`
+#: (reliability.feldt_ci); a new `alpha` must mean a significance level and be added here.
+ALPHA_IS_A_SIGNIFICANCE_LEVEL = {
+    "belonging_lib.models.gaps.scale_fairness",      # the chi-square difference and release tests
+    "belonging_lib.trials.power.mdes",                # the power calculations' two-sided test
+    "belonging_lib.trials.power.mdes_three_level",
+    "belonging_lib.trials.power.n_clusters_needed",
+    "belonging_lib.trials.power.simulate_power",
+}
+
+
+def test_alpha_means_a_significance_level_and_nothing_else():
+    takes_alpha = set()
+    for qual, fn, _method in CALLABLES:
+        try:
+            if "alpha" in inspect.signature(fn).parameters:
+                takes_alpha.add(qual)
+        except (TypeError, ValueError):
+            continue
+    assert takes_alpha == ALPHA_IS_A_SIGNIFICANCE_LEVEL
 
 
 def test_a_stray_name_fails():

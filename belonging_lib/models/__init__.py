@@ -12,7 +12,7 @@
 """
 
 from .centering import center
-from ._fast import fit_random_intercept_batch
+from ._fast import RandomInterceptBatch, fit_random_intercept_batch
 from .multilevel import (
     LikelihoodRatioTest,
     MultilevelResult,
@@ -22,10 +22,11 @@ from .multilevel import (
     multilevel,
     null_model,
 )
-from .regression import RegressionResult, cr2_vcov, logit, ols
+from .regression import CR2Covariance, RegressionResult, cr2_vcov, logit, ols
 
 __all__ = [
-    "LikelihoodRatioTest", "MultilevelResult", "RandomInterceptFit", "RegressionResult", "center", "compare",
+    "CR2Covariance", "LikelihoodRatioTest", "MultilevelResult", "RandomInterceptBatch", "RandomInterceptFit",
+    "RegressionResult", "center", "compare",
     "cr2_vcov", "fit_random_intercept", "fit_random_intercept_batch", "logit", "multilevel", "null_model", "ols",
 ]
 from .importance import DominanceResult, dominance, dominance_from_matrix  # noqa: E402
@@ -35,4 +36,4 @@ from .moderation import ModerationResult, moderation  # noqa: E402
 __all__ += ["DominanceResult", "MediationResult", "ModerationResult", "dominance", "dominance_from_matrix",
             "mediation", "moderation"]
 from .gaps import FairnessResult, GroupGapsResult, group_gaps, scale_fairness  # noqa: E402,F401
-from .ratios import risk_ratio  # noqa: E402,F401
+from .ratios import RiskRatio, risk_ratio  # noqa: E402,F401

@@ -9,16 +9,53 @@ score equations are then solved from its own sufficient statistics.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from .._errors import DataError, ModelError
+from .._results import Result
 from . import _lmm
 
-__all__ = ["fit_random_intercept_batch"]
+__all__ = ["RandomInterceptBatch", "fit_random_intercept_batch"]
 
 
-def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
+@dataclasses.dataclass(frozen=True, eq=False)
+class RandomInterceptBatch(Result):
+    """Random-intercept fits of many outcome columns (:func:`fit_random_intercept_batch`).
+
+    Attributes
+    ----------
+    coefficients, se : numpy.ndarray (B, p)
+        Fixed effects and their standard errors, one row per column of ``Y``.
+    tau00, sigma2, loglik, theta : numpy.ndarray (B,)
+        The random-intercept variance, the residual variance, the (REML) log-likelihood and the
+        relative standard deviation of the intercepts, per column.
+    """
+
+    coefficients: np.ndarray
+    se: np.ndarray
+    tau00: np.ndarray
+    sigma2: np.ndarray
+    loglik: np.ndarray
+    theta: np.ndarray
+
+    title = "Random-intercept fits, one per outcome column"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per outcome column: ``column`` (from 1), ``tau00, sigma2, loglik, theta``, then
+        ``b0, b1, ...`` and ``se0, se1, ...``."""
+        frame = pd.DataFrame({"column": np.arange(1, len(self.tau00) + 1), "tau00": self.tau00,
+                              "sigma2": self.sigma2, "loglik": self.loglik, "theta": self.theta})
+        for j in range(self.coefficients.shape[1]):
+            frame[f"b{j}"] = self.coefficients[:, j]
+        for j in range(self.se.shape[1]):
+            frame[f"se{j}"] = self.se[:, j]
+        return frame
+
+
+def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> RandomInterceptBatch:
     """Fit ``Y[:, b] = X beta_b + u_cluster + e`` for every column b of ``Y``.
 
     Parameters
@@ -33,7 +70,7 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
 
     Returns
     -------
-    dict
+    RandomInterceptBatch
         ``coefficients`` (B, p), ``se`` (B, p), and per column ``tau00`` (the random-intercept
         variance), ``sigma2``, ``loglik`` and ``theta`` (B,): the fields of
         :class:`~belonging_lib.models.RandomInterceptFit`, one row per column of ``Y``.
@@ -44,7 +81,7 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
     >>> g = np.repeat(np.arange(30), 10)
     >>> X = np.column_stack([np.ones(300), rng.normal(size=300)])
     >>> Y = 1 + 0.5 * X[:, [1]] + rng.normal(0, 0.5, (30, 4))[g] + rng.normal(size=(300, 4))
-    >>> fit_random_intercept_batch(Y, X, cluster=g)["coefficients"].shape
+    >>> fit_random_intercept_batch(Y, X, cluster=g).coefficients.shape
     (4, 2)
     """
     Y = np.asarray(Y, float)
@@ -100,4 +137,4 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> dict:
         out["tau00"][b] = fit.theta[0] ** 2 * fit.sigma2
         out["sigma2"][b] = fit.sigma2
         out["loglik"][b] = fit.loglik
-    return out
+    return RandomInterceptBatch(**out)

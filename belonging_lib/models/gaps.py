@@ -21,11 +21,13 @@ Checked against R (``tests/reference/group_gaps.R``).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from .._deprecation import renamed_keywords
 from .._errors import DataError, ModelError
 from .._results import Result
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
@@ -261,10 +263,13 @@ class FairnessResult(Result):
         pupils answered every item.
     table : pandas.DataFrame
         The :func:`~belonging_lib.structure.invariance` table of the final model.
+    group : str
+        The column whose groups are compared (the multi-group column, ``group`` as in
+        :func:`~belonging_lib.structure.invariance`).
     min_n : int
     """
 
-    by: str
+    group: str
     verdict: str
     freed: tuple
     groups_checked: tuple
@@ -275,7 +280,13 @@ class FairnessResult(Result):
     title = "Scale fairness across groups"
 
     @property
-    def summary_row(self) -> dict:
+    def by(self) -> str:
+        """The old name of :attr:`group` (read with a warning until the next release)."""
+        warnings.warn("FairnessResult.by is now FairnessResult.group; the old name will stop working in the "
+                      "next release.", DeprecationWarning, stacklevel=2)
+        return self.group
+
+    def _summary_row(self) -> dict:
         """One row for a table of several comparisons."""
         t = self.table
         return {"groups checked": ", ".join(self.groups_checked),
@@ -287,15 +298,16 @@ class FairnessResult(Result):
                 "verdict": self.verdict}
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([self.summary_row], index=pd.Index([self.by], name="by"))
+        return pd.DataFrame([self._summary_row()], index=pd.Index([self.group], name="group"))
 
 
-def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100, alpha: float = 0.05,
+@renamed_keywords(by="group")
+def scale_fairness(data: pd.DataFrame, *, model: str, group: str, min_n: int = 100, alpha: float = 0.05,
                    max_delta_cfi: float = 0.01, max_delta_rmsea: float = 0.015) -> FairnessResult:
     """Check that a scale measures the same thing in every group before comparing group means.
 
     Fits configural, metric and scalar multi-group factor models
-    (:func:`belonging_lib.structure.invariance`) on the groups of ``by`` with
+    (:func:`belonging_lib.structure.invariance`) on the groups of ``group`` with
     at least ``min_n`` complete answers.  A step passes when it meets the
     CFI/RMSEA rules of thumb *and* its chi-square difference has p >= ``alpha``
     (the rules of thumb alone miss a single biased item).  If the scalar step
@@ -306,34 +318,39 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
     When fewer than two groups have ``min_n`` complete answers there is
     nothing to compare: the verdict is ``"not checked"``, the groups are
     listed in ``too_small`` and the table's statistics are missing.
+
+    ``group`` is the multi-group column, named as in :func:`~belonging_lib.structure.invariance`
+    (it was ``by`` before 0.3; ``by=`` still works, with a ``DeprecationWarning``, until the next
+    release).  ``alpha`` is the significance level of the chi-square difference and release tests,
+    not a confidence level.
     """
     from ..structure import invariance, release_tests
 
     data = as_frame(data)
-    require_columns(data, by, role="grouping column (`by`)")
+    require_columns(data, group, role="grouping column (`group`)")
     items = sorted({tok.strip() for line in model.splitlines() if "=~" in line
                     for tok in line.split("=~")[1].split("+")})
     require_columns(data, items, role="item column")
-    complete = data[items].notna().all(axis=1) & data[by].notna()
-    counts = data.loc[complete, by].value_counts()
-    keep = [g for g in _levels(data.loc[complete, by]) if counts.get(g, 0) >= min_n]
-    small = [g for g in _levels(data[by]) if g not in keep]
+    complete = data[items].notna().all(axis=1) & data[group].notna()
+    counts = data.loc[complete, group].value_counts()
+    keep = [g for g in _levels(data.loc[complete, group]) if counts.get(g, 0) >= min_n]
+    small = [g for g in _levels(data[group]) if g not in keep]
     if len(keep) < 2:
         # Nothing to compare: say so in the result (verdict "not checked", every group too small) rather
         # than stop a report or a chapter that checks several groupings in turn.
         empty = pd.DataFrame(np.nan, index=pd.Index(["configural", "metric", "scalar"], name="level"),
                              columns=["delta_cfi", "delta_rmsea", "p_diff"])
         empty["verdict"] = f"not checked: fewer than two groups with {min_n} complete answers"
-        return FairnessResult(by, "not checked", (), (), tuple(_label(g) for g in small), empty, int(min_n))
-    sub = data.loc[data[by].isin(keep)].copy()
-    sub[by] = pd.Categorical(sub[by], keep)
+        return FairnessResult(group, "not checked", (), (), tuple(_label(g) for g in small), empty, int(min_n))
+    sub = data.loc[data[group].isin(keep)].copy()
+    sub[group] = pd.Categorical(sub[group], keep)
 
     def passes(table, step):
         return (str(table.loc[step, "verdict"]).startswith("supported")
                 and float(table.loc[step, "p_diff"]) >= alpha)
 
     kw = dict(max_delta_cfi=max_delta_cfi, max_delta_rmsea=max_delta_rmsea)
-    table = invariance(sub, model, group=by, **kw).table
+    table = invariance(sub, model, group=group, **kw).table
     freed: list[str] = []
     if not passes(table, "metric"):
         verdict = "not established"
@@ -342,14 +359,14 @@ def scale_fairness(data: pd.DataFrame, *, model: str, by: str, min_n: int = 100,
     else:
         verdict = "not established"
         while len(freed) < max(1, len(items) // 3):
-            tests = release_tests(sub, model, group=by, step="scalar", partial=freed or None)
+            tests = release_tests(sub, model, group=group, step="scalar", partial=freed or None)
             tests = tests[~tests["term"].isin(freed)]
             if tests.empty or float(tests.iloc[0]["p_holm"]) >= alpha:
                 break
             freed.append(str(tests.iloc[0]["term"]))
-            table = invariance(sub, model, group=by, partial=freed, **kw).table
+            table = invariance(sub, model, group=group, partial=freed, **kw).table
             if passes(table, "scalar"):
                 verdict = "partial scalar"
                 break
-    return FairnessResult(by, verdict, tuple(freed), tuple(_label(g) for g in keep), tuple(_label(g) for g in small),
+    return FairnessResult(group, verdict, tuple(freed), tuple(_label(g) for g in keep), tuple(_label(g) for g in small),
                           table, int(min_n))

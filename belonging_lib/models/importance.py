@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, tidy
 from .._validation import as_frame, as_list, check_positive_int, check_probability, require_clusters, require_columns
 from ._linear import complete_cases
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["dominance", "dominance_from_matrix", "DominanceResult", "subset_r2"]
 
@@ -166,8 +170,11 @@ class DominanceResult(Result):
                      "not causal effects.")
         return lines
 
-    def plot(self, *, ax=None, labels=None):
-        """Bar chart of each predictor's share of R-squared (with intervals after a bootstrap)."""
+    def plot(self, *, ax=None, labels=None) -> Axes:
+        """Bar chart of each predictor's share of R-squared (with intervals after a bootstrap).
+
+        Returns the matplotlib Axes drawn on.
+        """
         from ..plots.effects import dominance_plot
 
         return dominance_plot(self, ax=ax, labels=labels)

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, ModelError
-from .._results import Result, coef_table, tidy
+from .._results import Interval, Result, coef_table, tidy
 from .._validation import (
     as_frame,
     as_list,
@@ -41,7 +41,7 @@ _CHUNK_CELLS = 2_000_000  # resampling counts held in memory at once (replicates
 
 
 def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci_level: float = 0.95,
-                 ci_method: str = "percentile") -> tuple[float, float]:
+                 ci_method: str = "percentile") -> Interval:
     """Percentile or bias-corrected (BC) bootstrap interval from replicate estimates.
 
     Percentile: the ``(1-ci_level)/2`` and ``(1+ci_level)/2`` quantiles of the draws (linear
@@ -49,13 +49,21 @@ def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci_level: float = 0.95,
     :math:`z_0 = \\Phi^{-1}(\\#\\{\\theta^* < \\hat\\theta\\} / B)` the quantiles are
     :math:`\\Phi(2 z_0 \\pm z_{1-\\alpha/2})`.
 
+    Returns
+    -------
+    Interval
+        ``estimate`` (as given), ``ci_low``, ``ci_high`` (NaN where BC is undefined: every draw on one
+        side of the estimate), ``ci_level``, ``ci_method``.
+
     Examples
     --------
     >>> draws = np.arange(1, 1000) / 1000
-    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5)]
-    [0.026, 0.974]
-    >>> [round(v, 3) for v in bootstrap_ci(draws, 0.5, ci_method="bc")]
-    [0.026, 0.974]
+    >>> ci = bootstrap_ci(draws, 0.5)
+    >>> round(ci.ci_low, 3), round(ci.ci_high, 3)
+    (0.026, 0.974)
+    >>> ci = bootstrap_ci(draws, 0.5, ci_method="bc")
+    >>> round(ci.ci_low, 3), round(ci.ci_high, 3)
+    (0.026, 0.974)
     """
     check_choice("ci_method", ci_method, ["percentile", "bc"])
     draws = np.asarray(draws, dtype=float)
@@ -66,12 +74,13 @@ def bootstrap_ci(draws: np.ndarray, estimate: float, *, ci_level: float = 0.95,
     else:
         prop = np.mean(draws < estimate)
         if prop <= 0.0 or prop >= 1.0:
-            return (np.nan, np.nan)
+            return Interval(estimate=float(estimate), ci_level=ci_level, ci_method=ci_method)
         z0 = stats.norm.ppf(prop)
         z = stats.norm.ppf(1.0 - alpha / 2.0)
         lo, hi = stats.norm.cdf(2.0 * z0 - z), stats.norm.cdf(2.0 * z0 + z)
     q = np.quantile(draws, [lo, hi])
-    return float(q[0]), float(q[1])
+    return Interval(estimate=float(estimate), ci_low=float(q[0]), ci_high=float(q[1]), ci_level=ci_level,
+                    ci_method=ci_method)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -134,9 +143,9 @@ class MediationResult(Result):
         ci_level = self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
         tab = self.effects.copy()
         for eff in _EFFECTS:
-            lo, hi = bootstrap_ci(self.draws[eff].to_numpy(), getattr(self, eff), ci_level=ci_level,
-                                  ci_method=ci_method)
-            tab.loc[eff, "ci_low"], tab.loc[eff, "ci_high"] = lo, hi
+            ci = bootstrap_ci(self.draws[eff].to_numpy(), getattr(self, eff), ci_level=ci_level,
+                              ci_method=ci_method)
+            tab.loc[eff, "ci_low"], tab.loc[eff, "ci_high"] = ci.ci_low, ci.ci_high
         return tab
 
     def notes(self) -> list[str]:
@@ -347,9 +356,9 @@ def mediation(data, *, predictor: str, mediator: str, outcome: str, covariates=N
 
     rows = []
     for k, eff in enumerate(_EFFECTS):
-        lo, hi = bootstrap_ci(draws[:, k], est[k], ci_level=ci_level, ci_method=ci_method)
+        ci = bootstrap_ci(draws[:, k], est[k], ci_level=ci_level, ci_method=ci_method)
         rows.append({"estimate": est[k], "se": float(np.std(draws[:, k], ddof=1)),
-                     "ci_low": lo, "ci_high": hi, "n": fit_a.n})
+                     "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n": fit_a.n})
     effects = pd.DataFrame(rows, index=pd.Index(_EFFECTS, name="term"))
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -360,7 +369,7 @@ def mediation(data, *, predictor: str, mediator: str, outcome: str, covariates=N
     return MediationResult(
         predictor=x, mediator=m, outcome=y, covariates=tuple(covs), effects=effects, paths=paths,
         indirect=float(est[0]), direct=float(est[1]), total=float(est[2]),
-        proportion_mediated=prop, proportion_ci_low=prop_ci[0], proportion_ci_high=prop_ci[1],
+        proportion_mediated=prop, proportion_ci_low=prop_ci.ci_low, proportion_ci_high=prop_ci.ci_high,
         ci_level=ci_level, ci_method=ci_method, n_boot=n_boot,
         n_boot_used=int(ok.sum()), seed=seed, cluster=cluster, n=fit_a.n, n_excluded=n_excl,
         n_clusters=fit_a.n_clusters, draws=pd.DataFrame(draws, columns=_EFFECTS),

@@ -8,6 +8,7 @@ teacher relationships protect pupils facing adversity".
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,45 +19,106 @@ from .._results import Result, coef_table, format_p, tidy
 from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_roles
 from ._linear import complete_cases, fit_ols
 
-__all__ = ["moderation", "ModerationResult", "johnson_neyman", "simple_slope"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["moderation", "ModerationResult", "JohnsonNeyman", "SimpleSlopes", "johnson_neyman", "simple_slope"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SimpleSlopes(Result):
+    """The predictor's slope at given moderator values (:func:`simple_slope`).
+
+    Attributes
+    ----------
+    at : numpy.ndarray
+        The moderator values.
+    estimate, se : numpy.ndarray
+        The slope and its standard error at each value.
+    """
+
+    at: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+
+    title = "Simple slopes"
+
+    def to_frame(self) -> pd.DataFrame:
+        """moderator_value, estimate, se: one row per moderator value."""
+        return tidy(pd.DataFrame({"moderator_value": np.atleast_1d(self.at),
+                                  "estimate": np.atleast_1d(self.estimate), "se": np.atleast_1d(self.se)}))
 
 
 def simple_slope(b_pred: float, b_int: float, v_pred: float, v_int: float, cov_pi: float,
-                 at) -> tuple[np.ndarray, np.ndarray]:
+                 at) -> SimpleSlopes:
     """Slope of the predictor at moderator value(s) ``at`` and its standard error.
 
     ``slope = b1 + b3 W`` and ``Var = v11 + 2 W v13 + W^2 v33`` (b1: predictor,
     b3: interaction).
 
+    Returns
+    -------
+    SimpleSlopes
+        ``at``, ``estimate`` and ``se`` (arrays, one value per moderator value).
+
     Examples
     --------
-    >>> est, se = simple_slope(0.5, -0.2, 0.01, 0.0025, -0.001, [0.0, 1.0])
-    >>> [round(float(v), 4) for v in est], [round(float(v), 4) for v in se]
+    >>> s = simple_slope(0.5, -0.2, 0.01, 0.0025, -0.001, [0.0, 1.0])
+    >>> [round(float(v), 4) for v in s.estimate], [round(float(v), 4) for v in s.se]
     ([0.5, 0.3], [0.1, 0.1025])
     """
     w = np.asarray(at, dtype=float)
     est = b_pred + b_int * w
     var = v_pred + 2.0 * w * cov_pi + w ** 2 * v_int
-    return est, np.sqrt(np.maximum(var, 0.0))
+    return SimpleSlopes(at=w, estimate=est, se=np.sqrt(np.maximum(var, 0.0)))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class JohnsonNeyman(Result):
+    """Where a simple slope's significance changes (:func:`johnson_neyman`).
+
+    Attributes
+    ----------
+    bounds : tuple of float
+        The moderator values where it changes, in increasing order (empty when it never does).
+    region : str
+        Where the slope is significant: ``"outside"`` the bounds, ``"inside"`` them,
+        ``"above"`` / ``"below"`` the single bound, ``"everywhere"`` or ``"nowhere"``.
+    """
+
+    bounds: tuple
+    region: str
+
+    title = "Johnson-Neyman bounds"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per bound: bound, moderator_value; the region in every row."""
+        return pd.DataFrame({"bound": np.arange(1, len(self.bounds) + 1), "moderator_value": list(self.bounds),
+                             "region": [self.region] * len(self.bounds)},
+                            columns=["bound", "moderator_value", "region"])
+
+    def notes(self) -> list[str]:
+        return [f"The slope is significant {self.region}" + (" the bounds." if self.bounds else ".")]
 
 
 def johnson_neyman(b_pred: float, b_int: float, v_pred: float, v_int: float, cov_pi: float,
-                   t_crit: float) -> tuple[tuple[float, ...], str]:
+                   t_crit: float) -> JohnsonNeyman:
     """Moderator values where the simple slope's significance changes.
 
     Solves ``(b3^2 - t^2 v33) W^2 + 2 (b1 b3 - t^2 v13) W + (b1^2 - t^2 v11) = 0``.
 
     Returns
     -------
-    bounds : tuple of float
-        The real roots in increasing order (empty when significance never changes).
-    region : str
-        Where the slope is significant: ``"outside"`` the bounds, ``"inside"`` them,
-        ``"above"`` / ``"below"`` the single bound, ``"everywhere"`` or ``"nowhere"``.
+    JohnsonNeyman
+        ``bounds`` (the real roots in increasing order, empty when significance never
+        changes) and ``region`` (where the slope is significant: ``"outside"`` the bounds,
+        ``"inside"`` them, ``"above"`` / ``"below"`` the single bound, ``"everywhere"`` or
+        ``"nowhere"``).
 
     Examples
     --------
-    >>> johnson_neyman(0.0, 1.0, 1.0, 0.0, 0.0, 2.0)   # slope = W, SE = 1
+    >>> jn = johnson_neyman(0.0, 1.0, 1.0, 0.0, 0.0, 2.0)   # slope = W, SE = 1
+    >>> jn.bounds, jn.region
     ((-2.0, 2.0), 'outside')
     """
     t2 = t_crit ** 2
@@ -66,18 +128,18 @@ def johnson_neyman(b_pred: float, b_int: float, v_pred: float, v_int: float, cov
     scale = max(abs(a), abs(b), abs(c), np.finfo(float).tiny)
     if abs(a) <= 1e-14 * scale:
         if abs(b) <= 1e-14 * scale:
-            return (), ("everywhere" if c > 0 else "nowhere")
+            return JohnsonNeyman((), "everywhere" if c > 0 else "nowhere")
         root = -c / b
-        return (float(root),), ("above" if b > 0 else "below")
+        return JohnsonNeyman((float(root),), "above" if b > 0 else "below")
     disc = b * b - 4.0 * a * c
     if disc <= 0:
         # the quadratic never changes sign: its sign is that of a
-        return (), ("everywhere" if a > 0 else "nowhere")
+        return JohnsonNeyman((), "everywhere" if a > 0 else "nowhere")
     sq = np.sqrt(disc)
     # numerically stable roots
     q = -0.5 * (b + np.copysign(sq, b))
     r1, r2 = sorted([q / a, c / q])
-    return (float(r1), float(r2)), ("outside" if a > 0 else "inside")
+    return JohnsonNeyman((float(r1), float(r2)), "outside" if a > 0 else "inside")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -146,10 +208,10 @@ class ModerationResult(Result):
         return self.coefficients.copy()
 
     @property
-    def jn_in_range(self) -> tuple:
-        """The Johnson-Neyman bounds that lie inside the observed moderator range."""
+    def jn_in_range(self) -> list[float]:
+        """The Johnson-Neyman bounds that lie inside the observed moderator range (a list, maybe empty)."""
         lo, hi = self.moderator_range
-        return tuple(b for b in self.jn_interval if lo <= b <= hi)
+        return [b for b in self.jn_interval if lo <= b <= hi]
 
     def df_at(self, at) -> np.ndarray:
         """Degrees of freedom of the simple slope's t test at moderator values ``at``."""
@@ -236,10 +298,11 @@ class ModerationResult(Result):
         return (f"<div class='bl-result'><strong>{self.title}</strong>{t1}"
                 f"<strong>Simple slopes of {self.predictor}</strong>{t2}{notes}</div>")
 
-    def plot(self, kind: str = "both", *, ax=None):
+    def plot(self, kind: str = "both", *, ax=None) -> Axes | np.ndarray:
         """Draw the simple slopes (``"slopes"``), the Johnson-Neyman plot (``"jn"``) or both.
 
-        Returns the matplotlib Axes (an array of two for ``"both"``).
+        Returns the matplotlib Axes drawn on (for ``"both"``, the two Axes as a NumPy array, as
+        ``plt.subplots`` gives them; ``ax`` must then be two Axes).
         """
         from ..plots.effects import johnson_neyman_plot, simple_slopes_plot
 
@@ -292,8 +355,9 @@ def _slopes_table(res: ModerationResult, at, ci_level: float) -> pd.DataFrame:
     ip, ii = _positions(res)
     V = res.vcov
     at = np.atleast_1d(np.asarray(at, dtype=float))
-    est, se = simple_slope(res.params[ip], res.params[ii], V[ip, ip], V[ii, ii], V[ip, ii], at)
-    table = coef_table(np.arange(len(at)), est, se, res.df_at(at), ci_level=ci_level).reset_index(drop=True)
+    slopes = simple_slope(res.params[ip], res.params[ii], V[ip, ip], V[ii, ii], V[ip, ii], at)
+    table = coef_table(np.arange(len(at)), slopes.estimate, slopes.se, res.df_at(at),
+                       ci_level=ci_level).reset_index(drop=True)
     table.insert(0, "moderator_value", at)
     return table
 
@@ -311,7 +375,8 @@ def _jn_satterthwaite(jn_args, bounds, region, alpha, fit, *, max_iter: int = 10
     for b in bounds:
         cur = b
         for _ in range(max_iter):
-            roots, reg = johnson_neyman(*jn_args, t_at(cur))
+            jn = johnson_neyman(*jn_args, t_at(cur))
+            roots, reg = jn.bounds, jn.region
             if not roots:
                 return (), reg
             new = min(roots, key=lambda r: abs(r - cur))
@@ -464,7 +529,8 @@ def moderation(data, *, outcome: str, predictor: str, moderator: str, covariates
     ip, ii = 1, 3
     t_jn = stats.t.ppf(1.0 - alpha / 2.0, fit.df)
     jn_args = (fit.params[ip], fit.params[ii], fit.vcov[ip, ip], fit.vcov[ii, ii], fit.vcov[ip, ii])
-    bounds, region = johnson_neyman(*jn_args, t_jn)
+    jn = johnson_neyman(*jn_args, t_jn)
+    bounds, region = jn.bounds, jn.region
     if df_method == "satterthwaite" and bounds:
         bounds, region = _jn_satterthwaite(jn_args, bounds, region, alpha, fit)
     res = ModerationResult(

@@ -22,23 +22,76 @@ Checked against R in ``tests/test_ratios.py`` (``tests/reference/ratios.R``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .._errors import DataError, ModelError
+from .._results import Estimate
 from .._validation import (as_frame, check_probability, describe_rows, require_one_kind_of_label, require_roles,
                            row_numbers)
 
-__all__ = ["risk_ratio"]
+__all__ = ["RiskRatio", "risk_ratio"]
 
-_COLUMNS = ["numerator", "denominator", "count_numerator", "n_numerator", "share_numerator",
-            "count_denominator", "n_denominator", "share_denominator", "estimate", "log_estimate", "se",
-            "ci_low", "ci_high", "ci_level", "statistic", "df", "p", "method", "n", "n_excluded", "n_clusters"]
+_COLUMNS = ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n", "numerator", "denominator",
+            "count_numerator", "n_numerator", "share_numerator", "count_denominator", "n_denominator",
+            "share_denominator", "log_estimate", "ci_level", "method", "n_excluded", "n_clusters"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RiskRatio(Estimate):
+    """The ratio of two shares with its log-scale interval (:func:`risk_ratio`).
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high, ci_level : float
+        The ratio ``share_numerator / share_denominator`` and its interval.
+    se, statistic, p, df : float
+        The standard error of ``log_estimate``, the z statistic and p-value of a ratio of 1, and
+        ``df`` (inf: a normal reference).
+    log_estimate : float
+        The log of the ratio.
+    numerator, denominator
+        The two groups compared (values of ``by``).
+    count_numerator, n_numerator, share_numerator, count_denominator, n_denominator, share_denominator
+        Pupils with the characteristic, pupils, and their share, in each group.
+    method : str
+        ``"katz"`` or ``"cluster CR1"``.
+    n, n_excluded, n_clusters : int
+        Pupils in the two groups used, those left out (missing outcome or cluster), clusters (None
+        without ``cluster``).
+    """
+
+    numerator: object
+    denominator: object
+    count_numerator: int
+    n_numerator: int
+    share_numerator: float
+    count_denominator: int
+    n_denominator: int
+    share_denominator: float
+    log_estimate: float
+    statistic: float
+    method: str
+    n_clusters: int | None
+
+    title = "Risk ratio"
+    term = "risk ratio"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``term`` ("risk ratio"), the tidy columns, then the groups' counts and shares."""
+        row = {c: getattr(self, c) for c in _COLUMNS if c != "term"}
+        return pd.DataFrame([{"term": self.term, **row}], columns=_COLUMNS)
+
+    def notes(self) -> list[str]:
+        return [f"{self.numerator!r} over {self.denominator!r}; interval on the log scale ({self.method}); "
+                f"N = {self.n}" + (f", {self.n_excluded} left out." if self.n_excluded else ".")]
 
 
 def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, cluster: str | None = None,
-               ci_level: float = 0.95) -> pd.DataFrame:
+               ci_level: float = 0.95) -> RiskRatio:
     """Ratio of the share with a 0/1 ``outcome`` in one group to the share in another.
 
     Parameters
@@ -60,13 +113,13 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, clus
 
     Returns
     -------
-    pandas.DataFrame
-        One row: numerator, denominator, the count, number and share of each group, ``estimate``
+    RiskRatio
+        ``numerator``, ``denominator``, the count, number and share of each group, ``estimate``
         (the ratio), ``log_estimate``, ``se`` (standard error of ``log_estimate``), ``ci_low``,
         ``ci_high`` (limits of the ratio), ``ci_level``, ``statistic`` and ``p`` (z test of a
         ratio of 1), ``df`` (inf: normal reference), ``method`` ("katz" or "cluster CR1"), ``n``
         (pupils in the two groups used), ``n_excluded`` (pupils of the two groups with a missing
-        outcome or cluster) and ``n_clusters``.
+        outcome or cluster) and ``n_clusters``; ``to_frame()`` gives them as one tidy row.
 
     Raises
     ------
@@ -80,8 +133,8 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, clus
     Examples
     --------
     >>> d = pd.DataFrame({"y": [1] * 20 + [0] * 80 + [1] * 10 + [0] * 90, "g": ["a"] * 100 + ["b"] * 100})
-    >>> r = risk_ratio(d, outcome="y", by="g", levels=("a", "b")).iloc[0]
-    >>> [round(float(r[k]), 3) for k in ("estimate", "ci_low", "ci_high")]
+    >>> r = risk_ratio(d, outcome="y", by="g", levels=("a", "b"))
+    >>> [round(r.estimate, 3), round(r.ci_low, 3), round(r.ci_high, 3)]
     [2.0, 0.987, 4.054]
     """
     data = as_frame(data)
@@ -151,11 +204,10 @@ def risk_ratio(data: pd.DataFrame, *, outcome: str, by: str, levels: tuple, clus
     se = float(np.sqrt(var))
     crit = stats.norm.ppf(0.5 + level / 2)
     stat = log_rr / se
-    row = {"numerator": num, "denominator": den,
-           "count_numerator": counts[0], "n_numerator": sizes[0], "share_numerator": p1,
-           "count_denominator": counts[1], "n_denominator": sizes[1], "share_denominator": p0,
-           "estimate": float(np.exp(log_rr)), "log_estimate": float(log_rr), "se": se,
-           "ci_low": float(np.exp(log_rr - crit * se)), "ci_high": float(np.exp(log_rr + crit * se)),
-           "ci_level": level, "statistic": float(stat), "p": float(2 * stats.norm.sf(abs(stat))),
-           "df": np.inf, "method": method, "n": int(n), "n_excluded": n_excluded, "n_clusters": n_clusters}
-    return pd.DataFrame([row], columns=_COLUMNS)
+    return RiskRatio(numerator=num, denominator=den,
+                     count_numerator=counts[0], n_numerator=sizes[0], share_numerator=p1,
+                     count_denominator=counts[1], n_denominator=sizes[1], share_denominator=p0,
+                     estimate=float(np.exp(log_rr)), log_estimate=float(log_rr), se=se,
+                     ci_low=float(np.exp(log_rr - crit * se)), ci_high=float(np.exp(log_rr + crit * se)),
+                     ci_level=level, statistic=float(stat), p=float(2 * stats.norm.sf(abs(stat))),
+                     df=np.inf, method=method, n=int(n), n_excluded=n_excluded, n_clusters=n_clusters)

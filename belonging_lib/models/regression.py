@@ -23,7 +23,7 @@ from .._validation import as_frame, check_choice, check_probability, require_col
 from ._design import build_design, check_rank
 from ._linear import VCOV_TYPES, _cr2_df, _cr2_parts, fit_ols
 
-__all__ = ["RegressionResult", "ols", "logit", "cr2_vcov"]
+__all__ = ["CR2Covariance", "RegressionResult", "ols", "logit", "cr2_vcov"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +72,30 @@ class RegressionResult(Result):
                 f"{self.n_excluded} rows excluded for missing values; {label} = {self.r2:.3f}."]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class CR2Covariance(Result):
+    """Bell-McCaffrey CR2 covariance and Satterthwaite df (:func:`cr2_vcov`).
+
+    Attributes
+    ----------
+    vcov : numpy.ndarray (p, p)
+        The CR2 covariance matrix of the coefficients.
+    df : numpy.ndarray (p,)
+        Satterthwaite degrees of freedom of each coefficient's t test.
+    """
+
+    vcov: np.ndarray
+    df: np.ndarray
+
+    title = "CR2 covariance"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient (by position, from 0): ``term, se, df``."""
+        return pd.DataFrame({"term": np.arange(len(self.df)), "se": np.sqrt(np.diag(self.vcov)), "df": self.df})
+
+
 def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> CR2Covariance:
     """Bell-McCaffrey CR2 covariance and Satterthwaite df for every coefficient.
 
     Parameters
@@ -85,8 +107,8 @@ def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np
 
     Returns
     -------
-    vcov : array (p, p)
-    df : array (p,)
+    CR2Covariance
+        ``vcov`` (p, p) and ``df`` (p,).
 
     Notes
     -----
@@ -123,7 +145,7 @@ def cr2_vcov(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, *, weights: np
     V, parts = _cr2_parts(X, resid, codes)
     eye = np.eye(X.shape[1])
     df = np.array([_cr2_df(parts, eye[k]) for k in range(X.shape[1])])
-    return V, df
+    return CR2Covariance(vcov=V, df=df)
 
 
 def _prepare(formula, data, cluster):

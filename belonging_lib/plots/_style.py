@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import seaborn as sns
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["PALETTE", "DIVERGING", "use_style", "new_axes"]
 
@@ -28,9 +34,17 @@ def use_style(*, dpi: int = 110) -> None:
     })
 
 
-def new_axes(ax=None, *, figsize=None):
+def new_axes(ax=None, *, figsize=None) -> Axes:
     """Return ``ax`` or a new Axes on a new figure."""
     if ax is not None:
         return ax
     _fig, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The figure an Axes is drawn on (the top-level one, to save or close)."""
+    fig = ax.get_figure(root=True)
+    if fig is None:
+        raise ValueError("This Axes is not on a figure.")
+    return fig

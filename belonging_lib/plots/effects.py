@@ -7,14 +7,19 @@ re-estimated or recomputed here, and this module imports no estimator.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["simple_slopes_plot", "johnson_neyman_plot", "dominance_plot"]
 
 
-def simple_slopes_plot(result, *, ax=None, n_points: int = 50):
+def simple_slopes_plot(result, *, ax=None, n_points: int = 50) -> Axes:
     """Predicted outcome against the predictor, one line per probed moderator value.
 
     Draws ``result.predicted_lines()`` (covariates held at their means).  Returns the Axes.
@@ -34,7 +39,7 @@ def simple_slopes_plot(result, *, ax=None, n_points: int = 50):
     return ax
 
 
-def johnson_neyman_plot(result, *, ax=None, n_points: int = 200):
+def johnson_neyman_plot(result, *, ax=None, n_points: int = 200) -> Axes:
     """Slope of the predictor (with its confidence band) across the moderator.
 
     Draws ``result.jn_curve()``: the band uses the same alpha as the Johnson-Neyman interval; the
@@ -62,7 +67,7 @@ def johnson_neyman_plot(result, *, ax=None, n_points: int = 200):
     return ax
 
 
-def dominance_plot(result, *, ax=None, labels=None):
+def dominance_plot(result, *, ax=None, labels=None) -> Axes:
     """Horizontal bars of each predictor's share of R-squared (general dominance).
 
     With a bootstrap, the bars carry the share's interval.  ``labels`` maps

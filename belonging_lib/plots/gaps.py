@@ -8,11 +8,16 @@ nothing suppressed are drawn.  Nothing is estimated here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .._errors import DataError
 from ._style import PALETTE, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["gaps_plot"]
 
@@ -31,7 +36,7 @@ def _as_table(gaps) -> pd.DataFrame:
 
 
 def gaps_plot(gaps, *, ax=None, label: str = "group", by: str | None = None, truth=None,
-              xlabel: str = "difference from the reference group"):
+              xlabel: str = "difference from the reference group") -> Axes:
     """Dot-and-interval chart of group gaps, one row per group, with a line at zero.
 
     Parameters

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ import pandas as pd
 from .._errors import DataError
 from .._validation import as_frame, require_columns, require_numeric
 from ._style import DIVERGING, PALETTE, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["response_shares", "diverging_bars", "item_total_plot"]
 
@@ -82,7 +86,7 @@ def diverging_bars(data: pd.DataFrame, *, items: Sequence[str] | None = None, in
                    response_range: tuple[int, int] | None = None,
                    labels: Sequence[str] | Mapping[int, str] | None = None,
                    item_labels: Mapping[str, str] | None = None, sort: bool = True,
-                   ax=None, title: str | None = None):
+                   ax=None, title: str | None = None) -> Axes:
     """Diverging stacked bars of item responses (Likert plot).
 
     Each item is a horizontal bar: answers below the neutral point extend
@@ -164,7 +168,7 @@ def diverging_bars(data: pd.DataFrame, *, items: Sequence[str] | None = None, in
     return ax
 
 
-def item_total_plot(result, *, threshold: float = 0.3, ax=None, title: str | None = None):
+def item_total_plot(result, *, threshold: float = 0.3, ax=None, title: str | None = None) -> Axes:
     """Corrected item-total correlation of each item, with alpha if the item is dropped.
 
     Parameters

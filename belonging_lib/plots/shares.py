@@ -6,17 +6,22 @@ Draws a table from :func:`belonging_lib.proportions.proportion_ci` (or any table
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .._errors import ColumnError
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["share_bars"]
 
 
 def share_bars(table: pd.DataFrame, *, label: str, ax=None, ylabel: str = "% of pupils",
-               title: str | None = None, colour: str = PALETTE[0]):
+               title: str | None = None, colour: str = PALETTE[0]) -> Axes:
     """One bar per row of ``table`` at ``100 * estimate``, with its interval as an error bar.
 
     ``label`` names the column whose values label the bars. Returns the Axes.

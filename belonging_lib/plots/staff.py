@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import seaborn as sns
 
 from .._errors import ColumnError
 from ._style import new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["school_scatter"]
 
 
 def school_scatter(data: pd.DataFrame, *, x: str, y: str, hue: str | None = None, xlabel: str | None = None,
-                   ylabel: str | None = None, title: str | None = None, ax=None):
+                   ylabel: str | None = None, title: str | None = None, ax=None) -> Axes:
     """Scatter of school means (``x`` against ``y``, coloured by ``hue``) with a least-squares line and
     its 95% confidence band; returns the Axes. ``data`` holds one row per school (already through the
     disclosure rule)."""

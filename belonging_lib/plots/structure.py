@@ -7,16 +7,21 @@ from the result, nothing is re-estimated here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.patches import Patch
 
 from .._errors import DataError
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["loadings_plot", "latent_means_plot"]
 
 
-def loadings_plot(result, *, group=None, ax=None, reference: float | None = 0.4):
+def loadings_plot(result, *, group=None, ax=None, reference: float | None = 0.4) -> Axes:
     """Standardized loadings (lavaan's ``std.all``) as horizontal bars, one colour per factor.
 
     Parameters
@@ -55,7 +60,7 @@ def loadings_plot(result, *, group=None, ax=None, reference: float | None = 0.4)
     return ax
 
 
-def latent_means_plot(table, *, ax=None, label: str = "difference from the reference group (SD)"):
+def latent_means_plot(table, *, ax=None, label: str = "difference from the reference group (SD)") -> Axes:
     """Standardized latent mean differences with their confidence intervals.
 
     Parameters

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .._errors import ColumnError
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["estimates_with_intervals", "score_histogram"]
 
 
 def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel: str = "Estimate (95% CI)",
-                             ylabel: str | None = None, title: str | None = None, reference: float | None = None):
+                             ylabel: str | None = None, title: str | None = None, reference: float | None = None) -> Axes:
     """Dot-and-interval chart: one row per group (a country, a quarter of ESCS ...).
 
     Parameters
     ----------
     table : DataFrame or result
         Columns ``estimate``, ``ci_low``, ``ci_high`` and ``label``; pass the rows that
-        passed disclosure control (``suppress(...).shown``).  A result with ``to_frame()``
-        (a :class:`~belonging_lib.survey.SurveyEstimate`) is drawn from its tidy table, without
-        the rows its disclosure policy withheld (``suppressed``).  Rows are drawn top to bottom
-        in table order.
+        passed disclosure control (``suppress(...).shown``).  A survey result (a
+        :class:`~belonging_lib.survey.SurveyEstimate`) is drawn from its protected table
+        (``disclosed()``, under the project's policy and the active disclosure context), without
+        the rows the disclosure rules withheld; another result with ``to_frame()``, from its tidy
+        table without the rows marked ``suppressed``.  Rows are drawn top to bottom in table order.
     reference : float, optional
         Draws a dashed vertical line there (for example the overall estimate).
 
@@ -30,7 +36,9 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
     -------
     matplotlib.axes.Axes
     """
-    if hasattr(table, "to_frame"):
+    if hasattr(table, "disclosed"):
+        table = table.disclosed().shown        # a figure is an output: only the groups that may be shown
+    elif hasattr(table, "to_frame"):
         table = table.to_frame()
         if "suppressed" in table.columns:
             table = table[~table["suppressed"].astype(bool)]
@@ -59,7 +67,7 @@ def estimates_with_intervals(table: pd.DataFrame, *, label: str, ax=None, xlabel
 
 
 def score_histogram(scores, *, ax=None, bins: int = 20, xlabel: str = "Score", ylabel: str = "Pupils",
-                    title: str | None = None):
+                    title: str | None = None) -> Axes:
     """Histogram of one score (a Series; missing values are left out).
 
     Use it for a whole sample, never for a small group: the bars count pupils.

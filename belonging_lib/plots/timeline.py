@@ -9,6 +9,7 @@ a disclosure-checked summary (``belonging_lib.disclosure.summarise_by(...).shown
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from scipy import stats
 
 from .._errors import DataError
 from ._style import PALETTE, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["measurement_timeline", "school_means_plot", "DEFAULT_STEPS"]
 
@@ -28,7 +32,7 @@ DEFAULT_STEPS = (
 
 
 def measurement_timeline(steps: Sequence[tuple[str, str]] = DEFAULT_STEPS, *, ax=None,
-                         title: str | None = "The order of measures"):
+                         title: str | None = "The order of measures") -> Axes:
     """Draw measures as boxes on a time line, earliest on the left, with arrows between them.
 
     Parameters
@@ -77,7 +81,7 @@ def measurement_timeline(steps: Sequence[tuple[str, str]] = DEFAULT_STEPS, *, ax
 
 def school_means_plot(table: pd.DataFrame, *, reference: float | None = None, ax=None,
                       ylabel: str = "Average score", ci_level: float = 0.95,
-                      title: str | None = None):
+                      title: str | None = None) -> Axes:
     """Each school's mean with its interval (t interval from ``mean``, ``sd`` and ``n``), sorted.
 
     Parameters

@@ -8,6 +8,7 @@ carries a t-based interval for the mean of independent pupils (mean +/- t * sd /
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,12 +17,15 @@ from scipy import stats
 from .._errors import ColumnError
 from ._style import PALETTE, new_axes
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["wave_means_plot"]
 
 
 def wave_means_plot(table, *, wave: str = "wave", by: str | None = None, wave_labels: Sequence[str] | None = None,
                     group_labels: Mapping | None = None, ylabel: str = "Mean", title: str | None = None,
-                    ci_level: float = 0.95, ax=None):
+                    ci_level: float = 0.95, ax=None) -> Axes:
     """Mean per wave (one line per ``by`` group) with its interval; returns the Axes.
 
     ``table`` is a ``SuppressedTable`` (its shown rows are drawn) or a DataFrame with the columns

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ._style import PALETTE, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["consort", "forest"]
 
@@ -22,7 +27,7 @@ def _arrow(ax, x0, y0, x1, y1):
                 arrowprops=dict(arrowstyle="->", color="#555555", linewidth=1.0))
 
 
-def consort(counts, *, ax=None, title="CONSORT flow diagram"):
+def consort(counts, *, ax=None, title="CONSORT flow diagram") -> Axes:
     """Draw the CONSORT flow diagram of a cluster-randomised trial.
 
     Parameters
@@ -72,7 +77,7 @@ def consort(counts, *, ax=None, title="CONSORT flow diagram"):
 
 
 def forest(table: pd.DataFrame, *, ax=None, label="term", null=0.0, xlabel="Effect size (g)",
-           title=None):
+           title=None) -> Axes:
     """Forest plot of effects with CIs (one row per subgroup or analysis).
 
     Parameters

@@ -179,6 +179,10 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
     position; blank sheets are skipped with a note.  With ``stack`` (the audit: one sheet per rater), every
     sheet whose columns ``expect`` accepts is read and the sheets are stacked, in order, with a note.
 
+    The export of an online form (Microsoft Forms, Google Forms: one column per question, headed by
+    its text, answers as text) is turned into the data-entry sheet's layout by
+    :func:`belonging_lib.schools.online_forms.read_form_export`, with notes.
+
     The index is the data row number counted from 1 (the row after the header is row 1), so every
     error message names the row a user sees in their spreadsheet program minus the header line.
     Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
@@ -206,6 +210,14 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
     except ColumnError as exc:
         raise type(exc)(f"{exc}{_title_rows_hint(p)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if expect is not None and not expect(frame.columns):
+        from .online_forms import looks_like_form_export, read_form_export
+
+        if looks_like_form_export(frame.columns):     # Microsoft Forms or Google Forms: questions as headers
+            export = read_form_export(frame, what=what)
+            frame, notes = export.data, export.notes
+            for line in notes:
+                print(line, file=sys.stderr)
     if expect is not None and not expect(frame.columns):
         hint = _title_rows_hint(p)
         if hint:

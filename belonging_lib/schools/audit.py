@@ -20,19 +20,21 @@ from __future__ import annotations
 import dataclasses
 import html as _html
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ColumnError, DataError
+from .._results import Result
 from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
 from ._framework import LEVELS, load_framework
 
-__all__ = ["LEVELS", "framework", "audit_form", "write_audit_template", "read_audit", "rater_icc",
-           "AuditResult", "analyse_audit", "write_audit_report", "simulate_audit", "ACTION_PLAN_COLUMNS"]
+__all__ = ["LEVELS", "framework", "audit_form", "write_audit_template", "read_audit", "RaterAgreement",
+           "rater_icc", "AuditResult", "analyse_audit", "write_audit_report", "simulate_audit", "ACTION_PLAN_COLUMNS"]
 
 _load = load_framework
 
@@ -175,7 +177,72 @@ def read_audit(data: pd.DataFrame) -> pd.DataFrame:
                         index=d.index)
 
 
-def rater_icc(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+#: The six ICCs in Shrout & Fleiss's notation: ICC(form, raters), form 1 = one-way random, 2 = two-way
+#: random (absolute agreement), 3 = two-way mixed (consistency); raters 1 = one rater, k = the mean of k.
+#: The second index keeps them apart from Bliese's ICC(1) and ICC(2) of :mod:`belonging_lib.reliability`.
+ICC_TYPES = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
+# pingouin >= 0.7 names the types ICC(1,1), ICC(A,1), ICC(C,1), ...; older pingouin and psych ICC1 ... ICC3k
+_ICC_NAMES = {"ICC(1,1)": "ICC(1,1)", "ICC(A,1)": "ICC(2,1)", "ICC(C,1)": "ICC(3,1)", "ICC(1,k)": "ICC(1,k)",
+              "ICC(A,k)": "ICC(2,k)", "ICC(C,k)": "ICC(3,k)", "ICC1": "ICC(1,1)", "ICC2": "ICC(2,1)",
+              "ICC3": "ICC(3,1)", "ICC1k": "ICC(1,k)", "ICC2k": "ICC(2,k)", "ICC3k": "ICC(3,k)"}
+#: psych's names of the six ICCs (the names this module used before 0.3), read for one release
+_OLD_NAMES = {"ICC1": "ICC(1,1)", "ICC2": "ICC(2,1)", "ICC3": "ICC(3,1)", "ICC1k": "ICC(1,k)",
+              "ICC2k": "ICC(2,k)", "ICC3k": "ICC(3,k)"}
+_ICC_DESCRIPTION = {"ICC(1,1)": "Single rater, one-way random", "ICC(2,1)": "Single rater, absolute agreement",
+                    "ICC(3,1)": "Single rater, consistency", "ICC(1,k)": "Mean of k raters, one-way random",
+                    "ICC(2,k)": "Mean of k raters, absolute agreement",
+                    "ICC(3,k)": "Mean of k raters, consistency"}
+
+
+def _icc_type(kind: str) -> str:
+    if kind in _OLD_NAMES:
+        warnings.warn(f"The ICC type {kind!r} is now named {_OLD_NAMES[kind]!r} (Shrout & Fleiss's notation); "
+                      "the old name will stop working in the next release.", DeprecationWarning, stacklevel=3)
+        return _OLD_NAMES[kind]
+    if kind not in ICC_TYPES:
+        raise DataError(f"The ICC type must be one of {list(ICC_TYPES)}, but {kind!r} was passed.")
+    return kind
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RaterAgreement(Result):
+    """Agreement between the raters of an audit: the six Shrout-Fleiss ICCs (:func:`rater_icc`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per ICC: ``term`` (``ICC(1,1)`` ... ``ICC(3,k)``), ``estimate, ci_low, ci_high``
+        (95% interval), ``statistic`` (the F test of ICC = 0), ``p``, ``df1, df2`` (the F test's
+        degrees of freedom) and ``description``.
+    n_raters : int
+        Raters.
+    n_indicators : int
+        Indicators rated by every rater (the targets).
+    n_indicators_left_out : int
+        Indicators left out because at least one rater did not rate them.
+    """
+
+    table: pd.DataFrame
+    n_raters: int
+    n_indicators: int
+    n_indicators_left_out: int
+
+    title = "Agreement between raters (intraclass correlations)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ICC table (a copy)."""
+        return self.table.copy()
+
+    def icc(self, kind: str = "ICC(2,k)") -> float:
+        """One ICC, by its Shrout-Fleiss name (``"ICC(2,1)"``: one rater's absolute agreement)."""
+        return float(self.table.set_index("term").loc[_icc_type(kind), "estimate"])
+
+    def notes(self) -> list[str]:
+        return [f"{self.n_raters} raters, {self.n_indicators} indicators rated by all "
+                f"({self.n_indicators_left_out} left out)."]
+
+
+def rater_icc(ratings: pd.DataFrame) -> RaterAgreement:
     """The six Shrout-Fleiss ICCs with indicators as targets, from ``pingouin.intraclass_corr``.
 
     Parameters
@@ -185,17 +252,19 @@ def rater_icc(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
     Returns
     -------
-    (DataFrame, int)
-        pingouin's table (``Type`` ICC1 ... ICC3k, ``Description, ICC, F, df1, df2, pval, CI95``,
-        the last split into ``ci_low, ci_high``; types named as psych's ``ICC1 ... ICC3k``) and the number of indicators left out because at
-        least one rater did not rate them (the ICC needs every rater on every indicator).
+    RaterAgreement
+        Its ``table`` has one row per ICC, named in Shrout & Fleiss's notation (``ICC(1,1)``,
+        ``ICC(2,1)``, ``ICC(3,1)``, ``ICC(1,k)``, ``ICC(2,k)``, ``ICC(3,k)``), with ``estimate,
+        ci_low, ci_high, statistic, p, df1, df2, description``; ``n_indicators_left_out`` counts the
+        indicators left out because at least one rater did not rate them (the ICC needs every
+        rater on every indicator).
 
     Notes
     -----
-    ICC2 (two-way random effects, absolute agreement, one rater) says how far one member of staff's
-    rating can stand for another's; ICC2k is the reliability of the mean of all raters, the number
-    the area profile rests on.  Checked against ``psych::ICC(x, lmer = FALSE)`` in
-    ``tests/reference/audit_icc.R``.
+    ICC(2,1) (two-way random effects, absolute agreement, one rater) says how far one member of
+    staff's rating can stand for another's; ICC(2,k) is the reliability of the mean of all raters,
+    the number the area profile rests on.  psych names the same six ``ICC1`` ... ``ICC3k``.
+    Checked against ``psych::ICC(x, lmer = FALSE)`` in ``tests/reference/audit_icc.R``.
     """
     import pingouin as pg
 
@@ -210,22 +279,16 @@ def rater_icc(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if complete.to_numpy().std() == 0:
         raise DataError("Every rater gave every indicator the same rating: agreement cannot be estimated.")
     long = complete.reset_index().melt(id_vars="indicator", var_name="rater", value_name="rating")
-    table = pg.intraclass_corr(data=long, targets="indicator", raters="rater", ratings="rating")
-    ci = np.vstack(table["CI95"].to_numpy()) if "CI95" in table else np.vstack(table["CI95%"].to_numpy())
-    table = table.drop(columns=[c for c in ("CI95", "CI95%") if c in table]).assign(ci_low=ci[:, 0],
-                                                                                   ci_high=ci[:, 1])
-    # pingouin >= 0.7 names the types ICC(1,1), ICC(A,1), ICC(C,1), ...; use psych's (Shrout-Fleiss) names
-    table["Type"] = table["Type"].map(lambda t: _ICC_NAMES.get(str(t), str(t)))
-    if "Description" not in table:
-        table.insert(1, "Description", table["Type"].map(_ICC_DESCRIPTION))
-    return table.reset_index(drop=True), n_left_out
-
-
-_ICC_NAMES = {"ICC(1,1)": "ICC1", "ICC(A,1)": "ICC2", "ICC(C,1)": "ICC3", "ICC(1,k)": "ICC1k",
-              "ICC(A,k)": "ICC2k", "ICC(C,k)": "ICC3k"}
-_ICC_DESCRIPTION = {"ICC1": "Single rater, one-way random", "ICC2": "Single rater, absolute agreement",
-                    "ICC3": "Single rater, consistency", "ICC1k": "Mean of k raters, one-way random",
-                    "ICC2k": "Mean of k raters, absolute agreement", "ICC3k": "Mean of k raters, consistency"}
+    raw = pg.intraclass_corr(data=long, targets="indicator", raters="rater", ratings="rating")
+    ci = np.vstack(raw["CI95"].to_numpy()) if "CI95" in raw else np.vstack(raw["CI95%"].to_numpy())
+    term = raw["Type"].map(lambda t: _ICC_NAMES.get(str(t), str(t)))
+    table = pd.DataFrame({"term": term.to_numpy(), "estimate": raw["ICC"].to_numpy(float),
+                          "ci_low": ci[:, 0].astype(float), "ci_high": ci[:, 1].astype(float),
+                          "statistic": raw["F"].to_numpy(float), "p": raw["pval"].to_numpy(float),
+                          "df1": raw["df1"].to_numpy(float), "df2": raw["df2"].to_numpy(float),
+                          "description": term.map(_ICC_DESCRIPTION).to_numpy()})
+    return RaterAgreement(table=table, n_raters=int(wide.shape[1]), n_indicators=int(len(complete)),
+                          n_indicators_left_out=n_left_out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,8 +305,8 @@ class AuditResult:
         staff_percent`` with a survey).
     indicators : DataFrame
         Per indicator: mean, min, max, spread (max - min) of the ratings.
-    icc : DataFrame or None
-        :func:`rater_icc` table (None when fewer than 2 raters or 5 complete indicators).
+    icc : RaterAgreement or None
+        :func:`rater_icc`'s result (None when fewer than 2 raters or 5 complete indicators).
     n_raters, n_indicators_left_out : int
     priorities : list of str
     caveat : str
@@ -253,7 +316,7 @@ class AuditResult:
     ratings: pd.DataFrame
     areas: pd.DataFrame
     indicators: pd.DataFrame
-    icc: pd.DataFrame | None
+    icc: RaterAgreement | None
     n_raters: int
     n_indicators_left_out: int
     priorities: list
@@ -261,11 +324,11 @@ class AuditResult:
     action_plan: pd.DataFrame
     icc_note: str = ""
 
-    def icc_value(self, kind: str = "ICC2k") -> float:
-        """One of the six ICCs (``ICC1``, ``ICC2``, ``ICC3``, ``ICC1k``, ``ICC2k``, ``ICC3k``)."""
+    def icc_value(self, kind: str = "ICC(2,k)") -> float:
+        """One of the six ICCs, by its Shrout-Fleiss name (``ICC(1,1)`` ... ``ICC(3,k)``)."""
         if self.icc is None:
             return float("nan")
-        return float(self.icc.set_index("Type").loc[kind, "ICC"])
+        return self.icc.icc(kind)
 
 
 def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low: float = 2.5,
@@ -325,7 +388,8 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
         areas["pupil_percent"] = (areas["pupil_mean"] - lo) / (hi - lo) * 100
     icc, left_out, icc_note = None, 0, ""
     try:
-        icc, left_out = rater_icc(r)
+        icc = rater_icc(r)
+        left_out = icc.n_indicators_left_out
     except DataError as exc:
         icc_note = str(exc)
     caveat = ""
@@ -362,11 +426,12 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
                        title: str | None = None) -> list[Path]:
     """Write ``audit_report.html``, ``area_profile.png``, ``action_plan.xlsx`` and ``action_plan.docx``."""
     from ._common import figure_to_data_uri, out_dir, render
+    from ..plots._style import figure_of
     from .plots import audit_profile
 
     folder = out_dir(out)
     areas = result.areas
-    fig = audit_profile(areas)
+    fig = figure_of(audit_profile(areas))
     fig.savefig(folder / "area_profile.png", dpi=110, bbox_inches="tight")
     chart = figure_to_data_uri(fig)
     show = pd.DataFrame({"Area": areas["area_label"], "Raters": areas["n_raters"],
@@ -378,7 +443,7 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
     agreement = []
     icc_html = ""
     if result.icc is not None:
-        t = result.icc.set_index("Type")
+        t = result.icc.table.set_index("term")
 
         def interval(kind):
             # An interval is printed only with enough raters, and never outside [0, 1] (an agreement index
@@ -389,22 +454,24 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
             return f" (95% interval {max(lo, 0.0):.2f} to {min(hi, 1.0):.2f})"
 
         def value(kind):
-            v = t.loc[kind, "ICC"]
+            v = t.loc[kind, "estimate"]
             return f"{v:.2f}" if v >= 0 else "below 0 (no agreement beyond chance)"
 
         agreement.append(
-            f"Agreement between one rater and another (ICC2, absolute agreement) is {value('ICC2')}"
-            f"{interval('ICC2')}; the reliability of the mean of all {result.n_raters} raters (ICC2k) is "
-            f"{value('ICC2k')}{interval('ICC2k')}.")
+            f"Agreement between one rater and another (ICC(2,1), absolute agreement) is {value('ICC(2,1)')}"
+            f"{interval('ICC(2,1)')}; the reliability of the mean of all {result.n_raters} raters (ICC(2,k)) is "
+            f"{value('ICC(2,k)')}{interval('ICC(2,k)')}.")
         agreement.append("An ICC near 1 means staff see the indicators alike; near 0, that one person's rating says "
                          "little about another's, and the discussion of evidence matters more than the numbers.")
         if result.n_indicators_left_out:
             agreement.append(f"{result.n_indicators_left_out} indicators were left out of the agreement index because "
                              "at least one rater left them unrated.")
-        full = result.icc[["Type", "Description", "ICC", "ci_low", "ci_high", "F", "df1", "df2", "pval"]].copy()
+        full = result.icc.table[["term", "description", "estimate", "ci_low", "ci_high", "statistic", "df1", "df2",
+                                 "p"]].rename(columns={"term": "ICC", "description": "What it measures",
+                                                       "estimate": "Estimate", "statistic": "F"})
         full["ci_low"] = full["ci_low"].clip(lower=0.0)
         full["ci_high"] = full["ci_high"].clip(upper=1.0)
-        full["ICC"] = [f"{v:.3f}" if v >= 0 else "below 0" for v in full["ICC"]]
+        full["Estimate"] = [f"{v:.3f}" if v >= 0 else "below 0" for v in full["Estimate"]]
         if result.n_raters < FEW_RATERS:
             full = full.drop(columns=["ci_low", "ci_high"])
         icc_html = full.to_html(index=False, border=0, float_format=lambda v: f"{v:.3f}")

@@ -169,6 +169,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
         answers, a repeated pupil reference: the message names the column and the rows (from 1).
     """
 
+    from ..plots._style import figure_of
     from ._common import figure_to_data_uri, render
     from .plots import part_profile
 
@@ -332,7 +333,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                     "together describe enough pupils and the class total cannot give either away; every split "
                     f"is checked against the others. In this class {n_hidden} group(s) are hidden."
                     if group_tables else "The sheet records no pupil groups, so no split is shown.")
-    fig = part_profile(summary, school="school_estimate" in summary, response_range=inst.response_range)
+    fig = figure_of(part_profile(summary, school="school_estimate" in summary, response_range=inst.response_range))
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
                groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
     page = render("schools_class_report.html.j2", **ctx)

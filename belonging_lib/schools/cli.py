@@ -3,6 +3,7 @@
 ::
 
     belonging questionnaire --out forms/ [--version primary|secondary|both]
+    belonging questionnaire --out forms/ --instrument teacher_reflection|parent
     belonging class-report  --data class.csv [--school school.csv] --out report/
     belonging audit         --template --out audit/
     belonging audit         --data ratings.csv [--survey pupils.csv] --out audit/
@@ -29,8 +30,14 @@ def _is_synthetic(data) -> bool:
 
 
 def _cmd_questionnaire(args) -> int:
-    from .questionnaire import write_questionnaire
+    from .questionnaire import write_form, write_questionnaire
 
+    if args.instrument != "classroom":
+        paths = write_form(args.out, instrument=args.instrument)
+        print(f"Wrote {len(paths)} files to {args.out}: the printable form ({paths[0].name}; print from a browser, "
+              "one A4 side), a blank data-entry sheet and its codes.")
+        print("The questions are not yet validated: read each answer before any part mean.")
+        return 0
     paths = write_questionnaire(args.out, version=args.version)
     print(f"Wrote {len(paths)} files to {args.out}: printable questionnaires (HTML; print from a browser), "
           "blank data-entry sheets (CSV and Excel) with their codes, and notes for staff.")
@@ -101,20 +108,29 @@ def _cmd_class_report(args) -> int:
             raise _usage(f"--class {args.class_name!r} is not in the file's class column (it holds "
                          f"{', '.join(map(repr, classes[:8]))}).")
     _respond(data, folder, what="class", synthetic=synthetic)     # before any statistic, for these pupils
+    from ..disclosure_ledger import tracked_pupils
+
+    # Checked against what earlier commands published about these pupils (from this file or another,
+    # such as the whole year's and each class's), and recorded for the next ones.
     if args.class_name is None and len(classes) > 1:
         from .class_report import class_pack
 
-        pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
+        with tracked_pupils(data, name=f"the class pack of {Path(args.data).name}", out=folder) as session:
+            pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
         print(f"School pack ({pack.version} version, {len(classes)} classes, {pack.n} pupils): one report per "
               f"class and an overview, printable as one pack: {folder / 'class_pack.html'}")
+        print(session.summary())
         return 0
     name = args.class_name or (classes[0] if classes else None)
     title = args.title or (f"How class {name} feels about belonging" if name else None)
-    rep = class_report(data, school=school, version=args.version, title=title, out=folder / "class_report.html",
-                       synthetic=synthetic)
+    what = f"the class report on {name}" if name else f"the class report on {Path(args.data).name}"
+    with tracked_pupils(data, name=what, out=folder) as session:
+        rep = class_report(data, school=school, version=args.version, title=title,
+                           out=folder / "class_report.html", synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
     if not rep.shown:
         print("Fewer pupils than the disclosure threshold answered: the report shows no results.")
+    print(session.summary())
     return 0
 
 
@@ -167,10 +183,10 @@ def _cmd_support_plan(args) -> int:
     if len(nr):
         print(f"ANSWERS THAT NEED A RESPONSE TODAY: {nr['pupil_ref'].nunique()} pupil(s) gave {len(nr)} answer(s) "
               "that need an adult's response today, whatever their flags (picked on, not feeling safe, no adult "
-              f"who cares): see {run.folder / 'answers_needing_response.html'}, which says what to do with each.")
+              f"who cares, no adult to talk to): see {run.folder / 'answers_needing_response.html'}, which says what to do with each.")
     else:
         print("ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no adult who "
-              "cares) was given.")
+              "cares, no adult to talk to) was given.")
     print(f"{result.n_pupils} pupils read; {result.n_flagged} flagged for a conversation (not a diagnosis; some "
           f"flags are false alarms). One support-plan document per flagged pupil, flags.csv and "
           f"support_summary.html are in {run.folder}.")
@@ -205,11 +221,19 @@ def register(sub) -> None:
                     "Write the Our Class Belonging questionnaire (primary: ages 7-11, read aloud, No/Sometimes/"
                     "Yes; secondary: five-point agreement) as printable HTML, a blank data-entry sheet (CSV and "
                     "Excel, one row per pupil, codes explained) and administration notes (consent, anonymity, "
-                    "reading aloud, what to do if a pupil discloses harm). The items are the project's own "
-                    "(CC BY 4.0) and not yet validated."),
-                epilog="example:\n  belonging questionnaire --out ~/school/forms --version primary",
+                    "reading aloud, what to do if a pupil discloses harm). --instrument teacher_reflection writes "
+                    "a teacher's classroom-belonging self-reflection, --instrument parent a short home-school "
+                    "partnership survey for parents and carers, each on one A4 side with a blank entry sheet. "
+                    "The items are the project's own (CC BY 4.0) and not yet validated."),
+                epilog="examples:\n  belonging questionnaire --out ~/school/forms --version primary\n"
+                       "  belonging questionnaire --out ~/school/forms --instrument parent",
                 func=_cmd_questionnaire, out_help="folder for the files", arguments=[
-                    (("--version",), dict(default="both", choices=["both", "primary", "secondary"]))])
+                    (("--version",), dict(default="both", choices=["both", "primary", "secondary"],
+                                          help="the classroom questionnaire's version(s)")),
+                    (("--instrument",), dict(default="classroom", choices=["classroom", "teacher_reflection",
+                                                                           "parent"],
+                                             help="which form: the pupils' classroom questionnaire (default), a "
+                                                  "teacher's self-reflection, or the parent and carer survey"))])
 
     _subcommand(sub, "class-report",
                 help="class feedback report (HTML) from a filled data-entry sheet", description=(

@@ -3,22 +3,27 @@
 Two versions, both written for belonging_lib in the project's own words (CC BY 4.0) and **not yet
 validated**:
 
-* ``primary`` (about ages 7-11): 16 short sentences, answered No / Sometimes / Yes (codes 1-3),
+* ``primary`` (about ages 7-11): 17 short sentences, answered No / Sometimes / Yes (codes 1-3),
   read aloud by an adult;
-* ``secondary`` (about ages 11-16): the same five parts in 16 statements, answered on a five-point
+* ``secondary`` (about ages 11-16): the same five parts in 17 statements, answered on a five-point
   agreement scale (codes 1-5).
 
-The five parts are relationships with staff (care, fairness, individual attention, presence beyond
-the classroom), peer acceptance and bullying, engagement, a respectful and safe environment, and
-being listened to.  The scoring keys are in the instrument registry (``ocb_primary``,
-``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are used through
-:func:`belonging_lib.scoring.score`.
+The five parts are relationships with staff (care, fair treatment, individual attention, presence
+beyond the classroom, an adult to talk to when worried), peer acceptance and bullying, engagement, a
+respectful and safe environment, and being listened to.  The scoring keys are in the instrument
+registry (``ocb_primary``, ``ocb_secondary``; aliases ``class_primary``, ``class_secondary``) and are
+used through :func:`belonging_lib.scoring.score`.
+
+Two more forms, also the project's own wording (CC BY 4.0) and not yet validated, are written by
+:func:`write_form` (``belonging questionnaire --instrument ...``): a teacher's classroom-belonging
+self-reflection (``teacher_reflection``) and a short home-school partnership survey for parents and
+carers (``parent``, registry id ``parent_partnership``).
 
 Examples
 --------
 >>> items = questionnaire_items("secondary")
 >>> len(items), items["part"].nunique(), int(items["reverse"].sum())
-(16, 5, 2)
+(17, 5, 2)
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
 from ._common import out_dir, render
 
-__all__ = ["VERSIONS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
-           "write_questionnaire", "simulate_responses", "detect_version", "check_responses",
+__all__ = ["VERSIONS", "FORMS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
+           "form_items", "write_questionnaire", "write_form", "simulate_responses", "detect_version", "check_responses",
            "score_responses", "simulate_follow_up", "cfa_model"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
+
+#: The other printable forms: name on the command line -> (registry id, template, extra entry columns).
+FORMS = {"teacher_reflection": ("teacher_reflection", "schools_teacher_reflection.html.j2", ["date"]),
+         "parent": ("parent_partnership", "schools_parent_survey.html.j2", ["return_ref", "class"])}
 
 #: The practice sentence at the top of each pupil sheet (not scored, not entered).
 PRACTICE = {"primary": "I like listening to stories.", "secondary": "I like listening to music."}
@@ -66,13 +75,34 @@ def parts(version: str) -> dict[str, str]:
     return dict(_definition(version)["parts"])
 
 
-def questionnaire_items(version: str) -> pd.DataFrame:
-    """The items of one version: ``id, part, part_label, text, reverse``."""
-    d = _definition(version)
+def _items_of(d: dict) -> pd.DataFrame:
     labels = d["parts"]
     rows = [{"id": it["id"], "part": it["subscale"], "part_label": labels[it["subscale"]],
              "text": it["text"], "reverse": bool(it.get("reverse", False))} for it in d["items"]]
     return pd.DataFrame(rows)
+
+
+def questionnaire_items(version: str) -> pd.DataFrame:
+    """The items of one version: ``id, part, part_label, text, reverse``."""
+    return _items_of(_definition(version))
+
+
+def _form_definition(instrument: str) -> tuple[Instrument, dict]:
+    check_choice("instrument", instrument, list(FORMS))
+    inst = load_instrument(FORMS[instrument][0])
+    return inst, yaml.safe_load(Path(inst.source).read_text(encoding="utf-8"))
+
+
+def form_items(instrument: str) -> pd.DataFrame:
+    """The items of one of the other forms (``"teacher_reflection"`` or ``"parent"``), as :func:`questionnaire_items`.
+
+    Examples
+    --------
+    >>> items = form_items("parent")
+    >>> len(items), list(items["part"].unique())
+    (10, ['welcome', 'informed', 'child'])
+    """
+    return _items_of(_form_definition(instrument)[1])
 
 
 def data_entry_sheet(version: str, *, n_rows: int = 0) -> pd.DataFrame:
@@ -196,15 +226,55 @@ def write_questionnaire(out: str | os.PathLike, *, version: str = "both", policy
     return written
 
 
+def write_form(out: str | os.PathLike, *, instrument: str) -> list[Path]:
+    """Write one of the other printable forms, with its blank entry sheet and codes, into ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Folder for the files (created if needed).
+    instrument : {"teacher_reflection", "parent"}
+        The teacher's classroom-belonging self-reflection, or the home-school partnership survey for
+        parents and carers.  Both are the project's own wording (CC BY 4.0) and not yet validated;
+        the page for staff says so, the form itself carries only what the person filling it in reads.
+
+    Returns
+    -------
+    list of Path
+        ``<id>.html`` (one A4 side when printed), ``data_entry_<id>.csv`` and ``codes_<id>.csv``,
+        where ``<id>`` is the registry id (``teacher_reflection``, ``parent_partnership``); the registry
+        scores the entered sheet (:func:`belonging_lib.scoring.score`).
+    """
+    inst, d = _form_definition(instrument)
+    folder = out_dir(out, personal=False)
+    items = _items_of(d)
+    extra = FORMS[instrument][2]
+    groups = [{"label": label, "items": items[items["part"] == part].to_dict("records")}
+              for part, label in d["parts"].items()]
+    page = render(FORMS[instrument][1], title=inst.name.replace(" (not yet validated)", ""), labels=inst.labels,
+                  groups=groups, n_items=len(items), licence=inst.licence, citation=inst.citation)
+    paths = {"html": folder / f"{inst.id}.html", "csv": folder / f"data_entry_{inst.id}.csv",
+             "codes": folder / f"codes_{inst.id}.csv"}
+    paths["html"].write_text(page, encoding="utf-8")
+    write_csv(pd.DataFrame({c: pd.Series(dtype=object) for c in extra + list(items["id"])}), paths["csv"],
+              index=False)
+    code_text = "; ".join(f"{c} = {lab}" for c, lab in inst.labels) + "; empty = not answered"
+    codes = pd.DataFrame([{"column": it.id, "meaning": f"{it.part_label}: {it.text}", "codes": code_text}
+                          for it in items.itertuples()])
+    write_csv(codes, paths["codes"], index=False)
+    return list(paths.values())
+
+
 def detect_version(data: pd.DataFrame) -> str:
     """Which version's item columns the data hold (an error if neither or both)."""
     found = [v for v in VERSIONS if any(c in data.columns for c in instrument_for(v).item_ids)]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ColumnError("The file holds no questionnaire item columns: expected ocbp_01 ... ocbp_16 "
-                          "(primary version) or ocbs_01 ... ocbs_16 (secondary version), as on the blank "
-                          "data-entry sheet.")
+        first, last = ({v: instrument_for(v).item_ids[k] for v in VERSIONS} for k in (0, -1))
+        raise ColumnError(f"The file holds no questionnaire item columns: expected {first['primary']} ... "
+                          f"{last['primary']} (primary version) or {first['secondary']} ... {last['secondary']} "
+                          "(secondary version), as on the blank data-entry sheet.")
     raise ColumnError("The file holds item columns of both versions (ocbp_... and ocbs_...); put each "
                       "version in its own file.")
 
@@ -359,7 +429,7 @@ def cfa_model(version: str) -> str:
     Examples
     --------
     >>> print(cfa_model("primary").splitlines()[0])
-    staff =~ ocbp_01 + ocbp_02 + ocbp_03 + ocbp_04
+    staff =~ ocbp_01 + ocbp_02 + ocbp_03 + ocbp_04 + ocbp_17
     """
     inst = instrument_for(version)
     return "\n".join(f"{part} =~ " + " + ".join(ids) for part, ids in inst.subscales.items())

@@ -1,7 +1,8 @@
 """Answers that need an adult's response today, listed per pupil, apart from any statistics.
 
 Some answers are not data to be averaged but something a pupil has told the school: that they are
-picked on again and again, that they do not feel safe, that no adult at school cares about them.
+picked on again and again, that they do not feel safe, that no adult at school cares about them, that
+there is no adult they could talk to when worried.
 The questionnaire's instrument files mark these answers (``needs_response: {codes, concern}`` on an
 item).  Every tool that reads pupil answers (class report, support plans, the audit's pupils' view)
 calls :func:`answers_needing_response` first and, on a named or coded survey, writes
@@ -62,6 +63,12 @@ CONCERNS = {
         "they would choose; the pastoral lead agrees who checks in. If the conversation raises any concern "
         "about the pupil's welfare, tell the DSL immediately.",
     ),
+    "no_trusted_adult": (
+        "says there is no adult at school they could talk to when worried",
+        "Today: ask the pupil privately whom they would feel able to go to, and agree that adult with them "
+        "and the pastoral lead, who makes sure the adult checks in this week. Ask gently whether something is "
+        "worrying them now; if anything suggests the pupil may be at risk of harm, tell the DSL immediately.",
+    ),
 }
 
 #: Columns that make a survey named (besides ``pupil_ref``).
@@ -78,8 +85,8 @@ KCSIE_NOTE = (
 
 ANONYMOUS_NOTE = (
     "This survey is anonymous (no pupil_ref and no name column), so the answers that need an adult's "
-    "response today (being picked on, not feeling safe, no adult who cares) cannot be traced to a pupil, "
-    "and no list of pupils can be made. Act for the whole class instead: today, remind pupils how and to "
+    "response today (being picked on, not feeling safe, no adult who cares, no adult to talk to) cannot be "
+    "traced to a pupil, and no list of pupils can be made. Act for the whole class instead: today, remind pupils how and to "
     "whom they can report bullying or a worry, and tell the anti-bullying lead and the designated "
     "safeguarding lead how many such answers there were. To be able to respond to each pupil, run a named "
     "or coded survey (pupils are told beforehand that their answers are not anonymous)."
@@ -207,7 +214,7 @@ class NeedsResponse:
         if not len(self.answers):
             return (
                 "ANSWERS THAT NEED A RESPONSE: none of the marked answers (picked on, not feeling safe, no "
-                "adult who cares) was given. This is not a safeguarding screen: any other concern goes to "
+                "adult who cares, no adult to talk to) was given. This is not a safeguarding screen: any other concern goes to "
                 "the designated safeguarding lead immediately."
             )
         return (
@@ -254,7 +261,8 @@ def _page(answers: pd.DataFrame, *, what: str, synthetic: bool) -> str:
             "or a deputy, immediately, under the child protection policy; in immediate danger, 999.</li>"
             "<li>Being picked on: the anti-bullying lead, under the school's anti-bullying procedure "
             "(child-on-child abuse is also a safeguarding matter).</li>"
-            "<li>No adult who cares: the pastoral lead, who agrees a trusted adult with the pupil.</li>"
+            "<li>No adult who cares, or no adult to talk to when worried: the pastoral lead, who agrees a "
+            "trusted adult with the pupil.</li>"
             "</ul>"
         )
     body.append(f"<p class='small'>{_html.escape(DATA_PROTECTION_REMINDER)}</p>")

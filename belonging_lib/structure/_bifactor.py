@@ -15,13 +15,46 @@ from .._validation import as_list
 from . import _mgml as M
 from ._cfa import CFAResult, cfa
 
-__all__ = ["BifactorResult", "bifactor", "bifactor_omega"]
+__all__ = ["BifactorOmega", "BifactorResult", "bifactor", "bifactor_omega"]
 
 GENERAL = "general"
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class BifactorOmega(Result):
+    """Omega hierarchical and omega total from given bifactor loadings (:func:`bifactor_omega`).
+
+    Attributes
+    ----------
+    omega_h : float
+        Share of the total score's variance due to the general factor.
+    omega_total : float
+        Share due to all factors.
+    share : pandas.Series
+        One value per specific factor (indexed by its name): the share of the
+        total score's variance it carries.
+    ecv : float
+        Explained common variance of the general factor.
+    """
+
+    omega_h: float
+    omega_total: float
+    share: pd.Series
+    ecv: float
+
+    title = "Omega from bifactor loadings"
+
+    def to_frame(self) -> pd.DataFrame:
+        """term, estimate: omega_h, omega_total, each specific factor's share, ecv."""
+        rows = [{"term": "omega_h", "estimate": self.omega_h},
+                {"term": "omega_total", "estimate": self.omega_total}]
+        rows += [{"term": f"share {name}", "estimate": v} for name, v in self.share.items()]
+        rows.append({"term": "ecv", "estimate": self.ecv})
+        return pd.DataFrame(rows)
+
+
 def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[float]],
-                   residual: Sequence[float]) -> dict:
+                   residual: Sequence[float]) -> BifactorOmega:
     """Omega hierarchical, omega total and the specific factors' shares from bifactor loadings.
 
     Parameters
@@ -37,11 +70,11 @@ def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[flo
 
     Returns
     -------
-    dict
+    BifactorOmega
         ``omega_h`` (the share of the total score's variance due to the general
-        factor), ``omega_total`` (due to all factors), ``share`` (one value per
-        specific factor: the share of the total score's variance it carries) and
-        ``ecv`` (explained common variance of the general factor).
+        factor), ``omega_total`` (due to all factors), ``share`` (a Series, one
+        value per specific factor: the share of the total score's variance it
+        carries) and ``ecv`` (explained common variance of the general factor).
 
     Notes
     -----
@@ -57,7 +90,7 @@ def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[flo
     --------
     >>> out = bifactor_omega([0.7] * 6, {"method": [0, 0, 0, 0.4, 0.4, 0.4]},
     ...                      [0.51] * 3 + [0.35] * 3)
-    >>> round(out["omega_h"], 3), round(out["share"]["method"], 3)
+    >>> round(out.omega_h, 3), round(float(out.share["method"]), 3)
     (0.814, 0.066)
     """
     g = np.asarray(general, dtype=float)
@@ -76,9 +109,9 @@ def bifactor_omega(general: Sequence[float], specific: Mapping[str, Sequence[flo
     total = common_g + sum(common_s.values()) + th.sum()
     sq_g = (g ** 2).sum()
     sq_s = sum((lam ** 2).sum() for lam in parts.values())
-    return {"omega_h": float(common_g / total), "omega_total": float(1 - th.sum() / total),
-            "share": {name: float(v / total) for name, v in common_s.items()},
-            "ecv": float(sq_g / (sq_g + sq_s)) if sq_g + sq_s > 0 else float("nan")}
+    share = pd.Series({name: float(v / total) for name, v in common_s.items()}, dtype=float, name="share")
+    return BifactorOmega(omega_h=float(common_g / total), omega_total=float(1 - th.sum() / total), share=share,
+                         ecv=float(sq_g / (sq_g + sq_s)) if sq_g + sq_s > 0 else float("nan"))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -251,8 +284,8 @@ def bifactor(data: pd.DataFrame, *, items: Sequence[str], specific: Mapping[str,
     for name, its in specific.items():
         idx = [items.index(i) for i in as_list(its)]
         own = g[idx].sum() ** 2 + spec[name][idx].sum() ** 2 + th[idx].sum()
-        rows.append({"factor": name, "n_items": len(idx), "share": out["share"][name],
+        rows.append({"factor": name, "n_items": len(idx), "share": out.share[name],
                      "omega_hs": float(spec[name][idx].sum() ** 2 / own)})
-    return BifactorResult(omega_h=out["omega_h"], omega_total=out["omega_total"], specific=pd.DataFrame(rows),
-                          ecv=std["ecv"], fit=res, items=tuple(items), n=res.n, n_excluded=res.n_excluded,
+    return BifactorResult(omega_h=out.omega_h, omega_total=out.omega_total, specific=pd.DataFrame(rows),
+                          ecv=std.ecv, fit=res, items=tuple(items), n=res.n, n_excluded=res.n_excluded,
                           reverse=tuple(rev))

@@ -748,9 +748,9 @@ class InvarianceResult(Result):
     title = "Measurement invariance (ML)"
 
     @property
-    def fits(self) -> dict:
-        """The fitted models, level -> :class:`CFAResult`, in the order fitted."""
-        return {lv: getattr(self, lv) for lv in self.table.index}
+    def fits(self) -> pd.Series:
+        """The fitted models, a Series of :class:`CFAResult` indexed by level, in the order fitted."""
+        return pd.Series({lv: getattr(self, lv) for lv in self.table.index}, dtype=object, name="fit")
 
     @property
     def rule(self) -> str:
@@ -763,7 +763,7 @@ class InvarianceResult(Result):
         return tidy(self.table.rename_axis("term"))
 
     def notes(self) -> list[str]:
-        first = next(iter(self.fits.values()))
+        first = self.fits.iloc[0]
         sizes = ", ".join(f"{g}: {k}" for g, k in zip(first.groups, first.group_sizes))
         return [f"Groups by {self.group!r} ({sizes}); N = {self.n}"
                 + (f" ({self.n_excluded} rows excluded)." if self.n_excluded else "."),

@@ -3,7 +3,8 @@
 Each plausible value is fitted by pseudo-maximum likelihood with the pupil and school weights
 (:func:`belonging_lib.models.multilevel` with ``weights=``), and refitted for every replicate weight
 from the same per-school sufficient statistics; the replicate variances and Rubin's rules come from
-the design (:meth:`SurveyDesign._run`), as for every other survey statistic.
+the design (its steps ``_select``, ``_estimates``, ``_pool`` and ``_assemble``), as for every other
+survey statistic.
 """
 
 from __future__ import annotations
@@ -68,12 +69,12 @@ def _sandwich_variances(model, fit, pairs, icol):
     return np.r_[np.diag(vb), np.diag(vc)]
 
 
-def _pool_sandwich(theta, level, terms, *, test):
-    """theta (2, M, K): the estimates and their sandwich variances per plausible value, pooled by Rubin."""
+def _pool_sandwich(theta, level, terms=None):
+    """theta (2, M, K): the estimates and their sandwich variances per plausible value, pooled by Rubin
+    (in place of the design's ``_pool``, with the same table)."""
     pooled = rubin(theta[0], theta[1])
-    table = coef_table(terms, pooled.estimate, pooled.se, pooled.df, ci_level=level)
-    if not test:
-        table = table.drop(columns=["statistic", "p"])
+    table = coef_table(list(range(theta.shape[2])) if terms is None else terms, pooled.estimate, pooled.se,
+                       pooled.df, ci_level=level)
     table["var_within"] = pooled.var_within
     table["var_between"] = pooled.var_between
     return table
@@ -201,8 +202,13 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
                 out[r, m] = _statistics(rep, _refit(rep, fit.theta), q, pairs, icol)
         return out
 
-    out, ledger, n_pv = des._run(variables, fn, by, ci_level, labels=labels, pass_rows=True, test=True,
-                                 pool=_pool_sandwich if se == "sandwich" else None)
+    level = des._level(ci_level)
+    sel = des._select(variables, by)
+    # the sampling variance of each plausible value: its replicates' (the design's), or its sandwich
+    pool = _pool_sandwich if se == "sandwich" else des._pool
+    tables = [None if theta is None else pd.concat([labels, pool(theta, level).reset_index(drop=True)], axis=1)
+              for theta in des._estimates(sel, fn, variances=se == "sandwich")]
+    out, unit, group_labels = des._assemble(sel, tables)
     # correlations were pooled on Fisher's z scale: back to r
     corr = out["term"].astype(str).str.startswith("corr: ")
     if corr.any():
@@ -212,9 +218,9 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             out.loc[corr, c] = np.tanh(out.loc[corr, c].to_numpy(float))
     var_rows = out["term"].astype(str).str.startswith(("var: ", "ICC"))
     out.loc[var_rows, ["statistic", "p"]] = np.nan            # a variance is not tested against zero here
-    est = des._estimate(out, ledger, n_pv, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
-                        formula=formula)
+    est = des._estimate(out, sel, "multilevel", outcome or ", ".join(lhs_names), by, ci_level,
+                        des._protection(sel, unit, group_labels), formula=formula)
     if se == "sandwich":
-        est = dataclasses.replace(est, method=f"sandwich over schools for each plausible value (as WeMix), {n_pv} "
-                                              "plausible value(s), Rubin's rules")
+        est = dataclasses.replace(est, method=f"sandwich over schools for each plausible value (as WeMix), "
+                                              f"{sel.n_pv} plausible value(s), Rubin's rules")
     return est

@@ -40,7 +40,9 @@ def _by_country(result: SurveyEstimate):
         raise DataError("The OECD average and total combine an analysis broken down by one country column "
                         f"(by='CNT'), but this result has by={list(result.by)!r}.")
     col = result.by[0]
-    table = result.table
+    # the countries as they may be shown: a country withheld by the disclosure rules could be worked
+    # out from the average and the others, so it stops the combination (below)
+    table = result.to_frame()
     table = table[table[col].notna()]                       # pupils without a country are not a country
     keys = [k for k in _KEYS if k in table.columns]
     bad = table["estimate"].isna() | table["se"].isna()

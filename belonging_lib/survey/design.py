@@ -13,7 +13,9 @@ correlations, group differences and linear regressions, each with that
 combined standard error, by group in one call.  They return a
 :class:`~belonging_lib.survey.SurveyEstimate` (a
 :class:`~belonging_lib.survey.ComparisonResult` for a difference between two
-groups): the table, and what was done with which rows.  Every computation is vectorised: one matrix product gives the
+groups): the table of every number, and what was done with which rows; the
+disclosure policy is applied where the table is shown (``disclosed()``).  Every
+computation is vectorised: one matrix product gives the
 statistic for the full weight, all replicate weights and all plausible values
 at once (no loop of 810 model fits).  The design knows no survey's column
 names: PISA's are in ``belonging_lib.survey.pisa``.
@@ -53,29 +55,228 @@ REPLICATE_METHODS = {
 _PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 
 
+#: Columns that name a row of a survey table rather than describe pupils: shown even when withheld.
+_LABEL_COLUMNS = ("variable", "category", "percentile", "term", "outcome", "predictor", "level_1", "level_2")
+
+#: The test of zero, dropped from the tables of statistics that have none (means, percentages, percentiles).
+_TEST_COLUMNS = ["statistic", "p"]
+
+
 def _survey_notes(result) -> list[str]:
     lines = [f"{result.method}; {100 * result.ci_level:g}% intervals.",
              f"{result.n} pupils used, {result.n_excluded} left out for a missing value."]
-    if "suppressed" in result.table and result.table["suppressed"].any():
-        lines.append(f"{int(result.table['suppressed'].sum())} row(s) withheld by the disclosure policy.")
+    shown = result.to_frame()
+    if "suppressed" in shown and shown["suppressed"].any():
+        lines.append(f"{int(shown['suppressed'].sum())} row(s) withheld by the disclosure policy.")
     return lines
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Protection:
+    """What the disclosure rules need to protect a survey table: the pupils behind each of its parts.
+
+    A *unit* is one group of the breakdown (its rows are shown or withheld together); when pupils
+    lack a ``by`` value, their row is a last unit that is not a group.  Positions are row positions
+    of ``data``, the design's rows.
+    """
+
+    data: pd.DataFrame            # the design's rows: the disclosure context finds its pupils in them
+    by: tuple                     # the breakdown columns (none: one unit, never checked against a context)
+    unit: np.ndarray              # (rows,) the unit of each table row
+    has_group: np.ndarray         # (units,) the unit is a group (not the pupils without a group)
+    real: np.ndarray              # (units,) the unit has an estimate
+    count: np.ndarray             # (units,) pupils its estimate rests on (a difference: the smaller group)
+    n_excluded: np.ndarray        # (units,) pupils of the unit left out for a missing value
+    used: tuple                   # per group: positions of the pupils used
+    excluded: tuple               # per group: positions of the pupils left out
+    labels: tuple                 # per group: its name in the disclosure context's messages
+    universe: np.ndarray          # positions of every pupil in a group (the table's total)
+    residual_df: np.ndarray | None = None      # (units,) a regression's residual degrees of freedom
+    category_count: np.ndarray | None = None   # (rows,) pupils in each category of a percentage (inf: none)
+    shown: dict = dataclasses.field(default_factory=dict)   # (policy, context) -> the protected table
+
+
+def _disclose(table: pd.DataFrame, protection: _Protection | None, *, policy=None, context=None):
+    """The protected version of a survey table: the one place survey results meet the disclosure rules.
+
+    A unit (group) whose estimate rests on fewer pupils than the policy's threshold (its ``count``; a
+    group without an estimate: its ``n_excluded``) is withheld; secondary suppression protects it
+    from the total of the groups (``count + n_excluded`` of each group); a regression with fewer
+    residual degrees of freedom than ``min_residual_df`` is withheld; the disclosure context (the one
+    passed, else the active one, else the data set's own) checks the groups' pupils (``used``,
+    ``excluded`` and both together, matched in ``data`` by their ID column or a fingerprint of their
+    rows) against the output's other tables; last, a category of a percentage that fewer pupils than
+    the threshold give (``category_count``) is withheld, with secondary suppression within its group.
+    Withheld rows keep their labels (the ``by`` and label columns) and lose every other number.  A
+    table is protected once for each policy and context: showing it again changes nothing.  Every step goes
+    through the disclosure package's public hook, :func:`belonging_lib.disclosure.protect`.
+    """
+    from ..disclosure import (DisclosureContext, SuppressedTable, automatic_context, get_context, get_default_policy,
+                              protect)
+
+    policy = policy or get_default_policy()
+    prot = protection
+    # without a context passed or active, the data set's own: found once (it fingerprints the data)
+    own = (policy, "the data set's own context") if context is None and get_context() is None else None
+    if prot is not None and own in prot.shown:
+        return prot.shown[own]
+    ctx = None
+    if prot is not None and policy.enabled and prot.by:
+        if context is None:
+            active = get_context()
+            ctx = active if active is not None else automatic_context(prot.data, policy=policy)
+        elif context is not False:
+            if not isinstance(context, DisclosureContext):
+                raise DataError(f"`context` must be a DisclosureContext (bl.disclosure.context()), None or False, "
+                                f"not {type(context).__name__}.")
+            ctx = context
+    if prot is not None and (policy, ctx) in prot.shown:
+        return prot.shown[(policy, ctx)]
+    hide = first = np.zeros(len(table), dtype=bool)
+    if prot is not None and policy.enabled:
+        thr = policy.threshold
+        primary = prot.has_group & (np.where(prot.real, prot.count, prot.n_excluded) < thr)
+        # the groups add up to the table's total: secondary suppression within them
+        groups = pd.DataFrame({"n": prot.count + prot.n_excluded})
+        units = protect(groups, counts="n", suppressed=primary, policy=policy, context=False,
+                        blocks=[np.nonzero(prot.has_group)[0]] if prot.by else None).mask["n"].to_numpy()
+        if prot.residual_df is not None:
+            # too few residual df: the model is withheld, but its group is not small, so no
+            # secondary suppression follows from it
+            too_few = prot.real & (prot.residual_df < policy.min_residual_df)
+            units = units | too_few
+            primary = primary | too_few
+        if ctx is not None:
+            # the pupils each group uses and leaves out (shown even when few), one entry per unit
+            ids = [{"used": used, "excluded": excl} for used, excl in zip(prot.used, prot.excluded)]
+            ids += [None] * (len(units) - len(ids))
+            names = list(prot.labels) + [""] * (len(units) - len(prot.labels))
+            units = protect(groups, counts="n", suppressed=units, ids=ids, names=names, shown_small=("excluded",),
+                            source=prot.data, universe=prot.universe, policy=policy,
+                            context=ctx).mask["n"].to_numpy()
+        hide, first = units[prot.unit], primary[prot.unit]
+        if prot.category_count is not None:
+            # a category that fewer pupils than the threshold give; its group's categories add up to 100%
+            counts = np.where(hide, np.inf, prot.category_count)
+            small = counts < thr
+            blocks = [ix[np.isfinite(counts[ix])]
+                      for ix in (np.nonzero(prot.unit == u)[0] for u in dict.fromkeys(prot.unit.tolist()))]
+            rows = protect(pd.DataFrame({"n": counts}), counts="n", suppressed=small, policy=policy, context=False,
+                           blocks=[ix for ix in blocks if len(ix)]).mask["n"].to_numpy()
+            hide, first = hide | rows, first | small
+    shown = SuppressedTable(*_withheld(table, hide, protection), policy, int(first.sum()),
+                            int((hide & ~first).sum()), digits=2,
+                            int_columns=tuple(c for c in table.columns if pd.api.types.is_integer_dtype(table[c])
+                                              and not pd.api.types.is_bool_dtype(table[c])),
+                            label_columns=_label_columns(table, protection))
+    if prot is not None:
+        prot.shown[(policy, ctx)] = shown
+        if own is not None:
+            prot.shown[own] = shown
+    return shown
+
+
+def _label_columns(table: pd.DataFrame, protection: _Protection | None) -> tuple:
+    by = protection.by if protection is not None else ()
+    return tuple(c for c in table.columns if c in by or c in _LABEL_COLUMNS)
+
+
+def _withheld(table: pd.DataFrame, hide: np.ndarray, protection: _Protection | None):
+    """The table with the numbers of the rows in ``hide`` missing, and the mask of those cells."""
+    labels = _label_columns(table, protection)
+    values = [c for c in table.columns if c not in labels and pd.api.types.is_numeric_dtype(table[c])]
+    data = table.copy()
+    mask = pd.DataFrame(False, index=table.index, columns=table.columns)
+    if hide.any():
+        for c in values:
+            data[c] = data[c].astype(float).where(~hide)
+            mask[c] = hide
+    return data, mask
+
+
+class _SurveyTable(Result):
+    """What the survey results share: a raw table, shown through the disclosure rules."""
+
+    display_digits = 2
+
+    def disclosed(self, *, policy=None, context=None):
+        """The table as it may be shown: small groups and categories withheld.
+
+        The estimator keeps every number (``table``); this applies the disclosure rules where an
+        output is made, as :meth:`belonging_lib.io.Missingness.group_table` does.  A group (or a
+        category of a percentage) that rests on fewer pupils than the threshold has its numbers
+        withheld, and so has another group whose numbers would let it be worked out from the total;
+        a regression with fewer residual degrees of freedom than the policy's ``min_residual_df`` is
+        withheld; a breakdown's groups are checked against the counts the output has already
+        shown (the disclosure context).  Calling it again with the same policy and context gives
+        the same table and records nothing new.
+
+        Parameters
+        ----------
+        policy : DisclosurePolicy, optional
+            The rules of the output the table goes into; default: the project's policy
+            (:func:`belonging_lib.disclosure.get_default_policy`).
+        context : DisclosureContext, None or False
+            The output's record of the counts it has shown; default: the active context (a
+            chapter's, from :func:`belonging_lib.notebook.setup`), else the one shared by the tables
+            of the design's data.  ``False`` checks the table on its own.
+
+        Returns
+        -------
+        SuppressedTable
+            The tidy table with withheld cells missing and marked in its ``mask``; its
+            ``display()`` shows them as the policy's symbol.
+        """
+        return _copy(_disclose(tidy(self.table.copy()), self._protection, policy=policy, context=context))
+
+    def to_frame(self, *, disclosure: bool = True) -> pd.DataFrame:
+        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``).
+
+        By default the table as it may be shown (:meth:`disclosed` under the project's policy and the
+        active disclosure context), with a last column ``suppressed`` (the row's numbers were
+        withheld).  ``disclosure=False`` gives every number, however few pupils it rests on, and no
+        ``suppressed`` column: for secure, unpublished work, never for an output.
+        """
+        if not disclosure or self._protection is None:
+            return tidy(self.table.copy())
+        shown = self.disclosed()
+        frame = shown.data
+        frame["suppressed"] = shown.mask.any(axis=1).to_numpy()
+        return frame
+
+    def notes(self) -> list[str]:
+        return _survey_notes(self)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _copy(shown):
+    """A copy of a protected table that its reader may change without changing the stored one."""
+    return dataclasses.replace(shown, data=shown.data.copy(), mask=shown.mask.copy())
+
+
 @dataclasses.dataclass(frozen=True)
-class SurveyEstimate(Result):
+class SurveyEstimate(_SurveyTable):
     """A survey statistic for the whole sample or by group (:class:`SurveyDesign`'s methods).
+
+    The result holds every number, however few pupils it rests on (``table``); it is shown through
+    the disclosure rules.  :meth:`disclosed` gives the table as it may be shown (a
+    :class:`~belonging_lib.disclosure.SuppressedTable`), and ``to_frame()``, ``summary()``, the
+    printed form and the notebook display show that protected table; ``to_frame(disclosure=False)``
+    gives the raw numbers.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per group (and category, percentile or term): the ``by`` columns, labels,
-        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``df``, the Rubin variances
-        ``var_within`` (mean replicate sampling variance over the plausible values) and
-        ``var_between`` (variance between plausible values), ``n`` (pupils used),
-        ``n_excluded`` (pupils of the group left out for a missing value) and ``suppressed``
-        (numbers withheld by the disclosure policy).  Correlations and regressions add the
-        ``statistic`` and ``p`` of a test of zero (none for R-squared).  ``to_frame()`` puts the
-        tidy columns first.
+        Every number, before disclosure control.  One row per group (and category, percentile or
+        term): the ``by`` columns, labels, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``df``,
+        the Rubin variances ``var_within`` (mean replicate sampling variance over the plausible
+        values) and ``var_between`` (variance between plausible values), ``n`` (pupils used) and
+        ``n_excluded`` (pupils of the group left out for a missing value).  Correlations and
+        regressions add the ``statistic`` and ``p`` of a test of zero (none for R-squared).
+        ``to_frame()`` puts the tidy columns first and adds ``suppressed`` (numbers withheld by
+        the disclosure policy).
     kind : str
         ``"mean"``, ``"percent"``, ``"percentile"``, ``"corr"`` or ``"regress"``.
     outcome : str
@@ -111,30 +312,29 @@ class SurveyEstimate(Result):
     ledger: RowLedger
     predictor: str | None = None
     formula: str | None = None
+    _protection: _Protection | None = dataclasses.field(default=None, repr=False, compare=False)
 
     title = "Survey estimate"
 
-    display_digits = 2
-
-    def to_frame(self) -> pd.DataFrame:
-        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
-        return tidy(self.table.copy())
-
-    def notes(self) -> list[str]:
-        return _survey_notes(self)
+    disclosed = _SurveyTable.disclosed
+    to_frame = _SurveyTable.to_frame
+    __repr__ = _SurveyTable.__repr__
 
 
 @dataclasses.dataclass(frozen=True)
-class ComparisonResult(Result):
+class ComparisonResult(_SurveyTable):
     """A difference between two groups of a survey (:meth:`SurveyDesign.diff`).
+
+    Shown through the disclosure rules as :class:`SurveyEstimate` (:meth:`disclosed`): the smaller
+    of the two groups decides whether a row may be shown.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row (per ``within`` group): ``level_1``, ``level_2`` (the groups compared,
-        ``estimate = level_1 - level_2``), ``estimate``, ``se``, ``ci_low``, ``ci_high``,
-        ``statistic``, ``df``, ``p``, ``var_within``, ``var_between``, ``n`` (pupils used),
-        ``n_1`` and ``n_2`` (of them, in each group), ``n_excluded`` and ``suppressed``.
+        Every number, before disclosure control.  One row (per ``within`` group): ``level_1``,
+        ``level_2`` (the groups compared, ``estimate = level_1 - level_2``), ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``statistic``, ``df``, ``p``, ``var_within``, ``var_between``,
+        ``n`` (pupils used), ``n_1`` and ``n_2`` (of them, in each group) and ``n_excluded``.
     kind : str
         ``"mean"`` (a difference of means) or ``"percent"`` (of percentages, in points).
     outcome : str
@@ -157,17 +357,13 @@ class ComparisonResult(Result):
     n_excluded: int
     ledger: RowLedger
     within: tuple = ()
+    _protection: _Protection | None = dataclasses.field(default=None, repr=False, compare=False)
 
     title = "Survey comparison of two groups"
 
-    display_digits = 2
-
-    def to_frame(self) -> pd.DataFrame:
-        """The table, the tidy columns first (``estimate, se, ci_low, ci_high[, statistic], df[, p], n``)."""
-        return tidy(self.table.copy())
-
-    def notes(self) -> list[str]:
-        return _survey_notes(self)
+    disclosed = _SurveyTable.disclosed
+    to_frame = _SurveyTable.to_frame
+    __repr__ = _SurveyTable.__repr__
 
 
 class SurveyDesign:
@@ -230,16 +426,19 @@ class SurveyDesign:
     with ``n`` 0 and no estimate, and pupils with a missing ``by`` value are a
     last row whose ``by`` columns are missing.
 
-    Results go through the project's disclosure policy
-    (:mod:`belonging_lib.disclosure`), as every group table does: the
-    numbers of a group (or of a category of :meth:`percent`) that rests on
-    fewer pupils than the threshold, and those of another group that would let
-    it be worked out from the total, are missing, with ``suppressed`` True; a
-    regression with fewer residual degrees of freedom than the policy's
-    ``min_residual_df`` is withheld the same way.  Under an active disclosure
-    context the group counts are also checked against the output's other
-    tables.  ``DisclosurePolicy(enabled=False)`` (secure, unpublished work)
-    gives every number.
+    The methods apply no disclosure rule: a result keeps every number with the
+    pupils behind it, and the disclosure policy (:mod:`belonging_lib.disclosure`)
+    is applied where an output is made, by the result's ``disclosed(policy=...,
+    context=...)``, as for every group table.  There the numbers of a group (or
+    of a category of :meth:`percent`) that rests on fewer pupils than the
+    threshold, and those of another group that would let it be worked out from
+    the total, are missing; a regression with fewer residual degrees of freedom
+    than the policy's ``min_residual_df`` is withheld the same way; a
+    breakdown's group counts are checked against the output's other tables
+    (the disclosure context).  ``to_frame()`` and the printed and notebook
+    displays show that protected table under the project's policy (withheld
+    rows have ``suppressed`` True); ``to_frame(disclosure=False)`` gives every
+    number (secure, unpublished work).
 
     Examples
     --------
@@ -343,9 +542,9 @@ class SurveyDesign:
 
         Returns a :class:`SurveyEstimate` whose table has the ``by`` columns,
         ``variable``, ``estimate``, ``se``, ``df``, ``ci_low``, ``ci_high``,
-        ``var_within``, ``var_between``, ``n`` (pupils used), ``n_excluded``
-        (pupils of the group left out for missing values) and ``suppressed``
-        (numbers withheld by the disclosure policy).
+        ``var_within``, ``var_between``, ``n`` (pupils used) and ``n_excluded``
+        (pupils of the group left out for missing values); ``to_frame()`` adds
+        ``suppressed`` (numbers withheld by the disclosure policy).
 
         Notes
         -----
@@ -355,12 +554,16 @@ class SurveyDesign:
         """
         self._numeric(outcome)
 
-        def stat(W, vals):
+        def stat(W, vals, rows):
             (Y,) = vals
             return (W.T @ Y / W.sum(axis=0)[:, None])[:, :, None]  # (R+1, M, 1)
 
-        out, ledger, n_pv = self._run([outcome], stat, by, ci_level, labels=pd.DataFrame({"variable": [outcome]}))
-        return self._estimate(out, ledger, n_pv, "mean", outcome, by, ci_level)
+        level = self._level(ci_level)
+        sel = self._select([outcome], by)
+        pooled = [None if theta is None else self._pool(theta, level).drop(columns=_TEST_COLUMNS)
+                  for theta in self._estimates(sel, stat)]
+        out, unit, labels = self._assemble(sel, _labelled(pd.DataFrame({"variable": [outcome]}), pooled))
+        return self._estimate(out, sel, "mean", outcome, by, ci_level, self._protection(sel, unit, labels))
 
     def percent(self, outcome: str, *, by: str | Sequence[str] | None = None,
                 ci_level: float | None = None) -> SurveyEstimate:
@@ -378,7 +581,7 @@ class SurveyDesign:
                             "categories. Cut it into groups first.")
         cats = np.sort(flat) if _sortable(flat) else flat
 
-        def stat(W, vals_):
+        def stat(W, vals_, rows):
             (Y,) = vals_
             tot = W.sum(axis=0)
             out = np.empty((W.shape[1], Y.shape[1], len(cats)))
@@ -386,52 +589,20 @@ class SurveyDesign:
                 out[:, :, k] = 100.0 * (W.T @ (Y == c).astype(float)) / tot[:, None]
             return out
 
-        out, ledger, n_pv = self._run([var], stat, by, ci_level,
-                                labels=pd.DataFrame({"variable": var, "category": cats}))
-        out = self._suppress_categories(out, var, as_list(by))
-        return self._estimate(out, ledger, n_pv, "percent", var, by, ci_level)
-
-    def _suppress_categories(self, out: pd.DataFrame, var: str, by_cols: list) -> pd.DataFrame:
-        """A category that fewer pupils than the threshold give is withheld, as any small cell.
-
-        Within each group the percentages add to 100, so the categories are a
-        block with a known total: secondary suppression as for any group table
-        (:func:`belonging_lib.disclosure.suppress`).  The count is the number
-        of pupils (unweighted) in the category, the smallest over plausible
-        values.
-        """
-        from ..disclosure import _protect_block, get_default_policy
-
-        policy = get_default_policy()
-        if not policy.enabled or out.empty:
-            return out
-        vals = self._values(var)
-        counts = np.zeros(len(out))
-        for i in range(len(out)):
-            row = out.iloc[i]
-            if row["suppressed"] or row["n"] == 0 or pd.isna(row["n"]):
-                counts[i] = np.inf
-                continue
-            member = np.ones(len(self.data), dtype=bool)
-            for c in by_cols:
-                member &= (self.data[c] == row[c]).to_numpy()
-            counts[i] = min(int(((vals[:, m] == row["category"]) & member).sum()) for m in range(vals.shape[1]))
-        primary = counts < policy.threshold
-        rows = primary.copy()
-        if policy.secondary:
-            keys = out[by_cols].astype(str).agg("|".join, axis=1) if by_cols else pd.Series("", index=out.index)
-            for _, ix in out.groupby(keys.to_numpy(), sort=False).indices.items():
-                ix = np.asarray(ix)
-                finite = ix[np.isfinite(counts[ix])]
-                if len(finite):
-                    _protect_block(counts[finite], rows, finite, policy.threshold)
-        if rows.any():
-            keep = set(by_cols) | {"variable", "category", "suppressed"}
-            for c in out.columns:
-                if c not in keep and pd.api.types.is_numeric_dtype(out[c]):
-                    out[c] = out[c].astype(float).where(~rows)
-            out["suppressed"] = out["suppressed"].to_numpy() | rows
-        return out
+        level = self._level(ci_level)
+        sel = self._select([var], by)
+        pooled = [None if theta is None else self._pool(theta, level).drop(columns=_TEST_COLUMNS)
+                  for theta in self._estimates(sel, stat)]
+        out, unit, labels = self._assemble(sel, _labelled(pd.DataFrame({"variable": var, "category": cats}), pooled))
+        # pupils in each category of each group, the fewest over plausible values (for disclosure)
+        counts = np.full(len(out), np.inf)
+        for k, member in enumerate(sel.members):
+            rows = np.nonzero((unit == k) & (out["n"].to_numpy() > 0))[0]
+            for i in rows:
+                counts[i] = min(int(((vals[:, m] == out["category"].iloc[i]) & member).sum())
+                                for m in range(vals.shape[1]))
+        return self._estimate(out, sel, "percent", var, by, ci_level,
+                              self._protection(sel, unit, labels, category_count=counts))
 
     def percentile(self, outcome: str, q: float | Sequence[float], *,
                    by: str | Sequence[str] | None = None, ci_level: float | None = None) -> SurveyEstimate:
@@ -457,7 +628,7 @@ class SurveyDesign:
             raise DataError(f"`q` must lie strictly between 0 and 100 (percent), but {q!r} was passed.")
         p = qs / 100.0
 
-        def stat(W, vals):
+        def stat(W, vals, rows):
             (Y,) = vals
             out = np.empty((W.shape[1], Y.shape[1], len(p)))
             for m in range(Y.shape[1]):
@@ -470,9 +641,12 @@ class SurveyDesign:
                     out[:, m, k] = ys[np.minimum(idx, len(ys) - 1)]
             return out
 
-        out, ledger, n_pv = self._run([var], stat, by, ci_level,
-                                labels=pd.DataFrame({"variable": var, "percentile": qs}))
-        return self._estimate(out, ledger, n_pv, "percentile", var, by, ci_level)
+        level = self._level(ci_level)
+        sel = self._select([var], by)
+        pooled = [None if theta is None else self._pool(theta, level).drop(columns=_TEST_COLUMNS)
+                  for theta in self._estimates(sel, stat)]
+        out, unit, labels = self._assemble(sel, _labelled(pd.DataFrame({"variable": var, "percentile": qs}), pooled))
+        return self._estimate(out, sel, "percentile", var, by, ci_level, self._protection(sel, unit, labels))
 
     def corr(self, outcome: str, predictor: str, *, by: str | Sequence[str] | None = None,
              ci_level: float | None = None) -> SurveyEstimate:
@@ -491,7 +665,7 @@ class SurveyDesign:
         self._numeric(x)
         self._numeric(y)
 
-        def stat(W, vals):
+        def stat(W, vals, rows):
             X, Y = vals
             M = max(X.shape[1], Y.shape[1])
             X = np.broadcast_to(X, (X.shape[0], M))
@@ -505,9 +679,11 @@ class SurveyDesign:
             syy = W.T @ (Y * Y) / sw - my ** 2
             return (sxy / np.sqrt(sxx * syy))[:, :, None]
 
-        out, ledger, n_pv = self._run([x, y], stat, by, ci_level,
-                                labels=pd.DataFrame({"outcome": [x], "predictor": [y]}), test=True)
-        return self._estimate(out, ledger, n_pv, "corr", x, by, ci_level, predictor=y)
+        level = self._level(ci_level)
+        sel = self._select([x, y], by)
+        pooled = [None if theta is None else self._pool(theta, level) for theta in self._estimates(sel, stat)]
+        out, unit, labels = self._assemble(sel, _labelled(pd.DataFrame({"outcome": [x], "predictor": [y]}), pooled))
+        return self._estimate(out, sel, "corr", x, by, ci_level, self._protection(sel, unit, labels), predictor=y)
 
     def diff(self, outcome: str, *, by: str, levels: Sequence[Any] | None = None,
              within: str | Sequence[str] | None = None, stat: str = "mean",
@@ -566,7 +742,7 @@ class SurveyDesign:
             category = 1
         gcodes = np.where(g == levels[0], 0.0, np.where(g == levels[1], 1.0, np.nan))
 
-        def fn(W, vals):
+        def fn(W, vals, rows):
             Y, G = vals
             out = np.empty((W.shape[1], Y.shape[1], 1))
             res = []
@@ -584,15 +760,19 @@ class SurveyDesign:
             return out
 
         labels = pd.DataFrame({"variable": [var], "level_1": [levels[0]], "level_2": [levels[1]]})
-        out, ledger, n_pv = self._run([var, ("__group__", gcodes)], fn, within, ci_level, labels=labels, test=True,
-                                counts=lambda rows: {"n_1": int((gcodes[rows] == 0).sum()),
-                                                     "n_2": int((gcodes[rows] == 1).sum())},
-                                outside=f"not in group {levels[0]!r} or {levels[1]!r} of {by!r}")
-        level = self.ci_level if ci_level is None else ci_level
-        n, n_excl = _totals(ledger)
-        return ComparisonResult(out, stat, var, (by,), self.weight, self._method_text(n_pv), level, n,
-                                n_excl,
-                                ledger, tuple(as_list(within)))
+        level = self._level(ci_level)
+        sel = self._select([var], within, codes=gcodes,
+                           outside=f"not in group {levels[0]!r} or {levels[1]!r} of {by!r}")
+        pooled = [None if theta is None else self._pool(theta, level) for theta in self._estimates(sel, fn)]
+        out, unit, group_labels = self._assemble(sel, _labelled(labels, pooled),
+                                                 counts=lambda rows: {"n_1": int((gcodes[rows] == 0).sum()),
+                                                                      "n_2": int((gcodes[rows] == 1).sum())})
+        # the smaller of the two groups decides whether a difference may be shown
+        smaller = out.groupby(unit, sort=True)[["n_1", "n_2"]].first().min(axis=1).fillna(0).to_numpy()
+        n, n_excl = _totals(sel.ledger)
+        return ComparisonResult(out, stat, var, (by,), self.weight, self._method_text(sel.n_pv),
+                                self.ci_level if ci_level is None else ci_level, n, n_excl, sel.ledger,
+                                tuple(as_list(within)), self._protection(sel, unit, group_labels, count=smaller))
 
     def regress(self, formula: str, *, by: str | Sequence[str] | None = None,
                 ci_level: float | None = None) -> SurveyEstimate:
@@ -631,6 +811,7 @@ class SurveyDesign:
         n_pv = self._n_pv_of(used)
         rhs_desc = patsy.ModelDesc([], desc.rhs_termlist)
         info: dict[str, Any] = {}
+        fitted_terms: list[list[str]] = []      # the design matrix's columns, group by group
 
         def frame_for(rows: np.ndarray, m: int) -> pd.DataFrame:
             cols = {}
@@ -647,7 +828,7 @@ class SurveyDesign:
             if outcome is not None and not rhs_pv:
                 # one design matrix for every plausible value of the outcome
                 X = patsy.dmatrix(rhs_desc, frame_for(rows, 0), NA_action="raise")
-                info["terms"] = list(X.design_info.column_names)
+                terms = list(X.design_info.column_names)
                 Xs = [np.asarray(X, dtype=float)]
                 Y = vals[used.index(outcome)]
                 Y = np.broadcast_to(Y, (n, n_pv)) if Y.shape[1] == 1 else Y
@@ -663,15 +844,29 @@ class SurveyDesign:
                     if yd.shape[1] != 1:
                         raise DataError(f"The outcome of {formula!r} must be one numeric column, but it "
                                         f"gives {yd.shape[1]} ({', '.join(yd.design_info.column_names)}).")
-                    info["terms"] = list(xd.design_info.column_names)
+                    terms = list(xd.design_info.column_names)
                     Xs.append(np.asarray(xd, dtype=float))
                     ys.append(np.asarray(yd, dtype=float)[:, 0])
                 Y = np.column_stack(ys)
+            fitted_terms.append(terms)
             return _wls_all(W, Xs, np.asarray(Y, dtype=float), info)
 
-        out, ledger, n_pv = self._run(used, fn, by, ci_level, labels=None, pass_rows=True, regression=info, test=True)
-        return self._estimate(out, ledger, n_pv, "regress", outcome or ", ".join(lhs_names), by, ci_level,
-                              formula=formula)
+        level = self._level(ci_level)
+        sel = self._select(used, by)
+        thetas = self._estimates(sel, fn)
+        terms_of = iter(fitted_terms)
+        pooled = []
+        for theta in thetas:
+            if theta is None:
+                pooled.append(None)
+                continue
+            table = self._pool(theta, level, next(terms_of) + ["R-squared"])
+            table.loc[table.index[-1], _TEST_COLUMNS] = np.nan     # R-squared has no test
+            pooled.append(table.reset_index())
+        out, unit, labels = self._assemble(sel, pooled)
+        n_coef = [0 if t is None else len(t) - 1 for t in pooled]
+        return self._estimate(out, sel, "regress", outcome or ", ".join(lhs_names), by, ci_level,
+                              self._protection(sel, unit, labels, n_coef=n_coef), formula=formula)
 
     def multilevel(self, formula: str, *, cluster: str, school_weight: str, random: str | None = None,
                    scaling: str = "cluster_size", by: str | Sequence[str] | None = None,
@@ -823,41 +1018,35 @@ class SurveyDesign:
                             f"plausible values, but {sorted(counts)} were found.")
         return counts.pop() if counts else 1
 
-    def _estimate(self, out: pd.DataFrame, ledger: RowLedger, n_pv: int, kind: str, outcome: str, by, ci_level,
-                  **extra) -> SurveyEstimate:
-        level = self.ci_level if ci_level is None else ci_level
-        n, n_excl = _totals(ledger)
-        return SurveyEstimate(out, kind, outcome, tuple(as_list(by)), self.weight,
-                              self._method_text(n_pv), level, n, n_excl, ledger, **extra)
-
     def _method_text(self, n_pv: int) -> str:
         extra = f", rho {self.rho:g}" if self.method == "fay" else ""
         return (f"{self.method} replicate weights ({len(self.replicates)}{extra}), "
                 f"{n_pv} plausible value(s), Rubin's rules")
 
-    def _run(self, variables, fn, by, ci_level, *, labels, pass_rows=False,
-             regression=None, counts=None, test=False, outside=None, pool=None) -> tuple[pd.DataFrame, RowLedger, int]:
-        """Missing-value handling, grouping, the statistic for all weights and PVs, pooling.
+    # An analysis is four steps, each public method calling them in turn: _select (the rows and
+    # the exclusions, in a ledger), _estimates (the statistic for every weight column and plausible
+    # value, group by group), _pool (replicate variance and Rubin's rules), _assemble (the table).
+    # The result carries _protection, what the disclosure rules need to protect the table.
 
-        ``pool`` replaces :meth:`_pool` (same arguments): for a statistic whose sampling variance
-        is not from the replicates, ``fn`` returns (2, M, K), the estimates then their variances.
+    def _level(self, ci_level) -> float:
+        return self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
 
-        Returns the table, the ledger of the design's rows (those outside the comparison, with the
-        reason ``outside``; those without a ``by`` value; those with a missing analysis value) and
-        the number of plausible values.
+    def _select(self, variables: Sequence[str], by, *, codes: np.ndarray | None = None,
+                outside: str | None = None) -> _Selection:
+        """The rows of an analysis: its variables' values, its groups, and every pupil left out.
+
+        ``codes`` (a difference between two groups): one number per row, NaN for a pupil in
+        neither group, who is outside the comparison for the reason ``outside``; it is passed to
+        the statistic after the variables.
         """
-        level = self.ci_level if ci_level is None else check_probability("ci_level", ci_level)
         by_cols = require_columns(self.data, as_list(by), role="group column")
-        arrays = []
+        arrays = [self._values(v) for v in variables]
         subset = np.ones(len(self.data), dtype=bool)
-        for v in variables:
-            if isinstance(v, tuple):  # a helper column (group codes): NaN = not in the comparison
-                a = np.asarray(v[1], dtype=float)[:, None]
-                subset &= ~np.isnan(a[:, 0])
-                arrays.append(a)
-            else:
-                arrays.append(self._values(v))
-        n_pv = self._n_pv_of([v for v in variables if isinstance(v, str)])
+        if codes is not None:
+            codes = np.asarray(codes, dtype=float)
+            subset = ~np.isnan(codes)
+            arrays.append(codes[:, None])
+        n_pv = self._n_pv_of(variables)
         missing = np.zeros(len(self.data), dtype=bool)
         for a in arrays:
             if a.dtype.kind == "f":
@@ -871,36 +1060,50 @@ class SurveyDesign:
         else:
             gmiss = np.zeros(len(self.data), dtype=bool)
             groups = [()]
-        rows_all = []
+        members = []
         for key in groups:
             member = ~gmiss & subset
             for c, val in zip(by_cols, key):
                 member &= (self.data[c] == val).to_numpy()
-            rows_all.append(member)
-        records = []
-        empty = []          # groups whose pupils all miss a variable: counted, with no estimate
-        used_rows = []
-        for key, member in zip(groups, rows_all):
-            use = member & ~missing
-            n_excl = int((member & missing).sum())
+            members.append(member)
+        ledger = RowLedger("pupils", start=len(self.data), source="the survey design")
+        if outside is not None:
+            ledger.record("in the groups compared", n_out=int(subset.sum()), reason=outside)
+        if by_cols:
+            ledger.record("breakdown value present", n_out=int((subset & ~gmiss).sum()),
+                          reason=f"missing {', '.join(map(str, by_cols))}")
+        ledger.record("analysis values present", n_out=int((subset & ~gmiss & ~missing).sum()),
+                      reason=f"missing {', '.join(variables)}")
+        return _Selection(list(variables), arrays, n_pv, by_cols, groups, members, missing,
+                          int((gmiss & subset).sum()) if by_cols else 0, np.nonzero(~gmiss & subset)[0], ledger)
+
+    def _estimates(self, sel: _Selection, stat, *, variances: bool = False) -> list[np.ndarray | None]:
+        """The statistic of each group for every weight column and plausible value.
+
+        ``stat(W, values, rows)`` gets the weights (n, R + 1) of the group's complete pupils, their
+        values (one (n, M) array per variable; a variable without plausible values repeated M
+        times) and their row positions, and returns (R + 1, M, K).  A group whose pupils all miss a
+        value has none (``None``).  With ``variances`` (a statistic whose sampling variance is not
+        from the replicates) it returns (2, M, K), the estimates then their variances, and only the
+        estimates must be finite (a variance may be undefined: NaN).
+        """
+        weight_cols = [self.weight] + self.replicates
+        thetas: list[np.ndarray | None] = []
+        for key, member in zip(sel.keys, sel.members):
+            use = member & ~sel.missing
             if use.all():  # no copy of the weights when every row is used
                 rows = np.arange(len(use))
-                W, vals = self._w, list(arrays)
+                W, vals = self._w, list(sel.arrays)
             else:
                 rows = np.nonzero(use)[0]
                 if len(rows) == 0:
-                    if by_cols:
-                        empty.append((len(records), key, n_excl))
-                        records.append(None)
-                        used_rows.append((np.zeros(0, dtype=np.int64), np.nonzero(member)[0]))
+                    thetas.append(None)
                     continue
                 W = self._w[rows]
-                vals = [a[rows] for a in arrays]
-            vals = [np.broadcast_to(v, (len(rows), n_pv)) if v.shape[1] == 1 and n_pv > 1 and not
-                    isinstance(variables[i], tuple) and regression is None else v
-                    for i, v in enumerate(vals)]
-            where = f"group {key!r}" if by_cols else "the data"
-            weight_cols = [self.weight] + self.replicates
+                vals = [a[rows] for a in sel.arrays]
+            vals = [np.broadcast_to(v, (len(rows), sel.n_pv)) if v.shape[1] == 1 and sel.n_pv > 1 else v
+                    for v in vals]
+            where = f"group {key!r}" if sel.by else "the data"
             zero = np.nonzero(W.sum(axis=0) <= 0)[0]
             if len(zero):
                 raise DataError(f"The {len(rows)} pupils of {where} have a total weight of 0 in column "
@@ -908,128 +1111,28 @@ class SurveyDesign:
                                 "estimate or replicate variance exists there. Merge it with another group.")
             try:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    theta = fn(W, vals, rows) if pass_rows else fn(W, vals)
+                    theta = stat(W, vals, rows)
             except np.linalg.LinAlgError as exc:
                 raise ModelError(f"The regression cannot be estimated in {where}: "
                                  f"{exc}. Check for predictors with no variation.") from None
-            checked = theta[:1] if pool is not None else theta    # a sampling variance may be undefined (NaN)
+            checked = theta[:1] if variances else theta     # a sampling variance may be undefined (NaN)
             if not np.all(np.isfinite(checked)):
                 r = int(np.nonzero(~np.isfinite(checked).reshape(checked.shape[0], -1).all(axis=1))[0][0])
-                names = [v for v in variables if isinstance(v, str)]
-                raise DataError(f"The statistic of {names} is undefined in {where} ({len(rows)} pupils) "
+                raise DataError(f"The statistic of {sel.names} is undefined in {where} ({len(rows)} pupils) "
                                 f"with weight column {weight_cols[r]!r}: a variable does not vary there "
                                 "(or only one pupil carries weight).")
-            if regression is not None:
-                pooled = self._pool(theta, level, regression["terms"] + ["R-squared"], test=True)
-                pooled.loc[pooled.index[-1], ["statistic", "p"]] = np.nan     # R-squared has no test
-                block = pooled.reset_index()
-            else:
-                pooled = (pool or self._pool)(theta, level, list(range(theta.shape[2])), test=test)
-                block = pd.concat([labels.reset_index(drop=True), pooled.reset_index(drop=True)], axis=1)
-            block["n"] = len(rows)
-            if counts is not None:          # pupils behind each part of the statistic (e.g. each group)
-                for name, value in counts(rows).items():
-                    block[name] = value
-            block["n_excluded"] = n_excl
-            for c, val in reversed(list(zip(by_cols, key))):
-                block.insert(0, c, val)
-            records.append(block)
-            used_rows.append((rows, np.nonzero(member & missing)[0]))
-        real = np.array([b is not None for b in records], dtype=bool)
-        if not real.any():
-            raise DataError("No pupil has complete values for "
-                            f"{[v for v in variables if isinstance(v, str)]}.")
-        template = records[int(np.argmax(real))]
-        # Every exclusion is counted: a group with no complete pupil, and pupils without a group.
-        for k, key, n_excl in empty:
-            records[k] = _empty_block(template, by_cols, key, n_excl)
-        n_gmiss = int((gmiss & subset).sum())
-        if by_cols and n_gmiss:
-            records.append(_empty_block(template, by_cols, (None,) * len(by_cols), n_gmiss))
-            real = np.append(real, False)
-        out = pd.concat(records, ignore_index=True)
-        out = self._disclose(out, records, real, used_rows, by_cols, regression,
-                             np.nonzero(~gmiss & subset)[0])
-        ledger = RowLedger("pupils", start=len(self.data), source="the survey design")
-        if outside is not None:
-            ledger.record("in the groups compared", n_out=int(subset.sum()), reason=outside)
-        if by_cols:
-            ledger.record("breakdown value present", n_out=int((subset & ~gmiss).sum()),
-                          reason=f"missing {', '.join(map(str, by_cols))}")
-        names = [v for v in variables if isinstance(v, str)]
-        ledger.record("analysis values present", n_out=int((subset & ~gmiss & ~missing).sum()),
-                      reason=f"missing {', '.join(names)}")
-        return out, ledger, n_pv
+            thetas.append(theta)
+        if all(theta is None for theta in thetas):
+            raise DataError(f"No pupil has complete values for {sel.names}.")
+        return thetas
 
-    def _disclose(self, out: pd.DataFrame, records: list, real: np.ndarray, used_rows: list, by_cols: list,
-                  regression: dict | None, universe_rows: np.ndarray) -> pd.DataFrame:
-        """Route the result through the disclosure policy (the same as every group table).
-
-        A group whose estimate rests on fewer pupils than the threshold (or,
-        for a regression, with fewer residual degrees of freedom than the
-        policy's minimum) has its numbers withheld (missing) and
-        ``suppressed`` True; secondary suppression protects it from the
-        total, and the active disclosure context checks the group counts
-        against the output's other tables.  The pupils of the design's rows
-        are matched by their ID column or a fingerprint of their rows.
-        """
-        from ..disclosure import _Cell, _protect_block, _resolve_context, _row_ids, get_default_policy
-
-        policy = get_default_policy()
-        sizes = [len(b) for b in records]
-        unit_of_row = np.repeat(np.arange(len(records)), sizes)
-        out["suppressed"] = False
-        if not policy.enabled:
-            return out
-        n_groups = len(records)
-        n_used = np.array([int(b["n"].iloc[0]) for b in records], dtype=float)
-        n_excl = np.array([int(b["n_excluded"].iloc[0]) for b in records], dtype=float)
-        has_group = np.arange(n_groups) < len(used_rows)     # the no-group row is never a group
-        if "n_1" in out.columns:                              # a difference: the smaller group decides
-            n_used = np.array([min(int(b["n_1"].iloc[0]), int(b["n_2"].iloc[0])) if real[k] else 0
-                               for k, b in enumerate(records)], dtype=float)
-        described = np.where(real, n_used, n_excl)            # pupils a row describes
-        primary = has_group & (described < policy.threshold)
-        rows = primary.copy()
-        if policy.secondary and by_cols:
-            ix = np.nonzero(has_group)[0]
-            _protect_block((n_used + n_excl)[ix], rows, ix, policy.threshold)
-        if regression is not None and regression.get("terms"):
-            # too few residual df: the model is withheld, but its group is not small, so no
-            # secondary suppression follows from it
-            rows |= real & (n_used - len(regression["terms"]) < policy.min_residual_df)
-        # the context (found by a fingerprint of the whole data set) checks group counts only
-        ctx = _resolve_context(None, self.data, policy) if by_cols else None
-        if ctx is not None:
-            ids = _row_ids(ctx, self.data)
-            cells = []
-            for u, (used, excl) in enumerate(used_rows):
-                label = f"group {records[u][by_cols].iloc[0].tolist()!r}"
-                cells.append(_Cell(ids[used], len(used), u, bool(rows[u]),
-                                   0 < len(used) < policy.threshold, f"{label} (used)"))
-                cells.append(_Cell(ids[excl], len(excl), u, bool(rows[u]), False, f"{label} (excluded)"))
-                both = np.concatenate([used, excl])
-                if 0 < len(both) < policy.threshold:
-                    cells.append(_Cell(ids[both], len(both), u, bool(rows[u]), True, label))
-            units = ctx.protect(cells, universe=ids[universe_rows], threshold=policy.threshold)
-            for u in units:
-                rows[u] = True
-        hide = rows[unit_of_row]
-        if hide.any():
-            keep = set(by_cols) | {"variable", "category", "percentile", "term", "outcome", "predictor",
-                                   "level_1", "level_2", "suppressed"}
-            for c in out.columns:
-                if c not in keep and pd.api.types.is_numeric_dtype(out[c]):
-                    out[c] = out[c].astype(float).where(~hide)
-            out["suppressed"] = hide
-        return out
-
-    def _pool(self, theta: np.ndarray, level: float, terms: list, *, test: bool) -> pd.DataFrame:
-        """theta (R+1, M, K) -> estimate, se, interval, df (and a test of zero) for K statistics.
+    def _pool(self, theta: np.ndarray, level: float, terms: list | None = None) -> pd.DataFrame:
+        """theta (R+1, M, K) -> estimate, se, interval, test of zero, df and the Rubin variances.
 
         The sampling variance of each plausible value's statistic comes from the replicates; the
         plausible values are pooled by Rubin's rules (``belonging_lib._pooling.rubin``), and the
-        table is the library's coefficient table (``_results.coef_table``).
+        table is the library's coefficient table (``_results.coef_table``), indexed by ``terms``
+        (default: 0 ... K - 1).
         """
         full = theta[0]  # (M, K)
         reps = theta[1:]
@@ -1037,12 +1140,99 @@ class SurveyDesign:
         dev = reps - centre[None]
         v_m = self.scale * np.einsum("r,rmk->mk", self.rscales, dev ** 2)
         pooled = rubin(full, v_m)
-        table = coef_table(terms, pooled.estimate, pooled.se, pooled.df, ci_level=level)
-        if not test:
-            table = table.drop(columns=["statistic", "p"])
+        table = coef_table(list(range(theta.shape[2])) if terms is None else terms, pooled.estimate, pooled.se,
+                           pooled.df, ci_level=level)
         table["var_within"] = pooled.var_within
         table["var_between"] = pooled.var_between
         return table
+
+    def _assemble(self, sel: _Selection, blocks: list, counts=None) -> tuple[pd.DataFrame, np.ndarray, list]:
+        """The table: each group's block, its pupils used and left out, and its ``by`` values.
+
+        ``blocks`` holds one table per group (``None`` for a group without an estimate);
+        ``counts(rows)`` adds columns of pupil counts from the rows a group used.  Every pupil is
+        counted: a group without an estimate is a row with ``n`` 0, and the pupils without a ``by``
+        value are a last row.  Returns the table, the unit (group) of each row, and a label of each
+        group for the disclosure rules.
+        """
+        records: list[pd.DataFrame | None] = []
+        for k, (key, block) in enumerate(zip(sel.keys, blocks)):
+            if block is None:
+                records.append(None)
+                continue
+            block["n"] = len(sel.used(k))
+            if counts is not None:          # pupils behind each part of the statistic (e.g. each group)
+                for name, value in counts(sel.used(k)).items():
+                    block[name] = value
+            block["n_excluded"] = len(sel.excluded(k))
+            for c, val in reversed(list(zip(sel.by, key))):
+                block.insert(0, c, val)
+            records.append(block)
+        template = next(b for b in records if b is not None)
+        filled = [_empty_block(template, sel.by, key, len(sel.excluded(k))) if b is None else b
+                  for k, (key, b) in enumerate(zip(sel.keys, records))]
+        if sel.by and sel.n_without_group:
+            filled.append(_empty_block(template, sel.by, (None,) * len(sel.by), sel.n_without_group))
+        labels = [f"group {b[sel.by].iloc[0].tolist()!r}" for b in filled[:len(sel.keys)]]
+        unit = np.repeat(np.arange(len(filled)), [len(b) for b in filled])
+        return pd.concat(filled, ignore_index=True), unit, labels
+
+    def _protection(self, sel: _Selection, unit: np.ndarray, labels: list, *, count=None, n_coef=None,
+                    category_count=None) -> _Protection:
+        """What the disclosure rules need: per group its pupils used and left out (see ``_disclose``).
+
+        ``count``: the pupils each unit's estimate rests on (default: those used); ``n_coef``: a
+        regression's coefficients per group (its residual df are the pupils used less these);
+        ``category_count``: the pupils in each row's category (a percentage).
+        """
+        n_units = int(unit.max()) + 1
+        groups = len(sel.keys)
+        used = tuple(sel.used(k) for k in range(groups))
+        excluded = tuple(sel.excluded(k) for k in range(groups))
+        pad = [0] * (n_units - groups)                   # the pupils without a group: no estimate
+        n_used = np.array([len(u) for u in used] + pad, dtype=float)
+        return _Protection(
+            self.data, tuple(sel.by), unit, np.arange(n_units) < groups, n_used > 0,
+            n_used if count is None else np.asarray(count, dtype=float),
+            np.array([len(e) for e in excluded] + [sel.n_without_group] * (n_units - groups), dtype=float),
+            used, excluded, tuple(labels), sel.universe,
+            None if n_coef is None else n_used - np.array(list(n_coef) + pad, dtype=float),
+            category_count)
+
+    def _estimate(self, out: pd.DataFrame, sel: _Selection, kind: str, outcome: str, by, ci_level,
+                  protection: _Protection, **extra) -> SurveyEstimate:
+        level = self.ci_level if ci_level is None else ci_level
+        n, n_excl = _totals(sel.ledger)
+        return SurveyEstimate(out, kind, outcome, tuple(as_list(by)), self.weight, self._method_text(sel.n_pv),
+                              level, n, n_excl, sel.ledger, **extra, _protection=protection)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Selection:
+    """The rows of one analysis (``SurveyDesign._select``)."""
+
+    names: list                 # the analysis variables (columns or plausible-value groups)
+    arrays: list                # their values, (n, M) or (n, 1); a difference's group codes last
+    n_pv: int
+    by: list
+    keys: list                  # one tuple of ``by`` values per group, sorted
+    members: list               # one boolean mask per group (inside the comparison)
+    missing: np.ndarray         # a missing analysis value
+    n_without_group: int        # pupils of the comparison without a ``by`` value
+    universe: np.ndarray        # positions of the pupils in a group
+    ledger: RowLedger
+
+    def used(self, k: int) -> np.ndarray:
+        return np.nonzero(self.members[k] & ~self.missing)[0]
+
+    def excluded(self, k: int) -> np.ndarray:
+        return np.nonzero(self.members[k] & self.missing)[0]
+
+
+def _labelled(labels: pd.DataFrame, pooled: list) -> list:
+    """Each group's pooled table after the columns that label its rows (``None`` stays ``None``)."""
+    return [None if p is None else pd.concat([labels.reset_index(drop=True), p.reset_index(drop=True)], axis=1)
+            for p in pooled]
 
 
 def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: int) -> pd.DataFrame:

@@ -34,7 +34,12 @@ from .hedges2007 import ClusterEffectSizes, crt_effect_sizes
 from .security import THREATS, SecurityRating, security_rating
 from ._design_file import design_template, read_design, sample_design
 from .trial_report import TrialReport, trial_report
-from .trial_intervals import attrition_intervals, balance_intervals, subgroup_difference  # noqa: F401
+from .trial_intervals import (  # noqa: F401
+    SubgroupDifference,
+    attrition_intervals,
+    balance_intervals,
+    subgroup_difference,
+)
 
 __all__ = [
     "CACEResult", "CRTResult", "SubgroupResult", "cace", "crt_effect", "crt_subgroups", "eef_table",

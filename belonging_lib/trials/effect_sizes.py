@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._errors import DataError, ModelError
-from .._results import Result, coef_table, tidy
+from .._results import Interval, Result, coef_table, tidy
 from .._validation import (
     as_frame,
     as_list,
@@ -96,13 +96,19 @@ class EffectSize(Result):
         return lines
 
 
-def ncp_t_interval(t: float, df: float, ci_level: float = 0.95) -> tuple[float, float]:
+def ncp_t_interval(t: float, df: float, ci_level: float = 0.95) -> Interval:
     """Confidence limits of a noncentrality parameter by inverting the noncentral t.
 
     Finds ``lo`` and ``hi`` with ``P(T <= t | ncp=lo) = 1 - a/2`` and
     ``P(T <= t | ncp=hi) = a/2`` (``a = 1 - ci_level``) by Brent's method.
+
+    Returns
+    -------
+    Interval
+        ``estimate`` (the observed ``t``), ``ci_low`` and ``ci_high`` (the limits of the
+        noncentrality parameter), ``ci_level`` and ``df``.
     """
-    alpha = 1 - ci_level
+    tail = 1 - ci_level
 
     def cdf(ncp):
         # SciPy's noncentral t returns NaN (with a RuntimeWarning) far in a tail
@@ -127,7 +133,8 @@ def ncp_t_interval(t: float, df: float, ci_level: float = 0.95) -> tuple[float, 
             lo, hi = t - width, t + width
         return optimize.brentq(lambda ncp: cdf(ncp) - p, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=500)
 
-    return root(1 - alpha / 2), root(alpha / 2)
+    return Interval(estimate=float(t), ci_low=float(root(1 - tail / 2)), ci_high=float(root(tail / 2)),
+                    ci_level=ci_level, df=float(df), ci_method="noncentral t")
 
 
 def _smd(data, outcome, treatment, treated, ci_level, ci_method, correct):
@@ -156,8 +163,8 @@ def _smd(data, outcome, treatment, treated, ci_level, ci_method, correct):
     hn = 1 / n1 + 1 / n2
     if ci_method == "noncentral_t":
         t = d / math.sqrt(hn)
-        lo, hi = ncp_t_interval(t, df, ci_level)
-        low, high = lo * math.sqrt(hn), hi * math.sqrt(hn)
+        ncp = ncp_t_interval(t, df, ci_level)
+        low, high = ncp.ci_low * math.sqrt(hn), ncp.ci_high * math.sqrt(hn)
     else:
         z = stats.norm.ppf(0.5 + ci_level / 2)
         low, high = d - z * se_d, d + z * se_d

@@ -22,16 +22,17 @@ the schools that were randomised, so each interval here respects clustering:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 from .._errors import DataError
-from .._results import coef_table, tidy
+from .._results import Estimate, coef_table, tidy
 from .._validation import as_frame, as_list, require_columns
 from ._common import treatment_indicator
 
-__all__ = ["attrition_intervals", "balance_intervals", "subgroup_difference"]
+__all__ = ["SubgroupDifference", "attrition_intervals", "balance_intervals", "subgroup_difference"]
 
 
 def _check_level(ci_level: float) -> float:
@@ -165,15 +166,36 @@ def balance_intervals(data: pd.DataFrame, *, treatment: str, covariates, cluster
     return tidy(pd.DataFrame(rows))
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class SubgroupDifference(Estimate):
+    """The difference in effect size between two subgroups (:func:`subgroup_difference`).
+
+    Attributes
+    ----------
+    estimate, se, ci_low, ci_high, ci_level, p, df : float
+        The ``treatment:subgroup`` coefficient over the whole-sample SD, with
+        its Satterthwaite-t interval and p-value.
+    n : int
+        Pupils in the model.
+    subgroup : str
+        The subgroup column.
+    """
+
+    subgroup: str
+
+    title = "Difference in effect size between subgroups"
+    term = "difference"
+
+
 def subgroup_difference(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str, subgroup: str,
-                        denominator: str = "eef", ci_level: float = 0.95) -> dict:
+                        denominator: str = "eef", ci_level: float = 0.95) -> SubgroupDifference:
     """Difference in effect size between two subgroups of a cluster-randomised trial, with its interval.
 
     Fits the multilevel model of :func:`belonging_lib.trials.crt_subgroups`
     (``formula`` plus ``subgroup`` and ``treatment:subgroup``) and returns the
     interaction coefficient divided by the whole-sample denominator SD, with a
-    Satterthwaite-t interval: a dict with ``estimate, se, ci_low, ci_high,
-    ci_level, p, df, n``.  Its estimate equals ``crt_subgroups(...).interaction_estimate``.
+    Satterthwaite-t interval: a :class:`SubgroupDifference` with ``estimate, se,
+    ci_low, ci_high, ci_level, p, df, n``.  Its estimate equals ``crt_subgroups(...).interaction_estimate``.
     """
     from .crt import _interaction, crt_effect
 
@@ -184,6 +206,6 @@ def subgroup_difference(data: pd.DataFrame, formula: str, *, cluster: str, treat
     r, frame = _interaction(data, formula, cluster=cluster, treatment=treatment, subgroup=subgroup)
     b, se, df = float(r["estimate"]), float(r["se"]), float(r["df"])
     row = coef_table(["difference"], [b / whole.sd], [se / whole.sd], df, ci_level=ci_level).iloc[0]
-    return {"estimate": float(row["estimate"]), "se": float(row["se"]), "ci_low": float(row["ci_low"]),
-            "ci_high": float(row["ci_high"]), "ci_level": ci_level, "p": float(r["p"]), "df": df,
-            "n": int(len(frame))}
+    return SubgroupDifference(estimate=float(row["estimate"]), se=float(row["se"]), ci_low=float(row["ci_low"]),
+                              ci_high=float(row["ci_high"]), ci_level=ci_level, p=float(r["p"]), df=df,
+                              n=int(len(frame)), subgroup=subgroup)

@@ -471,11 +471,12 @@ def _consort_png(counts, policy) -> str | None:
     import matplotlib.pyplot as plt
 
     from ..plots import trials as trial_plots
+    from ..plots._style import figure_of
 
-    ax = trial_plots.consort(counts, title="Flow of schools and pupils through the trial")
+    fig = figure_of(trial_plots.consort(counts, title="Flow of schools and pupils through the trial"))
     buf = io.BytesIO()
-    ax.figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(ax.figure)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
