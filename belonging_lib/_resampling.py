@@ -9,24 +9,30 @@ wherever they are used:
   arms), stratum by stratum in the order given (:func:`belonging_lib.trials.crt_effect`,
   :func:`belonging_lib.trials.cace`);
 - :func:`cluster_bootstrap`: runs a statistic on each drawn set of clusters;
+- :func:`unit_sums` and :func:`bootstrap_counts`: the bootstrap as counts, each replicate a
+  multinomial draw of how often each unit (a pupil, or a whole cluster) enters, in chunks, for
+  statistics computed from sums of per-unit terms (:func:`belonging_lib.models.mediation`,
+  :func:`belonging_lib.models.dominance`);
 - :func:`rerandomise`: permutes the clusters' arms, within blocks if there are blocks
   (randomisation inference in :func:`belonging_lib.trials.crt_effect`).
 
 The draws are made up front (vectorised) and the statistic is computed replicate by replicate, so
 the random stream does not depend on the statistic.  Imports nothing from the rest of the package
-except ``_validation``.
+except ``_validation`` and ``_progress`` (the one rule for progress bars).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 
+from ._progress import progress_bar
 from ._validation import check_positive_int
 
 __all__ = ["cluster_bootstrap_indices", "stratified_cluster_draws", "cluster_rows", "resampled_rows",
-           "cluster_bootstrap", "rerandomise", "progress_bar"]
+           "cluster_bootstrap", "unit_sums", "bootstrap_counts", "rerandomise", "progress_bar"]
 
 
 def cluster_bootstrap_indices(n_clusters: int, n_boot: int, seed=None) -> np.ndarray:
@@ -90,6 +96,43 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], rows
     return out
 
 
+def unit_sums(terms: np.ndarray, units=None) -> np.ndarray:
+    """Per-row ``terms`` (n, m) summed within each unit of ``units`` (clusters numbered in order of
+    first appearance), or the rows themselves when ``units`` is None (a bootstrap of rows).
+
+    >>> unit_sums(np.array([[1.0], [2.0], [4.0]]), ["b", "a", "b"]).ravel().tolist()
+    [5.0, 2.0]
+    """
+    if units is None:
+        return terms
+    codes, _ = pd.factorize(pd.Series(units))
+    sums = np.zeros((int(codes.max() + 1), terms.shape[1]))
+    np.add.at(sums, codes, terms)
+    return sums
+
+
+def bootstrap_counts(n_units: int, n_boot: int, rng: np.random.Generator, *, max_cells: int = 2_000_000,
+                     progress: bool = False, desc: str = "bootstrap") -> Iterator[tuple[int, np.ndarray]]:
+    """Bootstrap replicates as counts: ``(start, counts)`` chunks, ``counts`` (size, n_units) floats.
+
+    Row ``b`` of a chunk is replicate ``start + b``: how often each unit enters it, a multinomial draw
+    of ``n_units`` among ``n_units`` equally likely units (the same as drawing the units with
+    replacement).  A chunk holds at most ``max_cells`` counts; the draws do not depend on
+    ``progress``.  A statistic of sums of per-unit terms (:func:`unit_sums`) is then
+    ``counts @ sums`` for a whole chunk at once.
+
+    >>> [(s, c.shape) for s, c in bootstrap_counts(3, 5, np.random.default_rng(0), max_cells=6)]
+    [(0, (2, 3)), (2, (2, 3)), (4, (1, 3))]
+    """
+    probs = np.full(n_units, 1.0 / n_units)
+    chunk = max(1, min(n_boot, max_cells // n_units))
+    with progress_bar(total=n_boot, desc=desc, unit="draw", enabled=progress) as bar:
+        for start in range(0, n_boot, chunk):
+            size = min(chunk, n_boot - start)
+            yield start, rng.multinomial(n_units, probs, size=size).astype(float)
+            bar.update(size)
+
+
 def rerandomise(cluster_arm: np.ndarray, cluster_block: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """The clusters' arms permuted at random (within blocks when ``cluster_block`` is given).
 
@@ -105,19 +148,3 @@ def rerandomise(cluster_arm: np.ndarray, cluster_block: np.ndarray | None, rng: 
         idx = np.flatnonzero(cluster_block == b)
         new[idx] = rng.permutation(cluster_arm[idx])
     return new
-
-
-def progress_bar(iterable, *, desc: str, enabled: bool):
-    """Wrap ``iterable`` in a tqdm bar when ``enabled`` (silently falls back to text bars
-    in a notebook without ipywidgets instead of printing a warning)."""
-    if not enabled:
-        return iterable
-    import warnings
-
-    from tqdm import TqdmWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TqdmWarning)
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, desc=desc, leave=False)

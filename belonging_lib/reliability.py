@@ -38,6 +38,7 @@ from scipy import optimize, stats
 
 from . import _factor
 from ._errors import BelongingWarning, ColumnError, DataError
+from ._progress import progress_bar, show_progress
 from ._resampling import cluster_bootstrap_indices
 from ._deprecation import renamed_keywords
 from ._results import TIDY_COLUMNS, Interval, Result
@@ -223,8 +224,6 @@ def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 1
     keep integer answers integer, so the sums are exact); items with missing answers need the
     pairwise sums (``m_j m_k``, ``x_j m_k``, ``x_j x_k`` per row).
     """
-    from tqdm import tqdm
-
     n, k = x.shape
     miss = np.isnan(x)
     complete = not miss.any()
@@ -245,7 +244,7 @@ def _boot_alpha(x: np.ndarray, n_boot: int, seed, progress: bool, chunk: int = 1
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     done = 0
-    with tqdm(total=n_boot, desc="bootstrap alpha", disable=not progress, leave=False) as bar:
+    with progress_bar(total=n_boot, desc="bootstrap alpha", enabled=progress) as bar:
         while done < n_boot:
             b = min(chunk, n_boot - done)
             sums = _boot_counts(rng, n, b) @ terms
@@ -714,9 +713,8 @@ def reliability(data: pd.DataFrame, *, items: Sequence[str] | None = None,
     if n_boot:
         if ordinal:
             raise DataError("The bootstrap interval is available for raw alpha only (ordinal=False).")
-        if progress is None:             # a bar only for long runs
-            progress = n_boot * n * k * k > 50_000_000
-        draws = _boot_alpha(arr, n_boot, seed, bool(progress))
+        progress = show_progress(progress, seconds=n_boot * n * k * k / 25_000_000)
+        draws = _boot_alpha(arr, n_boot, seed, progress)
         defined = np.isfinite(draws)
         if defined.mean() < 0.9:
             raise DataError(f"Only {int(defined.sum())} of {n_boot} bootstrap resamples of the {n} pupils "
@@ -973,8 +971,6 @@ def _cluster_boot_reml(y, X, codes, n_groups, idx, *, progress: bool = False, de
     the engine behind :func:`icc`; each replicate equals that engine's refit of the drawn groups.  A
     replicate that cannot be fitted (its predictors collinear, or the engine fails) gives NaN.
     """
-    from tqdm import tqdm
-
     from .models import _lmm
     from .models._replicates import cluster_blocks, fit_replicates
 
@@ -1000,7 +996,7 @@ def _cluster_boot_reml(y, X, codes, n_groups, idx, *, progress: bool = False, de
     tau[done] = fits.theta[done] ** 2 * fits.sigma2[done]
     s2[done] = fits.sigma2[done]
     rest = np.flatnonzero(usable & ~done)
-    for b in tqdm(rest, desc=desc, disable=not progress, leave=False):
+    for b in progress_bar(rest, desc=desc, enabled=progress):
         sel = idx[b]
         wtw = np.einsum("j,jrs->rs", counts[b], blocks.ww)
         model = _lmm.TwoLevel(nj[sel][:, None, None], blocks.u[sel][:, None, :], wtw, int(nb[b]))
@@ -1132,9 +1128,7 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
     extra = {}
     if n_boot:
         idx = cluster_bootstrap_indices(j, n_boot, seed)
-        if progress is None:
-            progress = n_boot * j > 200_000
-        extra = _icc_boot_ci(y, inv, j, idx, ci_level, progress=bool(progress))
+        extra = _icc_boot_ci(y, inv, j, idx, ci_level, progress=show_progress(progress, seconds=n_boot * j / 100_000))
     return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
                      icc1_anova=(msb - msw) / (msb + (nbar - 1) * msw),
                      icc2_anova=(msb - msw) / msb if msb > 0 else float("-inf"),
@@ -1306,8 +1300,7 @@ def between_variance_explained(data: pd.DataFrame, *, outcome: str, covariates: 
         raise DataError(f"The between-group variance of {outcome!r} is estimated at 0, so no share of it "
                         "can be explained.")
     idx = cluster_bootstrap_indices(j, n_boot, seed)
-    if progress is None:                 # a bar only for long runs, as in :func:`icc`
-        progress = n_boot * j > 100_000
+    progress = show_progress(progress, seconds=n_boot * j / 50_000)
     t0, _, _ = _cluster_boot_reml(y, Xc[:, :1], inv, j, idx, progress=progress, desc="bootstrap null model")
     t1, _, _ = _cluster_boot_reml(y, Xc, inv, j, idx, progress=progress, desc="bootstrap covariate model")
     with np.errstate(divide="ignore", invalid="ignore"):

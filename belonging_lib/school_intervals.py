@@ -22,22 +22,15 @@ import pandas as pd
 from ._errors import DataError
 from ._results import Estimate, coef_table
 from ._validation import as_frame, check_probability, require_columns
+from .models._linear import cluster_robust_mean
 
 __all__ = ["ClusterMean", "cluster_mean", "school_differences", "share_intervals"]
 
 
 def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
-    """Mean, CR1S standard error and number of clusters of an intercept-only model."""
-    codes = pd.factorize(groups)[0]
-    g = int(codes.max()) + 1 if len(codes) else 0
-    n = len(y)
-    if g < 2:
-        raise DataError(f"The rest of the sample has {g} school(s); a cluster-robust interval needs at least 2.")
-    m = float(y.mean())
-    sums = np.bincount(codes, weights=y - m)
-    meat = float((sums ** 2).sum())
-    var = meat / n ** 2 * g / (g - 1)   # CR1S: G/(G-1) * (N-1)/(N-p), and (N-1)/(N-p) = 1 for p = 1
-    return m, float(np.sqrt(var)), g
+    """Mean, CR1S standard error and number of clusters of an intercept-only model (the library's
+    one cluster-robust mean, :func:`belonging_lib.models._linear.cluster_robust_mean`)."""
+    return cluster_robust_mean(y, groups, what="The rest of the sample")
 
 
 def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
@@ -136,7 +129,8 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: fl
         raise DataError(f"Column {outcome!r} must be numeric; rows {rows} (counted from 1) hold "
                         f"{data.loc[bad, outcome].iloc[0]!r}.")
     ok = y.notna() & data[cluster].notna()
-    m, se, g = _cr1s_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy())
+    m, se, g = cluster_robust_mean(y[ok].to_numpy(float), data.loc[ok, cluster].astype(str).to_numpy(),
+                                   what=f"Column {cluster!r} (in the rows with a value of {outcome!r})")
     t = coef_table([outcome], [m], [se], g - 1, ci_level=ci_level).iloc[0]
     return ClusterMean(estimate=m, se=se, ci_low=float(t["ci_low"]), ci_high=float(t["ci_high"]), ci_level=ci_level,
                        df=float(g - 1), n=int(ok.sum()), n_clusters=g, n_excluded=int((~ok).sum()),

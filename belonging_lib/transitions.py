@@ -411,9 +411,9 @@ def attrition_weights(data: pd.DataFrame, *, id: str, wave: str, predictors: str
         raise DataError("Attrition weights need pupils who stayed and pupils who left, but "
                         + ("every pupil stayed." if first["_stayed"].all() else "no pupil stayed."))
     fit = logit(first, "_stayed ~ " + " + ".join(preds))
-    import patsy
+    from .models._formula import design_matrix
 
-    x = patsy.dmatrix(" + ".join(preds), first, return_type="dataframe")
+    x = design_matrix(" + ".join(preds), first, what="The dropout model's predictors")
     beta = fit.fixed["estimate"].rename(index={"(Intercept)": "Intercept"}).reindex(x.columns)
     prob = 1.0 / (1.0 + np.exp(-(x.to_numpy() @ beta.to_numpy())))
     weight = pd.Series(np.where(first["_stayed"].to_numpy() == 1, 1.0 / prob, np.nan), index=first[id].to_numpy(),

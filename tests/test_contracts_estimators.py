@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _contract_helpers import FAST, SLOW, SLOWER, attempt, finite, labels, odd, scales
-from belonging_lib import BelongingError, DataError
+from _contract_helpers import FAST, SLOW, SLOWER, attempt, finite, fitted_exactly, labels, odd, refuses, scales
+from belonging_lib import BelongingError, DataError, ModelError
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -66,7 +66,10 @@ def test_crt_subgroups_contract(n_schools, per, seed, missing_subgroup, one_leve
         d["fsm"] = d["fsm"].where(d["fsm"].isna(), 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # boundary fits and few clusters are documented warnings
-        r = attempt(crt_subgroups, d, "post ~ arm + pre", cluster="school", treatment="arm", subgroup="fsm")
+        r = attempt(crt_subgroups, d, "post ~ arm + pre", cluster="school", treatment="arm", subgroup="fsm",
+                    refuse={r"must hold two groups": n_schools < 2, r"has a single row": per == 1,
+                            # one level of the subgroup, or too few schools or pupils in one of its levels
+                            r"fsm|cluster|rows": one_level or n_schools < 8 or per < 3 or missing_subgroup > 0.3})
     if r is None:
         return
     assert not one_level
@@ -92,7 +95,8 @@ def test_consort_counts_contract(n_schools, per, seed, lost, by, complied):
     kwargs = {"attrited": "lost"} if by == "attrited" else {"outcome": "post"}
     if complied:
         kwargs["complied"] = "complied"
-    r = attempt(consort_counts, d, treatment="arm", cluster="school", **kwargs)
+    r = attempt(consort_counts, d, treatment="arm", cluster="school",
+                refuse={r"must hold two groups": n_schools < 2}, **kwargs)
     if r is None:
         return
     t = r.table
@@ -144,7 +148,8 @@ def test_months_table_contract(table):
 def test_wwc_boundary_contract(overall, boundary):
     from belonging_lib.trials import wwc_boundary
 
-    b = attempt(wwc_boundary, overall, boundary=boundary)
+    b = attempt(wwc_boundary, overall, boundary=boundary,
+                refuse={r"Overall attrition must be a percentage from 0 to 100": not 0 <= overall <= 100})
     if b is None:
         assert not 0 <= overall <= 100
         return
@@ -160,8 +165,13 @@ def test_wwc_boundary_contract(overall, boundary):
 def test_simulate_power_contract(n_clusters, size, icc, p, effect, n_sims):
     from belonging_lib.trials import simulate_power
 
+    n_t = int(round(p * n_clusters))
     r = attempt(simulate_power, effect_size=effect, n_clusters=n_clusters, cluster_size=size, icc=icc,
-                p_treated=p, n_sims=n_sims, seed=1, progress=False)
+                p_treated=p, n_sims=n_sims, seed=1, progress=False, refuse={
+                    r"`n_sims` must be a whole number of at least 10": n_sims < 10,
+                    r"`n_clusters` must be a whole number of at least 4": n_clusters < 4,
+                    r"`cluster_size` must be a whole number": size < 1,
+                    r"at least 2 clusters in each arm": min(n_t, n_clusters - n_t) < 2})
     if r is None:
         return
     n_t = int(round(p * n_clusters))
@@ -184,7 +194,11 @@ def test_cr2_vcov_contract(n, k, g, seed, scale, cluster_level):
     if cluster_level and k > 1:
         X[:, 1] = codes.astype(float)          # a cluster-level predictor
     resid = rng.normal(size=n) * scale
-    r = attempt(cr2_vcov, X, resid, codes)
+    r = attempt(cr2_vcov, X, resid, codes, refuse={
+        r"only \d+ rows for \d+ columns": n <= k,
+        r"linearly dependent": np.linalg.matrix_rank(X / np.abs(X).max(axis=0).clip(1e-300)) < k,
+        r"need at least two clusters": min(n, g) < 2,
+        r"a cluster is fitted exactly": n > k and fitted_exactly(X, codes)})
     if r is None:
         return
     V, df = r.vcov, r.df
@@ -240,7 +254,9 @@ def test_dominance_from_matrix_contract(n, p, seed, duplicate, scale, as_cov):
     if duplicate and p > 1:
         d["ü1"] = d["ü0"]
     m = d.cov() if as_cov else d.corr()
-    r = attempt(dominance_from_matrix, m, outcome="y", predictors=[f"ü{j}" for j in range(p)])
+    r = attempt(dominance_from_matrix, m, outcome="y", predictors=[f"ü{j}" for j in range(p)], refuse={
+        r"`predictors` must name 2 to": p < 2,
+        r"perfectly collinear": (duplicate and p > 1) or n <= p + 1})
     if r is None:
         return
     g = r.table["estimate"]
@@ -260,7 +276,12 @@ def test_efa_contract(n, k, seed, n_factors, constant_item, missing_item, rotati
     d = _items(n, k, seed, constant_item=constant_item, missing_item=missing_item)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # Heywood cases and non-convergence are warned about
-        r = attempt(efa, d, n_factors=n_factors, rotation=rotation, n_iter=5)
+        r = attempt(efa, d, n_factors=n_factors, rotation=rotation, n_iter=5, refuse={
+            r"At least 3 item columns": k < 3,
+            r"do not vary": any(d[c].nunique() < 2 for c in d.columns),
+            r"`rotation` must be one of": rotation == "varimax",
+            r"`n_factors` must be a whole number": n_factors >= k,
+            r"never answered together": n < 3})
     if r is None:
         return
     assert not constant_item
@@ -288,14 +309,16 @@ def test_invariance_and_release_tests_contract(n, seed, names, shift):
     model = "F =~ é0 + é1 + é2 + é3"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        t = attempt(invariance, d, model, group="grp")
+        problems = {r"Group column 'grp' has 1 level": len(names) < 2,
+                    r"rows|pupils|group": n < 10 * len(names)}
+        t = attempt(invariance, d, model, group="grp", refuse=problems)
         if t is None:
             return
         t = t.table
         assert list(t.index) == ["configural", "metric", "scalar"]
         assert finite(t[["chisq", "df"]]) and (t["chisq"] >= -1e-8).all() and (t["df"] >= 0).all()
         assert t["df"].is_monotonic_increasing
-        rel = attempt(release_tests, d, model, group="grp")
+        rel = attempt(release_tests, d, model, group="grp", refuse=problems)
     if rel is None:
         return
     assert finite(rel[["chisq_diff", "df_diff", "p", "p_holm"]])
@@ -315,13 +338,20 @@ def test_clean_items_and_scale_reliability_contract(n, seed, code, invalid, reve
     d = pd.DataFrame({f"peer_{i}": rng.integers(1, 6, n).astype(object) for i in range(1, 5)})
     if code is not None:
         d.loc[0, "peer_2"] = code
-    out = attempt(clean_items, d, "peer", invalid=invalid, missing_codes=[-99], reverse=reverse)
+    bad_code = invalid == "raise" and code in (9, 2.5, "never", 1e12)
+    out = attempt(clean_items, d, "peer", invalid=invalid, missing_codes=[-99], reverse=reverse,
+                  refuse={r"'peer_2' \(peer\) (must hold whole numbers from 1 to 5|holds the unknown label)": bad_code})
     if out is not None:
         values = out.to_numpy(dtype=float)
         ok = ~np.isnan(values)
         assert ((values[ok] >= 1) & (values[ok] <= 5) & (values[ok] == np.round(values[ok]))).all()
         assert len(out) == n
-    rel = attempt(scale_reliability, d, "peer", invalid=invalid, missing_codes=[-99])
+    answered = d.where(d.isin([1, 2, 3, 4, 5]))
+    rel = attempt(scale_reliability, d, "peer", invalid=invalid, missing_codes=[-99], refuse={
+        r"'peer_2' \(peer\) (must hold whole numbers from 1 to 5|holds the unknown label)": bad_code,
+        r"usable answers": int(answered.notna().any(axis=1).sum()) < 3,
+        r"fewer than 2 answers|same answer .* for every pupil": any(
+            answered[c].dropna().nunique() < 2 for c in answered.columns)})
     if rel is not None:
         assert finite(rel.alpha, rel.ci_low, rel.ci_high) and rel.ci_low <= rel.alpha <= rel.ci_high
         assert rel.n + rel.n_excluded == n
@@ -337,7 +367,8 @@ def test_reverse_items_contract(n, seed, lo, width, missing):
     d = pd.DataFrame({"a": rng.integers(lo, lo + width + 1, n).astype(float), "b": rng.normal(size=n)})
     if missing:
         d.loc[0, "a"] = np.nan
-    once = attempt(reverse_items, d, reverse=["a"], response_range=(lo, lo + width))
+    once = attempt(reverse_items, d, reverse=["a"], response_range=(lo, lo + width),
+                   refuse={r"response_range": width == 0})
     if once is None:
         return
     twice = reverse_items(once, reverse=["a"], response_range=(lo, lo + width))
@@ -378,7 +409,7 @@ def test_format_number_contract(value, digits, leading_zero):
 def test_format_p_apa_contract(p, digits):
     from belonging_lib.tables import format_p_apa
 
-    s = attempt(format_p_apa, p, digits=digits)
+    s = attempt(format_p_apa, p, digits=digits, refuse={r"A p-value must lie in \[0, 1\]": not 0 <= p <= 1})
     if s is None:
         assert not 0 <= p <= 1
         return
@@ -438,3 +469,35 @@ def test_an_infinite_value_is_refused_with_its_column_and_row(n, seed, name, whi
     assert f"Column {column!r} holds an infinite value ({sign * np.inf})" in msg
     rows = re.search(r"in rows? ([\d, ]+) \(counted from 1", msg)
     assert rows and row + 1 in [int(x) for x in rows.group(1).split(", ")]
+
+
+# ----------------------------------------------------------------------------- known-bad inputs
+
+def _one_school():
+    return pd.DataFrame({"school": ["S1"] * 6, "y": [1.0, 2.0, 3.0, 2.0, 1.0, 4.0], "x": np.arange(6.0)})
+
+
+def _known_bad_calls():
+    from belonging_lib.models import cr2_vcov, multilevel
+    from belonging_lib.reliability import feldt_ci, icc
+    from belonging_lib.tables import format_p_apa
+    from belonging_lib.trials import wwc_boundary
+
+    X = np.column_stack([np.ones(6), np.arange(6.0)])
+    return {
+        "one school": (lambda: icc(_one_school(), outcome="y", cluster="school"), DataError,
+                       r"at least 2 groups in 'school'"),
+        "one pupil": (lambda: feldt_ci(0.8, 1, 5), DataError, r"`n`.*1 was passed"),
+        "negative attrition": (lambda: wwc_boundary(-1.0), DataError, r"percentage from 0 to 100, but -1\.0"),
+        "p above 1": (lambda: format_p_apa(1.5), DataError, r"\[0, 1\], but 1\.5"),
+        "one cluster": (lambda: cr2_vcov(X, np.ones(6), np.zeros(6, dtype=int)), ModelError,
+                        r"at least two clusters"),
+        "unknown column": (lambda: multilevel(_one_school(), "y ~ nope", cluster="school"), BelongingError,
+                           r"'nope'"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_known_bad_calls()))
+def test_a_known_bad_input_is_refused_with_a_message_naming_the_problem(case):
+    call, error, names = _known_bad_calls()[case]
+    refuses(call, error=error, names=names)

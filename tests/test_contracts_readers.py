@@ -183,7 +183,9 @@ cell = st.one_of(st.just(""), st.text(alphabet="0123456789-;=.ab ", max_size=10)
 def test_read_codebook_contract(allowed, labels, missing, kind):
     frame = pd.DataFrame({"variable": ["pupil_id", "q"], "source_name": ["ID", "Q"], "type": ["id", kind],
                           "allowed": ["", allowed], "value_labels": ["", labels], "missing_codes": ["", missing]})
-    cb = attempt(read_codebook, frame)
+    cb = attempt(read_codebook, frame, refuse={
+        r"value_labels of 'q' must look like": any(part.strip() and "=" not in part for part in labels.split(";")),
+        r"of variable 'q' is not a number": bool(allowed.strip() or missing.strip())})
     if cb is None:
         return
     assert cb["variable"].tolist() == ["pupil_id", "q"]

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,3 +85,18 @@ def test_share_intervals_are_cluster_means_of_the_flag_in_percent_and_clipped():
     assert out.loc["rare", "ci_low"] == 0.0            # a Wald interval below zero is clipped
     with pytest.raises(DataError, match="'pssm'"):
         share_intervals(d, columns=["pssm"], cluster="school_id")
+
+
+def test_the_cluster_robust_mean_is_the_intercept_only_cr1_fit():
+    """The one cluster-robust mean equals fit_ols's CR1 (clubSandwich's CR1S) with only an intercept."""
+    from belonging_lib.models._linear import cluster_robust_mean, fit_ols
+
+    rng = np.random.default_rng(4)
+    groups = rng.integers(0, 12, 200).astype(str)
+    y = rng.normal(size=200) + (groups == "3")
+    m, se, g = cluster_robust_mean(y, groups)
+    fit = fit_ols(y, np.ones((200, 1)), ["(Intercept)"], groups=groups, vcov="CR1")
+    assert g == fit.n_clusters == 12
+    assert m == pytest.approx(fit.params[0], rel=1e-12)
+    assert se == pytest.approx(float(np.sqrt(fit.vcov[0, 0])), rel=1e-10)
+    assert fit.df == g - 1

@@ -3,7 +3,9 @@
 Complete-case selection with a count of excluded rows, and the library's one OLS fit with its one
 covariance dispatch (:func:`fit_ols`): classical, HC0-HC3, cluster-robust CR1 and CR2
 (Bell-McCaffrey, with the pieces its Satterthwaite df need).  :func:`belonging_lib.models.ols`
-and the claims' analyses all fit through it.
+and the claims' analyses all fit through it.  The cluster-robust mean (:func:`cluster_robust_mean`,
+the intercept-only case of CR1) is here too, for the one-school reports'
+:mod:`belonging_lib.school_intervals`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import statsmodels.api as sm
 from .._errors import DataError, ModelError
 from .._validation import as_frame, as_list, require_columns, require_finite, require_numeric
 
-__all__ = ["complete_cases", "fit_ols", "OLSFit", "VCOV_TYPES"]
+__all__ = ["complete_cases", "fit_ols", "cluster_robust_mean", "OLSFit", "VCOV_TYPES"]
 
 #: The covariance types :func:`fit_ols` knows.
 VCOV_TYPES = ["classical", "HC0", "HC1", "HC2", "HC3", "CR1", "CR2"]
@@ -75,8 +77,23 @@ def _cluster_blocks(codes: np.ndarray, n_clusters: int) -> list[np.ndarray]:
     return [order[bounds[g]:bounds[g + 1]] for g in range(n_clusters)]
 
 
+#: Columns of X whose lengths differ by more than this factor are scaled to unit length before the
+#: CR2 algebra (``X'X`` would be too ill-conditioned to invert); the covariance is scaled back.
+_CR2_SCALE_RATIO = 1e6
+
+
 def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
-    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1)."""
+    """CR2 covariance and the pieces its Satterthwaite df need (codes are 0..G-1).
+
+    The hat matrix and CR2's adjustment do not depend on the scale of X's columns, so columns of
+    very different lengths (a predictor in units of 1e-9 beside the intercept) are scaled to unit
+    length first and the covariance is scaled back; other designs are used as they are.
+    """
+    norms = np.sqrt((X * X).sum(axis=0))
+    scale = None
+    if norms.min() > 0 and norms.max() > _CR2_SCALE_RATIO * norms.min():
+        scale = 1.0 / norms
+        X = X * scale
     p = X.shape[1]
     n_clusters = int(codes.max()) + 1
     M = np.linalg.inv(X.T @ X)
@@ -94,18 +111,46 @@ def _cr2_parts(X: np.ndarray, resid: np.ndarray, codes: np.ndarray):
         adj.append(Ag)
         u = Xg.T @ (Ag @ resid[idx])
         meat += np.outer(u, u)
-    return M @ meat @ M, (X, M, tuple(blocks), tuple(adj))
+    V = M @ meat @ M
+    if scale is not None:
+        V = V * np.outer(scale, scale)
+    return V, (X, M, tuple(blocks), tuple(adj), scale)
 
 
 def _cr2_df(parts, L) -> float:
     """Satterthwaite df of the contrast ``L'beta`` under CR2 (see ``models.cr2_vcov``)."""
-    X, M, blocks, adj = parts
-    c = M @ np.asarray(L, dtype=float)
+    X, M, blocks, adj, scale = parts
+    L = np.asarray(L, dtype=float)
+    if scale is not None:
+        L = L * scale          # the contrast of the scaled design's coefficients
+    c = M @ L
     a_list = [Ag @ (X[idx] @ c) for Ag, idx in zip(adj, blocks)]
     T = np.column_stack([X[idx].T @ a for a, idx in zip(a_list, blocks)])   # p x G
     QQ = -T.T @ M @ T
     QQ[np.diag_indices_from(QQ)] += np.array([a @ a for a in a_list])
     return float(np.trace(QQ) ** 2 / np.sum(QQ * QQ))
+
+
+def cluster_robust_mean(y: np.ndarray, groups: np.ndarray, *, what: str = "The data"
+                        ) -> tuple[float, float, int]:
+    """Mean of ``y``, its cluster-robust standard error and the number of clusters of ``groups``.
+
+    The intercept-only case of :func:`fit_ols`'s ``"CR1"``: the sandwich ``sum_g (sum_i e_gi)^2 / N^2``
+    with the factor G/(G-1) (N-1)/(N-K), which for K = 1 is G/(G-1) alone; this is
+    ``clubSandwich::vcovCR(type = "CR1S")`` on an intercept-only ``lm`` in R.  Written out (no
+    regression is fitted), so that an outcome that does not vary has a standard error of 0 rather
+    than an error.  ``what`` names the rows in the error for fewer than two clusters.
+    """
+    codes = pd.factorize(groups)[0]
+    g = int(codes.max()) + 1 if len(codes) else 0
+    n = len(y)
+    if g < 2:
+        raise DataError(f"{what} has {g} cluster(s); a cluster-robust interval needs at least 2.")
+    m = float(y.mean())
+    sums = np.bincount(codes, weights=y - m)
+    meat = float((sums ** 2).sum())
+    var = meat / n ** 2 * g / (g - 1)   # CR1: G/(G-1) * (N-1)/(N-K), and (N-1)/(N-K) = 1 for K = 1
+    return m, float(np.sqrt(var)), g
 
 
 def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | None = None,

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .._errors import BelongingWarning, DataError, ModelError
+from .._progress import show_progress
+from .._resampling import bootstrap_counts, unit_sums
 from .._results import Result, tidy
 from .._validation import as_frame, as_list, check_positive_int, check_probability, require_clusters, require_columns
 from ._linear import complete_cases
@@ -203,7 +205,8 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     cluster : str, optional
         Resample whole clusters (schools) in the bootstrap.
     progress : bool, optional
-        Show a progress bar (default: when ``n_boot`` is 2,000 or more).
+        Show a progress bar (None: when the run takes about 2 seconds or more and
+        someone is watching; ``BELONGING_PROGRESS=0`` silences every bar).
 
     Returns
     -------
@@ -276,7 +279,7 @@ def dominance(data, *, outcome: str, predictors, n_boot: int = 0, seed: int | No
     if n_boot:
         draws = _boot_general(Z, None if cluster is None else frame[cluster].to_numpy(), n_boot,
                               np.random.default_rng(seed), p,
-                              progress=(n_boot >= 2000) if progress is None else progress)
+                              progress=show_progress(progress, seconds=n_boot / 1000))
         ok = np.all(np.isfinite(draws), axis=1)
         if ok.sum() < n_boot:
             warnings.warn(f"{n_boot - ok.sum()} of {n_boot} bootstrap draws had a predictor or the outcome "
@@ -373,43 +376,30 @@ def dominance_from_matrix(matrix, *, outcome: str, predictors) -> DominanceResul
 def _boot_general(Z: np.ndarray, units, n_boot: int, rng: np.random.Generator, p: int,
                   progress: bool) -> np.ndarray:
     """General dominance weights of bootstrap replicates (B x p), vectorised over replicates."""
-    from tqdm import tqdm
-
     n, q = Z.shape
     Zc = Z - Z.mean(axis=0)
     full_var = Zc.var(axis=0)
     aug = np.column_stack([np.ones(n), Zc])
     outer = (aug[:, :, None] * aug[:, None, :]).reshape(n, (q + 1) ** 2)
-    if units is not None:
-        codes, _ = pd.factorize(pd.Series(units))
-        n_units = int(codes.max() + 1)
-        su = np.zeros((n_units, outer.shape[1]))
-        np.add.at(su, codes, outer)
-    else:
-        n_units, su = n, outer
-    probs = np.full(n_units, 1.0 / n_units)
-    chunk = max(1, min(n_boot, 2_000_000 // n_units))
+    su = unit_sums(outer, units)
     out = np.empty((n_boot, p))
-    with tqdm(total=n_boot, desc="bootstrap", unit="draw", disable=not progress, leave=False) as bar:
-        for start in range(0, n_boot, chunk):
-            size = min(chunk, n_boot - start)
-            counts = rng.multinomial(n_units, probs, size=size).astype(float)
-            M = (counts @ su).reshape(size, q + 1, q + 1)
-            w = M[:, 0, 0]
-            mean = M[:, 0, 1:] / w[:, None]
-            cov = M[:, 1:, 1:] / w[:, None, None] - mean[:, :, None] * mean[:, None, :]
-            # a resample in which a column does not vary (possible with few pupils) has no
-            # correlation matrix: NaN, left out and counted by the caller
-            ok = np.all(np.einsum("bii->bi", cov) > 1e-10 * full_var, axis=1)
-            gen = np.full((size, p), np.nan)
-            try:
-                gen[ok] = _dominance_from_r2(subset_r2(cov[ok]), p)[0]
-            except np.linalg.LinAlgError:   # a singular resample among them: one draw at a time
-                for b in np.nonzero(ok)[0]:
-                    try:
-                        gen[b] = _dominance_from_r2(subset_r2(cov[b]), p)[0][0]
-                    except np.linalg.LinAlgError:
-                        pass
-            out[start:start + size] = gen
-            bar.update(size)
+    for start, counts in bootstrap_counts(len(su), n_boot, rng, max_cells=2_000_000, progress=progress):
+        size = len(counts)
+        M = (counts @ su).reshape(size, q + 1, q + 1)
+        w = M[:, 0, 0]
+        mean = M[:, 0, 1:] / w[:, None]
+        cov = M[:, 1:, 1:] / w[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        # a resample in which a column does not vary (possible with few pupils) has no
+        # correlation matrix: NaN, left out and counted by the caller
+        ok = np.all(np.einsum("bii->bi", cov) > 1e-10 * full_var, axis=1)
+        gen = np.full((size, p), np.nan)
+        try:
+            gen[ok] = _dominance_from_r2(subset_r2(cov[ok]), p)[0]
+        except np.linalg.LinAlgError:   # a singular resample among them: one draw at a time
+            for b in np.nonzero(ok)[0]:
+                try:
+                    gen[b] = _dominance_from_r2(subset_r2(cov[b]), p)[0][0]
+                except np.linalg.LinAlgError:
+                    pass
+        out[start:start + size] = gen
     return out

@@ -21,6 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, ModelError
+from .._progress import show_progress
+from .._resampling import bootstrap_counts, unit_sums
 from .._results import Interval, Result, coef_table, tidy
 from .._validation import (
     as_frame,
@@ -205,27 +207,13 @@ def _effects_from_crossproducts(S: np.ndarray, n_cov: int) -> np.ndarray:
 def _boot_draws(Z: np.ndarray, units: np.ndarray | None, n_boot: int, rng: np.random.Generator,
                 n_cov: int, progress: bool) -> np.ndarray:
     """Bootstrap replicates of the three effects (B x 3), resampling rows or clusters."""
-    from tqdm import tqdm
-
     n, q = Z.shape
     outer = (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q)
-    if units is not None:
-        codes, _ = pd.factorize(pd.Series(units))
-        n_units = int(codes.max() + 1)
-        stats_u = np.zeros((n_units, q * q))
-        np.add.at(stats_u, codes, outer)
-    else:
-        n_units, stats_u = n, outer
-    probs = np.full(n_units, 1.0 / n_units)
-    chunk = max(1, min(n_boot, _CHUNK_CELLS // n_units))
+    stats_u = unit_sums(outer, units)
     out = np.empty((n_boot, 3))
-    with tqdm(total=n_boot, desc="bootstrap", unit="draw", disable=not progress, leave=False) as bar:
-        for start in range(0, n_boot, chunk):
-            size = min(chunk, n_boot - start)
-            counts = rng.multinomial(n_units, probs, size=size).astype(float)
-            S = (counts @ stats_u).reshape(size, q, q)
-            out[start:start + size] = _effects_from_crossproducts(S, n_cov)
-            bar.update(size)
+    for start, counts in bootstrap_counts(len(stats_u), n_boot, rng, max_cells=_CHUNK_CELLS, progress=progress):
+        S = (counts @ stats_u).reshape(len(counts), q, q)
+        out[start:start + len(counts)] = _effects_from_crossproducts(S, n_cov)
     return out
 
 
@@ -259,7 +247,8 @@ def mediation(data, *, predictor: str, mediator: str, outcome: str, covariates=N
         Interval reported in ``effects``: percentile or bias-corrected.  The other
         is available from ``ci_table()``.
     progress : bool, optional
-        Show a progress bar (default: when ``n_boot`` is 2,000 or more).
+        Show a progress bar (None: when the run takes about 2 seconds or more and
+        someone is watching; ``BELONGING_PROGRESS=0`` silences every bar).
     vcov : {"CR2", "CR1"}
         Cluster-robust covariance of the paths' SEs when ``cluster`` is given.
 
@@ -342,8 +331,7 @@ def mediation(data, *, predictor: str, mediator: str, outcome: str, covariates=N
     paths = tidy(coef_table(path_terms, path_est, path_se, path_df, ci_level=ci_level).assign(n=fit_a.n))
 
     rng = np.random.default_rng(seed)
-    if progress is None:
-        progress = n_boot >= 2000
+    progress = show_progress(progress, seconds=n_boot / 1000)   # about a millisecond a draw
     Z = _design(frame, x, m, y, covs)
     draws = _boot_draws(Z, groups, n_boot, rng, len(covs), bool(progress))
     ok = np.all(np.isfinite(draws), axis=1)

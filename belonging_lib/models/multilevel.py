@@ -27,11 +27,12 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .._errors import BelongingWarning, ColumnError, DataError, ModelError
+from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
-from ._design import build_design, check_rank, formula_columns, parse_formula
+from ._design import build_design, check_rank
+from ._formula import design_matrix, formula_columns, parse_formula, parse_right_side
 
 __all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
            "compare", "fit_random_intercept"]
@@ -347,17 +348,10 @@ def _random_terms(random: str | None, data: pd.DataFrame, cluster: str | None = 
     """
     if random is None:
         return None, []
-    if not isinstance(random, str):
-        raise DataError(f"`random` must be a right-hand side such as '~ ses', but a {type(random).__name__} "
-                        "was passed.")
-    text = random.strip()
-    if "|" in text:
-        blocks = _bar_terms(text.lstrip("~ "), random, cluster)
+    if isinstance(random, str) and "|" in random:
+        blocks = _bar_terms(random.strip().lstrip("~ "), random, cluster)
     else:
-        desc = parse_formula(text if "~" in text else f"~ {text}")
-        if desc.lhs_termlist:
-            raise ModelError(f"`random` takes the random part's right-hand side only (for example '~ ses'), but "
-                             f"{random!r} has an outcome on the left of '~'.")
+        desc = parse_right_side(random, role="`random`")
         if not any(term.factors for term in desc.rhs_termlist):
             raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept "
                              "only.")
@@ -376,12 +370,7 @@ def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, fra
         return np.ones((len(frame), 1)), ("(Intercept)",), None
     parts, names, labels = [], [], []
     for k, desc in enumerate(blocks):
-        try:
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                Z = patsy.dmatrix(desc, frame, return_type="dataframe", NA_action="raise", eval_env=2)
-        except patsy.PatsyError as exc:
-            first = str(exc).splitlines()[0].strip()
-            raise ColumnError(f"The random part {random!r} cannot be built from the data: {first}.") from None
+        Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
         parts.append(Z.to_numpy(float))
         names += ["(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names]
         labels += [k] * Z.shape[1]

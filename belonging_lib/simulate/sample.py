@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._progress import progress_bar, show_progress
 from ._common import SYNTHETIC_NOTE
 from .export import make_codebook, simulate_export
 from .pisa import simulate_pisa
@@ -117,14 +117,8 @@ def write_sample_data(out=None, *, seed: int = DEFAULT_SEED, progress: bool | No
             json.dumps(d["truth"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")),
         ("README.md", lambda p: p.write_text(_readme(d), encoding="utf-8")),
     ]
-    if progress is None:
-        progress = sys.stderr.isatty()
-    iterator = steps
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(steps, desc="writing sample data")
-    for name, fn in iterator:
+    # a few seconds in all
+    for name, fn in progress_bar(steps, desc="writing sample data", enabled=show_progress(progress, seconds=5)):
         fn(paths[name])
     return paths
 

@@ -92,7 +92,7 @@ def _refit(model, theta0):
 
 def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, by, ci_level, se="replicate"):
     """Fit ``SurveyDesign.multilevel`` (this module never imports ``design``, which imports it)."""
-    import patsy
+    from ..models._formula import design_matrices, rebuild
 
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
@@ -128,7 +128,7 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
     if not complete.any():
         raise DataError(f"No pupil has complete values for {variables}.")
     base = frame_for(np.flatnonzero(complete), 0)
-    yd, xd = patsy.dmatrices(desc, base, NA_action="raise")
+    yd, xd = design_matrices(desc, base, return_type="matrix", NA_action="raise")
     infos = [yd.design_info, xd.design_info]
     Z0, znames, blocks = _random_design(rdesc, random, base)
     q = len(znames)
@@ -162,12 +162,12 @@ def design_multilevel(des, formula, *, cluster, school_weight, random, scaling, 
             if model is not None and shared_design:
                 # another plausible value of the outcome: only the outcome's sums are formed again
                 # (with_outcome keeps the restriction to blocks)
-                y = patsy.build_design_matrices([infos[0]], frame_for(rows, m, lhs_names), NA_action="raise")[0]
+                y = rebuild([infos[0]], frame_for(rows, m, lhs_names), formula=desc, NA_action="raise")[0]
                 y = np.asarray(y, float)[:, 0]
                 model = model.with_outcome(y)
             else:
                 frame = first if m == 0 else frame_for(rows, m)
-                y, X = patsy.build_design_matrices(infos, frame, NA_action="raise")
+                y, X = rebuild(infos, frame, formula=desc, NA_action="raise")
                 y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
                 Z, _, _ = _random_design(rdesc, random, frame)
                 model = _lmm.WeightedTwoLevel.from_weighted_data(y, X, Z, codes, J, a0, sw)

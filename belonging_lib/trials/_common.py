@@ -7,10 +7,9 @@ import pandas as pd
 from scipy import special
 
 from .._errors import DataError
-from .._resampling import progress_bar  # noqa: F401  (the trial modules' progress bars)
 from .._validation import describe_rows, require_columns, require_two_arms
 
-__all__ = ["hedges_j", "treatment_indicator", "complete_rows", "progress_bar"]
+__all__ = ["hedges_j", "treatment_indicator", "complete_rows"]
 
 
 def hedges_j(df: float) -> float:

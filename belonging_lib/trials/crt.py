@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import BelongingWarning, DataError, ModelError
+from .._progress import progress_bar, show_progress
 from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
 from .._results import Result, coef_table, tidy
 from .._validation import (
@@ -33,7 +34,7 @@ from .._validation import (
     require_finite,
     require_one_kind_of_label,
 )
-from ._common import progress_bar, treatment_indicator
+from ._common import treatment_indicator
 
 __all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
 
@@ -75,16 +76,15 @@ def _fast(y, X, clusters):
 
 
 def _auto_progress(progress, n_fits: int) -> bool:
-    """``progress=None``: a bar only when the resampling is long (as elsewhere in the library)."""
-    return n_fits >= 2000 if progress is None else bool(progress)
+    """``progress=None``: a bar only when the resampling is long (the library's one rule)."""
+    return show_progress(progress, seconds=n_fits / 1000)
 
 
 # ------------------------------------------------------------------ helpers
 def _has_main_effect(formula: str, treatment: str) -> bool:
-    from ..models._design import parse_formula
+    from ..models._formula import has_term
 
-    return any([f.code.strip() for f in term.factors] == [treatment]
-               for term in parse_formula(formula).rhs_termlist)
+    return has_term(formula, [treatment])
 
 
 def _prepare(data, formula, cluster, treatment, block):
@@ -97,13 +97,14 @@ def _prepare(data, formula, cluster, treatment, block):
     with a block (``multilevel`` leaves out the others itself), so that a value its design cannot
     use (``np.log(0)``) is named by its row in ``data``.
     """
-    from ..models._design import _outcome_code, parse_formula, screen_formula_data
+    from ..models._design import screen_formula_data
+    from ..models._formula import outcome_code, parse_formula
 
     data = as_frame(data)
     if not isinstance(formula, str) or "~" not in formula:
         raise DataError(f"`formula` must look like 'outcome ~ treatment + covariates', but {formula!r} was passed.")
     parse_formula(formula)
-    outcome = _outcome_code(formula)
+    outcome = outcome_code(formula)
     require_columns(data, [outcome, treatment, cluster] + ([block] if block else []))
     require_one_kind_of_label(data[cluster], cluster)      # school 1 and school '1' are one school
     arm = treatment_indicator(data, treatment, None)
@@ -133,7 +134,7 @@ def _prepare(data, formula, cluster, treatment, block):
 
 def _design(formula, frame):
     """y and X of the analysed rows, as arrays for the resampling loops (and X's patsy frame)."""
-    from ..models._design import design_matrices
+    from ..models._formula import design_matrices
 
     y, X = design_matrices(formula, frame, NA_action="raise")
     return y.iloc[:, 0].to_numpy(float), X
@@ -311,7 +312,8 @@ def crt_effect(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str
     seed : int or None
         Seed of the resampling (0 by default, so the same call gives the same digits).
     progress : bool or None
-        tqdm progress bars for the resampling (None: only for long runs).
+        Show a progress bar (None: when the run takes about 2 seconds or more and
+        someone is watching; ``BELONGING_PROGRESS=0`` silences every bar).
 
     Returns
     -------
@@ -374,7 +376,7 @@ def crt_effect(data: pd.DataFrame, formula: str, *, cluster: str, treatment: str
 def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None, ci_level=0.95,
              n_boot=0, n_perm=0, seed=0, progress=None):
     """:func:`crt_effect`, also returning the analysed rows (for :func:`cace`)."""
-    import patsy
+    from ..models._formula import rebuild
 
     check_choice("denominator", denominator, list(DENOMINATORS))
     ci_level = check_probability("ci_level", ci_level)
@@ -441,7 +443,7 @@ def _fit_crt(data, formula, *, cluster, treatment, denominator="eef", block=None
         def permuted_design(arm_of_row):
             pframe[treatment] = arm_of_row
             if design is not None:
-                return np.asarray(patsy.build_design_matrices([design], pframe)[0], dtype=float)
+                return np.asarray(rebuild([design], pframe, formula=formula)[0], dtype=float)
             Xp = Xn.copy()
             Xp[:, k] = arm_of_row
             return Xp
@@ -509,14 +511,10 @@ def _effect_size_row(term, row, sd, ci_level, n) -> dict:
 
 def _interaction(data, formula, *, cluster, treatment, subgroup):
     """The whole-sample model with ``subgroup`` and ``treatment:subgroup`` added: (its row, rows used)."""
-    import patsy
+    from ..models._formula import with_terms
 
-    from ..models._design import parse_formula
-
-    desc = parse_formula(formula)   # patsy's parse: the subgroup's main effect and interaction are added as terms
-    desc.rhs_termlist += [patsy.Term([patsy.EvalFactor(subgroup)]),
-                          patsy.Term([patsy.EvalFactor(treatment), patsy.EvalFactor(subgroup)])]
-    inter_formula = desc.describe()
+    # patsy's parse: the subgroup's main effect and interaction are added as terms
+    inter_formula = with_terms(formula, subgroup, (treatment, subgroup))
     _, frame, _, _ = _prepare(data, inter_formula, cluster, treatment, None)
     return _fixed_row(_multilevel(frame, inter_formula, cluster), f"{treatment}:{subgroup}"), frame
 

@@ -10,9 +10,9 @@ import pandas as pd
 from scipy import stats
 
 from .._errors import DataError
+from .._progress import progress_bar, show_progress
 from .._results import Result
 from .._validation import check_positive_int, check_probability
-from ._common import progress_bar
 
 __all__ = ["mdes", "mdes_three_level", "n_clusters_needed", "PowerSimulation", "simulate_power"]
 
@@ -233,7 +233,8 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     seed : int or None
         Seed of the simulation (0 by default, so the same call gives the same digits).
     progress : bool or None
-        Show a tqdm progress bar (None: only for long runs).
+        Show a progress bar (None: when the run takes about 2 seconds or more and
+        someone is watching; ``BELONGING_PROGRESS=0`` silences every bar).
 
     Returns
     -------
@@ -267,7 +268,7 @@ def simulate_power(*, effect_size: float, n_clusters: int, cluster_size: int, ic
     Y = effect_size * X[:, 1][None, :] + u[:, groups] + e
     est = np.empty(n_sims)
     sig = np.empty(n_sims, dtype=bool)
-    show = n_sims * J * n >= 2_000_000 if progress is None else bool(progress)
+    show = show_progress(progress, seconds=n_sims * J * n / 1_000_000)
     for i in progress_bar(range(n_sims), desc="simulated trials", enabled=show):
         fit = fit_random_intercept(Y[i], X, cluster=groups, reml=True)
         est[i] = fit.coefficients[1]
