@@ -142,3 +142,76 @@ class _policy_off:
 
     def __exit__(self, *exc):
         set_default_policy(self.old)
+
+
+@pytest.mark.parametrize("random", [None, "(1 + x || school)"])
+def test_sandwich_pv_pooling_matches_a_hand_computation(random):
+    """se="sandwich": each PV's fit with WeMix's sandwich (fixed effects and variances), then Rubin by hand."""
+    d = _data()
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    res = des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH", random=random, se="sandwich")
+    table = res.to_frame()
+    est, var, icc = [], [], []
+    for m in range(N_PV):
+        fit = multilevel(
+            d.assign(MATH=d[f"PV{m + 1}MATH"]),
+            "MATH ~ x",
+            cluster="school",
+            random=random,
+            weights={"pupil": "W", "school": "W_SCH"},
+            pupil_weight="total",
+        )
+        est.append(np.r_[fit.fixed["estimate"], fit.variance["variance"]])
+        var.append(np.r_[fit.fixed["se"], fit.variance["se"]] ** 2)
+        icc.append(fit.icc)
+    est, var = np.array(est), np.array(var)
+    q = est.mean(axis=0)
+    b = est.var(axis=0, ddof=1)
+    se = np.sqrt(var.mean(axis=0) + (1 + 1 / N_PV) * b)
+    expected_terms = ["(Intercept)", "x", "var: school (Intercept)"]
+    expected_terms += ["var: school x"] if random else []
+    assert list(table["term"]) == expected_terms + ["var: Residual", "ICC"]  # no correlation: fixed at 0
+    body = table.iloc[:-1]
+    np.testing.assert_allclose(body["estimate"], q, rtol=1e-10)
+    np.testing.assert_allclose(body["var_between"], b, rtol=1e-8)
+    np.testing.assert_allclose(body["se"], se, rtol=1e-8)
+    assert table["estimate"].iloc[-1] == pytest.approx(np.mean(icc), rel=1e-10)
+    assert 0 < table["se"].iloc[-1] < 1
+    assert res.method.startswith("sandwich over schools")
+
+
+def test_sandwich_and_replicate_standard_errors_differ_but_agree_in_size():
+    d = _data()
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    a = des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH").to_frame()
+    b = des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH", se="sandwich").to_frame()
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-12)
+    assert not np.allclose(a["se"], b["se"])
+    assert np.all((b["se"] / a["se"] > 0.2) & (b["se"] / a["se"] < 5))
+    with pytest.raises(DataError, match="`se` is 'replicate'"):
+        des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH", se="bootstrap")
+
+
+def test_uncorrelated_slope_with_replicate_weights():
+    d = _data()
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    kw = {"cluster": "school", "school_weight": "W_SCH", "random": "(1 + x || school)"}
+    a = des.multilevel("MATH ~ x", **kw).to_frame()
+    b = des.multilevel("MATH ~ x", se="sandwich", **kw).to_frame()
+    assert list(a["term"]) == list(b["term"]) and not a["term"].str.startswith("corr").any()
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-12)
+    assert np.isfinite(a["se"]).all() and (a["se"] > 0).all()
+
+
+def test_sandwich_at_a_boundary_gives_no_variance_se_but_keeps_the_fixed_effects():
+    """A variance estimated at 0 has no sandwich SE (NaN): the fit is kept, not refused as undefined."""
+    d = _data()
+    rng = np.random.default_rng(0)
+    for m in range(N_PV):  # no school effect: the school variance at (or near) the boundary
+        d[f"PV{m + 1}MATH"] = 1 + 0.4 * d["x"] + rng.normal(size=len(d))
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    res = des.multilevel("MATH ~ x", cluster="school", school_weight="W_SCH", se="sandwich")
+    table = res.to_frame(disclosure=False).set_index("term")
+    assert np.isfinite(table.loc[["(Intercept)", "x"], "se"]).all()
+    assert np.isnan(table.loc["var: school (Intercept)", "se"])
+    assert np.isfinite(table["estimate"]).all()

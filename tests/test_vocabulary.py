@@ -124,6 +124,9 @@ OPTIONS = {
     # "total"), how it is scaled within schools (the WeMix vignette's methods), the school weight of a
     # survey design, and the design whose countries' populations weight the OECD total
     "pupil_weight", "scaling", "school_weight", "design",
+    # SurveyDesign.multilevel: which standard error each plausible value carries ("replicate" or
+    # "sandwich"), as the `se` of survey software's model calls
+    "se",
     # trials.security_rating: the EEF padlock procedure's inputs (design file's words)
     "bands", "unit", "threats", "attrition",
     # trials.eef_table: the rows whose outcome is attainment (months' progress only for these)

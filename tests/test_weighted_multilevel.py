@@ -21,6 +21,7 @@ REF = pathlib.Path(__file__).parent / "reference"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ML = json.loads((REF / "multilevel.json").read_text())
 WM = json.loads((REF / "wemix.json").read_text())
+UC = json.loads((REF / "uncorrelated.json").read_text())
 SHARED = pathlib.Path(os.environ.get("BELONGING_SHARED", ROOT.parent / "shared")) / "data" / "wemix"
 PISA2012 = SHARED / "pisa2012_usa_mlmusingr.csv"
 
@@ -45,7 +46,7 @@ def _close(a, b, tol):
 # ----------------------------------------------------------------------------- all weights 1
 
 
-@pytest.mark.parametrize("random", [None, "~ Days"])
+@pytest.mark.parametrize("random", [None, "~ Days", "(Days || Subject)"])
 @pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
 def test_unit_weights_reproduce_the_unweighted_ml_fit(random, scaling):
     d = SLEEP.assign(w1=1.0)
@@ -55,7 +56,9 @@ def test_unit_weights_reproduce_the_unweighted_ml_fit(random, scaling):
     _close(w.variance["variance"], u.variance["variance"], 1e-8)
     _close(w.loglik, u.loglik, 1e-10)
     # ... and lme4's ML fit (tests/reference/multilevel.R)
-    ref = ML["models"]["sleep_ri_ml" if random is None else "sleep_rs_ml"]
+    ref = {None: ML["models"]["sleep_ri_ml"], "~ Days": ML["models"]["sleep_rs_ml"]}.get(
+        random, UC["models"]["sleep_dbar_ml"]
+    )
     _close(w.fixed["estimate"], ref["estimate"], 1e-6)
     _close(w.loglik, ref["loglik"], 1e-7)
     _close(w.variance["variance"], ref["varcomp"]["vcov"], 1e-5)
@@ -150,14 +153,14 @@ def test_scaling_follows_the_wemix_vignette_formulas():
 
 
 @pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
-@pytest.mark.parametrize("kind", ["ri", "rs"])
+@pytest.mark.parametrize("kind", ["ri", "rs", "dg"])
 def test_matches_wemix(kind, scaling):
     ref = WM["models"][f"fixture_{kind}_{scaling}"]
     fit = multilevel(
         FIX,
         "y ~ x + female",
         cluster="school",
-        random=None if kind == "ri" else "~ x",
+        random={"ri": None, "rs": "~ x", "dg": "(1 | school) + (0 + x | school)"}[kind],
         weights={"pupil": "w_pupil", "school": "w_school"},
         pupil_weight="total",
         scaling=scaling,
@@ -169,8 +172,40 @@ def test_matches_wemix(kind, scaling):
     wm = ref["variance"]
     if kind == "ri":
         _close(var, [wm["school.(Intercept)"], wm["Residual"]], 1e-6)
+    elif kind == "dg":  # uncorrelated: no covariance row
+        assert list(fit.variance.index) == ["school: (Intercept)", "school: x", "Residual"]
+        _close(var, [wm["school.(Intercept)"], wm["school.x"], wm["Residual"]], 1e-6)
     else:
         _close(var[[0, 1, 3]], [wm["school.(Intercept)"], wm["school.x"], wm["Residual"]], 1e-6)
+
+
+def _wemix_variance_se(ref: dict, fit) -> tuple[list, list]:
+    """(ours, WeMix's) sandwich SEs of the variance components, matched by term."""
+    vc = ref["varcomp"]
+    table = {}
+    for grp, a, b, se in zip(vc["grp"], vc["var1"], vc["var2"], vc["se"]):
+        name = "Residual" if grp == "Residual" else (f"{grp}: {a}" if not b else f"{grp}: cov({a}, {b})")
+        table[name] = se
+    assert set(table) == set(fit.variance.index), (table, list(fit.variance.index))
+    return list(fit.variance["se"]), [table[k] for k in fit.variance.index]
+
+
+@pytest.mark.parametrize("scaling", ["none", "cluster_size", "effective_size"])
+@pytest.mark.parametrize("kind", ["ri", "rs", "dg"])
+def test_variance_sandwich_matches_wemix(kind, scaling):
+    ref = WM["models"][f"fixture_{kind}_{scaling}"]
+    fit = multilevel(
+        FIX,
+        "y ~ x + female",
+        cluster="school",
+        random={"ri": None, "rs": "~ x", "dg": "(1 | school) + (0 + x | school)"}[kind],
+        weights={"pupil": "w_pupil", "school": "w_school"},
+        pupil_weight="total",
+        scaling=scaling,
+    )
+    ours, theirs = _wemix_variance_se(ref, fit)
+    # relative: WeMix's Hessian is a numerical second difference (step 1.2e-4), ours Richardson's
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
 
 
 def test_conditional_and_total_pupil_weights_give_the_same_fit():
@@ -207,6 +242,9 @@ def test_wemix_vignette_table_1():
     assert round(fit.fixed.loc["escs", "se"], 4) == 2.1175
     assert round(fit.variance.loc["schoolid: (Intercept)", "variance"], 2) == 1413.81
     assert round(fit.variance.loc["Residual", "variance"], 2) == 5264.80
+    # the variances' sandwich standard errors, as published
+    assert round(fit.variance.loc["schoolid: (Intercept)", "se"], 2) == 327.50
+    assert round(fit.variance.loc["Residual", "se"], 2) == 152.49
     assert round(fit.loglik) == -12789992
     assert fit.n == 3136 and fit.n_clusters == {"schoolid": 157}
     if "pisa_ri" in WM["models"]:  # and R's WeMix on the same file, to 1e-6
@@ -219,6 +257,71 @@ def test_wemix_vignette_table_1():
         _close(fit.loglik, ref["loglik"], 1e-9)
         _close(fit.variance["variance"], [ref["variance"]["schoolid.(Intercept)"], ref["variance"]["Residual"]], 1e-6)
         assert order
+
+
+@pytest.mark.skipif(not PISA2012.exists(), reason="the PISA 2012 USA file is kept beside the project")
+@pytest.mark.parametrize("random", ["(1 | schoolid) + (0 + escs | schoolid)", "(1 + escs || schoolid)"])
+def test_wemix_vignette_table_2(random):
+    """A random intercept and an uncorrelated random slope of escs (their covariance fixed at 0)."""
+    d = pd.read_csv(PISA2012, dtype={"schoolid": str})
+    # the vignette's reference levels: "Strongly agree", "Not at all", "Female"
+    formula = (
+        "pv1math ~ C(st29q03, Treatment('Strongly agree')) + C(sc14q02, Treatment('Not at all')) + C(st04q01) + escs"
+    )
+    fit = multilevel(
+        d,
+        formula,
+        cluster="schoolid",
+        random=random,
+        weights={"pupil": "w_fstuwt", "school": "w_fschwt"},
+        pupil_weight="total",
+        scaling="none",
+    )
+    # "Introduction to Mixed Effects Models With WeMix", Table 2 (WeMix column), as published
+    published = {  # term: (estimate, SE)
+        "(Intercept)": (483.89, 7.4055),
+        "Agree": (-10.628, 5.4905),
+        "Strongly disagree": (-38.708, 6.7682),
+        "Disagree": (-17.303, 5.3723),
+        "A lot": (-39.941, 7.2393),
+        "To some extent": (-12.592, 12.669),
+        "Very little": (-20.064, 15.583),
+        "Male": (10.294, 3.0285),
+        "escs": (28.016, 2.5631),
+    }
+
+    def row(label):
+        hits = [t for t in fit.fixed.index if t == label or t.endswith(f"[T.{label}]")]
+        assert len(hits) == 1, (label, list(fit.fixed.index))
+        return fit.fixed.loc[hits[0]]
+
+    def printed(value, text):  # rounded to the digits the table prints
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        return round(float(value), decimals) == float(text)
+
+    for label, (est, se) in published.items():
+        r = row(label)
+        assert printed(r["estimate"], f"{est}") and printed(r["se"], f"{se}"), (label, r["estimate"], r["se"])
+    v = fit.variance["variance"]
+    assert list(v.index) == ["schoolid: (Intercept)", "schoolid: escs", "Residual"]
+    assert printed(v["schoolid: (Intercept)"], "1354.71")
+    assert printed(v["schoolid: escs"], "370.33")
+    assert printed(v["Residual"], "4967.36")
+    assert printed(fit.loglik, "-12741522.7")
+    se = fit.variance["se"]  # the variances' sandwich standard errors
+    assert printed(se["schoolid: (Intercept)"], "287.89")
+    assert printed(se["schoolid: escs"], "67.99")
+    assert printed(se["Residual"], "137.70")
+    assert fit.n == 3136 and fit.n_clusters == {"schoolid": 157}
+    # and R's WeMix on the same file (tests/reference/wemix.R), to 1e-6
+    ref = WM["models"]["pisa_dg"]
+    assert hashlib.md5(PISA2012.read_bytes()).hexdigest() == WM["md5"][PISA2012.name]
+    _close(fit.fixed.loc["escs", ["estimate", "se"]], [ref["estimate"][-1], ref["se"][-1]], 1e-6)
+    _close(row("Male")[["estimate", "se"]], [ref["estimate"][-2], ref["se"][-2]], 1e-6)
+    _close(fit.loglik, ref["loglik"], 1e-9)
+    wm = ref["variance"]
+    _close(v, [wm["schoolid.(Intercept)"], wm["schoolid.escs"], wm["Residual"]], 1e-6)
+    np.testing.assert_allclose(*_wemix_variance_se(ref, fit), rtol=1e-6, atol=0)
 
 
 # ----------------------------------------------------------------------------- bad input

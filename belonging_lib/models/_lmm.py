@@ -201,6 +201,7 @@ class TwoLevel:
         self.tril = (self.tril[0][order], self.tril[1][order])
         self.n_theta = len(self.tril[0])
         self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
+        self.blocks = None                                               # unstructured (restrict_to_blocks)
         self.sum_ztz = np.sum(ztz, axis=0)
         # cluster axis last: the per-cluster algebra runs on long contiguous vectors
         self.S = np.ascontiguousarray(np.moveaxis(ztz, 0, -1))          # (q, q, J)
@@ -235,6 +236,25 @@ class TwoLevel:
             for b in range(a + 1):
                 wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
         return cls(ztz, ztw, wtw, len(cols[-1]))
+
+    def restrict_to_blocks(self, blocks) -> "TwoLevel":
+        """Random effects correlated only within blocks: ``blocks`` gives each column of Z its block.
+
+        lme4's ``(1 | g) + (0 + x | g)`` (or ``(1 + x || g)``) is two blocks, ``[0, 1]``: the
+        off-diagonal elements of Lambda between blocks are fixed at 0, so theta holds the lower
+        triangle of each block, block by block, column by column (lme4's order for separate
+        terms when each block's columns are contiguous).  One block (all labels equal) is the
+        unstructured covariance.  Returns the model itself.
+        """
+        blocks = np.asarray(blocks)
+        if blocks.shape != (self.q,):
+            raise ValueError(f"blocks needs one label per random effect ({self.q}), got shape {blocks.shape}")
+        keep = blocks[self.tril[0]] == blocks[self.tril[1]]
+        self.tril = (self.tril[0][keep], self.tril[1][keep])
+        self.n_theta = len(self.tril[0])
+        self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
+        self.blocks = blocks
+        return self
 
     def lam(self, theta) -> np.ndarray:
         L = np.zeros((self.q, self.q))
@@ -612,9 +632,12 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
 
 # ----------------------------------------------------------------------------- entry points
 
-def fit_two_level(y, X, Z, codes, n_groups, *, reml=True, satterthwaite_df=True):
-    """Random intercept (Z = ones) or intercept and slopes at one grouping level."""
+def fit_two_level(y, X, Z, codes, n_groups, *, reml=True, satterthwaite_df=True, blocks=None):
+    """Random intercept (Z = ones) or intercept and slopes at one grouping level (``blocks``: see
+    :meth:`TwoLevel.restrict_to_blocks`; ``None`` is an unstructured covariance)."""
     model = TwoLevel.from_data(y, X, Z, codes, n_groups)
+    if blocks is not None:
+        model.restrict_to_blocks(blocks)
     return fit(model, reml=reml, satterthwaite_df=satterthwaite_df), model
 
 
@@ -685,6 +708,36 @@ class WeightedTwoLevel(TwoLevel):
         model = cls(ztz, ztw, xax, cluster_w, len(cols[-1]))
         model.asum = csum(a)                                          # sum_i a_ij per cluster
         model.n = float(np.einsum("j,j->", np.asarray(cluster_w, float), model.asum))
+        model._design = (codes, n_groups, za, cols[:-1], a)            # for another outcome (with_outcome)
+        return model
+
+    def with_outcome(self, y) -> "WeightedTwoLevel":
+        """The same design, weights and clusters with another outcome (another plausible value).
+
+        Only the sums that involve the outcome are formed (``Z'Ay``, ``X'Ay`` and ``y'Ay`` per
+        cluster: ``q + p + 1`` passes over the pupils instead of all of them); the rest is shared
+        with this model.  Each sum is the same operation on the same arrays as in
+        :meth:`from_weighted_data`, so the result has the same digits as a fit from scratch.  A
+        restriction to blocks (:meth:`TwoLevel.restrict_to_blocks`) carries over.
+        """
+        codes, n_groups, za, xcols, a = self._design
+        y = np.asarray(y, float)
+        q, p = self.q, self.p
+
+        def csum(v):
+            return np.bincount(codes, weights=v, minlength=n_groups)
+        ztw = self.ztw_raw.copy()
+        for i in range(q):
+            ztw[:, i, p] = csum(za[i] * y)
+        ya = y * a
+        xax = self.xax.copy()
+        for k in range(p):
+            xax[:, p, k] = xax[:, k, p] = csum(ya * xcols[k])
+        xax[:, p, p] = csum(ya * y)
+        model = type(self)(self.ztz_raw, ztw, xax, self.cw, self.n_rows)
+        model.asum, model.n, model._design = self.asum, self.n, self._design
+        if self.blocks is not None:                                   # uncorrelated random effects stay so
+            model.restrict_to_blocks(self.blocks)
         return model
 
     def evaluate(self, theta, derivs: bool = False):
@@ -788,14 +841,16 @@ def sandwich(model: WeightedTwoLevel, theta, beta, Ainv) -> np.ndarray:
     return J / (J - 1) * np.einsum("ab,bc,cd->ad", Ainv, meat, Ainv)
 
 
-def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w):
+def fit_weighted(y, X, Z, codes, n_groups, pupil_w, cluster_w, *, blocks=None):
     """Pseudo-ML fit of a weighted two-level model: the fit and the model (for the sandwich)."""
     model = WeightedTwoLevel.from_weighted_data(y, X, Z, codes, n_groups, pupil_w, cluster_w)
+    if blocks is not None:
+        model.restrict_to_blocks(blocks)
     return fit(model, reml=False, satterthwaite_df=False), model
 
 
 def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: float, *, max_iter: int = 60,
-                            xtol: float = 1e-12):
+                            xtol: float = 1e-12, block: int = 512):
     """Random-intercept pseudo-ML fits for many sets of cluster weights at once (replicate weights).
 
     The per-cluster sufficient statistics of ``model`` are shared; only the cluster weights change
@@ -803,61 +858,96 @@ def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: fl
     analytic first and second derivatives, all sets together, from ``theta0`` (the full-sample
     solution).  Returns theta (R,), beta (R, p), sigma2 (R,) and whether each set converged.
 
-    With ``w_j = t^2 / (1 + t^2 s_j)``: ``M = sum_j c_j (XAX_j - w_j u_j u_j')``,
-    ``f = sum_j c_j log(1 + t^2 s_j) + N (1 + log 2 pi + log(r2 / N))`` with ``r2 = v'Mv`` at
-    ``v = (-beta, 1)``; ``r2' = v'M'v`` and ``r2'' = v'M''v - 2 g'A^-1 g``, ``g = (M'v)[:p]``.
+    With ``d_j = 1 + t^2 s_j``: ``M = sum_j c_j XAX_j - t^2 sum_j (c_j / d_j) u_j u_j'``,
+    ``f = sum_j c_j log d_j + N (1 + log 2 pi + log(r2 / N))`` with ``r2 = v'Mv`` at
+    ``v = (-beta, 1)``; ``r2' = v'M'v`` and ``r2'' = v'M''v - 2 g'A^-1 g``, ``g = (M'v)[:p]``, where
+    ``M' = -2t sum_j (c_j / d_j^2) u_j u_j'`` and ``M'' = -sum_j c_j (8 / d_j - 6) / d_j^2 u_j u_j'``.
+    The sums over clusters run over blocks of ``block`` clusters (all sets at once), so the
+    ``sets x block`` intermediates stay in the processor's cache; each sum is taken in the same
+    fixed order every time.  A step is accepted when the criterion does not increase (beyond its
+    rounding, about 1e-13 relative) or, within 1e-10 relative, when the score falls; iteration
+    stops when the next Newton step is below ``xtol`` relative to theta.
     """
     if model.q != 1:
         raise ValueError("refit_intercept_weights is for random-intercept models")
     cws = np.asarray(cws, float)
     R = cws.shape[0]
     p = model.p
+    k = p + 1
     s = model.S[0, 0]                                            # (J,)
     u = model.ZW[0]                                              # (p + 1, J)
-    uu = np.einsum("aj,bj->jab", u, u)                           # (J, p + 1, p + 1)
+    n_clusters = len(s)
+    iu = np.triu_indices(k)
+    uu = np.ascontiguousarray(np.einsum("aj,bj->abj", u, u)[iu[0], iu[1]])    # u_j u_j', upper triangle
     base = np.einsum("rj,jab->rab", cws, model.xax)              # sum_j c_j XAX_j, per set
     N = np.einsum("rj,j->r", cws, model.asum)
+    blocks = [slice(a, min(a + block, n_clusters)) for a in range(0, n_clusters, block)]
 
-    def crit(t, derivs):
+    def crit(t):
         t2 = (t * t)[:, None]
-        den = 1.0 + t2 * s[None, :]
-        w = t2 / den
-        M = base - np.einsum("rj,jab->rab", cws * w, uu)
+        low = np.zeros((R, len(iu[0])))                          # sum_j (c_j / d_j) u_j u_j'
+        ldv = np.zeros(R)                                        # sum_j c_j log d_j
+        a1 = np.zeros(R)                                         # sum_j c_j s_j / d_j
+        for sl in blocks:
+            den = t2 * s[sl]
+            den += 1.0
+            inv = np.reciprocal(den)
+            ci = cws[:, sl] * inv
+            low += np.einsum("rj,kj->rk", ci, uu[:, sl])
+            a1 += np.einsum("rj,j->r", ci, s[sl])
+            np.log(den, out=den)
+            ldv += np.einsum("rj,rj->r", cws[:, sl], den)
+        M = base.copy()
+        M[:, iu[0], iu[1]] -= low * t2
+        M[:, iu[1], iu[0]] = M[:, iu[0], iu[1]]
         A, b = M[:, :p, :p], M[:, :p, p]
         LA = _chol(A)
         beta = _cho_solve(LA, b)
         r2 = M[:, p, p] - np.einsum("ra,ra->r", b, beta)
-        ldv = np.einsum("rj,rj->r", cws, np.log1p(t2 * s[None, :]))
         f = ldv + N * (1.0 + LOG2PI + np.log(r2 / N))
-        if not derivs:
-            return f, beta, r2, None, None
-        tt = t[:, None]
-        w1 = 2 * tt / den ** 2
-        w2 = (2 - 6 * t2 * s[None, :]) / den ** 3
-        l1 = 2 * tt * s[None, :] / den
-        l2 = (2 * s[None, :] - 2 * t2 * s[None, :] ** 2) / den ** 2
         v = np.concatenate([-beta, np.ones((R, 1))], axis=1)
-        uv = np.einsum("aj,ra->rj", u, v)                        # u_j'v per set
-        M1v = -np.einsum("rj,aj->ra", cws * w1 * uv, u)           # M'v
+        m1 = np.zeros((R, k))                                    # sum_j (c_j u_j'v / d_j^2) u_j
+        e6 = np.zeros(R)                                         # sum_j c_j (u_j'v)^2 / d_j^2
+        e8 = np.zeros(R)                                         # sum_j c_j (u_j'v)^2 / d_j^3
+        a2 = np.zeros(R)                                         # sum_j c_j s_j / d_j^2
+        for sl in blocks:
+            den = t2 * s[sl]
+            den += 1.0
+            inv = np.reciprocal(den)
+            ci = cws[:, sl] * inv
+            ci *= inv
+            a2 += np.einsum("rj,j->r", ci, s[sl])
+            uv = np.einsum("ra,aj->rj", v, u[:, sl])
+            ci *= uv
+            m1 += np.einsum("rj,aj->ra", ci, u[:, sl])
+            ci *= uv
+            e6 += np.einsum("rj->r", ci)
+            e8 += np.einsum("rj,rj->r", ci, inv)
+        M1v = -2.0 * t[:, None] * m1                             # M'v
         r2_1 = np.einsum("ra,ra->r", v, M1v)
-        r2_2a = -np.einsum("rj,rj->r", cws * w2, uv * uv)        # v'M''v
         g = M1v[:, :p]
-        r2_2 = r2_2a - 2 * np.einsum("ra,ra->r", g, _cho_solve(LA, g))
-        f1 = np.einsum("rj,rj->r", cws, l1) + N * r2_1 / r2
-        f2 = np.einsum("rj,rj->r", cws, l2) + N * (r2_2 / r2 - (r2_1 / r2) ** 2)
+        r2_2 = 6.0 * e6 - 8.0 * e8 - 2 * np.einsum("ra,ra->r", g, _cho_solve(LA, g))
+        # log d_j: first derivative 2 t s_j / d_j, second 2 s_j (1 - t^2 s_j) / d_j^2 = 2 s_j (2 / d_j - 1) / d_j
+        f1 = 2.0 * t * a1 + N * r2_1 / r2
+        f2 = 4.0 * a2 - 2.0 * a1 + N * (r2_2 / r2 - (r2_1 / r2) ** 2)
         return f, beta, r2, f1, f2
 
     t = np.full(R, float(abs(theta0)))
     done = np.zeros(R, dtype=bool)
-    f, beta, r2, f1, f2 = crit(t, True)
+    f, beta, r2, f1, f2 = crit(t)
     for _ in range(max_iter):
         step = np.where(f2 > 0, -f1 / np.where(f2 > 0, f2, 1.0), -np.sign(f1) * 0.5 * np.maximum(t, 1e-3))
+        done |= (f2 > 0) & (np.abs(step) <= xtol * np.maximum(1.0, t))
+        if done.all():
+            break
         step = np.where(done, 0.0, step)
         alpha = np.ones(R)
+        tol = np.maximum(1.0, np.abs(f))
         for _ in range(40):                                      # backtracking, every set at once
             cand = np.maximum(t + alpha * step, 0.0)
-            res = crit(cand, True)                               # the next step's derivatives too
-            ok = (res[0] <= f + 1e-13 * np.maximum(1.0, np.abs(f))) | (alpha < 1e-10) | done
+            res = crit(cand)                                     # the next step's derivatives too
+            ok = ((res[0] <= f + 1e-13 * tol) | ((res[0] <= f + 1e-10 * tol) & (np.abs(res[3]) <= np.abs(f1)))
+                  | (alpha < 1e-10) | done)
             if ok.all():
                 break
             alpha = np.where(ok, alpha, alpha / 2)
@@ -868,3 +958,75 @@ def refit_intercept_weights(model: WeightedTwoLevel, cws: np.ndarray, theta0: fl
         if done.all():
             break
     return t, beta, r2 / N, done
+
+
+# ----------------------------------------------------------------------------- sandwich of the variance parameters
+
+def cluster_loglik(model: WeightedTwoLevel, beta, theta, sigma: float) -> np.ndarray:
+    """Each cluster's pseudo-log-likelihood at (beta, theta, sigma), not multiplied by its weight: (J,).
+
+    ``l_j = -(a_j log(2 pi sigma^2) + log|W_j| + (r_j'A_j r_j - c_j'W_j^-1 c_j) / sigma^2) / 2`` with
+    ``a_j = sum_i a_ij``, ``W_j = I + Lambda' Z_j'A_j Z_j Lambda`` and ``c_j = Lambda' Z_j'A_j r_j``;
+    ``sum_j w_j l_j`` is the fit's pseudo-log-likelihood.
+    """
+    q, J = model.q, model.J
+    v = np.r_[-np.asarray(beta, float), 1.0]
+    rar = np.einsum("jrs,r,s->j", model.xax, v, v)
+    zar = np.einsum("ksj,s->kj", model.ZW, v)
+    L = model.lam(theta)
+    _, W = _identity_plus_lsl(L, model.S, q, J)
+    C = _chol_last(W)
+    c = np.zeros((q, 1, J))
+    for bb in range(q):
+        for a in range(bb, q):
+            if L[a, bb] != 0.0:
+                c[bb, 0] += L[a, bb] * zar[a]
+    sol = _cho_solve_last(C, c)
+    quad = rar - np.sum(c[:, 0, :] * sol[:, 0, :], axis=0)
+    logdet = 2.0 * sum(np.log(C[a][a]) for a in range(q))
+    return -0.5 * (model.asum * np.log(2 * np.pi * sigma * sigma) + logdet + quad / (sigma * sigma))
+
+
+def _richardson(f, x: np.ndarray, i: int, h: float, levels: int = 3) -> np.ndarray:
+    """Central-difference derivative of ``f`` in ``x[i]``, Richardson-extrapolated over ``levels`` halvings."""
+    table = []
+    for lev in range(levels):
+        e = np.zeros_like(x)
+        e[i] = h / 2 ** lev
+        table.append((f(x + e) - f(x - e)) / (2 * e[i]))
+    for m in range(1, levels):
+        table = [(4 ** m * table[t + 1] - table[t]) / (4 ** m - 1) for t in range(len(table) - 1)]
+    return table[0]
+
+
+def variance_sandwich(model: WeightedTwoLevel, fit: LMMFit) -> np.ndarray:
+    """Sandwich covariance of the variance parameters ``(theta, sigma)``, as WeMix computes it.
+
+    ``H^-1 (J/(J-1) sum_j w_j^2 s_j s_j') H^-1`` with ``s_j`` each cluster's score in ``(theta,
+    sigma)`` and ``H`` the Hessian of the pseudo-log-likelihood in ``(theta, sigma)``, both at the
+    estimates with beta held at its estimate (WeMix's ``mix``: its per-group Jacobian and the
+    Hessian of the variance parameters' block).  Derivatives are central differences,
+    Richardson-extrapolated.  Returns a (n_theta + 1) square matrix; the delta method carries it
+    to the variances.
+    """
+    x0 = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
+    k = len(x0)
+    beta = fit.beta
+
+    def per_cluster(x):
+        return cluster_loglik(model, beta, x[:k - 1], float(x[-1]))
+
+    steps = 1e-3 * np.maximum(np.abs(x0), 1e-2)
+    scores = np.column_stack([_richardson(per_cluster, x0, i, steps[i]) for i in range(k)])   # (J, k)
+    g = scores * model.cw[:, None]
+    J = g.shape[0]
+    meat = J / (J - 1) * np.einsum("ja,jb->ab", g, g)
+
+    def total_score(x):
+        s = np.array([np.einsum("j,j->", model.cw, _richardson(per_cluster, x, i, steps[i], levels=2))
+                      for i in range(k)])
+        return s
+    H = np.column_stack([_richardson(total_score, x0, i, steps[i], levels=2) for i in range(k)])
+    H = 0.5 * (H + H.T)
+    Hinv = _sym_inverse(-H)
+    return np.einsum("ab,bc,cd->ad", Hinv, meat, Hinv)

@@ -32,7 +32,7 @@ from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
 from ._design import build_design, check_rank
-from ._formula import design_matrix, formula_columns, parse_right_side
+from ._formula import design_matrix, formula_columns, parse_formula, parse_right_side
 
 __all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
            "compare", "fit_random_intercept"]
@@ -50,7 +50,8 @@ class MultilevelResult(Result):
     variance : pandas.DataFrame
         Variance components: one row per random-effect variance (and
         covariance) and the residual, with ``cluster`` (the level), ``term``, ``variance``,
-        ``sd`` and ``corr``.
+        ``sd`` and ``corr``; a weighted fit adds ``se``, the sandwich standard error of each
+        variance and covariance (as WeMix's).
     icc : float
         Share of the total variance at the top grouping level (for random
         slopes: at the random-effect variables' zero).
@@ -289,38 +290,107 @@ def _check_identified(top: np.ndarray, n_top: int, nested: np.ndarray | None, gr
                          "one level from `cluster`.")
 
 
-def _random_terms(random: str | None, data: pd.DataFrame) -> tuple[patsy.ModelDesc | None, list[str]]:
-    """The random part as patsy reads it, and the columns it uses (which must be complete).
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` cut at every ``sep`` outside parentheses and brackets."""
+    parts, depth, last = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[last:i])
+            last = i + 1
+    parts.append(text[last:])
+    return parts
 
-    ``random`` is a right-hand side (``"~ ses"``, ``"~ I(ses**2)"``, ``"~ C(year)"``, ``"~ ses:fsm"``);
-    its terms and their variables come from patsy's parse of the formula, never from its text.
+
+def _bar_terms(text: str, random: str, cluster: str | None) -> list[patsy.ModelDesc]:
+    """lme4's random terms ``(lhs | g)`` and ``(lhs || g)``, joined by ``+``: one block of correlated
+    random effects per ``|`` term; ``||`` puts the intercept and each term in a block of its own (as
+    lme4 expands ``(1 + x || g)`` into ``(1 | g) + (0 + x | g)``)."""
+    blocks = []
+    for piece in _split_top(text, "+"):
+        piece = piece.strip()
+        if not (piece.startswith("(") and piece.endswith(")")) or len(_split_top(piece[1:-1], "|")) < 2:
+            raise ModelError(f"`random={random!r}` mixes lme4's bar terms with other terms: {piece!r} is not of the "
+                             "form '(terms | cluster)' or '(terms || cluster)'.")
+        inner = _split_top(piece[1:-1], "|")
+        double = len(inner) == 3 and inner[1].strip() == ""
+        if len(inner) > 3 or (len(inner) == 3 and not double):
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` has more than one bar; write "
+                             "'(terms | cluster)' or '(terms || cluster)'.")
+        lhs, group = inner[0].strip(), inner[-1].strip()
+        if cluster is not None and group != str(cluster):
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` is grouped by {group!r}, but "
+                             f"`cluster` is {cluster!r}; random effects are fitted at the cluster level only, so "
+                             "the name after the bar must be the cluster column.")
+        if not lhs:
+            raise ModelError(f"The random term {piece!r} of `random={random!r}` has no terms before the bar "
+                             "(write '1' for a random intercept).")
+        desc = parse_formula(f"~ {lhs}")
+        if not double:
+            blocks.append(desc)
+            continue
+        for term in desc.rhs_termlist:          # the intercept (no factors) first, then each term alone
+            blocks.append(patsy.ModelDesc([], [term]))
+    return blocks
+
+
+def _random_terms(random: str | None, data: pd.DataFrame, cluster: str | None = None
+                  ) -> tuple[list[patsy.ModelDesc] | None, list[str]]:
+    """The random part as blocks that patsy reads, and the columns it uses (which must be complete).
+
+    ``random`` is a right-hand side (``"~ ses"``, ``"~ I(ses**2)"``, ``"~ C(year)"``, ``"~ ses:fsm"``),
+    one block of correlated random effects; or lme4's bar terms (``"(1 | school) + (0 + ses |
+    school)"``, ``"(1 + ses || school)"``, ``"(1 + ses | school)"``), one block per ``|`` term and,
+    for ``||``, one per term.  Terms and their variables come from patsy's parse, never from text.
     """
     if random is None:
         return None, []
-    desc = parse_right_side(random, role="`random`")
-    if not any(term.factors for term in desc.rhs_termlist):
-        raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept only.")
-    return desc, formula_columns(desc, data)
+    if isinstance(random, str) and "|" in random:
+        blocks = _bar_terms(random.strip().lstrip("~ "), random, cluster)
+    else:
+        desc = parse_right_side(random, role="`random`")
+        if not any(term.factors for term in desc.rhs_termlist):
+            raise ModelError(f"`random={random!r}` names no variable; leave `random` out for a random intercept "
+                             "only.")
+        blocks = [desc]
+    columns: list[str] = []
+    for desc in blocks:
+        columns += formula_columns(desc, data)
+    return blocks, list(dict.fromkeys(columns))
 
 
-def _random_design(desc: patsy.ModelDesc | None, random: str | None, frame: pd.DataFrame
-                   ) -> tuple[np.ndarray, tuple]:
-    """Z (the random-effect design) for the complete rows, with lme4's column names."""
-    if desc is None:
-        return np.ones((len(frame), 1)), ("(Intercept)",)
-    Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
-    values = Z.to_numpy(float)
+def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, frame: pd.DataFrame
+                   ) -> tuple[np.ndarray, tuple, np.ndarray | None]:
+    """Z (the random-effect design) for the complete rows, with lme4's column names, and each column's
+    block (``None``: one block, an unstructured covariance)."""
+    if blocks is None:
+        return np.ones((len(frame), 1)), ("(Intercept)",), None
+    parts, names, labels = [], [], []
+    for k, desc in enumerate(blocks):
+        Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
+        parts.append(Z.to_numpy(float))
+        names += ["(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names]
+        labels += [k] * Z.shape[1]
+    values = np.column_stack(parts)
     bad = ~np.isfinite(values)
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise DataError(f"The random-effect term {str(Z.columns[j])!r} of {random!r} is not a finite number in "
+        raise DataError(f"The random-effect term {names[j]!r} of {random!r} is not a finite number in "
                         f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
-    names = tuple("(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names)
     if np.linalg.matrix_rank(values) < values.shape[1]:
         raise ModelError(f"The random part {random!r} gives the columns {', '.join(names)}, which are linearly "
-                         "dependent in the complete rows (a term that does not vary, or a category with no "
-                         "rows), so their variances cannot all be estimated.")
-    return values, names
+                         "dependent in the complete rows (a term that does not vary, a category with no "
+                         "rows, or the same term twice), so their variances cannot all be estimated.")
+    return values, tuple(names), (np.asarray(labels) if len(blocks) > 1 else None)
+
+
+def _intercept_variance(G: np.ndarray, znames) -> float:
+    """The random intercept's variance (0 without one), wherever the intercept stands in Z."""
+    names = list(znames)
+    return float(G[names.index("(Intercept)"), names.index("(Intercept)")]) if "(Intercept)" in names else 0.0
 
 
 SCALINGS = ("cluster_size", "effective_size", "none")
@@ -345,7 +415,12 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         intercept and slope for ``ses`` with an unstructured covariance
         (lme4's ``(ses | school)``).  Any patsy terms work: ``"~ I(ses**2)"``,
         ``"~ C(year)"`` (lme4's ``(factor(year) | school)``), ``"~ ses:fsm"``.
-        Not combined with three levels.
+        lme4's bar terms work too, grouped by the ``cluster`` column:
+        ``"(1 + ses | school)"`` is the same unstructured model, while
+        ``"(1 | school) + (0 + ses | school)"`` or ``"(1 + ses || school)"`` gives an
+        intercept and a slope that are uncorrelated (their covariance fixed at 0, as in
+        the WeMix vignette's Table 2); each ``|`` term is a block of correlated effects,
+        and ``||`` puts each term in a block of its own.  Not combined with three levels.
     reml : bool, optional
         REML (the default without weights, as lme4) or maximum likelihood (needed to compare models
         that differ in fixed effects; :func:`compare` refits for you).  A weighted model is fitted
@@ -406,7 +481,11 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     :math:`A = 2H^{-1}`, H the Hessian of the deviance in
     :math:`(\\theta, \\sigma)` and g the gradient of :math:`C_{kk}` (lmerTest).
     Rows with a missing value in any model variable (fixed or random part) are excluded and counted.
-    Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R).
+    With uncorrelated blocks of random effects, :math:`\\Lambda` is block-diagonal: its elements
+    between blocks are fixed at 0 and :math:`\\theta` holds each block's lower triangle, block by
+    block, as lme4 orders separate terms.
+    Validated against ``lme4::lmer`` and ``lmerTest`` (tests/reference/multilevel.R, and
+    tests/reference/uncorrelated.R for uncorrelated random effects).
 
     With ``weights``, the pseudo-log-likelihood is
     :math:`\\sum_j w_j \\log \\int \\prod_i f(y_{ij} \\mid u_j)^{a_{ij}} \\phi(u_j)\\,du_j`, with
@@ -418,9 +497,12 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     :func:`compare` do not apply and are NaN or refused).  The fixed effects' covariance is the
     sandwich :math:`\\frac{J}{J-1} A^{-1} (\\sum_j w_j^2 g_j g_j') A^{-1}` over the J schools, with
     :math:`A = \\sum_j w_j X_j'V_{*j}^{-1}X_j` and :math:`g_j` the school's score (WeMix's robust
-    standard errors); intervals and p-values are normal-theory (``df`` is infinite).  With all
+    standard errors); intervals and p-values are normal-theory (``df`` is infinite).  The
+    variance components' standard errors (``variance["se"]``) are WeMix's sandwich in the
+    variance parameters :math:`(\\theta, \\sigma)`, with the fixed effects held at their
+    estimates, carried to the variances by the delta method.  With all
     weights equal to 1 the estimates are the unweighted ML fit's.  Validated against R's WeMix
-    (tests/reference/wemix.R) and the WeMix vignette's published Table 1.
+    (tests/reference/wemix.R) and the WeMix vignette's published Tables 1 and 2.
 
     A plain reading: the fixed effects are average relationships across
     schools; the variance components say how much schools (and classes)
@@ -447,7 +529,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         reml = True
     if len(group_cols) == 2 and random is not None:
         raise DataError("Random slopes are supported in two-level models only; drop `random` or one level.")
-    random_desc, random_vars = _random_terms(random, data)
+    random_desc, random_vars = _random_terms(random, data, group_cols[0])
     design = build_design(formula, data, extra=group_cols + random_vars)
     check_rank(design.X, design.names)
     frame = design.frame
@@ -465,12 +547,13 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         pair = frame[group_cols[0]].astype(str) + "\x1f" + frame[group_cols[1]].astype(str)
         nested, n_nested = _codes(pair)
         n_clusters[group_cols[1]] = n_nested
-    Z, znames = _random_design(random_desc, random, frame)
+    Z, znames, blocks = _random_design(random_desc, random, frame)
     y, X, n, p = design.y, design.X, len(design.y), design.X.shape[1]
 
     _check_identified(top, n_top, nested, group_cols)
     if nested is None:
-        fit, engine = _lmm.fit_two_level(y, X, Z, top, n_top, reml=reml, satterthwaite_df=True)
+        fit, engine = _lmm.fit_two_level(y, X, Z, top, n_top, reml=reml, satterthwaite_df=True,
+                                           blocks=blocks)
         method = ("profiled REML/ML by Newton on the score equations, from per-cluster sufficient statistics"
                   if reml else "profiled ML by Newton on the score equations, from per-cluster sufficient statistics")
     else:
@@ -494,6 +577,8 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
+            if blocks is not None and blocks[i] != blocks[j]:
+                continue                                        # uncorrelated by the model: no row
             cov = G[i, j]
             sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])    # separately: the product may underflow
             corr = cov / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
@@ -508,7 +593,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         variance["corr"] = np.nan
     variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
 
-    intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
+    intercept_var = _intercept_variance(G, znames)
     total0 = intercept_var + (nested_var or 0.0) + fit.sigma2
     icc_levels = {group_cols[0]: intercept_var / total0}
     if nested_var is not None:
@@ -698,7 +783,7 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     if scaling not in SCALINGS:
         raise DataError(f"`scaling` is one of {', '.join(repr(s) for s in SCALINGS)}, not {scaling!r}.")
     wp, ws = _weight_columns(data, weights, pupil_weight)
-    random_desc, random_vars = _random_terms(random, data)
+    random_desc, random_vars = _random_terms(random, data, group_cols[0])
     design = build_design(formula, data, extra=group_cols + random_vars + [wp, ws])
     check_rank(design.X, design.names)
     frame = design.frame
@@ -707,12 +792,12 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
         raise ModelError(f"The outcome {design.outcome!r} has the same value ({design.y[0]:g}) in all "
                          f"{len(design.y)} complete rows; there is no variance to model.")
     _check_identified(top, n_top, None, group_cols)
-    Z, znames = _random_design(random_desc, random, frame)
+    Z, znames, blocks = _random_design(random_desc, random, frame)
     school_w = _school_weights(frame, ws, top, n_top, group_cols[0])
     pupil = frame[wp].to_numpy(float)
     conditional = pupil / school_w[top] if pupil_weight == "total" else pupil
     a = _scale_pupil_weights(conditional, top, n_top, scaling)
-    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w)
+    fit, engine, vcov = _fit_weighted_arrays(design.y, design.X, Z, top, n_top, a, school_w, blocks)
     out = _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, a * school_w[top],
                            formula, random)
     spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
@@ -720,15 +805,51 @@ def _multilevel_weighted(data, formula, group_cols, random, reml, weights, pupil
     return dataclasses.replace(out, _spec=spec)
 
 
-def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w):
+def _fit_weighted_arrays(y, X, Z, codes, n_clusters, pupil_w, cluster_w, blocks=None):
     """Pseudo-ML fit and sandwich covariance from arrays (conditional pupil weights already scaled)."""
     try:
-        fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w)
+        fit, engine = _lmm.fit_weighted(y, X, Z, codes, n_clusters, pupil_w, cluster_w, blocks=blocks)
     except np.linalg.LinAlgError:
         raise ModelError("The weighted fixed-effect design is singular (a predictor that does not vary once "
                          "weighted?); the fixed effects cannot be estimated.") from None
     vcov = _lmm.sandwich(engine, fit.theta, fit.beta, fit.vcov / fit.sigma2)
     return fit, engine, vcov
+
+
+def _varcomp_statistics(engine, x, pairs, icol, fisher: bool) -> np.ndarray:
+    """The random-effect variances, the covariances of ``pairs`` (their correlations on Fisher's z
+    scale when ``fisher``), the residual variance and the ICC at ``x = (theta, sigma)``."""
+    L = engine.lam(x[:-1])
+    s2 = float(x[-1]) ** 2
+    G = s2 * np.einsum("ab,cb->ac", L, L)
+    out = [G[i, i] for i in range(engine.q)]
+    for i, j in pairs:
+        if not fisher:
+            out.append(G[i, j])
+            continue
+        den = np.sqrt(G[i, i]) * np.sqrt(G[j, j])
+        r = G[i, j] / den if den > 0 else 0.0
+        out.append(np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)))
+    tau = G[icol, icol] if icol is not None else 0.0
+    return np.array(out + [s2, tau / (tau + s2)])
+
+
+def _varcomp_covariance(engine, fit, pairs, icol, fisher: bool) -> np.ndarray:
+    """Sandwich covariance of :func:`_varcomp_statistics` (WeMix's, carried by the delta method);
+    NaN where it cannot be computed (a variance on the boundary at 0)."""
+    x0 = np.r_[np.asarray(fit.theta, float), np.sqrt(fit.sigma2)]
+    k = len(_varcomp_statistics(engine, x0, pairs, icol, fisher))
+    if fit.boundary:
+        return np.full((k, k), np.nan)
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            V = _lmm.variance_sandwich(engine, fit)
+            jac = np.column_stack([
+                _lmm._richardson(lambda x: _varcomp_statistics(engine, x, pairs, icol, fisher), x0, i,
+                                 1e-4 * max(abs(x0[i]), 1e-2)) for i in range(len(x0))])
+    except np.linalg.LinAlgError:
+        return np.full((k, k), np.nan)
+    return np.einsum("ia,ab,jb->ij", jac, V, jac)
 
 
 def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, level, total_w, formula, random):
@@ -742,8 +863,11 @@ def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, le
     rows = []
     for i, zi in enumerate(znames):
         rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
+    blocks = engine.blocks
     for i in range(len(znames)):
         for j in range(i + 1, len(znames)):
+            if blocks is not None and blocks[i] != blocks[j]:
+                continue
             sd_i, sd_j = np.sqrt(G[i, i]), np.sqrt(G[j, j])
             corr = G[i, j] / (sd_i * sd_j) if sd_i * sd_j > 0 else np.nan
             rows.append({"cluster": group_cols[0], "term": f"cov({znames[i]}, {znames[j]})", "variance": G[i, j],
@@ -753,7 +877,12 @@ def _weighted_result(fit, engine, vcov, design, Z, znames, group_cols, n_top, le
     if "corr" not in variance:
         variance["corr"] = np.nan
     variance.index = [f"{r['cluster']}: {r['term']}" if r["term"] else "Residual" for r in rows]
-    intercept_var = G[0, 0] if znames[0] == "(Intercept)" else 0.0
+    pairs = [(i, j) for i in range(len(znames)) for j in range(i + 1, len(znames))
+             if blocks is None or blocks[i] == blocks[j]]
+    icol = list(znames).index("(Intercept)") if "(Intercept)" in znames else None
+    vc = _varcomp_covariance(engine, fit, pairs, icol, fisher=False)
+    variance["se"] = np.sqrt(np.diag(vc))[:-1]                  # the last statistic is the ICC
+    intercept_var = _intercept_variance(G, znames)
     icc = intercept_var / (intercept_var + fit.sigma2)
     X = design.X
     fitted = X @ fit.beta

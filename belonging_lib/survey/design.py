@@ -882,7 +882,7 @@ class SurveyDesign:
 
     def multilevel(self, formula: str, *, cluster: str, school_weight: str, random: str | None = None,
                    scaling: str = "cluster_size", by: str | Sequence[str] | None = None,
-                   ci_level: float | None = None) -> SurveyEstimate:
+                   ci_level: float | None = None, se: str = "replicate") -> SurveyEstimate:
         """A two-level model (pupils in schools) with both weights, plausible values and replicate SEs.
 
         Parameters
@@ -897,13 +897,20 @@ class SurveyDesign:
             weight, a *total* weight, and each replicate weight likewise; the conditional pupil
             weight is total / school (see :func:`belonging_lib.models.multilevel`, ``weights``).
         random : str, optional
-            Random slopes (``"~ ESCS"``), as :func:`~belonging_lib.models.multilevel`.
+            Random slopes (``"~ ESCS"``, or lme4's ``"(1 + ESCS || school)"`` for a slope
+            uncorrelated with the intercept), as :func:`~belonging_lib.models.multilevel`.
         scaling : {"cluster_size", "effective_size", "none"}
             Scaling of the conditional pupil weights within schools (see
             :func:`~belonging_lib.models.multilevel`).
         by : str or list of str, optional
             Fit separately in each group (each country: ``by="CNT"``); see
             :func:`belonging_lib.survey.average` for the OECD average over countries.
+        se : {"replicate", "sandwich"}
+            Each plausible value's sampling variance: ``"replicate"`` (the default) from refits
+            with the design's replicate weights; ``"sandwich"`` from the sandwich over schools
+            (WeMix's, for the fixed effects and, by the delta method, the variance components and
+            the ICC), with no refits, for designs whose replicate weights do not replicate the
+            school sample or when refits are too slow.
 
         Returns
         -------
@@ -924,12 +931,14 @@ class SurveyDesign:
         ``BIFIE.twolevelreg`` uses replicate weights).  The replicate variance and Rubin's rules
         are the design's (the mean of the estimates; the mean sampling variance plus
         :math:`(1 + 1/M)` times the between-PV variance, as EdSurvey's ``mixed.sdf``).
-        Correlations are pooled on Fisher's z scale and transformed back.
+        Correlations are pooled on Fisher's z scale and transformed back.  With
+        ``se="sandwich"`` the same pooling uses each plausible value's sandwich variance (a
+        variance estimated at 0 has no sandwich standard error: NaN).
         """
         from ._multilevel import design_multilevel
 
         return design_multilevel(self, formula, cluster=cluster, school_weight=school_weight, random=random,
-                                 scaling=scaling, by=by, ci_level=ci_level)
+                                 scaling=scaling, by=by, ci_level=ci_level, se=se)
 
     # ------------------------------------------------------------------ internals
     def _read_formula(self, formula: str):
@@ -1080,13 +1089,15 @@ class SurveyDesign:
         return _Selection(list(variables), arrays, n_pv, by_cols, groups, members, missing,
                           int((gmiss & subset).sum()) if by_cols else 0, np.nonzero(~gmiss & subset)[0], ledger)
 
-    def _estimates(self, sel: _Selection, stat) -> list[np.ndarray | None]:
+    def _estimates(self, sel: _Selection, stat, *, variances: bool = False) -> list[np.ndarray | None]:
         """The statistic of each group for every weight column and plausible value.
 
         ``stat(W, values, rows)`` gets the weights (n, R + 1) of the group's complete pupils, their
         values (one (n, M) array per variable; a variable without plausible values repeated M
         times) and their row positions, and returns (R + 1, M, K).  A group whose pupils all miss a
-        value has none (``None``).
+        value has none (``None``).  With ``variances`` (a statistic whose sampling variance is not
+        from the replicates) it returns (2, M, K), the estimates then their variances, and only the
+        estimates must be finite (a variance may be undefined: NaN).
         """
         weight_cols = [self.weight] + self.replicates
         thetas: list[np.ndarray | None] = []
@@ -1116,8 +1127,9 @@ class SurveyDesign:
             except np.linalg.LinAlgError as exc:
                 raise ModelError(f"The regression cannot be estimated in {where}: "
                                  f"{exc}. Check for predictors with no variation.") from None
-            if not np.all(np.isfinite(theta)):
-                r = int(np.nonzero(~np.isfinite(theta).reshape(theta.shape[0], -1).all(axis=1))[0][0])
+            checked = theta[:1] if variances else theta     # a sampling variance may be undefined (NaN)
+            if not np.all(np.isfinite(checked)):
+                r = int(np.nonzero(~np.isfinite(checked).reshape(checked.shape[0], -1).all(axis=1))[0][0])
                 raise DataError(f"The statistic of {sel.names} is undefined in {where} ({len(rows)} pupils) "
                                 f"with weight column {weight_cols[r]!r}: a variable does not vary there "
                                 "(or only one pupil carries weight).")

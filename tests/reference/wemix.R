@@ -3,7 +3,7 @@
 # WeMix is not in Debian; it must be installed for R to find it (from its public source).
 # Writes tests/reference/wemix.json: R's and each package's version, the exact calls, an MD5 of every
 # input file, and for each model the fixed effects with WeMix's sandwich SEs, the variance
-# components and the pseudo-log-likelihood.
+# components (with WeMix's sandwich SEs) and the pseudo-log-likelihood.
 if (!requireNamespace("WeMix", quietly = TRUE)) {
   message("WeMix is not installed: tests/reference/wemix.json is kept as it is")
   quit(status = 0)
@@ -39,14 +39,19 @@ scale_within <- function(d, method) {
   d
 }
 grab <- function(m) {
+  vd <- m$varDF
   list(terms = names(m$coef), estimate = unname(m$coef), se = unname(m$SE),
-       variance = as.list(m$vars), loglik = m$lnl)
+       variance = as.list(m$vars), loglik = m$lnl,
+       varcomp = list(grp = vd$grp, var1 = ifelse(is.na(vd$var1), "", vd$var1),
+                      var2 = ifelse(is.na(vd$var2), "", vd$var2), vcov = vd$vcov, se = vd$SEvcov))
 }
 calls <- list(
   fixture_ri = "mix(y ~ x + female + (1 | school), data = d, weights = c('wc', 'w_school'), cWeights = TRUE)",
   fixture_rs = "mix(y ~ x + female + (1 + x | school), data = d, weights = c('wc', 'w_school'), cWeights = TRUE)",
+  fixture_dg = "mix(y ~ x + female + (1 | school) + (0 + x | school), data = d, weights = c('wc', 'w_school'), cWeights = TRUE)",
   scaling = "wc = w_pupil / w_school; cluster_size: wc * n_j / sum_j(wc); effective_size: wc * sum_j(wc) / sum_j(wc^2); none: wc",
-  pisa_ri = "mix(pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid), data = pisa, weights = c('w_fstuwt', 'w_fschwt'))"
+  pisa_ri = "mix(pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid), data = pisa, weights = c('w_fstuwt', 'w_fschwt'))",
+  pisa_dg = "mix(pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid) + (0 + escs | schoolid), data = pisa, weights = c('w_fstuwt', 'w_fschwt'))"
 )
 models <- list()
 for (method in c("none", "cluster_size", "effective_size")) {
@@ -55,12 +60,18 @@ for (method in c("none", "cluster_size", "effective_size")) {
                                                       weights = c("wc", "w_school"), cWeights = TRUE))
   models[[paste0("fixture_rs_", method)]] <- grab(mix(y ~ x + female + (1 + x | school), data = d,
                                                       weights = c("wc", "w_school"), cWeights = TRUE))
+  # uncorrelated random intercept and slope (the intercept-slope covariance fixed at 0)
+  models[[paste0("fixture_dg_", method)]] <- grab(mix(y ~ x + female + (1 | school) + (0 + x | school), data = d,
+                                                      weights = c("wc", "w_school"), cWeights = TRUE))
 }
 files <- f_fix
 if (file.exists(f_pisa)) {
   pisa <- read.csv(f_pisa)
   models[["pisa_ri"]] <- grab(mix(pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid), data = pisa,
                                   weights = c("w_fstuwt", "w_fschwt")))
+  # the vignette's Table 2: a random slope of escs uncorrelated with the random intercept
+  models[["pisa_dg"]] <- grab(mix(pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid) + (0 + escs | schoolid),
+                                  data = pisa, weights = c("w_fstuwt", "w_fschwt")))
   files <- c(files, f_pisa)
 }
 out <- list(
