@@ -101,7 +101,8 @@ def test_no_adult_to_talk_to_is_listed_whatever_the_scores():
     d.index = [1, 2, 3]
     found = answers_needing_response(d, version="secondary")
     assert found[["pupil_ref", "item", "concern", "answer"]].values.tolist() == [
-        ["A2", "ocbs_17", "no_trusted_adult", "Disagree"]]
+        ["A2", "ocbs_17", "no_trusted_adult", "Disagree"]
+    ]
     assert "immediately" in found["what_to_do"].iloc[0] and "worried" in found["question"].iloc[0]
 
 
@@ -706,7 +707,7 @@ def test_fairness_items_ask_about_fair_treatment_not_sameness():
         text = " ".join(questionnaire_items(version)["text"])
         assert "same fair way" not in text and "fair to every child" not in text
         assert re.search(r"treats? me fairly", text)
-        assert not re.search(r"\bsame\b|every child|everyone", text)   # fair treatment, not identical treatment
+        assert not re.search(r"\bsame\b|every child|everyone", text)  # fair treatment, not identical treatment
 
 
 def test_excel_entry_sheet_has_drop_downs_frozen_header_and_questions(tmp_path):
