@@ -72,6 +72,7 @@ nitpick_ignore = [
     ("py:mod", "_mgml"),                       # structure.cfa: a private module
     ("py:meth", "CFAResult.latent_means"),     # plots.structure: not a public method
     ("py:class", "belonging_lib.models._lmm.LMMFit"),  # a private class in a return annotation
+    ("py:class", "belonging_lib.survey.design._SurveyTable"),  # the survey results' private base, in "Bases:"
 ]
 # A short name in a type field ("n") matching attributes of several classes is ambiguous.
 suppress_warnings = ["ref.python"]

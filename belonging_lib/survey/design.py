@@ -316,14 +316,8 @@ class SurveyEstimate(_SurveyTable):
 
     title = "Survey estimate"
 
-    def disclosed(self, *, policy=None, context=None):
-        return _SurveyTable.disclosed(self, policy=policy, context=context)
-
-    def to_frame(self, *, disclosure: bool = True) -> pd.DataFrame:
-        return _SurveyTable.to_frame(self, disclosure=disclosure)
-
-    disclosed.__doc__ = _SurveyTable.disclosed.__doc__
-    to_frame.__doc__ = _SurveyTable.to_frame.__doc__
+    disclosed = _SurveyTable.disclosed
+    to_frame = _SurveyTable.to_frame
     __repr__ = _SurveyTable.__repr__
 
 
@@ -367,14 +361,8 @@ class ComparisonResult(_SurveyTable):
 
     title = "Survey comparison of two groups"
 
-    def disclosed(self, *, policy=None, context=None):
-        return _SurveyTable.disclosed(self, policy=policy, context=context)
-
-    def to_frame(self, *, disclosure: bool = True) -> pd.DataFrame:
-        return _SurveyTable.to_frame(self, disclosure=disclosure)
-
-    disclosed.__doc__ = _SurveyTable.disclosed.__doc__
-    to_frame.__doc__ = _SurveyTable.to_frame.__doc__
+    disclosed = _SurveyTable.disclosed
+    to_frame = _SurveyTable.to_frame
     __repr__ = _SurveyTable.__repr__
 
 
