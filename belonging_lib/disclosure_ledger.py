@@ -771,8 +771,10 @@ class PupilLedgerSession:
     def _pupil(self, row: int) -> int:
         """The ledger position of the pupil of a row: added if new, its record completed if not."""
         tokens, ledger = self._tokens, self.ledger
-        if tokens is None:    # _record returns before any pupil is looked up when there are no tokens
-            raise BelongingError("The pupil ledger has no tokens for these data: record them before looking a pupil up.")
+        if tokens is None:  # _record returns before any pupil is looked up when there are no tokens
+            raise BelongingError(
+                "The pupil ledger has no tokens for these data: record them before looking a pupil up."
+            )
         columns = {c: v[row] for c, v in tokens.columns.items()}
         i = int(self._match[row])
         if i < 0:
