@@ -10,9 +10,11 @@ Two models by REML on simulated data (600,000 pupils in 20,000 schools by defaul
 - one random slope, ``y ~ x1 + x2 + (x1 | school)``: belonging_lib's ``multilevel`` (formula,
   Satterthwaite df included in our time), mixedlm-rs and ``lme4::lmer``.
 
-Every tool runs in this process's session (R through Rscript), one after another, so the ratios
-compare like with like on a shared, loaded machine.  lme4's time is ``system.time(lmer(...))`` inside
-R (fit only, no df, no data loading); mixedlm-rs and statsmodels are timed on the formula call.
+The tools alternate: in each of ``--repeat`` rounds (default 5) every tool fits once, in turn, and
+each tool's best round is reported, so a burst of load elsewhere hits every tool alike.  R runs as
+one session that reads the data once and fits on each round's signal; lme4's time is
+``system.time(lmer(...))`` inside R (fit only, no df).  mixedlm-rs and statsmodels are timed on the
+formula call; statsmodels, about a hundred times slower, runs in the first two rounds only.
 mixedlm-rs (``pip install mixedlm-rs``) and statsmodels are optional: a tool that is not installed is
 skipped.  Not part of the test suite; see bench/README_multilevel.md.
 """
@@ -42,38 +44,53 @@ def simulate(n_pupils: int, n_schools: int, seed: int = 2026) -> pd.DataFrame:
     return pd.DataFrame({"school": school, "x1": x1, "x2": x2, "y": y})
 
 
-def timed(fun, repeat: int = 1):
-    """Best of ``repeat`` wall-clock times, and the last result."""
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fun()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+R_LOOP = r"""
+suppressPackageStartupMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1])
+ctl <- lmerControl(calc.derivs = FALSE)
+con <- file("stdin"); open(con)
+cat("ready\n"); flush(stdout())
+while (length(line <- readLines(con, n = 1)) > 0 && line == "go") {
+  t1 <- system.time(m1 <- lmer(y ~ x1 + x2 + (1|school), d, control = ctl))[["elapsed"]]
+  t2 <- system.time(m2 <- lmer(y ~ x1 + x2 + (x1|school), d, control = ctl))[["elapsed"]]
+  cat(t1, fixef(m1), "\n"); cat(t2, fixef(m2), "\n"); flush(stdout())
+}
+"""
 
 
-def run_lme4(path: str) -> dict | None:
-    if not shutil.which("Rscript"):
-        return None
-    code = (f"suppressPackageStartupMessages(library(lme4)); d <- read.csv('{path}'); "
-            "ctl <- lmerControl(calc.derivs = FALSE); "
-            "t1 <- system.time(m1 <- lmer(y ~ x1 + x2 + (1|school), d, control = ctl))[['elapsed']]; "
-            "t2 <- system.time(m2 <- lmer(y ~ x1 + x2 + (x1|school), d, control = ctl))[['elapsed']]; "
-            "cat(t1, fixef(m1), as.data.frame(VarCorr(m1))$vcov, '\\n'); "
-            "cat(t2, fixef(m2), as.data.frame(VarCorr(m2))$vcov, '\\n')")
-    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        print("R lme4: failed:", out.stderr[-300:])
-        return None
-    ri, rs = (np.array(line.split(), float) for line in out.stdout.strip().splitlines())
-    return {"ri_time": ri[0], "ri_beta": ri[1:4], "rs_time": rs[0], "rs_beta": rs[1:4], "rs_vc": rs[4:]}
+class Lme4:
+    """One R session holding the data; each ``round()`` fits both models once and returns R's own times."""
+
+    def __init__(self, path: str):
+        self.proc = subprocess.Popen(["Rscript", "-e", R_LOOP, path], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("R lme4 did not start: " + self.proc.stderr.read()[-300:])
+
+    def round(self) -> tuple[np.ndarray, np.ndarray]:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        ri, rs = (np.array(self.proc.stdout.readline().split(), float) for _ in range(2))
+        return ri, rs
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def once(fun):
+    t0 = time.perf_counter()
+    out = fun()
+    return time.perf_counter() - t0, out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pupils", type=int, default=600_000)
     ap.add_argument("--schools", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs for the Python tools")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds; each tool's best of this many is reported")
+    ap.add_argument("--statsmodels-rounds", type=int, default=2,
+                    help="statsmodels MixedLM takes ~100 times longer than the rest; it runs in the first N rounds only")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
 
@@ -85,60 +102,87 @@ def main() -> None:
     g = d["school"].to_numpy()
     fit_random_intercept(y[:2000], X[:2000], cluster=g[:2000])                     # warm-up (imports, caches)
     multilevel(d.iloc[:2000], "y ~ x1 + x2", cluster="school", random="~x1")
-    print(f"data: {a.pupils:,} pupils in {a.schools:,} schools (simulated); best of {a.repeat} for Python tools")
 
-    t_fast, fast = timed(lambda: fit_random_intercept(y, X, cluster=g, reml=True), a.repeat)
-    t_ri, ri = timed(lambda: multilevel(d, "y ~ x1 + x2", cluster="school"), a.repeat)
-    t_rs, rs = timed(lambda: multilevel(d, "y ~ x1 + x2", cluster="school", random="~x1"), a.repeat)
-    res = {}
+    tools: dict[str, object] = {
+        "ours_ri_arrays": lambda: fit_random_intercept(y, X, cluster=g, reml=True),
+        "ours_ri": lambda: multilevel(d, "y ~ x1 + x2", cluster="school"),
+        "ours_rs": lambda: multilevel(d, "y ~ x1 + x2", cluster="school", random="~x1"),
+    }
     try:
         import mixedlm_rs as mlm
         mlm.mixedlm("y ~ x1 + x2", d.iloc[:2000], groups=d["school"].iloc[:2000], re_formula="~x1").fit(reml=True)
-        res["mlmrs_ri"] = timed(lambda: mlm.mixedlm("y ~ x1 + x2", d, groups=d["school"]).fit(reml=True),
-                                a.repeat)
-        res["mlmrs_rs"] = timed(lambda: mlm.mixedlm("y ~ x1 + x2", d, groups=d["school"],
-                                                    re_formula="~x1").fit(reml=True), a.repeat)
+        version = getattr(mlm, "__version__", "?")
+        tools["mixedlm-rs_ri"] = lambda: mlm.mixedlm("y ~ x1 + x2", d, groups=d["school"]).fit(reml=True)
+        tools["mixedlm-rs_rs"] = lambda: mlm.mixedlm("y ~ x1 + x2", d, groups=d["school"],
+                                                     re_formula="~x1").fit(reml=True)
+        print(f"mixedlm-rs {version}")
     except ImportError:
         print("mixedlm-rs: not installed (pip install mixedlm-rs), skipped")
     try:
+        import statsmodels
         import statsmodels.formula.api as smf
-        res["sm_ri"] = timed(lambda: smf.mixedlm("y ~ x1 + x2", d, groups=d["school"]).fit(reml=True))
+        tools["statsmodels_ri"] = lambda: smf.mixedlm("y ~ x1 + x2", d, groups=d["school"]).fit(reml=True)
+        print(f"statsmodels {statsmodels.__version__} (first {a.statsmodels_rounds} rounds only)")
     except ImportError:
         print("statsmodels: not installed, skipped")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "d.csv")
+    tmp = tempfile.TemporaryDirectory()
+    r = None
+    if shutil.which("Rscript"):
+        path = os.path.join(tmp.name, "d.csv")
         d.to_csv(path, index=False)
-        r = run_lme4(path)
+        try:
+            r = Lme4(path)
+            print("R lme4: one R session, data read once, each round times lmer() inside R (fit only)")
+        except RuntimeError as e:
+            print(e)
+    else:
+        print("R: not installed, lme4 skipped")
+    print(f"data: {a.pupils:,} pupils in {a.schools:,} schools (simulated); {a.repeat} rounds, "
+          "every tool once per round, in turn; best of the rounds reported")
 
-    print("\nRandom intercept: y ~ x1 + x2 + (1 | school), REML")
-    print(f"  belonging_lib fit_random_intercept (arrays):   {t_fast:8.3f} s   beta = {np.round(fast.coefficients, 6)}, "
-          f"tau2 = {fast.tau00:.6f}, sigma2 = {fast.sigma2:.6f}")
-    print(f"  belonging_lib multilevel (formula, df):        {t_ri:8.3f} s")
-    if "sm_ri" in res:
-        t_sm, sm = res["sm_ri"]
-        print(f"  statsmodels MixedLM:                           {t_sm:8.3f} s   ratio {t_sm / t_fast:7.1f}x "
-              f"(arrays), {t_sm / t_ri:6.1f}x (formula); max |diff beta| = "
-              f"{np.max(np.abs(np.asarray(sm.fe_params) - fast.coefficients)):.1e}")
-    if "mlmrs_ri" in res:
-        t_m, m = res["mlmrs_ri"]
-        print(f"  mixedlm-rs:                                    {t_m:8.3f} s   ratio {t_m / t_fast:7.1f}x "
-              f"(arrays), {t_m / t_ri:6.1f}x (formula)")
+    best: dict[str, float] = {}
+    last: dict[str, object] = {}
+    for k in range(a.repeat):
+        times = {}
+        for name, fun in tools.items():
+            if name == "statsmodels_ri" and k >= a.statsmodels_rounds:
+                continue
+            times[name], last[name] = once(fun)
+        if r is not None:
+            ri, rs = r.round()
+            times["lme4_ri"], times["lme4_rs"] = ri[0], rs[0]
+            last["lme4_ri"], last["lme4_rs"] = ri[1:4], rs[1:4]
+        for name, t in times.items():
+            best[name] = min(best.get(name, np.inf), t)
+        print(f"  round {k + 1}: " + ", ".join(f"{n} {t:.3f} s" for n, t in times.items())
+              + f"; load average {os.getloadavg()[0]:.2f}")
     if r is not None:
-        print(f"  R lme4 lmer (fit only):                        {r['ri_time']:8.3f} s   ratio "
-              f"{r['ri_time'] / t_fast:7.1f}x (arrays), {r['ri_time'] / t_ri:6.1f}x (formula); max |diff beta| = "
-              f"{np.max(np.abs(r['ri_beta'] - fast.coefficients)):.1e}")
+        r.close()
+    tmp.cleanup()
 
-    print("\nOne random slope: y ~ x1 + x2 + (x1 | school), REML")
-    beta = rs.fixed["estimate"].to_numpy()
-    print(f"  belonging_lib multilevel (formula, df):        {t_rs:8.3f} s   beta = {np.round(beta, 6)}")
-    if "mlmrs_rs" in res:
-        t_m, m = res["mlmrs_rs"]
-        print(f"  mixedlm-rs:                                    {t_m:8.3f} s   ratio mixedlm-rs / ours = "
-              f"{t_m / t_rs:5.2f}x; max |diff beta| = {np.max(np.abs(np.asarray(m.fe_params) - beta)):.1e}")
-    if r is not None:
-        rel = np.max(np.abs(r["rs_beta"] - beta) / np.abs(r["rs_beta"]))
-        print(f"  R lme4 lmer (fit only):                        {r['rs_time']:8.3f} s   ratio lme4 / ours = "
-              f"{r['rs_time'] / t_rs:5.1f}x; fixed effects max relative diff = {rel:.1e}")
+    fast = last["ours_ri_arrays"]
+    print("\nRandom intercept: y ~ x1 + x2 + (1 | school), REML (ratio: the peer's best time / ours)")
+    print(f"  belonging_lib fit_random_intercept (arrays):   {best['ours_ri_arrays']:8.3f} s   beta = "
+          f"{np.round(fast.coefficients, 6)}, tau2 = {fast.tau00:.6f}, sigma2 = {fast.sigma2:.6f}")
+    print(f"  belonging_lib multilevel (formula, df):        {best['ours_ri']:8.3f} s")
+    peers_ri = {"mixedlm-rs_ri": "mixedlm-rs", "statsmodels_ri": "statsmodels MixedLM", "lme4_ri": "R lme4 lmer (fit only)"}
+    for key, label in peers_ri.items():
+        if key not in best:
+            continue
+        beta = np.asarray(getattr(last[key], "fe_params", last[key]), float)
+        print(f"  {label + ':':<46} {best[key]:8.3f} s   ratio {best[key] / best['ours_ri_arrays']:7.1f}x (arrays), "
+              f"{best[key] / best['ours_ri']:6.1f}x (formula); max |diff beta| = "
+              f"{np.max(np.abs(beta - fast.coefficients)):.1e}")
+
+    print("\nOne random slope: y ~ x1 + x2 + (x1 | school), REML (ratio: the peer's best time / ours)")
+    beta_rs = last["ours_rs"].fixed["estimate"].to_numpy()
+    print(f"  belonging_lib multilevel (formula, df):        {best['ours_rs']:8.3f} s   beta = {np.round(beta_rs, 6)}")
+    for key, label in {"mixedlm-rs_rs": "mixedlm-rs", "lme4_rs": "R lme4 lmer (fit only)"}.items():
+        if key not in best:
+            continue
+        beta = np.asarray(getattr(last[key], "fe_params", last[key]), float)
+        print(f"  {label + ':':<46} {best[key]:8.3f} s   ratio {best[key] / best['ours_rs']:5.2f}x; "
+              f"fixed effects max relative diff = {np.max(np.abs(beta - beta_rs) / np.abs(beta)):.1e}")
 
 
 if __name__ == "__main__":
