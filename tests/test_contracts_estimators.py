@@ -120,6 +120,7 @@ def test_eef_table_contract(rows, table):
     out = attempt(eef_table, given_rows, table=table)
     if out is None:
         return
+    out = out.to_frame()
     assert list(out["outcome"]) == list(rows)
     assert finite(out[["effect_size", "ci_low", "ci_high", "months_progress", "n_pupils", "p"]])
     assert (out["ci_low"] <= out["effect_size"]).all() and (out["effect_size"] <= out["ci_high"]).all()
