@@ -323,6 +323,7 @@ def test_invariance_and_release_tests_contract(n, seed, names, shift):
         rel = attempt(release_tests, d, model, group="grp", refuse=problems)
     if rel is None:
         return
+    rel = rel.to_frame()
     assert finite(rel[["chisq_diff", "df_diff", "p", "p_holm"]])
     assert ((rel["p"] >= 0) & (rel["p"] <= 1) & (rel["p_holm"] >= rel["p"] - 1e-12)).all()
 
