@@ -482,8 +482,16 @@ def test_the_table_bases_give_tidy_frames():
 
     from belonging_lib._results import EstimateTable, MatrixResult
 
-    table = pd.DataFrame({"n": [10, 12], "ci_high": [2.0, 3.0], "group": ["a", "b"], "estimate": [1.0, 2.0],
-                          "ci_low": [0.0, 1.0], "note": ["x", "y"]})
+    table = pd.DataFrame(
+        {
+            "n": [10, 12],
+            "ci_high": [2.0, 3.0],
+            "group": ["a", "b"],
+            "estimate": [1.0, 2.0],
+            "ci_low": [0.0, 1.0],
+            "note": ["x", "y"],
+        }
+    )
     t = EstimateTable(table=table, keys=("group",))
     frame = t.to_frame()
     assert list(frame.columns) == ["group", "estimate", "ci_low", "ci_high", "n", "note"]

@@ -364,8 +364,16 @@ def test_eef_table_gives_months_only_for_attainment_rows():
     }
     result = eef_table(rows, attainment=["Attainment"], table="project")
     assert result.months_table == "project" and len(result) == 2
-    assert list(result.to_frame().columns) == ["outcome", "effect_size", "ci_low", "ci_high", "months_progress",
-                                               "n_schools", "n_pupils", "p"]
+    assert list(result.to_frame().columns) == [
+        "outcome",
+        "effect_size",
+        "ci_low",
+        "ci_high",
+        "months_progress",
+        "n_schools",
+        "n_pupils",
+        "p",
+    ]
     t = eef_table(rows, attainment=["Attainment"]).to_frame().set_index("outcome")
     assert np.isnan(t.loc["Belonging", "months_progress"]) and t.loc["Attainment", "months_progress"] == 3
     assert eef_table(rows).to_frame().set_index("outcome").loc["Belonging", "months_progress"] == 3  # default: all

@@ -144,9 +144,7 @@ def factor_variables(code: str, known, *, what: str = "a column of the data") ->
     found_known = [v for v in found if v in known]
     unknown = [v for v in found if v not in known and v not in ("np", "Q", "C", "I")]
     if not found_known and unknown:
-        raise ColumnError(
-            f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is not {what}."
-        )
+        raise ColumnError(f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is not {what}.")
     return found_known
 
 
