@@ -206,14 +206,14 @@ class EstimateTable(Result):
 class MatrixResult(Result):
     """Base class of results that are a square matrix of estimates (correlations, covariances).
 
-    The matrix itself is :attr:`matrix` (a labelled DataFrame, rows and columns the same names);
+    The matrix itself is ``matrix`` (a labelled DataFrame, rows and columns the same names);
     :meth:`to_frame` gives it as a tidy table with one row per pair.
     """
 
     matrix: pd.DataFrame = dataclasses.field(repr=False)
 
     title = "Matrix"
-    #: whether :meth:`to_frame` lists the diagonal (variances yes, correlations of 1 no)
+    #: whether ``to_frame()`` lists the diagonal (variances yes, correlations of 1 no)
     diagonal: ClassVar[bool] = True
 
     def to_frame(self) -> pd.DataFrame:
@@ -228,7 +228,7 @@ class MatrixResult(Result):
         return pd.DataFrame(rows, columns=["term", "estimate", "row", "column"])
 
     def to_numpy(self) -> np.ndarray:
-        """The matrix as a NumPy array (rows and columns in the order of :attr:`matrix`)."""
+        """The matrix as a NumPy array (rows and columns in the order of ``matrix``)."""
         return self.matrix.to_numpy(dtype=float)
 
 
