@@ -113,7 +113,7 @@ class ClassReport:
     n, n_school : int
         Pupils in the class file (and the school file, 0 when none).
     parts : DataFrame
-        :func:`part_summary` of the class (with ``school_estimate, school_ci_low, school_ci_high,
+        The table of :func:`part_summary` of the class, with ``label`` (and ``school_estimate, school_ci_low, school_ci_high,
         school_n`` when a school file is given).  Empty when the class is under the threshold.
     items : DataFrame
         :func:`item_distribution` of the class.
