@@ -22,7 +22,7 @@ import pandas as pd
 
 from ._errors import DataError
 
-__all__ = ["TIDY_COLUMNS", "Estimate", "Interval", "Result", "RowLedger", "LedgerEntry", "coef_table", "format_p", "tidy"]
+__all__ = ["TIDY_COLUMNS", "Estimate", "EstimateTable", "Interval", "MatrixResult", "Result", "RowLedger", "LedgerEntry", "coef_table", "format_p", "tidy"]
 
 #: Column names that start every tidy table of estimates in the library (those that apply, in this
 #: order; docs/api/conventions.md).
@@ -172,6 +172,64 @@ class Interval(Estimate):
 
     def notes(self) -> list[str]:
         return [f"CI: {self.ci_method}, {self.ci_level:.0%}."] if self.ci_method else []
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EstimateTable(Result):
+    """Base class of results that are a table of several estimates, one row each.
+
+    What a function returns when it gives one estimate per group, score, item or term: the rows are
+    in ``table`` (never changed after the result is made), and :meth:`to_frame` gives a copy with
+    the label columns (``keys``) first, then the tidy columns that apply (``term, estimate, se,
+    ci_low, ci_high, statistic, df, p, n``), then the others.  Subclasses set :attr:`title` and may
+    add fields.
+    """
+
+    table: pd.DataFrame = dataclasses.field(repr=False)
+    #: the columns that label a row (a group, a score, an item), shown first
+    keys: tuple[str, ...] = ()
+
+    title = "Estimates"
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the table: label columns, then the tidy columns, then the rest."""
+        frame = tidy(self.table.copy())
+        keys = [c for c in self.keys if c in frame.columns]
+        frame = frame[keys + [c for c in frame.columns if c not in keys]]
+        return frame.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MatrixResult(Result):
+    """Base class of results that are a square matrix of estimates (correlations, covariances).
+
+    The matrix itself is ``matrix`` (a labelled DataFrame, rows and columns the same names);
+    :meth:`to_frame` gives it as a tidy table with one row per pair.
+    """
+
+    matrix: pd.DataFrame = dataclasses.field(repr=False)
+
+    title = "Matrix"
+    #: whether ``to_frame()`` lists the diagonal (variances yes, correlations of 1 no)
+    diagonal: ClassVar[bool] = True
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per pair of names (each pair once): ``term`` (``a ~~ b``), ``estimate``, ``row``, ``column``."""
+        names = [str(c) for c in self.matrix.columns]
+        values = self.matrix.to_numpy(dtype=float)
+        rows = []
+        for i, a in enumerate(names):
+            for j in range(i if self.diagonal else i + 1, len(names)):
+                rows.append({"term": f"{a} ~~ {names[j]}", "estimate": float(values[i, j]), "row": a,
+                             "column": names[j]})
+        return pd.DataFrame(rows, columns=["term", "estimate", "row", "column"])
+
+    def to_numpy(self) -> np.ndarray:
+        """The matrix as a NumPy array (rows and columns in the order of ``matrix``)."""
+        return self.matrix.to_numpy(dtype=float)
 
 
 def _is_scalar(value: Any) -> bool:

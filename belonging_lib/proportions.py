@@ -11,13 +11,15 @@
   clusters - 1) degrees of freedom.  With ``by``, each group is a domain (R's ``svyby``): the standard
   error uses every cluster, and the degrees of freedom count the clusters that hold the group.
 
-Results are one row per group with ``estimate, se, ci_low, ci_high, ci_level, n, n_events, n_excluded``
-(and ``df``, ``n_clusters`` when clustered); pass them through ``disclosure.suppress`` before showing
-groups of pupils (``count_col=["n", "n_events"]``).
+Each function returns a :class:`ProportionTable`, one row per group (or item, or pair of counts); its
+``to_frame()`` has ``estimate, se, ci_low, ci_high, ci_level, n, n_events, n_excluded`` (and ``df``,
+``n_clusters`` when clustered); pass that table through ``disclosure.suppress`` before showing groups
+of pupils (``count_col=["n", "n_events"]``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,9 +27,21 @@ import pandas as pd
 from scipy import stats
 
 from ._errors import DataError
+from ._results import EstimateTable
 from ._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 
-__all__ = ["proportion_ci", "missing_share_ci", "wilson_ci"]
+__all__ = ["ProportionTable", "proportion_ci", "missing_share_ci", "wilson_ci"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProportionTable(EstimateTable):
+    """Shares of pupils with their confidence intervals, one row per group, item or pair of counts.
+
+    ``to_frame()`` gives the tidy table: the group (or ``item``) columns, then ``estimate, se,
+    ci_low, ci_high, df, n`` (those that apply), then ``ci_level``, the counts and the ``method``.
+    """
+
+    title = "Shares with confidence intervals"
 
 
 def _as_indicator(values: pd.Series, name: str) -> pd.Series:
@@ -43,7 +57,7 @@ def _as_indicator(values: pd.Series, name: str) -> pd.Series:
     return numeric.astype(float)
 
 
-def wilson_ci(count, n, *, ci_level: float = 0.95) -> pd.DataFrame:
+def wilson_ci(count, n, *, ci_level: float = 0.95) -> ProportionTable:
     """Share ``count / n`` with its Wilson score interval, from counts.
 
     The Wilson interval (Wilson, 1927) stays inside 0-1 and behaves well for small counts and shares
@@ -61,12 +75,13 @@ def wilson_ci(count, n, *, ci_level: float = 0.95) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        Columns ``estimate, ci_low, ci_high, n, count, ci_level`` (one row per pair).
+    ProportionTable
+        ``to_frame()`` has the columns ``estimate, ci_low, ci_high, n, count, ci_level`` (one row per
+        pair).
 
     Examples
     --------
-    >>> wilson_ci(12, 80).round(4).iloc[0].tolist()
+    >>> wilson_ci(12, 80).to_frame().round(4).iloc[0].tolist()
     [0.15, 0.0879, 0.2441, 80.0, 12.0, 0.95]
     """
     k = np.atleast_1d(np.asarray(count, dtype=float))
@@ -84,17 +99,18 @@ def wilson_ci(count, n, *, ci_level: float = 0.95) -> pd.DataFrame:
     denom = 1 + z**2 / m
     centre = (p + z**2 / (2 * m)) / denom
     half = z * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2)) / denom
-    return pd.DataFrame({"estimate": p, "ci_low": np.clip(centre - half, 0, 1),
-                         "ci_high": np.clip(centre + half, 0, 1), "n": m, "count": k, "ci_level": ci_level})
+    table = pd.DataFrame({"estimate": p, "ci_low": np.clip(centre - half, 0, 1),
+                          "ci_high": np.clip(centre + half, 0, 1), "n": m, "count": k, "ci_level": ci_level})
+    return ProportionTable(table=table)
 
 
 def _wilson(events: int, n: int, level: float) -> tuple[float, float]:
-    row = wilson_ci(events, n, ci_level=level).iloc[0]
+    row = wilson_ci(events, n, ci_level=level).table.iloc[0]
     return float(row["ci_low"]), float(row["ci_high"])
 
 
 def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] | None = None,
-                  cluster: str | None = None, ci_level: float = 0.95) -> pd.DataFrame:
+                  cluster: str | None = None, ci_level: float = 0.95) -> ProportionTable:
     """Share of rows where ``outcome`` is 1 (or True), with a confidence interval, overall or by group.
 
     Parameters
@@ -112,14 +128,16 @@ def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] |
 
     Returns
     -------
-    DataFrame
-        One row per group (or one row): ``by..., estimate, se, ci_low, ci_high, ci_level, n, n_events,
-        n_excluded, method`` and, with ``cluster``, ``df`` and ``n_clusters``.
+    ProportionTable
+        One row per group (or one row); ``to_frame()`` has ``by..., estimate, se, ci_low, ci_high,
+        ci_level, n, n_events, n_excluded, method`` and, with ``cluster``, ``df`` and ``n_clusters``
+        (after ``ci_high``).
 
     Examples
     --------
     >>> d = pd.DataFrame({"dropped": [1] * 20 + [0] * 80})
-    >>> proportion_ci(d, outcome="dropped")[["estimate", "ci_low", "ci_high"]].round(3).values.tolist()
+    >>> t = proportion_ci(d, outcome="dropped").to_frame()
+    >>> t[["estimate", "ci_low", "ci_high"]].round(3).values.tolist()
     [[0.2, 0.133, 0.289]]
     """
     data = as_frame(data)
@@ -183,14 +201,15 @@ def proportion_ci(data: pd.DataFrame, *, outcome: str, by: str | Sequence[str] |
     order = keys + ["estimate", "se", "ci_low", "ci_high", "ci_level", "n", "n_events", "n_excluded", "method"]
     if cluster is not None:
         order += ["df", "n_clusters"]
-    return out[order]
+    return ProportionTable(table=out[order], keys=tuple(keys))
 
 
 def missing_share_ci(data: pd.DataFrame, *, items: Sequence[str], cluster: str | None = None,
-                     ci_level: float = 0.95) -> pd.DataFrame:
+                     ci_level: float = 0.95) -> ProportionTable:
     """Share of rows with no answer for each column in ``items``, with its interval (one row per item).
 
-    The same intervals as :func:`proportion_ci` (Wilson, or cluster-robust with ``cluster``); columns
+    The same intervals as :func:`proportion_ci` (Wilson, or cluster-robust with ``cluster``); a
+    :class:`ProportionTable` whose ``to_frame()`` has the columns
     ``item, estimate, se, ci_low, ci_high, ci_level, n, n_events, ...`` where ``n_events`` counts the
     rows with no answer.
     """
@@ -203,6 +222,6 @@ def missing_share_ci(data: pd.DataFrame, *, items: Sequence[str], cluster: str |
         if cluster is not None:
             flags[cluster] = data[cluster]
         rows.append(proportion_ci(flags, outcome="_missing", cluster=cluster, ci_level=ci_level)
-                    .assign(item=item))
+                    .table.assign(item=item))
     out = pd.concat(rows, ignore_index=True)
-    return out[["item", *[c for c in out.columns if c != "item"]]]
+    return ProportionTable(table=out[["item", *[c for c in out.columns if c != "item"]]], keys=("item",))

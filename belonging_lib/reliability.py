@@ -41,12 +41,12 @@ from ._errors import BelongingWarning, ColumnError, DataError
 from ._progress import progress_bar, show_progress
 from ._resampling import cluster_bootstrap_indices
 from ._deprecation import renamed_keywords
-from ._results import TIDY_COLUMNS, Interval, Result
+from ._results import TIDY_COLUMNS, Interval, MatrixResult, Result
 from ._validation import (as_frame, as_list, check_choice, check_positive_int, check_probability,
                           describe_rows, require_columns, row_numbers, require_finite, require_numeric)
 
 __all__ = ["reliability", "scale_reliability", "ReliabilityResult", "omega", "OmegaResult", "icc",
-           "IccResult", "aggregation_reliability", "polychoric", "feldt_ci", "position_against",
+           "IccResult", "aggregation_reliability", "polychoric", "PolychoricMatrix", "feldt_ci", "position_against",
            "cluster_bootstrap_indices", "between_variance_explained", "VarianceExplainedResult",
            "test_retest", "RetestResult"]
 
@@ -878,7 +878,34 @@ def _polychoric_pair(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarra
     return float(res.x)
 
 
-def polychoric(data: pd.DataFrame, *, items: Sequence[str] | None = None) -> pd.DataFrame:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PolychoricMatrix(MatrixResult):
+    """Polychoric correlations of ordinal items (what :func:`polychoric` returns).
+
+    Attributes
+    ----------
+    matrix : DataFrame
+        The correlation matrix (items x items, ones on the diagonal).
+    n : int
+        Pupils used (complete cases).
+    n_excluded : int
+        Rows left out because an item was missing.
+
+    ``to_frame()`` gives one row per pair of items (``term`` ``"a ~~ b"``, ``estimate``, ``row``,
+    ``column``); ``to_numpy()`` the matrix as an array.
+    """
+
+    n: int
+    n_excluded: int = 0
+
+    title = "Polychoric correlations"
+    diagonal = False
+
+    def notes(self) -> list[str]:
+        return [f"N = {self.n} pupils with every item answered ({self.n_excluded} left out)."]
+
+
+def polychoric(data: pd.DataFrame, *, items: Sequence[str] | None = None) -> PolychoricMatrix:
     """Polychoric correlation matrix of integer-coded ordinal items.
 
     Thresholds come from each item's marginal proportions and each
@@ -896,14 +923,15 @@ def polychoric(data: pd.DataFrame, *, items: Sequence[str] | None = None) -> pd.
 
     Returns
     -------
-    DataFrame
-        The correlation matrix (items x items).
+    PolychoricMatrix
+        The correlation matrix (items x items) in ``matrix``, with the pupils used.
     """
     x = as_frame(data)
     if items is not None:
         x = x[require_columns(x, as_list(items), role="item column")]
     require_numeric(x, list(x.columns))
     require_finite(x, list(x.columns), what="polychoric correlation")
+    n_all = len(x)
     x = x.dropna()
     arr = x.to_numpy(dtype=float)
     if np.any(arr != np.round(arr)):
@@ -921,7 +949,8 @@ def polychoric(data: pd.DataFrame, *, items: Sequence[str] | None = None) -> pd.
     for i in range(k):
         for j in range(i + 1, k):
             r[i, j] = r[j, i] = _polychoric_pair(arr[:, i], arr[:, j], taus[i], taus[j], cats[i], cats[j])
-    return pd.DataFrame(r, index=x.columns, columns=x.columns)
+    return PolychoricMatrix(matrix=pd.DataFrame(r, index=x.columns, columns=x.columns), n=len(x),
+                            n_excluded=n_all - len(x))
 
 
 # ----------------------------------------------------------------------------------------------

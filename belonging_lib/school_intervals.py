@@ -20,11 +20,38 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError
-from ._results import Estimate, coef_table
+from ._results import Estimate, EstimateTable, coef_table
 from ._validation import as_frame, check_probability, require_columns
 from .models._linear import cluster_robust_mean
 
-__all__ = ["ClusterMean", "cluster_mean", "school_differences", "share_intervals"]
+__all__ = ["ClusterMean", "SchoolDifferences", "ShareIntervals", "cluster_mean", "school_differences",
+           "share_intervals"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SchoolDifferences(EstimateTable):
+    """One school's mean minus the other schools' mean, one row per score (:func:`school_differences`).
+
+    ``to_frame()`` has ``score, estimate, se, ci_low, ci_high, df``, then ``ci_level, n_school,
+    n_rest, n_clusters_rest``; show it through :func:`belonging_lib.disclosure.suppress` with
+    ``count_col=["n_school", "n_rest"]``.
+    """
+
+    school: str
+
+    title = "School minus the other schools"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ShareIntervals(EstimateTable):
+    """Percentages of pupils with each flag and their cluster-robust intervals (:func:`share_intervals`).
+
+    ``to_frame()`` has ``flag, estimate, se, ci_low, ci_high, df, n``, then ``count, ci_level,
+    n_clusters, n_excluded`` (percentages 0-100); show it through
+    :func:`belonging_lib.disclosure.suppress` with ``count_col=["count", "n"]``.
+    """
+
+    title = "Shares of pupils (%)"
 
 
 def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
@@ -34,7 +61,7 @@ def _cr1s_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, float, int]:
 
 
 def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "school_id",
-                       scores: Mapping[str, str] | None = None, ci_level: float = 0.95) -> pd.DataFrame:
+                       scores: Mapping[str, str] | None = None, ci_level: float = 0.95) -> SchoolDifferences:
     """The school's mean minus the other schools' mean, per score, with a confidence interval.
 
     Parameters
@@ -50,8 +77,8 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
 
     Returns
     -------
-    DataFrame with ``score, estimate, se, ci_low, ci_high, ci_level, df, n_school, n_rest,
-    n_clusters_rest``; show it through :func:`belonging_lib.disclosure.suppress` with
+    SchoolDifferences, whose ``to_frame()`` has ``score, estimate, se, ci_low, ci_high, df, ci_level,
+    n_school, n_rest, n_clusters_rest``; show that through :func:`belonging_lib.disclosure.suppress` with
     ``count_col=["n_school", "n_rest"]``.
     """
     from .report import DEFAULT_SCORES, _scores
@@ -81,7 +108,7 @@ def school_differences(data: pd.DataFrame, *, school: str, cluster: str = "schoo
         rows.append({"score": label, "estimate": est, "se": se, "ci_low": float(t["ci_low"]),
                      "ci_high": float(t["ci_high"]), "ci_level": ci_level, "df": float(df), "n_school": len(a),
                      "n_rest": len(b), "n_clusters_rest": g})
-    return pd.DataFrame(rows)
+    return SchoolDifferences(table=pd.DataFrame(rows), keys=("score",), school=str(school))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -137,12 +164,12 @@ def cluster_mean(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: fl
                        outcome=outcome, cluster=cluster)
 
 
-def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: float = 0.95) -> pd.DataFrame:
+def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: float = 0.95) -> ShareIntervals:
     """Percentage of pupils with each 0/1 (or True/False) flag, with a cluster-robust interval.
 
     Each share is :func:`cluster_mean` of the indicator, times 100; the interval is clipped to
-    0-100. Returns one row per column with ``flag, count, n, estimate, se, ci_low, ci_high,
-    ci_level, df, n_clusters, n_excluded``; show it through
+    0-100. Returns a :class:`ShareIntervals`, one row per column, whose ``to_frame()`` has ``flag,
+    estimate, se, ci_low, ci_high, df, n, count, ci_level, n_clusters, n_excluded``; show that through
     :func:`belonging_lib.disclosure.suppress` with ``count_col=["count", "n"]``.
     """
     from ._validation import as_list
@@ -162,4 +189,4 @@ def share_intervals(data: pd.DataFrame, *, columns, cluster: str, ci_level: floa
                      "se": 100 * r.se, "ci_low": max(0.0, 100 * r.ci_low),
                      "ci_high": min(100.0, 100 * r.ci_high), "ci_level": ci_level, "df": r.df,
                      "n_clusters": r.n_clusters, "n_excluded": r.n_excluded})
-    return pd.DataFrame(rows)
+    return ShareIntervals(table=pd.DataFrame(rows), keys=("flag",))

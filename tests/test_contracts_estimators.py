@@ -120,6 +120,7 @@ def test_eef_table_contract(rows, table):
     out = attempt(eef_table, given_rows, table=table)
     if out is None:
         return
+    out = out.to_frame()
     assert list(out["outcome"]) == list(rows)
     assert finite(out[["effect_size", "ci_low", "ci_high", "months_progress", "n_pupils", "p"]])
     assert (out["ci_low"] <= out["effect_size"]).all() and (out["effect_size"] <= out["ci_high"]).all()
@@ -322,6 +323,7 @@ def test_invariance_and_release_tests_contract(n, seed, names, shift):
         rel = attempt(release_tests, d, model, group="grp", refuse=problems)
     if rel is None:
         return
+    rel = rel.to_frame()
     assert finite(rel[["chisq_diff", "df_diff", "p", "p_holm"]])
     assert ((rel["p"] >= 0) & (rel["p"] <= 1) & (rel["p_holm"] >= rel["p"] - 1e-12)).all()
 

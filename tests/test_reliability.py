@@ -581,6 +581,18 @@ def test_items_name_columns_of_data():
     assert (a.alpha, a.ci_low, a.ci_high, a.n) == (b.alpha, b.ci_low, b.ci_high, b.n)
     assert omega(wide, items=agree, n_factors=1).omega_total == omega(BFI[agree], n_factors=1).omega_total
     small = wide.iloc[:200]
-    pd.testing.assert_frame_equal(polychoric(small, items=agree[:3]), polychoric(BFI[agree[:3]].iloc[:200]))
+    pd.testing.assert_frame_equal(polychoric(small, items=agree[:3]).matrix, polychoric(BFI[agree[:3]].iloc[:200]).matrix)
     with pytest.raises(ColumnError, match="A9"):
         reliability(wide, items=agree + ["A9"])
+
+
+def test_polychoric_result_tidy_pairs_and_counts():
+    """polychoric returns its matrix with the pupils used; to_frame lists each pair of items once."""
+    items = [f"A{i}" for i in range(1, 4)]
+    data = BFI[items].iloc[:200].dropna().copy()
+    data.iloc[0, 0] = np.nan
+    r = polychoric(data)
+    assert r.n == len(data) - 1 and r.n_excluded == 1
+    frame = r.to_frame()
+    assert list(frame["term"]) == ["A1 ~~ A2", "A1 ~~ A3", "A2 ~~ A3"]
+    assert frame.set_index("term").loc["A2 ~~ A3", "estimate"] == r.matrix.loc["A2", "A3"]

@@ -17,6 +17,7 @@ drawing the tools for schools' figures, which returned a Figure before.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -365,3 +366,141 @@ def test_the_tools_for_schools_figures_return_their_axes():
             assert draw(given) is given
     finally:
         plt.close("all")
+
+
+# --------------------------------------------------------------------------------------------------
+# A table of estimates is a result object, not a bare DataFrame
+# --------------------------------------------------------------------------------------------------
+
+#: Public functions allowed to return a pandas DataFrame or Series: they read, make, clean or score
+#: data (one row per pupil, answer, item or code), or give a fixed reference table, and hold no
+#: estimate with an uncertainty. A function that returns estimates returns a result object whose
+#: ``to_frame()`` is the tidy table. Each entry with its reason; keep this short.
+DATA_FUNCTIONS: dict[str, str] = {
+    # readers of files and of the shipped samples
+    "belonging_lib.codebook.read_codebook": "reads a codebook file",
+    "belonging_lib.datasets.load_codebook": "reads the sample's codebook",
+    "belonging_lib.datasets.load_sample": "reads a sample data set",
+    "belonging_lib.io.read_data": "reads a data file",
+    "belonging_lib.survey.pisa.read_pisa": "reads a PISA file",
+    "belonging_lib.schools.audit.read_audit": "reads a staff audit sheet",
+    # data made, checked, merged or changed, one row per pupil (or per problem found)
+    "belonging_lib.codebook.validate": "the problems of an export, one row each",
+    "belonging_lib.io.safe_merge": "merged data",
+    "belonging_lib.models.centering.center": "the data with centred columns",
+    "belonging_lib.privacy.drop_identifiers": "the data without identifiers",
+    "belonging_lib.privacy.pseudonymise": "the data with pseudonyms",
+    "belonging_lib.schools.safeguarding.answers_needing_response": "answers, one row each",
+    "belonging_lib.schools.class_report.straight_liners": "a flag per pupil",
+    "belonging_lib.transitions.change_scores": "a score per pupil",
+    "belonging_lib.transitions.attrition_weights": "a weight per pupil",
+    "belonging_lib.transitions.reliable_change": "a change index and category per pupil, aligned with the data",
+    # scorers: one row per pupil
+    "belonging_lib.scoring.clean_items": "item codes per pupil",
+    "belonging_lib.scoring.reverse_items": "item codes per pupil",
+    "belonging_lib.scoring.score": "scores per pupil",
+    "belonging_lib.scoring.score_available": "scores per pupil",
+    "belonging_lib.schools.questionnaire.score_responses": "scores per pupil",
+    # descriptive distributions of answers (percentages per response code), drawn or shown as they are
+    "belonging_lib.plots.items.response_shares": "shares of each answer per item, for a figure",
+    "belonging_lib.schools.class_report.item_distribution": "shares of each answer per question",
+    # forms, sheets, definitions and fixed reference tables
+    "belonging_lib.schools.audit.audit_form": "a blank form",
+    "belonging_lib.schools.audit.framework": "the audit's definition",
+    "belonging_lib.schools.questionnaire.data_entry_sheet": "a blank sheet",
+    "belonging_lib.schools.questionnaire.form_items": "the questionnaire's definition",
+    "belonging_lib.schools.questionnaire.questionnaire_items": "the questionnaire's definition",
+    "belonging_lib.schools.safeguarding.needs_response_items": "the questionnaire's definition",
+    "belonging_lib.trials.months.months_table": "the EEF's published conversion table",
+    "belonging_lib.simulate.export.make_codebook": "a codebook",
+    # simulators: synthetic data sets
+    "belonging_lib.schools.audit.simulate_audit": "synthetic data",
+    "belonging_lib.schools.questionnaire.simulate_follow_up": "synthetic data",
+    "belonging_lib.schools.questionnaire.simulate_responses": "synthetic data",
+    "belonging_lib.simulate.pisa.simulate_pisa": "synthetic data",
+    "belonging_lib.simulate.random_intercept.simulate_random_intercept": "synthetic data",
+    "belonging_lib.simulate.staff.simulate_staff": "synthetic data",
+    "belonging_lib.simulate.survey.assign_send_level": "synthetic data",
+    "belonging_lib.simulate.transition.simulate_transition": "synthetic data",
+    "belonging_lib.simulate.trial.simulate_trial": "synthetic data",
+}
+
+FRAME_TYPES = {"DataFrame", "Series"}
+
+
+def _returns_a_frame(fn) -> bool:
+    annotation = fn.__annotations__.get("return", "")
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return bool(_annotation_types(text) & FRAME_TYPES)
+
+
+#: Public module-level functions (methods aside: a result's `to_frame()` is where its table belongs).
+FUNCTIONS = sorted((q, f) for q, f in CALLABLES if f.__qualname__ == f.__name__)
+
+
+def test_a_public_function_returning_a_dataframe_reads_or_scores_data():
+    """A public function annotated to return a DataFrame or Series is on DATA_FUNCTIONS (with its reason);
+    every estimate table comes back as a result object."""
+    frames = {q for q, f in FUNCTIONS if _returns_a_frame(f)}
+    unlisted = sorted(frames - set(DATA_FUNCTIONS))
+    assert not unlisted, "return a result object (EstimateTable) rather than a DataFrame:\n" + "\n".join(unlisted)
+    stale = sorted(set(DATA_FUNCTIONS) - frames)
+    assert not stale, "no longer returns a DataFrame; remove from DATA_FUNCTIONS:\n" + "\n".join(stale)
+    assert all(reason.strip() for reason in DATA_FUNCTIONS.values())
+
+
+@pytest.mark.parametrize(
+    "qual",
+    [
+        "belonging_lib.proportions.wilson_ci",
+        "belonging_lib.proportions.proportion_ci",
+        "belonging_lib.proportions.missing_share_ci",
+        "belonging_lib.reliability.polychoric",
+        "belonging_lib.school_intervals.school_differences",
+        "belonging_lib.school_intervals.share_intervals",
+        "belonging_lib.models.implied.structural_covariance",
+        "belonging_lib.trials.trial_intervals.attrition_intervals",
+        "belonging_lib.trials.trial_intervals.balance_intervals",
+        "belonging_lib.trials.crt.eef_table",
+        "belonging_lib.schools.class_report.part_summary",
+        "belonging_lib.structure._cfa.release_tests",
+    ],
+)
+def test_tables_of_estimates_are_result_objects(qual):
+    """The tables of several estimates are annotated to return a Result subclass (the walk sees them)."""
+    fn = dict(FUNCTIONS)[qual]
+    annotation = fn.__annotations__["return"]
+    module = importlib.import_module(fn.__module__)
+    returned = getattr(module, annotation if isinstance(annotation, str) else annotation.__name__)
+    assert inspect.isclass(returned) and issubclass(returned, Result), qual
+
+
+def test_the_table_bases_give_tidy_frames():
+    """EstimateTable: label columns, then the tidy ones, a copy each time; MatrixResult: each pair once."""
+    import numpy as np
+    import pandas as pd
+
+    from belonging_lib._results import EstimateTable, MatrixResult
+
+    table = pd.DataFrame(
+        {
+            "n": [10, 12],
+            "ci_high": [2.0, 3.0],
+            "group": ["a", "b"],
+            "estimate": [1.0, 2.0],
+            "ci_low": [0.0, 1.0],
+            "note": ["x", "y"],
+        }
+    )
+    t = EstimateTable(table=table, keys=("group",))
+    frame = t.to_frame()
+    assert list(frame.columns) == ["group", "estimate", "ci_low", "ci_high", "n", "note"]
+    frame.loc[0, "estimate"] = 99.0
+    assert t.to_frame().loc[0, "estimate"] == 1.0 and len(t) == 2
+    assert "Estimates" in t.summary() and "bl-table" in t._repr_html_()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.keys = ()
+
+    m = MatrixResult(matrix=pd.DataFrame(np.array([[1.0, 0.3], [0.3, 2.0]]), index=["u", "v"], columns=["u", "v"]))
+    assert m.to_frame()["term"].tolist() == ["u ~~ u", "u ~~ v", "v ~~ v"]
+    assert m.to_frame()["estimate"].tolist() == [1.0, 0.3, 2.0]

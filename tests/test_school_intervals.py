@@ -17,7 +17,7 @@ PSSM = pd.read_csv(HERE / "fixtures" / "school_intervals_pssm.csv", dtype={"scho
 
 @pytest.mark.parametrize("school", ["S01", "S07"])
 def test_difference_and_interval_match_r(school):
-    out = school_differences(PSSM, school=school, scores={"Belonging (PSSM)": "pssm"}).iloc[0]
+    out = school_differences(PSSM, school=school, scores={"Belonging (PSSM)": "pssm"}).to_frame().iloc[0]
     for f in ["estimate", "se", "df", "ci_low", "ci_high"]:
         assert out[f] == pytest.approx(REF[school][f], rel=1e-9), f
     assert out["n_school"] == (PSSM["school_id"] == school).sum()
@@ -37,7 +37,8 @@ def test_school_differences_on_the_survey_uses_those_pieces():
 
     survey = bl.load_sample("survey")
     out = school_differences(survey, school="S01", scores={"Belonging (PSSM)": "pssm"})
-    row = out.iloc[0]
+    assert out.school == "S01" and list(out.to_frame().columns[:4]) == ["score", "estimate", "se", "ci_low"]
+    row = out.to_frame().iloc[0]
     assert row["ci_low"] < row["estimate"] < row["ci_high"]
     assert row["n_clusters_rest"] == survey["school_id"].nunique() - 1
     from belonging_lib.report import report_tables
@@ -77,7 +78,9 @@ def test_share_intervals_are_cluster_means_of_the_flag_in_percent_and_clipped():
 
     d = PSSM.assign(low=PSSM["pssm"] < 3, rare=False)
     d.loc[d.index[0], "rare"] = True
-    out = share_intervals(d, columns=["low", "rare"], cluster="school_id").set_index("flag")
+    shares = share_intervals(d, columns=["low", "rare"], cluster="school_id")
+    assert list(shares.to_frame().columns[:7]) == ["flag", "estimate", "se", "ci_low", "ci_high", "df", "n"]
+    out = shares.to_frame().set_index("flag")
     ref = cluster_mean(d.assign(y=d["low"].astype(float)), outcome="y", cluster="school_id")
     assert out.loc["low", "estimate"] == pytest.approx(100 * ref.estimate)
     assert out.loc["low", "ci_high"] == pytest.approx(100 * ref.ci_high)

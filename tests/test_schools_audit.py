@@ -99,6 +99,12 @@ def test_profile_and_priorities_hand_checked():
     assert "SEND inclusion: raters disagree" in res.priorities[1]
     assert "Only 2 raters" in res.caveat
     assert list(res.action_plan.columns) == ACTION_PLAN_COLUMNS and len(res.action_plan) == 2
+    # to_frame: one row per area, the area first, the mean rating as `estimate` over `n` raters
+    tidy = res.to_frame()
+    assert list(tidy.columns[:4]) == ["area", "area_label", "estimate", "n"] and len(tidy) == len(f["area"].unique())
+    t = tidy.set_index("area")
+    assert t.loc["send", "estimate"] == 2.5 and t.loc["voice", "n"] == 2 and t.loc["send", "rater_max"] == 4
+    assert "mean_rating" not in tidy and bool(t.loc["send", "disagreement"])
 
 
 def test_pupils_view_beside_each_area():

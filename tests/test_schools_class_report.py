@@ -31,7 +31,7 @@ def _class(d, name="C1"):
 
 def test_part_interval_is_the_t_interval():
     s = pd.DataFrame({"staff": [1.0, 2.0, 4.0, 5.0, np.nan]})
-    row = part_summary(s).iloc[0]
+    row = part_summary(s).to_frame().iloc[0]
     half = stats.t.ppf(0.975, 3) * np.std([1, 2, 4, 5], ddof=1) / 2
     assert row["n"] == 4 and row["estimate"] == 3.0
     assert row["ci_low"] == pytest.approx(3 - half, rel=1e-12) and row["ci_high"] == pytest.approx(3 + half, rel=1e-12)
@@ -77,9 +77,18 @@ def test_threshold_follows_the_policy(school):
 def test_small_class_shows_no_numbers(school):
     small = _class(school).iloc[:8]
     rep = class_report(small)
-    assert not rep.shown and rep.parts.empty
+    assert not rep.shown and rep.parts.empty and rep.to_frame().empty
     assert "Fewer than 10 pupils answered" in rep.html
     assert not re.search(r"\d\.\d\d", rep.html.split("<body>")[1])
+
+
+def test_report_to_frame_is_the_tidy_parts_table(school):
+    """ClassReport.to_frame: part and label first, then the tidy columns; the numbers are the page's."""
+    rep = class_report(_class(school), school=school)
+    frame = rep.to_frame()
+    assert list(frame.columns[:7]) == ["part", "label", "estimate", "se", "ci_low", "ci_high", "n"]
+    assert {"sd", "ci_level", "school_estimate", "school_n"} <= set(frame.columns)
+    pd.testing.assert_frame_equal(frame[rep.parts.columns].reset_index(drop=True), rep.parts.reset_index(drop=True))
 
 
 def test_reading_sentences_come_from_the_numbers(school):

@@ -87,6 +87,12 @@ def test_low_scores_with_measurement_error_hand_computed():
     c = res.counts.set_index("flag")
     assert c.loc["low_belonging", "n_band_reaches_cutoff"] == int((reach & (totals < 3)).sum())
     assert c.loc["low_belonging", "n_flagged"] == 3 and c.loc["low_belonging", "percent"] == 50
+    # to_frame: one row per flag (counts only, no pupil), the percentage flagged as `estimate` of `n` assessed
+    tidy = res.to_frame()
+    assert list(tidy.columns[:3]) == ["flag", "estimate", "n"] and list(tidy["flag"]) == list(res.counts["flag"])
+    t = tidy.set_index("flag")
+    assert t.loc["low_belonging", "estimate"] == 50 and t.loc["low_belonging", "n"] == 6
+    assert t.loc["low_belonging", "n_flagged"] == 3 and "reasons" not in tidy
     assert "may be a false alarm" in p.loc["C", "reasons"][-1]
     assert f"\u00b1{1.959963984540054 * sem:.2f}" in p.loc["A", "reasons"][-1]
 

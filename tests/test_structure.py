@@ -391,13 +391,15 @@ def test_efa_bad_input(hs):
 
 def test_release_tests_find_dif_item_and_match_lavaan(sim):
     from belonging_lib.structure import release_tests
-    table = release_tests(sim, REF["models"]["sim"], group="grp", step="scalar")
+    result = release_tests(sim, REF["models"]["sim"], group="grp", step="scalar")
+    assert result.step == "scalar" and list(result.to_frame().columns[:2]) == ["term", "p"]
+    table = result.to_frame()
     assert table.iloc[0]["term"] == "y3 ~ 1"
     want = REF["sim_invariance"]["scalar"]["fit"]["chisq"] - REF["sim_partial"]["scalar"]["fit"]["chisq"]
     np.testing.assert_allclose(table.iloc[0]["chisq_diff"], want, rtol=1e-6, atol=0)
     assert table.iloc[0]["p_holm"] < 1e-6
     assert (table["p_holm"] >= table["p"] - 1e-15).all() and (table["df_diff"] == 1).all()
-    metric = release_tests(sim, REF["models"]["sim"], group="grp", step="metric")
+    metric = release_tests(sim, REF["models"]["sim"], group="grp", step="metric").to_frame()
     assert len(metric) == 9 and (metric["p_holm"] > 0.01).all()   # loadings invariant by construction
 
 

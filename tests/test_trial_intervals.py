@@ -17,7 +17,9 @@ FIELDS = ["estimate", "se", "ci_low", "ci_high"]
 
 
 def test_attrition_intervals_match_r():
-    out = trials.attrition_intervals(DATA, treatment="treat", attrited="attrited", cluster="school_id")
+    result = trials.attrition_intervals(DATA, treatment="treat", attrited="attrited", cluster="school_id")
+    assert isinstance(result, trials.AttritionIntervals) and len(result) == 4
+    out = result.to_frame()
     assert list(out.columns[:9]) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
     out = out.set_index("term")
     for term in ["treated", "control", "overall", "differential"]:
@@ -30,7 +32,7 @@ def test_attrition_intervals_match_r():
 def test_balance_intervals_match_r_and_the_point_estimates_of_balance():
     analysed = DATA[DATA["attrited"] == 0]
     covs = ["pre_belonging", "pre_attain", "fsm", "send"]
-    out = trials.balance_intervals(analysed, treatment="treat", covariates=covs, cluster="school_id")
+    out = trials.balance_intervals(analysed, treatment="treat", covariates=covs, cluster="school_id").to_frame()
     assert list(out.columns[:9]) == ["term", "estimate", "se", "ci_low", "ci_high", "statistic", "df", "p", "n"]
     out = out.set_index("term")
     for c in covs:

@@ -362,9 +362,21 @@ def test_eef_table_gives_months_only_for_attainment_rows():
         "Belonging": {"estimate": 0.19, "ci_low": 0.0, "ci_high": 0.38, "n": 100},
         "Attainment": {"estimate": 0.19, "ci_low": 0.0, "ci_high": 0.38, "n": 100},
     }
-    t = eef_table(rows, attainment=["Attainment"]).set_index("outcome")
+    result = eef_table(rows, attainment=["Attainment"], table="project")
+    assert result.months_table == "project" and len(result) == 2
+    assert list(result.to_frame().columns) == [
+        "outcome",
+        "effect_size",
+        "ci_low",
+        "ci_high",
+        "months_progress",
+        "n_schools",
+        "n_pupils",
+        "p",
+    ]
+    t = eef_table(rows, attainment=["Attainment"]).to_frame().set_index("outcome")
     assert np.isnan(t.loc["Belonging", "months_progress"]) and t.loc["Attainment", "months_progress"] == 3
-    assert eef_table(rows).set_index("outcome").loc["Belonging", "months_progress"] == 3  # default: all
+    assert eef_table(rows).to_frame().set_index("outcome").loc["Belonging", "months_progress"] == 3  # default: all
     with pytest.raises(DataError, match="not labels"):
         eef_table(rows, attainment=["Maths"])
 

@@ -241,6 +241,9 @@ RESULT_OPTIONS = {
     # models.RiskRatio: the two groups, each group's count, size and share, and the log of the ratio
     "numerator", "count_numerator", "n_numerator", "share_numerator", "count_denominator",
     "n_denominator", "share_denominator", "log_estimate",
+    # tables of estimates: the columns that label a row (EstimateTable), a matrix of estimates
+    # (MatrixResult), the school compared, the months' progress table used, the invariance step freed
+    "keys", "matrix", "school", "months_table", "step",
 }
 #: Field names forbidden in results (the synonyms the vocabulary replaced).
 FORBIDDEN_FIELDS = {

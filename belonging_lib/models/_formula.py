@@ -121,12 +121,13 @@ def parse_right_side(text, *, role: str = "`random`") -> patsy.ModelDesc:
     return desc
 
 
-def factor_variables(code: str, known) -> list[str]:
+def factor_variables(code: str, known, *, what: str = "a column of the data") -> list[str]:
     """The variables among ``known`` (columns, or groups of columns) that one factor reads.
 
     A name is a variable when it is in ``known`` and is not called as a function (``x`` in
     ``np.log(x)``, ``C(x)``, ``I(x**2)``); ``Q("a name")`` names one.  A factor that reads nothing
-    known but names something else is a :class:`ColumnError` naming the term and the unknown names.
+    known but names something else is a :class:`ColumnError` naming the term and the unknown names,
+    which are not ``what``.
     """
     try:
         tree = ast.parse(code.strip(), mode="eval")
@@ -143,9 +144,7 @@ def factor_variables(code: str, known) -> list[str]:
     found_known = [v for v in found if v in known]
     unknown = [v for v in found if v not in known and v not in ("np", "Q", "C", "I")]
     if not found_known and unknown:
-        raise ColumnError(
-            f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is not a column of the data."
-        )
+        raise ColumnError(f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is not {what}.")
     return found_known
 
 

@@ -359,7 +359,7 @@ def scale_fairness(data: pd.DataFrame, *, model: str, group: str, min_n: int = 1
     else:
         verdict = "not established"
         while len(freed) < max(1, len(items) // 3):
-            tests = release_tests(sub, model, group=group, step="scalar", partial=freed or None)
+            tests = release_tests(sub, model, group=group, step="scalar", partial=freed or None).to_frame()
             tests = tests[~tests["term"].isin(freed)]
             if tests.empty or float(tests.iloc[0]["p_holm"]) >= alpha:
                 break

@@ -12,19 +12,35 @@ and an infinite sample (``dominance_from_matrix`` on the result).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._errors import DataError
+from .._results import MatrixResult
 
-__all__ = ["structural_covariance"]
+__all__ = ["ImpliedCovariance", "structural_covariance"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImpliedCovariance(MatrixResult):
+    """The covariance matrix a linear structural model implies (what :func:`structural_covariance` returns).
+
+    ``matrix`` holds it (rows and columns: the kept predictors, then the outcome), ready for
+    :func:`~belonging_lib.models.importance.dominance_from_matrix`; ``to_frame()`` gives one row per
+    pair (variances included).
+    """
+
+    outcome: str
+
+    title = "Model-implied covariance matrix"
 
 
 def structural_covariance(corr, coef: Mapping[str, float], *, names: Sequence[str],
                           keep: Sequence[str] | None = None, outcome: str = "y",
-                          outcome_variance: float | None = None) -> pd.DataFrame:
+                          outcome_variance: float | None = None) -> ImpliedCovariance:
     """Implied covariance matrix of ``keep`` predictors and the outcome.
 
     Parameters
@@ -46,15 +62,15 @@ def structural_covariance(corr, coef: Mapping[str, float], *, names: Sequence[st
 
     Returns
     -------
-    DataFrame
-        Symmetric matrix with rows and columns ``keep + [outcome]``.
+    ImpliedCovariance
+        ``matrix``: the symmetric matrix with rows and columns ``keep + [outcome]``.
 
     Examples
     --------
     >>> m = structural_covariance([[1, .5], [.5, 1]], {"a": .3, "b": .2}, names=["a", "b"],
     ...                           outcome_variance=1.0)
-    >>> round(float(m.loc["a", "y"]), 3), round(float(m.loc["b", "y"]), 3)
-    (0.4, 0.35)
+    >>> [round(float(m.matrix.loc[k, "y"]), 3) for k in ("a", "b")]
+    [0.4, 0.35]
     """
     r = np.asarray(corr, dtype=float)
     names = list(names)
@@ -82,4 +98,4 @@ def structural_covariance(corr, coef: Mapping[str, float], *, names: Sequence[st
     out[:-1, :-1] = r[np.ix_(idx, idx)]
     out[:-1, -1] = out[-1, :-1] = cov_xy[idx]
     out[-1, -1] = var_y
-    return pd.DataFrame(out, index=labels, columns=labels)
+    return ImpliedCovariance(matrix=pd.DataFrame(out, index=labels, columns=labels), outcome=outcome)

@@ -1,7 +1,7 @@
 """Bar charts of shares of pupils (percentages) with their confidence intervals.
 
-Draws a table from :func:`belonging_lib.proportions.proportion_ci` (or any table with ``estimate``,
-``ci_low`` and ``ci_high`` as proportions); computes nothing itself.
+Draws a table from :func:`belonging_lib.proportions.proportion_ci` (its ``to_frame()``) or any table
+with ``estimate``, ``ci_low`` and ``ci_high`` as proportions; computes nothing itself.
 """
 
 from __future__ import annotations

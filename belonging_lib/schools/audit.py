@@ -324,6 +324,18 @@ class AuditResult:
     action_plan: pd.DataFrame
     icc_note: str = ""
 
+    def to_frame(self) -> pd.DataFrame:
+        """The areas as a tidy table, one row per area of the audit.
+
+        ``area, area_label``, then ``estimate`` (the mean rating of the area over its indicators and
+        raters, ``mean_rating`` in :attr:`areas`) and ``n`` (the raters, ``n_raters``), then the other
+        columns of :attr:`areas` in their order (``rater_min, rater_max, max_indicator_spread, low,
+        disagreement`` and, with a survey, the pupils' and staff's columns).
+        """
+        frame = self.areas.rename(columns={"mean_rating": "estimate", "n_raters": "n"})
+        first = [c for c in ("area", "area_label", "estimate", "n") if c in frame.columns]
+        return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
     def icc_value(self, kind: str = "ICC(2,k)") -> float:
         """One of the six ICCs, by its Shrout-Fleiss name (``ICC(1,1)`` ... ``ICC(3,k)``)."""
         if self.icc is None:

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._results import EstimateTable, tidy
 from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_default_policy, summarise_by
 from ..disclosure import context as disclosure_context
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "ClassPack", "class_report", "class_pack", "straight_liners", "part_summary", "item_distribution",
-           "CLASS_BY"]
+__all__ = ["ClassReport", "ClassPack", "PartSummary", "class_report", "class_pack", "straight_liners", "part_summary",
+           "item_distribution", "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
 CLASS_BY = ("gender", "fsm", "send", "eal")
@@ -50,8 +51,20 @@ def straight_liners(data: pd.DataFrame, *, version: str, min_answered: int = 12)
     return (same & (answered >= min_answered)).reindex(data.index).fillna(False).astype(bool)
 
 
-def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> pd.DataFrame:
-    """Per part: ``n, estimate`` (mean), ``sd, se, ci_low, ci_high, ci_level``.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PartSummary(EstimateTable):
+    """The mean of each part of the questionnaire with its t interval (what :func:`part_summary` returns).
+
+    ``table`` keeps the columns in the order the class report uses (``part, n, estimate, sd, se,
+    ci_low, ci_high, ci_level``); ``to_frame()`` gives ``part``, then the tidy columns ``estimate,
+    se, ci_low, ci_high, n``, then ``sd, ci_level``.
+    """
+
+    title = "Parts of the questionnaire"
+
+
+def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> PartSummary:
+    """Per part: ``n, estimate`` (mean), ``sd, se, ci_low, ci_high, ci_level``, as a :class:`PartSummary`.
 
     The interval is the t interval for a mean, :math:`\\bar x \\pm t_{n-1} s/\\sqrt n`.
     """
@@ -65,7 +78,7 @@ def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> pd.DataFram
         t = stats.t.ppf(0.5 + ci_level / 2, n - 1) if n > 1 else np.nan
         rows.append({"part": part, "n": n, "estimate": m, "sd": sd, "se": se, "ci_low": m - t * se,
                      "ci_high": m + t * se, "ci_level": ci_level})
-    return pd.DataFrame(rows)
+    return PartSummary(table=pd.DataFrame(rows), keys=("part",))
 
 
 def item_distribution(data: pd.DataFrame, *, version: str) -> pd.DataFrame:
@@ -100,7 +113,7 @@ class ClassReport:
     n, n_school : int
         Pupils in the class file (and the school file, 0 when none).
     parts : DataFrame
-        :func:`part_summary` of the class (with ``school_estimate, school_ci_low, school_ci_high,
+        The table of :func:`part_summary` of the class, with ``label`` (and ``school_estimate, school_ci_low, school_ci_high,
         school_n`` when a school file is given).  Empty when the class is under the threshold.
     items : DataFrame
         :func:`item_distribution` of the class.
@@ -118,6 +131,18 @@ class ClassReport:
     items: pd.DataFrame
     by: dict
     shown: bool
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parts of the report as a tidy table: ``part, label``, then ``estimate, se, ci_low,
+        ci_high, n``, then ``sd, ci_level`` and the school's columns when a school file was given.
+
+        The numbers are those the page shows: a part answered by fewer pupils than the disclosure
+        threshold has its mean and interval missing, and a class under the threshold gives an
+        empty table (no row).
+        """
+        frame = tidy(self.parts.copy())
+        first = [c for c in ("part", "label") if c in frame.columns]
+        return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
 
 
 def _bar(dist: pd.Series, colours: Sequence[str]) -> str:
@@ -212,10 +237,10 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
             _write(out, page)
         return ClassReport(page, version, n, ctx["n_school"], pd.DataFrame(), pd.DataFrame(), {}, False)
 
-    summary = part_summary(scores[list(labels)], ci_level=ci_level)
+    summary = part_summary(scores[list(labels)], ci_level=ci_level).table.copy()
     summary.insert(1, "label", [labels[p] for p in summary["part"]])
     if school_scores is not None and len(school) >= policy.threshold:
-        ss = part_summary(school_scores[list(labels)], ci_level=ci_level).set_index("part")
+        ss = part_summary(school_scores[list(labels)], ci_level=ci_level).table.set_index("part")
         summary["school_n"] = summary["part"].map(ss["n"])
         for c in ("estimate", "ci_low", "ci_high"):
             summary[f"school_{c}"] = summary["part"].map(ss[c])

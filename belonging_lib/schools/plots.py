@@ -23,8 +23,9 @@ def part_profile(summary: pd.DataFrame, *, school: bool = False,
                  response_range: tuple[float, float] = (1, 5), ax=None) -> Axes:
     """Class mean of each part with its interval (and the school's mean as a marker).
 
-    ``summary`` is :func:`belonging_lib.schools.class_report.part_summary` output with ``label``
-    (and ``school_estimate`` when ``school``); ``response_range`` is the answer scale's
+    ``summary`` is the parts table of a class report (``ClassReport.parts`` or ``to_frame()``: the
+    table of :func:`belonging_lib.schools.class_report.part_summary` with ``label``, and
+    ``school_estimate`` when ``school``); ``response_range`` is the answer scale's
     ``(lowest, highest)`` code. Returns the Axes drawn on.
     """
     from ..plots import PALETTE, new_axes

@@ -90,6 +90,17 @@ class FlagResult:
     def n_flagged(self) -> int:
         return int(self.pupils["flagged"].sum())
 
+    def to_frame(self) -> pd.DataFrame:
+        """The flags as a tidy table, one row per flag (counts, never a pupil).
+
+        ``flag``, then ``estimate`` (the percentage of the pupils assessed who were flagged,
+        ``percent`` in :attr:`counts`) and ``n`` (the pupils assessed, ``n_assessed``), then
+        ``cutoff, n_flagged, n_band_reaches_cutoff``.  The pupils themselves are in :attr:`pupils`.
+        """
+        frame = self.counts.rename(columns={"percent": "estimate", "n_assessed": "n"})
+        first = [c for c in ("flag", "estimate", "n") if c in frame.columns]
+        return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
 
 def _alpha(data: pd.DataFrame, version: str, part: str | None) -> float:
     from ..reliability import scale_reliability

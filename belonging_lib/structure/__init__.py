@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 from ._bifactor import BifactorOmega, BifactorResult, bifactor, bifactor_omega
-from ._cfa import FIT_COLUMNS, CFAResult, InvarianceResult, cfa, invariance, release_tests
+from ._cfa import FIT_COLUMNS, CFAResult, InvarianceResult, ReleaseTests, cfa, invariance, release_tests
 from ._efa import EFAResult, ParallelResult, efa, parallel_analysis
 
-__all__ = ["BifactorOmega", "BifactorResult", "CFAResult", "EFAResult", "FIT_COLUMNS", "InvarianceResult", "ParallelResult", "bifactor", "bifactor_omega", "cfa", "efa",
+__all__ = ["BifactorOmega", "BifactorResult", "CFAResult", "EFAResult", "FIT_COLUMNS", "InvarianceResult", "ParallelResult", "ReleaseTests", "bifactor", "bifactor_omega", "cfa", "efa",
            "invariance", "parallel_analysis", "release_tests"]

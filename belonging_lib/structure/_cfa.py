@@ -11,11 +11,11 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._errors import BelongingWarning, DataError, ModelError
-from .._results import Result, format_p, tidy
+from .._results import EstimateTable, Result, format_p, tidy
 from .._validation import as_frame, check_choice, require_columns, require_finite, require_numeric
 from . import _mgml as M
 
-__all__ = ["CFAResult", "InvarianceResult", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
+__all__ = ["CFAResult", "InvarianceResult", "ReleaseTests", "cfa", "invariance", "release_tests", "FIT_COLUMNS"]
 
 #: fit statistics reported for every model, with lavaan's names in brackets:
 #: chisq, df, p (pvalue), baseline_chisq, baseline_df, cfi, tli, rmsea (rmsea),
@@ -880,8 +880,22 @@ def invariance(data: pd.DataFrame, model: str, *, group: str,
                             max_delta_cfi=max_delta_cfi, max_delta_rmsea=max_delta_rmsea, **fits)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReleaseTests(EstimateTable):
+    """One likelihood-ratio test per equality constraint freed in turn (what :func:`release_tests` returns).
+
+    ``to_frame()`` has one row per parameter, largest drop in chi-square first: ``term`` (lavaan
+    syntax), ``p``, ``chisq_diff``, ``df_diff`` and ``p_holm``.
+    """
+
+    #: the invariance step whose constraints were freed (``"metric"`` or ``"scalar"``)
+    step: str
+
+    title = "Freeing one constraint at a time"
+
+
 def release_tests(data: pd.DataFrame, model: str, *, group: str, step: str = "scalar",
-                  partial: Sequence[str] | str | None = None, missing: str = "listwise") -> pd.DataFrame:
+                  partial: Sequence[str] | str | None = None, missing: str = "listwise") -> ReleaseTests:
     """Which item breaks invariance?  Free each equality constraint of one step in turn.
 
     Parameters
@@ -901,8 +915,8 @@ def release_tests(data: pd.DataFrame, model: str, *, group: str, step: str = "sc
 
     Returns
     -------
-    pandas.DataFrame
-        One row per released parameter (``term`` in lavaan syntax), sorted
+    ReleaseTests
+        Its ``to_frame()`` has one row per released parameter (``term`` in lavaan syntax), sorted
         by ``chisq_diff`` (the drop in chi-square when it is freed), with
         ``df_diff`` (groups - 1), ``p`` and ``p_holm`` (Holm's
         adjustment over the rows).
@@ -928,7 +942,7 @@ def release_tests(data: pd.DataFrame, model: str, *, group: str, step: str = "sc
     ...                     columns=["a", "b", "c", "d"])
     >>> data["grp"] = np.repeat(["x", "y"], 400)
     >>> data.loc[data["grp"] == "y", "c"] += 0.5           # item c: biased intercept in group y
-    >>> release_tests(data, "f =~ a + b + c + d", group="grp").iloc[0]["term"]
+    >>> release_tests(data, "f =~ a + b + c + d", group="grp").to_frame().iloc[0]["term"]
     'c ~ 1'
     """
     check_choice("step", step, ["metric", "scalar"])
@@ -966,4 +980,4 @@ def release_tests(data: pd.DataFrame, model: str, *, group: str, step: str = "sc
         running = max(running, min(1.0, (m - rank) * table["p"].iloc[i]))
         adj[i] = running
     table["p_holm"] = adj
-    return table
+    return ReleaseTests(table=table, step=step)

@@ -26,7 +26,6 @@ Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ import pandas as pd
 from .._errors import ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
+from ..models._formula import factor_variables, parse_formula
 from .._validation import (as_frame, as_list, check_choice, check_probability, describe_rows, require_columns,
                            require_numeric)
 
@@ -936,15 +936,15 @@ class SurveyDesign:
         order), those of the outcome, the outcome's name when it is one variable as it stands (else
         None), and whether a plausible-value group is among the predictors.
         """
-        import patsy
-
         if not isinstance(formula, str):
             raise DataError(f"`formula` must be a string such as 'outcome ~ predictors', but {formula!r} "
                             "was passed.")
+        if "~" not in formula:
+            raise DataError(f"`formula` must look like 'outcome ~ predictors', but {formula!r} was passed.")
         try:
-            desc = patsy.ModelDesc.from_formula(formula)
-        except patsy.PatsyError as exc:
-            raise DataError(f"The formula {formula!r} cannot be read: {exc}") from None
+            desc = parse_formula(formula)
+        except ModelError as exc:  # a malformed formula is bad input to a survey estimate
+            raise DataError(str(exc)) from None
         if not desc.lhs_termlist:
             raise DataError(f"`formula` must look like 'outcome ~ predictors', but {formula!r} was passed.")
 
@@ -967,30 +967,11 @@ class SurveyDesign:
         return desc, used, lhs_names, outcome, any(v in self.pv for v in rhs_names)
 
     def _factor_variables(self, code: str) -> list[str]:
-        """Columns and plausible-value groups that one patsy factor reads (``C(g)``, ``I(x**2)``, ``x``).
-
-        The factor's Python code is parsed: a name is a variable when it is a column of the data or
-        a plausible-value group and is not called as a function; ``Q("a name")`` names a column.
-        A factor that reads no variable and names something unknown is an error.
-        """
-        try:
-            tree = ast.parse(code, mode="eval")
-        except SyntaxError:
-            raise DataError(f"The formula term {code!r} is not valid Python.") from None
-        called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-        found = []
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
-                    and node.args and isinstance(node.args[0], ast.Constant)):
-                found.append(str(node.args[0].value))
-            elif isinstance(node, ast.Name) and id(node) not in called:
-                found.append(node.id)
-        known = [v for v in found if v in self.pv or v in self.data.columns]
-        unknown = [v for v in found if v not in known and v not in ("np", "Q", "C", "I")]
-        if not known and unknown:
-            raise ColumnError(f"The formula term {code!r} names {', '.join(map(repr, unknown))}, which is "
-                              "not a column of the data or a plausible-value group.")
-        return known
+        """Columns and plausible-value groups that one patsy factor reads (``C(g)``, ``I(x**2)``, ``x``):
+        the package's formula reader (:func:`belonging_lib.models._formula.factor_variables`) with the
+        plausible-value groups as variables too."""
+        known = set(self.pv) | set(self.data.columns)
+        return factor_variables(code, known, what="a column of the data or a plausible-value group")
 
     def _numeric(self, var: str) -> None:
         if var in self.pv:

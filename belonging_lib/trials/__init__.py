@@ -26,7 +26,7 @@ from .attrition import (
     consort_counts,
     wwc_boundary,
 )
-from .crt import CACEResult, CRTResult, SubgroupResult, cace, crt_effect, crt_subgroups, eef_table
+from .crt import CACEResult, CRTResult, EEFTable, SubgroupResult, cace, crt_effect, crt_subgroups, eef_table
 from .effect_sizes import AncovaResult, EffectSize, ancova, cohens_d, hedges_g
 from .months import MONTHS_TABLES, months_progress, months_table
 from .power import PowerSimulation, mdes, mdes_three_level, n_clusters_needed, simulate_power
@@ -35,6 +35,8 @@ from .security import THREATS, SecurityRating, security_rating
 from ._design_file import design_template, read_design, sample_design
 from .trial_report import TrialReport, trial_report
 from .trial_intervals import (  # noqa: F401
+    AttritionIntervals,
+    BalanceIntervals,
     SubgroupDifference,
     attrition_intervals,
     balance_intervals,
@@ -42,7 +44,7 @@ from .trial_intervals import (  # noqa: F401
 )
 
 __all__ = [
-    "CACEResult", "CRTResult", "SubgroupResult", "cace", "crt_effect", "crt_subgroups", "eef_table",
+    "CACEResult", "CRTResult", "EEFTable", "SubgroupResult", "cace", "crt_effect", "crt_subgroups", "eef_table",
     "AncovaResult", "AttritionResult", "BalanceResult", "ConsortCounts", "EffectSize",
     "MONTHS_TABLES", "PowerSimulation",
     "ancova", "attrition", "balance", "cohens_d", "consort_counts", "hedges_g", "mdes",

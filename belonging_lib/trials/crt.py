@@ -24,7 +24,7 @@ from scipy import stats
 from .._errors import BelongingWarning, DataError, ModelError
 from .._progress import progress_bar, show_progress
 from .._resampling import cluster_bootstrap, cluster_rows, rerandomise, stratified_cluster_draws
-from .._results import Result, coef_table, tidy
+from .._results import EstimateTable, Result, coef_table, tidy
 from .._validation import (
     as_frame,
     check_choice,
@@ -36,7 +36,7 @@ from .._validation import (
 )
 from ._common import treatment_indicator
 
-__all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "eef_table"]
+__all__ = ["CRTResult", "crt_effect", "SubgroupResult", "crt_subgroups", "CACEResult", "cace", "EEFTable", "eef_table"]
 
 DENOMINATORS = {
     "eef": "outcome ~ treatment + (1 | cluster): total variance of the model with the treatment "
@@ -863,7 +863,27 @@ def _drop_empty_columns(X, k):
 
 
 
-def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model", attainment=None) -> pd.DataFrame:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EEFTable(EstimateTable):
+    """A results table in the layout of an EEF evaluation report (what :func:`eef_table` returns).
+
+    ``to_frame()`` has one row per outcome: ``outcome, effect_size, ci_low, ci_high,
+    months_progress, n_schools, n_pupils, p`` (the report's own columns and order; numbers
+    unrounded, round when displaying).  Show it through :func:`belonging_lib.disclosure.suppress`
+    with ``count_col="n_pupils"``.
+    """
+
+    #: the months' progress table used (``"toolkit"`` or ``"project"``)
+    months_table: str = "toolkit"
+
+    title = "Results (EEF report layout)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the table in the report's layout (its columns are the report's, not reordered)."""
+        return self.table.copy().reset_index(drop=True)
+
+
+def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model", attainment=None) -> EEFTable:
     """Results table in the form of an EEF evaluation report.
 
     Parameters
@@ -883,8 +903,8 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model", a
 
     Returns
     -------
-    DataFrame
-        Columns: outcome, effect_size, ci_low, ci_high, months_progress,
+    EEFTable
+        Its ``to_frame()`` has the columns: outcome, effect_size, ci_low, ci_high, months_progress,
         n_schools, n_pupils, p (the layout of an EEF report's table; numbers unrounded,
         round when displaying).
     """
@@ -910,4 +930,4 @@ def eef_table(rows: dict, *, table: str = "toolkit", ci_column: str = "model", a
                                         if attainment is None or label in attainment else np.nan),
                     "n_schools": rec.get("n_clusters", np.nan), "n_pupils": rec["n"],
                     "p": rec.get("p", np.nan)})
-    return pd.DataFrame(out)
+    return EEFTable(table=pd.DataFrame(out), keys=("outcome",), months_table=table)

@@ -28,11 +28,36 @@ import math
 import numpy as np
 import pandas as pd
 from .._errors import DataError
-from .._results import Estimate, coef_table, tidy
+from .._results import Estimate, EstimateTable, coef_table, tidy
 from .._validation import as_frame, as_list, require_columns
 from ._common import treatment_indicator
 
-__all__ = ["SubgroupDifference", "attrition_intervals", "balance_intervals", "subgroup_difference"]
+__all__ = ["AttritionIntervals", "BalanceIntervals", "SubgroupDifference", "attrition_intervals", "balance_intervals",
+           "subgroup_difference"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AttritionIntervals(EstimateTable):
+    """Attrition in each arm, overall and the differential, with cluster-robust intervals.
+
+    What :func:`attrition_intervals` returns; ``to_frame()`` has one row per ``term`` (``treated``,
+    ``control``, ``overall``, ``differential``) and the columns ``term, estimate, se, ci_low,
+    ci_high, statistic, df, p, n, ci_level, n_clusters`` (proportions).
+    """
+
+    title = "Attrition with cluster-robust intervals"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BalanceIntervals(EstimateTable):
+    """WWC standardised baseline differences with cluster-robust intervals, one row per covariate.
+
+    What :func:`balance_intervals` returns; ``to_frame()`` has ``term`` (the covariate), ``estimate,
+    se, ci_low, ci_high, statistic, df, p, n``, then ``kind, ci_level, n_treated, n_control,
+    n_clusters, n_excluded``.
+    """
+
+    title = "Baseline differences with cluster-robust intervals"
 
 
 def _check_level(ci_level: float) -> float:
@@ -80,7 +105,7 @@ def _row(label, estimate, se, df, ci_level, n, n_clusters, scale=1.0):
 
 
 def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cluster: str,
-                        treated=None, ci_level: float = 0.95) -> pd.DataFrame:
+                        treated=None, ci_level: float = 0.95) -> AttritionIntervals:
     """Attrition by arm, overall and the differential, with cluster-robust intervals.
 
     Parameters
@@ -96,8 +121,8 @@ def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cl
 
     Returns
     -------
-    DataFrame with rows (``term``) ``treated``, ``control``, ``overall`` and ``differential``
-    (treated minus control), and columns ``term, estimate, se, ci_low, ci_high, statistic, df,
+    AttritionIntervals, whose ``to_frame()`` has rows (``term``) ``treated``, ``control``,
+    ``overall`` and ``differential`` (treated minus control), and columns ``term, estimate, se, ci_low, ci_high, statistic, df,
     p, n, ci_level, n_clusters`` (proportions, not percentages).  ``p`` tests a value of zero.
     """
     ci_level = _check_level(ci_level)
@@ -117,15 +142,16 @@ def attrition_intervals(data: pd.DataFrame, *, treatment: str, attrited: str, cl
     X = np.column_stack([np.ones(len(frame)), frame["arm"].to_numpy(float)])
     fit, g = _crs_fit(frame[attrited].to_numpy(float), X, frame["cluster"])
     out.append(_row("differential", float(fit.params[1]), float(fit.bse[1]), g - 1, ci_level, len(frame), g))
-    return tidy(pd.DataFrame(out))
+    return AttritionIntervals(table=tidy(pd.DataFrame(out)))
 
 
 def balance_intervals(data: pd.DataFrame, *, treatment: str, covariates, cluster: str,
-                      treated=None, ci_level: float = 0.95) -> pd.DataFrame:
+                      treated=None, ci_level: float = 0.95) -> BalanceIntervals:
     """WWC standardised baseline differences with cluster-robust intervals.
 
     The point estimates equal :func:`belonging_lib.trials.balance`'s
-    ``difference``.  Returns one row per covariate with ``term`` (the covariate),
+    ``difference``.  Returns a :class:`BalanceIntervals`, one row per covariate, whose ``to_frame()``
+    has ``term`` (the covariate),
     ``estimate, se, ci_low, ci_high, statistic, df, p, n, kind, ci_level, n_treated,
     n_control, n_clusters, n_excluded``.
     """
@@ -163,7 +189,7 @@ def balance_intervals(data: pd.DataFrame, *, treatment: str, covariates, cluster
         r = _row(c, float(fit.params[1]), float(fit.bse[1]), g - 1, ci_level, len(x), g, scale=scale)
         rows.append({**r, "kind": "binary" if binary else "continuous",
                      "n_treated": n1, "n_control": n2, "n_excluded": int((~ok).sum())})
-    return tidy(pd.DataFrame(rows))
+    return BalanceIntervals(table=tidy(pd.DataFrame(rows)))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
