@@ -531,7 +531,7 @@ RUNS = {
                                                 "Step 5: only now, compare the groups",
                                                 "Does the analysis find what was built in?", "Exercises"],
                              "04_relationships_and_belonging": [
-                                 "Relative importance: which relationship matters most?",
+                                 "Relative importance: which relationship goes most with belonging?",
                                  "Checking against the truth",
                                  "Mediation: teacher care -> belonging -> attainment", "Exercises"],
                              "06_belonging_and_mental_health": [
