@@ -237,6 +237,27 @@ def test_categories_that_differ_between_partitions_are_refused(client):
         multilevel(ddf, "y ~ c", cluster="s")
 
 
-def test_the_package_namespace_fits_dask_frames_too(client, pupils):
+def test_centring_within_schools_runs_on_dask_and_feeds_the_fit(client, pupils):
+    """Centring within cluster needs each school's mean over all its partitions: computed by Dask."""
     d, ddf = pupils
-    assert bl.models.multilevel is multilevel
+    mem = bl.models.center(d, columns="ses", cluster="school")
+    lazy = bl.models.center(ddf, columns="ses", cluster="school")
+    got = lazy.compute().loc[mem.index]
+    assert list(got.columns) == list(mem.columns)
+    for col in ("ses_cwc", "ses_gm", "ses_gm_cgm"):
+        _close(mem[col], got[col], col)
+    formula = "belonging ~ ses_cwc + ses_gm_cgm"
+    _same_fit(multilevel(mem, formula, cluster="school"), multilevel(lazy, formula, cluster="school"))
+    _close(
+        bl.models.center(d, columns="ses")["ses_cgm"],
+        bl.models.center(ddf, columns="ses").compute().loc[d.index, "ses_cgm"],
+        "ses_cgm",
+    )
+
+
+def test_a_survey_design_refuses_a_dask_frame_and_says_what_to_do(pupils):
+    from belonging_lib.survey import SurveyDesign
+
+    d, ddf = pupils
+    with pytest.raises(DataError, match=r"not a Dask DataFrame.*ddf\[columns\]\.compute\(\)"):
+        SurveyDesign(ddf.assign(W=1.0, RW1=1.0, RW2=1.0), weight="W", replicates="RW")
