@@ -83,8 +83,10 @@ def _center_dask(data, cols: list, cluster: str | None):
     infinite = dask.compute({col: np.isinf(data[col].astype(float)).sum() for col in cols})[0]
     for col in cols:
         if int(infinite[col]):
-            raise DataError(f"The column {col!r} holds infinite values in {int(infinite[col])} rows, so its mean "
-                            "(for centring) is undefined; correct or exclude those rows.")
+            raise DataError(
+                f"The column {col!r} holds infinite values in {int(infinite[col])} rows, so its mean "
+                "(for centring) is undefined; correct or exclude those rows."
+            )
     out = data
     for col in cols:
         x = out[col].astype(float)
@@ -95,5 +97,6 @@ def _center_dask(data, cols: list, cluster: str | None):
         joined = out.merge(means, left_on=cluster, right_index=True, how="left")
         gm = joined[f"{col}_gm"]
         out = joined.drop(columns=[f"{col}_gm"]).assign(
-            **{f"{col}_cwc": joined[col].astype(float) - gm, f"{col}_gm": gm, f"{col}_gm_cgm": gm - gm.mean()})
+            **{f"{col}_cwc": joined[col].astype(float) - gm, f"{col}_gm": gm, f"{col}_gm_cgm": gm - gm.mean()}
+        )
     return out
