@@ -26,8 +26,8 @@ def center(data: pd.DataFrame, *, columns: str | Sequence[str], cluster: str | N
 
     Parameters
     ----------
-    data : pandas.DataFrame or dask.dataframe.DataFrame
-        A Dask DataFrame (the ``dask`` extra) gives a Dask DataFrame: the means are computed by
+    data : pandas.DataFrame
+        Or a Dask DataFrame (with the ``dask`` extra), which gives a Dask DataFrame: the means are computed by
         Dask (a group-by for the cluster means), so the centred columns can enter a formula of
         :func:`~belonging_lib.models.multilevel` fitted from the same Dask DataFrame.
     columns : str or list of str

@@ -404,6 +404,9 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     Parameters
     ----------
     data : pandas.DataFrame
+        Or a Dask DataFrame (with the ``dask`` extra, for data larger than memory): the per-cluster
+        sufficient statistics are computed on the Dask workers and the same engine solves the model;
+        two-level models without weights (see the API reference, "Data larger than memory").
     formula : str
         Fixed part, e.g. ``"ks2_score ~ belonging + fsm"`` (patsy syntax:
         ``C(x)`` for categories, ``x * z`` for interactions).
