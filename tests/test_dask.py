@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import belonging_lib as bl
-from belonging_lib._errors import DataError, ModelError
+from belonging_lib._errors import ColumnError, DataError, ModelError
 from belonging_lib.models import _lmm
 from belonging_lib.models.multilevel import multilevel
 
@@ -254,3 +254,14 @@ def test_a_survey_design_refuses_a_dask_frame_and_says_what_to_do(pupils):
     d, ddf = pupils
     with pytest.raises(DataError, match=r"not a Dask DataFrame.*ddf\[columns\]\.compute\(\)"):
         SurveyDesign(ddf.assign(W=1.0, RW1=1.0, RW2=1.0), weight="W", replicates="RW")
+
+
+def test_a_term_that_is_not_finite_is_named_with_its_rows(client, pupils):
+    d, ddf = pupils
+    complete = d.dropna(subset=["belonging", "ses"])
+    bad = int(((1 + complete["ses"]) <= 0).sum())
+    assert bad > 0
+    with pytest.raises(DataError, match=rf"'np.log\(1 \+ ses\)' of the model is not a finite number in {bad} complete"):
+        multilevel(ddf, "belonging ~ np.log(1 + ses)", cluster="school")
+    with pytest.raises(ColumnError, match=r"np.log\(1 \+ ses\)"):  # the in-memory fit refuses it too
+        multilevel(d, "belonging ~ np.log(1 + ses)", cluster="school")

@@ -172,9 +172,12 @@ def _partition_blocks(part, formula, z_formulas, template, cluster, width):
     if len(part) == 0:
         return pd.DataFrame({"__cluster": part[cluster].iloc[:0], **{f"b{k}": np.zeros(0) for k in range(width)}})
     y_info, x_info, z_infos = _designs(formula, z_formulas, template)
+    # the rows are complete; a value a transformation makes missing (np.log of a negative number) is
+    # kept, counted below and reported by its term, as the in-memory fit reports it
+    keep_nan = patsy.NAAction(NA_types=[])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y, X = patsy.build_design_matrices([y_info, x_info], part, NA_action="raise")
-        Zs = [np.asarray(m, float) for m in patsy.build_design_matrices(z_infos, part, NA_action="raise")]
+        y, X = patsy.build_design_matrices([y_info, x_info], part, NA_action=keep_nan)
+        Zs = [np.asarray(m, float) for m in patsy.build_design_matrices(z_infos, part, NA_action=keep_nan)]
     y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
     Z = np.column_stack(Zs) if Zs else np.ones((len(y), 1))
     codes, labels = pd.factorize(part[cluster], sort=True)
@@ -182,9 +185,11 @@ def _partition_blocks(part, formula, z_formulas, template, cluster, width):
     ztz, ztw, wtw = _lmm.cluster_cross_products(y, X, Z, codes, J, pooled=False)
     wsum = np.stack([np.bincount(codes, weights=v, minlength=J) for v in [*X.T, y]], axis=1)
     count = np.bincount(codes, minlength=J).astype(float)
-    bad = np.stack(
-        [np.bincount(codes, weights=(~np.isfinite(v)).astype(float), minlength=J) for v in [y, *X.T, *Z.T]], axis=1
-    )
+    terms = [y, *X.T, *Z.T]
+    if all(np.isfinite(v).all() for v in terms):  # the usual case: no per-cluster count needed
+        bad = np.zeros((J, len(terms)))
+    else:
+        bad = np.stack([np.bincount(codes, weights=(~np.isfinite(v)).astype(float), minlength=J) for v in terms], 1)
     flat = np.concatenate([ztz.reshape(J, -1), ztw.reshape(J, -1), wtw.reshape(J, -1), wsum, count[:, None], bad], 1)
     frame = pd.DataFrame(flat, columns=[f"b{k}" for k in range(width)])
     frame.insert(0, "__cluster", labels)
