@@ -265,3 +265,12 @@ def test_a_term_that_is_not_finite_is_named_with_its_rows(client, pupils):
         multilevel(ddf, "belonging ~ np.log(1 + ses)", cluster="school")
     with pytest.raises(ColumnError, match=r"np.log\(1 \+ ses\)"):  # the in-memory fit refuses it too
         multilevel(d, "belonging ~ np.log(1 + ses)", cluster="school")
+
+
+def test_a_categorical_cluster_column_with_unused_categories(client, pupils):
+    """Schools are the clusters with pupils: a category without rows is not a cluster."""
+    d, ddf = pupils
+    schools = sorted(d["school"].unique()) + ["9999"]
+    ddf = ddf.assign(school=ddf["school"].astype(pd.CategoricalDtype(schools)))
+    mem = multilevel(d, "belonging ~ ses", cluster="school")
+    _same_fit(mem, multilevel(ddf, "belonging ~ ses", cluster="school"))

@@ -275,9 +275,11 @@ def cluster_blocks(ddf, formula: str, cluster: str, random_blocks, random_text, 
     per_part = complete.map_partitions(
         _partition_blocks, formula, z_formulas, template, cluster, width, meta=meta_out, align_dataframes=False
     )
-    sums = per_part.groupby("__cluster", sort=False).sum().compute()
+    sums = per_part.groupby("__cluster", sort=False, observed=True).sum().compute()
     sums = sums.sort_index()
     flat = sums.to_numpy(float)
+    observed = flat[:, q * q + q * r + r * r + r] > 0  # a categorical cluster column's unused categories
+    flat, sums = flat[observed], sums[observed]
     J = flat.shape[0]
     at = 0
 
