@@ -27,7 +27,7 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test,dask]"
 	@touch $(STAMP)
 
 # Chapters are executed in parallel and cached in build/.cache (rerun when the chapter, the library

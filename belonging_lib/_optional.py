@@ -33,6 +33,8 @@ EXTRAS = {
         "sphinx_togglebutton",
         "sphinx-mathjax-offline",
     ),
+    # Dask DataFrames in multilevel(): dask.dataframe, dask.distributed, and pyarrow to read Parquet
+    "dask": ("dask", "distributed", "pyarrow"),
 }
 
 

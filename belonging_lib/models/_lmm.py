@@ -181,6 +181,52 @@ class LMMFit:
     iterations: int = 0
 
 
+# ----------------------------------------------------------------------------- sufficient statistics
+
+def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
+    """The per-cluster sufficient statistics of a two-level model, in one pass over the rows.
+
+    Returns ``ztz`` (J, q, q) with each cluster's ``Z_j'Z_j``, ``ztw`` (J, q, p + 1) with ``[Z_j'X_j,
+    Z_j'y_j]`` and ``wtw``: the pooled ``[X y]'[X y]`` (p + 1, p + 1) or, with ``pooled=False``, each
+    cluster's (J, p + 1, p + 1), whose sum over clusters is the pooled one.  Each cluster's sums are
+    taken by ``bincount`` in row order.  :meth:`TwoLevel.from_data` builds its model from these; a
+    data set split into parts (a Dask DataFrame's partitions) gives each part's blocks here, and the
+    blocks of a cluster, summed over the parts, are the cluster's blocks (up to rounding).
+    """
+    X = np.asarray(X, float)
+    cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float).ravel()]
+    Z = np.asarray(Z, float)
+    codes = np.asarray(codes, dtype=np.int64)
+    q, r = Z.shape[1], len(cols)
+
+    def csum(v):
+        return np.bincount(codes, weights=v, minlength=n_groups)
+    if q == 1 and np.all(Z == 1.0):
+        ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
+        ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
+    else:
+        zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
+        ztz = np.empty((n_groups, q, q))
+        for a in range(q):
+            for b in range(a + 1):
+                ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
+        ztw = np.empty((n_groups, q, r))
+        for a in range(q):
+            for k in range(r):
+                ztw[:, a, k] = csum(zc[a] * cols[k])
+    if pooled:
+        wtw = np.empty((r, r))
+        for a in range(r):
+            for b in range(a + 1):
+                wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
+    else:
+        wtw = np.empty((n_groups, r, r))
+        for a in range(r):
+            for b in range(a + 1):
+                wtw[:, a, b] = wtw[:, b, a] = csum(cols[a] * cols[b])
+    return ztz, ztw, wtw
+
+
 # ----------------------------------------------------------------------------- model structures
 
 class TwoLevel:
@@ -210,32 +256,8 @@ class TwoLevel:
     @classmethod
     def from_data(cls, y, X, Z, codes, n_groups) -> "TwoLevel":
         """Per-cluster cross-products in one pass (bincount sums each cluster in row order)."""
-        X = np.asarray(X, float)
-        cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float)]
-        Z = np.asarray(Z, float)
-        codes = np.asarray(codes, dtype=np.int64)
-        q, r = Z.shape[1], len(cols)
-
-        def csum(v):
-            return np.bincount(codes, weights=v, minlength=n_groups)
-        if q == 1 and np.all(Z == 1.0):
-            ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
-            ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
-        else:
-            zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
-            ztz = np.empty((n_groups, q, q))
-            for a in range(q):
-                for b in range(a + 1):
-                    ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
-            ztw = np.empty((n_groups, q, r))
-            for a in range(q):
-                for k in range(r):
-                    ztw[:, a, k] = csum(zc[a] * cols[k])
-        wtw = np.empty((r, r))
-        for a in range(r):
-            for b in range(a + 1):
-                wtw[a, b] = wtw[b, a] = np.einsum("i,i->", cols[a], cols[b])
-        return cls(ztz, ztw, wtw, len(cols[-1]))
+        ztz, ztw, wtw = cluster_cross_products(y, X, Z, codes, n_groups)
+        return cls(ztz, ztw, wtw, len(np.asarray(y)))
 
     def restrict_to_blocks(self, blocks) -> "TwoLevel":
         """Random effects correlated only within blocks: ``blocks`` gives each column of Z its block.

@@ -404,6 +404,9 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     Parameters
     ----------
     data : pandas.DataFrame
+        Or a Dask DataFrame (with the ``dask`` extra, for data larger than memory): the per-cluster
+        sufficient statistics are computed on the Dask workers and the same engine solves the model;
+        two-level models without weights (see the API reference, "Data larger than memory").
     formula : str
         Fixed part, e.g. ``"ks2_score ~ belonging + fsm"`` (patsy syntax:
         ``C(x)`` for categories, ``x * z`` for interactions).
@@ -517,6 +520,8 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     >>> round(float(m.fixed.loc["x", "estimate"]), 2), round(m.icc, 2)
     (0.4, 0.24)
     """
+    if _is_dask(data):
+        return _multilevel_dask(data, formula, cluster, random, reml, weights, ci_level)
     data = as_frame(data)
     level = check_probability("ci_level", ci_level)
     group_cols = as_list(cluster)
@@ -548,7 +553,7 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         nested, n_nested = _codes(pair)
         n_clusters[group_cols[1]] = n_nested
     Z, znames, blocks = _random_design(random_desc, random, frame)
-    y, X, n, p = design.y, design.X, len(design.y), design.X.shape[1]
+    y, X, n = design.y, design.X, len(design.y)
 
     _check_identified(top, n_top, nested, group_cols)
     if nested is None:
@@ -560,18 +565,32 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
         fit, engine = _lmm.fit_nested(y, X, top, nested, reml=reml, satterthwaite_df=True)
         method = "profiled REML/ML by Newton on the score equations, from class-level sufficient statistics"
     G, nested_var = engine.random_covariance(fit.theta, fit.sigma2)
+    fitted_fixed = X @ fit.beta
+    var_f = float(np.var(fitted_fixed, ddof=1)) if n > 1 else 0.0
+    var_r = float(np.mean(np.einsum("ij,jk,ik->i", Z, G, Z))) + (nested_var or 0.0)
+    spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
+            "weights": None}
+    return _unweighted_result(fit, engine, design.names, znames, blocks, group_cols, n_clusters, var_f, var_r, n,
+                              design.n_excluded, design.ledger, reml, formula, random, method, level, spec)
+
+
+def _unweighted_result(fit, engine, names, znames, blocks, group_cols, n_clusters, var_f, var_r, n, n_excluded,
+                       ledger, reml, formula, random, method, level, spec) -> MultilevelResult:
+    """The result of an unweighted fit, from the engine's fit and the two variances of Nakagawa's R2
+    (of the fitted fixed part, and the random part's mean variance)."""
+    G, nested_var = engine.random_covariance(fit.theta, fit.sigma2)
     n_theta = engine.n_theta
+    p = len(names)
 
     if fit.boundary:
-        warnings.warn(_lmm.SINGULAR_MESSAGE, BelongingWarning, stacklevel=2)
+        warnings.warn(_lmm.SINGULAR_MESSAGE, BelongingWarning, stacklevel=3)
     if not fit.converged:
         warnings.warn(f"The REML/ML iterations stopped before the score equations were solved (largest relative "
                       f"score {fit.gradient:.2g}); treat the estimates with caution.", BelongingWarning,
-                      stacklevel=2)
+                      stacklevel=3)
 
-    fixed = coef_table(design.names, fit.beta, np.sqrt(np.diag(fit.vcov)),
+    fixed = coef_table(names, fit.beta, np.sqrt(np.diag(fit.vcov)),
                        np.asarray(fit.df_satterthwaite, dtype=float), ci_level=level)
-
     rows = []
     for i, zi in enumerate(znames):
         rows.append({"cluster": group_cols[0], "term": zi, "variance": G[i, i], "sd": np.sqrt(G[i, i])})
@@ -598,19 +617,85 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     icc_levels = {group_cols[0]: intercept_var / total0}
     if nested_var is not None:
         icc_levels[group_cols[1]] = nested_var / total0
-    fitted_fixed = X @ fit.beta
-    var_f = float(np.var(fitted_fixed, ddof=1)) if n > 1 else 0.0
-    var_r = float(np.mean(np.einsum("ij,jk,ik->i", Z, G, Z))) + (nested_var or 0.0)
     denom = var_f + var_r + fit.sigma2
     k = p + n_theta + 1
     aic = -2 * fit.loglik + 2 * k
     bic = -2 * fit.loglik + np.log(n) * k
+    return MultilevelResult(fixed, variance, float(icc_levels[group_cols[0]]), icc_levels, fit.loglik, float(aic),
+                            float(bic), float(var_f / denom), float((var_f + var_r) / denom), n, n_excluded,
+                            n_clusters, reml, formula, tuple(group_cols), random, fit.boundary, fit.converged,
+                            method, ledger, level, spec)
+
+
+# ----------------------------------------------------------------------------- Dask DataFrames
+
+def _is_dask(data) -> bool:
+    module = type(data).__module__.split(".")[0]
+    return module in ("dask", "dask_expr") and hasattr(data, "map_partitions")
+
+
+def _multilevel_dask(data, formula, cluster, random, reml, weights, ci_level) -> MultilevelResult:
+    """:func:`multilevel` on a Dask DataFrame: the per-cluster blocks come from a Dask group-by on the
+    workers (:mod:`belonging_lib.models._distributed`) and go to the same engine as an in-memory fit."""
+    from . import _distributed
+
+    if not _distributed.is_dask_frame(data):
+        raise DataError(f"`data` must be a pandas or a Dask DataFrame, but a {type(data).__name__} was passed "
+                        "(for a Dask Series, select the columns as a DataFrame).")
+    level = check_probability("ci_level", ci_level)
+    group_cols = as_list(cluster)
+    if weights is not None:
+        raise ModelError("A weighted multilevel model (`weights`) is not fitted from a Dask DataFrame: its "
+                         "sandwich standard errors need each school's score at the estimates, a second pass that "
+                         "this path does not make. Fit it from a pandas DataFrame (PISA-size data fit in memory).")
+    if len(group_cols) != 1:
+        raise ModelError("Three-level models (two `cluster` columns) are not fitted from a Dask DataFrame: the "
+                         "engine works from class sums within schools, which this path does not compute. Fit it "
+                         "from a pandas DataFrame, or fit two levels.")
+    if reml is None:
+        reml = True
+    # the random part is read from the columns' names and types (the DataFrame's metadata)
+    random_desc, random_vars = _random_terms(random, data._meta, group_cols[0])
+    blk = _distributed.cluster_blocks(data, formula, group_cols[0], random_desc, random, random_vars)
+    ledger = RowLedger("rows", start=blk.n_rows, source="the data")
+    remaining = blk.n_rows
+    for col, count in blk.dropped:
+        ledger.record(f"complete {col}", n_in=remaining, n_out=remaining - count, reason=f"{col} missing")
+        remaining -= count
+    n, J = blk.n, len(blk.labels)
+    if J < 2:
+        raise ModelError(f"The cluster column {group_cols[0]!r} has only one cluster in the complete rows; "
+                         "a multilevel model needs at least two (and preferably 20 or more) clusters.")
+    p = len(blk.names)
+    if n <= p:
+        raise ModelError(f"The model has {p} coefficients but only {n} complete rows.")
+    _distributed.check_gram_rank(blk.wtw[:p, :p], blk.names, "predictors")
+    yy, ysum = blk.wtw[p, p], float(blk.wsum[p])
+    if yy - ysum * ysum / n <= 1e-14 * max(yy, 1e-300):
+        raise ModelError(f"The outcome {blk.outcome!r} has the same value in all {n} complete rows; there is no "
+                         "variance to model.")
+    if blk.sizes.max() < 2:
+        raise ModelError(f"Every cluster of {group_cols[0]!r} has a single row ({J} clusters, {n} rows), so the "
+                         "between-cluster and within-cluster variances cannot be told apart; the model is not "
+                         "identified. Fit a single-level regression, or use a clustering with several rows per "
+                         "cluster.")
+    if random is not None:
+        _distributed.check_gram_rank(blk.ztz.sum(axis=0), blk.znames, f"columns of the random part {random!r}")
+    engine = _lmm.TwoLevel(blk.ztz, blk.ztw, blk.wtw, n)
+    if blk.z_labels is not None:
+        engine.restrict_to_blocks(blk.z_labels)
+    fit = _lmm.fit(engine, reml=reml, satterthwaite_df=True)
+    G, _ = engine.random_covariance(fit.theta, fit.sigma2)
+    beta = np.asarray(fit.beta, float)
+    total = float(blk.wsum[:p] @ beta)
+    var_f = float((beta @ blk.wtw[:p, :p] @ beta - total * total / n) / (n - 1)) if n > 1 else 0.0
+    var_r = float(np.sum(G * engine.sum_ztz)) / n
+    method = (f"profiled {'REML' if reml else 'ML'} by Newton on the score equations, from per-cluster sufficient "
+              "statistics computed by a Dask group-by")
     spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
             "weights": None}
-    return MultilevelResult(fixed, variance, float(icc_levels[group_cols[0]]), icc_levels, fit.loglik, float(aic),
-                            float(bic), float(var_f / denom), float((var_f + var_r) / denom), n, design.n_excluded,
-                            n_clusters, reml, formula, tuple(group_cols), random, fit.boundary, fit.converged,
-                            method, design.ledger, level, spec)
+    return _unweighted_result(fit, engine, blk.names, blk.znames, blk.z_labels, group_cols, {group_cols[0]: J},
+                              var_f, var_r, n, blk.n_rows - n, ledger, reml, formula, random, method, level, spec)
 
 
 def null_model(data: pd.DataFrame, *, outcome: str, cluster: str | Sequence[str], reml: bool = True

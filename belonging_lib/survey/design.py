@@ -468,6 +468,13 @@ class SurveyDesign:
                  method: str = "fay", rho: float = 0.5, pv: dict[str, Sequence[str]] | str | None = None,
                  scale: float | None = None, rscales: Sequence[float] | None = None,
                  mse: bool = True, ci_level: float = 0.95):
+        if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
+            raise DataError(
+                "SurveyDesign takes a pandas DataFrame, not a Dask DataFrame: its estimates keep every pupil's "
+                "weights, replicate weights and plausible values together (for percentiles, domains and the "
+                "disclosure checks), which a map-reduce over partitions does not. A survey sample (PISA: about "
+                "6,000 pupils per country and 80 replicates) fits in memory: select the columns you need and "
+                "pass ddf[columns].compute(). Multilevel models do take a Dask DataFrame (multilevel(ddf, ...)).")
         data = as_frame(data)
         self.data = data
         method = check_choice("method", str(method).lower(), list(REPLICATE_METHODS))
