@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable
+from collections.abc import Callable
 
 # one BLAS thread per process: the studies run in parallel processes instead (small matrices gain
 # nothing from threads, and oversubscribed threads slow a shared machine down many times)
@@ -116,7 +116,7 @@ TAU, SIGMA2 = 0.05, 0.45  # ICC(1) = .10 between schools
 
 
 def _icc_intervals(rng):
-    """02 (and 05, 11): ICC(1) and ICC(2) with cluster-bootstrap percentile intervals."""
+    """02 and 08: ICC(1) and ICC(2) with cluster-bootstrap percentile intervals."""
     school, n_j = _school_design(rng)
     y = np.sqrt(TAU) * rng.normal(size=N_SCHOOLS)[school] + np.sqrt(SIGMA2) * rng.normal(size=len(school))
     with warnings.catch_warnings():
@@ -280,7 +280,7 @@ def _trial(rng):
 STUDIES = [
     Study(
         "02.icc",
-        "02, 05, 11",
+        "02, 08",
         "ICC(1), ICC(2)",
         "reliability.icc (cluster bootstrap, percentile)",
         "40 schools of 40-118 pupils, true ICC(1) .10",
