@@ -17,8 +17,12 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import BelongingError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["record", "recorded", "ExpectationError", "setup", "calibration_rows", "calibration_note"]
 
@@ -115,22 +119,25 @@ def setup(*, dpi: int = 110, disclosure: bool = True) -> None:
     pd.set_option("display.width", 120)
 
 
-def calibration_rows(chapter: str) -> list[dict]:
+def calibration_rows(chapter: str) -> pd.DataFrame:
     """The rows of the course's coverage table that concern ``chapter`` (e.g. ``"06"``).
 
     The table is ``docs/calibration.json``, written by ``make calibrate`` (``calibration/calibrate.py``
     in the repository): for each 95% interval the course prints, the share of simulated samples whose
     interval held the truth (``coverage``), its Monte-Carlo standard error (``mc_se``), the number of
     samples (``replicates``) and a ``verdict``: ``"within"`` two Monte-Carlo standard errors of 95%,
-    ``"below"`` or ``"above"``. Returns an empty list when the table has no row for the chapter.
+    ``"below"`` or ``"above"``; one row per interval, none when the table has no row for the chapter.
     """
+    import pandas as pd
+
     from ._resources import course_path
 
     path = course_path("docs") / "calibration.json"
     if not path.is_file():
         raise BelongingError(f"The coverage table {path} is missing; run `make calibrate` to write it.")
     table = json.loads(path.read_text(encoding="utf-8"))
-    return [row for row in table["rows"] if chapter in [c.strip() for c in row["chapter"].split(",")]]
+    rows = [row for row in table["rows"] if chapter in [c.strip() for c in row["chapter"].split(",")]]
+    return pd.DataFrame(rows, columns=list(table["rows"][0]) if table["rows"] else None)
 
 
 def calibration_note(chapter: str) -> str:
@@ -146,7 +153,7 @@ def calibration_note(chapter: str) -> str:
     >>> calibration_note("09").startswith("In the course's coverage study")
     True
     """
-    rows = calibration_rows(chapter)
+    rows = calibration_rows(chapter).to_dict("records")
     if not rows:
         return ""
     reps = min(r["replicates"] for r in rows)  # samples fitted (failed fits are not counted)

@@ -87,11 +87,12 @@ def test_verdict_rule(cal):
 
 def test_chapter_sentence_follows_the_table(committed):
     for chapter in ("02", "05", "06", "07", "09"):
-        rows = calibration_rows(chapter)
+        rows = calibration_rows(chapter).to_dict("records")
         note = calibration_note(chapter)
         assert rows and note.startswith("In the course's coverage study")
         off = [r for r in rows if r["verdict"] != "within"]
         for r in off:
             assert f"the {r['interval']} interval" in note and f"{100 * r['coverage']:.1f}%" in note
         assert ("within Monte-Carlo error" in note) == (not off)
-    assert calibration_rows("00") == [] and calibration_note("00") == ""
+    assert calibration_rows("00").empty and calibration_note("00") == ""
+    assert list(calibration_rows("09").columns) == list(committed["rows"][0])
