@@ -172,8 +172,9 @@ def calibration_note(chapter: str) -> str:
             if r["verdict"] == "below"
             else "wider than it needs to be"
         )
+        name, _, how = r["function"].partition(" (")  # "models.x (method)" -> `models.x`, method
         parts.append(
-            f"the {r['interval']} interval ({r['function']}) held the truth in "
+            f"the {r['interval']} interval (`{name}`{', ' + how.rstrip(')') if how else ''}) held the truth in "
             f"{100 * r['coverage']:.1f}% of samples (Monte-Carlo SE {100 * r['mc_se']:.1f} points), "
             f"{meaning}"
         )
