@@ -56,7 +56,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser" --ignore=tests/test_other_seed.py
 
 # ruff and mypy, configured in pyproject.toml (installed with the test extra); CI runs this before the tests.
 lint: $(STAMP)
