@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 NB_TEST_DIR := build/test-notebooks
 export PYTHONHASHSEED := 0
 
-.PHONY: help notebooks lab test test-fast lint format browser expected sample-data bench references clean
+.PHONY: help notebooks lab test test-fast lint format browser expected sample-data bench calibrate references clean
 
 help:
 	@echo "make notebooks   - execute all chapters on the sample data and build the book in build/site/"
@@ -22,6 +22,7 @@ help:
 	@echo "make expected    - re-record the notebooks' key results (review the diff!)"
 	@echo "make sample-data - regenerate data/sample/ from the seeded simulator"
 	@echo "make bench       - run the speed benchmarks in bench/"
+	@echo "make calibrate   - coverage of the course's 95% intervals over simulated samples (about 10 min)"
 	@echo "make references  - rerun the R scripts that produce tests/reference/*.json (needs R)"
 
 $(STAMP): pyproject.toml
@@ -55,7 +56,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser" --ignore=tests/test_other_seed.py
 
 # ruff and mypy, configured in pyproject.toml (installed with the test extra); CI runs this before the tests.
 lint: $(STAMP)
@@ -82,6 +83,12 @@ expected: $(STAMP)
 
 sample-data: $(STAMP)
 	$(BIN)/python -m belonging_lib.simulate --out data/sample
+
+# Monte-Carlo coverage of every interval the course calls a 95% interval (calibration/calibrate.py):
+# writes docs/calibration.json (the chapters glue their sentence on coverage from it) and the table
+# bench/results/calibration.md, with the commit, the replicates and the seed. Two processes.
+calibrate: $(STAMP)
+	$(BIN)/python calibration/calibrate.py
 
 # Every benchmark in one run (or those named: make bench BENCH=bench/bench_resampling.py); the output,
 # with the commit, the date and the load average before and after, is kept in bench/results/.

@@ -17,10 +17,14 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import BelongingError
 
-__all__ = ["record", "recorded", "ExpectationError", "setup"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["record", "recorded", "ExpectationError", "setup", "calibration_rows", "calibration_note"]
 
 _RECORDED: dict[str, float] = {}
 
@@ -113,3 +117,65 @@ def setup(*, dpi: int = 110, disclosure: bool = True) -> None:
     pd.set_option("display.precision", 3)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 120)
+
+
+def calibration_rows(chapter: str) -> pd.DataFrame:
+    """The rows of the course's coverage table that concern ``chapter`` (e.g. ``"06"``).
+
+    The table is ``docs/calibration.json``, written by ``make calibrate`` (``calibration/calibrate.py``
+    in the repository): for each 95% interval the course prints, the share of simulated samples whose
+    interval held the truth (``coverage``), its Monte-Carlo standard error (``mc_se``), the number of
+    samples (``replicates``) and a ``verdict``: ``"within"`` two Monte-Carlo standard errors of 95%,
+    ``"below"`` or ``"above"``; one row per interval, none when the table has no row for the chapter.
+    """
+    import pandas as pd
+
+    from ._resources import course_path
+
+    path = course_path("docs") / "calibration.json"
+    if not path.is_file():
+        raise BelongingError(f"The coverage table {path} is missing; run `make calibrate` to write it.")
+    table = json.loads(path.read_text(encoding="utf-8"))
+    rows = [row for row in table["rows"] if chapter in [c.strip() for c in row["chapter"].split(",")]]
+    return pd.DataFrame(rows, columns=list(table["rows"][0]) if table["rows"] else None)
+
+
+def calibration_note(chapter: str) -> str:
+    """One sentence on how well the 95% intervals of ``chapter`` covered the truth in the coverage study.
+
+    Names every interval whose coverage lies outside Monte-Carlo error of 95% (see
+    :func:`calibration_rows`), with its coverage and standard error, and what that means for reading it;
+    when there is none, says that the chapter's intervals covered the truth within Monte-Carlo error.
+    Chapters glue it, so the sentence follows the table rather than being typed.
+
+    Examples
+    --------
+    >>> calibration_note("09").startswith("In the course's coverage study")
+    True
+    """
+    rows = calibration_rows(chapter).to_dict("records")
+    if not rows:
+        return ""
+    reps = min(r["replicates"] for r in rows)  # samples fitted (failed fits are not counted)
+    lead = (
+        "In the course's coverage study (`make calibrate`, table in `bench/results/calibration.md`; "
+        f"{reps} simulated samples per interval), "
+    )
+    off = [r for r in rows if r["verdict"] != "within"]
+    if not off:
+        names = ", ".join(r["interval"] for r in rows)
+        return lead + f"the 95% intervals of this chapter ({names}) held the truth within Monte-Carlo error of 95%."
+    parts = []
+    for r in off:
+        meaning = (
+            "too narrow: read it as a lower bound on the uncertainty"
+            if r["verdict"] == "below"
+            else "wider than it needs to be"
+        )
+        name, _, how = r["function"].partition(" (")  # "models.x (method)" -> `models.x`, method
+        parts.append(
+            f"the {r['interval']} interval (`{name}`{', ' + how.rstrip(')') if how else ''}) held the truth in "
+            f"{100 * r['coverage']:.1f}% of samples (Monte-Carlo SE {100 * r['mc_se']:.1f} points), "
+            f"{meaning}"
+        )
+    return lead + "; ".join(parts) + "."

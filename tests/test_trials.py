@@ -751,3 +751,27 @@ def test_consort_counts_with_enrolment_and_delivery():
                                             "pupils_analysed": 1, "schools_analysed": 1}
     assert c.count("usual", "pupils_lost") == 1 and c.count("usual", "schools_lost") == 0
     assert (c.arm_labels, c.assessed, c.excluded_before_randomisation) == (("mentoring", "usual"), 10, 2)
+
+
+def test_crt_bootstrap_without_the_reference_block():
+    """A resample that draws no school of the reference block: its other block dummies add up to the
+    intercept, and one of them is dropped instead of the replicate failing (seed 2027's sample did)."""
+    from belonging_lib.trials.crt import _drop_empty_columns
+
+    # block 1 (the reference) not drawn: the dummies of blocks 2 and 3 add up to the intercept
+    X = np.column_stack([np.ones(6), [0, 1, 0, 1, 0, 1], [1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 1.0]])
+    reduced, k = _drop_empty_columns(X, 1)
+    assert reduced.shape == (6, 3) and k == 1 and np.array_equal(reduced, X[:, :3])
+
+
+def test_crt_bootstrap_resamples_missing_the_reference_block():
+    rng = np.random.default_rng(5)
+    school = np.repeat(np.arange(16), 30)
+    block = school // 4  # four blocks of four schools, two in each arm
+    treat = (school % 2).astype(float)
+    y = 0.3 * treat + 0.3 * rng.normal(size=16)[school] + rng.normal(size=len(school))
+    frame = pd.DataFrame({"y": y, "treat": treat, "block": block.astype(str), "school": school.astype(str)})
+    res = tr.crt_effect(frame, "y ~ treat + C(block)", cluster="school", treatment="treat", block="block",
+                     n_boot=400, seed=1, progress=False)
+    # the control and the treated draws both miss block 0 in about 1 replicate in 100
+    assert np.isfinite(res.boot_estimates).all() and res.boot_ci_low < res.estimate < res.boot_ci_high

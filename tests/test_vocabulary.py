@@ -78,9 +78,9 @@ OPTIONS = {
     "statistic", "p_digits", "leading_zero", "item_labels", "group_labels", "wave_labels", "null",
     "n_points", "threshold", "symbol", "file", "encoding", "sheet", "delimiter", "path", "version",
     "synthetic", "name", "name_or_path", "source", "defaults", "review_weeks", "holidays", "min_answered",
-    "n_rows", "what",
+    "n_rows", "what",  # "chapter": a course chapter number, as the book names chapters ("02")
     "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
-    "length", "user_missing", "ids", "keep", "ledger", "pupils", "data_dir", "codebook", "summary", "profile",
+    "chapter", "length", "user_missing", "ids", "keep", "ledger", "pupils", "data_dir", "codebook", "summary", "profile",
     "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
     "counts", "count_col", "within", "totals", "arm_labels", "assessed",
     "excluded_before_randomisation", "complied", "attrited", "ratings", "low", "high", "spread",

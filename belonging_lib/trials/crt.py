@@ -852,13 +852,28 @@ def _perm_coefficients(y, permuted_design, k, codes, n_clusters, arms, component
 
 
 def _drop_empty_columns(X, k):
-    """Drop all-zero columns of a resampled design (a block dummy whose schools were not drawn).
+    """Drop the columns a resampled design cannot estimate.
 
-    Returns the reduced matrix and the new position of column ``k``.
+    These are all-zero columns (a block dummy whose schools were not drawn) and, when the reference
+    block's schools were not drawn, one block dummy: the others then add up to the intercept. Columns
+    are kept in order while they add to the rank, so the intercept, the treatment and the covariates
+    stay and the last dependent dummy goes (another reference block; the treatment coefficient is the
+    same whichever block is the reference). Returns the reduced matrix and the new position of column
+    ``k``.
     """
     keep = np.any(X != 0, axis=0)
+    if np.linalg.matrix_rank(X[:, keep]) < keep.sum():
+        rank = 0
+        for j in np.flatnonzero(keep):
+            trial = np.flatnonzero(keep[:j]).tolist() + [j]
+            if np.linalg.matrix_rank(X[:, trial]) > rank:
+                rank += 1
+            else:
+                keep[j] = False
     if keep.all():
         return X, k
+    if not keep[k]:
+        raise ModelError("The treatment cannot be estimated in a cluster-bootstrap resample.")
     return X[:, keep], int(np.sum(keep[:k]))
 
 
