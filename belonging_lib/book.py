@@ -49,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -866,8 +867,9 @@ def _replace_notice(text: str, notice: str) -> tuple[str, bool]:
 _SAMPLE_WORDS = re.compile(r"synthetic|simulat|TRUTH|true by construction|\bby construction|generating model",
                            re.IGNORECASE)
 _GLUE_REF = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\*\*)?\s+(?=[A-Z(*{`])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?]\*\*))\s+(?=[A-Z(*{`])")  # a closing ** stays
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+")
+_CITATION = re.compile(r"\(\d{4}[a-z]?\)\.")
 
 
 def _glued_values(nb) -> dict[str, str]:
@@ -923,10 +925,50 @@ def _blocks(lines: list[str]):
         yield "text", block
 
 
-def _own_data_prose(text: str, glued: dict[str, str]) -> str:
+#: How the chapters name each scale of the course (the prefix of its item columns) in prose.
+_SCALE_WORDS = {
+    "pssm": r"\bPSSM\b|[Ss]chool [Mm]embership",
+    "pisa_belong": r"\bPISA\b",
+    "sdq": r"\bSDQ\b|Strengths and Difficulties|\b[Dd]ifficulties\b",
+    "swemwbs": r"WEMWBS|[Ww]ell-?being",
+    "tr_care": r"[Tt]eacher care|cared for",
+    "tr_fair": r"[Tt]eacher fairness|treated fairly",
+    "tr_listen": r"\b[Ll]isten",
+    "peer": r"[Pp]eer (?:acceptance|relationships?)|(?:with|by) peers\b|\b[Ff]riends\b",
+    "bully": r"\b[Bb]ull(?:y|ied|ying)\b",
+    "engage": r"(?<![Pp]arental )\b[Ee]ngagement\b",
+    "voice": r"[Pp]upil voice",
+    "parent_engage": r"[Pp]arental engagement",
+}
+#: How the chapters name the pupil groups that one column records.
+_GROUP_WORDS = {
+    "fsm": r"\bFSM\b|[Ff]ree school meals",
+    "send": r"\bSEND?\b|[Ss]pecial educational needs",
+    "eal": r"\bEAL\b|additional language",
+    "ethnicity": r"\b[Ee]thnic",
+    "lgbt": r"\bLGBT",
+    "adversity": r"\b[Aa]dversity\b",
+}
+
+
+def _absent_names(columns) -> re.Pattern | None:
+    """The words of the course's scales and pupil groups that ``columns`` (a survey's) do not record.
+
+    A scale counts as recorded when an item column starts with its name and ``_`` (``peer_1``); a
+    group when its column is there.  ``None`` when every one is recorded.
+    """
+    cols = {str(c) for c in columns}
+    words = [w for name, w in _SCALE_WORDS.items() if not any(c.startswith(name + "_") for c in cols)]
+    words += [w for name, w in _GROUP_WORDS.items() if name not in cols]
+    return re.compile("|".join(f"(?:{w})" for w in words)) if words else None
+
+
+def _own_data_prose(text: str, glued: dict[str, str], absent: re.Pattern | None = None) -> str:
     """Prose of a chapter rerun on own data: a paragraph or list item that shows a number the run did
     not compute (its section was skipped, or its value is missing) is left out, and so is a sentence
-    about how the sample data were made."""
+    that names a scale or pupil group the data do not record (``absent``, from :func:`_absent_names`)
+    or that is about how the sample data were made (a list item led by such a sentence, or a
+    reference that names such a scale, goes whole)."""
     out = []
     for kind, block in _blocks(text.splitlines()):
         if kind != "text":
@@ -937,6 +979,16 @@ def _own_data_prose(text: str, glued: dict[str, str]) -> str:
         if any(k not in glued or glued[k].strip().lower() in {"nan", "np.float64(nan)", "none", "<na>"}
                for k in keys):
             continue
+        if absent is not None and not para.lstrip("*").startswith(("This section was skipped",
+                                                                   "This section could not be run")):
+            sentences = _SENTENCE_END.split(para)
+            names = [absent.search(re.sub(r"`[^`]*`", " ", x)) for x in sentences]
+            if _LIST_ITEM.match(sentences[0]) and (names[0] or (any(names) and _CITATION.search(para))):
+                continue                                   # a list item led by it, or a reference: all of it
+            kept = [x for x, named in zip(sentences, names) if not named]
+            if not kept:
+                continue
+            para = " ".join(kept) if len(kept) < len(sentences) else para
         if _SAMPLE_WORDS.search(para):
             sentences = _SENTENCE_END.split(para)
             if _LIST_ITEM.match(sentences[0]) and _SAMPLE_WORDS.search(sentences[0]):
@@ -962,7 +1014,9 @@ def _drop_empty_directives(text: str) -> str:
             close = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == m.group(1)), None)
             if close is None:
                 continue
-            inner = [ln for ln in lines[i + 1:close] if ln.strip() and not ln.startswith(":")]
+            # a lead-in such as "Sources:" left alone is no content
+            inner = [ln for ln in lines[i + 1:close] if ln.strip() and not ln.startswith(":")
+                     and not re.fullmatch(r"[^.!?:]*:", ln.strip())]
             if not inner:
                 del lines[i:close + 1]
                 changed = True
@@ -1029,7 +1083,8 @@ def _drop_empty_headings(nb) -> None:
     nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
 
 
-def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = False):
+def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = False,
+                    columns: Sequence[str] | None = None):
     """Make an executed chapter ready for the book (in place; returns ``nb``).
 
     - papermill's injected-parameters cell is hidden (``remove-cell``);
@@ -1041,10 +1096,14 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
       replaced by it (a book rerun on a user's own data);
     - with ``own_data``, a paragraph or list item that shows a ``glue`` value the run did not
       compute (its section was skipped) or that is missing (NaN) is left out, and so are sentences
-      and code comments about how the synthetic sample was made.
+      and code comments about how the synthetic sample was made;
+    - with ``own_data`` and ``columns`` (the survey's), a sentence that names one of the course's
+      scales or pupil groups that the columns do not record is left out (a list item whose first
+      sentence does, or a reference that does, all of it).
     """
     found = chapter_notice is None
     glued = _glued_values(nb) if own_data else {}
+    absent = _absent_names(columns) if own_data and columns is not None else None
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
         if not found and cell.cell_type == "markdown":
@@ -1052,7 +1111,7 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
         if own_data and cell.cell_type == "markdown":
             notice = f"> {chapter_notice}" if chapter_notice else None
             parts = cell.source.split(notice) if notice and notice in cell.source else [cell.source]
-            cell.source = f"\n\n{notice}\n\n".join(_own_data_prose(p, glued).strip("\n") for p in parts).strip("\n")
+            cell.source = f"\n\n{notice}\n\n".join(_own_data_prose(p, glued, absent).strip("\n") for p in parts).strip("\n")
         elif own_data and cell.cell_type == "code":
             cell.source = _own_data_code(cell.source)
             _own_data_figure(cell.metadata.get("mystnb", {}))
@@ -1139,7 +1198,8 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                notice: str = SAMPLE_NOTICE, chapter_notice: str | None = None, own_data: bool = False,
                plan: str | None = None,
                glossary: str | os.PathLike | None = None, docs: str | os.PathLike | None = None,
-               stage_dir: str | os.PathLike | None = None, jobs: int | None = None) -> Path:
+               stage_dir: str | os.PathLike | None = None, jobs: int | None = None,
+               columns: Sequence[str] | None = None) -> Path:
     """Render executed chapters, the glossary and the API reference with Sphinx.
 
     Parameters
@@ -1173,6 +1233,9 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         ``<out_dir>.src`` beside the book).
     jobs : int, optional
         Sphinx's parallel jobs (default: the number of CPU cores, at most 2).
+    columns : list of str, optional
+        With ``own_data``, the columns of the user's survey: prose naming a scale or pupil group
+        of the course that none of them records is left out (see :func:`prepare_chapter`).
 
     Returns
     -------
@@ -1203,7 +1266,7 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         nb = nbformat.read(f, as_version=4)
         if own_data:   # a cell error never reaches a page of a book on own data: its section gives way to a notice
             contain_failures(nb)
-        prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data)
+        prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data, columns=columns)
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")
     (stage / "index.md").write_text(

@@ -337,6 +337,17 @@ def _hide_data_dir(notebook_dir: Path) -> None:
         nbformat.write(nb, path)
 
 
+def _survey_columns(data_dir: Path) -> list[str] | None:
+    """The columns of the mapped survey (its header), or ``None`` when the run mapped no survey."""
+    import csv
+
+    path = data_dir / "survey.csv"
+    if not path.exists():
+        return None
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])
+
+
 def _cmd_run(args) -> int:
     from ._optional import require_extra
 
@@ -418,7 +429,8 @@ def _cmd_run(args) -> int:
         # site), then only the site is copied under --out
         built = build_book(out / "notebooks", work / "site", title=args.title, notice=OWN_DATA_NOTICE,
                            chapter_notice=OWN_DATA_NOTICE, own_data=True, glossary=src / "glossary.md",
-                           plan=outcome, stage_dir=work / "site.src")
+                           plan=outcome, stage_dir=work / "site.src",
+                           columns=_survey_columns(data_dir))
     except BuildError as exc:
         print(str(exc), file=sys.stderr)
         return 1

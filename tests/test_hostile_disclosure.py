@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -503,6 +504,89 @@ def test_protection_engine_refuses_contradictory_totals():
         D.feasible_interval([[1, 1], [1, 0], [0, 1]], [10, 3, 3], [1, 0])
 
 
+# ----------------------------------------------------------------------------- fewest secondary cells
+
+#: One small cell (3).  Taking the smallest cell of each line in turn chains through the table:
+#: row a gives 11, column w gives 12, then column x gives 14, row b 13 and row c 15, so five
+#: cells go with the small one where three (a rectangle) protect it.
+CASCADE = np.array([[3, 11, 50, 50], [12, 90, 13, 50], [40, 14, 15, 50]])
+
+
+def _pinned_without_margins(sup: np.ndarray, counts: np.ndarray, small: list) -> bool:
+    """A reader's audit written out here: shown cells and every row, column and grand total known."""
+    nr, nc = counts.shape
+    A, b = [], []
+    for i in range(nr):
+        for j in range(nc):
+            if not sup[i, j]:
+                v = np.zeros((nr, nc))
+                v[i, j] = 1
+                A.append(v.ravel())
+                b.append(counts[i, j])
+    for i in range(nr):
+        v = np.zeros((nr, nc))
+        v[i] = 1
+        A.append(v.ravel())
+        b.append(counts[i].sum())
+    for j in range(nc):
+        v = np.zeros((nr, nc))
+        v[:, j] = 1
+        A.append(v.ravel())
+        b.append(counts[:, j].sum())
+    for i, j in small:
+        target = np.zeros((nr, nc))
+        target[i, j] = 1
+        iv = D.feasible_interval(np.array(A), b, target.ravel())
+        if iv.width < THRESHOLD:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("with_totals", [False, True])
+def test_secondary_suppression_takes_the_fewest_cells(with_totals):
+    """The rule 'smallest cell of each line' suppressed 5 more cells here; 3 are enough and are chosen.
+
+    No set of 1 or 2 more cells protects the small cell (checked by the audit written out in this
+    test); among the sets of 3, the chosen one withholds the fewest pupils (11 + 40 + 14).
+    """
+    table = pd.DataFrame(CASCADE, index=list("abc"), columns=list("wxyz"))
+    if with_totals:
+        table["Total"] = table.sum(axis=1)
+        table.loc["Total"] = table.sum()
+    s = suppress(table, counts=table, totals=["Total"] if with_totals else [])
+    inner = s.mask.loc[list("abc"), list("wxyz")].to_numpy()
+    assert s.n_primary == 1 and s.n_secondary == 3
+    assert sorted(zip(*np.nonzero(inner))) == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    assert not s.mask.get("Total", pd.Series(False)).any()             # the margins stay shown
+    assert not _pinned_without_margins(inner, CASCADE, [(0, 0)])
+    open_cells = [(i, j) for i in range(3) for j in range(4) if (i, j) != (0, 0)]
+    for k in (1, 2):
+        for extra in itertools.combinations(open_cells, k):
+            sup = np.zeros(CASCADE.shape, dtype=bool)
+            sup[0, 0] = True
+            for cell in extra:
+                sup[cell] = True
+            assert _pinned_without_margins(sup, CASCADE, [(0, 0)]), extra
+    lighter = [e for e in itertools.combinations(open_cells, 3) if sum(CASCADE[c] for c in e) < 11 + 40 + 14]
+    for extra in lighter:
+        sup = np.zeros(CASCADE.shape, dtype=bool)
+        sup[0, 0] = True
+        for cell in extra:
+            sup[cell] = True
+        assert _pinned_without_margins(sup, CASCADE, [(0, 0)]), extra
+
+
+def test_fewest_cells_search_keeps_a_large_table_protected():
+    """A table too large to search exhaustively still gets a pattern that the audit passes."""
+    rng = np.random.default_rng(1)
+    c = rng.integers(10, 80, size=(10, 8))
+    c[0, 0], c[2, 1], c[-1, -1] = 3, 4, 2
+    s = suppress(pd.DataFrame(c), counts=pd.DataFrame(c))
+    sup = s.mask.to_numpy()
+    assert s.n_primary == 3 and s.n_secondary >= 3
+    assert not _pinned_without_margins(sup, c, [(0, 0), (2, 1), (9, 7)])
+
+
 # ----------------------------------------------------------------------------- ACRO cross-check
 
 QUIET_ACRO = pytest.mark.filterwarnings("ignore::FutureWarning")   # pandas deprecations inside acro 1.0.2
@@ -538,6 +622,7 @@ FREQ_CASES = {
     "issue_totals": (list("abcd"), list("wxyz"), ISSUE_INNER.tolist()),
     "with_zero": (["r1", "r2"], ["c1", "c2", "c3"], [[0, 25, 40], [12, 30, 3]]),
     "all_large": (["r1", "r2"], ["c1", "c2"], [[10, 11], [40, 12]]),
+    "cascade": (list("abc"), list("wxyz"), [[3, 11, 50, 50], [12, 90, 13, 50], [40, 14, 15, 50]]),
 }
 
 

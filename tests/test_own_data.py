@@ -686,3 +686,144 @@ def test_report_school_with_leading_zero_on_both_fixtures(tmp_path, capsys, data
                "--invalid", "missing"])
     assert rc == 0, capsys.readouterr().err
     assert f"School {school}" in _text(out)
+
+
+# --------------------------------------------------------------------------- no sentence about what did not run
+#: How the chapters name each scale of the course in prose (words of that scale only), by the prefix of
+#: its item columns; written here from the chapters' text, not taken from the library's screen.
+SCALE_NAMES = {
+    "pssm": r"\bPSSM\b|Psychological Sense of School Membership",
+    "pisa_belong": r"\bPISA\b",
+    "sdq": r"\bSDQ\b|Strengths and Difficulties|difficulties",
+    "swemwbs": r"WEMWBS|wellbeing|well-being",
+    "tr_care": r"teacher care|cared for",
+    "tr_fair": r"teacher fairness|treated fairly",
+    "tr_listen": r"listened to|listen to",
+    "peer": r"peer acceptance|peer relationships?|(?:with|by) peers\b|\bfriends\b",
+    "bully": r"\bbull(?:y|ied|ying)\b",
+    "voice": r"pupil voice",
+}
+#: Pupil groups, by the column that records them.
+GROUP_NAMES = {"eal": r"\bEAL\b|additional language", "ethnicity": r"\bethnic", "lgbt": r"\bLGBT",
+               "adversity": r"\badversity\b", "fsm": r"\bFSM\b|free school meals"}
+
+
+def _prose_blocks(page: str) -> list[tuple[bool, str]]:
+    """The sentences of a page outside code, scripts, styles and navigation, each with whether it is
+    (part of) a heading."""
+    from html.parser import HTMLParser
+
+    skip = {"pre", "code", "script", "style", "head", "nav"}
+    block = {"p", "li", "h1", "h2", "h3", "h4", "td", "th", "figcaption", "div", "caption"}
+
+    class Prose(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.heading, self.blocks = 0, False, [(False, "")]
+
+        def handle_starttag(self, tag, attrs):
+            self.depth += tag in skip
+            if tag in block:
+                self.heading = tag in {"h1", "h2", "h3", "h4"}
+                self.blocks.append((self.heading, ""))
+
+        def handle_endtag(self, tag):
+            self.depth -= tag in skip and self.depth > 0
+            if tag in block:
+                self.heading = False
+                self.blocks.append((False, ""))
+
+        def handle_data(self, data):
+            if not self.depth:
+                head, text = self.blocks[-1]
+                self.blocks[-1] = (head, text + data)
+
+    parser = Prose()
+    parser.feed(page)
+    out = []
+    for head, text in parser.blocks:
+        text = re.sub(r"\s+", " ", text).strip()
+        out += [(head, x) for x in re.split(r"(?<=[.!?])\s+(?=[A-Z(])", text) if x]
+    return out
+
+
+def _names_of_absent(sentence: str, columns: set[str]) -> list[str]:
+    found = [s for s, w in SCALE_NAMES.items() if not any(c.startswith(s + "_") for c in columns)
+             and re.search(w, sentence, flags=re.I)]
+    found += [g for g, w in GROUP_NAMES.items() if g not in columns and re.search(w, sentence)]
+    return found
+
+
+@pytest.mark.slow
+def test_no_sentence_names_a_scale_group_or_section_the_run_did_not_compute(own_run):
+    """The two fixtures record different scales (belonging, teacher care and fairness, wellbeing; a
+    PISA-style belonging block, peers and bullying): on every page, and in every piece of Markdown that
+    a chapter glues into its prose, no sentence names a scale or pupil group the survey does not record,
+    and no sentence but its own heading names a section that was skipped.
+
+    Headings are left out of the first check: a section that ran keeps the course's heading
+    ("Teacher and peer relationships" on a survey with teacher scales only) while its prose says what
+    it computed."""
+    import nbformat
+
+    assert own_run["rc"] == 0, own_run["stderr"]
+    columns = set(read_codebook(own_run["codebook"])["variable"])
+    bad = []
+    for stem, skipped in own_run["skipped"].items():
+        page = (own_run["out"] / "site" / f"{stem}.html").read_text(encoding="utf-8")
+        blocks = _prose_blocks(page)
+        sentences = [x for head, x in blocks if not head]
+        nb = nbformat.read(own_run["out"] / "notebooks" / f"{stem}.ipynb", as_version=4)
+        glued = _glued_markdown_values(nb)
+        for where, sentence in [("page", s) for s in sentences] + [(f"glue {k}", s) for k, v in glued.items()
+                                                                   for s in re.split(r"(?<=[.!?])\s+", v)]:
+            if "This section was skipped" in sentence or any(sentence in h for h in skipped):
+                continue
+            for name in _names_of_absent(sentence, columns):
+                bad.append((stem, where, name, sentence[:120]))
+        for heading in (h for h in skipped if len(h) > 12):
+            title = re.sub(r"^\d+\.\s*", "", heading).replace("`", "")
+            mentions = [x for _, x in blocks if title in x.replace("`", "")]
+            assert len(mentions) <= 1, (stem, heading, mentions)
+    assert not bad, bad
+    # the screen is not empty: each run's pages do name the scales it recorded
+    page = (own_run["out"] / "site" / "02_measuring_belonging.html").read_text(encoding="utf-8")
+    text = " ".join(x for _, x in _prose_blocks(page))
+    recorded = [s for s in SCALE_NAMES if any(c.startswith(s + "_") for c in columns)]
+    assert any(re.search(SCALE_NAMES[s], text, flags=re.I) for s in recorded), recorded
+
+
+def _glued_markdown_values(nb) -> dict[str, str]:
+    """Each Markdown glue of an executed notebook with its text (a chapter's computed sentences)."""
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            meta = o.get("metadata", {}).get("scrapbook")
+            text = o.get("data", {}).get("text/markdown")
+            if meta and text is not None:
+                out[meta["name"]] = "".join(text) if isinstance(text, list) else text
+    return out
+
+
+def test_own_data_prose_leaves_out_paragraphs_naming_scales_and_groups_the_survey_lacks():
+    from belonging_lib.book import _absent_names, _own_data_prose
+
+    text = ("Belonging is {glue:text}`a:.2f`.\n\nShort scales are too noisy for one pupil's wellbeing. They suit groups.\n\n"
+            "- Pupils with EAL score {glue:text}`a`.\n- Relationships with peers matter.\n"
+            "- **A gap is no cause.** Pupils with EAL may be treated differently.\n- Code `sdq_total` is no prose.\n\n"
+            "```{admonition} What research says\n:class: evidence\n\nThe PSSM's negative items.\n\nSources:\n\n"
+            "- Ye (2014). The PSSM.\n```\n")
+    survey = ["pupil_id", "pssm_01", "peer_1", "eal"]
+    got = _own_data_prose(text, {"a": "0.9"}, _absent_names(survey))
+    assert "Belonging is" in got and "EAL" in got and "peers matter" in got and "PSSM" in got
+    assert "wellbeing" not in got and "They suit groups." in got    # the sentence, not its paragraph
+    assert "sdq_total" in got                                           # a name in code is not prose
+    got = _own_data_prose(text, {"a": "0.9"}, _absent_names(["pupil_id", "swemwbs_1", "sdq_1"]))
+    assert "wellbeing" in got
+    assert "EAL" not in got and "peers" not in got and "PSSM" not in got and "Ye (2014)" not in got
+    assert "- **A gap is no cause.**\n" in got + "\n"                    # the item stays, less the sentence
+    assert "{admonition}" not in got and "Sources:" not in got   # only a lead-in left: the box goes
+    assert _absent_names(["pupil_id"] + [f"{s}_1" for s in ("pssm", "pisa_belong", "sdq", "swemwbs", "tr_care",
+                                                           "tr_fair", "tr_listen", "peer", "bully", "engage",
+                                                           "voice", "parent_engage")]
+                         + ["fsm", "send", "eal", "ethnicity", "lgbt", "adversity"]) is None

@@ -8,6 +8,8 @@ counts).  The result is a :class:`SuppressedTable`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Sequence
 from typing import cast
@@ -249,7 +251,8 @@ def _protect_cross(
     published elsewhere.  Cells are added until every small cell (inner or
     total) passes :func:`_protected`: first the smallest inner cell in the
     line of an unprotected cell, then a total in its line, then the
-    smallest inner cell anywhere.
+    smallest inner cell anywhere.  :func:`_fewest_cross` then looks for a
+    pattern with fewer cells.
     """
     R, K = c.shape
     in_r = np.nonzero(~tot_rows)[0]
@@ -313,7 +316,7 @@ def _protect_cross(
     while True:
         bad = first_bad()
         if bad is None:
-            return sup
+            return _fewest_cross(c, primary, sup, is_inner, vecs, assumed, sensitive, threshold)
         i, j = bad
         line = np.zeros((R, K), dtype=bool)
         line[i, :] = True
@@ -327,6 +330,86 @@ def _protect_cross(
         else:
             return sup  # everything that could be suppressed is
         sup[inner] = _line_rule(c[inner], sup[inner])  # no inner line left with one suppressed cell
+
+
+#: At most this many candidate sets are audited when looking for a smaller secondary suppression.
+_SEARCH_BUDGET = 600
+
+
+def _fewest_cross(c, primary, found, is_inner, vecs, assumed, sensitive, threshold) -> np.ndarray:
+    """The fewest secondary cells that protect every small cell, starting from a pattern that does.
+
+    ``found`` is a protecting pattern (the line rule and the audit hold).
+    First each secondary cell is dropped in turn, the largest first, when
+    the pattern still holds without it.  Then every set of fewer inner
+    cells is tried, smallest sets first and, among sets of one size, the
+    fewest pupils first: the first set that keeps every inner line from
+    holding exactly one suppressed cell and that the linear-programming
+    audit finds protecting is the answer.  The search stops after
+    :data:`_SEARCH_BUDGET` audits, or does not start when a size has more
+    than twenty times as many sets (a large table): then the pattern found
+    by dropping cells stands.
+    """
+    R, K = c.shape
+    in_r = np.nonzero(is_inner.any(axis=1))[0]
+    in_c = np.nonzero(is_inner.any(axis=0))[0]
+    cells = [(int(i), int(j)) for i in range(R) for j in range(K)]
+    sens = [(int(i), int(j)) for i, j in sensitive]
+    prim_inner = [(i, j) for i, j in sens if is_inner[i, j]]
+    nr, nc = len(in_r), len(in_c)
+    pos = {(int(i), int(j)): a * nc + b for a, i in enumerate(in_r) for b, j in enumerate(in_c)}
+
+    def lines_ok(sup) -> bool:
+        block = sup[np.ix_(in_r, in_c)]
+        return not ((block.sum(axis=1) == 1).any() or (block.sum(axis=0) == 1).any())
+
+    def pinned(sup) -> bool:
+        """A cheap necessary check: a small inner cell worked out by peeling known sums one cell at a time."""
+        facts = [np.nonzero(v)[0] for v, _ in assumed] + [np.nonzero(vecs[k])[0] for k in cells if not sup[k]]
+        known = np.zeros(nr * nc, dtype=bool)
+        for k in cells:
+            if is_inner[k] and not sup[k]:
+                known[pos[k]] = True
+        changed = True
+        while changed:
+            changed = False
+            for f in facts:
+                left = f[~known[f]]
+                if len(left) == 1:
+                    known[left[0]] = True
+                    changed = True
+        return any(known[pos[k]] for k in prim_inner)
+
+    def protects(sup) -> bool:
+        if not lines_ok(sup) or pinned(sup):
+            return False
+        facts = assumed + [(vecs[k], c[k]) for k in cells if not sup[k]]
+        A = np.array([f[0] for f in facts]).reshape(-1, nr * nc)
+        b = [f[1] for f in facts]
+        return all(_protected(*_interval(A, b, vecs[k]), threshold) for k in sens)
+
+    best = found.copy()
+    for k in sorted((k for k in cells if best[k] and not primary[k]), key=lambda k: (-c[k], k)):
+        best[k] = False
+        if not protects(best):
+            best[k] = True
+    pool = [k for k in cells if is_inner[k] and not primary[k] and c[k] > 0]
+    spent = 0
+    for size in range(1, int(best.sum() - primary.sum())):
+        if math.comb(len(pool), size) > 20 * _SEARCH_BUDGET:
+            return best  # too many sets to list: a large table keeps the pattern found by dropping cells
+        for combo in sorted(itertools.combinations(pool, size), key=lambda t: (sum(c[k] for k in t), t)):
+            trial = primary.copy()
+            for k in combo:
+                trial[k] = True
+            if not lines_ok(trial) or pinned(trial):
+                continue
+            spent += 1
+            if spent > _SEARCH_BUDGET:
+                return best
+            if protects(trial):
+                return trial
+    return best
 
 
 def suppress(
@@ -352,8 +435,12 @@ def suppress(
       row is suppressed too, so the block's total cannot reveal it.
     * **a cross-table** (cells are groups) with ``counts`` (same shape, the
       number of pupils behind each cell; for a table of counts pass the
-      table itself): cells below the threshold are suppressed, then more
-      cells until no row or column has exactly one suppressed cell.  Rows or
+      table itself): cells below the threshold are suppressed, then the
+      fewest more cells (among those, the fewest pupils) such that no row or
+      column has exactly one suppressed cell and the linear-programming
+      audit (:func:`feasible_interval`) finds every small cell protected;
+      a table too large to search keeps a protecting pattern with every
+      unneeded cell given back.  Rows or
       columns named in ``totals`` are margins: never chosen for secondary
       suppression, and suppressed only if they are small themselves.  Margins
       may have several levels (subtotal rows such as 'Y7 all' beside a grand
