@@ -285,3 +285,34 @@ def _read_first_fitting(p: Path, what: str, expect, stack: bool = False) -> pd.D
                                                    if blank else "") + ".", file=sys.stderr)
         return pd.concat([f for _, f in fitting], ignore_index=True)
     return read_data(p, sheet=names[0])
+
+
+def check_rounds_match(now: pd.Index, before: pd.Index, n_matched: int, *, what: str) -> None:
+    """Stop when two survey rounds share few pupils (fewer than half of the smaller round), naming the
+    likely cause (leading zeros Excel dropped, capitals or spaces, another ID column) and the count matched."""
+    import re
+
+    smaller = min(len(now), len(before))
+    if smaller == 0 or n_matched >= 0.5 * smaller:
+        return
+
+    def strip0(idx):
+        return pd.Index([re.sub(r"^0+(?=\d)", "", str(r)) for r in idx])
+
+    def folded(idx):
+        return pd.Index([str(r).strip().casefold() for r in idx])
+
+    causes = []
+    n_zeros = len(strip0(now).intersection(strip0(before)))
+    n_case = len(folded(now).intersection(folded(before)))
+    if n_zeros > n_matched:
+        causes.append(f"leading zeros: {n_zeros} would match if leading zeros were ignored (Excel drops them "
+                      "from codes such as 007; format the column as Text and enter the codes again)")
+    if n_case > n_matched:
+        causes.append(f"capitals or spaces: {n_case} would match if case and spaces were ignored")
+    if not causes:
+        causes.append("the two files may use different ID columns, or be of different pupils")
+    raise DataError(f"Only {n_matched} of the {len(now)} pupils in the {what} file match a pupil_ref in the "
+                    f"previous file ({len(before)} pupils), so most changes could not be assessed. Likely cause: "
+                    + "; ".join(causes) + ". Correct pupil_ref in one file so that the same pupil has the same "
+                    "reference in both.")

@@ -28,7 +28,6 @@ import dataclasses
 import datetime as _dt
 import html as _html
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ import pandas as pd
 from .._errors import ColumnError, DataError
 from .._safe_write import write_csv
 from .._validation import describe_rows
-from ._common import NOT_A_SCREEN
+from ._common import NOT_A_SCREEN, check_rounds_match
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 from .safeguarding import answers_needing_response
 
@@ -92,10 +91,21 @@ class FlagResult:
 
 
 def _alpha(data: pd.DataFrame, version: str, part: str | None) -> float:
-    from ..reliability import scale_reliability
+    """Alpha of the part (or of all items) from this file's answers.
+
+    A question nobody on the sheet was asked (the trusted-adult question on an older sheet) is left
+    out: the scores are means of the other questions, so their reliability is theirs.
+    """
+    from ..reliability import reliability
+    from ..scoring import clean_items
 
     inst = instrument_for(version)
-    return float(scale_reliability(data, inst, subscale=part, progress=False).alpha)
+    ids = list(inst.items_of(part))
+    codes = clean_items(data, inst)[ids]
+    ids = [i for i in ids if codes[i].notna().any()]
+    return float(reliability(codes[ids], reverse=[i for i in ids if i in inst.reverse_items],
+                             response_range=inst.response_range, progress=False,
+                             label=f"{inst.id} {part}" if part else inst.id).alpha)
 
 
 def _refs(data: pd.DataFrame, what: str) -> pd.Series:
@@ -258,7 +268,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
         sd_before = float(before.std(ddof=1))
         common = out.index.intersection(before.index)
         n_matched, n_unmatched = int(len(common)), int(len(out) - len(common))
-        _check_matching(out.index, before.index, n_matched)
+        check_rounds_match(out.index, before.index, n_matched, what="support-plan")
         rc = reliable_change(before.reindex(out.index), out["total"], reliability=rel["total_previous"],
                              sd=sd_before, ci_level=ci)
         out["total_previous"] = before.reindex(out.index).to_numpy()
@@ -324,34 +334,6 @@ def _check_reliabilities(rel: dict) -> None:
             raise DataError(f"The reliability {key!r} (--reliability on the command line) is {value!r}: a "
                             "reliability must be a number strictly between 0 and 1, such as the whole "
                             "school's alpha 0.85.")
-
-
-def _check_matching(now: pd.Index, before: pd.Index, n_matched: int) -> None:
-    """Stop when the two rounds share few pupils, naming the likely cause and the count matched."""
-    smaller = min(len(now), len(before))
-    if smaller == 0 or n_matched >= 0.5 * smaller:
-        return
-
-    def strip0(idx):
-        return pd.Index([re.sub(r"^0+(?=\d)", "", str(r)) for r in idx])
-
-    def folded(idx):
-        return pd.Index([str(r).strip().casefold() for r in idx])
-
-    causes = []
-    n_zeros = len(strip0(now).intersection(strip0(before)))
-    n_case = len(folded(now).intersection(folded(before)))
-    if n_zeros > n_matched:
-        causes.append(f"leading zeros: {n_zeros} would match if leading zeros were ignored (Excel drops them "
-                      "from codes such as 007; format the column as Text and enter the codes again)")
-    if n_case > n_matched:
-        causes.append(f"capitals or spaces: {n_case} would match if case and spaces were ignored")
-    if not causes:
-        causes.append("the two files may use different ID columns, or be of different pupils")
-    raise DataError(f"Only {n_matched} of the {len(now)} pupils in the support-plan file match a pupil_ref in the "
-                    f"previous file ({len(before)} pupils), so most changes could not be assessed. Likely cause: "
-                    + "; ".join(causes) + ". Correct pupil_ref in one file so that the same pupil has the same "
-                    "reference in both.")
 
 
 #: Columns of staff notes on behaviour; the plan's "What the behaviour may be communicating" needs one.
