@@ -14,6 +14,10 @@ from .._errors import DataError
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
+#: How the school tools' messages number rows: as the spreadsheet program shows them, the row of
+#: column names being row 1, so the first pupil is on row 2 (:func:`read_table` numbers rows so).
+SHEET_ROWS = "as numbered in the spreadsheet, where the column names are row 1"
+
 #: Printed by every command that reads or writes pupil-level data.
 DATA_PROTECTION_REMINDER = (
     "Data protection: these files hold pupil-level personal data. Keep them only in the folder you "
@@ -183,9 +187,9 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
     its text, answers as text) is turned into the data-entry sheet's layout by
     :func:`belonging_lib.schools.online_forms.read_form_export`, with notes.
 
-    The index is the data row number counted from 1 (the row after the header is row 1), so every
-    error message names the row a user sees in their spreadsheet program minus the header line.
-    Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
+    The index is the row number the spreadsheet program shows (the column names are row 1, the
+    first pupil row 2: :data:`SHEET_ROWS`), so every error message names the row a teacher sees in
+    Excel.  Rows stacked from several sheets are labelled ``"5 (sheet 'TA1')"``.  Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
     printed to standard error; the other rows keep their numbers.
     """
     import sys
@@ -222,7 +226,8 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
         hint = _title_rows_hint(p)
         if hint:
             raise DataError(f"The {what} file {p.name!r} does not start with its column names.{hint}")
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    labels = frame.attrs.pop("sheet_rows", None)
+    frame.index = pd.Index(labels) if labels is not None else pd.RangeIndex(2, len(frame) + 2)
     blank = frame.apply(lambda c: c.isna() | c.astype("string").str.strip().eq("").fillna(True)
                         .astype(bool)).all(axis=1)
     trailing = _trailing_blank_records(p)      # the reader drops these itself; they are counted here
@@ -283,7 +288,10 @@ def _read_first_fitting(p: Path, what: str, expect, stack: bool = False) -> pd.D
             print(f"The {what} file: stacked {len(fitting)} sheet(s) ({', '.join(repr(n) for n, _ in fitting)}), "
                   "rows numbered in that order" + (f"; blank sheet(s) {', '.join(map(repr, blank))} skipped"
                                                    if blank else "") + ".", file=sys.stderr)
-        return pd.concat([f for _, f in fitting], ignore_index=True)
+        stacked = pd.concat([f for _, f in fitting], ignore_index=True)
+        # each row keeps the row number its own sheet shows, with the sheet's name
+        stacked.attrs["sheet_rows"] = [f"{k} (sheet {n!r})" for n, f in fitting for k in range(2, len(f) + 2)]
+        return stacked
     return read_data(p, sheet=names[0])
 
 

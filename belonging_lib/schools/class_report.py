@@ -141,7 +141,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     data : DataFrame
         The class's filled data-entry sheet (one row per pupil, items ``ocbs_01`` ... or ``ocbp_01`` ...).
         Row labels are used in error messages: read files with
-        :func:`belonging_lib.schools._common.read_table` so that rows count from 1.
+        :func:`belonging_lib.schools._common.read_table` so that they are the spreadsheet's row numbers.
     school : DataFrame, optional
         The whole school's sheet of the same version, shown beside the class.
     previous : DataFrame, optional
@@ -171,11 +171,12 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     ------
     DataError, ColumnError
         Empty file, the other version, missing item columns, a code out of range, a row without
-        answers, a repeated pupil reference: the message names the column and the rows (from 1).
+        answers, a repeated pupil reference: the message names the column and the rows (the index's labels: read the file with
+        :func:`belonging_lib.schools._common.read_table` and they are the spreadsheet's row numbers).
     """
 
     from ..plots._style import figure_of
-    from ._common import figure_to_data_uri, render
+    from ._common import SHEET_ROWS, figure_to_data_uri, render
     from .plots import part_profile
 
     policy = policy or get_default_policy()
@@ -188,8 +189,8 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if flat.any():
         straight_note = (f"{int(flat.sum())} pupil(s) ticked the same answer to every question, including the "
                          "questions worded the other way round, so their answers probably do not describe how they "
-                         "feel; they are left out of every number on this page. Sheet rows (counted from 1, after "
-                         f"the header): {', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
+                         "feel; they are left out of every number on this page. Rows ({SHEET_ROWS}): "
+                         f"{', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
                          "tick the same box when they find the questions hard, or did not want to answer.")
         data = data[~flat]
     scores = score_responses(data, version=version, what="class")

@@ -50,6 +50,7 @@ def _without_blank_sheets(data, what: str):
     import sys
 
     from ..scoring import clean_items
+    from ._common import SHEET_ROWS
     from .questionnaire import detect_version, instrument_for
 
     inst = instrument_for(detect_version(data))
@@ -62,8 +63,8 @@ def _without_blank_sheets(data, what: str):
         return data
     if blank.any() and not blank.all():
         print(f"The {what} file: {int(blank.sum())} sheet(s) answer no question (rows "
-              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, counted from 1 "
-              "after the header): left out, as pupils who did not take part.", file=sys.stderr)
+              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, {SHEET_ROWS}): "
+              "left out, as pupils who did not take part.", file=sys.stderr)
         return data[~blank]
     return data
 
@@ -258,7 +259,7 @@ def register(sub) -> None:
                     "distribution, each part's mean with a 95% interval, the school beside the class (with "
                     "--school), and group splits only where the disclosure policy allows. For reflection and "
                     "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
-                    "class) stops with an error naming the row (from 1) and column, exit status 2."),
+                    "class) stops with an error naming the spreadsheet row (the column names are row 1) and the column, exit status 2."),
                 epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out ~/school/reports/7B",
                 func=_cmd_class_report, out_help="folder for class_report.html", arguments=[
                     (("--data",), dict(required=True, help="the class's filled sheet (.csv or .xlsx)")),

@@ -39,7 +39,7 @@ from .._errors import ColumnError, DataError
 from .._validation import check_choice, describe_rows
 from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
-from ._common import out_dir, render
+from ._common import SHEET_ROWS, out_dir, render
 
 __all__ = ["VERSIONS", "FORMS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
            "form_items", "write_questionnaire", "write_form", "simulate_responses", "detect_version", "check_responses",
@@ -287,7 +287,8 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     """Check a filled data-entry sheet; return its version.
 
     Raises a :class:`~belonging_lib.DataError` or :class:`~belonging_lib.ColumnError` that names the
-    column, the rows (counted from 1, after the header) and the value when: the file is empty; the
+    column, the rows (the frame's row labels: the spreadsheet's row numbers when read by
+    :func:`belonging_lib.schools._common.read_table`) and the value when: the file is empty; the
     item columns belong to the other version than ``version``; an item column is missing; a code is
     outside the version's range; a pupil reference is repeated; a row has no answer at all.
     """
@@ -322,13 +323,12 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     except DataError as exc:
         # the school commands have no --invalid option: advise what a teacher can do with the sheet
         msg = str(exc).replace(" Pass invalid='missing' to set such values missing.", "")
-        raise type(exc)(f"In the {what} file: {msg} Rows are counted from 1, after the header (row 1 is the "
-                        "spreadsheet's row 2). Correct the value on the sheet, or leave the cell empty if the "
+        raise type(exc)(f"In the {what} file: {msg} Rows are {SHEET_ROWS}. Correct the value on the sheet, or leave the cell empty if the "
                         "answer cannot be read.") from None
     empty = items.isna().all(axis=1)
     if empty.any():
-        raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} (counted from 1, after the "
-                        f"header) answer no question (columns {inst.item_ids[0]} ... {inst.item_ids[-1]} are "
+        raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} ({SHEET_ROWS}) "
+                        "answer no question (columns {inst.item_ids[0]} ... {inst.item_ids[-1]} are "
                         "all empty). Delete such rows, or enter the answers.")
     if "pupil_ref" in data.columns:
         refs = data["pupil_ref"].astype("string").str.strip()
@@ -338,7 +338,7 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
         if dup.any():
             within = " within one class" if "class" in data.columns else ""
             raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference{within} in "
-                            f"{describe_rows(data.index[dup])} (counted from 1, after the header).")
+                            f"{describe_rows(data.index[dup])} ({SHEET_ROWS}).")
     return found
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from .._errors import ColumnError, DataError
 from .._safe_write import write_csv
 from .._validation import describe_rows
-from ._common import NOT_A_SCREEN, check_rounds_match
+from ._common import NOT_A_SCREEN, SHEET_ROWS, check_rounds_match
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 from .safeguarding import answers_needing_response
 
@@ -116,7 +116,7 @@ def _refs(data: pd.DataFrame, what: str) -> pd.Series:
     blank = refs.isna() | (refs == "")
     if blank.any():
         raise DataError(f"Column 'pupil_ref' of the {what} file is empty in {describe_rows(data.index[blank])} "
-                        "(counted from 1, after the header).")
+                        f"({SHEET_ROWS}).")
     return refs.astype(str)
 
 
@@ -142,7 +142,7 @@ def _sdq(data: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]
             (total.notna() & ((total < 0) | (total > 40) | (total != total.round())))
         if bad.any():
             raise DataError(f"Column 'sdq_total' must hold a whole number from 0 to 40 (the SDQ's total difficulties "
-                            f"range), but {describe_rows(data.index[bad])} (counted from 1, after the header) hold "
+                            f"range), but {describe_rows(data.index[bad])} ({SHEET_ROWS}) hold "
                             f"{given[bad].iloc[0]!r}.")
     if "sdq_total_band" in data.columns:
         band = data["sdq_total_band"].astype("string").str.strip().str.lower()
@@ -167,7 +167,8 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     Parameters
     ----------
     data : DataFrame
-        Filled questionnaire sheet with ``pupil_ref`` (rows counted from 1 in messages); optional name
+        Filled questionnaire sheet with ``pupil_ref`` (row labels, the spreadsheet's row numbers when read with
+        :func:`~belonging_lib.schools._common.read_table`, name rows in messages); optional name
         columns (``name``, ``first_name`` ...), SDQ items (``sdq_01`` ... ``sdq_25``) or ``sdq_total`` /
         ``sdq_total_band``.
     previous : DataFrame, optional
@@ -205,7 +206,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     refs = _refs(data, "support-plan")
     dup = refs.duplicated(keep=False)
     if dup.any():
-        raise DataError(f"Column 'pupil_ref' repeats a reference in {describe_rows(data.index[dup])} (counted from 1).")
+        raise DataError(f"Column 'pupil_ref' repeats a reference in {describe_rows(data.index[dup])} ({SHEET_ROWS}).")
     lo, hi = inst.response_range
     mid = (lo + hi) / 2
     staff_cutoff = mid if staff_cutoff is None else float(staff_cutoff)
@@ -471,7 +472,7 @@ def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
     """Holidays from a term-dates file (CSV or Excel with columns ``start`` and ``end``, one holiday a row).
 
     Dates are read as day-first when written like 20/10/2026 (the UK form) or as ISO 2026-10-20.  Errors
-    name the row (from 1, after the header) and the value.
+    name the row (as the spreadsheet numbers it) and the value.
     """
     from ._common import read_table
 
@@ -486,7 +487,7 @@ def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
             s = pd.to_datetime(str(a).strip(), dayfirst="/" in str(a)).date()
             e = pd.to_datetime(str(b).strip(), dayfirst="/" in str(b)).date()
         except (ValueError, TypeError):
-            raise DataError(f"The term-dates file, row {row} (counted from 1, after the header): "
+            raise DataError(f"The term-dates file, row {row} ({SHEET_ROWS}): "
                             f"{a!r} to {b!r} is not a pair of dates such as 2026-10-26 or 26/10/2026.") from None
         if e < s:
             raise DataError(f"The term-dates file, row {row}: the holiday ends ({e}) before it starts ({s}).")
