@@ -343,7 +343,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     rounds_html, rounds_reading = "", []
     if previous is not None:
         rounds_html, rounds_reading = _rounds_block(
-            round_comparison(data, previous, version=version, policy=policy, ci_level=ci_level),
+            round_comparison(data, previous=previous, version=version, policy=policy, ci_level=ci_level),
             policy=policy, ci_level=ci_level)
     ctx.update(rounds_html=rounds_html, rounds_reading=rounds_reading)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
@@ -369,12 +369,12 @@ def _has_refs(data: pd.DataFrame) -> bool:
     return bool((refs.notna() & (refs != "")).all())
 
 
-def round_comparison(data: pd.DataFrame, previous: pd.DataFrame, *, version: str | None = None,
+def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str | None = None,
                      policy: DisclosurePolicy | None = None, ci_level: float = 0.95) -> pd.DataFrame:
     """Each part by survey round, and whether the change is more than chance and measurement error.
 
     ``previous`` is an earlier round's sheet of the same version.  When both sheets give every pupil a
-    ``pupil_ref``, pupils are matched on it (and on ``class`` when both sheets record classes) and the
+    ``pupil_ref``, pupils are matched on it (and on ``class`` when a sheet holds several classes) and the
     change is the mean of the matched pupils' own changes, with the paired t interval; otherwise the
     change is the difference of the two rounds' means, with Welch's interval.  Either interval carries
     the pupils' measurement error (it is part of each pupil's score, hence of the spread the interval
@@ -415,7 +415,11 @@ def round_comparison(data: pd.DataFrame, previous: pd.DataFrame, *, version: str
     s_before = score_responses(before, version=version, what="previous")
     paired = _has_refs(now) and _has_refs(before)
     if paired:
-        with_class = all("class" in f.columns and f["class"].notna().all() for f in (now, before))
+        # the class is part of the match only where a sheet holds several classes (P01 may be in each);
+        # within one class it adds nothing, and a class renamed between rounds (7B, then 8B) must not
+        # stop the match
+        with_class = all("class" in f.columns and f["class"].notna().all() for f in (now, before)) and max(
+            f["class"].astype("string").str.strip().nunique() for f in (now, before)) > 1
         k_now, k_before = _round_keys(now, with_class), _round_keys(before, with_class)
         for keys, what, frame in ((k_now, "class", now), (k_before, "previous", before)):
             if keys.duplicated().any():

@@ -77,9 +77,10 @@ def _read_sheet(path, what: str, *, blank_sheets: bool = True):
     from ._common import read_table
     from .questionnaire import accept_older_sheet
 
-    data, note = accept_older_sheet(read_table(path, what=what, expect=_has_items), what=what)
-    if note:
-        print(note, file=sys.stderr)
+    older = accept_older_sheet(read_table(path, what=what, expect=_has_items), what=what)
+    data = older.data
+    if older.note:
+        print(older.note, file=sys.stderr)
     return _without_blank_sheets(data, what) if blank_sheets else data
 
 

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ from ._common import SHEET_ROWS, out_dir, render
 
 __all__ = ["VERSIONS", "FORMS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
            "form_items", "write_questionnaire", "write_form", "simulate_responses", "detect_version", "check_responses",
-           "score_responses", "simulate_follow_up", "cfa_model", "TRUSTED_ADULT_ITEM", "accept_older_sheet"]
+           "score_responses", "simulate_follow_up", "cfa_model", "TRUSTED_ADULT_ITEM", "OlderSheet", "accept_older_sheet"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
@@ -342,7 +343,23 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     return found
 
 
-def accept_older_sheet(data: pd.DataFrame, *, what: str = "data") -> tuple[pd.DataFrame, str]:
+@dataclass(frozen=True)
+class OlderSheet:
+    """What :func:`accept_older_sheet` made of a sheet.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The sheet, with the trusted-adult column added empty where it was missing (else unchanged).
+    note : str
+        What was done, for the user (empty when nothing was added).
+    """
+
+    data: pd.DataFrame
+    note: str
+
+
+def accept_older_sheet(data: pd.DataFrame, *, what: str = "data") -> OlderSheet:
     """A sheet from before the trusted-adult question, with that question's column added empty.
 
     A sheet filled in before question 17 (:data:`TRUSTED_ADULT_ITEM`) was added holds every other
@@ -352,23 +369,24 @@ def accept_older_sheet(data: pd.DataFrame, *, what: str = "data") -> tuple[pd.Da
     talk to" answer can be listed for that round, and the note says so.  Any other missing question is
     left for :func:`check_responses` to refuse.
 
-    Returns the sheet (unchanged when it is not such a sheet) and a note (empty when nothing was added).
+    Returns an :class:`OlderSheet`: the sheet (unchanged when it is not such a sheet) and a note
+    (empty when nothing was added).
     """
     if not isinstance(data, pd.DataFrame):
-        return data, ""
+        return OlderSheet(data, "")
     try:
         version = detect_version(data)
     except ColumnError:
-        return data, ""
+        return OlderSheet(data, "")
     inst = instrument_for(version)
     item = TRUSTED_ADULT_ITEM[version]
     if [c for c in inst.item_ids if c not in data.columns] != [item]:
-        return data, ""
+        return OlderSheet(data, "")
     note = (f"The {what} file is an older sheet without question 17 ({item}, the trusted-adult question, added "
             "after release 0.2.0): read with that question missing. Its parts are scored on the questions the "
             "pupils were asked, and a pupil with no adult to talk to cannot be picked out from this round: ask "
             "in person where it matters.")
-    return data.assign(**{item: np.nan}), note
+    return OlderSheet(data.assign(**{item: np.nan}), note)
 
 
 def score_responses(data: pd.DataFrame, *, version: str | None = None, what: str = "data") -> pd.DataFrame:
