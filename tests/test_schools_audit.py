@@ -154,4 +154,5 @@ def test_audit_commands_end_to_end(tmp_path, capsys):
     bad.loc[4, "rating"] = "7"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert main(["audit", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")]) == 2
-    assert "row 4" in capsys.readouterr().err
+    err = capsys.readouterr().err  # label 4 is the fourth rating: spreadsheet row 5 (the column names are row 1)
+    assert "row 5 (as numbered in the spreadsheet, where the column names are row 1)" in err and "'7'" in err

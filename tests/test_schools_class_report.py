@@ -105,14 +105,14 @@ def test_command_end_to_end_and_errors(school, tmp_path, capsys):
                  "--out", str(tmp_path / "out")]) == 0
     page = (tmp_path / "out" / "class_report.html").read_text()
     assert "School mean" in page and "@media print" in page and "Strongly agree %" in page
-    # out-of-range code: exit 2, row counted from 1 and the column named
+    # out-of-range code: exit 2, the row as the spreadsheet numbers it and the column named
     bad = c.copy()
     bad["ocbs_03"] = bad["ocbs_03"].astype(object)
     bad.loc[6, "ocbs_03"] = 9
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert main(["class-report", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
-    assert "'ocbs_03'" in err and "row 6" in err and "9" in err
+    assert "'ocbs_03'" in err and "row 7" in err and "9" in err  # sixth pupil: spreadsheet row 7
     # wrong version
     assert main(["class-report", "--data", str(tmp_path / "class.csv"), "--version", "primary",
                  "--out", str(tmp_path / "o3")]) == 2

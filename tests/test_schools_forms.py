@@ -171,7 +171,7 @@ def test_a_microsoft_forms_export_becomes_the_sheet_with_the_codes(capsys):
     export = read_form_export(raw, what="class")
     sheet, notes = export.data, export.notes
     inst = load_instrument("ocb_secondary")
-    assert list(sheet.columns) == list(inst.item_ids) and list(sheet.index) == list(range(1, 13))
+    assert list(sheet.columns) == list(inst.item_ids) and list(sheet.index) == list(range(2, 14))
     assert (sheet.to_numpy(dtype=int) == truth.to_numpy()).all()
     said = " ".join(notes)
     assert "secondary version, 12 responses" in said and f"{12 * 17} text answers" in said
@@ -194,7 +194,8 @@ def test_a_google_forms_grid_export_is_read_and_blank_answers_stay_blank():
     export = read_form_export(raw)
     sheet, notes = export.data, export.notes
     assert list(sheet.columns[:2]) == ["pupil_ref", "class"] and sheet["pupil_ref"].tolist() == ["P01", "P02"]
-    assert sheet.loc[1, "ocbp_01"] == 3 and pd.isna(sheet.loc[2, "ocbp_01"]) and sheet.loc[2, "ocbp_17"] == 2
+    # rows as the spreadsheet numbers them: the column names are row 1, the first response row 2
+    assert sheet.loc[2, "ocbp_01"] == 3 and pd.isna(sheet.loc[3, "ocbp_01"]) and sheet.loc[3, "ocbp_17"] == 2
     assert "'Timestamp'" in " ".join(notes)
 
 
@@ -215,7 +216,7 @@ def test_an_answer_that_is_not_a_label_names_the_column_row_and_value():
     with pytest.raises(DataError) as err:
         read_form_export(raw, what="class")
     msg = str(err.value)
-    assert repr(col) in msg and "row 4" in msg and "'Kind of'" in msg and "invalid=" not in msg
+    assert repr(col) in msg and "row 5" in msg and "'Kind of'" in msg and "invalid=" not in msg
 
 
 def test_class_report_reads_each_synthetic_example_export(tmp_path, capsys):

@@ -791,7 +791,8 @@ def test_out_of_range_advice_names_only_what_the_command_has(tmp_path, capsys):
     d.to_csv(tmp_path / "c.csv", index=False)
     assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "invalid" not in err and "row 5" in err and "spreadsheet's row 2" in err
+    # the fifth pupil is on spreadsheet row 6 (the column names are row 1)
+    assert "invalid" not in err and "row 6" in err and "the column names are row 1" in err
 
 
 def test_a_blank_returned_sheet_is_counted_and_left_out(tmp_path, capsys):
@@ -802,4 +803,4 @@ def test_a_blank_returned_sheet_is_counted_and_left_out(tmp_path, capsys):
     d.to_csv(tmp_path / "c.csv", index=False)
     assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr()
-    assert "19 pupils" in out.out and "1 sheet(s) answer no question (rows 7" in out.err
+    assert "19 pupils" in out.out and "1 sheet(s) answer no question (rows 8," in out.err

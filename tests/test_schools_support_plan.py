@@ -174,3 +174,24 @@ def test_repeated_reference_is_an_error():
     d = _frame([_flat("A", 3), _flat("A", 4), _flat("B", 2)])
     with pytest.raises(DataError, match="repeats"):
         support_flags(d, reliability={"staff": 0.8, "total": 0.8})
+
+
+def test_reliable_change_uses_the_earlier_waves_alpha_from_its_answers():
+    """Without --reliability, the RCI's alpha is the earlier wave's own (as the reliability module
+    computes it) and the index is (now - before) / (SD_before * sqrt(2) * sqrt(1 - alpha))."""
+    from belonging_lib.reliability import scale_reliability
+    from belonging_lib.schools.questionnaire import score_responses
+
+    before = simulate_responses(version="secondary", n_classes=2, class_size=25, seed=21)
+    before.index = range(2, len(before) + 2)
+    now = simulate_follow_up(before, seed=22)
+    res = support_flags(now, previous=before)
+    alpha = scale_reliability(before, INST, progress=False).alpha
+    assert res.reliability["total_previous"] == pytest.approx(alpha, rel=1e-12)
+    assert res.reliability["total"] == pytest.approx(scale_reliability(now, INST, progress=False).alpha, rel=1e-12)
+    a = pd.Series(score_responses(before)["total"].to_numpy(dtype=float), index=before["pupil_ref"])
+    b = pd.Series(score_responses(now)["total"].to_numpy(dtype=float), index=now["pupil_ref"])
+    rci = (b - a) / (a.std(ddof=1) * np.sqrt(2) * np.sqrt(1 - alpha))
+    got = res.pupils["rci"]
+    assert np.allclose(got.to_numpy(dtype=float), rci.reindex(got.index).to_numpy(), rtol=1e-12, equal_nan=True)
+    assert (res.pupils["reliable_drop"] == (got < -1.959963984540054)).all()

@@ -14,6 +14,10 @@ from .._errors import DataError
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
+#: How the school tools' messages number rows: as the spreadsheet program shows them, the row of
+#: column names being row 1, so the first pupil is on row 2 (:func:`read_table` numbers rows so).
+SHEET_ROWS = "as numbered in the spreadsheet, where the column names are row 1"
+
 #: Printed by every command that reads or writes pupil-level data.
 DATA_PROTECTION_REMINDER = (
     "Data protection: these files hold pupil-level personal data. Keep them only in the folder you "
@@ -183,9 +187,9 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
     its text, answers as text) is turned into the data-entry sheet's layout by
     :func:`belonging_lib.schools.online_forms.read_form_export`, with notes.
 
-    The index is the data row number counted from 1 (the row after the header is row 1), so every
-    error message names the row a user sees in their spreadsheet program minus the header line.
-    Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
+    The index is the row number the spreadsheet program shows (the column names are row 1, the
+    first pupil row 2: :data:`SHEET_ROWS`), so every error message names the row a teacher sees in
+    Excel.  Rows stacked from several sheets are labelled ``"5 (sheet 'TA1')"``.  Completely empty rows (the unused end of a data-entry sheet) are skipped, and their number is
     printed to standard error; the other rows keep their numbers.
     """
     import sys
@@ -222,7 +226,8 @@ def read_table(path: str | os.PathLike, *, what: str = "data", expect=None, stac
         hint = _title_rows_hint(p)
         if hint:
             raise DataError(f"The {what} file {p.name!r} does not start with its column names.{hint}")
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    labels = frame.attrs.pop("sheet_rows", None)
+    frame.index = pd.Index(labels) if labels is not None else pd.RangeIndex(2, len(frame) + 2)
     blank = frame.apply(lambda c: c.isna() | c.astype("string").str.strip().eq("").fillna(True)
                         .astype(bool)).all(axis=1)
     trailing = _trailing_blank_records(p)      # the reader drops these itself; they are counted here
@@ -283,5 +288,39 @@ def _read_first_fitting(p: Path, what: str, expect, stack: bool = False) -> pd.D
             print(f"The {what} file: stacked {len(fitting)} sheet(s) ({', '.join(repr(n) for n, _ in fitting)}), "
                   "rows numbered in that order" + (f"; blank sheet(s) {', '.join(map(repr, blank))} skipped"
                                                    if blank else "") + ".", file=sys.stderr)
-        return pd.concat([f for _, f in fitting], ignore_index=True)
+        stacked = pd.concat([f for _, f in fitting], ignore_index=True)
+        # each row keeps the row number its own sheet shows, with the sheet's name
+        stacked.attrs["sheet_rows"] = [f"{k} (sheet {n!r})" for n, f in fitting for k in range(2, len(f) + 2)]
+        return stacked
     return read_data(p, sheet=names[0])
+
+
+def check_rounds_match(now: pd.Index, before: pd.Index, n_matched: int, *, what: str) -> None:
+    """Stop when two survey rounds share few pupils (fewer than half of the smaller round), naming the
+    likely cause (leading zeros Excel dropped, capitals or spaces, another ID column) and the count matched."""
+    import re
+
+    smaller = min(len(now), len(before))
+    if smaller == 0 or n_matched >= 0.5 * smaller:
+        return
+
+    def strip0(idx):
+        return pd.Index([re.sub(r"^0+(?=\d)", "", str(r)) for r in idx])
+
+    def folded(idx):
+        return pd.Index([str(r).strip().casefold() for r in idx])
+
+    causes = []
+    n_zeros = len(strip0(now).intersection(strip0(before)))
+    n_case = len(folded(now).intersection(folded(before)))
+    if n_zeros > n_matched:
+        causes.append(f"leading zeros: {n_zeros} would match if leading zeros were ignored (Excel drops them "
+                      "from codes such as 007; format the column as Text and enter the codes again)")
+    if n_case > n_matched:
+        causes.append(f"capitals or spaces: {n_case} would match if case and spaces were ignored")
+    if not causes:
+        causes.append("the two files may use different ID columns, or be of different pupils")
+    raise DataError(f"Only {n_matched} of the {len(now)} pupils in the {what} file match a pupil_ref in the "
+                    f"previous file ({len(before)} pupils), so most changes could not be assessed. Likely cause: "
+                    + "; ".join(causes) + ". Correct pupil_ref in one file so that the same pupil has the same "
+                    "reference in both.")

@@ -31,6 +31,7 @@ from .._results import Result
 from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
+from ._common import SHEET_ROWS
 from ._framework import LEVELS, load_framework
 
 __all__ = ["LEVELS", "framework", "audit_form", "write_audit_template", "read_audit", "RaterAgreement",
@@ -129,8 +130,8 @@ def write_audit_template(out: str | os.PathLike) -> list[Path]:
 def read_audit(data: pd.DataFrame) -> pd.DataFrame:
     """Check stacked audit forms; return ``rater, area, indicator, rating (1-4 or NaN), evidence``.
 
-    Ratings may be codes 1-4 or the level words (any case).  Errors name the column, the rows (counted
-    from 1 after the header, as :func:`~belonging_lib.schools._common.read_table` numbers them) and
+    Ratings may be codes 1-4 or the level words (any case).  Errors name the column, the rows (as
+    the spreadsheet numbers them, when read by :func:`~belonging_lib.schools._common.read_table`) and
     the value: unknown indicator, rating out of range, a rater who rated an indicator twice, no rater.
     """
     if not isinstance(data, pd.DataFrame) or data.shape[0] == 0:
@@ -145,12 +146,12 @@ def read_audit(data: pd.DataFrame) -> pd.DataFrame:
     d["indicator"] = d["indicator"].astype("string").str.strip()
     no_rater = d["rater"].isna() | (d["rater"] == "")
     if no_rater.any():
-        raise DataError(f"Column 'rater' is empty in {describe_rows(d.index[no_rater])} (counted from 1, after "
-                        "the header): every row needs the rater's staff code.")
+        raise DataError(f"Column 'rater' is empty in {describe_rows(d.index[no_rater])} ({SHEET_ROWS}): "
+                        "every row needs the rater's staff code.")
     unknown = ~d["indicator"].isin(f.index)
     if unknown.any():
         raise DataError(f"Column 'indicator' holds the unknown indicator {d.loc[unknown, 'indicator'].iloc[0]!r} "
-                        f"in {describe_rows(d.index[unknown])} (counted from 1, after the header). Indicators "
+                        f"in {describe_rows(d.index[unknown])} ({SHEET_ROWS}). Indicators "
                         "are named like relationships_1 ... staff_3, as on the blank form.")
     words = {lab: code for code, lab in LEVELS}
     raw = d["rating"].astype("string").str.strip().str.lower()
@@ -161,12 +162,12 @@ def read_audit(data: pd.DataFrame) -> pd.DataFrame:
     bad = ~blank & (rating.isna() | ~rating.isin([1.0, 2.0, 3.0, 4.0]))
     if bad.any():
         raise DataError(f"Column 'rating' must hold 1-4 or not yet / emerging / established / embedded, but "
-                        f"{describe_rows(d.index[bad])} (counted from 1, after the header) hold "
-                        f"{d.loc[bad, 'rating'].iloc[0]!r}.")
+                        f"{describe_rows(d.index[bad])} ({SHEET_ROWS}) hold "
+                        f"{str(d.loc[bad, 'rating'].iloc[0])!r}.")
     dup = d.duplicated(["rater", "indicator"], keep=False)
     if dup.any():
-        raise DataError(f"A rater rated the same indicator twice: {describe_rows(d.index[dup])} (counted from 1, "
-                        f"after the header), e.g. rater {d.loc[dup, 'rater'].iloc[0]!r}, indicator "
+        raise DataError(f"A rater rated the same indicator twice: {describe_rows(d.index[dup])} ({SHEET_ROWS}), "
+                        f"e.g. rater {d.loc[dup, 'rater'].iloc[0]!r}, indicator "
                         f"{d.loc[dup, 'indicator'].iloc[0]!r}.")
     if blank.all():
         raise DataError(f"The audit file has {len(d)} rows but no rating at all (column 'rating' is empty "

@@ -28,10 +28,11 @@ from scipy import stats
 from .._results import EstimateTable, tidy
 from ..disclosure import DisclosurePolicy, SuppressedTable, get_context, get_default_policy, summarise_by
 from ..disclosure import context as disclosure_context
+from .._validation import describe_rows
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
 __all__ = ["ClassReport", "ClassPack", "PartSummary", "class_report", "class_pack", "straight_liners", "part_summary",
-           "item_distribution", "CLASS_BY"]
+           "item_distribution", "round_comparison", "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
 CLASS_BY = ("gender", "fsm", "send", "eal")
@@ -155,7 +156,7 @@ def _bar(dist: pd.Series, colours: Sequence[str]) -> str:
 
 
 def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
-                 by: Sequence[str] | None = None, title: str | None = None,
+                 previous: pd.DataFrame | None = None, by: Sequence[str] | None = None, title: str | None = None,
                  policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
                  synthetic: bool = False, ci_level: float = 0.95) -> ClassReport:
     """Write the class feedback report.
@@ -165,9 +166,13 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     data : DataFrame
         The class's filled data-entry sheet (one row per pupil, items ``ocbs_01`` ... or ``ocbp_01`` ...).
         Row labels are used in error messages: read files with
-        :func:`belonging_lib.schools._common.read_table` so that rows count from 1.
+        :func:`belonging_lib.schools._common.read_table` so that they are the spreadsheet's row numbers.
     school : DataFrame, optional
         The whole school's sheet of the same version, shown beside the class.
+    previous : DataFrame, optional
+        The class's sheet from an earlier survey round (same version): each part by round, with
+        intervals, and whether the change is more than chance and measurement error
+        (:func:`round_comparison`; pupils matched on ``pupil_ref`` where both sheets have it).
     version : {"primary", "secondary"}, optional
         Checked against the columns (default: taken from the columns).
     by : list of str, optional
@@ -191,11 +196,12 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     ------
     DataError, ColumnError
         Empty file, the other version, missing item columns, a code out of range, a row without
-        answers, a repeated pupil reference: the message names the column and the rows (from 1).
+        answers, a repeated pupil reference: the message names the column and the rows (the index's labels: read the file with
+        :func:`belonging_lib.schools._common.read_table` and they are the spreadsheet's row numbers).
     """
 
     from ..plots._style import figure_of
-    from ._common import figure_to_data_uri, render
+    from ._common import SHEET_ROWS, figure_to_data_uri, render
     from .plots import part_profile
 
     policy = policy or get_default_policy()
@@ -208,8 +214,8 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if flat.any():
         straight_note = (f"{int(flat.sum())} pupil(s) ticked the same answer to every question, including the "
                          "questions worded the other way round, so their answers probably do not describe how they "
-                         "feel; they are left out of every number on this page. Sheet rows (counted from 1, after "
-                         f"the header): {', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
+                         "feel; they are left out of every number on this page. Rows ({SHEET_ROWS}): "
+                         f"{', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
                          "tick the same box when they find the questions hard, or did not want to answer.")
         data = data[~flat]
     scores = score_responses(data, version=version, what="class")
@@ -359,12 +365,186 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                     f"is checked against the others. In this class {n_hidden} group(s) are hidden."
                     if group_tables else "The sheet records no pupil groups, so no split is shown.")
     fig = figure_of(part_profile(summary, school="school_estimate" in summary, response_range=inst.response_range))
+    rounds_html, rounds_reading = "", []
+    if previous is not None:
+        rounds_html, rounds_reading = _rounds_block(
+            round_comparison(data, previous=previous, version=version, policy=policy, ci_level=ci_level),
+            policy=policy, ci_level=ci_level)
+    ctx.update(rounds_html=rounds_html, rounds_reading=rounds_reading)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
                groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
     page = render("schools_class_report.html.j2", **ctx)
     if out is not None:
         _write(out, page)
     return ClassReport(page, version, n, ctx["n_school"], summary, dist, group_tables, True)
+
+
+def _round_keys(data: pd.DataFrame, with_class: bool) -> pd.Index:
+    """Each row's pupil reference (with its class, when both rounds record classes) as matching text."""
+    refs = data["pupil_ref"].astype("string").str.strip().fillna("")
+    if with_class:
+        refs = refs + " (class " + data["class"].astype("string").str.strip().fillna("") + ")"
+    return pd.Index(refs.to_numpy(dtype=str))
+
+
+def _has_refs(data: pd.DataFrame) -> bool:
+    if "pupil_ref" not in data.columns:
+        return False
+    refs = data["pupil_ref"].astype("string").str.strip()
+    return bool((refs.notna() & (refs != "")).all())
+
+
+def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str | None = None,
+                     policy: DisclosurePolicy | None = None, ci_level: float = 0.95) -> pd.DataFrame:
+    """Each part by survey round, and whether the change is more than chance and measurement error.
+
+    ``previous`` is an earlier round's sheet of the same version.  When both sheets give every pupil a
+    ``pupil_ref``, pupils are matched on it (and on ``class`` when a sheet holds several classes) and the
+    change is the mean of the matched pupils' own changes, with the paired t interval; otherwise the
+    change is the difference of the two rounds' means, with Welch's interval.  Either interval carries
+    the pupils' measurement error (it is part of each pupil's score, hence of the spread the interval
+    is computed from), so a change whose interval excludes 0 is more than chance and measurement error
+    would often give.  Straight-liners (:func:`straight_liners`) are left out of both rounds.  A
+    question that one round's sheet lacks entirely (the trusted-adult question on a sheet from before
+    it was added) is left out of both rounds, so that the parts compare like with like.
+
+    Two rounds with pupil references that share fewer than half of the smaller round's pupils stop with
+    an error that names the likely cause (leading zeros Excel dropped, capitals or spaces, another ID
+    column) and the number matched.
+
+    Returns
+    -------
+    DataFrame
+        One row per part and one for the total (``part`` = ``"total"``): ``part, label, n_previous, previous, previous_ci_low, previous_ci_high, n_now,
+        now, now_ci_low, now_ci_high, paired, n_matched, change, change_ci_low, change_ci_high, beyond``
+        (``beyond``: the interval of the change excludes 0).  Every number is missing where fewer pupils
+        than the disclosure threshold stand behind it.
+    """
+    from scipy import stats as _stats
+
+    from ..scoring import clean_items
+    from ._common import check_rounds_match
+
+    policy = policy or get_default_policy()
+    version = check_responses(data, version=version, what="class")
+    check_responses(previous, version=version, what="previous")
+    inst = instrument_for(version)
+    now = data[~straight_liners(data, version=version)]
+    before = previous[~straight_liners(previous, version=version)]
+    absent = [i for i in inst.item_ids
+              if clean_items(now, inst)[i].isna().all() or clean_items(before, inst)[i].isna().all()]
+    if absent:
+        now = now.assign(**{i: np.nan for i in absent})
+        before = before.assign(**{i: np.nan for i in absent})
+    s_now = score_responses(now, version=version, what="class")
+    s_before = score_responses(before, version=version, what="previous")
+    paired = _has_refs(now) and _has_refs(before)
+    if paired:
+        # the class is part of the match only where a sheet holds several classes (P01 may be in each);
+        # within one class it adds nothing, and a class renamed between rounds (7B, then 8B) must not
+        # stop the match
+        with_class = all("class" in f.columns and f["class"].notna().all() for f in (now, before)) and max(
+            f["class"].astype("string").str.strip().nunique() for f in (now, before)) > 1
+        k_now, k_before = _round_keys(now, with_class), _round_keys(before, with_class)
+        for keys, what, frame in ((k_now, "class", now), (k_before, "previous", before)):
+            if keys.duplicated().any():
+                from .._errors import DataError
+
+                raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference in "
+                                f"{describe_rows(frame.index[keys.duplicated(keep=False)])}: rounds are matched "
+                                "pupil by pupil, so each reference must be unique (within a class).")
+        common = k_now.intersection(k_before)
+        check_rounds_match(k_now, k_before, len(common), what="class")
+    thr = policy.threshold
+    z = 0.5 + ci_level / 2
+    labels = {**parts(version), "total": "Belonging, all questions"}
+    rows = []
+    for part, label in labels.items():
+        a = s_before[part].dropna().astype(float)
+        b = s_now[part].dropna().astype(float)
+        row = {"part": part, "label": label, "paired": paired}
+        for key, y in (("previous", a), ("now", b)):
+            n = int(y.size)
+            row[f"n_{key}"] = n
+            if n >= max(thr, 2):
+                half = _stats.t.ppf(z, n - 1) * y.std(ddof=1) / np.sqrt(n)
+                row[key], row[f"{key}_ci_low"], row[f"{key}_ci_high"] = y.mean(), y.mean() - half, y.mean() + half
+            else:
+                row[key] = row[f"{key}_ci_low"] = row[f"{key}_ci_high"] = np.nan
+        if paired:
+            before_by = pd.Series(s_before[part].to_numpy(dtype=float), index=k_before)
+            now_by = pd.Series(s_now[part].to_numpy(dtype=float), index=k_now)
+            d = (now_by.reindex(common) - before_by.reindex(common)).dropna()
+            n = int(d.size)
+            row["n_matched"] = n
+            ok = n >= max(thr, 2)
+            change = float(d.mean()) if ok else np.nan
+            half = _stats.t.ppf(z, n - 1) * d.std(ddof=1) / np.sqrt(n) if ok else np.nan
+        else:
+            row["n_matched"] = 0
+            ok = min(a.size, b.size) >= max(thr, 2)
+            if ok:
+                va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+                df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+                change, half = float(b.mean() - a.mean()), _stats.t.ppf(z, df) * np.sqrt(va + vb)
+            else:
+                change = half = np.nan
+        row["change"], row["change_ci_low"], row["change_ci_high"] = change, change - half, change + half
+        row["beyond"] = bool(ok and (change - half > 0 or change + half < 0))
+        rows.append(row)
+    cols = ["part", "label", "n_previous", "previous", "previous_ci_low", "previous_ci_high", "n_now", "now",
+            "now_ci_low", "now_ci_high", "paired", "n_matched", "change", "change_ci_low", "change_ci_high", "beyond"]
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["absent_items"] = absent
+    return out
+
+
+def _rounds_block(cmp: pd.DataFrame, *, policy: DisclosurePolicy, ci_level: float) -> tuple[str, list[str]]:
+    """The by-round table (HTML) and its reading, every sentence computed from ``cmp``."""
+    sym, thr = policy.symbol, policy.threshold
+
+    def cell(v, lo, hi):
+        return sym if pd.isna(v) else f"{v:.2f} ({lo:.2f} to {hi:.2f})"
+
+    show = pd.DataFrame({
+        "Part": cmp["label"],
+        f"Earlier round, mean ({ci_level:.0%} interval)": [cell(*r) for r in zip(cmp["previous"], cmp["previous_ci_low"],
+                                                                             cmp["previous_ci_high"])],
+        f"This round, mean ({ci_level:.0%} interval)": [cell(*r) for r in zip(cmp["now"], cmp["now_ci_low"],
+                                                                          cmp["now_ci_high"])],
+        f"Change ({ci_level:.0%} interval)": [sym if pd.isna(c) else f"{c:+.2f} ({lo:+.2f} to {hi:+.2f})"
+                                              for c, lo, hi in zip(cmp["change"], cmp["change_ci_low"],
+                                                                   cmp["change_ci_high"])],
+        "More than chance and measurement error?": [sym if pd.isna(c) else ("yes" if b else "no")
+                                                    for c, b in zip(cmp["change"], cmp["beyond"])]})
+    reading = []
+    paired = bool(cmp["paired"].iloc[0])
+    if paired:
+        reading.append(f"Pupils were matched across the two rounds by their pupil reference: {int(cmp['n_matched'].max())} "
+                       "pupils answered both. Each change is the mean of those pupils' own changes.")
+    else:
+        reading.append("The sheets give no pupil reference on every row, so pupils are not matched: each change is "
+                       "the difference between the two rounds' means, which also moves with who took part.")
+    if cmp.attrs.get("absent_items"):
+        reading.append(f"Question(s) {', '.join(cmp.attrs['absent_items'])} are missing from one round's sheet (an "
+                       "older sheet, from before the question was added), so both rounds are scored without them.")
+    hidden = cmp["change"].isna()
+    if hidden.any():
+        reading.append(f"{int(hidden.sum())} part(s) have fewer than {thr} pupils behind a round or the change: "
+                       "their numbers are withheld.")
+    up = cmp[cmp["beyond"] & (cmp["change"] > 0)]
+    down = cmp[cmp["beyond"] & (cmp["change"] < 0)]
+    for r in up.itertuples():
+        reading.append(f"\u201c{r.label}\u201d rose by {r.change:.2f} ({r.change_ci_low:+.2f} to {r.change_ci_high:+.2f}): "
+                       "more than chance and measurement error would often give.")
+    for r in down.itertuples():
+        reading.append(f"\u201c{r.label}\u201d fell by {-r.change:.2f} ({r.change_ci_low:+.2f} to {r.change_ci_high:+.2f}): "
+                       "more than chance and measurement error would often give.")
+    n_within = int((~hidden & ~cmp["beyond"]).sum())
+    if n_within:
+        reading.append(f"For {n_within} part(s) the interval of the change includes no change: the difference "
+                       "between the rounds may be chance and measurement error alone.")
+    return show.to_html(index=False, border=0), reading
 
 
 def _write(out, page: str) -> None:
@@ -405,13 +585,14 @@ def _body(page: str) -> str:
 
 
 def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, version: str | None = None,
-               policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
+               previous: pd.DataFrame | None = None, policy: DisclosurePolicy | None = None, out: str | os.PathLike | None = None,
                synthetic: bool = False, ci_level: float = 0.95) -> ClassPack:
     """One report per class (column ``class``) and an overview comparing the classes, as one pack.
 
     Each class's report is :func:`class_report` on that class's rows (titled with the class's name);
     ``out`` (a folder) receives ``class_<name>.html`` for each and ``class_pack.html`` (overview first,
-    then every report, each starting on a new page).  The overview shows each part's mean for a class
+    then every report, each starting on a new page).  ``previous`` (an earlier round's sheet of the
+    same classes, with a ``class`` column) adds each class's comparison of the rounds to its report.  The overview shows each part's mean for a class
     only where at least the threshold's number of pupils answered it; no whole-school row is shown
     beside them, so a hidden class cannot be worked out from the others.
     """
@@ -428,9 +609,18 @@ def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, versio
     stems, _ = unique_file_stems(classes)
     reports, rows = {}, []
     folder = Path(out) if out is not None else None
+    if previous is not None and "class" not in previous.columns:
+        from .._errors import ColumnError
+
+        raise ColumnError("The previous file has no column 'class': with a file of several classes, the earlier "
+                          "round's sheet needs the class of each pupil, so that each class is compared with itself.")
+    prev_names = None if previous is None else previous["class"].astype("string").str.strip()
     for c in classes:
         part = data[names == c]
-        rep = class_report(part, school=school, version=version, title=f"How class {c} feels about belonging",
+        prev = None
+        if prev_names is not None and (prev_names == c).any():
+            prev = previous[(prev_names == c).fillna(False).to_numpy(dtype=bool)]
+        rep = class_report(part, school=school, version=version, previous=prev, title=f"How class {c} feels about belonging",
                            policy=policy, synthetic=synthetic, ci_level=ci_level,
                            out=None if folder is None else folder / f"class_{stems[c]}.html")
         reports[c] = rep

@@ -4,7 +4,7 @@
 
     belonging questionnaire --out forms/ [--version primary|secondary|both]
     belonging questionnaire --out forms/ --instrument teacher_reflection|parent
-    belonging class-report  --data class.csv [--school school.csv] --out report/
+    belonging class-report  --data class.csv [--school school.csv] [--previous earlier.csv] --out report/
     belonging audit         --template --out audit/
     belonging audit         --data ratings.csv [--survey pupils.csv] --out audit/
     belonging support-plan  --data pupils.csv [--previous earlier.csv] --out plans/
@@ -50,6 +50,7 @@ def _without_blank_sheets(data, what: str):
     import sys
 
     from ..scoring import clean_items
+    from ._common import SHEET_ROWS
     from .questionnaire import detect_version, instrument_for
 
     inst = instrument_for(detect_version(data))
@@ -62,10 +63,25 @@ def _without_blank_sheets(data, what: str):
         return data
     if blank.any() and not blank.all():
         print(f"The {what} file: {int(blank.sum())} sheet(s) answer no question (rows "
-              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, counted from 1 "
-              "after the header): left out, as pupils who did not take part.", file=sys.stderr)
+              f"{', '.join(map(str, data.index[blank][:10]))}{' ...' if blank.sum() > 10 else ''}, {SHEET_ROWS}): "
+              "left out, as pupils who did not take part.", file=sys.stderr)
         return data[~blank]
     return data
+
+
+def _read_sheet(path, what: str, *, blank_sheets: bool = True):
+    """A filled questionnaire sheet: read, an older sheet (without the trusted-adult question) accepted
+    with a note, and blank returned sheets left out with a note."""
+    import sys
+
+    from ._common import read_table
+    from .questionnaire import accept_older_sheet
+
+    older = accept_older_sheet(read_table(path, what=what, expect=_has_items), what=what)
+    data = older.data
+    if older.note:
+        print(older.note, file=sys.stderr)
+    return _without_blank_sheets(data, what) if blank_sheets else data
 
 
 def _has_items(columns) -> bool:
@@ -93,11 +109,12 @@ def _classes(data) -> list:
 def _cmd_class_report(args) -> int:
     from pathlib import Path
 
-    from ._common import out_dir, read_table
+    from ._common import out_dir
     from .class_report import class_report
 
-    data = _without_blank_sheets(read_table(args.data, what="class", expect=_has_items), "class")
-    school = read_table(args.school, what="school", expect=_has_items) if args.school else None
+    data = _read_sheet(args.data, "class")
+    school = _read_sheet(args.school, "school", blank_sheets=False) if args.school else None
+    previous = _read_sheet(args.previous, "previous") if args.previous else None
     folder = out_dir(args.out)
     synthetic = _is_synthetic(data)
     classes = _classes(data)
@@ -116,7 +133,8 @@ def _cmd_class_report(args) -> int:
         from .class_report import class_pack
 
         with tracked_pupils(data, name=f"the class pack of {Path(args.data).name}", out=folder) as session:
-            pack = class_pack(data, school=school, version=args.version, out=folder, synthetic=synthetic)
+            pack = class_pack(data, school=school, version=args.version, previous=previous, out=folder,
+                              synthetic=synthetic)
         print(f"School pack ({pack.version} version, {len(classes)} classes, {pack.n} pupils): one report per "
               f"class and an overview, printable as one pack: {folder / 'class_pack.html'}")
         print(session.summary())
@@ -125,7 +143,9 @@ def _cmd_class_report(args) -> int:
     title = args.title or (f"How class {name} feels about belonging" if name else None)
     what = f"the class report on {name}" if name else f"the class report on {Path(args.data).name}"
     with tracked_pupils(data, name=what, out=folder) as session:
-        rep = class_report(data, school=school, version=args.version, title=title,
+        if previous is not None and name is not None and len(_classes(previous)) > 1:
+            previous = previous[(previous["class"].astype("string").str.strip() == name).fillna(False)]
+        rep = class_report(data, school=school, version=args.version, previous=previous, title=title,
                            out=folder / "class_report.html", synthetic=synthetic)
     print(f"Class report ({rep.version} version, {rep.n} pupils): {Path(folder) / 'class_report.html'}")
     if not rep.shown:
@@ -147,8 +167,7 @@ def _cmd_audit(args) -> int:
         raise _usage("audit needs --data FILE (the stacked rating forms) or --template.")
     data = read_table(args.data, what="audit", expect=lambda cols: "rater" in cols and "indicator" in cols,
                       stack=True)
-    survey = (_without_blank_sheets(read_table(args.survey, what="survey", expect=_has_items), "survey")
-              if args.survey else None)
+    survey = _read_sheet(args.survey, "survey") if args.survey else None
     folder = out_dir(args.out)
     if survey is not None:
         _respond(survey, folder, what="survey", synthetic=_is_synthetic(survey))
@@ -162,12 +181,12 @@ def _cmd_audit(args) -> int:
 
 
 def _cmd_support_plan(args) -> int:
-    from ._common import out_dir, read_table
+    from ._common import out_dir
     from .support_plan import read_term_dates, support_flags, write_support_plans
 
     print(DATA_PROTECTION_REMINDER)
-    data = _without_blank_sheets(read_table(args.data, what="support-plan", expect=_has_items), "support-plan")
-    previous = read_table(args.previous, what="previous", expect=_has_items) if args.previous else None
+    data = _read_sheet(args.data, "support-plan")
+    previous = _read_sheet(args.previous, "previous") if args.previous else None
     out_dir(args.out)
     rel = None
     if args.reliability is not None:
@@ -241,11 +260,15 @@ def register(sub) -> None:
                     "distribution, each part's mean with a 95% interval, the school beside the class (with "
                     "--school), and group splits only where the disclosure policy allows. For reflection and "
                     "planning, not for judging teachers. Bad input (wrong version, codes out of range, an empty "
-                    "class) stops with an error naming the row (from 1) and column, exit status 2."),
+                    "class) stops with an error naming the spreadsheet row (the column names are row 1) and the column, exit status 2."),
                 epilog="example:\n  belonging class-report --data 7B.csv --school whole_school.csv --out ~/school/reports/7B",
                 func=_cmd_class_report, out_help="folder for class_report.html", arguments=[
                     (("--data",), dict(required=True, help="the class's filled sheet (.csv or .xlsx)")),
                     (("--school",), dict(default=None, help="the whole school's sheet, same version (optional)")),
+                    (("--previous",), dict(default=None, help=(
+                        "the same class's (or classes') sheet from an earlier survey round: each part by round, "
+                        "with intervals, and whether the change is more than chance and measurement error; "
+                        "pupils matched on pupil_ref (and class) where both sheets have it"))),
                     (("--version",), dict(default=None, choices=["primary", "secondary"],
                                           help="check the sheet is this version (default: from the columns)")),
                     (("--class",), dict(default=None, dest="class_name",

@@ -16,7 +16,8 @@ or ``ocbp_01`` ...), so that every school tool reads it like a typed-in sheet:
 * the answers are turned into codes through the codebook machinery
   (:func:`belonging_lib.codebook.apply_codebook`, whose ``value_labels`` map the version's answer
   labels to codes, case and spacing ignored), so an answer that is not one of the labels is an error
-  naming the column, the rows (from 1, the first response) and the value;
+  naming the column, the rows (as the spreadsheet numbers them: the column names are row 1, the
+  first response row 2) and the value;
 * the service's own columns are left out, and ``Email``/``Name`` columns, which are personal data, are
   left out with a note that names the column only; their contents are never printed or written.
 """
@@ -183,6 +184,8 @@ def read_form_export(data: pd.DataFrame, *, what: str = "data") -> FormExport:
     from ..codebook import apply_codebook
 
     raw = data.reset_index(drop=True)
+    # labels 1, 2 ...: the codebook's messages add 1 to an integer index, giving the spreadsheet's rows
+    raw.index = pd.RangeIndex(1, len(raw) + 1)
     keys = _item_keys()
     found: dict[str, dict[str, str]] = {}
     for v, k in keys.items():
@@ -273,12 +276,12 @@ def read_form_export(data: pd.DataFrame, *, what: str = "data") -> FormExport:
     except DataError as exc:
         msg = str(exc).split(" Fix the export or codebook")[0]
         raise DataError(
-            f"In the {what} file (an online form's export): {msg} Rows are counted from 1, the first "
-            f"response. The answers must be the questionnaire's ({', '.join(lab for _, lab in inst.labels)})"
+            f"In the {what} file (an online form's export): {msg} Rows are as numbered in the spreadsheet, where the "
+            f"column names are row 1. The answers must be the questionnaire's ({', '.join(lab for _, lab in inst.labels)})"
             " or their codes: correct the answer in the export, or clear the cell."
         ) from None
     sheet = mapped.data.copy()
-    sheet.index = pd.RangeIndex(1, len(sheet) + 1)
+    sheet.index = pd.RangeIndex(2, len(sheet) + 2)
     for col in sheet.columns:
         if col in inst.item_ids:
             sheet[col] = pd.array(sheet[col], dtype="Int64")

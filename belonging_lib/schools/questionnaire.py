@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,11 @@ from .._errors import ColumnError, DataError
 from .._validation import check_choice, describe_rows
 from .._safe_write import write_csv, write_excel
 from ..instruments import Instrument, load_instrument
-from ._common import out_dir, render
+from ._common import SHEET_ROWS, out_dir, render
 
 __all__ = ["VERSIONS", "FORMS", "instrument_for", "questionnaire_items", "parts", "data_entry_sheet",
            "form_items", "write_questionnaire", "write_form", "simulate_responses", "detect_version", "check_responses",
-           "score_responses", "simulate_follow_up", "cfa_model"]
+           "score_responses", "simulate_follow_up", "cfa_model", "TRUSTED_ADULT_ITEM", "OlderSheet", "accept_older_sheet"]
 
 #: Version name -> instrument id in the registry.
 VERSIONS = {"primary": "ocb_primary", "secondary": "ocb_secondary"}
@@ -54,6 +55,10 @@ FORMS = {"teacher_reflection": ("teacher_reflection", "schools_teacher_reflectio
 
 #: The practice sentence at the top of each pupil sheet (not scored, not entered).
 PRACTICE = {"primary": "I like listening to stories.", "secondary": "I like listening to music."}
+
+#: The trusted-adult question of each version, added after release 0.2.0: a sheet filled in before it
+#: has the other 16 questions only (:func:`accept_older_sheet`).
+TRUSTED_ADULT_ITEM = {"primary": "ocbp_17", "secondary": "ocbs_17"}
 
 #: Columns of the data-entry sheet besides the items (all optional when reading back).
 ENTRY_COLUMNS = ["pupil_ref", "class", "gender", "fsm", "send", "adjustment"]
@@ -283,7 +288,8 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     """Check a filled data-entry sheet; return its version.
 
     Raises a :class:`~belonging_lib.DataError` or :class:`~belonging_lib.ColumnError` that names the
-    column, the rows (counted from 1, after the header) and the value when: the file is empty; the
+    column, the rows (the frame's row labels: the spreadsheet's row numbers when read by
+    :func:`belonging_lib.schools._common.read_table`) and the value when: the file is empty; the
     item columns belong to the other version than ``version``; an item column is missing; a code is
     outside the version's range; a pupil reference is repeated; a row has no answer at all.
     """
@@ -300,6 +306,13 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
                               f"right file.")
     inst = instrument_for(found)
     missing = [c for c in inst.item_ids if c not in data.columns]
+    if missing == [TRUSTED_ADULT_ITEM[found]]:
+        raise ColumnError(f"The {what} file ({found} version) has no column {missing[0]!r}: it is a sheet from "
+                          "before the trusted-adult question (\u201cis there an adult in school you could talk to "
+                          "when worried\u201d) was added as question 17. The belonging commands read such a sheet "
+                          "with that question missing; in Python, pass the sheet through "
+                          "belonging_lib.schools.questionnaire.accept_older_sheet(), which adds the column empty. "
+                          "Do not type answers into it: the pupils were not asked.")
     if missing:
         raise ColumnError(f"The {what} file ({found} version) lacks the item column(s) "
                           f"{', '.join(map(repr, missing))}: all {len(data)} rows affected. Start from the "
@@ -311,13 +324,12 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
     except DataError as exc:
         # the school commands have no --invalid option: advise what a teacher can do with the sheet
         msg = str(exc).replace(" Pass invalid='missing' to set such values missing.", "")
-        raise type(exc)(f"In the {what} file: {msg} Rows are counted from 1, after the header (row 1 is the "
-                        "spreadsheet's row 2). Correct the value on the sheet, or leave the cell empty if the "
+        raise type(exc)(f"In the {what} file: {msg} Rows are {SHEET_ROWS}. Correct the value on the sheet, or leave the cell empty if the "
                         "answer cannot be read.") from None
     empty = items.isna().all(axis=1)
     if empty.any():
-        raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} (counted from 1, after the "
-                        f"header) answer no question (columns {inst.item_ids[0]} ... {inst.item_ids[-1]} are "
+        raise DataError(f"In the {what} file, {describe_rows(data.index[empty])} ({SHEET_ROWS}) "
+                        "answer no question (columns {inst.item_ids[0]} ... {inst.item_ids[-1]} are "
                         "all empty). Delete such rows, or enter the answers.")
     if "pupil_ref" in data.columns:
         refs = data["pupil_ref"].astype("string").str.strip()
@@ -327,8 +339,54 @@ def check_responses(data: pd.DataFrame, *, version: str | None = None, what: str
         if dup.any():
             within = " within one class" if "class" in data.columns else ""
             raise DataError(f"In the {what} file, column 'pupil_ref' repeats a reference{within} in "
-                            f"{describe_rows(data.index[dup])} (counted from 1, after the header).")
+                            f"{describe_rows(data.index[dup])} ({SHEET_ROWS}).")
     return found
+
+
+@dataclass(frozen=True)
+class OlderSheet:
+    """What :func:`accept_older_sheet` made of a sheet.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The sheet, with the trusted-adult column added empty where it was missing (else unchanged).
+    note : str
+        What was done, for the user (empty when nothing was added).
+    """
+
+    data: pd.DataFrame
+    note: str
+
+
+def accept_older_sheet(data: pd.DataFrame, *, what: str = "data") -> OlderSheet:
+    """A sheet from before the trusted-adult question, with that question's column added empty.
+
+    A sheet filled in before question 17 (:data:`TRUSTED_ADULT_ITEM`) was added holds every other
+    question: its answers are still the pupils' answers, so it is read, not refused.  The part scores
+    are means of the questions answered (relationships with staff needs 4 of its 5, the total 13 of 17),
+    so every pupil keeps a score; the trusted-adult question simply has no answers, so no "no adult to
+    talk to" answer can be listed for that round, and the note says so.  Any other missing question is
+    left for :func:`check_responses` to refuse.
+
+    Returns an :class:`OlderSheet`: the sheet (unchanged when it is not such a sheet) and a note
+    (empty when nothing was added).
+    """
+    if not isinstance(data, pd.DataFrame):
+        return OlderSheet(data, "")
+    try:
+        version = detect_version(data)
+    except ColumnError:
+        return OlderSheet(data, "")
+    inst = instrument_for(version)
+    item = TRUSTED_ADULT_ITEM[version]
+    if [c for c in inst.item_ids if c not in data.columns] != [item]:
+        return OlderSheet(data, "")
+    note = (f"The {what} file is an older sheet without question 17 ({item}, the trusted-adult question, added "
+            "after release 0.2.0): read with that question missing. Its parts are scored on the questions the "
+            "pupils were asked, and a pupil with no adult to talk to cannot be picked out from this round: ask "
+            "in person where it matters.")
+    return OlderSheet(data.assign(**{item: np.nan}), note)
 
 
 def score_responses(data: pd.DataFrame, *, version: str | None = None, what: str = "data") -> pd.DataFrame:

@@ -239,8 +239,8 @@ def _page(answers: pd.DataFrame, *, what: str, synthetic: bool) -> str:
         )
     else:
         body.append(
-            "<p>Each row is one answer. Rows are the file's data rows (counted from 1, after the "
-            "header). Keep this page with the pupils' confidential records, not with the class's "
+            "<p>Each row is one answer. Rows are the file's rows as numbered in the spreadsheet, where "
+            "the column names are row 1. Keep this page with the pupils' confidential records, not with the class's "
             "report.</p>"
         )
         body.append(

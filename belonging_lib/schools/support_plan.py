@@ -28,7 +28,6 @@ import dataclasses
 import datetime as _dt
 import html as _html
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ import pandas as pd
 from .._errors import ColumnError, DataError
 from .._safe_write import write_csv
 from .._validation import describe_rows
-from ._common import NOT_A_SCREEN
+from ._common import NOT_A_SCREEN, SHEET_ROWS, check_rounds_match
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 from .safeguarding import answers_needing_response
 
@@ -103,10 +102,21 @@ class FlagResult:
 
 
 def _alpha(data: pd.DataFrame, version: str, part: str | None) -> float:
-    from ..reliability import scale_reliability
+    """Alpha of the part (or of all items) from this file's answers.
+
+    A question nobody on the sheet was asked (the trusted-adult question on an older sheet) is left
+    out: the scores are means of the other questions, so their reliability is theirs.
+    """
+    from ..reliability import reliability
+    from ..scoring import clean_items
 
     inst = instrument_for(version)
-    return float(scale_reliability(data, inst, subscale=part, progress=False).alpha)
+    ids = list(inst.items_of(part))
+    codes = clean_items(data, inst)[ids]
+    ids = [i for i in ids if codes[i].notna().any()]
+    return float(reliability(codes[ids], reverse=[i for i in ids if i in inst.reverse_items],
+                             response_range=inst.response_range, progress=False,
+                             label=f"{inst.id} {part}" if part else inst.id).alpha)
 
 
 def _refs(data: pd.DataFrame, what: str) -> pd.Series:
@@ -117,7 +127,7 @@ def _refs(data: pd.DataFrame, what: str) -> pd.Series:
     blank = refs.isna() | (refs == "")
     if blank.any():
         raise DataError(f"Column 'pupil_ref' of the {what} file is empty in {describe_rows(data.index[blank])} "
-                        "(counted from 1, after the header).")
+                        f"({SHEET_ROWS}).")
     return refs.astype(str)
 
 
@@ -143,7 +153,7 @@ def _sdq(data: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]
             (total.notna() & ((total < 0) | (total > 40) | (total != total.round())))
         if bad.any():
             raise DataError(f"Column 'sdq_total' must hold a whole number from 0 to 40 (the SDQ's total difficulties "
-                            f"range), but {describe_rows(data.index[bad])} (counted from 1, after the header) hold "
+                            f"range), but {describe_rows(data.index[bad])} ({SHEET_ROWS}) hold "
                             f"{given[bad].iloc[0]!r}.")
     if "sdq_total_band" in data.columns:
         band = data["sdq_total_band"].astype("string").str.strip().str.lower()
@@ -168,7 +178,8 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     Parameters
     ----------
     data : DataFrame
-        Filled questionnaire sheet with ``pupil_ref`` (rows counted from 1 in messages); optional name
+        Filled questionnaire sheet with ``pupil_ref`` (row labels, the spreadsheet's row numbers when read with
+        :func:`~belonging_lib.schools._common.read_table`, name rows in messages); optional name
         columns (``name``, ``first_name`` ...), SDQ items (``sdq_01`` ... ``sdq_25``) or ``sdq_total`` /
         ``sdq_total_band``.
     previous : DataFrame, optional
@@ -206,7 +217,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     refs = _refs(data, "support-plan")
     dup = refs.duplicated(keep=False)
     if dup.any():
-        raise DataError(f"Column 'pupil_ref' repeats a reference in {describe_rows(data.index[dup])} (counted from 1).")
+        raise DataError(f"Column 'pupil_ref' repeats a reference in {describe_rows(data.index[dup])} ({SHEET_ROWS}).")
     lo, hi = inst.response_range
     mid = (lo + hi) / 2
     staff_cutoff = mid if staff_cutoff is None else float(staff_cutoff)
@@ -269,7 +280,7 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
         sd_before = float(before.std(ddof=1))
         common = out.index.intersection(before.index)
         n_matched, n_unmatched = int(len(common)), int(len(out) - len(common))
-        _check_matching(out.index, before.index, n_matched)
+        check_rounds_match(out.index, before.index, n_matched, what="support-plan")
         rc = reliable_change(before.reindex(out.index), out["total"], reliability=rel["total_previous"],
                              sd=sd_before, ci_level=ci)
         out["total_previous"] = before.reindex(out.index).to_numpy()
@@ -335,34 +346,6 @@ def _check_reliabilities(rel: dict) -> None:
             raise DataError(f"The reliability {key!r} (--reliability on the command line) is {value!r}: a "
                             "reliability must be a number strictly between 0 and 1, such as the whole "
                             "school's alpha 0.85.")
-
-
-def _check_matching(now: pd.Index, before: pd.Index, n_matched: int) -> None:
-    """Stop when the two rounds share few pupils, naming the likely cause and the count matched."""
-    smaller = min(len(now), len(before))
-    if smaller == 0 or n_matched >= 0.5 * smaller:
-        return
-
-    def strip0(idx):
-        return pd.Index([re.sub(r"^0+(?=\d)", "", str(r)) for r in idx])
-
-    def folded(idx):
-        return pd.Index([str(r).strip().casefold() for r in idx])
-
-    causes = []
-    n_zeros = len(strip0(now).intersection(strip0(before)))
-    n_case = len(folded(now).intersection(folded(before)))
-    if n_zeros > n_matched:
-        causes.append(f"leading zeros: {n_zeros} would match if leading zeros were ignored (Excel drops them "
-                      "from codes such as 007; format the column as Text and enter the codes again)")
-    if n_case > n_matched:
-        causes.append(f"capitals or spaces: {n_case} would match if case and spaces were ignored")
-    if not causes:
-        causes.append("the two files may use different ID columns, or be of different pupils")
-    raise DataError(f"Only {n_matched} of the {len(now)} pupils in the support-plan file match a pupil_ref in the "
-                    f"previous file ({len(before)} pupils), so most changes could not be assessed. Likely cause: "
-                    + "; ".join(causes) + ". Correct pupil_ref in one file so that the same pupil has the same "
-                    "reference in both.")
 
 
 #: Columns of staff notes on behaviour; the plan's "What the behaviour may be communicating" needs one.
@@ -500,7 +483,7 @@ def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
     """Holidays from a term-dates file (CSV or Excel with columns ``start`` and ``end``, one holiday a row).
 
     Dates are read as day-first when written like 20/10/2026 (the UK form) or as ISO 2026-10-20.  Errors
-    name the row (from 1, after the header) and the value.
+    name the row (as the spreadsheet numbers it) and the value.
     """
     from ._common import read_table
 
@@ -515,7 +498,7 @@ def read_term_dates(path: str | os.PathLike) -> list[tuple[_dt.date, _dt.date]]:
             s = pd.to_datetime(str(a).strip(), dayfirst="/" in str(a)).date()
             e = pd.to_datetime(str(b).strip(), dayfirst="/" in str(b)).date()
         except (ValueError, TypeError):
-            raise DataError(f"The term-dates file, row {row} (counted from 1, after the header): "
+            raise DataError(f"The term-dates file, row {row} ({SHEET_ROWS}): "
                             f"{a!r} to {b!r} is not a pair of dates such as 2026-10-26 or 26/10/2026.") from None
         if e < s:
             raise DataError(f"The term-dates file, row {row}: the holiday ends ({e}) before it starts ({s}).")
