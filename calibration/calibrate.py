@@ -166,7 +166,7 @@ def _share(rng):
     p_j = 1 / (1 + np.exp(-logit_j))
     count = rng.binomial(n_j, p_j).sum()
     # the population share: the school probabilities averaged over the distribution of schools
-    ci = wilson_ci(np.array([count]), np.array([n_j.sum()]))
+    ci = wilson_ci(np.array([count]), np.array([n_j.sum()])).to_frame()
     return {"share": _inside(ci["ci_low"].iloc[0], ci["ci_high"].iloc[0], _true_share())}
 
 

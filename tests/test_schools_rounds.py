@@ -37,7 +37,7 @@ def rounds():
 
 def test_paired_change_is_the_paired_t_interval(rounds):
     autumn, summer = rounds
-    cmp = round_comparison(summer, previous=autumn).set_index("part")
+    cmp = round_comparison(summer, previous=autumn).table.set_index("part")
     a, b = score_responses(autumn), score_responses(summer)
     for part in cmp.index:
         both = pd.concat([a[part], b[part]], axis=1, keys=["a", "b"]).dropna()
@@ -57,7 +57,7 @@ def test_paired_change_is_the_paired_t_interval(rounds):
 def test_unmatched_rounds_use_welchs_interval(rounds):
     autumn, summer = rounds
     anon_a, anon_s = autumn.drop(columns="pupil_ref"), summer.drop(columns="pupil_ref")
-    cmp = round_comparison(anon_s, previous=anon_a).set_index("part")
+    cmp = round_comparison(anon_s, previous=anon_a).table.set_index("part")
     a, b = score_responses(anon_a)["total"].dropna(), score_responses(anon_s)["total"].dropna()
     ref = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
     assert not cmp.loc["total", "paired"]
@@ -68,13 +68,13 @@ def test_unmatched_rounds_use_welchs_interval(rounds):
 def test_no_change_is_not_called_a_change(rounds):
     autumn, _ = rounds
     same = simulate_follow_up(autumn, noise=0.0, share_dropping=0.0)
-    cmp = round_comparison(_rows_from_1(same), previous=autumn)
+    cmp = round_comparison(_rows_from_1(same), previous=autumn).table
     assert (cmp["change"] == 0).all() and not cmp["beyond"].any()
 
 
 def test_rounds_under_the_threshold_show_no_numbers(rounds):
     autumn, summer = rounds
-    cmp = round_comparison(summer.iloc[:9], previous=autumn.iloc[:9])
+    cmp = round_comparison(summer.iloc[:9], previous=autumn.iloc[:9]).table
     assert cmp[["previous", "now", "change", "change_ci_low"]].isna().all().all()
     assert not cmp["beyond"].any()
 
@@ -207,14 +207,14 @@ def test_an_older_sheet_is_explained_in_python_and_read_by_the_commands(rounds, 
     page = (tmp_path / "r" / "class_report.html").read_text(encoding="utf-8")
     assert "ocbs_17 are missing from one round" in page
     cmp = round_comparison(summer, previous=converted)
-    assert cmp.attrs["absent_items"] == ["ocbs_17"]
+    assert cmp.absent_items == ("ocbs_17",)
     both = round_comparison(summer.assign(ocbs_17=np.nan), previous=converted)
-    assert np.allclose(cmp["change"], both["change"])
+    assert np.allclose(cmp.table["change"], both.table["change"])
     assert main(["support-plan", "--data", str(tmp_path / "old.csv"), "--out", str(tmp_path / "plans")]) == 0
     assert "older sheet without question 17" in capsys.readouterr().err
 
 
 def test_a_class_renamed_between_rounds_still_matches(rounds):
     autumn, summer = rounds
-    cmp = round_comparison(summer.assign(**{"class": "8B"}), previous=autumn.assign(**{"class": "7B"}))
+    cmp = round_comparison(summer.assign(**{"class": "8B"}), previous=autumn.assign(**{"class": "7B"})).table
     assert cmp["paired"].all() and (cmp["n_matched"] == 26).all()

@@ -163,6 +163,8 @@ RESULT_FIELDS = {
     "data", "policy",
 }
 RESULT_OPTIONS = {
+    # tools for schools: questions one survey round's sheet lacks
+    "absent_items",
     # reliability (psych's names)
     "alpha", "std_alpha", "g6", "average_r", "median_r", "signal_noise", "alpha_se", "omega_total",
     "omega_h", "omega_total_sl", "n_items", "scale_mean", "scale_sd", "reverse", "n_factors",

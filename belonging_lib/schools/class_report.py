@@ -31,7 +31,7 @@ from ..disclosure import context as disclosure_context
 from .._validation import describe_rows
 from .questionnaire import check_responses, instrument_for, parts, questionnaire_items, score_responses
 
-__all__ = ["ClassReport", "ClassPack", "PartSummary", "class_report", "class_pack", "straight_liners", "part_summary",
+__all__ = ["ClassReport", "ClassPack", "PartSummary", "RoundComparison", "class_report", "class_pack", "straight_liners", "part_summary",
            "item_distribution", "round_comparison", "CLASS_BY"]
 
 #: Pupil characteristics the class report breaks the total down by, unless ``by`` says otherwise.
@@ -394,8 +394,24 @@ def _has_refs(data: pd.DataFrame) -> bool:
     return bool((refs.notna() & (refs != "")).all())
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoundComparison(EstimateTable):
+    """Each part of the questionnaire by survey round, and the change (what :func:`round_comparison` returns).
+
+    ``table`` has one row per part and one for the total; ``to_frame()`` gives the same columns,
+    ``part`` and ``label`` first.  ``absent_items`` lists the questions left out of both rounds
+    because one round's sheet lacks them.
+    """
+
+    #: questions one round's sheet lacks entirely, left out of both rounds' scores
+    absent_items: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ("part", "label")
+
+    title = "Survey rounds compared"
+
+
 def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str | None = None,
-                     policy: DisclosurePolicy | None = None, ci_level: float = 0.95) -> pd.DataFrame:
+                     policy: DisclosurePolicy | None = None, ci_level: float = 0.95) -> RoundComparison:
     """Each part by survey round, and whether the change is more than chance and measurement error.
 
     ``previous`` is an earlier round's sheet of the same version.  When both sheets give every pupil a
@@ -414,8 +430,8 @@ def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str
 
     Returns
     -------
-    DataFrame
-        One row per part and one for the total (``part`` = ``"total"``): ``part, label, n_previous, previous, previous_ci_low, previous_ci_high, n_now,
+    RoundComparison
+        ``table`` has one row per part and one for the total (``part`` = ``"total"``): ``part, label, n_previous, previous, previous_ci_low, previous_ci_high, n_now,
         now, now_ci_low, now_ci_high, paired, n_matched, change, change_ci_low, change_ci_high, beyond``
         (``beyond``: the interval of the change excludes 0).  Every number is missing where fewer pupils
         than the disclosure threshold stand behind it.
@@ -494,13 +510,12 @@ def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str
         rows.append(row)
     cols = ["part", "label", "n_previous", "previous", "previous_ci_low", "previous_ci_high", "n_now", "now",
             "now_ci_low", "now_ci_high", "paired", "n_matched", "change", "change_ci_low", "change_ci_high", "beyond"]
-    out = pd.DataFrame(rows, columns=cols)
-    out.attrs["absent_items"] = absent
-    return out
+    return RoundComparison(table=pd.DataFrame(rows, columns=cols), absent_items=tuple(absent))
 
 
-def _rounds_block(cmp: pd.DataFrame, *, policy: DisclosurePolicy, ci_level: float) -> tuple[str, list[str]]:
-    """The by-round table (HTML) and its reading, every sentence computed from ``cmp``."""
+def _rounds_block(result: RoundComparison, *, policy: DisclosurePolicy, ci_level: float) -> tuple[str, list[str]]:
+    """The by-round table (HTML) and its reading, every sentence computed from ``result``."""
+    cmp, absent = result.table, list(result.absent_items)
     sym, thr = policy.symbol, policy.threshold
 
     def cell(v, lo, hi):
@@ -525,8 +540,8 @@ def _rounds_block(cmp: pd.DataFrame, *, policy: DisclosurePolicy, ci_level: floa
     else:
         reading.append("The sheets give no pupil reference on every row, so pupils are not matched: each change is "
                        "the difference between the two rounds' means, which also moves with who took part.")
-    if cmp.attrs.get("absent_items"):
-        reading.append(f"Question(s) {', '.join(cmp.attrs['absent_items'])} are missing from one round's sheet (an "
+    if absent:
+        reading.append(f"Question(s) {', '.join(absent)} are missing from one round's sheet (an "
                        "older sheet, from before the question was added), so both rounds are scored without them.")
     hidden = cmp["change"].isna()
     if hidden.any():
