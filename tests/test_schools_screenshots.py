@@ -42,10 +42,18 @@ def _shoot(page: Path, name: str, tmp_path: Path, *, height: int = 1400) -> Path
     shot = SHOTS / name
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot.unlink(missing_ok=True)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / ('profile-' + shot.stem)}", f"--window-size=1000,{height}"]
-    res = subprocess.run([_chromium(), *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True,
-                         text=True, timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / ('profile-' + shot.stem)}",
+        f"--window-size=1000,{height}",
+    ]
+    res = subprocess.run(
+        [_chromium(), *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 20_000, shot  # a blank page is a few kB
     return shot
@@ -87,11 +95,16 @@ def test_support_plan_and_summary_screenshots(tmp_path):
             tag = "h2" if para.style.name.startswith("Heading") else "p"
             parts.append(f"<{tag}>{html.escape(para.text)}</{tag}>")
     for table in doc.tables:
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c.text)}</td>" for c in r.cells) + "</tr>"
-                       for r in table.rows)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c.text)}</td>" for c in r.cells) + "</tr>" for r in table.rows
+        )
         parts.append(f"<table border='1' cellpadding='4'>{rows}</table>")
     preview = tmp_path / "plan_preview.html"
-    preview.write_text("<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif;max-width:900px'>"
-                       + "".join(parts) + "</body>", encoding="utf-8")
+    preview.write_text(
+        "<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif;max-width:900px'>"
+        + "".join(parts)
+        + "</body>",
+        encoding="utf-8",
+    )
     assert len(parts) > 10  # a plan with its sections, not an empty document
     _shoot(preview, "support_plan.png", tmp_path, height=1800)
