@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -562,6 +563,14 @@ def test_audit_page_one_and_anonymous_raters(tmp_path):
     assert "TA1" not in page and "HT" not in re.sub(r"HTML|<[^>]+>", " ", page).split()
     assert "-0." not in re.sub(r"<[^>]+>", " ", page.split("Appendix")[1])
     assert "no interval" in page and "not shown (fewer than 3 raters)" in page
+    # with two raters, neither the chart, the priorities nor the split column shows a person's ratings
+    from belonging_lib.schools.plots import audit_profile
+
+    ax = audit_profile(res.areas)
+    assert not ax.collections, "the chart drew the raters' range"
+    assert not any("ratings from" in p for p in res.priorities)
+    split_cells = re.findall(r"<td>([^<]*)</td>\s*</tr>", page.split("Every area")[1].split("</table>")[0])
+    assert split_cells and all(c == "not shown" for c in split_cells)
     first = page.split("Every area")[0]
     assert "Priorities" in first and "Actions to consider" in first and "ICC" not in first
 
@@ -627,6 +636,17 @@ def test_summary_lists_flagged_codes_with_reasons(tmp_path):
     assert re.search(r"<td>L1</td><td>[^<]*low belonging score", summary)
 
 
+def test_summary_cut_offs_are_rounded_and_the_change_index_is_in_words(tmp_path):
+    from belonging_lib.schools.questionnaire import simulate_follow_up, simulate_responses
+
+    before = simulate_responses(n_classes=1, class_size=40, seed=8)
+    after = simulate_follow_up(before, seed=9, share_dropping=0.2)
+    run = write_support_plans(support_flags(after, previous=before), tmp_path / "o")
+    summary = (run.folder / "support_summary.html").read_text(encoding="utf-8")
+    assert "1.95996" not in summary and not re.search(r"cut-off -?\d+\.\d{3}", summary)
+    assert "a fall larger than measurement error explains: change index below -1.96" in summary
+
+
 def test_sdq_total_out_of_range_is_an_error():
     d = pd.DataFrame([_pupil(f"P{i}", [3] * N) for i in range(12)])
     d["sdq_total"] = [10] * 11 + [41]
@@ -656,6 +676,8 @@ def _pdf_pages(html: Path, tmp_path: Path) -> int:
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if exe is None:
+        if os.environ.get("CI") == "true":  # CI installs Chromium (make browser): a missing one is a failure
+            pytest.fail("chromium is not installed in CI")
         pytest.skip("no Chromium to print with")
     pdf = tmp_path / (html.stem + ".pdf")
     subprocess.run(
@@ -675,6 +697,7 @@ def _pdf_pages(html: Path, tmp_path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
 
 
+@pytest.mark.browser
 def test_each_version_prints_on_one_a4_side(tmp_path):
     from belonging_lib.schools.questionnaire import write_questionnaire
 
@@ -781,6 +804,8 @@ def test_straight_liners_are_listed_and_left_out():
     rep = class_report(d)
     assert rep.n == 22
     assert "Same answer to every question" in rep.html and "3, 17" in rep.html
+    assert "{" not in rep.html.split("Same answer to every question")[1].split("3, 17")[0]  # no unfilled placeholder
+    assert "as numbered in the spreadsheet" in rep.html
     assert rep.parts["n"].max() == 22
 
 

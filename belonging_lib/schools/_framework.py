@@ -20,4 +20,7 @@ def load_framework() -> dict:
 
 
 #: (code, label) of the four levels.
+#: An area rated by fewer raters than this shows no range or split of ratings (it would show each person's).
+MIN_RATERS_FOR_RANGE = 3
+
 LEVELS = tuple((int(k), v["label"]) for k, v in load_framework()["levels"].items())

@@ -32,7 +32,7 @@ from .._safe_write import write_csv, write_excel
 from .._validation import describe_rows
 from ..disclosure import DisclosurePolicy, get_default_policy
 from ._common import SHEET_ROWS
-from ._framework import LEVELS, load_framework
+from ._framework import LEVELS, MIN_RATERS_FOR_RANGE, load_framework
 
 __all__ = ["LEVELS", "framework", "audit_form", "write_audit_template", "read_audit", "RaterAgreement",
            "rater_icc", "AuditResult", "analyse_audit", "write_audit_report", "simulate_audit", "ACTION_PLAN_COLUMNS"]
@@ -53,10 +53,6 @@ def suggested_actions() -> dict[str, list[str]]:
 
 #: At most this many priorities are listed (the guidance: agree one to three).
 N_PRIORITIES = 3
-
-#: An area rated by fewer raters than this shows no range of raters (it would show each person's mean).
-MIN_RATERS_FOR_RANGE = 3
-
 
 def framework() -> pd.DataFrame:
     """The indicators: ``area, area_label, pupil_part, indicator`` (e.g. ``relationships_1``), ``statement``."""
@@ -424,8 +420,10 @@ def analyse_audit(data: pd.DataFrame, *, survey: pd.DataFrame | None = None, low
             # the range of raters' means only where at least 3 raters rated the area (else it shows each person)
             means = (f"their area means run from {a.rater_min:.2f} to {a.rater_max:.2f}; "
                      if a.n_raters >= MIN_RATERS_FOR_RANGE else "")
-            pri.append(f"{a.area_label}: raters disagree ({means}ratings from {worst['min']:.0f} to "
-                       f"{worst['max']:.0f} on \u201c{worst['statement']}\u201d); discuss the evidence before deciding.")
+            split = (f"ratings from {worst['min']:.0f} to {worst['max']:.0f} on " if a.n_raters >= MIN_RATERS_FOR_RANGE
+                     else "most of all on ")
+            pri.append(f"{a.area_label}: raters disagree ({means}{split}\u201c{worst['statement']}\u201d); discuss the "
+                       "evidence before deciding.")
             chosen.append(a)
     plan_rows = []
     for a in chosen:
@@ -452,7 +450,9 @@ def write_audit_report(result: AuditResult, out: str | os.PathLike, *, synthetic
                          "Raters' range": [f"{a:.2f} to {b:.2f}" if k >= MIN_RATERS_FOR_RANGE else
                                            f"not shown (fewer than {MIN_RATERS_FOR_RANGE} raters)"
                                            for a, b, k in zip(areas["rater_min"], areas["rater_max"], areas["n_raters"])],
-                         "Largest split on an indicator (levels)": areas["max_indicator_spread"].map("{:.0f}".format)})
+                         "Largest split on an indicator (levels)": [
+                             f"{v:.0f}" if k >= MIN_RATERS_FOR_RANGE else "not shown"
+                             for v, k in zip(areas["max_indicator_spread"], areas["n_raters"])]})
     agreement = []
     icc_html = ""
     if result.icc is not None:

@@ -214,7 +214,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if flat.any():
         straight_note = (f"{int(flat.sum())} pupil(s) ticked the same answer to every question, including the "
                          "questions worded the other way round, so their answers probably do not describe how they "
-                         "feel; they are left out of every number on this page. Rows ({SHEET_ROWS}): "
+                         f"feel; they are left out of every number on this page. Rows ({SHEET_ROWS}): "
                          f"{', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
                          "tick the same box when they find the questions hard, or did not want to answer.")
         data = data[~flat]

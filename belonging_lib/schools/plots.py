@@ -52,16 +52,22 @@ def part_profile(summary: pd.DataFrame, *, school: bool = False,
 def audit_profile(profile: pd.DataFrame, *, ax=None) -> Axes:
     """Mean staff rating of each audit area (1 = not yet ... 4 = embedded) with the raters' range.
 
+    The range is drawn only for areas rated by at least three raters: with two, its ends would be each
+    person's own mean.
+
     ``profile`` is :attr:`belonging_lib.schools.audit.AuditResult.areas`. Returns the Axes drawn on.
     """
     from ..plots import PALETTE, new_axes
-    from ._framework import LEVELS
+    from ._framework import LEVELS, MIN_RATERS_FOR_RANGE
 
     own = ax is None
     ax = new_axes(ax, figsize=(8.0, 0.42 * len(profile) + 1.4))
     y = np.arange(len(profile))[::-1]
-    ax.hlines(y, profile["rater_min"], profile["rater_max"], color="#999999", lw=3,
-              label="Range of raters' area means")
+    # the range only where enough raters rated the area: with two, its ends are each person's mean
+    wide = (profile["n_raters"] >= MIN_RATERS_FOR_RANGE).to_numpy() if "n_raters" in profile else np.ones(len(y), bool)
+    if wide.any():
+        ax.hlines(y[wide], profile["rater_min"][wide], profile["rater_max"][wide], color="#999999", lw=3,
+                  label="Range of raters' area means")
     ax.plot(profile["mean_rating"], y, "o", color=PALETTE[0], label="Mean of all raters")
     ax.set_yticks(y, profile["area_label"])
     ax.set_xlim(0.8, 4.2)

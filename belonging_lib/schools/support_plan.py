@@ -701,7 +701,12 @@ def write_support_plans(result: FlagResult, out: str | os.PathLike, *, review_we
              "reliable_drop": "reliable drop", "sdq_flag": "SDQ high band"}
     lines = []
     for c in result.counts.itertuples():
-        cut = "" if pd.isna(c.cutoff) else f" (cut-off {c.cutoff:g})"
+        if pd.isna(c.cutoff):
+            cut = ""
+        elif c.flag == "reliable_drop":  # the change index's cut-off, in words (it is not a score)
+            cut = f" (a fall larger than measurement error explains: change index below {c.cutoff:.2f})"
+        else:
+            cut = f" (cut-off {c.cutoff:.2f})"
         extra = (f"; for {c.n_band_reaches_cutoff} of them the measurement-error band reaches the cut-off (or "
                  "cannot be computed), so they may be false alarms") if c.n_band_reaches_cutoff else ""
         pct = "" if pd.isna(c.percent) else f" ({c.percent:.0f}%)"
