@@ -31,7 +31,15 @@ import patsy
 from .._errors import ColumnError, DataError, ModelError
 from .._optional import require_extra
 from . import _lmm
-from ._formula import design_matrices, design_matrix, formula_columns, outcome_code, parse_formula
+from ._formula import (
+    design_matrices,
+    design_matrix,
+    factor_names,
+    formula_columns,
+    outcome_code,
+    parse_formula,
+    rebuild,
+)
 
 __all__ = ["is_dask_frame", "Blocks", "cluster_blocks", "STATEFUL"]
 
@@ -108,7 +116,8 @@ def _categorical_columns(descs, meta: pd.DataFrame) -> list[str]:
                                 in_c.add(sub.id)
                             elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                                 in_c.add(sub.value)
-                for col in formula_columns(patsy.ModelDesc([], [patsy.Term([factor])]), meta):
+                used = set(factor_names(factor.code)[0])  # the factor's columns, in data order
+                for col in (c for c in meta.columns if isinstance(c, str) and c in used):
                     numeric = pd.api.types.is_numeric_dtype(meta[col]) and not pd.api.types.is_bool_dtype(meta[col])
                     if not numeric or col in in_c:
                         out.append(col)
@@ -159,8 +168,8 @@ def block_width(p: int, q: int) -> int:
 def _designs(formula: str, z_formulas: tuple, template: pd.DataFrame):
     """patsy's design infos, built from the template (the whole data's levels): the same on every worker."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y_t, X_t = patsy.dmatrices(formula, template, NA_action="raise", eval_env=0)
-        z_infos = [patsy.dmatrix(f, template, NA_action="raise", eval_env=0).design_info for f in z_formulas]
+        y_t, X_t = design_matrices(formula, template, NA_action="raise", return_type="matrix")
+        z_infos = [design_matrix(f, template, NA_action="raise", return_type="matrix").design_info for f in z_formulas]
     return y_t.design_info, X_t.design_info, z_infos
 
 
@@ -176,8 +185,8 @@ def _partition_blocks(part, formula, z_formulas, template, cluster, width):
     # kept, counted below and reported by its term, as the in-memory fit reports it
     keep_nan = patsy.NAAction(NA_types=[])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y, X = patsy.build_design_matrices([y_info, x_info], part, NA_action=keep_nan)
-        Zs = [np.asarray(m, float) for m in patsy.build_design_matrices(z_infos, part, NA_action=keep_nan)]
+        y, X = rebuild([y_info, x_info], part, formula=formula, NA_action=keep_nan)
+        Zs = [np.asarray(m, float) for m in rebuild(z_infos, part, formula=formula, NA_action=keep_nan)]
     y, X = np.asarray(y, float)[:, 0], np.asarray(X, float)
     Z = np.column_stack(Zs) if Zs else np.ones((len(y), 1))
     codes, labels = pd.factorize(part[cluster], sort=True)
