@@ -176,8 +176,11 @@ def row_numbers(data: pd.DataFrame, mask) -> list[int]:
 
 def _infinite(series: pd.Series) -> np.ndarray:
     """Boolean array: where ``series`` holds +inf or -inf (missing values are not infinite)."""
-    if pd.api.types.is_bool_dtype(series):
-        return np.zeros(len(series), dtype=bool)
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series.dtype) and isinstance(
+            series.dtype, np.dtype):
+        return np.zeros(len(series), dtype=bool)                 # numpy integers cannot be infinite
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+        return np.isinf(series.to_numpy())
     if pd.api.types.is_numeric_dtype(series):
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         return np.isinf(values)
@@ -266,9 +269,11 @@ def require_one_kind_of_label(values, column: str) -> None:
     others would count as two schools (41 clusters instead of 40).  The
     message names the labels and the first rows (counted from 1) of each.
     """
+    if pd.api.types.is_numeric_dtype(pd.Series(values, copy=False)):
+        return                                                   # numbers only: one kind of label
     series = pd.Series(np.asarray(values, dtype=object))
     present = series.dropna()
-    if present.empty or pd.api.types.is_numeric_dtype(pd.Series(values)):
+    if present.empty:
         return
     def text(v):
         if isinstance(v, (float, np.floating)) and float(v).is_integer():

@@ -107,3 +107,30 @@ def test_batch_equals_single_fits(reml):
         np.testing.assert_allclose(out.se[b], np.sqrt(np.diag(one.vcov)), rtol=1e-6, atol=0)
         np.testing.assert_allclose(out.loglik[b], one.loglik, rtol=1e-12, atol=0)
         np.testing.assert_allclose(out.tau00[b], one.tau00, rtol=1e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("q, blocks", [(1, None), (2, None), (3, None), (3, [0, 1, 1]), (2, [0, 1])])
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_second_derivatives_equal_differences_of_the_scores(q, blocks, reml):
+    """The Newton steps and the Satterthwaite Hessian use the analytic Jacobian of the score pieces;
+    it equals Richardson-extrapolated central differences of the analytic scores (the method it
+    replaced) at an interior theta, with correlated, uncorrelated and single random effects."""
+    rng = np.random.default_rng(q * 10 + (blocks is not None))
+    n, J = 700, 45
+    codes = rng.integers(0, J, n)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    Z = np.c_[np.ones(n), rng.normal(size=(n, q - 1))]
+    y = X @ [1.0, 0.5, -0.3] + 0.7 * np.sum(rng.normal(size=(J, q))[codes] * Z, axis=1) + rng.normal(size=n)
+    model = _lmm.TwoLevel.from_data(y, X, Z, codes, J)
+    if blocks is not None:
+        model.restrict_to_blocks(blocks)
+    assert model.analytic_second_derivatives
+    theta = np.array([0.7 if i == j else 0.2 for i, j in zip(*model.tril)])
+    pt = _lmm._Point(model, theta, reml, derivs=True)
+    analytic = _lmm._pieces_jacobian(model, pt, reml)
+    model.analytic_second_derivatives = False
+    numeric = _lmm._pieces_jacobian(model, pt, reml, levels=3, rel=1e-3)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-7 * np.max(np.abs(numeric)))
+    # the weighted and nested structures keep the differences
+    nested = _lmm.Nested.from_data(y, X, codes, codes * 3 + rng.integers(0, 3, n))
+    assert not getattr(nested, "analytic_second_derivatives", False)

@@ -248,6 +248,9 @@ class TwoLevel:
         self.n_theta = len(self.tril[0])
         self.lower = np.array([0.0 if i == j else -np.inf for i, j in zip(*self.tril)])
         self.blocks = None                                               # unstructured (restrict_to_blocks)
+        # the Newton steps and the Satterthwaite Hessian use second_derivatives (a subclass with its
+        # own criterion sets this False and falls back on differences of its analytic scores)
+        self.analytic_second_derivatives = type(self) is TwoLevel
         self.sum_ztz = np.sum(ztz, axis=0)
         # cluster axis last: the per-cluster algebra runs on long contiguous vectors
         self.S = np.ascontiguousarray(np.moveaxis(ztz, 0, -1))          # (q, q, J)
@@ -349,7 +352,74 @@ class TwoLevel:
             E[i, jcol] = 1.0
             dG = np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E)     # d(Lambda Lambda')
             out.append((float(np.sum(dG * P)), -np.einsum("ab,abrs->rs", dG, T)))
+        # kept for second_derivatives at the same theta (the next Newton step, the Satterthwaite df)
+        self._parts = (np.asarray(theta, float).tobytes(), U, T, LtS, Q)
         return M, ldv, out
+
+    def _dG(self, L) -> list:
+        """d(Lambda Lambda') / d theta_i for each element of theta."""
+        out = []
+        for i, jcol in zip(*self.tril):
+            E = np.zeros((self.q, self.q))
+            E[i, jcol] = 1.0
+            out.append(np.einsum("ab,cb->ac", E, L) + np.einsum("ab,cb->ac", L, E))
+        return out
+
+    def second_derivatives(self, theta) -> tuple[list, np.ndarray]:
+        """Second derivatives in theta of M = [X y]'V*^-1[X y] and of log|V*|, analytically.
+
+        With G = Lambda Lambda', P_j = Z_j'V*_j^-1 Z_j and U_j = Z_j'V*_j^-1 [X y]_j (so that
+        dU_j = -P_j dG U_j and dP_j = -P_j dG P_j):
+
+        - d2M/dtheta_i dtheta_k = sum_j U_j'(dG_i P_j dG_k + dG_k P_j dG_i)U_j - U_j' d2G_ik U_j;
+        - d2 log|V*| = sum_j tr(P_j d2G_ik) - tr(P_j dG_k P_j dG_i).
+
+        Returns ``(d2M, d2ldv)``: ``d2M[i][k]`` a (p + 1, p + 1) matrix and ``d2ldv`` (k, k).  The
+        arithmetic is elementwise over J-long vectors and ``einsum`` (no BLAS), as in :meth:`evaluate`.
+        """
+        L = self.lam(theta)
+        q, k = self.q, self.n_theta
+        dG = self._dG(L)
+        d2G = [[None] * k for _ in range(k)]
+        for i, (ri, ci) in enumerate(zip(*self.tril)):
+            for m, (rm, cm) in enumerate(zip(*self.tril)):
+                D = np.zeros((q, q))
+                if ci == cm:                                        # E_i E_m' + E_m E_i'
+                    D[ri, rm] += 1.0
+                    D[rm, ri] += 1.0
+                d2G[i][m] = D
+        S, ZW = self.S, self.ZW
+        if q == 1:
+            lam2 = L[0, 0] ** 2
+            s = S[0, 0]
+            f = 1.0 / (1.0 + lam2 * s)
+            U = ZW[0] * f                                          # (p + 1, J)
+            P = s * f
+            T = np.einsum("rj,sj->rs", U, U)
+            PT = np.einsum("rj,sj->rs", U * P, U)
+            g, h = dG[0][0, 0], d2G[0][0][0, 0]
+            d2M = [[2.0 * g * g * PT - h * T]]
+            d2ldv = np.array([[h * float(np.sum(P)) - g * g * float(np.einsum("j,j->", P, P))]])
+            return d2M, d2ldv
+        parts = getattr(self, "_parts", None)
+        if parts is None or parts[0] != np.asarray(theta, float).tobytes():
+            self.evaluate(theta, derivs=True)
+            parts = self._parts
+        _, U, T, LtS, Q = parts                    # U (q, p + 1, J), T (q, q, p + 1, p + 1)
+        P = S - np.einsum("baj,bcj->acj", LtS, Q)                  # (q, q, J): each cluster's P_j
+        dGs = np.stack(dG)                                         # (k, q, q)
+        d2Gs = np.array([[d2G[i][m] for m in range(k)] for i in range(k)])
+        Y = np.einsum("iab,brj->iarj", dGs, U)                     # dG_i U_j
+        PY = np.einsum("acj,icrj->iarj", P, Y)                     # P_j dG_i U_j
+        PG = np.einsum("abj,ibc->iacj", P, dGs)                    # P_j dG_i
+        cross = np.einsum("iarj,masj->imrs", Y, PY)                # sum_j U_j'dG_i P_j dG_m U_j
+        second = np.einsum("imab,abrs->imrs", d2Gs, T)
+        full = cross + np.swapaxes(cross, 2, 3) - second
+        d2M = [[full[i, m] for m in range(k)] for i in range(k)]
+        tr_pp = np.einsum("macj,icaj->im", PG, PG)
+        d2ldv = np.einsum("imab,ab->im", d2Gs, np.sum(P, axis=-1)) - tr_pp
+        d2ldv = 0.5 * (d2ldv + d2ldv.T)
+        return d2M, d2ldv
 
     def random_covariance(self, theta, sigma2):
         L = self.lam(theta)
@@ -480,13 +550,40 @@ def _profiled(model, theta, reml):
         return np.inf
 
 
+def _analytic_jacobian(model, pt: _Point, reml: bool) -> np.ndarray:
+    """The Jacobian of :meth:`_Point.pieces` in theta from :meth:`TwoLevel.second_derivatives`.
+
+    With v = [-beta, 1] and g_i = (dM_i v)[:p] (so d beta / d theta_i = A^-1 g_i):
+    d2 r2 = v' d2M_ik v - 2 g_i' A^-1 g_k (r2 is minimised over beta, which removes the beta terms
+    of the first derivative but not of the second), and
+    d2 log|A| = tr(A^-1 d2A_ik) - tr(A^-1 dA_i A^-1 dA_k).
+    """
+    d2M, d2ldv = model.second_derivatives(pt.theta)
+    p, k = model.p, len(pt.theta)
+    v = np.r_[-pt.beta, 1.0]
+    Ainv = pt.Ainv
+    g = [np.einsum("rs,s->r", d[1], v)[:p] for d in pt.d]
+    AdA = [np.einsum("ab,bc->ac", Ainv, dA) for dA in pt.dA]
+    J = np.empty((k, 2 * k))
+    for i in range(k):
+        for m in range(k):
+            r2 = float(np.einsum("r,rs,s->", v, d2M[i][m], v)) - 2.0 * float(np.einsum("r,rs,s->", g[i], Ainv, g[m]))
+            lda = float(np.sum(Ainv * d2M[i][m][:p, :p])) - float(np.einsum("ab,ba->", AdA[i], AdA[m]))
+            J[i, m] = d2ldv[i, m] + (lda if reml else 0.0)
+            J[i, k + m] = r2
+    return J
+
+
 def _pieces_jacobian(model, pt: _Point, reml: bool, *, levels: int = 1, rel: float = 1e-6) -> np.ndarray:
     """Jacobian in theta of the analytic scores' pieces (:meth:`_Point.pieces`).
 
-    ``levels = 1``: forward differences (for the Newton iterations); ``levels >= 2``: central
-    differences Richardson-extrapolated over ``levels`` halvings of the step (for the Satterthwaite df,
-    as lmerTest's numDeriv does on the deviance itself).
+    A :class:`TwoLevel` model gives it analytically (:func:`_analytic_jacobian`). Other models
+    difference the analytic scores: ``levels = 1``, forward differences (for the Newton iterations);
+    ``levels >= 2``, central differences Richardson-extrapolated over ``levels`` halvings of the step
+    (for the Satterthwaite df, as lmerTest's numDeriv does on the deviance itself).
     """
+    if getattr(model, "analytic_second_derivatives", False):
+        return _analytic_jacobian(model, pt, reml)
     x = pt.theta
     k = len(x)
     base = pt.pieces()
@@ -574,8 +671,8 @@ def _boundary_candidates(model, theta):
 def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
     """Satterthwaite df of each fixed effect, as lmerTest defines them.
 
-    ``A = 2 H^-1`` with H the Hessian of the deviance in varpar = (theta, sigma) (Richardson-
-    extrapolated differences of the analytic score); df_k = 2 C_kk^2 / (g_k' A g_k), g_k the gradient
+    ``A = 2 H^-1`` with H the Hessian of the deviance in varpar = (theta, sigma) (analytic for a
+    :class:`TwoLevel` model, else Richardson-extrapolated differences of the analytic score); df_k = 2 C_kk^2 / (g_k' A g_k), g_k the gradient
     (analytic) of C_kk = Var(beta_k) in varpar.
     """
     sigma = float(np.sqrt(sigma2))

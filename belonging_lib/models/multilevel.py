@@ -31,7 +31,7 @@ from .._errors import BelongingWarning, DataError, ModelError
 from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
-from ._design import build_design, check_rank
+from ._design import _clearly_full_rank, build_design, check_rank
 from ._formula import design_matrix, formula_columns, parse_formula, parse_right_side
 
 __all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
@@ -380,7 +380,7 @@ def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, fra
         j = int(np.flatnonzero(bad.any(axis=0))[0])
         raise DataError(f"The random-effect term {names[j]!r} of {random!r} is not a finite number in "
                         f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
-    if np.linalg.matrix_rank(values) < values.shape[1]:
+    if not _clearly_full_rank(values) and np.linalg.matrix_rank(values) < values.shape[1]:
         raise ModelError(f"The random part {random!r} gives the columns {', '.join(names)}, which are linearly "
                          "dependent in the complete rows (a term that does not vary, a category with no "
                          "rows, or the same term twice), so their variances cannot all be estimated.")
