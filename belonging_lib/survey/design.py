@@ -1239,6 +1239,10 @@ def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: 
     return block
 
 
+# rows per block of the weighted cross-products in _wls_all (a block of C stays in the cache)
+_WLS_BLOCK = 8192
+
+
 def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> np.ndarray:
     """Coefficients and R^2 for every weight column (n, R+1) and every PV column of Y (n, M).
 
@@ -1259,21 +1263,30 @@ def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> 
     shared = len(Xs) == 1
     nX = len(Xs)
     shifts = [np.where(ones, 0.0, X.mean(axis=0)) if has_icept else np.zeros(p) for X in Xs]
-    # C holds, side by side: x_j x_k (per design matrix), x_j y_m, y_m, y_m^2, 1; filled in place
-    C = np.empty((n, nX * nq + p * M + 2 * M + 1))
-    for j, (X, shift) in enumerate(zip(Xs, shifts)):
-        Xc = X - shift
-        np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq:(j + 1) * nq])
-        if shared:
-            np.multiply(Xc[:, :, None], Yc[:, None, :],
-                        out=C[:, nX * nq:nX * nq + p * M].reshape(n, p, M))
-        else:
-            np.multiply(Xc, Yc[:, [j]], out=C[:, nX * nq + j * p:nX * nq + (j + 1) * p])
-    pos = nX * nq + p * M
-    C[:, pos:pos + M] = Yc
-    np.multiply(Yc, Yc, out=C[:, pos + M:pos + 2 * M])
-    C[:, -1] = 1.0
-    S = W.T @ C  # (R+1, columns): every weighted sum at once
+    # C holds, side by side: x_j x_k (per design matrix), x_j y_m, y_m, y_m^2, 1; filled in place, a
+    # block of rows at a time so that each block stays in the processor's cache while W' C is summed
+    width = nX * nq + p * M + 2 * M + 1
+    S = np.zeros((W.shape[1], width))
+    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
+    block = _WLS_BLOCK
+    C_buf = np.empty((min(n, block), width))
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        C = C_buf[: hi - lo]
+        Ycb = Yc[lo:hi]
+        for j, Xc_all in enumerate(Xcs):
+            Xc = Xc_all[lo:hi]
+            np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq:(j + 1) * nq])
+            if shared:
+                np.multiply(Xc[:, :, None], Ycb[:, None, :],
+                            out=C[:, nX * nq:nX * nq + p * M].reshape(hi - lo, p, M))
+            else:
+                np.multiply(Xc, Ycb[:, [j]], out=C[:, nX * nq + j * p:nX * nq + (j + 1) * p])
+        pos = nX * nq + p * M
+        C[:, pos:pos + M] = Ycb
+        np.multiply(Ycb, Ycb, out=C[:, pos + M:pos + 2 * M])
+        C[:, -1] = 1.0
+        S += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
     pos = nX * nq
     if shared:
         XtWY = S[:, pos:pos + p * M].reshape(-1, p, M)
