@@ -82,11 +82,11 @@ def test_executed_chapters_are_current_and_had_their_key_results_compared():
     for source in chapter_sources(ROOT / "notebooks"):
         entry = _cached_chapter(source, build / ".cache" / "chapters")
         executed = build / "notebooks" / f"{source.stem}.ipynb"
-        if not entry.exists() or entry.read_bytes() != executed.read_bytes():
+        if not (entry.exists() and executed.exists() and entry.read_bytes() == executed.read_bytes()):
             stale.append(source.stem)
     assert not stale, (
         f"{stale}: not executed from the current sources, library and data with "
-        f"BELONGING_EXPECTED={named} (run `make test`)"
+        f"BELONGING_EXPECTED={named} and PYTHONHASHSEED={os.environ.get('PYTHONHASHSEED')} (run `make test`)"
     )
 
 
