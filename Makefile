@@ -8,7 +8,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NB_TEST_DIR := build/test-notebooks
 export PYTHONHASHSEED := 0
 
 .PHONY: help notebooks lab test test-fast lint format browser expected sample-data bench calibrate references clean
@@ -43,17 +42,16 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter-config $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-# The notebooks are stored as MyST Markdown; nbval needs .ipynb, made fresh here.
-$(NB_TEST_DIR): $(STAMP) $(wildcard notebooks/*.md)
-	@rm -rf $(NB_TEST_DIR) && mkdir -p $(NB_TEST_DIR)
-	@for f in notebooks/[0-9][0-9]_*.md; do \
-	  $(BIN)/jupytext --quiet --to ipynb --output $(NB_TEST_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; \
-	done
-
+# The chapters are executed once, by `make notebooks`, with each key result compared with
+# tests/notebook_expected/ (BELONGING_EXPECTED): a cell that raises or a key result that differs stops
+# that step. tests/test_executed_chapters.py then checks that build/ holds every chapter, executed
+# without an error output, from the current sources, library and data, under that comparison.
+# Tests that execute sample chapters take them from the same cache when nothing has changed.
+test: export BELONGING_EXPECTED := $(CURDIR)/tests/notebook_expected
+test: export BELONGING_EXECUTED_BUILD := $(CURDIR)/build
 test: $(STAMP) browser
-	@$(MAKE) --no-print-directory notebooks
-	@$(MAKE) --no-print-directory $(NB_TEST_DIR)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests --nbval-lax $(NB_TEST_DIR)
+	@env -u BELONGING_RECORD_DIR -u BELONGING_SAMPLE_DIR $(MAKE) --no-print-directory notebooks
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 --doctest-modules belonging_lib tests -m "not browser" --ignore=tests/test_other_seed.py

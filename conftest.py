@@ -1,8 +1,9 @@
 """Test-suite set-up shared by library tests, doctests and notebook tests.
 
-Notebook kernels started by nbval inherit this process's environment, so the
+Notebook kernels started by the tests inherit this process's environment, so the
 variables set here reach them: ``BELONGING_EXPECTED`` makes every
-``record(...)`` cell compare its key result with tests/notebook_expected/.
+``record(...)`` cell compare its key result with tests/notebook_expected/
+(``make test`` sets it for ``make notebooks`` too).
 """
 
 import os

@@ -607,6 +607,21 @@ def _cache_key(source: Path, parameters: dict, common: str) -> str:
     return h.hexdigest()[:20]
 
 
+def _chapter_key(source: Path, parameters: dict, common: str, skipped: dict | None) -> str:
+    """The cache key of one chapter: its source, the parameters, the library and data (``common``),
+    the sections skipped and the environment variables that change results."""
+    return _cache_key(source, parameters, common + json.dumps(skipped or {}, sort_keys=True))
+
+
+def _cached_chapter(source: str | os.PathLike, cache_dir: str | os.PathLike, *,
+                   parameters: dict | None = None) -> Path:
+    """Where :func:`execute_chapters` keeps ``source`` executed with ``parameters`` (nothing skipped)
+    and this process's library, data and environment; the file exists only if such a run succeeded."""
+    params = dict(parameters or {})
+    key = _chapter_key(Path(source), params, _library_digest() + _data_digest(params), None)
+    return Path(cache_dir) / f"{Path(source).stem}-{key}.ipynb"
+
+
 def _cell_line(source: Path, cell_source: str) -> int | None:
     """Line of ``source`` where a cell's first line appears (1-based), if found."""
     first = next((ln for ln in cell_source.splitlines() if ln.strip()), "")
@@ -780,8 +795,7 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
         cache.mkdir(parents=True, exist_ok=True)
         common = _library_digest() + _data_digest(params)
         for s in sources:
-            keys[s.stem] = _cache_key(s, params, common + json.dumps((skipped or {}).get(s.stem, {}),
-                                                                      sort_keys=True))
+            keys[s.stem] = _chapter_key(s, params, common, (skipped or {}).get(s.stem))
             hit = cache / f"{s.stem}-{keys[s.stem]}.ipynb"
             if hit.exists():
                 shutil.copy2(hit, out / f"{s.stem}.ipynb")

@@ -26,3 +26,19 @@ def claims_fixture() -> pd.DataFrame:
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
     assert md5 == ref["inputs"]["claims_fixture.csv"], "claims_fixture.csv changed: rerun claims.R"
     return pd.read_csv(path)
+
+
+@pytest.fixture
+def book_cache(tmp_path) -> Path:
+    """A chapter cache for a test that executes sample chapters: a copy of what ``make notebooks`` keeps
+    in build/.cache/chapters (``make test`` runs it first, with the same environment). A chapter whose
+    key (source, parameters, library, data, environment) matches is taken from it, as the book does;
+    any other is executed. The copy keeps the book's cache as it was."""
+    import shutil
+
+    cache = tmp_path / "book-cache"
+    cache.mkdir()
+    built = Path(__file__).resolve().parents[1] / "build" / ".cache" / "chapters"
+    for entry in sorted(built.glob("[0-9][0-9]_*.ipynb")) if built.is_dir() else []:
+        shutil.copy2(entry, cache / entry.name)
+    return cache

@@ -1,7 +1,7 @@
 """The notebooks follow the collection's structure, and their key-result checks can fail.
 
-The notebooks themselves are executed by nbval (``make test``); these tests
-read their MyST sources.
+The notebooks themselves are executed by ``make notebooks`` (under ``make test``, with their key
+results compared; see test_executed_chapters.py); these tests read their MyST sources.
 """
 
 import json
