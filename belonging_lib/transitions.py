@@ -603,7 +603,7 @@ class RegressionToMeanResult(Result):
     drop, drop_share : float
         A fall of more than ``drop`` SDs between the waves, and the share of all simulated pupils whose
         score falls that much although nothing changed: the "drops" that measurement error alone
-        produces (truth 0; expected :math:`\Phi(-d / \sqrt{2(1 - r)})` for a fall of :math:`d` SDs).
+        produces (truth 0; expected :math:`\\Phi(-d / \\sqrt{2(1 - r)})` for a fall of :math:`d` SDs).
     reliability, correlation, low_share : float
         The settings: reliability of each wave's score, correlation of the
         predictor with the true first-wave score, and the flagged share.

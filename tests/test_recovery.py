@@ -155,7 +155,9 @@ def test_regression_to_the_mean_follows_the_formula(r, rho):
     assert res.to_frame().iloc[-1]["truth"] == 0.0
     # expected regression toward the mean = (1 - reliability) x distance from the mean
     assert res.low_after - res.low_before == pytest.approx(-(1 - r) * res.low_before, abs=0.02)
-    assert T.regression_to_the_mean(reliability=r, drop=0.0, n=400_000, seed=5).drop_share == pytest.approx(0.5, abs=0.005)
+    assert T.regression_to_the_mean(reliability=r, drop=0.0, n=400_000, seed=5).drop_share == pytest.approx(
+        0.5, abs=0.005
+    )
     with pytest.raises(DataError, match="drop"):
         T.regression_to_the_mean(reliability=0.8, drop=-1)
     with pytest.raises(DataError, match="reliability"):

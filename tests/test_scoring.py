@@ -216,7 +216,7 @@ def test_mean_scores_match_psych_scoreitems(tmp_path):
 
 def test_sdq_bands_are_withheld_outside_the_self_report_ages():
     # the SDQ self-report bands were made for ages 11 to 17: a 10-year-old's total is scored, but not banded
-    d = pd.DataFrame({"sdq_%02d" % i: [2, 2, 2, 2] for i in range(1, 26)})
+    d = pd.DataFrame({f"sdq_{i:02d}": [2, 2, 2, 2] for i in range(1, 26)})
     d["age"] = [10, 11, 17, None]
     scores, report = score_with_report(d, "sdq", age="age")
     assert scores["sdq_total"].notna().all()
@@ -233,7 +233,7 @@ def test_sdq_bands_are_withheld_outside_the_self_report_ages():
 
 
 def test_age_must_be_a_number_of_years():
-    d = pd.DataFrame({"sdq_%02d" % i: [1, 1] for i in range(1, 26)})
+    d = pd.DataFrame({f"sdq_{i:02d}": [1, 1] for i in range(1, 26)})
     d["age"] = [12, "twelve"]
     with pytest.raises(DataError, match=r"'age'.*row 2.*'twelve'"):
         score(d, "sdq", age="age")
