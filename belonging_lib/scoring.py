@@ -65,6 +65,9 @@ class ScoringReport(Result):
         invalid values set missing.
     problems : tuple of Problem
         The invalid values found (set missing under ``invalid="missing"``).
+    bands_withheld : tuple of (instrument, rows)
+        Rows whose bands were left empty because the pupil's age (``age=``) is missing or outside
+        the ages the instrument's bands were made for.
     """
 
     instruments: tuple
@@ -74,6 +77,7 @@ class ScoringReport(Result):
     columns: tuple
     problems: tuple = ()
     declared_missing: int = 0
+    bands_withheld: tuple = ()
     title = "Scoring report"
 
     @property
@@ -103,6 +107,9 @@ class ScoringReport(Result):
         for p in self.problems:
             lines.append(f"  {p.column}: {p.n} {p.kind} value(s) such as {p.value!r} in "
                          f"{describe_rows(p.rows)}")
+        for iid, n in self.bands_withheld:
+            lines.append(f"  {iid}: bands withheld for {n} row(s) whose age is missing or outside the "
+                         "ages the bands were made for")
         return lines
 
     def summary(self) -> str:
@@ -356,7 +363,7 @@ def _apply_rule(rule: ScoreRule, items: pd.DataFrame, scores: dict[str, pd.Serie
 
 def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
           item_map: Mapping[str, str] | None = None, invalid: str = "raise",
-          missing_codes: Sequence = (), keep_items: bool = False) -> pd.DataFrame:
+          missing_codes: Sequence = (), keep_items: bool = False, age: str | pd.Series | None = None) -> pd.DataFrame:
     """Score one or several instruments, one output row per input row.
 
     :func:`score_with_report` gives the same scores with a :class:`ScoringReport`
@@ -387,6 +394,14 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     keep_items : bool
         Also return the checked item codes (reverse keys applied), named
         ``<item>_scored``.
+    age : str or Series, optional
+        Each respondent's age in years: a column of ``data`` or a Series on
+        its index.  Where an instrument's bands were made for certain ages
+        only (the SDQ self-report: 11 to 17), the ``_band`` columns are left
+        empty for rows whose age is missing or outside them, and the report
+        counts those rows; the scores themselves are kept.  Without ``age``
+        the bands are given for every row, whatever the age: pass it
+        whenever the data include pupils outside the instrument's ages.
 
     Returns
     -------
@@ -427,12 +442,13 @@ def score(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Inst
     ['very high', 'very high']
     """
     return _score(data, instrument, item_map=item_map, invalid=invalid, missing_codes=missing_codes,
-                  keep_items=keep_items).scores
+                  keep_items=keep_items, age=age).scores
 
 
 def score_with_report(data: pd.DataFrame, instrument: str | Instrument | Sequence[str | Instrument], *,
                       item_map: Mapping[str, str] | None = None, invalid: str = "raise",
-                      missing_codes: Sequence = (), keep_items: bool = False) -> ScoredData:
+                      missing_codes: Sequence = (), keep_items: bool = False,
+                      age: str | pd.Series | None = None) -> ScoredData:
     """:func:`score`, with the report of what was done.
 
     Arguments as in :func:`score`.
@@ -452,12 +468,34 @@ def score_with_report(data: pd.DataFrame, instrument: str | Instrument | Sequenc
     (4, 4)
     """
     return _score(data, instrument, item_map=item_map, invalid=invalid, missing_codes=missing_codes,
-                  keep_items=keep_items)
+                  keep_items=keep_items, age=age)
 
 
-def _score(data, instrument, *, item_map, invalid, missing_codes, keep_items) -> ScoredData:
+def _ages(data: pd.DataFrame, age) -> pd.Series | None:
+    if age is None:
+        return None
+    if isinstance(age, str):
+        if age not in data.columns:
+            raise ColumnError(f"The age column {age!r} is not in the data.")
+        values, name = data[age], age
+    else:
+        values, name = pd.Series(age), "age"
+        if not values.index.equals(data.index):
+            raise DataError("`age` must be a column name or a Series on the data's index.")
+    num = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & (num.isna() | (num < 0))
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())
+        raise DataError(f"Column {name!r}: ages must be numbers of years, 0 or more; "
+                        f"{describe_rows(rows + 1)} (counted from 1) hold(s) {values.iloc[rows[0]]!r}.")
+    return num.astype(float)
+
+
+def _score(data, instrument, *, item_map, invalid, missing_codes, keep_items, age=None) -> ScoredData:
     data = as_frame(data)
     check_choice("invalid", invalid, ["raise", "missing"])
+    ages = _ages(data, age)
+    withheld = []
     instruments = [instrument] if isinstance(instrument, (str, Instrument)) or not isinstance(
         instrument, Sequence) else list(instrument)
     insts = [load_instrument(i) for i in instruments]
@@ -471,6 +509,15 @@ def _score(data, instrument, *, item_map, invalid, missing_codes, keep_items) ->
         block: dict[str, pd.Series] = {}
         for rule in inst.scores:
             _apply_rule(rule, items, scores, block)
+        if ages is not None and inst.band_ages is not None:
+            lo, hi = inst.band_ages
+            outside = ~((ages >= lo) & (ages <= hi)).to_numpy()
+            for col in [c for c in block if c.endswith("_band")]:
+                band = block[col].copy()
+                band[outside] = np.nan
+                block[col] = band
+            if outside.any() and any(c.endswith("_band") for c in block):
+                withheld.append((inst.id, int(outside.sum())))
         clash = [c for c in block if c in out]
         if clash:
             raise DataError(f"Instruments produce the same score column(s) {clash}; score them "
@@ -487,7 +534,7 @@ def _score(data, instrument, *, item_map, invalid, missing_codes, keep_items) ->
     report = ScoringReport(instruments=tuple(i.id for i in insts), n_rows_in=len(data),
                            n_rows_scored=n_scored, scored=tuple(scored_counts),
                            columns=tuple(state["columns"]), problems=tuple(state["problems"]),
-                           declared_missing=int(state["declared"]))
+                           declared_missing=int(state["declared"]), bands_withheld=tuple(withheld))
     return ScoredData(scores=result, report=report)
 
 
@@ -505,7 +552,8 @@ def _available(data: pd.DataFrame, item_map) -> list[str]:
 
 
 def score_available(data: pd.DataFrame, *, item_map: Mapping[str, str] | None = None,
-                    invalid: str = "raise", missing_codes: Sequence = ()) -> pd.DataFrame:
+                    invalid: str = "raise", missing_codes: Sequence = (),
+                    age: str | pd.Series | None = None) -> pd.DataFrame:
     """Score every bundled instrument whose item columns are all in ``data``.
 
     A shortcut for the sample survey:
@@ -522,11 +570,12 @@ def score_available(data: pd.DataFrame, *, item_map: Mapping[str, str] | None = 
     """
     data = as_frame(data)
     return score(data, _available(data, item_map), item_map=item_map, invalid=invalid,
-                 missing_codes=missing_codes)
+                 missing_codes=missing_codes, age=age)
 
 
 def score_available_with_report(data: pd.DataFrame, *, item_map: Mapping[str, str] | None = None,
-                                invalid: str = "raise", missing_codes: Sequence = ()) -> ScoredData:
+                                invalid: str = "raise", missing_codes: Sequence = (),
+                                age: str | pd.Series | None = None) -> ScoredData:
     """:func:`score_available`, with the report of what was done (a :class:`ScoredData`).
 
     Examples
@@ -539,4 +588,4 @@ def score_available_with_report(data: pd.DataFrame, *, item_map: Mapping[str, st
     """
     data = as_frame(data)
     return score_with_report(data, _available(data, item_map), item_map=item_map, invalid=invalid,
-                             missing_codes=missing_codes)
+                             missing_codes=missing_codes, age=age)

@@ -600,6 +600,10 @@ class RegressionToMeanResult(Result):
         the observed first-wave score: the truth is 0.
     spurious_change_score : float
         The same predictor's coefficient for the change score (truth 0).
+    drop, drop_share : float
+        A fall of more than ``drop`` SDs between the waves, and the share of all simulated pupils whose
+        score falls that much although nothing changed: the "drops" that measurement error alone
+        produces (truth 0; expected :math:`\\Phi(-d / \\sqrt{2(1 - r)})` for a fall of :math:`d` SDs).
     reliability, correlation, low_share : float
         The settings: reliability of each wave's score, correlation of the
         predictor with the true first-wave score, and the flagged share.
@@ -614,6 +618,8 @@ class RegressionToMeanResult(Result):
     slope_baseline: float
     spurious: float
     spurious_change_score: float
+    drop: float
+    drop_share: float
     reliability: float
     correlation: float
     low_share: float
@@ -627,10 +633,11 @@ class RegressionToMeanResult(Result):
         return pd.DataFrame({
             "term": ["flagged pupils' mean, first wave", "flagged pupils' mean, second wave",
                      "flagged pupils still flagged (share)", "slope on the observed first wave",
-                     "predictor in residualised change", "predictor in change scores"],
+                     "predictor in residualised change", "predictor in change scores",
+                     f"pupils whose score falls by more than {self.drop:g} SD (share)"],
             "estimate": [self.low_before, self.low_after, self.low_still, self.slope_baseline, self.spurious,
-                         self.spurious_change_score],
-            "truth": [np.nan, np.nan, 1.0, 1.0, 0.0, 0.0]})
+                         self.spurious_change_score, self.drop_share],
+            "truth": [np.nan, np.nan, 1.0, 1.0, 0.0, 0.0, 0.0]})
 
     def notes(self) -> list[str]:
         return [f"Simulated: {self.n:,} pupils whose true score does not change; reliability {self.reliability:.2f} "
@@ -639,7 +646,7 @@ class RegressionToMeanResult(Result):
 
 
 def regression_to_the_mean(*, reliability: float, correlation: float = 0.0, low_share: float = 0.1,
-                           n: int = 100_000, seed=0) -> RegressionToMeanResult:
+                           drop: float = 0.5, n: int = 100_000, seed=0) -> RegressionToMeanResult:
     """Simulate what measurement error alone does to flags of low scorers and to residualised change.
 
     Pupils have a true score that does not change between two waves; each wave's
@@ -650,7 +657,9 @@ def regression_to_the_mean(*, reliability: float, correlation: float = 0.0, low_
     all; (b) the slope on an error-prone baseline is attenuated to about the
     reliability; (c) so a residualised-change model gives the predictor a
     spurious coefficient, about ``(1 - reliability) * correlation`` per SD, while
-    the change score does not.
+    the change score does not; (d) some pupils' scores fall by more than ``drop``
+    SDs although nothing changed.  A pupil ``x`` SDs from the mean is expected to
+    move ``(1 - reliability) * x`` SDs back toward it at the next wave.
 
     Parameters
     ----------
@@ -661,6 +670,10 @@ def regression_to_the_mean(*, reliability: float, correlation: float = 0.0, low_
         Correlation of the predictor with the true first-wave score (-1 to 1).
     low_share : float
         Share of pupils flagged as lowest at the first wave.
+    drop : float
+        A fall between the waves counted as a "drop", in SDs of the observed
+        first-wave score (0.5 by default); ``drop_share`` is the share of
+        pupils whose score falls by more than this with no real change.
     n : int
         Simulated pupils.
     seed : int or None
@@ -689,6 +702,9 @@ def regression_to_the_mean(*, reliability: float, correlation: float = 0.0, low_
     if not -1 < rho < 1:
         raise DataError(f"`correlation` must be between -1 and 1 (exclusive), not {correlation!r}.")
     share = check_probability("low_share", low_share)
+    drop = float(drop)
+    if not (np.isfinite(drop) and drop >= 0):
+        raise DataError(f"`drop` must be a size of fall in SDs, 0 or more, not {drop!r}.")
     n = int(n)
     if n < 1000:
         raise DataError(f"`n` must be at least 1000 simulated pupils, not {n}.")
@@ -708,5 +724,6 @@ def regression_to_the_mean(*, reliability: float, correlation: float = 0.0, low_
     return RegressionToMeanResult(low_before=float(x1[low].mean()) / sd1, low_after=float(x2[low].mean()) / sd1,
                                   low_still=float((x2[low] <= cut2).mean()), slope_baseline=float(slope),
                                   spurious=float(coef[2]) / sd1, spurious_change_score=float(change) / sd1,
+                                  drop=drop, drop_share=float(((x1 - x2) / sd1 > drop).mean()),
                                   reliability=r,
                                   correlation=rho, low_share=share, n=n, seed=seed)

@@ -43,6 +43,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("The p-value was .03, so there is a 97% chance",
          "an invented sentence that Exercise 2 asks the reader to criticise, not a result"),
         ("(Goodenow, 1993, p. 80)", "the page of the quoted definition, a citation"),
+        ("(1 − reliability)", "the formula for the expected pull toward the mean, not a result"),
     ],
     "01": [
         ("(\"1 = Never ... 5 = Always\")", "an example of what value labels look like"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from belonging_lib import DataError, ModelError
 from belonging_lib import transitions as T
@@ -148,6 +149,17 @@ def test_regression_to_the_mean_follows_the_formula(r, rho):
     assert res.low_after > res.low_before and res.low_still < 1
     # the flagged group's expected second score is r times its first (true score unchanged)
     assert res.low_after == pytest.approx(r * res.low_before, abs=0.02)
+    # drops with no real change: the difference of two noisy waves has SD sqrt(2(1 - r)) first-wave SDs
+    assert res.drop == 0.5
+    assert res.drop_share == pytest.approx(norm.cdf(-0.5 / np.sqrt(2 * (1 - r))), abs=0.005)
+    assert res.to_frame().iloc[-1]["truth"] == 0.0
+    # expected regression toward the mean = (1 - reliability) x distance from the mean
+    assert res.low_after - res.low_before == pytest.approx(-(1 - r) * res.low_before, abs=0.02)
+    assert T.regression_to_the_mean(reliability=r, drop=0.0, n=400_000, seed=5).drop_share == pytest.approx(
+        0.5, abs=0.005
+    )
+    with pytest.raises(DataError, match="drop"):
+        T.regression_to_the_mean(reliability=0.8, drop=-1)
     with pytest.raises(DataError, match="reliability"):
         T.regression_to_the_mean(reliability=1.0)
     with pytest.raises(DataError, match="correlation"):

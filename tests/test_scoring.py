@@ -212,3 +212,42 @@ def test_mean_scores_match_psych_scoreitems(tmp_path):
     out = score(bfi, [agree, str(g)])
     np.testing.assert_allclose(out["agree"], ref["agree"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(out["consc"], ref["consc"], rtol=1e-12, atol=0)
+
+
+def test_sdq_bands_are_withheld_outside_the_self_report_ages():
+    # the SDQ self-report bands were made for ages 11 to 17: a 10-year-old's total is scored, but not banded
+    d = pd.DataFrame({f"sdq_{i:02d}": [2, 2, 2, 2] for i in range(1, 26)})
+    d["age"] = [10, 11, 17, None]
+    scores, report = score_with_report(d, "sdq", age="age")
+    assert scores["sdq_total"].notna().all()
+    assert scores["sdq_total_band"].isna().tolist() == [True, False, False, True]
+    assert scores["sdq_emotional_band"].isna().tolist() == [True, False, False, True]
+    assert report.bands_withheld == (("sdq_self_11_17", 2),)
+    assert "bands withheld for 2 row(s)" in report.summary()
+    # without ages every row is banded, as before
+    assert score(d, "sdq")["sdq_total_band"].notna().all()
+    # an instrument without an age range keeps its bands whatever the age
+    p = pd.DataFrame({f"pssm_{i:02d}": [3, 3] for i in range(1, 19)})
+    p["age"] = [5, 40]
+    assert score_with_report(p, "pssm", age="age").report.bands_withheld == ()
+
+
+def test_age_must_be_a_number_of_years():
+    d = pd.DataFrame({f"sdq_{i:02d}": [1, 1] for i in range(1, 26)})
+    d["age"] = [12, "twelve"]
+    with pytest.raises(DataError, match=r"'age'.*row 2.*'twelve'"):
+        score(d, "sdq", age="age")
+    with pytest.raises(ColumnError, match="years"):
+        score(d, "sdq", age="years")
+
+
+def test_band_ages_in_an_instrument_file_are_checked():
+    from belonging_lib.instruments import instrument_from_dict, load_instrument
+
+    assert load_instrument("sdq").band_ages == (11.0, 17.0)
+    assert load_instrument("swemwbs").band_ages is None
+    base = {"id": "x", "response": {"min": 1, "max": 3}, "items": [{"id": "x_1"}],
+            "scores": [{"id": "x", "method": "mean", "items": ["x_1"]}]}
+    with pytest.raises(DataError, match="band_ages"):
+        instrument_from_dict({**base, "band_ages": "11-17"})
+    assert instrument_from_dict({**base, "band_ages": {"min": 11, "max": 17}}).band_ages == (11.0, 17.0)

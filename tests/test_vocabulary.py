@@ -119,7 +119,9 @@ OPTIONS = {
     # bifactor_omega: the general and specific loadings and residual variances it combines
     "specific", "orthogonal", "general", "residual",
     # transitions.recovery: the wave of the low point; regression_to_the_mean: the simulation's settings
-    "dip", "correlation", "low_share",
+    "dip", "correlation", "low_share", "drop",
+    # scoring: each respondent's age in years, checked against the ages an instrument's bands were made for
+    "age",
     # weighted multilevel models (issue 28): what the pupil weight column holds ("conditional" or
     # "total"), how it is scaled within schools (the WeMix vignette's methods), the school weight of a
     # survey design, and the design whose countries' populations weight the OECD total
@@ -175,7 +177,9 @@ RESULT_OPTIONS = {
     "icc_consistency", "mean_change", "sem", "df2",
     # recovery on a balanced panel, and the measurement-error simulation's quantities and settings
     "means", "weighted", "low_before", "low_after", "low_still", "slope_baseline", "spurious",
-    "spurious_change_score", "correlation", "low_share",
+    "spurious_change_score", "correlation", "low_share", "drop", "drop_share",
+    # scoring: the ages an instrument's bands were made for, and the rows whose bands were withheld
+    "band_ages", "bands_withheld",
     # intraclass correlations and variance components
     "icc", "icc1", "icc2", "icc1_anova", "icc2_anova", "tau00", "sigma2", "msb", "msw", "mean_size",
     "reml_loglik", "icc1_ci_low", "icc1_ci_high", "icc2_ci_low", "icc2_ci_high", "icc_levels",

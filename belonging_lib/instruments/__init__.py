@@ -103,6 +103,10 @@ class Instrument:
     scores : tuple of ScoreRule
     bands_note : str
         Caveats about published bands.
+    band_ages : tuple of (youngest, oldest) or None
+        The ages in years (inclusive) the published bands were made for, where the instrument file
+        states them (``band_ages: {min: 11, max: 17}``); :func:`~belonging_lib.scoring.score` withholds
+        the bands of pupils outside them when it is given their ages.
     source : str
         The file the definition was read from.
     """
@@ -119,6 +123,7 @@ class Instrument:
     construct: str = ""
     bands_note: str = ""
     source: str = ""
+    band_ages: tuple[float, float] | None = None
 
     @property
     def item_ids(self) -> tuple[str, ...]:
@@ -262,12 +267,22 @@ def instrument_from_dict(d: dict, *, source: str = "", defaults: dict | None = N
                                rounding=s.get("rounding"), scores=scs, source_score=src,
                                table=table, bands=bands, note=str(s.get("note", "")).strip()))
         known.add(str(s["id"]))
+    ages = None
+    if d.get("band_ages") is not None:
+        a = d["band_ages"]
+        try:
+            ages = (float(a["min"]), float(a["max"]))
+        except (TypeError, KeyError, ValueError):
+            raise DataError(f"Instrument {iid!r}: `band_ages` must be a mapping with numbers `min` and `max` "
+                            f"(such as {{min: 11, max: 17}}), but {a!r} was given.") from None
+        if not 0 <= ages[0] <= ages[1]:
+            raise DataError(f"Instrument {iid!r}: `band_ages` needs 0 <= min <= max, but {a!r} was given.")
     return Instrument(id=iid, name=str(d.get("name", iid)), response_min=rmin, response_max=rmax,
                       items=tuple(items), scores=tuple(rules), labels=labels,
                       citation=str(d.get("citation", defaults.get("citation", ""))).strip(),
                       licence=str(d.get("licence", defaults.get("licence", ""))).strip(),
                       construct=str(d.get("construct", "")),
-                      bands_note=str(d.get("bands_note", "")).strip(), source=source)
+                      bands_note=str(d.get("bands_note", "")).strip(), source=source, band_ages=ages)
 
 
 def _read_file(path: Path) -> list[Instrument]:
