@@ -419,7 +419,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if previous is not None:
         rounds_html, rounds_reading = _rounds_block(
             round_comparison(data, previous=previous, version=version, policy=policy, ci_level=ci_level),
-            policy=policy, ci_level=ci_level)
+            version=version, policy=policy, ci_level=ci_level)
     ctx.update(rounds_html=rounds_html, rounds_reading=rounds_reading)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
                groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
@@ -455,8 +455,6 @@ class RoundComparison(EstimateTable):
 
     #: questions one round's sheet lacks entirely, left out of both rounds' scores
     absent_items: tuple[str, ...] = ()
-    #: the questionnaire's version (``"primary"`` or ``"secondary"``)
-    version: str = "secondary"
     keys: tuple[str, ...] = ("part", "label")
 
     title = "Survey rounds compared"
@@ -559,10 +557,11 @@ def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str
         rows.append(row)
     cols = ["part", "label", "n_previous", "previous", "previous_ci_low", "previous_ci_high", "n_now", "now",
             "now_ci_low", "now_ci_high", "paired", "n_matched", "change", "change_ci_low", "change_ci_high", "beyond"]
-    return RoundComparison(table=pd.DataFrame(rows, columns=cols), absent_items=tuple(absent), version=version)
+    return RoundComparison(table=pd.DataFrame(rows, columns=cols), absent_items=tuple(absent))
 
 
-def _rounds_block(result: RoundComparison, *, policy: DisclosurePolicy, ci_level: float) -> tuple[str, list[str]]:
+def _rounds_block(result: RoundComparison, *, version: str, policy: DisclosurePolicy,
+                  ci_level: float) -> tuple[str, list[str]]:
     """The by-round table (HTML) and its reading, every sentence computed from ``result``."""
     cmp, absent = result.table, list(result.absent_items)
     sym, thr = policy.symbol, policy.threshold
@@ -590,7 +589,7 @@ def _rounds_block(result: RoundComparison, *, policy: DisclosurePolicy, ci_level
         reading.append("The sheets give no pupil reference on every row, so pupils are not matched: each change is "
                        "the difference between the two rounds' means, which also moves with who took part.")
     if absent:
-        reading.append(_common_questions_note(absent, result.version, what="this round and the earlier one"))
+        reading.append(_common_questions_note(absent, version, what="this round and the earlier one"))
     hidden = cmp["change"].isna()
     if hidden.any():
         reading.append(f"{int(hidden.sum())} part(s) have fewer than {thr} pupils behind a round or the change: "
