@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,7 +207,10 @@ def test_an_older_sheet_is_explained_in_python_and_read_by_the_commands(rounds, 
     err = capsys.readouterr().err
     assert "older sheet without question 17" in err
     page = (tmp_path / "r" / "class_report.html").read_text(encoding="utf-8")
-    assert "ocbs_17 are missing from one round" in page
+    assert re.search(
+        r"ocbs_17 \(.*\) are missing from one of the sheets compared \(this round and the earlier one\).*\u201cRelationships with staff\u201d on the 4 question\(s\) both have \(ocbs_01, ocbs_02, ocbs_03, ocbs_04\)",
+        page,
+    )
     cmp = round_comparison(summer, previous=converted)
     assert cmp.absent_items == ("ocbs_17",)
     both = round_comparison(summer.assign(ocbs_17=np.nan), previous=converted)
@@ -218,3 +223,48 @@ def test_a_class_renamed_between_rounds_still_matches(rounds):
     autumn, summer = rounds
     cmp = round_comparison(summer.assign(**{"class": "8B"}), previous=autumn.assign(**{"class": "7B"})).table
     assert cmp["paired"].all() and (cmp["n_matched"] == 26).all()
+
+
+def test_class_and_school_are_compared_on_the_questions_both_sheets_have(rounds, tmp_path, capsys):
+    """A new class sheet beside an older school sheet (no question 17): the staff part is scored on the
+    four questions both have, for the class and for the school, and the page says so."""
+    from belonging_lib.schools.class_report import class_report
+
+    autumn, summer = rounds
+    school = accept_older_sheet(_older(simulate_responses(n_classes=4, class_size=25, seed=8))).data
+    school.index = range(1, len(school) + 1)
+    rep = class_report(summer, school=school)
+    got = rep.parts.set_index("part")
+    common = summer.assign(ocbs_17=np.nan)
+    on_common = score_responses(common)
+    every = score_responses(summer)
+    assert not np.isclose(on_common["staff"].mean(), every["staff"].mean())  # the question matters here
+    for part in ("staff",):
+        assert got.loc[part, "estimate"] == pytest.approx(on_common[part].mean(), rel=1e-12)
+        assert got.loc[part, "school_estimate"] == pytest.approx(score_responses(school)[part].mean(), rel=1e-12)
+    assert got.loc["peers", "estimate"] == pytest.approx(every["peers"].mean(), rel=1e-12)  # other parts unchanged
+    assert "ocbs_17" in set(rep.items["item"])  # the class's answers to it are still shown
+    assert re.search(
+        r"missing from one of the sheets compared \(the class and the school\).*\u201cRelationships with staff\u201d on the 4 "
+        r"question\(s\) both have \(ocbs_01, ocbs_02, ocbs_03, ocbs_04\).*total on 16 of the 17",
+        rep.html,
+    )
+    # sheets with the same questions: no note, every question scored
+    same = class_report(summer, school=summer).parts.set_index("part")
+    assert same.loc["staff", "estimate"] == pytest.approx(every["staff"].mean(), rel=1e-12)
+    assert "both sheets have" not in class_report(summer, school=summer).html
+
+
+def test_a_pack_with_an_older_class_sheet_compares_classes_on_common_questions(tmp_path):
+    from belonging_lib.schools.class_report import class_pack
+
+    d = simulate_responses(n_classes=2, class_size=24, seed=21)
+    d.loc[d["class"] == "C1", "ocbs_17"] = np.nan  # one class filled an older sheet
+    d = _rows_from_1(d)
+    pack = class_pack(d)
+    c2 = d[d["class"] == "C2"]
+    on_common = score_responses(c2.assign(ocbs_17=np.nan))
+    assert pack.overview.set_index("class").loc["C2", "staff"] == pytest.approx(on_common["staff"].mean(), rel=1e-12)
+    assert (
+        "sheets compared (the classes of this pack)" in pack.html and "ocbs_01, ocbs_02, ocbs_03, ocbs_04" in pack.html
+    )

@@ -308,6 +308,213 @@ def test_template_workbooks_hold_no_formula(tmp_path):
             assert not [c for c in _csv_cells(p) if _is_formula_text(c)], p
 
 
+#: Every function of the library that writes a CSV or Excel file (through the safe writer), by module,
+#: and the cases below that feed formula text through it.  A new writer fails the coverage test until it
+#: has a case.
+_WRITERS = {
+    "belonging_lib/cli.py": {"map"},
+    "belonging_lib/schools/support_plan.py": {
+        "support-plan",
+        "support-plan-forms-microsoft",
+        "support-plan-forms-google",
+    },
+    "belonging_lib/schools/audit.py": {"audit-report", "templates"},
+    "belonging_lib/schools/questionnaire.py": {"templates"},
+    "belonging_lib/trials/trial_report.py": {"trial-report"},
+    # synthetic data only, no text a user gives: its files are checked for formulas all the same
+    "belonging_lib/simulate/sample.py": {"sample-data"},
+}
+
+
+def _formula_text_cells(paths):
+    """(file name, cell) of every cell of ``paths`` that a spreadsheet could run as a formula."""
+    bad = []
+    for p in paths:
+        if p.suffix == ".xlsx":
+            bad += [(p.name, c.value) for c in _xlsx_cells(p) if c.data_type == "f" or _is_formula_text(c.value)]
+        elif p.name.endswith(".csv"):
+            bad += [(p.name, c) for c in _csv_cells(p) if _is_formula_text(c)]
+    return bad
+
+
+def _table_files(folder):
+    return sorted(p for p in Path(folder).rglob("*") if p.name.endswith((".csv", ".xlsx")))
+
+
+def _forms_export(service):
+    """An online form's export of 16 pupils whose pupil code and class are formula text (answers as words)."""
+    items = questionnaire_items("secondary")
+    labels = dict(INST.labels)
+    rng = np.random.default_rng(5)
+    codes = rng.integers(1, 6, size=(16, len(items)))
+    codes[:3] = 1  # three low pupils: flagged, so their codes reach flags.csv
+    codes[:3, [i for i, r in enumerate(items["reverse"]) if r]] = 5
+    first = {
+        "microsoft": {
+            "ID": range(1, 17),
+            "Start time": "1/9/26 09:00",
+            "Completion time": "1/9/26 09:10",
+            "Email": "anonymous",
+            "Name": _FORMULAS[0],
+        },
+        "google": {"Timestamp": ["2026/09/01 9:00:00 AM GMT+1"] * 16},
+    }[service]
+    frame = pd.DataFrame(first)
+    frame["Pupil code"] = [_FORMULAS[k % 2] + f"{k}" for k in range(16)]
+    frame["Class"] = _FORMULAS[0]
+    for j, text in enumerate(items["text"]):
+        frame[text] = [labels[int(c)] for c in codes[:, j]]
+    return frame
+
+
+def _case_support_plan(tmp_path):
+    d = _class_with_victim()
+    low = pd.DataFrame([_pupil(_FORMULAS[1], [1] * N), _pupil("-L2", [1] * N), _pupil("@L3", [1] * N)])
+    d = pd.concat([d, low], ignore_index=True)
+    d["class"] = _FORMULAS[0]
+    d["name"] = [_FORMULAS[0]] * len(d)
+    d["adjustment"] = [_FORMULAS[1]] * len(d)
+    d["notes"] = "+44 20 7946 0000"
+    d.to_csv(tmp_path / "now.csv", index=False)
+    assert main(["support-plan", "--data", str(tmp_path / "now.csv"), "--out", str(tmp_path / "o")]) == 0
+    cells = _csv_cells(next((tmp_path / "o").glob("plans_*/flags.csv")))
+    assert {"'=1+1", "'" + _FORMULAS[0], "'-L2", "'@L3"} <= set(cells)  # the text is kept, made inert
+    return _table_files(tmp_path / "o")
+
+
+def _case_forms(service):
+    def case(tmp_path):
+        _forms_export(service).to_csv(tmp_path / "export.csv", index=False)
+        assert main(["support-plan", "--data", str(tmp_path / "export.csv"), "--out", str(tmp_path / "o")]) == 0
+        files = _table_files(tmp_path / "o")
+        assert any("'=1+1" in c for c in _csv_cells(next(p for p in files if p.name == "flags.csv")))
+        return files
+
+    return case
+
+
+def _case_map(tmp_path):
+    from belonging_lib.cli import map_to_layout
+
+    (tmp_path / "cb.csv").write_text(
+        "file,variable,label,type,allowed,instrument,reverse,synthetic,source_name,value_labels,missing_codes\n"
+        "survey.csv,pupil_id,=1+1,id,,,0,no,ResponseId,,\n"
+        'survey.csv,note,"=HYPERLINK(""http://x"",""y"")",,,,0,no,Note,,\n'
+        "survey.csv,change,@Change,continuous,,,0,no,Change,,\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "raw.csv").write_text(
+        'ResponseId,Note,Change\nP1,"=HYPERLINK(""http://x"",""y"")",-2\nP2,=1+1,1.5\n=1+1,@x,-0.5\n', encoding="utf-8"
+    )
+    map_to_layout(tmp_path / "raw.csv", tmp_path / "cb.csv", tmp_path / "out")
+    cells = _csv_cells(tmp_path / "out" / "survey.csv")
+    assert "'=1+1" in cells and {"-2", "-2.0"} & set(cells) and "-0.5" in cells  # numbers stay numbers
+    assert "'=1+1" in _csv_cells(tmp_path / "out" / "codebook.csv")
+    return _table_files(tmp_path / "out")
+
+
+def _case_audit(tmp_path):
+    from belonging_lib.schools.audit import simulate_audit
+
+    ratings = simulate_audit(n_raters=5, seed=9)
+    raters = sorted(ratings["rater"].unique())
+    ratings["rater"] = ratings["rater"].map(dict(zip(raters, [_FORMULAS[0], "=1+1", "@r3", "-r4", "+r5"])))
+    ratings["evidence"] = [_FORMULAS[k % 2] for k in range(len(ratings))]
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    survey = simulate_responses(version="secondary", n_classes=1, class_size=30, seed=2)
+    survey["pupil_ref"] = [_FORMULAS[k % 2] + str(k) for k in range(len(survey))]
+    survey["class"] = _FORMULAS[1]
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    out = tmp_path / "rep"
+    assert (
+        main(
+            [
+                "audit",
+                "--data",
+                str(tmp_path / "ratings.csv"),
+                "--survey",
+                str(tmp_path / "survey.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    files = _table_files(out)
+    assert "action_plan.xlsx" in [p.name for p in files]
+    return files
+
+
+def _case_templates(tmp_path):
+    from belonging_lib.schools.audit import write_audit_template
+    from belonging_lib.schools.questionnaire import FORMS, write_form, write_questionnaire
+
+    paths = write_questionnaire(tmp_path / "q") + write_audit_template(tmp_path / "a")
+    for form in FORMS:
+        paths += write_form(tmp_path / form, instrument=form)
+    return [p for p in paths if p.suffix in (".csv", ".xlsx")]
+
+
+def _case_trial_report(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_trial_report import fixture_design, fixture_trial, write_design
+
+    from belonging_lib.trials import trial_report
+
+    data = fixture_trial()
+    data["arm"] = data["arm"].map({"programme": _FORMULAS[0], "control": "=1+1"})
+    data["school"] = "@" + data["school"]
+    spec = fixture_design()
+    spec["title"] = "=1+1 trial (synthetic)"
+    spec["arms"] = {"column": "arm", "treated": _FORMULAS[0], "labels": [_FORMULAS[0], "=1+1"]}
+    spec["outcomes"]["primary"]["label"] = "=1+1"
+    spec["analysis"] = {"n_perm": 0, "n_imputations": 2}
+    (tmp_path / "in").mkdir()
+    trial_report(data, design=write_design(tmp_path / "in", spec), out=tmp_path / "out")
+    files = _table_files(tmp_path / "out")
+    assert any(c.startswith("'=1+1") for c in _csv_cells(tmp_path / "out" / "summary.csv"))
+    return files
+
+
+def _case_sample_data(tmp_path):
+    from belonging_lib.simulate import write_sample_data
+
+    write_sample_data(tmp_path / "s", progress=False)
+    return [p for p in _table_files(tmp_path / "s") if p.suffix == ".csv"]
+
+
+_CASES = {
+    "support-plan": _case_support_plan,
+    "support-plan-forms-microsoft": _case_forms("microsoft"),
+    "support-plan-forms-google": _case_forms("google"),
+    "map": _case_map,
+    "audit-report": _case_audit,
+    "templates": _case_templates,
+    "trial-report": _case_trial_report,
+    "sample-data": _case_sample_data,
+}
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_every_table_file_holds_no_formula(case, tmp_path, capsys):
+    """Formula text fed as names, notes, codes, classes, labels, raters and evidence comes out inert."""
+    files = _CASES[case](tmp_path)
+    assert files, "the case wrote no CSV or Excel file"
+    assert not _formula_text_cells(files)
+
+
+def test_every_writer_has_a_formula_case():
+    """Every module that writes a CSV or Excel file is listed in _WRITERS with cases that exist."""
+    writers = set()
+    for p in (ROOT / "belonging_lib").rglob("*.py"):
+        if p.name != "_safe_write.py" and re.search(r"\bwrite_(csv|excel)\(", p.read_text(encoding="utf-8")):
+            writers.add(p.relative_to(ROOT).as_posix())
+    assert writers == set(_WRITERS)
+    assert set().union(*_WRITERS.values()) == set(_CASES)
+
+
 # ------------------------------------------------------------------ 4. where files go; matching; names; numbers
 
 
@@ -829,3 +1036,117 @@ def test_a_blank_returned_sheet_is_counted_and_left_out(tmp_path, capsys):
     assert main(["class-report", "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr()
     assert "19 pupils" in out.out and "1 sheet(s) answer no question (rows 8," in out.err
+
+
+# ------------------------------------------------------------------ checks run as a school runs them
+
+
+def test_support_plan_command_stops_when_rounds_match_few_pupils(tmp_path, capsys):
+    """Through the command line: a non-zero exit, the likely cause and the count matched; nothing written."""
+    rows = [_pupil(f"{i:03d}", [3 + (i % 3 == 0)] * N) for i in range(1, 21)]
+    now = pd.DataFrame(rows)
+    now.to_csv(tmp_path / "now.csv", index=False)
+    # Excel dropped the leading zeros of the earlier round's codes
+    now.assign(pupil_ref=[str(int(r)) for r in now["pupil_ref"]]).to_csv(tmp_path / "zeros.csv", index=False)
+    # another ID column: only 4 of the 20 codes are the same pupils' codes
+    now.assign(pupil_ref=[r if k < 4 else f"X{k}" for k, r in enumerate(now["pupil_ref"])]).to_csv(
+        tmp_path / "other.csv", index=False
+    )
+    for before, count, cause in (
+        ("zeros.csv", 0, r"leading zeros: 20 would match"),
+        ("other.csv", 4, r"different ID columns"),
+    ):
+        out = tmp_path / f"o_{count}"
+        code = main(
+            [
+                "support-plan",
+                "--data",
+                str(tmp_path / "now.csv"),
+                "--previous",
+                str(tmp_path / before),
+                "--out",
+                str(out),
+            ]
+        )
+        captured = capsys.readouterr()
+        assert code == 2
+        assert re.search(rf"Only {count} of the 20 pupils .* match .*Likely cause: .*{cause}", captured.err)
+        assert "flags 0 of 0" not in captured.out + captured.err
+        assert not list(out.glob("plans_*")), "plans were written for rounds that do not match"
+
+
+def test_term_dates_from_the_command_line_move_the_review_date(tmp_path, capsys):
+    """--term-dates: a two-week holiday starting tomorrow moves a one-week review to three weeks away."""
+    import datetime as dt
+
+    d = pd.DataFrame([_pupil("L1", [1] * N)] + [_pupil(f"H{i}", [4 + i % 2] * N) for i in range(14)])
+    d.to_csv(tmp_path / "now.csv", index=False)
+    today = dt.date.today()
+    start, end = today + dt.timedelta(days=1), today + dt.timedelta(days=14)
+    (tmp_path / "terms.csv").write_text(f"start,end\n{start.isoformat()},{end.isoformat()}\n", encoding="utf-8")
+
+    def review(extra, out):
+        args = ["support-plan", "--data", str(tmp_path / "now.csv"), "--reliability", "0.8", "--review-weeks", "1"]
+        assert main([*args, *extra, "--out", str(out)]) == 0
+        text = _plan_text(next(out.glob("plans_*/support_plan_L1.docx")))
+        return dt.date.fromisoformat(re.search(r"Review date: (\d{4}-\d\d-\d\d)", text).group(1))
+
+    def school_day(day):
+        return day + dt.timedelta(days=(7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
+
+    # one school week after the two holiday weeks (a weekend moves it to the Monday)
+    assert review(["--term-dates", str(tmp_path / "terms.csv")], tmp_path / "a") == school_day(
+        today + dt.timedelta(days=21)
+    )
+    assert review([], tmp_path / "b") == school_day(today + dt.timedelta(days=7))
+
+
+def test_audit_priorities_carry_their_own_areas_suggested_actions(tmp_path):
+    """Each of the top priorities on page one has two or three suggested actions, those of its own area,
+    in the project's words from the guidance's themes."""
+    from belonging_lib.schools.audit import analyse_audit, framework, suggested_actions, write_audit_report
+
+    acts = suggested_actions()
+    f = framework()
+    assert set(acts) == set(f["area"]) and all(2 <= len(v) <= 3 for v in acts.values())
+    every = [a for v in acts.values() for a in v]
+    assert len(set(every)) == len(every)  # no area borrows another's action
+    themes = {
+        "relationships": ("by name", "trusted adult"),
+        "peers": ("peer mentor",),
+        "engagement": ("classroom roles",),
+        "behaviour": ("restorative conversation",),
+        "voice": ("you said, we did",),
+    }
+    for area, words in themes.items():
+        text = " ".join(acts[area]).lower()
+        assert all(w in text for w in words), (area, words)
+    # relationships, peers and voice rated lowest by five raters: the priorities and their actions
+    low = {"relationships": 1, "peers": 2, "voice": 1}
+    rows = [
+        {"rater": f"R{k}", "indicator": r.indicator, "rating": min(4, low.get(r.area, 3) + (k + j) % 2), "evidence": ""}
+        for k in range(5)
+        for j, r in enumerate(f.itertuples())
+    ]
+    d = pd.DataFrame(rows)
+    d.index = range(1, len(d) + 1)
+    res = analyse_audit(d)
+    write_audit_report(res, tmp_path / "a")
+    page = (tmp_path / "a" / "audit_report.html").read_text(encoding="utf-8")
+    first = page.split("Appendix")[0]
+    listed = re.findall(r"<li><b>(.*?)</b>\s*(?:<br>Actions to consider:<ul>(.*?)</ul>)?", first, flags=re.S)
+    labels = dict(zip(f["area_label"], f["area"]))
+    assert 1 <= len(listed) <= 3
+    areas = []
+    for text, block in listed:
+        area = labels[_html_unescape(text).split(":")[0]]
+        shown = [_html_unescape(a) for a in re.findall(r"<li>(.*?)</li>", block)]
+        assert shown == acts[area], area
+        areas.append(area)
+    assert set(areas) <= set(low) and "relationships" in areas
+
+
+def _html_unescape(text):
+    import html
+
+    return html.unescape(text).strip()

@@ -129,6 +129,7 @@ def test_plans_hold_every_field_and_names_only_when_given(tmp_path):
     table = docx.Document(str(plans[0])).tables[0]
     assert [c.text for c in table.rows[0].cells] == ["Action", "Who", "By when"]
     assert "Name:" not in text
+    assert "Change since the plan" not in text  # the change was measured before any plan existed
     ref = plans[0].stem.replace("support_plan_", "")
     assert f"Pupil reference: {ref}" in text
     summary = (paths.folder / "support_summary.html").read_text()

@@ -64,6 +64,46 @@ class PartSummary(EstimateTable):
     title = "Parts of the questionnaire"
 
 
+def _absent_items(frames: Sequence[pd.DataFrame], version: str) -> list[str]:
+    """Questions that at least one of ``frames`` leaves unanswered by every pupil (or lacks as a column).
+
+    An older sheet, from before a question was added, holds it empty: a part scored on it in one sheet
+    and without it in another would compare different questions.
+    """
+    from ..scoring import clean_items
+
+    inst = instrument_for(version)
+    absent = []
+    for i in inst.item_ids:
+        for f in frames:
+            if i not in f.columns or clean_items(f.reindex(columns=list(inst.item_ids)), inst)[i].isna().all():
+                absent.append(i)
+                break
+    return absent
+
+
+def _common_questions_note(absent: Sequence[str], version: str, *, what: str) -> str:
+    """In words: which part is compared on which questions both sheets have, and which are left out."""
+    if not absent:
+        return ""
+    items = questionnaire_items(version)
+    labels = parts(version)
+    texts = items.set_index("id")["text"]
+    said = []
+    for part, label in labels.items():
+        ids = items.loc[items["part"] == part, "id"].tolist()
+        if not set(ids) & set(absent):
+            continue
+        kept = [i for i in ids if i not in absent]
+        said.append(f"\u201c{label}\u201d on the {len(kept)} question(s) both have ({', '.join(kept)})"
+                    if kept else f"\u201c{label}\u201d not at all (no question of it is on both)")
+    n_all = len(items)
+    gone = "; ".join(f"{i} (\u201c{texts[i].rstrip('.')}\u201d)" for i in absent)
+    return (f"Question(s) {gone} are missing from one of the sheets compared ({what}): an older sheet, from "
+            f"before the question was added. So they are left out of both sides' scores there: the comparison "
+            f"scores {'; '.join(said)}, and the total on {n_all - len(absent)} of the {n_all} questions.")
+
+
 def part_summary(scores: pd.DataFrame, *, ci_level: float = 0.95) -> PartSummary:
     """Per part: ``n, estimate`` (mean), ``sd, se, ci_low, ci_high, ci_level``, as a :class:`PartSummary`.
 
@@ -218,12 +258,22 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
                          f"{', '.join(map(str, data.index[flat]))}. A quiet word may help: some pupils "
                          "tick the same box when they find the questions hard, or did not want to answer.")
         data = data[~flat]
-    scores = score_responses(data, version=version, what="class")
     labels = parts(version)
     n = len(data)
     school_scores = None
+    compared_note = ""
+    scored = data
     if school is not None:
+        check_responses(school, version=version, what="school")
+        # Compared like with like: a question one sheet leaves empty (an older sheet) is left out of the
+        # class's and the school's part scores, and the page says which questions each part is scored on.
+        absent = _absent_items([data, school], version)
+        if absent:
+            compared_note = _common_questions_note(absent, version, what="the class and the school")
+            scored = data.assign(**{i: np.nan for i in absent})
+            school = school.assign(**{i: np.nan for i in absent})
         school_scores = score_responses(school, version=version, what="school")
+    scores = score_responses(scored, version=version, what="class")
     too_few = n < policy.threshold
     scale_text = ", ".join(f"{c} = {lab}" for c, lab in inst.labels)
     from .safeguarding import ANONYMOUS_NOTE, is_named_survey, needs_response_items
@@ -236,7 +286,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     ctx = dict(title=title or "Class belonging report", heading=title or "How our class feels about belonging",
                safeguarding=safeguarding, synthetic=synthetic, version_name=inst.name, n=n,
                n_school=0 if school is None else len(school), scale_text=scale_text, threshold=policy.threshold,
-               too_few=too_few, straight_note=straight_note)
+               too_few=too_few, straight_note=straight_note, compared_note=compared_note)
     if too_few:
         page = render("schools_class_report.html.j2", **ctx)
         if out is not None:
@@ -369,7 +419,7 @@ def class_report(data: pd.DataFrame, *, school: pd.DataFrame | None = None, vers
     if previous is not None:
         rounds_html, rounds_reading = _rounds_block(
             round_comparison(data, previous=previous, version=version, policy=policy, ci_level=ci_level),
-            policy=policy, ci_level=ci_level)
+            version=version, policy=policy, ci_level=ci_level)
     ctx.update(rounds_html=rounds_html, rounds_reading=rounds_reading)
     ctx.update(reading=reading, parts_html=parts_html, items_html=items_html, legend=legend,
                groups=group_blocks, groups_intro=groups_intro, chart=figure_to_data_uri(fig))
@@ -438,17 +488,14 @@ def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str
     """
     from scipy import stats as _stats
 
-    from ..scoring import clean_items
     from ._common import check_rounds_match
 
     policy = policy or get_default_policy()
     version = check_responses(data, version=version, what="class")
     check_responses(previous, version=version, what="previous")
-    inst = instrument_for(version)
     now = data[~straight_liners(data, version=version)]
     before = previous[~straight_liners(previous, version=version)]
-    absent = [i for i in inst.item_ids
-              if clean_items(now, inst)[i].isna().all() or clean_items(before, inst)[i].isna().all()]
+    absent = _absent_items([now, before], version)
     if absent:
         now = now.assign(**{i: np.nan for i in absent})
         before = before.assign(**{i: np.nan for i in absent})
@@ -513,7 +560,8 @@ def round_comparison(data: pd.DataFrame, *, previous: pd.DataFrame, version: str
     return RoundComparison(table=pd.DataFrame(rows, columns=cols), absent_items=tuple(absent))
 
 
-def _rounds_block(result: RoundComparison, *, policy: DisclosurePolicy, ci_level: float) -> tuple[str, list[str]]:
+def _rounds_block(result: RoundComparison, *, version: str, policy: DisclosurePolicy,
+                  ci_level: float) -> tuple[str, list[str]]:
     """The by-round table (HTML) and its reading, every sentence computed from ``result``."""
     cmp, absent = result.table, list(result.absent_items)
     sym, thr = policy.symbol, policy.threshold
@@ -541,8 +589,7 @@ def _rounds_block(result: RoundComparison, *, policy: DisclosurePolicy, ci_level
         reading.append("The sheets give no pupil reference on every row, so pupils are not matched: each change is "
                        "the difference between the two rounds' means, which also moves with who took part.")
     if absent:
-        reading.append(f"Question(s) {', '.join(absent)} are missing from one round's sheet (an "
-                       "older sheet, from before the question was added), so both rounds are scored without them.")
+        reading.append(_common_questions_note(absent, version, what="this round and the earlier one"))
     hidden = cmp["change"].isna()
     if hidden.any():
         reading.append(f"{int(hidden.sum())} part(s) have fewer than {thr} pupils behind a round or the change: "
@@ -622,6 +669,14 @@ def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, versio
     classes = sorted(names[names.notna() & (names != "")].unique().tolist())
     no_class = int((names.isna() | (names == "")).sum())
     stems, _ = unique_file_stems(classes)
+    # Classes (and the school) compared like with like: a question one class's sheet leaves empty (an
+    # older sheet stacked with newer ones) is left out of every class's part scores, with a note.
+    absent = _absent_items([data[names == c] for c in classes] + ([] if school is None else [school]), version)
+    compared_note = _common_questions_note(absent, version, what="the classes of this pack")
+    if absent:
+        data = data.assign(**{i: np.nan for i in absent})
+        if school is not None:
+            school = school.assign(**{i: np.nan for i in absent})
     reports, rows = {}, []
     folder = Path(out) if out is not None else None
     if previous is not None and "class" not in previous.columns:
@@ -656,6 +711,8 @@ def class_pack(data: pd.DataFrame, *, school: pd.DataFrame | None = None, versio
              "own report before comparing, and use the comparison for planning, never for judging teachers.")
     if no_class:
         intro += f" {no_class} pupil(s) have no class and are left out of the class reports."
+    if compared_note:
+        intro += " " + compared_note
     body = ("<h1>School pack: how our classes feel about belonging</h1>"
             + ("<div class='synthetic'>Synthetic data: every pupil here was simulated.</div>" if synthetic else "")
             + f"<p>{_html.escape(intro)}</p>" + show.to_html(index=False, border=0)
