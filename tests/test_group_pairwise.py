@@ -33,8 +33,9 @@ def test_fixture_is_the_one_r_read():
 def test_pairwise_differences_match_r(data, case, method):
     ref = R[case][method]
     covs = R[case]["covariates"] or None
-    res = group_gaps(data, outcome="y", by="group", cluster="school", reference="a", covariates=covs,
-                     method=method, pairwise=True)
+    res = group_gaps(
+        data, outcome="y", by="group", cluster="school", reference="a", covariates=covs, method=method, pairwise=True
+    )
     out = res.pairwise
     assert out["group"].tolist() == ref["group"] and out["reference"].tolist() == ref["reference"]
     assert out["term"].tolist() == [f"{g} - {r}" for g, r in zip(ref["group"], ref["reference"])]

@@ -241,7 +241,6 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
             raise DataError(f"group_gaps: reference {reference!r} is not a group of {by!r} among the complete "
                             f"rows; the groups are {[_label(v) for v in levels]}.")
         reference = match[0]
-    others = [v for v in levels if v != reference]
 
     n_clusters = int(frame[cluster].astype(str).nunique())
     if n_clusters < 2:
