@@ -171,7 +171,7 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         model, with its interval on the contrast's Satterthwaite df and a Holm-adjusted p-value.
         Two groups whose intervals overlap may still differ; the interval of their difference
         says whether they do.  With k groups there are k(k-1)/2 pairs, and about 5% of 95%
-        intervals exclude zero by chance alone (:meth:`GroupGapsResult.multiplicity_note`).
+        intervals exclude zero by chance alone (the result's ``multiplicity_note()``).
 
     Returns
     -------
