@@ -82,7 +82,7 @@ OPTIONS = {
     "steps", "where", "text", "obj", "expect", "on", "how", "left", "right", "step", "key", "prefix",
     "chapter", "length", "user_missing", "ids", "keep", "ledger", "pupils", "data_dir", "codebook", "summary", "profile",
     "flags", "cutoff", "scores", "school", "subscale", "result", "results", "table", "gaps", "truth",
-    "counts", "count_col", "within", "totals", "arm_labels", "assessed",
+    "counts", "count_col", "within", "totals", "arm_labels", "assessed", "pairwise",
     "excluded_before_randomisation", "complied", "attrited", "ratings", "low", "high", "spread",
     "previous", "staff_cutoff", "belonging_cutoff", "reliability", "sdq_bands", "ordinal",
     "n_factors", "rotation", "quantile", "estimator", "equal", "partial", "levels", "max_delta_cfi",
@@ -213,6 +213,8 @@ RESULT_OPTIONS = {
     "tables", "rating", "primary", "docx",
     # group gaps and fairness
     "reference", "verdict", "freed", "groups_checked", "too_small", "min_n",
+    # group gaps: every pair of groups compared, how many pairs, and the chance hits to expect
+    "pairwise", "n_pairs", "chance_hits",
     # data layer, codebooks, scoring, instruments
     "changes", "unused_columns", "renamed_columns", "extra_notes", "notes", "by_variable", "by_group",
     "patterns", "suppressed_groups", "instruments", "n_rows_in", "n_rows_scored", "scored",

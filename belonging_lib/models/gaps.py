@@ -63,6 +63,11 @@ class GroupGapsResult(Result):
     ci_level : float
     model : MultilevelResult or RegressionResult
         The fitted model behind the gaps.
+    pairwise : pandas.DataFrame or None
+        With ``pairwise=True``: one row per pair of groups, columns as :data:`COLUMNS` plus
+        ``p_holm``: ``estimate`` is ``group`` minus ``reference`` (the pair's second group), from the
+        same model, its interval and p-value on the contrast's own Satterthwaite df; ``p_holm`` is the
+        p-value adjusted by Holm's method over all the pairs.  ``None`` otherwise.
     """
 
     table: pd.DataFrame
@@ -78,6 +83,7 @@ class GroupGapsResult(Result):
     n_clusters: int
     ci_level: float
     model: object = dataclasses.field(repr=False, compare=False)
+    pairwise: pd.DataFrame | None = None
 
     title = "Group gaps"
 
@@ -90,8 +96,34 @@ class GroupGapsResult(Result):
                if self.method == "multilevel" else
                "OLS, CR2 cluster-robust standard errors by " + self.cluster + ", Satterthwaite df")
         adj = f"; adjusted for {', '.join(self.covariates)}" if self.covariates else ""
-        return [f"{self.outcome}: each group minus '{self.reference}' ({self.by}); {how}{adj}.",
-                f"N = {self.n} in {self.n_clusters} clusters; {self.n_excluded} rows excluded for missing values."]
+        lines = [f"{self.outcome}: each group minus '{self.reference}' ({self.by}); {how}{adj}.",
+                 f"N = {self.n} in {self.n_clusters} clusters; {self.n_excluded} rows excluded for missing values."]
+        if self.pairwise is not None:
+            lines.append(self.multiplicity_note())
+        return lines
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of pairs of groups (k groups give k(k-1)/2)."""
+        k = len(self.group_sizes)
+        return k * (k - 1) // 2
+
+    @property
+    def chance_hits(self) -> float:
+        """Intervals of the pairwise differences expected to exclude zero by chance alone if no two
+        groups differed: the number of pairs times (1 - ``ci_level``)."""
+        return self.n_pairs * (1.0 - self.ci_level)
+
+    def multiplicity_note(self) -> str:
+        """One sentence on multiplicity: how many pairs, how many intervals would exclude zero by chance."""
+        pct = f"{100 * self.ci_level:g}%"
+        if self.pairwise is None:
+            return (f"{self.n_pairs} pairs of groups; ask for pairwise=True for each pair's difference and "
+                    f"{pct} interval.")
+        hits = int(((self.pairwise["ci_low"] > 0) | (self.pairwise["ci_high"] < 0)).sum())
+        return (f"{self.n_pairs} pairs of groups: if no two groups differed, about {self.chance_hits:.2g} of the "
+                f"{self.n_pairs} {pct} intervals would exclude zero by chance alone; {hits} do here "
+                f"({int((self.pairwise['p_holm'] < 1 - self.ci_level).sum())} after Holm's adjustment).")
 
 
 def _label(value) -> str:
@@ -110,7 +142,7 @@ def _levels(values: pd.Series) -> list:
 
 def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, reference=None,
                covariates: str | Sequence[str] | None = None, method: str = "multilevel",
-               ci_level: float = 0.95) -> GroupGapsResult:
+               ci_level: float = 0.95, pairwise: bool = False) -> GroupGapsResult:
     """Compare an outcome across groups, each group against a reference group.
 
     Parameters
@@ -134,6 +166,12 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
         errors (clubSandwich).
     ci_level : float
         Confidence level (t on the Satterthwaite degrees of freedom).
+    pairwise : bool
+        Also compare every pair of groups (``result.pairwise``): each difference from the same
+        model, with its interval on the contrast's Satterthwaite df and a Holm-adjusted p-value.
+        Two groups whose intervals overlap may still differ; the interval of their difference
+        says whether they do.  With k groups there are k(k-1)/2 pairs, and about 5% of 95%
+        intervals exclude zero by chance alone (the result's ``multiplicity_note()``).
 
     Returns
     -------
@@ -203,47 +241,77 @@ def group_gaps(data: pd.DataFrame, *, outcome: str, by: str, cluster: str, refer
             raise DataError(f"group_gaps: reference {reference!r} is not a group of {by!r} among the complete "
                             f"rows; the groups are {[_label(v) for v in levels]}.")
         reference = match[0]
-    others = [v for v in levels if v != reference]
 
-    work = pd.DataFrame({"_y": pd.to_numeric(frame[outcome]).astype(float), "_cluster": frame[cluster].astype(str)},
-                        index=frame.index)
-    names = {}
-    for k, value in enumerate(others, start=1):
-        work[f"_g{k}"] = (groups == value).astype(float).to_numpy()
-        names[f"_g{k}"] = value
-    terms = list(names)
-    for k, cov in enumerate(covariates):
-        col = frame[cov]
-        work[f"_c{k}"] = col if (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)) \
-            else col.astype(str)
-        terms.append(f"_c{k}" if pd.api.types.is_numeric_dtype(work[f"_c{k}"]) else f"C(_c{k})")
-    formula = "_y ~ " + " + ".join(terms)
-
-    n_clusters = int(work["_cluster"].nunique())
+    n_clusters = int(frame[cluster].astype(str).nunique())
     if n_clusters < 2:
         raise ModelError(f"group_gaps: the complete rows sit in {n_clusters} cluster of {cluster!r}; "
                          "intervals that respect clustering need at least two.")
-    if method == "multilevel":
-        fit = multilevel(work, formula, cluster="_cluster", ci_level=level)
-    else:
-        fit = ols(work, formula, cluster="_cluster", vcov="CR2", ci_level=level)
-    fixed = fit.fixed
-    rows = []
-    for term, value in names.items():
-        r = fixed.loc[term]
-        rows.append({"term": f"{by}[{_label(value)}]", "group": _label(value), "reference": _label(reference),
-                     "estimate": float(r["estimate"]), "se": float(r["se"]),
-                     "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "ci_level": level,
-                     "p": float(r["p"]), "df": float(r["df"]), "n": int(sizes[value]),
-                     "n_reference": int(sizes[reference]), "n_excluded": n_excluded})
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table["statistic"] = table["estimate"] / table["se"]
-    if not np.isfinite(table[["estimate", "se"]].to_numpy()).all():
-        raise ModelError(f"group_gaps: the model of {outcome!r} gave no finite gap for some group of {by!r}.")
+
+    def gaps_against(ref):
+        """Fit the model with ``ref`` as the reference group; one row per other group."""
+        work = pd.DataFrame({"_y": pd.to_numeric(frame[outcome]).astype(float),
+                             "_cluster": frame[cluster].astype(str)}, index=frame.index)
+        names = {}
+        for k, value in enumerate([v for v in levels if v != ref], start=1):
+            work[f"_g{k}"] = (groups == value).astype(float).to_numpy()
+            names[f"_g{k}"] = value
+        terms = list(names)
+        for k, cov in enumerate(covariates):
+            col = frame[cov]
+            work[f"_c{k}"] = col if (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)) \
+                else col.astype(str)
+            terms.append(f"_c{k}" if pd.api.types.is_numeric_dtype(work[f"_c{k}"]) else f"C(_c{k})")
+        formula = "_y ~ " + " + ".join(terms)
+        if method == "multilevel":
+            fit = multilevel(work, formula, cluster="_cluster", ci_level=level)
+        else:
+            fit = ols(work, formula, cluster="_cluster", vcov="CR2", ci_level=level)
+        fixed = fit.fixed
+        rows = []
+        for term, value in names.items():
+            r = fixed.loc[term]
+            rows.append({"term": f"{by}[{_label(value)}]", "group": _label(value), "reference": _label(ref),
+                         "estimate": float(r["estimate"]), "se": float(r["se"]),
+                         "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "ci_level": level,
+                         "p": float(r["p"]), "df": float(r["df"]), "n": int(sizes[value]),
+                         "n_reference": int(sizes[ref]), "n_excluded": n_excluded})
+        table = pd.DataFrame(rows, columns=COLUMNS)
+        table["statistic"] = table["estimate"] / table["se"]
+        if not np.isfinite(table[["estimate", "se"]].to_numpy()).all():
+            raise ModelError(f"group_gaps: the model of {outcome!r} gave no finite gap for some group of {by!r}.")
+        return table, fit, len(work)
+
+    table, fit, n_used = gaps_against(reference)
+    pair_table = None
+    if pairwise:
+        # Each pair's difference is a contrast of two coefficients of the one model.  Refitting with each
+        # group in turn as the reference is the same model with its fixed effects re-expressed (the same
+        # likelihood, variance components and residuals), so each coefficient is the contrast itself,
+        # with its standard error sqrt(L V L') and its own Satterthwaite df (lmerTest's contest; CR2:
+        # clubSandwich's Wald test of the contrast), as tests/reference/group_pairwise.R checks.
+        parts = []
+        for i, ref in enumerate(levels[:-1]):
+            t = table if ref == reference else gaps_against(ref)[0]
+            later = {_label(v) for v in levels[i + 1:]}
+            parts.append(t[t["group"].isin(later)])
+        pair_table = pd.concat(parts, ignore_index=True)
+        pair_table["term"] = pair_table["group"] + " - " + pair_table["reference"]
+        pair_table["p_holm"] = _holm(pair_table["p"].to_numpy())
     group_sizes = pd.Series({_label(v): int(sizes[v]) for v in levels}, name="n")
     group_sizes.index.name = by
     return GroupGapsResult(table, group_sizes, _label(reference), outcome, by, cluster, method, tuple(covariates),
-                           int(len(work)), n_excluded, n_clusters, level, fit)
+                           int(n_used), n_excluded, n_clusters, level, fit, pair_table)
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a set of p-values (as R's ``p.adjust(method = "holm")``)."""
+    p = np.asarray(p, dtype=float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
