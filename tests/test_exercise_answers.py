@@ -26,9 +26,9 @@ HIDDEN_START = re.compile(r"^(?:\*\*Exercise (?P<a>\d+)|\*\*(?P<b>\d+)\.\*\*)")
 HEADING = re.compile(r"^##\s+(?P<title>.+?)\s*$")
 
 # Exercises of chapters edited in a parallel branch that have no written answer yet: (chapter, number).
-KNOWN_GAPS: set[tuple[str, str]] = {("03", "1")}
+KNOWN_GAPS: set[tuple[str, str]] = set()
 # ... and exercises whose question opens inside the previous exercise's solution cell.
-KNOWN_HIDDEN: set[tuple[str, str]] = {("03", "3")}
+KNOWN_HIDDEN: set[tuple[str, str]] = set()
 
 
 def exercises(path: Path) -> list[tuple[str, bool]]:
