@@ -193,19 +193,29 @@ def read_needs(source: str | os.PathLike) -> dict:
     block = _front_matter(text).get("belonging") or {}
     if not isinstance(block, dict):
         raise BelongingError(f"{source.name}: the 'belonging' block of the front matter must be a mapping.")
-    unknown = set(block) - {"needs", "optional", "sections"}
+    unknown = set(block) - {"needs", "optional", "sections", "headings"}
     if unknown:
         raise BelongingError(f"{source.name}: unknown key(s) {sorted(unknown)} in the 'belonging' block "
-                             "(use needs, optional, sections).")
+                             "(use needs, optional, sections, headings).")
     sections = block.get("sections") or {}
+    retitled = block.get("headings") or {}
     headings = set(_headings(text))
-    for h in sections:
+    for h in [*sections, *retitled]:
         if h not in headings:
             raise BelongingError(f"{source.name}: the 'belonging' block names a section {h!r} that the chapter "
                                  "does not have (headings are matched exactly, without the #).")
     return {"needs": _as_needs(block.get("needs", ["survey"]), source.name),
             "optional": _as_needs(block.get("optional"), source.name),
-            "sections": {str(h): _as_needs(v, f"{source.name}, section {h!r}") for h, v in sections.items()}}
+            "sections": {str(h): _as_needs(v, f"{source.name}, section {h!r}") for h, v in sections.items()},
+            "headings": {str(h): _as_retitle(v, f"{source.name}, heading {h!r}") for h, v in retitled.items()}}
+
+
+def _as_retitle(value, where: str) -> tuple[tuple[str, ...], str]:
+    """A ``headings`` entry: ``{without: [needs], reads: wording}`` -> (needs, wording)."""
+    if not isinstance(value, dict) or set(value) != {"without", "reads"} or not isinstance(value["reads"], str):
+        raise BelongingError(f"{where}: a heading's computed wording is {{without: [peer], reads: Teacher "
+                             f"relationships}}, got {value!r}.")
+    return _as_needs(value["without"], where), value["reads"]
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
@@ -1060,14 +1070,85 @@ def _own_data_code(source: str) -> str:
     return "\n".join(lines)
 
 
-def _drop_empty_headings(nb) -> None:
+def _headings_with_prose(nb) -> set[tuple[int, str]]:
+    """The headings (cell index, heading text) with a prose line of their own, before the next heading."""
+    out, current = set(), None
+    for ci, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for line, prose in _prose_lines(cell.source.splitlines()):
+            h = _HEADING.match(line) if prose else None
+            if h:
+                current = (ci, h.group(2))
+            elif current is not None and line.strip() and not line.startswith(":"):
+                out.add(current)
+    return out
+
+
+_SECTION_NOTICE = re.compile(r"^\*{1,2}This section (?:was skipped|could not be run) on your data")
+_PARTLY_LINE = "*This section ran only in part on your data: {} did not run (see below).*"
+
+
+def _own_data_headings(nb, columns: Sequence[str] | None) -> None:
+    """Headings of a chapter rerun on own data that claim no more than ran (in place).
+
+    - A heading the chapter gives a computed wording (``headings:`` in its ``belonging:`` block,
+      ``{without: [peer], reads: Teacher relationships}``) reads so when ``columns`` (the survey's)
+      do not record one of those needs (a scale: no item column ``peer_...``; a column: absent).
+    - A section with a sub-section that was skipped on the user's data, or that failed, says under its
+      heading that it ran only in part, naming them (sections about how the sample was made, which
+      never run on own data, aside).
+    """
+    block = nb.metadata.get("belonging") or {}
+    retitle = {}
+    if columns is not None:
+        recorded = {str(c) for c in columns}
+        for heading, value in (block.get("headings") or {}).items():
+            needs, reads = _as_retitle(value, f"heading {heading!r}")
+            if any(n not in recorded and not any(c.startswith(n + "_") for c in recorded) for n in needs):
+                retitle[str(heading)] = reads
+    heads: list[list] = []        # [cell index, line index, level, text, did not run]
+    for ci, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for li, (line, prose) in enumerate(_prose_lines(cell.source.splitlines())):
+            h = _HEADING.match(line) if prose else None
+            if h:
+                heads.append([ci, li, len(h.group(1)), h.group(2), False])
+            elif (prose and heads and heads[-1][0] == ci and _SECTION_NOTICE.match(line)
+                  and "sample data, not yours" not in line):
+                heads[-1][4] = True
+    partly: dict[int, list[str]] = {}
+    for k, (_, _, level, text, did_not_run) in enumerate(heads):
+        if not did_not_run:
+            continue
+        for j in range(k - 1, -1, -1):         # the sections around it
+            if heads[j][2] < level:
+                level = heads[j][2]
+                if level >= 2:
+                    partly.setdefault(j, []).append(f"\u201c{text}\u201d")
+    edits: dict[int, dict[int, list[str]]] = {}
+    for j, (ci, li, level, text, _) in enumerate(heads):
+        lines = [f"{'#' * level} {retitle.get(text, text)}"]
+        if j in partly:
+            lines += ["", _PARTLY_LINE.format(", ".join(partly[j]))]
+        if len(lines) > 1 or text in retitle:
+            edits.setdefault(ci, {})[li] = lines
+    for ci, by_line in edits.items():
+        old = nb.cells[ci].source.splitlines()
+        nb.cells[ci].source = "\n".join(x for i, ln in enumerate(old) for x in by_line.get(i, [ln]))
+
+
+def _drop_empty_headings(nb, had_prose: set[tuple[int, str]] = frozenset()) -> None:
     """Leave out a heading under which nothing is left (its prose all left out on own data): no code
-    cell shown, no prose line, down to the next heading of the same or a higher level. In place."""
-    tokens = []          # (cell index, line index or None, heading level or 0 for content)
+    cell shown, no prose line, down to the next heading of the same or a higher level. A heading in
+    ``had_prose`` (it had prose before the own-data pass) whose prose all went is left out even where
+    code cells remain under it: a heading over code alone would claim what is no longer said. In place."""
+    tokens = []          # (cell index, line index or None, heading level, 0 for prose or -1 for code)
     for ci, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             if "remove-cell" not in cell.get("metadata", {}).get("tags", []):
-                tokens.append((ci, None, 0))
+                tokens.append((ci, None, -1))
             continue
         if cell.cell_type != "markdown":
             continue
@@ -1077,15 +1158,19 @@ def _drop_empty_headings(nb) -> None:
                 tokens.append((ci, li, len(h.group(1))))
             elif line.strip() and not line.startswith(":"):
                 tokens.append((ci, li, 0))
+    headings = {(ci, li): h.group(2) for ci, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+                for li, (line, prose) in enumerate(_prose_lines(cell.source.splitlines()))
+                if prose and (h := _HEADING.match(line))}
     empty: dict[int, set[int]] = {}
     for k, (ci, li, level) in enumerate(tokens):
         if level < 2:
             continue
+        code_counts = (ci, headings[(ci, li)]) not in had_prose
         has_content = False
         for _, _, other in tokens[k + 1:]:
-            if other and other <= level:
+            if other > 0 and other <= level:
                 break
-            if other == 0:
+            if other == 0 or (other == -1 and code_counts):
                 has_content = True
                 break
         if not has_content:
@@ -1117,6 +1202,7 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
     """
     found = chapter_notice is None
     glued = _glued_values(nb) if own_data else {}
+    had_prose = _headings_with_prose(nb) if own_data else set()
     absent = _absent_names(columns) if own_data and columns is not None else None
     for cell in nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
@@ -1144,7 +1230,8 @@ def prepare_chapter(nb, *, chapter_notice: str | None = None, own_data: bool = F
                 cell.source = (f"{fence}{{admonition}} Solution\n:class: dropdown solution\n\n"
                                f"{cell.source}\n{fence}")
     if own_data:
-        _drop_empty_headings(nb)
+        _own_data_headings(nb, columns)
+        _drop_empty_headings(nb, had_prose)
     if not found:
         # a chapter without the usual note still must not be read as synthetic
         import nbformat

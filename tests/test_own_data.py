@@ -373,9 +373,9 @@ def test_needs_parser_reads_the_block_and_rejects_a_heading_the_chapter_lacks(tm
     path = _chapter(tmp_path, "belonging:\n  needs: [survey, pssm]\n  optional: [schools]\n  sections:\n"
                     "    'A: one': [tr_care, school_id]\n    B: sample\n", body)
     assert read_needs(path) == {"needs": ("survey", "pssm"), "optional": ("schools",),
-                                "sections": {"A: one": ("tr_care", "school_id"), "B": ("sample",)}}
+                                "sections": {"A: one": ("tr_care", "school_id"), "B": ("sample",)}, "headings": {}}
     assert read_needs(_chapter(tmp_path, "", body, "02_plain.md")) == {"needs": ("survey",), "optional": (),
-                                                                       "sections": {}}
+                                                                       "sections": {}, "headings": {}}
     bad = _chapter(tmp_path, "belonging:\n  sections:\n    not a heading: [pssm]\n", body, "03_bad.md")
     with pytest.raises(BelongingError, match="not a heading"):
         read_needs(bad)

@@ -619,6 +619,128 @@ def test_a_heading_with_nothing_left_under_it_is_left_out():
     assert "## Summary" in nb2.cells[0].source
 
 
+def test_a_heading_whose_prose_all_went_is_left_out_even_over_code():
+    """02's "The claim" on a survey without the PSSM: its paragraph names the PSSM and goes, and the
+    heading must not stand over the set-up code alone."""
+    from belonging_lib.book import prepare_chapter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 02 · Test\n\n## Learning objectives\n\n- one\n\n## The claim\n\n"
+            "Surveys such as the {glue:text}`n_items`-item PSSM are said to be reliable."
+        ),
+        nbformat.v4.new_code_cell("import pandas as pd"),
+        nbformat.v4.new_markdown_cell("## 3. Every scale\n\nKept."),
+    ]
+    prepare_chapter(nb, own_data=True, columns=["pupil_id", "pisa_belong_1"])
+    text = "\n".join(c.source for c in nb.cells)
+    assert "## The claim" not in text and "PSSM" not in text
+    assert "## Learning objectives" in text and "## 3. Every scale\n\nKept." in text
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == ["import pandas as pd"]
+    # with its prose kept (the sample's glue computed), the heading stays
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("## The claim\n\nSurveys are said to be reliable."))
+    prepare_chapter(nb, own_data=True, columns=["pupil_id", "pisa_belong_1"])
+    assert nb.cells[0].source.startswith("## The claim\n\nSurveys")
+
+
+def _partial_chapter():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["belonging"] = {
+        "needs": ["survey"],
+        "headings": {"Teacher and peer relationships": {"without": ["peer"], "reads": "Teacher relationships"}},
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 04 · Test\n\n## Teacher and peer relationships\n\nText.\n\n### Fairness\n\nFair text."
+        ),
+        nbformat.v4.new_code_cell("fair = 1"),
+        nbformat.v4.new_markdown_cell("### Listening\n\nListening text."),
+        nbformat.v4.new_markdown_cell("## Who belongs least?\n\nGaps.\n\n### Levels\n\nLevels text."),
+        nbformat.v4.new_markdown_cell("### Built in?\n\nTruth."),
+        nbformat.v4.new_markdown_cell("## Mediation\n\nMediation text.\n\n### Inner\n\nInner text."),
+        nbformat.v4.new_code_cell("boom()"),
+    ]
+    return nb
+
+
+def test_sections_that_ran_in_part_say_so_and_headings_take_their_computed_wording():
+    from belonging_lib.book import contain_failures, prepare_chapter, skip_sections
+
+    nb = _partial_chapter()
+    skip_sections(
+        nb,
+        {
+            "Fairness": "it needs the column fsm, which your data do not have",
+            "Built in?": "it works through the course's sample data, not yours",
+        },
+    )
+    nb.cells[-1]["outputs"] = [nbformat.v4.new_output("error", ename="DataError", evalue="no rows", traceback=[])]
+    failed, whole = contain_failures(nb)
+    assert failed == {"Inner": "no rows (DataError)"} and whole is None
+    prepare_chapter(nb, own_data=True, columns=["pupil_id", "pssm_01", "tr_care_1", "tr_fair_1"])
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    # the computed wording where the data lack peer relationships
+    assert "## Teacher relationships\n" in text and "Teacher and peer" not in text
+    # a section with a sub-section skipped for want of data, or failed, says so under its heading
+    assert (
+        "## Teacher relationships\n\n*This section ran only in part on your data: \u201cFairness\u201d did not run"
+        " (see below).*\n\nText." in text
+    )
+    assert "## Mediation\n\n*This section ran only in part on your data: \u201cInner\u201d did not run" in text
+    # a section about how the sample was made never runs on own data: its parent ran in full
+    assert "## Who belongs least?\n\nGaps." in text
+    assert text.count("ran only in part") == 2
+    # with peer relationships recorded, the chapter's own heading stands
+    nb2 = _partial_chapter()
+    prepare_chapter(nb2, own_data=True, columns=["pupil_id", "pssm_01", "tr_care_1", "peer_1"])
+    text2 = "\n".join(c.source for c in nb2.cells if c.cell_type == "markdown")
+    assert "## Teacher and peer relationships\n\nText." in text2 and "ran only in part" not in text2
+    # the sample book keeps the chapter's headings as written
+    nb3 = _partial_chapter()
+    prepare_chapter(nb3)
+    assert "## Teacher and peer relationships" in nb3.cells[0].source
+
+
+def test_a_computed_heading_must_name_a_heading_the_chapter_has(tmp_path):
+    from belonging_lib import BelongingError
+    from belonging_lib.book import read_needs
+
+    def chapter(name, block):
+        path = tmp_path / name
+        path.write_text(
+            f"---\nbelonging:\n  headings:\n{block}---\n\n# 04 · Test\n\n## Teacher and peer relationships\n\nText.\n",
+            encoding="utf-8",
+        )
+        return path
+
+    good = chapter(
+        "04_good.md", "    Teacher and peer relationships: {without: [peer], reads: Teacher relationships}\n"
+    )
+    assert read_needs(good)["headings"] == {"Teacher and peer relationships": (("peer",), "Teacher relationships")}
+    for bad in ["    Peer relationships: {without: [peer], reads: X}\n", "    Teacher and peer relationships: X\n"]:
+        with pytest.raises(BelongingError):
+            read_needs(chapter("04_bad.md", bad))
+
+
+def test_the_chapters_own_data_headings_name_no_scale_their_needs_do_not_cover():
+    """A heading of a chapter that runs on a pupil survey alone, which names one of the course's scales
+    or pupil groups, is covered by the chapter's or the section's needs, or has a computed wording."""
+    from belonging_lib.book import _GROUP_WORDS, _SCALE_WORDS, _headings, chapter_sources, read_needs
+
+    for source in chapter_sources(NOTEBOOKS):
+        if source.stem[:2] not in {"02", "03", "04", "05", "06", "11"}:
+            continue
+        declared = read_needs(source)
+        for heading in _headings(source.read_text(encoding="utf-8")):
+            for name, words in {**_SCALE_WORDS, **_GROUP_WORDS}.items():
+                if not re.search(words, heading):
+                    continue
+                covered = name in declared["needs"] or name in declared["sections"].get(heading, ())
+                covered = covered or (name == "send" and "send_level" in declared["sections"].get(heading, ()))
+                assert covered or name in declared["headings"].get(heading, ((), ""))[0], (source.name, heading, name)
+
+
 def test_legend_labels_come_from_the_codebook():
     from belonging_lib.codebook import answer_labels
 
