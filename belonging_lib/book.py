@@ -885,6 +885,21 @@ def _replace_notice(text: str, notice: str) -> tuple[str, bool]:
     return text, False
 
 
+def _own_notice_in_executed(path: Path, notice: str) -> None:
+    """The executed chapter ``path`` of a run on the user's own data, kept beside the book, says that the
+    data are the user's: its boxed synthetic-data note is replaced by ``notice`` in the file itself."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source, hit = _replace_notice(cell.source, notice)
+            changed = changed or hit
+    if changed:
+        nbformat.write(nb, path)
+
+
 # --------------------------------------------------------------------------- a book on the user's own data
 
 #: Words that mark a sentence as being about the course's sample data and how it was made.
@@ -1365,8 +1380,9 @@ def build_book(notebook_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     downloads = []
     for f in files:
         nb = nbformat.read(f, as_version=4)
-        if own_data:   # a cell error never reaches a page of a book on own data: its section gives way to a notice
-            contain_failures(nb)
+        if own_data:
+            _own_notice_in_executed(f, chapter_notice or OWN_DATA_NOTICE)
+            contain_failures(nb)   # a cell error never reaches a page of a book on own data: its section gives way to a notice
         prepare_chapter(nb, chapter_notice=chapter_notice, own_data=own_data, columns=columns)
         nbformat.write(nb, stage / f.name)
         downloads.append(f"- {{download}}`{f.name} <{f.name}>`: {_chapter_title(nb)}")

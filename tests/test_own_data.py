@@ -520,6 +520,27 @@ def test_failed_cell_never_reaches_a_page_of_an_own_data_book(tmp_path):
     assert "Traceback" not in page and "raise ValueError" not in page and "Still here." in page
 
 
+@pytest.mark.slow
+def test_executed_chapters_kept_beside_an_own_data_book_do_not_say_synthetic(tmp_path):
+    """The executed chapters a run on own data keeps under --out (notebooks/) carry the own-data notice,
+    not the chapter's boxed note that the data are synthetic."""
+    import nbformat
+
+    from belonging_lib.book import OWN_DATA_NOTICE, build_book, execute_chapters
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _chapter(src, "", "# 01 · Notice\n\n> **All data in this collection are synthetic.** Every pupil was simulated.\n"
+             "> No result is evidence about real pupils.\n\n## Peers\n\n```{code-cell} ipython3\n1 + 1\n```\n")
+    execute_chapters(src, tmp_path / "notebooks", workers=1)
+    build_book(tmp_path / "notebooks", tmp_path / "site", notice=OWN_DATA_NOTICE, chapter_notice=OWN_DATA_NOTICE,
+               own_data=True, glossary=NOTEBOOKS / "glossary.md")
+    nb = nbformat.read(tmp_path / "notebooks" / "01_test.ipynb", as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "synthetic" not in prose.lower() and "simulated" not in prose and OWN_DATA_NOTICE in prose
+    assert "## Peers" in prose and any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
 # --------------------------------------------------------------------------- belonging run, end to end
 # One run per fixture (module scope): the plan, the chapters, the book. Each takes a few minutes.
 RUNS = {
@@ -652,12 +673,17 @@ def test_spss_runs_the_sections_of_03_04_06_its_scales_support(own_run):
 
 @pytest.mark.slow
 def test_no_file_of_the_book_says_synthetic(own_run):
+    import nbformat
+
     pages = _site_pages(own_run["out"])
     assert len(pages) >= 3
     files = _site_files(own_run["out"])
     assert len(files) > len(pages)
     for f in files:       # bytes, so that no file type is passed over (images cannot hold the word by chance)
         assert b"synthetic" not in f.read_bytes().lower(), f.relative_to(own_run["out"])
+    for f in (own_run["out"] / "notebooks").glob("*.ipynb"):   # the executed chapters kept beside the book
+        notes = [c.source for c in nbformat.read(f, as_version=4).cells if c.cell_type == "markdown"]
+        assert not any(re.search(r"^> \*\*[^*]*synthetic", n, flags=re.I | re.M) for n in notes), f.name
     # no copies of the chapters' sources and no download buttons: the notebooks hold the course's code
     site = own_run["out"] / "site"
     assert not [p for d in ("_sources", "_downloads") for p in (site / d).rglob("*") if p.is_file()]
