@@ -45,6 +45,9 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("(Goodenow, 1993, p. 80)", "the page of the quoted definition, a citation"),
         ("(1 − reliability)", "the formula for the expected pull toward the mean, not a result"),
     ],
+    "06": [
+        ("pupils aged 13 to 16", "the ages of the published WEMWBS validation (Clarke et al., 2011), a cited fact"),
+    ],
     "01": [
         ("(\"1 = Never ... 5 = Always\")", "an example of what value labels look like"),
         ("codes such as 9 as", "an example of a code that SPSS can declare as missing"),
