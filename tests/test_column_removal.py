@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,18 +71,23 @@ def _reads(code: str, columns) -> frozenset[str]:
 class _Planner:
     """Plan keys of the chapters for a sample survey with some optional columns removed."""
 
-    def __init__(self, src: Path, survey: pd.DataFrame, folder: Path, columns=OPTIONAL_COLUMNS):
+    def __init__(self, src: Path, survey: pd.DataFrame, folder: Path, columns=OPTIONAL_COLUMNS, others=()):
         self.src, self.survey, self.folder, self.columns = src, survey, folder, tuple(columns)
+        self.others = tuple(others)
         self.sources = {s.stem: s for s in chapter_sources(src)}
         self._keys: dict[frozenset, dict] = {}
 
     def data(self, removed) -> Path:
-        """A data folder holding the sample survey without the ``removed`` columns."""
+        """A data folder holding the sample survey without the ``removed`` columns, and the sample's
+        other files as they are (so that the chapters built on them are planned too); the truth file
+        is left out, as a user's own data have none."""
         removed = sorted(removed)
         folder = self.folder / ("no-" + "-".join(removed) if removed else "full")
         if not folder.exists():
             folder.mkdir(parents=True)
             self.survey.drop(columns=removed).to_csv(folder / "survey.csv", index=False)
+            for f in self.others:
+                shutil.copy2(f, folder / f.name)
         return folder
 
     def keys(self, removed) -> dict[str, tuple]:
@@ -144,7 +150,8 @@ def test_removing_any_optional_column_runs_or_skips_each_chapter(tmp_path, monke
     monkeypatch.delenv("BELONGING_RECORD_DIR", raising=False)
     survey = pd.read_csv(SAMPLE / "survey.csv", dtype=str, keep_default_na=False)
     assert set(OPTIONAL_COLUMNS) <= set(survey.columns)
-    planner = _Planner(NOTEBOOKS, survey, tmp_path / "data")
+    others = [f for f in SAMPLE.iterdir() if f.is_file() and f.name not in ("survey.csv", "TRUTH.json", "README.md")]
+    planner = _Planner(NOTEBOOKS, survey, tmp_path / "data", others=others)
     runs = planner.runs()
     assert runs, "no removal changes any chapter's plan: the test would run nothing"
     jobs = sorted(runs, key=lambda job: -_SECONDS.get(job[0][:2], 60))  # longest first: the workers finish together

@@ -9,6 +9,7 @@ constraints a reader has (every published count, counts never negative), solved 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -826,3 +827,59 @@ def test_ledger_key_is_private_and_kept_only_in_the_ledger_folder(tmp_path, monk
         assert main(["class-report", "--data", str(tmp_path / "year7.csv"), "--class", "7A", "--out", str(out)]) == 2
         assert "private folder" in capsys.readouterr().err
         assert not (inside / "ledger.key").exists()
+
+
+def _school_n_cells(html: str) -> list[str]:
+    """The 'N (school)' cell of each score row of a report page, as printed."""
+    import re
+
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return re.findall(r"\((?:mean|sum), [\d-]+\) (\d+|\[c\]) (?:-?[\d.]+|\[c\]) (?:\d+|\[c\]) ", text)
+
+
+@pytest.mark.parametrize("school_first", [True, False])
+def test_school_and_class_reports_in_separate_processes_leave_no_class_to_derive(tmp_path, school_first):
+    """`belonging report` on a school and on one of its classes, run as two separate processes in either
+    order, with no table of classes ever published: the school's count and the class's count, both
+    shown, would give away the other class of 6 pupils (and its mean) by difference. The later report
+    withholds its counts and says that earlier counts were taken into account."""
+    import os
+    import subprocess
+    import sys
+
+    s = bl.load_sample("survey")
+    s01 = s[s.school_id == "S01"]
+    classes = s01["class_id"].value_counts().index[:2].tolist()
+    d = pd.concat(
+        [s[s.school_id != "S01"], s01[s01.class_id == classes[0]].head(23), s01[s01.class_id == classes[1]].head(6)]
+    ).reset_index(drop=True)
+    path = tmp_path / "survey.csv"
+    d.to_csv(path, index=False)
+    env = dict(os.environ, BELONGING_LEDGER_DIR=str(tmp_path / "ledgers"))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    runs = {
+        "school": ["--school", "S01"],
+        "class": ["--school", classes[0], "--school-col", "class_id"],
+    }
+    order = ["school", "class"] if school_first else ["class", "school"]
+    pages, outs = {}, {}
+    (tmp_path / "share").mkdir()
+    for name in order:
+        page = tmp_path / "share" / f"{name}.html"
+        proc = subprocess.run(
+            [sys.executable, "-m", "belonging_lib.cli", "report", "--data", str(path), *runs[name], "--out", str(page)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        pages[name], outs[name] = _school_n_cells(page.read_text(encoding="utf-8")), proc.stdout
+    assert pages["school"] and len(pages["school"]) == len(pages["class"])
+    assert "taken into account" in outs[order[1]]
+    # no score row shows both the school's and the class's number: the 6 pupils between them stay hidden
+    both = [(a, b) for a, b in zip(pages["school"], pages["class"]) if a != "[c]" and b != "[c]"]
+    assert not both, both
+    # the first report, made before any other, shows its counts
+    assert all(n != "[c]" for n in pages[order[0]])

@@ -83,6 +83,7 @@ class DisclosureContext:
         self._id_owner: set = set()  # pupils known by an ID
         self._colhash: dict = {}  # column -> per-pupil hash of its value (0: not seen)
         self._facts: list[tuple[np.ndarray, float, str]] = []
+        self._earlier: list[tuple[np.ndarray, str]] = []  # counts published by earlier outputs (a ledger)
         self._sensitive: list[tuple[np.ndarray, str, int]] = []
         self._log: list[dict] = []  # what this context published or protected, for a ledger
         self._previous: list[DisclosureContext | None] = []
@@ -116,6 +117,7 @@ class DisclosureContext:
         written to this output's log (it was recorded when first published).
         """
         self._facts.append((np.asarray(ids, dtype=np.int64), float(n), label))
+        self._earlier.append((np.unique(np.asarray(ids, dtype=np.int64)), label))
 
     def add_protected(self, ids: np.ndarray, label: str, threshold: int) -> None:
         """Hold a small group withheld by an earlier output against this one (a ledger's replay)."""
@@ -267,6 +269,13 @@ class DisclosureContext:
         else:
             out_already = set()
         watch = [k for k in fresh if k not in out_already]
+        # A shown cell nested in a count an earlier output published (or holding one), with fewer than
+        # the threshold between them, gives away the pupils in between by difference (a school's count
+        # and one of its classes' counts, in two reports): those pupils are protected as a small group.
+        between = self._between_earlier(cells, suppressed, n_ids, thr, touched)
+        if between:
+            pinned = _audit(old_facts + [(f, v) for f, v, _ in extra_facts], [d for d, _ in between], n_ids, thr)
+            between = [b for b, (lo, hi) in zip(between, pinned) if _protected(lo, hi, thr)]
         verified: set = set()  # suppressing more only widens intervals: a protected group stays so
         while True:
             facts = (
@@ -274,9 +283,11 @@ class DisclosureContext:
                 + [(f, v) for f, v, _ in extra_facts]
                 + [(c.ids, float(c.count)) for c in cells if c.unit not in suppressed]
             )
-            sens = [(("old", i),) + item for i, item in enumerate(old_sens)] + [
-                (("new", k), cells[k].ids, cells[k].label, thr) for k in watch if cells[k].unit in suppressed
-            ]
+            sens = (
+                [(("old", i),) + item for i, item in enumerate(old_sens)]
+                + [(("new", k), cells[k].ids, cells[k].label, thr) for k in watch if cells[k].unit in suppressed]
+                + [(("between", i), d, lab, thr) for i, (d, lab) in enumerate(between)]
+            )
             sens = [item for item in sens if item[0] not in verified]
             if not sens:
                 break
@@ -312,10 +323,39 @@ class DisclosureContext:
                 self._log.append(
                     {"kind": "protected", "ids": c.ids, "label": c.label, "where": c.where, "threshold": thr}
                 )
+        for d, lab in between:
+            self._sensitive.append((d, lab, thr))
+            self._log.append({"kind": "protected", "ids": d, "label": lab, "where": None, "threshold": thr})
         self._facts.extend(extra_facts)
         for f, v, lab in extra_facts:
             self._log.append({"kind": "published", "ids": f, "n": int(v), "label": lab, "where": where})
         return suppressed
+
+    def _between_earlier(self, cells, suppressed, n_ids: int, thr: int, touched) -> list[tuple[np.ndarray, str]]:
+        """The pupils between a shown cell of a new table and a count published by an earlier output,
+        where one holds the other and fewer than ``thr`` pupils separate them (none: an empty list)."""
+        earlier = [(f, lab) for f, lab in self._earlier if len(f) and touched[f].any()]
+        out: list[tuple[np.ndarray, str]] = []
+        seen: set = set()
+        for c in cells:
+            if c.unit in suppressed or c.count <= 0 or len(c.ids) == 0:
+                continue
+            inside = np.zeros(n_ids, dtype=bool)
+            inside[c.ids] = True
+            m = int(inside.sum())
+            for f, lab in earlier:
+                common = int(inside[f].sum())
+                if common == m and 0 < len(f) - m < thr:
+                    diff = np.setdiff1d(f, c.ids)
+                elif common == len(f) and 0 < m - len(f) < thr:
+                    diff = np.setdiff1d(np.unique(c.ids), f)
+                else:
+                    continue
+                key = diff.tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    out.append((diff, f"the {len(diff)} pupils between {c.label!r} and {lab!r}"))
+        return out
 
     @staticmethod
     def _choose(cells, suppressed, target, facts):
