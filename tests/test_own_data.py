@@ -809,7 +809,10 @@ def test_no_sentence_names_a_scale_group_or_section_the_run_did_not_compute(own_
                 bad.append((stem, where, name, sentence[:120]))
         for heading in (h for h in skipped if len(h) > 12):
             title = re.sub(r"^\d+\.\s*", "", heading).replace("`", "")
-            mentions = [x for _, x in blocks if title in x.replace("`", "")]
+            # the note under a section that ran only in part names the sub-section that did not run
+            mentions = [
+                x for _, x in blocks if title in x.replace("`", "") and not x.startswith("This section ran only in part")
+            ]
             assert len(mentions) <= 1, (stem, heading, mentions)
     assert not bad, bad
     # the screen is not empty: each run's pages do name the scales it recorded
