@@ -1,7 +1,7 @@
 """Own data, issue 25: a third survey whose codebook was written from the documentation alone.
 
 ``tests/fixtures/own_docs/pupil_voice.sav`` is a trust's pupil voice survey made up with numpy (see
-``make_fixture.py`` there), not with the course's simulator; ``pupil_voice_codebook.csv`` was written
+``make_own_docs_fixture.py`` there), not with the course's simulator; ``pupil_voice_codebook.csv`` was written
 from the README, chapter 11, ``notebooks/AUTHORING.md`` and the codebook docstring. It has a belonging
 scale, two teacher-relationship scales, a wellbeing scale, attainment, KS2 (feeding both ``ks2_score``
 and ``prior_attainment``), SEN codes (feeding ``send`` and ``send_level``) and a constant ``phase``,
