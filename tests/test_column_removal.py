@@ -25,29 +25,15 @@ import pandas as pd
 import pytest
 
 from belonging_lib.book import chapter_sources, execute_chapters, plan_chapters, skip_sections
+from test_own_data_safety import OPTIONAL_COLUMNS as _OPTIONAL
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "data" / "sample"
 #: Rough seconds of each chapter on the sample, to start the longest runs first.
 _SECONDS = {"02": 45, "03": 40, "11": 30, "06": 20, "04": 17, "05": 15}
-#: Columns of the sample survey that a user's file may lack (identifiers and scale items aside).
-OPTIONAL_COLUMNS = (
-    "phase",
-    "year_group",
-    "gender",
-    "fsm",
-    "send",
-    "send_level",
-    "eal",
-    "ethnicity",
-    "lgbt",
-    "attendance",
-    "adversity",
-    "ks2_score",
-    "prior_attainment",
-    "attainment",
-)
+#: Columns of the sample survey that a user's file may lack: the same list as the plan-level test's.
+OPTIONAL_COLUMNS = tuple(_OPTIONAL)
 
 
 @functools.cache
