@@ -453,11 +453,12 @@ class IccResult(Result):
         Mean group size ``n_bar = N / J``.
     n, n_clusters, n_excluded : int
     icc1_ci_low, icc1_ci_high, icc2_ci_low, icc2_ci_high : float
-        Percentile interval of the REML ``icc1`` and ``icc2`` from a cluster
-        (group-level) bootstrap; NaN when ``n_boot=0``.
+        Interval of the REML ``icc1`` and ``icc2``: profile likelihood, or the
+        percentiles of a cluster (group-level) bootstrap; NaN without one.
     ci_level : float
     ci_method : str
-        How the interval was made (``"cluster bootstrap percentile (REML)"``).
+        How the interval was made (``"profile likelihood (REML)"`` or
+        ``"cluster bootstrap percentile (REML)"``).
     n_boot, n_boot_failed : int
         Bootstrap replicates drawn, and those whose model could not be fitted
         (left out of the interval, counted here).
@@ -504,8 +505,9 @@ class IccResult(Result):
             lines.append(f"{self.n_excluded} rows excluded (outcome or group missing).")
         verdict = "reliable enough" if self.icc2 >= 0.7 else "below the usual .70 threshold"
         lines.append(f"ICC(2) = {self.icc2:.2f}: group means are {verdict} to use as a group-level measure.")
-        if self.n_boot:
-            lines.append(f"{self.ci_level:.0%} CI ({self.ci_method}, {self.n_boot} replicates"
+        if np.isfinite(self.icc1_ci_low):
+            lines.append(f"{self.ci_level:.0%} CI ({self.ci_method}"
+                         + (f", {self.n_boot} replicates" if self.n_boot else "")
                          + (f", {self.n_boot_failed} not fitted and left out" if self.n_boot_failed else "")
                          + f"): ICC(1) {self.icc1_ci_low:.3f} to {self.icc1_ci_high:.3f}; "
                          f"ICC(2) {self.icc2_ci_low:.2f} to {self.icc2_ci_high:.2f} "
@@ -1046,8 +1048,9 @@ def _percentile(draws: np.ndarray, ci: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95, n_boot: int = 1000,
-        seed=0, progress: bool | None = None) -> IccResult:
+def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.95,
+        ci_method: str | None = "profile", n_boot: int = 1000, seed=0,
+        progress: bool | None = None) -> IccResult:
     """ICC(1) and ICC(2) of a pupil measure within classes or schools.
 
     Parameters
@@ -1060,9 +1063,13 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
         The grouping column (``class_id`` or ``school_id``).
     ci_level : float
         Confidence level of the intervals of ICC(1) and ICC(2).
+    ci_method : {"profile", "bootstrap"} or None
+        How the intervals are made: ``"profile"`` (default), the profile-
+        likelihood interval of the REML criterion; ``"bootstrap"``, percentile
+        intervals of a cluster bootstrap; ``None``, no interval (Notes).
     n_boot : int
-        Cluster-bootstrap replicates for the intervals (default 1000);
-        0 skips the intervals.
+        Cluster-bootstrap replicates (``ci_method="bootstrap"`` only; default
+        1000); 0 skips the intervals.
     seed : int or None
         Seed of the bootstrap draws (0 by default; the same seed gives the
         same interval on every machine).
@@ -1091,7 +1098,22 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
     Rows with a missing outcome or group are excluded and counted.
     Validated against ``aov`` and ``lme4::lmer(REML = TRUE)``.
 
-    The intervals are percentile intervals of a cluster (group-level)
+    The default intervals are profile-likelihood intervals.  ICC(1) and
+    ICC(2) both rise with the variance ratio lambda = tau00 / sigma2, so one
+    interval for lambda gives both.  With mu and sigma2 profiled out, the REML
+    deviance of ``y ~ 1 + (1 | group)`` is a function of lambda alone (lme4's
+    ``devFunOnly`` criterion, with theta = sqrt(lambda)); the interval holds
+    every lambda whose deviance exceeds the minimum by at most the
+    chi-square(1) quantile of ``ci_level`` (3.84 for 95%), and its lower end is
+    0 when lambda = 0 is inside.  Checked against ``uniroot`` on lme4's
+    deviance function (``tests/reference/icc_profile.R``, agreement near
+    1e-8).  In 400 simulated samples of 40 schools of 40 to 118 pupils, the
+    95% profile intervals covered the true ICC(1) and ICC(2) in 95.5% of
+    samples for a true ICC(1) of .10 and in 94.75% for .03 (Monte-Carlo SE
+    about 1.1 points; ``tests/test_icc_intervals.py``); the cluster bootstrap
+    below covered about 90%.
+
+    With ``ci_method="bootstrap"`` the intervals are percentile intervals of a cluster (group-level)
     bootstrap of the REML estimates: groups are drawn with replacement, as
     many as there are, and ICC(1) and ICC(2) (with the replicate's own mean
     group size) are re-estimated on each replicate.  Resampling whole groups
@@ -1154,8 +1176,11 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
     if tau == 0:
         warnings.warn(f"The between-group variance of {outcome!r} is estimated at 0 (boundary).",
                       BelongingWarning, stacklevel=2)
-    extra = {}
-    if n_boot:
+    ci_method = None if ci_method is None else check_choice("ci_method", ci_method, ["profile", "bootstrap"])
+    extra: dict = {}
+    if ci_method == "profile":
+        extra = _icc_profile_ci(nj, means, ssw, tau / s2, nbar, ci_level)
+    elif ci_method == "bootstrap" and n_boot:
         idx = cluster_bootstrap_indices(j, n_boot, seed)
         extra = _icc_boot_ci(y, inv, j, idx, ci_level, progress=show_progress(progress, seconds=n_boot * j / 100_000))
     return IccResult(icc1=tau / (tau + s2), icc2=tau / (tau + s2 / nbar),
@@ -1163,6 +1188,43 @@ def icc(data: pd.DataFrame, *, outcome: str, cluster: str, ci_level: float = 0.9
                      icc2_anova=(msb - msw) / msb if msb > 0 else float("-inf"),
                      tau00=tau, sigma2=s2, msb=msb, msw=msw, mean_size=nbar, n=n, n_clusters=j,
                      n_excluded=n_excluded, reml_loglik=ll, outcome=outcome, cluster=cluster, **extra)
+
+
+def _icc_profile_ci(nj: np.ndarray, means: np.ndarray, ssw: float, lam_hat: float, nbar: float,
+                    ci: float) -> dict:
+    """Profile-likelihood interval of ICC(1) and ICC(2) from the REML criterion (see :func:`icc`).
+
+    ``nj``, ``means``: each group's size and mean; ``ssw``: the within-group sum of squares;
+    ``lam_hat``: the REML estimate of tau00 / sigma2.  With mu and sigma2 profiled out, the REML
+    deviance is, up to a constant, (N - 1) log Q + sum log(1 + lambda n_j) + log sum w_j, where
+    w_j = n_j / (1 + lambda n_j), Q = SSW + sum w_j (mean_j - mu)^2 and mu = sum w_j mean_j / sum w_j.
+    """
+    n_total = float(nj.sum())
+
+    def deviance(lam: float) -> float:
+        w = nj / (1.0 + lam * nj)
+        mu = float(np.sum(w * means) / np.sum(w))
+        q = ssw + float(np.sum(w * (means - mu) ** 2))
+        return (n_total - 1.0) * math.log(q) + float(np.sum(np.log1p(lam * nj))) + math.log(float(np.sum(w)))
+
+    cut = deviance(lam_hat) + float(stats.chi2.ppf(ci, 1))
+
+    def above(lam: float) -> float:
+        return deviance(lam) - cut
+
+    low = 0.0 if lam_hat <= 0 or above(0.0) <= 0 else optimize.brentq(above, 0.0, lam_hat, xtol=1e-15, rtol=1e-13)
+    top = max(2.0 * lam_hat, 1e-6)
+    for _ in range(200):        # the deviance grows like (J - 1) log lambda, so a bracket exists
+        if above(top) > 0:
+            break
+        top *= 2.0
+    else:
+        raise DataError("The profile-likelihood interval of the ICC has no upper end: the groups are too few "
+                        "or too alike. Use ci_method='bootstrap' or report the estimate without an interval.")
+    high = optimize.brentq(above, lam_hat, top, xtol=1e-15, rtol=1e-13)
+    return dict(icc1_ci_low=low / (1.0 + low), icc1_ci_high=high / (1.0 + high),
+                icc2_ci_low=low / (low + 1.0 / nbar), icc2_ci_high=high / (high + 1.0 / nbar),
+                ci_level=ci, ci_method="profile likelihood (REML)", n_boot=0, n_boot_failed=0)
 
 
 def _icc_boot_draws(y, codes, n_groups, idx, *, progress: bool = False):

@@ -50,9 +50,9 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
     d = school_frame(names, n, seed, constant=constant, scale=scale, missing_share=missing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # the boundary warning is documented
-        # a short bootstrap (its interval is checked against lme4 in test_icc_intervals.py)
+        # the default profile-likelihood interval (checked against lme4 in test_icc_intervals.py)
         comp = d.dropna(subset=["y"])
-        r = attempt(icc, d, outcome="y", cluster="school", n_boot=40, seed=1, progress=False, refuse={
+        r = attempt(icc, d, outcome="y", cluster="school", refuse={
             r"needs at least 2 groups": comp["school"].nunique() < 2,
             r"needs more pupils .* than groups": len(comp) <= comp["school"].nunique(),
             r"No pupil has complete values|same value .* in all": comp.empty or comp["y"].nunique() <= 1,
@@ -60,7 +60,7 @@ def test_icc_contract(names, n, seed, constant, scale, missing):
         if r is None:
             return
         again = aggregation_reliability(d.sample(frac=1.0, random_state=1), outcome="y", cluster="school",
-                                        n_boot=0)
+                                        ci_method=None)
     assert r.n + r.n_excluded == len(d)
     assert 0 <= r.icc1 <= 1 and 0 <= r.icc2 <= 1
     assert r.tau00 >= 0 and r.sigma2 > 0
