@@ -24,7 +24,8 @@ from ._errors import BelongingError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["record", "recorded", "ExpectationError", "setup", "calibration_rows", "calibration_note"]
+__all__ = ["record", "recorded", "ExpectationError", "setup", "calibration_table", "calibration_rows",
+           "calibration_note"]
 
 _RECORDED: dict[str, float] = {}
 
@@ -119,14 +120,15 @@ def setup(*, dpi: int = 110, disclosure: bool = True) -> None:
     pd.set_option("display.width", 120)
 
 
-def calibration_rows(chapter: str) -> pd.DataFrame:
-    """The rows of the course's coverage table that concern ``chapter`` (e.g. ``"06"``).
+def calibration_table() -> pd.DataFrame:
+    """The course's coverage table: one row per 95% interval the course prints.
 
     The table is ``docs/calibration.json``, written by ``make calibrate`` (``calibration/calibrate.py``
-    in the repository): for each 95% interval the course prints, the share of simulated samples whose
-    interval held the truth (``coverage``), its Monte-Carlo standard error (``mc_se``), the number of
-    samples (``replicates``) and a ``verdict``: ``"within"`` two Monte-Carlo standard errors of 95%,
-    ``"below"`` or ``"above"``; one row per interval, none when the table has no row for the chapter.
+    in the repository). For each interval: the chapters that print it (``chapter``), the share of
+    simulated samples whose interval held the truth (``coverage``), its Monte-Carlo standard error
+    (``mc_se``), the number of samples (``replicates``), a ``verdict`` (``"within"`` two Monte-Carlo
+    standard errors of 95%, ``"below"`` or ``"above"``), and the mean error of the estimate (``bias``,
+    estimate minus truth) with its Monte-Carlo standard error (``bias_mc_se``).
     """
     import pandas as pd
 
@@ -136,8 +138,20 @@ def calibration_rows(chapter: str) -> pd.DataFrame:
     if not path.is_file():
         raise BelongingError(f"The coverage table {path} is missing; run `make calibrate` to write it.")
     table = json.loads(path.read_text(encoding="utf-8"))
-    rows = [row for row in table["rows"] if chapter in [c.strip() for c in row["chapter"].split(",")]]
-    return pd.DataFrame(rows, columns=list(table["rows"][0]) if table["rows"] else None)
+    return pd.DataFrame(table["rows"], columns=list(table["rows"][0]) if table["rows"] else None)
+
+
+def calibration_rows(chapter: str) -> pd.DataFrame:
+    """The rows of the course's coverage table (:func:`calibration_table`) that concern ``chapter``.
+
+    ``chapter`` is a chapter number such as ``"06"``; one row per interval, none when the table has no
+    row for the chapter.
+    """
+    table = calibration_table()
+    if table.empty:
+        return table
+    mine = table["chapter"].map(lambda c: chapter in [part.strip() for part in str(c).split(",")])
+    return table[mine].reset_index(drop=True)
 
 
 def calibration_note(chapter: str) -> str:
