@@ -24,8 +24,15 @@ from ._errors import BelongingError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["record", "recorded", "ExpectationError", "setup", "calibration_table", "calibration_rows",
-           "calibration_note"]
+__all__ = [
+    "record",
+    "recorded",
+    "ExpectationError",
+    "setup",
+    "calibration_table",
+    "calibration_rows",
+    "calibration_note",
+]
 
 _RECORDED: dict[str, float] = {}
 

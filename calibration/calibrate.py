@@ -247,7 +247,9 @@ def _growth(rng):
     fx = fit.fixed
     inter = [t for t in fx.index if "send" in t and ":" in t][0]
     return {
-        "step at transfer": _inside(fx.loc["moved", "ci_low"], fx.loc["moved", "ci_high"], STEP, fx.loc["moved", "estimate"]),
+        "step at transfer": _inside(
+            fx.loc["moved", "ci_low"], fx.loc["moved", "ci_high"], STEP, fx.loc["moved", "estimate"]
+        ),
         "step x SEND": _inside(fx.loc[inter, "ci_low"], fx.loc[inter, "ci_high"], STEP_SEND, fx.loc[inter, "estimate"]),
     }
 
