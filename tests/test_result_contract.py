@@ -384,6 +384,7 @@ DATA_FUNCTIONS: dict[str, str] = {
     "belonging_lib.io.read_data": "reads a data file",
     "belonging_lib.survey.pisa.read_pisa": "reads a PISA file",
     "belonging_lib.notebook.calibration_rows": "reads the committed coverage table (docs/calibration.json)",
+    "belonging_lib.notebook.calibration_table": "reads the committed coverage table (docs/calibration.json)",
     "belonging_lib.schools.audit.read_audit": "reads a staff audit sheet",
     # data made, checked, merged or changed, one row per pupil (or per problem found)
     "belonging_lib.codebook.validate": "the problems of an export, one row each",
