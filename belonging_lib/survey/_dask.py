@@ -31,6 +31,16 @@ from .._optional import require_extra
 from .._results import RowLedger
 from .._validation import as_list, require_columns
 from ..models._formula import design_matrices, design_matrix, parse_formula, rebuild
+from ._weighted import (
+    _check_statistic,
+    _check_total_weight,
+    _empty_pv_error,
+    _pv_groups,
+    _replicate_columns,
+    _replicate_weight_error,
+    _wls_solve,
+    _wls_sums,
+)
 
 __all__ = ["DaskSource", "check_design", "mean_estimates", "regress_estimates"]
 
@@ -110,8 +120,6 @@ def check_design(ddf, *, weight, replicates, pv) -> DaskSource:
     """The design's columns, and its weights checked on the workers as the in-memory design checks them."""
     require_extra("dask")
     import dask
-
-    from .design import _empty_pv_error, _pv_groups, _replicate_columns, _replicate_weight_error
 
     meta = ddf._meta
     weight = require_columns(meta, weight, role="weight column")[0]
@@ -275,8 +283,6 @@ def _mean_sums(part: pd.DataFrame, by_cols, var_cols, weight_cols, ids) -> dict:
 
 def mean_estimates(design, outcome: str, by):
     """The selection and each group's weighted means, (R+1, M, 1), for :meth:`SurveyDesign.mean`."""
-    from .design import _check_statistic, _check_total_weight
-
     cols = design._columns_of(outcome)
     _numeric_dtype(design.data._meta, cols)
     sel = _select(design, [outcome], by, cols, [], [])
@@ -396,8 +402,6 @@ def _regress_sums(
     part, by_cols, var_cols, weight_cols, ids, plans, formula, used, pv, n_pv, outcome_cols, shared
 ) -> dict:
     """A partition's sums W'C by group and its count of ones per design column (run on a worker)."""
-    from .design import _wls_sums
-
     desc, rhs_desc = _read(formula)
     _, missing, groups = _rows(part, by_cols, var_cols)
     out = {}
@@ -437,7 +441,6 @@ def regress_estimates(design, formula: str, desc, used: list, outcome, rhs_pv: b
     """The selection, each group's coefficients and R-squared, (R+1, M, p + 1), and each group's
     terms, for :meth:`SurveyDesign.regress`."""
     from ..models._distributed import _categorical_columns, _refuse_stateful
-    from .design import _check_statistic, _check_total_weight, _wls_solve
 
     _refuse_stateful([desc], formula)
     meta = design.data._meta

@@ -27,7 +27,6 @@ Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +37,9 @@ from .._errors import ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
 from ..models._formula import factor_variables, parse_formula
-from .._validation import (as_frame, as_list, check_choice, check_probability, describe_rows, require_columns,
-                           require_numeric)
+from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
+from ._weighted import (_check_statistic, _check_total_weight, _empty_pv_error, _pv_groups, _replicate_columns,
+                        _replicate_weight_error, _wls_solve, _wls_sums)
 
 __all__ = ["SurveyDesign", "SurveyEstimate", "ComparisonResult", "REPLICATE_METHODS"]
 
@@ -52,7 +52,6 @@ REPLICATE_METHODS = {
     "bootstrap": "1 / (R - 1)",
 }
 
-_PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 #: Columns that name a row of a survey table rather than describe pupils: shown even when withheld.
@@ -1275,10 +1274,6 @@ def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: 
     return block
 
 
-# rows per block of the weighted cross-products in _wls_all (a block of C stays in the cache)
-_WLS_BLOCK = 8192
-
-
 def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> np.ndarray:
     """Coefficients and R^2 for every weight column (n, R+1) and every PV column of Y (n, M).
 
@@ -1299,114 +1294,6 @@ def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> 
     return _wls_solve(S, shifts, Ybar, ones, M)
 
 
-def _wls_sums(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, shifts: list, Ybar: np.ndarray) -> np.ndarray:
-    """Every weighted sum a regression needs, (R+1, width): ``W' C`` for the columns of X and Y
-    less ``shifts`` and ``Ybar``.
-
-    C holds, side by side: x_j x_k (j <= k, per design matrix), x_j y_m, y_m, y_m^2, 1.  Sums over
-    rows, so the sums of parts of the rows add up to the sums over all of them (the Dask path).
-    """
-    n, M = Y.shape
-    p = Xs[0].shape[1]
-    iu = np.triu_indices(p)
-    nq = len(iu[0])
-    shared = len(Xs) == 1
-    nX = len(Xs)
-    Yc = Y - Ybar
-    # filled in place, a block of rows at a time so that each block stays in the processor's cache
-    # while W' C is summed
-    width = nX * nq + p * M + 2 * M + 1
-    S = np.zeros((W.shape[1], width))
-    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
-    block = _WLS_BLOCK
-    C_buf = np.empty((min(n, block), width))
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        C = C_buf[: hi - lo]
-        Ycb = Yc[lo:hi]
-        for j, Xc_all in enumerate(Xcs):
-            Xc = Xc_all[lo:hi]
-            np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq:(j + 1) * nq])
-            if shared:
-                np.multiply(Xc[:, :, None], Ycb[:, None, :],
-                            out=C[:, nX * nq:nX * nq + p * M].reshape(hi - lo, p, M))
-            else:
-                np.multiply(Xc, Ycb[:, [j]], out=C[:, nX * nq + j * p:nX * nq + (j + 1) * p])
-        pos = nX * nq + p * M
-        C[:, pos:pos + M] = Ycb
-        np.multiply(Ycb, Ycb, out=C[:, pos + M:pos + 2 * M])
-        C[:, -1] = 1.0
-        S += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
-    return S
-
-
-def _wls_solve(S: np.ndarray, shifts: list, Ybar: np.ndarray, ones: np.ndarray, M: int) -> np.ndarray:
-    """Coefficients and R^2, (R+1, M, p + 1), from the sums of :func:`_wls_sums`.
-
-    ``ones`` marks the intercept column (never shifted); with one, the intercept is restored from
-    the shifts, whatever they are (the group's means in memory).
-    """
-    p = len(ones)
-    has_icept = bool(ones.any())
-    iu = np.triu_indices(p)
-    nq = len(iu[0])
-    nX = len(shifts)
-    shared = nX == 1
-    pos = nX * nq
-    if shared:
-        XtWY = S[:, pos:pos + p * M].reshape(-1, p, M)
-        pos += p * M
-    else:
-        XtWY = np.stack([S[:, pos + j * p: pos + (j + 1) * p] for j in range(M)], axis=2)
-        pos += p * M
-    swy = S[:, pos:pos + M]
-    swyy = S[:, pos + M:pos + 2 * M]
-    sw = S[:, pos + 2 * M]
-    sst = swyy - swy ** 2 / sw[:, None]
-    R1 = S.shape[0]
-    coefs = np.empty((R1, M, p))
-    sse = np.empty((R1, M))
-    for j in range(nX):
-        A = np.empty((R1, p, p))
-        A[:, iu[0], iu[1]] = S[:, j * nq:(j + 1) * nq]
-        A[:, iu[1], iu[0]] = S[:, j * nq:(j + 1) * nq]
-        cols = list(range(M)) if shared else [j]
-        Bm = XtWY[:, :, cols]
-        b = np.linalg.solve(A, Bm)  # (R+1, p, m)
-        sse[:, cols] = swyy[:, cols] - np.einsum("rpm,rpm->rm", b, Bm)
-        if has_icept:  # intercept = a_c + ybar - sum(b * shift)
-            k = int(np.nonzero(ones)[0][0])
-            b[:, k, :] += Ybar[cols][None, :] - np.einsum("p,rpm->rm", shifts[j], b)
-        coefs[:, cols, :] = np.transpose(b, (0, 2, 1))
-    r2 = 1.0 - sse / sst
-    return np.concatenate([coefs, r2[:, :, None]], axis=2)
-
-
-def _check_total_weight(total: np.ndarray, where: str, n: int, weight_cols: list) -> None:
-    """A group whose total weight is 0 in a weight column has no estimate there."""
-    zero = np.nonzero(total <= 0)[0]
-    if len(zero):
-        raise DataError(f"The {n} pupils of {where} have a total weight of 0 in column "
-                        f"{weight_cols[zero[0]]!r} ({len(zero)} weight column(s) in all), so no "
-                        "estimate or replicate variance exists there. Merge it with another group.")
-
-
-def _check_statistic(checked: np.ndarray, names, where: str, n: int, weight_cols: list) -> None:
-    """A statistic that is not a finite number for some weight column is an error naming it."""
-    if not np.all(np.isfinite(checked)):
-        r = int(np.nonzero(~np.isfinite(checked).reshape(checked.shape[0], -1).all(axis=1))[0][0])
-        raise DataError(f"The statistic of {names} is undefined in {where} ({n} pupils) "
-                        f"with weight column {weight_cols[r]!r}: a variable does not vary there "
-                        "(or only one pupil carries weight).")
-
-
-def _empty_pv_error(name: str, empty: list) -> DataError:
-    return DataError(f"The plausible value{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
-                     f"of {name!r} {'are' if len(empty) > 1 else 'is'} empty for every pupil: every "
-                     "plausible value is needed for Rubin's rules. Check that the column was read "
-                     "from the right file, or leave the group's plausible values out.")
-
-
 def _totals(ledger: RowLedger) -> tuple[int, int]:
     """Pupils used, and pupils left out for a missing ``by`` or analysis value (from the ledger)."""
     left_out = sum(e.n_dropped for e in ledger.entries if e.step != "in the groups compared")
@@ -1419,20 +1306,6 @@ def _sortable(values) -> bool:
         return True
     except TypeError:
         return False
-
-
-def _replicate_columns(data: pd.DataFrame, replicates) -> list[str]:
-    if isinstance(replicates, str):
-        pat = re.compile("^" + re.escape(replicates) + r"(\d+)$")
-        found = [(int(m.group(1)), c) for c in data.columns if (m := pat.match(str(c)))]
-        if not found:
-            raise ColumnError(f"No replicate weight columns named {replicates!r} + number "
-                              f"(for example {replicates}1) are in the data.")
-        return [c for _, c in sorted(found)]
-    cols = require_columns(data, list(replicates), role="replicate weight column")
-    if not cols:
-        raise ColumnError("`replicates` is empty.")
-    return cols
 
 
 def _check_replicate_weights(data: pd.DataFrame, cols: list[str], w: np.ndarray) -> None:
@@ -1452,54 +1325,3 @@ def _check_replicate_weights(data: pd.DataFrame, cols: list[str], w: np.ndarray)
         int(zero.sum()), rows.tolist(), None if example is None else (example[0], example[1][example[0]]))
     if error is not None:
         raise error
-
-
-def _replicate_weight_error(cols: list[str], any_positive: bool, all_equal: bool, n_zero: int, rows: list,
-                            example) -> DataError | None:
-    """The error of replicate weights that cannot give a standard error (``rows``: positions from 0 of
-    the pupils with final weight 0 but a positive replicate weight; ``example``: one's replicate
-    index and value), or None."""
-    if not any_positive:
-        return DataError(f"Every final weight in {cols[0]!r} is 0: no pupil counts, so nothing can be estimated.")
-    if all_equal:
-        return DataError(
-            f"Every replicate weight ({cols[1]!r} ... {cols[-1]!r}) equals the final weight {cols[0]!r} for every "
-            "pupil, so the replicates carry no variance: every standard error would be 0 and every interval "
-            "of no width. Check that the replicate columns are the survey's replicate weights (for PISA, "
-            "W_FSTR1-80), not copies of the final weight.")
-    if n_zero:
-        j, value = example
-        return DataError(
-            f"{n_zero} pupil{'s have' if n_zero != 1 else ' has'} final weight 0 in {cols[0]!r} but a "
-            f"positive replicate weight ({describe_rows([r + 1 for r in rows])}, counted from 1; for example "
-            f"{cols[1 + j]!r} = {value:g}). A replicate weight is the final weight times a factor, "
-            "so the two cannot both hold: check that the weights come from one file and one release.")
-    return None
-
-
-def _pv_groups(data: pd.DataFrame, pv) -> dict[str, list[str]]:
-    if pv is None:
-        return {}
-    if isinstance(pv, str):
-        if pv != "auto":
-            raise DataError(f"`pv` must be a dict, 'auto' or None, but {pv!r} was passed.")
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for c in data.columns:
-            m = _PV_PATTERN.match(str(c))
-            if m:
-                groups.setdefault(m.group(2), []).append((int(m.group(1)), c))
-        out = {}
-        for name, items in groups.items():
-            nums = sorted(i for i, _ in items)
-            if len(items) >= 2 and nums == list(range(1, len(items) + 1)):
-                out[name] = [c for _, c in sorted(items)]
-        return out
-    out = {}
-    for name, cols in dict(pv).items():
-        cols = require_columns(data, list(cols), role=f"plausible value of {name!r}")
-        if len(cols) < 2:
-            raise DataError(f"Plausible-value group {name!r} needs at least 2 columns.")
-        if name in data.columns:
-            raise ColumnError(f"Plausible-value name {name!r} is also a column of the data; rename one.")
-        out[str(name)] = cols
-    return out
