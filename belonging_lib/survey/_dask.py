@@ -421,7 +421,7 @@ def _regress_sums(
                 formula, infos, lambda m, rows=rows: _frame_for(part, rows, used, pv, m), n_pv, outcome_values, shared
             )
             W = part[weight_cols].to_numpy(dtype=float)[rows]
-            S = _wls_sums(W, Xs, Y, plan.shifts, plan.ybar)
+            S = _wls_sums(W, Xs, Y, plan.shifts, plan.ybar, plan.ones)
         out[ids[key]] = (S, (Xs[0] == 1).sum(axis=0))
     return out
 

@@ -24,12 +24,17 @@ _PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 _WLS_BLOCK = 8192
 
 
-def _wls_sums(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, shifts: list, Ybar: np.ndarray) -> np.ndarray:
+def _wls_sums(
+    W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, shifts: list, Ybar: np.ndarray, ones: np.ndarray | None = None
+) -> np.ndarray:
     """Every weighted sum a regression needs, (R+1, width): ``W' C`` for the columns of X and Y
     less ``shifts`` and ``Ybar``.
 
     C holds, side by side: x_j x_k (j <= k, per design matrix), x_j y_m, y_m, y_m^2, 1.  Sums over
     rows, so the sums of parts of the rows add up to the sums over all of them (the Dask path).
+    ``ones`` marks a column of X that is 1 for every row (the intercept, not shifted): its
+    products with itself and with y_m repeat the columns 1 and y_m, so they are not multiplied
+    again but copied after the product (the same numbers, a sixth fewer columns in PISA's case).
     """
     n, M = Y.shape
     p = Xs[0].shape[1]
@@ -38,29 +43,54 @@ def _wls_sums(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, shifts: list, 
     shared = len(Xs) == 1
     nX = len(Xs)
     Yc = Y - Ybar
+    width = nX * nq + p * M + 2 * M + 1
+    k = int(np.flatnonzero(ones)[0]) if ones is not None and np.any(ones) else -1
+    if k >= 0 and not all(shift[k] == 0 and np.all(X[:, k] == 1) for X, shift in zip(Xs, shifts)):
+        k = -1  # not a column of ones in every design matrix (or shifted): every product is multiplied
+    # the columns that are multiplied (C's layout less the repeats), and where each goes in S
+    pairs = np.array([t for t in range(nq) if not (iu[0][t] == k and iu[1][t] == k)], dtype=int)
+    xcols = np.array([a for a in range(p) if a != k], dtype=int)
+    nqk, pk = len(pairs), len(xcols)
+    dest = [j * nq + pairs for j in range(nX)]
+    if shared:
+        dest.append((nX * nq + xcols[:, None] * M + np.arange(M)[None, :]).ravel())
+    else:
+        dest += [nX * nq + j * p + xcols for j in range(M)]
+    pos = nX * nq + p * M
+    dest.append(np.arange(pos, width))
+    dest_all = np.concatenate(dest)
+    kept = len(dest_all)
+    Sc = np.zeros((W.shape[1], kept))
+    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
     # filled in place, a block of rows at a time so that each block stays in the processor's cache
     # while W' C is summed
-    width = nX * nq + p * M + 2 * M + 1
-    S = np.zeros((W.shape[1], width))
-    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
     block = _WLS_BLOCK
-    C_buf = np.empty((min(n, block), width))
+    C_buf = np.empty((min(n, block), kept))
+    at_y = nX * nqk + pk * M
     for lo in range(0, n, block):
         hi = min(n, lo + block)
         C = C_buf[: hi - lo]
         Ycb = Yc[lo:hi]
         for j, Xc_all in enumerate(Xcs):
             Xc = Xc_all[lo:hi]
-            np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq : (j + 1) * nq])
+            np.multiply(Xc[:, iu[0][pairs]], Xc[:, iu[1][pairs]], out=C[:, j * nqk : (j + 1) * nqk])
+            Xk = Xc[:, xcols] if k >= 0 else Xc
             if shared:
-                np.multiply(Xc[:, :, None], Ycb[:, None, :], out=C[:, nX * nq : nX * nq + p * M].reshape(hi - lo, p, M))
+                np.multiply(Xk[:, :, None], Ycb[:, None, :], out=C[:, nX * nqk : at_y].reshape(hi - lo, pk, M))
             else:
-                np.multiply(Xc, Ycb[:, [j]], out=C[:, nX * nq + j * p : nX * nq + (j + 1) * p])
-        pos = nX * nq + p * M
-        C[:, pos : pos + M] = Ycb
-        np.multiply(Ycb, Ycb, out=C[:, pos + M : pos + 2 * M])
+                np.multiply(Xk, Ycb[:, [j]], out=C[:, nX * nqk + j * pk : nX * nqk + (j + 1) * pk])
+        C[:, at_y : at_y + M] = Ycb
+        np.multiply(Ycb, Ycb, out=C[:, at_y + M : at_y + 2 * M])
         C[:, -1] = 1.0
-        S += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
+        Sc += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
+    S = np.empty((W.shape[1], width))
+    S[:, dest_all] = Sc
+    if k >= 0:  # the repeats: 1 * 1 is the column 1, 1 * y_m is y_m
+        S[:, [j * nq + int(np.flatnonzero((iu[0] == k) & (iu[1] == k))[0]) for j in range(nX)]] = Sc[:, [-1]]
+        if shared:
+            S[:, nX * nq + k * M : nX * nq + (k + 1) * M] = S[:, pos : pos + M]
+        else:
+            S[:, [nX * nq + j * p + k for j in range(M)]] = S[:, pos : pos + M]
     return S
 
 

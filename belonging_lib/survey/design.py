@@ -480,6 +480,7 @@ class SurveyDesign:
         from ..models._distributed import is_dask_frame
 
         self._dask = None
+        self._w_total: np.ndarray | None = None  # the weights' column totals, summed once when needed
         if is_dask_frame(data):
             # the weights stay on the workers; checked there (survey/_dask.py)
             from ._dask import check_design
@@ -1125,6 +1126,9 @@ class SurveyDesign:
             if use.all():  # no copy of the weights when every row is used
                 rows = np.arange(len(use))
                 W, vals = self._w, list(sel.arrays)
+                if self._w_total is None:
+                    self._w_total = self._w.sum(axis=0)
+                total = self._w_total
             else:
                 rows = np.nonzero(use)[0]
                 if len(rows) == 0:
@@ -1132,10 +1136,11 @@ class SurveyDesign:
                     continue
                 W = self._w[rows]
                 vals = [a[rows] for a in sel.arrays]
+                total = W.sum(axis=0)
             vals = [np.broadcast_to(v, (len(rows), sel.n_pv)) if v.shape[1] == 1 and sel.n_pv > 1 else v
                     for v in vals]
             where = f"group {key!r}" if sel.by else "the data"
-            _check_total_weight(W.sum(axis=0), where, len(rows), weight_cols)
+            _check_total_weight(total, where, len(rows), weight_cols)
             try:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     theta = stat(W, vals, rows)
@@ -1290,7 +1295,7 @@ def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> 
     # Centre (by unweighted means) for accuracy; the intercept is restored afterwards.
     Ybar = Y.mean(axis=0) if has_icept else np.zeros(M)
     shifts = [np.where(ones, 0.0, X.mean(axis=0)) if has_icept else np.zeros(p) for X in Xs]
-    S = _wls_sums(W, Xs, Y, shifts, Ybar)
+    S = _wls_sums(W, Xs, Y, shifts, Ybar, ones)
     return _wls_solve(S, shifts, Ybar, ones, M)
 
 
