@@ -228,3 +228,29 @@ def test_a_predictor_that_does_not_vary_in_a_group_is_an_error(client, pupils):
         SurveyDesign(d, **kw).regress("MATH ~ escs + one")
     with pytest.raises(ModelError, match="cannot be estimated in the data"):
         SurveyDesign(dd.from_pandas(d, npartitions=2), **kw).regress("MATH ~ escs + one")
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_sums_with_the_intercept_s_repeats_copied_equal_the_sums_multiplied(shared):
+    # the intercept's products with itself and with each outcome are copied, not multiplied (both paths)
+    from belonging_lib.survey._weighted import _wls_sums
+
+    rng = np.random.default_rng(8)
+    n, M = 5000, 4
+    W = rng.uniform(1, 3, (n, 6))
+    Y = rng.normal(500, 90, (n, M))
+    X = np.column_stack([rng.normal(size=n), np.ones(n), rng.normal(3, 2, n)])  # the intercept second
+    Xs = [X] if shared else [X + np.outer(rng.normal(size=n), [1, 0, 0]) for _ in range(M)]
+    ones = np.array([False, True, False])
+    shifts = [np.where(ones, 0.0, x.mean(axis=0)) for x in Xs]
+    ybar = Y.mean(axis=0)
+    copied = _wls_sums(W, Xs, Y, shifts, ybar, ones)
+    multiplied = _wls_sums(W, Xs, Y, shifts, ybar)
+    np.testing.assert_allclose(copied, multiplied, rtol=1e-13, atol=1e-9)
+    # a column of ones in the first design matrix only is multiplied like any other
+    if not shared:
+        Xs[1] = Xs[1].copy()
+        Xs[1][:, 1] = 2.0
+        np.testing.assert_allclose(
+            _wls_sums(W, Xs, Y, shifts, ybar, ones), _wls_sums(W, Xs, Y, shifts, ybar), rtol=1e-13
+        )
