@@ -254,3 +254,27 @@ def test_the_sums_with_the_intercept_s_repeats_copied_equal_the_sums_multiplied(
         np.testing.assert_allclose(
             _wls_sums(W, Xs, Y, shifts, ybar, ones), _wls_sums(W, Xs, Y, shifts, ybar), rtol=1e-13
         )
+
+
+def test_without_a_client_and_with_what_a_task_carries_pickled(pupils, monkeypatch):
+    # Dask's own scheduler runs it too, and a task's arguments survive pickling, as they must between
+    # worker processes (the cluster above runs its workers as threads)
+    import pickle
+
+    import dask
+
+    from belonging_lib.survey import _dask
+
+    mem, dist = _designs(pupils)
+    carried = []
+    sums = _dask._regress_sums
+
+    def pickled(part, *args):
+        carried.append(len(pickle.dumps(args)))
+        return sums(part, *pickle.loads(pickle.dumps(args)))
+
+    monkeypatch.setattr(_dask, "_regress_sums", pickled)
+    with dask.config.set(scheduler="synchronous"):
+        _same(mem.regress("MATH ~ escs + year", by="country"), dist.regress("MATH ~ escs + year", by="country"))
+        _same(mem.mean("MATH"), dist.mean("MATH"))
+    assert len(carried) >= 2  # one task per partition (Dask may join the files of a few columns): sums added
