@@ -33,7 +33,7 @@ EXTRAS = {
         "sphinx_togglebutton",
         "sphinx-mathjax-offline",
     ),
-    # Dask DataFrames in multilevel(): dask.dataframe, dask.distributed, and pyarrow to read Parquet
+    # Dask DataFrames in multilevel() and SurveyDesign: dask.dataframe, dask.distributed, and pyarrow to read Parquet
     "dask": ("dask", "distributed", "pyarrow"),
 }
 

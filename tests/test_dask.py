@@ -248,12 +248,13 @@ def test_centring_within_schools_runs_on_dask_and_feeds_the_fit(client, pupils):
     )
 
 
-def test_a_survey_design_refuses_a_dask_frame_and_says_what_to_do(pupils):
+def test_a_survey_design_of_a_dask_frame_refuses_what_needs_every_row(pupils):
     from belonging_lib.survey import SurveyDesign
 
     d, ddf = pupils
-    with pytest.raises(DataError, match=r"not a Dask DataFrame.*ddf\[columns\]\.compute\(\)"):
-        SurveyDesign(ddf.assign(W=1.0, RW1=1.0, RW2=1.0), weight="W", replicates="RW")
+    des = SurveyDesign(ddf.assign(W=1.0, RW1=1.0, RW2=2.0), weight="W", replicates="RW")  # tests/test_survey_dask.py
+    with pytest.raises(DataError, match=r"only mean\(\) and regress\(\).*ddf\[columns\]\.compute\(\)"):
+        des.percentile("belonging", 50)
 
 
 def test_a_term_that_is_not_finite_is_named_with_its_rows(client, pupils):

@@ -27,7 +27,6 @@ Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +37,9 @@ from .._errors import ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
 from ..models._formula import factor_variables, parse_formula
-from .._validation import (as_frame, as_list, check_choice, check_probability, describe_rows, require_columns,
-                           require_numeric)
+from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
+from ._weighted import (_check_statistic, _check_total_weight, _empty_pv_error, _pv_groups, _replicate_columns,
+                        _replicate_weight_error, _wls_solve, _wls_sums)
 
 __all__ = ["SurveyDesign", "SurveyEstimate", "ComparisonResult", "REPLICATE_METHODS"]
 
@@ -52,7 +52,6 @@ REPLICATE_METHODS = {
     "bootstrap": "1 / (R - 1)",
 }
 
-_PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 #: Columns that name a row of a survey table rather than describe pupils: shown even when withheld.
@@ -68,6 +67,10 @@ def _survey_notes(result) -> list[str]:
     shown = result.to_frame()
     if "suppressed" in shown and shown["suppressed"].any():
         lines.append(f"{int(shown['suppressed'].sum())} row(s) withheld by the disclosure policy.")
+    prot = result._protection
+    if prot is not None and prot.data is None and prot.by:
+        lines.append("Computed from a Dask DataFrame: small groups and their complements are withheld, but the "
+                     "groups were not checked against the output's other tables (no pupil rows to match).")
     return lines
 
 
@@ -121,7 +124,9 @@ def _disclose(table: pd.DataFrame, protection: _Protection | None, *, policy=Non
     if prot is not None and own in prot.shown:
         return prot.shown[own]
     ctx = None
-    if prot is not None and policy.enabled and prot.by:
+    # a design of a Dask DataFrame has no pupil rows to match against other tables (``data`` None):
+    # its groups get the threshold and complement rules only
+    if prot is not None and policy.enabled and prot.by and prot.data is not None:
         if context is None:
             active = get_context()
             ctx = active if active is not None else automatic_context(prot.data, policy=policy)
@@ -372,7 +377,11 @@ class SurveyDesign:
     Parameters
     ----------
     data : pandas.DataFrame
-        One row per pupil.
+        One row per pupil.  A Dask DataFrame (the ``dask`` extra) runs :meth:`mean` and
+        :meth:`regress` from weighted sums computed per partition on the workers (equal to the
+        in-memory results to 1e-9); the other methods need every pupil's values together and refuse
+        it (pass ``ddf[columns].compute()``).  Its groups are protected by their counts (small groups,
+        their complement, too few residual df), without the check against the output's other tables.
     weight : str
         Column of final (full-sample) weights.
     replicates : str or list of str
@@ -468,31 +477,39 @@ class SurveyDesign:
                  method: str = "fay", rho: float = 0.5, pv: dict[str, Sequence[str]] | str | None = None,
                  scale: float | None = None, rscales: Sequence[float] | None = None,
                  mse: bool = True, ci_level: float = 0.95):
-        if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
-            raise DataError(
-                "SurveyDesign takes a pandas DataFrame, not a Dask DataFrame: its estimates keep every pupil's "
-                "weights, replicate weights and plausible values together (for percentiles, domains and the "
-                "disclosure checks), which a map-reduce over partitions does not. A survey sample (PISA: about "
-                "6,000 pupils per country and 80 replicates) fits in memory: select the columns you need and "
-                "pass ddf[columns].compute(). Multilevel models do take a Dask DataFrame (multilevel(ddf, ...)).")
-        data = as_frame(data)
-        self.data = data
-        method = check_choice("method", str(method).lower(), list(REPLICATE_METHODS))
-        self.method = method
-        self.weight = require_columns(data, weight, role="weight column")[0]
-        self.replicates = _replicate_columns(data, replicates)
-        cols = [self.weight] + self.replicates
-        require_numeric(data, cols)
-        w = np.ascontiguousarray(data[cols].to_numpy(dtype=float, na_value=np.nan))
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            rows, cidx = np.nonzero(bad)
-            raise DataError(
-                f"Weights must be present and non-negative, but column {cols[cidx[0]]!r} holds "
-                f"{data[cols[cidx[0]]].iloc[rows[0]]!r} at row {data.index[rows[0]]!r} "
-                f"({int(bad.sum())} bad weight values in all).")
-        self._w = w  # (n, R + 1): full weight then replicates
-        _check_replicate_weights(data, cols, w)
+        from ..models._distributed import is_dask_frame
+
+        self._dask = None
+        self._w_total: np.ndarray | None = None  # the weights' column totals, summed once when needed
+        if is_dask_frame(data):
+            # the weights stay on the workers; checked there (survey/_dask.py)
+            from ._dask import check_design
+
+            self._dask = check_design(data, weight=weight, replicates=replicates, pv=pv)
+            self.data = data
+            self.method = check_choice("method", str(method).lower(), list(REPLICATE_METHODS))
+            self.weight, self.replicates = self._dask.weight, self._dask.replicates
+            self._w = None
+        else:
+            data = as_frame(data)
+            self.data = data
+            method = check_choice("method", str(method).lower(), list(REPLICATE_METHODS))
+            self.method = method
+            self.weight = require_columns(data, weight, role="weight column")[0]
+            self.replicates = _replicate_columns(data, replicates)
+            cols = [self.weight] + self.replicates
+            require_numeric(data, cols)
+            w = np.ascontiguousarray(data[cols].to_numpy(dtype=float, na_value=np.nan))
+            bad = ~np.isfinite(w) | (w < 0)
+            if bad.any():
+                rows, cidx = np.nonzero(bad)
+                raise DataError(
+                    f"Weights must be present and non-negative, but column {cols[cidx[0]]!r} holds "
+                    f"{data[cols[cidx[0]]].iloc[rows[0]]!r} at row {data.index[rows[0]]!r} "
+                    f"({int(bad.sum())} bad weight values in all).")
+            self._w = w  # (n, R + 1): full weight then replicates
+            _check_replicate_weights(data, cols, w)
+        method = self.method
         n_rep = len(self.replicates)
         self.rho = float(rho)
         if method == "fay" and not 0 <= self.rho < 1:
@@ -521,20 +538,21 @@ class SurveyDesign:
                             f"{self.replicates[bad]!r} is {self.rscales[bad]!r}.")
         self.mse = bool(mse)
         self.ci_level = check_probability("ci_level", ci_level)
+        if self._dask is not None:
+            self.pv = self._dask.pv
+            return
         self.pv = _pv_groups(data, pv)
         for name, pv_cols in self.pv.items():
             empty = [c for c in pv_cols if data[c].isna().all()]
             if empty:
-                raise DataError(f"The plausible value{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
-                                f"of {name!r} {'are' if len(empty) > 1 else 'is'} empty for every pupil: every "
-                                "plausible value is needed for Rubin's rules. Check that the column was read "
-                                "from the right file, or leave the group's plausible values out.")
+                raise _empty_pv_error(name, empty)
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         pvs = ", ".join(f"{k} ({len(v)})" for k, v in self.pv.items()) or "none"
         extra = f", rho {self.rho:g}" if self.method == "fay" else ""
-        return (f"SurveyDesign({len(self.data)} rows, weight {self.weight!r}, "
+        rows = self._dask.n_rows if self._dask is not None else len(self.data)
+        return (f"SurveyDesign({rows} rows, weight {self.weight!r}, "
                 f"{len(self.replicates)} replicates ({self.method}{extra}), plausible values: {pvs})")
 
     @property
@@ -566,9 +584,15 @@ class SurveyDesign:
             return (W.T @ Y / W.sum(axis=0)[:, None])[:, :, None]  # (R+1, M, 1)
 
         level = self._level(ci_level)
-        sel = self._select([outcome], by)
+        if self._dask is not None:
+            from ._dask import mean_estimates
+
+            sel, thetas = mean_estimates(self, outcome, by)
+        else:
+            sel = self._select([outcome], by)
+            thetas = self._estimates(sel, stat)
         pooled = [None if theta is None else self._pool(theta, level).drop(columns=_TEST_COLUMNS)
-                  for theta in self._estimates(sel, stat)]
+                  for theta in thetas]
         out, unit, labels = self._assemble(sel, _labelled(pd.DataFrame({"variable": [outcome]}), pooled))
         return self._estimate(out, sel, "mean", outcome, by, ci_level, self._protection(sel, unit, labels))
 
@@ -580,6 +604,7 @@ class SurveyDesign:
         to 100.  Notes: :math:`100 \\sum_i w_i [y_i = c] / \\sum_i w_i`; R:
         ``svymean(~factor(outcome))`` times 100.
         """
+        self._in_memory_only("percent")
         var = outcome
         vals = self._values(var)
         flat = pd.unique(pd.Series(vals.reshape(-1)).dropna())
@@ -628,6 +653,7 @@ class SurveyDesign:
         (R's default ``interval.type = "mean"`` inverts a Woodruff interval
         instead.)
         """
+        self._in_memory_only("percentile")
         var = outcome
         self._numeric(var)
         qs = np.atleast_1d(np.asarray(q, dtype=float))
@@ -668,6 +694,7 @@ class SurveyDesign:
         The ``statistic`` and ``p`` test a zero correlation with the
         combined SE.
         """
+        self._in_memory_only("corr")
         x, y = outcome, predictor
         self._numeric(x)
         self._numeric(y)
@@ -728,6 +755,7 @@ class SurveyDesign:
         value, so its SE accounts for the covariance of the two group
         estimates.  R: ``svyby(..., covmat = TRUE)`` then ``svycontrast``.
         """
+        self._in_memory_only("diff")
         var = outcome
         check_choice("stat", stat, ["mean", "percent"])
         require_columns(self.data, by, role="group column")
@@ -859,8 +887,13 @@ class SurveyDesign:
             return _wls_all(W, Xs, np.asarray(Y, dtype=float), info)
 
         level = self._level(ci_level)
-        sel = self._select(used, by)
-        thetas = self._estimates(sel, fn)
+        if self._dask is not None:
+            from ._dask import regress_estimates
+
+            sel, thetas, fitted_terms = regress_estimates(self, formula, desc, used, outcome, rhs_pv, n_pv, by)
+        else:
+            sel = self._select(used, by)
+            thetas = self._estimates(sel, fn)
         terms_of = iter(fitted_terms)
         pooled = []
         for theta in thetas:
@@ -930,6 +963,7 @@ class SurveyDesign:
         ``se="sandwich"`` the same pooling uses each plausible value's sandwich variance (a
         variance estimated at 0 has no sandwich standard error: NaN).
         """
+        self._in_memory_only("multilevel")
         from ._multilevel import design_multilevel
 
         return design_multilevel(self, formula, cluster=cluster, school_weight=school_weight, random=random,
@@ -981,11 +1015,21 @@ class SurveyDesign:
         return factor_variables(code, known, what="a column of the data or a plausible-value group")
 
     def _numeric(self, var: str) -> None:
+        data = self.data._meta if self._dask is not None else self.data
         if var in self.pv:
-            require_numeric(self.data, self.pv[var])
+            require_numeric(data, self.pv[var])
         else:
-            require_columns(self.data, var, role="analysis variable")
-            require_numeric(self.data, var)
+            require_columns(data, var, role="analysis variable")
+            require_numeric(data, var)
+
+    def _in_memory_only(self, method: str) -> None:
+        """Refuse a method that needs every pupil's values together on a design of a Dask DataFrame."""
+        if self._dask is not None:
+            raise DataError(
+                f"SurveyDesign.{method}() needs every pupil's values in memory, and this design holds a Dask "
+                "DataFrame: on a Dask DataFrame only mean() and regress() run (from sums over the partitions). "
+                "For the others, select the columns you need and pass a pandas DataFrame: "
+                "SurveyDesign(ddf[columns].compute(), ...).")
 
     def _columns_of(self, var: str) -> list[str]:
         if var in self.pv:
@@ -1082,6 +1126,9 @@ class SurveyDesign:
             if use.all():  # no copy of the weights when every row is used
                 rows = np.arange(len(use))
                 W, vals = self._w, list(sel.arrays)
+                if self._w_total is None:
+                    self._w_total = self._w.sum(axis=0)
+                total = self._w_total
             else:
                 rows = np.nonzero(use)[0]
                 if len(rows) == 0:
@@ -1089,14 +1136,11 @@ class SurveyDesign:
                     continue
                 W = self._w[rows]
                 vals = [a[rows] for a in sel.arrays]
+                total = W.sum(axis=0)
             vals = [np.broadcast_to(v, (len(rows), sel.n_pv)) if v.shape[1] == 1 and sel.n_pv > 1 else v
                     for v in vals]
             where = f"group {key!r}" if sel.by else "the data"
-            zero = np.nonzero(W.sum(axis=0) <= 0)[0]
-            if len(zero):
-                raise DataError(f"The {len(rows)} pupils of {where} have a total weight of 0 in column "
-                                f"{weight_cols[zero[0]]!r} ({len(zero)} weight column(s) in all), so no "
-                                "estimate or replicate variance exists there. Merge it with another group.")
+            _check_total_weight(total, where, len(rows), weight_cols)
             try:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     theta = stat(W, vals, rows)
@@ -1104,11 +1148,7 @@ class SurveyDesign:
                 raise ModelError(f"The regression cannot be estimated in {where}: "
                                  f"{exc}. Check for predictors with no variation.") from None
             checked = theta[:1] if variances else theta     # a sampling variance may be undefined (NaN)
-            if not np.all(np.isfinite(checked)):
-                r = int(np.nonzero(~np.isfinite(checked).reshape(checked.shape[0], -1).all(axis=1))[0][0])
-                raise DataError(f"The statistic of {sel.names} is undefined in {where} ({len(rows)} pupils) "
-                                f"with weight column {weight_cols[r]!r}: a variable does not vary there "
-                                "(or only one pupil carries weight).")
+            _check_statistic(checked, sel.names, where, len(rows), weight_cols)
             thetas.append(theta)
         if all(theta is None for theta in thetas):
             raise DataError(f"No pupil has complete values for {sel.names}.")
@@ -1180,7 +1220,7 @@ class SurveyDesign:
         pad = [0] * (n_units - groups)                   # the pupils without a group: no estimate
         n_used = np.array([len(u) for u in used] + pad, dtype=float)
         return _Protection(
-            self.data, tuple(sel.by), unit, np.arange(n_units) < groups, n_used > 0,
+            None if self._dask is not None else self.data, tuple(sel.by), unit, np.arange(n_units) < groups, n_used > 0,
             n_used if count is None else np.asarray(count, dtype=float),
             np.array([len(e) for e in excluded] + [sel.n_without_group] * (n_units - groups), dtype=float),
             used, excluded, tuple(labels), sel.universe,
@@ -1239,82 +1279,24 @@ def _empty_block(template: pd.DataFrame, by_cols: list, key: tuple, n_excluded: 
     return block
 
 
-# rows per block of the weighted cross-products in _wls_all (a block of C stays in the cache)
-_WLS_BLOCK = 8192
-
-
 def _wls_all(W: np.ndarray, Xs: list[np.ndarray], Y: np.ndarray, info: dict) -> np.ndarray:
     """Coefficients and R^2 for every weight column (n, R+1) and every PV column of Y (n, M).
 
     ``Xs`` is one design matrix shared by all PVs or one per PV.  Returns
     (R+1, M, p + 1): the coefficients then R^2.  All weighted sums come from
     one matrix product ``W' C`` where the columns of C are the products
-    :math:`x_j x_k`, :math:`x_j y_m`, :math:`y_m`, :math:`y_m^2` and 1.
+    :math:`x_j x_k`, :math:`x_j y_m`, :math:`y_m`, :math:`y_m^2` and 1
+    (:func:`_wls_sums`); :func:`_wls_solve` solves from them.
     """
-    n, M = Y.shape
+    M = Y.shape[1]
     p = Xs[0].shape[1]
     ones = np.all(Xs[0] == 1, axis=0)
     has_icept = bool(ones.any())
     # Centre (by unweighted means) for accuracy; the intercept is restored afterwards.
     Ybar = Y.mean(axis=0) if has_icept else np.zeros(M)
-    Yc = Y - Ybar
-    iu = np.triu_indices(p)
-    nq = len(iu[0])
-    shared = len(Xs) == 1
-    nX = len(Xs)
     shifts = [np.where(ones, 0.0, X.mean(axis=0)) if has_icept else np.zeros(p) for X in Xs]
-    # C holds, side by side: x_j x_k (per design matrix), x_j y_m, y_m, y_m^2, 1; filled in place, a
-    # block of rows at a time so that each block stays in the processor's cache while W' C is summed
-    width = nX * nq + p * M + 2 * M + 1
-    S = np.zeros((W.shape[1], width))
-    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
-    block = _WLS_BLOCK
-    C_buf = np.empty((min(n, block), width))
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        C = C_buf[: hi - lo]
-        Ycb = Yc[lo:hi]
-        for j, Xc_all in enumerate(Xcs):
-            Xc = Xc_all[lo:hi]
-            np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=C[:, j * nq:(j + 1) * nq])
-            if shared:
-                np.multiply(Xc[:, :, None], Ycb[:, None, :],
-                            out=C[:, nX * nq:nX * nq + p * M].reshape(hi - lo, p, M))
-            else:
-                np.multiply(Xc, Ycb[:, [j]], out=C[:, nX * nq + j * p:nX * nq + (j + 1) * p])
-        pos = nX * nq + p * M
-        C[:, pos:pos + M] = Ycb
-        np.multiply(Ycb, Ycb, out=C[:, pos + M:pos + 2 * M])
-        C[:, -1] = 1.0
-        S += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
-    pos = nX * nq
-    if shared:
-        XtWY = S[:, pos:pos + p * M].reshape(-1, p, M)
-        pos += p * M
-    else:
-        XtWY = np.stack([S[:, pos + j * p: pos + (j + 1) * p] for j in range(M)], axis=2)
-        pos += p * M
-    swy = S[:, pos:pos + M]
-    swyy = S[:, pos + M:pos + 2 * M]
-    sw = S[:, pos + 2 * M]
-    sst = swyy - swy ** 2 / sw[:, None]
-    R1 = W.shape[1]
-    coefs = np.empty((R1, M, p))
-    sse = np.empty((R1, M))
-    for j in range(nX):
-        A = np.empty((R1, p, p))
-        A[:, iu[0], iu[1]] = S[:, j * nq:(j + 1) * nq]
-        A[:, iu[1], iu[0]] = S[:, j * nq:(j + 1) * nq]
-        cols = list(range(M)) if shared else [j]
-        Bm = XtWY[:, :, cols]
-        b = np.linalg.solve(A, Bm)  # (R+1, p, m)
-        sse[:, cols] = swyy[:, cols] - np.einsum("rpm,rpm->rm", b, Bm)
-        if has_icept:  # intercept = a_c + ybar - sum(b * shift)
-            k = int(np.nonzero(ones)[0][0])
-            b[:, k, :] += Ybar[cols][None, :] - np.einsum("p,rpm->rm", shifts[j], b)
-        coefs[:, cols, :] = np.transpose(b, (0, 2, 1))
-    r2 = 1.0 - sse / sst
-    return np.concatenate([coefs, r2[:, :, None]], axis=2)
+    S = _wls_sums(W, Xs, Y, shifts, Ybar, ones)
+    return _wls_solve(S, shifts, Ybar, ones, M)
 
 
 def _totals(ledger: RowLedger) -> tuple[int, int]:
@@ -1331,20 +1313,6 @@ def _sortable(values) -> bool:
         return False
 
 
-def _replicate_columns(data: pd.DataFrame, replicates) -> list[str]:
-    if isinstance(replicates, str):
-        pat = re.compile("^" + re.escape(replicates) + r"(\d+)$")
-        found = [(int(m.group(1)), c) for c in data.columns if (m := pat.match(str(c)))]
-        if not found:
-            raise ColumnError(f"No replicate weight columns named {replicates!r} + number "
-                              f"(for example {replicates}1) are in the data.")
-        return [c for _, c in sorted(found)]
-    cols = require_columns(data, list(replicates), role="replicate weight column")
-    if not cols:
-        raise ColumnError("`replicates` is empty.")
-    return cols
-
-
 def _check_replicate_weights(data: pd.DataFrame, cols: list[str], w: np.ndarray) -> None:
     """Replicate weights that can give a standard error: they vary, and follow the final weight.
 
@@ -1354,48 +1322,11 @@ def _check_replicate_weights(data: pd.DataFrame, cols: list[str], w: np.ndarray)
     (the final weight times a factor), so the replicates belong to other data.
     """
     full, reps = w[:, 0], w[:, 1:]
-    if not (full > 0).any():
-        raise DataError(f"Every final weight in {cols[0]!r} is 0: no pupil counts, so nothing can be estimated.")
-    if reps.shape[1] and np.allclose(reps, full[:, None], rtol=1e-12, atol=0):
-        raise DataError(
-            f"Every replicate weight ({cols[1]!r} ... {cols[-1]!r}) equals the final weight {cols[0]!r} for every "
-            "pupil, so the replicates carry no variance: every standard error would be 0 and every interval "
-            "of no width. Check that the replicate columns are the survey's replicate weights (for PISA, "
-            "W_FSTR1-80), not copies of the final weight.")
     zero = (full == 0) & (reps > 0).any(axis=1)
-    if zero.any():
-        rows = np.flatnonzero(zero)
-        j = int(np.flatnonzero(reps[rows[0]] > 0)[0])
-        raise DataError(
-            f"{int(zero.sum())} pupil{'s have' if zero.sum() != 1 else ' has'} final weight 0 in {cols[0]!r} but a "
-            f"positive replicate weight ({describe_rows((rows + 1).tolist())}, counted from 1; for example "
-            f"{cols[1 + j]!r} = {reps[rows[0], j]:g}). A replicate weight is the final weight times a factor, "
-            "so the two cannot both hold: check that the weights come from one file and one release.")
-
-
-def _pv_groups(data: pd.DataFrame, pv) -> dict[str, list[str]]:
-    if pv is None:
-        return {}
-    if isinstance(pv, str):
-        if pv != "auto":
-            raise DataError(f"`pv` must be a dict, 'auto' or None, but {pv!r} was passed.")
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for c in data.columns:
-            m = _PV_PATTERN.match(str(c))
-            if m:
-                groups.setdefault(m.group(2), []).append((int(m.group(1)), c))
-        out = {}
-        for name, items in groups.items():
-            nums = sorted(i for i, _ in items)
-            if len(items) >= 2 and nums == list(range(1, len(items) + 1)):
-                out[name] = [c for _, c in sorted(items)]
-        return out
-    out = {}
-    for name, cols in dict(pv).items():
-        cols = require_columns(data, list(cols), role=f"plausible value of {name!r}")
-        if len(cols) < 2:
-            raise DataError(f"Plausible-value group {name!r} needs at least 2 columns.")
-        if name in data.columns:
-            raise ColumnError(f"Plausible-value name {name!r} is also a column of the data; rename one.")
-        out[str(name)] = cols
-    return out
+    rows = np.flatnonzero(zero)
+    example = (int(np.flatnonzero(reps[rows[0]] > 0)[0]), reps[rows[0], :]) if len(rows) else None
+    error = _replicate_weight_error(
+        cols, bool((full > 0).any()), bool(reps.shape[1] and np.allclose(reps, full[:, None], rtol=1e-12, atol=0)),
+        int(zero.sum()), rows.tolist(), None if example is None else (example[0], example[1][example[0]]))
+    if error is not None:
+        raise error
