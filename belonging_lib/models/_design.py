@@ -122,7 +122,7 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
                 before = data.index[keep]
                 keep &= ~miss
                 ledger.record_drop(f"complete {col}", before, data.index[keep], reason=f"{col} missing")
-    frame = data.loc[keep]
+    frame = data if keep.all() else data.loc[keep]      # read only: no copy when every row is kept
     if frame.shape[0] == 0:
         raise DataError(f"No row is complete on the {what}'s variables ({', '.join(check)}).")
     y, X = design_matrices(formula, frame, NA_action="raise")

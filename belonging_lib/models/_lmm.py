@@ -668,6 +668,14 @@ def _boundary_candidates(model, theta):
     return []
 
 
+def _boundary_stays(model, theta) -> bool:
+    """Whether Newton started at the boundary point ``theta`` (all zeros) ends where it starts.
+
+    For a :class:`TwoLevel` model with one random effect every derivative of M and log|V*| in theta
+    carries the factor ``2 theta``, so the score at zero is exactly zero and the Newton step too."""
+    return isinstance(model, TwoLevel) and not isinstance(model, Nested) and model.q == 1 and not np.any(theta)
+
+
 def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
     """Satterthwaite df of each fixed effect, as lmerTest defines them.
 
@@ -707,6 +715,13 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
             break
         runs.append(_newton(model, starts[k], reml))
     for t in _boundary_candidates(model, runs[0][0]):
+        if _boundary_stays(model, t):
+            # Newton from this point stays there (its score is exactly zero, or points out of the
+            # parameter space), so the run can only win when the point's criterion is no higher
+            # than the best run's: the run is made only then
+            best_f = min(r[1].f for r in runs)
+            if _profiled(model, t, reml) > best_f:
+                continue
         runs.append(_newton(model, t, reml))
     theta, pt, g, converged, iters = min(runs, key=lambda r: (r[1].f, -r[3]))
     # The criterion is even in each diagonal element of Lambda, so its score vanishes at zero whether
@@ -735,7 +750,8 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
         p0 = _Point(model, t0, reml, derivs=True)
         if p0.f <= pt.f + 1e-10 * max(1.0, abs(pt.f)):
             theta, pt = t0, p0
-    pt = _Point(model, theta, reml, derivs=True)
+    if not np.array_equal(pt.theta, theta):               # else the point in hand is this one, recomputed
+        pt = _Point(model, theta, reml, derivs=True)
     g = pt.grad()
     free = ~((theta <= model.lower) & (g > 0))
     grad_rel = float(np.max(np.abs(g[free]))) / max(1.0, abs(pt.f)) if free.any() else 0.0
