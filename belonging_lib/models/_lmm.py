@@ -206,14 +206,32 @@ def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
         ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
     else:
         zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
+        # A column of Z that is a column of [X y] (the intercept, a random slope's variable) is taken
+        # as that column, so that each distinct product is formed and summed per cluster once; a
+        # product with a column of ones is the other column itself.  Both are exact (x * 1 = x, and
+        # x * z = z * x), so the sums are those of every product formed and summed separately.
+        vec = cols + zc
+        zkey = []
+        for a in range(q):
+            same = [k for k in range(r) if len(cols[k]) and cols[k][0] == zc[a][0] and np.array_equal(cols[k], zc[a])]
+            zkey.append(same[0] if same else r + a)
+        ones = {k: bool(len(vec[k]) and vec[k][0] == 1.0 and np.all(vec[k] == 1.0)) for k in set(zkey) | set(range(r))}
+        sums: dict = {}
+
+        def psum(i, j):
+            key = (min(i, j), max(i, j))
+            if key not in sums:
+                v = vec[j] if ones[i] else vec[i] if ones[j] else vec[i] * vec[j]
+                sums[key] = csum(v)
+            return sums[key]
         ztz = np.empty((n_groups, q, q))
         for a in range(q):
             for b in range(a + 1):
-                ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
+                ztz[:, a, b] = ztz[:, b, a] = psum(zkey[a], zkey[b])
         ztw = np.empty((n_groups, q, r))
         for a in range(q):
             for k in range(r):
-                ztw[:, a, k] = csum(zc[a] * cols[k])
+                ztw[:, a, k] = psum(zkey[a], k)
     if pooled:
         wtw = np.empty((r, r))
         for a in range(r):
@@ -409,10 +427,26 @@ class TwoLevel:
         P = S - np.einsum("baj,bcj->acj", LtS, Q)                  # (q, q, J): each cluster's P_j
         dGs = np.stack(dG)                                         # (k, q, q)
         d2Gs = np.array([[d2G[i][m] for m in range(k)] for i in range(k)])
-        Y = np.einsum("iab,brj->iarj", dGs, U)                     # dG_i U_j
-        PY = np.einsum("acj,icrj->iarj", P, Y)                     # P_j dG_i U_j
+        # dG_i U_j and P_j dG_i U_j, stored (q, k, p + 1, J) so that each row a is one contiguous
+        # block; written out over the small indices (dG_i is mostly zeros), each step one
+        # operation on long vectors
+        r = U.shape[1]
+        Y = np.zeros((q, k, r, self.J))
+        for i in range(k):
+            for a in range(q):
+                for b in range(q):
+                    if dGs[i, a, b] != 0.0:
+                        Y[a, i] += dGs[i, a, b] * U[b]
+        PY = np.zeros_like(Y)
+        for a in range(q):
+            for c in range(q):
+                PY[a] += P[a, c] * Y[c]
         PG = np.einsum("abj,ibc->iacj", P, dGs)                    # P_j dG_i
-        cross = np.einsum("iarj,masj->imrs", Y, PY)                # sum_j U_j'dG_i P_j dG_m U_j
+        # sum_j U_j'dG_i P_j dG_m U_j: for each a, one (k (p + 1))-square matrix of sums over clusters
+        cross = np.zeros((k, r, k, r))
+        for a in range(q):
+            cross += np.einsum("xj,yj->xy", Y[a].reshape(k * r, -1), PY[a].reshape(k * r, -1)).reshape(k, r, k, r)
+        cross = cross.transpose(0, 2, 1, 3)                        # (i, m, r, s)
         second = np.einsum("imab,abrs->imrs", d2Gs, T)
         full = cross + np.swapaxes(cross, 2, 3) - second
         d2M = [[full[i, m] for m in range(k)] for i in range(k)]

@@ -32,7 +32,7 @@ from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
 from ._design import _clearly_full_rank, build_design, check_rank
-from ._formula import design_matrix, formula_columns, parse_formula, parse_right_side
+from ._formula import design_matrix, formula_columns, numeric_design, parse_formula, parse_right_side
 
 __all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
            "compare", "fit_random_intercept"]
@@ -389,13 +389,18 @@ def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, fra
         return np.ones((len(frame), 1)), ("(Intercept)",), None
     parts, names, labels = [], [], []
     for k, desc in enumerate(blocks):
-        Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
-        parts.append(Z.to_numpy(float))
-        names += ["(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names]
-        labels += [k] * Z.shape[1]
-    values = np.column_stack(parts)
-    bad = ~np.isfinite(values)
-    if bad.any():
+        plain = numeric_design(desc, frame, outcome=False)         # plain numeric columns, without patsy
+        if plain is not None:
+            values, columns = plain[1], plain[2]
+        else:
+            Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
+            values, columns = Z.to_numpy(float), Z.design_info.column_names
+        parts.append(values)
+        names += ["(Intercept)" if c == "Intercept" else str(c) for c in columns]
+        labels += [k] * values.shape[1]
+    values = parts[0] if len(parts) == 1 else np.column_stack(parts)
+    if not np.isfinite(values).all():
+        bad = ~np.isfinite(values)
         j = int(np.flatnonzero(bad.any(axis=0))[0])
         raise DataError(f"The random-effect term {names[j]!r} of {random!r} is not a finite number in "
                         f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
