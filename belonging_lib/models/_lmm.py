@@ -427,26 +427,20 @@ class TwoLevel:
         P = S - np.einsum("baj,bcj->acj", LtS, Q)                  # (q, q, J): each cluster's P_j
         dGs = np.stack(dG)                                         # (k, q, q)
         d2Gs = np.array([[d2G[i][m] for m in range(k)] for i in range(k)])
-        # dG_i U_j and P_j dG_i U_j, stored (q, k, p + 1, J) so that each row a is one contiguous
-        # block; written out over the small indices (dG_i is mostly zeros), each step one
-        # operation on long vectors
+        # sum_j U_j'dG_i P_j dG_m U_j = sum over a, b, c, d of dG_i[a, b] dG_m[c, d] N[a, c, b, d], with
+        # N[a, c, b, d] = sum_j P_j[a, c] U_j[b]'U_j[d] ((p + 1)-square): the dG's are the same for every
+        # cluster, so the sums over clusters are taken once per (a, c, b, d), not per pair of parameters
         r = U.shape[1]
-        Y = np.zeros((q, k, r, self.J))
-        for i in range(k):
-            for a in range(q):
+        N = np.empty((q, q, q, q, r, r))
+        for a in range(q):
+            for c in range(a + 1):
                 for b in range(q):
-                    if dGs[i, a, b] != 0.0:
-                        Y[a, i] += dGs[i, a, b] * U[b]
-        PY = np.zeros_like(Y)
-        for a in range(q):
-            for c in range(q):
-                PY[a] += P[a, c] * Y[c]
+                    wb = U[b] * P[a, c]
+                    for d in range(b if a == c else 0, q):         # N[c, a, d, b] = N[a, c, b, d]'
+                        N[a, c, b, d] = np.einsum("rj,sj->rs", wb, U[d])
+                        N[c, a, d, b] = N[a, c, b, d].T
+        cross = np.einsum("iab,acbdrs,mcd->imrs", dGs, N, dGs)
         PG = np.einsum("abj,ibc->iacj", P, dGs)                    # P_j dG_i
-        # sum_j U_j'dG_i P_j dG_m U_j: for each a, one (k (p + 1))-square matrix of sums over clusters
-        cross = np.zeros((k, r, k, r))
-        for a in range(q):
-            cross += np.einsum("xj,yj->xy", Y[a].reshape(k * r, -1), PY[a].reshape(k * r, -1)).reshape(k, r, k, r)
-        cross = cross.transpose(0, 2, 1, 3)                        # (i, m, r, s)
         second = np.einsum("imab,abrs->imrs", d2Gs, T)
         full = cross + np.swapaxes(cross, 2, 3) - second
         d2M = [[full[i, m] for m in range(k)] for i in range(k)]
