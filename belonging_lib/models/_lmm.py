@@ -194,7 +194,8 @@ def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
     blocks of a cluster, summed over the parts, are the cluster's blocks (up to rounding).
     """
     X = np.asarray(X, float)
-    cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float).ravel()]
+    # the columns of X, each contiguous, from one pass over X (the rows of its transpose)
+    cols = list(np.ascontiguousarray(X.T)) + [np.asarray(y, float).ravel()]
     Z = np.asarray(Z, float)
     codes = np.asarray(codes, dtype=np.int64)
     q, r = Z.shape[1], len(cols)
@@ -205,7 +206,7 @@ def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
         ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
         ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
     else:
-        zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
+        zc = list(np.ascontiguousarray(Z.T))
         # A column of Z that is a column of [X y] (the intercept, a random slope's variable) is taken
         # as that column, so that each distinct product is formed and summed per cluster once; a
         # product with a column of ones is the other column itself.  Both are exact (x * 1 = x, and
@@ -571,6 +572,31 @@ class _Point:
         return np.r_[g, 2 * self.m / sigma - 2 * self.r2 / (s2 * sigma)]
 
 
+def _grid_values(model, starts, reml) -> list:
+    """The profiled criterion at each start point (:func:`_profiled`), all points at once for a
+    random intercept (the same arithmetic as :meth:`TwoLevel.evaluate` and :class:`_Point`, each
+    point a row)."""
+    if type(model) is not TwoLevel or model.q != 1 or len(starts) < 2:
+        return [_profiled(model, t, reml) for t in starts]
+    p, n = model.p, model.n
+    lam2 = np.array([float(t[0]) ** 2 for t in starts])[:, None]
+    s = model.S[0, 0]
+    u = model.ZW[0]                                              # (p + 1, J)
+    wj = lam2 / (1.0 + lam2 * s)                                 # (points, J)
+    M = model.wtw - np.einsum("krj,sj->krs", u[None] * wj[:, None, :], u)
+    ldv = np.sum(np.log1p(lam2 * s), axis=1)
+    A, b, yvy = M[:, :p, :p], M[:, :p, p], M[:, p, p]
+    try:
+        LA = _chol(A)
+    except np.linalg.LinAlgError:                                # some point not positive definite: one by one
+        return [_profiled(model, t, reml) for t in starts]
+    beta = _cho_solve(LA, b)
+    r2 = np.maximum(yvy - np.sum(b * beta, axis=-1), 1e-300)
+    m = n - p if reml else n
+    lda = _logdet_chol(LA)
+    return list(ldv + (lda if reml else 0.0) + m * (1 + LOG2PI + np.log(r2 / m)))
+
+
 def _profiled(model, theta, reml):
     try:
         return _Point(model, theta, reml).f
@@ -732,7 +758,7 @@ def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
 def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
     """Fit a :class:`TwoLevel` or :class:`Nested` model by REML or ML."""
     starts = model.start_points()
-    vals = [_profiled(model, t, reml) for t in starts]
+    vals = _grid_values(model, starts, reml)
     order = np.argsort(vals, kind="stable")
     runs = [_newton(model, starts[order[0]], reml)]
     # Newton from the best grid point can stall on a ridge towards a false boundary (a random slope of
