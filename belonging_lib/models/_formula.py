@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 import unicodedata
 
@@ -56,9 +57,18 @@ def parse_formula(formula) -> patsy.ModelDesc:
     if "~" not in formula:
         raise DataError(f"The formula {formula!r} needs an outcome, '~' and predictors, e.g. 'y ~ x'.")
     try:
-        return patsy.ModelDesc.from_formula(formula)
+        desc = _parsed(formula)
     except patsy.PatsyError as exc:
         raise ModelError(_formula_message(formula, exc, "cannot be read") + _unicode_hint(formula)) from None
+    # a fresh ModelDesc each time: a caller may add terms to its lists (with_terms)
+    return patsy.ModelDesc(list(desc.lhs_termlist), list(desc.rhs_termlist))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(formula: str) -> patsy.ModelDesc:
+    """patsy's parse of a formula, kept: a model reads its formula several times (columns, outcome,
+    design), and patsy's tokenizer costs about a millisecond each time."""
+    return patsy.ModelDesc.from_formula(formula)
 
 
 def _formula_message(formula: str, exc: Exception, verb: str) -> str:
