@@ -196,3 +196,9 @@ def test_skipping_the_newton_run_from_zero_changes_nothing(monkeypatch, tau):
     np.testing.assert_array_equal(fast.beta, always.beta)
     np.testing.assert_array_equal(fast.df_satterthwaite, always.df_satterthwaite)
     assert fast.boundary == always.boundary
+
+
+@pytest.mark.parametrize("n_groups", [3, 256, 257, 4000, 65536, 70000])
+def test_the_stable_order_of_small_codes_is_numpy_s_stable_argsort(n_groups):
+    codes = np.random.default_rng(n_groups).integers(0, n_groups, 20000)
+    np.testing.assert_array_equal(_lmm.stable_order(codes, n_groups), np.argsort(codes, kind="stable"))

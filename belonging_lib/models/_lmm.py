@@ -155,6 +155,19 @@ def _cho_solve_last(L: list, B: np.ndarray) -> np.ndarray:
     return np.stack(Y)
 
 
+def stable_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """The rows ordered by cluster code, rows of a cluster in their original order: ``argsort(codes,
+    kind="stable")``.  A stable order is unique, so codes below 256 or 65,536 are sorted as 8- or
+    16-bit integers (numpy's radix sort, one pass per byte) with the same result."""
+    codes = np.asarray(codes)
+    if len(codes) and 0 <= codes.min() and codes.max() < n_groups:
+        if n_groups <= 256:
+            return np.argsort(codes.astype(np.uint8), kind="stable")
+        if n_groups <= 65536:
+            return np.argsort(codes.astype(np.uint16), kind="stable")
+    return np.argsort(codes, kind="stable")
+
+
 def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums over consecutive row segments (rows sorted by cluster), in a fixed order."""
     return np.add.reduceat(values, starts, axis=0)
@@ -471,7 +484,7 @@ class Nested(TwoLevel):
     def from_data(cls, y, X, top, nested) -> "Nested":
         W = np.column_stack([np.asarray(X, float), np.asarray(y, float)])
         n_classes = int(nested.max()) + 1
-        order = np.argsort(nested, kind="stable")
+        order = stable_order(nested, n_classes)
         c = nested[order]
         starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
         nc = np.diff(np.r_[starts, len(c)]).astype(float)
