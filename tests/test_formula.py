@@ -105,8 +105,18 @@ PLAIN = pd.DataFrame(
 
 @pytest.mark.parametrize(
     "formula",
-    ["y ~ ses", "y ~ ses + k", "k ~ u + ses", "y ~ 1", "y ~ 0 + ses + f", "y ~ ses - 1", "y ~ f + 1", "y ~ -1 + ses + 1",
-     "y ~ ses + ses", "y ~ u + f + k"],
+    [
+        "y ~ ses",
+        "y ~ ses + k",
+        "k ~ u + ses",
+        "y ~ 1",
+        "y ~ 0 + ses + f",
+        "y ~ ses - 1",
+        "y ~ f + 1",
+        "y ~ -1 + ses + 1",
+        "y ~ ses + ses",
+        "y ~ u + f + k",
+    ],
 )
 def test_a_plain_numeric_formula_gives_patsy_s_design_from_the_columns(formula):
     y_p, X_p = fm.design_matrices(formula, PLAIN, NA_action="raise")
@@ -123,8 +133,19 @@ def test_a_plain_numeric_formula_gives_patsy_s_design_from_the_columns(formula):
 
 @pytest.mark.parametrize(
     "formula",
-    ["y ~ ses + flag", "y ~ ses + school", "y ~ ses * k", "y ~ ses:k", "y ~ I(ses**2)", "y ~ np.log(f + 3)",
-     "y ~ C(k)", "y ~ Q('ses')", "flag ~ ses", "school ~ ses", "y ~ sx"],
+    [
+        "y ~ ses + flag",
+        "y ~ ses + school",
+        "y ~ ses * k",
+        "y ~ ses:k",
+        "y ~ I(ses**2)",
+        "y ~ np.log(f + 3)",
+        "y ~ C(k)",
+        "y ~ Q('ses')",
+        "flag ~ ses",
+        "school ~ ses",
+        "y ~ sx",
+    ],
 )
 def test_any_other_term_is_left_to_patsy(formula):
     assert fm.numeric_design(formula, PLAIN) is None

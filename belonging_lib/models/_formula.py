@@ -291,7 +291,7 @@ def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True):
             return None
     elif desc.lhs_termlist:
         return None
-    X = np.empty((len(frame), int(intercept) + len(columns)))     # row-major, as patsy gives it
+    X = np.empty((len(frame), int(intercept) + len(columns)))  # row-major, as patsy gives it
     if intercept:
         X[:, 0] = 1.0
     for j, col in enumerate(columns, start=int(intercept)):
