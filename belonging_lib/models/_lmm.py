@@ -341,9 +341,12 @@ class TwoLevel:
                 return M, ldv, None
             f = 1.0 / (1.0 + lam2 * s)                     # Z_j'V*^-1 = f_j 1'
             U = u * f                                       # Z_j'V*^-1 [X y]
+            UU = np.einsum("rj,sj->rs", U, U)
             dG = 2.0 * L[0, 0]
-            dM = -dG * np.einsum("rj,sj->rs", U, U)
+            dM = -dG * UU
             dldv = dG * float(np.sum(s * f))
+            # kept for second_derivatives at the same theta (the next Newton step)
+            self._parts = (np.asarray(theta, float).tobytes(), f, U, UU)
             return M, ldv, [(dldv, dM)]
         # Small-matrix algebra written out over the (q, q) indices, each step one operation on
         # J-long contiguous vectors (Lambda is lower triangular: L[a, b] = 0 for a < b).
@@ -424,10 +427,14 @@ class TwoLevel:
         if q == 1:
             lam2 = L[0, 0] ** 2
             s = S[0, 0]
-            f = 1.0 / (1.0 + lam2 * s)
-            U = ZW[0] * f                                          # (p + 1, J)
+            parts = getattr(self, "_parts", None)
+            if parts is not None and len(parts) == 4 and parts[0] == np.asarray(theta, float).tobytes():
+                _, f, U, T = parts                                 # as evaluate() formed them at this theta
+            else:
+                f = 1.0 / (1.0 + lam2 * s)
+                U = ZW[0] * f                                      # (p + 1, J)
+                T = np.einsum("rj,sj->rs", U, U)
             P = s * f
-            T = np.einsum("rj,sj->rs", U, U)
             PT = np.einsum("rj,sj->rs", U * P, U)
             g, h = dG[0][0, 0], d2G[0][0][0, 0]
             d2M = [[2.0 * g * g * PT - h * T]]
