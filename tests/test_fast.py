@@ -134,3 +134,71 @@ def test_analytic_second_derivatives_equal_differences_of_the_scores(q, blocks, 
     # the weighted and nested structures keep the differences
     nested = _lmm.Nested.from_data(y, X, codes, codes * 3 + rng.integers(0, 3, n))
     assert not getattr(nested, "analytic_second_derivatives", False)
+
+
+def test_integer_cluster_labels_get_the_codes_of_factorize():
+    from belonging_lib.models.multilevel import _codes
+    rng = np.random.default_rng(4)
+    cases = [rng.integers(0, 500, 3000), rng.integers(-40, 40, 300).astype(np.int8), rng.integers(7, 12, 50).astype(np.uint16),
+             np.array([3]), rng.integers(10**15, 10**15 + 50, 200), np.array([np.iinfo(np.int64).min, 0, np.iinfo(np.int64).max]),
+             np.array([5, 2**63 + 1, 5], dtype=np.uint64), pd.Series(rng.integers(0, 9, 40)), [4, 1, 4, 9],
+             np.array(["b", "a", "b"]), pd.Series([2.0, np.nan, 1.0])]
+    for labels in cases:
+        codes, n = _codes(labels)
+        want, uniq = pd.factorize(pd.Series(labels), sort=True)
+        np.testing.assert_array_equal(codes, want)
+        assert n == len(uniq) and codes.dtype == np.int64
+
+
+@pytest.mark.parametrize("which", ["intercept_slope", "slope_intercept", "new_column", "repeated", "two_slopes"])
+def test_shared_cluster_sums_equal_each_product_summed_on_its_own(which):
+    """A column of Z that is a column of [X y] (or a column of ones) shares its per-cluster sums; the
+    sums are bit for bit those of every product formed and summed separately."""
+    rng = np.random.default_rng(6)
+    n, J = 3000, 150
+    codes = rng.integers(0, J, n)
+    x1, x2, y = rng.normal(size=n), rng.integers(0, 2, n).astype(float), rng.normal(size=n)
+    X = np.c_[np.ones(n), x1, x2]
+    Z = {"intercept_slope": np.c_[np.ones(n), x1], "slope_intercept": np.c_[x1, np.ones(n)],
+         "new_column": np.c_[np.ones(n), x1 ** 2], "repeated": np.c_[np.ones(n), x1, x1],
+         "two_slopes": np.c_[np.ones(n), x1, x2]}[which]
+    ztz, ztw, _ = _lmm.cluster_cross_products(y, X, Z, codes, J)
+    cols = [X[:, k].copy() for k in range(3)] + [y]
+    for a in range(Z.shape[1]):
+        za = Z[:, a].copy()
+        for b in range(Z.shape[1]):
+            np.testing.assert_array_equal(ztz[:, a, b], np.bincount(codes, weights=za * Z[:, b].copy(), minlength=J))
+        for k in range(4):
+            np.testing.assert_array_equal(ztw[:, a, k], np.bincount(codes, weights=za * cols[k], minlength=J))
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_grid_in_one_batch_equals_the_grid_point_by_point(reml):
+    for seed in (1, 2):
+        y, X, g = _data(seed)
+        model = _lmm.TwoLevel.from_data(y, X, np.ones((len(y), 1)), g, int(g.max()) + 1)
+        starts = model.start_points()
+        assert _lmm._grid_values(model, starts, reml) == [_lmm._profiled(model, t, reml) for t in starts]
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5])
+def test_skipping_the_newton_run_from_zero_changes_nothing(monkeypatch, tau):
+    """Newton from theta = 0 stays at 0 for a random intercept, so it is run only when the criterion
+    at 0 could win; the fit equals the fit that runs it always (with no cluster variance, 0 wins)."""
+    y, X, g = _data(7, tau=tau)
+    if tau == 0.0:
+        y = X @ [1.0, 0.4, -0.2] + np.random.default_rng(3).normal(size=len(y))
+    model = _lmm.TwoLevel.from_data(y, X, np.ones((len(y), 1)), g, int(g.max()) + 1)
+    fast = _lmm.fit(model, reml=True)
+    monkeypatch.setattr(_lmm, "_boundary_stays", lambda model, theta: False)
+    always = _lmm.fit(model, reml=True)
+    np.testing.assert_array_equal(fast.theta, always.theta)
+    np.testing.assert_array_equal(fast.beta, always.beta)
+    np.testing.assert_array_equal(fast.df_satterthwaite, always.df_satterthwaite)
+    assert fast.boundary == always.boundary
+
+
+@pytest.mark.parametrize("n_groups", [3, 256, 257, 4000, 65536, 70000])
+def test_the_stable_order_of_small_codes_is_numpy_s_stable_argsort(n_groups):
+    codes = np.random.default_rng(n_groups).integers(0, n_groups, 20000)
+    np.testing.assert_array_equal(_lmm.stable_order(codes, n_groups), np.argsort(codes, kind="stable"))

@@ -88,3 +88,79 @@ def test_no_module_but_the_reader_builds_or_parses_a_formula_with_patsy():
         if p.name != "_formula.py" and calls.search(p.read_text(encoding="utf-8"))
     )
     assert found == sorted(NOT_YET), f"modules calling patsy directly: {found}"
+
+
+PLAIN = pd.DataFrame(
+    {
+        "y": [1.0, 2.5, 3.0, 4.5, 2.0, 6.0],
+        "k": np.array([1, 4, 2, 3, 5, 0], dtype=np.int64),
+        "ses": [0.1, 0.4, 0.2, 0.9, -0.3, 0.0],
+        "u": np.array([2, 0, 1, 1, 3, 2], dtype=np.uint8),
+        "f": np.array([0.5, 1.5, -2.0, 0.0, 3.0, 1.0], dtype=np.float32),
+        "flag": [True, False, True, True, False, False],
+        "school": ["s1", "s1", "s2", "s2", "s3", "s3"],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "y ~ ses",
+        "y ~ ses + k",
+        "k ~ u + ses",
+        "y ~ 1",
+        "y ~ 0 + ses + f",
+        "y ~ ses - 1",
+        "y ~ f + 1",
+        "y ~ -1 + ses + 1",
+        "y ~ ses + ses",
+        "y ~ u + f + k",
+    ],
+)
+def test_a_plain_numeric_formula_gives_patsy_s_design_from_the_columns(formula):
+    y_p, X_p = fm.design_matrices(formula, PLAIN, NA_action="raise")
+    y, X, names = fm.numeric_design(formula, PLAIN)
+    assert names == tuple(X_p.columns)
+    np.testing.assert_array_equal(X, X_p.to_numpy(float))
+    np.testing.assert_array_equal(y, y_p.iloc[:, 0].to_numpy(float))
+    right = formula.split("~")[1]
+    Z_p = fm.design_matrix(fm.parse_right_side(right), PLAIN)
+    _, Z, znames = fm.numeric_design(fm.parse_right_side(right), PLAIN, outcome=False)
+    assert znames == tuple(Z_p.columns)
+    np.testing.assert_array_equal(Z, Z_p.to_numpy(float))
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "y ~ ses + flag",
+        "y ~ ses + school",
+        "y ~ ses * k",
+        "y ~ ses:k",
+        "y ~ I(ses**2)",
+        "y ~ np.log(f + 3)",
+        "y ~ C(k)",
+        "y ~ Q('ses')",
+        "flag ~ ses",
+        "school ~ ses",
+        "y ~ sx",
+    ],
+)
+def test_any_other_term_is_left_to_patsy(formula):
+    assert fm.numeric_design(formula, PLAIN) is None
+
+
+def test_a_missing_or_infinite_value_is_left_to_patsy_and_the_checks():
+    bad = PLAIN.copy()
+    bad.loc[2, "ses"] = np.nan
+    assert fm.numeric_design("y ~ ses", bad) is None
+    bad.loc[2, "ses"] = np.inf
+    assert fm.numeric_design("y ~ ses", bad) is None
+    assert fm.numeric_design("ses ~ k", bad) is None
+
+
+def test_a_kept_parse_is_not_changed_by_a_caller():
+    desc = fm.parse_formula("y ~ ses")
+    desc.rhs_termlist.append(desc.rhs_termlist[-1])
+    assert len(fm.parse_formula("y ~ ses").rhs_termlist) == 2

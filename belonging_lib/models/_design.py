@@ -25,6 +25,7 @@ from ._formula import (
     bare_columns,
     design_matrices,
     formula_columns,
+    numeric_design,
     outcome_code as read_outcome,
     parse_formula,
 )
@@ -122,9 +123,12 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
                 before = data.index[keep]
                 keep &= ~miss
                 ledger.record_drop(f"complete {col}", before, data.index[keep], reason=f"{col} missing")
-    frame = data.loc[keep]
+    frame = data if keep.all() else data.loc[keep]      # read only: no copy when every row is kept
     if frame.shape[0] == 0:
         raise DataError(f"No row is complete on the {what}'s variables ({', '.join(check)}).")
+    plain = numeric_design(formula, frame)
+    if plain is not None:                                 # plain numeric columns: patsy's design, directly
+        return Design(plain[0], plain[1], plain[2], outcome_code, frame.index, ledger, frame)
     y, X = design_matrices(formula, frame, NA_action="raise")
     _check_matrix_finite(formula, frame, data, y, X)
     if y.shape[1] != 1:

@@ -96,22 +96,21 @@ def fit_random_intercept_batch(Y, X, *, cluster, reml: bool = True) -> RandomInt
         raise DataError(f"`Y` and `X` must be complete and finite, but rows {', '.join(str(r + 1) for r in bad[:5])}"
                         f"{' ...' if len(bad) > 5 else ''} (counted from 1) hold missing or infinite values "
                         f"({len(bad)} in all).")
-    codes, uniq = pd.factorize(pd.Series(cluster), sort=True)
+    from .multilevel import _check_identified, _codes     # the same coding and identification rule as multilevel()
+
+    codes, J = _codes(cluster)
     if (codes < 0).any():
         raise DataError(f"`cluster` is missing for {int((codes < 0).sum())} rows; every row needs a cluster.")
-    J = len(uniq)
     n, p = X.shape
     if n <= p:
         raise ModelError(f"A random-intercept model with {p} fixed effects needs more than {p} observations, "
                          f"but {n} were passed.")
-    from .multilevel import _check_identified     # the same identification rule as multilevel()
-
     _check_identified(codes, J, None, ["cluster"])
     constant = np.flatnonzero(np.ptp(Y, axis=0) == 0)
     if len(constant):
         raise ModelError(f"Column(s) {', '.join(str(int(c) + 1) for c in constant[:5])} of `Y` (counted from 1) have "
                          "the same value in every row; there is no variance to model.")
-    order = np.argsort(codes, kind="stable")
+    order = _lmm.stable_order(codes, J)
     c = codes[order]
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
     nj = np.diff(np.r_[starts, n]).astype(float)[:, None, None]

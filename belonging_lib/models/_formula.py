@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 import unicodedata
 
@@ -43,6 +44,7 @@ __all__ = [
     "design_matrices",
     "design_matrix",
     "rebuild",
+    "numeric_design",
 ]
 
 _QUOTED = re.compile(r"Q\(\s*(['\"])(.+?)\1\s*\)")  # only to advise on a formula patsy cannot parse
@@ -55,9 +57,18 @@ def parse_formula(formula) -> patsy.ModelDesc:
     if "~" not in formula:
         raise DataError(f"The formula {formula!r} needs an outcome, '~' and predictors, e.g. 'y ~ x'.")
     try:
-        return patsy.ModelDesc.from_formula(formula)
+        desc = _parsed(formula)
     except patsy.PatsyError as exc:
         raise ModelError(_formula_message(formula, exc, "cannot be read") + _unicode_hint(formula)) from None
+    # a fresh ModelDesc each time: a caller may add terms to its lists (with_terms)
+    return patsy.ModelDesc(list(desc.lhs_termlist), list(desc.rhs_termlist))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(formula: str) -> patsy.ModelDesc:
+    """patsy's parse of a formula, kept: a model reads its formula several times (columns, outcome,
+    design), and patsy's tokenizer costs about a millisecond each time."""
+    return patsy.ModelDesc.from_formula(formula)
 
 
 def _formula_message(formula: str, exc: Exception, verb: str) -> str:
@@ -232,6 +243,63 @@ def design_matrix(
             return patsy.dmatrix(formula, frame, return_type=return_type, eval_env=eval_env + 1, **kwargs)
     except (SyntaxError, patsy.PatsyError) as exc:
         raise ColumnError(_build_message(_text(formula), frame, exc, what=what)) from None
+
+
+def _numeric_column(factor, frame: pd.DataFrame) -> str | None:
+    """The column a factor is when its code is a plain name of a numeric (not boolean) column of
+    ``frame``, whose values patsy takes as they are; else None."""
+    code = factor.code.strip()
+    if not code.isidentifier() or code not in frame.columns or not frame.columns.is_unique:
+        return None
+    dtype = frame[code].dtype
+    return code if isinstance(dtype, np.dtype) and dtype.kind in "fiu" else None
+
+
+def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True):
+    """The design patsy builds, taken straight from the columns when every term is plain.
+
+    For a formula (``outcome=True``) or a right-hand side (``outcome=False``, text or a parsed
+    ``patsy.ModelDesc``) whose terms are the intercept and plain names of numeric columns (``y ~ x1
+    + x2``, ``~ ses``), the matrices are the columns themselves, as float, in patsy's order (the
+    intercept first, then the terms as written) and with patsy's names (``Intercept``, the column
+    names).  Returns ``(y, X, names)`` (``y`` None for a right-hand side), or None when a term is
+    anything else (a transformation, a category, an interaction, ``Q('...')``) or a value is not
+    finite: then patsy builds the design (:func:`design_matrices`, :func:`design_matrix`), with its
+    errors and the library's checks.
+    """
+    desc = formula if isinstance(formula, patsy.ModelDesc) else parse_formula(formula)
+    intercept, columns = False, []
+    for term in desc.rhs_termlist:
+        if not term.factors:
+            intercept = True
+            continue
+        col = _numeric_column(term.factors[0], frame) if len(term.factors) == 1 else None
+        if col is None:
+            return None
+        columns.append(col)
+    if not (intercept or columns):
+        return None
+    y = None
+    if outcome:
+        if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
+            return None
+        ycol = _numeric_column(desc.lhs_termlist[0].factors[0], frame)
+        if ycol is None:
+            return None
+        y = frame[ycol].to_numpy(dtype=float)
+        if not np.isfinite(y).all():
+            return None
+    elif desc.lhs_termlist:
+        return None
+    X = np.empty((len(frame), int(intercept) + len(columns)))  # row-major, as patsy gives it
+    if intercept:
+        X[:, 0] = 1.0
+    for j, col in enumerate(columns, start=int(intercept)):
+        values = frame[col].to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            return None
+        X[:, j] = values
+    return y, X, ("Intercept",) * intercept + tuple(columns)
 
 
 def rebuild(design_infos, frame: pd.DataFrame, *, formula=None, **kwargs):

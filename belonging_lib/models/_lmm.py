@@ -155,6 +155,19 @@ def _cho_solve_last(L: list, B: np.ndarray) -> np.ndarray:
     return np.stack(Y)
 
 
+def stable_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """The rows ordered by cluster code, rows of a cluster in their original order: ``argsort(codes,
+    kind="stable")``.  A stable order is unique, so codes below 256 or 65,536 are sorted as 8- or
+    16-bit integers (numpy's radix sort, one pass per byte) with the same result."""
+    codes = np.asarray(codes)
+    if len(codes) and 0 <= codes.min() and codes.max() < n_groups:
+        if n_groups <= 256:
+            return np.argsort(codes.astype(np.uint8), kind="stable")
+        if n_groups <= 65536:
+            return np.argsort(codes.astype(np.uint16), kind="stable")
+    return np.argsort(codes, kind="stable")
+
+
 def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums over consecutive row segments (rows sorted by cluster), in a fixed order."""
     return np.add.reduceat(values, starts, axis=0)
@@ -194,7 +207,8 @@ def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
     blocks of a cluster, summed over the parts, are the cluster's blocks (up to rounding).
     """
     X = np.asarray(X, float)
-    cols = [np.ascontiguousarray(X[:, k]) for k in range(X.shape[1])] + [np.asarray(y, float).ravel()]
+    # the columns of X, each contiguous, from one pass over X (the rows of its transpose)
+    cols = list(np.ascontiguousarray(X.T)) + [np.asarray(y, float).ravel()]
     Z = np.asarray(Z, float)
     codes = np.asarray(codes, dtype=np.int64)
     q, r = Z.shape[1], len(cols)
@@ -205,15 +219,33 @@ def cluster_cross_products(y, X, Z, codes, n_groups, *, pooled: bool = True):
         ztz = np.bincount(codes, minlength=n_groups).astype(float)[:, None, None]
         ztw = np.stack([csum(c) for c in cols], axis=1)[:, None, :]
     else:
-        zc = [np.ascontiguousarray(Z[:, a]) for a in range(q)]
+        zc = list(np.ascontiguousarray(Z.T))
+        # A column of Z that is a column of [X y] (the intercept, a random slope's variable) is taken
+        # as that column, so that each distinct product is formed and summed per cluster once; a
+        # product with a column of ones is the other column itself.  Both are exact (x * 1 = x, and
+        # x * z = z * x), so the sums are those of every product formed and summed separately.
+        vec = cols + zc
+        zkey = []
+        for a in range(q):
+            same = [k for k in range(r) if len(cols[k]) and cols[k][0] == zc[a][0] and np.array_equal(cols[k], zc[a])]
+            zkey.append(same[0] if same else r + a)
+        ones = {k: bool(len(vec[k]) and vec[k][0] == 1.0 and np.all(vec[k] == 1.0)) for k in set(zkey) | set(range(r))}
+        sums: dict = {}
+
+        def psum(i, j):
+            key = (min(i, j), max(i, j))
+            if key not in sums:
+                v = vec[j] if ones[i] else vec[i] if ones[j] else vec[i] * vec[j]
+                sums[key] = csum(v)
+            return sums[key]
         ztz = np.empty((n_groups, q, q))
         for a in range(q):
             for b in range(a + 1):
-                ztz[:, a, b] = ztz[:, b, a] = csum(zc[a] * zc[b])
+                ztz[:, a, b] = ztz[:, b, a] = psum(zkey[a], zkey[b])
         ztw = np.empty((n_groups, q, r))
         for a in range(q):
             for k in range(r):
-                ztw[:, a, k] = csum(zc[a] * cols[k])
+                ztw[:, a, k] = psum(zkey[a], k)
     if pooled:
         wtw = np.empty((r, r))
         for a in range(r):
@@ -309,9 +341,12 @@ class TwoLevel:
                 return M, ldv, None
             f = 1.0 / (1.0 + lam2 * s)                     # Z_j'V*^-1 = f_j 1'
             U = u * f                                       # Z_j'V*^-1 [X y]
+            UU = np.einsum("rj,sj->rs", U, U)
             dG = 2.0 * L[0, 0]
-            dM = -dG * np.einsum("rj,sj->rs", U, U)
+            dM = -dG * UU
             dldv = dG * float(np.sum(s * f))
+            # kept for second_derivatives at the same theta (the next Newton step)
+            self._parts = (np.asarray(theta, float).tobytes(), f, U, UU)
             return M, ldv, [(dldv, dM)]
         # Small-matrix algebra written out over the (q, q) indices, each step one operation on
         # J-long contiguous vectors (Lambda is lower triangular: L[a, b] = 0 for a < b).
@@ -392,10 +427,14 @@ class TwoLevel:
         if q == 1:
             lam2 = L[0, 0] ** 2
             s = S[0, 0]
-            f = 1.0 / (1.0 + lam2 * s)
-            U = ZW[0] * f                                          # (p + 1, J)
+            parts = getattr(self, "_parts", None)
+            if parts is not None and len(parts) == 4 and parts[0] == np.asarray(theta, float).tobytes():
+                _, f, U, T = parts                                 # as evaluate() formed them at this theta
+            else:
+                f = 1.0 / (1.0 + lam2 * s)
+                U = ZW[0] * f                                      # (p + 1, J)
+                T = np.einsum("rj,sj->rs", U, U)
             P = s * f
-            T = np.einsum("rj,sj->rs", U, U)
             PT = np.einsum("rj,sj->rs", U * P, U)
             g, h = dG[0][0, 0], d2G[0][0][0, 0]
             d2M = [[2.0 * g * g * PT - h * T]]
@@ -409,10 +448,20 @@ class TwoLevel:
         P = S - np.einsum("baj,bcj->acj", LtS, Q)                  # (q, q, J): each cluster's P_j
         dGs = np.stack(dG)                                         # (k, q, q)
         d2Gs = np.array([[d2G[i][m] for m in range(k)] for i in range(k)])
-        Y = np.einsum("iab,brj->iarj", dGs, U)                     # dG_i U_j
-        PY = np.einsum("acj,icrj->iarj", P, Y)                     # P_j dG_i U_j
+        # sum_j U_j'dG_i P_j dG_m U_j = sum over a, b, c, d of dG_i[a, b] dG_m[c, d] N[a, c, b, d], with
+        # N[a, c, b, d] = sum_j P_j[a, c] U_j[b]'U_j[d] ((p + 1)-square): the dG's are the same for every
+        # cluster, so the sums over clusters are taken once per (a, c, b, d), not per pair of parameters
+        r = U.shape[1]
+        N = np.empty((q, q, q, q, r, r))
+        for a in range(q):
+            for c in range(a + 1):
+                for b in range(q):
+                    wb = U[b] * P[a, c]
+                    for d in range(b if a == c else 0, q):         # N[c, a, d, b] = N[a, c, b, d]'
+                        N[a, c, b, d] = np.einsum("rj,sj->rs", wb, U[d])
+                        N[c, a, d, b] = N[a, c, b, d].T
+        cross = np.einsum("iab,acbdrs,mcd->imrs", dGs, N, dGs)
         PG = np.einsum("abj,ibc->iacj", P, dGs)                    # P_j dG_i
-        cross = np.einsum("iarj,masj->imrs", Y, PY)                # sum_j U_j'dG_i P_j dG_m U_j
         second = np.einsum("imab,abrs->imrs", d2Gs, T)
         full = cross + np.swapaxes(cross, 2, 3) - second
         d2M = [[full[i, m] for m in range(k)] for i in range(k)]
@@ -442,7 +491,7 @@ class Nested(TwoLevel):
     def from_data(cls, y, X, top, nested) -> "Nested":
         W = np.column_stack([np.asarray(X, float), np.asarray(y, float)])
         n_classes = int(nested.max()) + 1
-        order = np.argsort(nested, kind="stable")
+        order = stable_order(nested, n_classes)
         c = nested[order]
         starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
         nc = np.diff(np.r_[starts, len(c)]).astype(float)
@@ -541,6 +590,31 @@ class _Point:
         s2 = sigma * sigma
         g = self.dldv + (self.dlda if self.reml else 0.0) + self.dr2 / s2
         return np.r_[g, 2 * self.m / sigma - 2 * self.r2 / (s2 * sigma)]
+
+
+def _grid_values(model, starts, reml) -> list:
+    """The profiled criterion at each start point (:func:`_profiled`), all points at once for a
+    random intercept (the same arithmetic as :meth:`TwoLevel.evaluate` and :class:`_Point`, each
+    point a row)."""
+    if type(model) is not TwoLevel or model.q != 1 or len(starts) < 2:
+        return [_profiled(model, t, reml) for t in starts]
+    p, n = model.p, model.n
+    lam2 = np.array([float(t[0]) ** 2 for t in starts])[:, None]
+    s = model.S[0, 0]
+    u = model.ZW[0]                                              # (p + 1, J)
+    wj = lam2 / (1.0 + lam2 * s)                                 # (points, J)
+    M = model.wtw - np.einsum("krj,sj->krs", u[None] * wj[:, None, :], u)
+    ldv = np.sum(np.log1p(lam2 * s), axis=1)
+    A, b, yvy = M[:, :p, :p], M[:, :p, p], M[:, p, p]
+    try:
+        LA = _chol(A)
+    except np.linalg.LinAlgError:                                # some point not positive definite: one by one
+        return [_profiled(model, t, reml) for t in starts]
+    beta = _cho_solve(LA, b)
+    r2 = np.maximum(yvy - np.sum(b * beta, axis=-1), 1e-300)
+    m = n - p if reml else n
+    lda = _logdet_chol(LA)
+    return list(ldv + (lda if reml else 0.0) + m * (1 + LOG2PI + np.log(r2 / m)))
 
 
 def _profiled(model, theta, reml):
@@ -668,6 +742,14 @@ def _boundary_candidates(model, theta):
     return []
 
 
+def _boundary_stays(model, theta) -> bool:
+    """Whether Newton started at the boundary point ``theta`` (all zeros) ends where it starts.
+
+    For a :class:`TwoLevel` model with one random effect every derivative of M and log|V*| in theta
+    carries the factor ``2 theta``, so the score at zero is exactly zero and the Newton step too."""
+    return isinstance(model, TwoLevel) and not isinstance(model, Nested) and model.q == 1 and not np.any(theta)
+
+
 def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
     """Satterthwaite df of each fixed effect, as lmerTest defines them.
 
@@ -696,7 +778,7 @@ def satterthwaite(model, pt: _Point, sigma2: float) -> np.ndarray:
 def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
     """Fit a :class:`TwoLevel` or :class:`Nested` model by REML or ML."""
     starts = model.start_points()
-    vals = [_profiled(model, t, reml) for t in starts]
+    vals = _grid_values(model, starts, reml)
     order = np.argsort(vals, kind="stable")
     runs = [_newton(model, starts[order[0]], reml)]
     # Newton from the best grid point can stall on a ridge towards a false boundary (a random slope of
@@ -707,6 +789,13 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
             break
         runs.append(_newton(model, starts[k], reml))
     for t in _boundary_candidates(model, runs[0][0]):
+        if _boundary_stays(model, t):
+            # Newton from this point stays there (its score is exactly zero, or points out of the
+            # parameter space), so the run can only win when the point's criterion is no higher
+            # than the best run's: the run is made only then
+            best_f = min(r[1].f for r in runs)
+            if _profiled(model, t, reml) > best_f:
+                continue
         runs.append(_newton(model, t, reml))
     theta, pt, g, converged, iters = min(runs, key=lambda r: (r[1].f, -r[3]))
     # The criterion is even in each diagonal element of Lambda, so its score vanishes at zero whether
@@ -735,7 +824,8 @@ def fit(model, *, reml: bool = True, satterthwaite_df: bool = True) -> LMMFit:
         p0 = _Point(model, t0, reml, derivs=True)
         if p0.f <= pt.f + 1e-10 * max(1.0, abs(pt.f)):
             theta, pt = t0, p0
-    pt = _Point(model, theta, reml, derivs=True)
+    if not np.array_equal(pt.theta, theta):               # else the point in hand is this one, recomputed
+        pt = _Point(model, theta, reml, derivs=True)
     g = pt.grad()
     free = ~((theta <= model.lower) & (g > 0))
     grad_rel = float(np.max(np.abs(g[free]))) / max(1.0, abs(pt.f)) if free.any() else 0.0

@@ -32,7 +32,7 @@ from .._results import Result, RowLedger, coef_table, tidy
 from .._validation import as_frame, as_list, check_probability, describe_rows, require_columns
 from . import _lmm
 from ._design import _clearly_full_rank, build_design, check_rank
-from ._formula import design_matrix, formula_columns, parse_formula, parse_right_side
+from ._formula import design_matrix, formula_columns, numeric_design, parse_formula, parse_right_side
 
 __all__ = ["MultilevelResult", "RandomInterceptFit", "LikelihoodRatioTest", "multilevel", "null_model",
            "compare", "fit_random_intercept"]
@@ -187,6 +187,24 @@ class RandomInterceptFit(Result):
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
+    """Codes 0 .. J-1 of the clusters, in the sorted order of their labels, and J.
+
+    Integer labels spanning a range no wider than a few times the number of rows are coded in one
+    pass (a count per label, then a running count of the labels present): the same codes as
+    ``pandas.factorize(..., sort=True)``, without its hashing and sorting.  Other labels (text
+    IDs, missing values) go to ``factorize``.
+    """
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.ndim == 1 and arr.dtype.kind in "iu" and 0 < len(arr):
+        lo, hi = int(arr.min()), int(arr.max())
+        if 0 <= lo and hi <= 4 * len(arr) + 1024:
+            lo = 0                                # labels from 0 (the common case) need no shift
+        if hi - lo <= 4 * len(arr) + 1024:
+            shifted = (arr - arr.dtype.type(lo)) if lo else arr
+            shifted = shifted.astype(np.intp, copy=False)
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            rank = np.cumsum(present, dtype=np.int64) - 1
+            return rank[shifted], int(rank[-1]) + 1
     codes, uniques = pd.factorize(pd.Series(values), sort=True)
     return codes.astype(np.int64), len(uniques)
 
@@ -237,8 +255,9 @@ def fit_random_intercept(outcome, X, *, cluster, reml: bool = True, satterthwait
     if y.ndim != 1 or X.ndim != 2 or X.shape[0] != len(y) or len(cluster) != len(y):
         raise DataError(f"`outcome` (shape {y.shape}), `X` (shape {X.shape}) and `cluster` ({len(cluster)} "
                         "labels) must have one entry or row per observation.")
-    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1) | pd.isna(pd.Series(cluster)).to_numpy()
-    if bad.any():
+    no_label = pd.isna(pd.Series(cluster)).to_numpy()
+    if not (np.isfinite(y).all() and np.isfinite(X).all()) or no_label.any():
+        bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1) | no_label
         rows = np.nonzero(bad)[0]
         raise DataError(f"`outcome`, `X` and `cluster` must be complete and finite, but {describe_rows(rows)} "
                         f"hold missing or infinite values ({len(rows)} in all).")
@@ -250,7 +269,7 @@ def fit_random_intercept(outcome, X, *, cluster, reml: bool = True, satterthwait
         raise ModelError(f"`outcome` has the same value ({y[0]:g}) in all {n} observations; there is no variance "
                          "to model.")
     if names is None:
-        names = tuple("(Intercept)" if np.ptp(X[:, j]) == 0 and X[0, j] == 1 else f"x{j}" for j in range(p))
+        names = tuple("(Intercept)" if X[0, j] == 1 and np.all(X[:, j] == 1) else f"x{j}" for j in range(p))
     codes, n_clusters = _codes(cluster)
     _check_identified(codes, n_clusters, None, ["cluster"])
     try:
@@ -370,13 +389,18 @@ def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, fra
         return np.ones((len(frame), 1)), ("(Intercept)",), None
     parts, names, labels = [], [], []
     for k, desc in enumerate(blocks):
-        Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
-        parts.append(Z.to_numpy(float))
-        names += ["(Intercept)" if c == "Intercept" else str(c) for c in Z.design_info.column_names]
-        labels += [k] * Z.shape[1]
-    values = np.column_stack(parts)
-    bad = ~np.isfinite(values)
-    if bad.any():
+        plain = numeric_design(desc, frame, outcome=False)         # plain numeric columns, without patsy
+        if plain is not None:
+            values, columns = plain[1], plain[2]
+        else:
+            Z = design_matrix(desc, frame, what=f"The random part {random!r}", NA_action="raise", eval_env=2)
+            values, columns = Z.to_numpy(float), Z.design_info.column_names
+        parts.append(values)
+        names += ["(Intercept)" if c == "Intercept" else str(c) for c in columns]
+        labels += [k] * values.shape[1]
+    values = parts[0] if len(parts) == 1 else np.column_stack(parts)
+    if not np.isfinite(values).all():
+        bad = ~np.isfinite(values)
         j = int(np.flatnonzero(bad.any(axis=0))[0])
         raise DataError(f"The random-effect term {names[j]!r} of {random!r} is not a finite number in "
                         f"{describe_rows(frame.index[bad[:, j]])}; correct or exclude those rows.")
@@ -567,7 +591,10 @@ def multilevel(data: pd.DataFrame, formula: str, *, cluster: str | Sequence[str]
     G, nested_var = engine.random_covariance(fit.theta, fit.sigma2)
     fitted_fixed = X @ fit.beta
     var_f = float(np.var(fitted_fixed, ddof=1)) if n > 1 else 0.0
-    var_r = float(np.mean(np.einsum("ij,jk,ik->i", Z, G, Z))) + (nested_var or 0.0)
+    # the mean over rows of z_i'G z_i is sum(G * Z'Z) / n; a two-level engine holds Z'Z (summed over clusters)
+    ztz = getattr(engine, "sum_ztz", None)
+    zgz = float(np.sum(G * ztz)) / n if ztz is not None else float(np.mean(np.einsum("ij,jk,ik->i", Z, G, Z)))
+    var_r = zgz + (nested_var or 0.0)
     spec = {"formula": formula, "data": data, "cluster": group_cols, "random": random, "ci_level": level,
             "weights": None}
     return _unweighted_result(fit, engine, design.names, znames, blocks, group_cols, n_clusters, var_f, var_r, n,
