@@ -101,15 +101,27 @@ def _interval(A, b, target) -> tuple[float, float]:
 
     c = np.asarray(target, dtype=float)
     k = c.size
-    A_eq = sparse.csr_matrix(A, dtype=float) if sparse.issparse(A) else \
-        sparse.csr_matrix(np.asarray(A, dtype=float).reshape(-1, k))
+    A_eq = (
+        sparse.csr_matrix(A, dtype=float)
+        if sparse.issparse(A)
+        else sparse.csr_matrix(np.asarray(A, dtype=float).reshape(-1, k))
+    )
     b_eq = np.asarray(b, dtype=float).reshape(-1)
     if A_eq.shape[0] == 0:
         return 0.0, float("inf")
     A_eq, b_eq = _distinct_facts(A_eq, b_eq)
-    key = hashlib.sha256(b"".join([np.asarray(A_eq.shape, dtype=np.int64).tobytes(), A_eq.indptr.astype(np.int64).tobytes(),
-                                   A_eq.indices.astype(np.int64).tobytes(), A_eq.data.tobytes(), b_eq.tobytes(),
-                                   c.tobytes()])).digest()
+    key = hashlib.sha256(
+        b"".join(
+            [
+                np.asarray(A_eq.shape, dtype=np.int64).tobytes(),
+                A_eq.indptr.astype(np.int64).tobytes(),
+                A_eq.indices.astype(np.int64).tobytes(),
+                A_eq.data.tobytes(),
+                b_eq.tobytes(),
+                c.tobytes(),
+            ]
+        )
+    ).digest()
     if key not in _SOLVED:
         if len(_SOLVED) >= _SOLVED_MAX:
             _SOLVED.clear()

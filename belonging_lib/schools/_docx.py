@@ -63,7 +63,7 @@ class StyledDocument:
 
     def add_paragraph(self, text: str = "", style=None):
         """``doc.add_paragraph(text, style)``, with the style's id looked up once per document."""
-        if not isinstance(style, str):          # None, or a style object: python-docx's own way
+        if not isinstance(style, str):  # None, or a style object: python-docx's own way
             return self._doc.add_paragraph(text, style)
         if style not in self._style_ids:
             from docx.enum.style import WD_STYLE_TYPE
