@@ -53,8 +53,8 @@ def _write_record(folder: str, key: str, value: float) -> None:
 _GLUE_HIDDEN_PREFIX = "application/papermill.record/"
 
 
-def glue(name: str, variable, display: bool = True) -> None:
-    """Store ``variable``'s displayed form under ``name`` for the chapter's ``{glue}`` roles.
+def glue(name: str, value, display: bool = True) -> None:
+    """Store ``value``'s displayed form under ``name`` for the chapter's ``{glue}`` roles.
 
     Writes the same output as ``myst_nb.glue`` (so MyST-NB pastes it in the book exactly as
     before), without importing MyST-NB's notebook machinery: that import loads ``nbformat`` and a
@@ -68,10 +68,10 @@ def glue(name: str, variable, display: bool = True) -> None:
     from IPython.core.formatters import format_display_data
     from IPython.display import display as show
 
-    bundle, metadata = format_display_data(variable)
+    bundle, metadata = format_display_data(value)
     prefix = "" if display else _GLUE_HIDDEN_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
-    show({prefix + mime: value for mime, value in bundle.items()}, raw=True, metadata=metadata)
+    show({prefix + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata)
 
 
 def record(key: str, value: float, *, rtol: float = 1e-6, atol: float = 1e-9) -> float:
