@@ -29,6 +29,7 @@ __all__ = [
     "recorded",
     "ExpectationError",
     "setup",
+    "glue",
     "calibration_table",
     "calibration_rows",
     "calibration_note",
@@ -54,6 +55,32 @@ def _write_record(folder: str, key: str, value: float) -> None:
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     data[key] = value
     path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n", encoding="utf-8")
+
+
+# MyST-NB reads a glued value from a display output whose metadata names it; a value glued without
+# being shown has its MIME types prefixed with this string (MyST-NB's own convention).
+_GLUE_HIDDEN_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value, display: bool = True) -> None:
+    """Store ``value``'s displayed form under ``name`` for the chapter's ``{glue}`` roles.
+
+    Writes the same output as ``myst_nb.glue`` (so MyST-NB pastes it in the book exactly as
+    before), without importing MyST-NB's notebook machinery: that import loads ``nbformat`` and a
+    JSON-schema validator that take seconds to load in every chapter's kernel.
+    ``display=False`` stores the value without showing it in the notebook.
+
+    Examples
+    --------
+    >>> glue("alpha", 0.91, display=False)   # outside a notebook kernel nothing is shown
+    """
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display as show
+
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else _GLUE_HIDDEN_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    show({prefix + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata)
 
 
 def record(key: str, value: float, *, rtol: float = 1e-6, atol: float = 1e-9) -> float:

@@ -3,8 +3,9 @@
 For each chapter 00-12 this reads the MyST source with jupytext and checks:
 
 - it has at least one exercise answerable without code, followed by its worked solution. The marker:
-  a markdown cell with a line that contains the word "Exercise" and the text "(no code)", for example
-  ``**Exercise 3 (no code).** ...`` or ``### Exercise 3 (no code)``. The very next cell must be a
+  a markdown cell with a line that contains the word "Exercise" and the text "(no code)" (or a label
+  ending ", no code)"), for example ``**Exercise 3 (no code).** ...``, ``### Exercise 3 (no code)`` or
+  ``**Exercise 4 (trainee path, no code).**``. The very next cell must be a
   markdown cell tagged ``solution`` (written ``+++ {"tags": ["solution"]}`` in MyST) with some text;
 - it has a section headed "What this means for your classroom" (any heading level);
 - no code cell that draws a figure has more than six non-blank lines. A cell draws a figure when it
@@ -28,7 +29,7 @@ MAX_FIGURE_LINES = 6
 # Chapters whose course work is done in a parallel branch; their checks may fail until it is merged.
 PARALLEL: set[str] = set()   # chapters still being edited elsewhere (none)
 
-NO_CODE_EXERCISE = re.compile(r"^.*\bExercise\b.*\(no code\).*$", re.I | re.M)
+NO_CODE_EXERCISE = re.compile(r"^.*\bExercise\b.*\((?:[^()]*, )?no code\).*$", re.I | re.M)
 CLASSROOM = re.compile(r"^#+\s+What this means for your classroom\s*$", re.I | re.M)
 DRAWS = re.compile(r"\bplt\.|\.plot\(|\bbl\.plots\.")
 TERM_LINK = re.compile(r"\{term\}`([^`]*)`")

@@ -107,3 +107,33 @@ def test_record_writes_when_recording(tmp_path, monkeypatch):
     monkeypatch.setenv("BELONGING_RECORD_DIR", str(tmp_path))
     record("98.n", 42)
     assert json.loads((tmp_path / "98.json").read_text()) == {"98.n": 42.0}
+
+
+def test_glue_writes_what_myst_nb_glue_writes(monkeypatch):
+    """The chapters' glue shows the same output, with the same metadata, as MyST-NB's own glue, and a
+    chapter's kernel then has not loaded nbformat (whose schema validator takes seconds to import)."""
+    pytest.importorskip("myst_nb")
+    import subprocess
+    import sys
+
+    import IPython.display
+    import myst_nb.ext.glue as myst_glue
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from belonging_lib.notebook import glue
+
+    theirs, ours = [], []
+    monkeypatch.setattr(myst_glue, "ipy_display", lambda *a, **k: theirs.append((a, k)))
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: ours.append((a, k)))
+    values = [0.25, 3, "a phrase", Markdown("**above** the line"), pd.DataFrame({"school": ["S1"], "n": [12]})]
+    for value in values:
+        for shown in (True, False):
+            myst_glue.glue("key", value, display=shown)
+            glue("key", value, display=shown)
+    assert len(ours) == len(theirs) == 2 * len(values)
+    assert ours == theirs
+    assert any(k["metadata"]["scrapbook"]["mime_prefix"] for _, k in ours)   # the hidden form is exercised
+    code = "import sys; from belonging_lib.notebook import glue; glue('x', 1.5, display=False); print('nbformat' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -147,8 +147,10 @@ EXCEPTIONS = {
     # a scatter plot's two axes
     ("x", r"belonging_lib\.plots\..*"),
     ("y", r"belonging_lib\.plots\..*"),
-    # a value to record or format, not a column
-    ("value", r"belonging_lib\.notebook\.record|belonging_lib\.tables\.format_number"),
+    # a value to record, glue or format, not a column
+    ("value", r"belonging_lib\.notebook\.record|belonging_lib\.notebook\.glue|belonging_lib\.tables\.format_number"),
+    # MyST-NB's glue(name, value, display=...), which the chapters call: whether the value is also shown
+    ("display", r"belonging_lib\.notebook\.glue"),
 }
 
 #: Modules that are build machinery, not the analysis API (the chapters' build and the command line,

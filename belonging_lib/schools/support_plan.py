@@ -330,8 +330,10 @@ def support_flags(data: pd.DataFrame, *, previous: pd.DataFrame | None = None, v
     answers = answers_needing_response(data, version=version)
     row_ref = pd.Series(out.index.to_numpy(), index=out["row"].to_numpy())
     answers["pupil_ref"] = answers["row"].map(row_ref).astype(str)
-    out["needs_response"] = [" | ".join(f"{a.question} \u2014 {a.answer}" for a in answers[answers["pupil_ref"] == r]
-                                        .itertuples()) for r in out.index]
+    said: dict = {}     # each pupil's answers that need a response, in the order of ``answers``
+    for a in answers.itertuples():
+        said.setdefault(a.pupil_ref, []).append(f"{a.question} \u2014 {a.answer}")
+    out["needs_response"] = [" | ".join(said.get(r, ())) for r in out.index]
     return FlagResult(out, counts, version, rel, len(out), n_matched, n_unmatched, bool(names), answers)
 
 
@@ -374,14 +376,20 @@ def _answers_in_words(data: pd.DataFrame, version: str, previous: pd.DataFrame |
         before = prev_keyed[~prev_keyed.index.duplicated()]
     low_cut = lo + (hi - lo) / 4          # 1-5: 1 and 2; 1-3: 1
     low, high, fell = [], [], []
+    cols = list(inst.item_ids)
+    keyed_rows = keyed[cols].to_numpy(dtype=float)      # one array each, not a row Series per pupil
+    raw_rows = raw[cols].to_numpy(dtype=float)
+    before_rows = before[cols].to_numpy(dtype=float) if before is not None else None
+    before_pos = {ref: i for i, ref in enumerate(before.index)} if before is not None else {}
+    texts = [items[c] for c in cols]
     for pos in range(len(data)):
-        k, r = keyed.iloc[pos], raw.iloc[pos]
-        low.append([(items[c], labels.get(int(r[c]), "")) for c in inst.item_ids if pd.notna(k[c]) and k[c] <= low_cut])
-        high.append([(items[c], labels.get(int(r[c]), "")) for c in inst.item_ids if pd.notna(k[c]) and k[c] == hi])
+        k, r = keyed_rows[pos], raw_rows[pos]
+        low.append([(texts[j], labels.get(int(r[j]), "")) for j in range(len(cols)) if pd.notna(k[j]) and k[j] <= low_cut])
+        high.append([(texts[j], labels.get(int(r[j]), "")) for j in range(len(cols)) if pd.notna(k[j]) and k[j] == hi])
         ref = refs.iloc[pos]
-        if before is not None and ref in before.index:
-            b = before.loc[ref]
-            fell.append([items[c] for c in inst.item_ids if pd.notna(k[c]) and pd.notna(b[c]) and b[c] - k[c] >= 2])
+        if before_rows is not None and ref in before_pos:
+            b = before_rows[before_pos[ref]]
+            fell.append([texts[j] for j in range(len(cols)) if pd.notna(k[j]) and pd.notna(b[j]) and b[j] - k[j] >= 2])
         else:
             fell.append([])
     return low, high, fell
@@ -392,9 +400,9 @@ def _plan_docx(path: Path, ref: str, row: pd.Series, *, review_weeks: int, with_
                review_due: _dt.date | None = None) -> None:
     import docx
 
-    from ._docx import add_table, field, set_a4
+    from ._docx import StyledDocument, add_table, field, set_a4
 
-    doc = docx.Document()
+    doc = StyledDocument(docx.Document())
     set_a4(doc)
     doc.add_paragraph(PLAN_MARKER).runs[0].bold = True
     doc.add_heading("Pupil support plan", level=1)

@@ -8,6 +8,7 @@ statistic is :math:`2(\\log L_{H1} - \\log L_{H0})`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -22,6 +23,33 @@ class Pattern:
     n: int
     mean: np.ndarray     # mean of the observed items in these rows
     cov: np.ndarray      # their covariance (divisor n)
+
+
+@dataclasses.dataclass
+class PatternBatch:
+    """The patterns with the same number ``k`` of observed items, stacked (``P`` patterns)."""
+
+    obs: np.ndarray      # (P, k) indices of the observed items
+    mis: np.ndarray      # (P, p - k) indices of the missing items
+    n: np.ndarray        # (P,) rows per pattern
+    mean: np.ndarray     # (P, k)
+    cov: np.ndarray      # (P, k, k)
+    flat: np.ndarray     # (P * k * k,) positions of each pattern's block in a flattened p x p matrix
+
+
+def pattern_batches(patterns: list[Pattern], p: int) -> list[PatternBatch]:
+    """``patterns`` stacked by number of observed items, so that the likelihood is computed a
+    stack of equal-sized blocks at a time rather than one pattern at a time."""
+    out = []
+    for k in sorted({len(pt.obs) for pt in patterns}):
+        group = [pt for pt in patterns if len(pt.obs) == k]
+        obs = np.array([pt.obs for pt in group], dtype=np.intp).reshape(len(group), k)
+        flat = (obs[:, :, None] * p + obs[:, None, :]).ravel()
+        mis = np.array([np.setdiff1d(np.arange(p), pt.obs) for pt in group], dtype=np.intp).reshape(len(group), p - k)
+        out.append(PatternBatch(obs, mis, np.array([pt.n for pt in group], dtype=float),
+                                np.array([pt.mean for pt in group]).reshape(len(group), k),
+                                np.array([pt.cov for pt in group]).reshape(len(group), k, k), flat))
+    return out
 
 
 def _patterns(x: np.ndarray) -> list[Pattern]:
@@ -55,33 +83,37 @@ def em_saturated(x: np.ndarray, patterns, *, tol: float = 1e-11, max_iter: int =
     n, p = x.shape
     mu = np.nanmean(x, axis=0)
     sigma = np.diag(np.nanvar(x, axis=0))
+    batches = pattern_batches(patterns, p)
     for _ in range(max_iter):
         t1 = np.zeros(p)
-        t2 = np.zeros((p, p))
-        for pt in patterns:
-            o = pt.obs
-            m = np.setdiff1d(np.arange(p), o)
+        t2 = np.zeros(p * p)
+        # patterns with the same number of observed items at once (each a stack of blocks)
+        for bt in batches:
+            o, m, w = bt.obs, bt.mis, bt.n
             # sufficient statistics of the observed part, from the pattern's mean and covariance
-            so = pt.cov + np.outer(pt.mean, pt.mean)           # E[y_o y_o'] within the pattern
-            if len(m) == 0:
-                t1 += pt.n * pt.mean
-                t2 += pt.n * so
+            so = bt.cov + bt.mean[:, :, None] * bt.mean[:, None, :]         # E[y_o y_o'] within the pattern
+            t2 += np.bincount(bt.flat, weights=(w[:, None, None] * so).ravel(), minlength=p * p)
+            if m.shape[1] == 0:
+                t1 += np.bincount(o.ravel(), weights=(w[:, None] * bt.mean).ravel(), minlength=p)
                 continue
-            b = np.linalg.solve(sigma[np.ix_(o, o)], sigma[np.ix_(o, m)]).T     # m x o
-            cond = sigma[np.ix_(m, m)] - b @ sigma[np.ix_(o, m)]
-            a = mu[m] - b @ mu[o]                                                # E[y_m|y_o] = a + b y_o
-            ym = a + b @ pt.mean
-            full_mean = np.empty(p)
-            full_mean[o], full_mean[m] = pt.mean, ym
-            t1 += pt.n * full_mean
-            blk = np.empty((p, p))
-            blk[np.ix_(o, o)] = so
-            om = so @ b.T + np.outer(pt.mean, a)                                 # E[y_o y_m']
-            blk[np.ix_(o, m)] = om
-            blk[np.ix_(m, o)] = om.T
-            blk[np.ix_(m, m)] = (b @ so @ b.T + np.outer(a, b @ pt.mean) + np.outer(b @ pt.mean, a)
-                                 + np.outer(a, a) + cond)
-            t2 += pt.n * blk
+            s_om = sigma[o[:, :, None], m[:, None, :]]                        # P x o x m
+            b = np.linalg.solve(sigma[o[:, :, None], o[:, None, :]], s_om).transpose(0, 2, 1)   # P x m x o
+            cond = sigma[m[:, :, None], m[:, None, :]] - b @ s_om
+            a = mu[m] - np.einsum("pmo,po->pm", b, mu[o])                     # E[y_m|y_o] = a + b y_o
+            bm = np.einsum("pmo,po->pm", b, bt.mean)
+            ym = a + bm
+            t1 += np.bincount(np.concatenate([o, m], axis=1).ravel(),
+                              weights=(w[:, None] * np.concatenate([bt.mean, ym], axis=1)).ravel(), minlength=p)
+            om = so @ b.transpose(0, 2, 1) + bt.mean[:, :, None] * a[:, None, :]   # E[y_o y_m']
+            mm = (b @ so @ b.transpose(0, 2, 1) + a[:, :, None] * bm[:, None, :] + bm[:, :, None] * a[:, None, :]
+                  + a[:, :, None] * a[:, None, :] + cond)
+            t2 += np.bincount((o[:, :, None] * p + m[:, None, :]).ravel(),
+                              weights=(w[:, None, None] * om).ravel(), minlength=p * p)
+            t2 += np.bincount((m[:, :, None] * p + o[:, None, :]).ravel(),
+                              weights=(w[:, None, None] * om.transpose(0, 2, 1)).ravel(), minlength=p * p)
+            t2 += np.bincount((m[:, :, None] * p + m[:, None, :]).ravel(),
+                              weights=(w[:, None, None] * mm).ravel(), minlength=p * p)
+        t2 = t2.reshape(p, p)
         new_mu = t1 / n
         new_sigma = t2 / n - np.outer(new_mu, new_mu)
         delta = max(np.max(np.abs(new_mu - mu)), np.max(np.abs(new_sigma - sigma)))
@@ -102,6 +134,11 @@ class MissingGroupData:
     patterns: list
     h1_value: float
     baseline_value: float
+
+    @functools.cached_property
+    def batches(self) -> list[PatternBatch]:
+        """The patterns stacked by number of observed items (:func:`pattern_batches`)."""
+        return pattern_batches(self.patterns, len(self.mean))
 
     @classmethod
     def from_array(cls, x: np.ndarray) -> MissingGroupData:

@@ -260,20 +260,24 @@ def objective(spec: Spec, theta: np.ndarray, data: list, *, gradient: bool = Tru
             fg = -d.h1_value
             wmat = np.zeros((p, p))
             gmu = np.zeros(p)
-            for pt in d.patterns:
-                o = pt.obs
+            for bt in d.batches:     # patterns with the same number of observed items, stacked
+                o = bt.obs
+                s_oo = sigma[o[:, :, None], o[:, None, :]]
                 try:
-                    c_oo = np.linalg.cholesky(sigma[np.ix_(o, o)])
+                    c_oo = np.linalg.cholesky(s_oo)
                 except np.linalg.LinAlgError:
                     return (np.inf, grad) if gradient else np.inf
-                inv_oo = np.linalg.inv(sigma[np.ix_(o, o)])
-                r_o = pt.mean - mu[o]
-                s_p = pt.cov + np.outer(r_o, r_o)
-                wp = pt.n / d.n
-                fg += wp * (2 * np.log(np.diag(c_oo)).sum() + np.sum(inv_oo * s_p))
+                inv_oo = np.linalg.inv(s_oo)
+                r_o = bt.mean - mu[o]
+                s_p = bt.cov + r_o[:, :, None] * r_o[:, None, :]
+                wp = bt.n / d.n
+                logdet = 2 * np.log(np.diagonal(c_oo, axis1=1, axis2=2)).sum(axis=1)
+                fg += np.sum(wp * (logdet + np.sum(inv_oo * s_p, axis=(1, 2))))
                 if gradient:
-                    wmat[np.ix_(o, o)] += wp * (inv_oo - inv_oo @ s_p @ inv_oo)
-                    gmu[o] += wp * (-2 * inv_oo @ r_o)
+                    blocks = wp[:, None, None] * (inv_oo - inv_oo @ s_p @ inv_oo)
+                    wmat += np.bincount(bt.flat, weights=blocks.ravel(), minlength=p * p).reshape(p, p)
+                    gmu += np.bincount(o.ravel(), weights=(-2 * wp[:, None] * np.einsum("pij,pj->pi", inv_oo, r_o)).ravel(),
+                                       minlength=p)
             f += w * fg
             if not gradient:
                 continue
