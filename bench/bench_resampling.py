@@ -4,7 +4,7 @@ Run:  .venv/bin/python bench/bench_resampling.py [--repeat 5] [--loop-replicates
 
 - ``crt_effect`` with 1,000 cluster bootstraps, and with 1,000 re-randomisations, on a simulated
   trial of 40 schools x 30 pupils (``post ~ treat + pre``);
-- ``icc`` with its default 1,000 cluster bootstraps on the same schools;
+- ``icc`` with 1,000 cluster bootstraps (``ci_method="bootstrap"``) on the same schools;
 - ``reliability`` of 18 items for 100,000 simulated pupils, without and with 1,000 bootstraps.
 
 Each replicate of the trial and ICC resampling is solved from cached per-school blocks (see
@@ -155,7 +155,8 @@ def main() -> None:
     row("crt_effect, 1,000 cluster bootstraps", tb, tl_b, f"refit loop ({a.loop_replicates} replicates x 1000/"
         f"{a.loop_replicates})")
     row("crt_effect, 1,000 re-randomisations", tp, tl_p, "refit loop (scaled likewise)")
-    ti, _ = best(lambda: icc(d, outcome="post", cluster="school", n_boot=1000, progress=False), a.repeat)
+    ti, _ = best(lambda: icc(d, outcome="post", cluster="school", ci_method="bootstrap", n_boot=1000, progress=False),
+                 a.repeat)
     row("icc, 1,000 cluster bootstraps", ti)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
