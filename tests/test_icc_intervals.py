@@ -114,6 +114,9 @@ def test_bad_options_and_input():
         icc(FIX, outcome="y", cluster="school", ci_method="bootstrap", n_boot=-1)
     with pytest.raises(DataError, match="ci_method"):
         icc(FIX, outcome="y", cluster="school", ci_method="wald")
+    for method in ("profile", None):      # a bootstrap asked for is never silently replaced
+        with pytest.raises(DataError, match="n_boot=200 applies to ci_method='bootstrap' only"):
+            icc(FIX, outcome="y", cluster="school", ci_method=method, n_boot=200)
     with pytest.raises(DataError, match="collinear"):
         between_variance_explained(FIX.assign(x2=FIX["x"] * 2), outcome="y", covariates=["x", "x2"],
                                    cluster="school", n_boot=20, progress=False)

@@ -175,6 +175,21 @@ def test_small_groups_and_their_complement_are_withheld(client, pupils):
     assert reg.mask.equals(mem.regress("MATH ~ escs", by="country").disclosed(policy=policy, context=False).mask)
 
 
+def test_a_disclosure_context_is_told_that_the_groups_are_not_matched(client, pupils):
+    from belonging_lib import BelongingWarning
+    from belonging_lib.disclosure import context
+
+    _, dist = _designs(pupils)
+    res = dist.mean("MATH", by="country")
+    with pytest.warns(BelongingWarning, match="neither checked against the disclosure context"):
+        res.disclosed(policy=DisclosurePolicy(threshold=10), context=context())
+    with context(), pytest.warns(BelongingWarning, match="nor recorded in it"):
+        dist.regress("MATH ~ escs", by="country").disclosed(policy=DisclosurePolicy(threshold=10))
+    with pytest.raises(DataError, match="must be a DisclosureContext"):
+        res.disclosed(policy=DisclosurePolicy(threshold=10), context="yes")
+    assert any("nor recorded for the tables checked after it" in line for line in res.notes())
+
+
 def test_the_other_methods_are_refused_with_what_to_do(client, pupils):
     _, dist = _designs(pupils)
     calls = {

@@ -27,13 +27,14 @@ Validated against R ``survey::svrepdesign`` (type ``"Fay"``, ``rho = 0.5``,
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._errors import ColumnError, DataError, ModelError
+from .._errors import BelongingWarning, ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
 from ..models._formula import factor_variables, parse_formula
@@ -70,7 +71,8 @@ def _survey_notes(result) -> list[str]:
     prot = result._protection
     if prot is not None and prot.data is None and prot.by:
         lines.append("Computed from a Dask DataFrame: small groups and their complements are withheld, but the "
-                     "groups were not checked against the output's other tables (no pupil rows to match).")
+                     "groups were not checked against the output's other tables, nor recorded for the tables "
+                     "checked after it (no pupil rows to match).")
     return lines
 
 
@@ -125,7 +127,17 @@ def _disclose(table: pd.DataFrame, protection: _Protection | None, *, policy=Non
         return prot.shown[own]
     ctx = None
     # a design of a Dask DataFrame has no pupil rows to match against other tables (``data`` None):
-    # its groups get the threshold and complement rules only
+    # its groups get the threshold and complement rules only, and a context in use is told so
+    if prot is not None and policy.enabled and prot.by and prot.data is None:
+        if context is not None and context is not False and not isinstance(context, DisclosureContext):
+            raise DataError(f"`context` must be a DisclosureContext (bl.disclosure.context()), None or False, "
+                            f"not {type(context).__name__}.")
+        if (context is not None and context is not False) or (context is None and get_context() is not None):
+            warnings.warn("This table comes from a survey design of a Dask DataFrame, which holds no pupil rows: "
+                          "its groups are neither checked against the disclosure context's other tables nor "
+                          "recorded in it. Check by hand that no group can be worked out from another table of "
+                          "this output, or build the design from ddf[columns].compute().",
+                          BelongingWarning, stacklevel=3)
     if prot is not None and policy.enabled and prot.by and prot.data is not None:
         if context is None:
             active = get_context()
