@@ -393,7 +393,8 @@ class SurveyDesign:
         :meth:`regress` from weighted sums computed per partition on the workers (equal to the
         in-memory results to 1e-9); the other methods need every pupil's values together and refuse
         it (pass ``ddf[columns].compute()``).  Its groups are protected by their counts (small groups,
-        their complement, too few residual df), without the check against the output's other tables.
+        their complement, too few residual df), without the check against the output's other tables
+        in either direction (a disclosure context in use gets a warning).
     weight : str
         Column of final (full-sample) weights.
     replicates : str or list of str
