@@ -247,9 +247,11 @@ def design_matrix(
 
 def _numeric_column(factor, frame: pd.DataFrame) -> str | None:
     """The column a factor is when its code is a plain name of a numeric (not boolean) column of
-    ``frame``, whose values patsy takes as they are; else None."""
+    ``frame``, whose values patsy takes as they are; else None.  A name outside ASCII is left to
+    patsy, which evaluates names as Python does (NFKC: 'ﬁt' is read as 'fit'), so that such a formula
+    fails the same way whatever its other terms, with the advice to quote it as Q('name')."""
     code = factor.code.strip()
-    if not code.isidentifier() or code not in frame.columns or not frame.columns.is_unique:
+    if not (code.isascii() and code.isidentifier()) or code not in frame.columns or not frame.columns.is_unique:
         return None
     dtype = frame[code].dtype
     return code if isinstance(dtype, np.dtype) and dtype.kind in "fiu" else None
