@@ -42,3 +42,21 @@ def book_cache(tmp_path) -> Path:
     for entry in sorted(built.glob("[0-9][0-9]_*.ipynb")) if built.is_dir() else []:
         shutil.copy2(entry, cache / entry.name)
     return cache
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Dask client on a local cluster of 2 workers, one thread each (the Dask tests' shared cluster)."""
+    import warnings
+
+    import distributed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=50
+        )
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()

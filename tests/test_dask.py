@@ -9,10 +9,8 @@ machines, is checked on its own (``bench/bench_dask.py`` runs worker processes).
 
 from __future__ import annotations
 
-import warnings
 
 import dask.dataframe as dd  # the dask extra: `make` installs it, so CI runs these tests (no skip)
-import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,19 +21,6 @@ from belonging_lib.models import _lmm
 from belonging_lib.models.multilevel import multilevel
 
 RTOL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=50
-        )
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _pupils(seed: int = 3, n_schools: int = 60, n: int = 3000) -> pd.DataFrame:

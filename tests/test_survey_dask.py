@@ -8,10 +8,8 @@ df, interval, Rubin's variances) must equal the pandas design's to 1e-9, and the
 
 from __future__ import annotations
 
-import warnings
 
 import dask.dataframe as dd  # the dask extra: `make` installs it, so CI runs these tests (no skip)
-import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,19 +20,6 @@ from belonging_lib.survey import SurveyDesign
 
 RTOL = 1e-9
 N_REP = 8
-
-
-@pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=50
-        )
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _pupils(seed: int = 11, n: int = 2400) -> pd.DataFrame:
