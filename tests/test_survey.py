@@ -191,8 +191,9 @@ def _toy(n=400, n_rep=8, n_pv=5, seed=3):
     return d
 
 
-def test_regression_equals_loop_of_weighted_fits():
-    d = _toy()
+@pytest.mark.parametrize("n", [400, 2 * 4096 + 77])  # one block of pupils; several and a part-block
+def test_regression_equals_loop_of_weighted_fits(n):
+    d = _toy(n=n)
     des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
     ours = des.regress("Y ~ x1 + x2").to_frame()
     X = np.column_stack([np.ones(len(d)), d["x1"], d["x2"]])
@@ -208,6 +209,19 @@ def test_regression_equals_loop_of_weighted_fits():
     se = np.sqrt(U + 1.2 * B)
     np.testing.assert_allclose(ours["estimate"][:3], est, rtol=1e-10, atol=0)
     np.testing.assert_allclose(ours["se"][:3], se, rtol=1e-10, atol=0)
+
+
+def test_regression_from_plain_columns_equals_patsys_design():
+    """Plain numeric predictors are taken straight from the columns; a term patsy must build (here
+    I(x1), the same values) gives the same numbers, with the predictor or the outcome a PV group."""
+    d = _toy(n=600)
+    d["PV1X"], d["PV2X"], d["PV3X"], d["PV4X"], d["PV5X"] = (d["x1"] + 0.1 * k for k in range(5))
+    des = SurveyDesign(d, weight="W", replicates="RW", pv="auto")
+    for plain, built in (("Y ~ x1 + x2", "Y ~ I(x1) + x2"), ("x2 ~ X", "x2 ~ I(X)")):
+        a, b = des.regress(plain).to_frame(), des.regress(built).to_frame()
+        assert len(a) == len(b) and list(a["term"])[0] == list(b["term"])[0] == "(Intercept)"
+        for col in ("estimate", "se", "df"):
+            np.testing.assert_allclose(a[col], b[col], rtol=1e-12, atol=0)
 
 
 def test_pisa_variance_formula_is_005_times_sum_of_squares():

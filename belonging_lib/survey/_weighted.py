@@ -21,7 +21,7 @@ _PV_PATTERN = re.compile(r"^PV(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 # rows per block of the weighted cross-products in _wls_all (a block of C stays in the cache)
-_WLS_BLOCK = 8192
+_WLS_BLOCK = 4096
 
 
 def _wls_sums(
@@ -61,28 +61,32 @@ def _wls_sums(
     dest_all = np.concatenate(dest)
     kept = len(dest_all)
     Sc = np.zeros((W.shape[1], kept))
-    Xcs = [X - shift for X, shift in zip(Xs, shifts)]
+    # C is built transposed (a row of CT per column of C), so that every product is a contiguous run
+    # over pupils; X and Y are read by column for the same reason
+    Xcs = [np.asfortranarray(X - shift) for X, shift in zip(Xs, shifts)]
+    Yc = np.asfortranarray(Yc)
     # filled in place, a block of rows at a time so that each block stays in the processor's cache
     # while W' C is summed
     block = _WLS_BLOCK
-    C_buf = np.empty((min(n, block), kept))
+    CT_buf = np.empty((kept, min(n, block)))
     at_y = nX * nqk + pk * M
+    ia, ib = iu[0][pairs], iu[1][pairs]
     for lo in range(0, n, block):
         hi = min(n, lo + block)
-        C = C_buf[: hi - lo]
-        Ycb = Yc[lo:hi]
+        CT = CT_buf[:, : hi - lo]
+        YcT = Yc[lo:hi].T
         for j, Xc_all in enumerate(Xcs):
-            Xc = Xc_all[lo:hi]
-            np.multiply(Xc[:, iu[0][pairs]], Xc[:, iu[1][pairs]], out=C[:, j * nqk : (j + 1) * nqk])
-            Xk = Xc[:, xcols] if k >= 0 else Xc
+            XcT = Xc_all[lo:hi].T
+            np.multiply(XcT[ia], XcT[ib], out=CT[j * nqk : (j + 1) * nqk])
+            XkT = XcT[xcols] if k >= 0 else XcT
             if shared:
-                np.multiply(Xk[:, :, None], Ycb[:, None, :], out=C[:, nX * nqk : at_y].reshape(hi - lo, pk, M))
+                np.multiply(XkT[:, None, :], YcT[None, :, :], out=CT[nX * nqk : at_y].reshape(pk, M, hi - lo))
             else:
-                np.multiply(Xk, Ycb[:, [j]], out=C[:, nX * nqk + j * pk : nX * nqk + (j + 1) * pk])
-        C[:, at_y : at_y + M] = Ycb
-        np.multiply(Ycb, Ycb, out=C[:, at_y + M : at_y + 2 * M])
-        C[:, -1] = 1.0
-        Sc += W[lo:hi].T @ C  # (R+1, columns): every weighted sum of the block at once
+                np.multiply(XkT, YcT[[j]], out=CT[nX * nqk + j * pk : nX * nqk + (j + 1) * pk])
+        CT[at_y : at_y + M] = YcT
+        np.multiply(YcT, YcT, out=CT[at_y + M : at_y + 2 * M])
+        CT[-1] = 1.0
+        Sc += W[lo:hi].T @ CT.T  # (R+1, columns): every weighted sum of the block at once
     S = np.empty((W.shape[1], width))
     S[:, dest_all] = Sc
     if k >= 0:  # the repeats: 1 * 1 is the column 1, 1 * y_m is y_m

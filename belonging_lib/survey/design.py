@@ -37,7 +37,7 @@ import pandas as pd
 from .._errors import BelongingWarning, ColumnError, DataError, ModelError
 from .._pooling import rubin
 from .._results import Result, RowLedger, coef_table, tidy
-from ..models._formula import factor_variables, parse_formula
+from ..models._formula import factor_variables, numeric_design, parse_formula
 from .._validation import as_frame, as_list, check_choice, check_probability, require_columns, require_numeric
 from ._weighted import (_check_statistic, _check_total_weight, _empty_pv_error, _pv_groups, _replicate_columns,
                         _replicate_weight_error, _wls_solve, _wls_sums)
@@ -875,9 +875,14 @@ class SurveyDesign:
             n = W.shape[0]
             if outcome is not None and not rhs_pv:
                 # one design matrix for every plausible value of the outcome
-                X = patsy.dmatrix(rhs_desc, frame_for(rows, 0), NA_action="raise")
-                terms = list(X.design_info.column_names)
-                Xs = [np.asarray(X, dtype=float)]
+                frame = frame_for(rows, 0)
+                plain = numeric_design(rhs_desc, frame, outcome=False)  # patsy's matrix, from the columns
+                if plain is not None:
+                    terms, Xs = list(plain[2]), [plain[1]]
+                else:
+                    X = patsy.dmatrix(rhs_desc, frame, NA_action="raise")
+                    terms = list(X.design_info.column_names)
+                    Xs = [np.asarray(X, dtype=float)]
                 Y = vals[used.index(outcome)]
                 Y = np.broadcast_to(Y, (n, n_pv)) if Y.shape[1] == 1 else Y
             else:
@@ -1051,10 +1056,13 @@ class SurveyDesign:
 
     def _values(self, var: str) -> np.ndarray:
         cols = self._columns_of(var)
-        block = self.data[cols]
-        if all(pd.api.types.is_numeric_dtype(block[c]) for c in cols):
-            return block.to_numpy(dtype=float, na_value=np.nan)
-        return block.to_numpy(dtype=object)
+        series = [self.data[c] for c in cols]
+        if all(pd.api.types.is_numeric_dtype(s) for s in series):
+            out = np.empty((len(self.data), len(cols)), order="F")  # column by column, no frame copied
+            for j, s in enumerate(series):
+                out[:, j] = s.to_numpy(dtype=float, na_value=np.nan)
+            return out
+        return self.data[cols].to_numpy(dtype=object)
 
     def _n_pv_of(self, variables: Sequence[str]) -> int:
         counts = {len(self.pv[v]) for v in variables if isinstance(v, str) and v in self.pv}
