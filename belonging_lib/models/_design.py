@@ -126,7 +126,7 @@ def build_design(formula: str, data: pd.DataFrame, *, extra: list[str] | None = 
     frame = data if keep.all() else data.loc[keep]      # read only: no copy when every row is kept
     if frame.shape[0] == 0:
         raise DataError(f"No row is complete on the {what}'s variables ({', '.join(check)}).")
-    plain = numeric_design(formula, frame)
+    plain = numeric_design(formula, frame, finite=True)  # infinite values refused and missing rows left out above
     if plain is not None:                                 # plain numeric columns: patsy's design, directly
         return Design(plain[0], plain[1], plain[2], outcome_code, frame.index, ledger, frame)
     y, X = design_matrices(formula, frame, NA_action="raise")
@@ -147,7 +147,15 @@ def _clearly_full_rank(X: np.ndarray) -> bool:
     singular value times n times eps), so the SVD of the n x k matrix, the costly part with many
     rows, can be skipped; anything less clear-cut goes to the SVD.
     """
-    gram = X.T @ X
+    k = X.shape[1]
+    if k <= 8:  # a few columns: each product of two columns as one dot product (no copy of X)
+        cols = [np.ascontiguousarray(X[:, j]) for j in range(k)]
+        gram = np.empty((k, k))
+        for a in range(k):
+            for b in range(a + 1):
+                gram[a, b] = gram[b, a] = np.dot(cols[a], cols[b])
+    else:
+        gram = X.T @ X
     if not np.all(np.isfinite(gram)):
         return False
     ev = np.linalg.eigvalsh(gram)

@@ -257,7 +257,7 @@ def _numeric_column(factor, frame: pd.DataFrame) -> str | None:
     return code if isinstance(dtype, np.dtype) and dtype.kind in "fiu" else None
 
 
-def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True):
+def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True, finite: bool = False):
     """The design patsy builds, taken straight from the columns when every term is plain.
 
     For a formula (``outcome=True``) or a right-hand side (``outcome=False``, text or a parsed
@@ -267,7 +267,8 @@ def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True):
     names).  Returns ``(y, X, names)`` (``y`` None for a right-hand side), or None when a term is
     anything else (a transformation, a category, an interaction, ``Q('...')``) or a value is not
     finite: then patsy builds the design (:func:`design_matrices`, :func:`design_matrix`), with its
-    errors and the library's checks.
+    errors and the library's checks.  ``finite=True``: the caller has refused infinite and missing
+    values in the frame's columns already, so they are not looked for again.
     """
     desc = formula if isinstance(formula, patsy.ModelDesc) else parse_formula(formula)
     intercept, columns = False, []
@@ -289,16 +290,16 @@ def numeric_design(formula, frame: pd.DataFrame, *, outcome: bool = True):
         if ycol is None:
             return None
         y = frame[ycol].to_numpy(dtype=float)
-        if not np.isfinite(y).all():
+        if not finite and not np.isfinite(y).all():
             return None
     elif desc.lhs_termlist:
         return None
-    X = np.empty((len(frame), int(intercept) + len(columns)))  # row-major, as patsy gives it
+    X = np.empty((len(frame), int(intercept) + len(columns)), order="F")  # by column, as a frame's values are
     if intercept:
         X[:, 0] = 1.0
     for j, col in enumerate(columns, start=int(intercept)):
         values = frame[col].to_numpy(dtype=float)
-        if not np.isfinite(values).all():
+        if not finite and not np.isfinite(values).all():
             return None
         X[:, j] = values
     return y, X, ("Intercept",) * intercept + tuple(columns)

@@ -603,7 +603,8 @@ def _grid_values(model, starts, reml) -> list:
     s = model.S[0, 0]
     u = model.ZW[0]                                              # (p + 1, J)
     wj = lam2 / (1.0 + lam2 * s)                                 # (points, J)
-    M = model.wtw - np.einsum("krj,sj->krs", u[None] * wj[:, None, :], u)
+    # point by point, the arithmetic of TwoLevel.evaluate (each product u * w_j stays in the cache)
+    M = np.stack([model.wtw - np.einsum("rj,sj->rs", u * w, u) for w in wj])
     ldv = np.sum(np.log1p(lam2 * s), axis=1)
     A, b, yvy = M[:, :p, :p], M[:, :p, p], M[:, p, p]
     try:

@@ -386,7 +386,7 @@ def _random_design(blocks: list[patsy.ModelDesc] | None, random: str | None, fra
     """Z (the random-effect design) for the complete rows, with lme4's column names, and each column's
     block (``None``: one block, an unstructured covariance)."""
     if blocks is None:
-        return np.ones((len(frame), 1)), ("(Intercept)",), None
+        return np.broadcast_to(1.0, (len(frame), 1)), ("(Intercept)",), None  # read only: no column of ones made
     parts, names, labels = [], [], []
     for k, desc in enumerate(blocks):
         plain = numeric_design(desc, frame, outcome=False)         # plain numeric columns, without patsy
