@@ -719,8 +719,10 @@ def _execute_one(source: Path, out_path: Path, parameters: dict, cwd: Path, time
     nbformat.write(nb, raw_path)
     error, failed = None, ()
     try:
+        # request_save_on_cell_execute=False: the notebook is written once, when it ends or a cell
+        # raises, not twice per cell (each write serialises and validates the whole notebook)
         papermill.execute_notebook(
-            str(raw_path), str(out_path), parameters=parameters, cwd=str(cwd),
+            str(raw_path), str(out_path), parameters=parameters, cwd=str(cwd), request_save_on_cell_execute=False,
             kernel_name="python3", progress_bar=False, execution_timeout=timeout,
             log_output=False, **({"allow_errors": True} if contain else {}), **_kernel_options(),
         )

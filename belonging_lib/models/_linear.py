@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS  # not statsmodels.api: it imports the whole package
 
 from .._errors import DataError, ModelError
 from .._validation import as_frame, as_list, require_columns, require_finite, require_numeric
@@ -182,7 +182,7 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | Non
     if np.linalg.matrix_rank(X) < k:
         raise ModelError("The predictors are perfectly collinear (or one does not vary); "
                          f"the model's coefficients {', '.join(names)} cannot all be estimated.")
-    res = sm.OLS(y, X).fit()
+    res = OLS(y, X).fit()
     params = np.asarray(res.params, dtype=float)
     parts = None
     n_clusters = None
@@ -199,7 +199,7 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | Non
             raise ModelError("Cluster-robust standard errors need at least two clusters.")
         df = float(n_clusters - 1)
         if vcov == "CR1":
-            r = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
+            r = OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
                                                                "df_correction": True})
             V = np.asarray(r.cov_params(), dtype=float)
         else:

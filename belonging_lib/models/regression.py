@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.discrete.discrete_model import Logit  # not statsmodels.api: it imports the whole package
 
 from .._errors import DataError, ModelError
 from .._results import Result, RowLedger, coef_table, tidy
@@ -284,13 +284,13 @@ def logit(data: pd.DataFrame, formula: str, *, cluster: str | None = None, vcov:
         warnings.simplefilter("error", ConvergenceWarning)
         try:
             if vcov == "CR1":
-                res = sm.Logit(y, X).fit(disp=0, cov_type="cluster",
+                res = Logit(y, X).fit(disp=0, cov_type="cluster",
                                          cov_kwds={"groups": codes, "use_correction": True,
                                                    "df_correction": False})
             elif vcov == "HC0":
-                res = sm.Logit(y, X).fit(disp=0, cov_type="HC0")
+                res = Logit(y, X).fit(disp=0, cov_type="HC0")
             else:
-                res = sm.Logit(y, X).fit(disp=0)
+                res = Logit(y, X).fit(disp=0)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             raise ModelError(f"The logistic model cannot be estimated: {exc}. A predictor may perfectly "
                              "separate the outcome groups.") from None
