@@ -200,7 +200,7 @@ def fit_ols(y: np.ndarray, X: np.ndarray, names, *, groups=None, vcov: str | Non
         df = float(n_clusters - 1)
         if vcov == "CR1":
             r = OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": True,
-                                                               "df_correction": True})
+                                                            "df_correction": True})
             V = np.asarray(r.cov_params(), dtype=float)
         else:
             V, parts = _cr2_parts(X, np.asarray(res.resid, dtype=float), codes)

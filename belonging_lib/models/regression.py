@@ -285,8 +285,8 @@ def logit(data: pd.DataFrame, formula: str, *, cluster: str | None = None, vcov:
         try:
             if vcov == "CR1":
                 res = Logit(y, X).fit(disp=0, cov_type="cluster",
-                                         cov_kwds={"groups": codes, "use_correction": True,
-                                                   "df_correction": False})
+                                      cov_kwds={"groups": codes, "use_correction": True,
+                                                "df_correction": False})
             elif vcov == "HC0":
                 res = Logit(y, X).fit(disp=0, cov_type="HC0")
             else:
