@@ -824,6 +824,12 @@ def execute_chapters(src: str | os.PathLike, out_dir: str | os.PathLike, *,
     # longest chapters first (last build's times; unknown ones first of all), so the workers finish together
     todo.sort(key=lambda s: -timings.get(s.stem, float("inf")))
     if todo:
+        # imported here, before the workers start: a forked worker inherits them instead of importing
+        # them again (papermill's import, through nbformat's schema validator, takes over a second)
+        import jupytext  # noqa: F401
+        import nbformat  # noqa: F401
+        import papermill  # noqa: F401
+
         with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = [pool.submit(_execute_one, s, out / f"{s.stem}.ipynb", params, run_cwd, timeout,
                                    (skipped or {}).get(s.stem), contain)
