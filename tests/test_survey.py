@@ -224,6 +224,18 @@ def test_regression_from_plain_columns_equals_patsys_design():
             np.testing.assert_allclose(a[col], b[col], rtol=1e-12, atol=0)
 
 
+def test_replicates_equal_to_the_final_weight_are_refused_however_far_down_they_differ():
+    """The check that every replicate equals the final weight looks at the first rows first; a
+    difference past them still counts, and no difference anywhere is refused."""
+    d = _toy(n=3000, n_rep=4)
+    for r in range(1, 5):
+        d[f"RW{r}"] = d["W"]
+    with pytest.raises(DataError, match="equals the final weight"):
+        SurveyDesign(d, weight="W", replicates="RW")
+    d.loc[2500, "RW3"] = 1.5 * d.loc[2500, "W"]  # one pupil, far below the first rows
+    assert SurveyDesign(d, weight="W", replicates="RW").replicates == ["RW1", "RW2", "RW3", "RW4"]
+
+
 def test_pisa_variance_formula_is_005_times_sum_of_squares():
     d = _toy(n_rep=80)
     des = SurveyDesign(d, weight="W", replicates="RW")
