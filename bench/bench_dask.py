@@ -22,6 +22,7 @@ Not part of the test suite; see bench/README_dask.md.  Needs the ``dask`` extra.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile
@@ -88,6 +89,44 @@ def gib(x: float) -> str:
     return f"{x / 2**30:.2f} GiB"
 
 
+def timed(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` and the seconds it took."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def memory_line(mem: MemorySampler) -> str:
+    """The peaks a :class:`MemorySampler` saw, and the load average now."""
+    return (f"peak RSS per worker: {', '.join(gib(v) for v in mem.peak.values())}; "
+            f"client peak RSS: {gib(mem.peak_client)}; load average now: {os.getloadavg()}")
+
+
+@contextlib.contextmanager
+def local_client(workers: int, memory_limit: str, warm: str):
+    """A ``distributed`` client of a LocalCluster (worker processes, one thread each), with the module
+    ``warm`` imported on every worker before anything is timed; closed on leaving."""
+    import distributed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           memory_limit=memory_limit, dashboard_address=None, silence_logs=40)
+        client = distributed.Client(cluster)
+    try:
+        client.run(lambda: __import__(warm))  # imports, not timed
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def write_report(path: str, n_files: int, t_write: float, what: str) -> None:
+    """One line: what was written to how many Parquet files, their size and the time it took."""
+    size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    print(f"{what} written to {n_files} Parquet files ({size / 2**20:.0f} MiB) in {t_write:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=8_000_000)
@@ -100,7 +139,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import dask.dataframe as dd
-    import distributed
     import psutil
 
     from belonging_lib.models import multilevel
@@ -109,46 +147,26 @@ def main() -> None:
           f"{gib(psutil.virtual_memory().total)} RAM, {gib(psutil.virtual_memory().available)} available")
     tmp = args.dir or tempfile.mkdtemp(prefix="bench-dask-")
     path = os.path.join(tmp, "pupils")
-    t0 = time.perf_counter()
-    write_parquet(path, args.pupils, args.schools, args.files)
-    size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
-    print(f"{args.pupils:,} pupils in {args.schools:,} schools written to {args.files} Parquet files "
-          f"({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+    _, t_write = timed(lambda: write_parquet(path, args.pupils, args.schools, args.files))
+    write_report(path, args.files, t_write, f"{args.pupils:,} pupils in {args.schools:,} schools")
 
     models = [("random intercept", "y ~ x1 + x2", None), ("random slope", "y ~ x1 + x2", "~ x1")]
     results = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                           memory_limit=args.memory_limit, dashboard_address=None,
-                                           silence_logs=40)
-        client = distributed.Client(cluster)
-    try:
-        client.run(lambda: __import__("belonging_lib.models._distributed"))   # imports, not timed
+    with local_client(args.workers, args.memory_limit, "belonging_lib.models._distributed") as client:
         for name, formula, random in models:
             ddf = dd.read_parquet(path)
             with MemorySampler(client) as mem:
-                t0 = time.perf_counter()
-                fit = multilevel(ddf, formula, cluster="school", random=random)
-                elapsed = time.perf_counter() - t0
+                fit, elapsed = timed(multilevel, ddf, formula, cluster="school", random=random)
             results[name] = {"dask": fit}
-            peaks = ", ".join(gib(v) for v in mem.peak.values())
             print(f"Dask, {name}: {elapsed:.1f} s (read_parquet, {ddf.npartitions} partitions, blocks, fit, df); "
-                  f"peak RSS per worker: {peaks}; client peak RSS: {gib(mem.peak_client)}; "
-                  f"load average now: {os.getloadavg()}")
-    finally:
-        client.close()
-        cluster.close()
+                  f"{memory_line(mem)}")
 
     if not args.no_in_memory:
-        t0 = time.perf_counter()
-        d = pd.read_parquet(path)
-        print(f"in memory: read_parquet {time.perf_counter() - t0:.1f} s")
+        d, t_read = timed(lambda: pd.read_parquet(path))
+        print(f"in memory: read_parquet {t_read:.1f} s")
         for name, formula, random in models:
             rss0 = psutil.Process().memory_info().rss
-            t0 = time.perf_counter()
-            fit = multilevel(d, formula, cluster="school", random=random)
-            elapsed = time.perf_counter() - t0
+            fit, elapsed = timed(multilevel, d, formula, cluster="school", random=random)
             rss1 = psutil.Process().memory_info().rss
             dist = results[name]["dask"]
             diff = float(np.max(np.abs(fit.fixed[["estimate", "se", "df"]].to_numpy()

@@ -26,8 +26,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_dask import MemorySampler, gib  # noqa: E402
+from bench_dask import MemorySampler, gib, local_client, memory_line, timed, write_report  # noqa: E402
 from bench_survey import N_PV, simulate  # noqa: E402
 
 FORMULA = "MATH ~ ESCS + BELONG + FEMALE"
@@ -59,7 +57,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import dask.dataframe as dd
-    import distributed
     import psutil
 
     from belonging_lib.survey import SurveyDesign
@@ -70,46 +67,26 @@ def main() -> None:
           f"{gib(psutil.virtual_memory().total)} RAM, {gib(psutil.virtual_memory().available)} available")
     tmp = args.dir or tempfile.mkdtemp(prefix="bench-survey-dask-")
     path = os.path.join(tmp, "pupils")
-    t0 = time.perf_counter()
-    write_parquet(path, args.pupils, args.files)
-    size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
-    print(f"{args.pupils:,} pupils (81 weights, {N_PV} plausible values) written to {args.files} Parquet files "
-          f"({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+    _, t_write = timed(lambda: write_parquet(path, args.pupils, args.files))
+    write_report(path, args.files, t_write, f"{args.pupils:,} pupils (81 weights, {N_PV} plausible values)")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                           memory_limit=args.memory_limit, dashboard_address=None,
-                                           silence_logs=40)
-        client = distributed.Client(cluster)
-    try:
-        client.run(lambda: __import__("belonging_lib.survey._dask"))  # imports, not timed
+    def design_and_fit(data):
+        """The design and the regression, each timed."""
+        design, t_design = timed(lambda: SurveyDesign(data, **design_args))
+        fit, t_fit = timed(lambda: design.regress(FORMULA).to_frame())
+        return fit, t_design, t_fit
+
+    with local_client(args.workers, args.memory_limit, "belonging_lib.survey._dask") as client:
         ddf = dd.read_parquet(path)
         with MemorySampler(client) as mem:
-            t0 = time.perf_counter()
-            design = SurveyDesign(ddf, **design_args)
-            t_design = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            dask_fit = design.regress(FORMULA).to_frame()
-            t_fit = time.perf_counter() - t0
-        peaks = ", ".join(gib(v) for v in mem.peak.values())
+            dask_fit, t_design, t_fit = design_and_fit(ddf)
         print(f"Dask: design (weights checked on the workers) {t_design:.1f} s, regress {t_fit:.1f} s "
-              f"(read_parquet, {ddf.npartitions} partitions, sums, pooling); peak RSS per worker: {peaks}; "
-              f"client peak RSS: {gib(mem.peak_client)}; load average now: {os.getloadavg()}")
-    finally:
-        client.close()
-        cluster.close()
+              f"(read_parquet, {ddf.npartitions} partitions, sums, pooling); {memory_line(mem)}")
 
     if not args.no_in_memory:
-        t0 = time.perf_counter()
-        d = pd.read_parquet(path)
-        print(f"in memory: read_parquet {time.perf_counter() - t0:.1f} s")
-        t0 = time.perf_counter()
-        design = SurveyDesign(d, **design_args)
-        t_design = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        fit = design.regress(FORMULA).to_frame()
-        t_fit = time.perf_counter() - t0
+        d, t_read = timed(lambda: pd.read_parquet(path))
+        print(f"in memory: read_parquet {t_read:.1f} s")
+        fit, t_design, t_fit = design_and_fit(d)
         cols = ["estimate", "se", "df"]
         a, b = fit[cols].to_numpy(float), dask_fit[cols].to_numpy(float)
         diff = float(np.nanmax(np.abs(a - b) / np.abs(a)))
